@@ -1,0 +1,51 @@
+/// Limits and timings of the coordinator core. Every field has a documented
+/// default; tests shrink the timings to run fast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// How often a worker sends a heartbeat. Default 5000 ms.
+    pub heartbeat_interval_ms: u64,
+    /// A worker that sends no heartbeat for this many intervals is declared
+    /// dead and its leases lapse. Default 3, so a dead worker is detected
+    /// within 15 s by default.
+    pub missed_heartbeats_max: u32,
+    /// Attempts a task gets when its job does not say. Default 5.
+    pub max_attempts_default: u32,
+    /// Upper bound on any job's `max_attempts`. Default 100.
+    pub max_attempts_limit: u32,
+    /// First retry waits this long; each further retry doubles it. Default 250 ms.
+    pub retry_backoff_base_ms: u64,
+    /// Retries never wait longer than this. Default 30 000 ms.
+    pub retry_backoff_max_ms: u64,
+    /// Tasks one worker may hold at once when it asks for more. Default 64.
+    pub slots_per_worker_max: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            heartbeat_interval_ms: 5_000,
+            missed_heartbeats_max: 3,
+            max_attempts_default: 5,
+            max_attempts_limit: 100,
+            retry_backoff_base_ms: 250,
+            retry_backoff_max_ms: 30_000,
+            slots_per_worker_max: 64,
+        }
+    }
+}
+
+impl Config {
+    /// How long after its last heartbeat a worker is declared dead.
+    pub fn worker_timeout_ms(&self) -> u64 {
+        self.heartbeat_interval_ms
+            .saturating_mul(u64::from(self.missed_heartbeats_max.max(1)))
+    }
+
+    /// The wait before the retry that follows attempt number `attempts` (1-based).
+    pub fn retry_backoff_ms(&self, attempts: u32) -> u64 {
+        let doublings = attempts.saturating_sub(1).min(32);
+        self.retry_backoff_base_ms
+            .saturating_mul(1u64 << doublings)
+            .min(self.retry_backoff_max_ms)
+    }
+}

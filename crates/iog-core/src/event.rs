@@ -1,0 +1,115 @@
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, UnixMs, WorkerId};
+
+/// A job the coordinator has accepted and is about to make durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub job_id: JobId,
+    pub name: String,
+    pub workload: String,
+    /// The validated job spec as JSON; the core keeps it only to hand it to the store.
+    pub spec_json: Vec<u8>,
+    /// Attempts per task; `None` takes the configured default.
+    pub max_attempts: Option<u32>,
+    /// Input blob of each task, in task order.
+    pub inputs: Vec<BlobId>,
+}
+
+/// A task a worker says it is running (sent when it connects, so leases
+/// survive a dropped connection or a coordinator restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunningTask {
+    pub task_id: TaskId,
+    pub token: LeaseToken,
+}
+
+/// Something that happened, fed to [`crate::Core::handle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A worker opened its session. `running` lists the tasks it still works on.
+    WorkerConnected { worker_id: WorkerId, slots: u32, running: Vec<RunningTask> },
+    /// A worker is alive. Renews every lease it holds.
+    Heartbeat { worker_id: WorkerId },
+    /// A worker's session closed. Its leases stay until it is declared dead,
+    /// so a worker that reconnects quickly loses nothing.
+    WorkerDisconnected { worker_id: WorkerId },
+    /// A submitter's job, planned into tasks.
+    JobSubmitted(NewJob),
+    /// A worker finished a task and uploaded its output.
+    TaskSucceeded {
+        worker_id: WorkerId,
+        task_id: TaskId,
+        token: LeaseToken,
+        output: BlobId,
+        duration_ms: u64,
+    },
+    /// A worker could not run a task.
+    TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
+    /// The submitter cancels a job.
+    CancelJob { job_id: JobId },
+    /// Time passed: detect dead workers, release retries whose backoff ended.
+    Tick,
+}
+
+/// How the coordinator answered a task result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The result is now the task's committed result.
+    Committed,
+    /// The task was already committed by this same lease; nothing changed.
+    Duplicate,
+    /// The lease is no longer current (lapsed, revoked, or the task belongs to
+    /// someone else now); the result was refused.
+    Stale,
+}
+
+impl CommitOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitOutcome::Committed => "committed",
+            CommitOutcome::Duplicate => "duplicate",
+            CommitOutcome::Stale => "stale",
+        }
+    }
+}
+
+/// A durable state change. The shell writes all changes produced by one
+/// batch of events in one store transaction before it acts on anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    JobCreated { job: NewJob, max_attempts: u32, created_ms: UnixMs },
+    TaskLeased { task_id: TaskId, worker_id: WorkerId, token: LeaseToken, attempts: u32 },
+    TaskCommitted {
+        task_id: TaskId,
+        worker_id: WorkerId,
+        token: LeaseToken,
+        output: BlobId,
+        duration_ms: u64,
+        committed_ms: UnixMs,
+    },
+    /// Back to the queue, not before `not_before_ms`.
+    TaskRequeued { task_id: TaskId, not_before_ms: UnixMs, error: String },
+    TaskFailed { task_id: TaskId, error: String },
+    /// Every task of the job that was not final is now cancelled.
+    JobEnded { job_id: JobId, state: JobState, reason: Option<String>, ended_ms: UnixMs },
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Make this change durable (before any message below goes out).
+    Persist(Change),
+    /// Tell a worker to run a task under a lease.
+    Assign { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, input: BlobId },
+    /// Tell a worker to stop a task; its lease is gone.
+    Revoke { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, reason: String },
+    /// Answer a worker's result.
+    ResultReply { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, outcome: CommitOutcome },
+    /// A job reached a final state. When it is `Done` the shell assembles its artifacts.
+    JobFinished { job_id: JobId, state: JobState },
+    /// A worker was declared dead after missing its heartbeats.
+    WorkerDead { worker_id: WorkerId },
+    /// The submission was accepted (made durable with the changes before it).
+    JobAccepted { job_id: JobId },
+    /// The submission was refused; nothing was stored.
+    JobRejected { job_id: JobId, reason: String },
+}

@@ -1,0 +1,20 @@
+//! The coordinator's decisions, as a pure state machine.
+//!
+//! [`Core::handle`] takes one [`Event`] and the current time and returns the
+//! [`Action`]s that follow from it. The core never reads a clock, never does
+//! IO and never draws random numbers: its shell (the coordinator process, or a
+//! simulator) feeds it events and `now`, writes every [`Action::Persist`] to
+//! the store in one transaction, and only then sends the messages the other
+//! actions describe. Replaying the same events with the same times gives the
+//! same actions, which is what makes whole-network simulation possible.
+
+mod config;
+mod core;
+mod event;
+mod model;
+mod queue;
+
+pub use config::Config;
+pub use core::{Core, RestoreError};
+pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
+pub use model::{JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};

@@ -1,0 +1,62 @@
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
+
+/// A job as the store remembers it, for [`crate::Core::restore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredJob {
+    pub job_id: JobId,
+    pub state: JobState,
+    pub max_attempts: u32,
+    pub created_ms: UnixMs,
+}
+
+/// A task as the store remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredTask {
+    pub task_id: TaskId,
+    pub state: TaskState,
+    pub input: BlobId,
+    pub attempts: u32,
+    /// Latest token issued for this task, if it was ever leased.
+    pub token: Option<LeaseToken>,
+    /// Holder of the lease, when `state` is `Leased`.
+    pub holder: Option<WorkerId>,
+    pub not_before_ms: UnixMs,
+    pub output: Option<BlobId>,
+}
+
+/// Everything the core needs to pick up after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub jobs: Vec<RestoredJob>,
+    pub tasks: Vec<RestoredTask>,
+}
+
+/// A read-only look at one task, for tests and checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    pub task_id: TaskId,
+    pub state: TaskState,
+    pub attempts: u32,
+    pub token: Option<LeaseToken>,
+    pub holder: Option<WorkerId>,
+    pub output: Option<BlobId>,
+}
+
+/// A read-only look at one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobView {
+    pub job_id: JobId,
+    pub state: JobState,
+    pub n_tasks: u32,
+    pub n_committed: u32,
+}
+
+/// A read-only look at one worker the core knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerView {
+    pub worker_id: WorkerId,
+    pub connected: bool,
+    pub slots: u32,
+    pub n_leases: u32,
+    pub last_heartbeat_ms: UnixMs,
+}

@@ -1,0 +1,12 @@
+//! What a worker knows about its own host: the ed25519 key that names it on
+//! the network, and the compute devices it can offer.
+//!
+//! The identity key lives in the worker's data dir and is created on first
+//! start. Device discovery asks NVML for NVIDIA GPUs (loaded at run time, so
+//! hosts without a driver simply offer their CPU) and always reports the CPU.
+
+mod devices;
+mod identity;
+
+pub use devices::{DiscoveryReport, discover_devices, merge_devices};
+pub use identity::{Identity, IdentityError, verify};

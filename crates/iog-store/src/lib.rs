@@ -1,0 +1,19 @@
+//! The coordinator's durable state.
+//!
+//! [`Store`] keeps jobs, tasks, commits, artifacts and known workers in one
+//! SQLite file (WAL mode, `synchronous=FULL`, so a transaction that returned
+//! survives `kill -9` and power loss). [`BlobStore`] keeps content-addressed
+//! blobs as files named by their blake3 hash.
+//!
+//! The store applies the core's [`iog_core::Change`]s in one transaction per
+//! batch, and reads back an [`iog_core::Snapshot`] after a restart.
+
+mod blobs;
+mod error;
+mod records;
+mod sqlite;
+
+pub use blobs::{BlobStore, MAX_BLOB_BYTES};
+pub use error::StoreError;
+pub use records::{ArtifactRecord, CommitRecord, JobRecord, TaskRecord, WorkerRecord};
+pub use sqlite::Store;

@@ -1,0 +1,59 @@
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub job_id: JobId,
+    pub name: String,
+    pub workload: String,
+    pub spec_json: Vec<u8>,
+    pub state: JobState,
+    pub reason: Option<String>,
+    pub max_attempts: u32,
+    pub n_tasks: u32,
+    pub created_ms: UnixMs,
+    pub ended_ms: Option<UnixMs>,
+}
+
+/// The commit of one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    pub worker_id: WorkerId,
+    pub token: LeaseToken,
+    pub output: BlobId,
+    pub duration_ms: u64,
+    pub committed_ms: UnixMs,
+}
+
+/// A task as stored, with its commit if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub task_id: TaskId,
+    pub state: TaskState,
+    pub input: BlobId,
+    pub attempts: u32,
+    pub token: Option<LeaseToken>,
+    pub holder: Option<WorkerId>,
+    pub not_before_ms: UnixMs,
+    pub last_error: Option<String>,
+    pub commit: Option<CommitRecord>,
+}
+
+/// One final output of a done job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRecord {
+    pub name: String,
+    pub media_type: String,
+    pub blob: BlobId,
+    pub size_bytes: u64,
+}
+
+/// A worker that joined at some time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRecord {
+    pub worker_id: WorkerId,
+    pub devices_json: String,
+    pub version: String,
+    pub first_seen_ms: UnixMs,
+    pub last_seen_ms: UnixMs,
+}

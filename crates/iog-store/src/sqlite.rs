@@ -1,0 +1,409 @@
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use iog_core::{Change, RestoredJob, RestoredTask, Snapshot};
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::records::{ArtifactRecord, CommitRecord, JobRecord, TaskRecord, WorkerRecord};
+use crate::{BlobStore, StoreError};
+
+/// Connections to the SQLite file. Writes are serialised by the coordinator's
+/// single state-machine task; the others read.
+const POOL_CONNECTIONS_MAX: u32 = 8;
+/// How long a statement waits for SQLite's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The coordinator's store: a SQLite database plus a blob directory in one data dir.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    blobs: BlobStore,
+}
+
+fn to_i64(value: u64) -> i64 {
+    value as i64
+}
+
+fn to_u64(value: i64) -> u64 {
+    value as u64
+}
+
+fn blob_id(bytes: Vec<u8>) -> Result<BlobId, StoreError> {
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|bytes: Vec<u8>| StoreError::Corrupt(format!("a blob id has {} bytes, not 32", bytes.len())))?;
+    Ok(BlobId(array))
+}
+
+fn job_state(text: &str) -> Result<JobState, StoreError> {
+    JobState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown job state {text:?}")))
+}
+
+fn task_state(text: &str) -> Result<TaskState, StoreError> {
+    TaskState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown task state {text:?}")))
+}
+
+impl Store {
+    /// Opens the store in `data_dir` (creating the directory, the database
+    /// `coordinator.db` and the `blobs/` folder if needed) and brings its
+    /// schema up to date.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::Blob { path: data_dir.to_owned(), source })?;
+        let path = data_dir.join("coordinator.db");
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        MIGRATOR.run(&pool).await?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+        Ok(Store { pool, blobs })
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Writes `changes` in one transaction: all of them or none.
+    pub async fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for change in changes {
+            apply_one(&mut tx, change).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What the core needs to resume: every running job and its tasks.
+    pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let job_rows = sqlx::query("SELECT job_id, state, max_attempts, created_ms FROM jobs WHERE state = 'running'")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut snapshot = Snapshot::default();
+        for row in job_rows {
+            snapshot.jobs.push(RestoredJob {
+                job_id: JobId(to_u64(row.try_get("job_id")?)),
+                state: job_state(row.try_get("state")?)?,
+                max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
+                created_ms: to_u64(row.try_get("created_ms")?),
+            });
+        }
+        let task_rows = sqlx::query(
+            "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
+                    t.not_before_ms, t.last_error, c.worker_id, c.lease_token AS c_token, c.output_blob, \
+                    c.duration_ms, c.committed_ms \
+             FROM tasks t JOIN jobs j ON j.job_id = t.job_id \
+             LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
+             WHERE j.state = 'running'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in task_rows {
+            let task = task_record(&row)?;
+            snapshot.tasks.push(RestoredTask {
+                task_id: task.task_id,
+                state: task.state,
+                input: task.input,
+                attempts: task.attempts,
+                token: task.token,
+                holder: task.holder,
+                not_before_ms: task.not_before_ms,
+                output: task.commit.map(|commit| commit.output),
+            });
+        }
+        Ok(snapshot)
+    }
+
+    /// One job, or `None` when no job has this id.
+    pub async fn job(&self, job_id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE job_id = ?")
+            .bind(to_i64(job_id.0))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| job_record(&row)).transpose()
+    }
+
+    /// The most recent jobs, newest first.
+    pub async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM jobs ORDER BY created_ms DESC, job_id LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_record).collect()
+    }
+
+    /// Every task of a job in task order, with commits.
+    pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
+                    t.not_before_ms, t.last_error, c.worker_id, c.lease_token AS c_token, c.output_blob, \
+                    c.duration_ms, c.committed_ms \
+             FROM tasks t LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
+             WHERE t.job_id = ? ORDER BY t.task_idx",
+        )
+        .bind(to_i64(job_id.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task_record).collect()
+    }
+
+    /// How many commit rows a job has (each task can have at most one).
+    pub async fn n_commits(&self, job_id: JobId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM commits WHERE job_id = ?")
+            .bind(to_i64(job_id.0))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(to_u64(n))
+    }
+
+    /// Records a done job's artifacts (idempotent: the same names replace themselves).
+    pub async fn put_artifacts(&self, job_id: JobId, artifacts: &[ArtifactRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for artifact in artifacts {
+            sqlx::query(
+                "INSERT OR REPLACE INTO artifacts (job_id, name, media_type, blob, size_bytes) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(to_i64(job_id.0))
+            .bind(&artifact.name)
+            .bind(&artifact.media_type)
+            .bind(artifact.blob.0.as_slice())
+            .bind(to_i64(artifact.size_bytes))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A job's artifacts by name.
+    pub async fn artifacts(&self, job_id: JobId) -> Result<Vec<ArtifactRecord>, StoreError> {
+        let rows = sqlx::query("SELECT name, media_type, blob, size_bytes FROM artifacts WHERE job_id = ? ORDER BY name")
+            .bind(to_i64(job_id.0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ArtifactRecord {
+                    name: row.try_get("name")?,
+                    media_type: row.try_get("media_type")?,
+                    blob: blob_id(row.try_get("blob")?)?,
+                    size_bytes: to_u64(row.try_get("size_bytes")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Done jobs whose artifacts were never written (the coordinator stopped
+    /// between the last commit and the assembly); assembled again on start.
+    pub async fn done_jobs_without_artifacts(&self) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT job_id FROM jobs j WHERE state = 'done' \
+             AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = j.job_id)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(|id| JobId(to_u64(id))).collect())
+    }
+
+    /// Remembers a worker that joined, with what it offered.
+    pub async fn record_worker(
+        &self,
+        worker_id: &WorkerId,
+        devices_json: &str,
+        version: &str,
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO workers (worker_id, devices_json, version, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (worker_id) DO UPDATE SET devices_json = excluded.devices_json, \
+             version = excluded.version, last_seen_ms = excluded.last_seen_ms",
+        )
+        .bind(&worker_id.0)
+        .bind(devices_json)
+        .bind(version)
+        .bind(to_i64(now))
+        .bind(to_i64(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every worker that ever joined.
+    pub async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM workers ORDER BY worker_id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WorkerRecord {
+                    worker_id: WorkerId(row.try_get("worker_id")?),
+                    devices_json: row.try_get("devices_json")?,
+                    version: row.try_get("version")?,
+                    first_seen_ms: to_u64(row.try_get("first_seen_ms")?),
+                    last_seen_ms: to_u64(row.try_get("last_seen_ms")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Closes the connections, checkpointing the write-ahead log.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(), StoreError> {
+    match change {
+        Change::JobCreated { job, max_attempts, created_ms } => {
+            let job_id = to_i64(job.job_id.0);
+            sqlx::query(
+                "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms) \
+                 VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+            )
+            .bind(job_id)
+            .bind(&job.name)
+            .bind(&job.workload)
+            .bind(&job.spec_json)
+            .bind(i64::from(*max_attempts))
+            .bind(job.inputs.len() as i64)
+            .bind(to_i64(*created_ms))
+            .execute(&mut *tx)
+            .await?;
+            for (task_idx, input) in job.inputs.iter().enumerate() {
+                sqlx::query("INSERT INTO tasks (job_id, task_idx, state, input_blob) VALUES (?, ?, 'queued', ?)")
+                    .bind(job_id)
+                    .bind(task_idx as i64)
+                    .bind(input.0.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        Change::TaskLeased { task_id, worker_id, token, attempts } => {
+            sqlx::query(
+                "UPDATE tasks SET state = 'leased', lease_worker = ?, lease_token = ?, attempts = ? \
+                 WHERE job_id = ? AND task_idx = ?",
+            )
+            .bind(&worker_id.0)
+            .bind(to_i64(token.0))
+            .bind(i64::from(*attempts))
+            .bind(to_i64(task_id.job_id.0))
+            .bind(i64::from(task_id.task_idx))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, committed_ms } => {
+            sqlx::query("UPDATE tasks SET state = 'committed', lease_worker = NULL WHERE job_id = ? AND task_idx = ?")
+                .bind(to_i64(task_id.job_id.0))
+                .bind(i64::from(task_id.task_idx))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO commits (job_id, task_idx, worker_id, lease_token, output_blob, duration_ms, committed_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(to_i64(task_id.job_id.0))
+            .bind(i64::from(task_id.task_idx))
+            .bind(&worker_id.0)
+            .bind(to_i64(token.0))
+            .bind(output.0.as_slice())
+            .bind(to_i64(*duration_ms))
+            .bind(to_i64(*committed_ms))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Change::TaskRequeued { task_id, not_before_ms, error } => {
+            sqlx::query(
+                "UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = ?, last_error = ? \
+                 WHERE job_id = ? AND task_idx = ?",
+            )
+            .bind(to_i64(*not_before_ms))
+            .bind(error)
+            .bind(to_i64(task_id.job_id.0))
+            .bind(i64::from(task_id.task_idx))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Change::TaskFailed { task_id, error } => {
+            sqlx::query(
+                "UPDATE tasks SET state = 'failed', lease_worker = NULL, last_error = ? WHERE job_id = ? AND task_idx = ?",
+            )
+            .bind(error)
+            .bind(to_i64(task_id.job_id.0))
+            .bind(i64::from(task_id.task_idx))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Change::JobEnded { job_id, state, reason, ended_ms } => {
+            sqlx::query("UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE job_id = ?")
+                .bind(state.as_str())
+                .bind(reason)
+                .bind(to_i64(*ended_ms))
+                .bind(to_i64(job_id.0))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE tasks SET state = 'cancelled', lease_worker = NULL \
+                 WHERE job_id = ? AND state IN ('queued', 'leased')",
+            )
+            .bind(to_i64(job_id.0))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
+    Ok(JobRecord {
+        job_id: JobId(to_u64(row.try_get("job_id")?)),
+        name: row.try_get("name")?,
+        workload: row.try_get("workload")?,
+        spec_json: row.try_get("spec_json")?,
+        state: job_state(row.try_get("state")?)?,
+        reason: row.try_get("reason")?,
+        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
+        n_tasks: row.try_get::<i64, _>("n_tasks")? as u32,
+        created_ms: to_u64(row.try_get("created_ms")?),
+        ended_ms: row.try_get::<Option<i64>, _>("ended_ms")?.map(to_u64),
+    })
+}
+
+fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
+    let task_id = TaskId::new(JobId(to_u64(row.try_get("job_id")?)), row.try_get::<i64, _>("task_idx")? as u32);
+    let commit = match row.try_get::<Option<String>, _>("worker_id")? {
+        Some(worker_id) => Some(CommitRecord {
+            worker_id: WorkerId(worker_id),
+            token: LeaseToken(to_u64(row.try_get("c_token")?)),
+            output: blob_id(row.try_get("output_blob")?)?,
+            duration_ms: to_u64(row.try_get("duration_ms")?),
+            committed_ms: to_u64(row.try_get("committed_ms")?),
+        }),
+        None => None,
+    };
+    Ok(TaskRecord {
+        task_id,
+        state: task_state(row.try_get("state")?)?,
+        input: blob_id(row.try_get("input_blob")?)?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        token: row.try_get::<Option<i64>, _>("lease_token")?.map(|t| LeaseToken(to_u64(t))),
+        holder: row.try_get::<Option<String>, _>("lease_worker")?.map(WorkerId),
+        not_before_ms: to_u64(row.try_get("not_before_ms")?),
+        last_error: row.try_get("last_error")?,
+        commit,
+    })
+}

@@ -1,0 +1,91 @@
+//! The store on a real SQLite file: changes survive reopening, commits are unique.
+
+use iog_core::{Action, Change, Config, Core, Event, NewJob};
+use iog_store::Store;
+use iog_types::{BlobId, JobId, JobState, TaskId, TaskState, WorkerId};
+
+fn persisted(actions: &[Action]) -> Vec<Change> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Persist(change) => Some(change.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_restarted_core_resumes_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let inputs: Vec<BlobId> = (0..4u8).map(|i| store.blobs().put(&[i]).unwrap()).collect();
+    let mut core = Core::new(Config::default());
+    let worker = WorkerId("w1".into());
+    let mut changes = persisted(&core.handle(Event::WorkerConnected { worker_id: worker.clone(), slots: 2, running: vec![] }, 10));
+    let job = NewJob {
+        job_id: JobId(99),
+        name: "three".into(),
+        workload: "noop".into(),
+        spec_json: br#"{"job":{}}"#.to_vec(),
+        max_attempts: Some(2),
+        inputs: inputs.clone(),
+    };
+    let actions = core.handle(Event::JobSubmitted(job), 20);
+    changes.extend(persisted(&actions));
+    let leases: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { task_id, token, .. } => Some((*task_id, *token)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(leases.len(), 2);
+    let commit = Event::TaskSucceeded {
+        worker_id: worker.clone(),
+        task_id: leases[0].0,
+        token: leases[0].1,
+        output: BlobId::of(b"out"),
+        duration_ms: 7,
+    };
+    changes.extend(persisted(&core.handle(commit, 30)));
+    store.apply(&changes).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let snapshot = store.load_snapshot().await.unwrap();
+    let restored = Core::restore(Config::default(), snapshot, 1_000).unwrap();
+    restored.check_invariants().unwrap();
+    assert_eq!(restored.job(JobId(99)).unwrap().n_committed, 1);
+    assert_eq!(restored.task(leases[1].0).unwrap().state, TaskState::Leased);
+    assert_eq!(restored.task(leases[1].0).unwrap().holder, Some(worker.clone()));
+    assert_eq!(restored.task(TaskId::new(JobId(99), 3)).unwrap().state, TaskState::Queued);
+
+    let tasks = store.tasks(JobId(99)).await.unwrap();
+    assert_eq!(tasks[0].commit.as_ref().unwrap().duration_ms, 7);
+    assert_eq!(store.job(JobId(99)).await.unwrap().unwrap().state, JobState::Running);
+
+    // A second commit of the same task is impossible at the storage level too.
+    let again = Change::TaskCommitted {
+        task_id: leases[0].0,
+        worker_id: worker,
+        token: leases[0].1,
+        output: BlobId::of(b"other"),
+        duration_ms: 1,
+        committed_ms: 40,
+    };
+    assert!(store.apply(&[again]).await.is_err());
+    assert_eq!(store.n_commits(JobId(99)).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn blobs_are_content_addressed_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let id = store.blobs().put(b"tile").unwrap();
+    assert_eq!(id, BlobId::of(b"tile"));
+    assert_eq!(store.blobs().get(&id).unwrap().as_deref(), Some(&b"tile"[..]));
+    assert_eq!(store.blobs().put(b"tile").unwrap(), id, "putting twice is a no-op");
+    let err = store.blobs().put_verified(id, b"evil").unwrap_err();
+    assert!(err.to_string().contains("does not match its id"), "{err}");
+    assert!(store.blobs().get(&BlobId::of(b"absent")).unwrap().is_none());
+}
