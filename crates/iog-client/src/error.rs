@@ -1,0 +1,28 @@
+/// A request to the coordinator failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("coordinator url {url:?} is not valid: {reason}; write it like http://127.0.0.1:7070")]
+    BadUrl { url: String, reason: String },
+    #[error(
+        "cannot reach the coordinator at {url}: {source}; is it running? \
+         (choose another with --coordinator URL or IOG_COORDINATOR)"
+    )]
+    Unreachable { url: String, source: reqwest::Error },
+    /// The coordinator answered with an error; `code` is stable for scripts.
+    #[error("{message} ({code})")]
+    Api { status: u16, code: String, message: String },
+    #[error("request to {url} failed: {source}")]
+    Http { url: String, source: reqwest::Error },
+    #[error("blob {expected} arrived with different content; the transfer was corrupted")]
+    BlobMismatch { expected: iog_types::BlobId },
+}
+
+impl ClientError {
+    /// The API's error code, when the coordinator answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}

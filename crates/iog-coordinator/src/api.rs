@@ -1,0 +1,281 @@
+//! The REST API, blob transfer and the worker stream endpoint.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use iog_core::NewJob;
+use iog_proto::api::{
+    ApiError, Artifact, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus, WorkerShare, WorkerStatus,
+};
+use iog_proto::{PROTOCOL_VERSION, STREAM_MESSAGE_BYTES_MAX, STREAM_PATH};
+use iog_store::MAX_BLOB_BYTES;
+use iog_types::{BlobId, Device, JobId, TaskState};
+use serde::Deserialize;
+
+use crate::engine::{Command, now_ms};
+use crate::server::AppState;
+use crate::session;
+
+/// Largest job spec accepted: 4 MiB of JSON (scenes are inlined).
+const SPEC_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Most jobs one listing returns.
+const JOBS_LIST_MAX: u32 = 1_000;
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/jobs", post(submit).layer(DefaultBodyLimit::max(SPEC_BYTES_MAX)).get(list_jobs))
+        .route("/v1/jobs/{job_id}", get(job_status))
+        .route("/v1/jobs/{job_id}/tasks", get(job_tasks))
+        .route("/v1/jobs/{job_id}/cancel", post(cancel))
+        .route("/v1/workers", get(workers))
+        .route(
+            "/v1/blobs/{blob_id}",
+            get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)),
+        )
+        .route(STREAM_PATH, get(stream))
+        .with_state(state)
+}
+
+/// An error answer with its HTTP status.
+pub(crate) struct Failure(StatusCode, ApiError);
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
+        Failure(status, ApiError { code: code.to_owned(), message: message.into() })
+    }
+
+    fn internal(err: impl std::fmt::Display) -> Failure {
+        tracing::error!(error = %err, "request failed");
+        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error: {err}"))
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<iog_store::StoreError> for Failure {
+    fn from(err: iog_store::StoreError) -> Failure {
+        Failure::internal(err)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Failure {
+        Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("{err:#}"))
+    }
+}
+
+fn parse_job_id(text: &str) -> Result<JobId, Failure> {
+    text.parse().map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string()))
+}
+
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into(), protocol_version: PROTOCOL_VERSION })
+}
+
+async fn submit(State(state): State<AppState>, Json(body): Json<SubmitJob>) -> Result<(StatusCode, Json<SubmittedJob>), Failure> {
+    let spec_json = serde_json::to_vec(&body.spec).map_err(Failure::internal)?;
+    let invalid = |err: iog_workloads::SpecError| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string());
+    let spec = iog_workloads::parse_job_json(&spec_json).map_err(invalid)?;
+    let workload = spec.workload().map_err(invalid)?;
+    // Planning and writing inputs is CPU and disk work; keep it off the async threads.
+    let blobs = state.store.blobs().clone();
+    let inputs = tokio::task::spawn_blocking(move || -> Result<Vec<BlobId>, Failure> {
+        let inputs = iog_workloads::plan(&workload).map_err(invalid)?;
+        inputs.iter().map(|input| blobs.put(input).map_err(Failure::from)).collect()
+    })
+    .await
+    .map_err(Failure::internal)??;
+    let job_id = JobId(rand::random::<u64>().max(1));
+    let n_tasks = inputs.len() as u32;
+    let job = NewJob {
+        job_id,
+        name: spec.job.name.clone(),
+        workload: spec.workload().map_err(invalid)?.kind().to_owned(),
+        spec_json,
+        max_attempts: spec.job.max_attempts,
+        inputs,
+    };
+    match state.engine.submit(job).await? {
+        Ok(()) => {
+            tracing::info!(job_id = %job_id, n_tasks, name = %spec.job.name, "job accepted");
+            Ok((StatusCode::CREATED, Json(SubmittedJob { job_id, n_tasks })))
+        }
+        Err(reason) => Err(Failure::new(StatusCode::BAD_REQUEST, "job_rejected", reason)),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+}
+
+async fn list_jobs(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Result<Json<Vec<JobStatus>>, Failure> {
+    let limit = query.limit.unwrap_or(50).min(JOBS_LIST_MAX);
+    let mut out = Vec::new();
+    for job in state.store.recent_jobs(limit).await? {
+        out.push(status_of(&state, job.job_id).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure> {
+    let job = state
+        .store
+        .job(job_id)
+        .await?
+        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")))?;
+    let tasks = state.store.tasks(job_id).await?;
+    let mut counts = TaskCounts::default();
+    let mut shares: BTreeMap<iog_types::WorkerId, WorkerShare> = BTreeMap::new();
+    for task in &tasks {
+        let slot = match task.state {
+            TaskState::Queued => &mut counts.queued,
+            TaskState::Leased => &mut counts.leased,
+            TaskState::Committed => &mut counts.committed,
+            TaskState::Failed => &mut counts.failed,
+            TaskState::Cancelled => &mut counts.cancelled,
+        };
+        *slot += 1;
+        let share = |worker_id: &iog_types::WorkerId, shares: &mut BTreeMap<_, WorkerShare>| {
+            shares
+                .entry(worker_id.clone())
+                .or_insert_with(|| WorkerShare { worker_id: worker_id.clone(), n_committed: 0, n_leased: 0, busy_ms: 0 })
+                .clone()
+        };
+        if let Some(commit) = &task.commit {
+            let mut entry = share(&commit.worker_id, &mut shares);
+            entry.n_committed += 1;
+            entry.busy_ms += commit.duration_ms;
+            shares.insert(commit.worker_id.clone(), entry);
+        }
+        if let (TaskState::Leased, Some(holder)) = (task.state, &task.holder) {
+            let mut entry = share(holder, &mut shares);
+            entry.n_leased += 1;
+            shares.insert(holder.clone(), entry);
+        }
+    }
+    let artifacts = state
+        .store
+        .artifacts(job_id)
+        .await?
+        .into_iter()
+        .map(|a| Artifact { name: a.name, media_type: a.media_type, blob: a.blob, size_bytes: a.size_bytes })
+        .collect();
+    Ok(JobStatus {
+        job_id,
+        name: job.name,
+        workload: job.workload,
+        state: job.state,
+        reason: job.reason,
+        n_tasks: job.n_tasks,
+        tasks: counts,
+        workers: shares.into_values().collect(),
+        created_ms: job.created_ms,
+        ended_ms: job.ended_ms,
+        artifacts,
+    })
+}
+
+async fn job_status(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
+    Ok(Json(status_of(&state, parse_job_id(&job_id)?).await?))
+}
+
+async fn job_tasks(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<Vec<TaskStatus>>, Failure> {
+    let job_id = parse_job_id(&job_id)?;
+    if state.store.job(job_id).await?.is_none() {
+        return Err(Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")));
+    }
+    let tasks = state.store.tasks(job_id).await?;
+    Ok(Json(
+        tasks
+            .into_iter()
+            .map(|task| TaskStatus {
+                task_id: task.task_id,
+                state: task.state,
+                attempts: task.attempts,
+                holder: task.holder,
+                last_error: task.last_error,
+                committed_by: task.commit.as_ref().map(|c| c.worker_id.clone()),
+                output: task.commit.as_ref().map(|c| c.output),
+                duration_ms: task.commit.as_ref().map(|c| c.duration_ms),
+            })
+            .collect(),
+    ))
+}
+
+async fn cancel(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
+    let job_id = parse_job_id(&job_id)?;
+    let status = status_of(&state, job_id).await?;
+    if status.state.is_final() {
+        let message = format!("job {job_id} is already {}; only running jobs can be cancelled", status.state);
+        return Err(Failure::new(StatusCode::CONFLICT, "job_final", message));
+    }
+    state.engine.send(Command::Event(iog_core::Event::CancelJob { job_id })).await?;
+    state.engine.barrier().await?;
+    Ok(Json(status_of(&state, job_id).await?))
+}
+
+async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>>, Failure> {
+    let live: BTreeMap<_, _> = state.engine.workers().await?.into_iter().map(|w| (w.worker_id.clone(), w)).collect();
+    let mut out = Vec::new();
+    for record in state.store.workers().await? {
+        let devices: Vec<Device> = serde_json::from_str(&record.devices_json).unwrap_or_default();
+        let view = live.get(&record.worker_id);
+        out.push(WorkerStatus {
+            online: view.is_some_and(|v| v.connected),
+            slots: view.map_or(0, |v| v.slots),
+            n_leases: view.map_or(0, |v| v.n_leases),
+            last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),
+            worker_id: record.worker_id,
+            agent_version: record.version,
+            devices,
+            first_seen_ms: record.first_seen_ms,
+        });
+    }
+    Ok(Json(out))
+}
+
+fn parse_blob_id(text: &str) -> Result<BlobId, Failure> {
+    text.parse().map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_blob_id", err.to_string()))
+}
+
+async fn get_blob(State(state): State<AppState>, Path(blob_id): Path<String>) -> Result<Response, Failure> {
+    let blob_id = parse_blob_id(&blob_id)?;
+    let blobs = state.store.blobs().clone();
+    let bytes = tokio::task::spawn_blocking(move || blobs.get(&blob_id)).await.map_err(Failure::internal)??;
+    match bytes {
+        Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
+        None => Err(Failure::new(StatusCode::NOT_FOUND, "blob_not_found", format!("no blob {blob_id}"))),
+    }
+}
+
+async fn put_blob(State(state): State<AppState>, Path(blob_id): Path<String>, body: Bytes) -> Result<StatusCode, Failure> {
+    let blob_id = parse_blob_id(&blob_id)?;
+    let blobs = state.store.blobs().clone();
+    tokio::task::spawn_blocking(move || blobs.put_verified(blob_id, &body))
+        .await
+        .map_err(Failure::internal)?
+        .map_err(|err| match err {
+            iog_store::StoreError::BlobMismatch { .. } => {
+                Failure::new(StatusCode::BAD_REQUEST, "blob_mismatch", err.to_string())
+            }
+            other => Failure::internal(other),
+        })?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(STREAM_MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| session::serve(socket, state))
+}

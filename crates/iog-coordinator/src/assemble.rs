@@ -1,0 +1,50 @@
+//! Builds a done job's artifacts from its committed task outputs.
+
+use anyhow::Context;
+use iog_store::{ArtifactRecord, Store};
+use iog_types::JobId;
+
+/// Assembles and records a job's artifacts; errors are logged for the operator.
+pub(crate) async fn assemble_and_log(store: Store, job_id: JobId) {
+    match assemble(&store, job_id).await {
+        Ok(n) => tracing::info!(job_id = %job_id, n_artifacts = n, "artifacts assembled"),
+        Err(err) => tracing::error!(job_id = %job_id, error = format!("{err:#}"), "assembling artifacts failed"),
+    }
+}
+
+async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<usize> {
+    let job = store.job(job_id).await?.context("load job")?;
+    let spec = iog_workloads::parse_job_json(&job.spec_json).context("decode stored job spec")?;
+    let workload = spec.workload().context("select workload")?;
+    let tasks = store.tasks(job_id).await?;
+    let blobs = store.blobs().clone();
+    let artifacts = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<ArtifactRecord>> {
+        let mut outputs = Vec::with_capacity(tasks.len());
+        let mut durations_ms = Vec::with_capacity(tasks.len());
+        for task in &tasks {
+            let commit = task.commit.as_ref().with_context(|| format!("task {} has no commit", task.task_id))?;
+            let bytes = blobs
+                .get(&commit.output)?
+                .with_context(|| format!("output blob {} of task {} is missing", commit.output, task.task_id))?;
+            outputs.push(bytes);
+            durations_ms.push(commit.duration_ms);
+        }
+        let built = iog_workloads::assemble(&workload, &outputs, &durations_ms).context("assemble outputs")?;
+        built
+            .into_iter()
+            .map(|artifact| {
+                let blob = blobs.put(&artifact.bytes)?;
+                Ok(ArtifactRecord {
+                    name: artifact.name,
+                    media_type: artifact.media_type,
+                    blob,
+                    size_bytes: artifact.bytes.len() as u64,
+                })
+            })
+            .collect()
+    })
+    .await
+    .context("join assembly")??;
+    store.put_artifacts(job_id, &artifacts).await?;
+    Ok(artifacts.len())
+}

@@ -1,0 +1,32 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How to run a coordinator.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Where the store (`coordinator.db`, `blobs/`) lives.
+    pub data_dir: PathBuf,
+    /// Address to serve the API and the worker stream on. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Timings and limits of the core.
+    pub core: iog_core::Config,
+    /// Most commands the engine folds into one store transaction. Default 1024.
+    pub batch_max: usize,
+}
+
+impl CoordinatorConfig {
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> CoordinatorConfig {
+        CoordinatorConfig { data_dir, listen, core: iog_core::Config::default(), batch_max: 1024 }
+    }
+
+    /// How often the engine ticks the core: a quarter of the heartbeat
+    /// interval, between 10 ms and 250 ms, so dead workers and ended
+    /// backoffs are noticed promptly without busy-looping.
+    pub fn tick_interval_ms(&self) -> u64 {
+        (self.core.heartbeat_interval_ms / 4).clamp(10, 250)
+    }
+}
+
+/// Default address of a coordinator on this machine; clients use it when
+/// neither `--coordinator` nor `IOG_COORDINATOR` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";

@@ -1,0 +1,223 @@
+//! The engine: the one task that owns the core and writes the store.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use iog_core::{Action, Core, Event, NewJob, RunningTask, WorkerView};
+use iog_proto::stream::CoordinatorMessage;
+use iog_store::Store;
+use iog_types::{JobId, JobState, UnixMs, WorkerId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::assemble;
+
+/// Commands waiting for the engine. Submitters and sessions wait when it is
+/// full, which slows intake instead of growing memory without bound.
+pub(crate) const COMMAND_QUEUE_MAX: usize = 65_536;
+/// Messages waiting to go to one worker. A worker that lets this many pile
+/// up is too slow to keep; its session is closed and it reconnects.
+pub(crate) const SESSION_QUEUE_MAX: usize = 4_096;
+
+pub(crate) fn now_ms() -> UnixMs {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// What the engine can be asked to do.
+pub(crate) enum Command {
+    Event(Event),
+    Submit { job: NewJob, reply: oneshot::Sender<Result<(), String>> },
+    Connect {
+        worker_id: WorkerId,
+        session_id: u64,
+        slots: u32,
+        held: Vec<RunningTask>,
+        outbox: mpsc::Sender<CoordinatorMessage>,
+    },
+    Disconnect { worker_id: WorkerId, session_id: u64 },
+    Workers { reply: oneshot::Sender<Vec<WorkerView>> },
+    /// Answers once every command sent before it is durable (for cancel).
+    Barrier { reply: oneshot::Sender<()> },
+}
+
+/// A handle to send commands to the engine.
+#[derive(Clone)]
+pub(crate) struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl EngineHandle {
+    pub(crate) async fn send(&self, command: Command) -> anyhow::Result<()> {
+        self.tx.send(command).await.map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
+    }
+
+    pub(crate) async fn submit(&self, job: NewJob) -> anyhow::Result<Result<(), String>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Submit { job, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn workers(&self) -> anyhow::Result<Vec<WorkerView>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Workers { reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn barrier(&self) -> anyhow::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Barrier { reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+}
+
+struct Session {
+    session_id: u64,
+    outbox: mpsc::Sender<CoordinatorMessage>,
+}
+
+pub(crate) struct Engine {
+    core: Core,
+    store: Store,
+    rx: mpsc::Receiver<Command>,
+    sessions: HashMap<WorkerId, Session>,
+    pending_submits: HashMap<JobId, oneshot::Sender<Result<(), String>>>,
+    tick_interval: Duration,
+    batch_max: usize,
+}
+
+impl Engine {
+    pub(crate) fn new(core: Core, store: Store, tick_interval_ms: u64, batch_max: usize) -> (Engine, EngineHandle) {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
+        let engine = Engine {
+            core,
+            store,
+            rx,
+            sessions: HashMap::new(),
+            pending_submits: HashMap::new(),
+            tick_interval: Duration::from_millis(tick_interval_ms),
+            batch_max: batch_max.max(1),
+        };
+        (engine, EngineHandle { tx })
+    }
+
+    /// Runs until every handle is dropped. A failed store write ends the
+    /// process: the core has moved past what the store holds, and the only
+    /// safe way on is to restart from the store.
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(self.tick_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(self.batch_max);
+        loop {
+            tokio::select! {
+                n = self.rx.recv_many(&mut batch, self.batch_max) => {
+                    if n == 0 {
+                        return;
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            if let Err(err) = self.step(std::mem::take(&mut batch)).await {
+                tracing::error!(error = %err, "store write failed; stopping the coordinator so it restarts from its store");
+                std::process::exit(70);
+            }
+        }
+    }
+
+    async fn step(&mut self, commands: Vec<Command>) -> Result<(), iog_store::StoreError> {
+        let now = now_ms();
+        let mut actions = self.core.handle(Event::Tick, now);
+        let mut barriers = Vec::new();
+        for command in commands {
+            match command {
+                Command::Event(event) => actions.extend(self.core.handle(event, now)),
+                Command::Submit { job, reply } => {
+                    self.pending_submits.insert(job.job_id, reply);
+                    actions.extend(self.core.handle(Event::JobSubmitted(job), now));
+                }
+                Command::Connect { worker_id, session_id, slots, held, outbox } => {
+                    tracing::info!(worker_id = %worker_id, session_id, slots, "worker connected");
+                    if let Some(old) = self.sessions.insert(worker_id.clone(), Session { session_id, outbox }) {
+                        tracing::info!(worker_id = %worker_id, old_session_id = old.session_id, "session replaced");
+                    }
+                    actions.extend(self.core.handle(Event::WorkerConnected { worker_id, slots, running: held }, now));
+                }
+                Command::Disconnect { worker_id, session_id } => {
+                    if self.sessions.get(&worker_id).is_some_and(|s| s.session_id == session_id) {
+                        self.sessions.remove(&worker_id);
+                        tracing::info!(worker_id = %worker_id, "worker disconnected");
+                        actions.extend(self.core.handle(Event::WorkerDisconnected { worker_id }, now));
+                    }
+                }
+                Command::Workers { reply } => {
+                    let _ = reply.send(self.core.workers());
+                }
+                Command::Barrier { reply } => barriers.push(reply),
+            }
+        }
+        let changes: Vec<_> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Persist(change) => Some(change.clone()),
+                _ => None,
+            })
+            .collect();
+        self.store.apply(&changes).await?;
+        for action in actions {
+            self.perform(action);
+        }
+        for barrier in barriers {
+            let _ = barrier.send(());
+        }
+        Ok(())
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Persist(_) => {}
+            Action::Assign { worker_id, task_id, token, input } => {
+                tracing::debug!(worker_id = %worker_id, task_id = %task_id, token = token.0, "lease granted");
+                self.send(&worker_id, CoordinatorMessage::Assign { task_id, token, input });
+            }
+            Action::Revoke { worker_id, task_id, token, reason } => {
+                self.send(&worker_id, CoordinatorMessage::Revoke { task_id, token, reason });
+            }
+            Action::ResultReply { worker_id, task_id, token, outcome } => {
+                let outcome = outcome.as_str().to_owned();
+                self.send(&worker_id, CoordinatorMessage::ResultAck { task_id, token, outcome });
+            }
+            Action::JobFinished { job_id, state } => {
+                tracing::info!(job_id = %job_id, state = %state, "job finished");
+                if state == JobState::Done {
+                    let store = self.store.clone();
+                    tokio::spawn(async move { assemble::assemble_and_log(store, job_id).await });
+                }
+            }
+            Action::WorkerDead { worker_id } => {
+                tracing::warn!(worker_id = %worker_id, "worker missed its heartbeats; its leases lapsed");
+                // Dropping the outbox closes the session; a live worker reconnects.
+                self.sessions.remove(&worker_id);
+            }
+            Action::JobAccepted { job_id } => {
+                if let Some(reply) = self.pending_submits.remove(&job_id) {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Action::JobRejected { job_id, reason } => {
+                if let Some(reply) = self.pending_submits.remove(&job_id) {
+                    let _ = reply.send(Err(reason));
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, worker_id: &WorkerId, message: CoordinatorMessage) {
+        let Some(session) = self.sessions.get(worker_id) else {
+            // Not connected: a lease lapses at the worker's deadline, a result
+            // is sent again by the worker when it reconnects.
+            return;
+        };
+        if session.outbox.try_send(message).is_err() {
+            tracing::warn!(worker_id = %worker_id, "worker's outbox is full or closed; closing its session");
+            self.sessions.remove(worker_id);
+        }
+    }
+}

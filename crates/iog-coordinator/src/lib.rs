@@ -1,0 +1,19 @@
+//! The coordinator process: thin shells around the pure [`iog_core::Core`].
+//!
+//! - [`engine`] owns the core and the store. It takes commands from a
+//!   channel in batches, feeds them to the core, writes every resulting
+//!   change in one store transaction, and only then sends messages, answers
+//!   submitters and acknowledges results (group commit, write-ahead).
+//! - [`session`] serves one worker's WebSocket stream.
+//! - [`api`] serves the REST API and blobs.
+//! - [`assemble`] builds a done job's artifacts from its task outputs.
+
+mod api;
+mod assemble;
+mod config;
+mod engine;
+mod server;
+mod session;
+
+pub use config::{CoordinatorConfig, DEFAULT_LISTEN};
+pub use server::Coordinator;

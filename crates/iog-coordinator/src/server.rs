@@ -1,0 +1,97 @@
+//! Starting and stopping a coordinator.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use iog_core::Core;
+use iog_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::engine::{Engine, EngineHandle, now_ms};
+use crate::{CoordinatorConfig, api, assemble};
+
+/// What request handlers share.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) engine: EngineHandle,
+    pub(crate) core_config: Arc<iog_core::Config>,
+}
+
+/// A running coordinator: its API and worker stream on one address.
+pub struct Coordinator {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    engine: JoinHandle<()>,
+    store: Store,
+}
+
+impl Coordinator {
+    /// Opens the store, restores the core from it and starts serving.
+    ///
+    /// The bound address is also written to `<data_dir>/coordinator.addr`,
+    /// so tools can find a coordinator that was started on port 0.
+    pub async fn start(config: CoordinatorConfig) -> anyhow::Result<Coordinator> {
+        let store = Store::open(&config.data_dir).await.context("open store")?;
+        let snapshot = store.load_snapshot().await.context("load stored state")?;
+        let n_jobs = snapshot.jobs.len();
+        let core = Core::restore(config.core.clone(), snapshot, now_ms()).context("restore coordinator state")?;
+        if n_jobs > 0 {
+            tracing::info!(n_jobs, "resumed running jobs from the store");
+        }
+        let (engine, handle) = Engine::new(core, store.clone(), config.tick_interval_ms(), config.batch_max);
+        let engine = tokio::spawn(engine.run());
+        for job_id in store.done_jobs_without_artifacts().await.context("find jobs to assemble")? {
+            tokio::spawn(assemble::assemble_and_log(store.clone(), job_id));
+        }
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listen on {} (is another coordinator running there?)", config.listen))?;
+        let addr = listener.local_addr().context("read bound address")?;
+        std::fs::write(config.data_dir.join("coordinator.addr"), addr.to_string()).context("write coordinator.addr")?;
+        let state = AppState { store: store.clone(), engine: handle, core_config: Arc::new(config.core.clone()) };
+        let app = api::router(state);
+        let (shutdown, mut shutdown_rx) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        tracing::info!(%addr, data_dir = %config.data_dir.display(), "coordinator listening");
+        Ok(Coordinator { addr, shutdown, server, engine, store })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL clients and workers use.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits until the server stops (it stops only on [`Coordinator::shutdown`] or an error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.server).await.context("join server")?.context("serve")
+    }
+
+    /// Stops serving, lets the engine finish its batch and closes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        // Sessions hold the engine open; the server's end drops them.
+        let served = tokio::time::timeout(std::time::Duration::from_secs(5), self.server).await;
+        if let Ok(result) = served {
+            result.context("join server")?.context("serve")?;
+        }
+        self.engine.abort();
+        self.store.close().await;
+        Ok(())
+    }
+}

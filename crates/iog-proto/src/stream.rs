@@ -1,0 +1,58 @@
+//! Messages on the worker stream.
+
+use iog_types::{BlobId, Device, LeaseToken, TaskId, WorkerId};
+use serde::{Deserialize, Serialize};
+
+/// A task a worker still holds (running, or finished with its result not yet acknowledged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldTask {
+    pub task_id: TaskId,
+    pub token: LeaseToken,
+}
+
+/// Worker to coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerMessage {
+    /// First message of every session.
+    Hello {
+        protocol_version: u32,
+        worker_id: WorkerId,
+        /// Version of the worker software, for operators.
+        agent_version: String,
+        devices: Vec<Device>,
+        /// How many tasks the worker runs at once.
+        slots: u32,
+        /// Tasks it still holds from an earlier session.
+        held: Vec<HeldTask>,
+    },
+    Heartbeat,
+    /// The task ran; its output is uploaded as blob `output`.
+    TaskDone {
+        task_id: TaskId,
+        token: LeaseToken,
+        output: BlobId,
+        duration_ms: u64,
+        work_units: u64,
+        /// Which device ran it, e.g. `cpu0`.
+        device: String,
+    },
+    /// The task could not run.
+    TaskFailed { task_id: TaskId, token: LeaseToken, error: String },
+}
+
+/// Coordinator to worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CoordinatorMessage {
+    /// Answer to `Hello`: the session is open.
+    Welcome { heartbeat_interval_ms: u64, worker_timeout_ms: u64 },
+    /// Run this task under this lease. The input is blob `input`.
+    Assign { task_id: TaskId, token: LeaseToken, input: BlobId },
+    /// Stop this task; its lease is gone.
+    Revoke { task_id: TaskId, token: LeaseToken, reason: String },
+    /// The coordinator recorded (or refused) a result; the worker may forget it.
+    ResultAck { task_id: TaskId, token: LeaseToken, outcome: String },
+    /// The session cannot go on; the worker should fix what `message` says.
+    Refused { code: String, message: String },
+}

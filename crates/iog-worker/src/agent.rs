@@ -1,0 +1,309 @@
+//! The worker's session loop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use iog_client::Client;
+use iog_host::Identity;
+use iog_proto::PROTOCOL_VERSION;
+use iog_proto::stream::{CoordinatorMessage, HeldTask, WorkerMessage};
+use iog_types::{Device, LeaseToken, TaskId, WorkerId};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::WorkerConfig;
+use crate::runner::{self, Finished};
+
+/// How long to wait for the coordinator's welcome after connecting.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events kept for slow subscribers before the oldest are dropped.
+const EVENTS_BUFFER: usize = 4_096;
+
+/// Things a worker did, for embedding programs (the demo, benchmarks).
+#[derive(Debug, Clone)]
+pub enum WorkerEvent {
+    Connected,
+    Disconnected { reason: String },
+    TaskStarted { task_id: TaskId, at: Instant },
+    TaskFinished { task_id: TaskId, ok: bool },
+}
+
+/// A task the worker holds: running, or finished with its result not yet acknowledged.
+enum Held {
+    Running { token: LeaseToken, job: JoinHandle<()> },
+    Reported { token: LeaseToken, message: WorkerMessage },
+}
+
+impl Held {
+    fn token(&self) -> LeaseToken {
+        match self {
+            Held::Running { token, .. } | Held::Reported { token, .. } => *token,
+        }
+    }
+}
+
+type HeldMap = Arc<Mutex<HashMap<TaskId, Held>>>;
+
+/// A running worker.
+pub struct WorkerHandle {
+    worker_id: WorkerId,
+    devices: Vec<Device>,
+    events: broadcast::Sender<WorkerEvent>,
+    shutdown: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    pub fn worker_id(&self) -> &WorkerId {
+        &self.worker_id
+    }
+
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<WorkerEvent> {
+        self.events.subscribe()
+    }
+
+    /// Stops the worker: closes its session and abandons running tasks
+    /// (their leases lapse on the coordinator).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.join.await;
+    }
+
+    /// Waits until the worker stops (it runs until shut down).
+    pub async fn wait(self) {
+        let _ = self.join.await;
+    }
+}
+
+/// Loads or creates the worker's identity, discovers its devices and starts
+/// its session loop in the background.
+pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
+    let identity = Identity::load_or_create(&config.data_dir).context("load worker identity")?;
+    let report = tokio::task::spawn_blocking(iog_host::discover_devices).await.context("discover devices")?;
+    for note in &report.notes {
+        tracing::info!(note, "device discovery");
+    }
+    let client = Client::new(&config.coordinator_url).context("configure coordinator client")?;
+    let worker_id = identity.worker_id();
+    let (events, _) = broadcast::channel(EVENTS_BUFFER);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let agent = Agent {
+        config,
+        client,
+        worker_id: worker_id.clone(),
+        devices: report.devices.clone(),
+        held: Arc::new(Mutex::new(HashMap::new())),
+        events: events.clone(),
+    };
+    let join = tokio::spawn(agent.run(shutdown_rx));
+    Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join })
+}
+
+struct Agent {
+    config: WorkerConfig,
+    client: Client,
+    worker_id: WorkerId,
+    devices: Vec<Device>,
+    held: HeldMap,
+    events: broadcast::Sender<WorkerEvent>,
+}
+
+impl Agent {
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskId>();
+        let mut backoff_ms = self.config.reconnect_backoff_min_ms;
+        while !*shutdown.borrow() {
+            let outcome = tokio::select! {
+                outcome = self.session(&done_tx, &mut done_rx, &mut backoff_ms) => outcome,
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            };
+            let reason = match outcome {
+                Ok(()) => "the coordinator closed the session".to_owned(),
+                Err(err) => format!("{err:#}"),
+            };
+            tracing::info!(worker_id = %self.worker_id.short(), reason, retry_in_ms = backoff_ms, "session ended");
+            let _ = self.events.send(WorkerEvent::Disconnected { reason });
+            // Jitter spreads reconnects of many workers after a coordinator restart.
+            let jitter = rand::random::<u64>() % (backoff_ms / 2 + 1);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(backoff_ms / 2 + jitter)) => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+            backoff_ms = (backoff_ms * 2).min(self.config.reconnect_backoff_max_ms);
+        }
+        for (_, held) in self.held.lock().expect("held lock").drain() {
+            if let Held::Running { job, .. } = held {
+                job.abort();
+            }
+        }
+    }
+
+    fn hello(&self) -> WorkerMessage {
+        let held = self.held.lock().expect("held lock");
+        WorkerMessage::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            worker_id: self.worker_id.clone(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            devices: self.devices.clone(),
+            slots: self.config.slots,
+            held: held.iter().map(|(task_id, h)| HeldTask { task_id: *task_id, token: h.token() }).collect(),
+        }
+    }
+
+    async fn session(
+        &self,
+        done_tx: &mpsc::UnboundedSender<TaskId>,
+        done_rx: &mut mpsc::UnboundedReceiver<TaskId>,
+        backoff_ms: &mut u64,
+    ) -> anyhow::Result<()> {
+        let url = self.client.stream_url();
+        let (socket, _) = tokio::time::timeout(WELCOME_TIMEOUT, tokio_tungstenite::connect_async(&url))
+            .await
+            .with_context(|| format!("connect to {url}: timed out"))?
+            .with_context(|| format!("connect to {url}"))?;
+        let (mut sink, mut stream) = socket.split();
+        sink.send(encode(&self.hello())).await.context("send hello")?;
+        let heartbeat_interval_ms = loop {
+            let message = tokio::time::timeout(WELCOME_TIMEOUT, stream.next())
+                .await
+                .context("wait for welcome: timed out")?
+                .context("the coordinator closed the connection before its welcome")?
+                .context("read welcome")?;
+            match decode(message)? {
+                Some(CoordinatorMessage::Welcome { heartbeat_interval_ms, .. }) => break heartbeat_interval_ms,
+                Some(CoordinatorMessage::Refused { code, message }) => {
+                    anyhow::bail!("the coordinator refused this worker ({code}): {message}")
+                }
+                _ => continue,
+            }
+        };
+        *backoff_ms = self.config.reconnect_backoff_min_ms;
+        tracing::info!(worker_id = %self.worker_id.short(), coordinator = self.client.url(), "connected");
+        let _ = self.events.send(WorkerEvent::Connected);
+        // Results that waited for this session go out first.
+        let pending: Vec<WorkerMessage> = self
+            .held
+            .lock()
+            .expect("held lock")
+            .values()
+            .filter_map(|h| match h {
+                Held::Reported { message, .. } => Some(message.clone()),
+                Held::Running { .. } => None,
+            })
+            .collect();
+        for message in pending {
+            sink.send(encode(&message)).await.context("resend result")?;
+        }
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_interval_ms.max(1)));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = heartbeat.tick() => {
+                    sink.send(encode(&WorkerMessage::Heartbeat)).await.context("send heartbeat")?;
+                }
+                finished = done_rx.recv() => {
+                    let Some(task_id) = finished else { return Ok(()) };
+                    let message = match self.held.lock().expect("held lock").get(&task_id) {
+                        Some(Held::Reported { message, .. }) => Some(message.clone()),
+                        _ => None,
+                    };
+                    if let Some(message) = message {
+                        sink.send(encode(&message)).await.context("send result")?;
+                    }
+                }
+                incoming = stream.next() => {
+                    let Some(message) = incoming else { return Ok(()) };
+                    match decode(message.context("read from coordinator")?)? {
+                        Some(CoordinatorMessage::Assign { task_id, token, input }) => {
+                            self.assign(task_id, token, input, done_tx);
+                        }
+                        Some(CoordinatorMessage::Revoke { task_id, token, reason }) => {
+                            self.revoke(task_id, token, &reason);
+                        }
+                        Some(CoordinatorMessage::ResultAck { task_id, token, outcome }) => {
+                            let mut held = self.held.lock().expect("held lock");
+                            if held.get(&task_id).is_some_and(|h| h.token() == token) {
+                                held.remove(&task_id);
+                            }
+                            tracing::debug!(task_id = %task_id, outcome, "result acknowledged");
+                        }
+                        Some(CoordinatorMessage::Refused { code, message }) => {
+                            anyhow::bail!("the coordinator ended the session ({code}): {message}")
+                        }
+                        Some(CoordinatorMessage::Welcome { .. }) | None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn assign(&self, task_id: TaskId, token: LeaseToken, input: iog_types::BlobId, done_tx: &mpsc::UnboundedSender<TaskId>) {
+        let mut held = self.held.lock().expect("held lock");
+        if held.get(&task_id).is_some_and(|h| h.token() == token) {
+            return; // Already running or reported under this lease.
+        }
+        let _ = self.events.send(WorkerEvent::TaskStarted { task_id, at: Instant::now() });
+        tracing::debug!(task_id = %task_id, token = token.0, "task assigned");
+        let client = self.client.clone();
+        let held_map = self.held.clone();
+        let done_tx = done_tx.clone();
+        let events = self.events.clone();
+        let device = self.devices.first().map_or_else(|| "cpu0".to_owned(), |d| d.name.clone());
+        let job = tokio::spawn(async move {
+            let result = runner::run(&client, task_id, input).await;
+            let ok = result.is_ok();
+            let message = match result {
+                Ok(Finished { output, duration_ms, work_units }) => {
+                    WorkerMessage::TaskDone { task_id, token, output, duration_ms, work_units, device }
+                }
+                Err(error) => {
+                    tracing::warn!(task_id = %task_id, error, "task failed");
+                    WorkerMessage::TaskFailed { task_id, token, error }
+                }
+            };
+            let mut held = held_map.lock().expect("held lock");
+            // A revoked lease leaves nothing to report.
+            if held.get(&task_id).is_some_and(|h| h.token() == token) {
+                held.insert(task_id, Held::Reported { token, message });
+                let _ = done_tx.send(task_id);
+            }
+            let _ = events.send(WorkerEvent::TaskFinished { task_id, ok });
+        });
+        if let Some(Held::Running { job: old, .. }) = held.insert(task_id, Held::Running { token, job }) {
+            old.abort();
+        }
+    }
+
+    fn revoke(&self, task_id: TaskId, token: LeaseToken, reason: &str) {
+        let mut held = self.held.lock().expect("held lock");
+        if held.get(&task_id).is_some_and(|h| h.token() == token) {
+            if let Some(Held::Running { job, .. }) = held.remove(&task_id) {
+                job.abort();
+            }
+            tracing::info!(task_id = %task_id, reason, "task revoked");
+        }
+    }
+}
+
+fn encode(message: &WorkerMessage) -> Message {
+    Message::Text(serde_json::to_string(message).expect("worker messages always serialise").into())
+}
+
+fn decode(message: Message) -> anyhow::Result<Option<CoordinatorMessage>> {
+    let parsed = match message {
+        Message::Text(text) => serde_json::from_str(&text),
+        Message::Binary(bytes) => serde_json::from_slice(&bytes),
+        Message::Close(_) => anyhow::bail!("the coordinator closed the connection"),
+        _ => return Ok(None),
+    };
+    parsed.map(Some).context("decode coordinator message (are worker and coordinator the same iog version?)")
+}

@@ -1,0 +1,16 @@
+//! The worker agent.
+//!
+//! A worker holds an ed25519 identity (its id is the public key), discovers
+//! its devices, and keeps one WebSocket session to its coordinator, opened
+//! outbound so it works from behind NAT. It heartbeats, runs the tasks it is
+//! given, uploads their outputs as blobs and reports them; a result stays
+//! held (and is sent again after a reconnect) until the coordinator
+//! acknowledges it. A lost connection is retried with jittered exponential
+//! backoff, forever, until the worker is told to stop.
+
+mod agent;
+mod config;
+mod runner;
+
+pub use agent::{WorkerEvent, WorkerHandle, start};
+pub use config::WorkerConfig;

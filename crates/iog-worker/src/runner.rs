@@ -1,0 +1,52 @@
+//! Runs one task: fetch input, compute, upload output.
+
+use std::time::Instant;
+
+use iog_client::Client;
+use iog_types::{BlobId, TaskId};
+
+/// Attempts at fetching an input or uploading an output before the task is
+/// reported failed.
+const TRANSFER_ATTEMPTS_MAX: u32 = 5;
+
+/// What a finished task produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Finished {
+    pub(crate) output: BlobId,
+    pub(crate) duration_ms: u64,
+    pub(crate) work_units: u64,
+}
+
+async fn with_retries<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, iog_client::ClientError>>,
+{
+    let mut delay_ms = 100;
+    for n in 1..=TRANSFER_ATTEMPTS_MAX {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(err) if n == TRANSFER_ATTEMPTS_MAX => return Err(format!("{what}: {err}")),
+            Err(err) => {
+                tracing::debug!(error = %err, attempt = n, "{what} failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                delay_ms *= 2;
+            }
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Runs a task to completion. The error is a message for the coordinator.
+pub(crate) async fn run(client: &Client, task_id: TaskId, input: BlobId) -> Result<Finished, String> {
+    let bytes = with_retries("fetch input", || client.get_blob(input)).await?;
+    let started = Instant::now();
+    let run = tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
+        .await
+        .map_err(|err| format!("task {task_id} panicked: {err}"))?
+        .map_err(|err| err.to_string())?;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let output = run.output;
+    let blob = with_retries("upload output", || client.put_blob(output.clone())).await?;
+    Ok(Finished { output: blob, duration_ms, work_units: run.work_units })
+}

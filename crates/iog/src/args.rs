@@ -1,0 +1,179 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default coordinator URL for client commands and workers.
+pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7070";
+
+#[derive(Debug, Parser)]
+#[command(name = "iog", version, about = "The Internet of GPUs: run jobs on GPUs owned by many people")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Coordinator to talk to.
+    #[arg(long, global = true, env = "IOG_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
+    pub coordinator: String,
+    /// Print machine-readable JSON instead of tables and progress bars.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an embedded network (a coordinator and workers in this process),
+    /// render a scene on it, and write the image.
+    Demo(DemoArgs),
+    /// Run a coordinator and local workers in this process until interrupted.
+    Up(UpArgs),
+    /// Run a coordinator.
+    Coordinator(CoordinatorArgs),
+    /// Run a worker, or inspect workers.
+    Worker(WorkerArgs),
+    /// Submit and follow jobs.
+    Job(JobArgs),
+}
+
+/// Core timings shared by the commands that run a coordinator.
+#[derive(Debug, Clone, Args)]
+pub struct Timings {
+    /// How often workers heartbeat.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub heartbeat_interval_ms: u64,
+    /// Heartbeats a worker may miss before it is declared dead and its leases lapse.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub missed_heartbeats: u32,
+    /// First retry backoff of a failed task; doubles with each attempt.
+    #[arg(long, default_value_t = 250)]
+    pub retry_backoff_ms: u64,
+}
+
+impl Timings {
+    pub fn core_config(&self) -> iog_core::Config {
+        iog_core::Config {
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            missed_heartbeats_max: self.missed_heartbeats,
+            retry_backoff_base_ms: self.retry_backoff_ms,
+            ..iog_core::Config::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the network's state here (a temporary directory otherwise).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Workers to start.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Where to write the rendered image.
+    #[arg(long, default_value = "iog-demo-output")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where the coordinator and workers keep their state.
+    #[arg(long, default_value_os_t = default_data_dir("up"))]
+    pub data_dir: PathBuf,
+    /// Address to serve on.
+    #[arg(long, default_value = iog_coordinator::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Local workers to start.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub workers: u32,
+    #[command(flatten)]
+    pub timings: Timings,
+}
+
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    /// Where the store lives.
+    #[arg(long, default_value_os_t = default_data_dir("coordinator"))]
+    pub data_dir: PathBuf,
+    /// Address to serve the API and the worker stream on.
+    #[arg(long, default_value = iog_coordinator::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub timings: Timings,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WorkerArgs {
+    #[command(subcommand)]
+    pub command: Option<WorkerCommand>,
+    /// Where the worker keeps its identity key.
+    #[arg(long, default_value_os_t = default_data_dir("worker"))]
+    pub data_dir: PathBuf,
+    /// Tasks to run at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub slots: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Show the compute devices this machine would offer.
+    Devices,
+    /// List the workers a coordinator knows.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    #[command(subcommand)]
+    pub command: JobCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Submit a job file; prints the job id.
+    Submit {
+        /// The job file (TOML). See examples/.
+        file: PathBuf,
+        /// Follow the job's progress until it ends.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Follow a job's progress until it ends.
+    Watch { job_id: String },
+    /// Show a job's state.
+    Status { job_id: String },
+    /// Download a job's results.
+    Result {
+        job_id: String,
+        /// Directory to write the artifacts into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Wait for the job to end first.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Cancel a running job.
+    Cancel { job_id: String },
+    /// List recent jobs.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+/// `$XDG_DATA_HOME/iog/<role>`, else `~/.local/share/iog/<role>`, else `./iog-data/<role>`.
+fn default_data_dir(role: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .map(|base| base.join("iog"))
+        .unwrap_or_else(|| PathBuf::from("iog-data"));
+    base.join(role)
+}

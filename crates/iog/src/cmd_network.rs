@@ -1,0 +1,151 @@
+//! Commands that run a network: `iog coordinator`, `iog up`, `iog demo`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use iog_client::Client;
+use iog_coordinator::{Coordinator, CoordinatorConfig};
+use iog_types::JobState;
+use iog_worker::{WorkerConfig, WorkerHandle};
+
+use crate::args::{CoordinatorArgs, DemoArgs, Global, UpArgs};
+use crate::display::{self, print_json};
+use crate::watch::watch;
+
+/// How long the demo waits for its workers to join.
+const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+    let mut config = CoordinatorConfig::new(args.data_dir, args.listen);
+    config.core = args.timings.core_config();
+    let mut coordinator = Coordinator::start(config).await?;
+    println!("coordinator listening on {}", coordinator.url());
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; stopping");
+            coordinator.shutdown().await?;
+        }
+        served = coordinator.wait() => served?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A coordinator and its in-process workers.
+struct Network {
+    coordinator: Coordinator,
+    workers: Vec<WorkerHandle>,
+}
+
+impl Network {
+    async fn start(data_dir: &Path, listen: std::net::SocketAddr, n_workers: u32, core: iog_core::Config) -> anyhow::Result<Network> {
+        let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
+        config.core = core;
+        let coordinator = Coordinator::start(config).await?;
+        let mut workers = Vec::new();
+        for idx in 0..n_workers {
+            let config = WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
+            workers.push(iog_worker::start(config).await.with_context(|| format!("start worker {idx}"))?);
+        }
+        Ok(Network { coordinator, workers })
+    }
+
+    async fn wait_for_workers(&self, client: &Client) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let online = client.workers().await?.iter().filter(|w| w.online).count();
+            if online >= self.workers.len() {
+                return Ok(());
+            }
+            if started.elapsed() > WORKERS_JOIN_TIMEOUT {
+                bail!("only {online} of {} workers joined within {WORKERS_JOIN_TIMEOUT:?}", self.workers.len());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        for worker in self.workers {
+            worker.shutdown().await;
+        }
+        self.coordinator.shutdown().await
+    }
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let network = Network::start(&args.data_dir, args.listen, args.workers, args.timings.core_config()).await?;
+    let url = network.coordinator.url();
+    println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
+    println!("data in {}", args.data_dir.display());
+    println!("try:  IOG_COORDINATOR={url} iog job submit examples/render-cornell.toml --watch");
+    tokio::signal::ctrl_c().await.context("wait for interrupt")?;
+    println!("stopping");
+    network.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let temp;
+    let data_dir: PathBuf = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::Builder::new().prefix("iog-demo-").tempdir().context("create temporary data dir")?;
+            temp.path().to_owned()
+        }
+    };
+    let core = iog_core::Config { heartbeat_interval_ms: 1_000, ..iog_core::Config::default() };
+    let listen = "127.0.0.1:0".parse().expect("valid address");
+    let network = Network::start(&data_dir, listen, args.workers, core).await?;
+    let client = Client::new(&network.coordinator.url())?;
+    network.wait_for_workers(&client).await?;
+    let spec = iog_workloads::demo_job();
+    let (width, height) = spec.render.as_ref().map_or((0, 0), |r| (r.width, r.height));
+    if !global.json {
+        println!(
+            "embedded network: coordinator {} + {} workers; rendering \"{}\" ({width}x{height})",
+            network.coordinator.url(),
+            network.workers.len(),
+            spec.job.name
+        );
+    }
+    let submitted = client.submit(serde_json::to_value(&spec)?).await.context("submit demo job")?;
+    let status = watch(&client, submitted.job_id, !global.json).await?;
+    if status.state != JobState::Done {
+        network.shutdown().await?;
+        bail!("demo job {} ended {}: {}", status.job_id, status.state, status.reason.unwrap_or_default());
+    }
+    let files = crate::cmd_job::download(&client, &status, &args.out).await?;
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let job_ms = status.ended_ms.unwrap_or(status.created_ms).saturating_sub(status.created_ms);
+    network.shutdown().await?;
+    if global.json {
+        print_json(&serde_json::json!({
+            "job": status,
+            "files": files,
+            "wall_ms": wall_ms,
+            "data_dir": args.data_dir,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = display::table(&["worker", "tiles", "busy", "share"]);
+    for share in &status.workers {
+        let percent = 100.0 * f64::from(share.n_committed) / f64::from(status.n_tasks.max(1));
+        table.add_row(vec![
+            share.worker_id.short().to_owned(),
+            share.n_committed.to_string(),
+            display::millis(share.busy_ms),
+            format!("{percent:.0}%"),
+        ]);
+    }
+    println!("{table}");
+    println!("{} tiles rendered in {} (whole demo {})", status.n_tasks, display::millis(job_ms), display::millis(wall_ms));
+    for file in files {
+        println!("image: {file}");
+    }
+    if let Some(dir) = &args.data_dir {
+        println!("network state kept in {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,77 @@
+//! `iog worker …`
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use iog_client::Client;
+use iog_worker::WorkerConfig;
+
+use crate::args::{Global, WorkerArgs, WorkerCommand};
+use crate::display::{self, print_json};
+
+pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(WorkerCommand::Devices) => {
+            let report = tokio::task::spawn_blocking(iog_host::discover_devices).await?;
+            if global.json {
+                print_json(&serde_json::json!({ "devices": report.devices, "notes": report.notes }))?;
+            } else {
+                let mut table = display::table(&["name", "kind", "vendor", "model", "memory", "units", "found by"]);
+                for d in &report.devices {
+                    table.add_row(vec![
+                        d.name.clone(),
+                        format!("{:?}", d.kind).to_lowercase(),
+                        d.vendor.clone(),
+                        d.model.clone(),
+                        display::bytes(d.memory_bytes),
+                        d.compute_units.to_string(),
+                        d.source.clone(),
+                    ]);
+                }
+                println!("{table}");
+                for note in &report.notes {
+                    println!("note: {note}");
+                }
+            }
+        }
+        Some(WorkerCommand::List) => {
+            let client = Client::new(&global.coordinator)?;
+            let workers = client.workers().await?;
+            if global.json {
+                print_json(&workers)?;
+            } else {
+                let mut table = display::table(&["worker", "online", "devices", "slots", "running", "version"]);
+                for w in workers {
+                    let devices: Vec<String> = w.devices.iter().map(|d| format!("{} {}", d.name, d.model)).collect();
+                    table.add_row(vec![
+                        w.worker_id.to_string(),
+                        if w.online { "yes" } else { "no" }.to_owned(),
+                        devices.join(", "),
+                        w.slots.to_string(),
+                        w.n_leases.to_string(),
+                        w.agent_version,
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        None => {
+            let mut config = WorkerConfig::new(global.coordinator.clone(), args.data_dir);
+            config.slots = args.slots;
+            let handle = iog_worker::start(config).await.context("start worker")?;
+            tracing::info!(worker_id = %handle.worker_id(), coordinator = %global.coordinator, "worker started");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("interrupted; stopping");
+                    handle.shutdown().await;
+                }
+                _ = wait_forever() => {}
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_forever() {
+    std::future::pending::<()>().await
+}
