@@ -10,7 +10,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iog_core::NewJob;
 use iog_proto::api::{
-    ApiError, Artifact, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus, WorkerShare, WorkerStatus,
+    ApiError, Artifact, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus,
+    WorkerShare, WorkerStatus,
 };
 use iog_proto::{PROTOCOL_VERSION, STREAM_MESSAGE_BYTES_MAX, STREAM_PATH};
 use iog_store::MAX_BLOB_BYTES;
@@ -29,14 +30,21 @@ const JOBS_LIST_MAX: u32 = 1_000;
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
-        .route("/v1/jobs", post(submit).layer(DefaultBodyLimit::max(SPEC_BYTES_MAX)).get(list_jobs))
+        .route(
+            "/v1/jobs",
+            post(submit)
+                .layer(DefaultBodyLimit::max(SPEC_BYTES_MAX))
+                .get(list_jobs),
+        )
         .route("/v1/jobs/{job_id}", get(job_status))
         .route("/v1/jobs/{job_id}/tasks", get(job_tasks))
         .route("/v1/jobs/{job_id}/cancel", post(cancel))
         .route("/v1/workers", get(workers))
         .route(
             "/v1/blobs/{blob_id}",
-            get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)),
+            get(get_blob)
+                .put(put_blob)
+                .layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)),
         )
         .route(STREAM_PATH, get(stream))
         .with_state(state)
@@ -47,12 +55,22 @@ pub(crate) struct Failure(StatusCode, ApiError);
 
 impl Failure {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
-        Failure(status, ApiError { code: code.to_owned(), message: message.into() })
+        Failure(
+            status,
+            ApiError {
+                code: code.to_owned(),
+                message: message.into(),
+            },
+        )
     }
 
     fn internal(err: impl std::fmt::Display) -> Failure {
         tracing::error!(error = %err, "request failed");
-        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error: {err}"))
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error: {err}"),
+        )
     }
 }
 
@@ -70,28 +88,46 @@ impl From<iog_store::StoreError> for Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(err: anyhow::Error) -> Failure {
-        Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("{err:#}"))
+        Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{err:#}"),
+        )
     }
 }
 
 fn parse_job_id(text: &str) -> Result<JobId, Failure> {
-    text.parse().map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string()))
+    text.parse().map_err(|err: iog_types::IdParseError| {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string())
+    })
 }
 
 async fn health() -> Json<Health> {
-    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into(), protocol_version: PROTOCOL_VERSION })
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol_version: PROTOCOL_VERSION,
+    })
 }
 
-async fn submit(State(state): State<AppState>, Json(body): Json<SubmitJob>) -> Result<(StatusCode, Json<SubmittedJob>), Failure> {
+async fn submit(
+    State(state): State<AppState>,
+    Json(body): Json<SubmitJob>,
+) -> Result<(StatusCode, Json<SubmittedJob>), Failure> {
     let spec_json = serde_json::to_vec(&body.spec).map_err(Failure::internal)?;
-    let invalid = |err: iog_workloads::SpecError| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string());
+    let invalid = |err: iog_workloads::SpecError| {
+        Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string())
+    };
     let spec = iog_workloads::parse_job_json(&spec_json).map_err(invalid)?;
     let workload = spec.workload().map_err(invalid)?;
     // Planning and writing inputs is CPU and disk work; keep it off the async threads.
     let blobs = state.store.blobs().clone();
     let inputs = tokio::task::spawn_blocking(move || -> Result<Vec<BlobId>, Failure> {
         let inputs = iog_workloads::plan(&workload).map_err(invalid)?;
-        inputs.iter().map(|input| blobs.put(input).map_err(Failure::from)).collect()
+        inputs
+            .iter()
+            .map(|input| blobs.put(input).map_err(Failure::from))
+            .collect()
     })
     .await
     .map_err(Failure::internal)??;
@@ -110,7 +146,11 @@ async fn submit(State(state): State<AppState>, Json(body): Json<SubmitJob>) -> R
             tracing::info!(job_id = %job_id, n_tasks, name = %spec.job.name, "job accepted");
             Ok((StatusCode::CREATED, Json(SubmittedJob { job_id, n_tasks })))
         }
-        Err(reason) => Err(Failure::new(StatusCode::BAD_REQUEST, "job_rejected", reason)),
+        Err(reason) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "job_rejected",
+            reason,
+        )),
     }
 }
 
@@ -119,7 +159,10 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn list_jobs(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Result<Json<Vec<JobStatus>>, Failure> {
+async fn list_jobs(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<JobStatus>>, Failure> {
     let limit = query.limit.unwrap_or(50).min(JOBS_LIST_MAX);
     let mut out = Vec::new();
     for job in state.store.recent_jobs(limit).await? {
@@ -129,11 +172,13 @@ async fn list_jobs(State(state): State<AppState>, Query(query): Query<ListQuery>
 }
 
 async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure> {
-    let job = state
-        .store
-        .job(job_id)
-        .await?
-        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")))?;
+    let job = state.store.job(job_id).await?.ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            "job_not_found",
+            format!("no job {job_id}"),
+        )
+    })?;
     let tasks = state.store.tasks(job_id).await?;
     let mut counts = TaskCounts::default();
     let mut shares: BTreeMap<iog_types::WorkerId, WorkerShare> = BTreeMap::new();
@@ -149,7 +194,12 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         let share = |worker_id: &iog_types::WorkerId, shares: &mut BTreeMap<_, WorkerShare>| {
             shares
                 .entry(worker_id.clone())
-                .or_insert_with(|| WorkerShare { worker_id: worker_id.clone(), n_committed: 0, n_leased: 0, busy_ms: 0 })
+                .or_insert_with(|| WorkerShare {
+                    worker_id: worker_id.clone(),
+                    n_committed: 0,
+                    n_leased: 0,
+                    busy_ms: 0,
+                })
                 .clone()
         };
         if let Some(commit) = &task.commit {
@@ -169,7 +219,12 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         .artifacts(job_id)
         .await?
         .into_iter()
-        .map(|a| Artifact { name: a.name, media_type: a.media_type, blob: a.blob, size_bytes: a.size_bytes })
+        .map(|a| Artifact {
+            name: a.name,
+            media_type: a.media_type,
+            blob: a.blob,
+            size_bytes: a.size_bytes,
+        })
         .collect();
     Ok(JobStatus {
         job_id,
@@ -186,14 +241,24 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
     })
 }
 
-async fn job_status(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
+async fn job_status(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobStatus>, Failure> {
     Ok(Json(status_of(&state, parse_job_id(&job_id)?).await?))
 }
 
-async fn job_tasks(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<Vec<TaskStatus>>, Failure> {
+async fn job_tasks(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Vec<TaskStatus>>, Failure> {
     let job_id = parse_job_id(&job_id)?;
     if state.store.job(job_id).await?.is_none() {
-        return Err(Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")));
+        return Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            "job_not_found",
+            format!("no job {job_id}"),
+        ));
     }
     let tasks = state.store.tasks(job_id).await?;
     Ok(Json(
@@ -213,20 +278,35 @@ async fn job_tasks(State(state): State<AppState>, Path(job_id): Path<String>) ->
     ))
 }
 
-async fn cancel(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
+async fn cancel(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobStatus>, Failure> {
     let job_id = parse_job_id(&job_id)?;
     let status = status_of(&state, job_id).await?;
     if status.state.is_final() {
-        let message = format!("job {job_id} is already {}; only running jobs can be cancelled", status.state);
+        let message = format!(
+            "job {job_id} is already {}; only running jobs can be cancelled",
+            status.state
+        );
         return Err(Failure::new(StatusCode::CONFLICT, "job_final", message));
     }
-    state.engine.send(Command::Event(iog_core::Event::CancelJob { job_id })).await?;
+    state
+        .engine
+        .send(Command::Event(iog_core::Event::CancelJob { job_id }))
+        .await?;
     state.engine.barrier().await?;
     Ok(Json(status_of(&state, job_id).await?))
 }
 
 async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>>, Failure> {
-    let live: BTreeMap<_, _> = state.engine.workers().await?.into_iter().map(|w| (w.worker_id.clone(), w)).collect();
+    let live: BTreeMap<_, _> = state
+        .engine
+        .workers()
+        .await?
+        .into_iter()
+        .map(|w| (w.worker_id.clone(), w))
+        .collect();
     let mut out = Vec::new();
     for record in state.store.workers().await? {
         let devices: Vec<Device> = serde_json::from_str(&record.devices_json).unwrap_or_default();
@@ -235,7 +315,9 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
             online: view.is_some_and(|v| v.connected),
             slots: view.map_or(0, |v| v.slots),
             n_leases: view.map_or(0, |v| v.n_leases),
-            last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),
+            last_seen_ms: view
+                .filter(|v| v.connected)
+                .map_or(record.last_seen_ms, |_| now_ms()),
             worker_id: record.worker_id,
             agent_version: record.version,
             devices,
@@ -246,20 +328,37 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
 }
 
 fn parse_blob_id(text: &str) -> Result<BlobId, Failure> {
-    text.parse().map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_blob_id", err.to_string()))
+    text.parse().map_err(|err: iog_types::IdParseError| {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_blob_id", err.to_string())
+    })
 }
 
-async fn get_blob(State(state): State<AppState>, Path(blob_id): Path<String>) -> Result<Response, Failure> {
+async fn get_blob(
+    State(state): State<AppState>,
+    Path(blob_id): Path<String>,
+) -> Result<Response, Failure> {
     let blob_id = parse_blob_id(&blob_id)?;
     let blobs = state.store.blobs().clone();
-    let bytes = tokio::task::spawn_blocking(move || blobs.get(&blob_id)).await.map_err(Failure::internal)??;
+    let bytes = tokio::task::spawn_blocking(move || blobs.get(&blob_id))
+        .await
+        .map_err(Failure::internal)??;
     match bytes {
-        Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
-        None => Err(Failure::new(StatusCode::NOT_FOUND, "blob_not_found", format!("no blob {blob_id}"))),
+        Some(bytes) => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+        }
+        None => Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            "blob_not_found",
+            format!("no blob {blob_id}"),
+        )),
     }
 }
 
-async fn put_blob(State(state): State<AppState>, Path(blob_id): Path<String>, body: Bytes) -> Result<StatusCode, Failure> {
+async fn put_blob(
+    State(state): State<AppState>,
+    Path(blob_id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, Failure> {
     let blob_id = parse_blob_id(&blob_id)?;
     let blobs = state.store.blobs().clone();
     tokio::task::spawn_blocking(move || blobs.put_verified(blob_id, &body))

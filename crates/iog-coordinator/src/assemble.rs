@@ -8,7 +8,9 @@ use iog_types::JobId;
 pub(crate) async fn assemble_and_log(store: Store, job_id: JobId) {
     match assemble(&store, job_id).await {
         Ok(n) => tracing::info!(job_id = %job_id, n_artifacts = n, "artifacts assembled"),
-        Err(err) => tracing::error!(job_id = %job_id, error = format!("{err:#}"), "assembling artifacts failed"),
+        Err(err) => {
+            tracing::error!(job_id = %job_id, error = format!("{err:#}"), "assembling artifacts failed")
+        }
     }
 }
 
@@ -22,14 +24,21 @@ async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<usize> {
         let mut outputs = Vec::with_capacity(tasks.len());
         let mut durations_ms = Vec::with_capacity(tasks.len());
         for task in &tasks {
-            let commit = task.commit.as_ref().with_context(|| format!("task {} has no commit", task.task_id))?;
-            let bytes = blobs
-                .get(&commit.output)?
-                .with_context(|| format!("output blob {} of task {} is missing", commit.output, task.task_id))?;
+            let commit = task
+                .commit
+                .as_ref()
+                .with_context(|| format!("task {} has no commit", task.task_id))?;
+            let bytes = blobs.get(&commit.output)?.with_context(|| {
+                format!(
+                    "output blob {} of task {} is missing",
+                    commit.output, task.task_id
+                )
+            })?;
             outputs.push(bytes);
             durations_ms.push(commit.duration_ms);
         }
-        let built = iog_workloads::assemble(&workload, &outputs, &durations_ms).context("assemble outputs")?;
+        let built = iog_workloads::assemble(&workload, &outputs, &durations_ms)
+            .context("assemble outputs")?;
         built
             .into_iter()
             .map(|artifact| {

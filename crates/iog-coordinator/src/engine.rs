@@ -19,13 +19,19 @@ pub(crate) const COMMAND_QUEUE_MAX: usize = 65_536;
 pub(crate) const SESSION_QUEUE_MAX: usize = 4_096;
 
 pub(crate) fn now_ms() -> UnixMs {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// What the engine can be asked to do.
 pub(crate) enum Command {
     Event(Event),
-    Submit { job: NewJob, reply: oneshot::Sender<Result<(), String>> },
+    Submit {
+        job: NewJob,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     Connect {
         worker_id: WorkerId,
         session_id: u64,
@@ -33,10 +39,17 @@ pub(crate) enum Command {
         held: Vec<RunningTask>,
         outbox: mpsc::Sender<CoordinatorMessage>,
     },
-    Disconnect { worker_id: WorkerId, session_id: u64 },
-    Workers { reply: oneshot::Sender<Vec<WorkerView>> },
+    Disconnect {
+        worker_id: WorkerId,
+        session_id: u64,
+    },
+    Workers {
+        reply: oneshot::Sender<Vec<WorkerView>>,
+    },
     /// Answers once every command sent before it is durable (for cancel).
-    Barrier { reply: oneshot::Sender<()> },
+    Barrier {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// A handle to send commands to the engine.
@@ -47,25 +60,31 @@ pub(crate) struct EngineHandle {
 
 impl EngineHandle {
     pub(crate) async fn send(&self, command: Command) -> anyhow::Result<()> {
-        self.tx.send(command).await.map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
+        self.tx
+            .send(command)
+            .await
+            .map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
     }
 
     pub(crate) async fn submit(&self, job: NewJob) -> anyhow::Result<Result<(), String>> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Submit { job, reply }).await?;
-        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
     pub(crate) async fn workers(&self) -> anyhow::Result<Vec<WorkerView>> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Workers { reply }).await?;
-        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
     pub(crate) async fn barrier(&self) -> anyhow::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Barrier { reply }).await?;
-        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 }
 
@@ -85,7 +104,12 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(core: Core, store: Store, tick_interval_ms: u64, batch_max: usize) -> (Engine, EngineHandle) {
+    pub(crate) fn new(
+        core: Core,
+        store: Store,
+        tick_interval_ms: u64,
+        batch_max: usize,
+    ) -> (Engine, EngineHandle) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
         let engine = Engine {
             core,
@@ -133,18 +157,44 @@ impl Engine {
                     self.pending_submits.insert(job.job_id, reply);
                     actions.extend(self.core.handle(Event::JobSubmitted(job), now));
                 }
-                Command::Connect { worker_id, session_id, slots, held, outbox } => {
+                Command::Connect {
+                    worker_id,
+                    session_id,
+                    slots,
+                    held,
+                    outbox,
+                } => {
                     tracing::info!(worker_id = %worker_id, session_id, slots, "worker connected");
-                    if let Some(old) = self.sessions.insert(worker_id.clone(), Session { session_id, outbox }) {
+                    if let Some(old) = self
+                        .sessions
+                        .insert(worker_id.clone(), Session { session_id, outbox })
+                    {
                         tracing::info!(worker_id = %worker_id, old_session_id = old.session_id, "session replaced");
                     }
-                    actions.extend(self.core.handle(Event::WorkerConnected { worker_id, slots, running: held }, now));
+                    actions.extend(self.core.handle(
+                        Event::WorkerConnected {
+                            worker_id,
+                            slots,
+                            running: held,
+                        },
+                        now,
+                    ));
                 }
-                Command::Disconnect { worker_id, session_id } => {
-                    if self.sessions.get(&worker_id).is_some_and(|s| s.session_id == session_id) {
+                Command::Disconnect {
+                    worker_id,
+                    session_id,
+                } => {
+                    if self
+                        .sessions
+                        .get(&worker_id)
+                        .is_some_and(|s| s.session_id == session_id)
+                    {
                         self.sessions.remove(&worker_id);
                         tracing::info!(worker_id = %worker_id, "worker disconnected");
-                        actions.extend(self.core.handle(Event::WorkerDisconnected { worker_id }, now));
+                        actions.extend(
+                            self.core
+                                .handle(Event::WorkerDisconnected { worker_id }, now),
+                        );
                     }
                 }
                 Command::Workers { reply } => {
@@ -173,16 +223,52 @@ impl Engine {
     fn perform(&mut self, action: Action) {
         match action {
             Action::Persist(_) => {}
-            Action::Assign { worker_id, task_id, token, input } => {
+            Action::Assign {
+                worker_id,
+                task_id,
+                token,
+                input,
+            } => {
                 tracing::debug!(worker_id = %worker_id, task_id = %task_id, token = token.0, "lease granted");
-                self.send(&worker_id, CoordinatorMessage::Assign { task_id, token, input });
+                self.send(
+                    &worker_id,
+                    CoordinatorMessage::Assign {
+                        task_id,
+                        token,
+                        input,
+                    },
+                );
             }
-            Action::Revoke { worker_id, task_id, token, reason } => {
-                self.send(&worker_id, CoordinatorMessage::Revoke { task_id, token, reason });
+            Action::Revoke {
+                worker_id,
+                task_id,
+                token,
+                reason,
+            } => {
+                self.send(
+                    &worker_id,
+                    CoordinatorMessage::Revoke {
+                        task_id,
+                        token,
+                        reason,
+                    },
+                );
             }
-            Action::ResultReply { worker_id, task_id, token, outcome } => {
+            Action::ResultReply {
+                worker_id,
+                task_id,
+                token,
+                outcome,
+            } => {
                 let outcome = outcome.as_str().to_owned();
-                self.send(&worker_id, CoordinatorMessage::ResultAck { task_id, token, outcome });
+                self.send(
+                    &worker_id,
+                    CoordinatorMessage::ResultAck {
+                        task_id,
+                        token,
+                        outcome,
+                    },
+                );
             }
             Action::JobFinished { job_id, state } => {
                 tracing::info!(job_id = %job_id, state = %state, "job finished");

@@ -26,7 +26,11 @@ pub struct RunningTask {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A worker opened its session. `running` lists the tasks it still works on.
-    WorkerConnected { worker_id: WorkerId, slots: u32, running: Vec<RunningTask> },
+    WorkerConnected {
+        worker_id: WorkerId,
+        slots: u32,
+        running: Vec<RunningTask>,
+    },
     /// A worker is alive. Renews every lease it holds.
     Heartbeat { worker_id: WorkerId },
     /// A worker's session closed. Its leases stay until it is declared dead,
@@ -43,7 +47,12 @@ pub enum Event {
         duration_ms: u64,
     },
     /// A worker could not run a task.
-    TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
+    TaskFailed {
+        worker_id: WorkerId,
+        task_id: TaskId,
+        token: LeaseToken,
+        error: String,
+    },
     /// The submitter cancels a job.
     CancelJob { job_id: JobId },
     /// Time passed: detect dead workers, release retries whose backoff ended.
@@ -76,8 +85,17 @@ impl CommitOutcome {
 /// batch of events in one store transaction before it acts on anything else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    JobCreated { job: NewJob, max_attempts: u32, created_ms: UnixMs },
-    TaskLeased { task_id: TaskId, worker_id: WorkerId, token: LeaseToken, attempts: u32 },
+    JobCreated {
+        job: NewJob,
+        max_attempts: u32,
+        created_ms: UnixMs,
+    },
+    TaskLeased {
+        task_id: TaskId,
+        worker_id: WorkerId,
+        token: LeaseToken,
+        attempts: u32,
+    },
     TaskCommitted {
         task_id: TaskId,
         worker_id: WorkerId,
@@ -87,10 +105,22 @@ pub enum Change {
         committed_ms: UnixMs,
     },
     /// Back to the queue, not before `not_before_ms`.
-    TaskRequeued { task_id: TaskId, not_before_ms: UnixMs, error: String },
-    TaskFailed { task_id: TaskId, error: String },
+    TaskRequeued {
+        task_id: TaskId,
+        not_before_ms: UnixMs,
+        error: String,
+    },
+    TaskFailed {
+        task_id: TaskId,
+        error: String,
+    },
     /// Every task of the job that was not final is now cancelled.
-    JobEnded { job_id: JobId, state: JobState, reason: Option<String>, ended_ms: UnixMs },
+    JobEnded {
+        job_id: JobId,
+        state: JobState,
+        reason: Option<String>,
+        ended_ms: UnixMs,
+    },
 }
 
 /// What the shell must do.
@@ -99,11 +129,26 @@ pub enum Action {
     /// Make this change durable (before any message below goes out).
     Persist(Change),
     /// Tell a worker to run a task under a lease.
-    Assign { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, input: BlobId },
+    Assign {
+        worker_id: WorkerId,
+        task_id: TaskId,
+        token: LeaseToken,
+        input: BlobId,
+    },
     /// Tell a worker to stop a task; its lease is gone.
-    Revoke { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, reason: String },
+    Revoke {
+        worker_id: WorkerId,
+        task_id: TaskId,
+        token: LeaseToken,
+        reason: String,
+    },
     /// Answer a worker's result.
-    ResultReply { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, outcome: CommitOutcome },
+    ResultReply {
+        worker_id: WorkerId,
+        task_id: TaskId,
+        token: LeaseToken,
+        outcome: CommitOutcome,
+    },
     /// A job reached a final state. When it is `Done` the shell assembles its artifacts.
     JobFinished { job_id: JobId, state: JobState },
     /// A worker was declared dead after missing its heartbeats.

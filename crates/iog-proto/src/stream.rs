@@ -38,7 +38,11 @@ pub enum WorkerMessage {
         device: String,
     },
     /// The task could not run.
-    TaskFailed { task_id: TaskId, token: LeaseToken, error: String },
+    TaskFailed {
+        task_id: TaskId,
+        token: LeaseToken,
+        error: String,
+    },
 }
 
 /// Coordinator to worker.
@@ -46,13 +50,28 @@ pub enum WorkerMessage {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoordinatorMessage {
     /// Answer to `Hello`: the session is open.
-    Welcome { heartbeat_interval_ms: u64, worker_timeout_ms: u64 },
+    Welcome {
+        heartbeat_interval_ms: u64,
+        worker_timeout_ms: u64,
+    },
     /// Run this task under this lease. The input is blob `input`.
-    Assign { task_id: TaskId, token: LeaseToken, input: BlobId },
+    Assign {
+        task_id: TaskId,
+        token: LeaseToken,
+        input: BlobId,
+    },
     /// Stop this task; its lease is gone.
-    Revoke { task_id: TaskId, token: LeaseToken, reason: String },
+    Revoke {
+        task_id: TaskId,
+        token: LeaseToken,
+        reason: String,
+    },
     /// The coordinator recorded (or refused) a result; the worker may forget it.
-    ResultAck { task_id: TaskId, token: LeaseToken, outcome: String },
+    ResultAck {
+        task_id: TaskId,
+        token: LeaseToken,
+        outcome: String,
+    },
     /// The session cannot go on; the worker should fix what `message` says.
     Refused { code: String, message: String },
 }

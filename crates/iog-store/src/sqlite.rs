@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use iog_core::{Change, RestoredJob, RestoredTask, Snapshot};
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
 use crate::records::{ArtifactRecord, CommitRecord, JobRecord, TaskRecord, WorkerRecord};
@@ -34,9 +36,9 @@ fn to_u64(value: i64) -> u64 {
 }
 
 fn blob_id(bytes: Vec<u8>) -> Result<BlobId, StoreError> {
-    let array: [u8; 32] = bytes
-        .try_into()
-        .map_err(|bytes: Vec<u8>| StoreError::Corrupt(format!("a blob id has {} bytes, not 32", bytes.len())))?;
+    let array: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+        StoreError::Corrupt(format!("a blob id has {} bytes, not 32", bytes.len()))
+    })?;
     Ok(BlobId(array))
 }
 
@@ -45,7 +47,8 @@ fn job_state(text: &str) -> Result<JobState, StoreError> {
 }
 
 fn task_state(text: &str) -> Result<TaskState, StoreError> {
-    TaskState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown task state {text:?}")))
+    TaskState::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown task state {text:?}")))
 }
 
 impl Store {
@@ -53,11 +56,16 @@ impl Store {
     /// `coordinator.db` and the `blobs/` folder if needed) and brings its
     /// schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| StoreError::Blob { path: data_dir.to_owned(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Blob {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let path = data_dir.join("coordinator.db");
         let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -68,7 +76,10 @@ impl Store {
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         MIGRATOR.run(&pool).await?;
         let blobs = BlobStore::open(&data_dir.join("blobs"))?;
         Ok(Store { pool, blobs })
@@ -93,9 +104,11 @@ impl Store {
 
     /// What the core needs to resume: every running job and its tasks.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
-        let job_rows = sqlx::query("SELECT job_id, state, max_attempts, created_ms FROM jobs WHERE state = 'running'")
-            .fetch_all(&self.pool)
-            .await?;
+        let job_rows = sqlx::query(
+            "SELECT job_id, state, max_attempts, created_ms FROM jobs WHERE state = 'running'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut snapshot = Snapshot::default();
         for row in job_rows {
             snapshot.jobs.push(RestoredJob {
@@ -174,7 +187,11 @@ impl Store {
     }
 
     /// Records a done job's artifacts (idempotent: the same names replace themselves).
-    pub async fn put_artifacts(&self, job_id: JobId, artifacts: &[ArtifactRecord]) -> Result<(), StoreError> {
+    pub async fn put_artifacts(
+        &self,
+        job_id: JobId,
+        artifacts: &[ArtifactRecord],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for artifact in artifacts {
             sqlx::query(
@@ -247,7 +264,9 @@ impl Store {
 
     /// Every worker that ever joined.
     pub async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM workers ORDER BY worker_id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM workers ORDER BY worker_id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(WorkerRecord {
@@ -269,7 +288,11 @@ impl Store {
 
 async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(), StoreError> {
     match change {
-        Change::JobCreated { job, max_attempts, created_ms } => {
+        Change::JobCreated {
+            job,
+            max_attempts,
+            created_ms,
+        } => {
             let job_id = to_i64(job.job_id.0);
             sqlx::query(
                 "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms) \
@@ -293,7 +316,12 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
                     .await?;
             }
         }
-        Change::TaskLeased { task_id, worker_id, token, attempts } => {
+        Change::TaskLeased {
+            task_id,
+            worker_id,
+            token,
+            attempts,
+        } => {
             sqlx::query(
                 "UPDATE tasks SET state = 'leased', lease_worker = ?, lease_token = ?, attempts = ? \
                  WHERE job_id = ? AND task_idx = ?",
@@ -306,7 +334,14 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
             .execute(&mut *tx)
             .await?;
         }
-        Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, committed_ms } => {
+        Change::TaskCommitted {
+            task_id,
+            worker_id,
+            token,
+            output,
+            duration_ms,
+            committed_ms,
+        } => {
             sqlx::query("UPDATE tasks SET state = 'committed', lease_worker = NULL WHERE job_id = ? AND task_idx = ?")
                 .bind(to_i64(task_id.job_id.0))
                 .bind(i64::from(task_id.task_idx))
@@ -326,7 +361,11 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
             .execute(&mut *tx)
             .await?;
         }
-        Change::TaskRequeued { task_id, not_before_ms, error } => {
+        Change::TaskRequeued {
+            task_id,
+            not_before_ms,
+            error,
+        } => {
             sqlx::query(
                 "UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = ?, last_error = ? \
                  WHERE job_id = ? AND task_idx = ?",
@@ -348,7 +387,12 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
             .execute(&mut *tx)
             .await?;
         }
-        Change::JobEnded { job_id, state, reason, ended_ms } => {
+        Change::JobEnded {
+            job_id,
+            state,
+            reason,
+            ended_ms,
+        } => {
             sqlx::query("UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE job_id = ?")
                 .bind(state.as_str())
                 .bind(reason)
@@ -384,7 +428,10 @@ fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
 }
 
 fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
-    let task_id = TaskId::new(JobId(to_u64(row.try_get("job_id")?)), row.try_get::<i64, _>("task_idx")? as u32);
+    let task_id = TaskId::new(
+        JobId(to_u64(row.try_get("job_id")?)),
+        row.try_get::<i64, _>("task_idx")? as u32,
+    );
     let commit = match row.try_get::<Option<String>, _>("worker_id")? {
         Some(worker_id) => Some(CommitRecord {
             worker_id: WorkerId(worker_id),
@@ -400,8 +447,12 @@ fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
         state: task_state(row.try_get("state")?)?,
         input: blob_id(row.try_get("input_blob")?)?,
         attempts: row.try_get::<i64, _>("attempts")? as u32,
-        token: row.try_get::<Option<i64>, _>("lease_token")?.map(|t| LeaseToken(to_u64(t))),
-        holder: row.try_get::<Option<String>, _>("lease_worker")?.map(WorkerId),
+        token: row
+            .try_get::<Option<i64>, _>("lease_token")?
+            .map(|t| LeaseToken(to_u64(t))),
+        holder: row
+            .try_get::<Option<String>, _>("lease_worker")?
+            .map(WorkerId),
         not_before_ms: to_u64(row.try_get("not_before_ms")?),
         last_error: row.try_get("last_error")?,
         commit,

@@ -38,7 +38,11 @@ where
 }
 
 /// Runs a task to completion. The error is a message for the coordinator.
-pub(crate) async fn run(client: &Client, task_id: TaskId, input: BlobId) -> Result<Finished, String> {
+pub(crate) async fn run(
+    client: &Client,
+    task_id: TaskId,
+    input: BlobId,
+) -> Result<Finished, String> {
     let bytes = with_retries("fetch input", || client.get_blob(input)).await?;
     let started = Instant::now();
     let run = tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
@@ -48,5 +52,9 @@ pub(crate) async fn run(client: &Client, task_id: TaskId, input: BlobId) -> Resu
     let duration_ms = started.elapsed().as_millis() as u64;
     let output = run.output;
     let blob = with_retries("upload output", || client.put_blob(output.clone())).await?;
-    Ok(Finished { output: blob, duration_ms, work_units: run.work_units })
+    Ok(Finished {
+        output: blob,
+        duration_ms,
+        work_units: run.work_units,
+    })
 }

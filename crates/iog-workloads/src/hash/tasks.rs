@@ -1,0 +1,246 @@
+//! A hash job as tasks: one nonce range per task, and the merged result.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::search::{hash_nonce, leading_zero_bits, search};
+use crate::hash::spec::{
+    DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCES_PER_TASK_MAX,
+    check_expected_found,
+};
+use crate::{Artifact, AssembleError, SpecError, TaskRun, check};
+
+/// The input of one hash task: one nonce range.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HashTask {
+    algorithm: HashAlgorithm,
+    data: String,
+    nonce_start: u64,
+    nonce_count: u64,
+    difficulty_bits: u32,
+}
+
+/// A nonce that met the difficulty, with its hash in hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoundNonce {
+    /// The nonce, hashed as 8 little-endian bytes after the data.
+    pub nonce: u64,
+    /// The 32-byte hash, lowercase hex.
+    pub hash: String,
+}
+
+/// The output of one hash task (deterministic JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HashTaskOutput {
+    /// Nonces tried.
+    hashes: u64,
+    /// Nonces that qualified, including any beyond the kept list.
+    found_count: u64,
+    /// The first qualifying nonces, in nonce order.
+    found: Vec<FoundNonce>,
+}
+
+/// `result.json` of a hash job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashResult {
+    /// The hash function used.
+    pub algorithm: HashAlgorithm,
+    /// The message prefix.
+    pub data: String,
+    /// Leading zero bits required.
+    pub difficulty_bits: u32,
+    /// The first nonce tried.
+    pub nonce_start: u64,
+    /// How many nonces were tried.
+    pub total_hashes: u64,
+    /// How many nonces qualified; more than `found.len()` when tasks hit
+    /// their limit on kept nonces.
+    pub found_count: u64,
+    /// Qualifying nonces sorted by nonce.
+    pub found: Vec<FoundNonce>,
+    /// The sum of the tasks' run times on their workers.
+    pub total_task_seconds: f64,
+    /// `total_hashes / total_task_seconds`; absent when no time was recorded.
+    pub hashes_per_second: Option<f64>,
+}
+
+/// Most found nonces all tasks of a job may list together. Validation keeps
+/// the expected number at or below [`FOUND_MAX`]; four times that is beyond
+/// chance, so more means a lying worker, and stops the checks below from
+/// running unbounded.
+const FOUND_PLAUSIBLE_MAX: usize = 4 * FOUND_MAX as usize;
+
+/// Checks the nonces a task lists: in its range, in increasing order, and
+/// really meeting the difficulty. Rehashing them is cheap next to the search,
+/// and catches a worker that invents finds.
+fn verify_found(task: &HashTask, found: &[FoundNonce]) -> Result<(), String> {
+    if found.len() as u64 > FOUND_MAX {
+        return Err(format!(
+            "lists {} nonces, a task keeps at most {FOUND_MAX}",
+            found.len()
+        ));
+    }
+    let task_end = task.nonce_start + (task.nonce_count - 1);
+    let mut previous = None;
+    for entry in found {
+        if entry.nonce < task.nonce_start || entry.nonce > task_end {
+            return Err(format!(
+                "lists nonce {} outside its range {}..={task_end}",
+                entry.nonce, task.nonce_start
+            ));
+        }
+        if previous.is_some_and(|previous| entry.nonce <= previous) {
+            return Err(format!("lists nonce {} out of order", entry.nonce));
+        }
+        previous = Some(entry.nonce);
+        let hash = hash_nonce(task.algorithm, task.data.as_bytes(), entry.nonce);
+        if entry.hash != hex::encode(hash) {
+            return Err(format!("gives a wrong hash for nonce {}", entry.nonce));
+        }
+        if leading_zero_bits(&hash) < task.difficulty_bits {
+            return Err(format!(
+                "lists nonce {} whose hash has fewer than {} leading zero bits",
+                entry.nonce, task.difficulty_bits
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One task per `nonces_per_task` nonces, in nonce order.
+pub(crate) fn plan(spec: &HashSpec) -> Result<Vec<HashTask>, SpecError> {
+    spec.validate()?;
+    let mut tasks = Vec::new();
+    let mut done = 0;
+    while done < spec.nonce_count {
+        let nonce_count = spec.nonces_per_task.min(spec.nonce_count - done);
+        tasks.push(HashTask {
+            algorithm: spec.algorithm,
+            data: spec.data.clone(),
+            nonce_start: spec.nonce_start + done,
+            nonce_count,
+            difficulty_bits: spec.difficulty_bits,
+        });
+        done += nonce_count;
+    }
+    Ok(tasks)
+}
+
+/// Searches the task's range; the output lists the first qualifying nonces.
+pub(crate) fn run(task: &HashTask) -> Result<TaskRun, SpecError> {
+    if task.data.len() > DATA_BYTES_MAX {
+        return Err(SpecError::invalid(
+            "data",
+            format!("must be at most {DATA_BYTES_MAX} bytes"),
+        ));
+    }
+    check::between("nonce_count", task.nonce_count, 1, NONCES_PER_TASK_MAX)?;
+    check::between(
+        "difficulty_bits",
+        task.difficulty_bits,
+        1,
+        DIFFICULTY_BITS_MAX,
+    )?;
+    if task.nonce_start.checked_add(task.nonce_count - 1).is_none() {
+        return Err(SpecError::invalid(
+            "nonce_count",
+            "runs past the largest nonce",
+        ));
+    }
+    check_expected_found(task.nonce_count, task.difficulty_bits, "difficulty_bits")?;
+    let found = search(
+        task.algorithm,
+        task.data.as_bytes(),
+        task.nonce_start,
+        task.nonce_count,
+        task.difficulty_bits,
+    );
+    let output = HashTaskOutput {
+        hashes: task.nonce_count,
+        found_count: found.count,
+        found: found
+            .nonces
+            .into_iter()
+            .map(|(nonce, hash)| FoundNonce {
+                nonce,
+                hash: hex::encode(hash),
+            })
+            .collect(),
+    };
+    Ok(TaskRun {
+        output: serde_json::to_vec(&output).expect("plain structs serialize to JSON"),
+        work_units: task.nonce_count,
+    })
+}
+
+/// Merges the tasks' finds into `result.json`.
+pub(crate) fn assemble(
+    spec: &HashSpec,
+    outputs: &[Vec<u8>],
+    task_durations_ms: &[u64],
+) -> Result<Vec<Artifact>, AssembleError> {
+    let tasks = plan(spec)?;
+    let mut total_hashes = 0u64;
+    let mut found_count = 0u64;
+    let mut found = Vec::new();
+    for (task_idx, (task, output)) in tasks.iter().zip(outputs).enumerate() {
+        let bad = |reason: String| AssembleError::BadOutput { task_idx, reason };
+        let output: HashTaskOutput = serde_json::from_slice(output)
+            .map_err(|err| bad(format!("not a hash task output: {err}")))?;
+        if output.hashes != task.nonce_count {
+            return Err(bad(format!(
+                "reports {} hashes, the task had {} nonces",
+                output.hashes, task.nonce_count
+            )));
+        }
+        if output.found_count > output.hashes {
+            return Err(bad(format!(
+                "counts {} found nonces among {} hashes",
+                output.found_count, output.hashes
+            )));
+        }
+        if output.found.len() as u64 > output.found_count {
+            return Err(bad(format!(
+                "lists {} nonces but counts {}",
+                output.found.len(),
+                output.found_count
+            )));
+        }
+        verify_found(task, &output.found).map_err(bad)?;
+        if found.len() + output.found.len() > FOUND_PLAUSIBLE_MAX {
+            return Err(bad(format!(
+                "brings the job's found nonces past {FOUND_PLAUSIBLE_MAX}, far more than \
+                 the difficulty allows"
+            )));
+        }
+        total_hashes += output.hashes;
+        found_count += output.found_count;
+        found.extend(output.found);
+    }
+    found.sort_by_key(|entry| entry.nonce);
+    // Durations come from workers; saturate rather than overflow on nonsense.
+    let total_task_ms = task_durations_ms
+        .iter()
+        .fold(0u64, |sum, &ms| sum.saturating_add(ms));
+    let total_task_seconds = total_task_ms as f64 / 1000.0;
+    let result = HashResult {
+        algorithm: spec.algorithm,
+        data: spec.data.clone(),
+        difficulty_bits: spec.difficulty_bits,
+        nonce_start: spec.nonce_start,
+        total_hashes,
+        found_count,
+        found,
+        total_task_seconds,
+        hashes_per_second: (total_task_seconds > 0.0)
+            .then(|| total_hashes as f64 / total_task_seconds),
+    };
+    Ok(vec![Artifact {
+        name: "result.json".to_owned(),
+        media_type: "application/json".to_owned(),
+        bytes: serde_json::to_vec_pretty(&result).expect("plain structs serialize to JSON"),
+    }])
+}

@@ -1,0 +1,29 @@
+//! Job specs and the built-in workloads.
+//!
+//! A job file (TOML) names one workload and its parameters. [`plan`] splits the
+//! job into self-contained task inputs, [`run_task`] runs one input on this
+//! machine's CPU, and [`assemble`] turns all task outputs into the job's
+//! artifacts. Every workload is deterministic: the same task input gives the
+//! same output bytes on any machine, so replicas can be compared by digest.
+
+#![warn(missing_docs)]
+
+mod check;
+mod demo;
+mod error;
+pub mod hash;
+pub mod noop;
+pub mod render;
+mod spec;
+mod task;
+
+pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
+pub use error::{SpecError, SpecErrorKind};
+pub use spec::{
+    JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, SCENE_FILE_BYTES_MAX,
+    WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
+};
+pub use task::{
+    Artifact, AssembleError, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, plan,
+    run_task,
+};

@@ -1,0 +1,275 @@
+//! The job file: its `[job]` section, one workload section, parsing and checks.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check;
+use crate::error::{SpecError, path_string};
+use crate::hash::HashSpec;
+use crate::noop::NoopSpec;
+use crate::render::{self, RenderSpec, Scene, SceneRef};
+
+/// The names `job.workload` accepts, in the order error messages list them.
+pub const WORKLOAD_KINDS: [&str; 3] = ["render", "hash", "noop"];
+
+/// Longest accepted `job.name`, in characters.
+pub const JOB_NAME_CHARS_MAX: usize = 64;
+
+/// Largest scene file [`parse_job_file`] reads, in bytes.
+pub const SCENE_FILE_BYTES_MAX: u64 = 16 << 20;
+
+/// Largest accepted `job.max_attempts`.
+pub const MAX_ATTEMPTS_MAX: u32 = 100;
+
+/// A parsed job file: the `[job]` section and the section of its workload.
+///
+/// It is self-contained once parsed: a render scene given as a file path has
+/// been read and inlined. `serde_json::to_vec` of a spec parses back with
+/// [`parse_job_json`] to an equal value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// What the job is called and which workload it runs.
+    pub job: JobSection,
+    /// Parameters of the `render` workload.
+    #[serde(default)]
+    pub render: Option<RenderSpec>,
+    /// Parameters of the `hash` workload.
+    #[serde(default)]
+    pub hash: Option<HashSpec>,
+    /// Parameters of the `noop` workload.
+    #[serde(default)]
+    pub noop: Option<NoopSpec>,
+}
+
+/// The `[job]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    /// A name for people, 1 to 64 characters.
+    pub name: String,
+    /// Which workload runs: `render`, `hash` or `noop`.
+    pub workload: String,
+    /// How many times a task may be tried before the job fails (1 to 100);
+    /// `None` leaves the choice to the coordinator.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+/// The parameters of the workload a job runs, taken from its section.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkloadSpec {
+    /// A path-traced image, split into tiles.
+    Render(RenderSpec),
+    /// A proof-of-work nonce search, split into nonce ranges.
+    Hash(HashSpec),
+    /// Empty tasks, for measuring the scheduling machinery.
+    Noop(NoopSpec),
+}
+
+impl WorkloadSpec {
+    /// The workload's name as written in `job.workload`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WorkloadSpec::Render(_) => "render",
+            WorkloadSpec::Hash(_) => "hash",
+            WorkloadSpec::Noop(_) => "noop",
+        }
+    }
+
+    /// Checks every field's range; errors name the field by its TOML path.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match self {
+            WorkloadSpec::Render(spec) => spec.validate(),
+            WorkloadSpec::Hash(spec) => spec.validate(),
+            WorkloadSpec::Noop(spec) => spec.validate(),
+        }
+    }
+}
+
+impl JobSpec {
+    /// The workload section selected by `job.workload`. Fails when the name is
+    /// unknown or its section is missing; field ranges are checked by
+    /// [`validate`](Self::validate).
+    pub fn workload(&self) -> Result<WorkloadSpec, SpecError> {
+        let workload = self.job.workload.as_str();
+        let selected = match workload {
+            "render" => self.render.clone().map(WorkloadSpec::Render),
+            "hash" => self.hash.clone().map(WorkloadSpec::Hash),
+            "noop" => self.noop.clone().map(WorkloadSpec::Noop),
+            other => {
+                return Err(SpecError::invalid(
+                    "job.workload",
+                    format!(
+                        "must be one of {}; got {other:?}",
+                        WORKLOAD_KINDS.join(", ")
+                    ),
+                ));
+            }
+        };
+        selected.ok_or_else(|| {
+            SpecError::section(
+                workload,
+                format!(
+                    "job.workload is {workload:?} but the [{workload}] section is missing; \
+                     add a [{workload}] section with the workload's parameters"
+                ),
+            )
+        })
+    }
+
+    /// Checks every field's range; errors name the field by its full TOML path.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let name_chars = self.job.name.chars().count();
+        if !(1..=JOB_NAME_CHARS_MAX).contains(&name_chars) {
+            return Err(SpecError::invalid(
+                "job.name",
+                format!("must be 1 to {JOB_NAME_CHARS_MAX} characters long, got {name_chars}"),
+            ));
+        }
+        if self.job.name.chars().any(char::is_control) {
+            return Err(SpecError::invalid(
+                "job.name",
+                "must not contain control characters such as newlines",
+            ));
+        }
+        if let Some(max_attempts) = self.job.max_attempts {
+            check::between("job.max_attempts", max_attempts, 1, MAX_ATTEMPTS_MAX)?;
+        }
+        let workload = self.workload()?;
+        let present = [
+            ("render", self.render.is_some()),
+            ("hash", self.hash.is_some()),
+            ("noop", self.noop.is_some()),
+        ];
+        for (section, is_present) in present {
+            if is_present && section != workload.kind() {
+                return Err(SpecError::section(
+                    section,
+                    format!(
+                        "[{section}] section is present but job.workload is {:?}; \
+                         remove [{section}] or set job.workload = {section:?}",
+                        workload.kind()
+                    ),
+                ));
+            }
+        }
+        workload.validate()
+    }
+}
+
+/// Parses the TOML text of a job file and validates it.
+///
+/// `base_dir` is the job file's folder: a render scene given as a path is read
+/// relative to it and inlined, so the returned spec is self-contained.
+pub fn parse_job_file(text: &str, base_dir: &Path) -> Result<JobSpec, SpecError> {
+    parse_job_file_with(text, &mut |scene_path: &str| {
+        let full_path = base_dir.join(scene_path);
+        let mut scene_text = String::new();
+        std::fs::File::open(&full_path)
+            .and_then(|file| {
+                file.take(SCENE_FILE_BYTES_MAX + 1)
+                    .read_to_string(&mut scene_text)
+            })
+            .map_err(|err| format!("{}: {err}", full_path.display()))?;
+        if scene_text.len() as u64 > SCENE_FILE_BYTES_MAX {
+            return Err(format!(
+                "{} is larger than {SCENE_FILE_BYTES_MAX} bytes",
+                full_path.display()
+            ));
+        }
+        Ok(scene_text)
+    })
+}
+
+/// Like [`parse_job_file`], but scene files are read by `read_scene`, which is
+/// given the path as written in the job file and returns the file's text or a
+/// reason it cannot. Lets callers parse jobs without touching the file system.
+pub fn parse_job_file_with(
+    text: &str,
+    read_scene: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<JobSpec, SpecError> {
+    let mut spec: JobSpec = from_toml(text)?;
+    if let Some(render) = &mut spec.render {
+        inline_scene_file(render, read_scene)?;
+    }
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// Replaces a scene given as a path by the scene read from that file.
+fn inline_scene_file(
+    render: &mut RenderSpec,
+    read_scene: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<(), SpecError> {
+    let SceneRef::Path(scene_path) = &render.scene else {
+        return Ok(());
+    };
+    let scene_text =
+        read_scene(scene_path).map_err(|reason| SpecError::scene_file(scene_path, &reason))?;
+    // Errors keep the scene file's own paths (`objects[3].radius`), which is
+    // where the user will look for them.
+    let scene: Scene = from_toml(&scene_text)
+        .and_then(|scene| render::validate_scene(&scene, "").map(|()| scene))
+        .map_err(|err| SpecError::in_scene_file(scene_path, err))?;
+    render.scene = SceneRef::Inline(scene);
+    Ok(())
+}
+
+/// Parses a self-contained spec sent as JSON (as the coordinator's API
+/// receives it) and validates it. Scenes must be inline.
+pub fn parse_job_json(bytes: &[u8]) -> Result<JobSpec, SpecError> {
+    let spec: JobSpec = from_json(bytes)?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// Deserializes TOML text, reporting the path of any mistake.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SpecError> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|err| {
+        let location = err.span().map(|span| line_column(text, span.start));
+        SpecError::syntax("TOML", location, err.message())
+    })?;
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|err| SpecError::from_serde(&path_string(err.path()), err.inner().message()))
+}
+
+/// Deserializes JSON bytes, reporting the path of any mistake.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SpecError> {
+    let json_syntax = |err: &serde_json::Error| {
+        let location = (err.line() > 0).then(|| (err.line(), err.column()));
+        SpecError::syntax("JSON", location, &without_position(err))
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let inner = err.inner();
+        if inner.is_data() {
+            SpecError::from_serde(&path_string(err.path()), &without_position(inner))
+        } else {
+            json_syntax(inner)
+        }
+    })?;
+    deserializer.end().map_err(|err| json_syntax(&err))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C" to every message; the position is
+/// reported separately, or not at all for data errors which carry a path.
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((message, _)) => message.to_owned(),
+        None => text,
+    }
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, byte_offset: usize) -> (usize, usize) {
+    let before = text.get(..byte_offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}

@@ -1,0 +1,195 @@
+//! The three steps of every job: [`plan`] it into task inputs, [`run_task`]
+//! each input on a worker, [`assemble`] the outputs into artifacts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::tasks::{self as hash_tasks, HashTask};
+use crate::noop::{self, NoopTask};
+use crate::render::tiles::{self, RenderTask};
+use crate::spec::from_json;
+use crate::{SpecError, WorkloadSpec};
+
+/// Most tasks one job may split into.
+pub const MAX_TASKS: u64 = 1_000_000;
+
+/// Largest task input [`run_task`] accepts, in bytes. Real inputs are far
+/// smaller (a render tile carries its scene, at most a few MiB).
+pub const TASK_INPUT_BYTES_MAX: usize = 64 << 20;
+
+/// A task input: tagged by workload, so a worker can run it without the job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "workload", rename_all = "lowercase")]
+enum TaskInput {
+    Render(RenderTask),
+    Hash(HashTask),
+    Noop(NoopTask),
+}
+
+/// What running one task produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRun {
+    /// Deterministic bytes: the same input gives the same output on any
+    /// machine (this is what gets content-addressed and later compared
+    /// between replicas).
+    pub output: Vec<u8>,
+    /// Units of work done (pixels times samples for render, hashes for hash,
+    /// 0 for noop), for rates.
+    pub work_units: u64,
+}
+
+/// A file the job produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// File name, such as `image.png`.
+    pub name: String,
+    /// Media type, such as `image/png`.
+    pub media_type: String,
+    /// The file's contents.
+    pub bytes: Vec<u8>,
+}
+
+/// A task input that cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The input is larger than [`TASK_INPUT_BYTES_MAX`].
+    #[error("task input is {got_bytes} bytes, at most {max_bytes} are accepted")]
+    TooLarge {
+        /// The input's size.
+        got_bytes: usize,
+        /// The limit.
+        max_bytes: usize,
+    },
+    /// The bytes are not a task input.
+    #[error("decode task input: {0}")]
+    Decode(SpecError),
+    /// The input decodes but its values are out of range.
+    #[error("invalid task input: {0}")]
+    Invalid(SpecError),
+}
+
+/// Task outputs that do not make up the job's result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssembleError {
+    /// The spec itself is invalid.
+    #[error("invalid job spec: {0}")]
+    Spec(#[from] SpecError),
+    /// Not one output per planned task.
+    #[error("expected {expected} task outputs (one per task), got {got}")]
+    OutputCount {
+        /// Tasks planned.
+        expected: usize,
+        /// Outputs given.
+        got: usize,
+    },
+    /// Not one duration per planned task.
+    #[error("expected {expected} task durations (one per task), got {got}")]
+    DurationCount {
+        /// Tasks planned.
+        expected: usize,
+        /// Durations given.
+        got: usize,
+    },
+    /// An output of the wrong size.
+    #[error("task {task_idx} output is {got_bytes} bytes, expected {expected_bytes}")]
+    OutputLength {
+        /// The task's index.
+        task_idx: usize,
+        /// The size the task should produce.
+        expected_bytes: usize,
+        /// The size it produced.
+        got_bytes: usize,
+    },
+    /// An output that does not decode or contradicts its task.
+    #[error("task {task_idx} output is invalid: {reason}")]
+    BadOutput {
+        /// The task's index.
+        task_idx: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl AssembleError {
+    /// The index of the task whose output is at fault, where one is.
+    pub fn task_idx(&self) -> Option<usize> {
+        match self {
+            AssembleError::OutputLength { task_idx, .. }
+            | AssembleError::BadOutput { task_idx, .. } => Some(*task_idx),
+            _ => None,
+        }
+    }
+}
+
+/// Splits a job into self-contained task inputs (JSON bytes); element `i` is
+/// the input of task `i`. Validates the spec first.
+pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
+    let inputs: Vec<TaskInput> = match spec {
+        WorkloadSpec::Render(spec) => tiles::plan(spec)?
+            .into_iter()
+            .map(TaskInput::Render)
+            .collect(),
+        WorkloadSpec::Hash(spec) => hash_tasks::plan(spec)?
+            .into_iter()
+            .map(TaskInput::Hash)
+            .collect(),
+        WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
+    };
+    Ok(inputs
+        .iter()
+        .map(|input| serde_json::to_vec(input).expect("task inputs are plain data"))
+        .collect())
+}
+
+/// Runs one task input on this machine's CPU, using all cores through rayon.
+/// Bad bytes give a [`RunError`], never a panic.
+pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
+    if input.len() > TASK_INPUT_BYTES_MAX {
+        return Err(RunError::TooLarge {
+            got_bytes: input.len(),
+            max_bytes: TASK_INPUT_BYTES_MAX,
+        });
+    }
+    let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
+    match &input {
+        TaskInput::Render(task) => tiles::run(task),
+        TaskInput::Hash(task) => hash_tasks::run(task),
+        TaskInput::Noop(task) => Ok(noop::run(task)),
+    }
+    .map_err(RunError::Invalid)
+}
+
+/// Builds the job's artifacts from all task outputs, in task order.
+///
+/// `task_durations_ms[i]` is how long task `i` ran on its worker, one per
+/// task. render gives `image.png`; hash gives `result.json` with the found
+/// nonces sorted, total hashes and the hash rate; noop gives `result.json`
+/// with the task count.
+pub fn assemble(
+    spec: &WorkloadSpec,
+    outputs: &[Vec<u8>],
+    task_durations_ms: &[u64],
+) -> Result<Vec<Artifact>, AssembleError> {
+    spec.validate()?;
+    let expected = match spec {
+        WorkloadSpec::Render(spec) => spec.tiles().len(),
+        WorkloadSpec::Hash(spec) => spec.n_tasks() as usize,
+        WorkloadSpec::Noop(spec) => spec.n_tasks as usize,
+    };
+    if outputs.len() != expected {
+        return Err(AssembleError::OutputCount {
+            expected,
+            got: outputs.len(),
+        });
+    }
+    if task_durations_ms.len() != expected {
+        return Err(AssembleError::DurationCount {
+            expected,
+            got: task_durations_ms.len(),
+        });
+    }
+    match spec {
+        WorkloadSpec::Render(spec) => tiles::assemble(spec, outputs),
+        WorkloadSpec::Hash(spec) => hash_tasks::assemble(spec, outputs, task_durations_ms),
+        WorkloadSpec::Noop(spec) => noop::assemble(spec, outputs),
+    }
+}

@@ -1,0 +1,271 @@
+//! Real processes on loopback: a coordinator and workers started from the
+//! built `iog` binary, each with its own data directory.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use iog_client::Client;
+use iog_proto::api::JobStatus;
+use iog_types::{JobId, WorkerId};
+
+pub const IOG: &str = env!("CARGO_BIN_EXE_iog");
+/// Heartbeats every 100 ms, dead after 3 missed: failures are noticed in 0.3 s.
+pub const HEARTBEAT_MS: &str = "100";
+
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A free port on loopback (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process that is killed when dropped, with its output in a log file.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], log: PathBuf) -> Proc {
+        let out = File::create(&log).unwrap();
+        let child = Command::new(IOG)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn iog");
+        Proc { child, log }
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A coordinator process and worker processes in one temporary directory.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub coordinator: Option<Proc>,
+    pub workers: Vec<(WorkerId, Proc)>,
+    pub client: Client,
+}
+
+impl Cluster {
+    pub async fn start(n_workers: usize) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        let mut cluster = Cluster {
+            dir,
+            port,
+            coordinator: None,
+            workers: Vec::new(),
+            client,
+        };
+        cluster.start_coordinator().await;
+        for idx in 0..n_workers {
+            cluster.start_worker(idx);
+        }
+        cluster.wait_for_online(n_workers).await;
+        cluster
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn coordinator_dir(&self) -> PathBuf {
+        self.dir.path().join("coordinator")
+    }
+
+    pub async fn start_coordinator(&mut self) {
+        let data_dir = self.coordinator_dir();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let log = self.dir.path().join(format!("coordinator-{n}.log"));
+        let args = [
+            "coordinator",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--heartbeat-interval-ms",
+            HEARTBEAT_MS,
+            "--retry-backoff-ms",
+            "20",
+        ];
+        self.coordinator = Some(Proc::spawn(&args, log));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.client.health().await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "coordinator did not come up:\n{}",
+                self.coordinator.as_ref().unwrap().log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn start_worker(&mut self, idx: usize) {
+        let data_dir = self.dir.path().join(format!("worker-{idx}"));
+        let worker_id = iog_host::Identity::load_or_create(&data_dir)
+            .unwrap()
+            .worker_id();
+        let log = self.dir.path().join(format!("worker-{idx}.log"));
+        let url = self.url();
+        let args = [
+            "worker",
+            "--coordinator",
+            &url,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ];
+        self.workers.push((worker_id, Proc::spawn(&args, log)));
+    }
+
+    pub async fn wait_for_online(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(workers) = self.client.workers().await {
+                if workers.iter().filter(|w| w.online).count() >= n {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} workers did not come online:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs the iog CLI against this cluster.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(IOG)
+            .args(args)
+            .env("IOG_COORDINATOR", self.url())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run iog")
+    }
+
+    /// Waits until `until` holds for the job's status, or panics with the logs.
+    pub async fn wait_job(
+        &self,
+        job_id: JobId,
+        timeout: Duration,
+        until: impl Fn(&JobStatus) -> bool,
+    ) -> JobStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(status) = self.client.job(job_id).await {
+                if until(&status) {
+                    return status;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {job_id} did not get there in {timeout:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                let body = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<&str> = body.lines().rev().take(40).collect();
+                text.push_str(&format!("--- {}\n", entry.path().display()));
+                for line in tail.into_iter().rev() {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    }
+}
+
+/// A render job file using the example scene; `samples` sets its cost.
+pub fn write_render_job(
+    dir: &Path,
+    width: u32,
+    height: u32,
+    tile_size: u32,
+    samples: u32,
+) -> PathBuf {
+    let scene = examples_dir().join("scenes/cornell.toml");
+    let text = format!(
+        "[job]\nname = \"test-render\"\nworkload = \"render\"\nmax_attempts = 10\n\n[render]\nscene = {scene:?}\n\
+         width = {width}\nheight = {height}\ntile_size = {tile_size}\nsamples_per_pixel = {samples}\nseed = 11\n",
+        scene = scene.to_str().unwrap()
+    );
+    let path = dir.join(format!("render-{width}x{height}-{samples}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Submits a job file through the CLI and returns its id.
+pub fn submit(cluster: &Cluster, file: &Path) -> JobId {
+    let out = cluster.cli(&["job", "submit", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Decodes a PNG into (width, height, RGB8 bytes).
+pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// The image the job file describes, rendered in this process in one piece.
+pub fn reference_render(file: &Path) -> (u32, u32, Vec<u8>) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let spec = iog_workloads::parse_job_file(&text, file.parent().unwrap()).unwrap();
+    let render = spec.render.unwrap();
+    let rgb = iog_workloads::render::render_image(&render).unwrap();
+    (render.width, render.height, rgb)
+}
