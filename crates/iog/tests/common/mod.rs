@@ -152,11 +152,10 @@ impl Cluster {
     pub async fn wait_for_online(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(workers) = self.client.workers().await {
-                if workers.iter().filter(|w| w.online).count() >= n {
+            if let Ok(workers) = self.client.workers().await
+                && workers.iter().filter(|w| w.online).count() >= n {
                     return;
                 }
-            }
             assert!(
                 Instant::now() < deadline,
                 "{n} workers did not come online:\n{}",
@@ -185,11 +184,10 @@ impl Cluster {
     ) -> JobStatus {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(status) = self.client.job(job_id).await {
-                if until(&status) {
+            if let Ok(status) = self.client.job(job_id).await
+                && until(&status) {
                     return status;
                 }
-            }
             assert!(
                 Instant::now() < deadline,
                 "job {job_id} did not get there in {timeout:?}:\n{}",

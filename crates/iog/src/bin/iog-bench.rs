@@ -1,0 +1,181 @@
+//! `iog-bench`: measures the coordinator's task machinery end to end.
+//!
+//! `iog-bench tasks` starts a real coordinator (SQLite store on a temporary
+//! directory, synchronous=FULL) and in-process workers that talk to it over
+//! loopback exactly as remote workers do (WebSocket stream, HTTP blobs), then
+//! measures:
+//! - empty-task throughput: one `noop` job of `--tasks` tasks, from submit
+//!   until every task is durably committed;
+//! - submit→running latency: `--latency-samples` one-task jobs submitted one
+//!   after another, from the moment the submit request starts until a worker
+//!   starts the task (p50, p99).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use iog_client::Client;
+use iog_coordinator::{Coordinator, CoordinatorConfig};
+use iog_worker::{WorkerConfig, WorkerEvent};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(name = "iog-bench", about = "Benchmarks of the iog coordinator")]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Empty-task throughput and submit→running latency.
+    Tasks {
+        /// Tasks in the throughput job.
+        #[arg(long, default_value_t = 20_000)]
+        tasks: u64,
+        /// In-process workers.
+        #[arg(long, default_value_t = 4)]
+        workers: u32,
+        /// Tasks each worker runs at once.
+        #[arg(long, default_value_t = 32)]
+        slots: u32,
+        /// One-task jobs for the latency measurement.
+        #[arg(long, default_value_t = 500)]
+        latency_samples: u32,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn noop_spec(name: &str, n_tasks: u64) -> serde_json::Value {
+    json!({ "job": { "name": name, "workload": "noop" }, "noop": { "n_tasks": n_tasks } })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let BenchCommand::Tasks { tasks, workers, slots, latency_samples, json } = Cli::parse().command;
+
+    let dir = tempfile::Builder::new().prefix("iog-bench-").tempdir().context("create temp dir")?;
+    let mut config = CoordinatorConfig::new(dir.path().join("coordinator"), "127.0.0.1:0".parse()?);
+    config.core.heartbeat_interval_ms = 1_000;
+    let coordinator = Coordinator::start(config).await?;
+    let client = Client::new(&coordinator.url())?;
+    let mut handles = Vec::new();
+    for idx in 0..workers {
+        let mut config = WorkerConfig::new(coordinator.url(), dir.path().join(format!("worker-{idx}")));
+        config.slots = slots;
+        handles.push(iog_worker::start(config).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.workers().await?.iter().filter(|w| w.online).count() < workers as usize {
+        if Instant::now() > deadline {
+            bail!("workers did not join within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Warm up connections, the store and the allocator.
+    run_job(&client, noop_spec("warm-up", 200)).await?;
+
+    // Throughput.
+    let started = Instant::now();
+    let submitted = client.submit(noop_spec("throughput", tasks)).await?;
+    let accepted = started.elapsed();
+    let status = wait_done(&client, submitted.job_id).await?;
+    let total = started.elapsed();
+    let tasks_per_s = tasks as f64 / total.as_secs_f64();
+    let run_tasks_per_s = tasks as f64 / (total - accepted).as_secs_f64();
+
+    // Latency: every worker reports task starts; the earliest start of the
+    // job's single task is when it began running.
+    let mut events: Vec<_> = handles.iter().map(|h| h.subscribe()).collect();
+    let mut histogram = Histogram::<u64>::new(3)?;
+    for sample in 0..latency_samples {
+        for rx in &mut events {
+            while rx.try_recv().is_ok() {}
+        }
+        let sent = Instant::now();
+        let submitted = client.submit(noop_spec(&format!("latency-{sample}"), 1)).await?;
+        let started_at = wait_started(&mut events, submitted.job_id).await?;
+        histogram.record(started_at.saturating_duration_since(sent).as_micros() as u64)?;
+        wait_done(&client, submitted.job_id).await?;
+    }
+    let p50_us = histogram.value_at_quantile(0.50);
+    let p99_us = histogram.value_at_quantile(0.99);
+
+    let db_bytes = std::fs::metadata(dir.path().join("coordinator/coordinator.db")).map(|m| m.len()).unwrap_or(0);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "tasks": tasks,
+                "workers": workers,
+                "slots": slots,
+                "submit_accepted_ms": accepted.as_millis() as u64,
+                "total_ms": total.as_millis() as u64,
+                "tasks_per_s": tasks_per_s,
+                "tasks_per_s_after_accept": run_tasks_per_s,
+                "committed": status.tasks.committed,
+                "latency_samples": latency_samples,
+                "submit_to_running_p50_us": p50_us,
+                "submit_to_running_p99_us": p99_us,
+                "db_bytes": db_bytes,
+            }))?
+        );
+    } else {
+        println!("empty-task throughput ({tasks} tasks, {workers} workers x {slots} slots, SQLite synchronous=FULL)");
+        println!("  submit accepted (job + tasks durable): {:.1} ms", accepted.as_secs_f64() * 1e3);
+        println!("  all committed after {:.1} ms: {tasks_per_s:.0} tasks/s ({run_tasks_per_s:.0} tasks/s after acceptance)", total.as_secs_f64() * 1e3);
+        println!("submit→running latency ({latency_samples} one-task jobs, one at a time)");
+        println!("  p50 {:.3} ms, p99 {:.3} ms", p50_us as f64 / 1e3, p99_us as f64 / 1e3);
+    }
+    for handle in handles {
+        handle.shutdown().await;
+    }
+    coordinator.shutdown().await?;
+    Ok(())
+}
+
+async fn run_job(client: &Client, spec: serde_json::Value) -> anyhow::Result<()> {
+    let submitted = client.submit(spec).await?;
+    wait_done(client, submitted.job_id).await.map(|_| ())
+}
+
+async fn wait_done(client: &Client, job_id: iog_types::JobId) -> anyhow::Result<iog_proto::api::JobStatus> {
+    loop {
+        let status = client.job(job_id).await?;
+        if status.state.is_final() {
+            if status.state != iog_types::JobState::Done {
+                bail!("job {job_id} ended {}: {:?}", status.state, status.reason);
+            }
+            return Ok(status);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn wait_started(
+    events: &mut [tokio::sync::broadcast::Receiver<WorkerEvent>],
+    job_id: iog_types::JobId,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for rx in events.iter_mut() {
+            while let Ok(event) = rx.try_recv() {
+                if let WorkerEvent::TaskStarted { task_id, at } = event
+                    && task_id.job_id == job_id {
+                        return Ok(at);
+                    }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("task of job {job_id} did not start within 10 s");
+        }
+        tokio::time::sleep(Duration::from_micros(50)).await;
+    }
+}
