@@ -37,15 +37,12 @@ impl Default for Config {
 impl Config {
     /// How long after its last heartbeat a worker is declared dead.
     pub fn worker_timeout_ms(&self) -> u64 {
-        self.heartbeat_interval_ms
-            .saturating_mul(u64::from(self.missed_heartbeats_max.max(1)))
+        self.heartbeat_interval_ms.saturating_mul(u64::from(self.missed_heartbeats_max.max(1)))
     }
 
     /// The wait before the retry that follows attempt number `attempts` (1-based).
     pub fn retry_backoff_ms(&self, attempts: u32) -> u64 {
         let doublings = attempts.saturating_sub(1).min(32);
-        self.retry_backoff_base_ms
-            .saturating_mul(1u64 << doublings)
-            .min(self.retry_backoff_max_ms)
+        self.retry_backoff_base_ms.saturating_mul(1u64 << doublings).min(self.retry_backoff_max_ms)
     }
 }

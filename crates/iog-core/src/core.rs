@@ -109,22 +109,13 @@ impl Core {
             core.next_job_seq += 1;
             core.jobs.insert(
                 job.job_id,
-                Job {
-                    state: job.state,
-                    n_tasks: 0,
-                    n_committed: 0,
-                    max_attempts: job.max_attempts,
-                    seq,
-                },
+                Job { state: job.state, n_tasks: 0, n_committed: 0, max_attempts: job.max_attempts, seq },
             );
         }
         let timeout_ms = core.config.worker_timeout_ms();
         for restored in snapshot.tasks {
             let task_id = restored.task_id;
-            let job = core
-                .jobs
-                .get_mut(&task_id.job_id)
-                .ok_or(RestoreError::TaskOfUnknownJob(task_id))?;
+            let job = core.jobs.get_mut(&task_id.job_id).ok_or(RestoreError::TaskOfUnknownJob(task_id))?;
             job.n_tasks += 1;
             if restored.state == TaskState::Committed {
                 job.n_committed += 1;
@@ -136,21 +127,15 @@ impl Core {
             match restored.state {
                 TaskState::Queued => core.queue.push(seq, task_id, restored.not_before_ms, now),
                 TaskState::Leased => {
-                    let holder = restored
-                        .holder
-                        .clone()
-                        .ok_or(RestoreError::LeasedWithoutHolder(task_id))?;
-                    let worker = core
-                        .workers
-                        .entry(holder.clone())
-                        .or_insert_with(|| Worker {
-                            connected: false,
-                            slots: 1,
-                            leases: BTreeSet::new(),
-                            last_heartbeat_ms: now,
-                            last_assigned: 0,
-                            in_free_set: false,
-                        });
+                    let holder = restored.holder.clone().ok_or(RestoreError::LeasedWithoutHolder(task_id))?;
+                    let worker = core.workers.entry(holder.clone()).or_insert_with(|| Worker {
+                        connected: false,
+                        slots: 1,
+                        leases: BTreeSet::new(),
+                        last_heartbeat_ms: now,
+                        last_assigned: 0,
+                        in_free_set: false,
+                    });
                     worker.leases.insert(task_id);
                     core.deadlines.insert((now + timeout_ms, holder));
                 }
@@ -163,11 +148,7 @@ impl Core {
                     input: restored.input,
                     attempts: restored.attempts,
                     token: restored.token,
-                    holder: if restored.state == TaskState::Leased {
-                        restored.holder
-                    } else {
-                        None
-                    },
+                    holder: if restored.state == TaskState::Leased { restored.holder } else { None },
                     not_before_ms: restored.not_before_ms,
                     output: restored.output,
                 },
@@ -192,11 +173,9 @@ impl Core {
     pub fn handle(&mut self, event: Event, now: UnixMs) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::WorkerConnected {
-                worker_id,
-                slots,
-                running,
-            } => self.on_connected(worker_id, slots, &running, now, &mut out),
+            Event::WorkerConnected { worker_id, slots, running } => {
+                self.on_connected(worker_id, slots, &running, now, &mut out)
+            }
             Event::Heartbeat { worker_id } => self.on_heartbeat(&worker_id, now),
             Event::WorkerDisconnected { worker_id } => {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
@@ -205,38 +184,17 @@ impl Core {
                 self.refresh_free(&worker_id);
             }
             Event::JobSubmitted(job) => self.on_submitted(job, now, &mut out),
-            Event::TaskSucceeded {
-                worker_id,
-                task_id,
-                token,
-                output,
-                duration_ms,
-            } => self.on_succeeded(
-                worker_id,
-                task_id,
-                token,
-                output,
-                duration_ms,
-                now,
-                &mut out,
-            ),
-            Event::TaskFailed {
-                worker_id,
-                task_id,
-                token,
-                error,
-            } => {
+            Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms } => {
+                self.on_succeeded(worker_id, task_id, token, output, duration_ms, now, &mut out)
+            }
+            Event::TaskFailed { worker_id, task_id, token, error } => {
                 if self.holds_current_lease(&worker_id, task_id, token) {
                     self.release_lease(task_id);
                     self.retry_or_fail(task_id, error, now, &mut out);
                 }
             }
             Event::CancelJob { job_id } => {
-                if self
-                    .jobs
-                    .get(&job_id)
-                    .is_some_and(|job| job.state == JobState::Running)
-                {
+                if self.jobs.get(&job_id).is_some_and(|job| job.state == JobState::Running) {
                     let reason = "cancelled by its submitter".to_owned();
                     self.end_job(job_id, JobState::Cancelled, Some(reason), now, &mut out);
                 }
@@ -257,17 +215,14 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         let slots = slots.clamp(1, self.config.slots_per_worker_max);
-        let worker = self
-            .workers
-            .entry(worker_id.clone())
-            .or_insert_with(|| Worker {
-                connected: true,
-                slots,
-                leases: BTreeSet::new(),
-                last_heartbeat_ms: now,
-                last_assigned: 0,
-                in_free_set: false,
-            });
+        let worker = self.workers.entry(worker_id.clone()).or_insert_with(|| Worker {
+            connected: true,
+            slots,
+            leases: BTreeSet::new(),
+            last_heartbeat_ms: now,
+            last_assigned: 0,
+            in_free_set: false,
+        });
         worker.connected = true;
         worker.slots = slots;
         // Leases the worker no longer knows about were lost with its previous
@@ -278,12 +233,14 @@ impl Core {
             .copied()
             .filter(|task_id| {
                 let token = self.tasks.get(task_id).and_then(|task| task.token);
-                !running
-                    .iter()
-                    .any(|run| run.task_id == *task_id && Some(run.token) == token)
+                !running.iter().any(|run| run.task_id == *task_id && Some(run.token) == token)
             })
             .collect();
         for task_id in lost {
+            // An earlier lost task may have failed the job, cancelling this one.
+            if !self.is_leased_to(task_id, &worker_id) {
+                continue;
+            }
             self.release_lease(task_id);
             let error = format!("worker {} restarted and lost the task", worker_id.short());
             self.retry_or_fail(task_id, error, now, out);
@@ -307,11 +264,9 @@ impl Core {
         let Some(worker) = self.workers.get_mut(worker_id) else {
             return;
         };
-        self.deadlines
-            .remove(&(worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
+        self.deadlines.remove(&(worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
         worker.last_heartbeat_ms = worker.last_heartbeat_ms.max(now);
-        self.deadlines
-            .insert((worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
+        self.deadlines.insert((worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
     }
 
     fn on_submitted(&mut self, job: NewJob, now: UnixMs, out: &mut Vec<Action>) {
@@ -332,23 +287,12 @@ impl Core {
         };
         if max_attempts == 0 || max_attempts > self.config.max_attempts_limit {
             let limit = self.config.max_attempts_limit;
-            out.push(reject(format!(
-                "job.max_attempts must be between 1 and {limit}, got {max_attempts}"
-            )));
+            out.push(reject(format!("job.max_attempts must be between 1 and {limit}, got {max_attempts}")));
             return;
         }
         let seq = self.next_job_seq;
         self.next_job_seq += 1;
-        self.jobs.insert(
-            job_id,
-            Job {
-                state: JobState::Running,
-                n_tasks,
-                n_committed: 0,
-                max_attempts,
-                seq,
-            },
-        );
+        self.jobs.insert(job_id, Job { state: JobState::Running, n_tasks, n_committed: 0, max_attempts, seq });
         for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
             let task_id = TaskId::new(job_id, task_idx);
             self.tasks.insert(
@@ -365,11 +309,7 @@ impl Core {
             );
             self.queue.push(seq, task_id, 0, now);
         }
-        out.push(Action::Persist(Change::JobCreated {
-            job,
-            max_attempts,
-            created_ms: now,
-        }));
+        out.push(Action::Persist(Change::JobCreated { job, max_attempts, created_ms: now }));
         out.push(Action::JobAccepted { job_id });
     }
 
@@ -392,9 +332,7 @@ impl Core {
                     CommitOutcome::Stale
                 }
             }
-            Some(_) if self.holds_current_lease(&worker_id, task_id, token) => {
-                CommitOutcome::Committed
-            }
+            Some(_) if self.holds_current_lease(&worker_id, task_id, token) => CommitOutcome::Committed,
             _ => CommitOutcome::Stale,
         };
         if outcome == CommitOutcome::Committed {
@@ -410,28 +348,15 @@ impl Core {
                 duration_ms,
                 committed_ms: now,
             }));
-            let job = self
-                .jobs
-                .get_mut(&task_id.job_id)
-                .expect("a task's job exists");
+            let job = self.jobs.get_mut(&task_id.job_id).expect("a task's job exists");
             job.n_committed += 1;
             let all_done = job.n_committed == job.n_tasks;
-            out.push(Action::ResultReply {
-                worker_id,
-                task_id,
-                token,
-                outcome,
-            });
+            out.push(Action::ResultReply { worker_id, task_id, token, outcome });
             if all_done {
                 self.end_job(task_id.job_id, JobState::Done, None, now, out);
             }
         } else {
-            out.push(Action::ResultReply {
-                worker_id,
-                task_id,
-                token,
-                outcome,
-            });
+            out.push(Action::ResultReply { worker_id, task_id, token, outcome });
         }
     }
 
@@ -443,20 +368,20 @@ impl Core {
                 break;
             }
             let (_, worker_id) = self.deadlines.pop_first().expect("first exists");
-            let worker = self
-                .workers
-                .remove(&worker_id)
-                .expect("a deadline belongs to a known worker");
+            let worker = self.workers.remove(&worker_id).expect("a deadline belongs to a known worker");
             if worker.in_free_set {
                 self.free.remove(worker.last_assigned, &worker_id);
             }
             let missed = self.config.missed_heartbeats_max;
             for task_id in worker.leases {
-                // The worker entry is gone already, so only the task side remains.
-                if let Some(task) = self.tasks.get_mut(&task_id) {
-                    task.holder = None;
-                    task.state = TaskState::Queued;
+                // An earlier lapse may have failed the job, cancelling this task.
+                if !self.is_leased_to(task_id, &worker_id) {
+                    continue;
                 }
+                // The worker entry is gone already, so only the task side remains.
+                let task = self.tasks.get_mut(&task_id).expect("a lease's task exists");
+                task.holder = None;
+                task.state = TaskState::Queued;
                 let error = format!("worker {} missed {missed} heartbeats", worker_id.short());
                 self.retry_or_fail(task_id, error, now, out);
             }
@@ -470,10 +395,7 @@ impl Core {
             let Some(worker_id) = self.free.pop() else {
                 break;
             };
-            self.workers
-                .get_mut(&worker_id)
-                .expect("free workers are known")
-                .in_free_set = false;
+            self.workers.get_mut(&worker_id).expect("free workers are known").in_free_set = false;
             let Some(task_id) = self.queue.pop_ready() else {
                 break;
             };
@@ -486,10 +408,7 @@ impl Core {
             task.attempts += 1;
             task.token = Some(token);
             task.holder = Some(worker_id.clone());
-            let worker = self
-                .workers
-                .get_mut(&worker_id)
-                .expect("free workers are known");
+            let worker = self.workers.get_mut(&worker_id).expect("free workers are known");
             worker.leases.insert(task_id);
             worker.last_assigned = self.n_assignments;
             out.push(Action::Persist(Change::TaskLeased {
@@ -498,59 +417,35 @@ impl Core {
                 token,
                 attempts: task.attempts,
             }));
-            out.push(Action::Assign {
-                worker_id: worker_id.clone(),
-                task_id,
-                token,
-                input: task.input,
-            });
+            out.push(Action::Assign { worker_id: worker_id.clone(), task_id, token, input: task.input });
             self.refresh_free(&worker_id);
         }
     }
 
     /// Puts a task whose lease ended back in the queue, or fails it (and its
     /// job) when it has used all its attempts. The task must hold no lease.
-    fn retry_or_fail(
-        &mut self,
-        task_id: TaskId,
-        error: String,
-        now: UnixMs,
-        out: &mut Vec<Action>,
-    ) {
+    fn retry_or_fail(&mut self, task_id: TaskId, error: String, now: UnixMs, out: &mut Vec<Action>) {
         let job = self.jobs.get(&task_id.job_id).expect("a task's job exists");
+        debug_assert_eq!(job.state, JobState::Running, "only tasks of running jobs are retried");
         let (max_attempts, seq) = (job.max_attempts, job.seq);
         let task = self.tasks.get_mut(&task_id).expect("the task exists");
         if task.attempts >= max_attempts {
             task.state = TaskState::Failed;
             let attempts = task.attempts;
-            out.push(Action::Persist(Change::TaskFailed {
-                task_id,
-                error: error.clone(),
-            }));
+            out.push(Action::Persist(Change::TaskFailed { task_id, error: error.clone() }));
             let reason = format!("task {task_id} failed after {attempts} attempts: {error}");
             self.end_job(task_id.job_id, JobState::Failed, Some(reason), now, out);
         } else {
             let not_before_ms = now + self.config.retry_backoff_ms(task.attempts);
             task.state = TaskState::Queued;
             task.not_before_ms = not_before_ms;
-            out.push(Action::Persist(Change::TaskRequeued {
-                task_id,
-                not_before_ms,
-                error,
-            }));
+            out.push(Action::Persist(Change::TaskRequeued { task_id, not_before_ms, error }));
             self.queue.push(seq, task_id, not_before_ms, now);
         }
     }
 
     /// Ends a running job: every task not final is cancelled and its holder told to stop.
-    fn end_job(
-        &mut self,
-        job_id: JobId,
-        state: JobState,
-        reason: Option<String>,
-        now: UnixMs,
-        out: &mut Vec<Action>,
-    ) {
+    fn end_job(&mut self, job_id: JobId, state: JobState, reason: Option<String>, now: UnixMs, out: &mut Vec<Action>) {
         let job = self.jobs.get_mut(&job_id).expect("the job exists");
         job.state = state;
         let (n_tasks, seq) = (job.n_tasks, job.seq);
@@ -576,25 +471,19 @@ impl Core {
             }
             self.tasks.get_mut(&task_id).expect("exists").state = TaskState::Cancelled;
         }
-        out.push(Action::Persist(Change::JobEnded {
-            job_id,
-            state,
-            reason,
-            ended_ms: now,
-        }));
+        out.push(Action::Persist(Change::JobEnded { job_id, state, reason, ended_ms: now }));
         out.push(Action::JobFinished { job_id, state });
     }
 
-    fn holds_current_lease(
-        &self,
-        worker_id: &WorkerId,
-        task_id: TaskId,
-        token: LeaseToken,
-    ) -> bool {
+    fn is_leased_to(&self, task_id: TaskId, worker_id: &WorkerId) -> bool {
+        self.tasks
+            .get(&task_id)
+            .is_some_and(|task| task.state == TaskState::Leased && task.holder.as_ref() == Some(worker_id))
+    }
+
+    fn holds_current_lease(&self, worker_id: &WorkerId, task_id: TaskId, token: LeaseToken) -> bool {
         self.tasks.get(&task_id).is_some_and(|task| {
-            task.state == TaskState::Leased
-                && task.token == Some(token)
-                && task.holder.as_ref() == Some(worker_id)
+            task.state == TaskState::Leased && task.token == Some(token) && task.holder.as_ref() == Some(worker_id)
         })
     }
 
@@ -616,8 +505,7 @@ impl Core {
         let Some(worker) = self.workers.get_mut(worker_id) else {
             return;
         };
-        let should_be_free =
-            worker.connected && (worker.leases.len() as u64) < u64::from(worker.slots);
+        let should_be_free = worker.connected && (worker.leases.len() as u64) < u64::from(worker.slots);
         if worker.in_free_set {
             self.free.remove(worker.last_assigned, worker_id);
         }
@@ -678,18 +566,10 @@ impl Core {
         for (task_id, task) in &self.tasks {
             match task.state {
                 TaskState::Leased => {
-                    let holder = task
-                        .holder
-                        .as_ref()
-                        .ok_or(format!("{task_id} leased without holder"))?;
-                    let worker = self
-                        .workers
-                        .get(holder)
-                        .ok_or(format!("{task_id} held by unknown worker"))?;
+                    let holder = task.holder.as_ref().ok_or(format!("{task_id} leased without holder"))?;
+                    let worker = self.workers.get(holder).ok_or(format!("{task_id} held by unknown worker"))?;
                     if !worker.leases.contains(task_id) {
-                        return Err(format!(
-                            "{task_id} leased to {holder} but not in its leases"
-                        ));
+                        return Err(format!("{task_id} leased to {holder} but not in its leases"));
                     }
                     if task.token.is_none() {
                         return Err(format!("{task_id} leased without a token"));
@@ -706,15 +586,9 @@ impl Core {
         }
         for (worker_id, worker) in &self.workers {
             for task_id in &worker.leases {
-                let task = self
-                    .tasks
-                    .get(task_id)
-                    .ok_or(format!("{worker_id} leases unknown {task_id}"))?;
+                let task = self.tasks.get(task_id).ok_or(format!("{worker_id} leases unknown {task_id}"))?;
                 if task.state != TaskState::Leased || task.holder.as_ref() != Some(worker_id) {
-                    return Err(format!(
-                        "{worker_id} lists {task_id} which is {} elsewhere",
-                        task.state
-                    ));
+                    return Err(format!("{worker_id} lists {task_id} which is {} elsewhere", task.state));
                 }
             }
         }
@@ -723,25 +597,15 @@ impl Core {
                 .filter(|idx| self.tasks[&TaskId::new(*job_id, *idx)].state == TaskState::Committed)
                 .count() as u32;
             if committed != job.n_committed {
-                return Err(format!(
-                    "{job_id} counts {} committed tasks, has {committed}",
-                    job.n_committed
-                ));
+                return Err(format!("{job_id} counts {} committed tasks, has {committed}", job.n_committed));
             }
             if job.state == JobState::Done && committed != job.n_tasks {
-                return Err(format!(
-                    "{job_id} is done with {committed} of {} tasks committed",
-                    job.n_tasks
-                ));
+                return Err(format!("{job_id} is done with {committed} of {} tasks committed", job.n_tasks));
             }
             if job.state.is_final()
-                && (0..job.n_tasks)
-                    .any(|idx| !self.tasks[&TaskId::new(*job_id, idx)].state.is_final())
+                && (0..job.n_tasks).any(|idx| !self.tasks[&TaskId::new(*job_id, idx)].state.is_final())
             {
-                return Err(format!(
-                    "{job_id} is {} but has unfinished tasks",
-                    job.state
-                ));
+                return Err(format!("{job_id} is {} but has unfinished tasks", job.state));
             }
         }
         Ok(())

@@ -26,11 +26,7 @@ pub struct RunningTask {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A worker opened its session. `running` lists the tasks it still works on.
-    WorkerConnected {
-        worker_id: WorkerId,
-        slots: u32,
-        running: Vec<RunningTask>,
-    },
+    WorkerConnected { worker_id: WorkerId, slots: u32, running: Vec<RunningTask> },
     /// A worker is alive. Renews every lease it holds.
     Heartbeat { worker_id: WorkerId },
     /// A worker's session closed. Its leases stay until it is declared dead,
@@ -39,20 +35,9 @@ pub enum Event {
     /// A submitter's job, planned into tasks.
     JobSubmitted(NewJob),
     /// A worker finished a task and uploaded its output.
-    TaskSucceeded {
-        worker_id: WorkerId,
-        task_id: TaskId,
-        token: LeaseToken,
-        output: BlobId,
-        duration_ms: u64,
-    },
+    TaskSucceeded { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, output: BlobId, duration_ms: u64 },
     /// A worker could not run a task.
-    TaskFailed {
-        worker_id: WorkerId,
-        task_id: TaskId,
-        token: LeaseToken,
-        error: String,
-    },
+    TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
     /// The submitter cancels a job.
     CancelJob { job_id: JobId },
     /// Time passed: detect dead workers, release retries whose backoff ended.
@@ -129,26 +114,11 @@ pub enum Action {
     /// Make this change durable (before any message below goes out).
     Persist(Change),
     /// Tell a worker to run a task under a lease.
-    Assign {
-        worker_id: WorkerId,
-        task_id: TaskId,
-        token: LeaseToken,
-        input: BlobId,
-    },
+    Assign { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, input: BlobId },
     /// Tell a worker to stop a task; its lease is gone.
-    Revoke {
-        worker_id: WorkerId,
-        task_id: TaskId,
-        token: LeaseToken,
-        reason: String,
-    },
+    Revoke { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, reason: String },
     /// Answer a worker's result.
-    ResultReply {
-        worker_id: WorkerId,
-        task_id: TaskId,
-        token: LeaseToken,
-        outcome: CommitOutcome,
-    },
+    ResultReply { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, outcome: CommitOutcome },
     /// A job reached a final state. When it is `Done` the shell assembles its artifacts.
     JobFinished { job_id: JobId, state: JobState },
     /// A worker was declared dead after missing its heartbeats.

@@ -13,13 +13,7 @@ pub(crate) struct TaskQueue {
 }
 
 impl TaskQueue {
-    pub(crate) fn push(
-        &mut self,
-        job_seq: u64,
-        task_id: TaskId,
-        not_before_ms: UnixMs,
-        now: UnixMs,
-    ) {
+    pub(crate) fn push(&mut self, job_seq: u64, task_id: TaskId, not_before_ms: UnixMs, now: UnixMs) {
         if not_before_ms <= now {
             self.ready.insert((job_seq, task_id));
         } else {

@@ -8,35 +8,15 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Connect {
-        worker: u8,
-        slots: u32,
-        keep_running: bool,
-    },
-    Disconnect {
-        worker: u8,
-    },
-    Heartbeat {
-        worker: u8,
-    },
-    Submit {
-        n_tasks: u32,
-    },
-    Succeed {
-        pick: usize,
-    },
-    Fail {
-        pick: usize,
-    },
-    ReplayOld {
-        pick: usize,
-    },
-    Cancel {
-        pick: usize,
-    },
-    Advance {
-        ms: u64,
-    },
+    Connect { worker: u8, slots: u32, keep_running: bool },
+    Disconnect { worker: u8 },
+    Heartbeat { worker: u8 },
+    Submit { n_tasks: u32 },
+    Succeed { pick: usize },
+    Fail { pick: usize },
+    ReplayOld { pick: usize },
+    Cancel { pick: usize },
+    Advance { ms: u64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -67,33 +47,18 @@ impl Observer {
     fn see(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Assign {
-                    worker_id,
-                    task_id,
-                    token,
-                    ..
-                } => {
-                    assert!(
-                        !self.committed.contains_key(&task_id),
-                        "{task_id} leased after it committed"
-                    );
+                Action::Assign { worker_id, task_id, token, .. } => {
+                    assert!(!self.committed.contains_key(&task_id), "{task_id} leased after it committed");
                     if let Some(last) = self.last_token.insert(task_id, token) {
                         assert!(token > last, "{task_id}: token {token} not above {last}");
                     }
                     self.outstanding.push((worker_id.clone(), task_id, token));
                     self.every_assign.push((worker_id, task_id, token));
                 }
-                Action::Persist(Change::TaskCommitted {
-                    task_id, output, ..
-                }) => {
-                    assert!(
-                        self.committed.insert(task_id, output).is_none(),
-                        "{task_id} committed twice"
-                    );
+                Action::Persist(Change::TaskCommitted { task_id, output, .. }) => {
+                    assert!(self.committed.insert(task_id, output).is_none(), "{task_id} committed twice");
                 }
-                Action::Revoke { task_id, token, .. } => {
-                    self.outstanding.retain(|l| (l.1, l.2) != (task_id, token))
-                }
+                Action::Revoke { task_id, token, .. } => self.outstanding.retain(|l| (l.1, l.2) != (task_id, token)),
                 Action::WorkerDead { worker_id } => self.outstanding.retain(|l| l.0 != worker_id),
                 _ => {}
             }
@@ -124,37 +89,22 @@ fn run(ops: Vec<Op>) {
     let mut next_job = 1u64;
     for op in ops {
         let event = match op {
-            Op::Connect {
-                worker: idx,
-                slots,
-                keep_running,
-            } => {
+            Op::Connect { worker: idx, slots, keep_running } => {
                 let worker_id = worker(idx);
                 let running = if keep_running {
                     seen.outstanding
                         .iter()
                         .filter(|l| l.0 == worker_id)
-                        .map(|l| RunningTask {
-                            task_id: l.1,
-                            token: l.2,
-                        })
+                        .map(|l| RunningTask { task_id: l.1, token: l.2 })
                         .collect()
                 } else {
                     seen.outstanding.retain(|l| l.0 != worker_id);
                     vec![]
                 };
-                Event::WorkerConnected {
-                    worker_id,
-                    slots,
-                    running,
-                }
+                Event::WorkerConnected { worker_id, slots, running }
             }
-            Op::Disconnect { worker: idx } => Event::WorkerDisconnected {
-                worker_id: worker(idx),
-            },
-            Op::Heartbeat { worker: idx } => Event::Heartbeat {
-                worker_id: worker(idx),
-            },
+            Op::Disconnect { worker: idx } => Event::WorkerDisconnected { worker_id: worker(idx) },
+            Op::Heartbeat { worker: idx } => Event::Heartbeat { worker_id: worker(idx) },
             Op::Submit { n_tasks } => {
                 let job_id = JobId(next_job);
                 next_job += 1;
@@ -165,47 +115,26 @@ fn run(ops: Vec<Op>) {
                     workload: "noop".into(),
                     spec_json: vec![],
                     max_attempts: None,
-                    inputs: (0..n_tasks)
-                        .map(|idx| BlobId::of(&idx.to_le_bytes()))
-                        .collect(),
+                    inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
                 })
             }
             Op::Succeed { pick } | Op::Fail { pick } if !seen.outstanding.is_empty() => {
-                let (worker_id, task_id, token) =
-                    seen.outstanding.remove(pick % seen.outstanding.len());
+                let (worker_id, task_id, token) = seen.outstanding.remove(pick % seen.outstanding.len());
                 if matches!(op, Op::Succeed { .. }) {
                     let output = output_of(task_id, &worker_id);
-                    Event::TaskSucceeded {
-                        worker_id,
-                        task_id,
-                        token,
-                        output,
-                        duration_ms: 1,
-                    }
+                    Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1 }
                 } else {
-                    Event::TaskFailed {
-                        worker_id,
-                        task_id,
-                        token,
-                        error: "boom".into(),
-                    }
+                    Event::TaskFailed { worker_id, task_id, token, error: "boom".into() }
                 }
             }
             Op::ReplayOld { pick } if !seen.every_assign.is_empty() => {
-                let (worker_id, task_id, token) =
-                    seen.every_assign[pick % seen.every_assign.len()].clone();
+                let (worker_id, task_id, token) = seen.every_assign[pick % seen.every_assign.len()].clone();
                 let output = output_of(task_id, &worker_id);
-                Event::TaskSucceeded {
-                    worker_id,
-                    task_id,
-                    token,
-                    output,
-                    duration_ms: 1,
-                }
+                Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1 }
             }
-            Op::Cancel { pick } if !seen.jobs.is_empty() => Event::CancelJob {
-                job_id: seen.jobs[pick % seen.jobs.len()],
-            },
+            Op::Cancel { pick } if !seen.jobs.is_empty() => {
+                Event::CancelJob { job_id: seen.jobs[pick % seen.jobs.len()] }
+            }
             Op::Advance { ms } => {
                 now += ms;
                 Event::Tick
@@ -215,11 +144,7 @@ fn run(ops: Vec<Op>) {
         let before: HashMap<TaskId, BlobId> = seen.committed.clone();
         seen.see(core.handle(event, now));
         for (task_id, output) in before {
-            assert_eq!(
-                core.task(task_id).unwrap().output,
-                Some(output),
-                "a committed result changed"
-            );
+            assert_eq!(core.task(task_id).unwrap().output, Some(output), "a committed result changed");
         }
         if let Err(broken) = core.check_invariants() {
             panic!("invariant broken: {broken}");
@@ -229,68 +154,33 @@ fn run(ops: Vec<Op>) {
     // Liveness: faults stop, one healthy worker joins and does everything it
     // is given; every job must reach a final state in bounded time.
     let healthy = WorkerId("healthy".into());
-    seen.see(core.handle(
-        Event::WorkerConnected {
-            worker_id: healthy.clone(),
-            slots: 4,
-            running: vec![],
-        },
-        now,
-    ));
+    seen.see(core.handle(Event::WorkerConnected { worker_id: healthy.clone(), slots: 4, running: vec![] }, now));
     for _ in 0..2_000 {
-        if seen
-            .jobs
-            .iter()
-            .all(|job_id| core.job(*job_id).unwrap().state.is_final())
-        {
+        if seen.jobs.iter().all(|job_id| core.job(*job_id).unwrap().state.is_final()) {
             break;
         }
         now += 20;
-        seen.see(core.handle(
-            Event::Heartbeat {
-                worker_id: healthy.clone(),
-            },
-            now,
-        ));
+        seen.see(core.handle(Event::Heartbeat { worker_id: healthy.clone() }, now));
         seen.see(core.handle(Event::Tick, now));
-        let mine: Vec<_> = seen
-            .outstanding
-            .iter()
-            .filter(|l| l.0 == healthy)
-            .cloned()
-            .collect();
+        let mine: Vec<_> = seen.outstanding.iter().filter(|l| l.0 == healthy).cloned().collect();
         for (worker_id, task_id, token) in mine {
             seen.outstanding.retain(|l| (l.1, l.2) != (task_id, token));
             let output = output_of(task_id, &worker_id);
-            seen.see(core.handle(
-                Event::TaskSucceeded {
-                    worker_id,
-                    task_id,
-                    token,
-                    output,
-                    duration_ms: 1,
-                },
-                now,
-            ));
+            seen.see(core.handle(Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1 }, now));
         }
         core.check_invariants().unwrap();
     }
     for job_id in &seen.jobs {
         let job = core.job(*job_id).unwrap();
-        assert!(
-            job.state.is_final(),
-            "{job_id} still {} after faults stopped",
-            job.state
-        );
-        let finals: HashSet<TaskState> = (0..job.n_tasks)
-            .map(|idx| core.task(TaskId::new(*job_id, idx)).unwrap().state)
-            .collect();
+        assert!(job.state.is_final(), "{job_id} still {} after faults stopped", job.state);
+        let finals: HashSet<TaskState> =
+            (0..job.n_tasks).map(|idx| core.task(TaskId::new(*job_id, idx)).unwrap().state).collect();
         assert!(finals.iter().all(|state| state.is_final()));
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
     #[test]
     fn leases_commits_and_liveness_hold_under_random_events(ops in prop::collection::vec(op(), 1..120)) {
         run(ops);

@@ -25,52 +25,28 @@ fn job(id: u64, n_tasks: u32) -> NewJob {
         workload: "noop".to_owned(),
         spec_json: b"{}".to_vec(),
         max_attempts: None,
-        inputs: (0..n_tasks)
-            .map(|idx| BlobId::of(&idx.to_le_bytes()))
-            .collect(),
+        inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
     }
 }
 
 fn connect(core: &mut Core, name: &str, now: u64) -> Vec<Action> {
-    core.handle(
-        Event::WorkerConnected {
-            worker_id: worker(name),
-            slots: 1,
-            running: vec![],
-        },
-        now,
-    )
+    core.handle(Event::WorkerConnected { worker_id: worker(name), slots: 1, running: vec![] }, now)
 }
 
 fn assigns(actions: &[Action]) -> Vec<(WorkerId, TaskId, LeaseToken)> {
     actions
         .iter()
         .filter_map(|action| match action {
-            Action::Assign {
-                worker_id,
-                task_id,
-                token,
-                ..
-            } => Some((worker_id.clone(), *task_id, *token)),
+            Action::Assign { worker_id, task_id, token, .. } => Some((worker_id.clone(), *task_id, *token)),
             _ => None,
         })
         .collect()
 }
 
-fn succeed(
-    core: &mut Core,
-    (worker_id, task_id, token): &(WorkerId, TaskId, LeaseToken),
-    now: u64,
-) -> Vec<Action> {
+fn succeed(core: &mut Core, (worker_id, task_id, token): &(WorkerId, TaskId, LeaseToken), now: u64) -> Vec<Action> {
     let output = BlobId::of(task_id.to_string().as_bytes());
     core.handle(
-        Event::TaskSucceeded {
-            worker_id: worker_id.clone(),
-            task_id: *task_id,
-            token: *token,
-            output,
-            duration_ms: 5,
-        },
+        Event::TaskSucceeded { worker_id: worker_id.clone(), task_id: *task_id, token: *token, output, duration_ms: 5 },
         now,
     )
 }
@@ -88,14 +64,8 @@ fn a_job_runs_to_done_and_is_persisted_before_it_is_announced() {
     connect(&mut core, "a", 0);
     connect(&mut core, "b", 0);
     let actions = core.handle(Event::JobSubmitted(job(1, 3)), 1);
-    assert!(matches!(
-        actions[0],
-        Action::Persist(Change::JobCreated { .. })
-    ));
-    assert!(matches!(
-        actions[1],
-        Action::JobAccepted { job_id: JobId(1) }
-    ));
+    assert!(matches!(actions[0], Action::Persist(Change::JobCreated { .. })));
+    assert!(matches!(actions[1], Action::JobAccepted { job_id: JobId(1) }));
     let first = assigns(&actions);
     assert_eq!(first.len(), 2, "one task per free worker");
     assert_ne!(first[0].0, first[1].0);
@@ -106,10 +76,7 @@ fn a_job_runs_to_done_and_is_persisted_before_it_is_announced() {
     assert_eq!(next.len(), 1, "the freed worker takes the last task");
     succeed(&mut core, &first[1], 3);
     let actions = succeed(&mut core, &next[0], 4);
-    assert!(actions.contains(&Action::JobFinished {
-        job_id: JobId(1),
-        state: JobState::Done
-    }));
+    assert!(actions.contains(&Action::JobFinished { job_id: JobId(1), state: JobState::Done }));
     assert_eq!(core.job(JobId(1)).unwrap().state, JobState::Done);
     core.check_invariants().unwrap();
 }
@@ -122,71 +89,34 @@ fn a_dead_workers_lease_lapses_and_its_late_result_is_stale() {
     connect(&mut core, "b", 0);
     // b keeps beating, a falls silent.
     for now in (100..=300).step_by(100) {
-        core.handle(
-            Event::Heartbeat {
-                worker_id: worker("b"),
-            },
-            now,
-        );
-        assert!(
-            core.handle(Event::Tick, now)
-                .iter()
-                .all(|a| !matches!(a, Action::WorkerDead { .. }))
-        );
+        core.handle(Event::Heartbeat { worker_id: worker("b") }, now);
+        assert!(core.handle(Event::Tick, now).iter().all(|a| !matches!(a, Action::WorkerDead { .. })));
     }
     let actions = core.handle(Event::Tick, 301);
-    assert!(actions.contains(&Action::WorkerDead {
-        worker_id: worker("a")
-    }));
-    assert!(
-        actions
-            .iter()
-            .any(|a| matches!(a, Action::Persist(Change::TaskRequeued { .. })))
-    );
+    assert!(actions.contains(&Action::WorkerDead { worker_id: worker("a") }));
+    assert!(actions.iter().any(|a| matches!(a, Action::Persist(Change::TaskRequeued { .. }))));
     // Backoff: not before 301 + 10 ms.
     assert!(assigns(&core.handle(Event::Tick, 305)).is_empty());
     let lease_b = assigns(&core.handle(Event::Tick, 311)).remove(0);
     assert_eq!(lease_b.0, worker("b"));
-    assert!(
-        lease_b.2 > lease_a.2,
-        "a new lease has a larger fencing token"
-    );
+    assert!(lease_b.2 > lease_a.2, "a new lease has a larger fencing token");
 
-    assert_eq!(
-        reply(&succeed(&mut core, &lease_a, 312)),
-        Some(CommitOutcome::Stale)
-    );
-    assert_eq!(
-        reply(&succeed(&mut core, &lease_b, 313)),
-        Some(CommitOutcome::Committed)
-    );
+    assert_eq!(reply(&succeed(&mut core, &lease_a, 312)), Some(CommitOutcome::Stale));
+    assert_eq!(reply(&succeed(&mut core, &lease_b, 313)), Some(CommitOutcome::Committed));
     let again = succeed(&mut core, &lease_b, 314);
     assert_eq!(reply(&again), Some(CommitOutcome::Duplicate));
-    assert!(
-        !again.iter().any(|a| matches!(a, Action::Persist(_))),
-        "a duplicate commit changes nothing"
-    );
+    assert!(!again.iter().any(|a| matches!(a, Action::Persist(_))), "a duplicate commit changes nothing");
     core.check_invariants().unwrap();
 }
 
 #[test]
 fn retries_are_bounded_and_the_job_fails_with_the_reason() {
     let mut core = Core::new(config());
-    core.handle(
-        Event::WorkerConnected {
-            worker_id: worker("a"),
-            slots: 2,
-            running: vec![],
-        },
-        0,
-    );
+    core.handle(Event::WorkerConnected { worker_id: worker("a"), slots: 2, running: vec![] }, 0);
     let mut actions = core.handle(Event::JobSubmitted(job(7, 2)), 0);
     let mut now = 0;
     for attempt in 1..=3 {
-        let lease = assigns(&actions)
-            .into_iter()
-            .find(|l| l.1.task_idx == 0)
-            .expect("task 0 is leased");
+        let lease = assigns(&actions).into_iter().find(|l| l.1.task_idx == 0).expect("task 0 is leased");
         let failed = Event::TaskFailed {
             worker_id: lease.0.clone(),
             task_id: lease.1,
@@ -197,31 +127,16 @@ fn retries_are_bounded_and_the_job_fails_with_the_reason() {
         if attempt < 3 {
             now += 50;
             // Any event lets the core place the task once its backoff ended.
-            let mut later = core.handle(
-                Event::Heartbeat {
-                    worker_id: worker("a"),
-                },
-                now,
-            );
+            let mut later = core.handle(Event::Heartbeat { worker_id: worker("a") }, now);
             actions.append(&mut later);
         }
     }
     let reason = actions.iter().find_map(|a| match a {
-        Action::Persist(Change::JobEnded {
-            state: JobState::Failed,
-            reason,
-            ..
-        }) => reason.clone(),
+        Action::Persist(Change::JobEnded { state: JobState::Failed, reason, .. }) => reason.clone(),
         _ => None,
     });
-    assert_eq!(
-        reason.as_deref(),
-        Some("task j-0000000000000007/0 failed after 3 attempts: out of memory")
-    );
-    assert_eq!(
-        core.task(TaskId::new(JobId(7), 1)).unwrap().state,
-        TaskState::Cancelled
-    );
+    assert_eq!(reason.as_deref(), Some("task j-0000000000000007/0 failed after 3 attempts: out of memory"));
+    assert_eq!(core.task(TaskId::new(JobId(7), 1)).unwrap().state, TaskState::Cancelled);
     core.check_invariants().unwrap();
 }
 
@@ -231,52 +146,27 @@ fn cancelling_revokes_running_tasks() {
     connect(&mut core, "a", 0);
     let lease = assigns(&core.handle(Event::JobSubmitted(job(2, 5)), 0)).remove(0);
     let actions = core.handle(Event::CancelJob { job_id: JobId(2) }, 1);
-    assert!(
-        actions
-            .iter()
-            .any(|a| matches!(a, Action::Revoke { task_id, .. } if *task_id == lease.1))
-    );
+    assert!(actions.iter().any(|a| matches!(a, Action::Revoke { task_id, .. } if *task_id == lease.1)));
     assert_eq!(core.job(JobId(2)).unwrap().state, JobState::Cancelled);
-    assert_eq!(
-        reply(&succeed(&mut core, &lease, 2)),
-        Some(CommitOutcome::Stale)
-    );
+    assert_eq!(reply(&succeed(&mut core, &lease, 2)), Some(CommitOutcome::Stale));
     core.check_invariants().unwrap();
 }
 
 #[test]
 fn a_reconnecting_worker_keeps_what_it_runs_and_loses_what_it_forgot() {
     let mut core = Core::new(Config { ..config() });
-    core.handle(
-        Event::WorkerConnected {
-            worker_id: worker("a"),
-            slots: 2,
-            running: vec![],
-        },
-        0,
-    );
+    core.handle(Event::WorkerConnected { worker_id: worker("a"), slots: 2, running: vec![] }, 0);
     let leases = assigns(&core.handle(Event::JobSubmitted(job(3, 2)), 0));
     assert_eq!(leases.len(), 2);
-    core.handle(
-        Event::WorkerDisconnected {
-            worker_id: worker("a"),
-        },
-        10,
-    );
-    let keep = RunningTask {
-        task_id: leases[0].1,
-        token: leases[0].2,
-    };
-    let actions = core.handle(
-        Event::WorkerConnected {
-            worker_id: worker("a"),
-            slots: 2,
-            running: vec![keep],
-        },
-        20,
-    );
+    core.handle(Event::WorkerDisconnected { worker_id: worker("a") }, 10);
+    let keep = RunningTask { task_id: leases[0].1, token: leases[0].2 };
+    let actions = core.handle(Event::WorkerConnected { worker_id: worker("a"), slots: 2, running: vec![keep] }, 20);
     // The forgotten task was requeued; the kept one is still leased.
-    assert!(actions.iter().any(|a| matches!(a, Action::Persist(Change::TaskRequeued { task_id, .. }) if *task_id == leases[1].1)));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Persist(Change::TaskRequeued { task_id, .. }) if *task_id == leases[1].1))
+    );
     assert_eq!(core.task(leases[0].1).unwrap().state, TaskState::Leased);
     core.check_invariants().unwrap();
 }
@@ -285,13 +175,7 @@ fn a_reconnecting_worker_keeps_what_it_runs_and_loses_what_it_forgot() {
 fn bad_submissions_are_rejected_without_changes() {
     let mut core = Core::new(config());
     let actions = core.handle(Event::JobSubmitted(job(4, 0)), 0);
-    assert_eq!(
-        actions,
-        vec![Action::JobRejected {
-            job_id: JobId(4),
-            reason: "a job needs at least one task".into()
-        }]
-    );
+    assert_eq!(actions, vec![Action::JobRejected { job_id: JobId(4), reason: "a job needs at least one task".into() }]);
     let mut too_many = job(5, 1);
     too_many.max_attempts = Some(1_000);
     let actions = core.handle(Event::JobSubmitted(too_many), 0);
