@@ -1,8 +1,6 @@
 use std::time::Duration;
 
-use iog_proto::api::{
-    ApiError, Health, JobStatus, SubmitJob, SubmittedJob, TaskStatus, WorkerStatus,
-};
+use iog_proto::api::{ApiError, Health, JobStatus, SubmitJob, SubmittedJob, TaskStatus, WorkerStatus};
 use iog_types::{BlobId, JobId};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -25,10 +23,7 @@ impl Client {
     /// A client for the coordinator at `url` (`http://host:port`).
     pub fn new(url: &str) -> Result<Client, ClientError> {
         let base = url.trim_end_matches('/').to_owned();
-        let bad = |reason: &str| ClientError::BadUrl {
-            url: url.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let bad = |reason: &str| ClientError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
         let rest = base
             .strip_prefix("http://")
             .or_else(|| base.strip_prefix("https://"))
@@ -40,10 +35,7 @@ impl Client {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()
-            .map_err(|source| ClientError::Http {
-                url: base.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Http { url: base.clone(), source })?;
         Ok(Client { base, http })
     }
 
@@ -69,15 +61,9 @@ impl Client {
     async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
         let response = request.send().await.map_err(|source| {
             if source.is_connect() || source.is_timeout() {
-                ClientError::Unreachable {
-                    url: self.base.clone(),
-                    source,
-                }
+                ClientError::Unreachable { url: self.base.clone(), source }
             } else {
-                ClientError::Http {
-                    url: self.base.clone(),
-                    source,
-                }
+                ClientError::Http { url: self.base.clone(), source }
             }
         })?;
         if response.status().is_success() {
@@ -87,25 +73,14 @@ impl Client {
         let text = response.text().await.unwrap_or_default();
         let error = serde_json::from_str::<ApiError>(&text).unwrap_or(ApiError {
             code: format!("http_{status}"),
-            message: if text.is_empty() {
-                format!("the coordinator answered HTTP {status}")
-            } else {
-                text
-            },
+            message: if text.is_empty() { format!("the coordinator answered HTTP {status}") } else { text },
         });
-        Err(ClientError::Api {
-            status,
-            code: error.code,
-            message: error.message,
-        })
+        Err(ClientError::Api { status, code: error.code, message: error.message })
     }
 
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
         let response = self.send(request).await?;
-        response.json().await.map_err(|source| ClientError::Http {
-            url: self.base.clone(),
-            source,
-        })
+        response.json().await.map_err(|source| ClientError::Http { url: self.base.clone(), source })
     }
 
     pub async fn health(&self) -> Result<Health, ClientError> {
@@ -114,32 +89,24 @@ impl Client {
 
     /// Submits a job spec (a parsed job file with its scene inlined).
     pub async fn submit(&self, spec: serde_json::Value) -> Result<SubmittedJob, ClientError> {
-        self.json(
-            self.request(Method::POST, "/v1/jobs")
-                .json(&SubmitJob { spec }),
-        )
-        .await
+        self.json(self.request(Method::POST, "/v1/jobs").json(&SubmitJob { spec })).await
     }
 
     pub async fn job(&self, job_id: JobId) -> Result<JobStatus, ClientError> {
-        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}")))
-            .await
+        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}"))).await
     }
 
     /// The most recent jobs, newest first.
     pub async fn jobs(&self, limit: u32) -> Result<Vec<JobStatus>, ClientError> {
-        self.json(self.request(Method::GET, &format!("/v1/jobs?limit={limit}")))
-            .await
+        self.json(self.request(Method::GET, &format!("/v1/jobs?limit={limit}"))).await
     }
 
     pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskStatus>, ClientError> {
-        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}/tasks")))
-            .await
+        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}/tasks"))).await
     }
 
     pub async fn cancel(&self, job_id: JobId) -> Result<JobStatus, ClientError> {
-        self.json(self.request(Method::POST, &format!("/v1/jobs/{job_id}/cancel")))
-            .await
+        self.json(self.request(Method::POST, &format!("/v1/jobs/{job_id}/cancel"))).await
     }
 
     pub async fn workers(&self) -> Result<Vec<WorkerStatus>, ClientError> {
@@ -148,13 +115,8 @@ impl Client {
 
     /// Downloads a blob and checks that its content matches its id.
     pub async fn get_blob(&self, blob_id: BlobId) -> Result<Vec<u8>, ClientError> {
-        let response = self
-            .send(self.request(Method::GET, &format!("/v1/blobs/{blob_id}")))
-            .await?;
-        let bytes = response.bytes().await.map_err(|source| ClientError::Http {
-            url: self.base.clone(),
-            source,
-        })?;
+        let response = self.send(self.request(Method::GET, &format!("/v1/blobs/{blob_id}"))).await?;
+        let bytes = response.bytes().await.map_err(|source| ClientError::Http { url: self.base.clone(), source })?;
         if BlobId::of(&bytes) != blob_id {
             return Err(ClientError::BlobMismatch { expected: blob_id });
         }
@@ -164,11 +126,7 @@ impl Client {
     /// Uploads a blob and returns its id.
     pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobId, ClientError> {
         let blob_id = BlobId::of(&bytes);
-        self.send(
-            self.request(Method::PUT, &format!("/v1/blobs/{blob_id}"))
-                .body(bytes),
-        )
-        .await?;
+        self.send(self.request(Method::PUT, &format!("/v1/blobs/{blob_id}")).body(bytes)).await?;
         Ok(blob_id)
     }
 }

@@ -10,11 +10,7 @@ pub enum ClientError {
     Unreachable { url: String, source: reqwest::Error },
     /// The coordinator answered with an error; `code` is stable for scripts.
     #[error("{message} ({code})")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Api { status: u16, code: String, message: String },
     #[error("request to {url} failed: {source}")]
     Http { url: String, source: reqwest::Error },
     #[error("blob {expected} arrived with different content; the transfer was corrupted")]

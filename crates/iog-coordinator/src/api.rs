@@ -1,6 +1,7 @@
 //! The REST API, blob transfer and the worker stream endpoint.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State, WebSocketUpgrade};
@@ -10,15 +11,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iog_core::NewJob;
 use iog_proto::api::{
-    ApiError, Artifact, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus,
-    WorkerShare, WorkerStatus,
+    ApiError, Artifact, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus, WorkerShare, WorkerStatus,
 };
 use iog_proto::{PROTOCOL_VERSION, STREAM_MESSAGE_BYTES_MAX, STREAM_PATH};
-use iog_store::MAX_BLOB_BYTES;
+use iog_store::{INLINE_BLOB_BYTES_MAX, MAX_BLOB_BYTES};
 use iog_types::{BlobId, Device, JobId, TaskState};
 use serde::Deserialize;
 
-use crate::engine::{Command, now_ms};
+use crate::engine::now_ms;
 use crate::server::AppState;
 use crate::session;
 
@@ -30,22 +30,12 @@ const JOBS_LIST_MAX: u32 = 1_000;
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
-        .route(
-            "/v1/jobs",
-            post(submit)
-                .layer(DefaultBodyLimit::max(SPEC_BYTES_MAX))
-                .get(list_jobs),
-        )
+        .route("/v1/jobs", post(submit).layer(DefaultBodyLimit::max(SPEC_BYTES_MAX)).get(list_jobs))
         .route("/v1/jobs/{job_id}", get(job_status))
         .route("/v1/jobs/{job_id}/tasks", get(job_tasks))
         .route("/v1/jobs/{job_id}/cancel", post(cancel))
         .route("/v1/workers", get(workers))
-        .route(
-            "/v1/blobs/{blob_id}",
-            get(get_blob)
-                .put(put_blob)
-                .layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)),
-        )
+        .route("/v1/blobs/{blob_id}", get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)))
         .route(STREAM_PATH, get(stream))
         .with_state(state)
 }
@@ -55,22 +45,12 @@ pub(crate) struct Failure(StatusCode, ApiError);
 
 impl Failure {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
-        Failure(
-            status,
-            ApiError {
-                code: code.to_owned(),
-                message: message.into(),
-            },
-        )
+        Failure(status, ApiError { code: code.to_owned(), message: message.into() })
     }
 
     fn internal(err: impl std::fmt::Display) -> Failure {
         tracing::error!(error = %err, "request failed");
-        Failure::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("internal error: {err}"),
-        )
+        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error: {err}"))
     }
 }
 
@@ -88,26 +68,17 @@ impl From<iog_store::StoreError> for Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(err: anyhow::Error) -> Failure {
-        Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("{err:#}"),
-        )
+        Failure::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("{err:#}"))
     }
 }
 
 fn parse_job_id(text: &str) -> Result<JobId, Failure> {
-    text.parse().map_err(|err: iog_types::IdParseError| {
-        Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string())
-    })
+    text.parse()
+        .map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string()))
 }
 
 async fn health() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        protocol_version: PROTOCOL_VERSION,
-    })
+    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into(), protocol_version: PROTOCOL_VERSION })
 }
 
 async fn submit(
@@ -115,22 +86,28 @@ async fn submit(
     Json(body): Json<SubmitJob>,
 ) -> Result<(StatusCode, Json<SubmittedJob>), Failure> {
     let spec_json = serde_json::to_vec(&body.spec).map_err(Failure::internal)?;
-    let invalid = |err: iog_workloads::SpecError| {
-        Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string())
-    };
+    let invalid =
+        |err: iog_workloads::SpecError| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string());
     let spec = iog_workloads::parse_job_json(&spec_json).map_err(invalid)?;
     let workload = spec.workload().map_err(invalid)?;
-    // Planning and writing inputs is CPU and disk work; keep it off the async threads.
-    let blobs = state.store.blobs().clone();
-    let inputs = tokio::task::spawn_blocking(move || -> Result<Vec<BlobId>, Failure> {
-        let inputs = iog_workloads::plan(&workload).map_err(invalid)?;
-        inputs
-            .iter()
-            .map(|input| blobs.put(input).map_err(Failure::from))
-            .collect()
-    })
-    .await
-    .map_err(Failure::internal)??;
+    // Planning is CPU work; keep it off the async threads. Small inputs go
+    // to the engine, which stores them in the job's own transaction; large
+    // ones are written as files first.
+    let planned = tokio::task::spawn_blocking(move || iog_workloads::plan(&workload))
+        .await
+        .map_err(Failure::internal)?
+        .map_err(invalid)?;
+    let mut inputs = Vec::with_capacity(planned.len());
+    let mut inline_inputs = Vec::with_capacity(planned.len());
+    for bytes in planned {
+        if bytes.len() <= INLINE_BLOB_BYTES_MAX {
+            inputs.push(BlobId::of(&bytes));
+            inline_inputs.push(Some(Arc::from(bytes)));
+        } else {
+            inputs.push(state.store.put_blob(bytes).await?);
+            inline_inputs.push(None);
+        }
+    }
     let job_id = JobId(rand::random::<u64>().max(1));
     let n_tasks = inputs.len() as u32;
     let job = NewJob {
@@ -141,16 +118,12 @@ async fn submit(
         max_attempts: spec.job.max_attempts,
         inputs,
     };
-    match state.engine.submit(job).await? {
+    match state.engine.submit(job, inline_inputs).await? {
         Ok(()) => {
             tracing::info!(job_id = %job_id, n_tasks, name = %spec.job.name, "job accepted");
             Ok((StatusCode::CREATED, Json(SubmittedJob { job_id, n_tasks })))
         }
-        Err(reason) => Err(Failure::new(
-            StatusCode::BAD_REQUEST,
-            "job_rejected",
-            reason,
-        )),
+        Err(reason) => Err(Failure::new(StatusCode::BAD_REQUEST, "job_rejected", reason)),
     }
 }
 
@@ -172,13 +145,11 @@ async fn list_jobs(
 }
 
 async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure> {
-    let job = state.store.job(job_id).await?.ok_or_else(|| {
-        Failure::new(
-            StatusCode::NOT_FOUND,
-            "job_not_found",
-            format!("no job {job_id}"),
-        )
-    })?;
+    let job = state
+        .store
+        .job(job_id)
+        .await?
+        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")))?;
     let tasks = state.store.tasks(job_id).await?;
     let mut counts = TaskCounts::default();
     let mut shares: BTreeMap<iog_types::WorkerId, WorkerShare> = BTreeMap::new();
@@ -219,12 +190,7 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         .artifacts(job_id)
         .await?
         .into_iter()
-        .map(|a| Artifact {
-            name: a.name,
-            media_type: a.media_type,
-            blob: a.blob,
-            size_bytes: a.size_bytes,
-        })
+        .map(|a| Artifact { name: a.name, media_type: a.media_type, blob: a.blob, size_bytes: a.size_bytes })
         .collect();
     Ok(JobStatus {
         job_id,
@@ -241,10 +207,7 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
     })
 }
 
-async fn job_status(
-    State(state): State<AppState>,
-    Path(job_id): Path<String>,
-) -> Result<Json<JobStatus>, Failure> {
+async fn job_status(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
     Ok(Json(status_of(&state, parse_job_id(&job_id)?).await?))
 }
 
@@ -254,11 +217,7 @@ async fn job_tasks(
 ) -> Result<Json<Vec<TaskStatus>>, Failure> {
     let job_id = parse_job_id(&job_id)?;
     if state.store.job(job_id).await?.is_none() {
-        return Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "job_not_found",
-            format!("no job {job_id}"),
-        ));
+        return Err(Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")));
     }
     let tasks = state.store.tasks(job_id).await?;
     Ok(Json(
@@ -278,35 +237,20 @@ async fn job_tasks(
     ))
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    Path(job_id): Path<String>,
-) -> Result<Json<JobStatus>, Failure> {
+async fn cancel(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
     let job_id = parse_job_id(&job_id)?;
     let status = status_of(&state, job_id).await?;
     if status.state.is_final() {
-        let message = format!(
-            "job {job_id} is already {}; only running jobs can be cancelled",
-            status.state
-        );
+        let message = format!("job {job_id} is already {}; only running jobs can be cancelled", status.state);
         return Err(Failure::new(StatusCode::CONFLICT, "job_final", message));
     }
-    state
-        .engine
-        .send(Command::Event(iog_core::Event::CancelJob { job_id }))
-        .await?;
+    state.engine.event(iog_core::Event::CancelJob { job_id }).await?;
     state.engine.barrier().await?;
     Ok(Json(status_of(&state, job_id).await?))
 }
 
 async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>>, Failure> {
-    let live: BTreeMap<_, _> = state
-        .engine
-        .workers()
-        .await?
-        .into_iter()
-        .map(|w| (w.worker_id.clone(), w))
-        .collect();
+    let live: BTreeMap<_, _> = state.engine.workers().await?.into_iter().map(|w| (w.worker_id.clone(), w)).collect();
     let mut out = Vec::new();
     for record in state.store.workers().await? {
         let devices: Vec<Device> = serde_json::from_str(&record.devices_json).unwrap_or_default();
@@ -315,9 +259,7 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
             online: view.is_some_and(|v| v.connected),
             slots: view.map_or(0, |v| v.slots),
             n_leases: view.map_or(0, |v| v.n_leases),
-            last_seen_ms: view
-                .filter(|v| v.connected)
-                .map_or(record.last_seen_ms, |_| now_ms()),
+            last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),
             worker_id: record.worker_id,
             agent_version: record.version,
             devices,
@@ -328,29 +270,15 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
 }
 
 fn parse_blob_id(text: &str) -> Result<BlobId, Failure> {
-    text.parse().map_err(|err: iog_types::IdParseError| {
-        Failure::new(StatusCode::BAD_REQUEST, "bad_blob_id", err.to_string())
-    })
+    text.parse()
+        .map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_blob_id", err.to_string()))
 }
 
-async fn get_blob(
-    State(state): State<AppState>,
-    Path(blob_id): Path<String>,
-) -> Result<Response, Failure> {
+async fn get_blob(State(state): State<AppState>, Path(blob_id): Path<String>) -> Result<Response, Failure> {
     let blob_id = parse_blob_id(&blob_id)?;
-    let blobs = state.store.blobs().clone();
-    let bytes = tokio::task::spawn_blocking(move || blobs.get(&blob_id))
-        .await
-        .map_err(Failure::internal)??;
-    match bytes {
-        Some(bytes) => {
-            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
-        }
-        None => Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "blob_not_found",
-            format!("no blob {blob_id}"),
-        )),
+    match state.store.get_blob(blob_id).await? {
+        Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
+        None => Err(Failure::new(StatusCode::NOT_FOUND, "blob_not_found", format!("no blob {blob_id}"))),
     }
 }
 
@@ -360,21 +288,15 @@ async fn put_blob(
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
     let blob_id = parse_blob_id(&blob_id)?;
-    let blobs = state.store.blobs().clone();
-    tokio::task::spawn_blocking(move || blobs.put_verified(blob_id, &body))
-        .await
-        .map_err(Failure::internal)?
-        .map_err(|err| match err {
-            iog_store::StoreError::BlobMismatch { .. } => {
-                Failure::new(StatusCode::BAD_REQUEST, "blob_mismatch", err.to_string())
-            }
-            other => Failure::internal(other),
-        })?;
+    state.store.put_blob_verified(blob_id, body.to_vec()).await.map_err(|err| match err {
+        iog_store::StoreError::BlobMismatch { .. } => {
+            Failure::new(StatusCode::BAD_REQUEST, "blob_mismatch", err.to_string())
+        }
+        other => Failure::internal(other),
+    })?;
     Ok(StatusCode::CREATED)
 }
 
 async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade
-        .max_message_size(STREAM_MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| session::serve(socket, state))
+    upgrade.max_message_size(STREAM_MESSAGE_BYTES_MAX).on_upgrade(move |socket| session::serve(socket, state))
 }

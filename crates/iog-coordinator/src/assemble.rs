@@ -19,41 +19,27 @@ async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<usize> {
     let spec = iog_workloads::parse_job_json(&job.spec_json).context("decode stored job spec")?;
     let workload = spec.workload().context("select workload")?;
     let tasks = store.tasks(job_id).await?;
-    let blobs = store.blobs().clone();
-    let artifacts = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<ArtifactRecord>> {
-        let mut outputs = Vec::with_capacity(tasks.len());
-        let mut durations_ms = Vec::with_capacity(tasks.len());
-        for task in &tasks {
-            let commit = task
-                .commit
-                .as_ref()
-                .with_context(|| format!("task {} has no commit", task.task_id))?;
-            let bytes = blobs.get(&commit.output)?.with_context(|| {
-                format!(
-                    "output blob {} of task {} is missing",
-                    commit.output, task.task_id
-                )
-            })?;
-            outputs.push(bytes);
-            durations_ms.push(commit.duration_ms);
-        }
-        let built = iog_workloads::assemble(&workload, &outputs, &durations_ms)
-            .context("assemble outputs")?;
-        built
-            .into_iter()
-            .map(|artifact| {
-                let blob = blobs.put(&artifact.bytes)?;
-                Ok(ArtifactRecord {
-                    name: artifact.name,
-                    media_type: artifact.media_type,
-                    blob,
-                    size_bytes: artifact.bytes.len() as u64,
-                })
-            })
-            .collect()
-    })
-    .await
-    .context("join assembly")??;
+    let mut outputs = Vec::with_capacity(tasks.len());
+    let mut durations_ms = Vec::with_capacity(tasks.len());
+    for task in &tasks {
+        let commit = task.commit.as_ref().with_context(|| format!("task {} has no commit", task.task_id))?;
+        let bytes = store
+            .get_blob(commit.output)
+            .await?
+            .with_context(|| format!("output blob {} of task {} is missing", commit.output, task.task_id))?;
+        outputs.push(bytes);
+        durations_ms.push(commit.duration_ms);
+    }
+    let built = tokio::task::spawn_blocking(move || iog_workloads::assemble(&workload, &outputs, &durations_ms))
+        .await
+        .context("join assembly")?
+        .context("assemble outputs")?;
+    let mut artifacts = Vec::with_capacity(built.len());
+    for artifact in built {
+        let size_bytes = artifact.bytes.len() as u64;
+        let blob = store.put_blob(artifact.bytes).await?;
+        artifacts.push(ArtifactRecord { name: artifact.name, media_type: artifact.media_type, blob, size_bytes });
+    }
     store.put_artifacts(job_id, &artifacts).await?;
     Ok(artifacts.len())
 }

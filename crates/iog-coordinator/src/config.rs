@@ -16,12 +16,7 @@ pub struct CoordinatorConfig {
 
 impl CoordinatorConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> CoordinatorConfig {
-        CoordinatorConfig {
-            data_dir,
-            listen,
-            core: iog_core::Config::default(),
-            batch_max: 1024,
-        }
+        CoordinatorConfig { data_dir, listen, core: iog_core::Config::default(), batch_max: 1024 }
     }
 
     /// How often the engine ticks the core: a quarter of the heartbeat

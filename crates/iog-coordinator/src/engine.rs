@@ -1,12 +1,13 @@
 //! The engine: the one task that owns the core and writes the store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iog_core::{Action, Core, Event, NewJob, RunningTask, WorkerView};
 use iog_proto::stream::CoordinatorMessage;
 use iog_store::Store;
-use iog_types::{JobId, JobState, UnixMs, WorkerId};
+use iog_types::{BlobId, JobId, JobState, UnixMs, WorkerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::assemble;
@@ -19,17 +20,28 @@ pub(crate) const COMMAND_QUEUE_MAX: usize = 65_536;
 pub(crate) const SESSION_QUEUE_MAX: usize = 4_096;
 
 pub(crate) fn now_ms() -> UnixMs {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
+
+/// Task inputs the engine keeps in memory to send inside assignments: at
+/// most 256 MiB in all. Inputs of jobs beyond it are fetched by workers.
+const INLINE_INPUTS_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// A small blob that must become durable with the batch that carries it.
+pub(crate) type InlineBlob = (BlobId, Arc<[u8]>);
 
 /// What the engine can be asked to do.
 pub(crate) enum Command {
-    Event(Event),
+    /// An event for the core, with the small blob it refers to (a task's
+    /// output sent inline).
+    Event {
+        event: Event,
+        blob: Option<InlineBlob>,
+    },
+    /// A new job; `inline_inputs[i]` holds task i's input when it is small.
     Submit {
         job: NewJob,
+        inline_inputs: Vec<Option<Arc<[u8]>>>,
         reply: oneshot::Sender<Result<(), String>>,
     },
     Connect {
@@ -60,31 +72,33 @@ pub(crate) struct EngineHandle {
 
 impl EngineHandle {
     pub(crate) async fn send(&self, command: Command) -> anyhow::Result<()> {
-        self.tx
-            .send(command)
-            .await
-            .map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
+        self.tx.send(command).await.map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
     }
 
-    pub(crate) async fn submit(&self, job: NewJob) -> anyhow::Result<Result<(), String>> {
+    pub(crate) async fn event(&self, event: Event) -> anyhow::Result<()> {
+        self.send(Command::Event { event, blob: None }).await
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        job: NewJob,
+        inline_inputs: Vec<Option<Arc<[u8]>>>,
+    ) -> anyhow::Result<Result<(), String>> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Submit { job, reply }).await?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+        self.send(Command::Submit { job, inline_inputs, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
     pub(crate) async fn workers(&self) -> anyhow::Result<Vec<WorkerView>> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Workers { reply }).await?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
     pub(crate) async fn barrier(&self) -> anyhow::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Barrier { reply }).await?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 }
 
@@ -99,17 +113,15 @@ pub(crate) struct Engine {
     rx: mpsc::Receiver<Command>,
     sessions: HashMap<WorkerId, Session>,
     pending_submits: HashMap<JobId, oneshot::Sender<Result<(), String>>>,
+    /// Small inputs of running jobs, by job and task index.
+    inline_inputs: HashMap<JobId, Vec<Option<Arc<[u8]>>>>,
+    inline_inputs_bytes: usize,
     tick_interval: Duration,
     batch_max: usize,
 }
 
 impl Engine {
-    pub(crate) fn new(
-        core: Core,
-        store: Store,
-        tick_interval_ms: u64,
-        batch_max: usize,
-    ) -> (Engine, EngineHandle) {
+    pub(crate) fn new(core: Core, store: Store, tick_interval_ms: u64, batch_max: usize) -> (Engine, EngineHandle) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
         let engine = Engine {
             core,
@@ -117,6 +129,8 @@ impl Engine {
             rx,
             sessions: HashMap::new(),
             pending_submits: HashMap::new(),
+            inline_inputs: HashMap::new(),
+            inline_inputs_bytes: 0,
             tick_interval: Duration::from_millis(tick_interval_ms),
             batch_max: batch_max.max(1),
         };
@@ -150,51 +164,39 @@ impl Engine {
         let now = now_ms();
         let mut actions = self.core.handle(Event::Tick, now);
         let mut barriers = Vec::new();
+        let mut blobs: Vec<InlineBlob> = Vec::new();
         for command in commands {
             match command {
-                Command::Event(event) => actions.extend(self.core.handle(event, now)),
-                Command::Submit { job, reply } => {
+                Command::Event { event, blob } => {
+                    blobs.extend(blob);
+                    actions.extend(self.core.handle(event, now));
+                }
+                Command::Submit { job, inline_inputs, reply } => {
+                    for (input, bytes) in job.inputs.iter().zip(&inline_inputs) {
+                        if let Some(bytes) = bytes {
+                            blobs.push((*input, bytes.clone()));
+                        }
+                    }
+                    let size: usize = inline_inputs.iter().flatten().map(|b| b.len()).sum();
+                    if self.inline_inputs_bytes + size <= INLINE_INPUTS_BYTES_MAX {
+                        self.inline_inputs_bytes += size;
+                        self.inline_inputs.insert(job.job_id, inline_inputs);
+                    }
                     self.pending_submits.insert(job.job_id, reply);
                     actions.extend(self.core.handle(Event::JobSubmitted(job), now));
                 }
-                Command::Connect {
-                    worker_id,
-                    session_id,
-                    slots,
-                    held,
-                    outbox,
-                } => {
+                Command::Connect { worker_id, session_id, slots, held, outbox } => {
                     tracing::info!(worker_id = %worker_id, session_id, slots, "worker connected");
-                    if let Some(old) = self
-                        .sessions
-                        .insert(worker_id.clone(), Session { session_id, outbox })
-                    {
+                    if let Some(old) = self.sessions.insert(worker_id.clone(), Session { session_id, outbox }) {
                         tracing::info!(worker_id = %worker_id, old_session_id = old.session_id, "session replaced");
                     }
-                    actions.extend(self.core.handle(
-                        Event::WorkerConnected {
-                            worker_id,
-                            slots,
-                            running: held,
-                        },
-                        now,
-                    ));
+                    actions.extend(self.core.handle(Event::WorkerConnected { worker_id, slots, running: held }, now));
                 }
-                Command::Disconnect {
-                    worker_id,
-                    session_id,
-                } => {
-                    if self
-                        .sessions
-                        .get(&worker_id)
-                        .is_some_and(|s| s.session_id == session_id)
-                    {
+                Command::Disconnect { worker_id, session_id } => {
+                    if self.sessions.get(&worker_id).is_some_and(|s| s.session_id == session_id) {
                         self.sessions.remove(&worker_id);
                         tracing::info!(worker_id = %worker_id, "worker disconnected");
-                        actions.extend(
-                            self.core
-                                .handle(Event::WorkerDisconnected { worker_id }, now),
-                        );
+                        actions.extend(self.core.handle(Event::WorkerDisconnected { worker_id }, now));
                     }
                 }
                 Command::Workers { reply } => {
@@ -210,7 +212,7 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        self.store.apply(&changes).await?;
+        self.store.apply_with_blobs(&changes, &blobs).await?;
         for action in actions {
             self.perform(action);
         }
@@ -223,55 +225,29 @@ impl Engine {
     fn perform(&mut self, action: Action) {
         match action {
             Action::Persist(_) => {}
-            Action::Assign {
-                worker_id,
-                task_id,
-                token,
-                input,
-            } => {
+            Action::Assign { worker_id, task_id, token, input } => {
                 tracing::debug!(worker_id = %worker_id, task_id = %task_id, token = token.0, "lease granted");
-                self.send(
-                    &worker_id,
-                    CoordinatorMessage::Assign {
-                        task_id,
-                        token,
-                        input,
-                    },
-                );
+                let input_bytes = self
+                    .inline_inputs
+                    .get(&task_id.job_id)
+                    .and_then(|inputs| inputs.get(task_id.task_idx as usize))
+                    .and_then(|bytes| bytes.as_ref())
+                    .map(|bytes| bytes.to_vec());
+                let message = CoordinatorMessage::Assign { task_id, token, input, input_bytes };
+                self.send(&worker_id, message);
             }
-            Action::Revoke {
-                worker_id,
-                task_id,
-                token,
-                reason,
-            } => {
-                self.send(
-                    &worker_id,
-                    CoordinatorMessage::Revoke {
-                        task_id,
-                        token,
-                        reason,
-                    },
-                );
+            Action::Revoke { worker_id, task_id, token, reason } => {
+                self.send(&worker_id, CoordinatorMessage::Revoke { task_id, token, reason });
             }
-            Action::ResultReply {
-                worker_id,
-                task_id,
-                token,
-                outcome,
-            } => {
+            Action::ResultReply { worker_id, task_id, token, outcome } => {
                 let outcome = outcome.as_str().to_owned();
-                self.send(
-                    &worker_id,
-                    CoordinatorMessage::ResultAck {
-                        task_id,
-                        token,
-                        outcome,
-                    },
-                );
+                self.send(&worker_id, CoordinatorMessage::ResultAck { task_id, token, outcome });
             }
             Action::JobFinished { job_id, state } => {
                 tracing::info!(job_id = %job_id, state = %state, "job finished");
+                if let Some(inputs) = self.inline_inputs.remove(&job_id) {
+                    self.inline_inputs_bytes -= inputs.iter().flatten().map(|b| b.len()).sum::<usize>();
+                }
                 if state == JobState::Done {
                     let store = self.store.clone();
                     tokio::spawn(async move { assemble::assemble_and_log(store, job_id).await });

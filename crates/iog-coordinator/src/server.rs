@@ -39,40 +39,22 @@ impl Coordinator {
         let store = Store::open(&config.data_dir).await.context("open store")?;
         let snapshot = store.load_snapshot().await.context("load stored state")?;
         let n_jobs = snapshot.jobs.len();
-        let core = Core::restore(config.core.clone(), snapshot, now_ms())
-            .context("restore coordinator state")?;
+        let core = Core::restore(config.core.clone(), snapshot, now_ms()).context("restore coordinator state")?;
         if n_jobs > 0 {
             tracing::info!(n_jobs, "resumed running jobs from the store");
         }
-        let (engine, handle) = Engine::new(
-            core,
-            store.clone(),
-            config.tick_interval_ms(),
-            config.batch_max,
-        );
+        let (engine, handle) = Engine::new(core, store.clone(), config.tick_interval_ms(), config.batch_max);
         let engine = tokio::spawn(engine.run());
-        for job_id in store
-            .done_jobs_without_artifacts()
-            .await
-            .context("find jobs to assemble")?
-        {
+        for job_id in store.done_jobs_without_artifacts().await.context("find jobs to assemble")? {
             tokio::spawn(assemble::assemble_and_log(store.clone(), job_id));
         }
 
-        let listener = TcpListener::bind(config.listen).await.with_context(|| {
-            format!(
-                "listen on {} (is another coordinator running there?)",
-                config.listen
-            )
-        })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listen on {} (is another coordinator running there?)", config.listen))?;
         let addr = listener.local_addr().context("read bound address")?;
-        std::fs::write(config.data_dir.join("coordinator.addr"), addr.to_string())
-            .context("write coordinator.addr")?;
-        let state = AppState {
-            store: store.clone(),
-            engine: handle,
-            core_config: Arc::new(config.core.clone()),
-        };
+        std::fs::write(config.data_dir.join("coordinator.addr"), addr.to_string()).context("write coordinator.addr")?;
+        let state = AppState { store: store.clone(), engine: handle, core_config: Arc::new(config.core.clone()) };
         let app = api::router(state);
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(async move {
@@ -83,13 +65,7 @@ impl Coordinator {
                 .await
         });
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "coordinator listening");
-        Ok(Coordinator {
-            addr,
-            shutdown,
-            server,
-            engine,
-            store,
-        })
+        Ok(Coordinator { addr, shutdown, server, engine, store })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -103,10 +79,7 @@ impl Coordinator {
 
     /// Waits until the server stops (it stops only on [`Coordinator::shutdown`] or an error).
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.server)
-            .await
-            .context("join server")?
-            .context("serve")
+        (&mut self.server).await.context("join server")?.context("serve")
     }
 
     /// Stops serving, lets the engine finish its batch and closes the store.

@@ -1,5 +1,6 @@
 //! One worker's WebSocket session.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -7,6 +8,8 @@ use axum::extract::ws::{Message, WebSocket};
 use iog_core::{Event, RunningTask};
 use iog_proto::PROTOCOL_VERSION;
 use iog_proto::stream::{CoordinatorMessage, WorkerMessage};
+use iog_store::INLINE_BLOB_BYTES_MAX;
+use iog_types::BlobId;
 use tokio::sync::mpsc;
 
 use crate::engine::{Command, SESSION_QUEUE_MAX, now_ms};
@@ -20,19 +23,12 @@ const DEVICES_MAX: usize = 256;
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
 fn encode(message: &CoordinatorMessage) -> Message {
-    Message::Text(
-        serde_json::to_string(message)
-            .expect("coordinator messages always serialise")
-            .into(),
-    )
+    Message::Text(serde_json::to_string(message).expect("coordinator messages always serialise").into())
 }
 
 async fn refuse(socket: &mut WebSocket, code: &str, message: String) {
     tracing::warn!(code, message, "worker refused");
-    let refused = CoordinatorMessage::Refused {
-        code: code.to_owned(),
-        message,
-    };
+    let refused = CoordinatorMessage::Refused { code: code.to_owned(), message };
     let _ = socket.send(encode(&refused)).await;
     let _ = socket.send(Message::Close(None)).await;
 }
@@ -40,9 +36,7 @@ async fn refuse(socket: &mut WebSocket, code: &str, message: String) {
 fn decode(message: Message) -> Option<Result<WorkerMessage, String>> {
     match message {
         Message::Text(text) => Some(serde_json::from_str(&text).map_err(|err| err.to_string())),
-        Message::Binary(bytes) => {
-            Some(serde_json::from_slice(&bytes).map_err(|err| err.to_string()))
-        }
+        Message::Binary(bytes) => Some(serde_json::from_slice(&bytes).map_err(|err| err.to_string())),
         Message::Ping(_) | Message::Pong(_) => None,
         Message::Close(_) => Some(Err("closed".to_owned())),
     }
@@ -54,21 +48,9 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         Ok(Some(Ok(message))) => decode(message),
         _ => return,
     };
-    let Some(Ok(WorkerMessage::Hello {
-        protocol_version,
-        worker_id,
-        agent_version,
-        devices,
-        slots,
-        held,
-    })) = hello
+    let Some(Ok(WorkerMessage::Hello { protocol_version, worker_id, agent_version, devices, slots, held })) = hello
     else {
-        refuse(
-            &mut socket,
-            "bad_hello",
-            "the first message of a session must be a hello".into(),
-        )
-        .await;
+        refuse(&mut socket, "bad_hello", "the first message of a session must be a hello".into()).await;
         return;
     };
     if protocol_version != PROTOCOL_VERSION {
@@ -80,27 +62,13 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         return;
     }
     if devices.len() > DEVICES_MAX {
-        refuse(
-            &mut socket,
-            "too_many_devices",
-            format!("a worker may offer at most {DEVICES_MAX} devices"),
-        )
-        .await;
+        refuse(&mut socket, "too_many_devices", format!("a worker may offer at most {DEVICES_MAX} devices")).await;
         return;
     }
     let devices_json = serde_json::to_string(&devices).expect("devices serialise");
-    if let Err(err) = state
-        .store
-        .record_worker(&worker_id, &devices_json, &agent_version, now_ms())
-        .await
-    {
+    if let Err(err) = state.store.record_worker(&worker_id, &devices_json, &agent_version, now_ms()).await {
         tracing::error!(worker_id = %worker_id, error = %err, "recording worker failed");
-        refuse(
-            &mut socket,
-            "internal",
-            "the coordinator could not record the worker; try again".into(),
-        )
-        .await;
+        refuse(&mut socket, "internal", "the coordinator could not record the worker; try again".into()).await;
         return;
     }
     let welcome = CoordinatorMessage::Welcome {
@@ -112,20 +80,8 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
     }
     let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
     let (outbox, mut inbox) = mpsc::channel(SESSION_QUEUE_MAX);
-    let held = held
-        .into_iter()
-        .map(|h| RunningTask {
-            task_id: h.task_id,
-            token: h.token,
-        })
-        .collect();
-    let connect = Command::Connect {
-        worker_id: worker_id.clone(),
-        session_id,
-        slots,
-        held,
-        outbox,
-    };
+    let held = held.into_iter().map(|h| RunningTask { task_id: h.task_id, token: h.token }).collect();
+    let connect = Command::Connect { worker_id: worker_id.clone(), session_id, slots, held, outbox };
     if state.engine.send(connect).await.is_err() {
         return;
     }
@@ -146,67 +102,50 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
                         refuse(&mut socket, "bad_message", format!("could not decode message: {err}")).await;
                         break;
                     }
-                    Some(Ok(message)) => to_event(&state, &worker_id, message),
+                    Some(Ok(message)) => to_command(&state, &worker_id, message).await,
                 };
-                if state.engine.send(Command::Event(event)).await.is_err() {
+                if state.engine.send(event).await.is_err() {
                     break;
                 }
             }
         }
     }
-    let _ = state
-        .engine
-        .send(Command::Disconnect {
-            worker_id,
-            session_id,
-        })
-        .await;
+    let _ = state.engine.send(Command::Disconnect { worker_id, session_id }).await;
 }
 
-fn to_event(state: &AppState, worker_id: &iog_types::WorkerId, message: WorkerMessage) -> Event {
+/// Turns a worker's message into a command for the engine. A result is
+/// accepted only with its output at hand: inline (checked against its id) or
+/// already uploaded.
+async fn to_command(state: &AppState, worker_id: &iog_types::WorkerId, message: WorkerMessage) -> Command {
     let worker_id = worker_id.clone();
+    let event = |event| Command::Event { event, blob: None };
     match message {
-        WorkerMessage::Heartbeat | WorkerMessage::Hello { .. } => Event::Heartbeat { worker_id },
-        WorkerMessage::TaskDone {
-            task_id,
-            token,
-            output,
-            duration_ms,
-            work_units,
-            device,
-        } => {
-            if state.store.blobs().contains(&output) {
-                tracing::debug!(worker_id = %worker_id, task_id = %task_id, work_units, device, "task done");
-                Event::TaskSucceeded {
-                    worker_id,
-                    task_id,
-                    token,
-                    output,
-                    duration_ms,
+        WorkerMessage::Heartbeat | WorkerMessage::Hello { .. } => event(Event::Heartbeat { worker_id }),
+        WorkerMessage::TaskDone { task_id, token, output, output_bytes, duration_ms, work_units, device } => {
+            let failed = |error: String| Event::TaskFailed { worker_id: worker_id.clone(), task_id, token, error };
+            let succeeded = Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output, duration_ms };
+            tracing::debug!(worker_id = %worker_id, task_id = %task_id, work_units, device, "task done");
+            match output_bytes {
+                Some(bytes) if bytes.len() > INLINE_BLOB_BYTES_MAX => event(failed(format!(
+                    "inline output of {} bytes exceeds {INLINE_BLOB_BYTES_MAX}; upload it as a blob",
+                    bytes.len()
+                ))),
+                Some(bytes) if BlobId::of(&bytes) != output => {
+                    event(failed(format!("inline output does not hash to its id {output}")))
                 }
-            } else {
-                let error =
-                    format!("the worker reported output blob {output} but never uploaded it");
-                Event::TaskFailed {
-                    worker_id,
-                    task_id,
-                    token,
-                    error,
-                }
+                Some(bytes) => Command::Event { event: succeeded, blob: Some((output, Arc::from(bytes))) },
+                None => match state.store.has_blob(output).await {
+                    Ok(true) => event(succeeded),
+                    Ok(false) => {
+                        event(failed(format!("the worker reported output blob {output} but never uploaded it")))
+                    }
+                    Err(err) => event(failed(format!("the coordinator could not check output blob {output}: {err}"))),
+                },
             }
         }
-        WorkerMessage::TaskFailed {
-            task_id,
-            token,
-            error,
-        } => {
+        WorkerMessage::TaskFailed { task_id, token, error } => {
             tracing::info!(worker_id = %worker_id, task_id = %task_id, error, "task failed on worker");
-            Event::TaskFailed {
-                worker_id,
-                task_id,
-                token,
-                error,
-            }
+            event(Event::TaskFailed { worker_id, task_id, token, error })
         }
     }
 }

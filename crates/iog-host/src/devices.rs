@@ -55,10 +55,8 @@ pub fn merge_devices(lists: Vec<Vec<Device>>) -> Vec<Device> {
     let mut seen_uuids = HashSet::new();
     let mut merged = Vec::new();
     for device in lists.into_iter().flatten() {
-        let seen_before = device
-            .uuid
-            .as_deref()
-            .is_some_and(|uuid| !seen_uuids.insert(uuid.trim().to_ascii_lowercase()));
+        let seen_before =
+            device.uuid.as_deref().is_some_and(|uuid| !seen_uuids.insert(uuid.trim().to_ascii_lowercase()));
         if !seen_before {
             merged.push(device);
         }
@@ -88,20 +86,13 @@ mod tests {
     }
 
     fn names(devices: &[Device]) -> Vec<(&str, &str)> {
-        devices
-            .iter()
-            .map(|d| (d.name.as_str(), d.source.as_str()))
-            .collect()
+        devices.iter().map(|d| (d.name.as_str(), d.source.as_str())).collect()
     }
 
     #[test]
     fn merge_drops_repeated_uuids_and_keeps_order() {
         let merged = merge_devices(vec![
-            vec![
-                gpu("cpu0", "cpu", None),
-                gpu("gpu0", "nvml", Some("GPU-aaa")),
-                gpu("gpu1", "nvml", Some("GPU-bbb")),
-            ],
+            vec![gpu("cpu0", "cpu", None), gpu("gpu0", "nvml", Some("GPU-aaa")), gpu("gpu1", "nvml", Some("GPU-bbb"))],
             vec![
                 gpu("gpu0", "other", Some("gpu-BBB ")),
                 gpu("gpu1", "other", Some("GPU-ccc")),
@@ -111,22 +102,13 @@ mod tests {
         ]);
         assert_eq!(
             names(&merged),
-            [
-                ("cpu0", "cpu"),
-                ("gpu0", "nvml"),
-                ("gpu1", "nvml"),
-                ("gpu1", "other"),
-                ("x", "other")
-            ]
+            [("cpu0", "cpu"), ("gpu0", "nvml"), ("gpu1", "nvml"), ("gpu1", "other"), ("x", "other")]
         );
     }
 
     #[test]
     fn merge_keeps_every_device_without_uuid() {
-        let merged = merge_devices(vec![
-            vec![gpu("a", "cpu", None)],
-            vec![gpu("a", "cpu", None)],
-        ]);
+        let merged = merge_devices(vec![vec![gpu("a", "cpu", None)], vec![gpu("a", "cpu", None)]]);
         assert_eq!(merged.len(), 2);
         assert!(merge_devices(Vec::new()).is_empty());
     }

@@ -85,17 +85,15 @@ impl Identity {
     /// the operating system's random number generator.
     pub fn generate() -> Identity {
         let mut seed = [0u8; 32];
-        rand::rngs::OsRng.try_fill_bytes(&mut seed).expect(
-            "the operating system's random number generator works on every supported platform",
-        );
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut seed)
+            .expect("the operating system's random number generator works on every supported platform");
         Identity::from_seed(seed)
     }
 
     /// From a fixed 32-byte seed (deterministic; for simulations).
     pub fn from_seed(seed: [u8; 32]) -> Identity {
-        Identity {
-            signing_key: SigningKey::from_bytes(&seed),
-        }
+        Identity { signing_key: SigningKey::from_bytes(&seed) }
     }
 
     /// The worker id: the public key in base58.
@@ -117,37 +115,21 @@ impl Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity")
-            .field("worker_id", &self.worker_id())
-            .finish_non_exhaustive()
+        f.debug_struct("Identity").field("worker_id", &self.worker_id()).finish_non_exhaustive()
     }
 }
 
 /// Check a signature made by the worker with this id (parses the base58
 /// public key). Uses strict verification, which rejects weak keys and
 /// malleable signatures.
-pub fn verify(
-    worker_id: &WorkerId,
-    message: &[u8],
-    signature: &[u8; 64],
-) -> Result<(), IdentityError> {
-    let invalid = |reason: String| IdentityError::InvalidWorkerId {
-        worker_id: worker_id.clone(),
-        reason,
-    };
-    let bytes = bs58::decode(&worker_id.0)
-        .into_vec()
-        .map_err(|err| invalid(err.to_string()))?;
-    let key_bytes: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| invalid(format!("expected 32 bytes, found {}", bytes.len())))?;
-    let key = VerifyingKey::from_bytes(&key_bytes)
-        .map_err(|_| invalid("not a point on the curve".to_owned()))?;
+pub fn verify(worker_id: &WorkerId, message: &[u8], signature: &[u8; 64]) -> Result<(), IdentityError> {
+    let invalid = |reason: String| IdentityError::InvalidWorkerId { worker_id: worker_id.clone(), reason };
+    let bytes = bs58::decode(&worker_id.0).into_vec().map_err(|err| invalid(err.to_string()))?;
+    let key_bytes: [u8; 32] =
+        bytes.as_slice().try_into().map_err(|_| invalid(format!("expected 32 bytes, found {}", bytes.len())))?;
+    let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| invalid("not a point on the curve".to_owned()))?;
     key.verify_strict(message, &Signature::from_bytes(signature))
-        .map_err(|_| IdentityError::BadSignature {
-            worker_id: worker_id.clone(),
-        })
+        .map_err(|_| IdentityError::BadSignature { worker_id: worker_id.clone() })
 }
 
 #[cfg(test)]
@@ -178,10 +160,7 @@ mod tests {
         let signature = Identity::from_seed([1; 32]).sign(b"x");
         for text in ["0OIl", "abc", ""] {
             let err = verify(&WorkerId(text.to_owned()), b"x", &signature).unwrap_err();
-            assert!(
-                matches!(err, IdentityError::InvalidWorkerId { .. }),
-                "{text:?}: {err}"
-            );
+            assert!(matches!(err, IdentityError::InvalidWorkerId { .. }), "{text:?}: {err}");
         }
     }
 

@@ -15,36 +15,18 @@ fn finds_the_cpu_and_explains_missing_gpus() {
     if cfg!(target_os = "linux") {
         assert!(cpu.memory_bytes > 0, "{cpu:?}");
     }
-    assert_eq!(
-        report
-            .devices
-            .iter()
-            .filter(|d| d.kind == DeviceKind::Cpu)
-            .count(),
-        1
-    );
+    assert_eq!(report.devices.iter().filter(|d| d.kind == DeviceKind::Cpu).count(), 1);
 
-    let gpus: Vec<_> = report
-        .devices
-        .iter()
-        .filter(|d| d.kind == DeviceKind::Gpu)
-        .collect();
+    let gpus: Vec<_> = report.devices.iter().filter(|d| d.kind == DeviceKind::Gpu).collect();
     if gpus.is_empty() {
         // Without GPUs the report says why, so an operator is not left guessing.
-        assert!(
-            report.notes.iter().any(|note| note.starts_with("nvml:")),
-            "{:?}",
-            report.notes
-        );
+        assert!(report.notes.iter().any(|note| note.starts_with("nvml:")), "{:?}", report.notes);
     }
     for (gpu_idx, gpu) in gpus.iter().enumerate() {
         assert_eq!(gpu.source, "nvml");
         assert_eq!(gpu.vendor, "NVIDIA");
         assert!(gpu.name.starts_with("gpu"), "{gpu:?}");
         assert!(gpu.uuid.is_some(), "{gpu:?}");
-        assert!(
-            gpus[..gpu_idx].iter().all(|other| other.uuid != gpu.uuid),
-            "each gpu once"
-        );
+        assert!(gpus[..gpu_idx].iter().all(|other| other.uuid != gpu.uuid), "each gpu once");
     }
 }

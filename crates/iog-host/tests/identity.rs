@@ -33,10 +33,7 @@ fn new_identities_differ() {
     let a = Identity::load_or_create(a.path()).expect("create identity");
     let b = Identity::load_or_create(b.path()).expect("create identity");
     assert_ne!(a.worker_id(), b.worker_id());
-    assert_ne!(
-        Identity::generate().worker_id(),
-        Identity::generate().worker_id()
-    );
+    assert_ne!(Identity::generate().worker_id(), Identity::generate().worker_id());
 }
 
 #[cfg(unix)]
@@ -66,21 +63,11 @@ fn corrupt_key_file_is_an_error_and_left_untouched() {
         let err = Identity::load_or_create(dir.path()).unwrap_err();
         assert!(matches!(err, IdentityError::CorruptKey { .. }), "{err}");
         let message = err.to_string();
-        assert!(
-            message.contains(&path.display().to_string()),
-            "names the file: {message}"
-        );
+        assert!(message.contains(&path.display().to_string()), "names the file: {message}");
         assert!(message.contains(reason), "says what is wrong: {message}");
-        assert!(
-            message.contains("restore it from a backup"),
-            "says what to do: {message}"
-        );
+        assert!(message.contains("restore it from a backup"), "says what to do: {message}");
 
-        assert_eq!(
-            std::fs::read(&path).expect("read key file"),
-            contents,
-            "file untouched"
-        );
+        assert_eq!(std::fs::read(&path).expect("read key file"), contents, "file untouched");
     }
 }
 
@@ -99,36 +86,14 @@ fn signatures_check_message_and_signer() {
     let alice = Identity::generate();
     let bob = Identity::generate();
     let signature = alice.sign(b"result of task j-0000000000000001/0");
-    verify(
-        &alice.worker_id(),
-        b"result of task j-0000000000000001/0",
-        &signature,
-    )
-    .expect("verifies");
+    verify(&alice.worker_id(), b"result of task j-0000000000000001/0", &signature).expect("verifies");
 
-    let err = verify(
-        &alice.worker_id(),
-        b"result of task j-0000000000000001/1",
-        &signature,
-    )
-    .unwrap_err();
+    let err = verify(&alice.worker_id(), b"result of task j-0000000000000001/1", &signature).unwrap_err();
     assert!(matches!(err, IdentityError::BadSignature { .. }), "{err}");
-    let err = verify(
-        &bob.worker_id(),
-        b"result of task j-0000000000000001/0",
-        &signature,
-    )
-    .unwrap_err();
+    let err = verify(&bob.worker_id(), b"result of task j-0000000000000001/0", &signature).unwrap_err();
     assert!(matches!(err, IdentityError::BadSignature { .. }), "{err}");
 
     let mut flipped = signature;
     flipped[0] ^= 1;
-    assert!(
-        verify(
-            &alice.worker_id(),
-            b"result of task j-0000000000000001/0",
-            &flipped
-        )
-        .is_err()
-    );
+    assert!(verify(&alice.worker_id(), b"result of task j-0000000000000001/0", &flipped).is_err());
 }

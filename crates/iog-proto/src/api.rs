@@ -74,8 +74,7 @@ pub struct JobStatus {
 impl JobStatus {
     /// Final and, when done, with its artifacts ready to download.
     pub fn is_settled(&self) -> bool {
-        self.state.is_final()
-            && (self.state != iog_types::JobState::Done || !self.artifacts.is_empty())
+        self.state.is_final() && (self.state != iog_types::JobState::Done || !self.artifacts.is_empty())
     }
 }
 

@@ -10,6 +10,7 @@
 //! and bump [`PROTOCOL_VERSION`] for anything incompatible.
 
 pub mod api;
+mod inline_bytes;
 pub mod stream;
 
 /// Version of the worker stream protocol. A coordinator refuses workers that
@@ -19,6 +20,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest WebSocket message either side accepts: 1 MiB. Bulk data travels
 /// as blobs over HTTP, never on the stream.
 pub const STREAM_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Task inputs and outputs up to this size travel inside stream messages
+/// (base64) instead of as separate blob transfers: 64 KiB. It saves an HTTP
+/// round trip each way for most tasks.
+pub const STREAM_INLINE_BYTES_MAX: usize = 64 * 1024;
 
 /// Where the coordinator's worker stream is served.
 pub const STREAM_PATH: &str = "/v1/worker/stream";

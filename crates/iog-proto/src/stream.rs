@@ -32,6 +32,11 @@ pub enum WorkerMessage {
         task_id: TaskId,
         token: LeaseToken,
         output: BlobId,
+        /// The output itself when it is at most
+        /// [`crate::STREAM_INLINE_BYTES_MAX`] bytes; otherwise it was
+        /// uploaded as a blob before this message.
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::inline_bytes")]
+        output_bytes: Option<Vec<u8>>,
         duration_ms: u64,
         work_units: u64,
         /// Which device ran it, e.g. `cpu0`.
@@ -50,28 +55,21 @@ pub enum WorkerMessage {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoordinatorMessage {
     /// Answer to `Hello`: the session is open.
-    Welcome {
-        heartbeat_interval_ms: u64,
-        worker_timeout_ms: u64,
-    },
+    Welcome { heartbeat_interval_ms: u64, worker_timeout_ms: u64 },
     /// Run this task under this lease. The input is blob `input`.
     Assign {
         task_id: TaskId,
         token: LeaseToken,
         input: BlobId,
+        /// The input itself when the coordinator has it at hand and it is
+        /// small; otherwise the worker fetches blob `input`.
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::inline_bytes")]
+        input_bytes: Option<Vec<u8>>,
     },
     /// Stop this task; its lease is gone.
-    Revoke {
-        task_id: TaskId,
-        token: LeaseToken,
-        reason: String,
-    },
+    Revoke { task_id: TaskId, token: LeaseToken, reason: String },
     /// The coordinator recorded (or refused) a result; the worker may forget it.
-    ResultAck {
-        task_id: TaskId,
-        token: LeaseToken,
-        outcome: String,
-    },
+    ResultAck { task_id: TaskId, token: LeaseToken, outcome: String },
     /// The session cannot go on; the worker should fix what `message` says.
     Refused { code: String, message: String },
 }

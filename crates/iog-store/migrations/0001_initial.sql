@@ -59,3 +59,11 @@ CREATE TABLE workers (
     first_seen_ms INTEGER NOT NULL,
     last_seen_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Small blobs (task inputs and outputs up to INLINE_BLOB_BYTES_MAX) live in
+-- the database, so they become durable in the same transaction as the job or
+-- commit that refers to them. Larger blobs are files under blobs/.
+CREATE TABLE blobs (
+    blob_id       BLOB    PRIMARY KEY,
+    bytes         BLOB    NOT NULL
+);

@@ -24,19 +24,14 @@ impl BlobStore {
     /// Opens (creating if needed) a blob store rooted at `root`.
     pub fn open(root: &Path) -> Result<BlobStore, StoreError> {
         let tmp = root.join("tmp");
-        fs::create_dir_all(&tmp).map_err(|source| StoreError::Blob {
-            path: tmp.clone(),
-            source,
-        })?;
+        fs::create_dir_all(&tmp).map_err(|source| StoreError::Blob { path: tmp.clone(), source })?;
         // Leftovers of writes that a crash interrupted are garbage.
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries.flatten() {
                 let _ = fs::remove_file(entry.path());
             }
         }
-        Ok(BlobStore {
-            root: root.to_owned(),
-        })
+        Ok(BlobStore { root: root.to_owned() })
     }
 
     /// Where the blob `id` lives (whether or not it exists).
@@ -67,10 +62,7 @@ impl BlobStore {
     fn write(&self, id: BlobId, bytes: &[u8]) -> Result<(), StoreError> {
         let size_bytes = bytes.len() as u64;
         if size_bytes > MAX_BLOB_BYTES {
-            return Err(StoreError::BlobTooLarge {
-                size_bytes,
-                limit_bytes: MAX_BLOB_BYTES,
-            });
+            return Err(StoreError::BlobTooLarge { size_bytes, limit_bytes: MAX_BLOB_BYTES });
         }
         let path = self.path(&id);
         if path.is_file() {
@@ -82,18 +74,13 @@ impl BlobStore {
             move |source| StoreError::Blob { path, source }
         };
         fs::create_dir_all(dir).map_err(io(dir))?;
-        let tmp =
-            self.root
-                .join("tmp")
-                .join(format!("{}.{:016x}", id.to_hex(), rand::random::<u64>()));
+        let tmp = self.root.join("tmp").join(format!("{}.{:016x}", id.to_hex(), rand::random::<u64>()));
         let mut file = File::create(&tmp).map_err(io(&tmp))?;
         file.write_all(bytes).map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;
         drop(file);
         fs::rename(&tmp, &path).map_err(io(&path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
         Ok(())
     }
 

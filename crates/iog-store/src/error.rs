@@ -10,10 +10,7 @@ pub enum StoreError {
     #[error("store query failed: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("blob store at {path}: {source}")]
-    Blob {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Blob { path: PathBuf, source: std::io::Error },
     #[error("blob of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
     BlobTooLarge { size_bytes: u64, limit_bytes: u64 },
     #[error("blob content does not match its id {expected}; the upload was corrupted")]

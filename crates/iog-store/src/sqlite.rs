@@ -1,12 +1,11 @@
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use iog_core::{Change, RestoredJob, RestoredTask, Snapshot};
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::records::{ArtifactRecord, CommitRecord, JobRecord, TaskRecord, WorkerRecord};
@@ -17,6 +16,11 @@ use crate::{BlobStore, StoreError};
 const POOL_CONNECTIONS_MAX: u32 = 8;
 /// How long a statement waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Blobs up to this size are kept in the database rather than as files:
+/// 64 KiB. Task inputs and outputs of most tasks are this small, and keeping
+/// them in SQLite saves a file, two fsyncs and a round trip each.
+pub const INLINE_BLOB_BYTES_MAX: usize = 64 * 1024;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -36,9 +40,9 @@ fn to_u64(value: i64) -> u64 {
 }
 
 fn blob_id(bytes: Vec<u8>) -> Result<BlobId, StoreError> {
-    let array: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
-        StoreError::Corrupt(format!("a blob id has {} bytes, not 32", bytes.len()))
-    })?;
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|bytes: Vec<u8>| StoreError::Corrupt(format!("a blob id has {} bytes, not 32", bytes.len())))?;
     Ok(BlobId(array))
 }
 
@@ -47,8 +51,7 @@ fn job_state(text: &str) -> Result<JobState, StoreError> {
 }
 
 fn task_state(text: &str) -> Result<TaskState, StoreError> {
-    TaskState::parse(text)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown task state {text:?}")))
+    TaskState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown task state {text:?}")))
 }
 
 impl Store {
@@ -56,16 +59,10 @@ impl Store {
     /// `coordinator.db` and the `blobs/` folder if needed) and brings its
     /// schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Blob {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Blob { path: data_dir.to_owned(), source })?;
         let path = data_dir.join("coordinator.db");
         let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -76,10 +73,7 @@ impl Store {
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
         MIGRATOR.run(&pool).await?;
         let blobs = BlobStore::open(&data_dir.join("blobs"))?;
         Ok(Store { pool, blobs })
@@ -91,10 +85,20 @@ impl Store {
 
     /// Writes `changes` in one transaction: all of them or none.
     pub async fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
-        if changes.is_empty() {
+        self.apply_with_blobs(changes, &[]).await
+    }
+
+    /// Writes small `blobs` and `changes` in one transaction, so a change
+    /// never refers to a blob that a crash lost. Every blob must be at most
+    /// [`INLINE_BLOB_BYTES_MAX`] bytes and match its id.
+    pub async fn apply_with_blobs(&self, changes: &[Change], blobs: &[(BlobId, Arc<[u8]>)]) -> Result<(), StoreError> {
+        if changes.is_empty() && blobs.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        for (blob_id, bytes) in blobs {
+            insert_blob(&mut tx, *blob_id, bytes).await?;
+        }
         for change in changes {
             apply_one(&mut tx, change).await?;
         }
@@ -102,13 +106,60 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a blob (in the database when small, as a file otherwise) and
+    /// returns its id. Storing the same bytes again is a no-op.
+    pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobId, StoreError> {
+        let blob_id = BlobId::of(&bytes);
+        self.put_blob_verified(blob_id, bytes).await?;
+        Ok(blob_id)
+    }
+
+    /// Stores `bytes` under `expected`, refusing them if they hash to something else.
+    pub async fn put_blob_verified(&self, expected: BlobId, bytes: Vec<u8>) -> Result<(), StoreError> {
+        if bytes.len() <= INLINE_BLOB_BYTES_MAX {
+            if BlobId::of(&bytes) != expected {
+                return Err(StoreError::BlobMismatch { expected });
+            }
+            let mut tx = self.pool.begin().await?;
+            insert_blob(&mut tx, expected, &bytes).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let files = self.blobs.clone();
+        tokio::task::spawn_blocking(move || files.put_verified(expected, &bytes))
+            .await
+            .map_err(|err| StoreError::Corrupt(format!("blob writer panicked: {err}")))?
+    }
+
+    /// Reads a blob wherever it is kept; `None` when the store does not have it.
+    pub async fn get_blob(&self, blob_id: BlobId) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<Vec<u8>> = sqlx::query_scalar("SELECT bytes FROM blobs WHERE blob_id = ?")
+            .bind(blob_id.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        if row.is_some() {
+            return Ok(row);
+        }
+        let files = self.blobs.clone();
+        tokio::task::spawn_blocking(move || files.get(&blob_id))
+            .await
+            .map_err(|err| StoreError::Corrupt(format!("blob reader panicked: {err}")))?
+    }
+
+    /// Whether the store has a blob.
+    pub async fn has_blob(&self, blob_id: BlobId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE blob_id = ?")
+            .bind(blob_id.0.as_slice())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0 || self.blobs.contains(&blob_id))
+    }
+
     /// What the core needs to resume: every running job and its tasks.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
-        let job_rows = sqlx::query(
-            "SELECT job_id, state, max_attempts, created_ms FROM jobs WHERE state = 'running'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let job_rows = sqlx::query("SELECT job_id, state, max_attempts, created_ms FROM jobs WHERE state = 'running'")
+            .fetch_all(&self.pool)
+            .await?;
         let mut snapshot = Snapshot::default();
         for row in job_rows {
             snapshot.jobs.push(RestoredJob {
@@ -187,11 +238,7 @@ impl Store {
     }
 
     /// Records a done job's artifacts (idempotent: the same names replace themselves).
-    pub async fn put_artifacts(
-        &self,
-        job_id: JobId,
-        artifacts: &[ArtifactRecord],
-    ) -> Result<(), StoreError> {
+    pub async fn put_artifacts(&self, job_id: JobId, artifacts: &[ArtifactRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for artifact in artifacts {
             sqlx::query(
@@ -211,10 +258,11 @@ impl Store {
 
     /// A job's artifacts by name.
     pub async fn artifacts(&self, job_id: JobId) -> Result<Vec<ArtifactRecord>, StoreError> {
-        let rows = sqlx::query("SELECT name, media_type, blob, size_bytes FROM artifacts WHERE job_id = ? ORDER BY name")
-            .bind(to_i64(job_id.0))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT name, media_type, blob, size_bytes FROM artifacts WHERE job_id = ? ORDER BY name")
+                .bind(to_i64(job_id.0))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|row| {
                 Ok(ArtifactRecord {
@@ -264,9 +312,7 @@ impl Store {
 
     /// Every worker that ever joined.
     pub async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM workers ORDER BY worker_id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM workers ORDER BY worker_id").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(WorkerRecord {
@@ -286,13 +332,24 @@ impl Store {
     }
 }
 
+async fn insert_blob(tx: &mut sqlx::SqliteConnection, blob_id: BlobId, bytes: &[u8]) -> Result<(), StoreError> {
+    if bytes.len() > INLINE_BLOB_BYTES_MAX {
+        return Err(StoreError::BlobTooLarge {
+            size_bytes: bytes.len() as u64,
+            limit_bytes: INLINE_BLOB_BYTES_MAX as u64,
+        });
+    }
+    sqlx::query("INSERT OR IGNORE INTO blobs (blob_id, bytes) VALUES (?, ?)")
+        .bind(blob_id.0.as_slice())
+        .bind(bytes)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(), StoreError> {
     match change {
-        Change::JobCreated {
-            job,
-            max_attempts,
-            created_ms,
-        } => {
+        Change::JobCreated { job, max_attempts, created_ms } => {
             let job_id = to_i64(job.job_id.0);
             sqlx::query(
                 "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms) \
@@ -316,12 +373,7 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
                     .await?;
             }
         }
-        Change::TaskLeased {
-            task_id,
-            worker_id,
-            token,
-            attempts,
-        } => {
+        Change::TaskLeased { task_id, worker_id, token, attempts } => {
             sqlx::query(
                 "UPDATE tasks SET state = 'leased', lease_worker = ?, lease_token = ?, attempts = ? \
                  WHERE job_id = ? AND task_idx = ?",
@@ -334,14 +386,7 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
             .execute(&mut *tx)
             .await?;
         }
-        Change::TaskCommitted {
-            task_id,
-            worker_id,
-            token,
-            output,
-            duration_ms,
-            committed_ms,
-        } => {
+        Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, committed_ms } => {
             sqlx::query("UPDATE tasks SET state = 'committed', lease_worker = NULL WHERE job_id = ? AND task_idx = ?")
                 .bind(to_i64(task_id.job_id.0))
                 .bind(i64::from(task_id.task_idx))
@@ -361,11 +406,7 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
             .execute(&mut *tx)
             .await?;
         }
-        Change::TaskRequeued {
-            task_id,
-            not_before_ms,
-            error,
-        } => {
+        Change::TaskRequeued { task_id, not_before_ms, error } => {
             sqlx::query(
                 "UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = ?, last_error = ? \
                  WHERE job_id = ? AND task_idx = ?",
@@ -387,12 +428,7 @@ async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(
             .execute(&mut *tx)
             .await?;
         }
-        Change::JobEnded {
-            job_id,
-            state,
-            reason,
-            ended_ms,
-        } => {
+        Change::JobEnded { job_id, state, reason, ended_ms } => {
             sqlx::query("UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE job_id = ?")
                 .bind(state.as_str())
                 .bind(reason)
@@ -428,10 +464,7 @@ fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
 }
 
 fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
-    let task_id = TaskId::new(
-        JobId(to_u64(row.try_get("job_id")?)),
-        row.try_get::<i64, _>("task_idx")? as u32,
-    );
+    let task_id = TaskId::new(JobId(to_u64(row.try_get("job_id")?)), row.try_get::<i64, _>("task_idx")? as u32);
     let commit = match row.try_get::<Option<String>, _>("worker_id")? {
         Some(worker_id) => Some(CommitRecord {
             worker_id: WorkerId(worker_id),
@@ -447,12 +480,8 @@ fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
         state: task_state(row.try_get("state")?)?,
         input: blob_id(row.try_get("input_blob")?)?,
         attempts: row.try_get::<i64, _>("attempts")? as u32,
-        token: row
-            .try_get::<Option<i64>, _>("lease_token")?
-            .map(|t| LeaseToken(to_u64(t))),
-        holder: row
-            .try_get::<Option<String>, _>("lease_worker")?
-            .map(WorkerId),
+        token: row.try_get::<Option<i64>, _>("lease_token")?.map(|t| LeaseToken(to_u64(t))),
+        holder: row.try_get::<Option<String>, _>("lease_worker")?.map(WorkerId),
         not_before_ms: to_u64(row.try_get("not_before_ms")?),
         last_error: row.try_get("last_error")?,
         commit,

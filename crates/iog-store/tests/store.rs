@@ -21,14 +21,8 @@ async fn a_restarted_core_resumes_from_the_store() {
     let inputs: Vec<BlobId> = (0..4u8).map(|i| store.blobs().put(&[i]).unwrap()).collect();
     let mut core = Core::new(Config::default());
     let worker = WorkerId("w1".into());
-    let mut changes = persisted(&core.handle(
-        Event::WorkerConnected {
-            worker_id: worker.clone(),
-            slots: 2,
-            running: vec![],
-        },
-        10,
-    ));
+    let mut changes =
+        persisted(&core.handle(Event::WorkerConnected { worker_id: worker.clone(), slots: 2, running: vec![] }, 10));
     let job = NewJob {
         job_id: JobId(99),
         name: "three".into(),
@@ -64,21 +58,12 @@ async fn a_restarted_core_resumes_from_the_store() {
     restored.check_invariants().unwrap();
     assert_eq!(restored.job(JobId(99)).unwrap().n_committed, 1);
     assert_eq!(restored.task(leases[1].0).unwrap().state, TaskState::Leased);
-    assert_eq!(
-        restored.task(leases[1].0).unwrap().holder,
-        Some(worker.clone())
-    );
-    assert_eq!(
-        restored.task(TaskId::new(JobId(99), 3)).unwrap().state,
-        TaskState::Queued
-    );
+    assert_eq!(restored.task(leases[1].0).unwrap().holder, Some(worker.clone()));
+    assert_eq!(restored.task(TaskId::new(JobId(99), 3)).unwrap().state, TaskState::Queued);
 
     let tasks = store.tasks(JobId(99)).await.unwrap();
     assert_eq!(tasks[0].commit.as_ref().unwrap().duration_ms, 7);
-    assert_eq!(
-        store.job(JobId(99)).await.unwrap().unwrap().state,
-        JobState::Running
-    );
+    assert_eq!(store.job(JobId(99)).await.unwrap().unwrap().state, JobState::Running);
 
     // A second commit of the same task is impossible at the storage level too.
     let again = Change::TaskCommitted {
@@ -99,16 +84,33 @@ async fn blobs_are_content_addressed_and_verified() {
     let store = Store::open(dir.path()).await.unwrap();
     let id = store.blobs().put(b"tile").unwrap();
     assert_eq!(id, BlobId::of(b"tile"));
-    assert_eq!(
-        store.blobs().get(&id).unwrap().as_deref(),
-        Some(&b"tile"[..])
-    );
-    assert_eq!(
-        store.blobs().put(b"tile").unwrap(),
-        id,
-        "putting twice is a no-op"
-    );
+    assert_eq!(store.blobs().get(&id).unwrap().as_deref(), Some(&b"tile"[..]));
+    assert_eq!(store.blobs().put(b"tile").unwrap(), id, "putting twice is a no-op");
     let err = store.blobs().put_verified(id, b"evil").unwrap_err();
     assert!(err.to_string().contains("does not match its id"), "{err}");
     assert!(store.blobs().get(&BlobId::of(b"absent")).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn small_blobs_live_in_the_database_and_large_ones_in_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let small = store.put_blob(b"small".to_vec()).await.unwrap();
+    assert!(!store.blobs().contains(&small), "a small blob is not a file");
+    let large_bytes = vec![7u8; iog_store::INLINE_BLOB_BYTES_MAX + 1];
+    let large = store.put_blob(large_bytes.clone()).await.unwrap();
+    assert!(store.blobs().contains(&large), "a large blob is a file");
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.get_blob(small).await.unwrap().as_deref(), Some(&b"small"[..]));
+    assert_eq!(store.get_blob(large).await.unwrap(), Some(large_bytes));
+    assert!(store.has_blob(small).await.unwrap() && store.has_blob(large).await.unwrap());
+    assert!(!store.has_blob(BlobId::of(b"absent")).await.unwrap());
+    let err = store.put_blob_verified(small, b"other".to_vec()).await.unwrap_err();
+    assert!(err.to_string().contains("does not match its id"), "{err}");
+    // Blobs that ride in a batch become durable with its changes.
+    let inline = BlobId::of(b"inline");
+    store.apply_with_blobs(&[], &[(inline, std::sync::Arc::from(&b"inline"[..]))]).await.unwrap();
+    assert_eq!(store.get_blob(inline).await.unwrap().as_deref(), Some(&b"inline"[..]));
 }

@@ -29,20 +29,12 @@ impl fmt::Display for JobId {
 impl FromStr for JobId {
     type Err = IdParseError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let err = |reason| IdParseError {
-            kind: "job",
-            text: text.to_owned(),
-            reason,
-        };
-        let hex = text
-            .strip_prefix("j-")
-            .ok_or_else(|| err("a job id starts with `j-`"))?;
+        let err = |reason| IdParseError { kind: "job", text: text.to_owned(), reason };
+        let hex = text.strip_prefix("j-").ok_or_else(|| err("a job id starts with `j-`"))?;
         if hex.len() != 16 {
             return Err(err("a job id has 16 hex digits after `j-`"));
         }
-        u64::from_str_radix(hex, 16)
-            .map(JobId)
-            .map_err(|_| err("a job id has 16 hex digits after `j-`"))
+        u64::from_str_radix(hex, 16).map(JobId).map_err(|_| err("a job id has 16 hex digits after `j-`"))
     }
 }
 
@@ -84,20 +76,10 @@ impl fmt::Display for TaskId {
 impl FromStr for TaskId {
     type Err = IdParseError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let err = |reason| IdParseError {
-            kind: "task",
-            text: text.to_owned(),
-            reason,
-        };
-        let (job, idx) = text
-            .split_once('/')
-            .ok_or_else(|| err("a task id is `<job id>/<index>`"))?;
-        let job_id = job
-            .parse()
-            .map_err(|_| err("the part before `/` is not a job id"))?;
-        let task_idx = idx
-            .parse()
-            .map_err(|_| err("the part after `/` is not a task index"))?;
+        let err = |reason| IdParseError { kind: "task", text: text.to_owned(), reason };
+        let (job, idx) = text.split_once('/').ok_or_else(|| err("a task id is `<job id>/<index>`"))?;
+        let job_id = job.parse().map_err(|_| err("the part before `/` is not a job id"))?;
+        let task_idx = idx.parse().map_err(|_| err("the part after `/` is not a task index"))?;
         Ok(TaskId { job_id, task_idx })
     }
 }
@@ -125,11 +107,7 @@ pub struct WorkerId(pub String);
 impl WorkerId {
     /// The first characters of the id, enough to tell workers apart on screen.
     pub fn short(&self) -> &str {
-        let end = self
-            .0
-            .char_indices()
-            .nth(8)
-            .map_or(self.0.len(), |(i, _)| i);
+        let end = self.0.char_indices().nth(8).map_or(self.0.len(), |(i, _)| i);
         &self.0[..end]
     }
 }
@@ -171,11 +149,7 @@ impl fmt::Display for BlobId {
 impl FromStr for BlobId {
     type Err = IdParseError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let err = |reason| IdParseError {
-            kind: "blob",
-            text: text.to_owned(),
-            reason,
-        };
+        let err = |reason| IdParseError { kind: "blob", text: text.to_owned(), reason };
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(text, &mut bytes).map_err(|_| err("a blob id is 64 hex digits"))?;
         Ok(BlobId(bytes))
@@ -225,10 +199,7 @@ mod tests {
     #[test]
     fn bad_ids_say_what_is_expected() {
         let err = "x-12".parse::<JobId>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid job id \"x-12\": a job id starts with `j-`"
-        );
+        assert_eq!(err.to_string(), "invalid job id \"x-12\": a job id starts with `j-`");
         assert!("j-0123456789abcdef/x".parse::<TaskId>().is_err());
         assert!("zz".parse::<BlobId>().is_err());
     }

@@ -65,10 +65,7 @@ pub enum TaskState {
 
 impl TaskState {
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            TaskState::Committed | TaskState::Failed | TaskState::Cancelled
-        )
+        matches!(self, TaskState::Committed | TaskState::Failed | TaskState::Cancelled)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -34,14 +34,8 @@ pub enum WorkerEvent {
 
 /// A task the worker holds: running, or finished with its result not yet acknowledged.
 enum Held {
-    Running {
-        token: LeaseToken,
-        job: JoinHandle<()>,
-    },
-    Reported {
-        token: LeaseToken,
-        message: WorkerMessage,
-    },
+    Running { token: LeaseToken, job: JoinHandle<()> },
+    Reported { token: LeaseToken, message: WorkerMessage },
 }
 
 impl Held {
@@ -94,9 +88,7 @@ impl WorkerHandle {
 /// its session loop in the background.
 pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     let identity = Identity::load_or_create(&config.data_dir).context("load worker identity")?;
-    let report = tokio::task::spawn_blocking(iog_host::discover_devices)
-        .await
-        .context("discover devices")?;
+    let report = tokio::task::spawn_blocking(iog_host::discover_devices).await.context("discover devices")?;
     for note in &report.notes {
         tracing::info!(note, "device discovery");
     }
@@ -113,13 +105,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         events: events.clone(),
     };
     let join = tokio::spawn(agent.run(shutdown_rx));
-    Ok(WorkerHandle {
-        worker_id,
-        devices: report.devices,
-        events,
-        shutdown,
-        join,
-    })
+    Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join })
 }
 
 struct Agent {
@@ -169,13 +155,7 @@ impl Agent {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             devices: self.devices.clone(),
             slots: self.config.slots,
-            held: held
-                .iter()
-                .map(|(task_id, h)| HeldTask {
-                    task_id: *task_id,
-                    token: h.token(),
-                })
-                .collect(),
+            held: held.iter().map(|(task_id, h)| HeldTask { task_id: *task_id, token: h.token() }).collect(),
         }
     }
 
@@ -186,15 +166,12 @@ impl Agent {
         backoff_ms: &mut u64,
     ) -> anyhow::Result<()> {
         let url = self.client.stream_url();
-        let (socket, _) =
-            tokio::time::timeout(WELCOME_TIMEOUT, tokio_tungstenite::connect_async(&url))
-                .await
-                .with_context(|| format!("connect to {url}: timed out"))?
-                .with_context(|| format!("connect to {url}"))?;
-        let (mut sink, mut stream) = socket.split();
-        sink.send(encode(&self.hello()))
+        let (socket, _) = tokio::time::timeout(WELCOME_TIMEOUT, tokio_tungstenite::connect_async(&url))
             .await
-            .context("send hello")?;
+            .with_context(|| format!("connect to {url}: timed out"))?
+            .with_context(|| format!("connect to {url}"))?;
+        let (mut sink, mut stream) = socket.split();
+        sink.send(encode(&self.hello())).await.context("send hello")?;
         let heartbeat_interval_ms = loop {
             let message = tokio::time::timeout(WELCOME_TIMEOUT, stream.next())
                 .await
@@ -202,10 +179,7 @@ impl Agent {
                 .context("the coordinator closed the connection before its welcome")?
                 .context("read welcome")?;
             match decode(message)? {
-                Some(CoordinatorMessage::Welcome {
-                    heartbeat_interval_ms,
-                    ..
-                }) => break heartbeat_interval_ms,
+                Some(CoordinatorMessage::Welcome { heartbeat_interval_ms, .. }) => break heartbeat_interval_ms,
                 Some(CoordinatorMessage::Refused { code, message }) => {
                     anyhow::bail!("the coordinator refused this worker ({code}): {message}")
                 }
@@ -229,8 +203,7 @@ impl Agent {
         for message in pending {
             sink.send(encode(&message)).await.context("resend result")?;
         }
-        let mut heartbeat =
-            tokio::time::interval(Duration::from_millis(heartbeat_interval_ms.max(1)));
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_interval_ms.max(1)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -250,8 +223,8 @@ impl Agent {
                 incoming = stream.next() => {
                     let Some(message) = incoming else { return Ok(()) };
                     match decode(message.context("read from coordinator")?)? {
-                        Some(CoordinatorMessage::Assign { task_id, token, input }) => {
-                            self.assign(task_id, token, input, done_tx);
+                        Some(CoordinatorMessage::Assign { task_id, token, input, input_bytes }) => {
+                            self.assign(task_id, token, input, input_bytes, done_tx);
                         }
                         Some(CoordinatorMessage::Revoke { task_id, token, reason }) => {
                             self.revoke(task_id, token, &reason);
@@ -278,48 +251,30 @@ impl Agent {
         task_id: TaskId,
         token: LeaseToken,
         input: iog_types::BlobId,
+        input_bytes: Option<Vec<u8>>,
         done_tx: &mpsc::UnboundedSender<TaskId>,
     ) {
         let mut held = self.held.lock().expect("held lock");
         if held.get(&task_id).is_some_and(|h| h.token() == token) {
             return; // Already running or reported under this lease.
         }
-        let _ = self.events.send(WorkerEvent::TaskStarted {
-            task_id,
-            at: Instant::now(),
-        });
+        let _ = self.events.send(WorkerEvent::TaskStarted { task_id, at: Instant::now() });
         tracing::debug!(task_id = %task_id, token = token.0, "task assigned");
         let client = self.client.clone();
         let held_map = self.held.clone();
         let done_tx = done_tx.clone();
         let events = self.events.clone();
-        let device = self
-            .devices
-            .first()
-            .map_or_else(|| "cpu0".to_owned(), |d| d.name.clone());
+        let device = self.devices.first().map_or_else(|| "cpu0".to_owned(), |d| d.name.clone());
         let job = tokio::spawn(async move {
-            let result = runner::run(&client, task_id, input).await;
+            let result = runner::run(&client, task_id, input, input_bytes).await;
             let ok = result.is_ok();
             let message = match result {
-                Ok(Finished {
-                    output,
-                    duration_ms,
-                    work_units,
-                }) => WorkerMessage::TaskDone {
-                    task_id,
-                    token,
-                    output,
-                    duration_ms,
-                    work_units,
-                    device,
-                },
+                Ok(Finished { output, output_bytes, duration_ms, work_units }) => {
+                    WorkerMessage::TaskDone { task_id, token, output, output_bytes, duration_ms, work_units, device }
+                }
                 Err(error) => {
                     tracing::warn!(task_id = %task_id, error, "task failed");
-                    WorkerMessage::TaskFailed {
-                        task_id,
-                        token,
-                        error,
-                    }
+                    WorkerMessage::TaskFailed { task_id, token, error }
                 }
             };
             let mut held = held_map.lock().expect("held lock");
@@ -330,9 +285,7 @@ impl Agent {
             }
             let _ = events.send(WorkerEvent::TaskFinished { task_id, ok });
         });
-        if let Some(Held::Running { job: old, .. }) =
-            held.insert(task_id, Held::Running { token, job })
-        {
+        if let Some(Held::Running { job: old, .. }) = held.insert(task_id, Held::Running { token, job }) {
             old.abort();
         }
     }
@@ -349,11 +302,7 @@ impl Agent {
 }
 
 fn encode(message: &WorkerMessage) -> Message {
-    Message::Text(
-        serde_json::to_string(message)
-            .expect("worker messages always serialise")
-            .into(),
-    )
+    Message::Text(serde_json::to_string(message).expect("worker messages always serialise").into())
 }
 
 fn decode(message: Message) -> anyhow::Result<Option<CoordinatorMessage>> {
@@ -363,7 +312,5 @@ fn decode(message: Message) -> anyhow::Result<Option<CoordinatorMessage>> {
         Message::Close(_) => anyhow::bail!("the coordinator closed the connection"),
         _ => return Ok(None),
     };
-    parsed
-        .map(Some)
-        .context("decode coordinator message (are worker and coordinator the same iog version?)")
+    parsed.map(Some).context("decode coordinator message (are worker and coordinator the same iog version?)")
 }

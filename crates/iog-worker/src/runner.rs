@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use iog_client::Client;
+use iog_proto::STREAM_INLINE_BYTES_MAX;
 use iog_types::{BlobId, TaskId};
 
 /// Attempts at fetching an input or uploading an output before the task is
@@ -13,6 +14,9 @@ const TRANSFER_ATTEMPTS_MAX: u32 = 5;
 #[derive(Debug, Clone)]
 pub(crate) struct Finished {
     pub(crate) output: BlobId,
+    /// The output itself when small enough to travel in the result message;
+    /// otherwise it has been uploaded as a blob.
+    pub(crate) output_bytes: Option<Vec<u8>>,
     pub(crate) duration_ms: u64,
     pub(crate) work_units: u64,
 }
@@ -38,23 +42,31 @@ where
 }
 
 /// Runs a task to completion. The error is a message for the coordinator.
+/// `input_bytes` is the input when the coordinator sent it inline.
 pub(crate) async fn run(
     client: &Client,
     task_id: TaskId,
     input: BlobId,
+    input_bytes: Option<Vec<u8>>,
 ) -> Result<Finished, String> {
-    let bytes = with_retries("fetch input", || client.get_blob(input)).await?;
+    let bytes = match input_bytes {
+        Some(bytes) if BlobId::of(&bytes) == input => bytes,
+        Some(_) => return Err(format!("the inline input of task {task_id} does not hash to its id {input}")),
+        None => with_retries("fetch input", || client.get_blob(input)).await?,
+    };
     let started = Instant::now();
     let run = tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
         .await
         .map_err(|err| format!("task {task_id} panicked: {err}"))?
         .map_err(|err| err.to_string())?;
     let duration_ms = started.elapsed().as_millis() as u64;
-    let output = run.output;
-    let blob = with_retries("upload output", || client.put_blob(output.clone())).await?;
-    Ok(Finished {
-        output: blob,
-        duration_ms,
-        work_units: run.work_units,
-    })
+    let output = BlobId::of(&run.output);
+    let output_bytes = if run.output.len() <= STREAM_INLINE_BYTES_MAX {
+        Some(run.output)
+    } else {
+        let bytes = run.output;
+        with_retries("upload output", || client.put_blob(bytes.clone())).await?;
+        None
+    };
+    Ok(Finished { output, output_bytes, duration_ms, work_units: run.work_units })
 }

@@ -7,17 +7,9 @@ use std::fmt::Display;
 use crate::SpecError;
 
 /// Checks `min <= value <= max`.
-pub(crate) fn between<T: PartialOrd + Display>(
-    field: &str,
-    value: T,
-    min: T,
-    max: T,
-) -> Result<(), SpecError> {
+pub(crate) fn between<T: PartialOrd + Display>(field: &str, value: T, min: T, max: T) -> Result<(), SpecError> {
     if value < min || value > max {
-        return Err(SpecError::invalid(
-            field,
-            format!("must be between {min} and {max}, got {value}"),
-        ));
+        return Err(SpecError::invalid(field, format!("must be between {min} and {max}, got {value}")));
     }
     Ok(())
 }
@@ -25,10 +17,7 @@ pub(crate) fn between<T: PartialOrd + Display>(
 /// Checks a finite `value > 0`.
 pub(crate) fn positive(field: &str, value: f32) -> Result<(), SpecError> {
     if !(value.is_finite() && value > 0.0) {
-        return Err(SpecError::invalid(
-            field,
-            format!("must be > 0, got {value}"),
-        ));
+        return Err(SpecError::invalid(field, format!("must be > 0, got {value}")));
     }
     Ok(())
 }
@@ -36,10 +25,7 @@ pub(crate) fn positive(field: &str, value: f32) -> Result<(), SpecError> {
 /// Checks a finite `min <= value <= max` for a float.
 pub(crate) fn between_f32(field: &str, value: f32, min: f32, max: f32) -> Result<(), SpecError> {
     if !value.is_finite() {
-        return Err(SpecError::invalid(
-            field,
-            format!("must be a finite number between {min} and {max}, got {value}"),
-        ));
+        return Err(SpecError::invalid(field, format!("must be a finite number between {min} and {max}, got {value}")));
     }
     between(field, value, min, max)
 }
@@ -47,10 +33,7 @@ pub(crate) fn between_f32(field: &str, value: f32, min: f32, max: f32) -> Result
 /// Checks that every component of a vector is finite.
 pub(crate) fn finite3(field: &str, value: [f32; 3]) -> Result<(), SpecError> {
     if value.iter().any(|component| !component.is_finite()) {
-        return Err(SpecError::invalid(
-            field,
-            format!("must hold finite numbers, got {}", show3(value)),
-        ));
+        return Err(SpecError::invalid(field, format!("must hold finite numbers, got {}", show3(value))));
     }
     Ok(())
 }
@@ -61,10 +44,7 @@ pub(crate) fn colour(field: &str, value: [f32; 3], min: f32, max: f32) -> Result
     if !value.iter().all(in_range) {
         return Err(SpecError::invalid(
             field,
-            format!(
-                "must hold three numbers between {min} and {max}, got {}",
-                show3(value)
-            ),
+            format!("must hold three numbers between {min} and {max}, got {}", show3(value)),
         ));
     }
     Ok(())

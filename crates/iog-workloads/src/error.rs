@@ -74,20 +74,12 @@ impl SpecError {
     /// `invalid("render.width", "must be between 1 and 8192, got 0")`.
     pub(crate) fn invalid(field: impl Into<String>, requirement: impl fmt::Display) -> Self {
         let field = field.into();
-        SpecError {
-            kind: SpecErrorKind::InvalidValue,
-            message: format!("{field} {requirement}"),
-            field: Some(field),
-        }
+        SpecError { kind: SpecErrorKind::InvalidValue, message: format!("{field} {requirement}"), field: Some(field) }
     }
 
     /// An error about a whole section (`render`) with a message written in full.
     pub(crate) fn section(section: &str, message: String) -> Self {
-        SpecError {
-            kind: SpecErrorKind::Section,
-            field: Some(section.to_owned()),
-            message,
-        }
+        SpecError { kind: SpecErrorKind::Section, field: Some(section.to_owned()), message }
     }
 
     /// The render scene file at `path` could not be read.
@@ -120,11 +112,7 @@ impl SpecError {
             }
             None => format!("invalid {format}: {detail}"),
         };
-        SpecError {
-            kind: SpecErrorKind::Syntax,
-            field: None,
-            message,
-        }
+        SpecError { kind: SpecErrorKind::Syntax, field: None, message }
     }
 
     /// Rewrites one of serde's messages raised at `path` (a dotted path, empty
@@ -136,11 +124,7 @@ impl SpecError {
 
 /// Joins a table path and a field name into a field path.
 pub(crate) fn join(table: &str, field: &str) -> String {
-    if table.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{table}.{field}")
-    }
+    if table.is_empty() { field.to_owned() } else { format!("{table}.{field}") }
 }
 
 /// Converts a serde_path_to_error path into our dotted form; the root is "".
@@ -151,47 +135,27 @@ pub(crate) fn path_string(path: &serde_path_to_error::Path) -> String {
 
 /// Where a field lives: "in [render]", or "at the top level".
 fn table_label(table: &str) -> String {
-    if table.is_empty() {
-        "at the top level".to_owned()
-    } else {
-        format!("in [{table}]")
-    }
+    if table.is_empty() { "at the top level".to_owned() } else { format!("in [{table}]") }
 }
 
 fn field_label(path: &str) -> &str {
-    if path.is_empty() {
-        "the top level"
-    } else {
-        path
-    }
+    if path.is_empty() { "the top level" } else { path }
 }
 
 fn translate(path: &str, message: &str) -> SpecError {
-    let field_error = |kind, message| SpecError {
-        kind,
-        field: (!path.is_empty()).then(|| path.to_owned()),
-        message,
-    };
-    if let Some((name, _)) = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split_once('`'))
-    {
+    let field_error = |kind, message| SpecError { kind, field: (!path.is_empty()).then(|| path.to_owned()), message };
+    if let Some((name, _)) = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')) {
         return SpecError {
             kind: SpecErrorKind::MissingField,
             field: Some(join(path, name)),
             message: format!("missing field `{name}` {}", table_label(path)),
         };
     }
-    if let Some((name, rest)) = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once('`'))
-    {
+    if let Some((name, rest)) = message.strip_prefix("unknown field `").and_then(|rest| rest.split_once('`')) {
         // serde_path_to_error may or may not have pushed the unknown key
         // onto the path already, depending on the format.
         let table = match path.strip_suffix(name) {
-            Some(parent) if parent.is_empty() || parent.ends_with('.') => {
-                parent.trim_end_matches('.')
-            }
+            Some(parent) if parent.is_empty() || parent.ends_with('.') => parent.trim_end_matches('.'),
             _ => path,
         };
         let expected = match rest.strip_prefix(", expected ") {
@@ -204,9 +168,8 @@ fn translate(path: &str, message: &str) -> SpecError {
             message: format!("unknown field `{name}` {}{expected}", table_label(table)),
         };
     }
-    if let Some((found, expected)) = message
-        .strip_prefix("invalid type: ")
-        .and_then(|rest| rest.rsplit_once(", expected "))
+    if let Some((found, expected)) =
+        message.strip_prefix("invalid type: ").and_then(|rest| rest.rsplit_once(", expected "))
     {
         return field_error(
             SpecErrorKind::InvalidType,
@@ -218,9 +181,8 @@ fn translate(path: &str, message: &str) -> SpecError {
             ),
         );
     }
-    if let Some((found, expected)) = message
-        .strip_prefix("invalid value: ")
-        .and_then(|rest| rest.rsplit_once(", expected "))
+    if let Some((found, expected)) =
+        message.strip_prefix("invalid value: ").and_then(|rest| rest.rsplit_once(", expected "))
     {
         return field_error(
             SpecErrorKind::InvalidValue,
@@ -232,43 +194,28 @@ fn translate(path: &str, message: &str) -> SpecError {
             ),
         );
     }
-    if let Some((found, expected)) = message
-        .strip_prefix("invalid length ")
-        .and_then(|rest| rest.split_once(", expected "))
+    if let Some((found, expected)) =
+        message.strip_prefix("invalid length ").and_then(|rest| rest.split_once(", expected "))
     {
         return field_error(
             SpecErrorKind::InvalidType,
-            format!(
-                "invalid length for {}: expected {expected}, found {found} elements",
-                field_label(path)
-            ),
+            format!("invalid length for {}: expected {expected}, found {found} elements", field_label(path)),
         );
     }
-    if let Some((name, rest)) = message
-        .strip_prefix("unknown variant `")
-        .and_then(|rest| rest.split_once('`'))
-    {
-        let allowed = rest
-            .strip_prefix(", expected ")
-            .unwrap_or("nothing")
-            .replace('`', "");
+    if let Some((name, rest)) = message.strip_prefix("unknown variant `").and_then(|rest| rest.split_once('`')) {
+        let allowed = rest.strip_prefix(", expected ").unwrap_or("nothing").replace('`', "");
         return field_error(
             SpecErrorKind::InvalidValue,
             format!("{} must be {allowed}; got {name:?}", field_label(path)),
         );
     }
-    field_error(
-        SpecErrorKind::InvalidValue,
-        format!("{}: {message}", field_label(path)),
-    )
+    field_error(SpecErrorKind::InvalidValue, format!("{}: {message}", field_label(path)))
 }
 
 /// Turns serde's "expected" text, written for Rust types, into TOML words.
 fn describe_expected(expected: &str) -> String {
     match expected {
-        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => {
-            "an integer".to_owned()
-        }
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".to_owned(),
         "f32" | "f64" => "a number".to_owned(),
         "a sequence" => "an array".to_owned(),
         "a map" => "a table".to_owned(),

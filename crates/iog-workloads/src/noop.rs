@@ -31,33 +31,17 @@ pub(crate) struct NoopTask {
 
 pub(crate) fn plan(spec: &NoopSpec) -> Result<Vec<NoopTask>, SpecError> {
     spec.validate()?;
-    Ok((0..spec.n_tasks)
-        .map(|task_idx| NoopTask { task_idx })
-        .collect())
+    Ok((0..spec.n_tasks).map(|task_idx| NoopTask { task_idx }).collect())
 }
 
 pub(crate) fn run(_task: &NoopTask) -> TaskRun {
-    TaskRun {
-        output: Vec::new(),
-        work_units: 0,
-    }
+    TaskRun { output: Vec::new(), work_units: 0 }
 }
 
 /// `result.json` with the task count; every output must be empty.
-pub(crate) fn assemble(
-    spec: &NoopSpec,
-    outputs: &[Vec<u8>],
-) -> Result<Vec<Artifact>, AssembleError> {
-    if let Some((task_idx, output)) = outputs
-        .iter()
-        .enumerate()
-        .find(|(_, output)| !output.is_empty())
-    {
-        return Err(AssembleError::OutputLength {
-            task_idx,
-            expected_bytes: 0,
-            got_bytes: output.len(),
-        });
+pub(crate) fn assemble(spec: &NoopSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
+    if let Some((task_idx, output)) = outputs.iter().enumerate().find(|(_, output)| !output.is_empty()) {
+        return Err(AssembleError::OutputLength { task_idx, expected_bytes: 0, got_bytes: output.len() });
     }
     let result = serde_json::json!({ "workload": "noop", "n_tasks": spec.n_tasks });
     Ok(vec![Artifact {

@@ -102,10 +102,7 @@ impl JobSpec {
             other => {
                 return Err(SpecError::invalid(
                     "job.workload",
-                    format!(
-                        "must be one of {}; got {other:?}",
-                        WORKLOAD_KINDS.join(", ")
-                    ),
+                    format!("must be one of {}; got {other:?}", WORKLOAD_KINDS.join(", ")),
                 ));
             }
         };
@@ -130,20 +127,13 @@ impl JobSpec {
             ));
         }
         if self.job.name.chars().any(char::is_control) {
-            return Err(SpecError::invalid(
-                "job.name",
-                "must not contain control characters such as newlines",
-            ));
+            return Err(SpecError::invalid("job.name", "must not contain control characters such as newlines"));
         }
         if let Some(max_attempts) = self.job.max_attempts {
             check::between("job.max_attempts", max_attempts, 1, MAX_ATTEMPTS_MAX)?;
         }
         let workload = self.workload()?;
-        let present = [
-            ("render", self.render.is_some()),
-            ("hash", self.hash.is_some()),
-            ("noop", self.noop.is_some()),
-        ];
+        let present = [("render", self.render.is_some()), ("hash", self.hash.is_some()), ("noop", self.noop.is_some())];
         for (section, is_present) in present {
             if is_present && section != workload.kind() {
                 return Err(SpecError::section(
@@ -169,16 +159,10 @@ pub fn parse_job_file(text: &str, base_dir: &Path) -> Result<JobSpec, SpecError>
         let full_path = base_dir.join(scene_path);
         let mut scene_text = String::new();
         std::fs::File::open(&full_path)
-            .and_then(|file| {
-                file.take(SCENE_FILE_BYTES_MAX + 1)
-                    .read_to_string(&mut scene_text)
-            })
+            .and_then(|file| file.take(SCENE_FILE_BYTES_MAX + 1).read_to_string(&mut scene_text))
             .map_err(|err| format!("{}: {err}", full_path.display()))?;
         if scene_text.len() as u64 > SCENE_FILE_BYTES_MAX {
-            return Err(format!(
-                "{} is larger than {SCENE_FILE_BYTES_MAX} bytes",
-                full_path.display()
-            ));
+            return Err(format!("{} is larger than {SCENE_FILE_BYTES_MAX} bytes", full_path.display()));
         }
         Ok(scene_text)
     })
@@ -207,8 +191,7 @@ fn inline_scene_file(
     let SceneRef::Path(scene_path) = &render.scene else {
         return Ok(());
     };
-    let scene_text =
-        read_scene(scene_path).map_err(|reason| SpecError::scene_file(scene_path, &reason))?;
+    let scene_text = read_scene(scene_path).map_err(|reason| SpecError::scene_file(scene_path, &reason))?;
     // Errors keep the scene file's own paths (`objects[3].radius`), which is
     // where the user will look for them.
     let scene: Scene = from_toml(&scene_text)

@@ -113,8 +113,7 @@ impl AssembleError {
     /// The index of the task whose output is at fault, where one is.
     pub fn task_idx(&self) -> Option<usize> {
         match self {
-            AssembleError::OutputLength { task_idx, .. }
-            | AssembleError::BadOutput { task_idx, .. } => Some(*task_idx),
+            AssembleError::OutputLength { task_idx, .. } | AssembleError::BadOutput { task_idx, .. } => Some(*task_idx),
             _ => None,
         }
     }
@@ -124,30 +123,18 @@ impl AssembleError {
 /// the input of task `i`. Validates the spec first.
 pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
     let inputs: Vec<TaskInput> = match spec {
-        WorkloadSpec::Render(spec) => tiles::plan(spec)?
-            .into_iter()
-            .map(TaskInput::Render)
-            .collect(),
-        WorkloadSpec::Hash(spec) => hash_tasks::plan(spec)?
-            .into_iter()
-            .map(TaskInput::Hash)
-            .collect(),
+        WorkloadSpec::Render(spec) => tiles::plan(spec)?.into_iter().map(TaskInput::Render).collect(),
+        WorkloadSpec::Hash(spec) => hash_tasks::plan(spec)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
     };
-    Ok(inputs
-        .iter()
-        .map(|input| serde_json::to_vec(input).expect("task inputs are plain data"))
-        .collect())
+    Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
 }
 
 /// Runs one task input on this machine's CPU, using all cores through rayon.
 /// Bad bytes give a [`RunError`], never a panic.
 pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
     if input.len() > TASK_INPUT_BYTES_MAX {
-        return Err(RunError::TooLarge {
-            got_bytes: input.len(),
-            max_bytes: TASK_INPUT_BYTES_MAX,
-        });
+        return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
     let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
     match &input {
@@ -176,16 +163,10 @@ pub fn assemble(
         WorkloadSpec::Noop(spec) => spec.n_tasks as usize,
     };
     if outputs.len() != expected {
-        return Err(AssembleError::OutputCount {
-            expected,
-            got: outputs.len(),
-        });
+        return Err(AssembleError::OutputCount { expected, got: outputs.len() });
     }
     if task_durations_ms.len() != expected {
-        return Err(AssembleError::DurationCount {
-            expected,
-            got: task_durations_ms.len(),
-        });
+        return Err(AssembleError::DurationCount { expected, got: task_durations_ms.len() });
     }
     match spec {
         WorkloadSpec::Render(spec) => tiles::assemble(spec, outputs),

@@ -15,8 +15,7 @@ fn example_jobs() -> Vec<(PathBuf, JobSpec)> {
         let path = entry.expect("readable folder entry").path();
         if path.extension().is_some_and(|ext| ext == "toml") {
             let text = std::fs::read_to_string(&path).expect("readable example");
-            let spec = parse_job_file(&text, &examples_dir())
-                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            let spec = parse_job_file(&text, &examples_dir()).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
             jobs.push((path, spec));
         }
     }
@@ -27,10 +26,7 @@ fn example_jobs() -> Vec<(PathBuf, JobSpec)> {
 #[test]
 fn every_example_parses_and_plans() {
     let jobs = example_jobs();
-    let kinds: Vec<&str> = jobs
-        .iter()
-        .map(|(_, spec)| spec.job.workload.as_str())
-        .collect();
+    let kinds: Vec<&str> = jobs.iter().map(|(_, spec)| spec.job.workload.as_str()).collect();
     assert_eq!(kinds, ["hash", "hash", "noop", "render"]);
     for (path, spec) in &jobs {
         let workload = spec.workload().expect("a workload");
@@ -50,9 +46,7 @@ fn specs_round_trip_through_json() {
 
 #[test]
 fn demo_job_is_the_example_with_its_scene_inlined() {
-    let (_, from_files) = example_jobs()
-        .into_iter()
-        .find(|(path, _)| path.ends_with("render-cornell.toml"))
-        .expect("the render example");
+    let (_, from_files) =
+        example_jobs().into_iter().find(|(path, _)| path.ends_with("render-cornell.toml")).expect("the render example");
     assert_eq!(demo_job(), from_files);
 }

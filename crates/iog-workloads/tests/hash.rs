@@ -47,10 +47,7 @@ fn check_against_brute_force(algorithm: HashAlgorithm) {
     };
     let result = run_job(&spec);
     let expected: Vec<u64> = (spec.nonce_start..spec.nonce_start + spec.nonce_count)
-        .filter(|&nonce| {
-            leading_zeros(&reference_hash(algorithm, spec.data.as_bytes(), nonce))
-                >= spec.difficulty_bits
-        })
+        .filter(|&nonce| leading_zeros(&reference_hash(algorithm, spec.data.as_bytes(), nonce)) >= spec.difficulty_bits)
         .collect();
     let found: Vec<u64> = result.found.iter().map(|entry| entry.nonce).collect();
     assert_eq!(found, expected);
@@ -110,28 +107,15 @@ fn assemble_rejects_outputs_that_contradict_their_task() {
     };
     let workload = WorkloadSpec::Hash(spec);
     let inputs = plan(&workload).expect("plans");
-    let mut outputs: Vec<Vec<u8>> = inputs
-        .iter()
-        .map(|input| run_task(input).expect("runs").output)
-        .collect();
+    let mut outputs: Vec<Vec<u8>> = inputs.iter().map(|input| run_task(input).expect("runs").output).collect();
     outputs[1] = br#"{"hashes":5,"found_count":0,"found":[]}"#.to_vec();
     let err = assemble(&workload, &outputs, &[1, 1]).expect_err("wrong hash count");
-    assert_eq!(
-        err.to_string(),
-        "task 1 output is invalid: reports 5 hashes, the task had 1000 nonces"
-    );
-    outputs[1] =
-        br#"{"hashes":1000,"found_count":1,"found":[{"nonce":1500,"hash":"00"}]}"#.to_vec();
+    assert_eq!(err.to_string(), "task 1 output is invalid: reports 5 hashes, the task had 1000 nonces");
+    outputs[1] = br#"{"hashes":1000,"found_count":1,"found":[{"nonce":1500,"hash":"00"}]}"#.to_vec();
     let err = assemble(&workload, &outputs, &[1, 1]).expect_err("invented find");
-    assert_eq!(
-        err.to_string(),
-        "task 1 output is invalid: gives a wrong hash for nonce 1500"
-    );
+    assert_eq!(err.to_string(), "task 1 output is invalid: gives a wrong hash for nonce 1500");
     let err = assemble(&workload, &outputs, &[1]).expect_err("one duration short");
-    assert_eq!(
-        err.to_string(),
-        "expected 2 task durations (one per task), got 1"
-    );
+    assert_eq!(err.to_string(), "expected 2 task durations (one per task), got 1");
 }
 
 #[test]

@@ -20,10 +20,7 @@ fn small_render(width: u32, height: u32, tile_size: u32, samples_per_pixel: u32)
 fn render_as_tasks(spec: &RenderSpec) -> Vec<u8> {
     let workload = WorkloadSpec::Render(spec.clone());
     let inputs = plan(&workload).expect("plans");
-    let outputs: Vec<Vec<u8>> = inputs
-        .iter()
-        .map(|input| run_task(input).expect("runs").output)
-        .collect();
+    let outputs: Vec<Vec<u8>> = inputs.iter().map(|input| run_task(input).expect("runs").output).collect();
     let artifacts = assemble(&workload, &outputs, &vec![1; outputs.len()]).expect("assembles");
     assert_eq!(artifacts.len(), 1);
     assert_eq!(artifacts[0].name, "image.png");
@@ -69,10 +66,7 @@ fn tasks_are_deterministic_and_count_work() {
 #[test]
 fn thread_count_does_not_change_the_image() {
     let spec = small_render(33, 17, 8, 2);
-    let one_thread = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("a thread pool");
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
     let serial = one_thread.install(|| render_image(&spec).expect("renders"));
     assert_eq!(render_image(&spec).expect("renders"), serial);
 }
@@ -87,18 +81,8 @@ fn seeds_change_the_image() {
 
 #[test]
 fn bad_task_inputs_are_errors() {
-    for input in [
-        &b""[..],
-        b"garbage",
-        b"{}",
-        b"{\"workload\":\"fold\"}",
-        &[0xff; 9],
-    ] {
-        assert!(
-            matches!(run_task(input), Err(RunError::Decode(_))),
-            "{:?}",
-            String::from_utf8_lossy(input)
-        );
+    for input in [&b""[..], b"garbage", b"{}", b"{\"workload\":\"fold\"}", &[0xff; 9]] {
+        assert!(matches!(run_task(input), Err(RunError::Decode(_))), "{:?}", String::from_utf8_lossy(input));
     }
     let spec = small_render(40, 30, 16, 1);
     let input = plan(&WorkloadSpec::Render(spec)).expect("plans").remove(0);
@@ -106,11 +90,7 @@ fn bad_task_inputs_are_errors() {
     let outside = text.replace("\"x\":0", "\"x\":39");
     assert_ne!(outside, text);
     let err = run_task(outside.as_bytes()).expect_err("tile outside the image");
-    assert!(
-        err.to_string()
-            .starts_with("invalid task input: tile must lie inside"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("invalid task input: tile must lie inside"), "{err}");
 }
 
 #[test]
@@ -124,10 +104,7 @@ fn assemble_names_the_bad_task() {
     assert_eq!(err.task_idx(), Some(2));
     outputs.pop();
     let err = assemble(&spec, &outputs, &durations).expect_err("one output short");
-    assert_eq!(
-        err.to_string(),
-        "expected 6 task outputs (one per task), got 5"
-    );
+    assert_eq!(err.to_string(), "expected 6 task outputs (one per task), got 5");
 }
 
 proptest! {

@@ -61,12 +61,9 @@ fn inline_scene_job(from: &str, to: &str) -> String {
 
 #[test]
 fn the_base_job_is_valid() {
-    let spec = parse_job_file_with(RENDER_JOB, &mut |_: &str| Ok(SCENE.to_owned()))
-        .expect("valid with the scene file");
-    let inline = parse_job_file_with(&inline_scene_job("radius", "radius"), &mut |_: &str| {
-        Err("no files".to_owned())
-    })
-    .expect("valid inline");
+    let spec = parse_job_file_with(RENDER_JOB, &mut |_: &str| Ok(SCENE.to_owned())).expect("valid with the scene file");
+    let inline = parse_job_file_with(&inline_scene_job("radius", "radius"), &mut |_: &str| Err("no files".to_owned()))
+        .expect("valid inline");
     assert_eq!(spec, inline);
 }
 
@@ -83,26 +80,17 @@ fn missing_field() {
 #[test]
 fn wrong_type() {
     let err = error_of(&render_job("width = 32", "width = \"32\""));
-    assert_eq!(
-        err.to_string(),
-        "invalid type for render.width: expected an integer, found a string"
-    );
+    assert_eq!(err.to_string(), "invalid type for render.width: expected an integer, found a string");
     assert_eq!(err.field(), Some("render.width"));
     let err = error_of(&inline_scene_job("radius = 0.5", "radius = [1]"));
-    assert_eq!(
-        err.to_string(),
-        "invalid type for render.scene.objects[0].radius: expected a number, found an array"
-    );
+    assert_eq!(err.to_string(), "invalid type for render.scene.objects[0].radius: expected a number, found an array");
     let err = error_of(&render_job("width = 32", "width = -32"));
     assert_eq!(
         err.to_string(),
         "invalid value for render.width: expected an integer between 0 and 4294967295, \
          found integer -32"
     );
-    let err = error_of(&inline_scene_job(
-        "center = [0.0, 1.0, 0.0]",
-        "center = [0.0, 1.0]",
-    ));
+    let err = error_of(&inline_scene_job("center = [0.0, 1.0, 0.0]", "center = [0.0, 1.0]"));
     assert_eq!(
         err.to_string(),
         "invalid length for render.scene.objects[0].center: expected an array of length 3, \
@@ -113,38 +101,20 @@ fn wrong_type() {
 #[test]
 fn out_of_range() {
     let err = error_of(&render_job("tile_size = 16", "tile_size = 0"));
-    assert_eq!(
-        err.to_string(),
-        "render.tile_size must be between 8 and 1024, got 0"
-    );
+    assert_eq!(err.to_string(), "render.tile_size must be between 8 and 1024, got 0");
     assert_eq!(err.field(), Some("render.tile_size"));
     let err = error_of(&inline_scene_job("radius = 0.5", "radius = -1"));
-    assert_eq!(
-        err.to_string(),
-        "render.scene.objects[0].radius must be > 0, got -1"
-    );
-    let err = error_of(&render_job(
-        "name = \"t\"",
-        "name = \"t\"\nmax_attempts = 0",
-    ));
-    assert_eq!(
-        err.to_string(),
-        "job.max_attempts must be between 1 and 100, got 0"
-    );
+    assert_eq!(err.to_string(), "render.scene.objects[0].radius must be > 0, got -1");
+    let err = error_of(&render_job("name = \"t\"", "name = \"t\"\nmax_attempts = 0"));
+    assert_eq!(err.to_string(), "job.max_attempts must be between 1 and 100, got 0");
     let err = error_of(&render_job("name = \"t\"", "name = \"\""));
-    assert_eq!(
-        err.to_string(),
-        "job.name must be 1 to 64 characters long, got 0"
-    );
+    assert_eq!(err.to_string(), "job.name must be 1 to 64 characters long, got 0");
 }
 
 #[test]
 fn unknown_workload() {
     let err = error_of(&render_job("workload = \"render\"", "workload = \"fold\""));
-    assert_eq!(
-        err.to_string(),
-        "job.workload must be one of render, hash, noop; got \"fold\""
-    );
+    assert_eq!(err.to_string(), "job.workload must be one of render, hash, noop; got \"fold\"");
     assert_eq!(err.field(), Some("job.workload"));
 }
 
@@ -157,34 +127,21 @@ fn unknown_field() {
          `type`, `albedo`, `fuzz`, `ior`, `color`, `strength`"
     );
     assert_eq!(err.field(), Some("render.scene.materials.white.colour"));
-    let err = error_of(&inline_scene_job(
-        "type = \"diffuse\"",
-        "type = \"diffuse\"\nfuzz = 0.1",
-    ));
+    let err = error_of(&inline_scene_job("type = \"diffuse\"", "type = \"diffuse\"\nfuzz = 0.1"));
     assert_eq!(
         err.to_string(),
         "unknown field `fuzz` in [render.scene.materials.white], \
          expected `type` or `albedo` (for type = \"diffuse\")"
     );
     let err = error_of(&render_job("[render]", "[rendr]"));
-    assert!(
-        err.to_string()
-            .starts_with("unknown field `rendr` at the top level, expected one of `job`"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("unknown field `rendr` at the top level, expected one of `job`"), "{err}");
     let err = error_of(&inline_scene_job("type = \"sphere\"", "type = \"cube\""));
-    assert_eq!(
-        err.to_string(),
-        "render.scene.objects[0].type must be one of sphere, plane, triangle; got \"cube\""
-    );
+    assert_eq!(err.to_string(), "render.scene.objects[0].type must be one of sphere, plane, triangle; got \"cube\"");
 }
 
 #[test]
 fn unknown_material() {
-    let err = error_of(&inline_scene_job(
-        "material = \"white\"",
-        "material = \"blue\"",
-    ));
+    let err = error_of(&inline_scene_job("material = \"white\"", "material = \"blue\""));
     assert_eq!(
         err.to_string(),
         "render.scene.objects[0].material names unknown material \"blue\"; add a \
@@ -219,10 +176,7 @@ fn scene_files() {
          the path is relative to the job file's folder"
     );
     let err = error_of(&render_job("scene.toml", "bad.toml"));
-    assert_eq!(
-        err.to_string(),
-        "in scene file \"bad.toml\": objects[0].radius must be > 0, got -1"
-    );
+    assert_eq!(err.to_string(), "in scene file \"bad.toml\": objects[0].radius must be > 0, got -1");
     assert_eq!(err.field(), Some("render.scene.objects[0].radius"));
 }
 
@@ -230,17 +184,9 @@ fn scene_files() {
 fn syntax_errors() {
     let err = error_of("[job]\nname = \n");
     assert_eq!(err.kind(), SpecErrorKind::Syntax);
-    assert!(
-        err.to_string()
-            .starts_with("invalid TOML at line 2, column 8: "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("invalid TOML at line 2, column 8: "), "{err}");
     let err = parse_job_json(b"{\"job\": ").expect_err("truncated");
-    assert!(
-        err.to_string()
-            .starts_with("invalid JSON at line 1, column 8: "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("invalid JSON at line 1, column 8: "), "{err}");
 }
 
 #[test]
@@ -256,12 +202,8 @@ fn json_needs_an_inline_scene() {
         ),
         "{err}"
     );
-    let err = parse_job_json(br#"{"job": {"name": "t", "workload": "noop", "x": 1}}"#)
-        .expect_err("unknown field");
-    assert_eq!(
-        err.to_string(),
-        "unknown field `x` in [job], expected one of `name`, `workload`, `max_attempts`"
-    );
+    let err = parse_job_json(br#"{"job": {"name": "t", "workload": "noop", "x": 1}}"#).expect_err("unknown field");
+    assert_eq!(err.to_string(), "unknown field `x` in [job], expected one of `name`, `workload`, `max_attempts`");
 }
 
 #[test]
@@ -270,24 +212,16 @@ fn hash_limits() {
     let base = "algorithm = \"blake3\"\ndata = \"x\"\nnonce_count = 4000000\n\
                 nonces_per_task = 500000\ndifficulty_bits = 18\n";
     parse_job_file_with(&job(base), &mut |_: &str| Err(String::new())).expect("valid");
-    let err = error_of(&job(
-        &base.replace("difficulty_bits = 18", "difficulty_bits = 2")
-    ));
+    let err = error_of(&job(&base.replace("difficulty_bits = 18", "difficulty_bits = 2")));
     assert_eq!(
         err.to_string(),
         "hash.difficulty_bits = 2 is too low for 4000000 nonces: about 1000000 would qualify, \
          at most 10000 are kept; raise it to at least 9"
     );
     let err = error_of(&job(&base.replace("\"blake3\"", "\"md5\"")));
-    assert_eq!(
-        err.to_string(),
-        "hash.algorithm must be blake3 or sha256d; got \"md5\""
-    );
+    assert_eq!(err.to_string(), "hash.algorithm must be blake3 or sha256d; got \"md5\"");
     let err = error_of(&job(&base.replace("500000", "999")));
-    assert_eq!(
-        err.to_string(),
-        "hash.nonces_per_task must be between 1000 and 10000000000, got 999"
-    );
+    assert_eq!(err.to_string(), "hash.nonces_per_task must be between 1000 and 10000000000, got 999");
     let err = error_of(&job(&format!("nonce_start = {}\n{base}", u64::MAX - 5)));
     assert_eq!(err.field(), Some("hash.nonce_count"));
 }

@@ -9,11 +9,7 @@ use clap::{Args, Parser, Subcommand};
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7070";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "iog",
-    version,
-    about = "The Internet of GPUs: run jobs on GPUs owned by many people"
-)]
+#[command(name = "iog", version, about = "The Internet of GPUs: run jobs on GPUs owned by many people")]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

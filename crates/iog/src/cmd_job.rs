@@ -13,32 +13,22 @@ use crate::display::{self, print_json};
 use crate::watch::watch;
 
 fn parse_id(text: &str) -> anyhow::Result<JobId> {
-    text.parse()
-        .map_err(|err| anyhow::anyhow!("{err} (job ids look like j-0123456789abcdef)"))
+    text.parse().map_err(|err| anyhow::anyhow!("{err} (job ids look like j-0123456789abcdef)"))
 }
 
 pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&global.coordinator)?;
     match args.command {
-        JobCommand::Submit {
-            file,
-            watch: follow,
-        } => {
+        JobCommand::Submit { file, watch: follow } => {
             let spec = read_job_file(&file)?;
-            let submitted = client
-                .submit(serde_json::to_value(&spec)?)
-                .await
-                .context("submit job")?;
+            let submitted = client.submit(serde_json::to_value(&spec)?).await.context("submit job")?;
             if global.json && !follow {
                 print_json(&submitted)?;
             } else if !global.json {
                 println!("{}", submitted.job_id);
             }
             if follow {
-                return finish(
-                    global,
-                    watch(&client, submitted.job_id, !global.json).await?,
-                );
+                return finish(global, watch(&client, submitted.job_id, !global.json).await?);
             }
         }
         JobCommand::Watch { job_id } => {
@@ -55,11 +45,7 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
         }
         JobCommand::Result { job_id, out, wait } => {
             let job_id = parse_id(&job_id)?;
-            let status = if wait {
-                watch(&client, job_id, !global.json).await?
-            } else {
-                client.job(job_id).await?
-            };
+            let status = if wait { watch(&client, job_id, !global.json).await? } else { client.job(job_id).await? };
             let written = download(&client, &status, &out).await?;
             if global.json {
                 print_json(&serde_json::json!({ "job_id": job_id, "files": written }))?;
@@ -101,11 +87,9 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
 
 /// Reads and validates a job file; scene files are inlined.
 pub fn read_job_file(path: &Path) -> anyhow::Result<iog_workloads::JobSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("read job file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("read job file {}", path.display()))?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    iog_workloads::parse_job_file(&text, base_dir)
-        .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+    iog_workloads::parse_job_file(&text, base_dir).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
 }
 
 /// Prints a settled job's outcome; a job that did not finish is a failed command.
@@ -115,29 +99,17 @@ fn finish(global: &Global, status: JobStatus) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", display::job_summary(&status));
     }
-    Ok(if status.state == JobState::Done {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if status.state == JobState::Done { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Writes a done job's artifacts into `out` and returns their paths.
-pub async fn download(
-    client: &Client,
-    status: &JobStatus,
-    out: &Path,
-) -> anyhow::Result<Vec<String>> {
+pub async fn download(client: &Client, status: &JobStatus, out: &Path) -> anyhow::Result<Vec<String>> {
     match status.state {
         JobState::Done if !status.artifacts.is_empty() => {}
         JobState::Done | JobState::Running => bail!(
             "job {} is still {} ({}/{} tasks committed); wait with `iog job watch {}` or pass --wait",
             status.job_id,
-            if status.state == JobState::Done {
-                "assembling its results"
-            } else {
-                "running"
-            },
+            if status.state == JobState::Done { "assembling its results" } else { "running" },
             status.tasks.committed,
             status.n_tasks,
             status.job_id
@@ -148,18 +120,12 @@ pub async fn download(
             status.reason.as_deref().unwrap_or("no reason recorded")
         ),
     }
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("create output directory {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("create output directory {}", out.display()))?;
     let mut written = Vec::new();
     for artifact in &status.artifacts {
-        let bytes = client
-            .get_blob(artifact.blob)
-            .await
-            .with_context(|| format!("download {}", artifact.name))?;
+        let bytes = client.get_blob(artifact.blob).await.with_context(|| format!("download {}", artifact.name))?;
         // Artifact names come from the coordinator; never let one escape `out`.
-        let name = Path::new(&artifact.name)
-            .file_name()
-            .context("artifact has no file name")?;
+        let name = Path::new(&artifact.name).file_name().context("artifact has no file name")?;
         let path = out.join(name);
         std::fs::write(&path, bytes).with_context(|| format!("write {}", path.display()))?;
         written.push(path.display().to_string());

@@ -50,18 +50,10 @@ impl Network {
         let coordinator = Coordinator::start(config).await?;
         let mut workers = Vec::new();
         for idx in 0..n_workers {
-            let config =
-                WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
-            workers.push(
-                iog_worker::start(config)
-                    .await
-                    .with_context(|| format!("start worker {idx}"))?,
-            );
+            let config = WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
+            workers.push(iog_worker::start(config).await.with_context(|| format!("start worker {idx}"))?);
         }
-        Ok(Network {
-            coordinator,
-            workers,
-        })
+        Ok(Network { coordinator, workers })
     }
 
     async fn wait_for_workers(&self, client: &Client) -> anyhow::Result<()> {
@@ -72,10 +64,7 @@ impl Network {
                 return Ok(());
             }
             if started.elapsed() > WORKERS_JOIN_TIMEOUT {
-                bail!(
-                    "only {online} of {} workers joined within {WORKERS_JOIN_TIMEOUT:?}",
-                    self.workers.len()
-                );
+                bail!("only {online} of {} workers joined within {WORKERS_JOIN_TIMEOUT:?}", self.workers.len());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -90,23 +79,12 @@ impl Network {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    let network = Network::start(
-        &args.data_dir,
-        args.listen,
-        args.workers,
-        args.timings.core_config(),
-    )
-    .await?;
+    let network = Network::start(&args.data_dir, args.listen, args.workers, args.timings.core_config()).await?;
     let url = network.coordinator.url();
-    println!(
-        "iog is up: coordinator {url} with {} local workers",
-        network.workers.len()
-    );
+    println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
     println!("data in {}", args.data_dir.display());
     println!("try:  IOG_COORDINATOR={url} iog job submit examples/render-cornell.toml --watch");
-    tokio::signal::ctrl_c()
-        .await
-        .context("wait for interrupt")?;
+    tokio::signal::ctrl_c().await.context("wait for interrupt")?;
     println!("stopping");
     network.shutdown().await?;
     Ok(ExitCode::SUCCESS)
@@ -118,17 +96,11 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let data_dir: PathBuf = match &args.data_dir {
         Some(dir) => dir.clone(),
         None => {
-            temp = tempfile::Builder::new()
-                .prefix("iog-demo-")
-                .tempdir()
-                .context("create temporary data dir")?;
+            temp = tempfile::Builder::new().prefix("iog-demo-").tempdir().context("create temporary data dir")?;
             temp.path().to_owned()
         }
     };
-    let core = iog_core::Config {
-        heartbeat_interval_ms: 1_000,
-        ..iog_core::Config::default()
-    };
+    let core = iog_core::Config { heartbeat_interval_ms: 1_000, ..iog_core::Config::default() };
     let listen = "127.0.0.1:0".parse().expect("valid address");
     let network = Network::start(&data_dir, listen, args.workers, core).await?;
     let client = Client::new(&network.coordinator.url())?;
@@ -143,26 +115,15 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
             spec.job.name
         );
     }
-    let submitted = client
-        .submit(serde_json::to_value(&spec)?)
-        .await
-        .context("submit demo job")?;
+    let submitted = client.submit(serde_json::to_value(&spec)?).await.context("submit demo job")?;
     let status = watch(&client, submitted.job_id, !global.json).await?;
     if status.state != JobState::Done {
         network.shutdown().await?;
-        bail!(
-            "demo job {} ended {}: {}",
-            status.job_id,
-            status.state,
-            status.reason.unwrap_or_default()
-        );
+        bail!("demo job {} ended {}: {}", status.job_id, status.state, status.reason.unwrap_or_default());
     }
     let files = crate::cmd_job::download(&client, &status, &args.out).await?;
     let wall_ms = started.elapsed().as_millis() as u64;
-    let job_ms = status
-        .ended_ms
-        .unwrap_or(status.created_ms)
-        .saturating_sub(status.created_ms);
+    let job_ms = status.ended_ms.unwrap_or(status.created_ms).saturating_sub(status.created_ms);
     network.shutdown().await?;
     if global.json {
         print_json(&serde_json::json!({

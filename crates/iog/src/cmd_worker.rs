@@ -14,13 +14,9 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         Some(WorkerCommand::Devices) => {
             let report = tokio::task::spawn_blocking(iog_host::discover_devices).await?;
             if global.json {
-                print_json(
-                    &serde_json::json!({ "devices": report.devices, "notes": report.notes }),
-                )?;
+                print_json(&serde_json::json!({ "devices": report.devices, "notes": report.notes }))?;
             } else {
-                let mut table = display::table(&[
-                    "name", "kind", "vendor", "model", "memory", "units", "found by",
-                ]);
+                let mut table = display::table(&["name", "kind", "vendor", "model", "memory", "units", "found by"]);
                 for d in &report.devices {
                     table.add_row(vec![
                         d.name.clone(),
@@ -44,14 +40,9 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
             if global.json {
                 print_json(&workers)?;
             } else {
-                let mut table =
-                    display::table(&["worker", "online", "devices", "slots", "running", "version"]);
+                let mut table = display::table(&["worker", "online", "devices", "slots", "running", "version"]);
                 for w in workers {
-                    let devices: Vec<String> = w
-                        .devices
-                        .iter()
-                        .map(|d| format!("{} {}", d.name, d.model))
-                        .collect();
+                    let devices: Vec<String> = w.devices.iter().map(|d| format!("{} {}", d.name, d.model)).collect();
                     table.add_row(vec![
                         w.worker_id.to_string(),
                         if w.online { "yes" } else { "no" }.to_owned(),

@@ -11,9 +11,7 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
     table
 }
 
@@ -35,11 +33,7 @@ pub fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 /// A job's state as a few lines of text.
@@ -62,10 +56,7 @@ pub fn job_summary(status: &JobStatus) -> String {
         text.push_str(&format!("  reason: {reason}\n"));
     }
     if let Some(ended_ms) = status.ended_ms {
-        text.push_str(&format!(
-            "  took: {}\n",
-            millis(ended_ms.saturating_sub(status.created_ms))
-        ));
+        text.push_str(&format!("  took: {}\n", millis(ended_ms.saturating_sub(status.created_ms))));
     }
     if !status.workers.is_empty() {
         let mut table = table(&["worker", "tasks", "busy"]);

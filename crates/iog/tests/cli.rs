@@ -26,11 +26,7 @@ async fn bad_job_files_are_refused_with_the_field_and_create_nothing() {
     let scene = examples_dir().join("scenes/cornell.toml");
     let scene_line = format!("scene = {:?}\n", scene.to_str().unwrap());
     let cases = [
-        (
-            "missing",
-            format!("{RENDER_HEAD}{scene_line}tile_size = 8\n"),
-            "missing field `width` in [render]",
-        ),
+        ("missing", format!("{RENDER_HEAD}{scene_line}tile_size = 8\n"), "missing field `width` in [render]"),
         (
             "wrong-type",
             format!("{RENDER_HEAD}{scene_line}tile_size = 8\nwidth = \"wide\"\n"),
@@ -43,10 +39,7 @@ async fn bad_job_files_are_refused_with_the_field_and_create_nothing() {
         ),
         (
             "unknown-workload",
-            format!(
-                "{}{scene_line}tile_size = 8\nwidth = 10\n",
-                RENDER_HEAD.replace("\"render\"\n[", "\"fold\"\n[")
-            ),
+            format!("{}{scene_line}tile_size = 8\nwidth = 10\n", RENDER_HEAD.replace("\"render\"\n[", "\"fold\"\n[")),
             "job.workload must be one of render, hash, noop; got \"fold\"",
         ),
         (
@@ -54,11 +47,7 @@ async fn bad_job_files_are_refused_with_the_field_and_create_nothing() {
             format!("{RENDER_HEAD}{scene_line}tile_size = 8\nwidth = 10\ncolour = 1\n"),
             "unknown field `colour` in [render]",
         ),
-        (
-            "not-toml",
-            "[job\nname =".to_owned(),
-            "invalid TOML at line 1, column 5: unclosed table",
-        ),
+        ("not-toml", "[job\nname =".to_owned(), "invalid TOML at line 1, column 5: unclosed table"),
     ];
     for (name, text, expected) in cases {
         let path = cluster.dir.path().join(format!("{name}.toml"));
@@ -66,14 +55,8 @@ async fn bad_job_files_are_refused_with_the_field_and_create_nothing() {
         let out = cluster.cli(&["job", "submit", path.to_str().unwrap()]);
         assert!(!out.status.success(), "{name} was accepted");
         let err = stderr(&out);
-        assert!(
-            err.contains(expected),
-            "{name}: expected {expected:?} in {err:?}"
-        );
-        assert!(
-            err.contains(&format!("{name}.toml")),
-            "{name}: the error names the file: {err:?}"
-        );
+        assert!(err.contains(expected), "{name}: expected {expected:?} in {err:?}");
+        assert!(err.contains(&format!("{name}.toml")), "{name}: the error names the file: {err:?}");
     }
     // The API checks specs too, whoever sends them.
     let err = cluster
@@ -93,8 +76,7 @@ async fn jobs_are_submitted_watched_fetched_and_cancelled_from_the_cli() {
     let hash_job = examples_dir().join("hash-blake3.toml");
 
     // No worker yet: the job waits, and can be cancelled.
-    let submitted: SubmittedJob =
-        json_of(&cluster.cli(&["job", "submit", hash_job.to_str().unwrap(), "--json"]));
+    let submitted: SubmittedJob = json_of(&cluster.cli(&["job", "submit", hash_job.to_str().unwrap(), "--json"]));
     let id = submitted.job_id.to_string();
     let status: JobStatus = json_of(&cluster.cli(&["job", "status", &id, "--json"]));
     assert_eq!(status.state, JobState::Running);
@@ -104,34 +86,14 @@ async fn jobs_are_submitted_watched_fetched_and_cancelled_from_the_cli() {
     assert_eq!(cancelled.tasks.cancelled, submitted.n_tasks);
     let again = cluster.cli(&["job", "cancel", &id]);
     assert!(!again.status.success());
-    assert!(
-        stderr(&again).contains("is already cancelled"),
-        "{}",
-        stderr(&again)
-    );
-    let result = cluster.cli(&[
-        "job",
-        "result",
-        &id,
-        "--out",
-        cluster.dir.path().join("x").to_str().unwrap(),
-    ]);
-    assert!(
-        stderr(&result).contains("is cancelled and has no results"),
-        "{}",
-        stderr(&result)
-    );
+    assert!(stderr(&again).contains("is already cancelled"), "{}", stderr(&again));
+    let result = cluster.cli(&["job", "result", &id, "--out", cluster.dir.path().join("x").to_str().unwrap()]);
+    assert!(stderr(&result).contains("is cancelled and has no results"), "{}", stderr(&result));
 
     // With a worker, submit --watch runs the job to the end.
     cluster.start_worker(0);
     cluster.wait_for_online(1).await;
-    let done: JobStatus = json_of(&cluster.cli(&[
-        "job",
-        "submit",
-        hash_job.to_str().unwrap(),
-        "--watch",
-        "--json",
-    ]));
+    let done: JobStatus = json_of(&cluster.cli(&["job", "submit", hash_job.to_str().unwrap(), "--watch", "--json"]));
     assert_eq!(done.state, JobState::Done, "{done:?}");
     assert_eq!(done.workers.len(), 1);
     let out_dir = cluster.dir.path().join("hash-out");
@@ -146,10 +108,7 @@ async fn jobs_are_submitted_watched_fetched_and_cancelled_from_the_cli() {
     assert_eq!(fetched["files"].as_array().unwrap().len(), 1);
     let result: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("result.json")).unwrap()).unwrap();
-    assert!(
-        !result["found"].as_array().unwrap().is_empty(),
-        "the example finds nonces: {result}"
-    );
+    assert!(!result["found"].as_array().unwrap().is_empty(), "the example finds nonces: {result}");
 
     let workers: Vec<WorkerStatus> = json_of(&cluster.cli(&["worker", "list", "--json"]));
     assert_eq!(workers.len(), 1);
@@ -159,34 +118,18 @@ async fn jobs_are_submitted_watched_fetched_and_cancelled_from_the_cli() {
 
     let text = cluster.cli(&["job", "status", &done.job_id.to_string()]);
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
-    assert!(
-        text.contains("state: done") && text.contains("result.json"),
-        "{text}"
-    );
+    assert!(text.contains("state: done") && text.contains("result.json"), "{text}");
 }
 
 #[test]
 fn devices_lists_the_cpu_and_explains_missing_gpus() {
-    let out = std::process::Command::new(common::IOG)
-        .args(["worker", "devices", "--json"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(common::IOG).args(["worker", "devices", "--json"]).output().unwrap();
     let report: serde_json::Value = json_of(&out);
     let devices = report["devices"].as_array().unwrap();
-    assert!(
-        devices
-            .iter()
-            .any(|d| d["name"] == "cpu0" && d["compute_units"].as_u64().unwrap() >= 1)
-    );
+    assert!(devices.iter().any(|d| d["name"] == "cpu0" && d["compute_units"].as_u64().unwrap() >= 1));
     let notes = report["notes"].as_array().unwrap();
     let has_gpu = devices.iter().any(|d| d["kind"] == "gpu");
-    assert!(
-        has_gpu
-            || notes
-                .iter()
-                .any(|n| n.as_str().unwrap().starts_with("nvml:")),
-        "{report}"
-    );
+    assert!(has_gpu || notes.iter().any(|n| n.as_str().unwrap().starts_with("nvml:")), "{report}");
 }
 
 #[test]
@@ -199,11 +142,6 @@ fn client_commands_say_where_they_looked_for_the_coordinator() {
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "cannot reach the coordinator at http://127.0.0.1:{port}"
-        )),
-        "{err}"
-    );
+    assert!(err.contains(&format!("cannot reach the coordinator at http://127.0.0.1:{port}")), "{err}");
     assert!(err.contains("IOG_COORDINATOR"), "{err}");
 }

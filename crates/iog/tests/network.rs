@@ -14,43 +14,21 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 /// against the same scene rendered here in one piece.
 fn assert_image_matches(cluster: &Cluster, job_id: iog_types::JobId, job_file: &std::path::Path) {
     let out_dir = cluster.dir.path().join(format!("out-{job_id}"));
-    let out = cluster.cli(&[
-        "job",
-        "result",
-        &job_id.to_string(),
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "result failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "result failed: {}", String::from_utf8_lossy(&out.stderr));
     let png = std::fs::read(out_dir.join("image.png")).unwrap();
     let (width, height, rgb) = decode_png(&png);
     let (ref_width, ref_height, ref_rgb) = reference_render(job_file);
     assert_eq!((width, height), (ref_width, ref_height));
-    assert!(
-        rgb == ref_rgb,
-        "the assembled image differs from the single-process render"
-    );
+    assert!(rgb == ref_rgb, "the assembled image differs from the single-process render");
 }
 
 /// Every task committed, each by exactly one commit row in the store.
-async fn assert_committed_once(
-    cluster: &Cluster,
-    job_id: iog_types::JobId,
-) -> Vec<iog_proto::api::TaskStatus> {
+async fn assert_committed_once(cluster: &Cluster, job_id: iog_types::JobId) -> Vec<iog_proto::api::TaskStatus> {
     let tasks = cluster.client.tasks(job_id).await.unwrap();
-    assert!(
-        tasks
-            .iter()
-            .all(|t| t.state == TaskState::Committed && t.committed_by.is_some())
-    );
+    assert!(tasks.iter().all(|t| t.state == TaskState::Committed && t.committed_by.is_some()));
     let db = cluster.coordinator_dir().join("coordinator.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
-        .await
-        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await.unwrap();
     let rows: Vec<(i64, i64)> =
         sqlx::query_as("SELECT task_idx, COUNT(*) FROM commits WHERE job_id = ? GROUP BY task_idx")
             .bind(job_id.0 as i64)
@@ -68,19 +46,13 @@ async fn three_workers_render_the_same_image_as_one_process() {
     let cluster = Cluster::start(3).await;
     let job_file = write_render_job(cluster.dir.path(), 96, 72, 16, 8);
     let job_id = submit(&cluster, &job_file);
-    let status = cluster
-        .wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled())
-        .await;
+    let status = cluster.wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled()).await;
     assert_eq!(status.state, JobState::Done, "{status:?}");
     assert_eq!(status.n_tasks, 6 * 5);
     assert_image_matches(&cluster, job_id, &job_file);
     assert_committed_once(&cluster, job_id).await;
     let workers_used = status.workers.iter().filter(|w| w.n_committed > 0).count();
-    assert!(
-        workers_used >= 2,
-        "work spread over workers: {:?}",
-        status.workers
-    );
+    assert!(workers_used >= 2, "work spread over workers: {:?}", status.workers);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,31 +64,17 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     // Kill the first worker while it holds a lease and the job is under way.
     cluster
         .wait_job(job_id, JOB_TIMEOUT, |s| {
-            s.tasks.committed >= 3
-                && s.workers
-                    .iter()
-                    .any(|w| w.worker_id == victim && w.n_leased > 0)
+            s.tasks.committed >= 3 && s.workers.iter().any(|w| w.worker_id == victim && w.n_leased > 0)
         })
         .await;
     cluster.workers[0].1.kill9();
-    let status = cluster
-        .wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled())
-        .await;
+    let status = cluster.wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled()).await;
     assert_eq!(status.state, JobState::Done, "{status:?}");
     let tasks = assert_committed_once(&cluster, job_id).await;
-    assert!(
-        tasks.iter().any(|t| t.attempts >= 2),
-        "the killed worker's task was leased again: {tasks:?}"
-    );
+    assert!(tasks.iter().any(|t| t.attempts >= 2), "the killed worker's task was leased again: {tasks:?}");
     assert_image_matches(&cluster, job_id, &job_file);
     let workers = cluster.client.workers().await.unwrap();
-    assert!(
-        !workers
-            .iter()
-            .find(|w| w.worker_id == victim)
-            .unwrap()
-            .online
-    );
+    assert!(!workers.iter().find(|w| w.worker_id == victim).unwrap().online);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,22 +82,14 @@ async fn a_coordinator_killed_mid_job_resumes_from_its_store() {
     let mut cluster = Cluster::start(3).await;
     let job_file = write_render_job(cluster.dir.path(), 160, 128, 16, 96);
     let job_id = submit(&cluster, &job_file);
-    let before = cluster
-        .wait_job(job_id, JOB_TIMEOUT, |s| s.tasks.committed >= 5)
-        .await;
-    assert_eq!(
-        before.state,
-        JobState::Running,
-        "the job must still be running when the coordinator dies"
-    );
+    let before = cluster.wait_job(job_id, JOB_TIMEOUT, |s| s.tasks.committed >= 5).await;
+    assert_eq!(before.state, JobState::Running, "the job must still be running when the coordinator dies");
     cluster.coordinator.as_mut().unwrap().kill9();
     tokio::time::sleep(Duration::from_millis(300)).await;
     cluster.start_coordinator().await;
     // Workers find the new coordinator by themselves.
     cluster.wait_for_online(3).await;
-    let status = cluster
-        .wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled())
-        .await;
+    let status = cluster.wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled()).await;
     assert_eq!(status.state, JobState::Done, "{status:?}");
     assert!(status.tasks.committed >= before.tasks.committed);
     assert_committed_once(&cluster, job_id).await;

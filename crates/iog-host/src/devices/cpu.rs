@@ -26,21 +26,16 @@ pub(super) fn discover(notes: &mut Vec<String>) -> Device {
         }
     };
 
-    let mem_total_bytes = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| parse_meminfo_total_bytes(&text));
-    let cgroup_limit_bytes = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|text| parse_cgroup_memory_max_bytes(&text));
+    let mem_total_bytes =
+        std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| parse_meminfo_total_bytes(&text));
+    let cgroup_limit_bytes =
+        std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|text| parse_cgroup_memory_max_bytes(&text));
     let memory_bytes = match (mem_total_bytes, cgroup_limit_bytes) {
         (Some(total), Some(limit)) => total.min(limit),
         (Some(total), None) => total,
         (None, Some(limit)) => limit,
         (None, None) => {
-            notes.push(
-                "cpu: memory size unknown (no MemTotal in /proc/meminfo); offering 0 bytes"
-                    .to_owned(),
-            );
+            notes.push("cpu: memory size unknown (no MemTotal in /proc/meminfo); offering 0 bytes".to_owned());
             0
         }
     };
@@ -79,9 +74,7 @@ fn parse_cpuinfo(text: &str) -> (Option<String>, Option<String>) {
 
 /// `MemTotal` from /proc/meminfo, in bytes (the file says kB, meaning KiB).
 fn parse_meminfo_total_bytes(text: &str) -> Option<u64> {
-    let line = text
-        .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))?;
+    let line = text.lines().find_map(|line| line.strip_prefix("MemTotal:"))?;
     let kib = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
     kib.checked_mul(1024).filter(|&bytes| bytes > 0)
 }
@@ -100,17 +93,8 @@ mod tests {
     fn reads_cpuinfo_fields() {
         let text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13 64-Core Processor\n\n\
                     processor\t: 1\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13 64-Core Processor\n";
-        assert_eq!(
-            parse_cpuinfo(text),
-            (
-                Some("AMD".to_owned()),
-                Some("AMD EPYC 7B13 64-Core Processor".to_owned())
-            )
-        );
-        assert_eq!(
-            parse_cpuinfo("processor\t: 0\nBogoMIPS\t: 50.00\n"),
-            (None, None)
-        );
+        assert_eq!(parse_cpuinfo(text), (Some("AMD".to_owned()), Some("AMD EPYC 7B13 64-Core Processor".to_owned())));
+        assert_eq!(parse_cpuinfo("processor\t: 0\nBogoMIPS\t: 50.00\n"), (None, None));
     }
 
     #[test]
@@ -124,9 +108,6 @@ mod tests {
     #[test]
     fn reads_cgroup_limit() {
         assert_eq!(parse_cgroup_memory_max_bytes("max\n"), None);
-        assert_eq!(
-            parse_cgroup_memory_max_bytes("8589934592\n"),
-            Some(8_589_934_592)
-        );
+        assert_eq!(parse_cgroup_memory_max_bytes("8589934592\n"), Some(8_589_934_592));
     }
 }

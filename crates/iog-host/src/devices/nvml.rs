@@ -24,9 +24,7 @@ pub(super) fn discover(notes: &mut Vec<String>) -> Vec<Device> {
     let n_gpus = match nvml.device_count() {
         Ok(n) => n,
         Err(err) => {
-            notes.push(format!(
-                "nvml: could not count GPUs ({err}); no NVIDIA GPUs offered"
-            ));
+            notes.push(format!("nvml: could not count GPUs ({err}); no NVIDIA GPUs offered"));
             return Vec::new();
         }
     };
@@ -35,9 +33,7 @@ pub(super) fn discover(notes: &mut Vec<String>) -> Vec<Device> {
         return Vec::new();
     }
     if n_gpus > GPUS_MAX {
-        notes.push(format!(
-            "nvml: the driver reports {n_gpus} GPUs; looking at the first {GPUS_MAX}"
-        ));
+        notes.push(format!("nvml: the driver reports {n_gpus} GPUs; looking at the first {GPUS_MAX}"));
     }
     let driver = nvml.sys_driver_version().ok();
 
@@ -47,41 +43,30 @@ pub(super) fn discover(notes: &mut Vec<String>) -> Vec<Device> {
         let gpu = match nvml.device_by_index(gpu_idx) {
             Ok(gpu) => gpu,
             Err(err) => {
-                notes.push(format!(
-                    "nvml: could not open {name} ({err}); it is not offered"
-                ));
+                notes.push(format!("nvml: could not open {name} ({err}); it is not offered"));
                 continue;
             }
         };
         let memory_bytes = match gpu.memory_info() {
             Ok(info) => info.total,
             Err(err) => {
-                notes.push(format!(
-                    "nvml: memory size of {name} unknown ({err}); offering 0 bytes"
-                ));
+                notes.push(format!("nvml: memory size of {name} unknown ({err}); offering 0 bytes"));
                 0
             }
         };
         // The attributes query is the only place NVML gives the number of
         // streaming multiprocessors; older drivers and some GPUs lack it.
-        let compute_units = gpu
-            .attributes()
-            .map_or(0, |attributes| attributes.multiprocessor_count);
+        let compute_units = gpu.attributes().map_or(0, |attributes| attributes.multiprocessor_count);
         gpus.push(Device {
             kind: DeviceKind::Gpu,
             name,
             vendor: "NVIDIA".to_owned(),
-            model: gpu
-                .name()
-                .unwrap_or_else(|_| "unknown NVIDIA GPU".to_owned()),
+            model: gpu.name().unwrap_or_else(|_| "unknown NVIDIA GPU".to_owned()),
             memory_bytes,
             compute_units,
             source: "nvml".to_owned(),
             driver: driver.clone(),
-            compute_capability: gpu
-                .cuda_compute_capability()
-                .ok()
-                .map(|cc| format!("{}.{}", cc.major, cc.minor)),
+            compute_capability: gpu.cuda_compute_capability().ok().map(|cc| format!("{}.{}", cc.major, cc.minor)),
             uuid: gpu.uuid().ok(),
         });
     }
@@ -95,9 +80,7 @@ fn init_failure_note(err: &NvmlError) -> String {
             "nvml: libnvidia-ml.so not found ({err}); no NVIDIA GPUs offered \
              (install the NVIDIA driver to offer GPUs)"
         ),
-        NvmlError::DriverNotLoaded => {
-            "nvml: the NVIDIA driver is not loaded; no NVIDIA GPUs offered".to_owned()
-        }
+        NvmlError::DriverNotLoaded => "nvml: the NVIDIA driver is not loaded; no NVIDIA GPUs offered".to_owned(),
         NvmlError::NoPermission => {
             "nvml: no permission to talk to the NVIDIA driver; no NVIDIA GPUs offered".to_owned()
         }

@@ -17,10 +17,7 @@ const SEED_HEX_DIGITS: usize = 64;
 
 /// Read the seed from `path`, or `None` when the file does not exist.
 pub(super) fn read_seed(path: &Path) -> Result<Option<[u8; 32]>, IdentityError> {
-    let read_err = |source| IdentityError::ReadKey {
-        path: path.to_owned(),
-        source,
-    };
+    let read_err = |source| IdentityError::ReadKey { path: path.to_owned(), source };
     let file = match File::open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
@@ -28,13 +25,8 @@ pub(super) fn read_seed(path: &Path) -> Result<Option<[u8; 32]>, IdentityError> 
     };
     warn_if_readable_by_others(&file, path);
     let mut bytes = Vec::new();
-    file.take(KEY_FILE_BYTES_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    let seed = parse_seed(&bytes).map_err(|reason| IdentityError::CorruptKey {
-        path: path.to_owned(),
-        reason,
-    })?;
+    file.take(KEY_FILE_BYTES_MAX + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    let seed = parse_seed(&bytes).map_err(|reason| IdentityError::CorruptKey { path: path.to_owned(), reason })?;
     Ok(Some(seed))
 }
 
@@ -52,21 +44,14 @@ fn parse_seed(bytes: &[u8]) -> Result<[u8; 32], String> {
         return Err("the file is empty".to_owned());
     }
     if let Some((idx, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        let what = if c.is_whitespace() {
-            "whitespace".to_owned()
-        } else {
-            format!("{c:?}")
-        };
+        let what = if c.is_whitespace() { "whitespace".to_owned() } else { format!("{c:?}") };
         return Err(format!(
             "character {} is {what}, not a hex digit; expected {SEED_HEX_DIGITS} hex digits on one line",
             idx + 1
         ));
     }
     if text.len() != SEED_HEX_DIGITS {
-        return Err(format!(
-            "found {} hex digits, expected {SEED_HEX_DIGITS} (a 32-byte seed)",
-            text.len()
-        ));
+        return Err(format!("found {} hex digits, expected {SEED_HEX_DIGITS} (a 32-byte seed)", text.len()));
     }
     let mut seed = [0u8; 32];
     hex::decode_to_slice(text, &mut seed).map_err(|err| err.to_string())?;
@@ -80,22 +65,13 @@ pub(super) fn create_dir(data_dir: &Path) -> Result<(), IdentityError> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(data_dir)
-        .map_err(|source| IdentityError::CreateDataDir {
-            path: data_dir.to_owned(),
-            source,
-        })
+    builder.create(data_dir).map_err(|source| IdentityError::CreateDataDir { path: data_dir.to_owned(), source })
 }
 
 /// Write `seed` to `path` atomically: a temp file in the same dir, synced,
 /// then renamed over `path`, then the dir synced so the rename survives a
 /// crash. A reader never sees a half-written key.
-pub(super) fn write_seed(
-    data_dir: &Path,
-    path: &Path,
-    seed: &[u8; 32],
-) -> Result<(), IdentityError> {
+pub(super) fn write_seed(data_dir: &Path, path: &Path, seed: &[u8; 32]) -> Result<(), IdentityError> {
     // A random suffix keeps two threads or processes racing on the same data
     // dir from writing into one temp file.
     let tmp_path = data_dir.join(format!(".identity.key.tmp-{:016x}", rand::random::<u64>()));
@@ -104,18 +80,10 @@ pub(super) fn write_seed(
         // Best effort: a stale temp file holds a secret that was never used.
         let _ = fs::remove_file(&tmp_path);
     }
-    result.map_err(|source| IdentityError::WriteKey {
-        path: path.to_owned(),
-        source,
-    })
+    result.map_err(|source| IdentityError::WriteKey { path: path.to_owned(), source })
 }
 
-fn write_tmp_and_rename(
-    data_dir: &Path,
-    tmp_path: &Path,
-    path: &Path,
-    seed: &[u8; 32],
-) -> std::io::Result<()> {
+fn write_tmp_and_rename(data_dir: &Path, tmp_path: &Path, path: &Path, seed: &[u8; 32]) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -174,31 +142,18 @@ mod tests {
         expected[31] = 0xff;
         assert_eq!(parse_seed(hex.as_bytes()), Ok(expected));
         assert_eq!(parse_seed(format!("{hex}\n").as_bytes()), Ok(expected));
-        assert_eq!(
-            parse_seed(format!("  {}\r\n", hex.to_uppercase()).as_bytes()),
-            Ok(expected)
-        );
+        assert_eq!(parse_seed(format!("  {}\r\n", hex.to_uppercase()).as_bytes()), Ok(expected));
     }
 
     #[test]
     fn says_what_is_wrong() {
-        let check =
-            |bytes: &[u8], expected: &str| assert_eq!(parse_seed(bytes).unwrap_err(), expected);
+        let check = |bytes: &[u8], expected: &str| assert_eq!(parse_seed(bytes).unwrap_err(), expected);
         check(b"", "the file is empty");
         check(b"\n", "the file is empty");
         check(b"abcd", "found 4 hex digits, expected 64 (a 32-byte seed)");
-        check(
-            b"abxd",
-            "character 3 is 'x', not a hex digit; expected 64 hex digits on one line",
-        );
-        check(
-            b"ab\ncd\n",
-            "character 3 is whitespace, not a hex digit; expected 64 hex digits on one line",
-        );
+        check(b"abxd", "character 3 is 'x', not a hex digit; expected 64 hex digits on one line");
+        check(b"ab\ncd\n", "character 3 is whitespace, not a hex digit; expected 64 hex digits on one line");
         check(&[0xff, 0xfe], "the file is not text");
-        check(
-            &[b'a'; 2000],
-            "the file is larger than 1024 bytes, expected 64 hex digits on one line",
-        );
+        check(&[b'a'; 2000], "the file is larger than 1024 bytes, expected 64 hex digits on one line");
     }
 }

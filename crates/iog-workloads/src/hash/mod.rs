@@ -7,7 +7,7 @@ pub(crate) mod tasks;
 
 pub use search::{hash_nonce, leading_zero_bits};
 pub use spec::{
-    DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCE_COUNT_MAX,
-    NONCES_PER_TASK_MAX, NONCES_PER_TASK_MIN,
+    DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCE_COUNT_MAX, NONCES_PER_TASK_MAX,
+    NONCES_PER_TASK_MIN,
 };
 pub use tasks::{FoundNonce, HashResult};

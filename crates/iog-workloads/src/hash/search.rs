@@ -19,9 +19,7 @@ pub fn hash_nonce(algorithm: HashAlgorithm, data: &[u8], nonce: u64) -> [u8; 32]
             *hasher.finalize().as_bytes()
         }
         HashAlgorithm::Sha256d => {
-            let first = Sha256::new_with_prefix(data)
-                .chain_update(nonce.to_le_bytes())
-                .finalize();
+            let first = Sha256::new_with_prefix(data).chain_update(nonce.to_le_bytes()).finalize();
             Sha256::digest(first).into()
         }
     }
@@ -62,19 +60,10 @@ pub(crate) fn search(
         .map(|chunk_idx| {
             let offset = chunk_idx * CHUNK_NONCES;
             let length = CHUNK_NONCES.min(nonce_count - offset);
-            scan(
-                algorithm,
-                data,
-                nonce_start + offset,
-                length,
-                difficulty_bits,
-            )
+            scan(algorithm, data, nonce_start + offset, length, difficulty_bits)
         })
         .collect();
-    let mut found = Found {
-        nonces: Vec::new(),
-        count: 0,
-    };
+    let mut found = Found { nonces: Vec::new(), count: 0 };
     for chunk in chunks {
         found.count += chunk.count;
         let room = FOUND_MAX as usize - found.nonces.len();
@@ -84,17 +73,8 @@ pub(crate) fn search(
 }
 
 /// Tests `length` consecutive nonces from `start` on one thread.
-fn scan(
-    algorithm: HashAlgorithm,
-    data: &[u8],
-    start: u64,
-    length: u64,
-    difficulty_bits: u32,
-) -> Found {
-    let mut found = Found {
-        nonces: Vec::new(),
-        count: 0,
-    };
+fn scan(algorithm: HashAlgorithm, data: &[u8], start: u64, length: u64, difficulty_bits: u32) -> Found {
+    let mut found = Found { nonces: Vec::new(), count: 0 };
     let mut keep = |nonce: u64, hash: [u8; 32]| {
         // Only the first 8 bytes matter for up to 64 difficulty bits.
         let head = u64::from_be_bytes(hash[..8].try_into().expect("a hash has 32 bytes"));

@@ -54,25 +54,12 @@ impl HashSpec {
         if self.data.len() > DATA_BYTES_MAX {
             return Err(SpecError::invalid(
                 "hash.data",
-                format!(
-                    "must be at most {DATA_BYTES_MAX} bytes, got {}",
-                    self.data.len()
-                ),
+                format!("must be at most {DATA_BYTES_MAX} bytes, got {}", self.data.len()),
             ));
         }
         check::between("hash.nonce_count", self.nonce_count, 1, NONCE_COUNT_MAX)?;
-        check::between(
-            "hash.nonces_per_task",
-            self.nonces_per_task,
-            NONCES_PER_TASK_MIN,
-            NONCES_PER_TASK_MAX,
-        )?;
-        check::between(
-            "hash.difficulty_bits",
-            self.difficulty_bits,
-            1,
-            DIFFICULTY_BITS_MAX,
-        )?;
+        check::between("hash.nonces_per_task", self.nonces_per_task, NONCES_PER_TASK_MIN, NONCES_PER_TASK_MAX)?;
+        check::between("hash.difficulty_bits", self.difficulty_bits, 1, DIFFICULTY_BITS_MAX)?;
         if self.nonce_start.checked_add(self.nonce_count - 1).is_none() {
             return Err(SpecError::invalid(
                 "hash.nonce_count",
@@ -94,11 +81,7 @@ impl HashSpec {
                 ),
             ));
         }
-        check_expected_found(
-            self.nonce_count,
-            self.difficulty_bits,
-            "hash.difficulty_bits",
-        )
+        check_expected_found(self.nonce_count, self.difficulty_bits, "hash.difficulty_bits")
     }
 
     /// How many tasks the search splits into.
@@ -109,11 +92,7 @@ impl HashSpec {
 
 /// Rejects searches expected to find more than [`FOUND_MAX`] nonces: their
 /// output would be large and the difficulty is almost certainly a mistake.
-pub(crate) fn check_expected_found(
-    nonce_count: u64,
-    difficulty_bits: u32,
-    field: &str,
-) -> Result<(), SpecError> {
+pub(crate) fn check_expected_found(nonce_count: u64, difficulty_bits: u32, field: &str) -> Result<(), SpecError> {
     let expected = expected_found(nonce_count, difficulty_bits);
     if expected > FOUND_MAX {
         let enough_bits = (difficulty_bits..=DIFFICULTY_BITS_MAX)

@@ -4,8 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::search::{hash_nonce, leading_zero_bits, search};
 use crate::hash::spec::{
-    DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCES_PER_TASK_MAX,
-    check_expected_found,
+    DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCES_PER_TASK_MAX, check_expected_found,
 };
 use crate::{Artifact, AssembleError, SpecError, TaskRun, check};
 
@@ -78,19 +77,13 @@ const FOUND_PLAUSIBLE_MAX: usize = 4 * FOUND_MAX as usize;
 /// and catches a worker that invents finds.
 fn verify_found(task: &HashTask, found: &[FoundNonce]) -> Result<(), String> {
     if found.len() as u64 > FOUND_MAX {
-        return Err(format!(
-            "lists {} nonces, a task keeps at most {FOUND_MAX}",
-            found.len()
-        ));
+        return Err(format!("lists {} nonces, a task keeps at most {FOUND_MAX}", found.len()));
     }
     let task_end = task.nonce_start + (task.nonce_count - 1);
     let mut previous = None;
     for entry in found {
         if entry.nonce < task.nonce_start || entry.nonce > task_end {
-            return Err(format!(
-                "lists nonce {} outside its range {}..={task_end}",
-                entry.nonce, task.nonce_start
-            ));
+            return Err(format!("lists nonce {} outside its range {}..={task_end}", entry.nonce, task.nonce_start));
         }
         if previous.is_some_and(|previous| entry.nonce <= previous) {
             return Err(format!("lists nonce {} out of order", entry.nonce));
@@ -132,43 +125,19 @@ pub(crate) fn plan(spec: &HashSpec) -> Result<Vec<HashTask>, SpecError> {
 /// Searches the task's range; the output lists the first qualifying nonces.
 pub(crate) fn run(task: &HashTask) -> Result<TaskRun, SpecError> {
     if task.data.len() > DATA_BYTES_MAX {
-        return Err(SpecError::invalid(
-            "data",
-            format!("must be at most {DATA_BYTES_MAX} bytes"),
-        ));
+        return Err(SpecError::invalid("data", format!("must be at most {DATA_BYTES_MAX} bytes")));
     }
     check::between("nonce_count", task.nonce_count, 1, NONCES_PER_TASK_MAX)?;
-    check::between(
-        "difficulty_bits",
-        task.difficulty_bits,
-        1,
-        DIFFICULTY_BITS_MAX,
-    )?;
+    check::between("difficulty_bits", task.difficulty_bits, 1, DIFFICULTY_BITS_MAX)?;
     if task.nonce_start.checked_add(task.nonce_count - 1).is_none() {
-        return Err(SpecError::invalid(
-            "nonce_count",
-            "runs past the largest nonce",
-        ));
+        return Err(SpecError::invalid("nonce_count", "runs past the largest nonce"));
     }
     check_expected_found(task.nonce_count, task.difficulty_bits, "difficulty_bits")?;
-    let found = search(
-        task.algorithm,
-        task.data.as_bytes(),
-        task.nonce_start,
-        task.nonce_count,
-        task.difficulty_bits,
-    );
+    let found = search(task.algorithm, task.data.as_bytes(), task.nonce_start, task.nonce_count, task.difficulty_bits);
     let output = HashTaskOutput {
         hashes: task.nonce_count,
         found_count: found.count,
-        found: found
-            .nonces
-            .into_iter()
-            .map(|(nonce, hash)| FoundNonce {
-                nonce,
-                hash: hex::encode(hash),
-            })
-            .collect(),
+        found: found.nonces.into_iter().map(|(nonce, hash)| FoundNonce { nonce, hash: hex::encode(hash) }).collect(),
     };
     Ok(TaskRun {
         output: serde_json::to_vec(&output).expect("plain structs serialize to JSON"),
@@ -188,26 +157,16 @@ pub(crate) fn assemble(
     let mut found = Vec::new();
     for (task_idx, (task, output)) in tasks.iter().zip(outputs).enumerate() {
         let bad = |reason: String| AssembleError::BadOutput { task_idx, reason };
-        let output: HashTaskOutput = serde_json::from_slice(output)
-            .map_err(|err| bad(format!("not a hash task output: {err}")))?;
+        let output: HashTaskOutput =
+            serde_json::from_slice(output).map_err(|err| bad(format!("not a hash task output: {err}")))?;
         if output.hashes != task.nonce_count {
-            return Err(bad(format!(
-                "reports {} hashes, the task had {} nonces",
-                output.hashes, task.nonce_count
-            )));
+            return Err(bad(format!("reports {} hashes, the task had {} nonces", output.hashes, task.nonce_count)));
         }
         if output.found_count > output.hashes {
-            return Err(bad(format!(
-                "counts {} found nonces among {} hashes",
-                output.found_count, output.hashes
-            )));
+            return Err(bad(format!("counts {} found nonces among {} hashes", output.found_count, output.hashes)));
         }
         if output.found.len() as u64 > output.found_count {
-            return Err(bad(format!(
-                "lists {} nonces but counts {}",
-                output.found.len(),
-                output.found_count
-            )));
+            return Err(bad(format!("lists {} nonces but counts {}", output.found.len(), output.found_count)));
         }
         verify_found(task, &output.found).map_err(bad)?;
         if found.len() + output.found.len() > FOUND_PLAUSIBLE_MAX {
@@ -222,9 +181,7 @@ pub(crate) fn assemble(
     }
     found.sort_by_key(|entry| entry.nonce);
     // Durations come from workers; saturate rather than overflow on nonsense.
-    let total_task_ms = task_durations_ms
-        .iter()
-        .fold(0u64, |sum, &ms| sum.saturating_add(ms));
+    let total_task_ms = task_durations_ms.iter().fold(0u64, |sum, &ms| sum.saturating_add(ms));
     let total_task_seconds = total_task_ms as f64 / 1000.0;
     let result = HashResult {
         algorithm: spec.algorithm,
@@ -235,8 +192,7 @@ pub(crate) fn assemble(
         found_count,
         found,
         total_task_seconds,
-        hashes_per_second: (total_task_seconds > 0.0)
-            .then(|| total_hashes as f64 / total_task_seconds),
+        hashes_per_second: (total_task_seconds > 0.0).then(|| total_hashes as f64 / total_task_seconds),
     };
     Ok(vec![Artifact {
         name: "result.json".to_owned(),

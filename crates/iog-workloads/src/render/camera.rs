@@ -62,10 +62,7 @@ impl CompiledCamera {
         } else {
             self.origin
         };
-        Ray {
-            origin,
-            direction: (target - origin).normalized(),
-        }
+        Ray { origin, direction: (target - origin).normalized() }
     }
 }
 
@@ -97,10 +94,7 @@ mod tests {
         for angle_deg in [1.0f32, 30.0, 40.0, 90.0, 120.0, 179.0] {
             let expected = (f64::from(angle_deg) / 2.0).to_radians().tan() as f32;
             let got = tan_half_angle_deg(angle_deg);
-            assert!(
-                (got - expected).abs() <= expected * 1e-6,
-                "{angle_deg}: {got} vs {expected}"
-            );
+            assert!((got - expected).abs() <= expected * 1e-6, "{angle_deg}: {got} vs {expected}");
         }
     }
 }

@@ -44,10 +44,7 @@ impl Frame {
         seed: u64,
     ) -> Result<Self, SpecError> {
         let world = World::new(scene).map_err(|material| {
-            SpecError::invalid(
-                "render.scene.objects",
-                format!("refer to unknown material {material:?}"),
-            )
+            SpecError::invalid("render.scene.objects", format!("refer to unknown material {material:?}"))
         })?;
         Ok(Frame {
             world,
@@ -64,15 +61,13 @@ impl Frame {
     pub fn render_rect(&self, rect: Rect) -> Vec<u8> {
         let row_bytes = rect.width as usize * 3;
         let mut rgb = vec![0u8; row_bytes * rect.height as usize];
-        rgb.par_chunks_mut(row_bytes.max(1))
-            .enumerate()
-            .for_each(|(row, bytes)| {
-                let y = rect.y + row as u32;
-                for (column, pixel) in bytes.chunks_exact_mut(3).enumerate() {
-                    let colour = self.pixel(rect.x + column as u32, y);
-                    pixel.copy_from_slice(&to_rgb8(colour));
-                }
-            });
+        rgb.par_chunks_mut(row_bytes.max(1)).enumerate().for_each(|(row, bytes)| {
+            let y = rect.y + row as u32;
+            for (column, pixel) in bytes.chunks_exact_mut(3).enumerate() {
+                let colour = self.pixel(rect.x + column as u32, y);
+                pixel.copy_from_slice(&to_rgb8(colour));
+            }
+        });
         rgb
     }
 
@@ -92,20 +87,9 @@ impl Frame {
 /// bytes. Assembling the tiles of a render job gives exactly these bytes.
 pub fn render_image(spec: &RenderSpec) -> Result<Vec<u8>, SpecError> {
     spec.validate()?;
-    let frame = Frame::new(
-        spec.inline_scene()?,
-        spec.width,
-        spec.height,
-        spec.samples_per_pixel,
-        spec.max_bounces,
-        spec.seed,
-    )?;
-    Ok(frame.render_rect(Rect {
-        x: 0,
-        y: 0,
-        width: spec.width,
-        height: spec.height,
-    }))
+    let frame =
+        Frame::new(spec.inline_scene()?, spec.width, spec.height, spec.samples_per_pixel, spec.max_bounces, spec.seed)?;
+    Ok(frame.render_rect(Rect { x: 0, y: 0, width: spec.width, height: spec.height }))
 }
 
 /// Clamps linear radiance to `0..=1` and encodes it with gamma 2.2.

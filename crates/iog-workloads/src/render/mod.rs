@@ -20,12 +20,10 @@ mod world;
 pub use image::render_image;
 pub use png_encode::encode_png;
 pub use scene::{Camera, Material, Object, Scene};
-pub use scene_check::{
-    BACKGROUND_MAX, EMISSIVE_STRENGTH_MAX, GLASS_IOR_MAX, SCENE_MATERIALS_MAX, SCENE_OBJECTS_MAX,
-};
+pub use scene_check::{BACKGROUND_MAX, EMISSIVE_STRENGTH_MAX, GLASS_IOR_MAX, SCENE_MATERIALS_MAX, SCENE_OBJECTS_MAX};
 pub use spec::{
-    IMAGE_SIDE_MAX, MAX_BOUNCES_MAX, PLAN_BYTES_MAX, RenderSpec, SAMPLES_PER_PIXEL_MAX, SceneRef,
-    TILE_SIZE_MAX, TILE_SIZE_MIN,
+    IMAGE_SIDE_MAX, MAX_BOUNCES_MAX, PLAN_BYTES_MAX, RenderSpec, SAMPLES_PER_PIXEL_MAX, SceneRef, TILE_SIZE_MAX,
+    TILE_SIZE_MIN,
 };
 
 pub(crate) use scene_check::validate_scene;

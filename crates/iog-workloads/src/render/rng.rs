@@ -23,9 +23,7 @@ impl Rng {
     /// The generator of pixel (x, y) of an image rendered with `seed`.
     pub fn for_pixel(seed: u64, x: u32, y: u32) -> Self {
         let position = (u64::from(y) << 32) | u64::from(x);
-        Rng {
-            state: mix(mix(seed).wrapping_add(position)),
-        }
+        Rng { state: mix(mix(seed).wrapping_add(position)) }
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -53,11 +51,7 @@ impl Rng {
     /// A uniform point in the unit ball, by rejection.
     pub fn in_unit_ball(&mut self) -> Vec3 {
         loop {
-            let p = Vec3::new(
-                2.0 * self.next_f32() - 1.0,
-                2.0 * self.next_f32() - 1.0,
-                2.0 * self.next_f32() - 1.0,
-            );
+            let p = Vec3::new(2.0 * self.next_f32() - 1.0, 2.0 * self.next_f32() - 1.0, 2.0 * self.next_f32() - 1.0);
             let length_squared = p.length_squared();
             if length_squared < 1.0 && length_squared > 1e-12 {
                 return p;
@@ -75,10 +69,6 @@ impl Rng {
     pub fn cosine_direction(&mut self, normal: Vec3) -> Vec3 {
         let direction = normal + self.unit_vector();
         let length_squared = direction.length_squared();
-        if length_squared < 1e-12 {
-            normal
-        } else {
-            direction / length_squared.sqrt()
-        }
+        if length_squared < 1e-12 { normal } else { direction / length_squared.sqrt() }
     }
 }

@@ -121,9 +121,9 @@ impl Object {
     /// The name of the object's material.
     pub fn material(&self) -> &str {
         match self {
-            Object::Sphere { material, .. }
-            | Object::Plane { material, .. }
-            | Object::Triangle { material, .. } => material,
+            Object::Sphere { material, .. } | Object::Plane { material, .. } | Object::Triangle { material, .. } => {
+                material
+            }
         }
     }
 }
@@ -159,9 +159,7 @@ struct MaterialFields {
 /// so that the error translation names the table.
 fn unused<T>(value: &Option<T>, name: &str, kind: &str, allowed: &str) -> Result<(), String> {
     match value {
-        Some(_) => Err(format!(
-            "unknown field `{name}`, expected {allowed} (for type = {kind:?})"
-        )),
+        Some(_) => Err(format!("unknown field `{name}`, expected {allowed} (for type = {kind:?})")),
         None => Ok(()),
     }
 }
@@ -182,19 +180,14 @@ impl TryFrom<MaterialFields> for Material {
                 unused(&f.ior, "ior", "diffuse", allowed)?;
                 unused(&f.color, "color", "diffuse", allowed)?;
                 unused(&f.strength, "strength", "diffuse", allowed)?;
-                Material::Diffuse {
-                    albedo: required(f.albedo, "albedo")?,
-                }
+                Material::Diffuse { albedo: required(f.albedo, "albedo")? }
             }
             MaterialKind::Metal => {
                 let allowed = "one of `type`, `albedo`, `fuzz`";
                 unused(&f.ior, "ior", "metal", allowed)?;
                 unused(&f.color, "color", "metal", allowed)?;
                 unused(&f.strength, "strength", "metal", allowed)?;
-                Material::Metal {
-                    albedo: required(f.albedo, "albedo")?,
-                    fuzz: f.fuzz.unwrap_or(0.0),
-                }
+                Material::Metal { albedo: required(f.albedo, "albedo")?, fuzz: f.fuzz.unwrap_or(0.0) }
             }
             MaterialKind::Glass => {
                 let allowed = "`type` or `ior`";
@@ -202,19 +195,14 @@ impl TryFrom<MaterialFields> for Material {
                 unused(&f.fuzz, "fuzz", "glass", allowed)?;
                 unused(&f.color, "color", "glass", allowed)?;
                 unused(&f.strength, "strength", "glass", allowed)?;
-                Material::Glass {
-                    ior: required(f.ior, "ior")?,
-                }
+                Material::Glass { ior: required(f.ior, "ior")? }
             }
             MaterialKind::Emissive => {
                 let allowed = "one of `type`, `color`, `strength`";
                 unused(&f.albedo, "albedo", "emissive", allowed)?;
                 unused(&f.fuzz, "fuzz", "emissive", allowed)?;
                 unused(&f.ior, "ior", "emissive", allowed)?;
-                Material::Emissive {
-                    color: required(f.color, "color")?,
-                    strength: f.strength.unwrap_or(1.0),
-                }
+                Material::Emissive { color: required(f.color, "color")?, strength: f.strength.unwrap_or(1.0) }
             }
         })
     }
@@ -222,33 +210,16 @@ impl TryFrom<MaterialFields> for Material {
 
 impl From<Material> for MaterialFields {
     fn from(material: Material) -> Self {
-        let empty = |kind| MaterialFields {
-            kind,
-            albedo: None,
-            fuzz: None,
-            ior: None,
-            color: None,
-            strength: None,
-        };
+        let empty = |kind| MaterialFields { kind, albedo: None, fuzz: None, ior: None, color: None, strength: None };
         match material {
-            Material::Diffuse { albedo } => MaterialFields {
-                albedo: Some(albedo),
-                ..empty(MaterialKind::Diffuse)
-            },
-            Material::Metal { albedo, fuzz } => MaterialFields {
-                albedo: Some(albedo),
-                fuzz: Some(fuzz),
-                ..empty(MaterialKind::Metal)
-            },
-            Material::Glass { ior } => MaterialFields {
-                ior: Some(ior),
-                ..empty(MaterialKind::Glass)
-            },
-            Material::Emissive { color, strength } => MaterialFields {
-                color: Some(color),
-                strength: Some(strength),
-                ..empty(MaterialKind::Emissive)
-            },
+            Material::Diffuse { albedo } => MaterialFields { albedo: Some(albedo), ..empty(MaterialKind::Diffuse) },
+            Material::Metal { albedo, fuzz } => {
+                MaterialFields { albedo: Some(albedo), fuzz: Some(fuzz), ..empty(MaterialKind::Metal) }
+            }
+            Material::Glass { ior } => MaterialFields { ior: Some(ior), ..empty(MaterialKind::Glass) },
+            Material::Emissive { color, strength } => {
+                MaterialFields { color: Some(color), strength: Some(strength), ..empty(MaterialKind::Emissive) }
+            }
         }
     }
 }
@@ -307,8 +278,7 @@ impl TryFrom<ObjectFields> for Object {
             ObjectKind::Plane => {
                 let allowed = "one of `type`, `point`, `normal`, `material`";
                 unused(&f.radius, "radius", "plane", allowed)?;
-                for (value, name) in [(&f.center, "center"), (&f.a, "a"), (&f.b, "b"), (&f.c, "c")]
-                {
+                for (value, name) in [(&f.center, "center"), (&f.a, "a"), (&f.b, "b"), (&f.c, "c")] {
                     unused(value, name, "plane", allowed)?;
                 }
                 Object::Plane {
@@ -320,11 +290,7 @@ impl TryFrom<ObjectFields> for Object {
             ObjectKind::Triangle => {
                 let allowed = "one of `type`, `a`, `b`, `c`, `material`";
                 unused(&f.radius, "radius", "triangle", allowed)?;
-                for (value, name) in [
-                    (&f.center, "center"),
-                    (&f.point, "point"),
-                    (&f.normal, "normal"),
-                ] {
+                for (value, name) in [(&f.center, "center"), (&f.point, "point"), (&f.normal, "normal")] {
                     unused(value, name, "triangle", allowed)?;
                 }
                 Object::Triangle {
@@ -352,30 +318,15 @@ impl From<Object> for ObjectFields {
             c: None,
         };
         match object {
-            Object::Sphere {
-                center,
-                radius,
-                material,
-            } => ObjectFields {
-                center: Some(center),
-                radius: Some(radius),
-                ..empty(ObjectKind::Sphere, material)
-            },
-            Object::Plane {
-                point,
-                normal,
-                material,
-            } => ObjectFields {
-                point: Some(point),
-                normal: Some(normal),
-                ..empty(ObjectKind::Plane, material)
-            },
-            Object::Triangle { a, b, c, material } => ObjectFields {
-                a: Some(a),
-                b: Some(b),
-                c: Some(c),
-                ..empty(ObjectKind::Triangle, material)
-            },
+            Object::Sphere { center, radius, material } => {
+                ObjectFields { center: Some(center), radius: Some(radius), ..empty(ObjectKind::Sphere, material) }
+            }
+            Object::Plane { point, normal, material } => {
+                ObjectFields { point: Some(point), normal: Some(normal), ..empty(ObjectKind::Plane, material) }
+            }
+            Object::Triangle { a, b, c, material } => {
+                ObjectFields { a: Some(a), b: Some(b), c: Some(c), ..empty(ObjectKind::Triangle, material) }
+            }
         }
     }
 }

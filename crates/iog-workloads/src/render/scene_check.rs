@@ -31,10 +31,7 @@ pub(crate) fn validate_scene(scene: &Scene, prefix: &str) -> Result<(), SpecErro
     if scene.materials.len() > SCENE_MATERIALS_MAX {
         return Err(SpecError::invalid(
             path("materials"),
-            format!(
-                "may define at most {SCENE_MATERIALS_MAX} materials, got {}",
-                scene.materials.len()
-            ),
+            format!("may define at most {SCENE_MATERIALS_MAX} materials, got {}", scene.materials.len()),
         ));
     }
     for (name, material) in &scene.materials {
@@ -43,10 +40,7 @@ pub(crate) fn validate_scene(scene: &Scene, prefix: &str) -> Result<(), SpecErro
     if scene.objects.len() > SCENE_OBJECTS_MAX {
         return Err(SpecError::invalid(
             path("objects"),
-            format!(
-                "may hold at most {SCENE_OBJECTS_MAX} objects, got {}",
-                scene.objects.len()
-            ),
+            format!("may hold at most {SCENE_OBJECTS_MAX} objects, got {}", scene.objects.len()),
         ));
     }
     for (object_idx, object) in scene.objects.iter().enumerate() {
@@ -81,10 +75,7 @@ fn validate_camera(camera: &Camera, prefix: &str) -> Result<(), SpecError> {
     if view.length() == 0.0 {
         return Err(SpecError::invalid(
             path("look_at"),
-            format!(
-                "must differ from look_from, both are {}",
-                show3(camera.look_at)
-            ),
+            format!("must differ from look_from, both are {}", show3(camera.look_at)),
         ));
     }
     let up = Vec3::from(camera.up);
@@ -104,10 +95,7 @@ fn validate_camera(camera: &Camera, prefix: &str) -> Result<(), SpecError> {
         ));
     }
     if !(camera.aperture.is_finite() && camera.aperture >= 0.0) {
-        return Err(SpecError::invalid(
-            path("aperture"),
-            format!("must be >= 0, got {}", camera.aperture),
-        ));
+        return Err(SpecError::invalid(path("aperture"), format!("must be >= 0, got {}", camera.aperture)));
     }
     if let Some(focus_dist) = camera.focus_dist {
         check::positive(&path("focus_dist"), focus_dist)?;

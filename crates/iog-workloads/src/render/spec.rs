@@ -97,22 +97,11 @@ impl RenderSpec {
         let scene = self.inline_scene()?;
         check::between("render.width", self.width, 1, IMAGE_SIDE_MAX)?;
         check::between("render.height", self.height, 1, IMAGE_SIDE_MAX)?;
-        check::between(
-            "render.tile_size",
-            self.tile_size,
-            TILE_SIZE_MIN,
-            TILE_SIZE_MAX,
-        )?;
-        check::between(
-            "render.samples_per_pixel",
-            self.samples_per_pixel,
-            1,
-            SAMPLES_PER_PIXEL_MAX,
-        )?;
+        check::between("render.tile_size", self.tile_size, TILE_SIZE_MIN, TILE_SIZE_MAX)?;
+        check::between("render.samples_per_pixel", self.samples_per_pixel, 1, SAMPLES_PER_PIXEL_MAX)?;
         check::between("render.max_bounces", self.max_bounces, 1, MAX_BOUNCES_MAX)?;
         validate_scene(scene, "render.scene")?;
-        let n_tiles = u64::from(self.width.div_ceil(self.tile_size))
-            * u64::from(self.height.div_ceil(self.tile_size));
+        let n_tiles = u64::from(self.width.div_ceil(self.tile_size)) * u64::from(self.height.div_ceil(self.tile_size));
         if n_tiles > MAX_TASKS {
             return Err(SpecError::invalid(
                 "render.tile_size",
@@ -157,12 +146,7 @@ impl RenderSpec {
         let mut tiles = Vec::new();
         for y in (0..self.height).step_by(size as usize) {
             for x in (0..self.width).step_by(size as usize) {
-                tiles.push(Rect {
-                    x,
-                    y,
-                    width: size.min(self.width - x),
-                    height: size.min(self.height - y),
-                });
+                tiles.push(Rect { x, y, width: size.min(self.width - x), height: size.min(self.height - y) });
             }
         }
         tiles

@@ -18,14 +18,7 @@ pub(crate) struct RenderTask {
 /// One task per tile, in [`RenderSpec::tiles`] order.
 pub(crate) fn plan(spec: &RenderSpec) -> Result<Vec<RenderTask>, SpecError> {
     spec.validate()?;
-    Ok(spec
-        .tiles()
-        .into_iter()
-        .map(|tile| RenderTask {
-            render: spec.clone(),
-            tile,
-        })
-        .collect())
+    Ok(spec.tiles().into_iter().map(|tile| RenderTask { render: spec.clone(), tile }).collect())
 }
 
 /// Renders the task's tile: RGB8 rows of the tile only.
@@ -34,9 +27,7 @@ pub(crate) fn run(task: &RenderTask) -> Result<TaskRun, SpecError> {
     spec.validate()?;
     let tile = task.tile;
     let fits = |start: u32, length: u32, limit: u32| {
-        length >= 1
-            && length <= spec.tile_size
-            && start.checked_add(length).is_some_and(|end| end <= limit)
+        length >= 1 && length <= spec.tile_size && start.checked_add(length).is_some_and(|end| end <= limit)
     };
     if !fits(tile.x, tile.width, spec.width) || !fits(tile.y, tile.height, spec.height) {
         return Err(SpecError::invalid(
@@ -47,26 +38,14 @@ pub(crate) fn run(task: &RenderTask) -> Result<TaskRun, SpecError> {
             ),
         ));
     }
-    let frame = Frame::new(
-        spec.inline_scene()?,
-        spec.width,
-        spec.height,
-        spec.samples_per_pixel,
-        spec.max_bounces,
-        spec.seed,
-    )?;
+    let frame =
+        Frame::new(spec.inline_scene()?, spec.width, spec.height, spec.samples_per_pixel, spec.max_bounces, spec.seed)?;
     let pixels = u64::from(tile.width) * u64::from(tile.height);
-    Ok(TaskRun {
-        output: frame.render_rect(tile),
-        work_units: pixels * u64::from(spec.samples_per_pixel),
-    })
+    Ok(TaskRun { output: frame.render_rect(tile), work_units: pixels * u64::from(spec.samples_per_pixel) })
 }
 
 /// Places every tile and encodes the image as `image.png`.
-pub(crate) fn assemble(
-    spec: &RenderSpec,
-    outputs: &[Vec<u8>],
-) -> Result<Vec<Artifact>, AssembleError> {
+pub(crate) fn assemble(spec: &RenderSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
     let tiles = spec.tiles();
     let row_bytes = spec.width as usize * 3;
     let mut image = vec![0u8; row_bytes * spec.height as usize];
@@ -74,11 +53,7 @@ pub(crate) fn assemble(
         let tile_row_bytes = tile.width as usize * 3;
         let expected_bytes = tile_row_bytes * tile.height as usize;
         if output.len() != expected_bytes {
-            return Err(AssembleError::OutputLength {
-                task_idx,
-                expected_bytes,
-                got_bytes: output.len(),
-            });
+            return Err(AssembleError::OutputLength { task_idx, expected_bytes, got_bytes: output.len() });
         }
         for (row, bytes) in output.chunks_exact(tile_row_bytes).enumerate() {
             let start = (tile.y as usize + row) * row_bytes + tile.x as usize * 3;

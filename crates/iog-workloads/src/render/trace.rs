@@ -66,10 +66,7 @@ pub(crate) fn radiance(world: &World, mut ray: Ray, max_bounces: u32, rng: &mut 
             }
             Surface::Emissive { .. } => break,
         };
-        ray = Ray {
-            origin: hit.point,
-            direction,
-        };
+        ray = Ray { origin: hit.point, direction };
         if bounce >= ROULETTE_AFTER_BOUNCES {
             let survive = throughput.max_component().clamp(0.05, 0.95);
             if rng.next_f32() >= survive {
@@ -83,11 +80,7 @@ pub(crate) fn radiance(world: &World, mut ray: Ray, max_bounces: u32, rng: &mut 
 
 /// Light that arrives after `bounce` scatterings, capped if indirect.
 fn capped(contribution: Vec3, bounce: u32) -> Vec3 {
-    if bounce == 0 {
-        contribution
-    } else {
-        contribution.min_each(INDIRECT_RADIANCE_MAX)
-    }
+    if bounce == 0 { contribution } else { contribution.min_each(INDIRECT_RADIANCE_MAX) }
 }
 
 /// Light arriving at a diffuse point straight from a randomly chosen light,
@@ -109,10 +102,7 @@ fn direct_light(world: &World, point: Vec3, normal: Vec3, rng: &mut Rng) -> Vec3
     if cos_surface <= 0.0 || cos_light <= 0.0 {
         return Vec3::ZERO;
     }
-    let shadow = Ray {
-        origin: point,
-        direction,
-    };
+    let shadow = Ray { origin: point, direction };
     if world.occluded(&shadow, RAY_EPSILON, distance - RAY_EPSILON) {
         return Vec3::ZERO;
     }
@@ -122,13 +112,7 @@ fn direct_light(world: &World, point: Vec3, normal: Vec3, rng: &mut Rng) -> Vec3
 
 /// The next direction after meeting glass: refracted, or reflected with the
 /// probability given by Schlick's approximation of Fresnel's equations.
-fn refract_or_reflect(
-    direction: Vec3,
-    normal: Vec3,
-    front_face: bool,
-    ior: f32,
-    rng: &mut Rng,
-) -> Vec3 {
+fn refract_or_reflect(direction: Vec3, normal: Vec3, front_face: bool, ior: f32, rng: &mut Rng) -> Vec3 {
     let ratio = if front_face { 1.0 / ior } else { ior };
     let cos_theta = (-direction).dot(normal).min(1.0);
     let sin_theta_squared = (1.0 - cos_theta * cos_theta).max(0.0);

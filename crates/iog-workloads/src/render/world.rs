@@ -17,20 +17,9 @@ pub(crate) enum Surface {
 
 #[derive(Debug, Clone, Copy)]
 enum Shape {
-    Sphere {
-        center: Vec3,
-        radius: f32,
-    },
-    Plane {
-        point: Vec3,
-        normal: Vec3,
-    },
-    Triangle {
-        a: Vec3,
-        edge1: Vec3,
-        edge2: Vec3,
-        normal: Vec3,
-    },
+    Sphere { center: Vec3, radius: f32 },
+    Plane { point: Vec3, normal: Vec3 },
+    Triangle { a: Vec3, edge1: Vec3, edge2: Vec3, normal: Vec3 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,15 +87,9 @@ impl World {
             let sampled_light = is_emissive && area > 0.0 && area.is_finite();
             if sampled_light {
                 world.light_area += area;
-                world
-                    .lights
-                    .push((world.primitives.len(), world.light_area));
+                world.lights.push((world.primitives.len(), world.light_area));
             }
-            world.primitives.push(Primitive {
-                shape,
-                surface,
-                sampled_light,
-            });
+            world.primitives.push(Primitive { shape, surface, sampled_light });
         }
         Ok(world)
     }
@@ -127,19 +110,12 @@ impl World {
             Shape::Sphere { center, radius } => (point - center) / radius,
             Shape::Plane { normal, .. } | Shape::Triangle { normal, .. } => normal,
         };
-        Some(Hit {
-            point,
-            normal,
-            surface: primitive.surface,
-            sampled_light: primitive.sampled_light,
-        })
+        Some(Hit { point, normal, surface: primitive.surface, sampled_light: primitive.sampled_light })
     }
 
     /// Whether anything lies on the ray within `(t_min, t_max)`.
     pub fn occluded(&self, ray: &Ray, t_min: f32, t_max: f32) -> bool {
-        self.primitives
-            .iter()
-            .any(|primitive| hit_distance(&primitive.shape, ray, t_min, t_max).is_some())
+        self.primitives.iter().any(|primitive| hit_distance(&primitive.shape, ray, t_min, t_max).is_some())
     }
 
     /// A point on a light chosen in proportion to area and uniformly on it,
@@ -147,10 +123,7 @@ impl World {
     pub fn sample_light(&self, rng: &mut Rng) -> Option<LightSample> {
         let &(_, total) = self.lights.last()?;
         let target = rng.next_f32() * total;
-        let chosen = self
-            .lights
-            .partition_point(|&(_, cumulative)| cumulative <= target)
-            .min(self.lights.len() - 1);
+        let chosen = self.lights.partition_point(|&(_, cumulative)| cumulative <= target).min(self.lights.len() - 1);
         let primitive = &self.primitives[self.lights[chosen].0];
         let Surface::Emissive { radiance } = self.surfaces[primitive.surface] else {
             return None;
@@ -160,62 +133,37 @@ impl World {
                 let normal = rng.unit_vector();
                 (center + normal * radius, normal)
             }
-            Shape::Triangle {
-                a,
-                edge1,
-                edge2,
-                normal,
-            } => {
+            Shape::Triangle { a, edge1, edge2, normal } => {
                 let root = rng.next_f32().sqrt();
                 let v = rng.next_f32();
                 (a + edge1 * (root * (1.0 - v)) + edge2 * (root * v), normal)
             }
             Shape::Plane { .. } => return None,
         };
-        Some(LightSample {
-            point,
-            normal,
-            radiance,
-        })
+        Some(LightSample { point, normal, radiance })
     }
 }
 
 fn compile_material(material: &Material) -> Surface {
     match *material {
-        Material::Diffuse { albedo } => Surface::Diffuse {
-            albedo: albedo.into(),
-        },
-        Material::Metal { albedo, fuzz } => Surface::Metal {
-            albedo: albedo.into(),
-            fuzz,
-        },
+        Material::Diffuse { albedo } => Surface::Diffuse { albedo: albedo.into() },
+        Material::Metal { albedo, fuzz } => Surface::Metal { albedo: albedo.into(), fuzz },
         Material::Glass { ior } => Surface::Glass { ior },
-        Material::Emissive { color, strength } => Surface::Emissive {
-            radiance: Vec3::from(color) * strength,
-        },
+        Material::Emissive { color, strength } => Surface::Emissive { radiance: Vec3::from(color) * strength },
     }
 }
 
 fn compile_shape(object: &Object) -> Shape {
     match object {
-        Object::Sphere { center, radius, .. } => Shape::Sphere {
-            center: (*center).into(),
-            radius: *radius,
-        },
-        Object::Plane { point, normal, .. } => Shape::Plane {
-            point: (*point).into(),
-            normal: Vec3::from(*normal).normalized(),
-        },
+        Object::Sphere { center, radius, .. } => Shape::Sphere { center: (*center).into(), radius: *radius },
+        Object::Plane { point, normal, .. } => {
+            Shape::Plane { point: (*point).into(), normal: Vec3::from(*normal).normalized() }
+        }
         Object::Triangle { a, b, c, .. } => {
             let a = Vec3::from(*a);
             let edge1 = Vec3::from(*b) - a;
             let edge2 = Vec3::from(*c) - a;
-            Shape::Triangle {
-                a,
-                edge1,
-                edge2,
-                normal: edge1.cross(edge2).normalized(),
-            }
+            Shape::Triangle { a, edge1, edge2, normal: edge1.cross(edge2).normalized() }
         }
     }
 }
@@ -249,9 +197,7 @@ fn hit_distance(shape: &Shape, ray: &Ray, t_min: f32, t_max: f32) -> Option<f32>
             let t = (point - ray.origin).dot(normal) / denominator;
             within(t).then_some(t)
         }
-        Shape::Triangle {
-            a, edge1, edge2, ..
-        } => {
+        Shape::Triangle { a, edge1, edge2, .. } => {
             // Möller–Trumbore.
             let p = ray.direction.cross(edge2);
             let determinant = edge1.dot(p);

@@ -130,7 +130,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("empty-task throughput ({tasks} tasks, {workers} workers x {slots} slots, SQLite synchronous=FULL)");
         println!("  submit accepted (job + tasks durable): {:.1} ms", accepted.as_secs_f64() * 1e3);
-        println!("  all committed after {:.1} ms: {tasks_per_s:.0} tasks/s ({run_tasks_per_s:.0} tasks/s after acceptance)", total.as_secs_f64() * 1e3);
+        println!(
+            "  all committed after {:.1} ms: {tasks_per_s:.0} tasks/s ({run_tasks_per_s:.0} tasks/s after acceptance)",
+            total.as_secs_f64() * 1e3
+        );
         println!("submit→running latency ({latency_samples} one-task jobs, one at a time)");
         println!("  p50 {:.3} ms, p99 {:.3} ms", p50_us as f64 / 1e3, p99_us as f64 / 1e3);
     }
@@ -168,9 +171,10 @@ async fn wait_started(
         for rx in events.iter_mut() {
             while let Ok(event) = rx.try_recv() {
                 if let WorkerEvent::TaskStarted { task_id, at } = event
-                    && task_id.job_id == job_id {
-                        return Ok(at);
-                    }
+                    && task_id.job_id == job_id
+                {
+                    return Ok(at);
+                }
             }
         }
         if Instant::now() > deadline {

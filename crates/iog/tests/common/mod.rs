@@ -23,11 +23,7 @@ pub fn examples_dir() -> PathBuf {
 
 /// A free port on loopback (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A child process that is killed when dropped, with its output in a log file.
@@ -81,13 +77,7 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
-        let mut cluster = Cluster {
-            dir,
-            port,
-            coordinator: None,
-            workers: Vec::new(),
-            client,
-        };
+        let mut cluster = Cluster { dir, port, coordinator: None, workers: Vec::new(), client };
         cluster.start_coordinator().await;
         for idx in 0..n_workers {
             cluster.start_worker(idx);
@@ -134,18 +124,10 @@ impl Cluster {
 
     pub fn start_worker(&mut self, idx: usize) {
         let data_dir = self.dir.path().join(format!("worker-{idx}"));
-        let worker_id = iog_host::Identity::load_or_create(&data_dir)
-            .unwrap()
-            .worker_id();
+        let worker_id = iog_host::Identity::load_or_create(&data_dir).unwrap().worker_id();
         let log = self.dir.path().join(format!("worker-{idx}.log"));
         let url = self.url();
-        let args = [
-            "worker",
-            "--coordinator",
-            &url,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ];
+        let args = ["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
         self.workers.push((worker_id, Proc::spawn(&args, log)));
     }
 
@@ -153,46 +135,30 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(workers) = self.client.workers().await
-                && workers.iter().filter(|w| w.online).count() >= n {
-                    return;
-                }
-            assert!(
-                Instant::now() < deadline,
-                "{n} workers did not come online:\n{}",
-                self.logs()
-            );
+                && workers.iter().filter(|w| w.online).count() >= n
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{n} workers did not come online:\n{}", self.logs());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Runs the iog CLI against this cluster.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(IOG)
-            .args(args)
-            .env("IOG_COORDINATOR", self.url())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run iog")
+        Command::new(IOG).args(args).env("IOG_COORDINATOR", self.url()).stdin(Stdio::null()).output().expect("run iog")
     }
 
     /// Waits until `until` holds for the job's status, or panics with the logs.
-    pub async fn wait_job(
-        &self,
-        job_id: JobId,
-        timeout: Duration,
-        until: impl Fn(&JobStatus) -> bool,
-    ) -> JobStatus {
+    pub async fn wait_job(&self, job_id: JobId, timeout: Duration, until: impl Fn(&JobStatus) -> bool) -> JobStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(status) = self.client.job(job_id).await
-                && until(&status) {
-                    return status;
-                }
-            assert!(
-                Instant::now() < deadline,
-                "job {job_id} did not get there in {timeout:?}:\n{}",
-                self.logs()
-            );
+                && until(&status)
+            {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "job {job_id} did not get there in {timeout:?}:\n{}", self.logs());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -215,13 +181,7 @@ impl Cluster {
 }
 
 /// A render job file using the example scene; `samples` sets its cost.
-pub fn write_render_job(
-    dir: &Path,
-    width: u32,
-    height: u32,
-    tile_size: u32,
-    samples: u32,
-) -> PathBuf {
+pub fn write_render_job(dir: &Path, width: u32, height: u32, tile_size: u32, samples: u32) -> PathBuf {
     let scene = examples_dir().join("scenes/cornell.toml");
     let text = format!(
         "[job]\nname = \"test-render\"\nworkload = \"render\"\nmax_attempts = 10\n\n[render]\nscene = {scene:?}\n\
@@ -236,16 +196,8 @@ pub fn write_render_job(
 /// Submits a job file through the CLI and returns its id.
 pub fn submit(cluster: &Cluster, file: &Path) -> JobId {
     let out = cluster.cli(&["job", "submit", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "submit failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
 }
 
 /// Decodes a PNG into (width, height, RGB8 bytes).
