@@ -150,40 +150,32 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         .job(job_id)
         .await?
         .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")))?;
-    let tasks = state.store.tasks(job_id).await?;
+    let progress = state.store.job_progress(job_id).await?;
     let mut counts = TaskCounts::default();
-    let mut shares: BTreeMap<iog_types::WorkerId, WorkerShare> = BTreeMap::new();
-    for task in &tasks {
-        let slot = match task.state {
+    for (task_state, n) in progress.by_state {
+        let slot = match task_state {
             TaskState::Queued => &mut counts.queued,
             TaskState::Leased => &mut counts.leased,
             TaskState::Committed => &mut counts.committed,
             TaskState::Failed => &mut counts.failed,
             TaskState::Cancelled => &mut counts.cancelled,
         };
-        *slot += 1;
-        let share = |worker_id: &iog_types::WorkerId, shares: &mut BTreeMap<_, WorkerShare>| {
-            shares
-                .entry(worker_id.clone())
-                .or_insert_with(|| WorkerShare {
-                    worker_id: worker_id.clone(),
-                    n_committed: 0,
-                    n_leased: 0,
-                    busy_ms: 0,
-                })
-                .clone()
-        };
-        if let Some(commit) = &task.commit {
-            let mut entry = share(&commit.worker_id, &mut shares);
-            entry.n_committed += 1;
-            entry.busy_ms += commit.duration_ms;
-            shares.insert(commit.worker_id.clone(), entry);
-        }
-        if let (TaskState::Leased, Some(holder)) = (task.state, &task.holder) {
-            let mut entry = share(holder, &mut shares);
-            entry.n_leased += 1;
-            shares.insert(holder.clone(), entry);
-        }
+        *slot = n;
+    }
+    let mut shares: BTreeMap<iog_types::WorkerId, WorkerShare> = BTreeMap::new();
+    let blank = |worker_id: &iog_types::WorkerId| WorkerShare {
+        worker_id: worker_id.clone(),
+        n_committed: 0,
+        n_leased: 0,
+        busy_ms: 0,
+    };
+    for (worker_id, n, busy_ms) in progress.committed_by_worker {
+        let share = shares.entry(worker_id.clone()).or_insert_with(|| blank(&worker_id));
+        share.n_committed = n;
+        share.busy_ms = busy_ms;
+    }
+    for (worker_id, n) in progress.leased_by_worker {
+        shares.entry(worker_id.clone()).or_insert_with(|| blank(&worker_id)).n_leased = n;
     }
     let artifacts = state
         .store

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use iog_core::Core;
 use iog_store::Store;
 use tokio::net::TcpListener;
@@ -56,6 +57,13 @@ impl Coordinator {
         std::fs::write(config.data_dir.join("coordinator.addr"), addr.to_string()).context("write coordinator.addr")?;
         let state = AppState { store: store.clone(), engine: handle, core_config: Arc::new(config.core.clone()) };
         let app = api::router(state);
+        // Stream messages are small and latency-bound: without TCP_NODELAY,
+        // Nagle's algorithm and delayed ACKs hold each one back ~40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

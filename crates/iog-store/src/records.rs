@@ -57,3 +57,14 @@ pub struct WorkerRecord {
     pub first_seen_ms: UnixMs,
     pub last_seen_ms: UnixMs,
 }
+
+/// Aggregates of a job's tasks, computed by the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobProgress {
+    /// Tasks per state.
+    pub by_state: Vec<(TaskState, u32)>,
+    /// Per worker: committed tasks and the sum of their run times.
+    pub committed_by_worker: Vec<(WorkerId, u32, u64)>,
+    /// Per worker: tasks it holds now.
+    pub leased_by_worker: Vec<(WorkerId, u32)>,
+}

@@ -6,9 +6,9 @@ use std::time::Duration;
 use iog_core::{Change, RestoredJob, RestoredTask, Snapshot};
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use crate::records::{ArtifactRecord, CommitRecord, JobRecord, TaskRecord, WorkerRecord};
+use crate::records::{ArtifactRecord, CommitRecord, JobProgress, JobRecord, TaskRecord, WorkerRecord};
 use crate::{BlobStore, StoreError};
 
 /// Connections to the SQLite file. Writes are serialised by the coordinator's
@@ -21,6 +21,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// 64 KiB. Task inputs and outputs of most tasks are this small, and keeping
 /// them in SQLite saves a file, two fsyncs and a round trip each.
 pub const INLINE_BLOB_BYTES_MAX: usize = 64 * 1024;
+
+/// Rows in one multi-row INSERT; 4 parameters each stays far below SQLite's
+/// limit of 32 766 bound parameters.
+const ROWS_PER_INSERT: usize = 1_000;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -95,13 +99,29 @@ impl Store {
         if changes.is_empty() && blobs.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        for (blob_id, bytes) in blobs {
-            insert_blob(&mut tx, *blob_id, bytes).await?;
+        if let Some((_, bytes)) = blobs.iter().find(|(_, bytes)| bytes.len() > INLINE_BLOB_BYTES_MAX) {
+            return Err(StoreError::BlobTooLarge {
+                size_bytes: bytes.len() as u64,
+                limit_bytes: INLINE_BLOB_BYTES_MAX as u64,
+            });
+        }
+        // The whole batch goes to SQLite as one script of statements with
+        // their parameters bound in order: one round trip to the database
+        // thread instead of one per statement, which is what bounds the
+        // coordinator's task throughput.
+        let mut script = QueryBuilder::new("");
+        for chunk in blobs.chunks(ROWS_PER_INSERT) {
+            script.push("INSERT OR IGNORE INTO blobs (blob_id, bytes) ");
+            script.push_values(chunk, |mut row, (blob_id, bytes)| {
+                row.push_bind(blob_id.0.as_slice()).push_bind(&bytes[..]);
+            });
+            script.push(";\n");
         }
         for change in changes {
-            apply_one(&mut tx, change).await?;
+            push_change(&mut script, change);
         }
+        let mut tx = self.pool.begin().await?;
+        script.build().persistent(false).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -228,6 +248,47 @@ impl Store {
         rows.iter().map(task_record).collect()
     }
 
+    /// Counts of a job's tasks by state and by worker, without reading every task.
+    pub async fn job_progress(&self, job_id: JobId) -> Result<JobProgress, StoreError> {
+        let id = to_i64(job_id.0);
+        let mut progress = JobProgress::default();
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM tasks WHERE job_id = ? GROUP BY state")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            progress.by_state.push((task_state(row.try_get("state")?)?, row.try_get::<i64, _>("n")? as u32));
+        }
+        let rows = sqlx::query(
+            "SELECT worker_id, COUNT(*) AS n, SUM(duration_ms) AS busy_ms FROM commits WHERE job_id = ? \
+             GROUP BY worker_id ORDER BY worker_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            progress.committed_by_worker.push((
+                WorkerId(row.try_get("worker_id")?),
+                row.try_get::<i64, _>("n")? as u32,
+                to_u64(row.try_get("busy_ms")?),
+            ));
+        }
+        let rows = sqlx::query(
+            "SELECT lease_worker, COUNT(*) AS n FROM tasks WHERE job_id = ? AND state = 'leased' \
+             GROUP BY lease_worker ORDER BY lease_worker",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let worker: Option<String> = row.try_get("lease_worker")?;
+            if let Some(worker) = worker {
+                progress.leased_by_worker.push((WorkerId(worker), row.try_get::<i64, _>("n")? as u32));
+            }
+        }
+        Ok(progress)
+    }
+
     /// How many commit rows a job has (each task can have at most one).
     pub async fn n_commits(&self, job_id: JobId) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM commits WHERE job_id = ?")
@@ -347,105 +408,63 @@ async fn insert_blob(tx: &mut sqlx::SqliteConnection, blob_id: BlobId, bytes: &[
     Ok(())
 }
 
-async fn apply_one(tx: &mut sqlx::SqliteConnection, change: &Change) -> Result<(), StoreError> {
+/// Appends the statements that make `change` durable to `script`.
+fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
     match change {
         Change::JobCreated { job, max_attempts, created_ms } => {
             let job_id = to_i64(job.job_id.0);
-            sqlx::query(
-                "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms) \
-                 VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
-            )
-            .bind(job_id)
-            .bind(&job.name)
-            .bind(&job.workload)
-            .bind(&job.spec_json)
-            .bind(i64::from(*max_attempts))
-            .bind(job.inputs.len() as i64)
-            .bind(to_i64(*created_ms))
-            .execute(&mut *tx)
-            .await?;
-            for (task_idx, input) in job.inputs.iter().enumerate() {
-                sqlx::query("INSERT INTO tasks (job_id, task_idx, state, input_blob) VALUES (?, ?, 'queued', ?)")
-                    .bind(job_id)
-                    .bind(task_idx as i64)
-                    .bind(input.0.as_slice())
-                    .execute(&mut *tx)
-                    .await?;
+            script.push("INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms) VALUES (");
+            script.push_bind(job_id).push(", ").push_bind(&job.name).push(", ").push_bind(&job.workload);
+            script.push(", ").push_bind(&job.spec_json).push(", 'running', ").push_bind(i64::from(*max_attempts));
+            script.push(", ").push_bind(job.inputs.len() as i64).push(", ").push_bind(to_i64(*created_ms)).push(");\n");
+            let indexed: Vec<(usize, &BlobId)> = job.inputs.iter().enumerate().collect();
+            for chunk in indexed.chunks(ROWS_PER_INSERT) {
+                script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");
+                script.push_values(chunk.iter().copied(), |mut row, (task_idx, input)| {
+                    row.push_bind(job_id).push_bind(task_idx as i64).push_bind("queued").push_bind(input.0.as_slice());
+                });
+                script.push(";\n");
             }
         }
         Change::TaskLeased { task_id, worker_id, token, attempts } => {
-            sqlx::query(
-                "UPDATE tasks SET state = 'leased', lease_worker = ?, lease_token = ?, attempts = ? \
-                 WHERE job_id = ? AND task_idx = ?",
-            )
-            .bind(&worker_id.0)
-            .bind(to_i64(token.0))
-            .bind(i64::from(*attempts))
-            .bind(to_i64(task_id.job_id.0))
-            .bind(i64::from(task_id.task_idx))
-            .execute(&mut *tx)
-            .await?;
+            script.push("UPDATE tasks SET state = 'leased', lease_worker = ").push_bind(&worker_id.0);
+            script.push(", lease_token = ").push_bind(to_i64(token.0));
+            script.push(", attempts = ").push_bind(i64::from(*attempts));
+            push_task_key(script, task_id);
         }
         Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, committed_ms } => {
-            sqlx::query("UPDATE tasks SET state = 'committed', lease_worker = NULL WHERE job_id = ? AND task_idx = ?")
-                .bind(to_i64(task_id.job_id.0))
-                .bind(i64::from(task_id.task_idx))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO commits (job_id, task_idx, worker_id, lease_token, output_blob, duration_ms, committed_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(to_i64(task_id.job_id.0))
-            .bind(i64::from(task_id.task_idx))
-            .bind(&worker_id.0)
-            .bind(to_i64(token.0))
-            .bind(output.0.as_slice())
-            .bind(to_i64(*duration_ms))
-            .bind(to_i64(*committed_ms))
-            .execute(&mut *tx)
-            .await?;
+            script.push("UPDATE tasks SET state = 'committed', lease_worker = NULL");
+            push_task_key(script, task_id);
+            script.push(
+                "INSERT INTO commits (job_id, task_idx, worker_id, lease_token, output_blob, duration_ms, committed_ms) VALUES (",
+            );
+            script.push_bind(to_i64(task_id.job_id.0)).push(", ").push_bind(i64::from(task_id.task_idx));
+            script.push(", ").push_bind(&worker_id.0).push(", ").push_bind(to_i64(token.0));
+            script.push(", ").push_bind(output.0.as_slice()).push(", ").push_bind(to_i64(*duration_ms));
+            script.push(", ").push_bind(to_i64(*committed_ms)).push(");\n");
         }
         Change::TaskRequeued { task_id, not_before_ms, error } => {
-            sqlx::query(
-                "UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = ?, last_error = ? \
-                 WHERE job_id = ? AND task_idx = ?",
-            )
-            .bind(to_i64(*not_before_ms))
-            .bind(error)
-            .bind(to_i64(task_id.job_id.0))
-            .bind(i64::from(task_id.task_idx))
-            .execute(&mut *tx)
-            .await?;
+            script.push("UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = ");
+            script.push_bind(to_i64(*not_before_ms)).push(", last_error = ").push_bind(error);
+            push_task_key(script, task_id);
         }
         Change::TaskFailed { task_id, error } => {
-            sqlx::query(
-                "UPDATE tasks SET state = 'failed', lease_worker = NULL, last_error = ? WHERE job_id = ? AND task_idx = ?",
-            )
-            .bind(error)
-            .bind(to_i64(task_id.job_id.0))
-            .bind(i64::from(task_id.task_idx))
-            .execute(&mut *tx)
-            .await?;
+            script.push("UPDATE tasks SET state = 'failed', lease_worker = NULL, last_error = ").push_bind(error);
+            push_task_key(script, task_id);
         }
         Change::JobEnded { job_id, state, reason, ended_ms } => {
-            sqlx::query("UPDATE jobs SET state = ?, reason = ?, ended_ms = ? WHERE job_id = ?")
-                .bind(state.as_str())
-                .bind(reason)
-                .bind(to_i64(*ended_ms))
-                .bind(to_i64(job_id.0))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE tasks SET state = 'cancelled', lease_worker = NULL \
-                 WHERE job_id = ? AND state IN ('queued', 'leased')",
-            )
-            .bind(to_i64(job_id.0))
-            .execute(&mut *tx)
-            .await?;
+            script.push("UPDATE jobs SET state = ").push_bind(state.as_str());
+            script.push(", reason = ").push_bind(reason).push(", ended_ms = ").push_bind(to_i64(*ended_ms));
+            script.push(" WHERE job_id = ").push_bind(to_i64(job_id.0)).push(";\n");
+            script.push("UPDATE tasks SET state = 'cancelled', lease_worker = NULL WHERE job_id = ");
+            script.push_bind(to_i64(job_id.0)).push(" AND state IN ('queued', 'leased');\n");
         }
     }
-    Ok(())
+}
+
+fn push_task_key<'a>(script: &mut QueryBuilder<'a, Sqlite>, task_id: &TaskId) {
+    script.push(" WHERE job_id = ").push_bind(to_i64(task_id.job_id.0));
+    script.push(" AND task_idx = ").push_bind(i64::from(task_id.task_idx)).push(";\n");
 }
 
 fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {

@@ -166,10 +166,13 @@ impl Agent {
         backoff_ms: &mut u64,
     ) -> anyhow::Result<()> {
         let url = self.client.stream_url();
-        let (socket, _) = tokio::time::timeout(WELCOME_TIMEOUT, tokio_tungstenite::connect_async(&url))
-            .await
-            .with_context(|| format!("connect to {url}: timed out"))?
-            .with_context(|| format!("connect to {url}"))?;
+        // `true` disables Nagle's algorithm: results are small messages that
+        // must not wait for the coordinator's delayed ACK.
+        let (socket, _) =
+            tokio::time::timeout(WELCOME_TIMEOUT, tokio_tungstenite::connect_async_with_config(&url, None, true))
+                .await
+                .with_context(|| format!("connect to {url}: timed out"))?
+                .with_context(|| format!("connect to {url}"))?;
         let (mut sink, mut stream) = socket.split();
         sink.send(encode(&self.hello())).await.context("send hello")?;
         let heartbeat_interval_ms = loop {
