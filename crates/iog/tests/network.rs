@@ -95,3 +95,20 @@ async fn a_coordinator_killed_mid_job_resumes_from_its_store() {
     assert_committed_once(&cluster, job_id).await;
     assert_image_matches(&cluster, job_id, &job_file);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_task_outputs_travel_as_blob_files() {
+    let cluster = Cluster::start(1).await;
+    // 160 x 160 RGB tiles are 76 800 bytes, above the 64 KiB inline limit.
+    let job_file = write_render_job(cluster.dir.path(), 320, 160, 160, 2);
+    let job_id = submit(&cluster, &job_file);
+    let status = cluster.wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+    let tasks = assert_committed_once(&cluster, job_id).await;
+    let blobs_dir = cluster.coordinator_dir().join("blobs");
+    for task in &tasks {
+        let hex = task.output.unwrap().to_hex();
+        assert!(blobs_dir.join(&hex[..2]).join(&hex[2..]).is_file(), "tile output {hex} is a blob file");
+    }
+    assert_image_matches(&cluster, job_id, &job_file);
+}
