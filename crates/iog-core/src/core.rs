@@ -469,7 +469,12 @@ impl Core {
                 }
                 TaskState::Committed | TaskState::Failed | TaskState::Cancelled => continue,
             }
-            self.tasks.get_mut(&task_id).expect("exists").state = TaskState::Cancelled;
+        }
+        // The store keeps the finished job's tasks; memory holds only what
+        // running jobs need, so a long-lived coordinator does not grow with
+        // its history. A late result for a forgotten task is answered stale.
+        for task_idx in 0..n_tasks {
+            self.tasks.remove(&TaskId::new(job_id, task_idx));
         }
         out.push(Action::Persist(Change::JobEnded { job_id, state, reason, ended_ms: now }));
         out.push(Action::JobFinished { job_id, state });
@@ -593,20 +598,25 @@ impl Core {
             }
         }
         for (job_id, job) in &self.jobs {
+            let in_memory = (0..job.n_tasks).filter(|idx| self.tasks.contains_key(&TaskId::new(*job_id, *idx))).count();
+            if job.state.is_final() {
+                if in_memory > 0 {
+                    return Err(format!("{job_id} is {} but {in_memory} of its tasks are still in memory", job.state));
+                }
+                continue;
+            }
+            if in_memory != job.n_tasks as usize {
+                return Err(format!("running {job_id} has {in_memory} of its {} tasks in memory", job.n_tasks));
+            }
             let committed = (0..job.n_tasks)
                 .filter(|idx| self.tasks[&TaskId::new(*job_id, *idx)].state == TaskState::Committed)
                 .count() as u32;
             if committed != job.n_committed {
                 return Err(format!("{job_id} counts {} committed tasks, has {committed}", job.n_committed));
             }
-            if job.state == JobState::Done && committed != job.n_tasks {
-                return Err(format!("{job_id} is done with {committed} of {} tasks committed", job.n_tasks));
-            }
-            if job.state.is_final()
-                && (0..job.n_tasks).any(|idx| !self.tasks[&TaskId::new(*job_id, idx)].state.is_final())
-            {
-                return Err(format!("{job_id} is {} but has unfinished tasks", job.state));
-            }
+        }
+        if self.queue.len() > self.tasks.values().filter(|task| task.state == TaskState::Queued).count() {
+            return Err("the queue holds tasks that are not queued".to_owned());
         }
         Ok(())
     }
