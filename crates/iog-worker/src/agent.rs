@@ -54,8 +54,27 @@ pub struct WorkerHandle {
     devices: Vec<Device>,
     events: broadcast::Sender<WorkerEvent>,
     shutdown: watch::Sender<bool>,
-    join: JoinHandle<()>,
+    join: Option<JoinHandle<Result<(), Refused>>>,
 }
+
+/// The coordinator refused this worker for a reason that retrying cannot
+/// fix (an incompatible protocol version); the worker stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the coordinator refused this worker ({}): {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Refusal codes after which reconnecting is pointless.
+const PERMANENT_REFUSALS: [&str; 2] = ["protocol_version", "too_many_devices"];
 
 impl WorkerHandle {
     pub fn worker_id(&self) -> &WorkerId {
@@ -75,12 +94,22 @@ impl WorkerHandle {
     /// (their leases lapse on the coordinator).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.join.await;
+        if let Some(join) = self.join {
+            let _ = join.await;
+        }
     }
 
-    /// Waits until the worker stops (it runs until shut down).
-    pub async fn wait(self) {
-        let _ = self.join.await;
+    /// Waits until the worker stops on its own, which it does only when the
+    /// coordinator refuses it for good. Dropping this future early leaves the
+    /// handle usable, so it can race Ctrl-C and then [`WorkerHandle::shutdown`].
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        let Some(join) = self.join.as_mut() else { return Ok(()) };
+        let joined = join.await;
+        self.join = None;
+        match joined {
+            Ok(result) => result.map_err(anyhow::Error::from),
+            Err(err) => Err(anyhow::anyhow!("worker task ended abnormally: {err}")),
+        }
     }
 }
 
@@ -105,7 +134,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         events: events.clone(),
     };
     let join = tokio::spawn(agent.run(shutdown_rx));
-    Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join })
+    Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join: Some(join) })
 }
 
 struct Agent {
@@ -118,14 +147,22 @@ struct Agent {
 }
 
 impl Agent {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), Refused> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskId>();
         let mut backoff_ms = self.config.reconnect_backoff_min_ms;
+        let mut outcome_of_run = Ok(());
         while !*shutdown.borrow() {
             let outcome = tokio::select! {
                 outcome = self.session(&done_tx, &mut done_rx, &mut backoff_ms) => outcome,
                 _ = shutdown.wait_for(|stop| *stop) => break,
             };
+            if let Some(refused) = outcome.as_ref().err().and_then(|err| err.downcast_ref::<Refused>())
+                && PERMANENT_REFUSALS.contains(&refused.code.as_str())
+            {
+                tracing::error!(worker_id = %self.worker_id.short(), error = %refused, "worker stopped");
+                outcome_of_run = Err(refused.clone());
+                break;
+            }
             let reason = match outcome {
                 Ok(()) => "the coordinator closed the session".to_owned(),
                 Err(err) => format!("{err:#}"),
@@ -145,6 +182,7 @@ impl Agent {
                 job.abort();
             }
         }
+        outcome_of_run
     }
 
     fn hello(&self) -> WorkerMessage {
@@ -183,9 +221,7 @@ impl Agent {
                 .context("read welcome")?;
             match decode(message)? {
                 Some(CoordinatorMessage::Welcome { heartbeat_interval_ms, .. }) => break heartbeat_interval_ms,
-                Some(CoordinatorMessage::Refused { code, message }) => {
-                    anyhow::bail!("the coordinator refused this worker ({code}): {message}")
-                }
+                Some(CoordinatorMessage::Refused { code, message }) => return Err(Refused { code, message }.into()),
                 _ => continue,
             }
         };
@@ -240,7 +276,7 @@ impl Agent {
                             tracing::debug!(task_id = %task_id, outcome, "result acknowledged");
                         }
                         Some(CoordinatorMessage::Refused { code, message }) => {
-                            anyhow::bail!("the coordinator ended the session ({code}): {message}")
+                            return Err(Refused { code, message }.into())
                         }
                         Some(CoordinatorMessage::Welcome { .. }) | None => {}
                     }

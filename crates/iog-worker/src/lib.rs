@@ -12,5 +12,5 @@ mod agent;
 mod config;
 mod runner;
 
-pub use agent::{WorkerEvent, WorkerHandle, start};
+pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
 pub use config::WorkerConfig;

@@ -58,20 +58,16 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         None => {
             let mut config = WorkerConfig::new(global.coordinator.clone(), args.data_dir);
             config.slots = args.slots;
-            let handle = iog_worker::start(config).await.context("start worker")?;
+            let mut handle = iog_worker::start(config).await.context("start worker")?;
             tracing::info!(worker_id = %handle.worker_id(), coordinator = %global.coordinator, "worker started");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {
                     tracing::info!("interrupted; stopping");
                     handle.shutdown().await;
                 }
-                _ = wait_forever() => {}
+                stopped = handle.wait() => stopped?,
             }
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_forever() {
-    std::future::pending::<()>().await
 }
