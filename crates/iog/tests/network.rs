@@ -112,3 +112,19 @@ async fn large_task_outputs_travel_as_blob_files() {
     }
     assert_image_matches(&cluster, job_id, &job_file);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_submission_survives_an_immediate_kill() {
+    let mut cluster = Cluster::start(0).await;
+    let job_file = common::examples_dir().join("hash-blake3.toml");
+    let job_id = submit(&cluster, &job_file);
+    cluster.coordinator.as_mut().unwrap().kill9();
+    cluster.start_coordinator().await;
+    let status = cluster.client.job(job_id).await.expect("the acknowledged job is still there");
+    assert_eq!(status.state, JobState::Running);
+    assert_eq!(status.tasks.queued, status.n_tasks);
+    // And it runs to the end once a worker joins.
+    cluster.start_worker(0);
+    let status = cluster.wait_job(job_id, JOB_TIMEOUT, |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+}
