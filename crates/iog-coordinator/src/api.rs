@@ -90,6 +90,7 @@ async fn submit(
         |err: iog_workloads::SpecError| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string());
     let spec = iog_workloads::parse_job_json(&spec_json).map_err(invalid)?;
     let workload = spec.workload().map_err(invalid)?;
+    let workload_kind = workload.kind().to_owned();
     // Planning is CPU work; keep it off the async threads. Small inputs go
     // to the engine, which stores them in the job's own transaction; large
     // ones are written as files first.
@@ -113,7 +114,7 @@ async fn submit(
     let job = NewJob {
         job_id,
         name: spec.job.name.clone(),
-        workload: spec.workload().map_err(invalid)?.kind().to_owned(),
+        workload: workload_kind,
         spec_json,
         max_attempts: spec.job.max_attempts,
         inputs,

@@ -33,13 +33,23 @@ async fn refuse(socket: &mut WebSocket, code: &str, message: String) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-fn decode(message: Message) -> Option<Result<WorkerMessage, String>> {
-    match message {
-        Message::Text(text) => Some(serde_json::from_str(&text).map_err(|err| err.to_string())),
-        Message::Binary(bytes) => Some(serde_json::from_slice(&bytes).map_err(|err| err.to_string())),
-        Message::Ping(_) | Message::Pong(_) => None,
-        Message::Close(_) => Some(Err("closed".to_owned())),
-    }
+/// What one WebSocket frame from a worker amounts to.
+enum Frame {
+    Message(WorkerMessage),
+    /// A frame that is not a message (ping, pong).
+    Control,
+    Closed,
+    Undecodable(String),
+}
+
+fn decode(message: Message) -> Frame {
+    let parsed = match message {
+        Message::Text(text) => serde_json::from_str(&text),
+        Message::Binary(bytes) => serde_json::from_slice(&bytes),
+        Message::Ping(_) | Message::Pong(_) => return Frame::Control,
+        Message::Close(_) => return Frame::Closed,
+    };
+    parsed.map_or_else(|err| Frame::Undecodable(err.to_string()), Frame::Message)
 }
 
 /// Serves a worker from its hello until its connection ends.
@@ -48,7 +58,8 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         Ok(Some(Ok(message))) => decode(message),
         _ => return,
     };
-    let Some(Ok(WorkerMessage::Hello { protocol_version, worker_id, agent_version, devices, slots, held })) = hello
+    let Frame::Message(WorkerMessage::Hello { protocol_version, worker_id, agent_version, devices, slots, held }) =
+        hello
     else {
         refuse(&mut socket, "bad_hello", "the first message of a session must be a hello".into()).await;
         return;
@@ -96,13 +107,13 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
             incoming = socket.recv() => {
                 let Some(Ok(message)) = incoming else { break };
                 let event = match decode(message) {
-                    None => continue,
-                    Some(Err(err)) if err == "closed" => break,
-                    Some(Err(err)) => {
+                    Frame::Control => continue,
+                    Frame::Closed => break,
+                    Frame::Undecodable(err) => {
                         refuse(&mut socket, "bad_message", format!("could not decode message: {err}")).await;
                         break;
                     }
-                    Some(Ok(message)) => to_command(&state, &worker_id, message).await,
+                    Frame::Message(message) => to_command(&state, &worker_id, message).await,
                 };
                 if state.engine.send(event).await.is_err() {
                     break;
