@@ -131,7 +131,10 @@ async fn to_command(state: &AppState, worker_id: &iog_types::WorkerId, message: 
     let worker_id = worker_id.clone();
     let event = |event| Command::Event { event, blob: None };
     match message {
-        WorkerMessage::Heartbeat | WorkerMessage::Hello { .. } => event(Event::Heartbeat { worker_id }),
+        WorkerMessage::Heartbeat { held } | WorkerMessage::Hello { held, .. } => {
+            let held = held.into_iter().map(|h| RunningTask { task_id: h.task_id, token: h.token }).collect();
+            event(Event::Heartbeat { worker_id, held })
+        }
         WorkerMessage::TaskDone { task_id, token, output, output_bytes, duration_ms, work_units, device } => {
             let failed = |error: String| Event::TaskFailed { worker_id: worker_id.clone(), task_id, token, error };
             let succeeded = Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output, duration_ms };

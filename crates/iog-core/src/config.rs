@@ -18,6 +18,10 @@ pub struct Config {
     pub retry_backoff_max_ms: u64,
     /// Tasks one worker may hold at once when it asks for more. Default 64.
     pub slots_per_worker_max: u32,
+    /// A lease lapses when this many heartbeats in a row from its holder do
+    /// not list the task (the assignment was lost, or the worker dropped
+    /// it). Default 2: one heartbeat may have crossed the assignment.
+    pub unconfirmed_heartbeats_max: u32,
 }
 
 impl Default for Config {
@@ -30,6 +34,7 @@ impl Default for Config {
             retry_backoff_base_ms: 250,
             retry_backoff_max_ms: 30_000,
             slots_per_worker_max: 64,
+            unconfirmed_heartbeats_max: 2,
         }
     }
 }

@@ -50,6 +50,8 @@ struct Task {
     holder: Option<WorkerId>,
     not_before_ms: UnixMs,
     output: Option<iog_types::BlobId>,
+    /// Heartbeats in a row from the holder that did not list this task.
+    unconfirmed_heartbeats: u32,
 }
 
 #[derive(Debug)]
@@ -151,6 +153,7 @@ impl Core {
                     holder: if restored.state == TaskState::Leased { restored.holder } else { None },
                     not_before_ms: restored.not_before_ms,
                     output: restored.output,
+                    unconfirmed_heartbeats: 0,
                 },
             );
         }
@@ -176,7 +179,10 @@ impl Core {
             Event::WorkerConnected { worker_id, slots, running } => {
                 self.on_connected(worker_id, slots, &running, now, &mut out)
             }
-            Event::Heartbeat { worker_id } => self.on_heartbeat(&worker_id, now),
+            Event::Heartbeat { worker_id, held } => {
+                self.on_heartbeat(&worker_id, now);
+                self.reconcile(&worker_id, &held, now, &mut out);
+            }
             Event::WorkerDisconnected { worker_id } => {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.connected = false;
@@ -245,16 +251,7 @@ impl Core {
             let error = format!("worker {} restarted and lost the task", worker_id.short());
             self.retry_or_fail(task_id, error, now, out);
         }
-        for run in running {
-            if !self.holds_current_lease(&worker_id, run.task_id, run.token) {
-                out.push(Action::Revoke {
-                    worker_id: worker_id.clone(),
-                    task_id: run.task_id,
-                    token: run.token,
-                    reason: "the lease is no longer current".to_owned(),
-                });
-            }
-        }
+        self.revoke_stale(&worker_id, running, out);
         self.on_heartbeat(&worker_id, now);
         self.refresh_free(&worker_id);
     }
@@ -267,6 +264,46 @@ impl Core {
         self.deadlines.remove(&(worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
         worker.last_heartbeat_ms = worker.last_heartbeat_ms.max(now);
         self.deadlines.insert((worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
+    }
+
+    /// Compares what a worker says it holds with the leases it has: leases it
+    /// keeps failing to mention lapse, tasks it holds without a current lease
+    /// are revoked.
+    fn reconcile(&mut self, worker_id: &WorkerId, held: &[RunningTask], now: UnixMs, out: &mut Vec<Action>) {
+        let Some(worker) = self.workers.get(worker_id) else { return };
+        let leases: Vec<TaskId> = worker.leases.iter().copied().collect();
+        let max = self.config.unconfirmed_heartbeats_max.max(1);
+        for task_id in leases {
+            if !self.is_leased_to(task_id, worker_id) {
+                continue;
+            }
+            let task = self.tasks.get_mut(&task_id).expect("a lease's task exists");
+            if held.iter().any(|h| h.task_id == task_id && Some(h.token) == task.token) {
+                task.unconfirmed_heartbeats = 0;
+                continue;
+            }
+            task.unconfirmed_heartbeats += 1;
+            if task.unconfirmed_heartbeats >= max {
+                self.release_lease(task_id);
+                let error = format!("worker {} does not hold the task it was given", worker_id.short());
+                self.retry_or_fail(task_id, error, now, out);
+            }
+        }
+        self.revoke_stale(worker_id, held, out);
+    }
+
+    /// Tells a worker to drop every task it holds without a current lease.
+    fn revoke_stale(&self, worker_id: &WorkerId, held: &[RunningTask], out: &mut Vec<Action>) {
+        for run in held {
+            if !self.holds_current_lease(worker_id, run.task_id, run.token) {
+                out.push(Action::Revoke {
+                    worker_id: worker_id.clone(),
+                    task_id: run.task_id,
+                    token: run.token,
+                    reason: "the lease is no longer current".to_owned(),
+                });
+            }
+        }
     }
 
     fn on_submitted(&mut self, job: NewJob, now: UnixMs, out: &mut Vec<Action>) {
@@ -305,6 +342,7 @@ impl Core {
                     holder: None,
                     not_before_ms: 0,
                     output: None,
+                    unconfirmed_heartbeats: 0,
                 },
             );
             self.queue.push(seq, task_id, 0, now);
@@ -408,6 +446,7 @@ impl Core {
             task.attempts += 1;
             task.token = Some(token);
             task.holder = Some(worker_id.clone());
+            task.unconfirmed_heartbeats = 0;
             let worker = self.workers.get_mut(&worker_id).expect("free workers are known");
             worker.leases.insert(task_id);
             worker.last_assigned = self.n_assignments;

@@ -27,8 +27,11 @@ pub struct RunningTask {
 pub enum Event {
     /// A worker opened its session. `running` lists the tasks it still works on.
     WorkerConnected { worker_id: WorkerId, slots: u32, running: Vec<RunningTask> },
-    /// A worker is alive. Renews every lease it holds.
-    Heartbeat { worker_id: WorkerId },
+    /// A worker is alive. Renews every lease it holds. `held` lists the
+    /// tasks it is running or holds results of, so that leases whose
+    /// assignment never reached it lapse, and leases it holds that are no
+    /// longer current are revoked.
+    Heartbeat { worker_id: WorkerId, held: Vec<RunningTask> },
     /// A worker's session closed. Its leases stay until it is declared dead,
     /// so a worker that reconnects quickly loses nothing.
     WorkerDisconnected { worker_id: WorkerId },

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 enum Op {
     Connect { worker: u8, slots: u32, keep_running: bool },
     Disconnect { worker: u8 },
-    Heartbeat { worker: u8 },
+    Heartbeat { worker: u8, honest: bool },
     Submit { n_tasks: u32 },
     Succeed { pick: usize },
     Fail { pick: usize },
@@ -23,7 +23,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => (0u8..4, 1u32..3, any::<bool>()).prop_map(|(worker, slots, keep_running)| Op::Connect { worker, slots, keep_running }),
         1 => (0u8..4).prop_map(|worker| Op::Disconnect { worker }),
-        3 => (0u8..4).prop_map(|worker| Op::Heartbeat { worker }),
+        3 => (0u8..4, prop::bool::weighted(0.9)).prop_map(|(worker, honest)| Op::Heartbeat { worker, honest }),
         1 => (1u32..6).prop_map(|n_tasks| Op::Submit { n_tasks }),
         4 => any::<usize>().prop_map(|pick| Op::Succeed { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Fail { pick }),
@@ -104,7 +104,21 @@ fn run(ops: Vec<Op>) {
                 Event::WorkerConnected { worker_id, slots, running }
             }
             Op::Disconnect { worker: idx } => Event::WorkerDisconnected { worker_id: worker(idx) },
-            Op::Heartbeat { worker: idx } => Event::Heartbeat { worker_id: worker(idx) },
+            Op::Heartbeat { worker: idx, honest } => {
+                // An honest heartbeat lists what the worker was given; a
+                // dishonest one forgets it, which must only cost a retry.
+                let worker_id = worker(idx);
+                let held = if honest {
+                    seen.outstanding
+                        .iter()
+                        .filter(|l| l.0 == worker_id)
+                        .map(|l| RunningTask { task_id: l.1, token: l.2 })
+                        .collect()
+                } else {
+                    vec![]
+                };
+                Event::Heartbeat { worker_id, held }
+            }
             Op::Submit { n_tasks } => {
                 let job_id = JobId(next_job);
                 next_job += 1;
@@ -165,7 +179,13 @@ fn run(ops: Vec<Op>) {
             break;
         }
         now += 20;
-        seen.see(core.handle(Event::Heartbeat { worker_id: healthy.clone() }, now));
+        let held = seen
+            .outstanding
+            .iter()
+            .filter(|l| l.0 == healthy)
+            .map(|l| RunningTask { task_id: l.1, token: l.2 })
+            .collect();
+        seen.see(core.handle(Event::Heartbeat { worker_id: healthy.clone(), held }, now));
         seen.see(core.handle(Event::Tick, now));
         let mine: Vec<_> = seen.outstanding.iter().filter(|l| l.0 == healthy).cloned().collect();
         for (worker_id, task_id, token) in mine {

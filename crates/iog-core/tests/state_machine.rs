@@ -92,7 +92,7 @@ fn a_dead_workers_lease_lapses_and_its_late_result_is_stale() {
     connect(&mut core, "b", 0);
     // b keeps beating, a falls silent.
     for now in (100..=300).step_by(100) {
-        core.handle(Event::Heartbeat { worker_id: worker("b") }, now);
+        core.handle(Event::Heartbeat { worker_id: worker("b"), held: vec![] }, now);
         assert!(core.handle(Event::Tick, now).iter().all(|a| !matches!(a, Action::WorkerDead { .. })));
     }
     let actions = core.handle(Event::Tick, 301);
@@ -119,6 +119,8 @@ fn retries_are_bounded_and_the_job_fails_with_the_reason() {
     let mut core = Core::new(config());
     core.handle(Event::WorkerConnected { worker_id: worker("a"), slots: 2, running: vec![] }, 0);
     let mut actions = core.handle(Event::JobSubmitted(job(7, 2)), 0);
+    // `a` keeps running task 1 throughout and says so in its heartbeats.
+    let task_1 = assigns(&actions).into_iter().find(|l| l.1.task_idx == 1).expect("task 1 is leased");
     let mut now = 0;
     for attempt in 1..=3 {
         let lease = assigns(&actions).into_iter().find(|l| l.1.task_idx == 0).expect("task 0 is leased");
@@ -132,7 +134,8 @@ fn retries_are_bounded_and_the_job_fails_with_the_reason() {
         if attempt < 3 {
             now += 50;
             // Any event lets the core place the task once its backoff ended.
-            let mut later = core.handle(Event::Heartbeat { worker_id: worker("a") }, now);
+            let held = vec![RunningTask { task_id: task_1.1, token: task_1.2 }];
+            let mut later = core.handle(Event::Heartbeat { worker_id: worker("a"), held }, now);
             actions.append(&mut later);
         }
     }
@@ -195,4 +198,28 @@ fn bad_submissions_are_rejected_without_changes() {
         }]
     );
     assert!(core.job(JobId(5)).is_none());
+}
+
+#[test]
+fn a_lease_its_holder_never_mentions_lapses_after_two_heartbeats() {
+    let mut core = Core::new(config());
+    connect(&mut core, "a", 0);
+    // The assignment is lost on the way: `a` never learns of it.
+    let lease = assigns(&core.handle(Event::JobSubmitted(job(9, 1)), 0)).remove(0);
+    let beat = |core: &mut Core, now| core.handle(Event::Heartbeat { worker_id: worker("a"), held: vec![] }, now);
+    assert!(!beat(&mut core, 100).iter().any(|a| matches!(a, Action::Persist(_))), "one miss may cross the assignment");
+    let actions = beat(&mut core, 200);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Persist(Change::TaskRequeued { task_id, .. }) if *task_id == lease.1))
+    );
+    // Once its backoff ends it goes out again, under a larger token.
+    let again = assigns(&core.handle(Event::Heartbeat { worker_id: worker("a"), held: vec![] }, 300)).remove(0);
+    assert!(again.2 > lease.2);
+    // A worker that holds a task without a current lease is told to drop it.
+    let stale = vec![RunningTask { task_id: lease.1, token: lease.2 }];
+    let actions = core.handle(Event::Heartbeat { worker_id: worker("a"), held: stale }, 310);
+    assert!(actions.iter().any(|a| matches!(a, Action::Revoke { token, .. } if *token == lease.2)));
+    core.check_invariants().unwrap();
 }

@@ -26,7 +26,11 @@ pub enum WorkerMessage {
         /// Tasks it still holds from an earlier session.
         held: Vec<HeldTask>,
     },
-    Heartbeat,
+    /// The worker is alive; `held` is what it holds now, as in `Hello`.
+    Heartbeat {
+        #[serde(default)]
+        held: Vec<HeldTask>,
+    },
     /// The task ran; its output is uploaded as blob `output`.
     TaskDone {
         task_id: TaskId,
@@ -43,11 +47,7 @@ pub enum WorkerMessage {
         device: String,
     },
     /// The task could not run.
-    TaskFailed {
-        task_id: TaskId,
-        token: LeaseToken,
-        error: String,
-    },
+    TaskFailed { task_id: TaskId, token: LeaseToken, error: String },
 }
 
 /// Coordinator to worker.

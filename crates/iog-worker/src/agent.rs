@@ -35,7 +35,7 @@ pub enum WorkerEvent {
 /// A task the worker holds: running, or finished with its result not yet acknowledged.
 enum Held {
     Running { token: LeaseToken, job: JoinHandle<()> },
-    Reported { token: LeaseToken, message: WorkerMessage },
+    Reported { token: LeaseToken, message: WorkerMessage, reported_at: Instant },
 }
 
 impl Held {
@@ -186,15 +186,36 @@ impl Agent {
     }
 
     fn hello(&self) -> WorkerMessage {
-        let held = self.held.lock().expect("held lock");
         WorkerMessage::Hello {
             protocol_version: PROTOCOL_VERSION,
             worker_id: self.worker_id.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             devices: self.devices.clone(),
             slots: self.config.slots,
-            held: held.iter().map(|(task_id, h)| HeldTask { task_id: *task_id, token: h.token() }).collect(),
+            held: self.held_tasks(),
         }
+    }
+
+    /// Results reported at least `age` ago and not acknowledged since; their
+    /// report time is reset so each goes at most once per `age`.
+    fn unacknowledged(&self, age: Duration) -> Vec<WorkerMessage> {
+        let mut held = self.held.lock().expect("held lock");
+        let now = Instant::now();
+        held.values_mut()
+            .filter_map(|h| match h {
+                Held::Reported { message, reported_at, .. } if now.duration_since(*reported_at) >= age => {
+                    *reported_at = now;
+                    Some(message.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The tasks this worker holds: running, or with a result not yet acknowledged.
+    fn held_tasks(&self) -> Vec<HeldTask> {
+        let held = self.held.lock().expect("held lock");
+        held.iter().map(|(task_id, h)| HeldTask { task_id: *task_id, token: h.token() }).collect()
     }
 
     async fn session(
@@ -247,7 +268,13 @@ impl Agent {
         loop {
             tokio::select! {
                 _ = heartbeat.tick() => {
-                    sink.send(encode(&WorkerMessage::Heartbeat)).await.context("send heartbeat")?;
+                    let held = self.held_tasks();
+                    sink.send(encode(&WorkerMessage::Heartbeat { held })).await.context("send heartbeat")?;
+                    // A result that waited a whole interval for its acknowledgement
+                    // goes again; the coordinator answers a repeat as a duplicate.
+                    for message in self.unacknowledged(Duration::from_millis(heartbeat_interval_ms)) {
+                        sink.send(encode(&message)).await.context("resend result")?;
+                    }
                 }
                 finished = done_rx.recv() => {
                     let Some(task_id) = finished else { return Ok(()) };
@@ -319,7 +346,7 @@ impl Agent {
             let mut held = held_map.lock().expect("held lock");
             // A revoked lease leaves nothing to report.
             if held.get(&task_id).is_some_and(|h| h.token() == token) {
-                held.insert(task_id, Held::Reported { token, message });
+                held.insert(task_id, Held::Reported { token, message, reported_at: Instant::now() });
                 let _ = done_tx.send(task_id);
             }
             let _ = events.send(WorkerEvent::TaskFinished { task_id, ok });
