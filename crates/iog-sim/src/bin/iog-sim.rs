@@ -1,0 +1,137 @@
+//! `iog-sim`: runs seeded whole-network simulations.
+//!
+//! ```text
+//! iog-sim --seeds 10000                 # seeds 0..10000, report seeds/s and failures
+//! iog-sim --seed 42 --trace             # replay one seed step by step
+//! iog-sim --seeds 100 --workers 1000 --jobs 10 --tasks-per-job 1000
+//! ```
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use iog_sim::{SimConfig, Stats, run};
+
+#[derive(Debug, Parser)]
+#[command(name = "iog-sim", about = "Seeded whole-network simulation of iog under faults")]
+struct Args {
+    /// Run seeds `first-seed .. first-seed + seeds`.
+    #[arg(long, default_value_t = 1000)]
+    seeds: u64,
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Run only this seed (with --trace, print every step).
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    trace: bool,
+    #[arg(long, default_value_t = 8)]
+    workers: u32,
+    #[arg(long, default_value_t = 4)]
+    jobs: u32,
+    #[arg(long, default_value_t = 25)]
+    tasks_per_job: u32,
+    /// Check the core's whole bookkeeping every N steps (it costs a walk over all tasks).
+    #[arg(long, default_value_t = 1)]
+    core_check_every: u64,
+    /// Keep going after a failing seed.
+    #[arg(long)]
+    keep_going: bool,
+    /// Threads running seeds side by side (each seed stays on one thread).
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
+    threads: usize,
+}
+
+/// Runs the seeds on `threads` threads, each taking every `threads`-th seed.
+fn run_seeds(seeds: std::ops::Range<u64>, config: &SimConfig, threads: usize, keep_going: bool) -> (Stats, Vec<u64>) {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<(Stats, Vec<u64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads as u64)
+            .map(|offset| {
+                let seeds = seeds.clone();
+                let stop = &stop;
+                scope.spawn(move || {
+                    let mut total = Stats::default();
+                    let mut failed = Vec::new();
+                    for seed in seeds.skip(offset as usize).step_by(threads) {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let outcome = run(seed, config);
+                        for line in &outcome.trace {
+                            println!("{line}");
+                        }
+                        total.add(&outcome.stats);
+                        if let Some(violation) = outcome.violation {
+                            println!("seed {seed} FAILED: {violation}");
+                            println!("  replay: cargo run --release --bin iog-sim -- --seed {seed} --trace");
+                            failed.push(seed);
+                            if !keep_going {
+                                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    (total, failed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a simulation thread panicked")).collect()
+    });
+    let mut total = Stats::default();
+    let mut failed = Vec::new();
+    for (stats, seeds) in results {
+        total.add(&stats);
+        failed.extend(seeds);
+    }
+    failed.sort_unstable();
+    (total, failed)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = SimConfig {
+        n_workers: args.workers,
+        n_jobs: args.jobs,
+        tasks_per_job: args.tasks_per_job,
+        core_check_every: args.core_check_every,
+        trace: args.trace,
+        ..SimConfig::default()
+    };
+    let seeds = match args.seed {
+        Some(seed) => seed..seed + 1,
+        None => args.first_seed..args.first_seed + args.seeds,
+    };
+    let started = Instant::now();
+    let n_seeds = seeds.end - seeds.start;
+    let threads = if config.trace { 1 } else { args.threads.max(1) };
+    let (total, failed) = run_seeds(seeds, &config, threads, args.keep_going);
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{n_seeds} seeds x {} workers x {} tasks in {secs:.1} s: {:.0} seeds/s, {} steps, {} failed",
+        args.workers,
+        args.jobs * args.tasks_per_job,
+        n_seeds as f64 / secs,
+        total.steps,
+        failed.len()
+    );
+    println!(
+        "faults: {} messages dropped, {} duplicated, {} partitions, {} worker crashes ({} lost their data dir), \
+         {} coordinator crashes ({} between deciding and writing), {} clock jumps, {} task failures; \
+         {} stale results refused",
+        total.dropped,
+        total.duplicated,
+        total.partitions,
+        total.worker_crashes,
+        total.worker_wipes,
+        total.coordinator_crashes,
+        total.crashes_before_persist,
+        total.clock_jumps,
+        total.task_failures,
+        total.stale_results
+    );
+    println!(
+        "jobs: {} done, {} failed, {} cancelled; {} tasks committed",
+        total.jobs_done, total.jobs_failed, total.jobs_cancelled, total.commits
+    );
+    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

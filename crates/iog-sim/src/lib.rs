@@ -1,0 +1,17 @@
+//! A seeded, single-threaded simulation of a whole iog network.
+//!
+//! The real [`iog_core::Core`] runs against a model of its store
+//! ([`DurableModel`]), simulated workers and a network that drops, delays,
+//! duplicates and reorders messages, partitions workers, crashes and restarts
+//! workers and the coordinator, and jumps the coordinator's clock. Time is
+//! virtual; every random choice comes from one seed, so a seed replays
+//! exactly. After every step the invariants of [`invariants`] are checked.
+
+mod durable;
+pub mod invariants;
+mod sim;
+mod worker;
+
+pub use durable::DurableModel;
+pub use invariants::Violation;
+pub use sim::{Faults, Outcome, SimConfig, Stats, run};

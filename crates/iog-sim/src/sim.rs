@@ -1,0 +1,871 @@
+//! The simulated world: virtual time, a queue of events, and the shells.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use iog_core::{Action, Change, Core, Event, NewJob, RunningTask};
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, WorkerId};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::Violation;
+use crate::durable::DurableModel;
+use crate::worker::{Blocked, SimWorker};
+
+/// How often each fault happens, in parts per thousand of its opportunities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Each message is lost.
+    pub drop_per_mille: u32,
+    /// Each message arrives twice.
+    pub duplicate_per_mille: u32,
+    /// Each message waits up to this long on top of 1 ms, so messages overtake each other.
+    pub delay_max_ms: u64,
+    /// At each chaos tick, a random worker is cut off (both ways or one way).
+    pub partition_per_mille: u32,
+    pub partition_max_ms: u64,
+    /// At each chaos tick, a random worker crashes and restarts later.
+    pub worker_crash_per_mille: u32,
+    /// Of those crashes, the ones that lose the data dir (a new identity).
+    pub worker_wipe_per_mille: u32,
+    /// At each chaos tick, the coordinator crashes and restarts from its store.
+    pub coordinator_crash_per_mille: u32,
+    /// At each coordinator step, it crashes after deciding and before writing.
+    pub crash_before_persist_per_mille: u32,
+    /// At each chaos tick, the coordinator's clock jumps (either way).
+    pub clock_jump_per_mille: u32,
+    pub clock_jump_max_ms: u64,
+    /// Each task run fails on the worker.
+    pub task_fail_per_mille: u32,
+    /// Workers that run ten times slower.
+    pub slow_worker_per_mille: u32,
+    /// Workers that ignore revocations and report results of lapsed leases.
+    pub zombie_per_mille: u32,
+    /// Jobs their submitter cancels at a random moment.
+    pub cancel_per_mille: u32,
+    /// Jobs with few attempts per task (2 to 4), so that failing jobs happen.
+    pub few_attempts_per_mille: u32,
+}
+
+impl Default for Faults {
+    fn default() -> Faults {
+        Faults {
+            drop_per_mille: 20,
+            duplicate_per_mille: 20,
+            delay_max_ms: 30,
+            partition_per_mille: 100,
+            partition_max_ms: 3_000,
+            worker_crash_per_mille: 100,
+            worker_wipe_per_mille: 300,
+            coordinator_crash_per_mille: 30,
+            crash_before_persist_per_mille: 2,
+            clock_jump_per_mille: 30,
+            clock_jump_max_ms: 2_000,
+            task_fail_per_mille: 20,
+            slow_worker_per_mille: 100,
+            zombie_per_mille: 100,
+            cancel_per_mille: 100,
+            few_attempts_per_mille: 300,
+        }
+    }
+}
+
+impl Faults {
+    /// No faults at all: a healthy network.
+    pub fn none() -> Faults {
+        Faults {
+            drop_per_mille: 0,
+            duplicate_per_mille: 0,
+            delay_max_ms: 0,
+            partition_per_mille: 0,
+            partition_max_ms: 0,
+            worker_crash_per_mille: 0,
+            worker_wipe_per_mille: 0,
+            coordinator_crash_per_mille: 0,
+            crash_before_persist_per_mille: 0,
+            clock_jump_per_mille: 0,
+            clock_jump_max_ms: 0,
+            task_fail_per_mille: 0,
+            slow_worker_per_mille: 0,
+            zombie_per_mille: 0,
+            cancel_per_mille: 0,
+            few_attempts_per_mille: 0,
+        }
+    }
+}
+
+/// The shape of one simulated run.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub n_workers: u32,
+    pub n_jobs: u32,
+    pub tasks_per_job: u32,
+    /// Tasks each worker runs at once.
+    pub slots: u32,
+    /// How long a task takes on a normal worker (each run varies up to twice this).
+    pub task_ms: u64,
+    /// Faults happen only before this virtual time; jobs are submitted in its first half.
+    pub fault_window_ms: u64,
+    /// After the fault window, every job must be final within this long.
+    pub liveness_bound_ms: u64,
+    /// How often a chaos tick rolls for partitions, crashes and clock jumps.
+    pub chaos_interval_ms: u64,
+    /// Check the core's whole bookkeeping every this many steps (1 = every step).
+    pub core_check_every: u64,
+    pub faults: Faults,
+    pub core: iog_core::Config,
+    /// Keep a line per step to replay a run.
+    pub trace: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            n_workers: 8,
+            n_jobs: 4,
+            tasks_per_job: 25,
+            slots: 2,
+            task_ms: 50,
+            fault_window_ms: 10_000,
+            liveness_bound_ms: 60_000,
+            chaos_interval_ms: 250,
+            core_check_every: 1,
+            faults: Faults::default(),
+            core: iog_core::Config {
+                heartbeat_interval_ms: 200,
+                missed_heartbeats_max: 3,
+                max_attempts_default: 30,
+                retry_backoff_base_ms: 20,
+                retry_backoff_max_ms: 500,
+                ..iog_core::Config::default()
+            },
+            trace: false,
+        }
+    }
+}
+
+/// Counts of what a run did, faults by class.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub steps: u64,
+    pub messages: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub partitions: u64,
+    pub worker_crashes: u64,
+    pub worker_wipes: u64,
+    pub coordinator_crashes: u64,
+    pub crashes_before_persist: u64,
+    pub clock_jumps: u64,
+    pub task_failures: u64,
+    pub stale_results: u64,
+    pub jobs_done: u64,
+    pub jobs_failed: u64,
+    pub jobs_cancelled: u64,
+    pub commits: u64,
+    pub end_ms: u64,
+}
+
+impl Stats {
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: &Stats) {
+        self.steps += other.steps;
+        self.messages += other.messages;
+        self.dropped += other.dropped;
+        self.duplicated += other.duplicated;
+        self.partitions += other.partitions;
+        self.worker_crashes += other.worker_crashes;
+        self.worker_wipes += other.worker_wipes;
+        self.coordinator_crashes += other.coordinator_crashes;
+        self.crashes_before_persist += other.crashes_before_persist;
+        self.clock_jumps += other.clock_jumps;
+        self.task_failures += other.task_failures;
+        self.stale_results += other.stale_results;
+        self.jobs_done += other.jobs_done;
+        self.jobs_failed += other.jobs_failed;
+        self.jobs_cancelled += other.jobs_cancelled;
+        self.commits += other.commits;
+        self.end_ms = self.end_ms.max(other.end_ms);
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The first broken rule, which ended the run; `None` when every rule held.
+    pub violation: Option<Violation>,
+    pub stats: Stats,
+    /// A hash of every step; equal for equal seeds.
+    pub trace_hash: u64,
+    /// One line per step when tracing.
+    pub trace: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Up {
+    Hello { held: Vec<RunningTask>, slots: u32 },
+    Heartbeat { held: Vec<RunningTask> },
+    Done { task_id: TaskId, token: LeaseToken, output: BlobId },
+    Failed { task_id: TaskId, token: LeaseToken },
+}
+
+#[derive(Debug, Clone)]
+enum Down {
+    Assign {
+        task_id: TaskId,
+        token: LeaseToken,
+    },
+    Revoke {
+        task_id: TaskId,
+        token: LeaseToken,
+    },
+    Ack {
+        task_id: TaskId,
+        token: LeaseToken,
+    },
+    /// The connection is gone (closed by the coordinator, or refused because it is down).
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+enum Ev {
+    ToCoord { slot: usize, session: u64, msg: Up },
+    ToWorker { slot: usize, incarnation: u64, session: u64, msg: Down },
+    Submit { job_idx: u32 },
+    Cancel { job_idx: u32 },
+    CoordTick,
+    CoordRestart,
+    Heartbeat { slot: usize, incarnation: u64 },
+    TaskDone { slot: usize, incarnation: u64, task_id: TaskId, token: LeaseToken },
+    WorkerRestart { slot: usize },
+    Reconnect { slot: usize, incarnation: u64 },
+    Chaos,
+}
+
+/// The deterministic output of a task: what any honest worker computes.
+fn output_of(task_id: TaskId) -> BlobId {
+    BlobId::of(task_id.to_string().as_bytes())
+}
+
+struct World {
+    config: SimConfig,
+    rng: ChaCha8Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    events: Vec<Option<Ev>>,
+    free_events: Vec<usize>,
+    core: Option<Core>,
+    durable: DurableModel,
+    sessions: BTreeMap<WorkerId, (usize, u64)>,
+    clock_offset_ms: i64,
+    workers: Vec<SimWorker>,
+    slots_by_id: BTreeMap<WorkerId, usize>,
+    next_session: u64,
+    next_identity: u64,
+    jobs: Vec<JobId>,
+    /// Attempts per task of each job, `None` for the coordinator's default.
+    job_attempts: Vec<Option<u32>>,
+    acked: BTreeSet<JobId>,
+    lease_owner: BTreeMap<(TaskId, LeaseToken), WorkerId>,
+    stats: Stats,
+    hasher: DefaultHasher,
+    trace: Vec<String>,
+}
+
+/// Runs one seed. A broken rule ends the run early and is reported in the outcome.
+pub fn run(seed: u64, config: &SimConfig) -> Outcome {
+    let mut world = World::new(seed, config.clone());
+    // A panic in the core is a broken rule too, reported with its seed.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run())).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        Err(Violation::new("core", format!("panicked: {message}")))
+    });
+    let violation = result.err().map(|mut violation| {
+        violation.step = world.stats.steps;
+        violation.at_ms = world.now;
+        violation
+    });
+    Outcome { violation, stats: world.stats, trace_hash: world.hasher.finish(), trace: world.trace }
+}
+
+fn roll(rng: &mut ChaCha8Rng, per_mille: u32) -> bool {
+    per_mille > 0 && rng.random_range(0..1000) < per_mille
+}
+
+impl World {
+    fn new(seed: u64, config: SimConfig) -> World {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut workers = Vec::new();
+        let mut slots_by_id = BTreeMap::new();
+        for idx in 0..config.n_workers {
+            let id = WorkerId(format!("w{idx}"));
+            let slow = roll(&mut rng, config.faults.slow_worker_per_mille);
+            let zombie = roll(&mut rng, config.faults.zombie_per_mille);
+            slots_by_id.insert(id.clone(), idx as usize);
+            workers.push(SimWorker::new(id, slow, zombie));
+        }
+        let jobs = (0..config.n_jobs).map(|_| JobId(rng.random::<u64>().max(1))).collect();
+        let job_attempts = (0..config.n_jobs)
+            .map(|_| roll(&mut rng, config.faults.few_attempts_per_mille).then(|| rng.random_range(2..=4)))
+            .collect();
+        let core = Core::new(config.core.clone());
+        World {
+            next_identity: u64::from(config.n_workers),
+            config,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: Vec::new(),
+            free_events: Vec::new(),
+            core: Some(core),
+            durable: DurableModel::default(),
+            sessions: BTreeMap::new(),
+            clock_offset_ms: 0,
+            workers,
+            slots_by_id,
+            next_session: 1,
+            jobs,
+            job_attempts,
+            acked: BTreeSet::new(),
+            lease_owner: BTreeMap::new(),
+            stats: Stats::default(),
+            hasher: DefaultHasher::new(),
+            trace: Vec::new(),
+        }
+    }
+
+    fn at(&mut self, delay_ms: u64, ev: Ev) {
+        let idx = match self.free_events.pop() {
+            Some(idx) => {
+                self.events[idx] = Some(ev);
+                idx
+            }
+            None => {
+                self.events.push(Some(ev));
+                self.events.len() - 1
+            }
+        };
+        self.seq += 1;
+        self.queue.push(Reverse((self.now + delay_ms, self.seq, idx)));
+    }
+
+    fn in_fault_window(&self) -> bool {
+        self.now < self.config.fault_window_ms
+    }
+
+    fn coord_now(&self) -> u64 {
+        (self.now as i64 + self.clock_offset_ms).max(0) as u64
+    }
+
+    fn run(&mut self) -> Result<(), Violation> {
+        for slot in 0..self.workers.len() {
+            let delay = self.rng.random_range(0..200);
+            self.at(delay, Ev::Reconnect { slot, incarnation: 0 });
+        }
+        for job_idx in 0..self.config.n_jobs {
+            let delay = self.rng.random_range(0..self.config.fault_window_ms / 2 + 1);
+            self.at(delay, Ev::Submit { job_idx });
+            if roll(&mut self.rng, self.config.faults.cancel_per_mille) {
+                let later = self.rng.random_range(delay..self.config.fault_window_ms + 1);
+                self.at(later, Ev::Cancel { job_idx });
+            }
+        }
+        self.at(0, Ev::CoordTick);
+        self.at(self.config.chaos_interval_ms, Ev::Chaos);
+        let deadline = self.config.fault_window_ms + self.config.liveness_bound_ms;
+        while let Some(Reverse((time, _, idx))) = self.queue.pop() {
+            let ev = self.events[idx].take().expect("queued events exist");
+            self.free_events.push(idx);
+            self.now = time;
+            if self.now > deadline {
+                return Err(self.liveness_violation());
+            }
+            self.stats.steps += 1;
+            self.step(ev)?;
+            if self.config.core_check_every > 0
+                && self.stats.steps.is_multiple_of(self.config.core_check_every)
+                && let Some(core) = &self.core
+            {
+                core.check_invariants().map_err(|broken| Violation::new("core", broken))?;
+            }
+            if self.all_final() {
+                self.stats.end_ms = self.now;
+                return self.final_checks();
+            }
+        }
+        Err(self.liveness_violation())
+    }
+
+    fn all_final(&self) -> bool {
+        self.acked.len() == self.jobs.len()
+            && self.jobs.iter().all(|job_id| self.durable.job_state(*job_id).is_some_and(JobState::is_final))
+    }
+
+    fn liveness_violation(&self) -> Violation {
+        let open: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|job_id| !self.durable.job_state(**job_id).is_some_and(JobState::is_final))
+            .map(|job_id| format!("{job_id} ({:?})", self.durable.job_state(*job_id)))
+            .collect();
+        Violation::new(
+            "liveness",
+            format!("after faults stopped at {} ms, jobs still open: {}", self.config.fault_window_ms, open.join(", ")),
+        )
+    }
+
+    fn final_checks(&mut self) -> Result<(), Violation> {
+        for job_id in self.jobs.clone() {
+            match self.durable.job_state(job_id) {
+                Some(JobState::Done) => {
+                    self.stats.jobs_done += 1;
+                    for task_idx in 0..self.config.tasks_per_job {
+                        let task_id = TaskId::new(job_id, task_idx);
+                        let commit = self.durable.commit(task_id).ok_or_else(|| {
+                            Violation::new("commit-once", format!("{task_id} of a done job has no commit"))
+                        })?;
+                        if commit.output != output_of(task_id) {
+                            return Err(Violation::new("result-stable", format!("{task_id} committed a wrong output")));
+                        }
+                    }
+                }
+                Some(JobState::Cancelled) => self.stats.jobs_cancelled += 1,
+                Some(_) => self.stats.jobs_failed += 1,
+                None => return Err(Violation::new("acked-durable", format!("{job_id} vanished"))),
+            }
+        }
+        self.stats.commits = self.durable.n_commits() as u64;
+        Ok(())
+    }
+
+    fn record(&mut self, kind: u8, detail: impl FnOnce() -> String) {
+        (self.now, kind).hash(&mut self.hasher);
+        if self.config.trace {
+            let line = format!("{:>8} ms  {}", self.now, detail());
+            self.trace.push(line);
+        }
+    }
+
+    fn step(&mut self, ev: Ev) -> Result<(), Violation> {
+        match ev {
+            Ev::ToCoord { slot, session, msg } => self.coord_receive(slot, session, msg),
+            Ev::ToWorker { slot, incarnation, session, msg } => self.worker_receive(slot, incarnation, session, msg),
+            Ev::Submit { job_idx } => self.submit(job_idx),
+            Ev::Cancel { job_idx } => {
+                let job_id = self.jobs[job_idx as usize];
+                if self.core.is_none() || !self.acked.contains(&job_id) {
+                    // Like a person, the submitter tries again a little later.
+                    self.at(300, Ev::Cancel { job_idx });
+                    return Ok(());
+                }
+                self.record(14, || format!("cancel {job_id}"));
+                self.coord_step(Event::CancelJob { job_id })
+            }
+            Ev::CoordTick => {
+                let interval = self.config.core.heartbeat_interval_ms.div_ceil(4).max(1);
+                if self.core.is_some() {
+                    self.record(1, || "coordinator tick".into());
+                    self.coord_step(Event::Tick)?;
+                    self.at(interval, Ev::CoordTick);
+                }
+                Ok(())
+            }
+            Ev::CoordRestart => self.coord_restart(),
+            Ev::Heartbeat { slot, incarnation } => {
+                let worker = &self.workers[slot];
+                if worker.up && worker.incarnation == incarnation {
+                    if worker.session != 0 {
+                        let session = worker.session;
+                        let held = worker.held();
+                        // Results not yet acknowledged go again, as the agent does.
+                        let unacked: Vec<Up> = worker
+                            .unacked
+                            .iter()
+                            .map(|(task_id, (token, output))| Up::Done {
+                                task_id: *task_id,
+                                token: *token,
+                                output: *output,
+                            })
+                            .collect();
+                        self.send_up(slot, session, Up::Heartbeat { held });
+                        for message in unacked {
+                            self.send_up(slot, session, message);
+                        }
+                    }
+                    self.at(self.config.core.heartbeat_interval_ms, Ev::Heartbeat { slot, incarnation });
+                }
+                Ok(())
+            }
+            Ev::TaskDone { slot, incarnation, task_id, token } => {
+                self.task_done(slot, incarnation, task_id, token);
+                Ok(())
+            }
+            Ev::WorkerRestart { slot } => {
+                let worker = &mut self.workers[slot];
+                worker.up = true;
+                let incarnation = worker.incarnation;
+                self.record(2, || format!("worker {slot} restarts"));
+                self.at(0, Ev::Reconnect { slot, incarnation });
+                Ok(())
+            }
+            Ev::Reconnect { slot, incarnation } => {
+                self.reconnect(slot, incarnation);
+                Ok(())
+            }
+            Ev::Chaos => {
+                self.chaos()?;
+                if self.in_fault_window() {
+                    self.at(self.config.chaos_interval_ms, Ev::Chaos);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn submit(&mut self, job_idx: u32) -> Result<(), Violation> {
+        let job_id = self.jobs[job_idx as usize];
+        if self.acked.contains(&job_id) {
+            return Ok(());
+        }
+        if self.core.is_none() {
+            // The client retries until the coordinator answers.
+            self.at(200, Ev::Submit { job_idx });
+            return Ok(());
+        }
+        self.record(3, || format!("submit {job_id}"));
+        let inputs = (0..self.config.tasks_per_job).map(|idx| BlobId::of(&idx.to_le_bytes())).collect();
+        let job = NewJob {
+            job_id,
+            name: format!("sim-{job_idx}"),
+            workload: "sim".into(),
+            spec_json: Vec::new(),
+            max_attempts: self.job_attempts[job_idx as usize],
+            inputs,
+        };
+        self.coord_step(Event::JobSubmitted(job))?;
+        if !self.acked.contains(&job_id) {
+            self.at(200, Ev::Submit { job_idx });
+        }
+        Ok(())
+    }
+
+    /// The coordinator shell: decide, write, then act — as the engine does.
+    fn coord_step(&mut self, event: Event) -> Result<(), Violation> {
+        let now = self.coord_now();
+        let Some(core) = self.core.as_mut() else { return Ok(()) };
+        let actions = core.handle(event, now);
+        if self.in_fault_window() && roll(&mut self.rng, self.config.faults.crash_before_persist_per_mille) {
+            self.stats.crashes_before_persist += 1;
+            self.crash_coordinator();
+            return Ok(());
+        }
+        let changes: Vec<Change> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Persist(change) => Some(change.clone()),
+                _ => None,
+            })
+            .collect();
+        self.durable.apply(&changes)?;
+        if self.config.trace {
+            for action in &actions {
+                if !matches!(action, Action::Persist(Change::TaskCommitted { .. })) {
+                    self.record(13, || format!("  -> {action:?}"));
+                }
+            }
+        }
+        for action in actions {
+            self.perform(action)?;
+        }
+        Ok(())
+    }
+
+    fn perform(&mut self, action: Action) -> Result<(), Violation> {
+        match action {
+            Action::Persist(_) | Action::JobFinished { .. } => {}
+            Action::Assign { worker_id, task_id, token, .. } => {
+                self.send_down(&worker_id, Down::Assign { task_id, token });
+            }
+            Action::Revoke { worker_id, task_id, token, .. } => {
+                self.send_down(&worker_id, Down::Revoke { task_id, token });
+            }
+            Action::ResultReply { worker_id, task_id, token, outcome } => {
+                if outcome == iog_core::CommitOutcome::Stale {
+                    self.stats.stale_results += 1;
+                }
+                self.send_down(&worker_id, Down::Ack { task_id, token });
+            }
+            Action::WorkerDead { worker_id } => {
+                self.send_down(&worker_id, Down::Closed);
+                self.sessions.remove(&worker_id);
+            }
+            Action::JobAccepted { job_id } => {
+                self.acked.insert(job_id);
+            }
+            Action::JobRejected { job_id, reason } => {
+                // A retried submission whose first attempt was written.
+                if self.durable.has_job(job_id) {
+                    self.acked.insert(job_id);
+                } else {
+                    return Err(Violation::new("acked-durable", format!("{job_id} rejected: {reason}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn crash_coordinator(&mut self) {
+        self.record(4, || "coordinator crashes".into());
+        self.stats.coordinator_crashes += 1;
+        self.core = None;
+        self.sessions.clear();
+        let delay = self.rng.random_range(50..3_000);
+        self.at(delay, Ev::CoordRestart);
+    }
+
+    fn coord_restart(&mut self) -> Result<(), Violation> {
+        if self.core.is_some() {
+            return Ok(());
+        }
+        self.record(5, || "coordinator restarts from its store".into());
+        for job_id in &self.acked {
+            if !self.durable.has_job(*job_id) {
+                return Err(Violation::new("acked-durable", format!("acknowledged {job_id} lost in a crash")));
+            }
+        }
+        let core = Core::restore(self.config.core.clone(), self.durable.snapshot(), self.coord_now())
+            .map_err(|err| Violation::new("store-consistent", err.to_string()))?;
+        self.core = Some(core);
+        self.at(0, Ev::CoordTick);
+        Ok(())
+    }
+
+    /// Network: a message from worker `slot` to the coordinator.
+    fn send_up(&mut self, slot: usize, session: u64, msg: Up) {
+        let blocked = self.workers[slot].blocked(true, self.now) && self.in_fault_window();
+        self.transmit(blocked, Ev::ToCoord { slot, session, msg });
+    }
+
+    /// Network: a message from the coordinator to a worker's open session.
+    fn send_down(&mut self, worker_id: &WorkerId, msg: Down) {
+        let Some(&(slot, session)) = self.sessions.get(worker_id) else { return };
+        let incarnation = self.workers[slot].incarnation;
+        let blocked = self.workers[slot].blocked(false, self.now) && self.in_fault_window();
+        self.transmit(blocked, Ev::ToWorker { slot, incarnation, session, msg });
+    }
+
+    fn transmit(&mut self, blocked: bool, ev: Ev) {
+        self.stats.messages += 1;
+        let faults = self.in_fault_window();
+        if blocked || (faults && roll(&mut self.rng, self.config.faults.drop_per_mille)) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let jitter = if faults { self.rng.random_range(0..=self.config.faults.delay_max_ms) } else { 0 };
+        if faults && roll(&mut self.rng, self.config.faults.duplicate_per_mille) {
+            self.stats.duplicated += 1;
+            let again = self.rng.random_range(0..=self.config.faults.delay_max_ms);
+            self.at(1 + again, ev.clone());
+        }
+        self.at(1 + jitter, ev);
+    }
+
+    fn coord_receive(&mut self, slot: usize, session: u64, msg: Up) -> Result<(), Violation> {
+        let worker_id = self.workers[slot].id.clone();
+        if self.core.is_none() {
+            // Connection refused: the worker learns its session is gone.
+            self.bounce(slot, session);
+            return Ok(());
+        }
+        if let Up::Hello { held, slots } = msg {
+            self.record(6, || format!("coordinator: hello from worker {slot} session {session}"));
+            self.sessions.insert(worker_id.clone(), (slot, session));
+            return self.coord_step(Event::WorkerConnected { worker_id, slots, running: held });
+        }
+        if self.sessions.get(&worker_id) != Some(&(slot, session)) {
+            self.bounce(slot, session);
+            return Ok(());
+        }
+        let event = match msg {
+            Up::Hello { .. } => unreachable!("handled above"),
+            Up::Heartbeat { held } => Event::Heartbeat { worker_id, held },
+            Up::Done { task_id, token, output } => {
+                Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: self.config.task_ms }
+            }
+            Up::Failed { task_id, token } => Event::TaskFailed { worker_id, task_id, token, error: "sim".into() },
+        };
+        self.record(7, || format!("coordinator: {event:?}"));
+        self.coord_step(event)
+    }
+
+    /// Tells a worker that its session is dead (a reset connection).
+    fn bounce(&mut self, slot: usize, session: u64) {
+        let incarnation = self.workers[slot].incarnation;
+        let blocked = self.workers[slot].blocked(false, self.now) && self.in_fault_window();
+        self.transmit(blocked, Ev::ToWorker { slot, incarnation, session, msg: Down::Closed });
+    }
+
+    fn reconnect(&mut self, slot: usize, incarnation: u64) {
+        let worker = &mut self.workers[slot];
+        if !worker.up || worker.incarnation != incarnation || worker.session != 0 {
+            return;
+        }
+        let session = self.next_session;
+        self.next_session += 1;
+        worker.session = session;
+        let held = worker.held();
+        let unacked: Vec<Up> = worker
+            .unacked
+            .iter()
+            .map(|(task_id, (token, output))| Up::Done { task_id: *task_id, token: *token, output: *output })
+            .collect();
+        let slots = self.config.slots;
+        self.record(8, || format!("worker {slot} connects, session {session}"));
+        self.send_up(slot, session, Up::Hello { held, slots });
+        for message in unacked {
+            self.send_up(slot, session, message);
+        }
+        self.at(self.config.core.heartbeat_interval_ms, Ev::Heartbeat { slot, incarnation });
+    }
+
+    fn worker_receive(&mut self, slot: usize, incarnation: u64, session: u64, msg: Down) -> Result<(), Violation> {
+        let task_ms = self.config.task_ms;
+        let worker = &self.workers[slot];
+        if !worker.up || worker.incarnation != incarnation || worker.session != session {
+            return Ok(());
+        }
+        if let Down::Assign { task_id, token } = &msg {
+            // One lease, one holder: a token is never handed to two workers.
+            let owner = self.lease_owner.entry((*task_id, *token)).or_insert_with(|| worker.id.clone());
+            if *owner != worker.id {
+                return Err(Violation::new(
+                    "one-lease",
+                    format!("{task_id} token {token} given to {owner} and to {}", worker.id),
+                ));
+            }
+        }
+        let worker = &mut self.workers[slot];
+        match msg {
+            Down::Assign { task_id, token } => {
+                if worker.running.get(&task_id) == Some(&token)
+                    || worker.unacked.get(&task_id).is_some_and(|u| u.0 == token)
+                {
+                    return Ok(());
+                }
+                worker.running.insert(task_id, token);
+                let factor = if worker.slow { 10 } else { 1 };
+                let run_ms = task_ms * factor + self.rng.random_range(0..=task_ms);
+                self.at(run_ms, Ev::TaskDone { slot, incarnation, task_id, token });
+            }
+            Down::Revoke { task_id, token } => {
+                if !worker.zombie {
+                    if worker.running.get(&task_id) == Some(&token) {
+                        worker.running.remove(&task_id);
+                    }
+                    if worker.unacked.get(&task_id).is_some_and(|u| u.0 == token) {
+                        worker.unacked.remove(&task_id);
+                    }
+                }
+            }
+            Down::Ack { task_id, token } => {
+                if worker.unacked.get(&task_id).is_some_and(|u| u.0 == token) {
+                    worker.unacked.remove(&task_id);
+                }
+            }
+            Down::Closed => {
+                worker.session = 0;
+                let backoff = worker.reconnect_backoff_ms;
+                worker.reconnect_backoff_ms = (backoff * 2).min(2_000);
+                let delay = backoff / 2 + self.rng.random_range(0..=backoff / 2);
+                self.at(delay, Ev::Reconnect { slot, incarnation });
+            }
+        }
+        if let Down::Assign { .. } | Down::Ack { .. } = msg {
+            self.workers[slot].reconnect_backoff_ms = 100;
+        }
+        Ok(())
+    }
+
+    fn task_done(&mut self, slot: usize, incarnation: u64, task_id: TaskId, token: LeaseToken) {
+        let fail = self.in_fault_window() && roll(&mut self.rng, self.config.faults.task_fail_per_mille);
+        let worker = &mut self.workers[slot];
+        if !worker.up || worker.incarnation != incarnation || worker.running.get(&task_id) != Some(&token) {
+            return;
+        }
+        worker.running.remove(&task_id);
+        let session = worker.session;
+        let msg = if fail {
+            self.stats.task_failures += 1;
+            Up::Failed { task_id, token }
+        } else {
+            let output = output_of(task_id);
+            worker.unacked.insert(task_id, (token, output));
+            Up::Done { task_id, token, output }
+        };
+        if session != 0 {
+            self.send_up(slot, session, msg);
+        }
+    }
+
+    fn chaos(&mut self) -> Result<(), Violation> {
+        if !self.in_fault_window() {
+            return Ok(());
+        }
+        let faults = self.config.faults.clone();
+        let n_workers = self.workers.len();
+        if n_workers > 0 && roll(&mut self.rng, faults.partition_per_mille) {
+            let slot = self.rng.random_range(0..n_workers);
+            let blocked = [Blocked::Both, Blocked::Up, Blocked::Down][self.rng.random_range(0..3)];
+            let until = self.now + self.rng.random_range(1..=faults.partition_max_ms.max(1));
+            self.workers[slot].partition = Some((blocked, until));
+            self.stats.partitions += 1;
+            self.record(10, || format!("worker {slot} partitioned ({blocked:?}) until {until} ms"));
+        }
+        if n_workers > 0 && roll(&mut self.rng, faults.worker_crash_per_mille) {
+            let slot = self.rng.random_range(0..n_workers);
+            if self.workers[slot].up {
+                let wipe = roll(&mut self.rng, faults.worker_wipe_per_mille);
+                self.crash_worker(slot, wipe);
+            }
+        }
+        if self.core.is_some() && roll(&mut self.rng, faults.coordinator_crash_per_mille) {
+            self.crash_coordinator();
+        }
+        if roll(&mut self.rng, faults.clock_jump_per_mille) {
+            let max = faults.clock_jump_max_ms as i64;
+            let jump = self.rng.random_range(-max..=max);
+            self.clock_offset_ms += jump;
+            self.stats.clock_jumps += 1;
+            self.record(11, || format!("coordinator clock jumps {jump} ms"));
+        }
+        Ok(())
+    }
+
+    fn crash_worker(&mut self, slot: usize, wipe: bool) {
+        self.stats.worker_crashes += 1;
+        let worker = &mut self.workers[slot];
+        worker.up = false;
+        worker.incarnation += 1;
+        worker.session = 0;
+        worker.running.clear();
+        worker.unacked.clear();
+        if wipe {
+            // A new data dir means a new key, hence a new worker id.
+            self.stats.worker_wipes += 1;
+            let id = WorkerId(format!("w{}", self.next_identity));
+            self.next_identity += 1;
+            self.slots_by_id.insert(id.clone(), slot);
+            worker.id = id;
+        }
+        self.record(12, || format!("worker {slot} crashes (wipe: {wipe})"));
+        let delay = self.rng.random_range(50..2_000);
+        self.at(delay, Ev::WorkerRestart { slot });
+    }
+}

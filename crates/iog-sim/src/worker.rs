@@ -1,0 +1,72 @@
+//! A simulated worker: what the real agent keeps, without its IO.
+
+use std::collections::BTreeMap;
+
+use iog_core::RunningTask;
+use iog_types::{BlobId, LeaseToken, TaskId, WorkerId};
+
+/// Which way a partition blocks a worker's traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// Nothing gets through.
+    Both,
+    /// The worker's messages are lost; the coordinator's arrive.
+    Up,
+    /// The coordinator's messages are lost; the worker's arrive.
+    Down,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SimWorker {
+    pub(crate) id: WorkerId,
+    /// Bumped at every crash, so events of an earlier life are ignored.
+    pub(crate) incarnation: u64,
+    pub(crate) up: bool,
+    /// The open session, 0 when not connected.
+    pub(crate) session: u64,
+    /// Tasks being computed, by the lease they run under.
+    pub(crate) running: BTreeMap<TaskId, LeaseToken>,
+    /// Finished tasks whose result the coordinator has not acknowledged.
+    pub(crate) unacked: BTreeMap<TaskId, (LeaseToken, BlobId)>,
+    /// Runs tasks ten times slower than the others.
+    pub(crate) slow: bool,
+    /// Ignores revocations and reports results of lapsed leases anyway.
+    pub(crate) zombie: bool,
+    pub(crate) partition: Option<(Blocked, u64)>,
+    pub(crate) reconnect_backoff_ms: u64,
+}
+
+impl SimWorker {
+    pub(crate) fn new(id: WorkerId, slow: bool, zombie: bool) -> SimWorker {
+        SimWorker {
+            id,
+            incarnation: 0,
+            up: true,
+            session: 0,
+            running: BTreeMap::new(),
+            unacked: BTreeMap::new(),
+            slow,
+            zombie,
+            partition: None,
+            reconnect_backoff_ms: 100,
+        }
+    }
+
+    /// What the worker says it holds: running tasks and unacknowledged results.
+    pub(crate) fn held(&self) -> Vec<RunningTask> {
+        let running = self.running.iter().map(|(task_id, token)| RunningTask { task_id: *task_id, token: *token });
+        let unacked = self.unacked.iter().map(|(task_id, (token, _))| RunningTask { task_id: *task_id, token: *token });
+        running.chain(unacked).collect()
+    }
+
+    /// Whether a partition blocks a message now (`up` = worker to coordinator).
+    pub(crate) fn blocked(&self, up: bool, now: u64) -> bool {
+        match self.partition {
+            Some((_, until)) if until <= now => false,
+            Some((Blocked::Both, _)) => true,
+            Some((Blocked::Up, _)) => up,
+            Some((Blocked::Down, _)) => !up,
+            None => false,
+        }
+    }
+}
