@@ -56,8 +56,13 @@ fn without_faults_every_job_is_done() {
 ///   heartbeat).
 #[test]
 fn seeds_that_once_failed_stay_fixed() {
-    check_seeds(3..4, &SimConfig::default());
-    check_seeds(5..6, &SimConfig::default());
+    // The fault mix of the time: no cancellations, default attempts. Fault
+    // classes at zero draw no random numbers, so the seeds replay the
+    // original runs up to where the fixes change their course.
+    let faults = iog_sim::Faults { cancel_per_mille: 0, few_attempts_per_mille: 0, ..iog_sim::Faults::default() };
+    let config = SimConfig { faults, ..SimConfig::default() };
+    check_seeds(3..4, &config);
+    check_seeds(5..6, &config);
 }
 
 #[test]
