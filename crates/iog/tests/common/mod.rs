@@ -122,6 +122,22 @@ impl Cluster {
         }
     }
 
+    /// Kills worker `idx` with SIGKILL and starts it again, on the same data
+    /// dir or, with `wipe`, on an emptied one (a new identity).
+    pub fn restart_worker(&mut self, idx: usize, wipe: bool) {
+        self.workers[idx].1.kill9();
+        let data_dir = self.dir.path().join(format!("worker-{idx}"));
+        if wipe {
+            std::fs::remove_dir_all(&data_dir).unwrap();
+        }
+        let worker_id = iog_host::Identity::load_or_create(&data_dir).unwrap().worker_id();
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let log = self.dir.path().join(format!("worker-{idx}-{n}.log"));
+        let url = self.url();
+        let args = ["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
+        self.workers[idx] = (worker_id, Proc::spawn(&args, log));
+    }
+
     pub fn start_worker(&mut self, idx: usize) {
         let data_dir = self.dir.path().join(format!("worker-{idx}"));
         let worker_id = iog_host::Identity::load_or_create(&data_dir).unwrap().worker_id();

@@ -1,0 +1,118 @@
+//! Chaos on real processes: a render job runs on a coordinator and three
+//! worker processes while a seeded schedule kills workers and the
+//! coordinator with SIGKILL at random moments and starts them again.
+//! Afterwards the store must show every task committed exactly once and the
+//! image must be pixel-identical to a single-process render.
+//!
+//! `cargo test` runs 2 trials. The long run:
+//! `IOG_CHAOS_TRIALS=100 cargo test --release -p iog --test chaos -- --nocapture`
+//! (`IOG_CHAOS_SEED` picks the first schedule; a trial's schedule depends
+//! only on its seed, the moments it hits depend on the machine).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Cluster, reference_render, submit, write_render_job};
+use iog_types::JobState;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const TRIAL_TIMEOUT: Duration = Duration::from_secs(180);
+/// Kills per trial; after the last one the job is left to finish.
+const KILLS_MAX: u32 = 6;
+
+#[derive(Debug, Default)]
+struct Trial {
+    worker_kills: u32,
+    worker_wipes: u32,
+    coordinator_kills: u32,
+    tasks: usize,
+    retried_tasks: usize,
+    took: Duration,
+}
+
+async fn trial(seed: u64) -> Trial {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut cluster = Cluster::start(3).await;
+    let job_file = write_render_job(cluster.dir.path(), 128, 96, 16, 320);
+    let job_id = submit(&cluster, &job_file);
+    let started = Instant::now();
+    let mut report = Trial::default();
+    let mut kills = 0;
+    loop {
+        let status = cluster.client.job(job_id).await.ok();
+        if status.as_ref().is_some_and(|s| s.is_settled()) {
+            break;
+        }
+        assert!(started.elapsed() < TRIAL_TIMEOUT, "trial {seed}: job unfinished:\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..500))).await;
+        if kills >= KILLS_MAX {
+            continue;
+        }
+        match rng.random_range(0..4) {
+            0 | 1 => {
+                let idx = rng.random_range(0..3);
+                let wipe = rng.random_bool(0.3);
+                tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
+                cluster.restart_worker(idx, wipe);
+                report.worker_kills += 1;
+                report.worker_wipes += u32::from(wipe);
+                kills += 1;
+            }
+            2 => {
+                cluster.coordinator.as_mut().unwrap().kill9();
+                tokio::time::sleep(Duration::from_millis(rng.random_range(50..800))).await;
+                cluster.start_coordinator().await;
+                report.coordinator_kills += 1;
+                kills += 1;
+            }
+            _ => {}
+        }
+    }
+    let status = cluster.client.job(job_id).await.unwrap();
+    assert_eq!(status.state, JobState::Done, "trial {seed}: {status:?}\n{}", cluster.logs());
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    // Every task exactly once in the store.
+    let db = cluster.coordinator_dir().join("coordinator.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await.unwrap();
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT task_idx, COUNT(*) FROM commits WHERE job_id = ? GROUP BY task_idx")
+            .bind(job_id.0 as i64)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(rows.len(), tasks.len(), "trial {seed}: every task has a commit");
+    assert!(rows.iter().all(|(_, n)| *n == 1), "trial {seed}: a task was committed twice");
+    // The result is right.
+    let out_dir = cluster.dir.path().join("out");
+    let out = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, _, rgb) = common::decode_png(&std::fs::read(out_dir.join("image.png")).unwrap());
+    let (_, _, expected) = reference_render(&job_file);
+    assert!(rgb == expected, "trial {seed}: the image differs from the single-process render");
+    report.tasks = tasks.len();
+    report.retried_tasks = tasks.iter().filter(|t| t.attempts > 1).count();
+    report.took = started.elapsed();
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_kills_of_workers_and_the_coordinator_lose_nothing() {
+    let trials: u64 = std::env::var("IOG_CHAOS_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let first: u64 = std::env::var("IOG_CHAOS_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut total = Trial::default();
+    for seed in first..first + trials {
+        let report = trial(seed).await;
+        println!("trial {seed}: {report:?}");
+        total.worker_kills += report.worker_kills;
+        total.worker_wipes += report.worker_wipes;
+        total.coordinator_kills += report.coordinator_kills;
+        total.tasks += report.tasks;
+        total.retried_tasks += report.retried_tasks;
+        total.took += report.took;
+    }
+    println!("{trials} trials: {total:?}");
+    assert!(total.worker_kills + total.coordinator_kills > 0, "the schedule killed something");
+}
