@@ -1,7 +1,7 @@
 //! Network faults between real processes. A worker runs in its own network
 //! namespace, joined to the coordinator's by a veth pair; `tc netem` adds
-//! latency and loss where the kernel has it, and taking the link down cuts
-//! the worker off entirely. Needs root and `ip netns`; without them the test
+//! latency and loss where the kernel has it (else an nftables rule drops
+//! packets at random), and taking the link down cuts the worker off entirely. Needs root and `ip netns`; without them the test
 //! says it was skipped and why. Traffic stays on the test's own veth pair
 //! and loopback.
 
@@ -116,9 +116,66 @@ impl Netns {
         netns
     }
 
-    /// Adds latency and loss with netem; `Err` says why it could not.
-    fn degrade(&self) -> Result<(), String> {
-        sh("tc", &["qdisc", "add", "dev", &self.host_dev, "root", "netem", "delay", "40ms", "10ms", "loss", "3%"])
+    /// Degrades the link: latency and loss with netem where the kernel has
+    /// it, else loss alone with an nftables rule inside the namespace.
+    /// Returns what was injected and what could not be.
+    fn degrade(&self) -> String {
+        let netem =
+            sh("tc", &["qdisc", "add", "dev", &self.host_dev, "root", "netem", "delay", "40ms", "10ms", "loss", "3%"]);
+        let netem_err = match netem {
+            Ok(()) => return "netem: 40 ms +- 10 ms latency and 3% loss on the worker's link".to_owned(),
+            Err(err) => err,
+        };
+        let ns = self.name.as_str();
+        let nft = |args: &[&str]| {
+            let mut full = vec!["netns", "exec", ns, "nft"];
+            full.extend_from_slice(args);
+            sh("ip", &full)
+        };
+        let loss = nft(&["add", "table", "inet", "iogloss"])
+            .and_then(|()| nft(&["add", "chain", "inet", "iogloss", "in", "{ type filter hook input priority 0 ; }"]))
+            .and_then(|()| nft(&["add", "chain", "inet", "iogloss", "out", "{ type filter hook output priority 0 ; }"]))
+            .and_then(|()| nft(&["add", "rule", "inet", "iogloss", "in", "meta", "iifname", "!=", "lo", "counter"]))
+            .and_then(|()| nft(&["add", "rule", "inet", "iogloss", "out", "meta", "oifname", "!=", "lo", "counter"]))
+            .and_then(|()| {
+                nft(&[
+                    "add", "rule", "inet", "iogloss", "in", "meta", "iifname", "!=", "lo", "numgen", "random", "mod",
+                    "100", "<", "10", "counter", "drop",
+                ])
+            })
+            .and_then(|()| {
+                nft(&[
+                    "add", "rule", "inet", "iogloss", "out", "meta", "oifname", "!=", "lo", "numgen", "random", "mod",
+                    "100", "<", "10", "counter", "drop",
+                ])
+            });
+        match loss {
+            Ok(()) => format!(
+                "netem unavailable ({netem_err}); no latency injected; nftables drops 10% of packets each way on the worker's link"
+            ),
+            Err(err) => format!(
+                "netem unavailable ({netem_err}) and nftables unavailable ({err}); only the partition is injected"
+            ),
+        }
+    }
+
+    /// Packets that crossed the worker's link and packets the nftables loss
+    /// rules dropped, when those rules are in place.
+    fn nft_counts(&self) -> Option<(u64, u64)> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "list", "table", "inet", "iogloss"])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (mut seen, mut dropped) = (0, 0);
+        for line in text.lines().filter(|line| line.contains("counter packets ")) {
+            let n: u64 = line.split("packets ").nth(1)?.split_whitespace().next()?.parse().ok()?;
+            if line.contains("drop") { dropped += n } else { seen += n }
+        }
+        Some((seen, dropped))
     }
 
     fn link(&self, up: bool) {
@@ -156,10 +213,7 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
     }
     let dir = tempfile::tempdir().unwrap();
     let netns = Netns::create(0);
-    match netns.degrade() {
-        Ok(()) => println!("netem: 40 ms +- 10 ms latency and 3% loss on the namespaced worker's link"),
-        Err(err) => println!("netem unavailable ({err}); latency and loss not injected, the partition still is"),
-    }
+    println!("{}", netns.degrade());
     let port = common::free_port();
     let listen = format!("{}:{port}", netns.host_ip);
     let url = format!("http://{listen}");
@@ -191,10 +245,11 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
     let job_file = write_render_job(dir.path(), 128, 96, 16, 320);
     let spec = iog_workloads::parse_job_file(&std::fs::read_to_string(&job_file).unwrap(), dir.path()).unwrap();
     let job_id = client.submit(serde_json::to_value(&spec).unwrap()).await.unwrap().job_id;
-    // Cut the remote worker off while it holds a lease.
+    // Let the remote worker work across the lossy link, then cut it off
+    // while it holds a lease.
     loop {
         let status = client.job(job_id).await.unwrap();
-        if status.workers.iter().any(|w| w.worker_id == remote_id && w.n_leased > 0) {
+        if status.workers.iter().any(|w| w.worker_id == remote_id && w.n_leased > 0 && w.n_committed >= 5) {
             break;
         }
         assert!(!status.state.is_final(), "the job ended before the remote worker got a task");
@@ -245,6 +300,9 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
         .unwrap();
     assert_eq!(n_commits as u32, status.n_tasks, "each task committed exactly once");
     println!("partition fenced off {} lease(s): {cut_off:?}", cut_off.len());
+    if let Some((seen, dropped)) = netns.nft_counts() {
+        println!("nftables dropped {dropped} of {seen} packets on the worker's link");
+    }
     let png = client.get_blob(status.artifacts[0].blob).await.unwrap();
     let (_, _, rgb) = decode_png(&png);
     assert!(rgb == reference_render(&job_file).2, "the image matches a single-process render");
