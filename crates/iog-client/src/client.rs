@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use iog_proto::api::{ApiError, Health, JobStatus, SubmitJob, SubmittedJob, TaskStatus, WorkerStatus};
+use iog_proto::api::{
+    ApiError, FaucetRequest, Health, JobStatus, SubmitJob, SubmittedJob, TaskStatus, WalletStatus, WorkerStatus,
+};
 use iog_types::{BlobId, JobId};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -111,6 +113,18 @@ impl Client {
 
     pub async fn workers(&self) -> Result<Vec<WorkerStatus>, ClientError> {
         self.json(self.request(Method::GET, "/v1/workers")).await
+    }
+
+    /// A wallet's balance.
+    pub async fn wallet(&self, address: &str) -> Result<WalletStatus, ClientError> {
+        self.json(self.request(Method::GET, &format!("/v1/wallets/{address}"))).await
+    }
+
+    /// Asks a development network's faucet for `amount` (e.g. `"5"`);
+    /// `request_id` (`t-<32 hex>`) makes a retry grant only once.
+    pub async fn faucet(&self, address: &str, amount: &str, request_id: &str) -> Result<WalletStatus, ClientError> {
+        let body = FaucetRequest { amount: amount.to_owned(), request_id: request_id.to_owned() };
+        self.json(self.request(Method::POST, &format!("/v1/wallets/{address}/faucet")).json(&body)).await
     }
 
     /// Downloads a blob and checks that its content matches its id.

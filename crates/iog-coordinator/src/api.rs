@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iog_core::NewJob;
 use iog_proto::api::{
-    ApiError, Artifact, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus, WorkerShare, WorkerStatus,
+    ApiError, Artifact, FaucetRequest, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus,
+    WalletStatus, WorkerShare, WorkerStatus,
 };
 use iog_proto::{PROTOCOL_VERSION, STREAM_MESSAGE_BYTES_MAX, STREAM_PATH};
 use iog_store::{INLINE_BLOB_BYTES_MAX, MAX_BLOB_BYTES};
@@ -35,6 +36,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/jobs/{job_id}/tasks", get(job_tasks))
         .route("/v1/jobs/{job_id}/cancel", post(cancel))
         .route("/v1/workers", get(workers))
+        .route("/v1/wallets/{address}", get(wallet))
+        .route("/v1/wallets/{address}/faucet", post(faucet))
         .route("/v1/blobs/{blob_id}", get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)))
         .route(STREAM_PATH, get(stream))
         .with_state(state)
@@ -288,6 +291,53 @@ async fn put_blob(
         other => Failure::internal(other),
     })?;
     Ok(StatusCode::CREATED)
+}
+
+fn parse_address(text: &str) -> Result<iog_ledger::Address, Failure> {
+    text.parse().map_err(|err: iog_ledger::AddressParseError| {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_address", format!("wallet address {text:?}: {err}"))
+    })
+}
+
+async fn wallet_status(state: &AppState, address: iog_ledger::Address) -> Result<WalletStatus, Failure> {
+    let balance = state.engine.balance(iog_ledger::AccountId::Wallet(address)).await?;
+    Ok(WalletStatus {
+        address: address.to_string(),
+        available: balance.available.to_string(),
+        posted: balance.posted.to_string(),
+        held: balance.pending_debits.to_string(),
+    })
+}
+
+async fn wallet(State(state): State<AppState>, Path(address): Path<String>) -> Result<Json<WalletStatus>, Failure> {
+    Ok(Json(wallet_status(&state, parse_address(&address)?).await?))
+}
+
+async fn faucet(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Json(body): Json<FaucetRequest>,
+) -> Result<Json<WalletStatus>, Failure> {
+    let address = parse_address(&address)?;
+    let Some(max) = state.faucet_max else {
+        let message = "this network has no faucet; $IO comes from other wallets here (a development network \
+                       started with `iog up`, `iog demo` or `iog coordinator --faucet-max-io N` has one)";
+        return Err(Failure::new(StatusCode::FORBIDDEN, "faucet_disabled", message));
+    };
+    let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_faucet_request", message);
+    let amount: iog_ledger::Amount =
+        body.amount.parse().map_err(|err| bad(format!("amount {:?}: {err}", body.amount)))?;
+    if amount > max {
+        return Err(bad(format!("the faucet grants at most {max} per request, asked for {amount}")));
+    }
+    let id: iog_ledger::TransferId =
+        body.request_id.parse().map_err(|err| bad(format!("request_id {:?}: {err}", body.request_id)))?;
+    let credit = iog_ledger::AccountId::Wallet(address);
+    let op = iog_ledger::Op::Mint { id, credit, amount, reason: "dev faucet".to_owned() };
+    match state.engine.ledger(op).await? {
+        Ok(_) => Ok(Json(wallet_status(&state, address).await?)),
+        Err(err) => Err(Failure::new(StatusCode::CONFLICT, err.code().as_str(), err.to_string())),
+    }
 }
 
 async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {

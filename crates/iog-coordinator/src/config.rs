@@ -12,11 +12,14 @@ pub struct CoordinatorConfig {
     pub core: iog_core::Config,
     /// Most commands the engine folds into one store transaction. Default 1024.
     pub batch_max: usize,
+    /// Largest grant of the dev-network faucet; `None` (the default) turns
+    /// the faucet off, as a production network must.
+    pub faucet_max: Option<iog_ledger::Amount>,
 }
 
 impl CoordinatorConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> CoordinatorConfig {
-        CoordinatorConfig { data_dir, listen, core: iog_core::Config::default(), batch_max: 1024 }
+        CoordinatorConfig { data_dir, listen, core: iog_core::Config::default(), batch_max: 1024, faucet_max: None }
     }
 
     /// How often the engine ticks the core: a quarter of the heartbeat

@@ -58,6 +58,16 @@ pub(crate) enum Command {
     Workers {
         reply: oneshot::Sender<Vec<WorkerView>>,
     },
+    /// An operation on the $IO ledger; answered once its journal entry is durable.
+    Ledger {
+        op: iog_ledger::Op,
+        reply: oneshot::Sender<Result<iog_ledger::Outcome, iog_ledger::LedgerError>>,
+    },
+    /// A balance, read from the ledger in memory.
+    Balance {
+        account: iog_ledger::AccountId,
+        reply: oneshot::Sender<iog_ledger::Balance>,
+    },
     /// Answers once every command sent before it is durable (for cancel).
     Barrier {
         reply: oneshot::Sender<()>,
@@ -95,6 +105,21 @@ impl EngineHandle {
         rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
+    pub(crate) async fn ledger(
+        &self,
+        op: iog_ledger::Op,
+    ) -> anyhow::Result<Result<iog_ledger::Outcome, iog_ledger::LedgerError>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Ledger { op, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn balance(&self, account: iog_ledger::AccountId) -> anyhow::Result<iog_ledger::Balance> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Balance { account, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
     pub(crate) async fn barrier(&self) -> anyhow::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Barrier { reply }).await?;
@@ -109,6 +134,7 @@ struct Session {
 
 pub(crate) struct Engine {
     core: Core,
+    ledger: iog_ledger::Ledger,
     store: Store,
     rx: mpsc::Receiver<Command>,
     sessions: HashMap<WorkerId, Session>,
@@ -121,10 +147,17 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(core: Core, store: Store, tick_interval_ms: u64, batch_max: usize) -> (Engine, EngineHandle) {
+    pub(crate) fn new(
+        core: Core,
+        ledger: iog_ledger::Ledger,
+        store: Store,
+        tick_interval_ms: u64,
+        batch_max: usize,
+    ) -> (Engine, EngineHandle) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
         let engine = Engine {
             core,
+            ledger,
             store,
             rx,
             sessions: HashMap::new(),
@@ -165,6 +198,8 @@ impl Engine {
         let mut actions = self.core.handle(Event::Tick, now);
         let mut barriers = Vec::new();
         let mut blobs: Vec<InlineBlob> = Vec::new();
+        let journal_before = self.ledger.journal().len();
+        let mut ledger_replies = Vec::new();
         for command in commands {
             match command {
                 Command::Event { event, blob } => {
@@ -203,6 +238,10 @@ impl Engine {
                     let _ = reply.send(self.core.workers());
                 }
                 Command::Barrier { reply } => barriers.push(reply),
+                Command::Ledger { op, reply } => ledger_replies.push((reply, self.ledger.apply(op, now))),
+                Command::Balance { account, reply } => {
+                    let _ = reply.send(self.ledger.balance(&account));
+                }
             }
         }
         let changes: Vec<_> = actions
@@ -212,7 +251,12 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        self.store.apply_with_blobs(&changes, &blobs).await?;
+        let journal: Vec<(u64, Vec<u8>)> =
+            self.ledger.journal().entries()[journal_before..].iter().map(|entry| (entry.seq, entry.encode())).collect();
+        self.store.apply_batch(&changes, &blobs, &journal).await?;
+        for (reply, outcome) in ledger_replies {
+            let _ = reply.send(outcome);
+        }
         for action in actions {
             self.perform(action);
         }

@@ -16,4 +16,4 @@ mod server;
 mod session;
 
 pub use config::{CoordinatorConfig, DEFAULT_LISTEN};
-pub use server::Coordinator;
+pub use server::{Coordinator, load_ledger};

@@ -20,6 +20,21 @@ pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) engine: EngineHandle,
     pub(crate) core_config: Arc<iog_core::Config>,
+    /// Largest faucet grant; `None` when the faucet is off (production).
+    pub(crate) faucet_max: Option<iog_ledger::Amount>,
+}
+
+/// Rebuilds the ledger by replaying its journal from the store, checking the
+/// chain on the way; a broken journal stops the coordinator.
+pub async fn load_ledger(store: &Store) -> anyhow::Result<iog_ledger::Ledger> {
+    let rows = store.journal().await.context("read ledger journal")?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for (seq, bytes) in rows {
+        let entry = iog_ledger::Entry::decode(&bytes).map_err(|err| anyhow::anyhow!("journal row {seq}: {err}"))?;
+        anyhow::ensure!(entry.seq == seq, "journal row {seq} holds entry {}", entry.seq);
+        entries.push(entry);
+    }
+    iog_ledger::Ledger::replay(&entries).map_err(|err| anyhow::anyhow!("replay ledger journal: {err}"))
 }
 
 /// A running coordinator: its API and worker stream on one address.
@@ -44,7 +59,8 @@ impl Coordinator {
         if n_jobs > 0 {
             tracing::info!(n_jobs, "resumed running jobs from the store");
         }
-        let (engine, handle) = Engine::new(core, store.clone(), config.tick_interval_ms(), config.batch_max);
+        let ledger = load_ledger(&store).await?;
+        let (engine, handle) = Engine::new(core, ledger, store.clone(), config.tick_interval_ms(), config.batch_max);
         let engine = tokio::spawn(engine.run());
         for job_id in store.done_jobs_without_artifacts().await.context("find jobs to assemble")? {
             tokio::spawn(assemble::assemble_and_log(store.clone(), job_id));
@@ -55,7 +71,12 @@ impl Coordinator {
             .with_context(|| format!("listen on {} (is another coordinator running there?)", config.listen))?;
         let addr = listener.local_addr().context("read bound address")?;
         std::fs::write(config.data_dir.join("coordinator.addr"), addr.to_string()).context("write coordinator.addr")?;
-        let state = AppState { store: store.clone(), engine: handle, core_config: Arc::new(config.core.clone()) };
+        let state = AppState {
+            store: store.clone(),
+            engine: handle,
+            core_config: Arc::new(config.core.clone()),
+            faucet_max: config.faucet_max,
+        };
         let app = api::router(state);
         // Stream messages are small and latency-bound: without TCP_NODELAY,
         // Nagle's algorithm and delayed ACKs hold each one back ~40 ms.

@@ -111,3 +111,24 @@ pub struct Health {
     pub version: String,
     pub protocol_version: u32,
 }
+
+/// `GET /v1/wallets/{address}`: a wallet's balance, amounts written like `1.5 IO`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletStatus {
+    pub address: String,
+    /// What the wallet can spend now.
+    pub available: String,
+    /// Settled balance (available plus what is held).
+    pub posted: String,
+    /// Held for pending transfers (job escrows).
+    pub held: String,
+}
+
+/// `POST /v1/wallets/{address}/faucet` on a development network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaucetRequest {
+    /// How much, e.g. `"5"` or `"0.25 IO"`.
+    pub amount: String,
+    /// Makes a retried request safe: the same id grants once. Written `t-<32 hex>`.
+    pub request_id: String,
+}

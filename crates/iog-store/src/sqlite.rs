@@ -96,7 +96,18 @@ impl Store {
     /// never refers to a blob that a crash lost. Every blob must be at most
     /// [`INLINE_BLOB_BYTES_MAX`] bytes and match its id.
     pub async fn apply_with_blobs(&self, changes: &[Change], blobs: &[(BlobId, Arc<[u8]>)]) -> Result<(), StoreError> {
-        if changes.is_empty() && blobs.is_empty() {
+        self.apply_batch(changes, blobs, &[]).await
+    }
+
+    /// Writes one batch in one transaction: small blobs, core changes, and
+    /// ledger journal entries (`(seq, encoded entry)`, appended in order).
+    pub async fn apply_batch(
+        &self,
+        changes: &[Change],
+        blobs: &[(BlobId, Arc<[u8]>)],
+        journal: &[(u64, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() && blobs.is_empty() && journal.is_empty() {
             return Ok(());
         }
         if let Some((_, bytes)) = blobs.iter().find(|(_, bytes)| bytes.len() > INLINE_BLOB_BYTES_MAX) {
@@ -119,6 +130,13 @@ impl Store {
         }
         for change in changes {
             push_change(&mut script, change);
+        }
+        for chunk in journal.chunks(ROWS_PER_INSERT) {
+            script.push("INSERT INTO ledger_journal (seq, entry) ");
+            script.push_values(chunk, |mut row, (seq, entry)| {
+                row.push_bind(to_i64(*seq)).push_bind(&entry[..]);
+            });
+            script.push(";\n");
         }
         let mut tx = self.pool.begin().await?;
         script.build().persistent(false).execute(&mut *tx).await?;
@@ -385,6 +403,13 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The ledger journal in order: `(seq, encoded entry)`.
+    pub async fn journal(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, entry FROM ledger_journal ORDER BY seq").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(seq, entry)| (to_u64(seq), entry)).collect())
     }
 
     /// Closes the connections, checkpointing the write-ahead log.

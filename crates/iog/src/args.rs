@@ -41,6 +41,52 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Submit and follow jobs.
     Job(JobArgs),
+    /// Keep a wallet and move $IO.
+    Wallet(WalletArgs),
+    /// Audit the $IO ledger.
+    Ledger(LedgerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WalletArgs {
+    /// Where the wallet's key lives.
+    #[arg(long, global = true, default_value_os_t = default_data_dir("wallet"))]
+    pub wallet_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: WalletCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Create this machine's wallet key (or show the existing one) and print its address.
+    New,
+    /// Show a wallet's balance (this machine's wallet unless an address is given).
+    Balance {
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Get $IO from a development network's faucet.
+    Faucet {
+        /// How much, e.g. 5 or 0.25.
+        amount: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    #[command(subcommand)]
+    pub command: LedgerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Replay the journal from a coordinator's store and check every rule:
+    /// the hash chain, conservation, no negative balances.
+    Verify {
+        /// The coordinator's data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 /// Core timings shared by the commands that run a coordinator.
@@ -106,6 +152,10 @@ pub struct CoordinatorArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub timings: Timings,
+    /// Turn on the development faucet, granting at most this many IO per
+    /// request. Off by default: production networks have no faucet.
+    #[arg(long)]
+    pub faucet_max_io: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -14,12 +14,20 @@ use crate::args::{CoordinatorArgs, DemoArgs, Global, UpArgs};
 use crate::display::{self, print_json};
 use crate::watch::watch;
 
+/// Largest faucet grant on the development networks of `up` and `demo`.
+const DEV_FAUCET_MAX_IO: u64 = 1_000;
+
 /// How long the demo waits for its workers to join.
 const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     let mut config = CoordinatorConfig::new(args.data_dir, args.listen);
     config.core = args.timings.core_config();
+    config.faucet_max = args
+        .faucet_max_io
+        .map(iog_ledger::Amount::from_io)
+        .map(|max| max.ok_or_else(|| anyhow::anyhow!("--faucet-max-io is too large")))
+        .transpose()?;
     let mut coordinator = Coordinator::start(config).await?;
     println!("coordinator listening on {}", coordinator.url());
     tokio::select! {
@@ -47,6 +55,8 @@ impl Network {
     ) -> anyhow::Result<Network> {
         let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
         config.core = core;
+        // `up` and `demo` run development networks, which have a faucet.
+        config.faucet_max = iog_ledger::Amount::from_io(DEV_FAUCET_MAX_IO);
         let coordinator = Coordinator::start(config).await?;
         let mut workers = Vec::new();
         for idx in 0..n_workers {

@@ -2,6 +2,7 @@
 
 mod args;
 mod cmd_job;
+mod cmd_ledger;
 mod cmd_network;
 mod cmd_worker;
 mod display;
@@ -40,6 +41,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Coordinator(args) => cmd_network::coordinator(args).await,
         Command::Worker(args) => cmd_worker::worker(&global, args).await,
         Command::Job(args) => cmd_job::job(&global, args).await,
+        Command::Wallet(args) => cmd_ledger::wallet(&global, args).await,
+        Command::Ledger(args) => cmd_ledger::ledger(&global, args).await,
     }
 }
 

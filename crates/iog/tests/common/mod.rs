@@ -65,6 +65,8 @@ impl Drop for Proc {
 
 /// A coordinator process and worker processes in one temporary directory.
 pub struct Cluster {
+    /// Extra flags for every start of the coordinator.
+    pub coordinator_flags: Vec<String>,
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub coordinator: Option<Proc>,
@@ -74,10 +76,16 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(n_workers: usize) -> Cluster {
+        Cluster::start_with(n_workers, &[]).await
+    }
+
+    /// A cluster whose coordinator gets `flags` on top of the defaults.
+    pub async fn start_with(n_workers: usize, flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
-        let mut cluster = Cluster { dir, port, coordinator: None, workers: Vec::new(), client };
+        let coordinator_flags = flags.iter().map(|f| (*f).to_owned()).collect();
+        let mut cluster = Cluster { coordinator_flags, dir, port, coordinator: None, workers: Vec::new(), client };
         cluster.start_coordinator().await;
         for idx in 0..n_workers {
             cluster.start_worker(idx);
@@ -110,6 +118,8 @@ impl Cluster {
             "--retry-backoff-ms",
             "20",
         ];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(self.coordinator_flags.iter().map(String::as_str));
         self.coordinator = Some(Proc::spawn(&args, log));
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.client.health().await.is_err() {
