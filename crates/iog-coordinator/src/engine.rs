@@ -200,6 +200,7 @@ impl Engine {
         let mut blobs: Vec<InlineBlob> = Vec::new();
         let journal_before = self.ledger.journal().len();
         let mut ledger_replies = Vec::new();
+        let mut balance_replies = Vec::new();
         for command in commands {
             match command {
                 Command::Event { event, blob } => {
@@ -239,9 +240,8 @@ impl Engine {
                 }
                 Command::Barrier { reply } => barriers.push(reply),
                 Command::Ledger { op, reply } => ledger_replies.push((reply, self.ledger.apply(op, now))),
-                Command::Balance { account, reply } => {
-                    let _ = reply.send(self.ledger.balance(&account));
-                }
+                // Answered after the commit, so no balance shows what is not yet durable.
+                Command::Balance { account, reply } => balance_replies.push((reply, self.ledger.balance(&account))),
             }
         }
         let changes: Vec<_> = actions
@@ -256,6 +256,9 @@ impl Engine {
         self.store.apply_batch(&changes, &blobs, &journal).await?;
         for (reply, outcome) in ledger_replies {
             let _ = reply.send(outcome);
+        }
+        for (reply, balance) in balance_replies {
+            let _ = reply.send(balance);
         }
         for action in actions {
             self.perform(action);
