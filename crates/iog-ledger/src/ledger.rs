@@ -341,6 +341,11 @@ impl Ledger {
         self.pendings.get(id)
     }
 
+    /// Every hold the ledger accepted, open or resolved, by id.
+    pub fn holds(&self) -> impl Iterator<Item = (&TransferId, &PendingTransfer)> + '_ {
+        self.pendings.iter()
+    }
+
     /// Open holds that expired by `now_ms`, soonest first: the shell voids them.
     pub fn expired(&self, now_ms: u64) -> impl Iterator<Item = TransferId> + '_ {
         self.expiries.range(..=(now_ms, TransferId(u128::MAX))).map(|&(_, id)| id)

@@ -40,6 +40,7 @@
 
 mod account;
 mod amount;
+pub mod billing;
 mod codec;
 mod error;
 mod journal;
