@@ -52,6 +52,9 @@ struct Task {
     output: Option<iog_types::BlobId>,
     /// Heartbeats in a row from the holder that did not list this task.
     unconfirmed_heartbeats: u32,
+    /// When the current lease was granted (or restored after a restart): a
+    /// result's run time is never taken as longer than its lease has lasted.
+    leased_ms: UnixMs,
 }
 
 #[derive(Debug)]
@@ -154,6 +157,7 @@ impl Core {
                     not_before_ms: restored.not_before_ms,
                     output: restored.output,
                     unconfirmed_heartbeats: 0,
+                    leased_ms: now,
                 },
             );
         }
@@ -205,10 +209,15 @@ impl Core {
                     self.end_job(job_id, JobState::Cancelled, Some(reason), now, &mut out);
                 }
             }
+            Event::FailJob { job_id, reason } => {
+                if self.jobs.get(&job_id).is_some_and(|job| job.state == JobState::Running) {
+                    self.end_job(job_id, JobState::Failed, Some(reason), now, &mut out);
+                }
+            }
             Event::Tick => self.on_tick(now, &mut out),
         }
         self.queue.release_due(now);
-        self.place(&mut out);
+        self.place(now, &mut out);
         out
     }
 
@@ -343,6 +352,7 @@ impl Core {
                     not_before_ms: 0,
                     output: None,
                     unconfirmed_heartbeats: 0,
+                    leased_ms: now,
                 },
             );
             self.queue.push(seq, task_id, 0, now);
@@ -376,6 +386,9 @@ impl Core {
         if outcome == CommitOutcome::Committed {
             self.release_lease(task_id);
             let task = self.tasks.get_mut(&task_id).expect("checked above");
+            // What the worker reports is taken, but never longer than the
+            // lease has lasted: run time is what a paid job is charged for.
+            let duration_ms = duration_ms.min(now.saturating_sub(task.leased_ms));
             task.state = TaskState::Committed;
             task.output = Some(output);
             out.push(Action::Persist(Change::TaskCommitted {
@@ -428,7 +441,7 @@ impl Core {
     }
 
     /// Gives ready tasks to free workers until one of them runs out.
-    fn place(&mut self, out: &mut Vec<Action>) {
+    fn place(&mut self, now: UnixMs, out: &mut Vec<Action>) {
         while self.queue.has_ready() {
             let Some(worker_id) = self.free.pop() else {
                 break;
@@ -447,6 +460,7 @@ impl Core {
             task.token = Some(token);
             task.holder = Some(worker_id.clone());
             task.unconfirmed_heartbeats = 0;
+            task.leased_ms = now;
             let worker = self.workers.get_mut(&worker_id).expect("free workers are known");
             worker.leases.insert(task_id);
             worker.last_assigned = self.n_assignments;

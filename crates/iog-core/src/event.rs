@@ -37,12 +37,16 @@ pub enum Event {
     WorkerDisconnected { worker_id: WorkerId },
     /// A submitter's job, planned into tasks.
     JobSubmitted(NewJob),
-    /// A worker finished a task and uploaded its output.
+    /// A worker finished a task and uploaded its output. `duration_ms` is
+    /// the run time it reports; the core commits it capped at the lease's age.
     TaskSucceeded { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, output: BlobId, duration_ms: u64 },
     /// A worker could not run a task.
     TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
     /// The submitter cancels a job.
     CancelJob { job_id: JobId },
+    /// The shell ends a running job as failed, for a reason of its own (its
+    /// escrow ran dry, say). Ignored when the job is not running.
+    FailJob { job_id: JobId, reason: String },
     /// Time passed: detect dead workers, release retries whose backoff ended.
     Tick,
 }

@@ -12,9 +12,11 @@ mod config;
 mod core;
 mod event;
 mod model;
+mod payments;
 mod queue;
 
 pub use config::Config;
 pub use core::{Core, RestoreError};
 pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
 pub use model::{JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};
+pub use payments::{EscrowError, EscrowView, FEE_BPS_MAX, Payments, TaskPaid};

@@ -1,0 +1,169 @@
+//! Laws of payments under random sequences of commits, repeats and job
+//! ends: money is conserved, a task is paid at most once and never beyond
+//! its charge, every escrow ends resolved, and a ledger rebuilt from the
+//! journal gives the same payments.
+
+use iog_core::{Action, Change, Event, Payments};
+use iog_ledger::billing::{self, CommittedTask, JobTerms};
+use iog_ledger::{AccountId, Address, Amount, Ledger, TransferId};
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, WorkerId};
+use proptest::prelude::*;
+
+const N_JOBS: u64 = 3;
+const N_TASKS: u32 = 6;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Commit { job: u64, task_idx: u32, worker: u8, duration_ms: u64 },
+    End { job: u64 },
+    Restart,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0..N_JOBS, 0..N_TASKS, 0u8..3, 0u64..20_000)
+            .prop_map(|(job, task_idx, worker, duration_ms)| Step::Commit { job, task_idx, worker, duration_ms }),
+        1 => (0..N_JOBS).prop_map(|job| Step::End { job }),
+        1 => Just(Step::Restart),
+    ]
+}
+
+fn io(text: &str) -> Amount {
+    text.parse().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn money_is_conserved_and_each_task_paid_at_most_once(
+        budgets in prop::collection::vec(1u64..20_000_000, N_JOBS as usize),
+        fee_bps in 0u32..=5_000,
+        steps in prop::collection::vec(step(), 1..60),
+    ) {
+        let payer = Address::from_public_key([3; 32]);
+        let price = io("36");
+        let mut ledger = Ledger::new();
+        ledger.mint(TransferId::derive("funds"), AccountId::Wallet(payer), io("1000"), "test".into(), 0).unwrap();
+        let mut payments = Payments::new(ledger, fee_bps, &[]);
+        for (job, budget) in budgets.iter().enumerate() {
+            let terms = JobTerms { payer, budget: Amount::from_base_units(*budget), price_io_per_hour: price };
+            payments.hold_escrow(JobId(job as u64), &format!("r{job}"), &terms, 1).unwrap();
+            // The same request id is never held twice.
+            let again = payments.hold_escrow(JobId(job as u64), &format!("r{job}"), &terms, 1);
+            prop_assert!(again.is_err());
+        }
+        let mut ended = [false; N_JOBS as usize];
+        let mut commits: Vec<Vec<CommittedTask<'static>>> = vec![Vec::new(); N_JOBS as usize];
+        let workers = ["w0", "w1", "w2"];
+        let mut now = 2;
+        for step in steps {
+            now += 1;
+            match step {
+                Step::Commit { job, task_idx, worker, duration_ms } => {
+                    // The core commits a task once, and never after its job ended.
+                    let first = !commits[job as usize].iter().any(|c| c.task_idx == task_idx);
+                    let action = Action::Persist(Change::TaskCommitted {
+                        task_id: TaskId::new(JobId(job), task_idx),
+                        worker_id: WorkerId(workers[worker as usize].to_owned()),
+                        token: LeaseToken(1),
+                        output: BlobId::of(b"out"),
+                        duration_ms,
+                        committed_ms: now,
+                    });
+                    if first && !ended[job as usize] {
+                        commits[job as usize].push(CommittedTask { task_idx, worker_id: workers[worker as usize], duration_ms });
+                        if let Some(Event::FailJob { job_id, .. }) = payments.settle(&action, now) {
+                            prop_assert_eq!(job_id, JobId(job));
+                            let escrow = payments.escrow(job_id).unwrap();
+                            prop_assert_eq!(escrow.spent, escrow.budget, "only a spent escrow fails a job");
+                            // The core fails the job in the same step.
+                            payments.check().map_err(TestCaseError::fail)?;
+                            let ended_action = Action::Persist(Change::JobEnded {
+                                job_id,
+                                state: JobState::Failed,
+                                reason: None,
+                                ended_ms: now,
+                            });
+                            prop_assert!(payments.settle(&ended_action, now).is_none());
+                            ended[job as usize] = true;
+                        }
+                    } else if ended[job as usize] {
+                        // A job that ended pays nothing more.
+                        let n_entries = payments.ledger().journal().len();
+                        prop_assert!(payments.settle(&action, now).is_none());
+                        prop_assert_eq!(payments.ledger().journal().len(), n_entries);
+                    }
+                }
+                Step::End { job } => {
+                    let action = Action::Persist(Change::JobEnded {
+                        job_id: JobId(job),
+                        state: JobState::Cancelled,
+                        reason: None,
+                        ended_ms: now,
+                    });
+                    payments.settle(&action, now);
+                    ended[job as usize] = true;
+                }
+                Step::Restart => {
+                    let replayed = Ledger::replay(payments.ledger().journal().entries()).unwrap();
+                    let running: Vec<(JobId, Amount)> =
+                        (0..N_JOBS).filter(|job| !ended[*job as usize]).map(|job| (JobId(job), price)).collect();
+                    let restarted = Payments::new(replayed, fee_bps, &running);
+                    prop_assert_eq!(restarted.ledger(), payments.ledger());
+                    payments = restarted;
+                }
+            }
+            payments.check().map_err(TestCaseError::fail)?;
+        }
+        for job in 0..N_JOBS {
+            let hold_id = billing::escrow_hold_id(&payer, &format!("r{job}"));
+            billing::check_job_payments(payments.ledger(), job, hold_id, price, &commits[job as usize])
+                .map_err(TestCaseError::fail)?;
+        }
+        // Everything minted is still somewhere.
+        let total: i128 = payments
+            .ledger()
+            .accounts()
+            .filter(|(account, _)| **account != AccountId::Mint)
+            .map(|(_, balance)| balance.posted.0)
+            .sum();
+        prop_assert_eq!(total, 1_000_000_000_000i128);
+    }
+}
+
+#[test]
+fn a_task_paid_from_another_jobs_escrow_is_caught() {
+    let payer = Address::from_public_key([3; 32]);
+    let mut ledger = Ledger::new();
+    ledger.mint(TransferId::derive("funds"), AccountId::Wallet(payer), io("10"), "test".into(), 0).unwrap();
+    let mut payments = Payments::new(ledger, 0, &[]);
+    let terms = JobTerms { payer, budget: io("1"), price_io_per_hour: io("3600") };
+    payments.hold_escrow(JobId(1), "a", &terms, 1).unwrap();
+    let commit = |task_idx| {
+        Action::Persist(Change::TaskCommitted {
+            task_id: TaskId::new(JobId(1), task_idx),
+            worker_id: WorkerId("w".into()),
+            token: LeaseToken(1),
+            output: BlobId::of(b"out"),
+            duration_ms: 100,
+            committed_ms: 2,
+        })
+    };
+    payments.settle(&commit(0), 2);
+    payments.settle(&commit(1), 2);
+    let hold_id = billing::escrow_hold_id(&payer, "a");
+    let task = |task_idx| CommittedTask { task_idx, worker_id: "w", duration_ms: 100 };
+    billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), task(1)]).unwrap();
+    // The store forgot a commit: its payment now belongs to no committed task.
+    let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0)]).unwrap_err();
+    assert!(err.contains("money left the escrow for no committed task"), "{err}");
+    // A commit by another worker than the one paid.
+    let other = CommittedTask { task_idx: 1, worker_id: "x", duration_ms: 100 };
+    let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), other]).unwrap_err();
+    assert!(err.contains("went to payout:w, not payout:x"), "{err}");
+    // A commit that was never paid.
+    let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), task(1), task(2)])
+        .unwrap_err();
+    assert!(err.contains("is committed but was never paid"), "{err}");
+}
