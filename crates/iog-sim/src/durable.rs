@@ -35,6 +35,7 @@ pub struct Commit {
     pub worker_id: WorkerId,
     pub token: LeaseToken,
     pub output: BlobId,
+    pub duration_ms: u64,
 }
 
 /// What the store holds. See the module documentation.
@@ -97,7 +98,7 @@ impl DurableModel {
                 task.holder = Some(worker_id.clone());
                 task.attempts = *attempts;
             }
-            Change::TaskCommitted { task_id, worker_id, token, output, .. } => {
+            Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, .. } => {
                 if let Some(commit) = self.commits.get(task_id) {
                     let rule = if commit.output == *output { "commit-once" } else { "result-stable" };
                     return Err(Violation::new(
@@ -120,7 +121,9 @@ impl DurableModel {
                 }
                 task.state = TaskState::Committed;
                 task.holder = None;
-                self.commits.insert(*task_id, Commit { worker_id: worker_id.clone(), token: *token, output: *output });
+                let commit =
+                    Commit { worker_id: worker_id.clone(), token: *token, output: *output, duration_ms: *duration_ms };
+                self.commits.insert(*task_id, commit);
             }
             Change::TaskRequeued { task_id, not_before_ms, .. } => {
                 let task = self.task_mut(task_id)?;

@@ -11,6 +11,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::Violation;
 use crate::durable::DurableModel;
+use iog_core::Payments;
+use iog_ledger::billing::JobTerms;
+use iog_ledger::{AccountId, Address, Amount, Ledger, TransferId};
+
+/// The network fee the simulated coordinator takes: 2.5 %.
+const SIM_FEE_BPS: u32 = 250;
 use crate::worker::{Blocked, SimWorker};
 
 /// How often each fault happens, in parts per thousand of its opportunities.
@@ -46,6 +52,9 @@ pub struct Faults {
     pub cancel_per_mille: u32,
     /// Jobs with few attempts per task (2 to 4), so that failing jobs happen.
     pub few_attempts_per_mille: u32,
+    /// Jobs whose budget covers only about half their tasks, so that
+    /// escrows run dry.
+    pub tight_budget_per_mille: u32,
 }
 
 impl Default for Faults {
@@ -67,6 +76,7 @@ impl Default for Faults {
             zombie_per_mille: 100,
             cancel_per_mille: 100,
             few_attempts_per_mille: 300,
+            tight_budget_per_mille: 150,
         }
     }
 }
@@ -91,6 +101,7 @@ impl Faults {
             zombie_per_mille: 0,
             cancel_per_mille: 0,
             few_attempts_per_mille: 0,
+            tight_budget_per_mille: 0,
         }
     }
 }
@@ -164,6 +175,10 @@ pub struct Stats {
     pub jobs_failed: u64,
     pub jobs_cancelled: u64,
     pub commits: u64,
+    /// Committed tasks paid out of their job's escrow.
+    pub tasks_paid: u64,
+    /// Jobs that failed because their escrow was spent.
+    pub escrows_spent: u64,
     pub end_ms: u64,
 }
 
@@ -186,6 +201,8 @@ impl Stats {
         self.jobs_failed += other.jobs_failed;
         self.jobs_cancelled += other.jobs_cancelled;
         self.commits += other.commits;
+        self.tasks_paid += other.tasks_paid;
+        self.escrows_spent += other.escrows_spent;
         self.end_ms = self.end_ms.max(other.end_ms);
     }
 }
@@ -257,7 +274,16 @@ struct World {
     events: Vec<Option<Ev>>,
     free_events: Vec<usize>,
     core: Option<Core>,
+    /// The ledger beside the core; `None` while the coordinator is down.
+    payments: Option<Payments>,
     durable: DurableModel,
+    /// The ledger's journal as the store holds it: written with the core's
+    /// changes of the same step, replayed on restart.
+    journal: Vec<iog_ledger::Entry>,
+    /// Every job pays from this wallet.
+    payer: Address,
+    /// Each job's price per device-hour and budget.
+    job_terms: Vec<JobTerms>,
     sessions: BTreeMap<WorkerId, (usize, u64)>,
     clock_offset_ms: i64,
     workers: Vec<SimWorker>,
@@ -315,7 +341,37 @@ impl World {
             .map(|_| roll(&mut rng, config.faults.few_attempts_per_mille).then(|| rng.random_range(2..=4)))
             .collect();
         let core = Core::new(config.core.clone());
+        // A task costs `task_ms` of run time at the price; a tight budget
+        // covers about half the job, an ample one twice it.
+        let payer = Address::from_public_key([7; 32]);
+        let price_io_per_hour = Amount::from_io(3_600).expect("small amount");
+        let job_cost = price_io_per_hour
+            .checked_mul_div(config.task_ms * u64::from(config.tasks_per_job), iog_ledger::billing::MS_PER_HOUR)
+            .expect("small amount");
+        let job_terms: Vec<JobTerms> = (0..config.n_jobs)
+            .map(|_| {
+                let tight = roll(&mut rng, config.faults.tight_budget_per_mille);
+                let budget = if tight { job_cost.checked_mul_div(1, 2) } else { job_cost.checked_mul_div(2, 1) };
+                JobTerms {
+                    payer,
+                    budget: budget.expect("small amount").max(Amount::from_base_units(1)),
+                    price_io_per_hour,
+                }
+            })
+            .collect();
+        let mut ledger = Ledger::new();
+        let funds = job_terms.iter().try_fold(Amount::ZERO, |sum, terms| sum.checked_add(terms.budget));
+        let funds = funds.expect("small amounts").max(Amount::from_base_units(1));
+        ledger
+            .mint(TransferId::derive("sim funds"), AccountId::Wallet(payer), funds, "sim funds".into(), 0)
+            .expect("a first mint is accepted");
+        let journal = ledger.journal().entries().to_vec();
+        let payments = Payments::new(ledger, SIM_FEE_BPS, &[]);
         World {
+            payments: Some(payments),
+            journal,
+            payer,
+            job_terms,
             next_identity: u64::from(config.n_workers),
             config,
             rng,
@@ -394,6 +450,9 @@ impl World {
                 && let Some(core) = &self.core
             {
                 core.check_invariants().map_err(|broken| Violation::new("core", broken))?;
+                if let Some(payments) = &self.payments {
+                    payments.check().map_err(|broken| Violation::new("money", broken))?;
+                }
             }
             if self.all_final() {
                 self.stats.end_ms = self.now;
@@ -442,6 +501,53 @@ impl World {
             }
         }
         self.stats.commits = self.durable.n_commits() as u64;
+        self.stats.tasks_paid = self
+            .journal
+            .iter()
+            .filter(|entry| entry.rejected.is_none() && matches!(entry.op, iog_ledger::Op::Post { .. }))
+            .count() as u64;
+        self.check_money()
+    }
+
+    /// Money at the end: the ledger's own rules, every escrow resolved, and
+    /// every committed task of every job paid exactly once, to its worker.
+    fn check_money(&self) -> Result<(), Violation> {
+        let ledger = Ledger::replay(&self.journal).map_err(|err| Violation::new("money", format!("replay: {err}")))?;
+        let payments = self.payments.as_ref().expect("the coordinator is up at the end");
+        if payments.ledger() != &ledger {
+            return Err(Violation::new("money", "the ledger in memory differs from its durable journal"));
+        }
+        payments.check().map_err(|broken| Violation::new("money", broken))?;
+        for (job_idx, (job_id, terms)) in self.jobs.iter().zip(&self.job_terms).enumerate() {
+            let hold_id = iog_ledger::billing::escrow_hold_id(&self.payer, &format!("sim-{job_idx}"));
+            let commits: Vec<_> = (0..self.config.tasks_per_job)
+                .filter_map(|task_idx| {
+                    self.durable.commit(TaskId::new(*job_id, task_idx)).map(|commit| {
+                        iog_ledger::billing::CommittedTask {
+                            task_idx,
+                            worker_id: &commit.worker_id.0,
+                            duration_ms: commit.duration_ms,
+                        }
+                    })
+                })
+                .collect();
+            iog_ledger::billing::check_job_payments(&ledger, job_id.0, hold_id, terms.price_io_per_hour, &commits)
+                .map_err(|broken| Violation::new("paid-once", broken))?;
+            let hold = ledger.pending_transfer(&hold_id).expect("checked above");
+            if hold.state == iog_ledger::PendingState::Open {
+                return Err(Violation::new("money", format!("escrow of final job {job_id} is still open")));
+            }
+        }
+        let payer = ledger.balance(&AccountId::Wallet(self.payer)).available.0;
+        let fees = ledger.balance(&AccountId::Fees).posted.0;
+        let earned: i128 = ledger
+            .accounts()
+            .filter(|(account, _)| matches!(account, AccountId::Payout(_)))
+            .map(|(_, balance)| balance.posted.0)
+            .sum();
+        if payer + fees + earned != i128::from(ledger.supply().base_units()) {
+            return Err(Violation::new("money", "payer, workers and fees do not add up to the supply"));
+        }
         Ok(())
     }
 
@@ -549,7 +655,8 @@ impl World {
             max_attempts: self.job_attempts[job_idx as usize],
             inputs,
         };
-        self.coord_step(Event::JobSubmitted(job))?;
+        let escrow = (job_id, format!("sim-{job_idx}"), self.job_terms[job_idx as usize]);
+        self.coord_batch(Some(escrow), Event::JobSubmitted(job))?;
         if !self.acked.contains(&job_id) {
             self.at(200, Ev::Submit { job_idx });
         }
@@ -558,9 +665,42 @@ impl World {
 
     /// The coordinator shell: decide, write, then act — as the engine does.
     fn coord_step(&mut self, event: Event) -> Result<(), Violation> {
+        self.coord_batch(None, event)
+    }
+
+    /// One engine step: the escrow of a paid submission first, then the
+    /// event; payments follow the core's actions and may answer with events
+    /// of their own; then the core's changes and the journal entries are
+    /// written together, and only then does anything go out.
+    fn coord_batch(&mut self, escrow: Option<(JobId, String, JobTerms)>, event: Event) -> Result<(), Violation> {
         let now = self.coord_now();
-        let Some(core) = self.core.as_mut() else { return Ok(()) };
-        let actions = core.handle(event, now);
+        let (Some(core), Some(payments)) = (self.core.as_mut(), self.payments.as_mut()) else { return Ok(()) };
+        let journal_before = payments.ledger().journal().len();
+        if let Some((job_id, request_id, terms)) = escrow
+            && let Err(err) = payments.hold_escrow(job_id, &request_id, &terms, now)
+        {
+            return match err {
+                // The first try was written; the submitter learns it now.
+                iog_core::EscrowError::RequestReused { .. } if self.durable.has_job(job_id) => {
+                    self.acked.insert(job_id);
+                    Ok(())
+                }
+                err => Err(Violation::new("money", format!("escrow of {job_id} refused: {err}"))),
+            };
+        }
+        let mut actions = Vec::new();
+        let mut events = vec![event];
+        while let Some(event) = events.pop() {
+            let out = core.handle(event, now);
+            for action in &out {
+                if let Some(follow) = payments.settle(action, now) {
+                    self.stats.escrows_spent += 1;
+                    events.push(follow);
+                }
+            }
+            actions.extend(out);
+        }
+        let new_entries = payments.ledger().journal().entries()[journal_before..].to_vec();
         if self.in_fault_window() && roll(&mut self.rng, self.config.faults.crash_before_persist_per_mille) {
             self.stats.crashes_before_persist += 1;
             self.crash_coordinator();
@@ -574,6 +714,7 @@ impl World {
             })
             .collect();
         self.durable.apply(&changes)?;
+        self.journal.extend(new_entries);
         if self.config.trace {
             for action in &actions {
                 if !matches!(action, Action::Persist(Change::TaskCommitted { .. })) {
@@ -625,6 +766,7 @@ impl World {
         self.record(4, || "coordinator crashes".into());
         self.stats.coordinator_crashes += 1;
         self.core = None;
+        self.payments = None;
         self.sessions.clear();
         let delay = self.rng.random_range(50..3_000);
         self.at(delay, Ev::CoordRestart);
@@ -642,6 +784,15 @@ impl World {
         }
         let core = Core::restore(self.config.core.clone(), self.durable.snapshot(), self.coord_now())
             .map_err(|err| Violation::new("store-consistent", err.to_string()))?;
+        let ledger = Ledger::replay(&self.journal).map_err(|err| Violation::new("money", format!("replay: {err}")))?;
+        let running: Vec<(JobId, Amount)> = self
+            .jobs
+            .iter()
+            .zip(&self.job_terms)
+            .filter(|(job_id, _)| self.durable.job_state(**job_id) == Some(JobState::Running))
+            .map(|(job_id, terms)| (*job_id, terms.price_io_per_hour))
+            .collect();
+        self.payments = Some(Payments::new(ledger, SIM_FEE_BPS, &running));
         self.core = Some(core);
         self.at(0, Ev::CoordTick);
         Ok(())

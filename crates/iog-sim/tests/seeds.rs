@@ -23,6 +23,8 @@ fn no_rule_breaks_under_faults_across_300_seeds() {
     assert!(total.crashes_before_persist > 0 && total.clock_jumps > 0 && total.task_failures > 0, "{total:?}");
     assert!(total.stale_results > 0, "zombies and lapsed leases produced refused results: {total:?}");
     assert!(total.jobs_done > 0, "{total:?}");
+    // Money moved on every seed, and some escrows ran dry.
+    assert!(total.tasks_paid > 0 && total.escrows_spent > 0, "{total:?}");
 }
 
 #[test]
@@ -45,6 +47,7 @@ fn without_faults_every_job_is_done() {
     assert_eq!(total.jobs_failed, 0);
     assert_eq!(total.jobs_done, 50 * u64::from(config.n_jobs));
     assert_eq!(total.commits, total.jobs_done * u64::from(config.tasks_per_job));
+    assert_eq!(total.tasks_paid, total.commits, "every commit was paid");
 }
 
 /// Seeds that once broke a rule, kept so the fix stays fixed:
@@ -59,7 +62,12 @@ fn seeds_that_once_failed_stay_fixed() {
     // The fault mix of the time: no cancellations, default attempts. Fault
     // classes at zero draw no random numbers, so the seeds replay the
     // original runs up to where the fixes change their course.
-    let faults = iog_sim::Faults { cancel_per_mille: 0, few_attempts_per_mille: 0, ..iog_sim::Faults::default() };
+    let faults = iog_sim::Faults {
+        cancel_per_mille: 0,
+        few_attempts_per_mille: 0,
+        tight_budget_per_mille: 0,
+        ..iog_sim::Faults::default()
+    };
     let config = SimConfig { faults, ..SimConfig::default() };
     check_seeds(3..4, &config);
     check_seeds(5..6, &config);

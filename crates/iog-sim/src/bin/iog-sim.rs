@@ -130,8 +130,9 @@ fn main() -> ExitCode {
         total.stale_results
     );
     println!(
-        "jobs: {} done, {} failed, {} cancelled; {} tasks committed",
-        total.jobs_done, total.jobs_failed, total.jobs_cancelled, total.commits
+        "jobs: {} done, {} failed ({} of them when their escrow was spent), {} cancelled; {} tasks committed, \
+         {} paid from escrow",
+        total.jobs_done, total.jobs_failed, total.escrows_spent, total.jobs_cancelled, total.commits, total.tasks_paid
     );
     if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
