@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use iog_proto::api::{
-    ApiError, FaucetRequest, Health, JobStatus, SubmitJob, SubmittedJob, TaskStatus, WalletStatus, WorkerStatus,
+    AccountStatus, ApiError, FaucetRequest, Health, HistoryEntry, JobBilling, JobStatus, PaymentAuthorization,
+    SendRequest, SubmitJob, SubmittedJob, TaskStatus, WalletStatus, WorkerStatus,
 };
 use iog_types::{BlobId, JobId};
 use reqwest::{Method, RequestBuilder, Response};
@@ -91,7 +92,41 @@ impl Client {
 
     /// Submits a job spec (a parsed job file with its scene inlined).
     pub async fn submit(&self, spec: serde_json::Value) -> Result<SubmittedJob, ClientError> {
-        self.json(self.request(Method::POST, "/v1/jobs").json(&SubmitJob { spec })).await
+        self.submit_authorized(spec, None).await
+    }
+
+    /// Submits a job spec with its payer's authorization, which a spec with
+    /// a `[payment]` section needs: the wallet's signature over
+    /// [`submit_signing_message`](iog_proto::api::submit_signing_message)
+    /// of `serde_json::to_vec(&spec)`, the bytes sent.
+    pub async fn submit_authorized(
+        &self,
+        spec: serde_json::Value,
+        authorization: Option<PaymentAuthorization>,
+    ) -> Result<SubmittedJob, ClientError> {
+        let spec =
+            serde_json::value::RawValue::from_string(spec.to_string()).expect("a Value serializes to valid JSON");
+        self.json(self.request(Method::POST, "/v1/jobs").json(&SubmitJob { spec, authorization })).await
+    }
+
+    /// What a paid job has cost so far.
+    pub async fn billing(&self, job_id: JobId) -> Result<JobBilling, ClientError> {
+        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}/billing"))).await
+    }
+
+    /// Any ledger account's balances, by its text form (`payout:<worker id>`).
+    pub async fn account(&self, account: &str) -> Result<AccountStatus, ClientError> {
+        self.json(self.request(Method::GET, &format!("/v1/accounts/{account}"))).await
+    }
+
+    /// The newest `limit` ledger operations that touched an account.
+    pub async fn history(&self, account: &str, limit: usize) -> Result<Vec<HistoryEntry>, ClientError> {
+        self.json(self.request(Method::GET, &format!("/v1/accounts/{account}/history?limit={limit}"))).await
+    }
+
+    /// Sends $IO from wallet `from`; `request.signature` is `from`'s.
+    pub async fn send_io(&self, from: &str, request: &SendRequest) -> Result<WalletStatus, ClientError> {
+        self.json(self.request(Method::POST, &format!("/v1/wallets/{from}/send")).json(request)).await
     }
 
     pub async fn job(&self, job_id: JobId) -> Result<JobStatus, ClientError> {

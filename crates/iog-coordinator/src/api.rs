@@ -19,7 +19,7 @@ use iog_store::{INLINE_BLOB_BYTES_MAX, MAX_BLOB_BYTES};
 use iog_types::{BlobId, Device, JobId, TaskState};
 use serde::Deserialize;
 
-use crate::engine::now_ms;
+use crate::engine::{SubmitPayment, now_ms};
 use crate::server::AppState;
 use crate::session;
 
@@ -40,6 +40,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/wallets/{address}/faucet", post(faucet))
         .route("/v1/blobs/{blob_id}", get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)))
         .route(STREAM_PATH, get(stream))
+        .merge(crate::money::routes())
         .with_state(state)
 }
 
@@ -47,11 +48,11 @@ pub(crate) fn router(state: AppState) -> Router {
 pub(crate) struct Failure(StatusCode, ApiError);
 
 impl Failure {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
         Failure(status, ApiError { code: code.to_owned(), message: message.into() })
     }
 
-    fn internal(err: impl std::fmt::Display) -> Failure {
+    pub(crate) fn internal(err: impl std::fmt::Display) -> Failure {
         tracing::error!(error = %err, "request failed");
         Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error: {err}"))
     }
@@ -75,7 +76,7 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn parse_job_id(text: &str) -> Result<JobId, Failure> {
+pub(crate) fn parse_job_id(text: &str) -> Result<JobId, Failure> {
     text.parse()
         .map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string()))
 }
@@ -88,10 +89,11 @@ async fn submit(
     State(state): State<AppState>,
     Json(body): Json<SubmitJob>,
 ) -> Result<(StatusCode, Json<SubmittedJob>), Failure> {
-    let spec_json = serde_json::to_vec(&body.spec).map_err(Failure::internal)?;
+    let spec_json = body.spec.get().as_bytes().to_vec();
     let invalid =
         |err: iog_workloads::SpecError| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string());
     let spec = iog_workloads::parse_job_json(&spec_json).map_err(invalid)?;
+    let payment = authorize_payment(&spec, body.authorization.as_ref(), &spec_json)?;
     let workload = spec.workload().map_err(invalid)?;
     let workload_kind = workload.kind().to_owned();
     // Planning is CPU work; keep it off the async threads. Small inputs go
@@ -122,13 +124,50 @@ async fn submit(
         max_attempts: spec.job.max_attempts,
         inputs,
     };
-    match state.engine.submit(job, inline_inputs).await? {
+    match state.engine.submit(job, inline_inputs, payment).await? {
         Ok(()) => {
             tracing::info!(job_id = %job_id, n_tasks, name = %spec.job.name, "job accepted");
             Ok((StatusCode::CREATED, Json(SubmittedJob { job_id, n_tasks })))
         }
-        Err(reason) => Err(Failure::new(StatusCode::BAD_REQUEST, "job_rejected", reason)),
+        Err(rejection) => {
+            let status = match rejection.code {
+                "insufficient_funds" => StatusCode::PAYMENT_REQUIRED,
+                "request_reused" => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(Failure::new(status, rejection.code, rejection.message))
+        }
     }
+}
+
+/// The escrow a paid job's submission asks for, once its payer's signature
+/// over the exact spec bytes is checked; `None` for a free job.
+fn authorize_payment(
+    spec: &iog_workloads::JobSpec,
+    authorization: Option<&iog_proto::api::PaymentAuthorization>,
+    spec_json: &[u8],
+) -> Result<Option<SubmitPayment>, Failure> {
+    let Some(payment) = &spec.payment else {
+        return Ok(None);
+    };
+    let terms =
+        payment.terms().map_err(|err| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string()))?;
+    let Some(payer) = terms.wallet else {
+        let message = "payment.wallet is missing: name the paying wallet's address (`iog job submit` fills in its own)";
+        return Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", message));
+    };
+    let Some(authorization) = authorization else {
+        let message = format!(
+            "a job with [payment] must be signed by wallet {payer}; `iog job submit` signs with the key in --wallet-dir"
+        );
+        return Err(Failure::new(StatusCode::UNAUTHORIZED, "unsigned_payment", message));
+    };
+    crate::money::parse_request_id(&authorization.request_id)?;
+    let message = iog_proto::api::submit_signing_message(&authorization.request_id, spec_json);
+    crate::money::check_signature(&payer, &message, &authorization.signature)?;
+    let terms =
+        iog_ledger::billing::JobTerms { payer, budget: terms.budget, price_io_per_hour: terms.price_io_per_hour };
+    Ok(Some(SubmitPayment { request_id: authorization.request_id.clone(), terms }))
 }
 
 #[derive(Deserialize)]
@@ -293,13 +332,13 @@ async fn put_blob(
     Ok(StatusCode::CREATED)
 }
 
-fn parse_address(text: &str) -> Result<iog_ledger::Address, Failure> {
+pub(crate) fn parse_address(text: &str) -> Result<iog_ledger::Address, Failure> {
     text.parse().map_err(|err: iog_ledger::AddressParseError| {
         Failure::new(StatusCode::BAD_REQUEST, "bad_address", format!("wallet address {text:?}: {err}"))
     })
 }
 
-async fn wallet_status(state: &AppState, address: iog_ledger::Address) -> Result<WalletStatus, Failure> {
+pub(crate) async fn wallet_status(state: &AppState, address: iog_ledger::Address) -> Result<WalletStatus, Failure> {
     let balance = state.engine.balance(iog_ledger::AccountId::Wallet(address)).await?;
     Ok(WalletStatus {
         address: address.to_string(),

@@ -15,11 +15,24 @@ pub struct CoordinatorConfig {
     /// Largest grant of the dev-network faucet; `None` (the default) turns
     /// the faucet off, as a production network must.
     pub faucet_max: Option<iog_ledger::Amount>,
+    /// The network's share of every task payment, in basis points (at most
+    /// [`iog_core::FEE_BPS_MAX`]). Default [`DEFAULT_FEE_BPS`].
+    pub fee_bps: u32,
 }
+
+/// The network fee unless configured otherwise: 2.5 % of every task payment.
+pub const DEFAULT_FEE_BPS: u32 = 250;
 
 impl CoordinatorConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> CoordinatorConfig {
-        CoordinatorConfig { data_dir, listen, core: iog_core::Config::default(), batch_max: 1024, faucet_max: None }
+        CoordinatorConfig {
+            data_dir,
+            listen,
+            core: iog_core::Config::default(),
+            batch_max: 1024,
+            faucet_max: None,
+            fee_bps: DEFAULT_FEE_BPS,
+        }
     }
 
     /// How often the engine ticks the core: a quarter of the heartbeat

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use iog_core::{Action, Core, Event, NewJob, RunningTask, WorkerView};
+use iog_core::{Action, Core, EscrowView, Event, NewJob, Payments, RunningTask, TaskPaid, WorkerView};
 use iog_proto::stream::CoordinatorMessage;
 use iog_store::Store;
 use iog_types::{BlobId, JobId, JobState, UnixMs, WorkerId};
@@ -30,6 +30,19 @@ const INLINE_INPUTS_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// A small blob that must become durable with the batch that carries it.
 pub(crate) type InlineBlob = (BlobId, Arc<[u8]>);
 
+/// Why a submission was refused: a stable code for the API and a message.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+/// A paid submission's escrow: the signed request id and the terms.
+pub(crate) struct SubmitPayment {
+    pub(crate) request_id: String,
+    pub(crate) terms: iog_ledger::billing::JobTerms,
+}
+
 /// What the engine can be asked to do.
 pub(crate) enum Command {
     /// An event for the core, with the small blob it refers to (a task's
@@ -42,7 +55,8 @@ pub(crate) enum Command {
     Submit {
         job: NewJob,
         inline_inputs: Vec<Option<Arc<[u8]>>>,
-        reply: oneshot::Sender<Result<(), String>>,
+        payment: Option<SubmitPayment>,
+        reply: oneshot::Sender<Result<(), Rejection>>,
     },
     Connect {
         worker_id: WorkerId,
@@ -67,6 +81,18 @@ pub(crate) enum Command {
     Balance {
         account: iog_ledger::AccountId,
         reply: oneshot::Sender<iog_ledger::Balance>,
+    },
+    /// The newest journal entries that touch an account, newest first.
+    History {
+        account: iog_ledger::AccountId,
+        limit: usize,
+        reply: oneshot::Sender<Vec<iog_ledger::Entry>>,
+    },
+    /// A paid job's escrow and what each of the listed tasks was paid.
+    Bill {
+        job_id: JobId,
+        task_idxs: Vec<u32>,
+        reply: oneshot::Sender<Option<(EscrowView, Vec<TaskPaid>)>>,
     },
     /// Answers once every command sent before it is durable (for cancel).
     Barrier {
@@ -93,9 +119,30 @@ impl EngineHandle {
         &self,
         job: NewJob,
         inline_inputs: Vec<Option<Arc<[u8]>>>,
-    ) -> anyhow::Result<Result<(), String>> {
+        payment: Option<SubmitPayment>,
+    ) -> anyhow::Result<Result<(), Rejection>> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Submit { job, inline_inputs, reply }).await?;
+        self.send(Command::Submit { job, inline_inputs, payment, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn history(
+        &self,
+        account: iog_ledger::AccountId,
+        limit: usize,
+    ) -> anyhow::Result<Vec<iog_ledger::Entry>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::History { account, limit, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn bill(
+        &self,
+        job_id: JobId,
+        task_idxs: Vec<u32>,
+    ) -> anyhow::Result<Option<(EscrowView, Vec<TaskPaid>)>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Bill { job_id, task_idxs, reply }).await?;
         rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
@@ -134,11 +181,11 @@ struct Session {
 
 pub(crate) struct Engine {
     core: Core,
-    ledger: iog_ledger::Ledger,
+    payments: Payments,
     store: Store,
     rx: mpsc::Receiver<Command>,
     sessions: HashMap<WorkerId, Session>,
-    pending_submits: HashMap<JobId, oneshot::Sender<Result<(), String>>>,
+    pending_submits: HashMap<JobId, oneshot::Sender<Result<(), Rejection>>>,
     /// Small inputs of running jobs, by job and task index.
     inline_inputs: HashMap<JobId, Vec<Option<Arc<[u8]>>>>,
     inline_inputs_bytes: usize,
@@ -149,7 +196,7 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(
         core: Core,
-        ledger: iog_ledger::Ledger,
+        payments: Payments,
         store: Store,
         tick_interval_ms: u64,
         batch_max: usize,
@@ -157,7 +204,7 @@ impl Engine {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE_MAX);
         let engine = Engine {
             core,
-            ledger,
+            payments,
             store,
             rx,
             sessions: HashMap::new(),
@@ -195,19 +242,30 @@ impl Engine {
 
     async fn step(&mut self, commands: Vec<Command>) -> Result<(), iog_store::StoreError> {
         let now = now_ms();
-        let mut actions = self.core.handle(Event::Tick, now);
+        let mut actions = Vec::new();
+        self.handle(Event::Tick, now, &mut actions);
         let mut barriers = Vec::new();
         let mut blobs: Vec<InlineBlob> = Vec::new();
-        let journal_before = self.ledger.journal().len();
+        let journal_before = self.payments.ledger().journal().len();
         let mut ledger_replies = Vec::new();
         let mut balance_replies = Vec::new();
+        let mut refused_submits = Vec::new();
         for command in commands {
             match command {
                 Command::Event { event, blob } => {
                     blobs.extend(blob);
-                    actions.extend(self.core.handle(event, now));
+                    self.handle(event, now, &mut actions);
                 }
-                Command::Submit { job, inline_inputs, reply } => {
+                Command::Submit { job, inline_inputs, payment, reply } => {
+                    if let Some(payment) = payment {
+                        let held = self.payments.hold_escrow(job.job_id, &payment.request_id, &payment.terms, now);
+                        if let Err(err) = held {
+                            // The refusal may be a journal entry: answered after the commit.
+                            let code = err.code();
+                            refused_submits.push((reply, Rejection { code, message: err.to_string() }));
+                            continue;
+                        }
+                    }
                     for (input, bytes) in job.inputs.iter().zip(&inline_inputs) {
                         if let Some(bytes) = bytes {
                             blobs.push((*input, bytes.clone()));
@@ -219,29 +277,45 @@ impl Engine {
                         self.inline_inputs.insert(job.job_id, inline_inputs);
                     }
                     self.pending_submits.insert(job.job_id, reply);
-                    actions.extend(self.core.handle(Event::JobSubmitted(job), now));
+                    self.handle(Event::JobSubmitted(job), now, &mut actions);
                 }
                 Command::Connect { worker_id, session_id, slots, held, outbox } => {
                     tracing::info!(worker_id = %worker_id, session_id, slots, "worker connected");
                     if let Some(old) = self.sessions.insert(worker_id.clone(), Session { session_id, outbox }) {
                         tracing::info!(worker_id = %worker_id, old_session_id = old.session_id, "session replaced");
                     }
-                    actions.extend(self.core.handle(Event::WorkerConnected { worker_id, slots, running: held }, now));
+                    self.handle(Event::WorkerConnected { worker_id, slots, running: held }, now, &mut actions);
                 }
                 Command::Disconnect { worker_id, session_id } => {
                     if self.sessions.get(&worker_id).is_some_and(|s| s.session_id == session_id) {
                         self.sessions.remove(&worker_id);
                         tracing::info!(worker_id = %worker_id, "worker disconnected");
-                        actions.extend(self.core.handle(Event::WorkerDisconnected { worker_id }, now));
+                        self.handle(Event::WorkerDisconnected { worker_id }, now, &mut actions);
                     }
                 }
                 Command::Workers { reply } => {
                     let _ = reply.send(self.core.workers());
                 }
                 Command::Barrier { reply } => barriers.push(reply),
-                Command::Ledger { op, reply } => ledger_replies.push((reply, self.ledger.apply(op, now))),
+                Command::Ledger { op, reply } => ledger_replies.push((reply, self.payments.apply(op, now))),
                 // Answered after the commit, so no balance shows what is not yet durable.
-                Command::Balance { account, reply } => balance_replies.push((reply, self.ledger.balance(&account))),
+                Command::Balance { account, reply } => {
+                    balance_replies.push((reply, self.payments.ledger().balance(&account)))
+                }
+                // Entries of earlier batches only: those are durable.
+                Command::History { account, limit, reply } => {
+                    let entries = &self.payments.ledger().journal().entries()[..journal_before];
+                    let touching =
+                        entries.iter().rev().filter(|entry| touches(&entry.op, &account, self.payments.ledger()));
+                    let _ = reply.send(touching.take(limit).cloned().collect());
+                }
+                Command::Bill { job_id, task_idxs, reply } => {
+                    let bill = self.payments.escrow(job_id).map(|escrow| {
+                        let paid = task_idxs.iter().map(|&idx| self.payments.task_paid(job_id, idx)).collect();
+                        (escrow, paid)
+                    });
+                    let _ = reply.send(bill);
+                }
             }
         }
         let changes: Vec<_> = actions
@@ -251,9 +325,14 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let journal: Vec<(u64, Vec<u8>)> =
-            self.ledger.journal().entries()[journal_before..].iter().map(|entry| (entry.seq, entry.encode())).collect();
+        let journal: Vec<(u64, Vec<u8>)> = self.payments.ledger().journal().entries()[journal_before..]
+            .iter()
+            .map(|entry| (entry.seq, entry.encode()))
+            .collect();
         self.store.apply_batch(&changes, &blobs, &journal).await?;
+        for (reply, rejection) in refused_submits {
+            let _ = reply.send(Err(rejection));
+        }
         for (reply, outcome) in ledger_replies {
             let _ = reply.send(outcome);
         }
@@ -312,9 +391,21 @@ impl Engine {
             }
             Action::JobRejected { job_id, reason } => {
                 if let Some(reply) = self.pending_submits.remove(&job_id) {
-                    let _ = reply.send(Err(reason));
+                    let _ = reply.send(Err(Rejection { code: "job_rejected", message: reason }));
                 }
             }
+        }
+    }
+
+    /// Hands an event to the core and the core's actions to payments, which
+    /// may answer with events of their own (an escrow ran dry), until no
+    /// event is left. Every action lands in `actions`, in order.
+    fn handle(&mut self, event: Event, now: UnixMs, actions: &mut Vec<Action>) {
+        let mut events = vec![event];
+        while let Some(event) = events.pop() {
+            let out = self.core.handle(event, now);
+            events.extend(out.iter().filter_map(|action| self.payments.settle(action, now)));
+            actions.extend(out);
         }
     }
 
@@ -327,6 +418,19 @@ impl Engine {
         if session.outbox.try_send(message).is_err() {
             tracing::warn!(worker_id = %worker_id, "worker's outbox is full or closed; closing its session");
             self.sessions.remove(worker_id);
+        }
+    }
+}
+
+/// Whether a journal entry's operation moved money of `account` (a post or
+/// void through the account's holds included).
+fn touches(op: &iog_ledger::Op, account: &iog_ledger::AccountId, ledger: &iog_ledger::Ledger) -> bool {
+    use iog_ledger::Op;
+    match op {
+        Op::Transfer { debit, credit, .. } | Op::Hold { debit, credit, .. } => debit == account || credit == account,
+        Op::Mint { credit, .. } => credit == account,
+        Op::Post { pending_id, .. } | Op::Void { pending_id, .. } => {
+            ledger.pending_transfer(pending_id).is_some_and(|hold| hold.debit == *account || hold.credit == *account)
         }
     }
 }

@@ -5,15 +5,17 @@
 //!   change in one store transaction, and only then sends messages, answers
 //!   submitters and acknowledges results (group commit, write-ahead).
 //! - [`session`] serves one worker's WebSocket stream.
-//! - [`api`] serves the REST API and blobs.
+//! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
+//!   balances, histories and job bills.
 //! - [`assemble`] builds a done job's artifacts from its task outputs.
 
 mod api;
 mod assemble;
 mod config;
 mod engine;
+mod money;
 mod server;
 mod session;
 
-pub use config::{CoordinatorConfig, DEFAULT_LISTEN};
+pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
 pub use server::{Coordinator, load_ledger};

@@ -60,7 +60,24 @@ impl Coordinator {
             tracing::info!(n_jobs, "resumed running jobs from the store");
         }
         let ledger = load_ledger(&store).await?;
-        let (engine, handle) = Engine::new(core, ledger, store.clone(), config.tick_interval_ms(), config.batch_max);
+        let mut paid = Vec::new();
+        for (job_id, spec_json) in store.running_job_specs().await.context("read running jobs")? {
+            let spec = iog_workloads::parse_job_json(&spec_json)
+                .with_context(|| format!("stored spec of running job {job_id} no longer parses"))?;
+            if let Some(payment) = spec.payment {
+                let terms = payment.terms().with_context(|| format!("payment terms of running job {job_id}"))?;
+                paid.push((job_id, terms.price_io_per_hour));
+            }
+        }
+        anyhow::ensure!(
+            config.fee_bps <= iog_core::FEE_BPS_MAX,
+            "the network fee is at most {} basis points, got {}",
+            iog_core::FEE_BPS_MAX,
+            config.fee_bps
+        );
+        let payments = iog_core::Payments::new(ledger, config.fee_bps, &paid);
+        payments.check().map_err(|broken| anyhow::anyhow!("ledger rule broken in the stored journal: {broken}"))?;
+        let (engine, handle) = Engine::new(core, payments, store.clone(), config.tick_interval_ms(), config.batch_max);
         let engine = tokio::spawn(engine.run());
         for job_id in store.done_jobs_without_artifacts().await.context("find jobs to assemble")? {
             tokio::spawn(assemble::assemble_and_log(store.clone(), job_id));

@@ -10,7 +10,7 @@ use iog_types::WorkerId;
 use rand::TryRngCore;
 
 /// Name of the file in the data dir that holds the identity's secret seed.
-const KEY_FILE_NAME: &str = "identity.key";
+pub const KEY_FILE_NAME: &str = "identity.key";
 
 /// Loading, creating or checking an identity failed.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,35 @@ pub struct ApiError {
 /// `POST /v1/jobs`: the job spec as JSON (a job file with scene files inlined).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubmitJob {
-    pub spec: serde_json::Value,
+    /// Kept as the exact bytes sent: a payer signs their hash, and the
+    /// coordinator stores them as they came.
+    pub spec: Box<serde_json::value::RawValue>,
+    /// The payer's signature, required when the spec has a `[payment]`
+    /// section: nobody spends a wallet without its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<PaymentAuthorization>,
+}
+
+/// A wallet's consent to pay for one submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAuthorization {
+    /// Chosen by the submitter, `t-<32 hex>`; a wallet's escrow for one
+    /// request id is held once, so a replayed submission is refused.
+    pub request_id: String,
+    /// Hex of the ed25519 signature by the wallet named in
+    /// `spec.payment.wallet` over [`submit_signing_message`].
+    pub signature: String,
+}
+
+/// What a payer signs to submit a paid job: the request id and the blake3
+/// hash of the spec's JSON exactly as sent in [`SubmitJob::spec`].
+pub fn submit_signing_message(request_id: &str, spec_json: &[u8]) -> Vec<u8> {
+    format!("iog job submit v1\n{request_id}\n{}\n", blake3::hash(spec_json).to_hex()).into_bytes()
+}
+
+/// What a wallet signs to send $IO: every field of the request.
+pub fn send_signing_message(from: &str, to: &str, amount_base_units: u64, request_id: &str) -> Vec<u8> {
+    format!("iog wallet send v1\n{from}\n{to}\n{amount_base_units}\n{request_id}\n").into_bytes()
 }
 
 /// Answer to a submission.
@@ -122,6 +150,76 @@ pub struct WalletStatus {
     pub posted: String,
     /// Held for pending transfers (job escrows).
     pub held: String,
+}
+
+/// `POST /v1/wallets/{address}/send`: moves $IO to another wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// The receiving wallet's address.
+    pub to: String,
+    /// How much, e.g. `"5"` or `"0.25 IO"`.
+    pub amount: String,
+    /// Makes a retried request safe: the same id sends once. Written `t-<32 hex>`.
+    pub request_id: String,
+    /// Hex of the sender's ed25519 signature over [`send_signing_message`],
+    /// with the amount in base units.
+    pub signature: String,
+}
+
+/// `GET /v1/accounts/{account}`: any ledger account's balances (a worker's
+/// earnings are `payout:<worker id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    pub account: String,
+    pub available: String,
+    pub posted: String,
+    /// Held by open holds that debit the account.
+    pub held: String,
+    /// Held by open holds that credit the account: coming, not yet usable.
+    pub incoming: String,
+}
+
+/// `GET /v1/accounts/{account}/history`: the operations that touched an
+/// account, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The journal entry's sequence number.
+    pub seq: u64,
+    pub at_ms: u64,
+    pub transfer_id: String,
+    /// `transfer`, `hold`, `post`, `void` or `mint`.
+    pub kind: String,
+    /// The operation as the journal prints it.
+    pub description: String,
+    /// The error code when the ledger refused it.
+    pub refused: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/billing`: what a paid job has cost so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobBilling {
+    pub job_id: JobId,
+    pub payer: String,
+    pub budget: String,
+    pub price_io_per_hour: String,
+    /// Paid out of escrow so far (workers and fee).
+    pub spent: String,
+    /// Of `spent`, what went to the network's fee account.
+    pub fees: String,
+    /// Still held; returned to the payer when the job ends.
+    pub held: String,
+    /// Returned to the payer when the job ended.
+    pub refunded: String,
+    pub workers: Vec<WorkerEarning>,
+}
+
+/// What one worker earned from one job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerEarning {
+    pub worker_id: String,
+    pub n_paid: u32,
+    pub billed_ms: u64,
+    pub earned: String,
 }
 
 /// `POST /v1/wallets/{address}/faucet` on a development network.

@@ -233,6 +233,18 @@ impl Store {
         Ok(snapshot)
     }
 
+    /// The spec (as JSON) of every running job: the coordinator reads the
+    /// payment terms of paid jobs from it after a restart.
+    pub async fn running_job_specs(&self) -> Result<Vec<(JobId, Vec<u8>)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT job_id, spec_json FROM jobs WHERE state = 'running'").fetch_all(&self.pool).await?;
+        let mut specs = Vec::with_capacity(rows.len());
+        for row in rows {
+            specs.push((JobId(to_u64(row.try_get("job_id")?)), row.try_get("spec_json")?));
+        }
+        Ok(specs)
+    }
+
     /// One job, or `None` when no job has this id.
     pub async fn job(&self, job_id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM jobs WHERE job_id = ?")

@@ -20,7 +20,7 @@ mod task;
 pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
 pub use spec::{
-    JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, SCENE_FILE_BYTES_MAX, WORKLOAD_KINDS, WorkloadSpec,
-    parse_job_file, parse_job_file_with, parse_job_json,
+    JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms, SCENE_FILE_BYTES_MAX,
+    WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
 };
 pub use task::{Artifact, AssembleError, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, plan, run_task};

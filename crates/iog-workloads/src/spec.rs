@@ -42,6 +42,65 @@ pub struct JobSpec {
     /// Parameters of the `noop` workload.
     #[serde(default)]
     pub noop: Option<NoopSpec>,
+    /// How the job pays its workers, in $IO; a job without it is free (for
+    /// development networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentSpec>,
+}
+
+/// The `[payment]` section. Amounts are text such as `"10"` or `"0.5 IO"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSpec {
+    /// The wallet that pays, by address; the CLI fills in its own wallet
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<String>,
+    /// Held in escrow when the job is accepted; what is not spent returns
+    /// when the job ends.
+    pub budget: String,
+    /// Paid per device-hour of task run time.
+    pub price_io_per_hour: String,
+}
+
+/// The `[payment]` section, read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentTerms {
+    /// The paying wallet, when the spec names one.
+    pub wallet: Option<iog_ledger::Address>,
+    /// Held in escrow while the job runs.
+    pub budget: iog_ledger::Amount,
+    /// Paid per device-hour of task run time.
+    pub price_io_per_hour: iog_ledger::Amount,
+}
+
+impl PaymentSpec {
+    /// Reads the amounts and the address; errors name the field.
+    pub fn terms(&self) -> Result<PaymentTerms, SpecError> {
+        let amount = |field: &str, text: &str| {
+            let amount: iog_ledger::Amount = text.parse().map_err(|err| {
+                SpecError::invalid(field, format!("must be an amount such as \"2.5\" or \"2.5 IO\": {err}"))
+            })?;
+            if amount.is_zero() {
+                return Err(SpecError::invalid(field, "must be more than 0 (leave out [payment] for a free job)"));
+            }
+            Ok(amount)
+        };
+        let wallet = match &self.wallet {
+            Some(text) => Some(text.parse().map_err(|err| {
+                SpecError::invalid(
+                    "payment.wallet",
+                    format!("must be a wallet address (`iog wallet new` prints yours): {err}"),
+                )
+            })?),
+            None => None,
+        };
+        Ok(PaymentTerms {
+            wallet,
+            budget: amount("payment.budget", &self.budget)?,
+            price_io_per_hour: amount("payment.price_io_per_hour", &self.price_io_per_hour)?,
+        })
+    }
 }
 
 /// The `[job]` section.
@@ -131,6 +190,9 @@ impl JobSpec {
         }
         if let Some(max_attempts) = self.job.max_attempts {
             check::between("job.max_attempts", max_attempts, 1, MAX_ATTEMPTS_MAX)?;
+        }
+        if let Some(payment) = &self.payment {
+            payment.terms()?;
         }
         let workload = self.workload()?;
         let present = [("render", self.render.is_some()), ("hash", self.hash.is_some()), ("noop", self.noop.is_some())];
