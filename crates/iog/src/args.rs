@@ -70,6 +70,21 @@ pub enum WalletCommand {
         /// How much, e.g. 5 or 0.25.
         amount: String,
     },
+    /// Send $IO from this machine's wallet to another, signed with its key.
+    Send {
+        /// The receiving wallet's address.
+        to: String,
+        /// How much, e.g. 5 or 0.25.
+        amount: String,
+    },
+    /// List the ledger operations that moved a wallet's $IO, newest first.
+    History {
+        /// Another wallet than this machine's.
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -81,7 +96,8 @@ pub struct LedgerArgs {
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Replay the journal from a coordinator's store and check every rule:
-    /// the hash chain, conservation, no negative balances.
+    /// the hash chain, conservation, no negative balances, and every
+    /// committed task of a paid job paid exactly once.
     Verify {
         /// The coordinator's data dir.
         #[arg(long)]
@@ -156,6 +172,10 @@ pub struct CoordinatorArgs {
     /// request. Off by default: production networks have no faucet.
     #[arg(long)]
     pub faucet_max_io: Option<u64>,
+    /// The network's share of every task payment, in basis points (250 = 2.5 %).
+    #[arg(long, default_value_t = iog_coordinator::DEFAULT_FEE_BPS,
+          value_parser = clap::value_parser!(u32).range(0..=iog_core::FEE_BPS_MAX as i64))]
+    pub fee_bps: u32,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +197,15 @@ pub enum WorkerCommand {
     Devices,
     /// List the workers a coordinator knows.
     List,
+    /// Show what this worker (the key in --data-dir) has earned.
+    Earnings {
+        /// The worker's data dir, which holds its key.
+        #[arg(long, default_value_os_t = default_data_dir("worker"))]
+        data_dir: PathBuf,
+        /// How many of its latest payments to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -194,7 +223,12 @@ pub enum JobCommand {
         /// Follow the job's progress until it ends.
         #[arg(long)]
         watch: bool,
+        /// The wallet that signs a job with a [payment] section.
+        #[arg(long, default_value_os_t = default_data_dir("wallet"))]
+        wallet_dir: PathBuf,
     },
+    /// Show what a paid job has cost: escrow, fees, refund, each worker's pay.
+    Bill { job_id: String },
     /// Follow a job's progress until it ends.
     Watch { job_id: String },
     /// Show a job's state.
@@ -219,7 +253,7 @@ pub enum JobCommand {
 }
 
 /// `$XDG_DATA_HOME/iog/<role>`, else `~/.local/share/iog/<role>`, else `./iog-data/<role>`.
-fn default_data_dir(role: &str) -> PathBuf {
+pub fn default_data_dir(role: &str) -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))

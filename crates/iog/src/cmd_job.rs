@@ -19,9 +19,10 @@ fn parse_id(text: &str) -> anyhow::Result<JobId> {
 pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&global.coordinator)?;
     match args.command {
-        JobCommand::Submit { file, watch: follow } => {
+        JobCommand::Submit { file, watch: follow, wallet_dir } => {
             let spec = read_job_file(&file)?;
-            let submitted = client.submit(serde_json::to_value(&spec)?).await.context("submit job")?;
+            let (spec, authorization) = crate::cmd_ledger::authorize_job(spec, &wallet_dir)?;
+            let submitted = client.submit_authorized(spec, authorization).await.context("submit job")?;
             if global.json && !follow {
                 print_json(&submitted)?;
             } else if !global.json {
@@ -53,6 +54,14 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
                 for path in written {
                     println!("{path}");
                 }
+            }
+        }
+        JobCommand::Bill { job_id } => {
+            let bill = client.billing(parse_id(&job_id)?).await?;
+            if global.json {
+                print_json(&bill)?;
+            } else {
+                print!("{}", display::bill(&bill));
             }
         }
         JobCommand::Cancel { job_id } => {

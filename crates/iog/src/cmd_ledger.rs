@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use iog_client::Client;
 use iog_host::Identity;
-use iog_ledger::{Address, Entry, Journal, Ledger};
+use iog_ledger::{AccountId, Address, Amount, Entry, Journal, Ledger};
+use iog_proto::api::{PaymentAuthorization, SendRequest};
 
 use crate::args::{Global, LedgerArgs, LedgerCommand, WalletArgs, WalletCommand};
 use crate::display::print_json;
@@ -14,6 +15,46 @@ use crate::display::print_json;
 fn own_address(wallet_dir: &std::path::Path) -> anyhow::Result<Address> {
     let identity = Identity::load_or_create(wallet_dir).context("load wallet key")?;
     Ok(Address::from_public_key(identity.public_key_bytes()))
+}
+
+/// A fresh request id, `t-<32 hex>`.
+fn new_request_id() -> String {
+    format!("t-{:032x}", rand::random::<u128>())
+}
+
+/// Turns a job spec into what `POST /v1/jobs` takes: a spec with a
+/// `[payment]` section gets the wallet in `wallet_dir` as its payer (when it
+/// names none) and that wallet's signature over the exact bytes sent.
+pub fn authorize_job(
+    mut spec: iog_workloads::JobSpec,
+    wallet_dir: &std::path::Path,
+) -> anyhow::Result<(serde_json::Value, Option<PaymentAuthorization>)> {
+    let Some(payment) = spec.payment.as_mut() else {
+        return Ok((serde_json::to_value(&spec)?, None));
+    };
+    if !wallet_dir.join(iog_host::KEY_FILE_NAME).is_file() {
+        bail!(
+            "the job has a [payment] section but {} holds no wallet key; create one with `iog wallet new` \
+             (and fund it), or pass --wallet-dir",
+            wallet_dir.display()
+        );
+    }
+    let identity = Identity::load_or_create(wallet_dir).context("load wallet key")?;
+    let own = Address::from_public_key(identity.public_key_bytes());
+    match &payment.wallet {
+        Some(named) if *named != own.to_string() => bail!(
+            "payment.wallet is {named} but the key in {} is wallet {own}'s; only a wallet's own key signs its \
+             payments (remove payment.wallet to pay from {own})",
+            wallet_dir.display()
+        ),
+        Some(_) => {}
+        None => payment.wallet = Some(own.to_string()),
+    }
+    let value = serde_json::to_value(&spec)?;
+    let request_id = new_request_id();
+    let message = iog_proto::api::submit_signing_message(&request_id, &serde_json::to_vec(&value)?);
+    let signature = hex::encode(identity.sign(&message));
+    Ok((value, Some(PaymentAuthorization { request_id, signature })))
 }
 
 pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCode> {
@@ -45,9 +86,42 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
                 );
             }
         }
+        WalletCommand::Send { to, amount } => {
+            let identity = Identity::load_or_create(&args.wallet_dir).context("load wallet key")?;
+            let from = Address::from_public_key(identity.public_key_bytes());
+            let to_address = to.parse::<Address>().map_err(|err| anyhow::anyhow!("address {to:?}: {err}"))?;
+            let io = amount.parse::<Amount>().map_err(|err| anyhow::anyhow!("amount {amount:?}: {err}"))?;
+            let request_id = new_request_id();
+            let message = iog_proto::api::send_signing_message(
+                &from.to_string(),
+                &to_address.to_string(),
+                io.base_units(),
+                &request_id,
+            );
+            let request = SendRequest {
+                to: to_address.to_string(),
+                amount: io.to_string(),
+                request_id,
+                signature: hex::encode(identity.sign(&message)),
+            };
+            let status = Client::new(&global.coordinator)?.send_io(&from.to_string(), &request).await?;
+            if global.json {
+                print_json(&status)?;
+            } else {
+                println!("sent {io} to {to_address}; {}: {} available", status.address, status.available);
+            }
+        }
+        WalletCommand::History { address, limit } => {
+            let address = match address {
+                Some(text) => text.parse::<Address>().map_err(|err| anyhow::anyhow!("address {text:?}: {err}"))?,
+                None => own_address(&args.wallet_dir)?,
+            };
+            let account = AccountId::Wallet(address).to_string();
+            print_history(global, &Client::new(&global.coordinator)?, &account, limit).await?;
+        }
         WalletCommand::Faucet { amount } => {
             let address = own_address(&args.wallet_dir)?;
-            let request_id = format!("t-{:032x}", rand::random::<u128>());
+            let request_id = new_request_id();
             let status = Client::new(&global.coordinator)?.faucet(&address.to_string(), &amount, &request_id).await?;
             if global.json {
                 print_json(&status)?;
@@ -59,6 +133,24 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints the newest ledger operations of `account`.
+pub async fn print_history(global: &Global, client: &Client, account: &str, limit: usize) -> anyhow::Result<()> {
+    let entries = client.history(account, limit).await?;
+    if global.json {
+        return print_json(&entries);
+    }
+    if entries.is_empty() {
+        println!("no ledger operations touch {account} yet");
+        return Ok(());
+    }
+    let mut table = crate::display::table(&["#", "kind", "operation", "refused"]);
+    for entry in entries {
+        table.add_row(vec![entry.seq.to_string(), entry.kind, entry.description, entry.refused.unwrap_or_default()]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
 pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCode> {
     let LedgerCommand::Verify { data_dir } = args.command;
     if !data_dir.join("coordinator.db").is_file() {
@@ -66,7 +158,6 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
     }
     let store = iog_store::Store::open(&data_dir).await.context("open store")?;
     let rows = store.journal().await.context("read journal")?;
-    store.close().await;
     let mut entries: Vec<Entry> = Vec::with_capacity(rows.len());
     for (seq, bytes) in &rows {
         let entry = Entry::decode(bytes).map_err(|err| anyhow::anyhow!("journal row {seq} does not decode: {err}"))?;
@@ -79,6 +170,8 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
         .map_err(|err| anyhow::anyhow!("journal row {} breaks the hash chain: {err}", err.seq()))?;
     let ledger = Ledger::replay(&entries).map_err(|err| anyhow::anyhow!("replaying the journal failed: {err}"))?;
     ledger.check().map_err(|broken| anyhow::anyhow!("ledger rule broken: {broken}"))?;
+    let n_paid_jobs = check_task_payments(&store, &ledger).await?;
+    store.close().await;
     let head = hex::encode(checkpoint.head_hash);
     if global.json {
         print_json(&serde_json::json!({
@@ -86,14 +179,53 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
             "entries": entries.len(),
             "supply": ledger.supply().to_string(),
             "head_hash": head,
+            "paid_jobs": n_paid_jobs,
         }))?;
     } else {
         println!(
-            "ledger ok: {} journal entries, chain intact (head {}), supply {}, balances conserved, none negative",
+            "ledger ok: {} journal entries, chain intact (head {}), supply {}, balances conserved, none negative, \
+             every committed task of {n_paid_jobs} paid jobs paid exactly once",
             entries.len(),
             &head[..16],
             ledger.supply()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks every paid job's payments against the tasks the store says were
+/// committed; returns how many paid jobs there are.
+async fn check_task_payments(store: &iog_store::Store, ledger: &Ledger) -> anyhow::Result<usize> {
+    let mut n_jobs = 0;
+    for (hold_id, hold) in ledger.holds() {
+        let AccountId::Escrow(job) = hold.credit else { continue };
+        n_jobs += 1;
+        let job_id = iog_types::JobId(job);
+        let record =
+            store.job(job_id).await.context("read job")?.ok_or_else(|| {
+                anyhow::anyhow!("the journal holds an escrow for job {job_id}, which the store lacks")
+            })?;
+        let spec = iog_workloads::parse_job_json(&record.spec_json)
+            .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?;
+        let price = spec
+            .payment
+            .ok_or_else(|| anyhow::anyhow!("job {job_id} has an escrow but no [payment] in its spec"))?
+            .terms()
+            .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?
+            .price_io_per_hour;
+        let tasks = store.tasks(job_id).await.context("read tasks")?;
+        let committed: Vec<_> = tasks
+            .iter()
+            .filter_map(|task| {
+                task.commit.as_ref().map(|commit| iog_ledger::billing::CommittedTask {
+                    task_idx: task.task_id.task_idx,
+                    worker_id: &commit.worker_id.0,
+                    duration_ms: commit.duration_ms,
+                })
+            })
+            .collect();
+        iog_ledger::billing::check_job_payments(ledger, job, *hold_id, price, &committed)
+            .map_err(|broken| anyhow::anyhow!("payment rule broken: {broken}"))?;
+    }
+    Ok(n_jobs)
 }

@@ -17,12 +17,19 @@ use crate::watch::watch;
 /// Largest faucet grant on the development networks of `up` and `demo`.
 const DEV_FAUCET_MAX_IO: u64 = 1_000;
 
+/// What the demo's wallet gets from the faucet, what its job holds in
+/// escrow, and the price it offers per device-hour.
+const DEMO_FUNDS_IO: &str = "10";
+const DEMO_BUDGET_IO: &str = "5";
+const DEMO_PRICE_IO_PER_HOUR: &str = "360";
+
 /// How long the demo waits for its workers to join.
 const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     let mut config = CoordinatorConfig::new(args.data_dir, args.listen);
     config.core = args.timings.core_config();
+    config.fee_bps = args.fee_bps;
     config.faucet_max = args
         .faucet_max_io
         .map(iog_ledger::Amount::from_io)
@@ -115,7 +122,19 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let network = Network::start(&data_dir, listen, args.workers, core).await?;
     let client = Client::new(&network.coordinator.url())?;
     network.wait_for_workers(&client).await?;
-    let spec = iog_workloads::demo_job();
+    // The demo pays for its render like any job: a wallet of its own, funded
+    // by the development faucet, holds the budget in escrow.
+    let wallet_dir = data_dir.join("wallet");
+    let wallet = iog_host::Identity::load_or_create(&wallet_dir).context("create demo wallet")?;
+    let payer = iog_ledger::Address::from_public_key(wallet.public_key_bytes()).to_string();
+    let request_id = format!("t-{:032x}", rand::random::<u128>());
+    client.faucet(&payer, DEMO_FUNDS_IO, &request_id).await.context("fund demo wallet")?;
+    let mut spec = iog_workloads::demo_job();
+    spec.payment = Some(iog_workloads::PaymentSpec {
+        wallet: None,
+        budget: DEMO_BUDGET_IO.to_owned(),
+        price_io_per_hour: DEMO_PRICE_IO_PER_HOUR.to_owned(),
+    });
     let (width, height) = spec.render.as_ref().map_or((0, 0), |r| (r.width, r.height));
     if !global.json {
         println!(
@@ -125,19 +144,22 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
             spec.job.name
         );
     }
-    let submitted = client.submit(serde_json::to_value(&spec)?).await.context("submit demo job")?;
+    let (spec, authorization) = crate::cmd_ledger::authorize_job(spec, &wallet_dir)?;
+    let submitted = client.submit_authorized(spec, authorization).await.context("submit demo job")?;
     let status = watch(&client, submitted.job_id, !global.json).await?;
     if status.state != JobState::Done {
         network.shutdown().await?;
         bail!("demo job {} ended {}: {}", status.job_id, status.state, status.reason.unwrap_or_default());
     }
     let files = crate::cmd_job::download(&client, &status, &args.out).await?;
+    let bill = client.billing(status.job_id).await.context("read the demo job's bill")?;
     let wall_ms = started.elapsed().as_millis() as u64;
     let job_ms = status.ended_ms.unwrap_or(status.created_ms).saturating_sub(status.created_ms);
     network.shutdown().await?;
     if global.json {
         print_json(&serde_json::json!({
             "job": status,
+            "bill": bill,
             "files": files,
             "wall_ms": wall_ms,
             "data_dir": args.data_dir,
@@ -161,6 +183,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         display::millis(job_ms),
         display::millis(wall_ms)
     );
+    print!("{}", display::bill(&bill));
     for file in files {
         println!("image: {file}");
     }

@@ -55,6 +55,22 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                 println!("{table}");
             }
         }
+        Some(WorkerCommand::Earnings { data_dir, limit }) => {
+            if !data_dir.join(iog_host::KEY_FILE_NAME).is_file() {
+                anyhow::bail!("{} holds no worker key; pass the --data-dir the worker runs with", data_dir.display());
+            }
+            let identity = iog_host::Identity::load_or_create(&data_dir).context("load worker key")?;
+            let account = iog_ledger::AccountId::Payout(identity.worker_id().0).to_string();
+            let client = Client::new(&global.coordinator)?;
+            let status = client.account(&account).await?;
+            if global.json {
+                let history = client.history(&account, limit).await?;
+                print_json(&serde_json::json!({ "account": status, "history": history }))?;
+            } else {
+                println!("worker {}: {} earned and not withdrawn", identity.worker_id(), status.available);
+                crate::cmd_ledger::print_history(global, &client, &account, limit).await?;
+            }
+        }
         None => {
             let mut config = WorkerConfig::new(global.coordinator.clone(), args.data_dir);
             config.slots = args.slots;

@@ -79,3 +79,21 @@ pub fn job_summary(status: &JobStatus) -> String {
     }
     text
 }
+
+/// A paid job's bill: a table of what each worker earned, then the totals.
+pub fn bill(bill: &iog_proto::api::JobBilling) -> String {
+    let mut table = table(&["worker", "tasks paid", "device-seconds", "earned"]);
+    for worker in &bill.workers {
+        let short: String = worker.worker_id.chars().take(8).collect();
+        table.add_row(vec![
+            short,
+            worker.n_paid.to_string(),
+            format!("{:.3}", worker.billed_ms as f64 / 1_000.0),
+            worker.earned.clone(),
+        ]);
+    }
+    format!(
+        "job {} paid by {} at {} per device-hour\n{table}\n  budget: {}\n  spent: {} (network fee {})\n  held: {}\n  refunded: {}\n",
+        bill.job_id, bill.payer, bill.price_io_per_hour, bill.budget, bill.spent, bill.fees, bill.held, bill.refunded
+    )
+}

@@ -3,7 +3,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::Cluster;
+use iog_ledger::Amount;
 use iog_proto::api::WalletStatus;
 
 fn run_ok(cluster: &Cluster, args: &[&str]) -> String {
@@ -60,4 +63,153 @@ async fn faucet_grants_survive_a_crash_and_the_journal_is_audited() {
     assert!(!out.status.success(), "verify accepted a tampered journal");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("journal row 1"), "{err}");
+}
+
+/// A paid render job: the worker holding a lease is killed mid-job. Every
+/// committed task is paid once, to the worker that committed it; the rest
+/// of the budget goes back; `iog ledger verify` agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_job_pays_each_committed_task_once_when_a_worker_dies() {
+    let mut cluster = Cluster::start_with(3, &["--faucet-max-io", "100", "--fee-bps", "1000"]).await;
+    let dir = cluster.dir.path().join("wallet");
+    let wallet = ["--wallet-dir", dir.to_str().unwrap()];
+    let address = run_ok(&cluster, &[&["wallet", "new"][..], &wallet].concat()).trim().to_owned();
+    run_ok(&cluster, &[&["wallet", "faucet", "60"][..], &wallet].concat());
+
+    let job_file = common::write_render_job(cluster.dir.path(), 160, 128, 16, 96);
+    let mut text = std::fs::read_to_string(&job_file).unwrap();
+    text.push_str("\n[payment]\nbudget = \"50\"\nprice_io_per_hour = \"36\"\n");
+    std::fs::write(&job_file, text).unwrap();
+    let out = cluster.cli(&[&["job", "submit", job_file.to_str().unwrap()][..], &wallet].concat());
+    assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
+    let job_id: iog_types::JobId = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    let held: WalletStatus =
+        serde_json::from_str(&run_ok(&cluster, &[&["wallet", "balance", "--json"][..], &wallet].concat())).unwrap();
+    assert_eq!((held.available.as_str(), held.held.as_str()), ("10 IO", "50 IO"), "the budget is held at once");
+
+    let victim = cluster.workers[0].0.clone();
+    cluster
+        .wait_job(job_id, Duration::from_secs(120), |s| {
+            s.tasks.committed >= 3 && s.workers.iter().any(|w| w.worker_id == victim && w.n_leased > 0)
+        })
+        .await;
+    cluster.workers[0].1.kill9();
+    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.is_settled()).await;
+    assert_eq!(status.state, iog_types::JobState::Done, "{status:?}");
+
+    // What each worker earned is 90 % of price × its committed run time.
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    let bill = cluster.client.billing(job_id).await.unwrap();
+    let io = |text: &str| text.parse::<Amount>().unwrap();
+    let price = io("36");
+    let mut spent = Amount::ZERO;
+    let mut fees = Amount::ZERO;
+    for worker in &bill.workers {
+        let mut earned = Amount::ZERO;
+        let mut billed_ms = 0;
+        for task in tasks.iter().filter(|t| t.committed_by.as_ref().is_some_and(|w| w.0 == worker.worker_id)) {
+            let duration_ms = task.duration_ms.unwrap();
+            let charge = price.checked_mul_div(duration_ms.max(1), 3_600_000).unwrap();
+            let (fee, share) = charge.split_bps(1_000).unwrap();
+            earned = earned.checked_add(share).unwrap();
+            fees = fees.checked_add(fee).unwrap();
+            spent = spent.checked_add(charge).unwrap();
+            billed_ms += duration_ms;
+        }
+        assert_eq!((io(&worker.earned), worker.billed_ms), (earned, billed_ms), "{bill:?}");
+        let payout: iog_proto::api::AccountStatus =
+            cluster.client.account(&format!("payout:{}", worker.worker_id)).await.unwrap();
+        assert_eq!(io(&payout.available), earned, "the worker's payout account holds exactly its pay");
+    }
+    assert!(spent > Amount::ZERO);
+    assert_eq!((io(&bill.spent), io(&bill.fees), io(&bill.held)), (spent, fees, Amount::ZERO), "{bill:?}");
+    let refund = io("50").checked_sub(spent).unwrap();
+    assert_eq!(io(&bill.refunded), refund);
+    let after: WalletStatus = cluster.client.wallet(&address).await.unwrap();
+    assert_eq!(io(&after.available), io("10").checked_add(refund).unwrap(), "the rest came back");
+    assert_eq!(after.held, "0 IO");
+
+    // The audit replays the journal and checks each commit's payment; so
+    // does a restart.
+    cluster.coordinator.as_mut().unwrap().kill9();
+    let data_dir = cluster.coordinator_dir();
+    let ok = run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+    assert!(ok.contains("every committed task of 1 paid jobs paid exactly once"), "{ok}");
+    cluster.start_coordinator().await;
+    assert_eq!(cluster.client.billing(job_id).await.unwrap(), bill, "the bill is rebuilt from the journal");
+
+    // The worker sees its earnings, the payer its history.
+    let worker_dir = cluster.dir.path().join("worker-1");
+    let earnings = run_ok(&cluster, &["worker", "earnings", "--data-dir", worker_dir.to_str().unwrap()]);
+    assert!(earnings.contains("earned and not withdrawn"), "{earnings}");
+    let history = run_ok(&cluster, &[&["wallet", "history", "--limit", "1000"][..], &wallet].concat());
+    assert!(history.contains("hold 50 IO") && history.contains("void") && history.contains("mint 60 IO"), "{history}");
+}
+
+/// Paying needs funds and the wallet's own signature; refusals create no job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_needs_funds_and_the_wallets_signature() {
+    let cluster = Cluster::start_with(0, &["--faucet-max-io", "100"]).await;
+    let dir = cluster.dir.path().join("wallet");
+    let wallet = ["--wallet-dir", dir.to_str().unwrap()];
+    let address = run_ok(&cluster, &[&["wallet", "new"][..], &wallet].concat()).trim().to_owned();
+    run_ok(&cluster, &[&["wallet", "faucet", "1"][..], &wallet].concat());
+    let job_file = cluster.dir.path().join("paid.toml");
+    let job = |budget: &str| {
+        format!(
+            "[job]\nname = \"paid\"\nworkload = \"noop\"\n\n[noop]\nn_tasks = 4\n\n[payment]\nbudget = \"{budget}\"\n\
+             price_io_per_hour = \"1\"\n"
+        )
+    };
+
+    std::fs::write(&job_file, job("5")).unwrap();
+    let out = cluster.cli(&[&["job", "submit", job_file.to_str().unwrap()][..], &wallet].concat());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("insufficient funds") && err.contains("1 IO available, 5 IO needed"), "{err}");
+
+    std::fs::write(&job_file, job("ten")).unwrap();
+    let out = cluster.cli(&[&["job", "submit", job_file.to_str().unwrap()][..], &wallet].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("payment.budget must be an amount"), "{err}");
+
+    // Straight to the API: no signature, then a signature by another key.
+    let spec = serde_json::json!({
+        "job": { "name": "paid", "workload": "noop" },
+        "noop": { "n_tasks": 4 },
+        "payment": { "wallet": address, "budget": "0.5", "price_io_per_hour": "1" },
+    });
+    let unsigned = cluster.client.submit(spec.clone()).await.unwrap_err().to_string();
+    assert!(unsigned.contains("unsigned_payment"), "{unsigned}");
+    let stranger = iog_host::Identity::generate();
+    let request_id = format!("t-{:032x}", 7u128);
+    let message = iog_proto::api::submit_signing_message(&request_id, &serde_json::to_vec(&spec).unwrap());
+    let forged = iog_proto::api::PaymentAuthorization { request_id, signature: hex::encode(stranger.sign(&message)) };
+    let refused = cluster.client.submit_authorized(spec, Some(forged)).await.unwrap_err().to_string();
+    assert!(refused.contains("bad_signature"), "{refused}");
+
+    assert!(cluster.client.jobs(10).await.unwrap().is_empty(), "no refused submission created a job");
+    let status: WalletStatus = cluster.client.wallet(&address).await.unwrap();
+    assert_eq!((status.available.as_str(), status.held.as_str()), ("1 IO", "0 IO"), "nothing was held");
+}
+
+/// `iog wallet send` moves $IO with the sender's signature, once per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallets_send_to_each_other() {
+    let cluster = Cluster::start_with(0, &["--faucet-max-io", "100"]).await;
+    let (dir_a, dir_b) = (cluster.dir.path().join("a"), cluster.dir.path().join("b"));
+    let a = ["--wallet-dir", dir_a.to_str().unwrap()];
+    let b = ["--wallet-dir", dir_b.to_str().unwrap()];
+    run_ok(&cluster, &[&["wallet", "new"][..], &a].concat());
+    let address_b = run_ok(&cluster, &[&["wallet", "new"][..], &b].concat()).trim().to_owned();
+    run_ok(&cluster, &[&["wallet", "faucet", "3"][..], &a].concat());
+    let sent = run_ok(&cluster, &[&["wallet", "send", &address_b, "1.25"][..], &a].concat());
+    assert!(sent.contains("sent 1.25 IO") && sent.contains("1.75 IO available"), "{sent}");
+    let out = cluster.cli(&[&["wallet", "send", &address_b, "2"][..], &a].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("insufficient funds"), "{err}");
+    let status: WalletStatus = cluster.client.wallet(&address_b).await.unwrap();
+    assert_eq!(status.available, "1.25 IO");
+    let history = run_ok(&cluster, &[&["wallet", "history"][..], &b].concat());
+    assert!(history.contains("transfer 1.25 IO"), "{history}");
 }

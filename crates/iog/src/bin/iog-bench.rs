@@ -8,7 +8,14 @@
 //!   until every task is durably committed;
 //! - submit→running latency: `--latency-samples` one-task jobs submitted one
 //!   after another, from the moment the submit request starts until a worker
-//!   starts the task (p50, p99).
+//!   starts the task (p50, p99);
+//! - paid throughput: the same job with a `[payment]` section, so each
+//!   commit also posts from the escrow and pays the worker and the fee in the
+//!   same transaction; the ratio to the free job is the cost of payment.
+//!
+//! `iog-bench transfers` measures signed wallet-to-wallet sends through the
+//! HTTP API: each answered only once its journal entry is durable, with
+//! `--concurrency` requests in flight sharing each commit.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +54,44 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Signed wallet-to-wallet sends per second through the API and the store.
+    Transfers {
+        /// Sends to make.
+        #[arg(long, default_value_t = 20_000)]
+        transfers: u32,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: u32,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The wallet a benchmark pays from, funded by the development faucet.
+struct Payer {
+    identity: iog_host::Identity,
+    address: String,
+}
+
+impl Payer {
+    async fn funded(client: &Client, io: &str) -> anyhow::Result<Payer> {
+        let identity = iog_host::Identity::generate();
+        let address = iog_ledger::Address::from_public_key(identity.public_key_bytes()).to_string();
+        client.faucet(&address, io, &format!("t-{:032x}", rand::random::<u128>())).await.context("fund payer")?;
+        Ok(Payer { identity, address })
+    }
+
+    /// A noop job that pays `price_io_per_hour` from this wallet, signed.
+    async fn submit_paid(&self, client: &Client, name: &str, n_tasks: u64) -> anyhow::Result<iog_types::JobId> {
+        let mut spec = noop_spec(name, n_tasks);
+        spec["payment"] = json!({ "wallet": self.address, "budget": "1000", "price_io_per_hour": "3600" });
+        let request_id = format!("t-{:032x}", rand::random::<u128>());
+        let message = iog_proto::api::submit_signing_message(&request_id, spec.to_string().as_bytes());
+        let signature = hex::encode(self.identity.sign(&message));
+        let authorization = iog_proto::api::PaymentAuthorization { request_id, signature };
+        Ok(client.submit_authorized(spec, Some(authorization)).await?.job_id)
+    }
 }
 
 fn noop_spec(name: &str, n_tasks: u64) -> serde_json::Value {
@@ -58,11 +103,19 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let BenchCommand::Tasks { tasks, workers, slots, latency_samples, json } = Cli::parse().command;
+    let (tasks, workers, slots, latency_samples, json) = match Cli::parse().command {
+        BenchCommand::Tasks { tasks, workers, slots, latency_samples, json } => {
+            (tasks, workers, slots, latency_samples, json)
+        }
+        BenchCommand::Transfers { transfers, concurrency, json } => {
+            return bench_transfers(transfers, concurrency, json).await;
+        }
+    };
 
     let dir = tempfile::Builder::new().prefix("iog-bench-").tempdir().context("create temp dir")?;
     let mut config = CoordinatorConfig::new(dir.path().join("coordinator"), "127.0.0.1:0".parse()?);
     config.core.heartbeat_interval_ms = 1_000;
+    config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
     let coordinator = Coordinator::start(config).await?;
     let client = Client::new(&coordinator.url())?;
     let mut handles = Vec::new();
@@ -110,6 +163,15 @@ async fn main() -> anyhow::Result<()> {
     let p50_us = histogram.value_at_quantile(0.50);
     let p99_us = histogram.value_at_quantile(0.99);
 
+    // Paid throughput: the same job, each commit paid from escrow.
+    let payer = Payer::funded(&client, "1000").await?;
+    let paid_started = Instant::now();
+    let paid_job = payer.submit_paid(&client, "paid-throughput", tasks).await?;
+    let paid_status = wait_done(&client, paid_job, Duration::from_millis(50)).await?;
+    let paid_total = paid_started.elapsed();
+    let paid_tasks_per_s = tasks as f64 / paid_total.as_secs_f64();
+    let bill = client.billing(paid_job).await?;
+
     let db_bytes = std::fs::metadata(dir.path().join("coordinator/coordinator.db")).map(|m| m.len()).unwrap_or(0);
     if json {
         println!(
@@ -126,6 +188,10 @@ async fn main() -> anyhow::Result<()> {
                 "latency_samples": latency_samples,
                 "submit_to_running_p50_us": p50_us,
                 "submit_to_running_p99_us": p99_us,
+                "paid_total_ms": paid_total.as_millis() as u64,
+                "paid_tasks_per_s": paid_tasks_per_s,
+                "paid_committed": paid_status.tasks.committed,
+                "paid_spent": bill.spent,
                 "db_bytes": db_bytes,
             }))?
         );
@@ -138,6 +204,13 @@ async fn main() -> anyhow::Result<()> {
         );
         println!("submit→running latency ({latency_samples} one-task jobs, one at a time)");
         println!("  p50 {:.3} ms, p99 {:.3} ms", p50_us as f64 / 1e3, p99_us as f64 / 1e3);
+        println!("paid throughput (the same job paying each task from escrow: a post and two transfers per commit)");
+        println!(
+            "  all committed and paid after {:.1} ms: {paid_tasks_per_s:.0} tasks/s, {:.2} of the free job's; {} spent",
+            paid_total.as_secs_f64() * 1e3,
+            paid_tasks_per_s / tasks_per_s,
+            bill.spent
+        );
     }
     for handle in handles {
         handle.shutdown().await;
@@ -188,4 +261,82 @@ async fn wait_started(
         }
         tokio::time::sleep(Duration::from_micros(50)).await;
     }
+}
+
+/// Signed sends from one wallet to another, `concurrency` at a time.
+async fn bench_transfers(transfers: u32, concurrency: u32, json: bool) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("iog-bench-").tempdir().context("create temp dir")?;
+    let mut config = CoordinatorConfig::new(dir.path().join("coordinator"), "127.0.0.1:0".parse()?);
+    config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
+    let coordinator = Coordinator::start(config).await?;
+    let client = Client::new(&coordinator.url())?;
+    let payer = std::sync::Arc::new(Payer::funded(&client, "1000000").await?);
+    let to = iog_ledger::Address::from_public_key(iog_host::Identity::generate().public_key_bytes()).to_string();
+    // Requests are signed before the clock starts: the client's work is not
+    // the coordinator's.
+    let amount = iog_ledger::Amount::from_base_units(1_000);
+    let requests: Vec<iog_proto::api::SendRequest> = (0..transfers)
+        .map(|idx| {
+            let request_id = format!("t-{:032x}", u128::from(idx) + 1);
+            let message = iog_proto::api::send_signing_message(&payer.address, &to, amount.base_units(), &request_id);
+            iog_proto::api::SendRequest {
+                to: to.clone(),
+                amount: amount.to_string(),
+                request_id,
+                signature: hex::encode(payer.identity.sign(&message)),
+            }
+        })
+        .collect();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(requests));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, queue, payer) = (client.clone(), queue.clone(), payer.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let Some(request) = queue.lock().expect("queue lock").pop() else { break };
+                let sent = Instant::now();
+                client.send_io(&payer.address, &request).await?;
+                latencies.push(sent.elapsed().as_micros() as u64);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new(3)?;
+    for task in tasks {
+        for latency in task.await.context("join sender")?? {
+            histogram.record(latency)?;
+        }
+    }
+    let elapsed = started.elapsed();
+    let per_s = f64::from(transfers) / elapsed.as_secs_f64();
+    let received = client.wallet(&to).await?;
+    let expected = amount.checked_mul_div(u64::from(transfers), 1).context("amount overflow")?;
+    if received.available != expected.to_string() {
+        bail!("the receiver holds {}, not {expected}", received.available);
+    }
+    let (p50_us, p99_us) = (histogram.value_at_quantile(0.5), histogram.value_at_quantile(0.99));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "transfers": transfers,
+                "concurrency": concurrency,
+                "total_ms": elapsed.as_millis() as u64,
+                "transfers_per_s": per_s,
+                "p50_us": p50_us,
+                "p99_us": p99_us,
+            }))?
+        );
+    } else {
+        println!("signed sends ({transfers}, {concurrency} in flight, SQLite synchronous=FULL)");
+        println!(
+            "  {per_s:.0} transfers/s durable; request latency p50 {:.3} ms, p99 {:.3} ms",
+            p50_us as f64 / 1e3,
+            p99_us as f64 / 1e3
+        );
+    }
+    coordinator.shutdown().await?;
+    Ok(())
 }
