@@ -81,8 +81,13 @@ pub(crate) fn parse_job_id(text: &str) -> Result<JobId, Failure> {
         .map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string()))
 }
 
-async fn health() -> Json<Health> {
-    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into(), protocol_version: PROTOCOL_VERSION })
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol_version: PROTOCOL_VERSION,
+        ledger_signer: state.ledger_signer.clone(),
+    })
 }
 
 async fn submit(

@@ -27,6 +27,12 @@ pub(crate) fn now_ms() -> UnixMs {
 /// most 256 MiB in all. Inputs of jobs beyond it are fetched by workers.
 const INLINE_INPUTS_BYTES_MAX: usize = 256 * 1024 * 1024;
 
+/// The ledger's journal gets a signed checkpoint once this many entries
+/// are not yet under one…
+pub(crate) const CHECKPOINT_ENTRIES_MAX: usize = 4_096;
+/// …or once the oldest of them has waited this long.
+pub(crate) const CHECKPOINT_INTERVAL_MS: u64 = 10_000;
+
 /// A small blob that must become durable with the batch that carries it.
 pub(crate) type InlineBlob = (BlobId, Arc<[u8]>);
 
@@ -191,9 +197,41 @@ pub(crate) struct Engine {
     inline_inputs_bytes: usize,
     tick_interval: Duration,
     batch_max: usize,
+    /// Signs checkpoints of the ledger's journal.
+    signer: Option<iog_host::Identity>,
+    /// Journal entries under the last signed checkpoint, and when it was signed.
+    checkpointed: (usize, UnixMs),
 }
 
 impl Engine {
+    /// Signs checkpoints with `signer`; the store's last checkpoint covers
+    /// `checkpointed` entries.
+    pub(crate) fn with_signer(mut self, signer: iog_host::Identity, checkpointed: usize) -> Engine {
+        self.signer = Some(signer);
+        self.checkpointed = (checkpointed, 0);
+        self
+    }
+
+    /// A signed checkpoint of the whole journal, when entries have waited
+    /// long enough or are many enough.
+    fn checkpoint_due(&self, now: UnixMs) -> Option<iog_store::SignedCheckpoint> {
+        let signer = self.signer.as_ref()?;
+        let journal = self.payments.ledger().journal();
+        let unsigned = journal.len().saturating_sub(self.checkpointed.0);
+        let waited = now.saturating_sub(self.checkpointed.1) >= CHECKPOINT_INTERVAL_MS;
+        if unsigned == 0 || (unsigned < CHECKPOINT_ENTRIES_MAX && !waited) {
+            return None;
+        }
+        let checkpoint = journal.checkpoint();
+        Some(iog_store::SignedCheckpoint {
+            n_entries: checkpoint.n_entries,
+            head_hash: checkpoint.head_hash.to_vec(),
+            signer: signer.public_key_bytes().to_vec(),
+            signature: signer.sign(&checkpoint.signing_message()).to_vec(),
+            signed_ms: now,
+        })
+    }
+
     pub(crate) fn new(
         core: Core,
         payments: Payments,
@@ -213,6 +251,8 @@ impl Engine {
             inline_inputs_bytes: 0,
             tick_interval: Duration::from_millis(tick_interval_ms),
             batch_max: batch_max.max(1),
+            signer: None,
+            checkpointed: (0, 0),
         };
         (engine, EngineHandle { tx })
     }
@@ -329,7 +369,11 @@ impl Engine {
             .iter()
             .map(|entry| (entry.seq, entry.encode()))
             .collect();
-        self.store.apply_batch(&changes, &blobs, &journal).await?;
+        let checkpoint = self.checkpoint_due(now);
+        self.store.apply_batch(&changes, &blobs, &journal, checkpoint.as_ref()).await?;
+        if let Some(checkpoint) = checkpoint {
+            self.checkpointed = (checkpoint.n_entries as usize, now);
+        }
         for (reply, rejection) in refused_submits {
             let _ = reply.send(Err(rejection));
         }

@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub(crate) core_config: Arc<iog_core::Config>,
     /// Largest faucet grant; `None` when the faucet is off (production).
     pub(crate) faucet_max: Option<iog_ledger::Amount>,
+    /// The base58 public key that signs ledger checkpoints.
+    pub(crate) ledger_signer: String,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -77,7 +79,13 @@ impl Coordinator {
         );
         let payments = iog_core::Payments::new(ledger, config.fee_bps, &paid);
         payments.check().map_err(|broken| anyhow::anyhow!("ledger rule broken in the stored journal: {broken}"))?;
+        // The coordinator's own key signs the ledger's checkpoints.
+        let signer = iog_host::Identity::load_or_create(&config.data_dir).context("load coordinator key")?;
+        let ledger_signer = signer.worker_id().0;
+        let checkpointed =
+            store.checkpoints().await.context("read ledger checkpoints")?.last().map_or(0, |c| c.n_entries);
         let (engine, handle) = Engine::new(core, payments, store.clone(), config.tick_interval_ms(), config.batch_max);
+        let engine = engine.with_signer(signer, checkpointed as usize);
         let engine = tokio::spawn(engine.run());
         for job_id in store.done_jobs_without_artifacts().await.context("find jobs to assemble")? {
             tokio::spawn(assemble::assemble_and_log(store.clone(), job_id));
@@ -93,6 +101,7 @@ impl Coordinator {
             engine: handle,
             core_config: Arc::new(config.core.clone()),
             faucet_max: config.faucet_max,
+            ledger_signer,
         };
         let app = api::router(state);
         // Stream messages are small and latency-bound: without TCP_NODELAY,

@@ -119,6 +119,12 @@ impl fmt::Debug for Identity {
     }
 }
 
+/// Check a signature made by the holder of the ed25519 `public_key`
+/// (strict verification, as [`verify`]).
+pub fn verify_key(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> Result<(), IdentityError> {
+    verify(&WorkerId(bs58::encode(public_key).into_string()), message, signature)
+}
+
 /// Check a signature made by the worker with this id (parses the base58
 /// public key). Uses strict verification, which rejects weak keys and
 /// malleable signatures.

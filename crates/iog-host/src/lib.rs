@@ -9,4 +9,4 @@ mod devices;
 mod identity;
 
 pub use devices::{DiscoveryReport, discover_devices, merge_devices};
-pub use identity::{Identity, IdentityError, KEY_FILE_NAME, verify};
+pub use identity::{Identity, IdentityError, KEY_FILE_NAME, verify, verify_key};

@@ -69,10 +69,10 @@ impl fmt::Display for Entry {
 
 /// The head of a journal: how many entries it has and the hash of the last.
 ///
-/// This is what a coordinator will sign (signing is not built yet): since
-/// each entry's hash commits to every entry before it, a signature over a
-/// checkpoint vouches for the whole journal up to it, and so for the ledger
-/// state its replay gives. A chain bridge could anchor the same bytes.
+/// This is what a coordinator signs ([`Checkpoint::signing_message`]):
+/// since each entry's hash commits to every entry before it, a signature
+/// over a checkpoint vouches for the whole journal up to it, and so for the
+/// ledger state its replay gives. A chain bridge could anchor the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Checkpoint {
     pub n_entries: u64,
@@ -83,6 +83,11 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The checkpoint of the empty journal.
     pub const GENESIS: Checkpoint = Checkpoint { n_entries: 0, head_hash: GENESIS_HASH };
+
+    /// The bytes a coordinator signs for this checkpoint.
+    pub fn signing_message(&self) -> Vec<u8> {
+        format!("iog ledger checkpoint v1\n{}\n{}\n", self.n_entries, hex::encode(self.head_hash)).into_bytes()
+    }
 }
 
 impl fmt::Display for Checkpoint {

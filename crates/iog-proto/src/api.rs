@@ -138,6 +138,9 @@ pub struct Health {
     pub status: String,
     pub version: String,
     pub protocol_version: u32,
+    /// The base58 ed25519 public key that signs the ledger's checkpoints.
+    #[serde(default)]
+    pub ledger_signer: String,
 }
 
 /// `GET /v1/wallets/{address}`: a wallet's balance, amounts written like `1.5 IO`.

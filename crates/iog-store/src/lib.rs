@@ -17,5 +17,5 @@ mod sqlite;
 
 pub use blobs::{BlobStore, MAX_BLOB_BYTES};
 pub use error::StoreError;
-pub use records::{ArtifactRecord, CommitRecord, JobProgress, JobRecord, TaskRecord, WorkerRecord};
+pub use records::{ArtifactRecord, CommitRecord, JobProgress, JobRecord, SignedCheckpoint, TaskRecord, WorkerRecord};
 pub use sqlite::{INLINE_BLOB_BYTES_MAX, Store};

@@ -68,3 +68,15 @@ pub struct JobProgress {
     /// Per worker: tasks it holds now.
     pub leased_by_worker: Vec<(WorkerId, u32)>,
 }
+
+/// A checkpoint of the ledger journal as the coordinator signed it. Bytes are
+/// kept as stored; the auditor checks their lengths and the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub n_entries: u64,
+    pub head_hash: Vec<u8>,
+    /// The signer's ed25519 public key.
+    pub signer: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub signed_ms: u64,
+}

@@ -8,7 +8,9 @@ use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use crate::records::{ArtifactRecord, CommitRecord, JobProgress, JobRecord, TaskRecord, WorkerRecord};
+use crate::records::{
+    ArtifactRecord, CommitRecord, JobProgress, JobRecord, SignedCheckpoint, TaskRecord, WorkerRecord,
+};
 use crate::{BlobStore, StoreError};
 
 /// Connections to the SQLite file. Writes are serialised by the coordinator's
@@ -96,18 +98,20 @@ impl Store {
     /// never refers to a blob that a crash lost. Every blob must be at most
     /// [`INLINE_BLOB_BYTES_MAX`] bytes and match its id.
     pub async fn apply_with_blobs(&self, changes: &[Change], blobs: &[(BlobId, Arc<[u8]>)]) -> Result<(), StoreError> {
-        self.apply_batch(changes, blobs, &[]).await
+        self.apply_batch(changes, blobs, &[], None).await
     }
 
-    /// Writes one batch in one transaction: small blobs, core changes, and
-    /// ledger journal entries (`(seq, encoded entry)`, appended in order).
+    /// Writes one batch in one transaction: small blobs, core changes,
+    /// ledger journal entries (`(seq, encoded entry)`, appended in order)
+    /// and a signed checkpoint of the journal.
     pub async fn apply_batch(
         &self,
         changes: &[Change],
         blobs: &[(BlobId, Arc<[u8]>)],
         journal: &[(u64, Vec<u8>)],
+        checkpoint: Option<&SignedCheckpoint>,
     ) -> Result<(), StoreError> {
-        if changes.is_empty() && blobs.is_empty() && journal.is_empty() {
+        if changes.is_empty() && blobs.is_empty() && journal.is_empty() && checkpoint.is_none() {
             return Ok(());
         }
         if let Some((_, bytes)) = blobs.iter().find(|(_, bytes)| bytes.len() > INLINE_BLOB_BYTES_MAX) {
@@ -138,10 +142,32 @@ impl Store {
             });
             script.push(";\n");
         }
+        if let Some(checkpoint) = checkpoint {
+            script.push("INSERT INTO ledger_checkpoints (n_entries, head_hash, signer, signature, signed_ms) VALUES (");
+            script.push_bind(to_i64(checkpoint.n_entries)).push(", ").push_bind(&checkpoint.head_hash[..]);
+            script.push(", ").push_bind(&checkpoint.signer[..]).push(", ").push_bind(&checkpoint.signature[..]);
+            script.push(", ").push_bind(to_i64(checkpoint.signed_ms)).push(");\n");
+        }
         let mut tx = self.pool.begin().await?;
         script.build().persistent(false).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every signed checkpoint of the ledger journal, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM ledger_checkpoints ORDER BY n_entries").fetch_all(&self.pool).await?;
+        let mut checkpoints = Vec::with_capacity(rows.len());
+        for row in rows {
+            checkpoints.push(SignedCheckpoint {
+                n_entries: to_u64(row.try_get("n_entries")?),
+                head_hash: row.try_get("head_hash")?,
+                signer: row.try_get("signer")?,
+                signature: row.try_get("signature")?,
+                signed_ms: to_u64(row.try_get("signed_ms")?),
+            });
+        }
+        Ok(checkpoints)
     }
 
     /// Stores a blob (in the database when small, as a file otherwise) and

@@ -171,7 +171,15 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
     let ledger = Ledger::replay(&entries).map_err(|err| anyhow::anyhow!("replaying the journal failed: {err}"))?;
     ledger.check().map_err(|broken| anyhow::anyhow!("ledger rule broken: {broken}"))?;
     let n_paid_jobs = check_task_payments(&store, &ledger).await?;
+    let checkpoints = store.checkpoints().await.context("read checkpoints")?;
     store.close().await;
+    let own_key = data_dir
+        .join(iog_host::KEY_FILE_NAME)
+        .is_file()
+        .then(|| Identity::load_or_create(&data_dir).map(|identity| identity.public_key_bytes()))
+        .transpose()
+        .context("load the coordinator's key")?;
+    let signed = check_checkpoints(&checkpoints, &entries, own_key)?;
     let head = hex::encode(checkpoint.head_hash);
     if global.json {
         print_json(&serde_json::json!({
@@ -180,6 +188,9 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
             "supply": ledger.supply().to_string(),
             "head_hash": head,
             "paid_jobs": n_paid_jobs,
+            "checkpoints": checkpoints.len(),
+            "signed_entries": signed.as_ref().map_or(0, |(n, _)| *n),
+            "signer": signed.as_ref().map(|(_, signer)| signer.clone()),
         }))?;
     } else {
         println!(
@@ -189,6 +200,14 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
             &head[..16],
             ledger.supply()
         );
+        match signed {
+            Some((n_signed, signer)) => println!(
+                "{} signed checkpoints by {signer}; the last vouches for {n_signed} of {} entries",
+                checkpoints.len(),
+                entries.len()
+            ),
+            None => println!("no signed checkpoint yet"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -228,4 +247,47 @@ async fn check_task_payments(store: &iog_store::Store, ledger: &Ledger) -> anyho
             .map_err(|broken| anyhow::anyhow!("payment rule broken: {broken}"))?;
     }
     Ok(n_jobs)
+}
+
+/// Checks every signed checkpoint: one signer throughout (the coordinator's
+/// own key when its data dir holds it), a valid signature, and a head hash
+/// that is the journal's at that length. Returns the entries the last one
+/// vouches for and the signer, or `None` when there is no checkpoint.
+fn check_checkpoints(
+    checkpoints: &[iog_store::SignedCheckpoint],
+    entries: &[Entry],
+    own_key: Option<[u8; 32]>,
+) -> anyhow::Result<Option<(u64, String)>> {
+    let mut signer: Option<[u8; 32]> = own_key;
+    let mut last = None;
+    for checkpoint in checkpoints {
+        let n = checkpoint.n_entries;
+        let bad = |why: String| anyhow::anyhow!("checkpoint at {n} entries: {why}");
+        let key: [u8; 32] =
+            checkpoint.signer.as_slice().try_into().map_err(|_| bad("signer is not 32 bytes".into()))?;
+        let signature: [u8; 64] =
+            checkpoint.signature.as_slice().try_into().map_err(|_| bad("signature is not 64 bytes".into()))?;
+        let head_hash: [u8; 32] =
+            checkpoint.head_hash.as_slice().try_into().map_err(|_| bad("head hash is not 32 bytes".into()))?;
+        if *signer.get_or_insert(key) != key {
+            return Err(bad(format!(
+                "signed by {}, not by the coordinator's key {}",
+                bs58::encode(key).into_string(),
+                bs58::encode(signer.expect("set above")).into_string()
+            )));
+        }
+        let expected = match n {
+            0 => iog_ledger::GENESIS_HASH,
+            n => entries.get(n as usize - 1).map(|entry| entry.hash).ok_or_else(|| {
+                bad(format!("the journal has only {} entries: entries it vouched for are gone", entries.len()))
+            })?,
+        };
+        if head_hash != expected {
+            return Err(bad("its head hash is not the journal's at that length: the history was rewritten".into()));
+        }
+        let message = iog_ledger::Checkpoint { n_entries: n, head_hash }.signing_message();
+        iog_host::verify_key(&key, &message, &signature).map_err(|err| bad(err.to_string()))?;
+        last = Some((n, bs58::encode(key).into_string()));
+    }
+    Ok(last)
 }

@@ -48,11 +48,29 @@ async fn faucet_grants_survive_a_crash_and_the_journal_is_audited() {
     let verify = ["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()];
     let ok = run_ok(&cluster, &verify);
     assert!(ok.contains("ledger ok: 2 journal entries") && ok.contains("supply 7.5 IO"), "{ok}");
+    let signer = cluster.client.health().await.unwrap().ledger_signer;
+    assert!(ok.contains(&format!("signed checkpoints by {signer}")), "{ok}");
 
-    // One changed byte in a journal row is found and named.
+    // A checkpoint whose signature is not the coordinator's is named.
     cluster.coordinator.as_mut().unwrap().kill9();
     let db = data_dir.join("coordinator.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let (n_entries, mut signature): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT n_entries, signature FROM ledger_checkpoints ORDER BY n_entries LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    signature[0] ^= 1;
+    let set = "UPDATE ledger_checkpoints SET signature = ? WHERE n_entries = ?";
+    sqlx::query(set).bind(&signature).bind(n_entries).execute(&pool).await.unwrap();
+    let out = cluster.cli(&verify);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(&format!("checkpoint at {n_entries} entries")), "{err}");
+    signature[0] ^= 1;
+    sqlx::query(set).bind(&signature).bind(n_entries).execute(&pool).await.unwrap();
+    run_ok(&cluster, &verify);
+
+    // One changed byte in a journal row is found and named.
     let (mut entry,): (Vec<u8>,) =
         sqlx::query_as("SELECT entry FROM ledger_journal WHERE seq = 1").fetch_one(&pool).await.unwrap();
     let last = entry.len() - 40;
