@@ -19,4 +19,7 @@ pub use config::Config;
 pub use core::{Core, RestoreError};
 pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
 pub use model::{JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};
-pub use payments::{EscrowError, EscrowView, FEE_BPS_MAX, Payments, TaskPaid};
+pub use payments::{
+    DEFAULT_UNSTAKE_COOLDOWN_MS, EscrowError, EscrowView, FEE_BPS_MAX, Payments, StakeError, StakeRules, StakeView,
+    TaskPaid,
+};

@@ -12,9 +12,10 @@
 //! Like the core it takes `now` and returns what to do; it never reads a
 //! clock or does IO. The simulator drives it exactly as the coordinator does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use iog_ledger::billing::{self, JobTerms};
+use iog_ledger::stake;
 use iog_ledger::{AccountId, Amount, Ledger, LedgerError, Op, Outcome, PendingState, TransferId};
 use iog_types::{JobId, UnixMs};
 
@@ -62,6 +63,54 @@ pub struct EscrowView {
     pub refunded: Amount,
 }
 
+/// The network's stake rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StakeRules {
+    /// Stake a worker must hold per device it offers to be admitted; zero
+    /// (the default) admits every worker, as on a development network.
+    pub min_per_device: Amount,
+    /// How long unstaked $IO stays slashable before it reaches the wallet.
+    pub cooldown_ms: u64,
+}
+
+impl Default for StakeRules {
+    fn default() -> StakeRules {
+        StakeRules { min_per_device: Amount::ZERO, cooldown_ms: DEFAULT_UNSTAKE_COOLDOWN_MS }
+    }
+}
+
+/// Unstaked $IO waits this long by default: a week, long enough for a
+/// cheating worker's results to be checked before its stake leaves.
+pub const DEFAULT_UNSTAKE_COOLDOWN_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// A worker's stake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StakeView {
+    /// Counts toward admission and can be slashed.
+    pub active: Amount,
+    /// On its way back to the worker's wallet; still slashable.
+    pub unstaking: Amount,
+}
+
+/// A refused staking operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StakeError {
+    #[error("worker id {worker_id} is not an ed25519 public key, so it has no wallet")]
+    NoWallet { worker_id: String },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl StakeError {
+    /// A stable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StakeError::NoWallet { .. } => "bad_worker_id",
+            StakeError::Ledger(err) => err.code().as_str(),
+        }
+    }
+}
+
 /// What one task was paid, read from the ledger.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskPaid {
@@ -79,6 +128,9 @@ pub struct Payments {
     /// The escrow hold of every paid job, running or ended: one small entry
     /// per paid job, so a finished job's bill can still be read.
     escrows: HashMap<JobId, TransferId>,
+    stake_rules: StakeRules,
+    /// Open unstaking holds by the time their cooldown ends.
+    unstaking: BTreeSet<(UnixMs, TransferId)>,
 }
 
 impl Payments {
@@ -93,8 +145,14 @@ impl Payments {
                 escrows.insert(JobId(job), *hold_id);
             }
         }
-        let mut payments =
-            Payments { ledger, fee_bps: fee_bps.min(FEE_BPS_MAX), running: HashMap::new(), escrows: HashMap::new() };
+        let mut payments = Payments {
+            ledger,
+            fee_bps: fee_bps.min(FEE_BPS_MAX),
+            running: HashMap::new(),
+            escrows: HashMap::new(),
+            stake_rules: StakeRules::default(),
+            unstaking: BTreeSet::new(),
+        };
         for &(job_id, price_io_per_hour) in running {
             let open = escrows.get(&job_id).filter(|hold_id| {
                 payments.ledger.pending_transfer(hold_id).is_some_and(|h| h.state == PendingState::Open)
@@ -104,7 +162,124 @@ impl Payments {
             }
         }
         payments.escrows = escrows;
+        payments.index_unstaking();
         payments
+    }
+
+    /// The same payments under other stake rules.
+    pub fn with_stake_rules(mut self, rules: StakeRules) -> Payments {
+        self.stake_rules = rules;
+        self.index_unstaking();
+        self
+    }
+
+    pub fn stake_rules(&self) -> StakeRules {
+        self.stake_rules
+    }
+
+    /// Rebuilds the cooldown index from the ledger's open unstaking holds.
+    fn index_unstaking(&mut self) {
+        let cooldown_ms = self.stake_rules.cooldown_ms;
+        self.unstaking = self
+            .ledger
+            .holds()
+            .filter(|(_, hold)| hold.state == PendingState::Open && matches!(hold.debit, AccountId::Stake(_)))
+            .map(|(id, hold)| (hold.created_ms.saturating_add(cooldown_ms), *id))
+            .collect();
+    }
+
+    /// A worker's stake.
+    pub fn stake_of(&self, worker_id: &str) -> StakeView {
+        let balance = self.ledger.balance(&AccountId::Stake(worker_id.to_owned()));
+        StakeView { active: balance.available.to_amount().unwrap_or(Amount::ZERO), unstaking: balance.pending_debits }
+    }
+
+    /// Why a worker offering `n_devices` is not admitted, if it is not.
+    pub fn admission(&self, worker_id: &str, n_devices: usize) -> Result<(), String> {
+        let needed = self.stake_rules.min_per_device.checked_mul_div(n_devices as u64, 1).unwrap_or(Amount::MAX);
+        let active = self.stake_of(worker_id).active;
+        if active >= needed {
+            return Ok(());
+        }
+        Err(format!(
+            "worker {worker_id} has {active} staked; this network asks {} per device, {needed} for its {n_devices} \
+             devices: send $IO to the worker's own wallet (its id) and run `iog worker stake` with its data dir",
+            self.stake_rules.min_per_device
+        ))
+    }
+
+    /// Moves `amount` from the worker's own wallet into its stake.
+    pub fn stake(&mut self, worker_id: &str, amount: Amount, request_id: &str, now: UnixMs) -> Result<(), StakeError> {
+        let wallet =
+            stake::worker_wallet(worker_id).map_err(|_| StakeError::NoWallet { worker_id: worker_id.into() })?;
+        self.ledger.apply(stake::stake_op(worker_id, wallet, amount, request_id), now)?;
+        Ok(())
+    }
+
+    /// Starts returning `amount` of the worker's active stake to its
+    /// wallet; returns when it arrives (after the cooldown).
+    pub fn unstake(
+        &mut self,
+        worker_id: &str,
+        amount: Amount,
+        request_id: &str,
+        now: UnixMs,
+    ) -> Result<UnixMs, StakeError> {
+        let wallet =
+            stake::worker_wallet(worker_id).map_err(|_| StakeError::NoWallet { worker_id: worker_id.into() })?;
+        let op = stake::unstake_op(worker_id, wallet, amount, request_id);
+        let hold_id = op.id();
+        self.ledger.apply(op, now)?;
+        let hold = self.ledger.pending_transfer(&hold_id).expect("the hold was accepted");
+        let due = hold.created_ms.saturating_add(self.stake_rules.cooldown_ms);
+        if hold.state == PendingState::Open {
+            self.unstaking.insert((due, hold_id));
+        }
+        Ok(due)
+    }
+
+    /// Completes every unstaking whose cooldown ended by `now`.
+    pub fn release_unstaked(&mut self, now: UnixMs) {
+        while let Some(&(due, hold_id)) = self.unstaking.first() {
+            if due > now {
+                break;
+            }
+            self.unstaking.pop_first();
+            let remaining = self.ledger.pending(&hold_id).unwrap_or(Amount::ZERO);
+            if !remaining.is_zero() {
+                let result = self.ledger.apply(stake::release_op(hold_id, remaining), now);
+                debug_assert!(result.is_ok(), "releasing an unstaking hold is refused: {result:?}");
+            }
+        }
+    }
+
+    /// Slashes up to `amount` of a worker's stake, unstaking included, into
+    /// the rewards pool, for the proof named by `reason_key` (one proof
+    /// slashes once). Returns what was slashed. For the trust checks to call
+    /// when cheating is proven.
+    pub fn slash(
+        &mut self,
+        worker_id: &str,
+        amount: Amount,
+        reason_key: &str,
+        now: UnixMs,
+    ) -> Result<Amount, StakeError> {
+        let stake_account = AccountId::Stake(worker_id.to_owned());
+        let pending: Vec<(UnixMs, TransferId)> = self
+            .unstaking
+            .iter()
+            .filter(|(_, id)| self.ledger.pending_transfer(id).is_some_and(|hold| hold.debit == stake_account))
+            .copied()
+            .collect();
+        for entry in pending {
+            self.unstaking.remove(&entry);
+            self.ledger.apply(stake::cancel_unstake_op(entry.1, reason_key), now)?;
+        }
+        let slashed = amount.min(self.stake_of(worker_id).active);
+        if !slashed.is_zero() {
+            self.ledger.apply(stake::slash_op(worker_id, slashed, reason_key), now)?;
+        }
+        Ok(slashed)
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -239,6 +414,11 @@ impl Payments {
             };
             if !fine {
                 return Err(format!("escrow of {job_id}: hold {state:?} while the job is running: {running}"));
+            }
+        }
+        for (_, hold_id) in &self.unstaking {
+            if self.ledger.pending_transfer(hold_id).is_none_or(|hold| hold.state != PendingState::Open) {
+                return Err(format!("unstaking {hold_id} is waited for but is not an open hold"));
             }
         }
         Ok(())

@@ -46,6 +46,7 @@ mod error;
 mod journal;
 mod ledger;
 mod op;
+pub mod stake;
 
 pub use account::{AccountId, AccountParseError, Address, AddressParseError, WORKER_ID_BYTES_MAX};
 pub use amount::{Amount, AmountParseError, BASE_UNITS_PER_IO, BPS_PER_WHOLE, DECIMALS, SignedAmount};
