@@ -282,11 +282,14 @@ impl Engine {
 
     async fn step(&mut self, commands: Vec<Command>) -> Result<(), iog_store::StoreError> {
         let now = now_ms();
+        // Every journal entry from here on is written with this batch: the
+        // tick too can move money (a job that fails on it voids its escrow).
+        let journal_before = self.payments.ledger().journal().len();
         let mut actions = Vec::new();
         self.handle(Event::Tick, now, &mut actions);
+        self.payments.release_unstaked(now);
         let mut barriers = Vec::new();
         let mut blobs: Vec<InlineBlob> = Vec::new();
-        let journal_before = self.payments.ledger().journal().len();
         let mut ledger_replies = Vec::new();
         let mut balance_replies = Vec::new();
         let mut refused_submits = Vec::new();

@@ -231,3 +231,45 @@ async fn wallets_send_to_each_other() {
     let history = run_ok(&cluster, &[&["wallet", "history"][..], &b].concat());
     assert!(history.contains("transfer 1.25 IO"), "{history}");
 }
+
+/// A paid job that fails when its only worker dies ends on the
+/// coordinator's tick; the refund made there is as durable as any other
+/// operation: after a kill -9 the coordinator starts, the refund is there,
+/// and the audit passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_made_when_a_job_fails_on_a_tick_survives_a_crash() {
+    let mut cluster = Cluster::start_with(1, &["--faucet-max-io", "100"]).await;
+    let dir = cluster.dir.path().join("wallet");
+    let wallet = ["--wallet-dir", dir.to_str().unwrap()];
+    let address = run_ok(&cluster, &[&["wallet", "new"][..], &wallet].concat()).trim().to_owned();
+    run_ok(&cluster, &[&["wallet", "faucet", "10"][..], &wallet].concat());
+    let scene = common::examples_dir().join("scenes/cornell.toml");
+    let job_file = cluster.dir.path().join("one-attempt.toml");
+    let text = format!(
+        "[job]\nname = \"one-attempt\"\nworkload = \"render\"\nmax_attempts = 1\n\n[render]\nscene = {:?}\n\
+         width = 160\nheight = 128\ntile_size = 16\nsamples_per_pixel = 256\nseed = 3\n\n[payment]\nbudget = \"4\"\n\
+         price_io_per_hour = \"36\"\n",
+        scene.to_str().unwrap()
+    );
+    std::fs::write(&job_file, text).unwrap();
+    let out = cluster.cli(&[&["job", "submit", job_file.to_str().unwrap()][..], &wallet].concat());
+    assert!(out.status.success(), "submit failed: {}", String::from_utf8_lossy(&out.stderr));
+    let job_id: iog_types::JobId = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    cluster.wait_job(job_id, Duration::from_secs(60), |s| s.tasks.leased > 0).await;
+    cluster.workers[0].1.kill9();
+    // The dead worker's lease lapses on a tick; with one attempt the job fails there.
+    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.state.is_final()).await;
+    assert_eq!(status.state, iog_types::JobState::Failed, "{status:?}");
+    let bill = cluster.client.billing(job_id).await.unwrap();
+    let io = |text: &str| text.parse::<Amount>().unwrap();
+    assert_eq!(io(&bill.refunded).checked_add(io(&bill.spent)).unwrap(), io("4"), "{bill:?}");
+
+    cluster.coordinator.as_mut().unwrap().kill9();
+    cluster.start_coordinator().await;
+    assert_eq!(cluster.client.billing(job_id).await.unwrap(), bill, "the refund survived");
+    let status: WalletStatus = cluster.client.wallet(&address).await.unwrap();
+    assert_eq!(status.held, "0 IO");
+    cluster.coordinator.as_mut().unwrap().kill9();
+    let data_dir = cluster.coordinator_dir();
+    run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+}
