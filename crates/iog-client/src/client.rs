@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use iog_proto::api::{
     AccountStatus, ApiError, FaucetRequest, Health, HistoryEntry, JobBilling, JobStatus, PaymentAuthorization,
-    SendRequest, SubmitJob, SubmittedJob, TaskStatus, WalletStatus, WorkerStatus,
+    SendRequest, StakeRequest, StakeStatus, SubmitJob, SubmittedJob, TaskStatus, WalletStatus, WorkerStatus,
 };
 use iog_types::{BlobId, JobId};
 use reqwest::{Method, RequestBuilder, Response};
@@ -122,6 +122,22 @@ impl Client {
     /// The newest `limit` ledger operations that touched an account.
     pub async fn history(&self, account: &str, limit: usize) -> Result<Vec<HistoryEntry>, ClientError> {
         self.json(self.request(Method::GET, &format!("/v1/accounts/{account}/history?limit={limit}"))).await
+    }
+
+    /// A worker's stake.
+    pub async fn stake_status(&self, worker_id: &str) -> Result<StakeStatus, ClientError> {
+        self.json(self.request(Method::GET, &format!("/v1/workers/{worker_id}/stake"))).await
+    }
+
+    /// Stakes (`unstake` false) or starts unstaking; `request.signature` is the worker's.
+    pub async fn change_stake(
+        &self,
+        worker_id: &str,
+        unstake: bool,
+        request: &StakeRequest,
+    ) -> Result<StakeStatus, ClientError> {
+        let verb = if unstake { "unstake" } else { "stake" };
+        self.json(self.request(Method::POST, &format!("/v1/workers/{worker_id}/{verb}")).json(request)).await
     }
 
     /// Sends $IO from wallet `from`; `request.signature` is `from`'s.

@@ -18,6 +18,8 @@ pub struct CoordinatorConfig {
     /// The network's share of every task payment, in basis points (at most
     /// [`iog_core::FEE_BPS_MAX`]). Default [`DEFAULT_FEE_BPS`].
     pub fee_bps: u32,
+    /// Stake a worker needs per device, and the unstaking cooldown.
+    pub stake_rules: iog_core::StakeRules,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -32,6 +34,7 @@ impl CoordinatorConfig {
             batch_max: 1024,
             faucet_max: None,
             fee_bps: DEFAULT_FEE_BPS,
+            stake_rules: iog_core::StakeRules::default(),
         }
     }
 

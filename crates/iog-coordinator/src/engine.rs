@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use iog_core::{Action, Core, EscrowView, Event, NewJob, Payments, RunningTask, TaskPaid, WorkerView};
+use iog_core::{Action, Core, EscrowView, Event, NewJob, Payments, RunningTask, StakeView, TaskPaid, WorkerView};
 use iog_proto::stream::CoordinatorMessage;
 use iog_store::Store;
 use iog_types::{BlobId, JobId, JobState, UnixMs, WorkerId};
@@ -100,6 +100,22 @@ pub(crate) enum Command {
         task_idxs: Vec<u32>,
         reply: oneshot::Sender<Option<(EscrowView, Vec<TaskPaid>)>>,
     },
+    /// Stakes or starts unstaking a worker's $IO (the API checked the
+    /// worker's signature); answered once durable, with the stake after it
+    /// and, when unstaking, when the $IO reaches the wallet.
+    Stake {
+        worker_id: WorkerId,
+        amount: iog_ledger::Amount,
+        request_id: String,
+        unstake: bool,
+        reply: oneshot::Sender<Result<(StakeView, Option<UnixMs>), iog_core::StakeError>>,
+    },
+    /// A worker's stake, and why it would not be admitted with this many devices.
+    Admission {
+        worker_id: WorkerId,
+        n_devices: usize,
+        reply: oneshot::Sender<(StakeView, Result<(), String>)>,
+    },
     /// Answers once every command sent before it is durable (for cancel).
     Barrier {
         reply: oneshot::Sender<()>,
@@ -170,6 +186,28 @@ impl EngineHandle {
     pub(crate) async fn balance(&self, account: iog_ledger::AccountId) -> anyhow::Result<iog_ledger::Balance> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Balance { account, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn stake(
+        &self,
+        worker_id: WorkerId,
+        amount: iog_ledger::Amount,
+        request_id: String,
+        unstake: bool,
+    ) -> anyhow::Result<Result<(StakeView, Option<UnixMs>), iog_core::StakeError>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stake { worker_id, amount, request_id, unstake, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn admission(
+        &self,
+        worker_id: WorkerId,
+        n_devices: usize,
+    ) -> anyhow::Result<(StakeView, Result<(), String>)> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Admission { worker_id, n_devices, reply }).await?;
         rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
@@ -293,6 +331,8 @@ impl Engine {
         let mut ledger_replies = Vec::new();
         let mut balance_replies = Vec::new();
         let mut refused_submits = Vec::new();
+        let mut stake_replies = Vec::new();
+        let mut admission_replies = Vec::new();
         for command in commands {
             match command {
                 Command::Event { event, blob } => {
@@ -340,6 +380,20 @@ impl Engine {
                     let _ = reply.send(self.core.workers());
                 }
                 Command::Barrier { reply } => barriers.push(reply),
+                Command::Stake { worker_id, amount, request_id, unstake, reply } => {
+                    let result = if unstake {
+                        self.payments.unstake(&worker_id.0, amount, &request_id, now).map(Some)
+                    } else {
+                        self.payments.stake(&worker_id.0, amount, &request_id, now).map(|()| None)
+                    };
+                    let view = self.payments.stake_of(&worker_id.0);
+                    stake_replies.push((reply, result.map(|due| (view, due))));
+                }
+                // Answered after the commit, like a balance.
+                Command::Admission { worker_id, n_devices, reply } => {
+                    let admitted = self.payments.admission(&worker_id.0, n_devices);
+                    admission_replies.push((reply, (self.payments.stake_of(&worker_id.0), admitted)));
+                }
                 Command::Ledger { op, reply } => ledger_replies.push((reply, self.payments.apply(op, now))),
                 // Answered after the commit, so no balance shows what is not yet durable.
                 Command::Balance { account, reply } => {
@@ -379,6 +433,12 @@ impl Engine {
         }
         for (reply, rejection) in refused_submits {
             let _ = reply.send(Err(rejection));
+        }
+        for (reply, result) in stake_replies {
+            let _ = reply.send(result);
+        }
+        for (reply, admission) in admission_replies {
+            let _ = reply.send(admission);
         }
         for (reply, outcome) in ledger_replies {
             let _ = reply.send(outcome);

@@ -8,7 +8,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ed25519_dalek::{Signature, VerifyingKey};
 use iog_ledger::{AccountId, Address, Amount, Entry, Op, TransferId};
-use iog_proto::api::{AccountStatus, HistoryEntry, JobBilling, SendRequest, WalletStatus, WorkerEarning};
+use iog_proto::api::{
+    AccountStatus, HistoryEntry, JobBilling, SendRequest, StakeRequest, StakeStatus, WalletStatus, WorkerEarning,
+};
 use serde::Deserialize;
 
 use crate::api::{Failure, parse_address, parse_job_id, wallet_status};
@@ -23,6 +25,77 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/accounts/{account}", get(account))
         .route("/v1/accounts/{account}/history", get(history))
         .route("/v1/jobs/{job_id}/billing", get(billing))
+        .route("/v1/workers/{worker_id}/stake", get(stake_status).post(stake))
+        .route("/v1/workers/{worker_id}/unstake", post(unstake))
+}
+
+fn stake_answer(state: &AppState, worker_id: &str, view: iog_core::StakeView, due: Option<u64>) -> StakeStatus {
+    StakeStatus {
+        worker_id: worker_id.to_owned(),
+        active: view.active.to_string(),
+        unstaking: view.unstaking.to_string(),
+        unstaked_at_ms: due,
+        min_per_device: state.stake_min_per_device.to_string(),
+    }
+}
+
+fn parse_worker(text: &str) -> Result<(iog_types::WorkerId, Address), Failure> {
+    let address: Address = text.parse().map_err(|err: iog_ledger::AddressParseError| {
+        Failure::new(StatusCode::BAD_REQUEST, "bad_worker_id", format!("worker id {text:?}: {err}"))
+    })?;
+    Ok((iog_types::WorkerId(text.to_owned()), address))
+}
+
+async fn stake_status(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+) -> Result<Json<StakeStatus>, Failure> {
+    let (worker, _) = parse_worker(&worker_id)?;
+    let (view, _) = state.engine.admission(worker, 0).await?;
+    Ok(Json(stake_answer(&state, &worker_id, view, None)))
+}
+
+async fn stake(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+    Json(body): Json<StakeRequest>,
+) -> Result<Json<StakeStatus>, Failure> {
+    change_stake(state, worker_id, body, false).await
+}
+
+async fn unstake(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+    Json(body): Json<StakeRequest>,
+) -> Result<Json<StakeStatus>, Failure> {
+    change_stake(state, worker_id, body, true).await
+}
+
+/// Stakes or unstakes, once the worker's own key has signed the request.
+async fn change_stake(
+    state: AppState,
+    worker_id: String,
+    body: StakeRequest,
+    unstake: bool,
+) -> Result<Json<StakeStatus>, Failure> {
+    let (worker, address) = parse_worker(&worker_id)?;
+    let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_stake_request", message);
+    let amount: Amount = body.amount.parse().map_err(|err| bad(format!("amount {:?}: {err}", body.amount)))?;
+    parse_request_id(&body.request_id)?;
+    let message = iog_proto::api::stake_signing_message(&worker_id, unstake, amount.base_units(), &body.request_id);
+    check_signature(&address, &message, &body.signature)?;
+    match state.engine.stake(worker, amount, body.request_id, unstake).await? {
+        Ok((view, due)) => Ok(Json(stake_answer(&state, &worker_id, view, due))),
+        Err(err) => {
+            let status = match &err {
+                iog_core::StakeError::Ledger(iog_ledger::LedgerError::InsufficientFunds { .. }) => {
+                    StatusCode::PAYMENT_REQUIRED
+                }
+                _ => StatusCode::CONFLICT,
+            };
+            Err(Failure::new(status, err.code(), err.to_string()))
+        }
+    }
 }
 
 /// Checks that `signature_hex` is `address`'s ed25519 signature of `message`.

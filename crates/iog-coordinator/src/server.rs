@@ -24,6 +24,8 @@ pub(crate) struct AppState {
     pub(crate) faucet_max: Option<iog_ledger::Amount>,
     /// The base58 public key that signs ledger checkpoints.
     pub(crate) ledger_signer: String,
+    /// Stake a worker needs per device.
+    pub(crate) stake_min_per_device: iog_ledger::Amount,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -77,7 +79,7 @@ impl Coordinator {
             iog_core::FEE_BPS_MAX,
             config.fee_bps
         );
-        let payments = iog_core::Payments::new(ledger, config.fee_bps, &paid);
+        let payments = iog_core::Payments::new(ledger, config.fee_bps, &paid).with_stake_rules(config.stake_rules);
         payments.check().map_err(|broken| anyhow::anyhow!("ledger rule broken in the stored journal: {broken}"))?;
         // The coordinator's own key signs the ledger's checkpoints.
         let signer = iog_host::Identity::load_or_create(&config.data_dir).context("load coordinator key")?;
@@ -102,6 +104,7 @@ impl Coordinator {
             core_config: Arc::new(config.core.clone()),
             faucet_max: config.faucet_max,
             ledger_signer,
+            stake_min_per_device: config.stake_rules.min_per_device,
         };
         let app = api::router(state);
         // Stream messages are small and latency-bound: without TCP_NODELAY,

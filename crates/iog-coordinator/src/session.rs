@@ -76,6 +76,14 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         refuse(&mut socket, "too_many_devices", format!("a worker may offer at most {DEVICES_MAX} devices")).await;
         return;
     }
+    match state.engine.admission(worker_id.clone(), devices.len()).await {
+        Ok((_, Ok(()))) => {}
+        Ok((_, Err(why))) => {
+            refuse(&mut socket, "stake_too_low", why).await;
+            return;
+        }
+        Err(_) => return,
+    }
     let devices_json = serde_json::to_string(&devices).expect("devices serialise");
     if let Err(err) = state.store.record_worker(&worker_id, &devices_json, &agent_version, now_ms()).await {
         tracing::error!(worker_id = %worker_id, error = %err, "recording worker failed");

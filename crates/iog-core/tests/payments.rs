@@ -167,3 +167,50 @@ fn a_task_paid_from_another_jobs_escrow_is_caught() {
         .unwrap_err();
     assert!(err.contains("is committed but was never paid"), "{err}");
 }
+
+#[test]
+fn stake_unstakes_through_the_cooldown_and_stays_slashable() {
+    use iog_core::{StakeRules, StakeView};
+    let key = iog_host_free_key();
+    let worker = key.to_string();
+    let mut ledger = Ledger::new();
+    ledger.mint(TransferId::derive("funds"), AccountId::Wallet(key), io("10"), "test".into(), 0).unwrap();
+    let rules = StakeRules { min_per_device: io("2"), cooldown_ms: 1_000 };
+    let mut payments = Payments::new(ledger, 0, &[]).with_stake_rules(rules);
+    let err = payments.admission(&worker, 2).unwrap_err();
+    assert!(err.contains("has 0 IO staked") && err.contains("4 IO for its 2 devices"), "{err}");
+
+    payments.stake(&worker, io("6"), "s1", 10).unwrap();
+    payments.admission(&worker, 3).unwrap();
+    assert!(payments.stake(&worker, io("5"), "s2", 11).is_err(), "the wallet holds only 4 IO more");
+    let due = payments.unstake(&worker, io("3"), "u1", 100).unwrap();
+    assert_eq!(due, 1_100);
+    assert_eq!(payments.stake_of(&worker), StakeView { active: io("3"), unstaking: io("3") });
+    assert!(payments.admission(&worker, 2).is_err(), "unstaking stake does not admit");
+    payments.release_unstaked(1_099);
+    assert_eq!(payments.stake_of(&worker).unstaking, io("3"), "not before the cooldown ends");
+    payments.check().unwrap();
+
+    // Proven cheating slashes the stake on its way out too.
+    let slashed = payments.slash(&worker, io("5"), "proof 1", 500).unwrap();
+    assert_eq!(slashed, io("5"));
+    assert_eq!(payments.stake_of(&worker), StakeView { active: io("1"), unstaking: Amount::ZERO });
+    assert_eq!(payments.ledger().balance(&AccountId::Rewards).posted.to_amount(), Some(io("5")));
+    payments.check().unwrap();
+
+    // A restart keeps the cooldowns; a released unstake reaches the wallet.
+    payments.unstake(&worker, io("1"), "u2", 600).unwrap();
+    let replayed = Ledger::replay(payments.ledger().journal().entries()).unwrap();
+    let mut payments = Payments::new(replayed, 0, &[]).with_stake_rules(rules);
+    payments.release_unstaked(1_599);
+    assert_eq!(payments.stake_of(&worker).unstaking, io("1"));
+    payments.release_unstaked(1_600);
+    assert_eq!(payments.stake_of(&worker), StakeView::default());
+    assert_eq!(payments.ledger().balance(&AccountId::Wallet(key)).available.to_amount(), Some(io("5")));
+    payments.check().unwrap();
+}
+
+/// A worker id that is a valid address, without the host crate.
+fn iog_host_free_key() -> Address {
+    Address::from_public_key([9; 32])
+}

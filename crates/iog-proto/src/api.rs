@@ -169,6 +169,38 @@ pub struct SendRequest {
     pub signature: String,
 }
 
+/// `POST /v1/workers/{worker_id}/stake` and `…/unstake`, signed by the
+/// worker's own key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StakeRequest {
+    /// How much, e.g. `"5"` or `"0.25 IO"`.
+    pub amount: String,
+    /// Makes a retried request safe. Written `t-<32 hex>`.
+    pub request_id: String,
+    /// Hex of the worker's ed25519 signature over [`stake_signing_message`].
+    pub signature: String,
+}
+
+/// What a worker signs to stake (`unstake` false) or unstake.
+pub fn stake_signing_message(worker_id: &str, unstake: bool, amount_base_units: u64, request_id: &str) -> Vec<u8> {
+    let verb = if unstake { "unstake" } else { "stake" };
+    format!("iog worker {verb} v1\n{worker_id}\n{amount_base_units}\n{request_id}\n").into_bytes()
+}
+
+/// `GET /v1/workers/{worker_id}/stake` and the answer to staking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StakeStatus {
+    pub worker_id: String,
+    /// Counts toward admission and can be slashed.
+    pub active: String,
+    /// On its way back to the worker's wallet; still slashable.
+    pub unstaking: String,
+    /// When an unstaking just asked for reaches the wallet (Unix ms).
+    pub unstaked_at_ms: Option<u64>,
+    /// What this network asks per device.
+    pub min_per_device: String,
+}
+
 /// `GET /v1/accounts/{account}`: any ledger account's balances (a worker's
 /// earnings are `payout:<worker id>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

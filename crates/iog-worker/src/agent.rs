@@ -163,11 +163,17 @@ impl Agent {
                 outcome_of_run = Err(refused.clone());
                 break;
             }
+            let refused = outcome.as_ref().err().is_some_and(|err| err.downcast_ref::<Refused>().is_some());
             let reason = match outcome {
                 Ok(()) => "the coordinator closed the session".to_owned(),
                 Err(err) => format!("{err:#}"),
             };
-            tracing::info!(worker_id = %self.worker_id.short(), reason, retry_in_ms = backoff_ms, "session ended");
+            if refused {
+                // The owner can fix this one (for example by staking); say it loudly.
+                tracing::warn!(worker_id = %self.worker_id.short(), reason, retry_in_ms = backoff_ms, "refused; retrying");
+            } else {
+                tracing::info!(worker_id = %self.worker_id.short(), reason, retry_in_ms = backoff_ms, "session ended");
+            }
             let _ = self.events.send(WorkerEvent::Disconnected { reason });
             // Jitter spreads reconnects of many workers after a coordinator restart.
             let jitter = rand::random::<u64>() % (backoff_ms / 2 + 1);

@@ -176,6 +176,12 @@ pub struct CoordinatorArgs {
     #[arg(long, default_value_t = iog_coordinator::DEFAULT_FEE_BPS,
           value_parser = clap::value_parser!(u32).range(0..=iog_core::FEE_BPS_MAX as i64))]
     pub fee_bps: u32,
+    /// Stake (in IO) a worker must hold per device it offers to be admitted.
+    #[arg(long, default_value = "0")]
+    pub stake_min_io_per_device: String,
+    /// How long unstaked IO stays slashable before it reaches the worker's wallet.
+    #[arg(long, default_value_t = iog_core::DEFAULT_UNSTAKE_COOLDOWN_MS)]
+    pub unstake_cooldown_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +203,24 @@ pub enum WorkerCommand {
     Devices,
     /// List the workers a coordinator knows.
     List,
+    /// Stake IO from the worker's own wallet (its id is its address; fund it
+    /// with `iog wallet send <worker id> …`), signed with its key.
+    Stake {
+        /// How much, e.g. 5 or 0.25.
+        amount: String,
+        /// The worker's data dir, which holds its key.
+        #[arg(long, default_value_os_t = default_data_dir("worker"))]
+        data_dir: PathBuf,
+    },
+    /// Start returning staked IO to the worker's wallet; it arrives after the
+    /// network's cooldown and stays slashable until then.
+    Unstake {
+        /// How much, e.g. 5 or 0.25.
+        amount: String,
+        /// The worker's data dir, which holds its key.
+        #[arg(long, default_value_os_t = default_data_dir("worker"))]
+        data_dir: PathBuf,
+    },
     /// Show what this worker (the key in --data-dir) has earned.
     Earnings {
         /// The worker's data dir, which holds its key.

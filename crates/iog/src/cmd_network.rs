@@ -30,6 +30,11 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     let mut config = CoordinatorConfig::new(args.data_dir, args.listen);
     config.core = args.timings.core_config();
     config.fee_bps = args.fee_bps;
+    let min_per_device: iog_ledger::Amount = args
+        .stake_min_io_per_device
+        .parse()
+        .map_err(|err| anyhow::anyhow!("--stake-min-io-per-device {:?}: {err}", args.stake_min_io_per_device))?;
+    config.stake_rules = iog_core::StakeRules { min_per_device, cooldown_ms: args.unstake_cooldown_ms };
     config.faucet_max = args
         .faucet_max_io
         .map(iog_ledger::Amount::from_io)

@@ -55,11 +55,10 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                 println!("{table}");
             }
         }
+        Some(WorkerCommand::Stake { amount, data_dir }) => change_stake(global, &data_dir, &amount, false).await?,
+        Some(WorkerCommand::Unstake { amount, data_dir }) => change_stake(global, &data_dir, &amount, true).await?,
         Some(WorkerCommand::Earnings { data_dir, limit }) => {
-            if !data_dir.join(iog_host::KEY_FILE_NAME).is_file() {
-                anyhow::bail!("{} holds no worker key; pass the --data-dir the worker runs with", data_dir.display());
-            }
-            let identity = iog_host::Identity::load_or_create(&data_dir).context("load worker key")?;
+            let identity = worker_key(&data_dir)?;
             let account = iog_ledger::AccountId::Payout(identity.worker_id().0).to_string();
             let client = Client::new(&global.coordinator)?;
             let status = client.account(&account).await?;
@@ -68,6 +67,8 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                 print_json(&serde_json::json!({ "account": status, "history": history }))?;
             } else {
                 println!("worker {}: {} earned and not withdrawn", identity.worker_id(), status.available);
+                let stake = client.stake_status(&identity.worker_id().0).await?;
+                println!("  staked: {} ({} unstaking)", stake.active, stake.unstaking);
                 crate::cmd_ledger::print_history(global, &client, &account, limit).await?;
             }
         }
@@ -86,4 +87,43 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the worker key in `data_dir`, refusing to create one.
+fn worker_key(data_dir: &std::path::Path) -> anyhow::Result<iog_host::Identity> {
+    if !data_dir.join(iog_host::KEY_FILE_NAME).is_file() {
+        anyhow::bail!("{} holds no worker key; pass the --data-dir the worker runs with", data_dir.display());
+    }
+    iog_host::Identity::load_or_create(data_dir).context("load worker key")
+}
+
+/// `iog worker stake` and `iog worker unstake`: signed with the worker's key.
+async fn change_stake(global: &Global, data_dir: &std::path::Path, amount: &str, unstake: bool) -> anyhow::Result<()> {
+    let identity = worker_key(data_dir)?;
+    let worker_id = identity.worker_id().0;
+    let io: iog_ledger::Amount = amount.parse().map_err(|err| anyhow::anyhow!("amount {amount:?}: {err}"))?;
+    let request_id = format!("t-{:032x}", rand::random::<u128>());
+    let message = iog_proto::api::stake_signing_message(&worker_id, unstake, io.base_units(), &request_id);
+    let request = iog_proto::api::StakeRequest {
+        amount: io.to_string(),
+        request_id,
+        signature: hex::encode(identity.sign(&message)),
+    };
+    let status = Client::new(&global.coordinator)?.change_stake(&worker_id, unstake, &request).await?;
+    if global.json {
+        return print_json(&status);
+    }
+    match status.unstaked_at_ms {
+        Some(at_ms) => {
+            let wait_ms = at_ms.saturating_sub(now_ms());
+            println!("unstaking {io}: it reaches the worker's wallet in {}", display::millis(wait_ms));
+        }
+        None => println!("staked {io}"),
+    }
+    println!("worker {worker_id}: {} staked ({} unstaking)", status.active, status.unstaking);
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -273,3 +273,51 @@ async fn a_refund_made_when_a_job_fails_on_a_tick_survives_a_crash() {
     let data_dir = cluster.coordinator_dir();
     run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
 }
+
+/// A network that asks for stake refuses an unstaked worker with the fix in
+/// the message, admits it once it staked from its own wallet, and returns
+/// unstaked $IO to that wallet after the cooldown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_are_admitted_by_stake_and_unstake_after_the_cooldown() {
+    let flags = ["--faucet-max-io", "100", "--stake-min-io-per-device", "2", "--unstake-cooldown-ms", "300"];
+    let mut cluster = Cluster::start_with(0, &flags).await;
+    cluster.start_worker(0);
+    let worker_id = cluster.workers[0].0.clone();
+    let worker_dir = cluster.dir.path().join("worker-0");
+    let data_dir = ["--data-dir", worker_dir.to_str().unwrap()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cluster.workers[0].1.log_text().contains("stake_too_low") {
+        assert!(std::time::Instant::now() < deadline, "the worker was not refused:\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refusal = cluster.workers[0].1.log_text();
+    assert!(refusal.contains("has 0 IO staked") && refusal.contains("iog worker stake"), "{refusal}");
+    let online = cluster.client.workers().await.unwrap();
+    assert!(online.iter().all(|w| !w.online), "an unstaked worker is not online: {online:?}");
+
+    // The worker's key is a wallet key too: fund it, then stake from it.
+    run_ok(&cluster, &["wallet", "faucet", "5", "--wallet-dir", worker_dir.to_str().unwrap()]);
+    let out = cluster.cli(&[&["worker", "stake", "9"][..], &data_dir].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("insufficient funds"), "{err}");
+    let staked = run_ok(&cluster, &[&["worker", "stake", "2.5"][..], &data_dir].concat());
+    assert!(staked.contains("2.5 IO staked"), "{staked}");
+    cluster.wait_for_online(1).await;
+
+    let unstaking = run_ok(&cluster, &[&["worker", "unstake", "1.5"][..], &data_dir].concat());
+    assert!(unstaking.contains("1 IO staked (1.5 IO unstaking)"), "{unstaking}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let wallet: WalletStatus = cluster.client.wallet(&worker_id.0).await.unwrap();
+        if wallet.available == "4 IO" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the unstaked IO never arrived: {wallet:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stake = cluster.client.stake_status(&worker_id.0).await.unwrap();
+    assert_eq!((stake.active.as_str(), stake.unstaking.as_str()), ("1 IO", "0 IO"));
+    cluster.coordinator.as_mut().unwrap().kill9();
+    let data_dir = cluster.coordinator_dir();
+    run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+}
