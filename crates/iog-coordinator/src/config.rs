@@ -20,6 +20,8 @@ pub struct CoordinatorConfig {
     pub fee_bps: u32,
     /// Stake a worker needs per device, and the unstaking cooldown.
     pub stake_rules: iog_core::StakeRules,
+    /// The supply rewards schedule; off by default.
+    pub reward_rules: iog_core::RewardRules,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -35,6 +37,7 @@ impl CoordinatorConfig {
             faucet_max: None,
             fee_bps: DEFAULT_FEE_BPS,
             stake_rules: iog_core::StakeRules::default(),
+            reward_rules: iog_core::RewardRules::default(),
         }
     }
 

@@ -326,6 +326,7 @@ impl Engine {
         let mut actions = Vec::new();
         self.handle(Event::Tick, now, &mut actions);
         self.payments.release_unstaked(now);
+        self.pay_rewards(now);
         let mut barriers = Vec::new();
         let mut blobs: Vec<InlineBlob> = Vec::new();
         let mut ledger_replies = Vec::new();
@@ -501,6 +502,18 @@ impl Engine {
                     let _ = reply.send(Err(Rejection { code: "job_rejected", message: reason }));
                 }
             }
+        }
+    }
+
+    /// At the end of a rewards epoch, shares its rewards among the workers
+    /// online then (each was admitted, stake included, when it connected).
+    fn pay_rewards(&mut self, now: UnixMs) {
+        let Some(epoch) = self.payments.reward_epoch_due(now) else { return };
+        let workers: Vec<String> =
+            self.core.workers().into_iter().filter(|w| w.connected).map(|w| w.worker_id.0).collect();
+        match self.payments.pay_rewards(epoch, &workers, now) {
+            Ok(share) => tracing::info!(epoch, n_workers = workers.len(), share = %share, "rewards paid"),
+            Err(err) => tracing::error!(epoch, error = %err, "rewards could not be paid"),
         }
     }
 

@@ -79,7 +79,9 @@ impl Coordinator {
             iog_core::FEE_BPS_MAX,
             config.fee_bps
         );
-        let payments = iog_core::Payments::new(ledger, config.fee_bps, &paid).with_stake_rules(config.stake_rules);
+        let payments = iog_core::Payments::new(ledger, config.fee_bps, &paid)
+            .with_stake_rules(config.stake_rules)
+            .with_reward_rules(config.reward_rules);
         payments.check().map_err(|broken| anyhow::anyhow!("ledger rule broken in the stored journal: {broken}"))?;
         // The coordinator's own key signs the ledger's checkpoints.
         let signer = iog_host::Identity::load_or_create(&config.data_dir).context("load coordinator key")?;

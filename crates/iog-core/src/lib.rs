@@ -20,6 +20,6 @@ pub use core::{Core, RestoreError};
 pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
 pub use model::{JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};
 pub use payments::{
-    DEFAULT_UNSTAKE_COOLDOWN_MS, EscrowError, EscrowView, FEE_BPS_MAX, Payments, StakeError, StakeRules, StakeView,
-    TaskPaid,
+    DEFAULT_REWARDS_EPOCH_MS, DEFAULT_UNSTAKE_COOLDOWN_MS, EscrowError, EscrowView, FEE_BPS_MAX, Payments, RewardRules,
+    StakeError, StakeRules, StakeView, TaskPaid,
 };

@@ -83,6 +83,24 @@ impl Default for StakeRules {
 /// cheating worker's results to be checked before its stake leaves.
 pub const DEFAULT_UNSTAKE_COOLDOWN_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 
+/// The supply rewards schedule: `per_epoch` minted and shared among the
+/// online, admitted workers at the end of every epoch of `epoch_ms`. Off
+/// when `per_epoch` is zero (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewardRules {
+    pub epoch_ms: u64,
+    pub per_epoch: Amount,
+}
+
+impl Default for RewardRules {
+    fn default() -> RewardRules {
+        RewardRules { epoch_ms: DEFAULT_REWARDS_EPOCH_MS, per_epoch: Amount::ZERO }
+    }
+}
+
+/// An hour: the default rewards epoch.
+pub const DEFAULT_REWARDS_EPOCH_MS: u64 = 60 * 60 * 1000;
+
 /// A worker's stake.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StakeView {
@@ -129,6 +147,10 @@ pub struct Payments {
     /// per paid job, so a finished job's bill can still be read.
     escrows: HashMap<JobId, TransferId>,
     stake_rules: StakeRules,
+    reward_rules: RewardRules,
+    /// Epochs before this one are never paid: rewards are for epochs this
+    /// coordinator watched from their start.
+    first_rewarded_epoch: Option<u64>,
     /// Open unstaking holds by the time their cooldown ends.
     unstaking: BTreeSet<(UnixMs, TransferId)>,
 }
@@ -151,6 +173,8 @@ impl Payments {
             running: HashMap::new(),
             escrows: HashMap::new(),
             stake_rules: StakeRules::default(),
+            reward_rules: RewardRules::default(),
+            first_rewarded_epoch: None,
             unstaking: BTreeSet::new(),
         };
         for &(job_id, price_io_per_hour) in running {
@@ -175,6 +199,43 @@ impl Payments {
 
     pub fn stake_rules(&self) -> StakeRules {
         self.stake_rules
+    }
+
+    /// The same payments under a rewards schedule.
+    pub fn with_reward_rules(mut self, rules: RewardRules) -> Payments {
+        self.reward_rules = RewardRules { epoch_ms: rules.epoch_ms.max(1), ..rules };
+        self
+    }
+
+    /// The epoch that ended last at `now`, if the schedule is on, this
+    /// coordinator watched it from its start, and it is not paid yet. The
+    /// first call fixes which epochs count: those that start after it.
+    pub fn reward_epoch_due(&mut self, now: UnixMs) -> Option<u64> {
+        if self.reward_rules.per_epoch.is_zero() {
+            return None;
+        }
+        let current = now / self.reward_rules.epoch_ms;
+        let first = *self.first_rewarded_epoch.get_or_insert(current + 1);
+        let ended = current.checked_sub(1)?;
+        (ended >= first && self.ledger.answer(&iog_ledger::rewards::epoch_mint_id(ended)).is_none()).then_some(ended)
+    }
+
+    /// Pays epoch `epoch`'s rewards: mints the schedule's amount into the
+    /// pool, by the rule written in the journal, and shares the pool
+    /// equally among `workers` (the online, admitted ones). Returns each
+    /// worker's share.
+    pub fn pay_rewards(&mut self, epoch: u64, workers: &[String], now: UnixMs) -> Result<Amount, LedgerError> {
+        let rules = self.reward_rules;
+        self.ledger.apply(iog_ledger::rewards::epoch_mint(epoch, rules.epoch_ms, rules.per_epoch), now)?;
+        let pool = self.ledger.balance(&AccountId::Rewards).available.to_amount().unwrap_or(Amount::ZERO);
+        let mut share = Amount::ZERO;
+        for op in iog_ledger::rewards::epoch_shares(epoch, pool, workers) {
+            if let Op::Transfer { amount, .. } = &op {
+                share = *amount;
+            }
+            self.ledger.apply(op, now)?;
+        }
+        Ok(share)
     }
 
     /// Rebuilds the cooldown index from the ledger's open unstaking holds.

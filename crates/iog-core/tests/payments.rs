@@ -214,3 +214,29 @@ fn stake_unstakes_through_the_cooldown_and_stays_slashable() {
 fn iog_host_free_key() -> Address {
     Address::from_public_key([9; 32])
 }
+
+#[test]
+fn rewards_mint_by_the_schedule_and_share_the_pool() {
+    use iog_core::RewardRules;
+    let rules = RewardRules { epoch_ms: 1_000, per_epoch: io("1") };
+    let mut payments = Payments::new(Ledger::new(), 0, &[]).with_reward_rules(rules);
+    // Epochs count from the first one that starts after the coordinator did.
+    assert_eq!(payments.reward_epoch_due(5_500), None);
+    assert_eq!(payments.reward_epoch_due(6_999), None);
+    assert_eq!(payments.reward_epoch_due(7_000), Some(6));
+    let workers = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    assert_eq!(payments.pay_rewards(6, &workers, 7_000).unwrap(), io("0.333333333"));
+    assert_eq!(payments.reward_epoch_due(7_500), None, "an epoch is paid once");
+    // The base unit that did not divide stays in the pool for the next epoch.
+    assert_eq!(payments.ledger().balance(&AccountId::Rewards).posted.0, 1);
+    assert_eq!(payments.pay_rewards(7, &workers[..2], 8_000).unwrap(), io("0.5"));
+    let payout = |w: &str| payments.ledger().balance(&AccountId::Payout(w.into())).posted.to_amount().unwrap();
+    assert_eq!((payout("a"), payout("c")), (io("0.833333333"), io("0.333333333")));
+    assert_eq!(payments.ledger().supply(), io("2"));
+    let (op, _) = payments.ledger().answer(&iog_ledger::rewards::epoch_mint_id(7)).unwrap();
+    assert!(op.to_string().contains("the schedule mints 1 IO per epoch of 1000 ms"), "{op}");
+    payments.check().unwrap();
+    // Nobody online: the mint waits in the pool.
+    payments.pay_rewards(8, &[], 9_000).unwrap();
+    assert_eq!(payments.ledger().balance(&AccountId::Rewards).posted.to_amount(), Some(io("1.000000001")));
+}

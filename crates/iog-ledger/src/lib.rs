@@ -46,6 +46,7 @@ mod error;
 mod journal;
 mod ledger;
 mod op;
+pub mod rewards;
 pub mod stake;
 
 pub use account::{AccountId, AccountParseError, Address, AddressParseError, WORKER_ID_BYTES_MAX};

@@ -182,6 +182,14 @@ pub struct CoordinatorArgs {
     /// How long unstaked IO stays slashable before it reaches the worker's wallet.
     #[arg(long, default_value_t = iog_core::DEFAULT_UNSTAKE_COOLDOWN_MS)]
     pub unstake_cooldown_ms: u64,
+    /// IO minted into the rewards pool at the end of every rewards epoch and
+    /// shared among the workers online then. 0 (the default) turns rewards off.
+    #[arg(long, default_value = "0")]
+    pub rewards_io_per_epoch: String,
+    /// Length of a rewards epoch.
+    #[arg(long, default_value_t = iog_core::DEFAULT_REWARDS_EPOCH_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub rewards_epoch_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,11 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         .parse()
         .map_err(|err| anyhow::anyhow!("--stake-min-io-per-device {:?}: {err}", args.stake_min_io_per_device))?;
     config.stake_rules = iog_core::StakeRules { min_per_device, cooldown_ms: args.unstake_cooldown_ms };
+    let per_epoch: iog_ledger::Amount = args
+        .rewards_io_per_epoch
+        .parse()
+        .map_err(|err| anyhow::anyhow!("--rewards-io-per-epoch {:?}: {err}", args.rewards_io_per_epoch))?;
+    config.reward_rules = iog_core::RewardRules { epoch_ms: args.rewards_epoch_ms, per_epoch };
     config.faucet_max = args
         .faucet_max_io
         .map(iog_ledger::Amount::from_io)

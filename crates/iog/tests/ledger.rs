@@ -321,3 +321,35 @@ async fn workers_are_admitted_by_stake_and_unstake_after_the_cooldown() {
     let data_dir = cluster.coordinator_dir();
     run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
 }
+
+/// With a rewards schedule, every epoch mints its amount by the rule in the
+/// journal and shares it among the workers online, into their payouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewards_are_minted_by_the_schedule_and_shared_among_online_workers() {
+    let flags = ["--rewards-io-per-epoch", "2", "--rewards-epoch-ms", "300"];
+    let mut cluster = Cluster::start_with(2, &flags).await;
+    let payout = |idx: usize| format!("payout:{}", cluster.workers[idx].0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let io = |text: &str| text.parse::<Amount>().unwrap();
+    loop {
+        let a = io(&cluster.client.account(&payout(0)).await.unwrap().available);
+        let b = io(&cluster.client.account(&payout(1)).await.unwrap().available);
+        if a >= io("2") && b >= io("2") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rewards did not arrive: {a} and {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let history = run_ok(&cluster, &["wallet", "history", "--address", &cluster.workers[0].0.0]);
+    assert!(history.contains("no ledger operations"), "rewards go to the payout account, not the wallet: {history}");
+    let minted = cluster.client.history("rewards", 1000).await.unwrap();
+    assert!(
+        minted
+            .iter()
+            .any(|e| e.kind == "mint" && e.description.contains("the schedule mints 2 IO per epoch of 300 ms")),
+        "{minted:?}"
+    );
+    cluster.coordinator.as_mut().unwrap().kill9();
+    let data_dir = cluster.coordinator_dir();
+    run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+}
