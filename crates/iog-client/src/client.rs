@@ -1,8 +1,9 @@
 use std::time::Duration;
 
 use iog_proto::api::{
-    AccountStatus, ApiError, FaucetRequest, Health, HistoryEntry, JobBilling, JobStatus, PaymentAuthorization,
-    SendRequest, StakeRequest, StakeStatus, SubmitJob, SubmittedJob, TaskStatus, WalletStatus, WorkerStatus,
+    AccountStatus, ApiError, CheckpointRow, FaucetRequest, Health, HistoryEntry, JobBilling, JobStatus, JournalPage,
+    PaymentAuthorization, SendRequest, StakeRequest, StakeStatus, SubmitJob, SubmittedJob, TaskStatus, WalletStatus,
+    WorkerStatus,
 };
 use iog_types::{BlobId, JobId};
 use reqwest::{Method, RequestBuilder, Response};
@@ -122,6 +123,20 @@ impl Client {
     /// The newest `limit` ledger operations that touched an account.
     pub async fn history(&self, account: &str, limit: usize) -> Result<Vec<HistoryEntry>, ClientError> {
         self.json(self.request(Method::GET, &format!("/v1/accounts/{account}/history?limit={limit}"))).await
+    }
+
+    /// One page of the ledger's journal, after sequence number `after`.
+    pub async fn journal_page(&self, after: Option<u64>) -> Result<JournalPage, ClientError> {
+        let path = match after {
+            Some(after) => format!("/v1/ledger/journal?after={after}"),
+            None => "/v1/ledger/journal".to_owned(),
+        };
+        self.json(self.request(Method::GET, &path)).await
+    }
+
+    /// The journal's signed checkpoints, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, ClientError> {
+        self.json(self.request(Method::GET, "/v1/ledger/checkpoints")).await
     }
 
     /// A worker's stake.

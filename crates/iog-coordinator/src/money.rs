@@ -9,7 +9,8 @@ use axum::{Json, Router};
 use ed25519_dalek::{Signature, VerifyingKey};
 use iog_ledger::{AccountId, Address, Amount, Entry, Op, TransferId};
 use iog_proto::api::{
-    AccountStatus, HistoryEntry, JobBilling, SendRequest, StakeRequest, StakeStatus, WalletStatus, WorkerEarning,
+    AccountStatus, CheckpointRow, HistoryEntry, JobBilling, JournalPage, JournalRow, SendRequest, StakeRequest,
+    StakeStatus, WalletStatus, WorkerEarning,
 };
 use serde::Deserialize;
 
@@ -27,6 +28,44 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/jobs/{job_id}/billing", get(billing))
         .route("/v1/workers/{worker_id}/stake", get(stake_status).post(stake))
         .route("/v1/workers/{worker_id}/unstake", post(unstake))
+        .route("/v1/ledger/journal", get(journal))
+        .route("/v1/ledger/checkpoints", get(checkpoints))
+}
+
+/// Most journal entries one page holds.
+const JOURNAL_PAGE_MAX: u32 = 10_000;
+
+#[derive(Deserialize)]
+struct JournalQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// The journal as the store holds it: everything here is durable.
+async fn journal(
+    State(state): State<AppState>,
+    Query(query): Query<JournalQuery>,
+) -> Result<Json<JournalPage>, Failure> {
+    let limit = query.limit.unwrap_or(JOURNAL_PAGE_MAX).clamp(1, JOURNAL_PAGE_MAX);
+    let rows = state.store.journal_page(query.after, limit).await?;
+    let next_after = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| *seq)).flatten();
+    let entries = rows.into_iter().map(|(seq, entry)| JournalRow { seq, entry }).collect();
+    Ok(Json(JournalPage { entries, next_after }))
+}
+
+async fn checkpoints(State(state): State<AppState>) -> Result<Json<Vec<CheckpointRow>>, Failure> {
+    let rows = state.store.checkpoints().await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|c| CheckpointRow {
+                n_entries: c.n_entries,
+                head_hash: hex::encode(&c.head_hash),
+                signer: bs58::encode(&c.signer).into_string(),
+                signature: hex::encode(&c.signature),
+                signed_ms: c.signed_ms,
+            })
+            .collect(),
+    ))
 }
 
 fn stake_answer(state: &AppState, worker_id: &str, view: iog_core::StakeView, due: Option<u64>) -> StakeStatus {

@@ -230,6 +230,36 @@ pub struct HistoryEntry {
     pub refused: Option<String>,
 }
 
+/// `GET /v1/ledger/journal?after=SEQ&limit=N`: journal entries in order,
+/// each in the ledger's canonical encoding, base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalPage {
+    pub entries: Vec<JournalRow>,
+    /// Ask again with `after` set to this for the next page; `None` at the end.
+    pub next_after: Option<u64>,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalRow {
+    pub seq: u64,
+    #[serde(with = "crate::inline_bytes::required")]
+    pub entry: Vec<u8>,
+}
+
+/// `GET /v1/ledger/checkpoints`: the journal's signed checkpoints, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRow {
+    pub n_entries: u64,
+    /// Hex.
+    pub head_hash: String,
+    /// Base58 ed25519 public key.
+    pub signer: String,
+    /// Hex.
+    pub signature: String,
+    pub signed_ms: u64,
+}
+
 /// `GET /v1/jobs/{id}/billing`: what a paid job has cost so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobBilling {

@@ -1,4 +1,5 @@
-//! `Option<Vec<u8>>` as an optional base64 string in JSON messages.
+//! `Option<Vec<u8>>` as an optional base64 string in JSON messages, and
+//! `Vec<u8>` as a required one ([`required`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,6 +15,22 @@ pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, serializer: S) -> Resul
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<u8>>, D::Error> {
     let text: Option<String> = Option::deserialize(deserializer)?;
     text.map(|text| STANDARD.decode(text).map_err(serde::de::Error::custom)).transpose()
+}
+
+/// `Vec<u8>` as a base64 string.
+pub mod required {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]

@@ -450,6 +450,18 @@ impl Store {
         Ok(rows.into_iter().map(|(seq, entry)| (to_u64(seq), entry)).collect())
     }
 
+    /// Up to `limit` journal rows after sequence number `after` (from the
+    /// first when `None`), in order.
+    pub async fn journal_page(&self, after: Option<u64>, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, entry FROM ledger_journal WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after.map_or(-1, to_i64))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(seq, entry)| (to_u64(seq), entry)).collect())
+    }
+
     /// Closes the connections, checkpointing the write-ahead log.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -99,9 +99,10 @@ pub enum LedgerCommand {
     /// the hash chain, conservation, no negative balances, and every
     /// committed task of a paid job paid exactly once.
     Verify {
-        /// The coordinator's data dir.
+        /// Read the store in this coordinator data dir (the coordinator may
+        /// be stopped); without it, ask the running coordinator (--coordinator).
         #[arg(long)]
-        data_dir: PathBuf,
+        data_dir: Option<PathBuf>,
     },
 }
 

@@ -151,13 +151,131 @@ pub async fn print_history(global: &Global, client: &Client, account: &str, limi
     Ok(())
 }
 
+/// Where `iog ledger verify` reads the ledger from: a coordinator's data dir
+/// (stopped or running) or a running coordinator's API.
+enum Audited {
+    Store { store: iog_store::Store, data_dir: std::path::PathBuf },
+    Api(Client),
+}
+
+impl Audited {
+    async fn checkpoints(&self) -> anyhow::Result<Vec<iog_store::SignedCheckpoint>> {
+        match self {
+            Audited::Store { store, .. } => Ok(store.checkpoints().await.context("read checkpoints")?),
+            Audited::Api(client) => {
+                let rows = client.checkpoints().await.context("read checkpoints")?;
+                let decode = |what: &str, result: Result<Vec<u8>, String>| {
+                    result.map_err(|err| anyhow::anyhow!("a checkpoint's {what} does not decode: {err}"))
+                };
+                rows.into_iter()
+                    .map(|row| {
+                        Ok(iog_store::SignedCheckpoint {
+                            n_entries: row.n_entries,
+                            head_hash: decode("head hash", hex::decode(&row.head_hash).map_err(|e| e.to_string()))?,
+                            signer: decode("signer", bs58::decode(&row.signer).into_vec().map_err(|e| e.to_string()))?,
+                            signature: decode("signature", hex::decode(&row.signature).map_err(|e| e.to_string()))?,
+                            signed_ms: row.signed_ms,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    async fn journal(&self) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+        match self {
+            Audited::Store { store, .. } => Ok(store.journal().await.context("read journal")?),
+            Audited::Api(client) => {
+                let mut rows = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = client.journal_page(after).await.context("read journal")?;
+                    rows.extend(page.entries.into_iter().map(|row| (row.seq, row.entry)));
+                    match page.next_after {
+                        Some(next) => after = Some(next),
+                        None => return Ok(rows),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The key that must have signed the checkpoints, where it is known.
+    async fn signer(&self) -> anyhow::Result<Option<[u8; 32]>> {
+        match self {
+            Audited::Store { data_dir, .. } => data_dir
+                .join(iog_host::KEY_FILE_NAME)
+                .is_file()
+                .then(|| Identity::load_or_create(data_dir).map(|identity| identity.public_key_bytes()))
+                .transpose()
+                .context("load the coordinator's key"),
+            Audited::Api(client) => {
+                let health = client.health().await?;
+                let bytes = bs58::decode(&health.ledger_signer).into_vec().unwrap_or_default();
+                Ok(<[u8; 32]>::try_from(bytes.as_slice()).ok())
+            }
+        }
+    }
+
+    /// A paid job's price and its committed tasks (index, worker, run time).
+    async fn paid_job(&self, job_id: iog_types::JobId) -> anyhow::Result<(Amount, Vec<(u32, String, u64)>)> {
+        match self {
+            Audited::Store { store, .. } => {
+                let record = store.job(job_id).await.context("read job")?.ok_or_else(|| {
+                    anyhow::anyhow!("the journal holds an escrow for job {job_id}, which the store lacks")
+                })?;
+                let spec = iog_workloads::parse_job_json(&record.spec_json)
+                    .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?;
+                let price = spec
+                    .payment
+                    .ok_or_else(|| anyhow::anyhow!("job {job_id} has an escrow but no [payment] in its spec"))?
+                    .terms()
+                    .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?
+                    .price_io_per_hour;
+                let tasks = store.tasks(job_id).await.context("read tasks")?;
+                let committed = tasks
+                    .into_iter()
+                    .filter_map(|task| {
+                        task.commit.map(|commit| (task.task_id.task_idx, commit.worker_id.0, commit.duration_ms))
+                    })
+                    .collect();
+                Ok((price, committed))
+            }
+            Audited::Api(client) => {
+                let bill = client.billing(job_id).await.with_context(|| format!("read the bill of job {job_id}"))?;
+                let price =
+                    bill.price_io_per_hour.parse().map_err(|err| anyhow::anyhow!("price of job {job_id}: {err}"))?;
+                let tasks = client.tasks(job_id).await.with_context(|| format!("read the tasks of job {job_id}"))?;
+                let committed = tasks
+                    .into_iter()
+                    .filter_map(|task| {
+                        Some((task.task_id.task_idx, task.committed_by?.0, task.duration_ms.unwrap_or_default()))
+                    })
+                    .collect();
+                Ok((price, committed))
+            }
+        }
+    }
+}
+
 pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCode> {
     let LedgerCommand::Verify { data_dir } = args.command;
-    if !data_dir.join("coordinator.db").is_file() {
-        bail!("{} holds no coordinator store (coordinator.db); pass the coordinator's --data-dir", data_dir.display());
-    }
-    let store = iog_store::Store::open(&data_dir).await.context("open store")?;
-    let rows = store.journal().await.context("read journal")?;
+    let audited = match data_dir {
+        Some(data_dir) => {
+            if !data_dir.join("coordinator.db").is_file() {
+                bail!(
+                    "{} holds no coordinator store (coordinator.db); pass the coordinator's --data-dir",
+                    data_dir.display()
+                );
+            }
+            let store = iog_store::Store::open(&data_dir).await.context("open store")?;
+            Audited::Store { store, data_dir }
+        }
+        None => Audited::Api(Client::new(&global.coordinator)?),
+    };
+    // Checkpoints first: the journal only grows, so each one read is within it.
+    let checkpoints = audited.checkpoints().await?;
+    let rows = audited.journal().await?;
     let mut entries: Vec<Entry> = Vec::with_capacity(rows.len());
     for (seq, bytes) in &rows {
         let entry = Entry::decode(bytes).map_err(|err| anyhow::anyhow!("journal row {seq} does not decode: {err}"))?;
@@ -170,16 +288,11 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
         .map_err(|err| anyhow::anyhow!("journal row {} breaks the hash chain: {err}", err.seq()))?;
     let ledger = Ledger::replay(&entries).map_err(|err| anyhow::anyhow!("replaying the journal failed: {err}"))?;
     ledger.check().map_err(|broken| anyhow::anyhow!("ledger rule broken: {broken}"))?;
-    let n_paid_jobs = check_task_payments(&store, &ledger).await?;
-    let checkpoints = store.checkpoints().await.context("read checkpoints")?;
-    store.close().await;
-    let own_key = data_dir
-        .join(iog_host::KEY_FILE_NAME)
-        .is_file()
-        .then(|| Identity::load_or_create(&data_dir).map(|identity| identity.public_key_bytes()))
-        .transpose()
-        .context("load the coordinator's key")?;
-    let signed = check_checkpoints(&checkpoints, &entries, own_key)?;
+    let (n_ended, n_running) = check_task_payments(&audited, &ledger).await?;
+    let signed = check_checkpoints(&checkpoints, &entries, audited.signer().await?)?;
+    if let Audited::Store { store, .. } = &audited {
+        store.close().await;
+    }
     let head = hex::encode(checkpoint.head_hash);
     if global.json {
         print_json(&serde_json::json!({
@@ -187,7 +300,8 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
             "entries": entries.len(),
             "supply": ledger.supply().to_string(),
             "head_hash": head,
-            "paid_jobs": n_paid_jobs,
+            "paid_jobs_checked": n_ended,
+            "paid_jobs_running": n_running,
             "checkpoints": checkpoints.len(),
             "signed_entries": signed.as_ref().map_or(0, |(n, _)| *n),
             "signer": signed.as_ref().map(|(_, signer)| signer.clone()),
@@ -195,7 +309,7 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
     } else {
         println!(
             "ledger ok: {} journal entries, chain intact (head {}), supply {}, balances conserved, none negative, \
-             every committed task of {n_paid_jobs} paid jobs paid exactly once",
+             every committed task of {n_ended} ended paid jobs paid exactly once ({n_running} still running)",
             entries.len(),
             &head[..16],
             ledger.supply()
@@ -212,41 +326,31 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks every paid job's payments against the tasks the store says were
-/// committed; returns how many paid jobs there are.
-async fn check_task_payments(store: &iog_store::Store, ledger: &Ledger) -> anyhow::Result<usize> {
-    let mut n_jobs = 0;
+/// Checks every ended paid job's payments against its committed tasks;
+/// returns how many paid jobs were checked and how many are still running
+/// (a running job's commits and journal can be read at different moments).
+async fn check_task_payments(audited: &Audited, ledger: &Ledger) -> anyhow::Result<(usize, usize)> {
+    let (mut n_ended, mut n_running) = (0, 0);
     for (hold_id, hold) in ledger.holds() {
         let AccountId::Escrow(job) = hold.credit else { continue };
-        n_jobs += 1;
-        let job_id = iog_types::JobId(job);
-        let record =
-            store.job(job_id).await.context("read job")?.ok_or_else(|| {
-                anyhow::anyhow!("the journal holds an escrow for job {job_id}, which the store lacks")
-            })?;
-        let spec = iog_workloads::parse_job_json(&record.spec_json)
-            .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?;
-        let price = spec
-            .payment
-            .ok_or_else(|| anyhow::anyhow!("job {job_id} has an escrow but no [payment] in its spec"))?
-            .terms()
-            .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?
-            .price_io_per_hour;
-        let tasks = store.tasks(job_id).await.context("read tasks")?;
-        let committed: Vec<_> = tasks
+        if hold.state == iog_ledger::PendingState::Open {
+            n_running += 1;
+            continue;
+        }
+        n_ended += 1;
+        let (price, committed) = audited.paid_job(iog_types::JobId(job)).await?;
+        let committed: Vec<_> = committed
             .iter()
-            .filter_map(|task| {
-                task.commit.as_ref().map(|commit| iog_ledger::billing::CommittedTask {
-                    task_idx: task.task_id.task_idx,
-                    worker_id: &commit.worker_id.0,
-                    duration_ms: commit.duration_ms,
-                })
+            .map(|(task_idx, worker_id, duration_ms)| iog_ledger::billing::CommittedTask {
+                task_idx: *task_idx,
+                worker_id,
+                duration_ms: *duration_ms,
             })
             .collect();
         iog_ledger::billing::check_job_payments(ledger, job, *hold_id, price, &committed)
             .map_err(|broken| anyhow::anyhow!("payment rule broken: {broken}"))?;
     }
-    Ok(n_jobs)
+    Ok((n_ended, n_running))
 }
 
 /// Checks every signed checkpoint: one signer throughout (the coordinator's

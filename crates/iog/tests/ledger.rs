@@ -147,12 +147,16 @@ async fn a_paid_job_pays_each_committed_task_once_when_a_worker_dies() {
     assert_eq!(io(&after.available), io("10").checked_add(refund).unwrap(), "the rest came back");
     assert_eq!(after.held, "0 IO");
 
-    // The audit replays the journal and checks each commit's payment; so
-    // does a restart.
+    // The audit replays the journal and checks each commit's payment,
+    // through the API of the running coordinator and from its store; a
+    // restart rebuilds the same bill.
+    let live = run_ok(&cluster, &["ledger", "verify"]);
+    assert!(live.contains("every committed task of 1 ended paid jobs paid exactly once"), "{live}");
+    assert!(live.contains("signed checkpoints by"), "{live}");
     cluster.coordinator.as_mut().unwrap().kill9();
     let data_dir = cluster.coordinator_dir();
     let ok = run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
-    assert!(ok.contains("every committed task of 1 paid jobs paid exactly once"), "{ok}");
+    assert!(ok.contains("every committed task of 1 ended paid jobs paid exactly once (0 still running)"), "{ok}");
     cluster.start_coordinator().await;
     assert_eq!(cluster.client.billing(job_id).await.unwrap(), bill, "the bill is rebuilt from the journal");
 
