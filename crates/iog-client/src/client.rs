@@ -155,6 +155,11 @@ impl Client {
         self.json(self.request(Method::POST, &format!("/v1/workers/{worker_id}/{verb}")).json(request)).await
     }
 
+    /// Moves a worker's earnings to its own wallet; `request.signature` is the worker's.
+    pub async fn withdraw(&self, worker_id: &str, request: &StakeRequest) -> Result<WalletStatus, ClientError> {
+        self.json(self.request(Method::POST, &format!("/v1/workers/{worker_id}/withdraw")).json(request)).await
+    }
+
     /// Sends $IO from wallet `from`; `request.signature` is `from`'s.
     pub async fn send_io(&self, from: &str, request: &SendRequest) -> Result<WalletStatus, ClientError> {
         self.json(self.request(Method::POST, &format!("/v1/wallets/{from}/send")).json(request)).await

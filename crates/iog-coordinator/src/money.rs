@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/jobs/{job_id}/billing", get(billing))
         .route("/v1/workers/{worker_id}/stake", get(stake_status).post(stake))
         .route("/v1/workers/{worker_id}/unstake", post(unstake))
+        .route("/v1/workers/{worker_id}/withdraw", post(withdraw))
         .route("/v1/ledger/journal", get(journal))
         .route("/v1/ledger/checkpoints", get(checkpoints))
 }
@@ -110,6 +111,31 @@ async fn unstake(
     change_stake(state, worker_id, body, true).await
 }
 
+/// Moves a worker's earnings to its own wallet, signed by its key.
+async fn withdraw(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+    Json(body): Json<StakeRequest>,
+) -> Result<Json<WalletStatus>, Failure> {
+    let (_, address) = parse_worker(&worker_id)?;
+    let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_withdraw_request", message);
+    let amount: Amount = body.amount.parse().map_err(|err| bad(format!("amount {:?}: {err}", body.amount)))?;
+    parse_request_id(&body.request_id)?;
+    let message = iog_proto::api::worker_signing_message(&worker_id, "withdraw", amount.base_units(), &body.request_id);
+    check_signature(&address, &message, &body.signature)?;
+    let op = iog_ledger::stake::withdraw_op(&worker_id, address, amount, &body.request_id);
+    match state.engine.ledger(op).await? {
+        Ok(_) => Ok(Json(wallet_status(&state, address).await?)),
+        Err(err) => {
+            let status = match err {
+                iog_ledger::LedgerError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
+                _ => StatusCode::CONFLICT,
+            };
+            Err(Failure::new(status, err.code().as_str(), err.to_string()))
+        }
+    }
+}
+
 /// Stakes or unstakes, once the worker's own key has signed the request.
 async fn change_stake(
     state: AppState,
@@ -121,7 +147,8 @@ async fn change_stake(
     let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_stake_request", message);
     let amount: Amount = body.amount.parse().map_err(|err| bad(format!("amount {:?}: {err}", body.amount)))?;
     parse_request_id(&body.request_id)?;
-    let message = iog_proto::api::stake_signing_message(&worker_id, unstake, amount.base_units(), &body.request_id);
+    let verb = if unstake { "unstake" } else { "stake" };
+    let message = iog_proto::api::worker_signing_message(&worker_id, verb, amount.base_units(), &body.request_id);
     check_signature(&address, &message, &body.signature)?;
     match state.engine.stake(worker, amount, body.request_id, unstake).await? {
         Ok((view, due)) => Ok(Json(stake_answer(&state, &worker_id, view, due))),

@@ -1,5 +1,5 @@
 //! Worker stake as ledger operations: staking, unstaking through a
-//! cooldown, and slashing.
+//! cooldown, and slashing; and withdrawing earnings.
 //!
 //! A worker's id is the base58 of its ed25519 public key, which is also a
 //! wallet address: the worker's own wallet. Stake moves from that wallet to
@@ -25,6 +25,17 @@ pub fn stake_op(worker_id: &str, wallet: Address, amount: Amount, request_id: &s
         id: TransferId::derive(&format!("stake {worker_id} {request_id}")),
         debit: AccountId::Wallet(wallet),
         credit: AccountId::Stake(worker_id.to_owned()),
+        amount,
+    }
+}
+
+/// Moves `amount` of the worker's earnings from its payout account to its
+/// own wallet.
+pub fn withdraw_op(worker_id: &str, wallet: Address, amount: Amount, request_id: &str) -> Op {
+    Op::Transfer {
+        id: TransferId::derive(&format!("withdraw {worker_id} {request_id}")),
+        debit: AccountId::Payout(worker_id.to_owned()),
+        credit: AccountId::Wallet(wallet),
         amount,
     }
 }

@@ -169,21 +169,21 @@ pub struct SendRequest {
     pub signature: String,
 }
 
-/// `POST /v1/workers/{worker_id}/stake` and `…/unstake`, signed by the
-/// worker's own key.
+/// `POST /v1/workers/{worker_id}/stake`, `…/unstake` and `…/withdraw`,
+/// signed by the worker's own key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StakeRequest {
     /// How much, e.g. `"5"` or `"0.25 IO"`.
     pub amount: String,
     /// Makes a retried request safe. Written `t-<32 hex>`.
     pub request_id: String,
-    /// Hex of the worker's ed25519 signature over [`stake_signing_message`].
+    /// Hex of the worker's ed25519 signature over [`worker_signing_message`].
     pub signature: String,
 }
 
-/// What a worker signs to stake (`unstake` false) or unstake.
-pub fn stake_signing_message(worker_id: &str, unstake: bool, amount_base_units: u64, request_id: &str) -> Vec<u8> {
-    let verb = if unstake { "unstake" } else { "stake" };
+/// What a worker signs to `stake`, `unstake` or `withdraw` (its earnings,
+/// from its payout account to its own wallet).
+pub fn worker_signing_message(worker_id: &str, verb: &str, amount_base_units: u64, request_id: &str) -> Vec<u8> {
     format!("iog worker {verb} v1\n{worker_id}\n{amount_base_units}\n{request_id}\n").into_bytes()
 }
 

@@ -230,6 +230,14 @@ pub enum WorkerCommand {
         #[arg(long, default_value_os_t = default_data_dir("worker"))]
         data_dir: PathBuf,
     },
+    /// Move earnings from the worker's payout account to its own wallet.
+    Withdraw {
+        /// How much, e.g. 5 or 0.25.
+        amount: String,
+        /// The worker's data dir, which holds its key.
+        #[arg(long, default_value_os_t = default_data_dir("worker"))]
+        data_dir: PathBuf,
+    },
     /// Show what this worker (the key in --data-dir) has earned.
     Earnings {
         /// The worker's data dir, which holds its key.

@@ -57,6 +57,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         }
         Some(WorkerCommand::Stake { amount, data_dir }) => change_stake(global, &data_dir, &amount, false).await?,
         Some(WorkerCommand::Unstake { amount, data_dir }) => change_stake(global, &data_dir, &amount, true).await?,
+        Some(WorkerCommand::Withdraw { amount, data_dir }) => withdraw(global, &data_dir, &amount).await?,
         Some(WorkerCommand::Earnings { data_dir, limit }) => {
             let identity = worker_key(&data_dir)?;
             let account = iog_ledger::AccountId::Payout(identity.worker_id().0).to_string();
@@ -97,18 +98,42 @@ fn worker_key(data_dir: &std::path::Path) -> anyhow::Result<iog_host::Identity> 
     iog_host::Identity::load_or_create(data_dir).context("load worker key")
 }
 
+/// A request for `verb` on `amount`, signed with the worker's key.
+fn signed_request(
+    identity: &iog_host::Identity,
+    verb: &str,
+    amount: iog_ledger::Amount,
+) -> iog_proto::api::StakeRequest {
+    let request_id = format!("t-{:032x}", rand::random::<u128>());
+    let message =
+        iog_proto::api::worker_signing_message(&identity.worker_id().0, verb, amount.base_units(), &request_id);
+    iog_proto::api::StakeRequest {
+        amount: amount.to_string(),
+        request_id,
+        signature: hex::encode(identity.sign(&message)),
+    }
+}
+
+/// `iog worker withdraw`: earnings to the worker's own wallet.
+async fn withdraw(global: &Global, data_dir: &std::path::Path, amount: &str) -> anyhow::Result<()> {
+    let identity = worker_key(data_dir)?;
+    let io: iog_ledger::Amount = amount.parse().map_err(|err| anyhow::anyhow!("amount {amount:?}: {err}"))?;
+    let request = signed_request(&identity, "withdraw", io);
+    let wallet = Client::new(&global.coordinator)?.withdraw(&identity.worker_id().0, &request).await?;
+    if global.json {
+        return print_json(&wallet);
+    }
+    println!("withdrew {io}; the worker's wallet {} has {} available", wallet.address, wallet.available);
+    Ok(())
+}
+
 /// `iog worker stake` and `iog worker unstake`: signed with the worker's key.
 async fn change_stake(global: &Global, data_dir: &std::path::Path, amount: &str, unstake: bool) -> anyhow::Result<()> {
     let identity = worker_key(data_dir)?;
     let worker_id = identity.worker_id().0;
     let io: iog_ledger::Amount = amount.parse().map_err(|err| anyhow::anyhow!("amount {amount:?}: {err}"))?;
-    let request_id = format!("t-{:032x}", rand::random::<u128>());
-    let message = iog_proto::api::stake_signing_message(&worker_id, unstake, io.base_units(), &request_id);
-    let request = iog_proto::api::StakeRequest {
-        amount: io.to_string(),
-        request_id,
-        signature: hex::encode(identity.sign(&message)),
-    };
+    let verb = if unstake { "unstake" } else { "stake" };
+    let request = signed_request(&identity, verb, io);
     let status = Client::new(&global.coordinator)?.change_stake(&worker_id, unstake, &request).await?;
     if global.json {
         return print_json(&status);
