@@ -380,7 +380,7 @@ async fn faucet(
     let op = iog_ledger::Op::Mint { id, credit, amount, reason: "dev faucet".to_owned() };
     match state.engine.ledger(op).await? {
         Ok(_) => Ok(Json(wallet_status(&state, address).await?)),
-        Err(err) => Err(Failure::new(StatusCode::CONFLICT, err.code().as_str(), err.to_string())),
+        Err(err) => Err(crate::money::ledger_failure(&err)),
     }
 }
 

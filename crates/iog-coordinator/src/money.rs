@@ -117,22 +117,11 @@ async fn withdraw(
     Path(worker_id): Path<String>,
     Json(body): Json<StakeRequest>,
 ) -> Result<Json<WalletStatus>, Failure> {
-    let (_, address) = parse_worker(&worker_id)?;
-    let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_withdraw_request", message);
-    let amount: Amount = body.amount.parse().map_err(|err| bad(format!("amount {:?}: {err}", body.amount)))?;
-    parse_request_id(&body.request_id)?;
-    let message = iog_proto::api::worker_signing_message(&worker_id, "withdraw", amount.base_units(), &body.request_id);
-    check_signature(&address, &message, &body.signature)?;
+    let (amount, address) = signed_worker_request(&worker_id, "withdraw", &body)?;
     let op = iog_ledger::stake::withdraw_op(&worker_id, address, amount, &body.request_id);
     match state.engine.ledger(op).await? {
         Ok(_) => Ok(Json(wallet_status(&state, address).await?)),
-        Err(err) => {
-            let status = match err {
-                iog_ledger::LedgerError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
-                _ => StatusCode::CONFLICT,
-            };
-            Err(Failure::new(status, err.code().as_str(), err.to_string()))
-        }
+        Err(err) => Err(ledger_failure(&err)),
     }
 }
 
@@ -143,24 +132,13 @@ async fn change_stake(
     body: StakeRequest,
     unstake: bool,
 ) -> Result<Json<StakeStatus>, Failure> {
-    let (worker, address) = parse_worker(&worker_id)?;
-    let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_stake_request", message);
-    let amount: Amount = body.amount.parse().map_err(|err| bad(format!("amount {:?}: {err}", body.amount)))?;
-    parse_request_id(&body.request_id)?;
     let verb = if unstake { "unstake" } else { "stake" };
-    let message = iog_proto::api::worker_signing_message(&worker_id, verb, amount.base_units(), &body.request_id);
-    check_signature(&address, &message, &body.signature)?;
+    let (amount, _) = signed_worker_request(&worker_id, verb, &body)?;
+    let worker = iog_types::WorkerId(worker_id.clone());
     match state.engine.stake(worker, amount, body.request_id, unstake).await? {
         Ok((view, due)) => Ok(Json(stake_answer(&state, &worker_id, view, due))),
-        Err(err) => {
-            let status = match &err {
-                iog_core::StakeError::Ledger(iog_ledger::LedgerError::InsufficientFunds { .. }) => {
-                    StatusCode::PAYMENT_REQUIRED
-                }
-                _ => StatusCode::CONFLICT,
-            };
-            Err(Failure::new(status, err.code(), err.to_string()))
-        }
+        Err(iog_core::StakeError::Ledger(err)) => Err(ledger_failure(&err)),
+        Err(err) => Err(Failure::new(StatusCode::BAD_REQUEST, err.code(), err.to_string())),
     }
 }
 
@@ -174,6 +152,28 @@ pub(crate) fn check_signature(address: &Address, message: &[u8], signature_hex: 
         .map_err(|_| unauthorized("the wallet address is not an ed25519 public key"))?;
     key.verify_strict(message, &Signature::from_bytes(&bytes))
         .map_err(|_| unauthorized(&format!("the signature is not wallet {address}'s over this request")))
+}
+
+/// A refusal of the ledger as an API error: short funds are 402, the rest
+/// (a reused id, a resolved hold) 409.
+pub(crate) fn ledger_failure(err: &iog_ledger::LedgerError) -> Failure {
+    let status = match err {
+        iog_ledger::LedgerError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
+        _ => StatusCode::CONFLICT,
+    };
+    Failure::new(status, err.code().as_str(), err.to_string())
+}
+
+/// Reads a worker's signed request for `verb`: its amount, request id and
+/// the worker key's signature. Returns the amount and the worker's wallet.
+fn signed_worker_request(worker_id: &str, verb: &str, body: &StakeRequest) -> Result<(Amount, Address), Failure> {
+    let (_, address) = parse_worker(worker_id)?;
+    let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, &format!("bad_{verb}_request"), message);
+    let amount: Amount = body.amount.parse().map_err(|err| bad(format!("amount {:?}: {err}", body.amount)))?;
+    parse_request_id(&body.request_id)?;
+    let message = iog_proto::api::worker_signing_message(worker_id, verb, amount.base_units(), &body.request_id);
+    check_signature(&address, &message, &body.signature)?;
+    Ok((amount, address))
 }
 
 /// Reads a request id (`t-<32 hex>`), naming the field when it is not one.
@@ -207,13 +207,7 @@ async fn send(
     let op = Op::Transfer { id, debit: AccountId::Wallet(from), credit: AccountId::Wallet(to), amount };
     match state.engine.ledger(op).await? {
         Ok(_) => Ok(Json(wallet_status(&state, from).await?)),
-        Err(err) => {
-            let status = match err {
-                iog_ledger::LedgerError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
-                _ => StatusCode::CONFLICT,
-            };
-            Err(Failure::new(status, err.code().as_str(), err.to_string()))
-        }
+        Err(err) => Err(ledger_failure(&err)),
     }
 }
 
