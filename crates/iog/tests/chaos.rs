@@ -1,8 +1,10 @@
 //! Chaos on real processes: a render job runs on a coordinator and three
 //! worker processes while a seeded schedule kills workers and the
 //! coordinator with SIGKILL at random moments and starts them again.
-//! Afterwards the store must show every task committed exactly once and the
-//! image must be pixel-identical to a single-process render.
+//! The job is paid from a wallet's escrow. Afterwards the store must show
+//! every task committed exactly once, the image must be pixel-identical to a
+//! single-process render, and `iog ledger verify` must find every committed
+//! task paid exactly once and the rest of the budget refunded.
 //!
 //! `cargo test` runs 2 trials. The long run:
 //! `IOG_CHAOS_TRIALS=100 cargo test --release -p iog --test chaos -- --nocapture`
@@ -13,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cluster, reference_render, submit, write_render_job};
+use common::{Cluster, reference_render, write_render_job};
 use iog_types::JobState;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,9 +36,22 @@ struct Trial {
 
 async fn trial(seed: u64) -> Trial {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut cluster = Cluster::start(3).await;
+    let mut cluster = Cluster::start_with(3, &["--faucet-max-io", "100"]).await;
     let job_file = write_render_job(cluster.dir.path(), 128, 96, 16, 320);
-    let job_id = submit(&cluster, &job_file);
+    let mut text = std::fs::read_to_string(&job_file).unwrap();
+    text.push_str("\n[payment]\nbudget = \"40\"\nprice_io_per_hour = \"36\"\n");
+    std::fs::write(&job_file, text).unwrap();
+    let wallet_dir = cluster.dir.path().join("wallet");
+    let wallet = ["--wallet-dir", wallet_dir.to_str().unwrap()];
+    for args in [&["wallet", "faucet", "50"][..], &["job", "submit", job_file.to_str().unwrap()][..]] {
+        let out = cluster.cli(&[args, &wallet].concat());
+        assert!(out.status.success(), "trial {seed}: {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let job_id: iog_types::JobId = {
+        let out = cluster.cli(&["job", "list", "--json"]);
+        let jobs: Vec<iog_proto::api::JobStatus> = serde_json::from_slice(&out.stdout).unwrap();
+        jobs[0].job_id
+    };
     let started = Instant::now();
     let mut report = Trial::default();
     let mut kills = 0;
@@ -92,6 +107,16 @@ async fn trial(seed: u64) -> Trial {
     let (_, _, rgb) = common::decode_png(&std::fs::read(out_dir.join("image.png")).unwrap());
     let (_, _, expected) = reference_render(&job_file);
     assert!(rgb == expected, "trial {seed}: the image differs from the single-process render");
+    // Money: every commit paid once from the escrow, the rest refunded, the
+    // journal intact across every kill.
+    let bill = cluster.client.billing(job_id).await.unwrap();
+    assert_eq!(bill.held, "0 IO", "trial {seed}: {bill:?}");
+    cluster.coordinator.as_mut().unwrap().kill9();
+    let data_dir = cluster.coordinator_dir();
+    let out = cluster.cli(&["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+    let verified = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "trial {seed}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(verified.contains("every committed task of 1 ended paid jobs paid exactly once"), "{verified}");
     report.tasks = tasks.len();
     report.retried_tasks = tasks.iter().filter(|t| t.attempts > 1).count();
     report.took = started.elapsed();
