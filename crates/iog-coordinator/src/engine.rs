@@ -402,10 +402,9 @@ impl Engine {
                 }
                 // Entries of earlier batches only: those are durable.
                 Command::History { account, limit, reply } => {
-                    let entries = &self.payments.ledger().journal().entries()[..journal_before];
-                    let touching =
-                        entries.iter().rev().filter(|entry| touches(&entry.op, &account, self.payments.ledger()));
-                    let _ = reply.send(touching.take(limit).cloned().collect());
+                    let durable =
+                        self.payments.ledger().history(&account).filter(|e| (e.seq as usize) < journal_before);
+                    let _ = reply.send(durable.take(limit).cloned().collect());
                 }
                 Command::Bill { job_id, task_idxs, reply } => {
                     let bill = self.payments.escrow(job_id).map(|escrow| {
@@ -538,19 +537,6 @@ impl Engine {
         if session.outbox.try_send(message).is_err() {
             tracing::warn!(worker_id = %worker_id, "worker's outbox is full or closed; closing its session");
             self.sessions.remove(worker_id);
-        }
-    }
-}
-
-/// Whether a journal entry's operation moved money of `account` (a post or
-/// void through the account's holds included).
-fn touches(op: &iog_ledger::Op, account: &iog_ledger::AccountId, ledger: &iog_ledger::Ledger) -> bool {
-    use iog_ledger::Op;
-    match op {
-        Op::Transfer { debit, credit, .. } | Op::Hold { debit, credit, .. } => debit == account || credit == account,
-        Op::Mint { credit, .. } => credit == account,
-        Op::Post { pending_id, .. } | Op::Void { pending_id, .. } => {
-            ledger.pending_transfer(pending_id).is_some_and(|hold| hold.debit == *account || hold.credit == *account)
         }
     }
 }

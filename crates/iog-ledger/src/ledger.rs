@@ -121,6 +121,10 @@ pub struct Ledger {
     answers: HashMap<TransferId, Answer>,
     supply: Amount,
     journal: Journal,
+    /// The journal entries (by position) whose operation moved each
+    /// account's money or tried to, oldest first: an account's history
+    /// without scanning the journal.
+    touched: HashMap<AccountId, Vec<usize>>,
 }
 
 impl Ledger {
@@ -206,6 +210,10 @@ impl Ledger {
         let now_ms = self.journal.last().map_or(now_ms, |last| now_ms.max(last.now_ms));
         let result = self.execute(&op, now_ms);
         debug_assert!(result.as_ref().err().is_none_or(LedgerError::is_recorded), "{result:?} is not recorded");
+        let position = self.journal.len();
+        for account in self.accounts_of(&op) {
+            self.touched.entry(account).or_default().push(position);
+        }
         self.journal.append(now_ms, op.clone(), result.as_ref().err().map(LedgerError::code));
         self.answers.insert(id, Answer { op, result: result.clone() });
         result
@@ -359,6 +367,27 @@ impl Ledger {
     /// All $IO ever minted.
     pub fn supply(&self) -> Amount {
         self.supply
+    }
+
+    /// The accounts an operation moves money of: both sides of a transfer
+    /// or hold, the credit of a mint, the hold's sides for a post or void.
+    fn accounts_of(&self, op: &Op) -> Vec<AccountId> {
+        match op {
+            Op::Transfer { debit, credit, .. } | Op::Hold { debit, credit, .. } => vec![debit.clone(), credit.clone()],
+            Op::Mint { credit, .. } => vec![credit.clone()],
+            Op::Post { pending_id, .. } | Op::Void { pending_id, .. } => self
+                .pendings
+                .get(pending_id)
+                .map(|hold| vec![hold.debit.clone(), hold.credit.clone()])
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The journal entries whose operation moved `account`'s money or was
+    /// refused trying to, newest first.
+    pub fn history<'a>(&'a self, account: &AccountId) -> impl Iterator<Item = &'a Entry> + 'a {
+        let entries = self.journal.entries();
+        self.touched.get(account).into_iter().flat_map(|positions| positions.iter().rev()).map(move |&i| &entries[i])
     }
 
     pub fn journal(&self) -> &Journal {

@@ -333,3 +333,21 @@ fn error_codes_are_distinct_and_read_back() {
     assert_eq!(ErrorCode::from_number(0), None);
     assert_eq!(ErrorCode::InsufficientFunds.to_string(), "insufficient_funds");
 }
+
+#[test]
+fn an_accounts_history_lists_what_moved_its_money_newest_first() {
+    let mut ledger = Ledger::new();
+    ledger.mint(id(1), alice(), io("5"), "test".into(), 1).unwrap();
+    ledger.mint(id(2), bob(), io("1"), "test".into(), 2).unwrap();
+    let escrow = AccountId::Escrow(7);
+    ledger.hold(id(3), alice(), escrow.clone(), io("2"), None, 3).unwrap();
+    ledger.post(id(4), id(3), io("1"), 4).unwrap();
+    ledger.transfer(id(5), bob(), alice(), io("9"), 5).unwrap_err();
+    ledger.void(id(6), id(3), 6).unwrap();
+    let ids = |account: &AccountId| ledger.history(account).map(|entry| entry.op.id().0).collect::<Vec<_>>();
+    assert_eq!(ids(&alice()), [6, 5, 4, 3, 1], "the refused transfer is in it too");
+    assert_eq!(ids(&bob()), [5, 2]);
+    assert_eq!(ids(&escrow), [6, 4, 3]);
+    assert!(ids(&AccountId::Fees).is_empty());
+    assert_eq!(Ledger::replay(ledger.journal().entries()).unwrap(), ledger, "the replay rebuilds the index");
+}
