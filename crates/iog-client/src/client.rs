@@ -186,6 +186,11 @@ impl Client {
         self.json(self.request(Method::GET, "/v1/workers")).await
     }
 
+    /// Device groups of online workers matching a market query (empty: all).
+    pub async fn market(&self, query: &str) -> Result<iog_proto::api::Market, ClientError> {
+        self.json(self.request(Method::GET, "/v1/market").query(&[("q", query)])).await
+    }
+
     /// A wallet's balance.
     pub async fn wallet(&self, address: &str) -> Result<WalletStatus, ClientError> {
         self.json(self.request(Method::GET, &format!("/v1/wallets/{address}"))).await

@@ -41,6 +41,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/blobs/{blob_id}", get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)))
         .route(STREAM_PATH, get(stream))
         .merge(crate::money::routes())
+        .merge(crate::market::routes())
         .with_state(state)
 }
 
@@ -121,6 +122,8 @@ async fn submit(
     }
     let job_id = JobId(rand::random::<u64>().max(1));
     let n_tasks = inputs.len() as u32;
+    let requirements = spec.requirements().map_err(invalid)?;
+    let submitter = payment.as_ref().map(|p| p.terms.payer.to_string()).unwrap_or_default();
     let job = NewJob {
         job_id,
         name: spec.job.name.clone(),
@@ -128,6 +131,8 @@ async fn submit(
         spec_json,
         max_attempts: spec.job.max_attempts,
         inputs,
+        requirements,
+        submitter,
     };
     match state.engine.submit(job, inline_inputs, payment).await? {
         Ok(()) => {
@@ -232,7 +237,13 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         .into_iter()
         .map(|a| Artifact { name: a.name, media_type: a.media_type, blob: a.blob, size_bytes: a.size_bytes })
         .collect();
+    let waiting_reason = if job.state == iog_types::JobState::Running && counts.queued > 0 {
+        state.engine.waiting_reason(job_id).await?
+    } else {
+        None
+    };
     Ok(JobStatus {
+        waiting_reason,
         job_id,
         name: job.name,
         workload: job.workload,
@@ -272,6 +283,7 @@ async fn job_tasks(
                 committed_by: task.commit.as_ref().map(|c| c.worker_id.clone()),
                 output: task.commit.as_ref().map(|c| c.output),
                 duration_ms: task.commit.as_ref().map(|c| c.duration_ms),
+                price_io_per_hour: task.commit.as_ref().map(|c| c.price_io_per_hour.to_string()),
             })
             .collect(),
     ))
@@ -295,9 +307,14 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
     for record in state.store.workers().await? {
         let devices: Vec<Device> = serde_json::from_str(&record.devices_json).unwrap_or_default();
         let view = live.get(&record.worker_id);
+        let stored_offer = serde_json::from_str(&record.offer_json).ok();
         out.push(WorkerStatus {
             online: view.is_some_and(|v| v.connected),
-            slots: view.map_or(0, |v| v.slots),
+            offer: view.map(|v| v.offer.clone()).or(stored_offer),
+            in_use: view.map(|v| v.in_use_by_group.clone()).unwrap_or_default(),
+            trust: view.map_or(0, |v| v.trust),
+            paused: view.is_some_and(|v| v.paused),
+            available: view.is_some_and(|v| v.available),
             n_leases: view.map_or(0, |v| v.n_leases),
             last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),
             worker_id: record.worker_id,

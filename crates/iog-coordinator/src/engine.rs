@@ -67,7 +67,7 @@ pub(crate) enum Command {
     Connect {
         worker_id: WorkerId,
         session_id: u64,
-        slots: u32,
+        offer: iog_sched::Offer,
         held: Vec<RunningTask>,
         outbox: mpsc::Sender<CoordinatorMessage>,
     },
@@ -77,6 +77,11 @@ pub(crate) enum Command {
     },
     Workers {
         reply: oneshot::Sender<Vec<WorkerView>>,
+    },
+    /// Why a running job's waiting tasks are not placed.
+    WaitingReason {
+        job_id: JobId,
+        reply: oneshot::Sender<Option<String>>,
     },
     /// An operation on the $IO ledger; answered once its journal entry is durable.
     Ledger {
@@ -171,6 +176,12 @@ impl EngineHandle {
     pub(crate) async fn workers(&self) -> anyhow::Result<Vec<WorkerView>> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Workers { reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
+    }
+
+    pub(crate) async fn waiting_reason(&self, job_id: JobId) -> anyhow::Result<Option<String>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::WaitingReason { job_id, reply }).await?;
         rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine stopped before answering"))
     }
 
@@ -363,12 +374,23 @@ impl Engine {
                     self.pending_submits.insert(job.job_id, reply);
                     self.handle(Event::JobSubmitted(job), now, &mut actions);
                 }
-                Command::Connect { worker_id, session_id, slots, held, outbox } => {
-                    tracing::info!(worker_id = %worker_id, session_id, slots, "worker connected");
+                Command::Connect { worker_id, session_id, offer, held, outbox } => {
+                    tracing::info!(
+                        worker_id = %worker_id,
+                        session_id,
+                        devices = offer.n_devices(),
+                        region = %offer.region,
+                        price = %offer.price_io_per_device_hour,
+                        "worker connected"
+                    );
                     if let Some(old) = self.sessions.insert(worker_id.clone(), Session { session_id, outbox }) {
                         tracing::info!(worker_id = %worker_id, old_session_id = old.session_id, "session replaced");
                     }
-                    self.handle(Event::WorkerConnected { worker_id, slots, running: held }, now, &mut actions);
+                    let trust = self.trust_of(&worker_id, &offer);
+                    self.handle(Event::WorkerConnected { worker_id, offer, trust, running: held }, now, &mut actions);
+                }
+                Command::WaitingReason { job_id, reply } => {
+                    let _ = reply.send(self.core.waiting_reason(job_id));
                 }
                 Command::Disconnect { worker_id, session_id } => {
                     if self.sessions.get(&worker_id).is_some_and(|s| s.session_id == session_id) {
@@ -514,6 +536,20 @@ impl Engine {
             Ok(share) => tracing::info!(epoch, n_workers = workers.len(), share = %share, "rewards paid"),
             Err(err) => tracing::error!(epoch, error = %err, "rewards could not be paid"),
         }
+    }
+
+    /// The trust level placement gives a worker: 1 when the network asks
+    /// for stake and the worker's active stake covers its devices, 0
+    /// otherwise. Levels above 1 come from hardware challenges and
+    /// verified results.
+    fn trust_of(&self, worker_id: &WorkerId, offer: &iog_sched::Offer) -> u8 {
+        let rules = self.payments.stake_rules();
+        let per_device = rules.min_per_device;
+        let needed = per_device
+            .checked_mul_div(u64::from(offer.n_physical_devices().max(1)), 1)
+            .unwrap_or(iog_ledger::Amount::MAX);
+        let active = self.payments.stake_of(&worker_id.0).active;
+        u8::from(!per_device.is_zero() && active >= needed)
     }
 
     /// Hands an event to the core and the core's actions to payments, which

@@ -13,6 +13,7 @@ mod api;
 mod assemble;
 mod config;
 mod engine;
+mod market;
 mod money;
 mod server;
 mod session;

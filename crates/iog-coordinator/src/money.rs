@@ -294,6 +294,7 @@ async fn billing(State(state): State<AppState>, Path(job_id): Path<String>) -> R
         },
         budget: escrow.budget.to_string(),
         price_io_per_hour: terms.price_io_per_hour.to_string(),
+        price_io_per_task_hour_max: spec.price_io_per_task_hour_max().map_err(Failure::internal)?.to_string(),
         spent: escrow.spent.to_string(),
         fees: fees.to_string(),
         held: escrow.held.to_string(),

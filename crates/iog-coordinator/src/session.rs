@@ -19,6 +19,8 @@ use crate::server::AppState;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most devices one worker may describe in its hello.
 const DEVICES_MAX: usize = 256;
+/// Longest pause reason kept, in characters.
+const REASON_CHARS_MAX: usize = 200;
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -58,7 +60,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         Ok(Some(Ok(message))) => decode(message),
         _ => return,
     };
-    let Frame::Message(WorkerMessage::Hello { protocol_version, worker_id, agent_version, devices, slots, held }) =
+    let Frame::Message(WorkerMessage::Hello { protocol_version, worker_id, agent_version, devices, offer, held }) =
         hello
     else {
         refuse(&mut socket, "bad_hello", "the first message of a session must be a hello".into()).await;
@@ -76,6 +78,10 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         refuse(&mut socket, "too_many_devices", format!("a worker may offer at most {DEVICES_MAX} devices")).await;
         return;
     }
+    if let Err(err) = offer.validate() {
+        refuse(&mut socket, "bad_offer", format!("{err}; fix the [offer] section of the worker's config")).await;
+        return;
+    }
     match state.engine.admission(worker_id.clone(), devices.len()).await {
         Ok((_, Ok(()))) => {}
         Ok((_, Err(why))) => {
@@ -85,7 +91,9 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         Err(_) => return,
     }
     let devices_json = serde_json::to_string(&devices).expect("devices serialise");
-    if let Err(err) = state.store.record_worker(&worker_id, &devices_json, &agent_version, now_ms()).await {
+    let offer_json = serde_json::to_string(&offer).expect("offers serialise");
+    if let Err(err) = state.store.record_worker(&worker_id, &devices_json, &offer_json, &agent_version, now_ms()).await
+    {
         tracing::error!(worker_id = %worker_id, error = %err, "recording worker failed");
         refuse(&mut socket, "internal", "the coordinator could not record the worker; try again".into()).await;
         return;
@@ -100,7 +108,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
     let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
     let (outbox, mut inbox) = mpsc::channel(SESSION_QUEUE_MAX);
     let held = held.into_iter().map(|h| RunningTask { task_id: h.task_id, token: h.token }).collect();
-    let connect = Command::Connect { worker_id: worker_id.clone(), session_id, slots, held, outbox };
+    let connect = Command::Connect { worker_id: worker_id.clone(), session_id, offer, held, outbox };
     if state.engine.send(connect).await.is_err() {
         return;
     }
@@ -121,7 +129,13 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
                         refuse(&mut socket, "bad_message", format!("could not decode message: {err}")).await;
                         break;
                     }
-                    Frame::Message(message) => to_command(&state, &worker_id, message).await,
+                    Frame::Message(message) => match to_command(&state, &worker_id, message).await {
+                        Ok(command) => command,
+                        Err((code, message)) => {
+                            refuse(&mut socket, code, message).await;
+                            break;
+                        }
+                    },
                 };
                 if state.engine.send(event).await.is_err() {
                     break;
@@ -134,11 +148,35 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
 
 /// Turns a worker's message into a command for the engine. A result is
 /// accepted only with its output at hand: inline (checked against its id) or
-/// already uploaded.
-async fn to_command(state: &AppState, worker_id: &iog_types::WorkerId, message: WorkerMessage) -> Command {
+/// already uploaded. A message that ends the session is an error (code, message).
+async fn to_command(
+    state: &AppState,
+    worker_id: &iog_types::WorkerId,
+    message: WorkerMessage,
+) -> Result<Command, (&'static str, String)> {
     let worker_id = worker_id.clone();
     let event = |event| Command::Event { event, blob: None };
-    match message {
+    Ok(match message {
+        WorkerMessage::OfferChanged { offer } => {
+            offer
+                .validate()
+                .map_err(|err| ("bad_offer", format!("{err}; fix the [offer] section of the worker's config")))?;
+            tracing::info!(worker_id = %worker_id, region = %offer.region, price = %offer.price_io_per_device_hour, "offer changed");
+            let offer_json = serde_json::to_string(&offer).expect("offers serialise");
+            if let Err(err) = state.store.record_offer(&worker_id, &offer_json).await {
+                tracing::warn!(worker_id = %worker_id, error = %err, "recording offer failed");
+            }
+            event(Event::OfferChanged { worker_id, offer })
+        }
+        WorkerMessage::Pause { reason } => {
+            let reason: String = reason.chars().take(REASON_CHARS_MAX).collect();
+            tracing::info!(worker_id = %worker_id, reason, "owner is using the worker's machine");
+            event(Event::WorkerPaused { worker_id, paused: true, reason })
+        }
+        WorkerMessage::Resume => {
+            tracing::info!(worker_id = %worker_id, "owner's machine is idle again");
+            event(Event::WorkerPaused { worker_id, paused: false, reason: String::new() })
+        }
         WorkerMessage::Heartbeat { held } | WorkerMessage::Hello { held, .. } => {
             let held = held.into_iter().map(|h| RunningTask { task_id: h.task_id, token: h.token }).collect();
             event(Event::Heartbeat { worker_id, held })
@@ -169,5 +207,5 @@ async fn to_command(state: &AppState, worker_id: &iog_types::WorkerId, message: 
             tracing::info!(worker_id = %worker_id, task_id = %task_id, error, "task failed on worker");
             event(Event::TaskFailed { worker_id, task_id, token, error })
         }
-    }
+    })
 }

@@ -16,12 +16,15 @@ pub struct Config {
     pub retry_backoff_base_ms: u64,
     /// Retries never wait longer than this. Default 30 000 ms.
     pub retry_backoff_max_ms: u64,
-    /// Tasks one worker may hold at once when it asks for more. Default 64.
+    /// Devices in one group of a worker's offer (for the CPU: tasks at once)
+    /// beyond which the offer is clamped. Default 64.
     pub slots_per_worker_max: u32,
     /// A lease lapses when this many heartbeats in a row from its holder do
     /// not list the task (the assignment was lost, or the worker dropped
     /// it). Default 2: one heartbeat may have crossed the assignment.
     pub unconfirmed_heartbeats_max: u32,
+    /// How placement ranks the devices that meet a task's requirements.
+    pub rank: iog_sched::index::RankWeights,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
             retry_backoff_max_ms: 30_000,
             slots_per_worker_max: 64,
             unconfirmed_heartbeats_max: 2,
+            rank: iog_sched::index::RankWeights::default(),
         }
     }
 }

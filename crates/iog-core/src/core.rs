@@ -1,11 +1,14 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
+use iog_ledger::Amount;
+use iog_sched::index::{ClassId, EntryTerms, REPUTATION_NEUTRAL_MILLI};
+use iog_sched::{EntryId, Index, Offer};
 use iog_types::{JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
 
 use crate::config::Config;
 use crate::event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
 use crate::model::{JobView, Snapshot, TaskView, WorkerView};
-use crate::queue::{FreeWorkers, TaskQueue};
+use crate::queue::{Submitter, TaskQueue};
 
 /// The store's snapshot does not describe a consistent state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +40,13 @@ struct Job {
     n_tasks: u32,
     n_committed: u32,
     max_attempts: u32,
-    /// Submission order; older jobs are served first.
+    /// Submission order; a submitter's older jobs are served first.
     seq: u64,
+    /// The job's requirements, interned in the index.
+    class: ClassId,
+    /// Devices each task uses.
+    devices_per_task: u32,
+    submitter: Submitter,
 }
 
 #[derive(Debug)]
@@ -55,17 +63,41 @@ struct Task {
     /// When the current lease was granted (or restored after a restart): a
     /// result's run time is never taken as longer than its lease has lasted.
     leased_ms: UnixMs,
+    /// The index entry whose devices the current lease holds. `None` for a
+    /// lease restored after a restart until its holder reconnects.
+    placed: Option<EntryId>,
+    /// What the current (or last) lease pays per hour for all its devices.
+    price_io_per_hour: Amount,
 }
 
 #[derive(Debug)]
 struct Worker {
     connected: bool,
-    slots: u32,
+    offer: Offer,
+    trust: u8,
+    /// One index entry per device group of the offer.
+    entries: Vec<EntryId>,
     leases: BTreeSet<TaskId>,
     last_heartbeat_ms: UnixMs,
-    /// Value of the assignment counter when this worker last got a task.
-    last_assigned: u64,
-    in_free_set: bool,
+    /// The owner is using the machine; it takes no tasks until it says so.
+    paused: bool,
+    /// When its availability may next change, as listed in `window_edges`.
+    next_edge_ms: Option<UnixMs>,
+}
+
+impl Worker {
+    fn unknown(now: UnixMs) -> Worker {
+        Worker {
+            connected: false,
+            offer: Offer::free(Vec::new()),
+            trust: 0,
+            entries: Vec::new(),
+            leases: BTreeSet::new(),
+            last_heartbeat_ms: now,
+            paused: false,
+            next_edge_ms: None,
+        }
+    }
 }
 
 /// The coordinator's state machine. See the crate documentation.
@@ -76,28 +108,34 @@ pub struct Core {
     tasks: HashMap<TaskId, Task>,
     workers: HashMap<WorkerId, Worker>,
     queue: TaskQueue,
-    free: FreeWorkers,
+    /// Free capacity of the connected workers.
+    index: Index<WorkerId>,
     /// (time the worker is declared dead, worker).
     deadlines: BTreeSet<(UnixMs, WorkerId)>,
+    /// (time a worker's availability window opens or closes, worker).
+    window_edges: BTreeSet<(UnixMs, WorkerId)>,
     next_token: u64,
     next_job_seq: u64,
-    n_assignments: u64,
+    /// Something happened since the last placement round that may let a
+    /// task be placed (a task became ready, a device freed or appeared).
+    placement_due: bool,
 }
 
 impl Core {
     /// An empty coordinator.
     pub fn new(config: Config) -> Core {
         Core {
+            index: Index::new(config.rank),
             config,
             jobs: HashMap::new(),
             tasks: HashMap::new(),
             workers: HashMap::new(),
             queue: TaskQueue::default(),
-            free: FreeWorkers::default(),
             deadlines: BTreeSet::new(),
+            window_edges: BTreeSet::new(),
             next_token: 1,
             next_job_seq: 0,
-            n_assignments: 0,
+            placement_due: false,
         }
     }
 
@@ -112,9 +150,19 @@ impl Core {
         for job in jobs {
             let seq = core.next_job_seq;
             core.next_job_seq += 1;
+            let class = core.index.class(&job.requirements);
             core.jobs.insert(
                 job.job_id,
-                Job { state: job.state, n_tasks: 0, n_committed: 0, max_attempts: job.max_attempts, seq },
+                Job {
+                    state: job.state,
+                    n_tasks: 0,
+                    n_committed: 0,
+                    max_attempts: job.max_attempts,
+                    seq,
+                    class,
+                    devices_per_task: job.requirements.count,
+                    submitter: Submitter::from(job.submitter.as_str()),
+                },
             );
         }
         let timeout_ms = core.config.worker_timeout_ms();
@@ -125,23 +173,17 @@ impl Core {
             if restored.state == TaskState::Committed {
                 job.n_committed += 1;
             }
-            let seq = job.seq;
+            let (seq, submitter) = (job.seq, job.submitter.clone());
             if let Some(token) = restored.token {
                 core.next_token = core.next_token.max(token.0 + 1);
             }
             match restored.state {
-                TaskState::Queued => core.queue.push(seq, task_id, restored.not_before_ms, now),
+                TaskState::Queued => core.queue.push(seq, &submitter, task_id, restored.not_before_ms, now),
                 TaskState::Leased => {
                     let holder = restored.holder.clone().ok_or(RestoreError::LeasedWithoutHolder(task_id))?;
-                    let worker = core.workers.entry(holder.clone()).or_insert_with(|| Worker {
-                        connected: false,
-                        slots: 1,
-                        leases: BTreeSet::new(),
-                        last_heartbeat_ms: now,
-                        last_assigned: 0,
-                        in_free_set: false,
-                    });
+                    let worker = core.workers.entry(holder.clone()).or_insert_with(|| Worker::unknown(now));
                     worker.leases.insert(task_id);
+                    core.queue.add_use(&submitter, job.devices_per_task);
                     core.deadlines.insert((now + timeout_ms, holder));
                 }
                 TaskState::Committed | TaskState::Failed | TaskState::Cancelled => {}
@@ -158,9 +200,12 @@ impl Core {
                     output: restored.output,
                     unconfirmed_heartbeats: 0,
                     leased_ms: now,
+                    placed: None,
+                    price_io_per_hour: restored.price_io_per_hour,
                 },
             );
         }
+        core.placement_due = true;
         for (job_id, job) in &core.jobs {
             for task_idx in 0..job.n_tasks {
                 let task_id = TaskId::new(*job_id, task_idx);
@@ -180,8 +225,17 @@ impl Core {
     pub fn handle(&mut self, event: Event, now: UnixMs) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::WorkerConnected { worker_id, slots, running } => {
-                self.on_connected(worker_id, slots, &running, now, &mut out)
+            Event::WorkerConnected { worker_id, offer, trust, running } => {
+                self.on_connected(worker_id, offer, trust, &running, now, &mut out)
+            }
+            Event::OfferChanged { worker_id, offer } => {
+                if self.workers.get(&worker_id).is_some_and(|worker| worker.connected) {
+                    let trust = self.workers[&worker_id].trust;
+                    self.set_offer(&worker_id, offer, trust, now);
+                }
+            }
+            Event::WorkerPaused { worker_id, paused, reason } => {
+                self.on_paused(&worker_id, paused, &reason, now, &mut out)
             }
             Event::Heartbeat { worker_id, held } => {
                 self.on_heartbeat(&worker_id, now);
@@ -191,7 +245,7 @@ impl Core {
                 if let Some(worker) = self.workers.get_mut(&worker_id) {
                     worker.connected = false;
                 }
-                self.refresh_free(&worker_id);
+                self.refresh_available(&worker_id, now);
             }
             Event::JobSubmitted(job) => self.on_submitted(job, now, &mut out),
             Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms } => {
@@ -216,30 +270,32 @@ impl Core {
             }
             Event::Tick => self.on_tick(now, &mut out),
         }
-        self.queue.release_due(now);
-        self.place(now, &mut out);
+        let jobs = &self.jobs;
+        let released = self.queue.release_due(now, |job_id| jobs[&job_id].submitter.clone());
+        if released > 0 {
+            self.placement_due = true;
+        }
+        if self.placement_due {
+            self.placement_due = false;
+            self.place(now, &mut out);
+        }
         out
     }
 
     fn on_connected(
         &mut self,
         worker_id: WorkerId,
-        slots: u32,
+        offer: Offer,
+        trust: u8,
         running: &[RunningTask],
         now: UnixMs,
         out: &mut Vec<Action>,
     ) {
-        let slots = slots.clamp(1, self.config.slots_per_worker_max);
-        let worker = self.workers.entry(worker_id.clone()).or_insert_with(|| Worker {
-            connected: true,
-            slots,
-            leases: BTreeSet::new(),
-            last_heartbeat_ms: now,
-            last_assigned: 0,
-            in_free_set: false,
-        });
+        let worker = self.workers.entry(worker_id.clone()).or_insert_with(|| Worker::unknown(now));
         worker.connected = true;
-        worker.slots = slots;
+        // A new session starts with the owner's machine free; a worker
+        // whose owner is still busy says so right after its hello.
+        worker.paused = false;
         // Leases the worker no longer knows about were lost with its previous
         // process; they lapse now rather than at the heartbeat deadline.
         let lost: Vec<TaskId> = worker
@@ -262,7 +318,101 @@ impl Core {
         }
         self.revoke_stale(&worker_id, running, out);
         self.on_heartbeat(&worker_id, now);
-        self.refresh_free(&worker_id);
+        self.set_offer(&worker_id, offer, trust, now);
+    }
+
+    /// Replaces a worker's index entries by ones for `offer`, and charges
+    /// the devices of the leases it holds to the new entries.
+    fn set_offer(&mut self, worker_id: &WorkerId, mut offer: Offer, trust: u8, now: UnixMs) {
+        for group in &mut offer.groups {
+            group.count = group.count.min(self.config.slots_per_worker_max);
+        }
+        let worker = self.workers.get_mut(worker_id).expect("the caller checked the worker");
+        let old_entries = std::mem::take(&mut worker.entries);
+        let leases: Vec<TaskId> = worker.leases.iter().copied().collect();
+        for task_id in &leases {
+            if let Some(task) = self.tasks.get_mut(task_id) {
+                task.placed = None;
+            }
+        }
+        for entry in old_entries {
+            self.index.remove(entry);
+        }
+        let terms = EntryTerms {
+            region: offer.region.clone(),
+            price_io_per_device_hour: offer.price_io_per_device_hour,
+            trust,
+            reputation_milli: REPUTATION_NEUTRAL_MILLI,
+            rtt_ms: 0,
+        };
+        let entries: Vec<EntryId> = offer
+            .groups
+            .iter()
+            .filter(|group| group.count > 0)
+            .map(|group| self.index.insert(worker_id.clone(), group.clone(), terms.clone(), 0, false))
+            .collect();
+        // Leases carried over take the first group that fits their job and
+        // has room; one that fits nowhere (the offer shrank) runs on, unplaced.
+        for task_id in leases {
+            let Some(job) = self.jobs.get(&task_id.job_id) else { continue };
+            let Some(requirements) = self.index.requirements(job.class) else { continue };
+            let count = job.devices_per_task;
+            let fitting = entries.iter().copied().find(|&entry| {
+                let view = self.index.get(entry).expect("just inserted");
+                requirements.fits_device(view.group) && view.group.count.saturating_sub(view.used) >= count
+            });
+            if let Some(entry) = fitting {
+                self.index.take(entry, count);
+                self.tasks.get_mut(&task_id).expect("a lease's task exists").placed = Some(entry);
+            }
+        }
+        let worker = self.workers.get_mut(worker_id).expect("the caller checked the worker");
+        worker.offer = offer;
+        worker.trust = trust;
+        worker.entries = entries;
+        self.refresh_available(worker_id, now);
+        self.placement_due = true;
+    }
+
+    /// The owner started or stopped using the machine. While paused the
+    /// worker takes no tasks; the tasks it held are stopped by the worker
+    /// and go back to the queue at once, their attempt not counted, so the
+    /// submitter loses nothing but the time (and pays only for committed work).
+    fn on_paused(&mut self, worker_id: &WorkerId, paused: bool, reason: &str, now: UnixMs, out: &mut Vec<Action>) {
+        let Some(worker) = self.workers.get_mut(worker_id) else { return };
+        if !worker.connected || worker.paused == paused {
+            return;
+        }
+        worker.paused = paused;
+        if paused {
+            let leases: Vec<TaskId> = worker.leases.iter().copied().collect();
+            for task_id in leases {
+                let task = self.tasks.get(&task_id).expect("a lease's task exists");
+                let token = task.token.expect("a leased task has a token");
+                self.release_lease(task_id);
+                let task = self.tasks.get_mut(&task_id).expect("a lease's task exists");
+                task.attempts = task.attempts.saturating_sub(1);
+                task.not_before_ms = now;
+                let (attempts, seq, submitter) = {
+                    let job = &self.jobs[&task_id.job_id];
+                    (task.attempts, job.seq, job.submitter.clone())
+                };
+                out.push(Action::Persist(Change::TaskYielded {
+                    task_id,
+                    attempts,
+                    reason: format!("owner of worker {} is using it: {reason}", worker_id.short()),
+                }));
+                out.push(Action::Revoke {
+                    worker_id: worker_id.clone(),
+                    task_id,
+                    token,
+                    reason: "the owner is using the machine".to_owned(),
+                });
+                self.queue.push(seq, &submitter, task_id, now, now);
+            }
+        }
+        self.refresh_available(worker_id, now);
+        self.placement_due = true;
     }
 
     fn on_heartbeat(&mut self, worker_id: &WorkerId, now: UnixMs) {
@@ -336,9 +486,27 @@ impl Core {
             out.push(reject(format!("job.max_attempts must be between 1 and {limit}, got {max_attempts}")));
             return;
         }
+        if let Err(err) = job.requirements.validate() {
+            out.push(reject(err.to_string()));
+            return;
+        }
         let seq = self.next_job_seq;
         self.next_job_seq += 1;
-        self.jobs.insert(job_id, Job { state: JobState::Running, n_tasks, n_committed: 0, max_attempts, seq });
+        let class = self.index.class(&job.requirements);
+        let submitter = Submitter::from(job.submitter.as_str());
+        self.jobs.insert(
+            job_id,
+            Job {
+                state: JobState::Running,
+                n_tasks,
+                n_committed: 0,
+                max_attempts,
+                seq,
+                class,
+                devices_per_task: job.requirements.count,
+                submitter: submitter.clone(),
+            },
+        );
         for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
             let task_id = TaskId::new(job_id, task_idx);
             self.tasks.insert(
@@ -353,10 +521,13 @@ impl Core {
                     output: None,
                     unconfirmed_heartbeats: 0,
                     leased_ms: now,
+                    placed: None,
+                    price_io_per_hour: Amount::ZERO,
                 },
             );
-            self.queue.push(seq, task_id, 0, now);
+            self.queue.push(seq, &submitter, task_id, 0, now);
         }
+        self.placement_due = true;
         out.push(Action::Persist(Change::JobCreated { job, max_attempts, created_ms: now }));
         out.push(Action::JobAccepted { job_id });
     }
@@ -398,6 +569,7 @@ impl Core {
                 output,
                 duration_ms,
                 committed_ms: now,
+                price_io_per_hour: task.price_io_per_hour,
             }));
             let job = self.jobs.get_mut(&task_id.job_id).expect("a task's job exists");
             job.n_committed += 1;
@@ -412,6 +584,16 @@ impl Core {
     }
 
     fn on_tick(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        while let Some(&(edge_ms, _)) = self.window_edges.first() {
+            if edge_ms > now {
+                break;
+            }
+            let (_, worker_id) = self.window_edges.pop_first().expect("first exists");
+            if let Some(worker) = self.workers.get_mut(&worker_id) {
+                worker.next_edge_ms = None;
+            }
+            self.refresh_available(&worker_id, now);
+        }
         // A worker is dead once strictly more than its timeout has passed
         // since its last heartbeat.
         while let Some((deadline, _)) = self.deadlines.first() {
@@ -420,8 +602,19 @@ impl Core {
             }
             let (_, worker_id) = self.deadlines.pop_first().expect("first exists");
             let worker = self.workers.remove(&worker_id).expect("a deadline belongs to a known worker");
-            if worker.in_free_set {
-                self.free.remove(worker.last_assigned, &worker_id);
+            for entry in &worker.entries {
+                self.index.remove(*entry);
+            }
+            // Its leases' devices went with the entries. Forget them on
+            // every lease first: lapsing one may fail the job and release
+            // the others, which must not give back to a removed entry.
+            for task_id in &worker.leases {
+                if let Some(task) = self.tasks.get_mut(task_id) {
+                    task.placed = None;
+                }
+            }
+            if let Some(edge_ms) = worker.next_edge_ms {
+                self.window_edges.remove(&(edge_ms, worker_id.clone()));
             }
             let missed = self.config.missed_heartbeats_max;
             for task_id in worker.leases {
@@ -429,10 +622,13 @@ impl Core {
                 if !self.is_leased_to(task_id, &worker_id) {
                     continue;
                 }
-                // The worker entry is gone already, so only the task side remains.
+                // The worker and its entries are gone already, so only the
+                // task side (and its submitter's share) remains.
                 let task = self.tasks.get_mut(&task_id).expect("a lease's task exists");
                 task.holder = None;
                 task.state = TaskState::Queued;
+                let job = &self.jobs[&task_id.job_id];
+                self.queue.remove_use(&job.submitter, job.devices_per_task);
                 let error = format!("worker {} missed {missed} heartbeats", worker_id.short());
                 self.retry_or_fail(task_id, error, now, out);
             }
@@ -440,19 +636,51 @@ impl Core {
         }
     }
 
-    /// Gives ready tasks to free workers until one of them runs out.
+    /// Gives ready tasks to free devices, in fair-share order, until no
+    /// waiting task fits any free device.
+    ///
+    /// Each round asks the submitter holding the fewest devices for its
+    /// oldest job whose requirements some free device meets. A job whose
+    /// requirements fit nothing free is passed over for the rest of the
+    /// round, as is a submitter none of whose jobs fit, so one job waiting
+    /// for a device that does not exist holds up no one else.
     fn place(&mut self, now: UnixMs, out: &mut Vec<Action>) {
-        while self.queue.has_ready() {
-            let Some(worker_id) = self.free.pop() else {
+        let mut blocked_classes: HashSet<ClassId> = HashSet::new();
+        let mut blocked_submitters: HashSet<Submitter> = HashSet::new();
+        while self.queue.has_ready() && self.index.n_free_devices() > 0 {
+            let Some(submitter) = self.queue.next_submitter(|s| blocked_submitters.contains(s)) else {
                 break;
             };
-            self.workers.get_mut(&worker_id).expect("free workers are known").in_free_set = false;
-            let Some(task_id) = self.queue.pop_ready() else {
-                break;
+            let mut choice = None;
+            for (seq, job_id) in self.queue.ready_jobs_of(&submitter) {
+                let class = self.jobs[&job_id].class;
+                if blocked_classes.contains(&class) {
+                    continue;
+                }
+                match self.index.find(class) {
+                    Some(placement) => {
+                        choice = Some((seq, job_id, placement));
+                        break;
+                    }
+                    None => {
+                        blocked_classes.insert(class);
+                    }
+                }
+            }
+            let Some((seq, job_id, placement)) = choice else {
+                blocked_submitters.insert(submitter);
+                continue;
             };
-            self.n_assignments += 1;
+            let task_id = self.queue.pop_ready_of(seq).expect("a ready job has a ready task");
+            debug_assert_eq!(task_id.job_id, job_id);
+            let count = self.jobs[&job_id].devices_per_task;
+            let worker_id = self.index.get(placement.entry).expect("found entries exist").owner.clone();
+            self.index.take(placement.entry, count);
+            self.queue.add_use(&submitter, count);
             let token = LeaseToken(self.next_token);
             self.next_token += 1;
+            let price_io_per_hour =
+                placement.price_io_per_device_hour.checked_mul_div(u64::from(count), 1).unwrap_or(Amount::MAX);
             let task = self.tasks.get_mut(&task_id).expect("queued tasks exist");
             debug_assert_eq!(task.state, TaskState::Queued);
             task.state = TaskState::Leased;
@@ -461,17 +689,18 @@ impl Core {
             task.holder = Some(worker_id.clone());
             task.unconfirmed_heartbeats = 0;
             task.leased_ms = now;
-            let worker = self.workers.get_mut(&worker_id).expect("free workers are known");
+            task.placed = Some(placement.entry);
+            task.price_io_per_hour = price_io_per_hour;
+            let worker = self.workers.get_mut(&worker_id).expect("indexed workers are known");
             worker.leases.insert(task_id);
-            worker.last_assigned = self.n_assignments;
             out.push(Action::Persist(Change::TaskLeased {
                 task_id,
                 worker_id: worker_id.clone(),
                 token,
                 attempts: task.attempts,
+                price_io_per_hour,
             }));
-            out.push(Action::Assign { worker_id: worker_id.clone(), task_id, token, input: task.input });
-            self.refresh_free(&worker_id);
+            out.push(Action::Assign { worker_id, task_id, token, input: task.input });
         }
     }
 
@@ -480,7 +709,7 @@ impl Core {
     fn retry_or_fail(&mut self, task_id: TaskId, error: String, now: UnixMs, out: &mut Vec<Action>) {
         let job = self.jobs.get(&task_id.job_id).expect("a task's job exists");
         debug_assert_eq!(job.state, JobState::Running, "only tasks of running jobs are retried");
-        let (max_attempts, seq) = (job.max_attempts, job.seq);
+        let (max_attempts, seq, submitter) = (job.max_attempts, job.seq, job.submitter.clone());
         let task = self.tasks.get_mut(&task_id).expect("the task exists");
         if task.attempts >= max_attempts {
             task.state = TaskState::Failed;
@@ -493,7 +722,8 @@ impl Core {
             task.state = TaskState::Queued;
             task.not_before_ms = not_before_ms;
             out.push(Action::Persist(Change::TaskRequeued { task_id, not_before_ms, error }));
-            self.queue.push(seq, task_id, not_before_ms, now);
+            self.queue.push(seq, &submitter, task_id, not_before_ms, now);
+            self.placement_due = true;
         }
     }
 
@@ -529,6 +759,8 @@ impl Core {
         for task_idx in 0..n_tasks {
             self.tasks.remove(&TaskId::new(job_id, task_idx));
         }
+        let class = self.jobs[&job_id].class;
+        self.index.release_class(class);
         out.push(Action::Persist(Change::JobEnded { job_id, state, reason, ended_ms: now }));
         out.push(Action::JobFinished { job_id, state });
     }
@@ -549,28 +781,47 @@ impl Core {
     fn release_lease(&mut self, task_id: TaskId) {
         let task = self.tasks.get_mut(&task_id).expect("the task exists");
         let holder = task.holder.take();
+        let placed = task.placed.take();
+        let was_leased = task.state == TaskState::Leased;
         task.state = TaskState::Queued;
-        if let Some(holder) = holder {
-            if let Some(worker) = self.workers.get_mut(&holder) {
-                worker.leases.remove(&task_id);
-            }
-            self.refresh_free(&holder);
+        let job = &self.jobs[&task_id.job_id];
+        if let Some(entry) = placed {
+            self.index.give_back(entry, job.devices_per_task);
+            self.placement_due = true;
+        }
+        if was_leased {
+            self.queue.remove_use(&job.submitter, job.devices_per_task);
+        }
+        if let Some(holder) = holder
+            && let Some(worker) = self.workers.get_mut(&holder)
+        {
+            worker.leases.remove(&task_id);
         }
     }
 
-    /// Keeps the free-worker set in step with a worker's connection and leases.
-    fn refresh_free(&mut self, worker_id: &WorkerId) {
+    /// Puts a worker's entries in or out of placement: in while it is
+    /// connected, its owner is not using it, and one of its windows is open.
+    fn refresh_available(&mut self, worker_id: &WorkerId, now: UnixMs) {
         let Some(worker) = self.workers.get_mut(worker_id) else {
             return;
         };
-        let should_be_free = worker.connected && (worker.leases.len() as u64) < u64::from(worker.slots);
-        if worker.in_free_set {
-            self.free.remove(worker.last_assigned, worker_id);
+        let available = worker.connected && !worker.paused && worker.offer.available_at(now);
+        let next_edge_ms = if worker.connected { worker.offer.next_change_after(now) } else { None };
+        if worker.next_edge_ms != next_edge_ms {
+            if let Some(old) = worker.next_edge_ms {
+                self.window_edges.remove(&(old, worker_id.clone()));
+            }
+            if let Some(new) = next_edge_ms {
+                self.window_edges.insert((new, worker_id.clone()));
+            }
+            worker.next_edge_ms = next_edge_ms;
         }
-        if should_be_free {
-            self.free.insert(worker.last_assigned, worker_id.clone());
+        for entry in &worker.entries {
+            self.index.set_available(*entry, available);
         }
-        worker.in_free_set = should_be_free;
+        if available {
+            self.placement_due = true;
+        }
     }
 
     /// A look at one job.
@@ -604,7 +855,26 @@ impl Core {
             .map(|(worker_id, worker)| WorkerView {
                 worker_id: worker_id.clone(),
                 connected: worker.connected,
-                slots: worker.slots,
+                offer: worker.offer.clone(),
+                trust: worker.trust,
+                paused: worker.paused,
+                available: worker.entries.iter().any(|e| self.index.get(*e).is_some_and(|v| v.available)),
+                devices_in_use: worker.entries.iter().filter_map(|e| self.index.get(*e)).map(|v| v.used).sum(),
+                in_use_by_group: {
+                    // Entries exist for the groups with devices, in order.
+                    let mut entries = worker.entries.iter();
+                    worker
+                        .offer
+                        .groups
+                        .iter()
+                        .map(|g| {
+                            if g.count == 0 {
+                                return 0;
+                            }
+                            entries.next().and_then(|e| self.index.get(*e)).map_or(0, |v| v.used)
+                        })
+                        .collect()
+                },
                 n_leases: worker.leases.len() as u32,
                 last_heartbeat_ms: worker.last_heartbeat_ms,
             })
@@ -616,6 +886,64 @@ impl Core {
     /// Tasks waiting for a worker, ready or backing off.
     pub fn n_queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Why a running job's waiting tasks are not placed, or `None` when
+    /// nothing holds them back (it has no waiting task, or a free device
+    /// fits). Either no connected worker offers what the job needs — the
+    /// reason names the constraint, e.g. `no worker offers a gpu with ≥ 24
+    /// GiB in region eu; …` — or every device that fits is busy or out of
+    /// its owner's hours.
+    pub fn waiting_reason(&self, job_id: JobId) -> Option<String> {
+        let job = self.jobs.get(&job_id)?;
+        if job.state != JobState::Running {
+            return None;
+        }
+        let waiting = (0..job.n_tasks)
+            .any(|idx| self.tasks.get(&TaskId::new(job_id, idx)).is_some_and(|t| t.state == TaskState::Queued));
+        if !waiting || self.index.find(job.class).is_some() {
+            return None;
+        }
+        let requirements = self.index.requirements(job.class)?;
+        let offered =
+            self.index.iter().filter(|(_, view)| self.workers.get(view.owner).is_some_and(|w| w.connected)).map(
+                |(_, view)| iog_sched::explain::Offered {
+                    group: view.group,
+                    region: &view.terms.region,
+                    trust: view.terms.trust,
+                    price_io_per_device_hour: view.terms.price_io_per_device_hour,
+                },
+            );
+        if let Some(reason) = iog_sched::explain_unplaceable(requirements, offered) {
+            return Some(reason);
+        }
+        let fitting: Vec<_> = self
+            .index
+            .iter()
+            .filter(|(_, v)| {
+                requirements.fits(
+                    v.group,
+                    v.group.count,
+                    &v.terms.region,
+                    v.terms.trust,
+                    v.terms.price_io_per_device_hour,
+                )
+            })
+            .collect();
+        let available = fitting.iter().filter(|(_, v)| v.available).count();
+        Some(if available == 0 {
+            format!(
+                "the {} workers' devices that fit are outside their owners' hours or in use by their owners",
+                fitting.len()
+            )
+        } else {
+            format!("every device that fits is busy ({} groups on connected workers fit)", fitting.len())
+        })
+    }
+
+    /// Devices the submitter's tasks hold now (the measure of fair share).
+    pub fn devices_in_use_by(&self, submitter: &str) -> u64 {
+        self.queue.in_use(&Submitter::from(submitter))
     }
 
     /// Checks the core's internal bookkeeping; tests and simulations call it
@@ -670,6 +998,31 @@ impl Core {
         }
         if self.queue.len() > self.tasks.values().filter(|task| task.state == TaskState::Queued).count() {
             return Err("the queue holds tasks that are not queued".to_owned());
+        }
+        self.queue.check()?;
+        self.index.check()?;
+        // Every device an entry counts as used is held by one of its owner's leases.
+        let mut used: HashMap<EntryId, u32> = HashMap::new();
+        for (task_id, task) in &self.tasks {
+            if let Some(entry) = task.placed {
+                if task.state != TaskState::Leased {
+                    return Err(format!("{task_id} is {} but holds devices", task.state));
+                }
+                let view = self.index.get(entry).ok_or(format!("{task_id} holds devices of a removed entry"))?;
+                if Some(view.owner) != task.holder.as_ref() {
+                    return Err(format!("{task_id} holds devices of a worker other than its holder"));
+                }
+                *used.entry(entry).or_default() += self.jobs[&task_id.job_id].devices_per_task;
+            }
+        }
+        for (entry, view) in self.index.iter() {
+            let held = used.get(&entry).copied().unwrap_or(0);
+            if view.used != held {
+                return Err(format!(
+                    "an entry of {} counts {} devices used, its leases hold {held}",
+                    view.owner, view.used
+                ));
+            }
         }
         Ok(())
     }

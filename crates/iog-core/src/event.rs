@@ -1,3 +1,5 @@
+use iog_ledger::Amount;
+use iog_sched::{Offer, Requirements};
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, UnixMs, WorkerId};
 
 /// A job the coordinator has accepted and is about to make durable.
@@ -12,6 +14,11 @@ pub struct NewJob {
     pub max_attempts: Option<u32>,
     /// Input blob of each task, in task order.
     pub inputs: Vec<BlobId>,
+    /// What each task needs of a worker.
+    pub requirements: Requirements,
+    /// Who pays: the payer's wallet address, or empty for a free job.
+    /// Devices are shared fairly between submitters.
+    pub submitter: String,
 }
 
 /// A task a worker says it is running (sent when it connects, so leases
@@ -25,8 +32,17 @@ pub struct RunningTask {
 /// Something that happened, fed to [`crate::Core::handle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A worker opened its session. `running` lists the tasks it still works on.
-    WorkerConnected { worker_id: WorkerId, slots: u32, running: Vec<RunningTask> },
+    /// A worker opened its session with its offer (validated by the shell)
+    /// and the trust level the shell grants it. `running` lists the tasks
+    /// it still works on.
+    WorkerConnected { worker_id: WorkerId, offer: Offer, trust: u8, running: Vec<RunningTask> },
+    /// A connected worker's owner changed its offer (price, region, hours,
+    /// devices). Tasks it runs keep their lease and their price.
+    OfferChanged { worker_id: WorkerId, offer: Offer },
+    /// A worker's owner started (`paused`) or stopped using the machine.
+    /// While paused the worker gets no tasks; pausing hands its tasks back
+    /// to the queue without counting the attempt.
+    WorkerPaused { worker_id: WorkerId, paused: bool, reason: String },
     /// A worker is alive. Renews every lease it holds. `held` lists the
     /// tasks it is running or holds results of, so that leases whose
     /// assignment never reached it lapse, and leases it holds that are no
@@ -87,6 +103,9 @@ pub enum Change {
         worker_id: WorkerId,
         token: LeaseToken,
         attempts: u32,
+        /// What the lease pays per hour: the worker's price per device-hour
+        /// times the devices the task uses.
+        price_io_per_hour: Amount,
     },
     TaskCommitted {
         task_id: TaskId,
@@ -95,6 +114,16 @@ pub enum Change {
         output: BlobId,
         duration_ms: u64,
         committed_ms: UnixMs,
+        /// The committing lease's price per hour; a paid job is charged
+        /// `duration_ms` at this price.
+        price_io_per_hour: Amount,
+    },
+    /// The worker's owner took the machine back: the task is queued again
+    /// at once with `attempts` (the yielded attempt not counted).
+    TaskYielded {
+        task_id: TaskId,
+        attempts: u32,
+        reason: String,
     },
     /// Back to the queue, not before `not_before_ms`.
     TaskRequeued {

@@ -1,3 +1,5 @@
+use iog_ledger::Amount;
+use iog_sched::{Offer, Requirements};
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
 
 /// A job as the store remembers it, for [`crate::Core::restore`].
@@ -7,6 +9,8 @@ pub struct RestoredJob {
     pub state: JobState,
     pub max_attempts: u32,
     pub created_ms: UnixMs,
+    pub requirements: Requirements,
+    pub submitter: String,
 }
 
 /// A task as the store remembers it.
@@ -22,6 +26,8 @@ pub struct RestoredTask {
     pub holder: Option<WorkerId>,
     pub not_before_ms: UnixMs,
     pub output: Option<BlobId>,
+    /// The price per hour of the current (or last) lease.
+    pub price_io_per_hour: Amount,
 }
 
 /// Everything the core needs to pick up after a restart.
@@ -56,7 +62,15 @@ pub struct JobView {
 pub struct WorkerView {
     pub worker_id: WorkerId,
     pub connected: bool,
-    pub slots: u32,
+    pub offer: Offer,
+    pub trust: u8,
+    /// The owner is using the machine.
+    pub paused: bool,
+    /// Connected, not paused, and inside an availability window.
+    pub available: bool,
+    pub devices_in_use: u32,
+    /// Devices in use per group of `offer`, in its order.
+    pub in_use_by_group: Vec<u32>,
     pub n_leases: u32,
     pub last_heartbeat_ms: UnixMs,
 }

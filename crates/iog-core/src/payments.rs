@@ -383,10 +383,12 @@ impl Payments {
     /// Returns an event for the core when an escrow ran dry with tasks left.
     pub fn settle(&mut self, action: &Action, now: UnixMs) -> Option<Event> {
         match action {
-            Action::Persist(Change::TaskCommitted { task_id, worker_id, duration_ms, .. }) => {
+            Action::Persist(Change::TaskCommitted { task_id, worker_id, duration_ms, price_io_per_hour, .. }) => {
                 let paid = *self.running.get(&task_id.job_id)?;
                 let remaining = self.ledger.pending(&paid.hold_id).unwrap_or(Amount::ZERO);
-                let charge = billing::task_charge(paid.price_io_per_hour, *duration_ms, self.fee_bps, remaining);
+                // The task pays its lease's price: the worker's ask times the
+                // devices it used, which placement kept within the job's cap.
+                let charge = billing::task_charge(*price_io_per_hour, *duration_ms, self.fee_bps, remaining);
                 let ops =
                     billing::task_payment_ops(task_id.job_id.0, task_id.task_idx, &worker_id.0, paid.hold_id, charge);
                 for op in ops {
@@ -403,7 +405,7 @@ impl Payments {
                          submit again with a larger payment.budget for the rest (task {task_id} \
                          was paid {} of its {})",
                         charge.gross,
-                        billing::task_charge(paid.price_io_per_hour, *duration_ms, 0, Amount::MAX).gross,
+                        billing::task_charge(*price_io_per_hour, *duration_ms, 0, Amount::MAX).gross,
                     ),
                 })
             }

@@ -1,73 +1,175 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use iog_types::{TaskId, UnixMs, WorkerId};
+use iog_sched::FairShare;
+use iog_types::{JobId, TaskId, UnixMs};
 
-/// Tasks waiting for a worker: ready ones in submission order, and ones
-/// whose retry backoff has not ended yet, by the time it ends.
+/// Who submitted a job: the paying wallet's address, or the empty name for
+/// free jobs. Fair share is kept between submitters.
+pub(crate) type Submitter = Arc<str>;
+
+#[derive(Debug)]
+struct ReadyJob {
+    job_id: JobId,
+    submitter: Submitter,
+    tasks: BTreeSet<u32>,
+}
+
+/// Tasks waiting for a device: ready ones grouped by job and by submitter,
+/// and ones whose retry backoff has not ended yet, by the time it ends.
+///
+/// Which task goes next is the fair-share policy of [`iog_sched::fair`]:
+/// the submitter holding the fewest devices among those with ready work,
+/// then that submitter's oldest job, then the job's lowest task index.
 #[derive(Debug, Default)]
 pub(crate) struct TaskQueue {
-    /// (job sequence number, task) — older jobs first, then task order.
-    ready: BTreeSet<(u64, TaskId)>,
+    /// Jobs with ready tasks, by job sequence number.
+    ready: BTreeMap<u64, ReadyJob>,
+    /// Each submitter's jobs with ready tasks, oldest first.
+    by_submitter: HashMap<Submitter, BTreeSet<u64>>,
     /// (not before, job sequence number, task).
     delayed: BTreeSet<(UnixMs, u64, TaskId)>,
+    fair: FairShare<Submitter>,
+    n_ready: usize,
 }
 
 impl TaskQueue {
-    pub(crate) fn push(&mut self, job_seq: u64, task_id: TaskId, not_before_ms: UnixMs, now: UnixMs) {
+    pub(crate) fn push(
+        &mut self,
+        job_seq: u64,
+        submitter: &Submitter,
+        task_id: TaskId,
+        not_before_ms: UnixMs,
+        now: UnixMs,
+    ) {
         if not_before_ms <= now {
-            self.ready.insert((job_seq, task_id));
+            self.push_ready(job_seq, submitter.clone(), task_id);
         } else {
             self.delayed.insert((not_before_ms, job_seq, task_id));
         }
     }
 
-    /// Moves every task whose backoff ended by `now` to the ready set.
-    pub(crate) fn release_due(&mut self, now: UnixMs) {
+    fn push_ready(&mut self, job_seq: u64, submitter: Submitter, task_id: TaskId) {
+        let job = self.ready.entry(job_seq).or_insert_with(|| ReadyJob {
+            job_id: task_id.job_id,
+            submitter: submitter.clone(),
+            tasks: BTreeSet::new(),
+        });
+        if job.tasks.insert(task_id.task_idx) {
+            self.n_ready += 1;
+        }
+        let jobs = self.by_submitter.entry(submitter.clone()).or_default();
+        if jobs.insert(job_seq) && jobs.len() == 1 {
+            self.fair.set_waiting(&submitter, true);
+        }
+    }
+
+    /// Moves every task whose backoff ended by `now` to the ready set, with
+    /// the submitter of its job as `submitter_of` says. Returns how many moved.
+    pub(crate) fn release_due(&mut self, now: UnixMs, submitter_of: impl Fn(JobId) -> Submitter) -> usize {
+        let mut n = 0;
         while let Some(&(not_before, seq, task_id)) = self.delayed.first() {
             if not_before > now {
                 break;
             }
             self.delayed.pop_first();
-            self.ready.insert((seq, task_id));
+            self.push_ready(seq, submitter_of(task_id.job_id), task_id);
+            n += 1;
+        }
+        n
+    }
+
+    /// Submitters with ready work, whose turn it is first.
+    pub(crate) fn next_submitter(&self, skip: impl Fn(&Submitter) -> bool) -> Option<Submitter> {
+        self.fair.next_where(skip).cloned()
+    }
+
+    /// A submitter's jobs with ready tasks, oldest first: (sequence number, job).
+    pub(crate) fn ready_jobs_of(&self, submitter: &Submitter) -> impl Iterator<Item = (u64, JobId)> + '_ {
+        self.by_submitter.get(submitter).into_iter().flatten().map(|seq| (*seq, self.ready[seq].job_id))
+    }
+
+    /// Takes the next ready task of a job.
+    pub(crate) fn pop_ready_of(&mut self, job_seq: u64) -> Option<TaskId> {
+        let job = self.ready.get_mut(&job_seq)?;
+        let task_idx = job.tasks.pop_first()?;
+        let task_id = TaskId::new(job.job_id, task_idx);
+        self.n_ready -= 1;
+        if job.tasks.is_empty() {
+            self.forget_ready_job(job_seq);
+        }
+        Some(task_id)
+    }
+
+    fn forget_ready_job(&mut self, job_seq: u64) {
+        let Some(job) = self.ready.remove(&job_seq) else { return };
+        if let Some(jobs) = self.by_submitter.get_mut(&job.submitter) {
+            jobs.remove(&job_seq);
+            if jobs.is_empty() {
+                self.by_submitter.remove(&job.submitter);
+                self.fair.set_waiting(&job.submitter, false);
+            }
         }
     }
 
-    pub(crate) fn pop_ready(&mut self) -> Option<TaskId> {
-        self.ready.pop_first().map(|(_, task_id)| task_id)
+    /// Devices now run `submitter`'s tasks (`n` more) …
+    pub(crate) fn add_use(&mut self, submitter: &Submitter, n: u32) {
+        self.fair.add_use(submitter, u64::from(n));
+    }
+
+    /// … or no longer do.
+    pub(crate) fn remove_use(&mut self, submitter: &Submitter, n: u32) {
+        self.fair.remove_use(submitter, u64::from(n));
+    }
+
+    /// Devices the submitter's tasks hold now.
+    pub(crate) fn in_use(&self, submitter: &Submitter) -> u64 {
+        self.fair.in_use(submitter)
     }
 
     pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        self.n_ready > 0
     }
 
     /// Removes a task wherever it waits (used when its job ends).
     pub(crate) fn remove(&mut self, job_seq: u64, task_id: TaskId, not_before_ms: UnixMs) {
-        self.ready.remove(&(job_seq, task_id));
         self.delayed.remove(&(not_before_ms, job_seq, task_id));
+        if let Some(job) = self.ready.get_mut(&job_seq) {
+            if job.tasks.remove(&task_id.task_idx) {
+                self.n_ready -= 1;
+            }
+            if job.tasks.is_empty() {
+                self.forget_ready_job(job_seq);
+            }
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ready.len() + self.delayed.len()
-    }
-}
-
-/// Connected workers with a free slot, least recently given work first, so
-/// work spreads over the fleet.
-#[derive(Debug, Default)]
-pub(crate) struct FreeWorkers {
-    set: BTreeSet<(u64, WorkerId)>,
-}
-
-impl FreeWorkers {
-    pub(crate) fn insert(&mut self, last_assigned: u64, worker_id: WorkerId) {
-        self.set.insert((last_assigned, worker_id));
+        self.n_ready + self.delayed.len()
     }
 
-    pub(crate) fn remove(&mut self, last_assigned: u64, worker_id: &WorkerId) {
-        self.set.remove(&(last_assigned, worker_id.clone()));
-    }
-
-    pub(crate) fn pop(&mut self) -> Option<WorkerId> {
-        self.set.pop_first().map(|(_, worker_id)| worker_id)
+    /// Checks the queue's bookkeeping.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        self.fair.check()?;
+        let counted: usize = self.ready.values().map(|job| job.tasks.len()).sum();
+        if counted != self.n_ready {
+            return Err(format!("the queue counts {} ready tasks but holds {counted}", self.n_ready));
+        }
+        for (seq, job) in &self.ready {
+            if job.tasks.is_empty() {
+                return Err(format!("ready job {} has no ready task", job.job_id));
+            }
+            if !self.by_submitter.get(&job.submitter).is_some_and(|jobs| jobs.contains(seq)) {
+                return Err(format!("ready job {} is not listed under its submitter", job.job_id));
+            }
+        }
+        let waiting = self.fair.turn_order().count();
+        if waiting != self.by_submitter.len() {
+            return Err(format!(
+                "{} submitters have ready jobs but {waiting} wait their turn",
+                self.by_submitter.len()
+            ));
+        }
+        Ok(())
     }
 }

@@ -63,6 +63,8 @@ proptest! {
                 Step::Commit { job, task_idx, worker, duration_ms } => {
                     // The core commits a task once, and never after its job ended.
                     let first = !commits[job as usize].iter().any(|c| c.task_idx == task_idx);
+                    // Each worker asks its own price, within the job's cap.
+                    let asked = price.checked_mul_div(u64::from(worker) + 1, 3).unwrap();
                     let action = Action::Persist(Change::TaskCommitted {
                         task_id: TaskId::new(JobId(job), task_idx),
                         worker_id: WorkerId(workers[worker as usize].to_owned()),
@@ -70,9 +72,15 @@ proptest! {
                         output: BlobId::of(b"out"),
                         duration_ms,
                         committed_ms: now,
+                        price_io_per_hour: asked,
                     });
                     if first && !ended[job as usize] {
-                        commits[job as usize].push(CommittedTask { task_idx, worker_id: workers[worker as usize], duration_ms });
+                        commits[job as usize].push(CommittedTask {
+                            task_idx,
+                            worker_id: workers[worker as usize],
+                            duration_ms,
+                            price_io_per_hour: asked,
+                        });
                         if let Some(Event::FailJob { job_id, .. }) = payments.settle(&action, now) {
                             prop_assert_eq!(job_id, JobId(job));
                             let escrow = payments.escrow(job_id).unwrap();
@@ -148,18 +156,19 @@ fn a_task_paid_from_another_jobs_escrow_is_caught() {
             output: BlobId::of(b"out"),
             duration_ms: 100,
             committed_ms: 2,
+            price_io_per_hour: io("3600"),
         })
     };
     payments.settle(&commit(0), 2);
     payments.settle(&commit(1), 2);
     let hold_id = billing::escrow_hold_id(&payer, "a");
-    let task = |task_idx| CommittedTask { task_idx, worker_id: "w", duration_ms: 100 };
+    let task = |task_idx| CommittedTask { task_idx, worker_id: "w", duration_ms: 100, price_io_per_hour: io("3600") };
     billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), task(1)]).unwrap();
     // The store forgot a commit: its payment now belongs to no committed task.
     let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0)]).unwrap_err();
     assert!(err.contains("money left the escrow for no committed task"), "{err}");
     // A commit by another worker than the one paid.
-    let other = CommittedTask { task_idx: 1, worker_id: "x", duration_ms: 100 };
+    let other = CommittedTask { task_idx: 1, worker_id: "x", duration_ms: 100, price_io_per_hour: io("3600") };
     let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), other]).unwrap_err();
     assert!(err.contains("went to payout:w, not payout:x"), "{err}");
     // A commit that was never paid.

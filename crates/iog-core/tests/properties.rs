@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use iog_core::{Action, Change, Config, Core, Event, NewJob, RunningTask};
-use iog_types::{BlobId, JobId, LeaseToken, TaskId, WorkerId};
+use iog_ledger::Amount;
+use iog_sched::{DeviceGroup, Offer, Requirements};
+use iog_types::{BlobId, DeviceKind, JobId, LeaseToken, TaskId, WorkerId};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -11,7 +13,8 @@ enum Op {
     Connect { worker: u8, slots: u32, keep_running: bool },
     Disconnect { worker: u8 },
     Heartbeat { worker: u8, honest: bool },
-    Submit { n_tasks: u32 },
+    Submit { n_tasks: u32, wants: Wants },
+    Pause { worker: u8, paused: bool },
     Succeed { pick: usize },
     Fail { pick: usize },
     ReplayOld { pick: usize },
@@ -24,7 +27,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..4, 1u32..3, any::<bool>()).prop_map(|(worker, slots, keep_running)| Op::Connect { worker, slots, keep_running }),
         1 => (0u8..4).prop_map(|worker| Op::Disconnect { worker }),
         3 => (0u8..4, prop::bool::weighted(0.9)).prop_map(|(worker, honest)| Op::Heartbeat { worker, honest }),
-        1 => (1u32..6).prop_map(|n_tasks| Op::Submit { n_tasks }),
+        1 => (1u32..6, wants()).prop_map(|(n_tasks, wants)| Op::Submit { n_tasks, wants }),
+        1 => (0u8..4, any::<bool>()).prop_map(|(worker, paused)| Op::Pause { worker, paused }),
         4 => any::<usize>().prop_map(|pick| Op::Succeed { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Fail { pick }),
         1 => any::<usize>().prop_map(|pick| Op::ReplayOld { pick }),
@@ -33,9 +37,64 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// What a job asks for: (kind, memory GiB, count, regions, price cap in tenths of IO).
+type Wants = (Option<DeviceKind>, u64, u32, Vec<&'static str>, Option<u64>);
+
+fn wants() -> impl Strategy<Value = Wants> {
+    (
+        prop_oneof![Just(None), Just(Some(DeviceKind::Cpu)), Just(Some(DeviceKind::Gpu))],
+        prop_oneof![Just(0u64), Just(24), Just(80)],
+        1u32..3,
+        prop_oneof![Just(vec![]), Just(vec!["eu"]), Just(vec!["eu", "asia"])],
+        prop::option::of(0u64..10),
+    )
+}
+
+fn requirements((kind, memory_gib, count, regions, cap): &Wants) -> Requirements {
+    Requirements {
+        kind: *kind,
+        count: *count,
+        memory_bytes_min: memory_gib << 30,
+        models: Vec::new(),
+        regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+        price_io_per_device_hour_max: cap.map(|tenths| Amount::from_base_units(tenths * 100_000_000)),
+        trust_min: 0,
+    }
+}
+
+/// The offers of the four workers of the fuzzed fleet, which differ in
+/// kind, memory, count, region and price.
+fn offer_of(idx: u8, slots: u32) -> Offer {
+    let gpu = |model: &str, gib: u64, count: u32| DeviceGroup {
+        kind: DeviceKind::Gpu,
+        model: model.to_owned(),
+        memory_bytes: gib << 30,
+        count,
+        compute_capability: None,
+        driver: None,
+    };
+    let tenths = |n: u64| Amount::from_base_units(n * 100_000_000);
+    match idx {
+        0 => Offer { region: "eu".into(), ..Offer::cpu(slots) },
+        1 => Offer {
+            region: "us-east".into(),
+            price_io_per_device_hour: tenths(5),
+            ..Offer::free(vec![gpu("RTX 4090", 24, slots)])
+        },
+        2 => {
+            Offer { region: "eu".into(), price_io_per_device_hour: tenths(9), ..Offer::free(vec![gpu("A100", 80, 2)]) }
+        }
+        _ => Offer { region: "asia".into(), price_io_per_device_hour: tenths(2), ..Offer::cpu(slots) },
+    }
+}
+
 /// Watches every action the core emits and checks the laws that span steps.
 #[derive(Default)]
 struct Observer {
+    /// The offer each worker made last, and the requirements of each job,
+    /// to check every lease against every hard constraint.
+    offers: HashMap<WorkerId, Offer>,
+    wanted: HashMap<JobId, Requirements>,
     outstanding: Vec<(WorkerId, TaskId, LeaseToken)>,
     every_assign: Vec<(WorkerId, TaskId, LeaseToken)>,
     last_token: HashMap<TaskId, LeaseToken>,
@@ -47,6 +106,17 @@ impl Observer {
     fn see(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
+                Action::Persist(Change::TaskLeased { ref worker_id, task_id, price_io_per_hour, .. }) => {
+                    let offer = &self.offers[worker_id];
+                    let req = &self.wanted[&task_id.job_id];
+                    let fits = offer
+                        .groups
+                        .iter()
+                        .any(|g| req.fits(g, g.count, &offer.region, 0, offer.price_io_per_device_hour));
+                    assert!(fits, "{task_id} leased to {worker_id} whose offer {offer:?} breaks {req:?}");
+                    let expected = offer.price_io_per_device_hour.checked_mul_div(u64::from(req.count), 1).unwrap();
+                    assert_eq!(price_io_per_hour, expected, "a lease pays the worker's ask for each device");
+                }
                 Action::Assign { worker_id, task_id, token, .. } => {
                     assert!(!self.committed.contains_key(&task_id), "{task_id} leased after it committed");
                     if let Some(last) = self.last_token.insert(task_id, token) {
@@ -101,7 +171,9 @@ fn run(ops: Vec<Op>) {
                     seen.outstanding.retain(|l| l.0 != worker_id);
                     vec![]
                 };
-                Event::WorkerConnected { worker_id, slots, running }
+                let offer = offer_of(idx, slots);
+                seen.offers.insert(worker_id.clone(), offer.clone());
+                Event::WorkerConnected { worker_id, offer, trust: 0, running }
             }
             Op::Disconnect { worker: idx } => Event::WorkerDisconnected { worker_id: worker(idx) },
             Op::Heartbeat { worker: idx, honest } => {
@@ -119,10 +191,18 @@ fn run(ops: Vec<Op>) {
                 };
                 Event::Heartbeat { worker_id, held }
             }
-            Op::Submit { n_tasks } => {
+            Op::Pause { worker: idx, paused } => {
+                if paused {
+                    // The worker stops everything it runs.
+                    seen.outstanding.retain(|l| l.0 != worker(idx));
+                }
+                Event::WorkerPaused { worker_id: worker(idx), paused, reason: "owner".into() }
+            }
+            Op::Submit { n_tasks, ref wants } => {
                 let job_id = JobId(next_job);
                 next_job += 1;
                 seen.jobs.push(job_id);
+                seen.wanted.insert(job_id, requirements(wants));
                 Event::JobSubmitted(NewJob {
                     job_id,
                     name: "p".into(),
@@ -130,6 +210,8 @@ fn run(ops: Vec<Op>) {
                     spec_json: vec![],
                     max_attempts: None,
                     inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
+                    requirements: requirements(wants),
+                    submitter: format!("s{}", job_id.0 % 3),
                 })
             }
             Op::Succeed { pick } | Op::Fail { pick } if !seen.outstanding.is_empty() => {
@@ -173,7 +255,19 @@ fn run(ops: Vec<Op>) {
     // Liveness: faults stop, one healthy worker joins and does everything it
     // is given; every job must reach a final state in bounded time.
     let healthy = WorkerId("healthy".into());
-    seen.see(core.handle(Event::WorkerConnected { worker_id: healthy.clone(), slots: 4, running: vec![] }, now));
+    // It offers what any job may ask for: CPU slots and large GPUs, in eu, free.
+    let mut offer = Offer { region: "eu".into(), ..Offer::cpu(4) };
+    offer.groups[0].memory_bytes = 256 << 30;
+    offer.groups.push(DeviceGroup {
+        kind: DeviceKind::Gpu,
+        model: "H100".into(),
+        memory_bytes: 80 << 30,
+        count: 4,
+        compute_capability: None,
+        driver: None,
+    });
+    seen.offers.insert(healthy.clone(), offer.clone());
+    seen.see(core.handle(Event::WorkerConnected { worker_id: healthy.clone(), offer, trust: 0, running: vec![] }, now));
     for _ in 0..2_000 {
         if seen.jobs.iter().all(|job_id| core.job(*job_id).unwrap().state.is_final()) {
             break;

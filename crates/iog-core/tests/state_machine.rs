@@ -1,7 +1,8 @@
 //! The coordinator core through its public interface: events in, actions out.
 
 use iog_core::{Action, Change, CommitOutcome, Config, Core, Event, NewJob, RunningTask};
-use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, WorkerId};
+use iog_sched::{Offer, Requirements};
+use iog_types::{BlobId, DeviceKind, JobId, JobState, LeaseToken, TaskId, TaskState, WorkerId};
 
 fn config() -> Config {
     Config {
@@ -26,11 +27,16 @@ fn job(id: u64, n_tasks: u32) -> NewJob {
         spec_json: b"{}".to_vec(),
         max_attempts: None,
         inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
+        requirements: Requirements::one(DeviceKind::Cpu),
+        submitter: String::new(),
     }
 }
 
 fn connect(core: &mut Core, name: &str, now: u64) -> Vec<Action> {
-    core.handle(Event::WorkerConnected { worker_id: worker(name), slots: 1, running: vec![] }, now)
+    core.handle(
+        Event::WorkerConnected { worker_id: worker(name), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        now,
+    )
 }
 
 fn assigns(actions: &[Action]) -> Vec<(WorkerId, TaskId, LeaseToken)> {
@@ -117,7 +123,7 @@ fn a_dead_workers_lease_lapses_and_its_late_result_is_stale() {
 #[test]
 fn retries_are_bounded_and_the_job_fails_with_the_reason() {
     let mut core = Core::new(config());
-    core.handle(Event::WorkerConnected { worker_id: worker("a"), slots: 2, running: vec![] }, 0);
+    core.handle(Event::WorkerConnected { worker_id: worker("a"), offer: Offer::cpu(2), trust: 0, running: vec![] }, 0);
     let mut actions = core.handle(Event::JobSubmitted(job(7, 2)), 0);
     // `a` keeps running task 1 throughout and says so in its heartbeats.
     let task_1 = assigns(&actions).into_iter().find(|l| l.1.task_idx == 1).expect("task 1 is leased");
@@ -166,12 +172,15 @@ fn cancelling_revokes_running_tasks() {
 #[test]
 fn a_reconnecting_worker_keeps_what_it_runs_and_loses_what_it_forgot() {
     let mut core = Core::new(Config { ..config() });
-    core.handle(Event::WorkerConnected { worker_id: worker("a"), slots: 2, running: vec![] }, 0);
+    core.handle(Event::WorkerConnected { worker_id: worker("a"), offer: Offer::cpu(2), trust: 0, running: vec![] }, 0);
     let leases = assigns(&core.handle(Event::JobSubmitted(job(3, 2)), 0));
     assert_eq!(leases.len(), 2);
     core.handle(Event::WorkerDisconnected { worker_id: worker("a") }, 10);
     let keep = RunningTask { task_id: leases[0].1, token: leases[0].2 };
-    let actions = core.handle(Event::WorkerConnected { worker_id: worker("a"), slots: 2, running: vec![keep] }, 20);
+    let actions = core.handle(
+        Event::WorkerConnected { worker_id: worker("a"), offer: Offer::cpu(2), trust: 0, running: vec![keep] },
+        20,
+    );
     // The forgotten task was requeued; the kept one is still leased.
     assert!(
         actions

@@ -146,19 +146,24 @@ pub struct CommittedTask<'a> {
     pub task_idx: u32,
     pub worker_id: &'a str,
     pub duration_ms: u64,
+    /// The committing lease's price per hour (the worker's ask times the
+    /// devices the task used).
+    pub price_io_per_hour: Amount,
 }
 
 /// Checks that the job `job` paid each of its committed tasks exactly once,
 /// to the worker that committed it, and nothing else: every payment names a
 /// committed task (what the hold posted is the sum of the tasks' payments),
-/// no payment exceeds the task's charge at the job's price, each worker
+/// no task's price exceeds `price_io_per_hour_max` (the job's cap for all
+/// of a task's devices), no payment exceeds the task's charge at its
+/// price, each worker
 /// share goes to the committing worker's payout account, and a task goes
 /// unpaid only when its charge was zero or the escrow was spent.
 pub fn check_job_payments(
     ledger: &Ledger,
     job: u64,
     hold_id: TransferId,
-    price_io_per_hour: Amount,
+    price_io_per_hour_max: Amount,
     committed: &[CommittedTask<'_>],
 ) -> Result<(), String> {
     let job_name = format!("j-{job:016x}");
@@ -169,7 +174,13 @@ pub fn check_job_payments(
     for task in committed {
         let ids = task_payment_ids(job, task.task_idx);
         let task_name = format!("task {job_name}/{}", task.task_idx);
-        let full_charge = task_charge(price_io_per_hour, task.duration_ms, 0, Amount::MAX).gross;
+        if task.price_io_per_hour > price_io_per_hour_max {
+            return Err(format!(
+                "{task_name} ran at {} per hour, above the job's cap of {price_io_per_hour_max}",
+                task.price_io_per_hour
+            ));
+        }
+        let full_charge = task_charge(task.price_io_per_hour, task.duration_ms, 0, Amount::MAX).gross;
         match ledger.answer(&ids.post) {
             Some((Op::Post { pending_id, amount, .. }, Ok(_))) if *pending_id == hold_id => {
                 if *amount > full_charge {

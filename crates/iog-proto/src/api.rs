@@ -97,6 +97,10 @@ pub struct JobStatus {
     pub ended_ms: Option<u64>,
     /// Present once a done job's outputs are assembled.
     pub artifacts: Vec<Artifact>,
+    /// Why tasks of a running job wait: no worker offers what they need
+    /// (the reason names the constraint), or every device that fits is busy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
 }
 
 impl JobStatus {
@@ -117,6 +121,9 @@ pub struct TaskStatus {
     pub committed_by: Option<WorkerId>,
     pub output: Option<BlobId>,
     pub duration_ms: Option<u64>,
+    /// What the committing lease paid per hour, like `0.5 IO`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_io_per_hour: Option<String>,
 }
 
 /// `GET /v1/workers`: one entry per worker that ever joined.
@@ -126,10 +133,49 @@ pub struct WorkerStatus {
     pub online: bool,
     pub agent_version: String,
     pub devices: Vec<Device>,
-    pub slots: u32,
+    /// What it offers (the last offer it made, when offline).
+    pub offer: Option<iog_sched::Offer>,
+    /// Devices of each offered group that run tasks now.
+    #[serde(default)]
+    pub in_use: Vec<u32>,
+    /// Trust level placement sees (0 = unknown, 1 = staked).
+    #[serde(default)]
+    pub trust: u8,
+    /// The owner is using the machine.
+    #[serde(default)]
+    pub paused: bool,
+    /// Online, not paused and inside its hours: it can take tasks.
+    #[serde(default)]
+    pub available: bool,
     pub n_leases: u32,
     pub first_seen_ms: u64,
     pub last_seen_ms: u64,
+}
+
+/// `GET /v1/market?q=…`: device groups of online workers that match a query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Market {
+    /// The query in its normal form (empty: everything).
+    pub query: String,
+    pub offers: Vec<MarketOffer>,
+    /// Matching groups left out beyond the listing's limit.
+    pub n_more: u32,
+}
+
+/// One device group on the market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketOffer {
+    pub worker_id: WorkerId,
+    pub region: String,
+    /// Asked per device-hour, like `0.8 IO`.
+    pub price_io_per_device_hour: String,
+    pub group: iog_sched::DeviceGroup,
+    /// Devices of the group not running a task now.
+    pub free: u32,
+    pub trust: u8,
+    pub idle_only: bool,
+    /// Takes tasks now (connected, owner away, inside its hours).
+    pub available: bool,
 }
 
 /// `GET /v1/health`.
@@ -266,7 +312,11 @@ pub struct JobBilling {
     pub job_id: JobId,
     pub payer: String,
     pub budget: String,
+    /// The most paid per device-hour (each task pays its worker's price).
     pub price_io_per_hour: String,
+    /// The most one task pays per hour for all its devices.
+    #[serde(default)]
+    pub price_io_per_task_hour_max: String,
     /// Paid out of escrow so far (workers and fee).
     pub spent: String,
     /// Of `spent`, what went to the network's fee account.

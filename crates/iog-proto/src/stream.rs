@@ -1,5 +1,6 @@
 //! Messages on the worker stream.
 
+use iog_sched::Offer;
 use iog_types::{BlobId, Device, LeaseToken, TaskId, WorkerId};
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +22,9 @@ pub enum WorkerMessage {
         /// Version of the worker software, for operators.
         agent_version: String,
         devices: Vec<Device>,
-        /// How many tasks the worker runs at once.
-        slots: u32,
+        /// What the worker offers: device groups (a CPU group's count is
+        /// how many tasks it runs at once), price, region, hours.
+        offer: Offer,
         /// Tasks it still holds from an earlier session.
         held: Vec<HeldTask>,
     },
@@ -48,6 +50,13 @@ pub enum WorkerMessage {
     },
     /// The task could not run.
     TaskFailed { task_id: TaskId, token: LeaseToken, error: String },
+    /// The owner changed the worker's offer; running tasks keep theirs.
+    OfferChanged { offer: Offer },
+    /// The owner is using the machine: the worker has stopped its tasks
+    /// (the coordinator moves them elsewhere) and takes none until `Resume`.
+    Pause { reason: String },
+    /// The owner's machine is idle again.
+    Resume,
 }
 
 /// Coordinator to worker.

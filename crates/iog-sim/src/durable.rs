@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use iog_core::{Change, RestoredJob, RestoredTask, Snapshot};
+use iog_ledger::Amount;
+use iog_sched::Requirements;
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, WorkerId};
 
 use crate::Violation;
@@ -17,6 +19,8 @@ struct Job {
     max_attempts: u32,
     created_ms: u64,
     n_tasks: u32,
+    requirements: Requirements,
+    submitter: String,
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +31,8 @@ struct Task {
     token: Option<LeaseToken>,
     holder: Option<WorkerId>,
     not_before_ms: u64,
+    /// What the current (or last) lease pays per hour.
+    price_io_per_hour: Amount,
 }
 
 /// A committed result.
@@ -36,6 +42,8 @@ pub struct Commit {
     pub token: LeaseToken,
     pub output: BlobId,
     pub duration_ms: u64,
+    /// What the committing lease paid per hour.
+    pub price_io_per_hour: Amount,
 }
 
 /// What the store holds. See the module documentation.
@@ -70,7 +78,14 @@ impl DurableModel {
                 let n_tasks = job.inputs.len() as u32;
                 self.jobs.insert(
                     job.job_id,
-                    Job { state: JobState::Running, max_attempts: *max_attempts, created_ms: *created_ms, n_tasks },
+                    Job {
+                        state: JobState::Running,
+                        max_attempts: *max_attempts,
+                        created_ms: *created_ms,
+                        n_tasks,
+                        requirements: job.requirements.clone(),
+                        submitter: job.submitter.clone(),
+                    },
                 );
                 for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
                     let task = Task {
@@ -80,11 +95,12 @@ impl DurableModel {
                         token: None,
                         holder: None,
                         not_before_ms: 0,
+                        price_io_per_hour: Amount::ZERO,
                     };
                     self.tasks.insert(TaskId::new(job.job_id, task_idx), task);
                 }
             }
-            Change::TaskLeased { task_id, worker_id, token, attempts } => {
+            Change::TaskLeased { task_id, worker_id, token, attempts, price_io_per_hour } => {
                 let task = self.task_mut(task_id)?;
                 if task.token.is_some_and(|last| *token <= last) {
                     let last = task.token.expect("checked");
@@ -93,12 +109,19 @@ impl DurableModel {
                 if task.state != TaskState::Queued {
                     return Err(Violation::new("one-lease", format!("{task_id} leased while {}", task.state)));
                 }
+                if *attempts != task.attempts + 1 {
+                    return Err(Violation::new(
+                        "attempts",
+                        format!("{task_id} leased as attempt {attempts} after {} attempts", task.attempts),
+                    ));
+                }
                 task.state = TaskState::Leased;
                 task.token = Some(*token);
                 task.holder = Some(worker_id.clone());
                 task.attempts = *attempts;
+                task.price_io_per_hour = *price_io_per_hour;
             }
-            Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, .. } => {
+            Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, price_io_per_hour, .. } => {
                 if let Some(commit) = self.commits.get(task_id) {
                     let rule = if commit.output == *output { "commit-once" } else { "result-stable" };
                     return Err(Violation::new(
@@ -119,11 +142,43 @@ impl DurableModel {
                         ),
                     ));
                 }
+                if task.price_io_per_hour != *price_io_per_hour {
+                    return Err(Violation::new(
+                        "price",
+                        format!(
+                            "{task_id} committed at {price_io_per_hour} per hour, its lease's price is {}",
+                            task.price_io_per_hour
+                        ),
+                    ));
+                }
                 task.state = TaskState::Committed;
                 task.holder = None;
-                let commit =
-                    Commit { worker_id: worker_id.clone(), token: *token, output: *output, duration_ms: *duration_ms };
+                let commit = Commit {
+                    worker_id: worker_id.clone(),
+                    token: *token,
+                    output: *output,
+                    duration_ms: *duration_ms,
+                    price_io_per_hour: *price_io_per_hour,
+                };
                 self.commits.insert(*task_id, commit);
+            }
+            Change::TaskYielded { task_id, attempts, .. } => {
+                let task = self.task_mut(task_id)?;
+                if task.state != TaskState::Leased {
+                    return Err(Violation::new("yield", format!("{task_id} yielded while {}", task.state)));
+                }
+                // The yielded attempt is not counted: the count drops back
+                // by exactly that one, and never grows.
+                if *attempts + 1 != task.attempts {
+                    return Err(Violation::new(
+                        "yield",
+                        format!("{task_id} yielded with {attempts} attempts after its lease's {}", task.attempts),
+                    ));
+                }
+                task.state = TaskState::Queued;
+                task.holder = None;
+                task.attempts = *attempts;
+                task.not_before_ms = 0;
             }
             Change::TaskRequeued { task_id, not_before_ms, .. } => {
                 let task = self.task_mut(task_id)?;
@@ -178,6 +233,8 @@ impl DurableModel {
                 state: job.state,
                 max_attempts: job.max_attempts,
                 created_ms: job.created_ms,
+                requirements: job.requirements.clone(),
+                submitter: job.submitter.clone(),
             });
             for task_idx in 0..job.n_tasks {
                 let task_id = TaskId::new(*job_id, task_idx);
@@ -191,6 +248,7 @@ impl DurableModel {
                     holder: task.holder.clone(),
                     not_before_ms: task.not_before_ms,
                     output: self.commits.get(&task_id).map(|c| c.output),
+                    price_io_per_hour: task.price_io_per_hour,
                 });
             }
         }
@@ -213,6 +271,15 @@ impl DurableModel {
         self.commits.len()
     }
 
+    /// The tasks whose stored lease `worker_id` holds (a walk over every task).
+    pub fn leases_held_by(&self, worker_id: &WorkerId) -> Vec<TaskId> {
+        self.tasks
+            .iter()
+            .filter(|(_, task)| task.state == TaskState::Leased && task.holder.as_ref() == Some(worker_id))
+            .map(|(task_id, _)| *task_id)
+            .collect()
+    }
+
     /// The stored lease of a task, if it is leased.
     pub fn lease(&self, task_id: TaskId) -> Option<(WorkerId, LeaseToken)> {
         let task = self.tasks.get(&task_id)?;
@@ -220,5 +287,85 @@ impl DurableModel {
             (TaskState::Leased, Some(holder), Some(token)) => Some((holder.clone(), token)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iog_core::NewJob;
+
+    use super::*;
+
+    fn created(n_tasks: u32) -> (DurableModel, TaskId) {
+        let job_id = JobId(1);
+        let job = NewJob {
+            job_id,
+            name: "j".into(),
+            workload: "sim".into(),
+            spec_json: Vec::new(),
+            max_attempts: None,
+            inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
+            requirements: Requirements::default(),
+            submitter: "payer-a".into(),
+        };
+        let mut model = DurableModel::default();
+        model.apply(&[Change::JobCreated { job, max_attempts: 5, created_ms: 0 }]).unwrap();
+        (model, TaskId::new(job_id, 0))
+    }
+
+    fn leased(task_id: TaskId, token: u64, attempts: u32) -> Change {
+        Change::TaskLeased {
+            task_id,
+            worker_id: WorkerId("w0".into()),
+            token: LeaseToken(token),
+            attempts,
+            price_io_per_hour: Amount::from_base_units(7),
+        }
+    }
+
+    fn yielded(task_id: TaskId, attempts: u32) -> Change {
+        Change::TaskYielded { task_id, attempts, reason: "owner".into() }
+    }
+
+    #[test]
+    fn a_yield_requeues_at_once_and_gives_the_attempt_back() {
+        let (mut model, task_id) = created(1);
+        model.apply(&[leased(task_id, 1, 1), yielded(task_id, 0), leased(task_id, 2, 1)]).unwrap();
+        let snapshot = model.snapshot();
+        assert_eq!(snapshot.jobs[0].submitter, "payer-a");
+        let task = &snapshot.tasks[0];
+        assert_eq!((task.state, task.attempts, task.not_before_ms), (TaskState::Leased, 1, 0));
+        assert_eq!(task.price_io_per_hour, Amount::from_base_units(7));
+        assert_eq!(model.leases_held_by(&WorkerId("w0".into())), vec![task_id]);
+    }
+
+    #[test]
+    fn only_a_leased_task_is_yielded_and_never_with_more_attempts() {
+        let (mut model, task_id) = created(1);
+        assert_eq!(model.clone().apply(&[yielded(task_id, 0)]).unwrap_err().rule, "yield");
+        model.apply(&[leased(task_id, 1, 1)]).unwrap();
+        assert_eq!(model.clone().apply(&[yielded(task_id, 1)]).unwrap_err().rule, "yield");
+        assert_eq!(model.clone().apply(&[yielded(task_id, 2)]).unwrap_err().rule, "yield");
+        model.apply(&[yielded(task_id, 0)]).unwrap();
+        assert_eq!(model.apply(&[yielded(task_id, 0)]).unwrap_err().rule, "yield");
+    }
+
+    #[test]
+    fn each_lease_counts_one_attempt_and_commits_pay_the_lease_price() {
+        let (mut model, task_id) = created(1);
+        assert_eq!(model.clone().apply(&[leased(task_id, 1, 2)]).unwrap_err().rule, "attempts");
+        model.apply(&[leased(task_id, 1, 1)]).unwrap();
+        let commit = |price| Change::TaskCommitted {
+            task_id,
+            worker_id: WorkerId("w0".into()),
+            token: LeaseToken(1),
+            output: BlobId::of(b"out"),
+            duration_ms: 10,
+            committed_ms: 10,
+            price_io_per_hour: Amount::from_base_units(price),
+        };
+        assert_eq!(model.clone().apply(&[commit(8)]).unwrap_err().rule, "price");
+        model.apply(&[commit(7)]).unwrap();
+        assert_eq!(model.commit(task_id).unwrap().price_io_per_hour, Amount::from_base_units(7));
     }
 }

@@ -3,7 +3,8 @@
 //! The real [`iog_core::Core`] runs against a model of its store
 //! ([`DurableModel`]), simulated workers and a network that drops, delays,
 //! duplicates and reorders messages, partitions workers, crashes and restarts
-//! workers and the coordinator, and jumps the coordinator's clock. Time is
+//! workers and the coordinator, jumps the coordinator's clock, and has
+//! workers' owners take their machines back for a while. Time is
 //! virtual; every random choice comes from one seed, so a seed replays
 //! exactly. After every step the invariants of [`invariants`] are checked.
 

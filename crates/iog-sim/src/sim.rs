@@ -5,19 +5,29 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use iog_core::{Action, Change, Core, Event, NewJob, RunningTask};
-use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, WorkerId};
+use iog_sched::{Offer, Requirements};
+use iog_types::{BlobId, DeviceKind, JobId, JobState, LeaseToken, TaskId, WorkerId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::Violation;
 use crate::durable::DurableModel;
+use crate::invariants::OwnerPauses;
 use iog_core::Payments;
 use iog_ledger::billing::JobTerms;
 use iog_ledger::{AccountId, Address, Amount, Ledger, TransferId};
 
+use crate::worker::{Blocked, SimWorker};
+
 /// The network fee the simulated coordinator takes: 2.5 %.
 const SIM_FEE_BPS: u32 = 250;
-use crate::worker::{Blocked, SimWorker};
+/// Every job's cap per device-hour, in whole IO; each worker asks between
+/// half of it and all of it, so every job can be placed on every worker.
+const SIM_JOB_PRICE_IO: u64 = 3_600;
+/// How long an owner who comes back uses the machine, in ms.
+const OWNER_BUSY_MS: std::ops::RangeInclusive<u64> = 100..=2_000;
+/// The submitters jobs take turns between: job `i` is `SUBMITTERS[i % 3]`'s.
+const SUBMITTERS: [&str; 3] = ["payer-a", "payer-b", "payer-c"];
 
 /// How often each fault happens, in parts per thousand of its opportunities.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +65,9 @@ pub struct Faults {
     /// Jobs whose budget covers only about half their tasks, so that
     /// escrows run dry.
     pub tight_budget_per_mille: u32,
+    /// At each chaos tick, a connected worker's owner comes back and uses
+    /// the machine for a while: the worker stops its tasks and pauses.
+    pub owner_return_per_mille: u32,
 }
 
 impl Default for Faults {
@@ -77,6 +90,7 @@ impl Default for Faults {
             cancel_per_mille: 100,
             few_attempts_per_mille: 300,
             tight_budget_per_mille: 150,
+            owner_return_per_mille: 50,
         }
     }
 }
@@ -102,6 +116,7 @@ impl Faults {
             cancel_per_mille: 0,
             few_attempts_per_mille: 0,
             tight_budget_per_mille: 0,
+            owner_return_per_mille: 0,
         }
     }
 }
@@ -179,6 +194,10 @@ pub struct Stats {
     pub tasks_paid: u64,
     /// Jobs that failed because their escrow was spent.
     pub escrows_spent: u64,
+    /// Times a worker's owner came back and paused it.
+    pub owner_returns: u64,
+    /// Leases handed back to the queue because their worker's owner came back.
+    pub tasks_yielded: u64,
     pub end_ms: u64,
 }
 
@@ -203,6 +222,8 @@ impl Stats {
         self.commits += other.commits;
         self.tasks_paid += other.tasks_paid;
         self.escrows_spent += other.escrows_spent;
+        self.owner_returns += other.owner_returns;
+        self.tasks_yielded += other.tasks_yielded;
         self.end_ms = self.end_ms.max(other.end_ms);
     }
 }
@@ -219,12 +240,16 @@ pub struct Outcome {
     pub trace: Vec<String>,
 }
 
+/// A worker's messages to the coordinator. `Pause`: the owner is using the
+/// machine and the worker stopped its tasks; `Resume`: the machine is idle again.
 #[derive(Debug, Clone)]
 enum Up {
-    Hello { held: Vec<RunningTask>, slots: u32 },
+    Hello { held: Vec<RunningTask>, offer: Offer },
     Heartbeat { held: Vec<RunningTask> },
     Done { task_id: TaskId, token: LeaseToken, output: BlobId },
     Failed { task_id: TaskId, token: LeaseToken },
+    Pause,
+    Resume,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +270,8 @@ enum Down {
     Closed,
 }
 
+/// What happens in the world. `OwnerIdle`: the owner of the machine in
+/// `slot` stops using it.
 #[derive(Debug, Clone)]
 enum Ev {
     ToCoord { slot: usize, session: u64, msg: Up },
@@ -257,6 +284,7 @@ enum Ev {
     TaskDone { slot: usize, incarnation: u64, task_id: TaskId, token: LeaseToken },
     WorkerRestart { slot: usize },
     Reconnect { slot: usize, incarnation: u64 },
+    OwnerIdle { slot: usize },
     Chaos,
 }
 
@@ -282,8 +310,12 @@ struct World {
     journal: Vec<iog_ledger::Entry>,
     /// Every job pays from this wallet.
     payer: Address,
-    /// Each job's price per device-hour and budget.
+    /// Each job's price cap per task-hour and budget.
     job_terms: Vec<JobTerms>,
+    /// Every job's cap per device-hour.
+    job_price: Amount,
+    /// Whose owner is using the machine, as the coordinator last heard.
+    owner_pauses: OwnerPauses,
     sessions: BTreeMap<WorkerId, (usize, u64)>,
     clock_offset_ms: i64,
     workers: Vec<SimWorker>,
@@ -327,14 +359,20 @@ fn roll(rng: &mut ChaCha8Rng, per_mille: u32) -> bool {
 impl World {
     fn new(seed: u64, config: SimConfig) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Prices come from a stream of their own, so that they leave the
+        // fault schedule of a seed as it was before workers had prices.
+        let mut price_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7072_6963_6573);
+        let job_price = Amount::from_io(SIM_JOB_PRICE_IO).expect("small amount");
         let mut workers = Vec::new();
         let mut slots_by_id = BTreeMap::new();
         for idx in 0..config.n_workers {
             let id = WorkerId(format!("w{idx}"));
             let slow = roll(&mut rng, config.faults.slow_worker_per_mille);
             let zombie = roll(&mut rng, config.faults.zombie_per_mille);
+            let cap = job_price.base_units();
+            let price = Amount::from_base_units(price_rng.random_range(cap / 2..=cap));
             slots_by_id.insert(id.clone(), idx as usize);
-            workers.push(SimWorker::new(id, slow, zombie));
+            workers.push(SimWorker::new(id, slow, zombie, price));
         }
         let jobs = (0..config.n_jobs).map(|_| JobId(rng.random::<u64>().max(1))).collect();
         let job_attempts = (0..config.n_jobs)
@@ -344,7 +382,8 @@ impl World {
         // A task costs `task_ms` of run time at the price; a tight budget
         // covers about half the job, an ample one twice it.
         let payer = Address::from_public_key([7; 32]);
-        let price_io_per_hour = Amount::from_io(3_600).expect("small amount");
+        // Each task uses one device, so its cap per hour is the cap per device-hour.
+        let price_io_per_hour = job_price;
         let job_cost = price_io_per_hour
             .checked_mul_div(config.task_ms * u64::from(config.tasks_per_job), iog_ledger::billing::MS_PER_HOUR)
             .expect("small amount");
@@ -372,6 +411,8 @@ impl World {
             journal,
             payer,
             job_terms,
+            job_price,
+            owner_pauses: OwnerPauses::default(),
             next_identity: u64::from(config.n_workers),
             config,
             rng,
@@ -527,6 +568,7 @@ impl World {
                             task_idx,
                             worker_id: &commit.worker_id.0,
                             duration_ms: commit.duration_ms,
+                            price_io_per_hour: commit.price_io_per_hour,
                         }
                     })
                 })
@@ -625,6 +667,18 @@ impl World {
                 self.reconnect(slot, incarnation);
                 Ok(())
             }
+            Ev::OwnerIdle { slot } => {
+                let worker = &mut self.workers[slot];
+                worker.owner_busy = false;
+                let session = if worker.up { worker.session } else { 0 };
+                self.record(16, || format!("the owner of worker {slot} is done with it"));
+                // A worker that is down or not connected starts its next
+                // session unpaused; there is nothing to tell.
+                if session != 0 {
+                    self.send_up(slot, session, Up::Resume);
+                }
+                Ok(())
+            }
             Ev::Chaos => {
                 self.chaos()?;
                 if self.in_fault_window() {
@@ -654,6 +708,14 @@ impl World {
             spec_json: Vec::new(),
             max_attempts: self.job_attempts[job_idx as usize],
             inputs,
+            requirements: Requirements {
+                kind: Some(DeviceKind::Cpu),
+                price_io_per_device_hour_max: Some(self.job_price),
+                ..Requirements::default()
+            },
+            // Every job pays from the one sim wallet; the submitter is only
+            // the name fair share is kept by.
+            submitter: SUBMITTERS[job_idx as usize % SUBMITTERS.len()].to_owned(),
         };
         let escrow = (job_id, format!("sim-{job_idx}"), self.job_terms[job_idx as usize]);
         self.coord_batch(Some(escrow), Event::JobSubmitted(job))?;
@@ -674,6 +736,11 @@ impl World {
     /// written together, and only then does anything go out.
     fn coord_batch(&mut self, escrow: Option<(JobId, String, JobTerms)>, event: Event) -> Result<(), Violation> {
         let now = self.coord_now();
+        // The only event that may yield leases: their worker's owner came back.
+        let pausing = match &event {
+            Event::WorkerPaused { worker_id, paused: true, .. } => Some(worker_id.clone()),
+            _ => None,
+        };
         let (Some(core), Some(payments)) = (self.core.as_mut(), self.payments.as_mut()) else { return Ok(()) };
         let journal_before = payments.ledger().journal().len();
         if let Some((job_id, request_id, terms)) = escrow
@@ -713,6 +780,7 @@ impl World {
                 _ => None,
             })
             .collect();
+        self.check_leases_and_yields(&changes, pausing.as_ref())?;
         self.durable.apply(&changes)?;
         self.journal.extend(new_entries);
         if self.config.trace {
@@ -724,6 +792,45 @@ impl World {
         }
         for action in actions {
             self.perform(action)?;
+        }
+        Ok(())
+    }
+
+    /// Checks one step's changes before they are written: each new lease
+    /// goes to a worker whose owner is not using it, at that worker's
+    /// asking price and within the job's cap; each yield hands back a lease
+    /// of the worker whose owner just came back.
+    fn check_leases_and_yields(&mut self, changes: &[Change], pausing: Option<&WorkerId>) -> Result<(), Violation> {
+        for change in changes {
+            match change {
+                Change::TaskLeased { task_id, worker_id, price_io_per_hour, .. } => {
+                    self.owner_pauses.check_lease(worker_id, *task_id)?;
+                    let asked =
+                        self.slots_by_id.get(worker_id).map(|slot| self.workers[*slot].price_io_per_device_hour);
+                    // One device per task: the lease pays the ask once.
+                    if asked != Some(*price_io_per_hour) || *price_io_per_hour > self.job_price {
+                        return Err(Violation::new(
+                            "price",
+                            format!(
+                                "{task_id} leased to {worker_id} at {price_io_per_hour} per hour; it asks {asked:?}, \
+                                 the job's cap is {}",
+                                self.job_price
+                            ),
+                        ));
+                    }
+                }
+                Change::TaskYielded { task_id, .. } => {
+                    self.stats.tasks_yielded += 1;
+                    let holder = self.durable.lease(*task_id).map(|(holder, _)| holder);
+                    if pausing.is_none() || holder.as_ref() != pausing {
+                        return Err(Violation::new(
+                            "yield",
+                            format!("{task_id} of {holder:?} yielded on a step where {pausing:?} paused"),
+                        ));
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -746,6 +853,7 @@ impl World {
             Action::WorkerDead { worker_id } => {
                 self.send_down(&worker_id, Down::Closed);
                 self.sessions.remove(&worker_id);
+                self.owner_pauses.forget(&worker_id);
             }
             Action::JobAccepted { job_id } => {
                 self.acked.insert(job_id);
@@ -768,6 +876,7 @@ impl World {
         self.core = None;
         self.payments = None;
         self.sessions.clear();
+        self.owner_pauses.clear();
         let delay = self.rng.random_range(50..3_000);
         self.at(delay, Ev::CoordRestart);
     }
@@ -835,10 +944,12 @@ impl World {
             self.bounce(slot, session);
             return Ok(());
         }
-        if let Up::Hello { held, slots } = msg {
+        if let Up::Hello { held, offer } = msg {
             self.record(6, || format!("coordinator: hello from worker {slot} session {session}"));
             self.sessions.insert(worker_id.clone(), (slot, session));
-            return self.coord_step(Event::WorkerConnected { worker_id, slots, running: held });
+            // A new session starts unpaused; a busy owner's worker says so next.
+            self.owner_pauses.forget(&worker_id);
+            return self.coord_step(Event::WorkerConnected { worker_id, offer, trust: 0, running: held });
         }
         if self.sessions.get(&worker_id) != Some(&(slot, session)) {
             self.bounce(slot, session);
@@ -851,9 +962,26 @@ impl World {
                 Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: self.config.task_ms }
             }
             Up::Failed { task_id, token } => Event::TaskFailed { worker_id, task_id, token, error: "sim".into() },
+            Up::Pause => Event::WorkerPaused { worker_id, paused: true, reason: "sim owner".into() },
+            Up::Resume => Event::WorkerPaused { worker_id, paused: false, reason: String::new() },
         };
         self.record(7, || format!("coordinator: {event:?}"));
-        self.coord_step(event)
+        let paused = match &event {
+            Event::WorkerPaused { worker_id, paused, .. } => {
+                // What the coordinator hears includes the message it reads now.
+                self.owner_pauses.heard(worker_id, *paused);
+                Some((worker_id.clone(), *paused))
+            }
+            _ => None,
+        };
+        self.coord_step(event)?;
+        // Once a pause is handled (and written), the worker holds nothing.
+        if let Some((worker_id, true)) = paused
+            && self.owner_pauses.is_paused(&worker_id)
+        {
+            OwnerPauses::check_paused_holds_nothing(&worker_id, &self.durable.leases_held_by(&worker_id))?;
+        }
+        Ok(())
     }
 
     /// Tells a worker that its session is dead (a reset connection).
@@ -877,11 +1005,22 @@ impl World {
             .iter()
             .map(|(task_id, (token, output))| Up::Done { task_id: *task_id, token: *token, output: *output })
             .collect();
-        let slots = self.config.slots;
-        self.record(8, || format!("worker {slot} connects, session {session}"));
-        self.send_up(slot, session, Up::Hello { held, slots });
+        let offer =
+            Offer { price_io_per_device_hour: worker.price_io_per_device_hour, ..Offer::cpu(self.config.slots) };
+        let owner_busy = worker.owner_busy;
+        self.record(8, || {
+            let busy = if owner_busy { " (its owner is using it: it pauses at once)" } else { "" };
+            format!("worker {slot} connects, session {session}{busy}")
+        });
+        self.send_up(slot, session, Up::Hello { held, offer });
         for message in unacked {
             self.send_up(slot, session, message);
+        }
+        if owner_busy {
+            // A new session starts unpaused on the coordinator's side, so a
+            // worker whose owner is still busy says so right after its hello,
+            // as the agent does.
+            self.send_up(slot, session, Up::Pause);
         }
         self.at(self.config.core.heartbeat_interval_ms, Ev::Heartbeat { slot, incarnation });
     }
@@ -904,6 +1043,9 @@ impl World {
         }
         let worker = &mut self.workers[slot];
         match msg {
+            // Sent before the coordinator read the worker's pause; it takes
+            // the task back when it does.
+            Down::Assign { .. } if worker.owner_busy => {}
             Down::Assign { task_id, token } => {
                 if worker.running.get(&task_id) == Some(&token)
                     || worker.unacked.get(&task_id).is_some_and(|u| u.0 == token)
@@ -996,7 +1138,36 @@ impl World {
             self.stats.clock_jumps += 1;
             self.record(11, || format!("coordinator clock jumps {jump} ms"));
         }
+        if roll(&mut self.rng, faults.owner_return_per_mille) {
+            // The owner of a machine whose worker is up, connected and not
+            // paused already.
+            let candidates: Vec<usize> = (0..n_workers)
+                .filter(|&slot| {
+                    let worker = &self.workers[slot];
+                    worker.up && worker.session != 0 && !worker.owner_busy
+                })
+                .collect();
+            if !candidates.is_empty() {
+                let slot = candidates[self.rng.random_range(0..candidates.len())];
+                self.owner_returns(slot);
+            }
+        }
         Ok(())
+    }
+
+    /// The owner of the machine in `slot` comes back: the worker stops its
+    /// running tasks (finished results still wait for their acknowledgement),
+    /// tells the coordinator, and takes nothing until the owner is done.
+    fn owner_returns(&mut self, slot: usize) {
+        self.stats.owner_returns += 1;
+        let worker = &mut self.workers[slot];
+        worker.owner_busy = true;
+        let stopped = std::mem::take(&mut worker.running).len();
+        let session = worker.session;
+        let busy_ms = self.rng.random_range(OWNER_BUSY_MS);
+        self.record(15, || format!("the owner of worker {slot} uses it for {busy_ms} ms ({stopped} tasks stopped)"));
+        self.send_up(slot, session, Up::Pause);
+        self.at(busy_ms, Ev::OwnerIdle { slot });
     }
 
     fn crash_worker(&mut self, slot: usize, wipe: bool) {

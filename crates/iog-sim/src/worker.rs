@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use iog_core::RunningTask;
+use iog_ledger::Amount;
 use iog_types::{BlobId, LeaseToken, TaskId, WorkerId};
 
 /// Which way a partition blocks a worker's traffic.
@@ -34,10 +35,16 @@ pub(crate) struct SimWorker {
     pub(crate) zombie: bool,
     pub(crate) partition: Option<(Blocked, u64)>,
     pub(crate) reconnect_backoff_ms: u64,
+    /// What its owner asks per device-hour (the owner's setting: it
+    /// survives crashes and lost data dirs).
+    pub(crate) price_io_per_device_hour: Amount,
+    /// Its owner is using the machine: it runs nothing and takes no task.
+    /// A state of the machine, not of the process, so it survives crashes.
+    pub(crate) owner_busy: bool,
 }
 
 impl SimWorker {
-    pub(crate) fn new(id: WorkerId, slow: bool, zombie: bool) -> SimWorker {
+    pub(crate) fn new(id: WorkerId, slow: bool, zombie: bool, price_io_per_device_hour: Amount) -> SimWorker {
         SimWorker {
             id,
             incarnation: 0,
@@ -49,6 +56,8 @@ impl SimWorker {
             zombie,
             partition: None,
             reconnect_backoff_ms: 100,
+            price_io_per_device_hour,
+            owner_busy: false,
         }
     }
 

@@ -22,6 +22,8 @@ fn no_rule_breaks_under_faults_across_300_seeds() {
     assert!(total.worker_crashes > 0 && total.worker_wipes > 0 && total.coordinator_crashes > 0, "{total:?}");
     assert!(total.crashes_before_persist > 0 && total.clock_jumps > 0 && total.task_failures > 0, "{total:?}");
     assert!(total.stale_results > 0, "zombies and lapsed leases produced refused results: {total:?}");
+    // Owners came back to their machines, and running tasks moved elsewhere.
+    assert!(total.owner_returns > 0 && total.tasks_yielded > 0, "{total:?}");
     assert!(total.jobs_done > 0, "{total:?}");
     // Money moved on every seed, and some escrows ran dry.
     assert!(total.tasks_paid > 0 && total.escrows_spent > 0, "{total:?}");
@@ -48,6 +50,20 @@ fn without_faults_every_job_is_done() {
     assert_eq!(total.jobs_done, 50 * u64::from(config.n_jobs));
     assert_eq!(total.commits, total.jobs_done * u64::from(config.tasks_per_job));
     assert_eq!(total.tasks_paid, total.commits, "every commit was paid");
+    assert_eq!((total.owner_returns, total.tasks_yielded), (0, 0));
+}
+
+/// Owners come back often: tasks are yielded again and again, none of them
+/// counted as an attempt, and every job still finishes.
+#[test]
+fn owners_taking_their_machines_back_cost_no_attempts() {
+    let faults = iog_sim::Faults { owner_return_per_mille: 600, ..iog_sim::Faults::none() };
+    let config = SimConfig { faults, ..SimConfig::default() };
+    let total = check_seeds(0..50, &config);
+    assert!(total.owner_returns > 100 && total.tasks_yielded > 0, "{total:?}");
+    // Without other faults nothing fails, however often tasks are yielded.
+    assert_eq!(total.jobs_done, 50 * u64::from(config.n_jobs), "{total:?}");
+    assert_eq!(total.tasks_paid, total.commits, "every commit was paid");
 }
 
 /// Seeds that once broke a rule, kept so the fix stays fixed:
@@ -66,6 +82,7 @@ fn seeds_that_once_failed_stay_fixed() {
         cancel_per_mille: 0,
         few_attempts_per_mille: 0,
         tight_budget_per_mille: 0,
+        owner_return_per_mille: 0,
         ..iog_sim::Faults::default()
     };
     let config = SimConfig { faults, ..SimConfig::default() };

@@ -23,6 +23,8 @@ pub struct CommitRecord {
     pub output: BlobId,
     pub duration_ms: u64,
     pub committed_ms: UnixMs,
+    /// What the lease paid per hour (all its devices); zero for a free job.
+    pub price_io_per_hour: iog_ledger::Amount,
 }
 
 /// A task as stored, with its commit if it has one.
@@ -53,6 +55,8 @@ pub struct ArtifactRecord {
 pub struct WorkerRecord {
     pub worker_id: WorkerId,
     pub devices_json: String,
+    /// The last offer it made, as JSON; empty for workers from before offers.
+    pub offer_json: String,
     pub version: String,
     pub first_seen_ms: UnixMs,
     pub last_seen_ms: UnixMs,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iog_core::{Change, RestoredJob, RestoredTask, Snapshot};
+use iog_ledger::Amount;
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -219,24 +220,48 @@ impl Store {
         Ok(n > 0 || self.blobs.contains(&blob_id))
     }
 
+    /// Records a worker's changed offer.
+    pub async fn record_offer(&self, worker_id: &WorkerId, offer_json: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE workers SET offer_json = ? WHERE worker_id = ?")
+            .bind(offer_json)
+            .bind(&worker_id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// What the core needs to resume: every running job and its tasks.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
-        let job_rows = sqlx::query("SELECT job_id, state, max_attempts, created_ms FROM jobs WHERE state = 'running'")
-            .fetch_all(&self.pool)
-            .await?;
+        let job_rows = sqlx::query(
+            "SELECT job_id, state, max_attempts, created_ms, requirements_json, submitter FROM jobs \
+             WHERE state = 'running'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut snapshot = Snapshot::default();
         for row in job_rows {
+            let job_id = JobId(to_u64(row.try_get("job_id")?));
+            let requirements_json: String = row.try_get("requirements_json")?;
+            // Jobs stored before placement had requirements took any device.
+            let requirements = if requirements_json.is_empty() {
+                iog_sched::Requirements::default()
+            } else {
+                serde_json::from_str(&requirements_json)
+                    .map_err(|err| StoreError::Corrupt(format!("job {job_id}'s requirements: {err}")))?
+            };
             snapshot.jobs.push(RestoredJob {
-                job_id: JobId(to_u64(row.try_get("job_id")?)),
+                job_id,
                 state: job_state(row.try_get("state")?)?,
                 max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
                 created_ms: to_u64(row.try_get("created_ms")?),
+                requirements,
+                submitter: row.try_get("submitter")?,
             });
         }
         let task_rows = sqlx::query(
             "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
-                    t.not_before_ms, t.last_error, c.worker_id, c.lease_token AS c_token, c.output_blob, \
-                    c.duration_ms, c.committed_ms \
+                    t.not_before_ms, t.last_error, t.lease_price, c.worker_id, c.lease_token AS c_token, \
+                    c.output_blob, c.duration_ms, c.committed_ms, c.price \
              FROM tasks t JOIN jobs j ON j.job_id = t.job_id \
              LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
              WHERE j.state = 'running'",
@@ -245,7 +270,9 @@ impl Store {
         .await?;
         for row in task_rows {
             let task = task_record(&row)?;
+            let lease_price = Amount::from_base_units(to_u64(row.try_get("lease_price")?));
             snapshot.tasks.push(RestoredTask {
+                price_io_per_hour: lease_price,
                 task_id: task.task_id,
                 state: task.state,
                 input: task.input,
@@ -294,7 +321,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
                     t.not_before_ms, t.last_error, c.worker_id, c.lease_token AS c_token, c.output_blob, \
-                    c.duration_ms, c.committed_ms \
+                    c.duration_ms, c.committed_ms, c.price \
              FROM tasks t LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
              WHERE t.job_id = ? ORDER BY t.task_idx",
         )
@@ -409,16 +436,19 @@ impl Store {
         &self,
         worker_id: &WorkerId,
         devices_json: &str,
+        offer_json: &str,
         version: &str,
         now: UnixMs,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO workers (worker_id, devices_json, version, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO workers (worker_id, devices_json, offer_json, version, first_seen_ms, last_seen_ms) \
+             VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (worker_id) DO UPDATE SET devices_json = excluded.devices_json, \
-             version = excluded.version, last_seen_ms = excluded.last_seen_ms",
+             offer_json = excluded.offer_json, version = excluded.version, last_seen_ms = excluded.last_seen_ms",
         )
         .bind(&worker_id.0)
         .bind(devices_json)
+        .bind(offer_json)
         .bind(version)
         .bind(to_i64(now))
         .bind(to_i64(now))
@@ -435,6 +465,7 @@ impl Store {
                 Ok(WorkerRecord {
                     worker_id: WorkerId(row.try_get("worker_id")?),
                     devices_json: row.try_get("devices_json")?,
+                    offer_json: row.try_get("offer_json")?,
                     version: row.try_get("version")?,
                     first_seen_ms: to_u64(row.try_get("first_seen_ms")?),
                     last_seen_ms: to_u64(row.try_get("last_seen_ms")?),
@@ -488,10 +519,15 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
     match change {
         Change::JobCreated { job, max_attempts, created_ms } => {
             let job_id = to_i64(job.job_id.0);
-            script.push("INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms) VALUES (");
+            script.push(
+                "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms, \
+                 requirements_json, submitter) VALUES (",
+            );
             script.push_bind(job_id).push(", ").push_bind(&job.name).push(", ").push_bind(&job.workload);
             script.push(", ").push_bind(&job.spec_json).push(", 'running', ").push_bind(i64::from(*max_attempts));
-            script.push(", ").push_bind(job.inputs.len() as i64).push(", ").push_bind(to_i64(*created_ms)).push(");\n");
+            script.push(", ").push_bind(job.inputs.len() as i64).push(", ").push_bind(to_i64(*created_ms));
+            let requirements_json = serde_json::to_string(&job.requirements).expect("requirements serialise");
+            script.push(", ").push_bind(requirements_json).push(", ").push_bind(&job.submitter).push(");\n");
             let indexed: Vec<(usize, &BlobId)> = job.inputs.iter().enumerate().collect();
             for chunk in indexed.chunks(ROWS_PER_INSERT) {
                 script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");
@@ -501,22 +537,30 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
                 script.push(";\n");
             }
         }
-        Change::TaskLeased { task_id, worker_id, token, attempts } => {
+        Change::TaskLeased { task_id, worker_id, token, attempts, price_io_per_hour } => {
             script.push("UPDATE tasks SET state = 'leased', lease_worker = ").push_bind(&worker_id.0);
             script.push(", lease_token = ").push_bind(to_i64(token.0));
             script.push(", attempts = ").push_bind(i64::from(*attempts));
+            script.push(", lease_price = ").push_bind(to_i64(price_io_per_hour.base_units()));
             push_task_key(script, task_id);
         }
-        Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, committed_ms } => {
+        Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, committed_ms, price_io_per_hour } => {
             script.push("UPDATE tasks SET state = 'committed', lease_worker = NULL");
             push_task_key(script, task_id);
             script.push(
-                "INSERT INTO commits (job_id, task_idx, worker_id, lease_token, output_blob, duration_ms, committed_ms) VALUES (",
+                "INSERT INTO commits (job_id, task_idx, worker_id, lease_token, output_blob, duration_ms, committed_ms, \
+                 price) VALUES (",
             );
             script.push_bind(to_i64(task_id.job_id.0)).push(", ").push_bind(i64::from(task_id.task_idx));
             script.push(", ").push_bind(&worker_id.0).push(", ").push_bind(to_i64(token.0));
             script.push(", ").push_bind(output.0.as_slice()).push(", ").push_bind(to_i64(*duration_ms));
-            script.push(", ").push_bind(to_i64(*committed_ms)).push(");\n");
+            script.push(", ").push_bind(to_i64(*committed_ms));
+            script.push(", ").push_bind(to_i64(price_io_per_hour.base_units())).push(");\n");
+        }
+        Change::TaskYielded { task_id, attempts, reason } => {
+            script.push("UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = 0, attempts = ");
+            script.push_bind(i64::from(*attempts)).push(", last_error = ").push_bind(reason);
+            push_task_key(script, task_id);
         }
         Change::TaskRequeued { task_id, not_before_ms, error } => {
             script.push("UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = ");
@@ -566,6 +610,7 @@ fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
             output: blob_id(row.try_get("output_blob")?)?,
             duration_ms: to_u64(row.try_get("duration_ms")?),
             committed_ms: to_u64(row.try_get("committed_ms")?),
+            price_io_per_hour: Amount::from_base_units(to_u64(row.try_get("price")?)),
         }),
         None => None,
     };

@@ -2,6 +2,8 @@
 //! thing: after the same changes, both give the same snapshot.
 
 use iog_core::{Action, Change, Config, Core, Event, NewJob, RunningTask, Snapshot};
+use iog_ledger::Amount;
+use iog_sched::{Offer, Requirements};
 use iog_sim::DurableModel;
 use iog_store::Store;
 use iog_types::{BlobId, JobId, LeaseToken, TaskId, WorkerId};
@@ -16,6 +18,7 @@ fn sorted(mut snapshot: Snapshot) -> Snapshot {
 
 #[tokio::test]
 async fn sqlite_and_the_model_agree_after_random_histories() {
+    let mut n_yielded = 0;
     for seed in 0..20u64 {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
@@ -28,8 +31,13 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
         for step in 0..300 {
             now += rng.random_range(0..60);
             let worker_id = WorkerId(format!("w{}", rng.random_range(0..3)));
-            let event = match rng.random_range(0..10) {
-                0 => Event::WorkerConnected { worker_id, slots: 2, running: vec![] },
+            // Workers ask varying prices, so leases and commits carry them.
+            let offer = Offer {
+                price_io_per_device_hour: Amount::from_base_units(rng.random_range(0..1_000)),
+                ..Offer::cpu(2)
+            };
+            let event = match rng.random_range(0..12) {
+                0 => Event::WorkerConnected { worker_id, offer, trust: 0, running: vec![] },
                 1 if step < 200 => Event::JobSubmitted(NewJob {
                     job_id: JobId(rng.random::<u64>().max(1)),
                     name: "m".into(),
@@ -37,6 +45,12 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
                     spec_json: b"{}".to_vec(),
                     max_attempts: None,
                     inputs: (0..rng.random_range(1..6u32)).map(|i| BlobId::of(&i.to_le_bytes())).collect(),
+                    requirements: Requirements {
+                        count: rng.random_range(1..=2),
+                        price_io_per_device_hour_max: rng.random_bool(0.5).then(|| Amount::from_base_units(800)),
+                        ..Requirements::default()
+                    },
+                    submitter: ["", "payer-a", "payer-b"][rng.random_range(0..3)].to_owned(),
                 }),
                 2..=4 if !leases.is_empty() => {
                     let (worker_id, task_id, token) = leases.swap_remove(rng.random_range(0..leases.len()));
@@ -51,6 +65,9 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
                         leases.iter().filter(|l| l.0 == worker_id).map(|l| RunningTask { task_id: l.1, token: l.2 });
                     Event::Heartbeat { held: held.collect(), worker_id }
                 }
+                // The owner takes the machine back (its leases are yielded) or is done with it.
+                7 => Event::WorkerPaused { worker_id, paused: rng.random_bool(0.6), reason: "owner".into() },
+                8 => Event::OfferChanged { worker_id, offer },
                 _ => Event::Tick,
             };
             let actions = core.handle(event, now);
@@ -66,6 +83,7 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
                     leases.push((worker_id.clone(), *task_id, *token));
                 }
             }
+            n_yielded += changes.iter().filter(|c| matches!(c, Change::TaskYielded { .. })).count();
             model.apply(&changes).unwrap_or_else(|v| panic!("seed {seed} step {step}: the model refused: {v}"));
             store.apply(&changes).await.unwrap();
         }
@@ -73,4 +91,5 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
         let from_model = sorted(model.snapshot());
         assert_eq!(from_sqlite, from_model, "seed {seed}");
     }
+    assert!(n_yielded > 0, "owners took machines back while tasks ran");
 }

@@ -1,8 +1,10 @@
 //! The store on a real SQLite file: changes survive reopening, commits are unique.
 
 use iog_core::{Action, Change, Config, Core, Event, NewJob};
+use iog_ledger::Amount;
+use iog_sched::{Offer, Requirements};
 use iog_store::Store;
-use iog_types::{BlobId, JobId, JobState, TaskId, TaskState, WorkerId};
+use iog_types::{BlobId, DeviceKind, JobId, JobState, TaskId, TaskState, WorkerId};
 
 fn persisted(actions: &[Action]) -> Vec<Change> {
     actions
@@ -21,8 +23,15 @@ async fn a_restarted_core_resumes_from_the_store() {
     let inputs: Vec<BlobId> = (0..4u8).map(|i| store.blobs().put(&[i]).unwrap()).collect();
     let mut core = Core::new(Config::default());
     let worker = WorkerId("w1".into());
-    let mut changes =
-        persisted(&core.handle(Event::WorkerConnected { worker_id: worker.clone(), slots: 2, running: vec![] }, 10));
+    let half_io = Amount::from_base_units(500_000_000);
+    let offer = Offer { price_io_per_device_hour: half_io, ..Offer::cpu(2) };
+    let mut changes = persisted(
+        &core.handle(Event::WorkerConnected { worker_id: worker.clone(), offer, trust: 0, running: vec![] }, 10),
+    );
+    let requirements = Requirements {
+        price_io_per_device_hour_max: Some(Amount::from_io(1).unwrap()),
+        ..Requirements::one(DeviceKind::Cpu)
+    };
     let job = NewJob {
         job_id: JobId(99),
         name: "three".into(),
@@ -30,6 +39,8 @@ async fn a_restarted_core_resumes_from_the_store() {
         spec_json: br#"{"job":{}}"#.to_vec(),
         max_attempts: Some(2),
         inputs: inputs.clone(),
+        requirements: requirements.clone(),
+        submitter: "payer".into(),
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));
@@ -61,8 +72,39 @@ async fn a_restarted_core_resumes_from_the_store() {
     assert_eq!(restored.task(leases[1].0).unwrap().holder, Some(worker.clone()));
     assert_eq!(restored.task(TaskId::new(JobId(99), 3)).unwrap().state, TaskState::Queued);
 
+    // Two leases are held (one task committed, which freed a slot for the third).
+    assert_eq!(restored.devices_in_use_by("payer"), 2, "restored leases count toward their submitter's share");
+
     let tasks = store.tasks(JobId(99)).await.unwrap();
     assert_eq!(tasks[0].commit.as_ref().unwrap().duration_ms, 7);
+    assert_eq!(tasks[0].commit.as_ref().unwrap().price_io_per_hour, half_io, "the task paid its worker's ask");
+    let snapshot = store.load_snapshot().await.unwrap();
+    assert_eq!(snapshot.jobs[0].requirements, requirements);
+    assert_eq!(snapshot.jobs[0].submitter, "payer");
+    let leased = snapshot.tasks.iter().find(|t| t.task_id == leases[1].0).unwrap();
+    assert_eq!((leased.price_io_per_hour, leased.attempts), (half_io, 1));
+
+    // The owner takes the machine back: the lease is yielded, its attempt
+    // not counted, durably.
+    let mut restored = restored;
+    let reconnect = Event::WorkerConnected {
+        worker_id: worker.clone(),
+        offer: Offer { price_io_per_device_hour: half_io, ..Offer::cpu(2) },
+        trust: 0,
+        running: vec![iog_core::RunningTask { task_id: leases[1].0, token: leases[1].1 }],
+    };
+    let mut changes = persisted(&restored.handle(reconnect, 1_010));
+    let pause = Event::WorkerPaused { worker_id: worker.clone(), paused: true, reason: "owner".into() };
+    changes.extend(persisted(&restored.handle(pause, 1_020)));
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::TaskYielded { task_id, attempts: 0, .. } if *task_id == leases[1].0))
+    );
+    store.apply(&changes).await.unwrap();
+    let yielded = store.tasks(JobId(99)).await.unwrap().into_iter().find(|t| t.task_id == leases[1].0).unwrap();
+    assert_eq!((yielded.state, yielded.attempts, yielded.holder), (TaskState::Queued, 0, None));
+    assert!(yielded.last_error.unwrap().contains("owner"));
     assert_eq!(store.job(JobId(99)).await.unwrap().unwrap().state, JobState::Running);
 
     // A second commit of the same task is impossible at the storage level too.
@@ -73,6 +115,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         output: BlobId::of(b"other"),
         duration_ms: 1,
         committed_ms: 40,
+        price_io_per_hour: half_io,
     };
     assert!(store.apply(&[again]).await.is_err());
     assert_eq!(store.n_commits(JobId(99)).await.unwrap(), 1);

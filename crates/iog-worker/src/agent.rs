@@ -15,7 +15,10 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
+use iog_sched::Offer;
+
 use crate::WorkerConfig;
+use crate::config::WorkerFile;
 use crate::runner::{self, Finished};
 
 /// How long to wait for the coordinator's welcome after connecting.
@@ -27,9 +30,26 @@ const EVENTS_BUFFER: usize = 4_096;
 #[derive(Debug, Clone)]
 pub enum WorkerEvent {
     Connected,
-    Disconnected { reason: String },
-    TaskStarted { task_id: TaskId, at: Instant },
-    TaskFinished { task_id: TaskId, ok: bool },
+    Disconnected {
+        reason: String,
+    },
+    /// The owner is using the machine: running tasks were stopped.
+    Paused {
+        reason: String,
+        stopped: usize,
+    },
+    /// The owner's machine is idle again.
+    Resumed,
+    /// The config file changed and the new offer was sent.
+    OfferChanged,
+    TaskStarted {
+        task_id: TaskId,
+        at: Instant,
+    },
+    TaskFinished {
+        task_id: TaskId,
+        ok: bool,
+    },
 }
 
 /// A task the worker holds: running, or finished with its result not yet acknowledged.
@@ -121,10 +141,31 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     for note in &report.notes {
         tracing::info!(note, "device discovery");
     }
+    let mut config = config;
+    if let Some(path) = &config.config_file {
+        let file = WorkerFile::read(path).map_err(anyhow::Error::msg).context("read worker config")?;
+        config.apply(&file);
+    }
+    let offer = config.offer(&report.devices);
+    offer.validate().context("the worker's offer")?;
     let client = Client::new(&config.coordinator_url).context("configure coordinator client")?;
     let worker_id = identity.worker_id();
     let (events, _) = broadcast::channel(EVENTS_BUFFER);
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let (offer_tx, offer_rx) = watch::channel(offer);
+    let (policy_tx, policy_rx) = watch::channel(config.owner.clone());
+    let (owner_tx, owner_rx) = watch::channel(None);
+    crate::watch::spawn_owner_thread(policy_rx, config.owner_poll_ms, owner_tx);
+    if let Some(path) = config.config_file.clone() {
+        tokio::spawn(crate::watch::watch_config_file(
+            path,
+            config.clone(),
+            report.devices.clone(),
+            offer_tx,
+            policy_tx,
+            shutdown_rx.clone(),
+        ));
+    }
     let agent = Agent {
         config,
         client,
@@ -132,6 +173,8 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         devices: report.devices.clone(),
         held: Arc::new(Mutex::new(HashMap::new())),
         events: events.clone(),
+        offer: offer_rx,
+        owner: owner_rx,
     };
     let join = tokio::spawn(agent.run(shutdown_rx));
     Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join: Some(join) })
@@ -144,6 +187,10 @@ struct Agent {
     devices: Vec<Device>,
     held: HeldMap,
     events: broadcast::Sender<WorkerEvent>,
+    /// The offer as the config file says now.
+    offer: watch::Receiver<Offer>,
+    /// `Some(reason)` while the owner uses the machine.
+    owner: watch::Receiver<Option<String>>,
 }
 
 impl Agent {
@@ -197,7 +244,7 @@ impl Agent {
             worker_id: self.worker_id.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             devices: self.devices.clone(),
-            slots: self.config.slots,
+            offer: self.offer.borrow().clone(),
             held: self.held_tasks(),
         }
     }
@@ -269,10 +316,40 @@ impl Agent {
         for message in pending {
             sink.send(encode(&message)).await.context("resend result")?;
         }
+        // The hello carried the current offer; only later changes are news.
+        let mut offer = self.offer.clone();
+        offer.mark_unchanged();
+        let mut owner = self.owner.clone();
+        let busy = owner.borrow_and_update().clone();
+        if let Some(reason) = busy {
+            // A new session starts unpaused on the coordinator's side.
+            self.pause(&reason);
+            sink.send(encode(&WorkerMessage::Pause { reason })).await.context("send pause")?;
+        }
         let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_interval_ms.max(1)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                Ok(()) = offer.changed() => {
+                    let offer = offer.borrow_and_update().clone();
+                    tracing::info!(region = %offer.region, price = %offer.price_io_per_device_hour, "offer changed");
+                    sink.send(encode(&WorkerMessage::OfferChanged { offer })).await.context("send offer")?;
+                    let _ = self.events.send(WorkerEvent::OfferChanged);
+                }
+                Ok(()) = owner.changed() => {
+                    let busy = owner.borrow_and_update().clone();
+                    match busy {
+                        Some(reason) => {
+                            self.pause(&reason);
+                            sink.send(encode(&WorkerMessage::Pause { reason })).await.context("send pause")?;
+                        }
+                        None => {
+                            tracing::info!("the owner's machine is idle again; taking tasks");
+                            sink.send(encode(&WorkerMessage::Resume)).await.context("send resume")?;
+                            let _ = self.events.send(WorkerEvent::Resumed);
+                        }
+                    }
+                }
                 _ = heartbeat.tick() => {
                     let held = self.held_tasks();
                     sink.send(encode(&WorkerMessage::Heartbeat { held })).await.context("send heartbeat")?;
@@ -326,6 +403,12 @@ impl Agent {
         input_bytes: Option<Vec<u8>>,
         done_tx: &mpsc::UnboundedSender<TaskId>,
     ) {
+        if self.owner.borrow().is_some() {
+            // Sent before the coordinator read our pause; it takes the task
+            // back when it does.
+            tracing::debug!(task_id = %task_id, "assignment while the owner uses the machine; not run");
+            return;
+        }
         let mut held = self.held.lock().expect("held lock");
         if held.get(&task_id).is_some_and(|h| h.token() == token) {
             return; // Already running or reported under this lease.
@@ -360,6 +443,23 @@ impl Agent {
         if let Some(Held::Running { job: old, .. }) = held.insert(task_id, Held::Running { token, job }) {
             old.abort();
         }
+    }
+
+    /// Stops every running task at once because the owner wants the
+    /// machine; finished results still wait for their acknowledgement.
+    /// A task's CPU work that is already under way cannot be interrupted
+    /// from outside and finishes in the background, its result discarded.
+    fn pause(&self, reason: &str) {
+        let mut held = self.held.lock().expect("held lock");
+        let running: Vec<TaskId> =
+            held.iter().filter(|(_, h)| matches!(h, Held::Running { .. })).map(|(task_id, _)| *task_id).collect();
+        for task_id in &running {
+            if let Some(Held::Running { job, .. }) = held.remove(task_id) {
+                job.abort();
+            }
+        }
+        tracing::info!(reason, stopped = running.len(), "the owner is using the machine; tasks stopped");
+        let _ = self.events.send(WorkerEvent::Paused { reason: reason.to_owned(), stopped: running.len() });
     }
 
     fn revoke(&self, task_id: TaskId, token: LeaseToken, reason: &str) {

@@ -11,6 +11,7 @@
 mod agent;
 mod config;
 mod runner;
+mod watch;
 
 pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
-pub use config::WorkerConfig;
+pub use config::{OfferFile, OfferTerms, WorkerConfig, WorkerFile};

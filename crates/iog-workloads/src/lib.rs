@@ -14,11 +14,13 @@ mod error;
 pub mod hash;
 pub mod noop;
 pub mod render;
+mod resources;
 mod spec;
 mod task;
 
 pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
+pub use resources::ResourcesSpec;
 pub use spec::{
     JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms, SCENE_FILE_BYTES_MAX,
     WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,

@@ -10,6 +10,7 @@ use crate::error::{SpecError, path_string};
 use crate::hash::HashSpec;
 use crate::noop::NoopSpec;
 use crate::render::{self, RenderSpec, Scene, SceneRef};
+use crate::resources::ResourcesSpec;
 
 /// The names `job.workload` accepts, in the order error messages list them.
 pub const WORKLOAD_KINDS: [&str; 3] = ["render", "hash", "noop"];
@@ -46,6 +47,10 @@ pub struct JobSpec {
     /// development networks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentSpec>,
+    /// What each task needs of a worker; without it a task takes one CPU
+    /// slot on any worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
 }
 
 /// The `[payment]` section. Amounts are text such as `"10"` or `"0.5 IO"`.
@@ -59,7 +64,8 @@ pub struct PaymentSpec {
     /// Held in escrow when the job is accepted; what is not spent returns
     /// when the job ends.
     pub budget: String,
-    /// Paid per device-hour of task run time.
+    /// The most paid per device-hour of task run time; each task pays its
+    /// worker's asking price, which placement keeps at or below this.
     pub price_io_per_hour: String,
 }
 
@@ -176,6 +182,26 @@ impl JobSpec {
         })
     }
 
+    /// What each task needs of a worker: the `[resources]` section (one CPU
+    /// slot when absent), its price capped at the payment's price per
+    /// device-hour — at zero for a free job, which only free workers take.
+    pub fn requirements(&self) -> Result<iog_sched::Requirements, SpecError> {
+        let price_cap = match &self.payment {
+            Some(payment) => payment.terms()?.price_io_per_hour,
+            None => iog_ledger::Amount::ZERO,
+        };
+        self.resources.clone().unwrap_or_default().requirements(price_cap)
+    }
+
+    /// The most one task may pay per hour for all its devices: the price cap
+    /// per device-hour times the devices each task uses. What `iog ledger
+    /// verify` holds every committed task's price against.
+    pub fn price_io_per_task_hour_max(&self) -> Result<iog_ledger::Amount, SpecError> {
+        let requirements = self.requirements()?;
+        let cap = requirements.price_io_per_device_hour_max.unwrap_or(iog_ledger::Amount::MAX);
+        Ok(cap.checked_mul_div(u64::from(requirements.count), 1).unwrap_or(iog_ledger::Amount::MAX))
+    }
+
     /// Checks every field's range; errors name the field by its full TOML path.
     pub fn validate(&self) -> Result<(), SpecError> {
         let name_chars = self.job.name.chars().count();
@@ -194,6 +220,7 @@ impl JobSpec {
         if let Some(payment) = &self.payment {
             payment.terms()?;
         }
+        self.requirements()?;
         let workload = self.workload()?;
         let present = [("render", self.render.is_some()), ("hash", self.hash.is_some()), ("noop", self.noop.is_some())];
         for (section, is_present) in present {

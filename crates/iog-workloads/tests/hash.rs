@@ -120,7 +120,7 @@ fn assemble_rejects_outputs_that_contradict_their_task() {
 
 #[test]
 fn noop_tasks_are_empty() {
-    let workload = WorkloadSpec::Noop(iog_workloads::noop::NoopSpec { n_tasks: 3 });
+    let workload = WorkloadSpec::Noop(iog_workloads::noop::NoopSpec { n_tasks: 3, task_ms: 0 });
     let inputs = plan(&workload).expect("plans");
     assert_eq!(inputs.len(), 3);
     assert_ne!(inputs[0], inputs[1]);

@@ -45,6 +45,26 @@ pub enum Command {
     Wallet(WalletArgs),
     /// Audit the $IO ledger.
     Ledger(LedgerArgs),
+    /// Search what online workers offer.
+    Market(MarketArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MarketArgs {
+    #[command(subcommand)]
+    pub command: MarketCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MarketCommand {
+    /// List device groups of online workers matching a query, cheapest
+    /// first: terms like `gpu_mem>=24 price<=0.8 region=eu,us-east
+    /// kind=gpu count>=2 model=H100 trust>=1` (empty: everything).
+    Search {
+        /// The query; quote it as one argument.
+        #[arg(default_value = "")]
+        query: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -201,9 +221,19 @@ pub struct WorkerArgs {
     /// Where the worker keeps its identity key.
     #[arg(long, default_value_os_t = default_data_dir("worker"))]
     pub data_dir: PathBuf,
-    /// Tasks to run at once.
+    /// CPU tasks to run at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub slots: u32,
+    /// The worker's region, as placement and `iog market search` see it (`eu`, `us-east`, …).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Price asked per device-hour, in IO (e.g. 0.5). Default 0: free.
+    #[arg(long)]
+    pub price: Option<String>,
+    /// A worker.toml (slots, [offer], [owner]) read at start and re-read
+    /// when it changes; its settings win over the flags above.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +242,13 @@ pub enum WorkerCommand {
     Devices,
     /// List the workers a coordinator knows.
     List,
+    /// Show what this worker (the key in --data-dir) offers, as the
+    /// coordinator sees it, and how much of it is in use.
+    Offers {
+        /// The worker's data dir, which holds its key.
+        #[arg(long, default_value_os_t = default_data_dir("worker"))]
+        data_dir: PathBuf,
+    },
     /// Stake IO from the worker's own wallet (its id is its address; fund it
     /// with `iog wallet send <worker id> …`), signed with its key.
     Stake {

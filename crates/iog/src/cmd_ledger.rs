@@ -218,7 +218,9 @@ impl Audited {
     }
 
     /// A paid job's price and its committed tasks (index, worker, run time).
-    async fn paid_job(&self, job_id: iog_types::JobId) -> anyhow::Result<(Amount, Vec<(u32, String, u64)>)> {
+    /// A paid job's cap per task-hour and its committed tasks:
+    /// (task index, worker, duration, price per hour).
+    async fn paid_job(&self, job_id: iog_types::JobId) -> anyhow::Result<(Amount, Vec<(u32, String, u64, Amount)>)> {
         match self {
             Audited::Store { store, .. } => {
                 let record = store.job(job_id).await.context("read job")?.ok_or_else(|| {
@@ -226,30 +228,35 @@ impl Audited {
                 })?;
                 let spec = iog_workloads::parse_job_json(&record.spec_json)
                     .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?;
+                if spec.payment.is_none() {
+                    anyhow::bail!("job {job_id} has an escrow but no [payment] in its spec");
+                }
                 let price = spec
-                    .payment
-                    .ok_or_else(|| anyhow::anyhow!("job {job_id} has an escrow but no [payment] in its spec"))?
-                    .terms()
-                    .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?
-                    .price_io_per_hour;
+                    .price_io_per_task_hour_max()
+                    .map_err(|err| anyhow::anyhow!("stored spec of job {job_id}: {err}"))?;
                 let tasks = store.tasks(job_id).await.context("read tasks")?;
                 let committed = tasks
                     .into_iter()
                     .filter_map(|task| {
-                        task.commit.map(|commit| (task.task_id.task_idx, commit.worker_id.0, commit.duration_ms))
+                        task.commit.map(|commit| {
+                            (task.task_id.task_idx, commit.worker_id.0, commit.duration_ms, commit.price_io_per_hour)
+                        })
                     })
                     .collect();
                 Ok((price, committed))
             }
             Audited::Api(client) => {
                 let bill = client.billing(job_id).await.with_context(|| format!("read the bill of job {job_id}"))?;
-                let price =
-                    bill.price_io_per_hour.parse().map_err(|err| anyhow::anyhow!("price of job {job_id}: {err}"))?;
+                let price = bill
+                    .price_io_per_task_hour_max
+                    .parse()
+                    .map_err(|err| anyhow::anyhow!("price cap of job {job_id}: {err}"))?;
                 let tasks = client.tasks(job_id).await.with_context(|| format!("read the tasks of job {job_id}"))?;
                 let committed = tasks
                     .into_iter()
                     .filter_map(|task| {
-                        Some((task.task_id.task_idx, task.committed_by?.0, task.duration_ms.unwrap_or_default()))
+                        let price = task.price_io_per_hour.as_deref().unwrap_or("0").parse().unwrap_or(Amount::MAX);
+                        Some((task.task_id.task_idx, task.committed_by?.0, task.duration_ms.unwrap_or_default(), price))
                     })
                     .collect();
                 Ok((price, committed))
@@ -341,10 +348,11 @@ async fn check_task_payments(audited: &Audited, ledger: &Ledger) -> anyhow::Resu
         let (price, committed) = audited.paid_job(iog_types::JobId(job)).await?;
         let committed: Vec<_> = committed
             .iter()
-            .map(|(task_idx, worker_id, duration_ms)| iog_ledger::billing::CommittedTask {
+            .map(|(task_idx, worker_id, duration_ms, price)| iog_ledger::billing::CommittedTask {
                 task_idx: *task_idx,
                 worker_id,
                 duration_ms: *duration_ms,
+                price_io_per_hour: *price,
             })
             .collect();
         iog_ledger::billing::check_job_payments(ledger, job, *hold_id, price, &committed)

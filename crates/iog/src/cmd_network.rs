@@ -22,6 +22,9 @@ const DEV_FAUCET_MAX_IO: u64 = 1_000;
 const DEMO_FUNDS_IO: &str = "10";
 const DEMO_BUDGET_IO: &str = "5";
 const DEMO_PRICE_IO_PER_HOUR: &str = "360";
+/// What the demo's workers ask per device-hour, in turn: under the job's
+/// price, so each task pays its worker's own ask.
+const DEMO_WORKER_PRICES_IO: [&str; 3] = ["240", "300", "360"];
 
 /// How long the demo waits for its workers to join.
 const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,6 +72,7 @@ impl Network {
         listen: std::net::SocketAddr,
         n_workers: u32,
         core: iog_core::Config,
+        worker_prices: &[&str],
     ) -> anyhow::Result<Network> {
         let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
         config.core = core;
@@ -77,7 +81,10 @@ impl Network {
         let coordinator = Coordinator::start(config).await?;
         let mut workers = Vec::new();
         for idx in 0..n_workers {
-            let config = WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
+            let mut config = WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
+            if let Some(price) = worker_prices.get(idx as usize % worker_prices.len().max(1)) {
+                config.terms.price_io_per_device_hour = price.parse().expect("the built-in prices are amounts");
+            }
             workers.push(iog_worker::start(config).await.with_context(|| format!("start worker {idx}"))?);
         }
         Ok(Network { coordinator, workers })
@@ -106,7 +113,9 @@ impl Network {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    let network = Network::start(&args.data_dir, args.listen, args.workers, args.timings.core_config()).await?;
+    // A development network's local workers work for free, so jobs
+    // without a [payment] section run on them.
+    let network = Network::start(&args.data_dir, args.listen, args.workers, args.timings.core_config(), &[]).await?;
     let url = network.coordinator.url();
     println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
     println!("data in {}", args.data_dir.display());
@@ -129,7 +138,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let core = iog_core::Config { heartbeat_interval_ms: 1_000, ..iog_core::Config::default() };
     let listen = "127.0.0.1:0".parse().expect("valid address");
-    let network = Network::start(&data_dir, listen, args.workers, core).await?;
+    let network = Network::start(&data_dir, listen, args.workers, core, &DEMO_WORKER_PRICES_IO).await?;
     let client = Client::new(&network.coordinator.url())?;
     network.wait_for_workers(&client).await?;
     // The demo pays for its render like any job: a wallet of its own, funded

@@ -40,19 +40,41 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
             if global.json {
                 print_json(&workers)?;
             } else {
-                let mut table = display::table(&["worker", "online", "devices", "slots", "running", "version"]);
+                let mut table =
+                    display::table(&["worker", "state", "region", "price/device-h", "devices", "in use", "version"]);
                 for w in workers {
-                    let devices: Vec<String> = w.devices.iter().map(|d| format!("{} {}", d.name, d.model)).collect();
+                    let offer = w.offer.as_ref();
+                    let groups: Vec<String> =
+                        offer.map(|o| o.groups.iter().map(display::group).collect()).unwrap_or_default();
                     table.add_row(vec![
                         w.worker_id.to_string(),
-                        if w.online { "yes" } else { "no" }.to_owned(),
-                        devices.join(", "),
-                        w.slots.to_string(),
-                        w.n_leases.to_string(),
+                        display::worker_state(&w).to_owned(),
+                        offer.map_or_else(|| "-".to_owned(), |o| o.region.clone()),
+                        offer.map_or_else(|| "-".to_owned(), |o| o.price_io_per_device_hour.to_string()),
+                        groups.join(", "),
+                        w.in_use.iter().sum::<u32>().to_string(),
                         w.agent_version,
                     ]);
                 }
                 println!("{table}");
+            }
+        }
+        Some(WorkerCommand::Offers { data_dir }) => {
+            let identity = worker_key(&data_dir)?;
+            let client = Client::new(&global.coordinator)?;
+            let workers = client.workers().await?;
+            let Some(me) = workers.into_iter().find(|w| w.worker_id == identity.worker_id()) else {
+                anyhow::bail!(
+                    "the coordinator at {} has never seen worker {}; start it with `iog worker --data-dir {}`",
+                    global.coordinator,
+                    identity.worker_id(),
+                    data_dir.display()
+                );
+            };
+            if global.json {
+                print_json(&me)?;
+            } else {
+                display::print_offer(&me);
             }
         }
         Some(WorkerCommand::Stake { amount, data_dir }) => change_stake(global, &data_dir, &amount, false).await?,
@@ -76,6 +98,20 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         None => {
             let mut config = WorkerConfig::new(global.coordinator.clone(), args.data_dir);
             config.slots = args.slots;
+            if let Some(region) = args.region {
+                if !iog_sched::offer::valid_region(&region) {
+                    anyhow::bail!(
+                        "--region must be lowercase letters, digits and '-' (like eu or us-east), got {region:?}"
+                    );
+                }
+                config.terms.region = region;
+            }
+            if let Some(price) = args.price {
+                config.terms.price_io_per_device_hour = price.parse().map_err(|err| {
+                    anyhow::anyhow!("--price must be an amount of IO such as 0.5, got {price:?}: {err}")
+                })?;
+            }
+            config.config_file = args.config;
             let mut handle = iog_worker::start(config).await.context("start worker")?;
             tracing::info!(worker_id = %handle.worker_id(), coordinator = %global.coordinator, "worker started");
             tokio::select! {

@@ -55,6 +55,9 @@ pub fn job_summary(status: &JobStatus) -> String {
     if let Some(reason) = &status.reason {
         text.push_str(&format!("  reason: {reason}\n"));
     }
+    if let Some(waiting) = &status.waiting_reason {
+        text.push_str(&format!("  waiting: {waiting}\n"));
+    }
     if let Some(ended_ms) = status.ended_ms {
         text.push_str(&format!("  took: {}\n", millis(ended_ms.saturating_sub(status.created_ms))));
     }
@@ -96,4 +99,79 @@ pub fn bill(bill: &iog_proto::api::JobBilling) -> String {
         "job {} paid by {} at {} per device-hour\n{table}\n  budget: {}\n  spent: {} (network fee {})\n  held: {}\n  refunded: {}\n",
         bill.job_id, bill.payer, bill.price_io_per_hour, bill.budget, bill.spent, bill.fees, bill.held, bill.refunded
     )
+}
+
+/// A device group in a few words: `2 × H100 80GB HBM3 (80.0 GiB)`, `cpu × 4 slots`.
+pub fn group(group: &iog_sched::DeviceGroup) -> String {
+    match group.kind {
+        iog_types::DeviceKind::Cpu => format!("{} × {} slots", group.model, group.count),
+        iog_types::DeviceKind::Gpu => format!("{} × {} ({})", group.count, group.model, bytes(group.memory_bytes)),
+    }
+}
+
+/// Whether a worker can take tasks now, in a word or two.
+pub fn worker_state(worker: &iog_proto::api::WorkerStatus) -> &'static str {
+    match (worker.online, worker.paused, worker.available) {
+        (false, _, _) => "offline",
+        (true, true, _) => "owner busy",
+        (true, false, true) => "available",
+        (true, false, false) => "out of hours",
+    }
+}
+
+/// One worker's offer as lines of text.
+pub fn print_offer(worker: &iog_proto::api::WorkerStatus) {
+    println!("worker {} ({})", worker.worker_id, worker_state(worker));
+    let Some(offer) = &worker.offer else {
+        println!("  no offer recorded");
+        return;
+    };
+    println!("  region: {}", offer.region);
+    println!("  price: {} per device-hour", offer.price_io_per_device_hour);
+    println!("  trust level: {}", worker.trust);
+    if offer.windows.is_empty() {
+        println!("  hours: always");
+    } else {
+        let windows: Vec<String> = offer.windows.iter().map(|w| w.to_string()).collect();
+        println!("  hours (UTC): {}", windows.join("; "));
+    }
+    if offer.idle_only {
+        println!("  only while its owner is away");
+    }
+    for (idx, g) in offer.groups.iter().enumerate() {
+        let in_use = worker.in_use.get(idx).copied().unwrap_or(0);
+        println!("  {}: {in_use} in use", group(g));
+    }
+}
+
+/// Requirements as a `[resources]` section on one line.
+pub fn resources_toml(requirements: &iog_sched::Requirements) -> String {
+    let mut parts = Vec::new();
+    match requirements.kind {
+        Some(iog_types::DeviceKind::Gpu) => parts.push("device = \"gpu\"".to_owned()),
+        Some(iog_types::DeviceKind::Cpu) => parts.push("device = \"cpu\"".to_owned()),
+        None => parts.push("device = \"any\"".to_owned()),
+    }
+    if requirements.count > 1 {
+        parts.push(format!("count = {}", requirements.count));
+    }
+    if requirements.memory_bytes_min > 0 {
+        let gib = requirements.memory_bytes_min as f64 / f64::from(1u32 << 30);
+        parts.push(format!("memory_gib_min = {gib}"));
+    }
+    let list = |items: &[String]| items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
+    if !requirements.models.is_empty() {
+        parts.push(format!("models = [{}]", list(&requirements.models)));
+    }
+    if !requirements.regions.is_empty() {
+        parts.push(format!("regions = [{}]", list(&requirements.regions)));
+    }
+    if let Some(max) = requirements.price_io_per_device_hour_max {
+        let text = max.to_string();
+        parts.push(format!("price_io_per_device_hour_max = \"{}\"", text.trim_end_matches(" IO")));
+    }
+    if requirements.trust_min > 0 {
+        parts.push(format!("trust_min = {}", requirements.trust_min));
+    }
+    parts.join(", ")
 }

@@ -3,6 +3,7 @@
 mod args;
 mod cmd_job;
 mod cmd_ledger;
+mod cmd_market;
 mod cmd_network;
 mod cmd_worker;
 mod display;
@@ -43,6 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Job(args) => cmd_job::job(&global, args).await,
         Command::Wallet(args) => cmd_ledger::wallet(&global, args).await,
         Command::Ledger(args) => cmd_ledger::ledger(&global, args).await,
+        Command::Market(args) => cmd_market::market(&global, args).await,
     }
 }
 

@@ -36,7 +36,8 @@ struct Trial {
 
 async fn trial(seed: u64) -> Trial {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut cluster = Cluster::start_with(3, &["--faucet-max-io", "100"]).await;
+    // Workers ask different prices under the job's cap of 36 IO per hour.
+    let mut cluster = Cluster::start_full(3, &["--faucet-max-io", "100"], &["--price", "30"]).await;
     let job_file = write_render_job(cluster.dir.path(), 128, 96, 16, 320);
     let mut text = std::fs::read_to_string(&job_file).unwrap();
     text.push_str("\n[payment]\nbudget = \"40\"\nprice_io_per_hour = \"36\"\n");

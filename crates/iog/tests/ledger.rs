@@ -88,7 +88,8 @@ async fn faucet_grants_survive_a_crash_and_the_journal_is_audited() {
 /// of the budget goes back; `iog ledger verify` agrees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_job_pays_each_committed_task_once_when_a_worker_dies() {
-    let mut cluster = Cluster::start_with(3, &["--faucet-max-io", "100", "--fee-bps", "1000"]).await;
+    let mut cluster =
+        Cluster::start_full(3, &["--faucet-max-io", "100", "--fee-bps", "1000"], &["--price", "36"]).await;
     let dir = cluster.dir.path().join("wallet");
     let wallet = ["--wallet-dir", dir.to_str().unwrap()];
     let address = run_ok(&cluster, &[&["wallet", "new"][..], &wallet].concat()).trim().to_owned();
@@ -255,7 +256,7 @@ async fn wallets_send_to_each_other() {
 /// and the audit passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_made_when_a_job_fails_on_a_tick_survives_a_crash() {
-    let mut cluster = Cluster::start_with(1, &["--faucet-max-io", "100"]).await;
+    let mut cluster = Cluster::start_full(1, &["--faucet-max-io", "100"], &["--price", "36"]).await;
     let dir = cluster.dir.path().join("wallet");
     let wallet = ["--wallet-dir", dir.to_str().unwrap()];
     let address = run_ok(&cluster, &[&["wallet", "new"][..], &wallet].concat()).trim().to_owned();

@@ -28,7 +28,7 @@ async fn workers_of_another_protocol_version_are_refused_with_the_reason() {
         worker_id: WorkerId("future-worker".into()),
         agent_version: "9.9.9".into(),
         devices: vec![],
-        slots: 1,
+        offer: iog_sched::Offer::cpu(1),
         held: vec![],
     };
     let answer = first_answer(&cluster, serde_json::to_string(&hello).unwrap()).await;

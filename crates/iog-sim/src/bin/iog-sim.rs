@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use iog_sim::{SimConfig, Stats, run};
+use iog_sim::{Faults, SimConfig, Stats, run};
 
 #[derive(Debug, Parser)]
 #[command(name = "iog-sim", about = "Seeded whole-network simulation of iog under faults")]
@@ -34,6 +34,9 @@ struct Args {
     /// Check the core's whole bookkeeping every N steps (it costs a walk over all tasks).
     #[arg(long, default_value_t = 1)]
     core_check_every: u64,
+    /// At each chaos tick, the chance in 1000 that a worker's owner comes back and pauses it.
+    #[arg(long, default_value_t = Faults::default().owner_return_per_mille)]
+    owner_return_per_mille: u32,
     /// Keep going after a failing seed.
     #[arg(long)]
     keep_going: bool,
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         tasks_per_job: args.tasks_per_job,
         core_check_every: args.core_check_every,
         trace: args.trace,
+        faults: Faults { owner_return_per_mille: args.owner_return_per_mille, ..Faults::default() },
         ..SimConfig::default()
     };
     let seeds = match args.seed {
@@ -106,18 +110,20 @@ fn main() -> ExitCode {
     let threads = if config.trace { 1 } else { args.threads.max(1) };
     let (total, failed) = run_seeds(seeds, &config, threads, args.keep_going);
     let secs = started.elapsed().as_secs_f64();
+    let rate = n_seeds as f64 / secs;
+    // Large networks run under one seed per second; show them a figure too.
+    let decimals = if rate < 10.0 { 2 } else { 0 };
     println!(
-        "{n_seeds} seeds x {} workers x {} tasks in {secs:.1} s: {:.0} seeds/s, {} steps, {} failed",
+        "{n_seeds} seeds x {} workers x {} tasks in {secs:.1} s: {rate:.decimals$} seeds/s, {} steps, {} failed",
         args.workers,
         args.jobs * args.tasks_per_job,
-        n_seeds as f64 / secs,
         total.steps,
         failed.len()
     );
     println!(
         "faults: {} messages dropped, {} duplicated, {} partitions, {} worker crashes ({} lost their data dir), \
-         {} coordinator crashes ({} between deciding and writing), {} clock jumps, {} task failures; \
-         {} stale results refused",
+         {} coordinator crashes ({} between deciding and writing), {} clock jumps, {} task failures, \
+         {} owner returns ({} tasks yielded); {} stale results refused",
         total.dropped,
         total.duplicated,
         total.partitions,
@@ -127,6 +133,8 @@ fn main() -> ExitCode {
         total.crashes_before_persist,
         total.clock_jumps,
         total.task_failures,
+        total.owner_returns,
+        total.tasks_yielded,
         total.stale_results
     );
     println!(

@@ -67,6 +67,8 @@ impl Drop for Proc {
 pub struct Cluster {
     /// Extra flags for every start of the coordinator.
     pub coordinator_flags: Vec<String>,
+    /// Extra flags for every start of a worker (`--price 36`, …).
+    pub worker_flags: Vec<String>,
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub coordinator: Option<Proc>,
@@ -81,11 +83,19 @@ impl Cluster {
 
     /// A cluster whose coordinator gets `flags` on top of the defaults.
     pub async fn start_with(n_workers: usize, flags: &[&str]) -> Cluster {
+        Cluster::start_full(n_workers, flags, &[]).await
+    }
+
+    /// A cluster whose coordinator gets `flags` and whose workers get
+    /// `worker_flags` on top of the defaults.
+    pub async fn start_full(n_workers: usize, flags: &[&str], worker_flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
         let coordinator_flags = flags.iter().map(|f| (*f).to_owned()).collect();
-        let mut cluster = Cluster { coordinator_flags, dir, port, coordinator: None, workers: Vec::new(), client };
+        let worker_flags = worker_flags.iter().map(|f| (*f).to_owned()).collect();
+        let mut cluster =
+            Cluster { coordinator_flags, worker_flags, dir, port, coordinator: None, workers: Vec::new(), client };
         cluster.start_coordinator().await;
         for idx in 0..n_workers {
             cluster.start_worker(idx);
@@ -144,7 +154,8 @@ impl Cluster {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("worker-{idx}-{n}.log"));
         let url = self.url();
-        let args = ["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
+        let mut args = vec!["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
+        args.extend(self.worker_flags.iter().map(String::as_str));
         self.workers[idx] = (worker_id, Proc::spawn(&args, log));
     }
 
@@ -153,7 +164,8 @@ impl Cluster {
         let worker_id = iog_host::Identity::load_or_create(&data_dir).unwrap().worker_id();
         let log = self.dir.path().join(format!("worker-{idx}.log"));
         let url = self.url();
-        let args = ["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
+        let mut args = vec!["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
+        args.extend(self.worker_flags.iter().map(String::as_str));
         self.workers.push((worker_id, Proc::spawn(&args, log)));
     }
 

@@ -176,7 +176,8 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         BenchCommand::Placement { workers, placements, seed, json } => {
-            let figures: Vec<placement::Figures> = workers.iter().map(|&n| placement::run(n, placements, seed)).collect();
+            let figures: Vec<placement::Figures> =
+                workers.iter().map(|&n| placement::run(n, placements, seed)).collect();
             if json {
                 println!("{}", serde_json::to_string(&figures)?);
             } else {

@@ -1,0 +1,106 @@
+//! The `[resources]` section: what each task of a job needs of a worker.
+
+use iog_ledger::Amount;
+use iog_sched::Requirements;
+use iog_sched::request::RequirementsError;
+use iog_types::DeviceKind;
+use serde::{Deserialize, Serialize};
+
+use crate::error::SpecError;
+
+/// Largest `resources.memory_gib_min` accepted.
+pub const MEMORY_GIB_MAX: f64 = 1_048_576.0;
+
+/// The `[resources]` section. Every field is optional; a job without the
+/// section takes one CPU slot on any worker.
+///
+/// The built-in workloads (`render`, `hash`, `noop`) run on the CPU; asking
+/// them for a `gpu` places each task on a worker's GPU (one of its devices
+/// is reserved for the task) while the work itself still runs on that
+/// worker's CPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesSpec {
+    /// `cpu` (the default), `gpu`, or `any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Devices of one worker each task uses at once (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Memory each device must have, in GiB (decimals allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_gib_min: Option<f64>,
+    /// Acceptable device models, matched as parts of the name (`H100`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Acceptable worker regions (`eu`, `us-east`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// The most paid per device-hour, such as `"0.8"`; a paid job is also
+    /// capped by `payment.price_io_per_hour`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_io_per_device_hour_max: Option<String>,
+    /// Lowest trust level of a worker (0 to 4; 0, the default, takes anyone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_min: Option<u8>,
+}
+
+impl ResourcesSpec {
+    /// The section as requirements, capped at `price_cap` per device-hour
+    /// (the job's payment price, or zero for a free job). Errors name the field.
+    pub fn requirements(&self, price_cap: Amount) -> Result<Requirements, SpecError> {
+        let kind = match self.device.as_deref() {
+            None | Some("cpu") => Some(DeviceKind::Cpu),
+            Some("gpu") => Some(DeviceKind::Gpu),
+            Some("any") => None,
+            Some(other) => {
+                return Err(SpecError::invalid("resources.device", format!("must be cpu, gpu or any; got {other:?}")));
+            }
+        };
+        let memory_bytes_min = match self.memory_gib_min {
+            None => 0,
+            Some(gib) if gib.is_finite() && (0.0..=MEMORY_GIB_MAX).contains(&gib) => {
+                (gib * f64::from(1u32 << 30)) as u64
+            }
+            Some(gib) => {
+                return Err(SpecError::invalid(
+                    "resources.memory_gib_min",
+                    format!("must be between 0 and {MEMORY_GIB_MAX}, got {gib}"),
+                ));
+            }
+        };
+        let mut cap = price_cap;
+        if let Some(text) = &self.price_io_per_device_hour_max {
+            let max: Amount = text.parse().map_err(|err| {
+                SpecError::invalid(
+                    "resources.price_io_per_device_hour_max",
+                    format!("must be an amount of IO such as \"0.8\": {err}"),
+                )
+            })?;
+            cap = cap.min(max);
+        }
+        let requirements = Requirements {
+            kind,
+            count: self.count.unwrap_or(1),
+            memory_bytes_min,
+            models: self.models.clone(),
+            regions: self.regions.clone(),
+            price_io_per_device_hour_max: Some(cap),
+            trust_min: self.trust_min.unwrap_or(0),
+        };
+        requirements.validate().map_err(|err| {
+            let field = match err {
+                RequirementsError::Count(_) => "resources.count",
+                RequirementsError::TooManyChoices { field: "models", .. } | RequirementsError::Model(_) => {
+                    "resources.models"
+                }
+                RequirementsError::TooManyChoices { .. } | RequirementsError::Region(_) => "resources.regions",
+                RequirementsError::Trust(_) => "resources.trust_min",
+            };
+            let message = err.to_string();
+            let message = message.strip_prefix(field).map(str::trim_start).unwrap_or(&message).to_owned();
+            SpecError::invalid(field, message)
+        })?;
+        Ok(requirements)
+    }
+}
