@@ -237,7 +237,10 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         .into_iter()
         .map(|a| Artifact { name: a.name, media_type: a.media_type, blob: a.blob, size_bytes: a.size_bytes })
         .collect();
-    let waiting_reason = if job.state == iog_types::JobState::Running && counts.queued > 0 {
+    // A job's tasks share their requirements, so only a job with none
+    // running can be held back by them; asking the engine only then keeps
+    // status polls of running jobs off its queue.
+    let waiting_reason = if job.state == iog_types::JobState::Running && counts.queued > 0 && counts.leased == 0 {
         state.engine.waiting_reason(job_id).await?
     } else {
         None
@@ -314,6 +317,7 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
             in_use: view.map(|v| v.in_use_by_group.clone()).unwrap_or_default(),
             trust: view.map_or(0, |v| v.trust),
             paused: view.is_some_and(|v| v.paused),
+            rtt_ms: view.map_or(0, |v| v.rtt_ms),
             available: view.is_some_and(|v| v.available),
             n_leases: view.map_or(0, |v| v.n_leases),
             last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),

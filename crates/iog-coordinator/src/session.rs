@@ -112,6 +112,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
     if state.engine.send(connect).await.is_err() {
         return;
     }
+    let mut reported_rtt_ms: Option<u32> = None;
     loop {
         tokio::select! {
             outgoing = inbox.recv() => {
@@ -129,13 +130,27 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
                         refuse(&mut socket, "bad_message", format!("could not decode message: {err}")).await;
                         break;
                     }
-                    Frame::Message(message) => match to_command(&state, &worker_id, message).await {
+                    Frame::Message(message) => {
+                        if let WorkerMessage::Heartbeat { rtt_ms: Some(rtt_ms), .. } = message {
+                            // Re-ranking costs the engine work; only a real
+                            // change (a fifth, or more than 2 ms) is passed on.
+                            let changed = reported_rtt_ms
+                                .is_none_or(|last: u32| rtt_ms.abs_diff(last) > (last / 5).max(2));
+                            if changed {
+                                reported_rtt_ms = Some(rtt_ms);
+                                let rtt = Event::WorkerRtt { worker_id: worker_id.clone(), rtt_ms };
+                                if state.engine.event(rtt).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        match to_command(&state, &worker_id, message).await {
                         Ok(command) => command,
                         Err((code, message)) => {
                             refuse(&mut socket, code, message).await;
                             break;
                         }
-                    },
+                    }}
                 };
                 if state.engine.send(event).await.is_err() {
                     break;
@@ -177,7 +192,7 @@ async fn to_command(
             tracing::info!(worker_id = %worker_id, "owner's machine is idle again");
             event(Event::WorkerPaused { worker_id, paused: false, reason: String::new() })
         }
-        WorkerMessage::Heartbeat { held } | WorkerMessage::Hello { held, .. } => {
+        WorkerMessage::Heartbeat { held, .. } | WorkerMessage::Hello { held, .. } => {
             let held = held.into_iter().map(|h| RunningTask { task_id: h.task_id, token: h.token }).collect();
             event(Event::Heartbeat { worker_id, held })
         }

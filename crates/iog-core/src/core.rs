@@ -10,6 +10,10 @@ use crate::event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
 use crate::model::{JobView, Snapshot, TaskView, WorkerView};
 use crate::queue::{Submitter, TaskQueue};
 
+/// Round-trip times above this are taken as this (a worker that slow ranks
+/// last anyway).
+const RTT_MS_MAX: u32 = 10_000;
+
 /// The store's snapshot does not describe a consistent state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestoreError {
@@ -83,6 +87,8 @@ struct Worker {
     paused: bool,
     /// When its availability may next change, as listed in `window_edges`.
     next_edge_ms: Option<UnixMs>,
+    /// Last measured round-trip time to the coordinator; 0 until measured.
+    rtt_ms: u32,
 }
 
 impl Worker {
@@ -96,6 +102,7 @@ impl Worker {
             last_heartbeat_ms: now,
             paused: false,
             next_edge_ms: None,
+            rtt_ms: 0,
         }
     }
 }
@@ -237,6 +244,7 @@ impl Core {
             Event::WorkerPaused { worker_id, paused, reason } => {
                 self.on_paused(&worker_id, paused, &reason, now, &mut out)
             }
+            Event::WorkerRtt { worker_id, rtt_ms } => self.on_rtt(&worker_id, rtt_ms),
             Event::Heartbeat { worker_id, held } => {
                 self.on_heartbeat(&worker_id, now);
                 self.reconcile(&worker_id, &held, now, &mut out);
@@ -338,12 +346,13 @@ impl Core {
         for entry in old_entries {
             self.index.remove(entry);
         }
+        let rtt_ms = self.workers[worker_id].rtt_ms;
         let terms = EntryTerms {
             region: offer.region.clone(),
             price_io_per_device_hour: offer.price_io_per_device_hour,
             trust,
             reputation_milli: REPUTATION_NEUTRAL_MILLI,
-            rtt_ms: 0,
+            rtt_ms,
         };
         let entries: Vec<EntryId> = offer
             .groups
@@ -372,6 +381,26 @@ impl Core {
         worker.entries = entries;
         self.refresh_available(worker_id, now);
         self.placement_due = true;
+    }
+
+    /// A new round-trip time re-ranks the worker's entries.
+    fn on_rtt(&mut self, worker_id: &WorkerId, rtt_ms: u32) {
+        let Some(worker) = self.workers.get_mut(worker_id) else { return };
+        let rtt_ms = rtt_ms.min(RTT_MS_MAX);
+        if worker.rtt_ms == rtt_ms {
+            return;
+        }
+        worker.rtt_ms = rtt_ms;
+        let terms = EntryTerms {
+            region: worker.offer.region.clone(),
+            price_io_per_device_hour: worker.offer.price_io_per_device_hour,
+            trust: worker.trust,
+            reputation_milli: REPUTATION_NEUTRAL_MILLI,
+            rtt_ms,
+        };
+        for entry in worker.entries.clone() {
+            self.index.set_terms(entry, terms.clone());
+        }
     }
 
     /// The owner started or stopped using the machine. While paused the
@@ -858,6 +887,7 @@ impl Core {
                 offer: worker.offer.clone(),
                 trust: worker.trust,
                 paused: worker.paused,
+                rtt_ms: worker.rtt_ms,
                 available: worker.entries.iter().any(|e| self.index.get(*e).is_some_and(|v| v.available)),
                 devices_in_use: worker.entries.iter().filter_map(|e| self.index.get(*e)).map(|v| v.used).sum(),
                 in_use_by_group: {

@@ -39,6 +39,9 @@ pub enum Event {
     /// A connected worker's owner changed its offer (price, region, hours,
     /// devices). Tasks it runs keep their lease and their price.
     OfferChanged { worker_id: WorkerId, offer: Offer },
+    /// A worker measured its round-trip time to the coordinator; placement
+    /// ranks distant workers lower.
+    WorkerRtt { worker_id: WorkerId, rtt_ms: u32 },
     /// A worker's owner started (`paused`) or stopped using the machine.
     /// While paused the worker gets no tasks; pausing hands its tasks back
     /// to the queue without counting the attempt.

@@ -66,6 +66,8 @@ pub struct WorkerView {
     pub trust: u8,
     /// The owner is using the machine.
     pub paused: bool,
+    /// Last measured round-trip time to the coordinator; 0 until measured.
+    pub rtt_ms: u32,
     /// Connected, not paused, and inside an availability window.
     pub available: bool,
     pub devices_in_use: u32,

@@ -274,3 +274,16 @@ fn a_dead_worker_with_several_leases_of_a_job_that_fails_releases_cleanly() {
     assert_eq!(core.job(JobId(1)).unwrap().state, iog_types::JobState::Failed);
     core.check_invariants().unwrap();
 }
+
+#[test]
+fn of_two_equal_offers_the_nearer_worker_gets_the_task() {
+    let mut core = Core::new(config());
+    connect(&mut core, "far", Offer::cpu(1), 0);
+    connect(&mut core, "near", Offer::cpu(1), 0);
+    core.handle(Event::WorkerRtt { worker_id: WorkerId("far".into()), rtt_ms: 180 }, 1);
+    core.handle(Event::WorkerRtt { worker_id: WorkerId("near".into()), rtt_ms: 12 }, 1);
+    core.check_invariants().unwrap();
+    let placed = leases(&core.handle(Event::JobSubmitted(job(1, 1, Requirements::one(DeviceKind::Cpu), "a")), 10));
+    assert_eq!(placed[0].0.0, "near");
+    assert_eq!(core.workers().iter().find(|w| w.worker_id.0 == "far").unwrap().rtt_ms, 180);
+}

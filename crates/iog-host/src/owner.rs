@@ -42,7 +42,7 @@ const COMMAND_POLL: Duration = Duration::from_millis(10);
 /// What counts as the owner using the machine. Every configured signal is
 /// checked; any one busy means busy. The default configures no signal, so a
 /// worker without an owner policy always runs tasks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerPolicy {
     /// Busy while another process (not this worker process or its children)
@@ -51,6 +51,12 @@ pub struct OwnerPolicy {
     /// [`OwnerWatch::notes`] says why.
     #[serde(default)]
     pub gpu_busy: bool,
+    /// Names of processes (as `/proc/<pid>/comm` gives them) whose use of a
+    /// GPU does not count: a desktop whose screen runs on the NVIDIA card
+    /// keeps its display server and compositor on the GPU all the time.
+    /// Defaults to [`GPU_IGNORE_DEFAULT`]; setting it replaces that list.
+    #[serde(default = "gpu_ignore_default")]
+    pub gpu_ignore: Vec<String>,
     /// Busy while this file exists, so that an owner's script or a desktop
     /// toggle can pause lending by creating it. When the worker cannot tell
     /// whether the file exists, it counts as busy.
@@ -62,6 +68,32 @@ pub struct OwnerPolicy {
     /// [`COMMAND_TIMEOUT`]; a timeout counts as busy, and the reason says so.
     #[serde(default)]
     pub busy_command: Option<String>,
+}
+
+/// Display servers and compositors that hold a GPU context for as long as a
+/// desktop runs; they do not mean the owner is gaming or computing.
+pub const GPU_IGNORE_DEFAULT: [&str; 11] = [
+    "Xorg",
+    "Xwayland",
+    "gnome-shell",
+    "kwin_x11",
+    "kwin_wayland",
+    "plasmashell",
+    "mutter",
+    "sway",
+    "cinnamon",
+    "xfwm4",
+    "compiz",
+];
+
+fn gpu_ignore_default() -> Vec<String> {
+    GPU_IGNORE_DEFAULT.iter().map(|name| (*name).to_owned()).collect()
+}
+
+impl Default for OwnerPolicy {
+    fn default() -> OwnerPolicy {
+        OwnerPolicy { gpu_busy: false, gpu_ignore: gpu_ignore_default(), busy_file: None, busy_command: None }
+    }
 }
 
 impl OwnerPolicy {
@@ -220,7 +252,9 @@ impl OwnerWatch {
         // is either still alive and found among ours, or has exited and is
         // dropped by `pid_visible` instead of being taken for the owner's.
         let ours = our_pids();
-        let live: Vec<(u32, u32)> = processes.into_iter().filter(|&(_, pid)| pid_visible(pid)).collect();
+        let ignored = |pid: u32| process_name(pid).is_some_and(|name| self.policy.gpu_ignore.contains(&name));
+        let live: Vec<(u32, u32)> =
+            processes.into_iter().filter(|&(_, pid)| pid_visible(pid) && !ignored(pid)).collect();
         let (gpu_idx, pid) = foreign_gpu_process(&live, &ours)?;
         Some(match process_name(pid) {
             Some(name) => format!("process {pid} ({name}) uses GPU {gpu_idx}"),

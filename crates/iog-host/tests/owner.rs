@@ -102,8 +102,12 @@ fn policy_parses_from_toml() {
             gpu_busy: true,
             busy_file: Some("/run/user/1000/iog-busy".into()),
             busy_command: Some("pgrep -x steam".into()),
+            ..OwnerPolicy::default()
         }
     );
+    assert!(policy.gpu_ignore.iter().any(|name| name == "Xorg"), "a desktop's display server is ignored by default");
+    let own: OwnerPolicy = toml::from_str("gpu_busy = true\ngpu_ignore = [\"my-compositor\"]").expect("parses");
+    assert_eq!(own.gpu_ignore, ["my-compositor"], "an owner's list replaces the default");
     let empty: OwnerPolicy = toml::from_str("").expect("empty policy parses");
     assert_eq!(empty, OwnerPolicy::default());
     assert!(!empty.is_active());

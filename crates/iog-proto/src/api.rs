@@ -144,6 +144,9 @@ pub struct WorkerStatus {
     /// The owner is using the machine.
     #[serde(default)]
     pub paused: bool,
+    /// Round-trip time to the coordinator the worker last reported.
+    #[serde(default)]
+    pub rtt_ms: u32,
     /// Online, not paused and inside its hours: it can take tasks.
     #[serde(default)]
     pub available: bool,

@@ -32,6 +32,10 @@ pub enum WorkerMessage {
     Heartbeat {
         #[serde(default)]
         held: Vec<HeldTask>,
+        /// Round-trip time to the coordinator the worker last measured
+        /// (WebSocket ping to pong), for placement's network distance.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtt_ms: Option<u32>,
     },
     /// The task ran; its output is uploaded as blob `output`.
     TaskDone {

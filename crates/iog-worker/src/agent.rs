@@ -326,6 +326,8 @@ impl Agent {
             self.pause(&reason);
             sink.send(encode(&WorkerMessage::Pause { reason })).await.context("send pause")?;
         }
+        let clock = Instant::now();
+        let mut rtt_ms: Option<u32> = None;
         let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_interval_ms.max(1)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -352,7 +354,12 @@ impl Agent {
                 }
                 _ = heartbeat.tick() => {
                     let held = self.held_tasks();
-                    sink.send(encode(&WorkerMessage::Heartbeat { held })).await.context("send heartbeat")?;
+                    sink.send(encode(&WorkerMessage::Heartbeat { held, rtt_ms })).await.context("send heartbeat")?;
+                    // A ping carrying its send time measures the round trip
+                    // for the next heartbeat; the coordinator's WebSocket
+                    // answers it with a pong on its own.
+                    let sent_us = clock.elapsed().as_micros() as u64;
+                    sink.send(Message::Ping(sent_us.to_le_bytes().to_vec().into())).await.context("send ping")?;
                     // A result that waited a whole interval for its acknowledgement
                     // goes again; the coordinator answers a repeat as a duplicate.
                     for message in self.unacknowledged(Duration::from_millis(heartbeat_interval_ms)) {
@@ -371,7 +378,16 @@ impl Agent {
                 }
                 incoming = stream.next() => {
                     let Some(message) = incoming else { return Ok(()) };
-                    match decode(message.context("read from coordinator")?)? {
+                    let message = message.context("read from coordinator")?;
+                    if let Message::Pong(payload) = &message {
+                        if let Ok(sent_us) = <[u8; 8]>::try_from(payload.as_ref()) {
+                            let now_us = clock.elapsed().as_micros() as u64;
+                            let rtt_us = now_us.saturating_sub(u64::from_le_bytes(sent_us));
+                            rtt_ms = Some(u32::try_from(rtt_us.div_ceil(1_000)).unwrap_or(u32::MAX));
+                        }
+                        continue;
+                    }
+                    match decode(message)? {
                         Some(CoordinatorMessage::Assign { task_id, token, input, input_bytes }) => {
                             self.assign(task_id, token, input, input_bytes, done_tx);
                         }

@@ -105,6 +105,9 @@ async fn the_market_shows_offers_and_a_job_that_fits_nowhere_says_why() {
     let still = market(&cluster, "region=us-east").await;
     assert_eq!(still.offers.len(), 1, "the running offer stays");
     assert!(cluster.workers[1].1.log_text().contains("keeping the running settings"), "{}", cluster.logs());
+    // Workers measure their round trip to the coordinator (at least 1 ms as reported).
+    let workers = cluster.client.workers().await.unwrap();
+    assert!(workers.iter().all(|w| w.rtt_ms >= 1), "{workers:?}");
 }
 
 /// The owner of the cheapest worker comes back while it runs a paid task:
