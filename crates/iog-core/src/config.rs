@@ -25,6 +25,12 @@ pub struct Config {
     pub unconfirmed_heartbeats_max: u32,
     /// How placement ranks the devices that meet a task's requirements.
     pub rank: iog_sched::index::RankWeights,
+    /// Longest a gang job holds the devices it found while it waits for
+    /// the rest of its gang. Default 30 000 ms.
+    pub gang_reserve_ms: u64,
+    /// After a hold timed out, the gang waits this long before it holds
+    /// devices again, so others can use them. Default 5 000 ms.
+    pub gang_retry_ms: u64,
 }
 
 impl Default for Config {
@@ -39,6 +45,8 @@ impl Default for Config {
             slots_per_worker_max: 64,
             unconfirmed_heartbeats_max: 2,
             rank: iog_sched::index::RankWeights::default(),
+            gang_reserve_ms: 30_000,
+            gang_retry_ms: 5_000,
         }
     }
 }

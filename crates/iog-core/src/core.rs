@@ -51,6 +51,19 @@ struct Job {
     /// Devices each task uses.
     devices_per_task: u32,
     submitter: Submitter,
+    /// Set for a gang job: the bound on its members' pairwise round trip.
+    gang_latency_ms_max: Option<u32>,
+    /// Devices a waiting gang holds, and until when.
+    reservation: Option<Reservation>,
+    /// A gang whose hold timed out tries again from then.
+    gang_not_before_ms: UnixMs,
+}
+
+/// Devices a gang job holds while the rest of its gang frees up.
+#[derive(Debug)]
+struct Reservation {
+    entries: Vec<EntryId>,
+    deadline_ms: UnixMs,
 }
 
 #[derive(Debug)]
@@ -121,6 +134,10 @@ pub struct Core {
     deadlines: BTreeSet<(UnixMs, WorkerId)>,
     /// (time a worker's availability window opens or closes, worker).
     window_edges: BTreeSet<(UnixMs, WorkerId)>,
+    /// Which gang holds an entry's devices, and when each hold ends.
+    /// (entry, gang job holding one task's worth of its devices).
+    reserved_by: BTreeSet<(EntryId, JobId)>,
+    reservation_deadlines: BTreeSet<(UnixMs, JobId)>,
     next_token: u64,
     next_job_seq: u64,
     /// Something happened since the last placement round that may let a
@@ -140,6 +157,8 @@ impl Core {
             queue: TaskQueue::default(),
             deadlines: BTreeSet::new(),
             window_edges: BTreeSet::new(),
+            reserved_by: BTreeSet::new(),
+            reservation_deadlines: BTreeSet::new(),
             next_token: 1,
             next_job_seq: 0,
             placement_due: false,
@@ -169,6 +188,9 @@ impl Core {
                     class,
                     devices_per_task: job.requirements.count,
                     submitter: Submitter::from(job.submitter.as_str()),
+                    gang_latency_ms_max: job.requirements.gang_latency_ms_max,
+                    reservation: None,
+                    gang_not_before_ms: 0,
                 },
             );
         }
@@ -343,6 +365,7 @@ impl Core {
                 task.placed = None;
             }
         }
+        self.drop_reservations_on(&old_entries, false);
         for entry in old_entries {
             self.index.remove(entry);
         }
@@ -415,29 +438,16 @@ impl Core {
         worker.paused = paused;
         if paused {
             let leases: Vec<TaskId> = worker.leases.iter().copied().collect();
+            let entries = worker.entries.clone();
+            self.drop_reservations_on(&entries, true);
+            let why = format!("the owner of worker {} is using it: {reason}", worker_id.short());
+            let mut gangs = BTreeSet::new();
             for task_id in leases {
-                let task = self.tasks.get(&task_id).expect("a lease's task exists");
-                let token = task.token.expect("a leased task has a token");
-                self.release_lease(task_id);
-                let task = self.tasks.get_mut(&task_id).expect("a lease's task exists");
-                task.attempts = task.attempts.saturating_sub(1);
-                task.not_before_ms = now;
-                let (attempts, seq, submitter) = {
-                    let job = &self.jobs[&task_id.job_id];
-                    (task.attempts, job.seq, job.submitter.clone())
-                };
-                out.push(Action::Persist(Change::TaskYielded {
-                    task_id,
-                    attempts,
-                    reason: format!("owner of worker {} is using it: {reason}", worker_id.short()),
-                }));
-                out.push(Action::Revoke {
-                    worker_id: worker_id.clone(),
-                    task_id,
-                    token,
-                    reason: "the owner is using the machine".to_owned(),
-                });
-                self.queue.push(seq, &submitter, task_id, now, now);
+                self.yield_task(task_id, &why, now, out);
+                gangs.insert(task_id.job_id);
+            }
+            for job_id in gangs {
+                self.break_gang(job_id, now, out);
             }
         }
         self.refresh_available(worker_id, now);
@@ -519,6 +529,11 @@ impl Core {
             out.push(reject(err.to_string()));
             return;
         }
+        if job.requirements.gang_latency_ms_max.is_some() && job.inputs.len() > iog_sched::request::GANG_SIZE_MAX {
+            let max = iog_sched::request::GANG_SIZE_MAX;
+            out.push(reject(format!("a gang job has at most {max} tasks (one per worker), got {n_tasks}")));
+            return;
+        }
         let seq = self.next_job_seq;
         self.next_job_seq += 1;
         let class = self.index.class(&job.requirements);
@@ -534,6 +549,9 @@ impl Core {
                 class,
                 devices_per_task: job.requirements.count,
                 submitter: submitter.clone(),
+                gang_latency_ms_max: job.requirements.gang_latency_ms_max,
+                reservation: None,
+                gang_not_before_ms: 0,
             },
         );
         for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
@@ -613,6 +631,15 @@ impl Core {
     }
 
     fn on_tick(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        while let Some(&(deadline_ms, job_id)) = self.reservation_deadlines.first() {
+            if deadline_ms > now {
+                break;
+            }
+            self.release_reservation(job_id);
+            if let Some(job) = self.jobs.get_mut(&job_id) {
+                job.gang_not_before_ms = now + self.config.gang_retry_ms;
+            }
+        }
         while let Some(&(edge_ms, _)) = self.window_edges.first() {
             if edge_ms > now {
                 break;
@@ -631,6 +658,7 @@ impl Core {
             }
             let (_, worker_id) = self.deadlines.pop_first().expect("first exists");
             let worker = self.workers.remove(&worker_id).expect("a deadline belongs to a known worker");
+            self.drop_reservations_on(&worker.entries, false);
             for entry in &worker.entries {
                 self.index.remove(*entry);
             }
@@ -675,6 +703,7 @@ impl Core {
     /// for a device that does not exist holds up no one else.
     fn place(&mut self, now: UnixMs, out: &mut Vec<Action>) {
         let mut blocked_classes: HashSet<ClassId> = HashSet::new();
+        let mut blocked_jobs: HashSet<JobId> = HashSet::new();
         let mut blocked_submitters: HashSet<Submitter> = HashSet::new();
         while self.queue.has_ready() && self.index.n_free_devices() > 0 {
             let Some(submitter) = self.queue.next_submitter(|s| blocked_submitters.contains(s)) else {
@@ -682,55 +711,251 @@ impl Core {
             };
             let mut choice = None;
             for (seq, job_id) in self.queue.ready_jobs_of(&submitter) {
-                let class = self.jobs[&job_id].class;
-                if blocked_classes.contains(&class) {
+                let job = &self.jobs[&job_id];
+                if blocked_classes.contains(&job.class) || blocked_jobs.contains(&job_id) {
                     continue;
                 }
-                match self.index.find(class) {
+                if job.gang_latency_ms_max.is_some() {
+                    if now < job.gang_not_before_ms {
+                        blocked_jobs.insert(job_id);
+                        continue;
+                    }
+                    choice = Some((seq, job_id, None));
+                    break;
+                }
+                match self.index.find(job.class) {
                     Some(placement) => {
-                        choice = Some((seq, job_id, placement));
+                        choice = Some((seq, job_id, Some(placement.entry)));
                         break;
                     }
                     None => {
-                        blocked_classes.insert(class);
+                        blocked_classes.insert(job.class);
                     }
                 }
             }
-            let Some((seq, job_id, placement)) = choice else {
-                blocked_submitters.insert(submitter);
-                continue;
-            };
-            let task_id = self.queue.pop_ready_of(seq).expect("a ready job has a ready task");
-            debug_assert_eq!(task_id.job_id, job_id);
-            let count = self.jobs[&job_id].devices_per_task;
-            let worker_id = self.index.get(placement.entry).expect("found entries exist").owner.clone();
-            self.index.take(placement.entry, count);
-            self.queue.add_use(&submitter, count);
-            let token = LeaseToken(self.next_token);
-            self.next_token += 1;
-            let price_io_per_hour =
-                placement.price_io_per_device_hour.checked_mul_div(u64::from(count), 1).unwrap_or(Amount::MAX);
-            let task = self.tasks.get_mut(&task_id).expect("queued tasks exist");
-            debug_assert_eq!(task.state, TaskState::Queued);
-            task.state = TaskState::Leased;
-            task.attempts += 1;
-            task.token = Some(token);
-            task.holder = Some(worker_id.clone());
-            task.unconfirmed_heartbeats = 0;
-            task.leased_ms = now;
-            task.placed = Some(placement.entry);
-            task.price_io_per_hour = price_io_per_hour;
-            let worker = self.workers.get_mut(&worker_id).expect("indexed workers are known");
-            worker.leases.insert(task_id);
-            out.push(Action::Persist(Change::TaskLeased {
-                task_id,
-                worker_id: worker_id.clone(),
-                token,
-                attempts: task.attempts,
-                price_io_per_hour,
-            }));
-            out.push(Action::Assign { worker_id, task_id, token, input: task.input });
+            match choice {
+                None => {
+                    blocked_submitters.insert(submitter);
+                }
+                Some((seq, job_id, None)) => {
+                    if !self.place_gang(seq, job_id, now, out) {
+                        blocked_jobs.insert(job_id);
+                    }
+                }
+                Some((seq, job_id, Some(entry))) => {
+                    let task_id = self.queue.pop_ready_of(seq).expect("a ready job has a ready task");
+                    debug_assert_eq!(task_id.job_id, job_id);
+                    self.lease_task(task_id, entry, true, now, out);
+                }
+            }
         }
+    }
+
+    /// Leases a queued task on an entry's devices (taking them unless a
+    /// gang reservation already holds them).
+    fn lease_task(&mut self, task_id: TaskId, entry: EntryId, take: bool, now: UnixMs, out: &mut Vec<Action>) {
+        let job = &self.jobs[&task_id.job_id];
+        let (count, submitter) = (job.devices_per_task, job.submitter.clone());
+        let view = self.index.get(entry).expect("placed entries exist");
+        let worker_id = view.owner.clone();
+        let price_io_per_hour =
+            view.terms.price_io_per_device_hour.checked_mul_div(u64::from(count), 1).unwrap_or(Amount::MAX);
+        if take {
+            self.index.take(entry, count);
+        }
+        self.queue.add_use(&submitter, count);
+        let token = LeaseToken(self.next_token);
+        self.next_token += 1;
+        let task = self.tasks.get_mut(&task_id).expect("queued tasks exist");
+        debug_assert_eq!(task.state, TaskState::Queued);
+        task.state = TaskState::Leased;
+        task.attempts += 1;
+        task.token = Some(token);
+        task.holder = Some(worker_id.clone());
+        task.unconfirmed_heartbeats = 0;
+        task.leased_ms = now;
+        task.placed = Some(entry);
+        task.price_io_per_hour = price_io_per_hour;
+        let worker = self.workers.get_mut(&worker_id).expect("indexed workers are known");
+        worker.leases.insert(task_id);
+        out.push(Action::Persist(Change::TaskLeased {
+            task_id,
+            worker_id: worker_id.clone(),
+            token,
+            attempts: task.attempts,
+            price_io_per_hour,
+        }));
+        out.push(Action::Assign { worker_id, task_id, token, input: task.input });
+    }
+
+    /// Places every ready task of a gang job at once, on distinct workers
+    /// whose estimated pairwise round trip stays under the job's bound, and
+    /// returns true; or, when no such group is free, holds the fitting
+    /// devices it finds (up to the gang's size) so that smaller tasks do not
+    /// take them as they free, and returns false. A hold lasts at most
+    /// `gang_reserve_ms`; then it is released and the gang waits
+    /// `gang_retry_ms` before it tries again.
+    fn place_gang(&mut self, seq: u64, job_id: JobId, now: UnixMs, out: &mut Vec<Action>) -> bool {
+        let job = &self.jobs[&job_id];
+        let (class, count) = (job.class, job.devices_per_task);
+        let bound_ms = f64::from(job.gang_latency_ms_max.expect("a gang job has a bound"));
+        let need = self.queue.ready_count(seq);
+        // All or nothing: a member still backing off after a failure, or
+        // still running, keeps the whole gang waiting.
+        let unfinished = (0..job.n_tasks)
+            .filter(|idx| {
+                self.tasks
+                    .get(&TaskId::new(job_id, *idx))
+                    .is_some_and(|t| matches!(t.state, TaskState::Queued | TaskState::Leased))
+            })
+            .count();
+        if unfinished != need {
+            return false;
+        }
+        let reserved: Vec<EntryId> = job.reservation.as_ref().map(|r| r.entries.clone()).unwrap_or_default();
+        let owner = |entry: &EntryId| self.index.get(*entry).expect("held entries exist").owner.clone();
+        let reserved_owners: HashSet<WorkerId> = reserved.iter().map(owner).collect();
+        let fresh: Vec<EntryId> = self
+            .index
+            .candidates(class, iog_sched::gang::CANDIDATES_MAX)
+            .into_iter()
+            .filter(|entry| !reserved_owners.contains(&owner(entry)))
+            .collect();
+        let all: Vec<EntryId> = reserved.iter().chain(&fresh).copied().collect();
+        let coords: Vec<iog_sched::Coord> = all.iter().map(|entry| self.coord_of(&owner(entry))).collect();
+        if let Some(chosen) = iog_sched::gang::choose(&coords, need, bound_ms) {
+            let chosen: HashSet<usize> = chosen.into_iter().collect();
+            for (idx, entry) in reserved.iter().enumerate() {
+                self.reserved_by.remove(&(*entry, job_id));
+                if !chosen.contains(&idx) {
+                    self.index.give_back(*entry, count);
+                }
+            }
+            self.clear_reservation(job_id);
+            let mut chosen: Vec<usize> = chosen.into_iter().collect();
+            chosen.sort_unstable();
+            for idx in chosen {
+                let task_id = self.queue.pop_ready_of(seq).expect("the gang's tasks are ready");
+                self.lease_task(task_id, all[idx], idx >= reserved.len(), now, out);
+            }
+            return true;
+        }
+        let mut held = reserved;
+        for entry in fresh {
+            if held.len() >= need {
+                break;
+            }
+            self.index.take(entry, count);
+            self.reserved_by.insert((entry, job_id));
+            held.push(entry);
+        }
+        if held.is_empty() {
+            return false;
+        }
+        let deadline_ms = match &self.jobs[&job_id].reservation {
+            Some(reservation) => reservation.deadline_ms,
+            None => {
+                let deadline_ms = now + self.config.gang_reserve_ms;
+                self.reservation_deadlines.insert((deadline_ms, job_id));
+                deadline_ms
+            }
+        };
+        self.jobs.get_mut(&job_id).expect("the job exists").reservation =
+            Some(Reservation { entries: held, deadline_ms });
+        false
+    }
+
+    /// Where a worker is, as far as gangs go: until workers keep network
+    /// coordinates, a worker's round trip to the coordinator is its height,
+    /// so a pair is estimated at the sum of their round trips — the path
+    /// through the coordinator, an upper bound.
+    fn coord_of(&self, worker_id: &WorkerId) -> iog_sched::Coord {
+        let rtt_ms = self.workers.get(worker_id).map_or(0, |w| w.rtt_ms);
+        iog_sched::Coord {
+            height_ms: f64::from(rtt_ms).max(iog_sched::vivaldi::HEIGHT_MS_MIN),
+            ..iog_sched::Coord::new()
+        }
+    }
+
+    /// Forgets a gang's hold (the caller has dealt with its devices).
+    fn clear_reservation(&mut self, job_id: JobId) {
+        if let Some(reservation) = self.jobs.get_mut(&job_id).and_then(|job| job.reservation.take()) {
+            self.reservation_deadlines.remove(&(reservation.deadline_ms, job_id));
+            for entry in reservation.entries {
+                self.reserved_by.remove(&(entry, job_id));
+            }
+        }
+    }
+
+    /// Gives back every device a gang holds.
+    fn release_reservation(&mut self, job_id: JobId) {
+        let Some(job) = self.jobs.get(&job_id) else { return };
+        let count = job.devices_per_task;
+        let entries = job.reservation.as_ref().map(|r| r.entries.clone()).unwrap_or_default();
+        for entry in entries {
+            self.index.give_back(entry, count);
+        }
+        self.clear_reservation(job_id);
+        self.placement_due = true;
+    }
+
+    /// Entries about to be removed, or whose worker paused, leave the gang
+    /// holds they were part of (given back first unless they are going).
+    fn drop_reservations_on(&mut self, entries: &[EntryId], give_back: bool) {
+        for entry in entries {
+            let holders: Vec<JobId> = self
+                .reserved_by
+                .range((*entry, JobId(0))..=(*entry, JobId(u64::MAX)))
+                .map(|&(_, job_id)| job_id)
+                .collect();
+            for job_id in holders {
+                self.reserved_by.remove(&(*entry, job_id));
+                let job = self.jobs.get_mut(&job_id).expect("a hold's job exists");
+                if let Some(reservation) = job.reservation.as_mut() {
+                    reservation.entries.retain(|e| e != entry);
+                }
+                if give_back {
+                    let count = job.devices_per_task;
+                    self.index.give_back(*entry, count);
+                }
+            }
+        }
+    }
+
+    /// A gang runs together or not at all: when one member's lease ends
+    /// without a commit, the members still running are stopped and queued
+    /// again, their attempts not counted, to start together once more.
+    fn break_gang(&mut self, job_id: JobId, now: UnixMs, out: &mut Vec<Action>) {
+        let Some(job) = self.jobs.get(&job_id) else { return };
+        if job.gang_latency_ms_max.is_none() || job.state != JobState::Running {
+            return;
+        }
+        let running: Vec<TaskId> = (0..job.n_tasks)
+            .map(|idx| TaskId::new(job_id, idx))
+            .filter(|task_id| self.tasks.get(task_id).is_some_and(|t| t.state == TaskState::Leased))
+            .collect();
+        for task_id in running {
+            self.yield_task(task_id, "a member of its gang stopped; the gang starts again together", now, out);
+        }
+    }
+
+    /// Takes a leased task back without counting the attempt and queues it
+    /// at once: the worker is told to stop it.
+    fn yield_task(&mut self, task_id: TaskId, reason: &str, now: UnixMs, out: &mut Vec<Action>) {
+        let task = self.tasks.get(&task_id).expect("a yielded task exists");
+        let (token, holder) = (task.token.expect("a leased task has a token"), task.holder.clone());
+        self.release_lease(task_id);
+        let task = self.tasks.get_mut(&task_id).expect("a yielded task exists");
+        task.attempts = task.attempts.saturating_sub(1);
+        task.not_before_ms = now;
+        let attempts = task.attempts;
+        let job = &self.jobs[&task_id.job_id];
+        let (seq, submitter) = (job.seq, job.submitter.clone());
+        out.push(Action::Persist(Change::TaskYielded { task_id, attempts, reason: reason.to_owned() }));
+        if let Some(holder) = holder {
+            out.push(Action::Revoke { worker_id: holder, task_id, token, reason: reason.to_owned() });
+        }
+        self.queue.push(seq, &submitter, task_id, now, now);
     }
 
     /// Puts a task whose lease ended back in the queue, or fails it (and its
@@ -753,11 +978,13 @@ impl Core {
             out.push(Action::Persist(Change::TaskRequeued { task_id, not_before_ms, error }));
             self.queue.push(seq, &submitter, task_id, not_before_ms, now);
             self.placement_due = true;
+            self.break_gang(task_id.job_id, now, out);
         }
     }
 
     /// Ends a running job: every task not final is cancelled and its holder told to stop.
     fn end_job(&mut self, job_id: JobId, state: JobState, reason: Option<String>, now: UnixMs, out: &mut Vec<Action>) {
+        self.release_reservation(job_id);
         let job = self.jobs.get_mut(&job_id).expect("the job exists");
         job.state = state;
         let (n_tasks, seq) = (job.n_tasks, job.seq);
@@ -1031,8 +1258,26 @@ impl Core {
         }
         self.queue.check()?;
         self.index.check()?;
-        // Every device an entry counts as used is held by one of its owner's leases.
+        // Every device an entry counts as used is held by one of its owner's
+        // leases or by a gang's hold.
         let mut used: HashMap<EntryId, u32> = HashMap::new();
+        for (entry, job_id) in &self.reserved_by {
+            let job = self.jobs.get(job_id).ok_or(format!("a hold of unknown job {job_id}"))?;
+            if !job.reservation.as_ref().is_some_and(|r| r.entries.contains(entry)) {
+                return Err(format!("{job_id} does not list a hold it has"));
+            }
+            *used.entry(*entry).or_default() += job.devices_per_task;
+        }
+        for (job_id, job) in &self.jobs {
+            if let Some(reservation) = &job.reservation {
+                if job.state != JobState::Running {
+                    return Err(format!("{job_id} is {} but holds devices", job.state));
+                }
+                if reservation.entries.iter().any(|e| !self.reserved_by.contains(&(*e, *job_id))) {
+                    return Err(format!("{job_id} lists a hold the index does not know"));
+                }
+            }
+        }
         for (task_id, task) in &self.tasks {
             if let Some(entry) = task.placed {
                 if task.state != TaskState::Leased {

@@ -89,6 +89,11 @@ impl TaskQueue {
         self.by_submitter.get(submitter).into_iter().flatten().map(|seq| (*seq, self.ready[seq].job_id))
     }
 
+    /// Ready tasks of a job.
+    pub(crate) fn ready_count(&self, job_seq: u64) -> usize {
+        self.ready.get(&job_seq).map_or(0, |job| job.tasks.len())
+    }
+
     /// Takes the next ready task of a job.
     pub(crate) fn pop_ready_of(&mut self, job_seq: u64) -> Option<TaskId> {
         let job = self.ready.get_mut(&job_seq)?;

@@ -287,3 +287,95 @@ fn of_two_equal_offers_the_nearer_worker_gets_the_task() {
     assert_eq!(placed[0].0.0, "near");
     assert_eq!(core.workers().iter().find(|w| w.worker_id.0 == "far").unwrap().rtt_ms, 180);
 }
+
+fn gang(latency_ms_max: u32) -> Requirements {
+    Requirements { gang_latency_ms_max: Some(latency_ms_max), ..Requirements::one(DeviceKind::Cpu) }
+}
+
+fn set_rtt(core: &mut Core, name: &str, rtt_ms: u32) {
+    core.handle(Event::WorkerRtt { worker_id: WorkerId(name.to_owned()), rtt_ms }, 1);
+}
+
+#[test]
+fn a_gang_starts_all_at_once_on_distinct_workers_within_its_latency_bound() {
+    let mut core = Core::new(config());
+    for (name, rtt_ms) in [("a", 5), ("b", 8), ("far", 150), ("c", 6)] {
+        connect(&mut core, name, Offer::cpu(2), 0);
+        set_rtt(&mut core, name, rtt_ms);
+    }
+    // Each worker has two slots, but a gang needs distinct workers; the far
+    // one is over the bound with anyone (estimated at the sum of round trips).
+    let placed = leases(&core.handle(Event::JobSubmitted(job(1, 3, gang(30), "a")), 10));
+    core.check_invariants().unwrap();
+    let mut names: Vec<&str> = placed.iter().map(|l| l.0.0.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b", "c"]);
+    // Four members cannot stay under 30 ms with the far worker among them.
+    let actions = core.handle(Event::JobSubmitted(job(2, 4, gang(30), "b")), 20);
+    assert!(leases(&actions).iter().all(|l| l.1.job_id != JobId(2)), "no partial gang starts");
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn a_waiting_gang_holds_devices_until_it_is_whole_or_its_hold_times_out() {
+    let config = Config { gang_reserve_ms: 1_000, gang_retry_ms: 500, ..config() };
+    let mut core = Core::new(config);
+    connect(&mut core, "a", Offer::cpu(1), 0);
+    connect(&mut core, "b", Offer::cpu(1), 0);
+    let actions = core.handle(Event::JobSubmitted(job(1, 3, gang(1_000), "a")), 10);
+    assert!(leases(&actions).is_empty(), "two workers cannot hold a gang of three");
+    core.check_invariants().unwrap();
+    // The held devices are not given to a small job meanwhile.
+    let small = core.handle(Event::JobSubmitted(job(2, 1, Requirements::one(DeviceKind::Cpu), "b")), 20);
+    assert!(leases(&small).is_empty(), "the gang holds both free devices");
+    // A third worker arrives within the hold: the gang starts at once.
+    let placed = leases(&connect(&mut core, "c", Offer::cpu(1), 500));
+    assert_eq!(placed.len(), 3, "{placed:?}");
+    assert!(placed.iter().all(|l| l.1.job_id == JobId(1)));
+    core.check_invariants().unwrap();
+
+    // The first member to finish frees its device for the small job.
+    let done = succeed(&mut core, &placed[0], 600);
+    assert_eq!(leases(&done)[0].1.job_id, JobId(2));
+}
+
+#[test]
+fn a_gang_hold_is_released_when_it_times_out() {
+    let config = Config { gang_reserve_ms: 1_000, gang_retry_ms: 500, heartbeat_interval_ms: 10_000, ..config() };
+    let mut core = Core::new(config);
+    connect(&mut core, "a", Offer::cpu(1), 0);
+    assert!(leases(&core.handle(Event::JobSubmitted(job(1, 2, gang(1_000), "a")), 10)).is_empty());
+    assert!(
+        leases(&core.handle(Event::JobSubmitted(job(2, 1, Requirements::one(DeviceKind::Cpu), "b")), 20)).is_empty()
+    );
+    assert!(leases(&core.handle(Event::Tick, 900)).is_empty(), "still held before the deadline");
+    let released = leases(&core.handle(Event::Tick, 1_011));
+    assert_eq!(released.len(), 1, "{released:?}");
+    assert_eq!(released[0].1.job_id, JobId(2), "the small job gets the released device");
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn when_one_member_of_a_running_gang_fails_the_others_stop_and_it_restarts_together() {
+    let mut core = Core::new(config());
+    for name in ["a", "b", "c"] {
+        connect(&mut core, name, Offer::cpu(1), 0);
+    }
+    let placed = leases(&core.handle(Event::JobSubmitted(job(1, 3, gang(1_000), "a")), 10));
+    assert_eq!(placed.len(), 3);
+    let (worker_id, task_id, token, _) = placed[0].clone();
+    let failed = core.handle(Event::TaskFailed { worker_id, task_id, token, error: "oom".into() }, 20);
+    core.check_invariants().unwrap();
+    let revoked = failed.iter().filter(|a| matches!(a, Action::Revoke { .. })).count();
+    assert_eq!(revoked, 2, "the two running members are stopped: {failed:?}");
+    assert!(leases(&failed).is_empty(), "no member restarts while the failed one backs off");
+    // After the backoff the whole gang starts again, together.
+    let again = leases(&core.handle(Event::Tick, 1_000));
+    assert_eq!(again.len(), 3, "{again:?}");
+    for lease in &again {
+        let attempts = core.task(lease.1).unwrap().attempts;
+        let expected = if lease.1 == task_id { 2 } else { 1 };
+        assert_eq!(attempts, expected, "only the failed member's attempt counts");
+    }
+    core.check_invariants().unwrap();
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use iog_core::{Action, Change, Config, Core, Event, NewJob, RunningTask};
 use iog_ledger::Amount;
 use iog_sched::{DeviceGroup, Offer, Requirements};
-use iog_types::{BlobId, DeviceKind, JobId, LeaseToken, TaskId, WorkerId};
+use iog_types::{BlobId, DeviceKind, JobId, LeaseToken, TaskId, TaskState, WorkerId};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -37,8 +37,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// What a job asks for: (kind, memory GiB, count, regions, price cap in tenths of IO).
-type Wants = (Option<DeviceKind>, u64, u32, Vec<&'static str>, Option<u64>);
+/// What a job asks for: (kind, memory GiB, count, regions, price cap in
+/// tenths of IO, gang).
+type Wants = (Option<DeviceKind>, u64, u32, Vec<&'static str>, Option<u64>, bool);
 
 fn wants() -> impl Strategy<Value = Wants> {
     (
@@ -47,10 +48,11 @@ fn wants() -> impl Strategy<Value = Wants> {
         1u32..3,
         prop_oneof![Just(vec![]), Just(vec!["eu"]), Just(vec!["eu", "asia"])],
         prop::option::of(0u64..10),
+        prop::bool::weighted(0.25),
     )
 }
 
-fn requirements((kind, memory_gib, count, regions, cap): &Wants) -> Requirements {
+fn requirements((kind, memory_gib, count, regions, cap, gang): &Wants) -> Requirements {
     Requirements {
         kind: *kind,
         count: *count,
@@ -59,6 +61,7 @@ fn requirements((kind, memory_gib, count, regions, cap): &Wants) -> Requirements
         regions: regions.iter().map(|r| (*r).to_owned()).collect(),
         price_io_per_device_hour_max: cap.map(|tenths| Amount::from_base_units(tenths * 100_000_000)),
         trust_min: 0,
+        gang_latency_ms_max: gang.then_some(1_000),
     }
 }
 
@@ -250,38 +253,61 @@ fn run(ops: Vec<Op>) {
         if let Err(broken) = core.check_invariants() {
             panic!("invariant broken: {broken}");
         }
+        // A gang runs whole or not at all, on distinct workers.
+        for job_id in &seen.jobs {
+            if seen.wanted[job_id].gang_latency_ms_max.is_none() {
+                continue;
+            }
+            let Some(job) = core.job(*job_id) else { continue };
+            let tasks: Vec<_> = (0..job.n_tasks).filter_map(|idx| core.task(TaskId::new(*job_id, idx))).collect();
+            let leased: Vec<_> = tasks.iter().filter(|t| t.state == TaskState::Leased).collect();
+            let unfinished = tasks.iter().filter(|t| matches!(t.state, TaskState::Queued | TaskState::Leased)).count();
+            assert!(
+                leased.is_empty() || leased.len() == unfinished,
+                "{job_id}: {} of {unfinished} members run",
+                leased.len()
+            );
+            let holders: std::collections::HashSet<_> = leased.iter().map(|t| t.holder.clone()).collect();
+            assert_eq!(holders.len(), leased.len(), "{job_id}: two members on one worker");
+        }
     }
 
-    // Liveness: faults stop, one healthy worker joins and does everything it
-    // is given; every job must reach a final state in bounded time.
-    let healthy = WorkerId("healthy".into());
-    // It offers what any job may ask for: CPU slots and large GPUs, in eu, free.
-    let mut offer = Offer { region: "eu".into(), ..Offer::cpu(4) };
-    offer.groups[0].memory_bytes = 256 << 30;
-    offer.groups.push(DeviceGroup {
-        kind: DeviceKind::Gpu,
-        model: "H100".into(),
-        memory_bytes: 80 << 30,
-        count: 4,
-        compute_capability: None,
-        driver: None,
-    });
-    seen.offers.insert(healthy.clone(), offer.clone());
-    seen.see(core.handle(Event::WorkerConnected { worker_id: healthy.clone(), offer, trust: 0, running: vec![] }, now));
+    // Liveness: faults stop, healthy workers join (as many as a gang may
+    // need) and do everything they are given; every job must reach a final
+    // state in bounded time.
+    let healthy: Vec<WorkerId> = (0..6).map(|idx| WorkerId(format!("healthy{idx}"))).collect();
+    for worker_id in &healthy {
+        // Each offers what any job may ask for: CPU slots and large GPUs, in eu, free.
+        let mut offer = Offer { region: "eu".into(), ..Offer::cpu(4) };
+        offer.groups[0].memory_bytes = 256 << 30;
+        offer.groups.push(DeviceGroup {
+            kind: DeviceKind::Gpu,
+            model: "H100".into(),
+            memory_bytes: 80 << 30,
+            count: 4,
+            compute_capability: None,
+            driver: None,
+        });
+        seen.offers.insert(worker_id.clone(), offer.clone());
+        let connect = Event::WorkerConnected { worker_id: worker_id.clone(), offer, trust: 0, running: vec![] };
+        seen.see(core.handle(connect, now));
+    }
     for _ in 0..2_000 {
         if seen.jobs.iter().all(|job_id| core.job(*job_id).unwrap().state.is_final()) {
             break;
         }
         now += 20;
-        let held = seen
-            .outstanding
-            .iter()
-            .filter(|l| l.0 == healthy)
-            .map(|l| RunningTask { task_id: l.1, token: l.2 })
-            .collect();
-        seen.see(core.handle(Event::Heartbeat { worker_id: healthy.clone(), held }, now));
+        for worker_id in &healthy {
+            let held = seen
+                .outstanding
+                .iter()
+                .filter(|l| l.0 == *worker_id)
+                .map(|l| RunningTask { task_id: l.1, token: l.2 })
+                .collect();
+            seen.see(core.handle(Event::Heartbeat { worker_id: worker_id.clone(), held }, now));
+        }
         seen.see(core.handle(Event::Tick, now));
-        let mine: Vec<_> = seen.outstanding.iter().filter(|l| l.0 == healthy).cloned().collect();
+        let mine: Vec<_> = seen.outstanding.iter().filter(|l| healthy.contains(&l.0)).cloned().collect();
         for (worker_id, task_id, token) in mine {
             seen.outstanding.retain(|l| (l.1, l.2) != (task_id, token));
             let output = output_of(task_id, &worker_id);

@@ -881,6 +881,7 @@ mod tests {
                 regions: vec!["eu".to_owned()],
                 price_io_per_device_hour_max: Some(Amount::from_base_units(499_999_999)),
                 trust_min: 4,
+                gang_latency_ms_max: None,
             }
         );
         requirements.validate().unwrap();

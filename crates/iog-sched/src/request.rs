@@ -12,6 +12,10 @@ pub const CHOICES_MAX: usize = 16;
 pub const MODEL_BYTES_MAX: usize = 64;
 /// Highest trust level there is.
 pub const TRUST_LEVEL_MAX: u8 = 4;
+/// Loosest latency bound a gang may ask for.
+pub const GANG_LATENCY_MS_MAX: u32 = 60_000;
+/// Most tasks (so workers) in one gang.
+pub const GANG_SIZE_MAX: usize = crate::gang::CANDIDATES_MAX;
 
 /// The hard constraints of each task of a job. A task is placed only on a
 /// device group that meets every one of them.
@@ -39,6 +43,11 @@ pub struct Requirements {
     /// Lowest trust level of the worker (0 = anyone, up to [`TRUST_LEVEL_MAX`]).
     #[serde(default)]
     pub trust_min: u8,
+    /// When set, the job's tasks form a **gang**: they are placed all at
+    /// once, on distinct workers whose estimated pairwise round-trip time
+    /// stays under this bound, or not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gang_latency_ms_max: Option<u32>,
 }
 
 fn one() -> u32 {
@@ -55,6 +64,7 @@ impl Default for Requirements {
             regions: Vec::new(),
             price_io_per_device_hour_max: None,
             trust_min: 0,
+            gang_latency_ms_max: None,
         }
     }
 }
@@ -72,6 +82,8 @@ pub enum RequirementsError {
     Model(String),
     #[error("resources.trust_min must be at most {TRUST_LEVEL_MAX}, got {0}")]
     Trust(u8),
+    #[error("resources.gang_latency_ms_max must be between 1 and {GANG_LATENCY_MS_MAX}, got {0}")]
+    GangLatency(u32),
 }
 
 impl Requirements {
@@ -97,6 +109,11 @@ impl Requirements {
         }
         if self.trust_min > TRUST_LEVEL_MAX {
             return Err(RequirementsError::Trust(self.trust_min));
+        }
+        if let Some(bound) = self.gang_latency_ms_max
+            && !(1..=GANG_LATENCY_MS_MAX).contains(&bound)
+        {
+            return Err(RequirementsError::GangLatency(bound));
         }
         Ok(())
     }

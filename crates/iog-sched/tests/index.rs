@@ -49,6 +49,7 @@ fn requirements() -> impl Strategy<Value = Requirements> {
             regions: regions.into_iter().map(|r| REGIONS[r].to_owned()).collect(),
             price_io_per_device_hour_max: price.map(|p| Amount::from_base_units(p * 250_000_000)),
             trust_min,
+            gang_latency_ms_max: None,
         })
 }
 

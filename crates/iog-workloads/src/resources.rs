@@ -43,6 +43,11 @@ pub struct ResourcesSpec {
     /// Lowest trust level of a worker (0 to 4; 0, the default, takes anyone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_min: Option<u8>,
+    /// Makes the job a gang: all its tasks start together on distinct
+    /// workers whose estimated pairwise round trip stays under this many
+    /// milliseconds, or none starts (at most 256 tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gang_latency_ms_max: Option<u32>,
 }
 
 impl ResourcesSpec {
@@ -87,6 +92,7 @@ impl ResourcesSpec {
             regions: self.regions.clone(),
             price_io_per_device_hour_max: Some(cap),
             trust_min: self.trust_min.unwrap_or(0),
+            gang_latency_ms_max: self.gang_latency_ms_max,
         };
         requirements.validate().map_err(|err| {
             let field = match err {
@@ -96,6 +102,7 @@ impl ResourcesSpec {
                 }
                 RequirementsError::TooManyChoices { .. } | RequirementsError::Region(_) => "resources.regions",
                 RequirementsError::Trust(_) => "resources.trust_min",
+                RequirementsError::GangLatency(_) => "resources.gang_latency_ms_max",
             };
             let message = err.to_string();
             let message = message.strip_prefix(field).map(str::trim_start).unwrap_or(&message).to_owned();

@@ -213,3 +213,36 @@ async fn a_bad_offer_is_refused_with_the_fix() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("offer.windows") && err.contains("weekdays 9-5"), "{err}");
 }
+
+/// A gang of three runs on three distinct workers at once; when one of them
+/// dies mid-run the other two are stopped, the gang holds what it can while
+/// it waits, and it starts again, whole, once a third worker is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gang_runs_whole_or_not_at_all() {
+    let mut cluster = Cluster::start_full(3, &[], &["--slots", "2"]).await;
+    let job_file = cluster.dir.path().join("gang.toml");
+    std::fs::write(
+        &job_file,
+        "[job]\nname = \"gang\"\nworkload = \"noop\"\nmax_attempts = 10\n\n[noop]\nn_tasks = 3\ntask_ms = 1500\n\n\
+         [resources]\ngang_latency_ms_max = 1000\n",
+    )
+    .unwrap();
+    let job_id: iog_types::JobId =
+        run_ok(&cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap();
+    let status = cluster.wait_job(job_id, Duration::from_secs(20), |s| s.tasks.leased == 3).await;
+    assert_eq!(status.workers.len(), 3, "one member per worker, though each has two slots: {status:?}");
+    assert!(status.workers.iter().all(|w| w.n_leased == 1));
+
+    cluster.workers[2].1.kill9();
+    // The dead member's lease lapses; the two others are stopped with it.
+    cluster.wait_job(job_id, Duration::from_secs(20), |s| s.tasks.leased == 0 && s.tasks.queued == 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = cluster.client.job(job_id).await.unwrap();
+    assert_eq!(status.tasks.leased, 0, "no partial gang starts on two workers: {status:?}");
+    cluster.start_worker(2);
+    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    let committers: std::collections::HashSet<_> = tasks.iter().map(|t| t.committed_by.clone()).collect();
+    assert_eq!(committers.len(), 3, "three distinct workers committed: {tasks:?}");
+}
