@@ -1157,11 +1157,16 @@ impl Core {
             return None;
         }
         let waiting = (0..job.n_tasks)
-            .any(|idx| self.tasks.get(&TaskId::new(job_id, idx)).is_some_and(|t| t.state == TaskState::Queued));
-        if !waiting || self.index.find(job.class).is_some() {
+            .filter(|idx| self.tasks.get(&TaskId::new(job_id, *idx)).is_some_and(|t| t.state == TaskState::Queued))
+            .count();
+        if waiting == 0 {
             return None;
         }
         let requirements = self.index.requirements(job.class)?;
+        let is_gang = job.gang_latency_ms_max.is_some();
+        if !is_gang && self.index.find(job.class).is_some() {
+            return None;
+        }
         let offered =
             self.index.iter().filter(|(_, view)| self.workers.get(view.owner).is_some_and(|w| w.connected)).map(
                 |(_, view)| iog_sched::explain::Offered {
@@ -1173,6 +1178,15 @@ impl Core {
             );
         if let Some(reason) = iog_sched::explain_unplaceable(requirements, offered) {
             return Some(reason);
+        }
+        if let Some(bound_ms) = job.gang_latency_ms_max {
+            let held = job.reservation.as_ref().map_or(0, |r| r.entries.len());
+            let free = self.index.candidates(job.class, iog_sched::gang::CANDIDATES_MAX).len();
+            return Some(format!(
+                "the gang of {waiting} needs {waiting} distinct workers within {bound_ms} ms of each other; \
+                 {} that fit are free now, {held} of them held for it",
+                free + held
+            ));
         }
         let fitting: Vec<_> = self
             .index

@@ -325,6 +325,10 @@ fn a_waiting_gang_holds_devices_until_it_is_whole_or_its_hold_times_out() {
     let actions = core.handle(Event::JobSubmitted(job(1, 3, gang(1_000), "a")), 10);
     assert!(leases(&actions).is_empty(), "two workers cannot hold a gang of three");
     core.check_invariants().unwrap();
+    assert_eq!(
+        core.waiting_reason(JobId(1)).unwrap(),
+        "the gang of 3 needs 3 distinct workers within 1000 ms of each other; 2 that fit are free now, 2 of them held for it"
+    );
     // The held devices are not given to a small job meanwhile.
     let small = core.handle(Event::JobSubmitted(job(2, 1, Requirements::one(DeviceKind::Cpu), "b")), 20);
     assert!(leases(&small).is_empty(), "the gang holds both free devices");
