@@ -24,8 +24,9 @@
 //! more than [`WALK_MAX`] refused entries, miss a fitting one in that pool.
 //!
 //! **Rank** — lower is better — is an effective price: the asked price,
-//! raised for low reputation, plus a cost per millisecond of round-trip
-//! time to the coordinator. Ties go to the entry least recently given work,
+//! raised for low reputation and for load (the share of the group's devices
+//! in use), plus a cost per millisecond of round-trip time to the
+//! coordinator. Ties go to the entry least recently given work,
 //! so equal workers share the load.
 
 use std::cmp::Reverse;
@@ -58,6 +59,10 @@ pub struct RankWeights {
     /// nothing at reputation 1000. Default 100: an unknown worker (500)
     /// ranks as if it asked 50 % more than a perfect one.
     pub reputation_pct: u32,
+    /// Percent added to the price of a group with all its devices busy,
+    /// linearly from nothing for an idle one, so work spreads over a
+    /// worker's devices and over workers. Default 50.
+    pub load_pct: u32,
     /// Base units of IO per device-hour that one millisecond of round-trip
     /// time to the coordinator is worth. Default 100 000 (0.0001 IO), so
     /// 100 ms weigh as much as 0.01 IO per device-hour.
@@ -66,7 +71,7 @@ pub struct RankWeights {
 
 impl Default for RankWeights {
     fn default() -> RankWeights {
-        RankWeights { reputation_pct: 100, latency_base_units_per_ms: 100_000 }
+        RankWeights { reputation_pct: 100, load_pct: 50, latency_base_units_per_ms: 100_000 }
     }
 }
 
@@ -540,7 +545,7 @@ impl<W> Index<W> {
             return;
         }
         let price = e.terms.price_io_per_device_hour.base_units();
-        let rank_key = (rank(&weights, &e.terms), e.seq, price, idx);
+        let rank_key = (rank(&weights, &e.terms, e.used, e.group.count), e.seq, price, idx);
         let placed = e.placed;
         let p = e.pool;
         match placed {
@@ -714,12 +719,14 @@ fn pool_fits(key: &PoolKey, req: &Requirements) -> bool {
 }
 
 /// The effective price of an entry; lower ranks first.
-fn rank(weights: &RankWeights, terms: &EntryTerms) -> u64 {
+fn rank(weights: &RankWeights, terms: &EntryTerms, used: u32, count: u32) -> u64 {
     const MILLI: u128 = 1000;
     let price = u128::from(terms.price_io_per_device_hour.base_units());
     let reputation = u128::from(terms.reputation_milli.min(1000));
+    let load_milli = if count == 0 { MILLI } else { u128::from(used.min(count)) * MILLI / u128::from(count) };
     let reputation_factor = 100 * MILLI + u128::from(weights.reputation_pct) * (MILLI - reputation);
-    let effective = price * reputation_factor / (100 * MILLI)
+    let load_factor = 100 * MILLI + u128::from(weights.load_pct) * load_milli;
+    let effective = price * reputation_factor / (100 * MILLI) * load_factor / (100 * MILLI)
         + u128::from(terms.rtt_ms) * u128::from(weights.latency_base_units_per_ms);
     u64::try_from(effective).unwrap_or(u64::MAX)
 }
