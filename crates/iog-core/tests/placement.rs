@@ -18,14 +18,7 @@ fn gpu_offer(region: &str, price: &str, model: &str, memory_gib: u64, count: u32
     Offer {
         region: region.to_owned(),
         price_io_per_device_hour: io(price),
-        groups: vec![DeviceGroup {
-            kind: DeviceKind::Gpu,
-            model: model.to_owned(),
-            memory_bytes: memory_gib << 30,
-            count,
-            compute_capability: None,
-            driver: None,
-        }],
+        groups: vec![DeviceGroup::gpu(model, memory_gib << 30, count)],
         windows: Vec::new(),
         idle_only: false,
     }

@@ -68,14 +68,7 @@ fn requirements((kind, memory_gib, count, regions, cap, gang): &Wants) -> Requir
 /// The offers of the four workers of the fuzzed fleet, which differ in
 /// kind, memory, count, region and price.
 fn offer_of(idx: u8, slots: u32) -> Offer {
-    let gpu = |model: &str, gib: u64, count: u32| DeviceGroup {
-        kind: DeviceKind::Gpu,
-        model: model.to_owned(),
-        memory_bytes: gib << 30,
-        count,
-        compute_capability: None,
-        driver: None,
-    };
+    let gpu = |model: &str, gib: u64, count: u32| DeviceGroup::gpu(model, gib << 30, count);
     let tenths = |n: u64| Amount::from_base_units(n * 100_000_000);
     match idx {
         0 => Offer { region: "eu".into(), ..Offer::cpu(slots) },
@@ -280,14 +273,7 @@ fn run(ops: Vec<Op>) {
         // Each offers what any job may ask for: CPU slots and large GPUs, in eu, free.
         let mut offer = Offer { region: "eu".into(), ..Offer::cpu(4) };
         offer.groups[0].memory_bytes = 256 << 30;
-        offer.groups.push(DeviceGroup {
-            kind: DeviceKind::Gpu,
-            model: "H100".into(),
-            memory_bytes: 80 << 30,
-            count: 4,
-            compute_capability: None,
-            driver: None,
-        });
+        offer.groups.push(DeviceGroup::gpu("H100", 80 << 30, 4));
         seen.offers.insert(worker_id.clone(), offer.clone());
         let connect = Event::WorkerConnected { worker_id: worker_id.clone(), offer, trust: 0, running: vec![] };
         seen.see(core.handle(connect, now));

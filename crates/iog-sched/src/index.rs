@@ -736,14 +736,7 @@ mod tests {
     use super::*;
 
     fn gpu(model: &str, gib: u64, count: u32) -> DeviceGroup {
-        DeviceGroup {
-            kind: DeviceKind::Gpu,
-            model: model.to_owned(),
-            memory_bytes: gib << 30,
-            count,
-            compute_capability: None,
-            driver: None,
-        }
+        DeviceGroup::gpu(model, gib << 30, count)
     }
 
     fn terms(region: &str, price_milli_io: u64) -> EntryTerms {

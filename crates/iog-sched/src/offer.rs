@@ -39,6 +39,19 @@ pub struct DeviceGroup {
 }
 
 impl DeviceGroup {
+    /// `count` GPUs of one model with `memory_bytes` each (capability and
+    /// driver unknown).
+    pub fn gpu(model: &str, memory_bytes: u64, count: u32) -> DeviceGroup {
+        DeviceGroup {
+            kind: DeviceKind::Gpu,
+            model: model.to_owned(),
+            memory_bytes,
+            count,
+            compute_capability: None,
+            driver: None,
+        }
+    }
+
     /// Groups discovered devices: GPUs of the same model, memory, capability
     /// and driver become one group; the CPU becomes a group of `cpu_slots`.
     /// A worker that runs no CPU tasks passes `cpu_slots = 0`.

@@ -66,14 +66,7 @@ pub fn run(n_workers: usize, n_placements: u64, seed: u64) -> Figures {
         } else {
             let (model, gib) = MODELS[rng.random_range(0..MODELS.len())];
             let count = [1, 1, 1, 2, 4, 8][rng.random_range(0..6)];
-            let group = DeviceGroup {
-                kind: DeviceKind::Gpu,
-                model: model.to_owned(),
-                memory_bytes: gib << 30,
-                count,
-                compute_capability: None,
-                driver: None,
-            };
+            let group = DeviceGroup::gpu(model, gib << 30, count);
             (group, REGIONS[rng.random_range(0..REGIONS.len())])
         };
         n_devices += u64::from(group.count);
