@@ -138,6 +138,10 @@ pub struct Core {
     /// (entry, gang job holding one task's worth of its devices).
     reserved_by: BTreeSet<(EntryId, JobId)>,
     reservation_deadlines: BTreeSet<(UnixMs, JobId)>,
+    /// (end of a gang's wait after its hold timed out, job): the tick at
+    /// that time calls for a placement round, or the gang could wait for
+    /// an unrelated event forever.
+    gang_waits: BTreeSet<(UnixMs, JobId)>,
     next_token: u64,
     next_job_seq: u64,
     /// Something happened since the last placement round that may let a
@@ -159,6 +163,7 @@ impl Core {
             window_edges: BTreeSet::new(),
             reserved_by: BTreeSet::new(),
             reservation_deadlines: BTreeSet::new(),
+            gang_waits: BTreeSet::new(),
             next_token: 1,
             next_job_seq: 0,
             placement_due: false,
@@ -638,7 +643,16 @@ impl Core {
             self.release_reservation(job_id);
             if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.gang_not_before_ms = now + self.config.gang_retry_ms;
+                self.gang_waits.insert((job.gang_not_before_ms, job_id));
             }
+        }
+        while let Some(&(wait_ms, _)) = self.gang_waits.first() {
+            if wait_ms > now {
+                break;
+            }
+            self.gang_waits.pop_first();
+            // The job may have ended meanwhile; a spare round costs little.
+            self.placement_due = true;
         }
         while let Some(&(edge_ms, _)) = self.window_edges.first() {
             if edge_ms > now {
@@ -1072,7 +1086,13 @@ impl Core {
             }
             worker.next_edge_ms = next_edge_ms;
         }
-        for entry in &worker.entries {
+        let entries = worker.entries.clone();
+        if !available {
+            // A gang must not start on devices of a worker that went away,
+            // closed its hours or was taken back by its owner.
+            self.drop_reservations_on(&entries, true);
+        }
+        for entry in &entries {
             self.index.set_available(*entry, available);
         }
         if available {

@@ -376,3 +376,42 @@ fn when_one_member_of_a_running_gang_fails_the_others_stop_and_it_restarts_toget
     }
     core.check_invariants().unwrap();
 }
+
+/// Regression: after a gang's hold timed out, the end of its retry wait
+/// called for no placement round, so in a quiet network it waited forever
+/// with every device free.
+#[test]
+fn a_gang_whose_hold_timed_out_is_placed_when_its_wait_ends() {
+    let config = Config { heartbeat_interval_ms: 1_000_000, gang_reserve_ms: 1_000, gang_retry_ms: 500, ..config() };
+    let mut core = Core::new(config);
+    connect(&mut core, "a", Offer::cpu(1), 0);
+    assert!(leases(&core.handle(Event::JobSubmitted(job(1, 2, gang(1_000), "s")), 10)).is_empty());
+    core.handle(Event::Tick, 1_011);
+    assert!(leases(&connect(&mut core, "b", Offer::cpu(1), 1_100)).is_empty(), "still in its wait");
+    let mut placed = Vec::new();
+    for now in (1_250..=3_000).step_by(250) {
+        placed.extend(leases(&core.handle(Event::Tick, now)));
+    }
+    assert_eq!(placed.len(), 2, "placed once its wait ended");
+    core.check_invariants().unwrap();
+}
+
+/// Regression: a gang's hold kept devices of a worker that disconnected,
+/// and the gang then started a member there.
+#[test]
+fn a_gang_does_not_start_on_a_worker_that_went_away_while_held() {
+    let mut core = Core::new(config());
+    connect(&mut core, "a", Offer::cpu(1), 0);
+    connect(&mut core, "b", Offer::cpu(1), 0);
+    assert!(leases(&core.handle(Event::JobSubmitted(job(1, 3, gang(1_000), "s")), 10)).is_empty());
+    core.handle(Event::WorkerDisconnected { worker_id: WorkerId("a".into()) }, 20);
+    core.check_invariants().unwrap();
+    let placed = leases(&connect(&mut core, "c", Offer::cpu(1), 30));
+    assert!(placed.iter().all(|l| l.0.0 != "a"), "{placed:?}");
+    assert!(placed.is_empty(), "two connected workers cannot hold a gang of three");
+    let placed = leases(&connect(&mut core, "d", Offer::cpu(1), 40));
+    let mut names: Vec<&str> = placed.iter().map(|l| l.0.0.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["b", "c", "d"]);
+    core.check_invariants().unwrap();
+}

@@ -280,6 +280,15 @@ impl DurableModel {
             .collect()
     }
 
+    /// Each task of a job: its state and, while leased, its holder.
+    pub fn tasks_of(&self, job_id: JobId) -> Vec<(TaskId, TaskState, Option<&WorkerId>)> {
+        let n_tasks = self.jobs.get(&job_id).map_or(0, |job| job.n_tasks);
+        (0..n_tasks)
+            .map(|task_idx| TaskId::new(job_id, task_idx))
+            .filter_map(|task_id| self.tasks.get(&task_id).map(|task| (task_id, task.state, task.holder.as_ref())))
+            .collect()
+    }
+
     /// The stored lease of a task, if it is leased.
     pub fn lease(&self, task_id: TaskId) -> Option<(WorkerId, LeaseToken)> {
         let task = self.tasks.get(&task_id)?;

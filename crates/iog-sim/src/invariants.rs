@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use iog_types::{TaskId, WorkerId};
+use iog_types::{JobId, TaskId, TaskState, WorkerId};
 
 /// A broken rule: which, where, and what was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl fmt::Display for Violation {
 impl std::error::Error for Violation {}
 
 /// Every rule the simulator checks, with the sentence it stands for.
-pub const RULES: [(&str, &str); 14] = [
+pub const RULES: [(&str, &str); 15] = [
     ("commit-once", "a task is committed at most once"),
     ("result-stable", "a committed result never changes"),
     ("fencing", "a commit comes from the task's current lease, and each lease's token is larger than the last"),
@@ -42,12 +42,53 @@ pub const RULES: [(&str, &str); 14] = [
     ("liveness", "once faults stop, every job reaches a final state within the bound"),
     ("store-consistent", "the store describes a state the core can restore"),
     ("attempts", "each lease counts exactly one attempt of its task"),
-    ("yield", "only a leased task is yielded, only to its owner's return, and the yielded attempt is not counted"),
+    (
+        "yield",
+        "only a leased task is yielded, only to its owner's return or to another member of its gang stopping, \
+         and the yielded attempt is not counted",
+    ),
     ("owner-paused", "no task is leased to a worker whose owner uses the machine, as the coordinator last heard"),
     ("price", "a lease pays its worker's asking price, within the job's cap, and its commit pays the same"),
     ("money", "the ledger follows its journal, its own rules hold, and every escrow of a final job is closed"),
     ("paid-once", "every committed task of a paid job is paid once, to its worker, at most at its price"),
+    (
+        "gang",
+        "in the store, a running gang job has none or all of its unfinished tasks leased, each on a distinct worker",
+    ),
 ];
+
+/// The `gang` rule for one running gang job, given each of its tasks'
+/// stored state and holder.
+pub(crate) fn check_gang(job_id: JobId, tasks: Vec<(TaskId, TaskState, Option<&WorkerId>)>) -> Result<(), Violation> {
+    let mut holders: BTreeSet<&WorkerId> = BTreeSet::new();
+    let (mut leased, mut queued) = (Vec::new(), Vec::new());
+    for (task_id, state, holder) in tasks {
+        match state {
+            TaskState::Leased => {
+                let holder = holder.ok_or_else(|| Violation::new("gang", format!("{task_id} leased to no one")))?;
+                if !holders.insert(holder) {
+                    return Err(Violation::new("gang", format!("{job_id} has two members leased to {holder}")));
+                }
+                leased.push(task_id);
+            }
+            TaskState::Queued => queued.push(task_id),
+            TaskState::Committed | TaskState::Failed | TaskState::Cancelled => {}
+        }
+    }
+    if !leased.is_empty() && !queued.is_empty() {
+        return Err(Violation::new(
+            "gang",
+            format!(
+                "{job_id} runs part of its gang: {} leased (first {}), {} unfinished not (first {})",
+                leased.len(),
+                leased[0],
+                queued.len(),
+                queued[0]
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Which workers' owners are using their machines as the coordinator last
 /// heard it (a `Pause` read in the worker's current session and no `Resume`
@@ -101,5 +142,31 @@ impl OwnerPauses {
                 format!("{worker_id} still holds {} leases (first {task_id}) after its owner took it back", held.len()),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(idx: u32, state: TaskState, holder: Option<&WorkerId>) -> (TaskId, TaskState, Option<&WorkerId>) {
+        (TaskId::new(JobId(1), idx), state, holder)
+    }
+
+    #[test]
+    fn a_gang_is_leased_whole_or_not_at_all_and_on_distinct_workers() {
+        let (a, b) = (WorkerId("a".into()), WorkerId("b".into()));
+        let whole = vec![
+            member(0, TaskState::Committed, None),
+            member(1, TaskState::Leased, Some(&a)),
+            member(2, TaskState::Leased, Some(&b)),
+        ];
+        assert!(check_gang(JobId(1), whole).is_ok());
+        let waiting = vec![member(0, TaskState::Queued, None), member(1, TaskState::Queued, None)];
+        assert!(check_gang(JobId(1), waiting).is_ok());
+        let part = vec![member(0, TaskState::Leased, Some(&a)), member(1, TaskState::Queued, None)];
+        assert_eq!(check_gang(JobId(1), part).unwrap_err().rule, "gang");
+        let shared = vec![member(0, TaskState::Leased, Some(&a)), member(1, TaskState::Leased, Some(&a))];
+        assert_eq!(check_gang(JobId(1), shared).unwrap_err().rule, "gang");
     }
 }

@@ -4,9 +4,11 @@
 //! ([`DurableModel`]), simulated workers and a network that drops, delays,
 //! duplicates and reorders messages, partitions workers, crashes and restarts
 //! workers and the coordinator, jumps the coordinator's clock, and has
-//! workers' owners take their machines back for a while. Time is
-//! virtual; every random choice comes from one seed, so a seed replays
-//! exactly. After every step the invariants of [`invariants`] are checked.
+//! workers' owners take their machines back for a while. Some jobs are
+//! gangs, whose tasks run all at once on distinct workers or not at all.
+//! Time is virtual; every random choice comes from one seed, so a seed
+//! replays exactly. After every step the invariants of [`invariants`] are
+//! checked.
 
 mod durable;
 pub mod invariants;

@@ -28,6 +28,9 @@ const SIM_JOB_PRICE_IO: u64 = 3_600;
 const OWNER_BUSY_MS: std::ops::RangeInclusive<u64> = 100..=2_000;
 /// The submitters jobs take turns between: job `i` is `SUBMITTERS[i % 3]`'s.
 const SUBMITTERS: [&str; 3] = ["payer-a", "payer-b", "payer-c"];
+/// The latency bound of every gang job. The simulated workers report no
+/// round trip, so any pair of them is within it.
+const SIM_GANG_LATENCY_MS_MAX: u32 = 1_000;
 
 /// How often each fault happens, in parts per thousand of its opportunities.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +129,16 @@ impl Faults {
 pub struct SimConfig {
     pub n_workers: u32,
     pub n_jobs: u32,
+    /// Tasks of each job that is not a gang.
     pub tasks_per_job: u32,
+    /// Jobs that are gangs, in parts per thousand: all their unfinished
+    /// tasks run at once on distinct workers, or none do. A gang has
+    /// `min(tasks_per_job, n_workers / 2, gang_size_max)` tasks (at least
+    /// one), so it fits even while some workers are down. Part of the
+    /// workload, not a fault: [`Faults::none`] keeps it.
+    pub gang_per_mille: u32,
+    /// Most tasks of a gang job.
+    pub gang_size_max: u32,
     /// Tasks each worker runs at once.
     pub slots: u32,
     /// How long a task takes on a normal worker (each run varies up to twice this).
@@ -151,6 +163,8 @@ impl Default for SimConfig {
             n_workers: 8,
             n_jobs: 4,
             tasks_per_job: 25,
+            gang_per_mille: 250,
+            gang_size_max: 6,
             slots: 2,
             task_ms: 50,
             fault_window_ms: 10_000,
@@ -164,6 +178,10 @@ impl Default for SimConfig {
                 max_attempts_default: 30,
                 retry_backoff_base_ms: 20,
                 retry_backoff_max_ms: 500,
+                // Gangs hold devices briefly and try again soon, so that
+                // holds time out, and gangs retry, within a run's faults.
+                gang_reserve_ms: 1_000,
+                gang_retry_ms: 300,
                 ..iog_core::Config::default()
             },
             trace: false,
@@ -198,6 +216,16 @@ pub struct Stats {
     pub owner_returns: u64,
     /// Leases handed back to the queue because their worker's owner came back.
     pub tasks_yielded: u64,
+    /// Tasks of all jobs.
+    pub tasks: u64,
+    /// Jobs that are gangs, and those of them that were done.
+    pub gang_jobs: u64,
+    pub gang_jobs_done: u64,
+    /// Times a running gang was stopped because one of its members' lease
+    /// ended without a commit, to start again together.
+    pub gang_restarts: u64,
+    /// Leases of gang members handed back on those restarts.
+    pub gang_yields: u64,
     pub end_ms: u64,
 }
 
@@ -224,6 +252,11 @@ impl Stats {
         self.escrows_spent += other.escrows_spent;
         self.owner_returns += other.owner_returns;
         self.tasks_yielded += other.tasks_yielded;
+        self.tasks += other.tasks;
+        self.gang_jobs += other.gang_jobs;
+        self.gang_jobs_done += other.gang_jobs_done;
+        self.gang_restarts += other.gang_restarts;
+        self.gang_yields += other.gang_yields;
         self.end_ms = self.end_ms.max(other.end_ms);
     }
 }
@@ -325,6 +358,10 @@ struct World {
     jobs: Vec<JobId>,
     /// Attempts per task of each job, `None` for the coordinator's default.
     job_attempts: Vec<Option<u32>>,
+    /// Tasks of each job.
+    job_tasks: Vec<u32>,
+    /// The jobs that are gangs.
+    gangs: BTreeSet<JobId>,
     acked: BTreeSet<JobId>,
     lease_owner: BTreeMap<(TaskId, LeaseToken), WorkerId>,
     stats: Stats,
@@ -374,21 +411,30 @@ impl World {
             slots_by_id.insert(id.clone(), idx as usize);
             workers.push(SimWorker::new(id, slow, zombie, price));
         }
-        let jobs = (0..config.n_jobs).map(|_| JobId(rng.random::<u64>().max(1))).collect();
+        let jobs: Vec<JobId> = (0..config.n_jobs).map(|_| JobId(rng.random::<u64>().max(1))).collect();
         let job_attempts = (0..config.n_jobs)
             .map(|_| roll(&mut rng, config.faults.few_attempts_per_mille).then(|| rng.random_range(2..=4)))
             .collect();
+        // Which jobs are gangs comes from a stream of its own too.
+        let mut gang_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6761_6e67);
+        let gang_size = config.tasks_per_job.min(config.n_workers / 2).min(config.gang_size_max).max(1);
+        let is_gang: Vec<bool> = (0..config.n_jobs).map(|_| roll(&mut gang_rng, config.gang_per_mille)).collect();
+        let job_tasks: Vec<u32> =
+            is_gang.iter().map(|&gang| if gang { gang_size } else { config.tasks_per_job }).collect();
+        let gangs: BTreeSet<JobId> =
+            is_gang.iter().zip(&jobs).filter(|(gang, _)| **gang).map(|(_, job_id)| *job_id).collect();
         let core = Core::new(config.core.clone());
         // A task costs `task_ms` of run time at the price; a tight budget
         // covers about half the job, an ample one twice it.
         let payer = Address::from_public_key([7; 32]);
         // Each task uses one device, so its cap per hour is the cap per device-hour.
         let price_io_per_hour = job_price;
-        let job_cost = price_io_per_hour
-            .checked_mul_div(config.task_ms * u64::from(config.tasks_per_job), iog_ledger::billing::MS_PER_HOUR)
-            .expect("small amount");
-        let job_terms: Vec<JobTerms> = (0..config.n_jobs)
-            .map(|_| {
+        let job_terms: Vec<JobTerms> = job_tasks
+            .iter()
+            .map(|&n_tasks| {
+                let job_cost = price_io_per_hour
+                    .checked_mul_div(config.task_ms * u64::from(n_tasks), iog_ledger::billing::MS_PER_HOUR)
+                    .expect("small amount");
                 let tight = roll(&mut rng, config.faults.tight_budget_per_mille);
                 let budget = if tight { job_cost.checked_mul_div(1, 2) } else { job_cost.checked_mul_div(2, 1) };
                 JobTerms {
@@ -406,6 +452,11 @@ impl World {
             .expect("a first mint is accepted");
         let journal = ledger.journal().entries().to_vec();
         let payments = Payments::new(ledger, SIM_FEE_BPS, &[]);
+        let stats = Stats {
+            tasks: job_tasks.iter().map(|&n| u64::from(n)).sum(),
+            gang_jobs: gangs.len() as u64,
+            ..Stats::default()
+        };
         World {
             payments: Some(payments),
             journal,
@@ -430,9 +481,11 @@ impl World {
             next_session: 1,
             jobs,
             job_attempts,
+            job_tasks,
+            gangs,
             acked: BTreeSet::new(),
             lease_owner: BTreeMap::new(),
-            stats: Stats::default(),
+            stats,
             hasher: DefaultHasher::new(),
             trace: Vec::new(),
         }
@@ -513,7 +566,15 @@ impl World {
             .jobs
             .iter()
             .filter(|job_id| !self.durable.job_state(**job_id).is_some_and(JobState::is_final))
-            .map(|job_id| format!("{job_id} ({:?})", self.durable.job_state(*job_id)))
+            .map(|job_id| {
+                // What the coordinator says the job waits for, if it is up.
+                let why = self.core.as_ref().and_then(|core| core.waiting_reason(*job_id));
+                let gang = if self.gangs.contains(job_id) { ", a gang" } else { "" };
+                match why {
+                    Some(why) => format!("{job_id} ({:?}{gang}: {why})", self.durable.job_state(*job_id)),
+                    None => format!("{job_id} ({:?}{gang})", self.durable.job_state(*job_id)),
+                }
+            })
             .collect();
         Violation::new(
             "liveness",
@@ -522,11 +583,12 @@ impl World {
     }
 
     fn final_checks(&mut self) -> Result<(), Violation> {
-        for job_id in self.jobs.clone() {
+        for (job_id, n_tasks) in self.jobs.clone().into_iter().zip(self.job_tasks.clone()) {
             match self.durable.job_state(job_id) {
                 Some(JobState::Done) => {
                     self.stats.jobs_done += 1;
-                    for task_idx in 0..self.config.tasks_per_job {
+                    self.stats.gang_jobs_done += u64::from(self.gangs.contains(&job_id));
+                    for task_idx in 0..n_tasks {
                         let task_id = TaskId::new(job_id, task_idx);
                         let commit = self.durable.commit(task_id).ok_or_else(|| {
                             Violation::new("commit-once", format!("{task_id} of a done job has no commit"))
@@ -561,7 +623,7 @@ impl World {
         payments.check().map_err(|broken| Violation::new("money", broken))?;
         for (job_idx, (job_id, terms)) in self.jobs.iter().zip(&self.job_terms).enumerate() {
             let hold_id = iog_ledger::billing::escrow_hold_id(&self.payer, &format!("sim-{job_idx}"));
-            let commits: Vec<_> = (0..self.config.tasks_per_job)
+            let commits: Vec<_> = (0..self.job_tasks[job_idx])
                 .filter_map(|task_idx| {
                     self.durable.commit(TaskId::new(*job_id, task_idx)).map(|commit| {
                         iog_ledger::billing::CommittedTask {
@@ -699,8 +761,10 @@ impl World {
             self.at(200, Ev::Submit { job_idx });
             return Ok(());
         }
-        self.record(3, || format!("submit {job_id}"));
-        let inputs = (0..self.config.tasks_per_job).map(|idx| BlobId::of(&idx.to_le_bytes())).collect();
+        let gang = if self.gangs.contains(&job_id) { " (a gang)" } else { "" };
+        self.record(3, || format!("submit {job_id}{gang}"));
+        let inputs = (0..self.job_tasks[job_idx as usize]).map(|idx| BlobId::of(&idx.to_le_bytes())).collect();
+        let gang_latency_ms_max = self.gangs.contains(&job_id).then_some(SIM_GANG_LATENCY_MS_MAX);
         let job = NewJob {
             job_id,
             name: format!("sim-{job_idx}"),
@@ -711,6 +775,7 @@ impl World {
             requirements: Requirements {
                 kind: Some(DeviceKind::Cpu),
                 price_io_per_device_hour_max: Some(self.job_price),
+                gang_latency_ms_max,
                 ..Requirements::default()
             },
             // Every job pays from the one sim wallet; the submitter is only
@@ -756,13 +821,18 @@ impl World {
             };
         }
         let mut actions = Vec::new();
-        let mut events = vec![event];
-        while let Some(event) = events.pop() {
+        let mut events = vec![(event, false)];
+        // Jobs this step fails because their escrow is spent (a spent
+        // escrow's event is ignored when the same commit finished the job).
+        let mut escrows_spent = 0;
+        while let Some((event, spent)) = events.pop() {
             let out = core.handle(event, now);
+            if spent && out.iter().any(|action| matches!(action, Action::Persist(Change::JobEnded { .. }))) {
+                escrows_spent += 1;
+            }
             for action in &out {
                 if let Some(follow) = payments.settle(action, now) {
-                    self.stats.escrows_spent += 1;
-                    events.push(follow);
+                    events.push((follow, true));
                 }
             }
             actions.extend(out);
@@ -773,6 +843,7 @@ impl World {
             self.crash_coordinator();
             return Ok(());
         }
+        self.stats.escrows_spent += escrows_spent;
         let changes: Vec<Change> = actions
             .iter()
             .filter_map(|action| match action {
@@ -782,6 +853,9 @@ impl World {
             .collect();
         self.check_leases_and_yields(&changes, pausing.as_ref())?;
         self.durable.apply(&changes)?;
+        if !changes.is_empty() {
+            self.check_gangs()?;
+        }
         self.journal.extend(new_entries);
         if self.config.trace {
             for action in &actions {
@@ -799,8 +873,14 @@ impl World {
     /// Checks one step's changes before they are written: each new lease
     /// goes to a worker whose owner is not using it, at that worker's
     /// asking price and within the job's cap; each yield hands back a lease
-    /// of the worker whose owner just came back.
+    /// of the worker whose owner just came back, or a lease of a gang
+    /// member after another member's lease ended without a commit earlier
+    /// in the same step (requeued, or yielded to its owner).
     fn check_leases_and_yields(&mut self, changes: &[Change], pausing: Option<&WorkerId>) -> Result<(), Violation> {
+        // Gangs one of whose members stopped in this step, and those of
+        // them whose other members were stopped too.
+        let mut stopped: BTreeSet<JobId> = BTreeSet::new();
+        let mut restarted: BTreeSet<JobId> = BTreeSet::new();
         for change in changes {
             match change {
                 Change::TaskLeased { task_id, worker_id, price_io_per_hour, .. } => {
@@ -819,17 +899,40 @@ impl World {
                         ));
                     }
                 }
+                Change::TaskRequeued { task_id, .. } => {
+                    stopped.insert(task_id.job_id);
+                }
                 Change::TaskYielded { task_id, .. } => {
-                    self.stats.tasks_yielded += 1;
                     let holder = self.durable.lease(*task_id).map(|(holder, _)| holder);
-                    if pausing.is_none() || holder.as_ref() != pausing {
+                    if pausing.is_some() && holder.as_ref() == pausing {
+                        self.stats.tasks_yielded += 1;
+                        stopped.insert(task_id.job_id);
+                    } else if self.gangs.contains(&task_id.job_id) && stopped.contains(&task_id.job_id) {
+                        self.stats.gang_yields += 1;
+                        restarted.insert(task_id.job_id);
+                    } else {
                         return Err(Violation::new(
                             "yield",
-                            format!("{task_id} of {holder:?} yielded on a step where {pausing:?} paused"),
+                            format!(
+                                "{task_id} of {holder:?} yielded on a step where {pausing:?} paused and no other \
+                                 member of its gang stopped"
+                            ),
                         ));
                     }
                 }
                 _ => {}
+            }
+        }
+        self.stats.gang_restarts += restarted.len() as u64;
+        Ok(())
+    }
+
+    /// After a write: every running gang job has none or all of its
+    /// unfinished tasks leased in the store, on distinct workers.
+    fn check_gangs(&self) -> Result<(), Violation> {
+        for job_id in &self.gangs {
+            if self.durable.job_state(*job_id) == Some(JobState::Running) {
+                crate::invariants::check_gang(*job_id, self.durable.tasks_of(*job_id))?;
             }
         }
         Ok(())

@@ -31,6 +31,16 @@ struct Args {
     jobs: u32,
     #[arg(long, default_value_t = 25)]
     tasks_per_job: u32,
+    /// The chance in 1000 that a job is a gang (all its tasks at once on
+    /// distinct workers, or none).
+    #[arg(long, default_value_t = SimConfig::default().gang_per_mille)]
+    gang_per_mille: u32,
+    /// Longest a waiting gang holds devices, in ms.
+    #[arg(long, default_value_t = SimConfig::default().core.gang_reserve_ms)]
+    gang_reserve_ms: u64,
+    /// How long a gang whose hold timed out waits before it holds again, in ms.
+    #[arg(long, default_value_t = SimConfig::default().core.gang_retry_ms)]
+    gang_retry_ms: u64,
     /// Check the core's whole bookkeeping every N steps (it costs a walk over all tasks).
     #[arg(long, default_value_t = 1)]
     core_check_every: u64,
@@ -92,14 +102,22 @@ fn run_seeds(seeds: std::ops::Range<u64>, config: &SimConfig, threads: usize, ke
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let defaults = SimConfig::default();
+    let core = iog_core::Config {
+        gang_reserve_ms: args.gang_reserve_ms,
+        gang_retry_ms: args.gang_retry_ms,
+        ..defaults.core.clone()
+    };
     let config = SimConfig {
+        core,
         n_workers: args.workers,
         n_jobs: args.jobs,
         tasks_per_job: args.tasks_per_job,
+        gang_per_mille: args.gang_per_mille,
         core_check_every: args.core_check_every,
         trace: args.trace,
         faults: Faults { owner_return_per_mille: args.owner_return_per_mille, ..Faults::default() },
-        ..SimConfig::default()
+        ..defaults
     };
     let seeds = match args.seed {
         Some(seed) => seed..seed + 1,
@@ -114,9 +132,11 @@ fn main() -> ExitCode {
     // Large networks run under one seed per second; show them a figure too.
     let decimals = if rate < 10.0 { 2 } else { 0 };
     println!(
-        "{n_seeds} seeds x {} workers x {} tasks in {secs:.1} s: {rate:.decimals$} seeds/s, {} steps, {} failed",
+        "{n_seeds} seeds x {} workers x {} jobs of up to {} tasks in {secs:.1} s: {rate:.decimals$} seeds/s, \
+         {} steps, {} failed",
         args.workers,
-        args.jobs * args.tasks_per_job,
+        args.jobs,
+        args.tasks_per_job,
         total.steps,
         failed.len()
     );
@@ -141,6 +161,10 @@ fn main() -> ExitCode {
         "jobs: {} done, {} failed ({} of them when their escrow was spent), {} cancelled; {} tasks committed, \
          {} paid from escrow",
         total.jobs_done, total.jobs_failed, total.escrows_spent, total.jobs_cancelled, total.commits, total.tasks_paid
+    );
+    println!(
+        "gangs: {} gang jobs ({} done), {} gang restarts ({} members stopped with their gang)",
+        total.gang_jobs, total.gang_jobs_done, total.gang_restarts, total.gang_yields
     );
     if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
