@@ -719,6 +719,7 @@ impl Core {
         let mut blocked_classes: HashSet<ClassId> = HashSet::new();
         let mut blocked_jobs: HashSet<JobId> = HashSet::new();
         let mut blocked_submitters: HashSet<Submitter> = HashSet::new();
+        let mut wake: Vec<(UnixMs, JobId)> = Vec::new();
         while self.queue.has_ready() && self.index.n_free_devices() > 0 {
             let Some(submitter) = self.queue.next_submitter(|s| blocked_submitters.contains(s)) else {
                 break;
@@ -731,6 +732,9 @@ impl Core {
                 }
                 if job.gang_latency_ms_max.is_some() {
                     if now < job.gang_not_before_ms {
+                        // Its wake-up may have passed already if the clock
+                        // went back; ask for one again.
+                        wake.push((job.gang_not_before_ms, job_id));
                         blocked_jobs.insert(job_id);
                         continue;
                     }
@@ -763,6 +767,7 @@ impl Core {
                 }
             }
         }
+        self.gang_waits.extend(wake);
     }
 
     /// Leases a queued task on an entry's devices (taking them unless a
@@ -1287,8 +1292,9 @@ impl Core {
                 return Err(format!("{job_id} counts {} committed tasks, has {committed}", job.n_committed));
             }
         }
-        if self.queue.len() > self.tasks.values().filter(|task| task.state == TaskState::Queued).count() {
-            return Err("the queue holds tasks that are not queued".to_owned());
+        let n_queued = self.tasks.values().filter(|task| task.state == TaskState::Queued).count();
+        if self.queue.len() != n_queued {
+            return Err(format!("the queue holds {} tasks but {n_queued} are queued", self.queue.len()));
         }
         self.queue.check()?;
         self.index.check()?;
