@@ -105,7 +105,7 @@ fn a_job_that_fits_no_offer_waits_and_says_which_constraint_fails() {
     assert!(leases(&actions).is_empty(), "nothing fits, so nothing is placed: {actions:?}");
     assert_eq!(
         core.waiting_reason(JobId(1)).unwrap(),
-        "no worker offers a gpu with ≥ 24 GiB in region eu; 1 do elsewhere: us-east"
+        "no worker offers a gpu with ≥ 24 GiB in region eu; 1 does elsewhere: us-east"
     );
     // A CPU job beside it is not held up.
     let actions = core.handle(Event::JobSubmitted(job(2, 1, Requirements::one(DeviceKind::Cpu), "a")), 20);

@@ -22,7 +22,7 @@ pub struct Offered<'a> {
 
 /// `None` when some offered group meets every hard constraint (it may be
 /// busy now); otherwise the reason no worker can take the task, such as
-/// `no worker offers a gpu with ≥ 24 GiB in region eu (2 do elsewhere: us-east)`.
+/// `no worker offers a gpu with ≥ 24 GiB in region eu; 2 do elsewhere: asia, us-east`.
 ///
 /// The constraints are applied in a fixed order (kind and memory, model,
 /// count, region, trust, price); the message names every constraint up to
@@ -57,7 +57,8 @@ pub fn explain_unplaceable<'a>(
             &|o: &Offered| requirements.fits_region(o.region),
             (!requirements.regions.is_empty()).then(|| format!("in region {}", requirements.regions.join(" or "))),
             &|others: &[Offered]| {
-                format!("{} do elsewhere: {}", others.len(), distinct(others.iter().map(|o| o.region.to_owned())))
+                let verb = if others.len() == 1 { "does" } else { "do" };
+                format!("{} {verb} elsewhere: {}", others.len(), distinct(others.iter().map(|o| o.region.to_owned())))
             },
         ),
         (
@@ -112,14 +113,11 @@ fn gib(bytes: u64) -> String {
     if gib.fract() == 0.0 { format!("{gib:.0} GiB") } else { format!("{gib:.1} GiB") }
 }
 
-/// Up to five distinct values, then how many more.
+/// Up to five distinct values in sorted order (so the same fleet always
+/// reads the same, whatever order its workers joined in), then how many more.
 fn distinct(values: impl Iterator<Item = String>) -> String {
-    let mut seen: Vec<String> = Vec::new();
-    for value in values {
-        if !seen.contains(&value) {
-            seen.push(value);
-        }
-    }
+    let seen: std::collections::BTreeSet<String> = values.collect();
+    let mut seen: Vec<String> = seen.into_iter().collect();
     let more = seen.len().saturating_sub(5);
     seen.truncate(5);
     let mut text = seen.join(", ");
@@ -172,13 +170,13 @@ mod tests {
         req.regions = vec!["eu".to_owned()];
         assert_eq!(
             explain_unplaceable(&req, offered).unwrap(),
-            "no worker offers a gpu with ≥ 24 GiB in region eu; 2 do elsewhere: us-east, asia"
+            "no worker offers a gpu with ≥ 24 GiB in region eu; 2 do elsewhere: asia, us-east"
         );
         req.regions.clear();
         req.memory_bytes_min = 100 << 30;
         assert_eq!(
             explain_unplaceable(&req, offered).unwrap(),
-            "no worker offers a gpu with ≥ 100 GiB; online: RTX 4090 (24 GiB), A100 (80 GiB), EPYC (256 GiB)"
+            "no worker offers a gpu with ≥ 100 GiB; online: A100 (80 GiB), EPYC (256 GiB), RTX 4090 (24 GiB)"
         );
         req.memory_bytes_min = 0;
         req.price_io_per_device_hour_max = Some(Amount::from_base_units(300_000_000));
