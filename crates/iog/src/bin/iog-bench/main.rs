@@ -206,19 +206,7 @@ async fn main() -> anyhow::Result<()> {
     config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
     let coordinator = Coordinator::start(config).await?;
     let client = Client::new(&coordinator.url())?;
-    let mut handles = Vec::new();
-    for idx in 0..workers {
-        let mut config = WorkerConfig::new(coordinator.url(), dir.path().join(format!("worker-{idx}")));
-        config.slots = slots;
-        handles.push(iog_worker::start(config).await?);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.workers().await?.iter().filter(|w| w.online).count() < workers as usize {
-        if Instant::now() > deadline {
-            bail!("workers did not join within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let mut handles = start_workers(&client, dir.path(), "worker", workers, slots, iog_ledger::Amount::ZERO).await?;
 
     // Warm up connections, the store and the allocator.
     run_job(&client, noop_spec("warm-up", 200)).await?;
@@ -257,28 +245,8 @@ async fn main() -> anyhow::Result<()> {
     for handle in handles.drain(..) {
         handle.shutdown().await;
     }
-    for idx in 0..workers {
-        let mut config = WorkerConfig::new(coordinator.url(), dir.path().join(format!("paid-worker-{idx}")));
-        config.slots = slots;
-        config.terms.price_io_per_device_hour = PAID_WORKER_PRICE_IO.parse().expect("a valid amount");
-        handles.push(iog_worker::start(config).await?);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let priced = client
-            .workers()
-            .await?
-            .iter()
-            .filter(|w| w.online && w.offer.as_ref().is_some_and(|o| !o.price_io_per_device_hour.is_zero()))
-            .count();
-        if priced >= workers as usize {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("priced workers did not join within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let price = PAID_WORKER_PRICE_IO.parse().expect("a valid amount");
+    handles = start_workers(&client, dir.path(), "paid-worker", workers, slots, price).await?;
     let payer = Payer::funded(&client, "1000").await?;
     let paid_started = Instant::now();
     let paid_job = payer.submit_paid(&client, "paid-throughput", tasks).await?;
@@ -332,6 +300,41 @@ async fn main() -> anyhow::Result<()> {
     }
     coordinator.shutdown().await?;
     Ok(())
+}
+
+/// Starts `n` in-process workers asking `price`, with data dirs
+/// `<dir>/<name>-<idx>`, and waits until that many online workers ask it.
+async fn start_workers(
+    client: &Client,
+    dir: &std::path::Path,
+    name: &str,
+    n: u32,
+    slots: u32,
+    price: iog_ledger::Amount,
+) -> anyhow::Result<Vec<iog_worker::WorkerHandle>> {
+    let mut handles = Vec::new();
+    for idx in 0..n {
+        let mut config = WorkerConfig::new(client.url(), dir.join(format!("{name}-{idx}")));
+        config.slots = slots;
+        config.terms.price_io_per_device_hour = price;
+        handles.push(iog_worker::start(config).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let joined = client
+            .workers()
+            .await?
+            .iter()
+            .filter(|w| w.online && w.offer.as_ref().is_some_and(|o| o.price_io_per_device_hour == price))
+            .count();
+        if joined >= n as usize {
+            return Ok(handles);
+        }
+        if Instant::now() > deadline {
+            bail!("{n} workers asking {price} did not join within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn run_job(client: &Client, spec: serde_json::Value) -> anyhow::Result<()> {
