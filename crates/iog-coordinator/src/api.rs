@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -318,6 +318,7 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
             trust: view.map_or(0, |v| v.trust),
             paused: view.is_some_and(|v| v.paused),
             rtt_ms: view.map_or(0, |v| v.rtt_ms),
+            coord: view.and_then(|v| v.coord),
             available: view.is_some_and(|v| v.available),
             n_leases: view.map_or(0, |v| v.n_leases),
             last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),
@@ -405,6 +406,10 @@ async fn faucet(
     }
 }
 
-async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(STREAM_MESSAGE_BYTES_MAX).on_upgrade(move |socket| session::serve(socket, state))
+async fn stream(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade.max_message_size(STREAM_MESSAGE_BYTES_MAX).on_upgrade(move |socket| session::serve(socket, state, remote))
 }

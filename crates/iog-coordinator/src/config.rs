@@ -22,6 +22,10 @@ pub struct CoordinatorConfig {
     pub stake_rules: iog_core::StakeRules,
     /// The supply rewards schedule; off by default.
     pub reward_rules: iog_core::RewardRules,
+    /// How often each worker is named peers to probe for its network
+    /// coordinate; 0 turns probing off. Default
+    /// [`crate::PROBE_INTERVAL_MS_DEFAULT`].
+    pub probe_interval_ms: u64,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -38,6 +42,7 @@ impl CoordinatorConfig {
             fee_bps: DEFAULT_FEE_BPS,
             stake_rules: iog_core::StakeRules::default(),
             reward_rules: iog_core::RewardRules::default(),
+            probe_interval_ms: crate::PROBE_INTERVAL_MS_DEFAULT,
         }
     }
 

@@ -4,7 +4,8 @@
 //!   channel in batches, feeds them to the core, writes every resulting
 //!   change in one store transaction, and only then sends messages, answers
 //!   submitters and acknowledges results (group commit, write-ahead).
-//! - [`session`] serves one worker's WebSocket stream.
+//! - [`session`] serves one worker's WebSocket stream; [`probes`] lists
+//!   where workers answer peers' probes, for their network coordinates.
 //! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
 //!   balances, histories and job bills.
 //! - [`assemble`] builds a done job's artifacts from its task outputs.
@@ -15,8 +16,10 @@ mod config;
 mod engine;
 mod market;
 mod money;
+mod probes;
 mod server;
 mod session;
 
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
+pub use probes::PROBE_INTERVAL_MS_DEFAULT;
 pub use server::{Coordinator, load_ledger};

@@ -26,6 +26,10 @@ pub(crate) struct AppState {
     pub(crate) ledger_signer: String,
     /// Stake a worker needs per device.
     pub(crate) stake_min_per_device: iog_ledger::Amount,
+    /// Where online workers answer probes, and their coordinates.
+    pub(crate) probes: Arc<crate::probes::Directory>,
+    /// How often a session names its worker peers to probe; 0: never.
+    pub(crate) probe_interval_ms: u64,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -107,6 +111,8 @@ impl Coordinator {
             faucet_max: config.faucet_max,
             ledger_signer,
             stake_min_per_device: config.stake_rules.min_per_device,
+            probes: Arc::default(),
+            probe_interval_ms: config.probe_interval_ms,
         };
         let app = api::router(state);
         // Stream messages are small and latency-bound: without TCP_NODELAY,
@@ -118,7 +124,8 @@ impl Coordinator {
         });
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(async move {
-            axum::serve(listener, app)
+            // Sessions learn their worker's address, to pair with its probe port.
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = shutdown_rx.wait_for(|stop| *stop).await;
                 })

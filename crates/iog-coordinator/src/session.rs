@@ -1,5 +1,6 @@
 //! One worker's WebSocket session.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -8,11 +9,13 @@ use axum::extract::ws::{Message, WebSocket};
 use iog_core::{Event, RunningTask};
 use iog_proto::PROTOCOL_VERSION;
 use iog_proto::stream::{CoordinatorMessage, WorkerMessage};
+use iog_sched::Coord;
 use iog_store::INLINE_BLOB_BYTES_MAX;
 use iog_types::BlobId;
 use tokio::sync::mpsc;
 
 use crate::engine::{Command, SESSION_QUEUE_MAX, now_ms};
+use crate::probes::PEERS_PER_ROUND;
 use crate::server::AppState;
 
 /// A worker must say hello within this time after connecting.
@@ -21,6 +24,9 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const DEVICES_MAX: usize = 256;
 /// Longest pause reason kept, in characters.
 const REASON_CHARS_MAX: usize = 200;
+/// The first probe round of a session comes this soon (or at the probe
+/// interval, if that is shorter).
+const PROBE_FIRST_ROUND_AFTER: Duration = Duration::from_secs(1);
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -54,14 +60,22 @@ fn decode(message: Message) -> Frame {
     parsed.map_or_else(|err| Frame::Undecodable(err.to_string()), Frame::Message)
 }
 
-/// Serves a worker from its hello until its connection ends.
-pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
+/// Serves a worker from its hello until its connection ends. `remote` is
+/// the address its connection comes from.
+pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: SocketAddr) {
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(message))) => decode(message),
         _ => return,
     };
-    let Frame::Message(WorkerMessage::Hello { protocol_version, worker_id, agent_version, devices, offer, held }) =
-        hello
+    let Frame::Message(WorkerMessage::Hello {
+        protocol_version,
+        worker_id,
+        agent_version,
+        devices,
+        offer,
+        held,
+        probe_port,
+    }) = hello
     else {
         refuse(&mut socket, "bad_hello", "the first message of a session must be a hello".into()).await;
         return;
@@ -113,8 +127,27 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
         return;
     }
     let mut reported_rtt_ms: Option<u32> = None;
+    let mut reported_coord: Option<Coord> = None;
+    // A worker behind NAT may not be reachable on its probe port; it is
+    // listed all the same, and peers that cannot reach it simply get no
+    // answer (see docs/SCHEDULER.md).
+    let probing = state.probe_interval_ms > 0 && probe_port.is_some_and(|port| port != 0);
+    if let Some(port) = probe_port.filter(|_| probing) {
+        state.probes.join(&worker_id, session_id, SocketAddr::new(remote.ip(), port));
+    }
+    let probe_every = Duration::from_millis(state.probe_interval_ms.max(1));
+    // The first round comes soon, so a new worker's coordinate starts settling at once.
+    let mut probe_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + probe_every.min(PROBE_FIRST_ROUND_AFTER), probe_every);
+    probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = probe_tick.tick(), if probing => {
+                let peers = state.probes.peers(&worker_id, PEERS_PER_ROUND, &mut rand::rng());
+                if !peers.is_empty() && socket.send(encode(&CoordinatorMessage::Probe { peers })).await.is_err() {
+                    break;
+                }
+            }
             outgoing = inbox.recv() => {
                 let Some(message) = outgoing else { break };
                 if socket.send(encode(&message)).await.is_err() {
@@ -131,6 +164,20 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
                         break;
                     }
                     Frame::Message(message) => {
+                        if let WorkerMessage::Heartbeat { coord: Some(coord), .. } = message {
+                            if !coord.is_sane() {
+                                refuse(&mut socket, "bad_coord", format!("network coordinate out of bounds: {coord:?}")).await;
+                                break;
+                            }
+                            state.probes.set_coord(&worker_id, coord);
+                            if reported_coord.is_none_or(|last| coord_moved(&last, &coord)) {
+                                reported_coord = Some(coord);
+                                let event = Event::WorkerCoord { worker_id: worker_id.clone(), coord };
+                                if state.engine.event(event).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
                         if let WorkerMessage::Heartbeat { rtt_ms: Some(rtt_ms), .. } = message {
                             // Re-ranking costs the engine work; only a real
                             // change (a fifth, or more than 2 ms) is passed on.
@@ -158,7 +205,22 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState) {
             }
         }
     }
+    state.probes.leave(&worker_id, session_id);
     let _ = state.engine.send(Command::Disconnect { worker_id, session_id }).await;
+}
+
+/// Whether a reported coordinate differs enough from the one the engine
+/// has to be worth passing on: it crossed the settled threshold, or it
+/// moved by more than 1 ms and a twentieth of its distance from the origin.
+/// Heartbeats carry the coordinate every time; most changes are tiny.
+fn coord_moved(last: &Coord, new: &Coord) -> bool {
+    let settled = |coord: &Coord| coord.error <= iog_core::COORD_ERROR_SETTLED;
+    if settled(last) != settled(new) {
+        return true;
+    }
+    let moved_ms = last.distance_ms(new) - last.height_ms - new.height_ms + (last.height_ms - new.height_ms).abs();
+    let size_ms = Coord::ORIGIN.distance_ms(new);
+    moved_ms > (size_ms / 20.0).max(1.0)
 }
 
 /// Turns a worker's message into a command for the engine. A result is

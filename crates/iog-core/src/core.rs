@@ -14,6 +14,11 @@ use crate::queue::{Submitter, TaskQueue};
 /// last anyway).
 const RTT_MS_MAX: u32 = 10_000;
 
+/// A reported coordinate is used for gangs once its own error estimate is
+/// at most this: the estimates it gives are then within about half of the
+/// true latency, and usually far better (see `iog_sched::vivaldi`).
+pub const COORD_ERROR_SETTLED: f64 = 0.5;
+
 /// The store's snapshot does not describe a consistent state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestoreError {
@@ -102,6 +107,8 @@ struct Worker {
     next_edge_ms: Option<UnixMs>,
     /// Last measured round-trip time to the coordinator; 0 until measured.
     rtt_ms: u32,
+    /// The network coordinate the worker last reported, if any.
+    coord: Option<iog_sched::Coord>,
 }
 
 impl Worker {
@@ -116,6 +123,7 @@ impl Worker {
             paused: false,
             next_edge_ms: None,
             rtt_ms: 0,
+            coord: None,
         }
     }
 }
@@ -272,6 +280,17 @@ impl Core {
                 self.on_paused(&worker_id, paused, &reason, now, &mut out)
             }
             Event::WorkerRtt { worker_id, rtt_ms } => self.on_rtt(&worker_id, rtt_ms),
+            Event::WorkerCoord { worker_id, coord } => {
+                if let Some(worker) = self.workers.get_mut(&worker_id)
+                    && coord.is_sane()
+                {
+                    worker.coord = Some(coord);
+                    // A gang holding devices may now fit with this worker.
+                    if !self.reservation_deadlines.is_empty() {
+                        self.placement_due = true;
+                    }
+                }
+            }
             Event::Heartbeat { worker_id, held } => {
                 self.on_heartbeat(&worker_id, now);
                 self.reconcile(&worker_id, &held, now, &mut out);
@@ -841,8 +860,23 @@ impl Core {
             .filter(|entry| !reserved_owners.contains(&owner(entry)))
             .collect();
         let all: Vec<EntryId> = reserved.iter().chain(&fresh).copied().collect();
-        let coords: Vec<iog_sched::Coord> = all.iter().map(|entry| self.coord_of(&owner(entry))).collect();
-        if let Some(chosen) = iog_sched::gang::choose(&coords, need, bound_ms) {
+        // Measured coordinates first: a gang among workers whose coordinates
+        // have settled. Failing that, every candidate by the conservative
+        // estimate (the path through the coordinator), which a new worker
+        // without a settled coordinate can join.
+        let settled: Vec<(usize, iog_sched::Coord)> = all
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, entry)| self.settled_coord(&owner(entry)).map(|coord| (idx, coord)))
+            .collect();
+        let settled_coords: Vec<iog_sched::Coord> = settled.iter().map(|(_, coord)| *coord).collect();
+        let by_coords = iog_sched::gang::choose(&settled_coords, need, bound_ms)
+            .map(|chosen| chosen.into_iter().map(|k| settled[k].0).collect::<Vec<usize>>());
+        let by_rtt = || {
+            let coords: Vec<iog_sched::Coord> = all.iter().map(|entry| self.rtt_coord(&owner(entry))).collect();
+            iog_sched::gang::choose(&coords, need, bound_ms)
+        };
+        if let Some(chosen) = by_coords.or_else(by_rtt) {
             let chosen: HashSet<usize> = chosen.into_iter().collect();
             for (idx, entry) in reserved.iter().enumerate() {
                 self.reserved_by.remove(&(*entry, job_id));
@@ -884,11 +918,17 @@ impl Core {
         false
     }
 
-    /// Where a worker is, as far as gangs go: until workers keep network
-    /// coordinates, a worker's round trip to the coordinator is its height,
-    /// so a pair is estimated at the sum of their round trips — the path
-    /// through the coordinator, an upper bound.
-    fn coord_of(&self, worker_id: &WorkerId) -> iog_sched::Coord {
+    /// The worker's reported network coordinate once it has settled (its
+    /// error estimate at most [`COORD_ERROR_SETTLED`]).
+    fn settled_coord(&self, worker_id: &WorkerId) -> Option<iog_sched::Coord> {
+        self.workers.get(worker_id)?.coord.filter(|coord| coord.error <= COORD_ERROR_SETTLED)
+    }
+
+    /// A stand-in coordinate for a worker without a settled one: its round
+    /// trip to the coordinator as its height, so a pair is estimated at the
+    /// sum of their round trips — the path through the coordinator, which
+    /// the direct path rarely exceeds.
+    fn rtt_coord(&self, worker_id: &WorkerId) -> iog_sched::Coord {
         let rtt_ms = self.workers.get(worker_id).map_or(0, |w| w.rtt_ms);
         iog_sched::Coord {
             height_ms: f64::from(rtt_ms).max(iog_sched::vivaldi::HEIGHT_MS_MIN),
@@ -1140,6 +1180,7 @@ impl Core {
                 trust: worker.trust,
                 paused: worker.paused,
                 rtt_ms: worker.rtt_ms,
+                coord: worker.coord,
                 available: worker.entries.iter().any(|e| self.index.get(*e).is_some_and(|v| v.available)),
                 devices_in_use: worker.entries.iter().filter_map(|e| self.index.get(*e)).map(|v| v.used).sum(),
                 in_use_by_group: {

@@ -30,7 +30,7 @@ pub struct RunningTask {
 }
 
 /// Something that happened, fed to [`crate::Core::handle`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A worker opened its session with its offer (validated by the shell)
     /// and the trust level the shell grants it. `running` lists the tasks
@@ -42,6 +42,11 @@ pub enum Event {
     /// A worker measured its round-trip time to the coordinator; placement
     /// ranks distant workers lower.
     WorkerRtt { worker_id: WorkerId, rtt_ms: u32 },
+    /// A worker's network coordinate, which it keeps from round trips to
+    /// peers the coordinator names (Vivaldi). Gangs are formed by the
+    /// latencies these estimate once the coordinate has settled. The shell
+    /// passes only sane coordinates ([`iog_sched::Coord::is_sane`]).
+    WorkerCoord { worker_id: WorkerId, coord: iog_sched::Coord },
     /// A worker's owner started (`paused`) or stopped using the machine.
     /// While paused the worker gets no tasks; pausing hands its tasks back
     /// to the queue without counting the attempt.

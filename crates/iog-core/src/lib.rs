@@ -16,7 +16,7 @@ mod payments;
 mod queue;
 
 pub use config::Config;
-pub use core::{Core, RestoreError};
+pub use core::{COORD_ERROR_SETTLED, Core, RestoreError};
 pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
 pub use model::{JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};
 pub use payments::{

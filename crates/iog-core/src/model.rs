@@ -58,7 +58,7 @@ pub struct JobView {
 }
 
 /// A read-only look at one worker the core knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkerView {
     pub worker_id: WorkerId,
     pub connected: bool,
@@ -68,6 +68,8 @@ pub struct WorkerView {
     pub paused: bool,
     /// Last measured round-trip time to the coordinator; 0 until measured.
     pub rtt_ms: u32,
+    /// The network coordinate the worker last reported (Vivaldi), if any.
+    pub coord: Option<iog_sched::Coord>,
     /// Connected, not paused, and inside an availability window.
     pub available: bool,
     pub devices_in_use: u32,

@@ -309,6 +309,32 @@ fn a_gang_starts_all_at_once_on_distinct_workers_within_its_latency_bound() {
     core.check_invariants().unwrap();
 }
 
+/// Four workers far from the coordinator: by the path through it (the sum
+/// of round trips) no two are within 30 ms, but three of them report
+/// settled coordinates a few milliseconds apart, and the gang goes there.
+/// A coordinate that has not settled is not trusted.
+#[test]
+fn settled_coordinates_form_a_gang_the_round_trips_alone_would_not() {
+    let mut core = Core::new(config());
+    let at = |x: f64, error: f64| iog_sched::Coord { position: [x, 0.0, 0.0], height_ms: 1.0, error };
+    for (name, coord) in [("a", at(100.0, 0.1)), ("b", at(104.0, 0.1)), ("c", at(108.0, 0.1)), ("d", at(300.0, 0.1))] {
+        connect(&mut core, name, Offer::cpu(1), 0);
+        set_rtt(&mut core, name, 100);
+        core.handle(Event::WorkerCoord { worker_id: WorkerId(name.to_owned()), coord }, 1);
+    }
+    // c's coordinate is still unsettled: without it there is no gang of three.
+    core.handle(Event::WorkerCoord { worker_id: WorkerId("c".into()), coord: at(108.0, 0.9) }, 2);
+    assert!(leases(&core.handle(Event::JobSubmitted(job(1, 3, gang(30), "s")), 10)).is_empty());
+    // Once it settles, the waiting gang starts at once.
+    let placed =
+        leases(&core.handle(Event::WorkerCoord { worker_id: WorkerId("c".into()), coord: at(108.0, 0.2) }, 20));
+    let mut names: Vec<&str> = placed.iter().map(|l| l.0.0.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(core.workers().iter().find(|w| w.worker_id.0 == "a").unwrap().coord, Some(at(100.0, 0.1)));
+    core.check_invariants().unwrap();
+}
+
 #[test]
 fn a_waiting_gang_holds_devices_until_it_is_whole_or_its_hold_times_out() {
     let config = Config { gang_reserve_ms: 1_000, gang_retry_ms: 500, ..config() };

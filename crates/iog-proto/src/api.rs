@@ -127,7 +127,7 @@ pub struct TaskStatus {
 }
 
 /// `GET /v1/workers`: one entry per worker that ever joined.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     pub worker_id: WorkerId,
     pub online: bool,
@@ -147,6 +147,11 @@ pub struct WorkerStatus {
     /// Round-trip time to the coordinator the worker last reported.
     #[serde(default)]
     pub rtt_ms: u32,
+    /// Its network coordinate (Vivaldi) as it last reported it, from round
+    /// trips to peers; the estimated latency between two workers is
+    /// [`iog_sched::Coord::distance_ms`] of theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coord: Option<iog_sched::Coord>,
     /// Online, not paused and inside its hours: it can take tasks.
     #[serde(default)]
     pub available: bool,

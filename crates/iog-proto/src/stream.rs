@@ -1,6 +1,8 @@
 //! Messages on the worker stream.
 
-use iog_sched::Offer;
+use std::net::SocketAddr;
+
+use iog_sched::{Coord, Offer};
 use iog_types::{BlobId, Device, LeaseToken, TaskId, WorkerId};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,10 @@ pub enum WorkerMessage {
         offer: Offer,
         /// Tasks it still holds from an earlier session.
         held: Vec<HeldTask>,
+        /// The UDP port on which it answers peers' probes, if it does; the
+        /// coordinator pairs it with the address the session comes from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probe_port: Option<u16>,
     },
     /// The worker is alive; `held` is what it holds now, as in `Hello`.
     Heartbeat {
@@ -36,6 +42,9 @@ pub enum WorkerMessage {
         /// (WebSocket ping to pong), for placement's network distance.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rtt_ms: Option<u32>,
+        /// Its network coordinate, once it has probed a peer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        coord: Option<Coord>,
     },
     /// The task ran; its output is uploaded as blob `output`.
     TaskDone {
@@ -85,4 +94,16 @@ pub enum CoordinatorMessage {
     ResultAck { task_id: TaskId, token: LeaseToken, outcome: String },
     /// The session cannot go on; the worker should fix what `message` says.
     Refused { code: String, message: String },
+    /// Measure the round trip to each of these peers (UDP probes) and
+    /// update the network coordinate with it.
+    Probe { peers: Vec<ProbePeer> },
+}
+
+/// A peer to probe: where it answers and its coordinate as last reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbePeer {
+    pub worker_id: WorkerId,
+    /// `ip:port` of its probe socket.
+    pub addr: SocketAddr,
+    pub coord: Coord,
 }

@@ -1,6 +1,7 @@
 //! The worker's session loop.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,16 +10,17 @@ use futures_util::{SinkExt, StreamExt};
 use iog_client::Client;
 use iog_host::Identity;
 use iog_proto::PROTOCOL_VERSION;
-use iog_proto::stream::{CoordinatorMessage, HeldTask, WorkerMessage};
+use iog_proto::stream::{CoordinatorMessage, HeldTask, ProbePeer, WorkerMessage};
 use iog_types::{Device, LeaseToken, TaskId, WorkerId};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use iog_sched::Offer;
+use iog_sched::{Coord, Offer};
 
 use crate::WorkerConfig;
 use crate::config::WorkerFile;
+use crate::probe::ProbeSocket;
 use crate::runner::{self, Finished};
 
 /// How long to wait for the coordinator's welcome after connecting.
@@ -149,6 +151,12 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     let offer = config.offer(&report.devices);
     offer.validate().context("the worker's offer")?;
     let client = Client::new(&config.coordinator_url).context("configure coordinator client")?;
+    let probe = match config.probe_bind {
+        Some(addr) => Some(Arc::new(ProbeSocket::bind(addr, Duration::ZERO).await.with_context(|| {
+            format!("bind the probe socket on UDP {addr} (choose another [probe] port, or set enabled = false)")
+        })?)),
+        None => None,
+    };
     let worker_id = identity.worker_id();
     let (events, _) = broadcast::channel(EVENTS_BUFFER);
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -175,6 +183,10 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         events: events.clone(),
         offer: offer_rx,
         owner: owner_rx,
+        probe,
+        coord: Arc::new(Mutex::new(Coord::new())),
+        probing: Arc::new(AtomicBool::new(false)),
+        probed: Arc::new(AtomicBool::new(false)),
     };
     let join = tokio::spawn(agent.run(shutdown_rx));
     Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join: Some(join) })
@@ -191,6 +203,14 @@ struct Agent {
     offer: watch::Receiver<Offer>,
     /// `Some(reason)` while the owner uses the machine.
     owner: watch::Receiver<Option<String>>,
+    /// Where it answers and sends probes; `None` when probing is off.
+    probe: Option<Arc<ProbeSocket>>,
+    /// Its network coordinate.
+    coord: Arc<Mutex<Coord>>,
+    /// A probe round is under way (a new one is not started meanwhile).
+    probing: Arc<AtomicBool>,
+    /// Some peer has answered: the coordinate is worth reporting.
+    probed: Arc<AtomicBool>,
 }
 
 impl Agent {
@@ -246,7 +266,30 @@ impl Agent {
             devices: self.devices.clone(),
             offer: self.offer.borrow().clone(),
             held: self.held_tasks(),
+            probe_port: self.probe.as_ref().map(|probe| probe.port()),
         }
+    }
+
+    /// Its coordinate, once some peer has answered a probe.
+    fn coord(&self) -> Option<Coord> {
+        self.probed.load(Ordering::Relaxed).then(|| *self.coord.lock().expect("coordinate lock"))
+    }
+
+    /// Starts a probe round in the background, unless one is under way.
+    fn probe_round(&self, peers: Vec<ProbePeer>) {
+        let Some(probe) = self.probe.clone() else { return };
+        if self.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (coord, probing, probed) = (self.coord.clone(), self.probing.clone(), self.probed.clone());
+        tokio::spawn(async move {
+            let answered = probe.round(&peers, &coord).await;
+            if answered > 0 {
+                probed.store(true, Ordering::Relaxed);
+            }
+            tracing::debug!(named = peers.len(), answered, "probe round");
+            probing.store(false, Ordering::Release);
+        });
     }
 
     /// Results reported at least `age` ago and not acknowledged since; their
@@ -354,7 +397,8 @@ impl Agent {
                 }
                 _ = heartbeat.tick() => {
                     let held = self.held_tasks();
-                    sink.send(encode(&WorkerMessage::Heartbeat { held, rtt_ms })).await.context("send heartbeat")?;
+                    let heartbeat = WorkerMessage::Heartbeat { held, rtt_ms, coord: self.coord() };
+                    sink.send(encode(&heartbeat)).await.context("send heartbeat")?;
                     // A ping carrying its send time measures the round trip
                     // for the next heartbeat; the coordinator's WebSocket
                     // answers it with a pong on its own.
@@ -404,6 +448,7 @@ impl Agent {
                         Some(CoordinatorMessage::Refused { code, message }) => {
                             return Err(Refused { code, message }.into())
                         }
+                        Some(CoordinatorMessage::Probe { peers }) => self.probe_round(peers),
                         Some(CoordinatorMessage::Welcome { .. }) | None => {}
                     }
                 }

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use iog_host::owner::OwnerPolicy;
@@ -36,7 +37,13 @@ pub struct WorkerConfig {
     pub reconnect_backoff_min_ms: u64,
     /// Longest wait between reconnect attempts. Default 5000 ms.
     pub reconnect_backoff_max_ms: u64,
+    /// Where to answer peers' probes for network coordinates (UDP);
+    /// `None` turns probing off. Default `0.0.0.0:0` (any free port).
+    pub probe_bind: Option<SocketAddr>,
 }
+
+/// Where a worker answers probes unless told otherwise: every address, any free port.
+pub const PROBE_BIND_DEFAULT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 /// Price, region and hours of an offer (its devices are discovered).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +75,7 @@ impl WorkerConfig {
             config_file: None,
             reconnect_backoff_min_ms: 100,
             reconnect_backoff_max_ms: 5_000,
+            probe_bind: Some(PROBE_BIND_DEFAULT),
         }
     }
 
@@ -80,6 +88,11 @@ impl WorkerConfig {
         self.owner = file.owner.clone();
         if let Some(poll) = file.owner_poll_ms {
             self.owner_poll_ms = poll;
+        }
+        if !file.probe.enabled {
+            self.probe_bind = None;
+        } else if let Some(port) = file.probe.port {
+            self.probe_bind = Some(SocketAddr::new(PROBE_BIND_DEFAULT.ip(), port));
         }
     }
 
@@ -108,7 +121,13 @@ impl WorkerConfig {
 /// gpu_busy = true                            # another process uses a GPU
 /// busy_file = "/home/me/.iog-busy"           # this file exists
 /// busy_command = "test $(xprintidle) -lt 300000"   # exits 0
+/// [probe]                                    # round trips to peers, for gangs
+/// port = 7071                                # UDP; default any free port
+/// enabled = true                             # false: no probes (gangs see this
+///                                            # worker by its coordinator round trip)
 /// ```
+///
+/// The probe section is read at start only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerFile {
@@ -120,6 +139,28 @@ pub struct WorkerFile {
     pub offer: OfferFile,
     #[serde(default)]
     pub owner: OwnerPolicy,
+    #[serde(default)]
+    pub probe: ProbeFile,
+}
+
+/// The `[probe]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeFile {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl Default for ProbeFile {
+    fn default() -> ProbeFile {
+        ProbeFile { enabled: true, port: None }
+    }
 }
 
 /// The `[offer]` section.
@@ -211,6 +252,8 @@ mod tests {
             windows = ["mon-fri 18:00-08:00"]
             [owner]
             busy_file = "/tmp/busy"
+            [probe]
+            port = 7071
             "#,
         )
         .unwrap();
@@ -222,6 +265,9 @@ mod tests {
         assert_eq!(offer.windows.len(), 1);
         assert!(offer.idle_only);
         assert_eq!(config.slots, 2);
+        assert_eq!(config.probe_bind.unwrap().port(), 7071);
+        config.apply(&WorkerFile::parse("[probe]\nenabled = false").unwrap());
+        assert_eq!(config.probe_bind, None);
     }
 
     #[test]
@@ -232,6 +278,7 @@ mod tests {
             ("[offer]\nwindows = [\"someday\"]", "offer.windows"),
             ("slots = 0", "slots must be"),
             ("[offer]\nprize = 1", "prize"),
+            ("[probe]\nport = 70000", "port"),
         ] {
             let err = WorkerFile::parse(text).unwrap_err();
             assert!(err.contains(words), "{text}: {err}");

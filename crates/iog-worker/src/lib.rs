@@ -7,11 +7,16 @@
 //! held (and is sent again after a reconnect) until the coordinator
 //! acknowledges it. A lost connection is retried with jittered exponential
 //! backoff, forever, until the worker is told to stop.
+//!
+//! When the coordinator names peers, the worker measures its round trips to
+//! them over UDP ([`probe`]) and keeps a network coordinate from them, which
+//! it reports with its heartbeats.
 
 mod agent;
 mod config;
+pub mod probe;
 mod runner;
 mod watch;
 
 pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
-pub use config::{OfferFile, OfferTerms, WorkerConfig, WorkerFile};
+pub use config::{OfferFile, OfferTerms, PROBE_BIND_DEFAULT, ProbeFile, WorkerConfig, WorkerFile};

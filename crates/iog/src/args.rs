@@ -138,6 +138,11 @@ pub struct Timings {
     /// First retry backoff of a failed task; doubles with each attempt.
     #[arg(long, default_value_t = 250)]
     pub retry_backoff_ms: u64,
+    /// How often each worker is named a few peers to probe for its network
+    /// coordinate (used to keep gangs close together); 0 turns probing off.
+    #[arg(long, default_value_t = iog_coordinator::PROBE_INTERVAL_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub probe_interval_ms: u64,
 }
 
 impl Timings {
@@ -230,8 +235,17 @@ pub struct WorkerArgs {
     /// Price asked per device-hour, in IO (e.g. 0.5). Default 0: free.
     #[arg(long)]
     pub price: Option<String>,
-    /// A worker.toml (slots, [offer], [owner]) read at start and re-read
-    /// when it changes; its settings win over the flags above.
+    /// UDP port on which to answer peers' probes (network coordinates for
+    /// gang placement). Default: any free port. Forward it on a NAT router
+    /// so peers outside can reach it.
+    #[arg(long, conflicts_with = "no_probe")]
+    pub probe_port: Option<u16>,
+    /// Answer no probes and send none; gangs then see this worker by its
+    /// round trip to the coordinator.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// A worker.toml (slots, [offer], [owner], [probe]) read at start and
+    /// re-read when it changes; its settings win over the flags above.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

@@ -32,6 +32,7 @@ const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     let mut config = CoordinatorConfig::new(args.data_dir, args.listen);
     config.core = args.timings.core_config();
+    config.probe_interval_ms = args.timings.probe_interval_ms;
     config.fee_bps = args.fee_bps;
     let min_per_device: iog_ledger::Amount = args
         .stake_min_io_per_device
@@ -72,10 +73,12 @@ impl Network {
         listen: std::net::SocketAddr,
         n_workers: u32,
         core: iog_core::Config,
+        probe_interval_ms: u64,
         worker_prices: &[&str],
     ) -> anyhow::Result<Network> {
         let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
         config.core = core;
+        config.probe_interval_ms = probe_interval_ms;
         // `up` and `demo` run development networks, which have a faucet.
         config.faucet_max = iog_ledger::Amount::from_io(DEV_FAUCET_MAX_IO);
         let coordinator = Coordinator::start(config).await?;
@@ -115,7 +118,15 @@ impl Network {
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     // A development network's local workers work for free, so jobs
     // without a [payment] section run on them.
-    let network = Network::start(&args.data_dir, args.listen, args.workers, args.timings.core_config(), &[]).await?;
+    let network = Network::start(
+        &args.data_dir,
+        args.listen,
+        args.workers,
+        args.timings.core_config(),
+        args.timings.probe_interval_ms,
+        &[],
+    )
+    .await?;
     let url = network.coordinator.url();
     println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
     println!("data in {}", args.data_dir.display());
@@ -138,7 +149,15 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let core = iog_core::Config { heartbeat_interval_ms: 1_000, ..iog_core::Config::default() };
     let listen = "127.0.0.1:0".parse().expect("valid address");
-    let network = Network::start(&data_dir, listen, args.workers, core, &DEMO_WORKER_PRICES_IO).await?;
+    let network = Network::start(
+        &data_dir,
+        listen,
+        args.workers,
+        core,
+        iog_coordinator::PROBE_INTERVAL_MS_DEFAULT,
+        &DEMO_WORKER_PRICES_IO,
+    )
+    .await?;
     let client = Client::new(&network.coordinator.url())?;
     network.wait_for_workers(&client).await?;
     // The demo pays for its render like any job: a wallet of its own, funded

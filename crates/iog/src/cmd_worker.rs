@@ -111,6 +111,11 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                     anyhow::anyhow!("--price must be an amount of IO such as 0.5, got {price:?}: {err}")
                 })?;
             }
+            if args.no_probe {
+                config.probe_bind = None;
+            } else if let Some(port) = args.probe_port {
+                config.probe_bind = Some(std::net::SocketAddr::new(iog_worker::PROBE_BIND_DEFAULT.ip(), port));
+            }
             config.config_file = args.config;
             let mut handle = iog_worker::start(config).await.context("start worker")?;
             tracing::info!(worker_id = %handle.worker_id(), coordinator = %global.coordinator, "worker started");

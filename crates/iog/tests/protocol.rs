@@ -30,6 +30,7 @@ async fn workers_of_another_protocol_version_are_refused_with_the_reason() {
         devices: vec![],
         offer: iog_sched::Offer::cpu(1),
         held: vec![],
+        probe_port: None,
     };
     let answer = first_answer(&cluster, serde_json::to_string(&hello).unwrap()).await;
     let CoordinatorMessage::Refused { code, message } = answer else { panic!("not refused: {answer:?}") };

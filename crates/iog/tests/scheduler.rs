@@ -246,3 +246,32 @@ async fn a_gang_runs_whole_or_not_at_all() {
     let committers: std::collections::HashSet<_> = tasks.iter().map(|t| t.committed_by.clone()).collect();
     assert_eq!(committers.len(), 3, "three distinct workers committed: {tasks:?}");
 }
+
+/// Workers probe the peers the coordinator names over UDP and report
+/// Vivaldi coordinates with their heartbeats; the coordinator lists them,
+/// and the latency they estimate between two workers on loopback is small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_keep_network_coordinates_from_probing_each_other() {
+    let cluster = Cluster::start_with(3, &["--probe-interval-ms", "200"]).await;
+    let started = std::time::Instant::now();
+    let coords = loop {
+        let workers = cluster.client.workers().await.unwrap();
+        let settled: Vec<iog_sched::Coord> = workers
+            .iter()
+            .filter(|w| w.online)
+            .filter_map(|w| w.coord)
+            .filter(|c| c.error <= iog_core::COORD_ERROR_SETTLED)
+            .collect();
+        if settled.len() == 3 {
+            break settled;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "coordinates did not settle: {workers:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for a in &coords {
+        for b in &coords {
+            // Loopback round trips count as the 1 ms floor.
+            assert!(a.distance_ms(b) < 5.0, "estimated {} ms between {a:?} and {b:?}", a.distance_ms(b));
+        }
+    }
+}
