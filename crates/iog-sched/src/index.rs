@@ -11,15 +11,19 @@
 //!
 //! Requirements are interned as *classes*; a class knows the pools whose
 //! attributes fit it, and a new pool is added to the classes it fits when it
-//! is created. Finding a device for a class reads a summary of each of its
-//! pools kept in one vector (best-ranked entry with its price, cheapest
-//! price, most free devices), so a pool that cannot hold the task or cannot
-//! beat what was found costs one comparison. Where a pool's best-ranked
+//! is created. Each class keeps its view of every one of its pools (from a
+//! summary of the pool: best-ranked entry with its price and free devices,
+//! cheapest price, most free devices) in a tournament tree whose root is the
+//! best pool head that fits the class as it stands, so a search reads the
+//! root instead of passing over the pools; a change of a pool's head costs
+//! O(log pools) per class that includes the pool. Where a pool's best-ranked
 //! entry is refused (too dear, too few free devices, or excluded by the
-//! caller), a walk of at most [`WALK_MAX`] entries in rank order finds the
-//! best one that fits, then the cheapest (or most free) entries are tried.
-//! A placement costs O(pools of the class + log n): the number of distinct
-//! device models, regions and trust levels, not of workers. For one-device
+//! caller), the class lists the pool for a walk: at most [`WALK_MAX`]
+//! entries in rank order to find the best one that fits, then the cheapest
+//! (or most free) entries are tried; a walked pool that cannot beat what was
+//! found costs one comparison. A placement costs O(walked pools + log n);
+//! the pools are bounded by the distinct device models, regions and trust
+//! levels, not by the workers. For one-device
 //! tasks the search is exact; a multi-device task may, when a pool holds
 //! more than [`WALK_MAX`] refused entries, miss a fitting one in that pool.
 //!
@@ -113,9 +117,11 @@ struct PoolKey {
     trust: u8,
 }
 
-/// Rank order: (rank, last given work, price, entry). The price rides in
-/// the key so a walk can check it without touching the entry.
-type RankKey = (u64, u64, u64, u32);
+/// Rank order: (rank, last given work, price, entry, free devices). The
+/// price and the free devices ride in the key so a walk (and a pool's head)
+/// can check them without touching the entry; the entry is unique, so the
+/// free devices never decide the order.
+type RankKey = (u64, u64, u64, u32, u32);
 
 #[derive(Debug)]
 struct Pool {
@@ -127,7 +133,7 @@ struct Pool {
 }
 
 /// What a search needs to know of a pool without descending its trees.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Head {
     best: RankKey,
     /// Free devices of the best-ranked entry.
@@ -167,8 +173,9 @@ struct Entry<W> {
     seq: u64,
     /// The pool its attributes put it in (whether or not it is in it now).
     pool: u32,
-    /// Where the entry sits now: its pool, its rank key and its free devices.
-    placed: Option<(u32, RankKey, u32)>,
+    /// Where the entry sits now: its pool and its rank key (whose last
+    /// field is its free devices).
+    placed: Option<(u32, RankKey)>,
 }
 
 #[derive(Debug)]
@@ -176,9 +183,106 @@ struct Class {
     requirements: Requirements,
     pools: Vec<u32>,
     /// `slots[i]` is this class's view of `pools[i]`, kept current as pool
-    /// heads change, so a search is one pass over a small array.
+    /// heads change.
     slots: Vec<Slot>,
+    /// A tournament over `slots`: `tree[cap + i]` is `slots[i]` with
+    /// [`SLOT_WALK`] read as [`SLOT_EMPTY`], every inner node the least of
+    /// its two children, so `tree[1]` is the best fitting pool head and a
+    /// search does not pass over every pool.
+    tree: Vec<Slot>,
+    /// Positions whose slot is [`SLOT_WALK`], in no order.
+    walks: Vec<u32>,
+    /// Where each position sits in `walks`, or `u32::MAX`.
+    walk_at: Vec<u32>,
     users: u32,
+}
+
+impl Class {
+    fn new(requirements: Requirements, pools: Vec<u32>, slots: Vec<Slot>) -> Class {
+        let mut class = Class {
+            requirements,
+            pools,
+            slots: Vec::new(),
+            tree: vec![SLOT_EMPTY; 16],
+            walks: Vec::new(),
+            walk_at: Vec::new(),
+            users: 1,
+        };
+        for slot in slots {
+            class.push(slot);
+        }
+        class
+    }
+
+    /// Leaves of the tournament.
+    fn cap(&self) -> usize {
+        self.tree.len() / 2
+    }
+
+    /// Adds a position with `slot` (the caller pushes its pool).
+    fn push(&mut self, slot: Slot) {
+        let pos = self.slots.len();
+        if pos >= self.cap() {
+            let cap = (pos + 1).next_power_of_two().max(8);
+            let mut tree = vec![SLOT_EMPTY; 2 * cap];
+            tree[cap..cap + pos].copy_from_slice(&self.tree[self.cap()..self.cap() + pos]);
+            for i in (1..cap).rev() {
+                tree[i] = tree[2 * i].min(tree[2 * i + 1]);
+            }
+            self.tree = tree;
+        }
+        self.slots.push(SLOT_EMPTY);
+        self.walk_at.push(u32::MAX);
+        self.set(pos, slot);
+    }
+
+    /// Sets the slot at `pos`, keeping the tournament and the walk list.
+    fn set(&mut self, pos: usize, slot: Slot) {
+        let old = self.slots[pos];
+        if old == slot {
+            return;
+        }
+        self.slots[pos] = slot;
+        if old == SLOT_WALK {
+            let at = self.walk_at[pos] as usize;
+            self.walks.swap_remove(at);
+            if let Some(&moved) = self.walks.get(at) {
+                self.walk_at[moved as usize] = at as u32;
+            }
+            self.walk_at[pos] = u32::MAX;
+        } else if slot == SLOT_WALK {
+            self.walk_at[pos] = self.walks.len() as u32;
+            self.walks.push(pos as u32);
+        }
+        let leaf = if slot == SLOT_WALK { SLOT_EMPTY } else { slot };
+        let mut i = self.cap() + pos;
+        if self.tree[i] == leaf {
+            return;
+        }
+        self.tree[i] = leaf;
+        while i > 1 {
+            i /= 2;
+            let least = self.tree[2 * i].min(self.tree[2 * i + 1]);
+            if self.tree[i] == least {
+                break;
+            }
+            self.tree[i] = least;
+        }
+    }
+
+    /// The first position whose slot is the least fitting one, if any.
+    fn best(&self) -> Option<usize> {
+        let least = self.tree[1];
+        if least >= SLOT_WALK {
+            return None;
+        }
+        let cap = self.cap();
+        let mut i = 1;
+        while i < cap {
+            i = if self.tree[2 * i] == least { 2 * i } else { 2 * i + 1 };
+        }
+        Some(i - cap)
+    }
 }
 
 /// The fleet's free capacity. See the module documentation.
@@ -311,7 +415,7 @@ impl<W> Index<W> {
     /// Where an entry stands in rank order — (effective price, last given
     /// work) — while it has free devices and is available; lower goes first.
     pub fn rank_of(&self, entry: EntryId) -> Option<(u64, u64)> {
-        let (_, key, _) = self.entries.get(entry.0 as usize)?.as_ref()?.placed?;
+        let (_, key) = self.entries.get(entry.0 as usize)?.as_ref()?.placed?;
         Some((key.0, key.1))
     }
 
@@ -353,7 +457,7 @@ impl<W> Index<W> {
         for (pos, &p) in pools.iter().enumerate() {
             self.pool_classes[p as usize].push((id, pos as u32));
         }
-        self.classes[id as usize] = Some(Class { requirements: requirements.clone(), pools, slots, users: 1 });
+        self.classes[id as usize] = Some(Class::new(requirements.clone(), pools, slots));
         self.class_ids.insert(requirements.clone(), id);
         ClassId(id)
     }
@@ -380,36 +484,23 @@ impl<W> Index<W> {
     /// The best free entry for a task of `class` that meets every hard
     /// constraint, or `None`. Changes nothing; call [`Index::take`] to use it.
     ///
-    /// One pass over the class's pool slots finds the best pool whose best
-    /// entry fits; only pools marked for a walk are descended.
+    /// The class's tournament over its pool slots gives the best pool whose
+    /// best entry fits; only pools marked for a walk are descended.
     pub fn find(&self, class: ClassId) -> Option<Placement> {
         let class = self.classes.get(class.0 as usize)?.as_ref()?;
-        let mut best = SLOT_WALK;
-        let mut best_pos = usize::MAX;
-        let mut any_walk = false;
-        for (pos, &slot) in class.slots.iter().enumerate() {
-            if slot < best {
-                best = slot;
-                best_pos = pos;
-            }
-            any_walk |= slot == SLOT_WALK;
-        }
-        let mut found: Option<RankKey> = (best_pos != usize::MAX).then(|| {
-            let p = class.pools[best_pos];
+        let mut found: Option<RankKey> = class.best().map(|pos| {
+            let p = class.pools[pos];
             self.heads[p as usize].expect("a fitting slot has a head").best
         });
-        if any_walk {
+        if !class.walks.is_empty() {
             let req = &class.requirements;
-            for (pos, &slot) in class.slots.iter().enumerate() {
-                if slot != SLOT_WALK {
-                    continue;
-                }
-                let p = class.pools[pos];
+            for &pos in &class.walks {
+                let p = class.pools[pos as usize];
                 let head = self.heads[p as usize].expect("a walk slot has a head");
                 if found.is_some_and(|found| head.best >= found) {
                     continue;
                 }
-                if let Some(walked) = self.walk(p, req, &|_| true)
+                if let Some(walked) = self.walk(p, req, None)
                     && found.is_none_or(|found| walked < found)
                 {
                     found = Some(walked);
@@ -422,15 +513,12 @@ impl<W> Index<W> {
     /// The best entry of pool `p` that fits `req` and whose owner passes
     /// `allow`, looked for in a bounded walk: rank order first, then the
     /// cheapest (or, for a multi-device task, the most free) entries.
-    fn walk(&self, p: u32, req: &Requirements, allow: &dyn Fn(&W) -> bool) -> Option<RankKey> {
+    /// Without `allow` it reads nothing but the pool's orders.
+    fn walk(&self, p: u32, req: &Requirements, allow: Option<&dyn Fn(&W) -> bool>) -> Option<RankKey> {
         let price_max = req.price_io_per_device_hour_max.map_or(u64::MAX, Amount::base_units);
         let count = req.count;
-        let free_of = |idx: u32| {
-            let e = self.entries[idx as usize].as_ref().expect("pooled entries exist");
-            e.group.count.saturating_sub(e.used)
-        };
         let fits =
-            |key: &RankKey| key.2 <= price_max && (count == 1 || free_of(key.3) >= count) && allow(self.owner(key.3));
+            |key: &RankKey| key.2 <= price_max && key.4 >= count && allow.is_none_or(|allow| allow(self.owner(key.3)));
         let pool = &self.pools[p as usize];
         pool.by_rank.iter().take(WALK_MAX).find(|key| fits(key)).copied().or_else(|| {
             if count == 1 {
@@ -466,7 +554,7 @@ impl<W> Index<W> {
                 // Nothing in this pool ranks better than what was found.
                 continue;
             }
-            if let Some(found) = self.walk(p, req, &allow)
+            if let Some(found) = self.walk(p, req, Some(&allow))
                 && best.is_none_or(|best| found < best)
             {
                 best = Some(found);
@@ -488,9 +576,7 @@ impl<W> Index<W> {
             let pool = &self.pools[p as usize];
             let mut taken = 0;
             for key in pool.by_rank.iter() {
-                let e = self.entries[key.3 as usize].as_ref().expect("pooled entries exist");
-                if e.group.count.saturating_sub(e.used) >= req.count && req.fits_price(e.terms.price_io_per_device_hour)
-                {
+                if key.4 >= req.count && req.fits_price(Amount::from_base_units(key.2)) {
                     keys.push(*key);
                     taken += 1;
                     if taken >= n.saturating_mul(4) {
@@ -523,7 +609,8 @@ impl<W> Index<W> {
     /// Takes an entry out of its pool, if it is in one.
     fn unplace(&mut self, idx: u32) {
         let Some(Some(e)) = self.entries.get_mut(idx as usize) else { return };
-        let Some((p, key, free)) = e.placed.take() else { return };
+        let Some((p, key)) = e.placed.take() else { return };
+        let free = key.4;
         self.n_free -= u64::from(free);
         let pool = &mut self.pools[p as usize];
         pool.by_rank.remove(&key);
@@ -545,11 +632,18 @@ impl<W> Index<W> {
             return;
         }
         let price = e.terms.price_io_per_device_hour.base_units();
-        let rank_key = (rank(&weights, &e.terms, e.used, e.group.count), e.seq, price, idx);
+        let rank_key = (
+            rank(&weights, price, e.terms.reputation_milli, e.terms.rtt_ms, e.used, e.group.count),
+            e.seq,
+            price,
+            idx,
+            free,
+        );
         let placed = e.placed;
         let p = e.pool;
         match placed {
-            Some((old_p, old_key, old_free)) if old_p == p => {
+            Some((old_p, old_key)) if old_p == p => {
+                let old_free = old_key.4;
                 if (old_key, old_free) == (rank_key, free) {
                     return;
                 }
@@ -581,25 +675,26 @@ impl<W> Index<W> {
                 self.n_free += u64::from(free);
             }
         }
-        self.entries[idx as usize].as_mut().expect("reindexed entries exist").placed = Some((p, rank_key, free));
+        self.entries[idx as usize].as_mut().expect("reindexed entries exist").placed = Some((p, rank_key));
         self.refresh_head(p);
     }
 
     fn refresh_head(&mut self, p: u32) {
         let pool = &self.pools[p as usize];
-        let head = pool.by_rank.first().map(|&best| {
-            let e = self.entries[best.3 as usize].as_ref().expect("pooled entries exist");
-            Head {
-                best,
-                best_free: e.group.count.saturating_sub(e.used),
-                cheapest: pool.by_price.first().map_or(u64::MAX, |&(price, _)| price),
-                most_free: pool.by_free.first().map_or(1, |(Reverse(free), _)| *free),
-            }
+        let head = pool.by_rank.first().map(|&best| Head {
+            best,
+            best_free: best.4,
+            cheapest: pool.by_price.first().map_or(u64::MAX, |&(price, _)| price),
+            most_free: pool.by_free.first().map_or(1, |(Reverse(free), _)| *free),
         });
+        if self.heads[p as usize] == head {
+            return;
+        }
         self.heads[p as usize] = head;
         for &(class, pos) in &self.pool_classes[p as usize] {
             let c = self.classes[class as usize].as_mut().expect("listed classes exist");
-            c.slots[pos as usize] = slot_of(head, &c.requirements);
+            let slot = slot_of(head, &c.requirements);
+            c.set(pos as usize, slot);
         }
     }
 
@@ -614,7 +709,7 @@ impl<W> Index<W> {
             if pool_fits(&key, &class.requirements) {
                 listed.push((id as u32, class.pools.len() as u32));
                 class.pools.push(p);
-                class.slots.push(SLOT_EMPTY);
+                class.push(SLOT_EMPTY);
             }
         }
         self.pool_ids.insert(key.clone(), p);
@@ -633,11 +728,12 @@ impl<W> Index<W> {
             let free = e.group.count.saturating_sub(e.used);
             let should = e.available && free > 0;
             match (should, e.placed) {
-                (true, Some((p, key, placed_free))) => {
+                (true, Some((p, key))) => {
+                    let placed_free = key.4;
                     pooled += 1;
                     multi += usize::from(free >= 2);
                     let pool = &self.pools[p as usize];
-                    if !pool.by_rank.contains(&key) || key.3 != idx as u32 || placed_free != free {
+                    if !pool.by_rank.contains(&key) || key.3 != idx as u32 || placed_free != free || key.4 != free {
                         return Err(format!("entry {idx} is not in its pool's rank order as it is now"));
                     }
                     if key.2 != e.terms.price_io_per_device_hour.base_units()
@@ -692,6 +788,27 @@ impl<W> Index<W> {
                 if !self.pool_classes[p as usize].contains(&(id as u32, pos as u32)) {
                     return Err(format!("pool {p} does not list class {id}"));
                 }
+                let leaf = if class.slots[pos] == SLOT_WALK { SLOT_EMPTY } else { class.slots[pos] };
+                if class.tree[class.cap() + pos] != leaf {
+                    return Err(format!("class {id}'s tournament leaf for pool {p} is stale"));
+                }
+                let walk_at = class.walk_at[pos];
+                let listed = class.walks.get(walk_at as usize) == Some(&(pos as u32));
+                if listed != (class.slots[pos] == SLOT_WALK) {
+                    return Err(format!("class {id}'s walk list is wrong about pool {p}"));
+                }
+            }
+            let cap = class.cap();
+            if class.slots.len() > cap || class.tree[cap + class.slots.len()..].iter().any(|&leaf| leaf != SLOT_EMPTY) {
+                return Err(format!("class {id}'s tournament has stray leaves"));
+            }
+            for i in 1..cap {
+                if class.tree[i] != class.tree[2 * i].min(class.tree[2 * i + 1]) {
+                    return Err(format!("class {id}'s tournament is stale at node {i}"));
+                }
+            }
+            if class.walks.len() != class.slots.iter().filter(|&&slot| slot == SLOT_WALK).count() {
+                return Err(format!("class {id}'s walk list has {} positions", class.walks.len()));
             }
         }
         Ok(())
@@ -719,15 +836,15 @@ fn pool_fits(key: &PoolKey, req: &Requirements) -> bool {
 }
 
 /// The effective price of an entry; lower ranks first.
-fn rank(weights: &RankWeights, terms: &EntryTerms, used: u32, count: u32) -> u64 {
+fn rank(weights: &RankWeights, price: u64, reputation_milli: u16, rtt_ms: u32, used: u32, count: u32) -> u64 {
     const MILLI: u128 = 1000;
-    let price = u128::from(terms.price_io_per_device_hour.base_units());
-    let reputation = u128::from(terms.reputation_milli.min(1000));
+    let price = u128::from(price);
+    let reputation = u128::from(reputation_milli.min(1000));
     let load_milli = if count == 0 { MILLI } else { u128::from(used.min(count)) * MILLI / u128::from(count) };
     let reputation_factor = 100 * MILLI + u128::from(weights.reputation_pct) * (MILLI - reputation);
     let load_factor = 100 * MILLI + u128::from(weights.load_pct) * load_milli;
     let effective = price * reputation_factor / (100 * MILLI) * load_factor / (100 * MILLI)
-        + u128::from(terms.rtt_ms) * u128::from(weights.latency_base_units_per_ms);
+        + u128::from(rtt_ms) * u128::from(weights.latency_base_units_per_ms);
     u64::try_from(effective).unwrap_or(u64::MAX)
 }
 
@@ -810,6 +927,40 @@ mod tests {
         }
         order.sort();
         assert_eq!(order, ids, "each worker got one task before any got two");
+    }
+
+    #[test]
+    fn a_class_made_after_many_pools_finds_the_best_of_them() {
+        let mut index: Index<u32> = Index::default();
+        let mut ids = Vec::new();
+        for i in 0..120u32 {
+            let region = ["eu", "us-east", "asia", "sa", "africa"][(i % 5) as usize];
+            let model = ["T4", "L4", "A10", "H100", "H200", "RTX 4090", "RTX 3090", "A100"][(i / 5 % 8) as usize];
+            let terms =
+                EntryTerms { trust: (i % 3) as u8, rtt_ms: i * 7 % 150, ..terms(region, 100 + u64::from(i * 37 % 90)) };
+            ids.push(index.insert(i, gpu(model, 24, 1 + i % 4), terms, 0, true));
+        }
+        assert!(index.n_pools() > 64);
+        let any = index.class(&Requirements::one(DeviceKind::Gpu));
+        let two = index.class(&Requirements { count: 2, ..Requirements::one(DeviceKind::Gpu) });
+        for step in 0..300 {
+            index.check().unwrap();
+            for (class, count) in [(any, 1), (two, 2)] {
+                let best = ids
+                    .iter()
+                    .filter(|&&id| index.get(id).is_some_and(|v| v.group.count - v.used >= count))
+                    .map(|&id| index.rank_of(id).unwrap())
+                    .min();
+                assert_eq!(index.find(class).map(|found| index.rank_of(found.entry).unwrap()), best);
+            }
+            let Some(found) = index.find(if step % 2 == 0 { any } else { two }) else { break };
+            index.take(found.entry, 1 + step as u32 % 2);
+            if step % 3 == 0 {
+                let back = ids[step * 7 % ids.len()];
+                let used = index.get(back).unwrap().used;
+                index.give_back(back, used);
+            }
+        }
     }
 
     #[test]

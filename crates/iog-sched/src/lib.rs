@@ -8,8 +8,9 @@
 //!   availability windows) and [`request`]: what a task needs.
 //! - [`index`]: the free capacity of every worker, kept in pools of
 //!   identical hard-constraint attributes, each ordered by rank and by price,
-//!   so finding the best device for a task costs O(pools + log n), not a scan
-//!   of the fleet.
+//!   and each requirement class keeps a tournament tree over its pools'
+//!   best entries, so finding the best device for a single-device task
+//!   costs O(log pools) and taking it O(log n), never a scan of the fleet.
 //! - [`fair`]: fair share between submitters.
 //! - [`vivaldi`]: network coordinates from round-trip times.
 //! - [`gang`]: choosing a group of workers whose pairwise latency stays
