@@ -508,6 +508,10 @@ impl Engine {
                     tokio::spawn(async move { assemble::assemble_and_log(store, job_id).await });
                 }
             }
+            Action::SlashStake { worker_id, bps, reason_key } => {
+                // The payments applied it already; its journal entry is in this batch.
+                tracing::warn!(worker_id = %worker_id, bps, reason = reason_key, "stake slashed");
+            }
             Action::WorkerDead { worker_id } => {
                 tracing::warn!(worker_id = %worker_id, "worker missed its heartbeats; its leases lapsed");
                 // Dropping the outbox closes the session; a live worker reconnects.

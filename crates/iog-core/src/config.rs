@@ -31,6 +31,14 @@ pub struct Config {
     /// After a hold timed out, the gang waits this long before it holds
     /// devices again, so others can use them. Default 5 000 ms.
     pub gang_retry_ms: u64,
+    /// Hardware challenges failed in a row after which the worker's stake
+    /// is slashed (and again after each further run of as many). Default 3:
+    /// one failure can be bad luck or a busy machine, three in a row are a
+    /// claim the hardware does not meet.
+    pub challenge_failures_slash: u32,
+    /// Share of its active stake a worker loses each time, in basis points.
+    /// Default 1 000 (10 %).
+    pub challenge_slash_bps: u32,
 }
 
 impl Default for Config {
@@ -47,6 +55,8 @@ impl Default for Config {
             rank: iog_sched::index::RankWeights::default(),
             gang_reserve_ms: 30_000,
             gang_retry_ms: 5_000,
+            challenge_failures_slash: 3,
+            challenge_slash_bps: 1_000,
         }
     }
 }

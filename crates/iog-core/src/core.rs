@@ -7,7 +7,7 @@ use iog_types::{JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId
 
 use crate::config::Config;
 use crate::event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
-use crate::model::{JobView, Snapshot, TaskView, WorkerView};
+use crate::model::{ChallengeRecord, JobView, Snapshot, TaskView, WorkerView};
 use crate::queue::{Submitter, TaskQueue};
 
 /// Round-trip times above this are taken as this (a worker that slow ranks
@@ -146,6 +146,8 @@ pub struct Core {
     /// (entry, gang job holding one task's worth of its devices).
     reserved_by: BTreeSet<(EntryId, JobId)>,
     reservation_deadlines: BTreeSet<(UnixMs, JobId)>,
+    /// Hardware challenges of every worker seen since the coordinator started.
+    challenges: HashMap<WorkerId, ChallengeRecord>,
     /// (end of a gang's wait after its hold timed out, job): the tick at
     /// that time calls for a placement round, or the gang could wait for
     /// an unrelated event forever.
@@ -171,6 +173,7 @@ impl Core {
             window_edges: BTreeSet::new(),
             reserved_by: BTreeSet::new(),
             reservation_deadlines: BTreeSet::new(),
+            challenges: HashMap::new(),
             gang_waits: BTreeSet::new(),
             next_token: 1,
             next_job_seq: 0,
@@ -280,6 +283,9 @@ impl Core {
                 self.on_paused(&worker_id, paused, &reason, now, &mut out)
             }
             Event::WorkerRtt { worker_id, rtt_ms } => self.on_rtt(&worker_id, rtt_ms),
+            Event::ChallengeChecked { worker_id, passed, detail } => {
+                self.on_challenge(&worker_id, passed, &detail, now, &mut out)
+            }
             Event::WorkerCoord { worker_id, coord } => {
                 if let Some(worker) = self.workers.get_mut(&worker_id)
                     && coord.is_sane()
@@ -397,7 +403,7 @@ impl Core {
         let terms = EntryTerms {
             region: offer.region.clone(),
             price_io_per_device_hour: offer.price_io_per_device_hour,
-            trust,
+            trust: self.trust_with(worker_id, trust),
             reputation_milli: REPUTATION_NEUTRAL_MILLI,
             rtt_ms,
         };
@@ -438,16 +444,56 @@ impl Core {
             return;
         }
         worker.rtt_ms = rtt_ms;
+        self.refresh_terms(worker_id);
+    }
+
+    /// Puts the worker's current terms (price, region, trust, round trip)
+    /// on its index entries, which re-ranks them.
+    fn refresh_terms(&mut self, worker_id: &WorkerId) {
+        let Some(worker) = self.workers.get(worker_id) else { return };
         let terms = EntryTerms {
             region: worker.offer.region.clone(),
             price_io_per_device_hour: worker.offer.price_io_per_device_hour,
-            trust: worker.trust,
+            trust: self.trust_with(worker_id, worker.trust),
             reputation_milli: REPUTATION_NEUTRAL_MILLI,
-            rtt_ms,
+            rtt_ms: worker.rtt_ms,
         };
         for entry in worker.entries.clone() {
             self.index.set_terms(entry, terms.clone());
         }
+    }
+
+    /// The trust level placement sees: what the shell granted (`base`:
+    /// 1 for covering stake) plus one while the worker's hardware is
+    /// verified by its latest challenge.
+    fn trust_with(&self, worker_id: &WorkerId, base: u8) -> u8 {
+        let verified = self.challenges.get(worker_id).is_some_and(ChallengeRecord::verified);
+        base.saturating_add(u8::from(verified)).min(iog_sched::request::TRUST_LEVEL_MAX)
+    }
+
+    /// A hardware challenge was checked. See [`Event::ChallengeChecked`].
+    fn on_challenge(&mut self, worker_id: &WorkerId, passed: bool, detail: &str, now: UnixMs, out: &mut Vec<Action>) {
+        if !self.workers.contains_key(worker_id) {
+            return;
+        }
+        let record = self.challenges.entry(worker_id.clone()).or_default();
+        if passed {
+            record.passed += 1;
+            record.failed_in_row = 0;
+        } else {
+            record.failed += 1;
+            record.failed_in_row += 1;
+            let every = self.config.challenge_failures_slash;
+            if every > 0 && record.failed_in_row.is_multiple_of(every) {
+                out.push(Action::SlashStake {
+                    worker_id: worker_id.clone(),
+                    bps: self.config.challenge_slash_bps,
+                    reason_key: format!("challenges failed {worker_id} {}: {detail}", record.failed),
+                });
+            }
+        }
+        self.refresh_terms(worker_id);
+        self.refresh_available(worker_id, now);
     }
 
     /// The owner started or stopped using the machine. While paused the
@@ -1120,7 +1166,10 @@ impl Core {
         let Some(worker) = self.workers.get_mut(worker_id) else {
             return;
         };
-        let available = worker.connected && !worker.paused && worker.offer.available_at(now);
+        // A worker whose latest hardware challenge failed takes no new tasks
+        // until it passes one.
+        let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0);
+        let available = worker.connected && !worker.paused && !failing && worker.offer.available_at(now);
         let next_edge_ms = if worker.connected { worker.offer.next_change_after(now) } else { None };
         if worker.next_edge_ms != next_edge_ms {
             if let Some(old) = worker.next_edge_ms {
@@ -1177,10 +1226,11 @@ impl Core {
                 worker_id: worker_id.clone(),
                 connected: worker.connected,
                 offer: worker.offer.clone(),
-                trust: worker.trust,
+                trust: self.trust_with(worker_id, worker.trust),
                 paused: worker.paused,
                 rtt_ms: worker.rtt_ms,
                 coord: worker.coord,
+                challenges: self.challenges.get(worker_id).copied().unwrap_or_default(),
                 available: worker.entries.iter().any(|e| self.index.get(*e).is_some_and(|v| v.available)),
                 devices_in_use: worker.entries.iter().filter_map(|e| self.index.get(*e)).map(|v| v.used).sum(),
                 in_use_by_group: {

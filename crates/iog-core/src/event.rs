@@ -47,6 +47,14 @@ pub enum Event {
     /// latencies these estimate once the coordinate has settled. The shell
     /// passes only sane coordinates ([`iog_sched::Coord::is_sane`]).
     WorkerCoord { worker_id: WorkerId, coord: iog_sched::Coord },
+    /// The shell ran a hardware challenge with the worker and checked the
+    /// answer (`iog-trust`): `passed`, or failed for `detail` (a wrong
+    /// answer, a missed deadline, no answer). Passing marks the worker's
+    /// hardware verified, which raises its trust level by one; failing
+    /// takes that away and keeps the worker from new tasks until it passes
+    /// again, and failing [`crate::Config::challenge_failures_slash`] times
+    /// in a row slashes its stake.
+    ChallengeChecked { worker_id: WorkerId, passed: bool, detail: String },
     /// A worker's owner started (`paused`) or stopped using the machine.
     /// While paused the worker gets no tasks; pausing hands its tasks back
     /// to the queue without counting the attempt.
@@ -167,6 +175,9 @@ pub enum Action {
     JobFinished { job_id: JobId, state: JobState },
     /// A worker was declared dead after missing its heartbeats.
     WorkerDead { worker_id: WorkerId },
+    /// Slash `bps` basis points of the worker's active stake into the
+    /// rewards pool, once per `reason_key` (the payments follow this).
+    SlashStake { worker_id: WorkerId, bps: u32, reason_key: String },
     /// The submission was accepted (made durable with the changes before it).
     JobAccepted { job_id: JobId },
     /// The submission was refused; nothing was stored.

@@ -18,7 +18,7 @@ mod queue;
 pub use config::Config;
 pub use core::{COORD_ERROR_SETTLED, Core, RestoreError};
 pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
-pub use model::{JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};
+pub use model::{ChallengeRecord, JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};
 pub use payments::{
     DEFAULT_REWARDS_EPOCH_MS, DEFAULT_UNSTAKE_COOLDOWN_MS, EscrowError, EscrowView, FEE_BPS_MAX, Payments, RewardRules,
     StakeError, StakeRules, StakeView, TaskPaid,

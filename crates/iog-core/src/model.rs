@@ -70,6 +70,8 @@ pub struct WorkerView {
     pub rtt_ms: u32,
     /// The network coordinate the worker last reported (Vivaldi), if any.
     pub coord: Option<iog_sched::Coord>,
+    /// Hardware challenges: passed and failed in all, failed in a row now.
+    pub challenges: ChallengeRecord,
     /// Connected, not paused, and inside an availability window.
     pub available: bool,
     pub devices_in_use: u32,
@@ -77,4 +79,22 @@ pub struct WorkerView {
     pub in_use_by_group: Vec<u32>,
     pub n_leases: u32,
     pub last_heartbeat_ms: UnixMs,
+}
+
+/// A worker's record of hardware challenges, kept while the coordinator
+/// runs (across the worker's sessions, so reconnecting does not clear it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    pub passed: u32,
+    pub failed: u32,
+    /// Failures since the last pass; while above zero the worker gets no
+    /// new tasks.
+    pub failed_in_row: u32,
+}
+
+impl ChallengeRecord {
+    /// Its latest challenge passed.
+    pub fn verified(&self) -> bool {
+        self.passed > 0 && self.failed_in_row == 0
+    }
 }

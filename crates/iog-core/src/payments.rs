@@ -409,6 +409,23 @@ impl Payments {
                     ),
                 })
             }
+            Action::SlashStake { worker_id, bps, reason_key } => {
+                let active = self.stake_of(&worker_id.0).active;
+                let amount = active.checked_mul_div(u64::from(*bps), 10_000).unwrap_or(active);
+                // The shell logs the action. A slash within the active stake
+                // cannot be refused; a reason already used was slashed before
+                // (one proof slashes once), and a worker id that is no
+                // address has no stake to slash.
+                let result = self.slash(&worker_id.0, amount, reason_key, now);
+                debug_assert!(
+                    matches!(
+                        result,
+                        Ok(_) | Err(StakeError::Ledger(LedgerError::IdReused { .. }) | StakeError::NoWallet { .. })
+                    ),
+                    "slashing within the stake is refused: {result:?}"
+                );
+                None
+            }
             Action::Persist(Change::JobEnded { job_id, .. }) | Action::JobRejected { job_id, .. } => {
                 let paid = self.running.remove(job_id)?;
                 // A budget spent to the last base unit left nothing to void.
