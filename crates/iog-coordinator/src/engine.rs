@@ -69,7 +69,7 @@ pub(crate) enum Command {
         session_id: u64,
         offer: iog_sched::Offer,
         held: Vec<RunningTask>,
-        outbox: mpsc::Sender<CoordinatorMessage>,
+        outbox: mpsc::Sender<Outgoing>,
     },
     Disconnect {
         worker_id: WorkerId,
@@ -231,7 +231,16 @@ impl EngineHandle {
 
 struct Session {
     session_id: u64,
-    outbox: mpsc::Sender<CoordinatorMessage>,
+    outbox: mpsc::Sender<Outgoing>,
+}
+
+/// What the engine hands a worker's session.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Send this to the worker.
+    Message(CoordinatorMessage),
+    /// Run a hardware challenge round with the worker.
+    Challenge,
 }
 
 pub(crate) struct Engine {
@@ -508,6 +517,13 @@ impl Engine {
                     tokio::spawn(async move { assemble::assemble_and_log(store, job_id).await });
                 }
             }
+            Action::Challenge { worker_id } => {
+                let Some(session) = self.sessions.get(&worker_id) else { return };
+                if session.outbox.try_send(Outgoing::Challenge).is_err() {
+                    tracing::warn!(worker_id = %worker_id, "worker's outbox is full or closed; closing its session");
+                    self.sessions.remove(&worker_id);
+                }
+            }
             Action::SlashStake { worker_id, bps, reason_key } => {
                 // The payments applied it already; its journal entry is in this batch.
                 tracing::warn!(worker_id = %worker_id, bps, reason = reason_key, "stake slashed");
@@ -574,7 +590,7 @@ impl Engine {
             // is sent again by the worker when it reconnects.
             return;
         };
-        if session.outbox.try_send(message).is_err() {
+        if session.outbox.try_send(Outgoing::Message(message)).is_err() {
             tracing::warn!(worker_id = %worker_id, "worker's outbox is full or closed; closing its session");
             self.sessions.remove(worker_id);
         }

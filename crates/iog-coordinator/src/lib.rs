@@ -6,12 +6,14 @@
 //!   submitters and acknowledges results (group commit, write-ahead).
 //! - [`session`] serves one worker's WebSocket stream; [`probes`] lists
 //!   where workers answer peers' probes, for their network coordinates.
+//! - [`challenge`] runs a hardware challenge round with one worker.
 //! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
 //!   balances, histories and job bills.
 //! - [`assemble`] builds a done job's artifacts from its task outputs.
 
 mod api;
 mod assemble;
+mod challenge;
 mod config;
 mod engine;
 mod market;

@@ -14,7 +14,8 @@ use iog_store::INLINE_BLOB_BYTES_MAX;
 use iog_types::BlobId;
 use tokio::sync::mpsc;
 
-use crate::engine::{Command, SESSION_QUEUE_MAX, now_ms};
+use crate::challenge::{self, Progress, Round};
+use crate::engine::{Command, Outgoing, SESSION_QUEUE_MAX, now_ms};
 use crate::probes::PEERS_PER_ROUND;
 use crate::server::AppState;
 
@@ -104,6 +105,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         }
         Err(_) => return,
     }
+    let claim = challenge::claim_of(&devices);
     let devices_json = serde_json::to_string(&devices).expect("devices serialise");
     let offer_json = serde_json::to_string(&offer).expect("offers serialise");
     if let Err(err) = state.store.record_worker(&worker_id, &devices_json, &offer_json, &agent_version, now_ms()).await
@@ -140,8 +142,17 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
     let mut probe_tick =
         tokio::time::interval_at(tokio::time::Instant::now() + probe_every.min(PROBE_FIRST_ROUND_AFTER), probe_every);
     probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut round: Option<Round> = None;
+    let mut next_challenge_id: u64 = 1;
     loop {
+        let round_deadline = round.as_ref().map(Round::deadline);
         tokio::select! {
+            _ = tokio::time::sleep_until(round_deadline.unwrap_or_else(tokio::time::Instant::now)), if round_deadline.is_some() => {
+                let progress = round.take().expect("a deadline belongs to a round").expired();
+                if !challenge_progress(&mut socket, &state, &worker_id, &mut round, progress).await {
+                    break;
+                }
+            }
             _ = probe_tick.tick(), if probing => {
                 let peers = state.probes.peers(&worker_id, PEERS_PER_ROUND, &mut rand::rng());
                 if !peers.is_empty() && socket.send(encode(&CoordinatorMessage::Probe { peers })).await.is_err() {
@@ -149,7 +160,29 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                 }
             }
             outgoing = inbox.recv() => {
-                let Some(message) = outgoing else { break };
+                let message = match outgoing {
+                    None => break,
+                    Some(Outgoing::Message(message)) => message,
+                    Some(Outgoing::Challenge) => {
+                        let started = claim
+                            .ok_or_else(|| "the worker's devices make no claim a challenge can check".to_owned())
+                            .and_then(|claim| Round::start(claim, reported_rtt_ms.unwrap_or(0), next_challenge_id));
+                        next_challenge_id += 2;
+                        match started {
+                            Ok((started, message)) => {
+                                round = Some(started);
+                                message
+                            }
+                            Err(detail) => {
+                                let progress = Progress::Done { passed: false, detail };
+                                if !challenge_progress(&mut socket, &state, &worker_id, &mut round, progress).await {
+                                    break;
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                };
                 if socket.send(encode(&message)).await.is_err() {
                     break;
                 }
@@ -162,6 +195,18 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                     Frame::Undecodable(err) => {
                         refuse(&mut socket, "bad_message", format!("could not decode message: {err}")).await;
                         break;
+                    }
+                    Frame::Message(
+                        message @ (WorkerMessage::ChallengeCommitted { .. }
+                        | WorkerMessage::ChallengeAnswered { .. }
+                        | WorkerMessage::ChallengeRefused { .. }),
+                    ) => {
+                        let Some(running) = round.as_mut() else { continue };
+                        let progress = running.on_message(message);
+                        if !challenge_progress(&mut socket, &state, &worker_id, &mut round, progress).await {
+                            break;
+                        }
+                        continue;
                     }
                     Frame::Message(message) => {
                         if let WorkerMessage::Heartbeat { coord: Some(coord), .. } = message {
@@ -207,6 +252,32 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
     }
     state.probes.leave(&worker_id, session_id);
     let _ = state.engine.send(Command::Disconnect { worker_id, session_id }).await;
+}
+
+/// Acts on a challenge round's progress: sends the next message, or ends
+/// the round and tells the core its outcome. Returns whether the session
+/// goes on.
+async fn challenge_progress(
+    socket: &mut WebSocket,
+    state: &AppState,
+    worker_id: &iog_types::WorkerId,
+    round: &mut Option<Round>,
+    progress: Progress,
+) -> bool {
+    match progress {
+        Progress::Ignored => true,
+        Progress::Send(message) => socket.send(encode(&message)).await.is_ok(),
+        Progress::Done { passed, detail } => {
+            *round = None;
+            if passed {
+                tracing::info!(worker_id = %worker_id, detail, "hardware challenge passed");
+            } else {
+                tracing::warn!(worker_id = %worker_id, detail, "hardware challenge failed");
+            }
+            let event = Event::ChallengeChecked { worker_id: worker_id.clone(), passed, detail };
+            state.engine.event(event).await.is_ok()
+        }
+    }
 }
 
 /// Whether a reported coordinate differs enough from the one the engine
@@ -283,6 +354,12 @@ async fn to_command(
         WorkerMessage::TaskFailed { task_id, token, error } => {
             tracing::info!(worker_id = %worker_id, task_id = %task_id, error, "task failed on worker");
             event(Event::TaskFailed { worker_id, task_id, token, error })
+        }
+        // The session loop takes these before they get here.
+        WorkerMessage::ChallengeCommitted { .. }
+        | WorkerMessage::ChallengeAnswered { .. }
+        | WorkerMessage::ChallengeRefused { .. } => {
+            return Err(("bad_message", "a challenge message outside a challenge round".to_owned()));
         }
     })
 }

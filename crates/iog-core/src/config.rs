@@ -39,6 +39,16 @@ pub struct Config {
     /// Share of its active stake a worker loses each time, in basis points.
     /// Default 1 000 (10 %).
     pub challenge_slash_bps: u32,
+    /// Hardware challenges: every worker takes one when it connects and
+    /// then about this often (each wait drawn between half and one and a
+    /// half times it, from the worker's id, so challenges cannot be
+    /// foreseen from the clock alone). 0, the default here, turns
+    /// challenges off; the coordinator's default is one hour.
+    pub challenge_interval_ms: u64,
+    /// After a failed challenge (or when one fell due while the worker ran
+    /// tasks, which would slow it) the next comes this much later.
+    /// Default 30 000 ms.
+    pub challenge_retry_ms: u64,
 }
 
 impl Default for Config {
@@ -57,6 +67,8 @@ impl Default for Config {
             gang_retry_ms: 5_000,
             challenge_failures_slash: 3,
             challenge_slash_bps: 1_000,
+            challenge_interval_ms: 0,
+            challenge_retry_ms: 30_000,
         }
     }
 }

@@ -14,6 +14,13 @@ use crate::queue::{Submitter, TaskQueue};
 /// last anyway).
 const RTT_MS_MAX: u32 = 10_000;
 
+/// Whether the coordinator can challenge this offer's claims: CPUs only,
+/// until workers have GPU kernels for the challenges. A GPU offer's trust
+/// comes from its stake alone.
+fn challengeable(offer: &Offer) -> bool {
+    !offer.groups.is_empty() && offer.groups.iter().all(|group| group.kind == iog_types::DeviceKind::Cpu)
+}
+
 /// A reported coordinate is used for gangs once its own error estimate is
 /// at most this: the estimates it gives are then within about half of the
 /// true latency, and usually far better (see `iog_sched::vivaldi`).
@@ -109,6 +116,10 @@ struct Worker {
     rtt_ms: u32,
     /// The network coordinate the worker last reported, if any.
     coord: Option<iog_sched::Coord>,
+    /// A hardware challenge is under way: no new tasks meanwhile.
+    challenging: bool,
+    /// When its next challenge falls due, as listed in `challenges_due`.
+    next_challenge_ms: Option<UnixMs>,
 }
 
 impl Worker {
@@ -124,6 +135,8 @@ impl Worker {
             next_edge_ms: None,
             rtt_ms: 0,
             coord: None,
+            challenging: false,
+            next_challenge_ms: None,
         }
     }
 }
@@ -148,6 +161,8 @@ pub struct Core {
     reservation_deadlines: BTreeSet<(UnixMs, JobId)>,
     /// Hardware challenges of every worker seen since the coordinator started.
     challenges: HashMap<WorkerId, ChallengeRecord>,
+    /// Connected workers by when their next challenge falls due.
+    challenges_due: BTreeSet<(UnixMs, WorkerId)>,
     /// (end of a gang's wait after its hold timed out, job): the tick at
     /// that time calls for a placement round, or the gang could wait for
     /// an unrelated event forever.
@@ -174,6 +189,7 @@ impl Core {
             reserved_by: BTreeSet::new(),
             reservation_deadlines: BTreeSet::new(),
             challenges: HashMap::new(),
+            challenges_due: BTreeSet::new(),
             gang_waits: BTreeSet::new(),
             next_token: 1,
             next_job_seq: 0,
@@ -328,7 +344,10 @@ impl Core {
                     self.end_job(job_id, JobState::Failed, Some(reason), now, &mut out);
                 }
             }
-            Event::Tick => self.on_tick(now, &mut out),
+            Event::Tick => {
+                self.on_tick(now, &mut out);
+                self.start_due_challenges(now, &mut out);
+            }
         }
         let jobs = &self.jobs;
         let released = self.queue.release_due(now, |job_id| jobs[&job_id].submitter.clone());
@@ -378,7 +397,62 @@ impl Core {
         }
         self.revoke_stale(&worker_id, running, out);
         self.on_heartbeat(&worker_id, now);
+        // Every session starts with a challenge; until it is checked the
+        // worker takes no new tasks (they would slow the challenge).
+        self.set_challenge_due(&worker_id, None);
+        let worker = self.workers.get_mut(&worker_id).expect("inserted above");
+        worker.challenging = self.config.challenge_interval_ms > 0 && challengeable(&offer);
+        if worker.challenging {
+            out.push(Action::Challenge { worker_id: worker_id.clone() });
+        }
         self.set_offer(&worker_id, offer, trust, now);
+    }
+
+    /// Lists (or with `None` unlists) when the worker's next challenge is due.
+    fn set_challenge_due(&mut self, worker_id: &WorkerId, due_ms: Option<UnixMs>) {
+        let Some(worker) = self.workers.get_mut(worker_id) else { return };
+        if let Some(old) = worker.next_challenge_ms.take() {
+            self.challenges_due.remove(&(old, worker_id.clone()));
+        }
+        if let Some(due_ms) = due_ms {
+            worker.next_challenge_ms = Some(due_ms);
+            self.challenges_due.insert((due_ms, worker_id.clone()));
+        }
+    }
+
+    /// The wait before a worker's next routine challenge: between half and
+    /// one and a half intervals, drawn from its id and how many it took.
+    fn challenge_wait_ms(&self, worker_id: &WorkerId) -> u64 {
+        let interval_ms = self.config.challenge_interval_ms;
+        let taken = self.challenges.get(worker_id).map_or(0, |r| r.passed + r.failed);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(worker_id.0.as_bytes());
+        hasher.update(&taken.to_le_bytes());
+        let draw = u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("eight bytes"));
+        interval_ms / 2 + draw % interval_ms.max(1)
+    }
+
+    /// Starts the challenges that fell due, on workers that run no tasks;
+    /// a busy one is asked again a retry later.
+    fn start_due_challenges(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        while let Some((due_ms, worker_id)) = self.challenges_due.first().cloned() {
+            if due_ms > now {
+                break;
+            }
+            self.set_challenge_due(&worker_id, None);
+            let Some(worker) = self.workers.get_mut(&worker_id) else { continue };
+            if !worker.connected || worker.challenging || !challengeable(&worker.offer) {
+                continue;
+            }
+            if !worker.leases.is_empty() || worker.paused {
+                let retry_ms = now + self.config.challenge_retry_ms;
+                self.set_challenge_due(&worker_id, Some(retry_ms));
+                continue;
+            }
+            worker.challenging = true;
+            out.push(Action::Challenge { worker_id: worker_id.clone() });
+            self.refresh_available(&worker_id, now);
+        }
     }
 
     /// Replaces a worker's index entries by ones for `offer`, and charges
@@ -491,6 +565,14 @@ impl Core {
                     reason_key: format!("challenges failed {worker_id} {}: {detail}", record.failed),
                 });
             }
+        }
+        let wait_ms = if passed { self.challenge_wait_ms(worker_id) } else { self.config.challenge_retry_ms };
+        let connected = self.workers.get_mut(worker_id).is_some_and(|worker| {
+            worker.challenging = false;
+            worker.connected
+        });
+        if connected && self.config.challenge_interval_ms > 0 {
+            self.set_challenge_due(worker_id, Some(now + wait_ms));
         }
         self.refresh_terms(worker_id);
         self.refresh_available(worker_id, now);
@@ -751,6 +833,9 @@ impl Core {
             }
             if let Some(edge_ms) = worker.next_edge_ms {
                 self.window_edges.remove(&(edge_ms, worker_id.clone()));
+            }
+            if let Some(due_ms) = worker.next_challenge_ms {
+                self.challenges_due.remove(&(due_ms, worker_id.clone()));
             }
             let missed = self.config.missed_heartbeats_max;
             for task_id in worker.leases {
@@ -1169,7 +1254,8 @@ impl Core {
         // A worker whose latest hardware challenge failed takes no new tasks
         // until it passes one.
         let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0);
-        let available = worker.connected && !worker.paused && !failing && worker.offer.available_at(now);
+        let available =
+            worker.connected && !worker.paused && !worker.challenging && !failing && worker.offer.available_at(now);
         let next_edge_ms = if worker.connected { worker.offer.next_change_after(now) } else { None };
         if worker.next_edge_ms != next_edge_ms {
             if let Some(old) = worker.next_edge_ms {
@@ -1231,6 +1317,7 @@ impl Core {
                 rtt_ms: worker.rtt_ms,
                 coord: worker.coord,
                 challenges: self.challenges.get(worker_id).copied().unwrap_or_default(),
+                challenging: worker.challenging,
                 available: worker.entries.iter().any(|e| self.index.get(*e).is_some_and(|v| v.available)),
                 devices_in_use: worker.entries.iter().filter_map(|e| self.index.get(*e)).map(|v| v.used).sum(),
                 in_use_by_group: {

@@ -175,6 +175,9 @@ pub enum Action {
     JobFinished { job_id: JobId, state: JobState },
     /// A worker was declared dead after missing its heartbeats.
     WorkerDead { worker_id: WorkerId },
+    /// Run a hardware challenge with this worker, then report
+    /// [`Event::ChallengeChecked`]. The worker takes no tasks meanwhile.
+    Challenge { worker_id: WorkerId },
     /// Slash `bps` basis points of the worker's active stake into the
     /// rewards pool, once per `reason_key` (the payments follow this).
     SlashStake { worker_id: WorkerId, bps: u32, reason_key: String },

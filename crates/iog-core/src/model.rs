@@ -72,6 +72,8 @@ pub struct WorkerView {
     pub coord: Option<iog_sched::Coord>,
     /// Hardware challenges: passed and failed in all, failed in a row now.
     pub challenges: ChallengeRecord,
+    /// A challenge is under way.
+    pub challenging: bool,
     /// Connected, not paused, and inside an availability window.
     pub available: bool,
     pub devices_in_use: u32,

@@ -152,6 +152,17 @@ pub struct WorkerStatus {
     /// [`iog_sched::Coord::distance_ms`] of theirs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coord: Option<iog_sched::Coord>,
+    /// Hardware challenges passed and failed since the coordinator started,
+    /// and failed in a row now (while above 0 it takes no new tasks).
+    #[serde(default)]
+    pub challenges_passed: u32,
+    #[serde(default)]
+    pub challenges_failed: u32,
+    #[serde(default)]
+    pub challenges_failed_in_row: u32,
+    /// A hardware challenge is under way.
+    #[serde(default)]
+    pub challenging: bool,
     /// Online, not paused and inside its hours: it can take tasks.
     #[serde(default)]
     pub available: bool,

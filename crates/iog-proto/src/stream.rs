@@ -70,6 +70,31 @@ pub enum WorkerMessage {
     Pause { reason: String },
     /// The owner's machine is idle again.
     Resume,
+    /// The compute challenge is done: its Merkle root.
+    ChallengeCommitted { challenge_id: u64, commitment: iog_trust::ComputeCommitment },
+    /// The answer to a challenge (a compute challenge's after the reveal).
+    ChallengeAnswered { challenge_id: u64, answer: ChallengeAnswer },
+    /// The worker could not take the challenge (it counts as failed).
+    ChallengeRefused { challenge_id: u64, error: String },
+}
+
+/// A hardware challenge (see `iog-trust` and docs/TRUST.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Challenge {
+    /// Compute the products, send `ChallengeCommitted`, then open the
+    /// entries the reveal's seed picks.
+    Compute(iog_trust::ComputeChallenge),
+    /// Solve the puzzle and send the solutions.
+    Hash(iog_trust::HashChallenge),
+}
+
+/// A worker's answer to a challenge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChallengeAnswer {
+    Compute(iog_trust::ComputeAnswer),
+    Hash(iog_trust::HashAnswer),
 }
 
 /// Coordinator to worker.
@@ -97,6 +122,12 @@ pub enum CoordinatorMessage {
     /// Measure the round trip to each of these peers (UDP probes) and
     /// update the network coordinate with it.
     Probe { peers: Vec<ProbePeer> },
+    /// Take this hardware challenge now, before the deadline the
+    /// coordinator keeps; take no tasks meanwhile.
+    Challenge { challenge_id: u64, challenge: Challenge },
+    /// The compute challenge's commitment arrived: open the entries this
+    /// seed picks.
+    ChallengeReveal { challenge_id: u64, sample_seed: iog_trust::Seed },
 }
 
 /// A peer to probe: where it answers and its coordinate as last reported.

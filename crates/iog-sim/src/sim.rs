@@ -953,8 +953,8 @@ impl World {
                 }
                 self.send_down(&worker_id, Down::Ack { task_id, token });
             }
-            // The simulated workers take no hardware challenges.
-            Action::SlashStake { .. } => {}
+            // The simulated coordinator runs with challenges off.
+            Action::Challenge { .. } | Action::SlashStake { .. } => {}
             Action::WorkerDead { worker_id } => {
                 self.send_down(&worker_id, Down::Closed);
                 self.sessions.remove(&worker_id);

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use iog_sched::{Coord, Offer};
 
 use crate::WorkerConfig;
+use crate::challenge::Challenger;
 use crate::config::WorkerFile;
 use crate::probe::ProbeSocket;
 use crate::runner::{self, Finished};
@@ -174,6 +175,10 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
             shutdown_rx.clone(),
         ));
     }
+    let challenger = Challenger::new(
+        #[cfg(feature = "cheats")]
+        config.cheat,
+    );
     let agent = Agent {
         config,
         client,
@@ -187,6 +192,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         coord: Arc::new(Mutex::new(Coord::new())),
         probing: Arc::new(AtomicBool::new(false)),
         probed: Arc::new(AtomicBool::new(false)),
+        challenger,
     };
     let join = tokio::spawn(agent.run(shutdown_rx));
     Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join: Some(join) })
@@ -211,6 +217,8 @@ struct Agent {
     probing: Arc<AtomicBool>,
     /// Some peer has answered: the coordinate is worth reporting.
     probed: Arc<AtomicBool>,
+    /// Hardware challenges under way.
+    challenger: Challenger,
 }
 
 impl Agent {
@@ -371,6 +379,7 @@ impl Agent {
         }
         let clock = Instant::now();
         let mut rtt_ms: Option<u32> = None;
+        let (challenge_tx, mut challenge_rx) = mpsc::unbounded_channel::<WorkerMessage>();
         let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_interval_ms.max(1)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -409,6 +418,9 @@ impl Agent {
                     for message in self.unacknowledged(Duration::from_millis(heartbeat_interval_ms)) {
                         sink.send(encode(&message)).await.context("resend result")?;
                     }
+                }
+                Some(reply) = challenge_rx.recv() => {
+                    sink.send(encode(&reply)).await.context("send challenge answer")?;
                 }
                 finished = done_rx.recv() => {
                     let Some(task_id) = finished else { return Ok(()) };
@@ -449,6 +461,13 @@ impl Agent {
                             return Err(Refused { code, message }.into())
                         }
                         Some(CoordinatorMessage::Probe { peers }) => self.probe_round(peers),
+                        Some(CoordinatorMessage::Challenge { challenge_id, challenge }) => {
+                            tracing::info!(challenge_id, "hardware challenge");
+                            self.challenger.start(challenge_id, challenge, challenge_tx.clone());
+                        }
+                        Some(CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed }) => {
+                            self.challenger.reveal(challenge_id, sample_seed, challenge_tx.clone());
+                        }
                         Some(CoordinatorMessage::Welcome { .. }) | None => {}
                     }
                 }

@@ -40,6 +40,9 @@ pub struct WorkerConfig {
     /// Where to answer peers' probes for network coordinates (UDP);
     /// `None` turns probing off. Default `0.0.0.0:0` (any free port).
     pub probe_bind: Option<SocketAddr>,
+    /// How this worker cheats at hardware challenges (tests only).
+    #[cfg(feature = "cheats")]
+    pub cheat: Option<crate::Cheat>,
 }
 
 /// Where a worker answers probes unless told otherwise: every address, any free port.
@@ -76,6 +79,8 @@ impl WorkerConfig {
             reconnect_backoff_min_ms: 100,
             reconnect_backoff_max_ms: 5_000,
             probe_bind: Some(PROBE_BIND_DEFAULT),
+            #[cfg(feature = "cheats")]
+            cheat: None,
         }
     }
 

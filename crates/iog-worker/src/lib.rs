@@ -10,13 +10,17 @@
 //!
 //! When the coordinator names peers, the worker measures its round trips to
 //! them over UDP ([`probe`]) and keeps a network coordinate from them, which
-//! it reports with its heartbeats.
+//! it reports with its heartbeats. It answers the coordinator's hardware
+//! challenges (`iog-trust`) on blocking threads.
 
 mod agent;
+mod challenge;
 mod config;
 pub mod probe;
 mod runner;
 mod watch;
 
 pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
+#[cfg(feature = "cheats")]
+pub use challenge::Cheat;
 pub use config::{OfferFile, OfferTerms, PROBE_BIND_DEFAULT, ProbeFile, WorkerConfig, WorkerFile};

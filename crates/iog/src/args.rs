@@ -143,6 +143,15 @@ pub struct Timings {
     #[arg(long, default_value_t = iog_coordinator::PROBE_INTERVAL_MS_DEFAULT,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub probe_interval_ms: u64,
+    /// About how often each worker takes a hardware challenge, besides the
+    /// one when it connects (each wait drawn between half and one and a
+    /// half times this); 0 turns challenges off.
+    #[arg(long, default_value_t = crate::cmd_network::CHALLENGE_INTERVAL_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=7 * 24 * 3_600_000))]
+    pub challenge_interval_ms: u64,
+    /// How long after a failed challenge the next one comes.
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=24 * 3_600_000))]
+    pub challenge_retry_ms: u64,
 }
 
 impl Timings {
@@ -151,6 +160,8 @@ impl Timings {
             heartbeat_interval_ms: self.heartbeat_interval_ms,
             missed_heartbeats_max: self.missed_heartbeats,
             retry_backoff_base_ms: self.retry_backoff_ms,
+            challenge_interval_ms: self.challenge_interval_ms,
+            challenge_retry_ms: self.challenge_retry_ms,
             ..iog_core::Config::default()
         }
     }

@@ -26,6 +26,10 @@ const DEMO_PRICE_IO_PER_HOUR: &str = "360";
 /// price, so each task pays its worker's own ask.
 const DEMO_WORKER_PRICES_IO: [&str; 3] = ["240", "300", "360"];
 
+/// Hardware challenges come about hourly unless `--challenge-interval-ms`
+/// says otherwise (and when each worker connects).
+pub const CHALLENGE_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
+
 /// How long the demo waits for its workers to join.
 const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -147,7 +151,11 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_owned()
         }
     };
-    let core = iog_core::Config { heartbeat_interval_ms: 1_000, ..iog_core::Config::default() };
+    let core = iog_core::Config {
+        heartbeat_interval_ms: 1_000,
+        challenge_interval_ms: CHALLENGE_INTERVAL_MS_DEFAULT,
+        ..iog_core::Config::default()
+    };
     let listen = "127.0.0.1:0".parse().expect("valid address");
     let network = Network::start(
         &data_dir,

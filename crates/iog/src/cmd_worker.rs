@@ -40,8 +40,17 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
             if global.json {
                 print_json(&workers)?;
             } else {
-                let mut table =
-                    display::table(&["worker", "state", "region", "price/device-h", "devices", "in use", "version"]);
+                let mut table = display::table(&[
+                    "worker",
+                    "state",
+                    "trust",
+                    "challenges",
+                    "region",
+                    "price/device-h",
+                    "devices",
+                    "in use",
+                    "version",
+                ]);
                 for w in workers {
                     let offer = w.offer.as_ref();
                     let groups: Vec<String> =
@@ -49,6 +58,8 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                     table.add_row(vec![
                         w.worker_id.to_string(),
                         display::worker_state(&w).to_owned(),
+                        w.trust.to_string(),
+                        format!("{} passed, {} failed", w.challenges_passed, w.challenges_failed),
                         offer.map_or_else(|| "-".to_owned(), |o| o.region.clone()),
                         offer.map_or_else(|| "-".to_owned(), |o| o.price_io_per_device_hour.to_string()),
                         groups.join(", "),

@@ -115,6 +115,8 @@ pub fn worker_state(worker: &iog_proto::api::WorkerStatus) -> &'static str {
         (false, _, _) => "offline",
         (true, true, _) => "owner busy",
         (true, false, true) => "available",
+        (true, false, false) if worker.challenges_failed_in_row > 0 => "failed challenge",
+        (true, false, false) if worker.challenging => "challenged",
         (true, false, false) => "out of hours",
     }
 }

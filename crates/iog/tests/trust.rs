@@ -1,0 +1,95 @@
+//! Hardware challenges on a live network: an honest worker process passes
+//! and is verified; cheating workers (in this process, with the test-only
+//! `cheats` feature) fail, take no tasks, and lose stake after three
+//! failures in a row.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+use iog_proto::api::WorkerStatus;
+use iog_types::WorkerId;
+use iog_worker::{Cheat, WorkerConfig};
+
+fn run_ok(cluster: &Cluster, args: &[&str]) -> String {
+    let out = cluster.cli(args);
+    assert!(out.status.success(), "iog {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn wait_worker(
+    cluster: &Cluster,
+    worker_id: &WorkerId,
+    what: &str,
+    until: impl Fn(&WorkerStatus) -> bool,
+) -> WorkerStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let workers = cluster.client.workers().await.unwrap();
+        if let Some(worker) = workers.iter().find(|w| &w.worker_id == worker_id)
+            && until(worker)
+        {
+            return worker.clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {workers:?}\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashed() {
+    let flags = ["--faucet-max-io", "100", "--challenge-retry-ms", "300"];
+    let mut cluster = Cluster::start_with(0, &flags).await;
+    cluster.start_worker(0);
+    let honest = cluster.workers[0].0.clone();
+    let verified =
+        wait_worker(&cluster, &honest, "the honest worker was not verified", |w| w.challenges_passed >= 1).await;
+    assert_eq!((verified.trust, verified.challenges_failed), (1, 0), "verified hardware is trust 1: {verified:?}");
+    let listed = run_ok(&cluster, &["worker", "list"]);
+    assert!(listed.contains("1 passed, 0 failed"), "{listed}");
+
+    // A worker that commits to a product it did not compute, with stake.
+    let liar_dir = cluster.dir.path().join("liar");
+    let liar = iog_host::Identity::load_or_create(&liar_dir).unwrap().worker_id();
+    run_ok(&cluster, &["wallet", "faucet", "10", "--wallet-dir", liar_dir.to_str().unwrap()]);
+    run_ok(&cluster, &["worker", "stake", "10", "--data-dir", liar_dir.to_str().unwrap()]);
+    let mut config = WorkerConfig::new(cluster.url(), liar_dir);
+    config.cheat = Some(Cheat::WrongRoot);
+    config.probe_bind = None;
+    let liar_handle = iog_worker::start(config).await.unwrap();
+    // A worker that answers right, but as slowly as a weaker device would.
+    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join("slow"));
+    config.cheat = Some(Cheat::Slow { delay_ms: 3_000 });
+    config.probe_bind = None;
+    let slow_handle = iog_worker::start(config).await.unwrap();
+    let slow = slow_handle.worker_id().clone();
+
+    let caught =
+        wait_worker(&cluster, &liar, "the liar was not caught three times", |w| w.challenges_failed >= 3).await;
+    assert_eq!(caught.challenges_passed, 0);
+    assert!(!caught.available, "a worker that failed its challenge takes no tasks: {caught:?}");
+    let stake = cluster.client.stake_status(&liar.0).await.unwrap();
+    assert_eq!(stake.active, "9 IO", "three failures in a row slash a tenth of the stake");
+    let slow_status =
+        wait_worker(&cluster, &slow, "the slow worker was not caught", |w| w.challenges_failed >= 1).await;
+    assert_eq!(slow_status.challenges_passed, 0);
+    let log = cluster.coordinator.as_ref().unwrap().log_text();
+    assert!(log.contains("wrong compute answer"), "the liar's failure says why:\n{log}");
+    assert!(log.contains("missed the deadline"), "the slow worker's failure says why:\n{log}");
+
+    // Nothing is placed on the cheaters; the honest worker runs the job.
+    let job_file = cluster.dir.path().join("noop.toml");
+    std::fs::write(&job_file, "[job]\nname = \"after\"\nworkload = \"noop\"\n\n[noop]\nn_tasks = 6\n").unwrap();
+    let job_id: iog_types::JobId =
+        run_ok(&cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap();
+    let status = cluster.wait_job(job_id, Duration::from_secs(30), |s| s.is_settled()).await;
+    assert_eq!(status.state, iog_types::JobState::Done, "{status:?}");
+    assert!(status.workers.iter().all(|w| w.worker_id == honest), "{status:?}");
+
+    liar_handle.shutdown().await;
+    slow_handle.shutdown().await;
+    cluster.coordinator.as_mut().unwrap().kill9();
+    let data_dir = cluster.coordinator_dir();
+    run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+}
