@@ -32,7 +32,7 @@ impl fmt::Display for Violation {
 impl std::error::Error for Violation {}
 
 /// Every rule the simulator checks, with the sentence it stands for.
-pub const RULES: [(&str, &str); 15] = [
+pub const RULES: [(&str, &str); 16] = [
     ("commit-once", "a task is committed at most once"),
     ("result-stable", "a committed result never changes"),
     ("fencing", "a commit comes from the task's current lease, and each lease's token is larger than the last"),
@@ -55,6 +55,7 @@ pub const RULES: [(&str, &str); 15] = [
         "gang",
         "in the store, a running gang job has none or all of its unfinished tasks leased, each on a distinct worker",
     ),
+    ("challenge-idle", "no task is leased to a worker while its hardware challenge round runs"),
 ];
 
 /// The `gang` rule for one running gang job, given each of its tasks'

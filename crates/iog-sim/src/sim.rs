@@ -71,6 +71,9 @@ pub struct Faults {
     /// At each chaos tick, a connected worker's owner comes back and uses
     /// the machine for a while: the worker stops its tasks and pauses.
     pub owner_return_per_mille: u32,
+    /// Hardware challenge rounds a worker fails (a busy moment past the
+    /// deadline, or a lie), in parts per thousand.
+    pub challenge_fail_per_mille: u32,
 }
 
 impl Default for Faults {
@@ -94,6 +97,7 @@ impl Default for Faults {
             few_attempts_per_mille: 300,
             tight_budget_per_mille: 150,
             owner_return_per_mille: 50,
+            challenge_fail_per_mille: 100,
         }
     }
 }
@@ -120,6 +124,7 @@ impl Faults {
             few_attempts_per_mille: 0,
             tight_budget_per_mille: 0,
             owner_return_per_mille: 0,
+            challenge_fail_per_mille: 0,
         }
     }
 }
@@ -182,6 +187,10 @@ impl Default for SimConfig {
                 // holds time out, and gangs retry, within a run's faults.
                 gang_reserve_ms: 1_000,
                 gang_retry_ms: 300,
+                // Challenges on every connect and about every 2 s, so that
+                // rounds, failures and retries happen within a run.
+                challenge_interval_ms: 2_000,
+                challenge_retry_ms: 500,
                 ..iog_core::Config::default()
             },
             trace: false,
@@ -214,6 +223,9 @@ pub struct Stats {
     pub escrows_spent: u64,
     /// Times a worker's owner came back and paused it.
     pub owner_returns: u64,
+    /// Hardware challenge rounds answered, and those that failed.
+    pub challenges: u64,
+    pub challenges_failed: u64,
     /// Leases handed back to the queue because their worker's owner came back.
     pub tasks_yielded: u64,
     /// Tasks of all jobs.
@@ -251,6 +263,8 @@ impl Stats {
         self.tasks_paid += other.tasks_paid;
         self.escrows_spent += other.escrows_spent;
         self.owner_returns += other.owner_returns;
+        self.challenges += other.challenges;
+        self.challenges_failed += other.challenges_failed;
         self.tasks_yielded += other.tasks_yielded;
         self.tasks += other.tasks;
         self.gang_jobs += other.gang_jobs;
@@ -283,6 +297,8 @@ enum Up {
     Failed { task_id: TaskId, token: LeaseToken },
     Pause,
     Resume,
+    /// The answer to a challenge round, as the coordinator's check found it.
+    Challenged { passed: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +317,8 @@ enum Down {
     },
     /// The connection is gone (closed by the coordinator, or refused because it is down).
     Closed,
+    /// Take a hardware challenge round.
+    Challenge,
 }
 
 /// What happens in the world. `OwnerIdle`: the owner of the machine in
@@ -318,6 +336,8 @@ enum Ev {
     WorkerRestart { slot: usize },
     Reconnect { slot: usize, incarnation: u64 },
     OwnerIdle { slot: usize },
+    /// A worker finished its challenge round in `session`.
+    ChallengeAnswered { slot: usize, incarnation: u64, session: u64, passed: bool },
     Chaos,
 }
 
@@ -349,6 +369,9 @@ struct World {
     job_price: Amount,
     /// Whose owner is using the machine, as the coordinator last heard.
     owner_pauses: OwnerPauses,
+    /// Workers whose challenge round the coordinator started and has not
+    /// heard the end of, in the current session.
+    challenging: BTreeSet<WorkerId>,
     sessions: BTreeMap<WorkerId, (usize, u64)>,
     clock_offset_ms: i64,
     workers: Vec<SimWorker>,
@@ -464,6 +487,7 @@ impl World {
             job_terms,
             job_price,
             owner_pauses: OwnerPauses::default(),
+            challenging: BTreeSet::new(),
             next_identity: u64::from(config.n_workers),
             config,
             rng,
@@ -729,6 +753,13 @@ impl World {
                 self.reconnect(slot, incarnation);
                 Ok(())
             }
+            Ev::ChallengeAnswered { slot, incarnation, session, passed } => {
+                let worker = &self.workers[slot];
+                if worker.up && worker.incarnation == incarnation && worker.session == session {
+                    self.send_up(slot, session, Up::Challenged { passed });
+                }
+                Ok(())
+            }
             Ev::OwnerIdle { slot } => {
                 let worker = &mut self.workers[slot];
                 worker.owner_busy = false;
@@ -885,6 +916,12 @@ impl World {
             match change {
                 Change::TaskLeased { task_id, worker_id, price_io_per_hour, .. } => {
                     self.owner_pauses.check_lease(worker_id, *task_id)?;
+                    if self.challenging.contains(worker_id) {
+                        return Err(Violation::new(
+                            "challenge-idle",
+                            format!("{task_id} leased to {worker_id} while its challenge round runs"),
+                        ));
+                    }
                     let asked =
                         self.slots_by_id.get(worker_id).map(|slot| self.workers[*slot].price_io_per_device_hour);
                     // One device per task: the lease pays the ask once.
@@ -953,12 +990,17 @@ impl World {
                 }
                 self.send_down(&worker_id, Down::Ack { task_id, token });
             }
-            // The simulated coordinator runs with challenges off.
-            Action::Challenge { .. } | Action::SlashStake { .. } => {}
+            Action::Challenge { worker_id } => {
+                self.challenging.insert(worker_id.clone());
+                self.send_down(&worker_id, Down::Challenge);
+            }
+            // The simulated workers hold no stake.
+            Action::SlashStake { .. } => {}
             Action::WorkerDead { worker_id } => {
                 self.send_down(&worker_id, Down::Closed);
                 self.sessions.remove(&worker_id);
                 self.owner_pauses.forget(&worker_id);
+                self.challenging.remove(&worker_id);
             }
             Action::JobAccepted { job_id } => {
                 self.acked.insert(job_id);
@@ -982,6 +1024,7 @@ impl World {
         self.payments = None;
         self.sessions.clear();
         self.owner_pauses.clear();
+        self.challenging.clear();
         let delay = self.rng.random_range(50..3_000);
         self.at(delay, Ev::CoordRestart);
     }
@@ -1054,6 +1097,8 @@ impl World {
             self.sessions.insert(worker_id.clone(), (slot, session));
             // A new session starts unpaused; a busy owner's worker says so next.
             self.owner_pauses.forget(&worker_id);
+            // An earlier session's round ended with it; the core starts a new one.
+            self.challenging.remove(&worker_id);
             return self.coord_step(Event::WorkerConnected { worker_id, offer, trust: 0, running: held });
         }
         if self.sessions.get(&worker_id) != Some(&(slot, session)) {
@@ -1068,6 +1113,12 @@ impl World {
             }
             Up::Failed { task_id, token } => Event::TaskFailed { worker_id, task_id, token, error: "sim".into() },
             Up::Pause => Event::WorkerPaused { worker_id, paused: true, reason: "sim owner".into() },
+            Up::Challenged { passed } => {
+                self.challenging.remove(&worker_id);
+                self.stats.challenges += 1;
+                self.stats.challenges_failed += u64::from(!passed);
+                Event::ChallengeChecked { worker_id, passed, detail: "sim".into() }
+            }
             Up::Resume => Event::WorkerPaused { worker_id, paused: false, reason: String::new() },
         };
         self.record(7, || format!("coordinator: {event:?}"));
@@ -1176,6 +1227,15 @@ impl World {
                 if worker.unacked.get(&task_id).is_some_and(|u| u.0 == token) {
                     worker.unacked.remove(&task_id);
                 }
+            }
+            Down::Challenge => {
+                // A slow worker answers slowly but in time: its claim is what
+                // it has. Failures are faults, so they stop with the others.
+                let slow = worker.slow;
+                let failed = self.in_fault_window()
+                    && roll(&mut self.rng, self.config.faults.challenge_fail_per_mille);
+                let delay = self.rng.random_range(20..=200) * if slow { 10 } else { 1 };
+                self.at(delay, Ev::ChallengeAnswered { slot, incarnation, session, passed: !failed });
             }
             Down::Closed => {
                 worker.session = 0;

@@ -166,5 +166,6 @@ fn main() -> ExitCode {
         "gangs: {} gang jobs ({} done), {} gang restarts ({} members stopped with their gang)",
         total.gang_jobs, total.gang_jobs_done, total.gang_restarts, total.gang_yields
     );
+    println!("challenges: {} rounds answered, {} failed", total.challenges, total.challenges_failed);
     if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
