@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
 use crate::model::{ChallengeRecord, JobView, Snapshot, TaskView, WorkerView};
 use crate::queue::{Submitter, TaskQueue};
+use crate::reputation::Reputation;
 
 /// Round-trip times above this are taken as this (a worker that slow ranks
 /// last anyway).
@@ -161,6 +162,8 @@ pub struct Core {
     reservation_deadlines: BTreeSet<(UnixMs, JobId)>,
     /// Hardware challenges of every worker seen since the coordinator started.
     challenges: HashMap<WorkerId, ChallengeRecord>,
+    /// What every worker seen since the coordinator started has done.
+    reputations: HashMap<WorkerId, Reputation>,
     /// Connected workers by when their next challenge falls due.
     challenges_due: BTreeSet<(UnixMs, WorkerId)>,
     /// (end of a gang's wait after its hold timed out, job): the tick at
@@ -190,6 +193,7 @@ impl Core {
             reservation_deadlines: BTreeSet::new(),
             challenges: HashMap::new(),
             challenges_due: BTreeSet::new(),
+            reputations: HashMap::new(),
             gang_waits: BTreeSet::new(),
             next_token: 1,
             next_job_seq: 0,
@@ -329,6 +333,7 @@ impl Core {
             }
             Event::TaskFailed { worker_id, task_id, token, error } => {
                 if self.holds_current_lease(&worker_id, task_id, token) {
+                    self.record_outcome(&worker_id, |r| r.tasks_failed += 1);
                     self.release_lease(task_id);
                     self.retry_or_fail(task_id, error, now, &mut out);
                 }
@@ -478,7 +483,7 @@ impl Core {
             region: offer.region.clone(),
             price_io_per_device_hour: offer.price_io_per_device_hour,
             trust: self.trust_with(worker_id, trust),
-            reputation_milli: REPUTATION_NEUTRAL_MILLI,
+            reputation_milli: self.reputation_milli(worker_id),
             rtt_ms,
         };
         let entries: Vec<EntryId> = offer
@@ -529,11 +534,25 @@ impl Core {
             region: worker.offer.region.clone(),
             price_io_per_device_hour: worker.offer.price_io_per_device_hour,
             trust: self.trust_with(worker_id, worker.trust),
-            reputation_milli: REPUTATION_NEUTRAL_MILLI,
+            reputation_milli: self.reputation_milli(worker_id),
             rtt_ms: worker.rtt_ms,
         };
         for entry in worker.entries.clone() {
             self.index.set_terms(entry, terms.clone());
+        }
+    }
+
+    /// The worker's reputation score, neutral for one without a record.
+    fn reputation_milli(&self, worker_id: &WorkerId) -> u16 {
+        self.reputations.get(worker_id).map_or(REPUTATION_NEUTRAL_MILLI, Reputation::score_milli)
+    }
+
+    /// Counts an outcome of the worker's and re-ranks it if its score moved.
+    fn record_outcome(&mut self, worker_id: &WorkerId, count: impl FnOnce(&mut Reputation)) {
+        let before = self.reputation_milli(worker_id);
+        count(self.reputations.entry(worker_id.clone()).or_default());
+        if self.reputation_milli(worker_id) != before {
+            self.refresh_terms(worker_id);
         }
     }
 
@@ -550,6 +569,13 @@ impl Core {
         if !self.workers.contains_key(worker_id) {
             return;
         }
+        self.record_outcome(worker_id, |r| {
+            if passed {
+                r.challenges_passed += 1;
+            } else {
+                r.challenges_failed += 1;
+            }
+        });
         let record = self.challenges.entry(worker_id.clone()).or_default();
         if passed {
             record.passed += 1;
@@ -634,6 +660,7 @@ impl Core {
             }
             task.unconfirmed_heartbeats += 1;
             if task.unconfirmed_heartbeats >= max {
+                self.record_outcome(worker_id, |r| r.leases_lapsed += 1);
                 self.release_lease(task_id);
                 let error = format!("worker {} does not hold the task it was given", worker_id.short());
                 self.retry_or_fail(task_id, error, now, out);
@@ -754,6 +781,7 @@ impl Core {
             _ => CommitOutcome::Stale,
         };
         if outcome == CommitOutcome::Committed {
+            self.record_outcome(&worker_id, |r| r.tasks_committed += 1);
             self.release_lease(task_id);
             let task = self.tasks.get_mut(&task_id).expect("checked above");
             // What the worker reports is taken, but never longer than the
@@ -838,6 +866,11 @@ impl Core {
                 self.challenges_due.remove(&(due_ms, worker_id.clone()));
             }
             let missed = self.config.missed_heartbeats_max;
+            let lapsed = worker.leases.len() as u64;
+            if lapsed > 0 {
+                // The worker is gone from the index; its score counts when it returns.
+                self.reputations.entry(worker_id.clone()).or_default().leases_lapsed += lapsed;
+            }
             for task_id in worker.leases {
                 // An earlier lapse may have failed the job, cancelling this task.
                 if !self.is_leased_to(task_id, &worker_id) {
@@ -1318,6 +1351,7 @@ impl Core {
                 coord: worker.coord,
                 challenges: self.challenges.get(worker_id).copied().unwrap_or_default(),
                 challenging: worker.challenging,
+                reputation: self.reputations.get(worker_id).copied().unwrap_or_default(),
                 available: worker.entries.iter().any(|e| self.index.get(*e).is_some_and(|v| v.available)),
                 devices_in_use: worker.entries.iter().filter_map(|e| self.index.get(*e)).map(|v| v.used).sum(),
                 in_use_by_group: {
@@ -1450,6 +1484,22 @@ impl Core {
                 if task.state != TaskState::Leased || task.holder.as_ref() != Some(worker_id) {
                     return Err(format!("{worker_id} lists {task_id} which is {} elsewhere", task.state));
                 }
+            }
+            let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0);
+            if (worker.challenging || failing)
+                && worker.entries.iter().any(|entry| self.index.get(*entry).is_some_and(|view| view.available))
+            {
+                return Err(format!("{worker_id} is under or failed a challenge but its devices are available"));
+            }
+            if let Some(due_ms) = worker.next_challenge_ms
+                && !self.challenges_due.contains(&(due_ms, worker_id.clone()))
+            {
+                return Err(format!("{worker_id}'s next challenge at {due_ms} is not listed"));
+            }
+        }
+        for (due_ms, worker_id) in &self.challenges_due {
+            if self.workers.get(worker_id).and_then(|worker| worker.next_challenge_ms) != Some(*due_ms) {
+                return Err(format!("a challenge of {worker_id} is listed at {due_ms} but not due then"));
             }
         }
         for (job_id, job) in &self.jobs {

@@ -14,6 +14,7 @@ mod event;
 mod model;
 mod payments;
 mod queue;
+pub mod reputation;
 
 pub use config::Config;
 pub use core::{COORD_ERROR_SETTLED, Core, RestoreError};
@@ -23,3 +24,4 @@ pub use payments::{
     DEFAULT_REWARDS_EPOCH_MS, DEFAULT_UNSTAKE_COOLDOWN_MS, EscrowError, EscrowView, FEE_BPS_MAX, Payments, RewardRules,
     StakeError, StakeRules, StakeView, TaskPaid,
 };
+pub use reputation::Reputation;

@@ -74,6 +74,8 @@ pub struct WorkerView {
     pub challenges: ChallengeRecord,
     /// A challenge is under way.
     pub challenging: bool,
+    /// What it has done since the coordinator started, and its score.
+    pub reputation: crate::Reputation,
     /// Connected, not paused, and inside an availability window.
     pub available: bool,
     pub devices_in_use: u32,

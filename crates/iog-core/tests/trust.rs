@@ -125,3 +125,155 @@ fn the_payments_slash_a_tenth_of_the_active_stake_once_per_reason() {
     assert_eq!(payments.ledger().balance(&AccountId::Rewards).posted.to_amount(), Some(io("4")));
     payments.check().unwrap();
 }
+
+fn challenges(actions: &[Action]) -> usize {
+    actions.iter().filter(|a| matches!(a, Action::Challenge { .. })).count()
+}
+
+#[test]
+fn a_worker_is_challenged_on_connect_and_takes_no_task_until_checked_then_about_every_interval() {
+    let config = Config {
+        challenge_interval_ms: 60_000,
+        challenge_retry_ms: 5_000,
+        heartbeat_interval_ms: 1_000_000,
+        ..config()
+    };
+    let mut core = Core::new(config);
+    core.handle(Event::JobSubmitted(job(1, 1, 0)), 0);
+    let joined = core.handle(
+        Event::WorkerConnected { worker_id: WorkerId("w".into()), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        10,
+    );
+    assert_eq!(challenges(&joined), 1);
+    assert!(leased_to(&joined).is_empty(), "no task while the challenge runs: {joined:?}");
+    assert!(worker(&core, "w").challenging);
+    core.check_invariants().unwrap();
+    let checked = challenge(&mut core, "w", true, 500);
+    let Some(Action::Persist(Change::TaskLeased { task_id, token, .. })) =
+        checked.iter().find(|a| matches!(a, Action::Persist(Change::TaskLeased { .. })))
+    else {
+        panic!("checked: the queue moves: {checked:?}")
+    };
+    let (task_id, token) = (*task_id, *token);
+    let output = BlobId::of(b"out");
+    core.handle(Event::TaskSucceeded { worker_id: WorkerId("w".into()), task_id, token, output, duration_ms: 5 }, 600);
+
+    // The next round comes between half and one and a half intervals later.
+    let first_due = (1_000..=100_000)
+        .step_by(1_000)
+        .find(|now| challenges(&core.handle(Event::Tick, *now)) > 0)
+        .expect("a routine challenge fell due");
+    assert!((30_500..=91_500).contains(&first_due), "{first_due}");
+    assert!(worker(&core, "w").challenging);
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn a_busy_worker_is_challenged_only_once_idle() {
+    let config = Config {
+        challenge_interval_ms: 10_000,
+        challenge_retry_ms: 1_000,
+        heartbeat_interval_ms: 1_000_000,
+        ..config()
+    };
+    let mut core = Core::new(config);
+    core.handle(
+        Event::WorkerConnected { worker_id: WorkerId("w".into()), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        0,
+    );
+    challenge(&mut core, "w", true, 10);
+    let leased = core.handle(Event::JobSubmitted(job(1, 1, 0)), 20);
+    let Some(Action::Persist(Change::TaskLeased { task_id, token, .. })) =
+        leased.iter().find(|a| matches!(a, Action::Persist(Change::TaskLeased { .. })))
+    else {
+        panic!("{leased:?}")
+    };
+    let (task_id, token) = (*task_id, *token);
+    for now in (1_000..=40_000).step_by(1_000) {
+        core.handle(
+            Event::Heartbeat { worker_id: WorkerId("w".into()), held: vec![iog_core::RunningTask { task_id, token }] },
+            now,
+        );
+        assert_eq!(challenges(&core.handle(Event::Tick, now)), 0, "never while it runs a task ({now} ms)");
+    }
+    let output = BlobId::of(b"out");
+    core.handle(
+        Event::TaskSucceeded { worker_id: WorkerId("w".into()), task_id, token, output, duration_ms: 5 },
+        40_100,
+    );
+    let mut started = 0;
+    for now in (41_000..=43_000).step_by(500) {
+        started += challenges(&core.handle(Event::Tick, now));
+    }
+    assert_eq!(started, 1, "idle again: the waiting round starts within a retry");
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn gpu_offers_are_not_challenged() {
+    let config = Config { challenge_interval_ms: 60_000, ..config() };
+    let mut core = Core::new(config);
+    let offer = Offer { groups: vec![iog_sched::DeviceGroup::gpu("H100", 80 << 30, 1)], ..Offer::cpu(1) };
+    let joined =
+        core.handle(Event::WorkerConnected { worker_id: WorkerId("g".into()), offer, trust: 1, running: vec![] }, 0);
+    assert_eq!(challenges(&joined), 0);
+    assert_eq!(worker(&core, "g").trust, 1, "its trust is its stake's");
+}
+
+#[test]
+fn a_worker_that_fails_its_tasks_loses_reputation_and_ranks_below_an_equal_reliable_one() {
+    let mut core = Core::new(Config { retry_backoff_base_ms: 1, ..config() });
+    let offer = Offer { price_io_per_device_hour: io("1"), ..Offer::cpu(1) };
+    for name in ["flaky", "steady"] {
+        core.handle(
+            Event::WorkerConnected {
+                worker_id: WorkerId(name.into()),
+                offer: offer.clone(),
+                trust: 0,
+                running: vec![],
+            },
+            0,
+        );
+    }
+    let mut first = job(1, 20, 0);
+    first.max_attempts = Some(100);
+    let mut actions = core.handle(Event::JobSubmitted(first), 1);
+    let mut now = 2;
+    // Every task on the flaky worker fails, every one on the steady worker commits.
+    for _ in 0..200 {
+        let leases: Vec<(WorkerId, iog_types::TaskId, iog_types::LeaseToken)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Persist(Change::TaskLeased { worker_id, task_id, token, .. }) => {
+                    Some((worker_id.clone(), *task_id, *token))
+                }
+                _ => None,
+            })
+            .collect();
+        actions = Vec::new();
+        for (worker_id, task_id, token) in leases {
+            now += 10;
+            if worker_id.0 == "flaky" {
+                actions.extend(core.handle(Event::TaskFailed { worker_id, task_id, token, error: "boom".into() }, now));
+            } else {
+                let output = BlobId::of(task_id.to_string().as_bytes());
+                actions.extend(
+                    core.handle(Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 5 }, now),
+                );
+            }
+        }
+        now += 10;
+        actions.extend(core.handle(Event::Tick, now));
+        if core.job(JobId(1)).unwrap().state.is_final() {
+            break;
+        }
+    }
+    core.check_invariants().unwrap();
+    let flaky = worker(&core, "flaky").reputation;
+    let steady = worker(&core, "steady").reputation;
+    assert!(flaky.tasks_failed >= 1 && steady.tasks_committed == 20, "{flaky:?} {steady:?}");
+    assert!(flaky.score_milli() < 500 && steady.score_milli() > 500, "{flaky:?} {steady:?}");
+    // Both idle now: a new task goes to the better reputation at the same price.
+    let placed = leased_to(&core.handle(Event::JobSubmitted(job(2, 1, 0)), now + 10));
+    assert_eq!(placed, ["steady"]);
+}

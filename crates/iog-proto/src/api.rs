@@ -163,6 +163,16 @@ pub struct WorkerStatus {
     /// A hardware challenge is under way.
     #[serde(default)]
     pub challenging: bool,
+    /// Its reputation score, 0 to 1000 (500: no record), which placement
+    /// ranks by, and the outcomes it comes from, since the coordinator started.
+    #[serde(default)]
+    pub reputation_milli: u16,
+    #[serde(default)]
+    pub tasks_committed: u64,
+    #[serde(default)]
+    pub tasks_failed: u64,
+    #[serde(default)]
+    pub leases_lapsed: u64,
     /// Online, not paused and inside its hours: it can take tasks.
     #[serde(default)]
     pub available: bool,

@@ -267,6 +267,12 @@ pub enum WorkerCommand {
     Devices,
     /// List the workers a coordinator knows.
     List,
+    /// Show one worker as the coordinator sees it: offer, trust,
+    /// reputation, hardware challenges.
+    Show {
+        /// The worker's id, or the start of it.
+        worker_id: String,
+    },
     /// Show what this worker (the key in --data-dir) offers, as the
     /// coordinator sees it, and how much of it is in use.
     Offers {

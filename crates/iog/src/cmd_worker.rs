@@ -44,6 +44,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                     "worker",
                     "state",
                     "trust",
+                    "reputation",
                     "challenges",
                     "region",
                     "price/device-h",
@@ -59,6 +60,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                         w.worker_id.to_string(),
                         display::worker_state(&w).to_owned(),
                         w.trust.to_string(),
+                        format!("{:.3}", f64::from(w.reputation_milli) / 1000.0),
                         format!("{} passed, {} failed", w.challenges_passed, w.challenges_failed),
                         offer.map_or_else(|| "-".to_owned(), |o| o.region.clone()),
                         offer.map_or_else(|| "-".to_owned(), |o| o.price_io_per_device_hour.to_string()),
@@ -68,6 +70,26 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                     ]);
                 }
                 println!("{table}");
+            }
+        }
+        Some(WorkerCommand::Show { worker_id }) => {
+            let client = Client::new(&global.coordinator)?;
+            let workers = client.workers().await?;
+            let matching: Vec<_> = workers.into_iter().filter(|w| w.worker_id.0.starts_with(&worker_id)).collect();
+            let worker = match matching.as_slice() {
+                [one] => one,
+                [] => anyhow::bail!(
+                    "the coordinator at {} knows no worker whose id starts with {worker_id:?}; `iog worker list` shows them",
+                    global.coordinator
+                ),
+                many => {
+                    anyhow::bail!("{} workers have ids starting with {worker_id:?}; give more of the id", many.len())
+                }
+            };
+            if global.json {
+                print_json(worker)?;
+            } else {
+                display::print_offer(worker);
             }
         }
         Some(WorkerCommand::Offers { data_dir }) => {

@@ -131,6 +131,21 @@ pub fn print_offer(worker: &iog_proto::api::WorkerStatus) {
     println!("  region: {}", offer.region);
     println!("  price: {} per device-hour", offer.price_io_per_device_hour);
     println!("  trust level: {}", worker.trust);
+    println!(
+        "  reputation: {:.3} ({} tasks committed, {} failed, {} lapsed)",
+        f64::from(worker.reputation_milli) / 1000.0,
+        worker.tasks_committed,
+        worker.tasks_failed,
+        worker.leases_lapsed
+    );
+    let in_row = match worker.challenges_failed_in_row {
+        0 => String::new(),
+        n => format!("; the last {n} failed"),
+    };
+    println!("  hardware challenges: {} passed, {} failed{in_row}", worker.challenges_passed, worker.challenges_failed);
+    if let Some(coord) = &worker.coord {
+        println!("  network coordinate: error {:.2}, height {:.1} ms", coord.error, coord.height_ms);
+    }
     if offer.windows.is_empty() {
         println!("  hours: always");
     } else {
