@@ -291,14 +291,28 @@ pub struct Outcome {
 /// machine and the worker stopped its tasks; `Resume`: the machine is idle again.
 #[derive(Debug, Clone)]
 enum Up {
-    Hello { held: Vec<RunningTask>, offer: Offer },
-    Heartbeat { held: Vec<RunningTask> },
-    Done { task_id: TaskId, token: LeaseToken, output: BlobId },
-    Failed { task_id: TaskId, token: LeaseToken },
+    Hello {
+        held: Vec<RunningTask>,
+        offer: Offer,
+    },
+    Heartbeat {
+        held: Vec<RunningTask>,
+    },
+    Done {
+        task_id: TaskId,
+        token: LeaseToken,
+        output: BlobId,
+    },
+    Failed {
+        task_id: TaskId,
+        token: LeaseToken,
+    },
     Pause,
     Resume,
     /// The answer to a challenge round, as the coordinator's check found it.
-    Challenged { passed: bool },
+    Challenged {
+        passed: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -325,19 +339,52 @@ enum Down {
 /// `slot` stops using it.
 #[derive(Debug, Clone)]
 enum Ev {
-    ToCoord { slot: usize, session: u64, msg: Up },
-    ToWorker { slot: usize, incarnation: u64, session: u64, msg: Down },
-    Submit { job_idx: u32 },
-    Cancel { job_idx: u32 },
+    ToCoord {
+        slot: usize,
+        session: u64,
+        msg: Up,
+    },
+    ToWorker {
+        slot: usize,
+        incarnation: u64,
+        session: u64,
+        msg: Down,
+    },
+    Submit {
+        job_idx: u32,
+    },
+    Cancel {
+        job_idx: u32,
+    },
     CoordTick,
     CoordRestart,
-    Heartbeat { slot: usize, incarnation: u64 },
-    TaskDone { slot: usize, incarnation: u64, task_id: TaskId, token: LeaseToken },
-    WorkerRestart { slot: usize },
-    Reconnect { slot: usize, incarnation: u64 },
-    OwnerIdle { slot: usize },
+    Heartbeat {
+        slot: usize,
+        incarnation: u64,
+    },
+    TaskDone {
+        slot: usize,
+        incarnation: u64,
+        task_id: TaskId,
+        token: LeaseToken,
+    },
+    WorkerRestart {
+        slot: usize,
+    },
+    Reconnect {
+        slot: usize,
+        incarnation: u64,
+    },
+    OwnerIdle {
+        slot: usize,
+    },
     /// A worker finished its challenge round in `session`.
-    ChallengeAnswered { slot: usize, incarnation: u64, session: u64, passed: bool },
+    ChallengeAnswered {
+        slot: usize,
+        incarnation: u64,
+        session: u64,
+        passed: bool,
+    },
     Chaos,
 }
 
@@ -1232,8 +1279,7 @@ impl World {
                 // A slow worker answers slowly but in time: its claim is what
                 // it has. Failures are faults, so they stop with the others.
                 let slow = worker.slow;
-                let failed = self.in_fault_window()
-                    && roll(&mut self.rng, self.config.faults.challenge_fail_per_mille);
+                let failed = self.in_fault_window() && roll(&mut self.rng, self.config.faults.challenge_fail_per_mille);
                 let delay = self.rng.random_range(20..=200) * if slow { 10 } else { 1 };
                 self.at(delay, Ev::ChallengeAnswered { slot, incarnation, session, passed: !failed });
             }
