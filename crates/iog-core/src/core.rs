@@ -7,7 +7,7 @@ use iog_types::{JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId
 
 use crate::config::Config;
 use crate::event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
-use crate::model::{ChallengeRecord, JobView, Snapshot, TaskView, WorkerView};
+use crate::model::{ChallengeRecord, JobView, Snapshot, TaskView, WorkerRecord, WorkerView};
 use crate::queue::{Submitter, TaskQueue};
 use crate::reputation::Reputation;
 
@@ -230,6 +230,10 @@ impl Core {
                 },
             );
         }
+        for (worker_id, record) in snapshot.workers {
+            core.challenges.insert(worker_id.clone(), record.challenges);
+            core.reputations.insert(worker_id, record.reputation);
+        }
         let timeout_ms = core.config.worker_timeout_ms();
         for restored in snapshot.tasks {
             let task_id = restored.task_id;
@@ -333,7 +337,7 @@ impl Core {
             }
             Event::TaskFailed { worker_id, task_id, token, error } => {
                 if self.holds_current_lease(&worker_id, task_id, token) {
-                    self.record_outcome(&worker_id, |r| r.tasks_failed += 1);
+                    self.record_outcome(&worker_id, |r| r.tasks_failed += 1, &mut out);
                     self.release_lease(task_id);
                     self.retry_or_fail(task_id, error, now, &mut out);
                 }
@@ -548,12 +552,23 @@ impl Core {
     }
 
     /// Counts an outcome of the worker's and re-ranks it if its score moved.
-    fn record_outcome(&mut self, worker_id: &WorkerId, count: impl FnOnce(&mut Reputation)) {
+    /// Makes it durable, and re-ranks the worker if its score moved.
+    fn record_outcome(&mut self, worker_id: &WorkerId, count: impl FnOnce(&mut Reputation), out: &mut Vec<Action>) {
         let before = self.reputation_milli(worker_id);
         count(self.reputations.entry(worker_id.clone()).or_default());
         if self.reputation_milli(worker_id) != before {
             self.refresh_terms(worker_id);
         }
+        self.persist_record(worker_id, out);
+    }
+
+    /// Writes the worker's record of conduct as it is now.
+    fn persist_record(&self, worker_id: &WorkerId, out: &mut Vec<Action>) {
+        let record = WorkerRecord {
+            challenges: self.challenges.get(worker_id).copied().unwrap_or_default(),
+            reputation: self.reputations.get(worker_id).copied().unwrap_or_default(),
+        };
+        out.push(Action::Persist(Change::WorkerRecorded { worker_id: worker_id.clone(), record }));
     }
 
     /// The trust level placement sees: what the shell granted (`base`:
@@ -569,13 +584,12 @@ impl Core {
         if !self.workers.contains_key(worker_id) {
             return;
         }
-        self.record_outcome(worker_id, |r| {
-            if passed {
-                r.challenges_passed += 1;
-            } else {
-                r.challenges_failed += 1;
-            }
-        });
+        let reputation = self.reputations.entry(worker_id.clone()).or_default();
+        if passed {
+            reputation.challenges_passed += 1;
+        } else {
+            reputation.challenges_failed += 1;
+        }
         let record = self.challenges.entry(worker_id.clone()).or_default();
         if passed {
             record.passed += 1;
@@ -600,6 +614,7 @@ impl Core {
         if connected && self.config.challenge_interval_ms > 0 {
             self.set_challenge_due(worker_id, Some(now + wait_ms));
         }
+        self.persist_record(worker_id, out);
         self.refresh_terms(worker_id);
         self.refresh_available(worker_id, now);
     }
@@ -660,7 +675,7 @@ impl Core {
             }
             task.unconfirmed_heartbeats += 1;
             if task.unconfirmed_heartbeats >= max {
-                self.record_outcome(worker_id, |r| r.leases_lapsed += 1);
+                self.record_outcome(worker_id, |r| r.leases_lapsed += 1, out);
                 self.release_lease(task_id);
                 let error = format!("worker {} does not hold the task it was given", worker_id.short());
                 self.retry_or_fail(task_id, error, now, out);
@@ -781,7 +796,7 @@ impl Core {
             _ => CommitOutcome::Stale,
         };
         if outcome == CommitOutcome::Committed {
-            self.record_outcome(&worker_id, |r| r.tasks_committed += 1);
+            self.record_outcome(&worker_id, |r| r.tasks_committed += 1, out);
             self.release_lease(task_id);
             let task = self.tasks.get_mut(&task_id).expect("checked above");
             // What the worker reports is taken, but never longer than the
@@ -870,6 +885,7 @@ impl Core {
             if lapsed > 0 {
                 // The worker is gone from the index; its score counts when it returns.
                 self.reputations.entry(worker_id.clone()).or_default().leases_lapsed += lapsed;
+                self.persist_record(&worker_id, out);
             }
             for task_id in worker.leases {
                 // An earlier lapse may have failed the job, cancelling this task.

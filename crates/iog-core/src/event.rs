@@ -151,6 +151,11 @@ pub enum Change {
         task_id: TaskId,
         error: String,
     },
+    /// A worker's record of challenges and task outcomes changed.
+    WorkerRecorded {
+        worker_id: WorkerId,
+        record: crate::WorkerRecord,
+    },
     /// Every task of the job that was not final is now cancelled.
     JobEnded {
         job_id: JobId,

@@ -19,7 +19,7 @@ pub mod reputation;
 pub use config::Config;
 pub use core::{COORD_ERROR_SETTLED, Core, RestoreError};
 pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
-pub use model::{ChallengeRecord, JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerView};
+pub use model::{ChallengeRecord, JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerRecord, WorkerView};
 pub use payments::{
     DEFAULT_REWARDS_EPOCH_MS, DEFAULT_UNSTAKE_COOLDOWN_MS, EscrowError, EscrowView, FEE_BPS_MAX, Payments, RewardRules,
     StakeError, StakeRules, StakeView, TaskPaid,

@@ -35,6 +35,17 @@ pub struct RestoredTask {
 pub struct Snapshot {
     pub jobs: Vec<RestoredJob>,
     pub tasks: Vec<RestoredTask>,
+    /// What is known of each worker's conduct.
+    pub workers: Vec<(WorkerId, WorkerRecord)>,
+}
+
+/// A worker's conduct as the store keeps it: its hardware challenges and
+/// its tasks' outcomes (its reputation's challenge counts are the
+/// challenge record's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerRecord {
+    pub challenges: ChallengeRecord,
+    pub reputation: crate::Reputation,
 }
 
 /// A read-only look at one task, for tests and checks.

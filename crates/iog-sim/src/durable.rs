@@ -52,6 +52,7 @@ pub struct DurableModel {
     jobs: BTreeMap<JobId, Job>,
     tasks: BTreeMap<TaskId, Task>,
     commits: BTreeMap<TaskId, Commit>,
+    workers: BTreeMap<WorkerId, iog_core::WorkerRecord>,
 }
 
 impl DurableModel {
@@ -71,6 +72,9 @@ impl DurableModel {
 
     fn apply_one(&mut self, change: &Change) -> Result<(), Violation> {
         match change {
+            Change::WorkerRecorded { worker_id, record } => {
+                self.workers.insert(worker_id.clone(), *record);
+            }
             Change::JobCreated { job, max_attempts, created_ms } => {
                 if self.jobs.contains_key(&job.job_id) {
                     return Err(Violation::new("store-consistent", format!("job {} created twice", job.job_id)));
@@ -252,6 +256,7 @@ impl DurableModel {
                 });
             }
         }
+        snapshot.workers = self.workers.iter().map(|(worker_id, record)| (worker_id.clone(), *record)).collect();
         snapshot
     }
 

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -133,7 +134,20 @@ impl Store {
             });
             script.push(";\n");
         }
-        for change in changes {
+        // A worker's record may change many times in one batch (once per
+        // commit); only its last state needs writing.
+        let mut last_record: HashMap<&WorkerId, usize> = HashMap::new();
+        for (idx, change) in changes.iter().enumerate() {
+            if let Change::WorkerRecorded { worker_id, .. } = change {
+                last_record.insert(worker_id, idx);
+            }
+        }
+        for (idx, change) in changes.iter().enumerate() {
+            if let Change::WorkerRecorded { worker_id, .. } = change
+                && last_record.get(worker_id) != Some(&idx)
+            {
+                continue;
+            }
             push_change(&mut script, change);
         }
         for chunk in journal.chunks(ROWS_PER_INSERT) {
@@ -282,6 +296,31 @@ impl Store {
                 not_before_ms: task.not_before_ms,
                 output: task.commit.map(|commit| commit.output),
             });
+        }
+        let worker_rows = sqlx::query(
+            "SELECT worker_id, challenges_passed, challenges_failed, challenges_failed_in_row, tasks_committed, \
+                    tasks_failed, leases_lapsed FROM worker_records ORDER BY worker_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in worker_rows {
+            let count = |column: &str| row.try_get::<i64, _>(column).map(to_u64);
+            let small =
+                |column: &str| count(column).map(|n| u32::try_from(n).unwrap_or(u32::MAX)).map_err(StoreError::from);
+            let challenges = iog_core::ChallengeRecord {
+                passed: small("challenges_passed")?,
+                failed: small("challenges_failed")?,
+                failed_in_row: small("challenges_failed_in_row")?,
+            };
+            let reputation = iog_core::Reputation {
+                tasks_committed: count("tasks_committed")?,
+                tasks_failed: count("tasks_failed")?,
+                leases_lapsed: count("leases_lapsed")?,
+                challenges_passed: u64::from(challenges.passed),
+                challenges_failed: u64::from(challenges.failed),
+            };
+            let worker_id = iog_types::WorkerId(row.try_get("worker_id")?);
+            snapshot.workers.push((worker_id, iog_core::WorkerRecord { challenges, reputation }));
         }
         Ok(snapshot)
     }
@@ -517,6 +556,20 @@ async fn insert_blob(tx: &mut sqlx::SqliteConnection, blob_id: BlobId, bytes: &[
 /// Appends the statements that make `change` durable to `script`.
 fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
     match change {
+        Change::WorkerRecorded { worker_id, record } => {
+            let count = |n: u64| to_i64(n);
+            script.push(
+                "INSERT OR REPLACE INTO worker_records (worker_id, challenges_passed, challenges_failed, \
+                 challenges_failed_in_row, tasks_committed, tasks_failed, leases_lapsed) VALUES (",
+            );
+            script.push_bind(&worker_id.0);
+            script.push(", ").push_bind(i64::from(record.challenges.passed));
+            script.push(", ").push_bind(i64::from(record.challenges.failed));
+            script.push(", ").push_bind(i64::from(record.challenges.failed_in_row));
+            script.push(", ").push_bind(count(record.reputation.tasks_committed));
+            script.push(", ").push_bind(count(record.reputation.tasks_failed));
+            script.push(", ").push_bind(count(record.reputation.leases_lapsed)).push(");\n");
+        }
         Change::JobCreated { job, max_attempts, created_ms } => {
             let job_id = to_i64(job.job_id.0);
             script.push(

@@ -157,3 +157,42 @@ async fn small_blobs_live_in_the_database_and_large_ones_in_files() {
     store.apply_with_blobs(&[], &[(inline, std::sync::Arc::from(&b"inline"[..]))]).await.unwrap();
     assert_eq!(store.get_blob(inline).await.unwrap().as_deref(), Some(&b"inline"[..]));
 }
+
+/// A worker's challenge record and reputation survive a restart: a run of
+/// failed challenges goes on counting toward its slash, and its good record
+/// still ranks it.
+#[tokio::test]
+async fn worker_records_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { challenge_interval_ms: 60_000, ..Config::default() };
+    let store = Store::open(dir.path()).await.unwrap();
+    let mut core = Core::new(config.clone());
+    let worker = WorkerId("w1".into());
+    let mut changes = persisted(&core.handle(
+        Event::WorkerConnected { worker_id: worker.clone(), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        0,
+    ));
+    for (now, passed) in [(10, true), (20, false), (30, false)] {
+        let checked = Event::ChallengeChecked { worker_id: worker.clone(), passed, detail: "test".into() };
+        changes.extend(persisted(&core.handle(checked, now)));
+    }
+    store.apply(&changes).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let snapshot = store.load_snapshot().await.unwrap();
+    let mut restored = Core::restore(config, snapshot, 40).unwrap();
+    let before = core.workers().into_iter().find(|w| w.worker_id == worker).unwrap();
+    restored.handle(
+        Event::WorkerConnected { worker_id: worker.clone(), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        50,
+    );
+    let after = restored.workers().into_iter().find(|w| w.worker_id == worker).unwrap();
+    assert_eq!((after.challenges, after.reputation), (before.challenges, before.reputation));
+    assert_eq!(after.challenges.failed_in_row, 2);
+    // The third failure in a row, after the restart, slashes.
+    let third =
+        restored.handle(Event::ChallengeChecked { worker_id: worker, passed: false, detail: "test".into() }, 60);
+    assert!(third.iter().any(|a| matches!(a, Action::SlashStake { .. })), "{third:?}");
+    restored.check_invariants().unwrap();
+}
