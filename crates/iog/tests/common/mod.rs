@@ -172,8 +172,10 @@ impl Cluster {
     pub async fn wait_for_online(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            // Online and through the hardware challenge every worker takes
+            // when it joins, so placement sees them all.
             if let Ok(workers) = self.client.workers().await
-                && workers.iter().filter(|w| w.online).count() >= n
+                && workers.iter().filter(|w| w.online && !w.challenging).count() >= n
             {
                 return;
             }
