@@ -15,6 +15,9 @@ use crate::reputation::Reputation;
 /// last anyway).
 const RTT_MS_MAX: u32 = 10_000;
 
+/// Placement sees reputation in steps of this many thousandths (40 steps).
+pub const REPUTATION_RANK_STEP_MILLI: u16 = 25;
+
 /// Whether the coordinator can challenge this offer's claims: CPUs only,
 /// until workers have GPU kernels for the challenges. A GPU offer's trust
 /// comes from its stake alone.
@@ -546,9 +549,14 @@ impl Core {
         }
     }
 
-    /// The worker's reputation score, neutral for one without a record.
+    /// The worker's reputation score as placement ranks by it: neutral for
+    /// one without a record, otherwise rounded down to a step of
+    /// [`REPUTATION_RANK_STEP_MILLI`], so that a commit re-ranks the worker
+    /// only when its score crossed a step rather than at nearly every one.
     fn reputation_milli(&self, worker_id: &WorkerId) -> u16 {
-        self.reputations.get(worker_id).map_or(REPUTATION_NEUTRAL_MILLI, Reputation::score_milli)
+        self.reputations.get(worker_id).map_or(REPUTATION_NEUTRAL_MILLI, |reputation| {
+            reputation.score_milli() / REPUTATION_RANK_STEP_MILLI * REPUTATION_RANK_STEP_MILLI
+        })
     }
 
     /// Counts an outcome of the worker's and re-ranks it if its score moved.
