@@ -237,7 +237,8 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
         spawn(&["worker", "--coordinator", &url, "--data-dir", &remote_dir], dir.path(), "remote", Some(&netns.name));
     let remote_id: WorkerId =
         iog_host::Identity::load_or_create(std::path::Path::new(&remote_dir)).unwrap().worker_id();
-    while client.workers().await.unwrap().iter().filter(|w| w.online).count() < 2 {
+    // Both online and through their join challenge, so both take tiles.
+    while client.workers().await.unwrap().iter().filter(|w| w.online && !w.challenging).count() < 2 {
         assert!(Instant::now() < deadline, "workers did not join");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
