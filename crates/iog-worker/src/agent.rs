@@ -483,6 +483,11 @@ impl Agent {
         input_bytes: Option<Vec<u8>>,
         done_tx: &mpsc::UnboundedSender<TaskId>,
     ) {
+        #[cfg(feature = "cheats")]
+        if self.config.cheat == Some(crate::Cheat::DropTasks) {
+            tracing::debug!(task_id = %task_id, "cheat: dropping the task without a word");
+            return;
+        }
         if self.owner.borrow().is_some() {
             // Sent before the coordinator read our pause; it takes the task
             // back when it does.

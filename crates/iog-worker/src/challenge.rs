@@ -22,6 +22,8 @@ pub enum Cheat {
     /// Answers everything right but this much later, as a device slower
     /// than the one it claims would.
     Slow { delay_ms: u64 },
+    /// Takes tasks and silently never runs them (nor lists them as held).
+    DropTasks,
 }
 
 /// Challenges under way for one worker.

@@ -93,3 +93,45 @@ async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashe
     let data_dir = cluster.coordinator_dir();
     run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);
 }
+
+/// A worker that takes tasks and silently drops them: each lease lapses
+/// after two heartbeats that do not list it, the task moves on to the honest
+/// worker, and the dropper's reputation falls below 0.5 while the honest
+/// one's rises above (among paid offers at one price, the honest one then
+/// ranks first; `iog-core/tests/trust.rs` shows that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_drops_tasks_loses_them_and_its_reputation() {
+    let cluster = Cluster::start(1).await;
+    let honest = cluster.workers[0].0.clone();
+    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join("dropper"));
+    config.cheat = Some(Cheat::DropTasks);
+    config.probe_bind = None;
+    let dropper_handle = iog_worker::start(config).await.unwrap();
+    let dropper = dropper_handle.worker_id().clone();
+    cluster.wait_for_online(2).await;
+
+    let job_file = cluster.dir.path().join("noop.toml");
+    std::fs::write(
+        &job_file,
+        "[job]\nname = \"drops\"\nworkload = \"noop\"\nmax_attempts = 20\n\n[noop]\nn_tasks = 12\n",
+    )
+    .unwrap();
+    let job_id: iog_types::JobId =
+        run_ok(&cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap();
+    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
+    assert_eq!(status.state, iog_types::JobState::Done, "every task moved on from the dropper: {status:?}");
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    assert!(tasks.iter().all(|t| t.committed_by.as_ref() == Some(&honest)), "{tasks:?}");
+
+    let workers = cluster.client.workers().await.unwrap();
+    let of = |id: &WorkerId| workers.iter().find(|w| &w.worker_id == id).unwrap().clone();
+    let (dropper_status, honest_status) = (of(&dropper), of(&honest));
+    assert!(dropper_status.leases_lapsed >= 1, "{dropper_status:?}");
+    assert!(
+        dropper_status.reputation_milli < 500 && honest_status.reputation_milli > 500,
+        "dropper {} and honest {}",
+        dropper_status.reputation_milli,
+        honest_status.reputation_milli
+    );
+    dropper_handle.shutdown().await;
+}
