@@ -130,6 +130,7 @@ async fn submit(
         workload: workload_kind,
         spec_json,
         max_attempts: spec.job.max_attempts,
+        task_timeout_ms: spec.job.task_timeout_ms,
         inputs,
         requirements,
         submitter,

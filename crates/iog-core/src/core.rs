@@ -73,6 +73,8 @@ struct Job {
     reservation: Option<Reservation>,
     /// A gang whose hold timed out tries again from then.
     gang_not_before_ms: UnixMs,
+    /// How long one lease of its tasks may last.
+    task_timeout_ms: Option<u64>,
 }
 
 /// Devices a gang job holds while the rest of its gang frees up.
@@ -165,6 +167,10 @@ pub struct Core {
     reservation_deadlines: BTreeSet<(UnixMs, JobId)>,
     /// Hardware challenges of every worker seen since the coordinator started.
     challenges: HashMap<WorkerId, ChallengeRecord>,
+    /// Leases of jobs with a task timeout, by when they lapse. Entries are
+    /// not removed when a lease ends otherwise; one whose task no longer
+    /// holds that token is skipped when it comes due.
+    lease_deadlines: BTreeSet<(UnixMs, TaskId, LeaseToken)>,
     /// What every worker seen since the coordinator started has done.
     reputations: HashMap<WorkerId, Reputation>,
     /// Connected workers by when their next challenge falls due.
@@ -197,6 +203,7 @@ impl Core {
             challenges: HashMap::new(),
             challenges_due: BTreeSet::new(),
             reputations: HashMap::new(),
+            lease_deadlines: BTreeSet::new(),
             gang_waits: BTreeSet::new(),
             next_token: 1,
             next_job_seq: 0,
@@ -228,6 +235,7 @@ impl Core {
                     devices_per_task: job.requirements.count,
                     submitter: Submitter::from(job.submitter.as_str()),
                     gang_latency_ms_max: job.requirements.gang_latency_ms_max,
+                    task_timeout_ms: job.task_timeout_ms,
                     reservation: None,
                     gang_not_before_ms: 0,
                 },
@@ -257,6 +265,11 @@ impl Core {
                     worker.leases.insert(task_id);
                     core.queue.add_use(&submitter, job.devices_per_task);
                     core.deadlines.insert((now + timeout_ms, holder));
+                    // A restored lease's clock restarts: the store does not
+                    // keep when it was granted.
+                    if let (Some(task_timeout_ms), Some(token)) = (job.task_timeout_ms, restored.token) {
+                        core.lease_deadlines.insert((now + task_timeout_ms, task_id, token));
+                    }
                 }
                 TaskState::Committed | TaskState::Failed | TaskState::Cancelled => {}
             }
@@ -357,6 +370,7 @@ impl Core {
                 }
             }
             Event::Tick => {
+                self.lapse_overdue_leases(now, &mut out);
                 self.on_tick(now, &mut out);
                 self.start_due_challenges(now, &mut out);
             }
@@ -418,6 +432,29 @@ impl Core {
             out.push(Action::Challenge { worker_id: worker_id.clone() });
         }
         self.set_offer(&worker_id, offer, trust, now);
+    }
+
+    /// Ends the leases that ran past their job's task timeout: the holder is
+    /// told to stop, the lapse counts as an attempt and against the
+    /// holder's reputation, and the task is tried again elsewhere.
+    fn lapse_overdue_leases(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        while let Some(&(due_ms, task_id, token)) = self.lease_deadlines.first() {
+            if due_ms > now {
+                break;
+            }
+            self.lease_deadlines.pop_first();
+            let Some(task) = self.tasks.get(&task_id) else { continue };
+            if task.state != TaskState::Leased || task.token != Some(token) {
+                continue;
+            }
+            let Some(holder) = task.holder.clone() else { continue };
+            let timeout_ms = self.jobs[&task_id.job_id].task_timeout_ms.unwrap_or_default();
+            let reason = format!("ran past its job's task_timeout_ms of {timeout_ms} on worker {}", holder.short());
+            out.push(Action::Revoke { worker_id: holder.clone(), task_id, token, reason: reason.clone() });
+            self.record_outcome(&holder, |r| r.leases_lapsed += 1, out);
+            self.release_lease(task_id);
+            self.retry_or_fail(task_id, reason, now, out);
+        }
     }
 
     /// Lists (or with `None` unlists) when the worker's next challenge is due.
@@ -752,6 +789,7 @@ impl Core {
                 devices_per_task: job.requirements.count,
                 submitter: submitter.clone(),
                 gang_latency_ms_max: job.requirements.gang_latency_ms_max,
+                task_timeout_ms: job.task_timeout_ms,
                 reservation: None,
                 gang_not_before_ms: 0,
             },
@@ -981,7 +1019,7 @@ impl Core {
     /// gang reservation already holds them).
     fn lease_task(&mut self, task_id: TaskId, entry: EntryId, take: bool, now: UnixMs, out: &mut Vec<Action>) {
         let job = &self.jobs[&task_id.job_id];
-        let (count, submitter) = (job.devices_per_task, job.submitter.clone());
+        let (count, submitter, task_timeout_ms) = (job.devices_per_task, job.submitter.clone(), job.task_timeout_ms);
         let view = self.index.get(entry).expect("placed entries exist");
         let worker_id = view.owner.clone();
         let price_io_per_hour =
@@ -992,6 +1030,9 @@ impl Core {
         self.queue.add_use(&submitter, count);
         let token = LeaseToken(self.next_token);
         self.next_token += 1;
+        if let Some(task_timeout_ms) = task_timeout_ms {
+            self.lease_deadlines.insert((now + task_timeout_ms, task_id, token));
+        }
         let task = self.tasks.get_mut(&task_id).expect("queued tasks exist");
         debug_assert_eq!(task.state, TaskState::Queued);
         task.state = TaskState::Leased;

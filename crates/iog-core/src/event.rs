@@ -12,6 +12,10 @@ pub struct NewJob {
     pub spec_json: Vec<u8>,
     /// Attempts per task; `None` takes the configured default.
     pub max_attempts: Option<u32>,
+    /// A lease that has not ended this long after it was granted lapses
+    /// (counting an attempt), whatever its holder's heartbeats say; `None`
+    /// lets a task run as long as its worker lives.
+    pub task_timeout_ms: Option<u64>,
     /// Input blob of each task, in task order.
     pub inputs: Vec<BlobId>,
     /// What each task needs of a worker.

@@ -11,6 +11,7 @@ pub struct RestoredJob {
     pub created_ms: UnixMs,
     pub requirements: Requirements,
     pub submitter: String,
+    pub task_timeout_ms: Option<u64>,
 }
 
 /// A task as the store remembers it.

@@ -35,6 +35,7 @@ fn job(id: u64, n_tasks: u32, requirements: Requirements, submitter: &str) -> Ne
         workload: "noop".to_owned(),
         spec_json: b"{}".to_vec(),
         max_attempts: None,
+        task_timeout_ms: None,
         inputs: (0..n_tasks).map(|idx| BlobId::of(&[id as u8, idx as u8])).collect(),
         requirements,
         submitter: submitter.to_owned(),

@@ -205,6 +205,7 @@ fn run(ops: Vec<Op>) {
                     workload: "noop".into(),
                     spec_json: vec![],
                     max_attempts: None,
+                    task_timeout_ms: None,
                     inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
                     requirements: requirements(wants),
                     submitter: format!("s{}", job_id.0 % 3),

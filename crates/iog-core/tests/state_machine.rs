@@ -26,6 +26,7 @@ fn job(id: u64, n_tasks: u32) -> NewJob {
         workload: "noop".to_owned(),
         spec_json: b"{}".to_vec(),
         max_attempts: None,
+        task_timeout_ms: None,
         inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
         requirements: Requirements::one(DeviceKind::Cpu),
         submitter: String::new(),

@@ -20,6 +20,7 @@ fn job(id: u64, n_tasks: u32, trust_min: u8) -> NewJob {
         workload: "noop".to_owned(),
         spec_json: b"{}".to_vec(),
         max_attempts: None,
+        task_timeout_ms: None,
         inputs: (0..n_tasks).map(|idx| BlobId::of(&[id as u8, idx as u8])).collect(),
         requirements: Requirements { trust_min, ..Requirements::one(DeviceKind::Cpu) },
         submitter: "s".to_owned(),
@@ -277,4 +278,50 @@ fn a_worker_that_fails_its_tasks_loses_reputation_and_ranks_below_an_equal_relia
     // Both idle now: a new task goes to the better reputation at the same price.
     let placed = leased_to(&core.handle(Event::JobSubmitted(job(2, 1, 0)), now + 10));
     assert_eq!(placed, ["steady"]);
+}
+
+/// A worker that lists a task in every heartbeat but never finishes it
+/// loses the lease at its job's task timeout; the lapse counts an attempt
+/// and against its reputation, and the task goes elsewhere.
+#[test]
+fn a_lease_past_its_jobs_task_timeout_lapses_whatever_the_heartbeats_say() {
+    let mut core = Core::new(Config { retry_backoff_base_ms: 1, ..config() });
+    core.handle(
+        Event::WorkerConnected {
+            worker_id: WorkerId("holder".into()),
+            offer: Offer::cpu(1),
+            trust: 0,
+            running: vec![],
+        },
+        0,
+    );
+    let mut timed = job(1, 1, 0);
+    timed.task_timeout_ms = Some(5_000);
+    let leased = core.handle(Event::JobSubmitted(timed), 10);
+    let Some(Action::Persist(Change::TaskLeased { task_id, token, .. })) =
+        leased.iter().find(|a| matches!(a, Action::Persist(Change::TaskLeased { .. })))
+    else {
+        panic!("{leased:?}")
+    };
+    let (task_id, token) = (*task_id, *token);
+    let held = vec![iog_core::RunningTask { task_id, token }];
+    for now in (500..5_010).step_by(500) {
+        core.handle(Event::Heartbeat { worker_id: WorkerId("holder".into()), held: held.clone() }, now);
+        assert!(core.handle(Event::Tick, now).iter().all(|a| !matches!(a, Action::Revoke { .. })), "{now}");
+    }
+    core.handle(
+        Event::WorkerConnected { worker_id: WorkerId("other".into()), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        5_005,
+    );
+    let lapsed = core.handle(Event::Tick, 5_011);
+    assert!(
+        lapsed.iter().any(|a| matches!(a, Action::Revoke { reason, .. } if reason.contains("task_timeout_ms of 5000"))),
+        "{lapsed:?}"
+    );
+    let mut moved = leased_to(&core.handle(Event::Heartbeat { worker_id: WorkerId("holder".into()), held }, 5_012));
+    moved.extend(leased_to(&core.handle(Event::Tick, 5_100)));
+    assert_eq!(moved, ["other"]);
+    assert_eq!(core.task(task_id).unwrap().attempts, 2);
+    assert_eq!(worker(&core, "holder").reputation.leases_lapsed, 1);
+    core.check_invariants().unwrap();
 }

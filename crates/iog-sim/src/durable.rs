@@ -21,6 +21,7 @@ struct Job {
     n_tasks: u32,
     requirements: Requirements,
     submitter: String,
+    task_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +90,7 @@ impl DurableModel {
                         n_tasks,
                         requirements: job.requirements.clone(),
                         submitter: job.submitter.clone(),
+                        task_timeout_ms: job.task_timeout_ms,
                     },
                 );
                 for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
@@ -239,6 +241,7 @@ impl DurableModel {
                 created_ms: job.created_ms,
                 requirements: job.requirements.clone(),
                 submitter: job.submitter.clone(),
+                task_timeout_ms: job.task_timeout_ms,
             });
             for task_idx in 0..job.n_tasks {
                 let task_id = TaskId::new(*job_id, task_idx);
@@ -318,6 +321,7 @@ mod tests {
             workload: "sim".into(),
             spec_json: Vec::new(),
             max_attempts: None,
+            task_timeout_ms: None,
             inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
             requirements: Requirements::default(),
             submitter: "payer-a".into(),

@@ -849,6 +849,7 @@ impl World {
             workload: "sim".into(),
             spec_json: Vec::new(),
             max_attempts: self.job_attempts[job_idx as usize],
+            task_timeout_ms: None,
             inputs,
             requirements: Requirements {
                 kind: Some(DeviceKind::Cpu),

@@ -247,7 +247,7 @@ impl Store {
     /// What the core needs to resume: every running job and its tasks.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let job_rows = sqlx::query(
-            "SELECT job_id, state, max_attempts, created_ms, requirements_json, submitter FROM jobs \
+            "SELECT job_id, state, max_attempts, created_ms, requirements_json, submitter, task_timeout_ms FROM jobs \
              WHERE state = 'running'",
         )
         .fetch_all(&self.pool)
@@ -270,6 +270,7 @@ impl Store {
                 created_ms: to_u64(row.try_get("created_ms")?),
                 requirements,
                 submitter: row.try_get("submitter")?,
+                task_timeout_ms: row.try_get::<Option<i64>, _>("task_timeout_ms")?.map(to_u64),
             });
         }
         let task_rows = sqlx::query(
@@ -574,13 +575,14 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             let job_id = to_i64(job.job_id.0);
             script.push(
                 "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms, \
-                 requirements_json, submitter) VALUES (",
+                 requirements_json, submitter, task_timeout_ms) VALUES (",
             );
             script.push_bind(job_id).push(", ").push_bind(&job.name).push(", ").push_bind(&job.workload);
             script.push(", ").push_bind(&job.spec_json).push(", 'running', ").push_bind(i64::from(*max_attempts));
             script.push(", ").push_bind(job.inputs.len() as i64).push(", ").push_bind(to_i64(*created_ms));
             let requirements_json = serde_json::to_string(&job.requirements).expect("requirements serialise");
-            script.push(", ").push_bind(requirements_json).push(", ").push_bind(&job.submitter).push(");\n");
+            script.push(", ").push_bind(requirements_json).push(", ").push_bind(&job.submitter);
+            script.push(", ").push_bind(job.task_timeout_ms.map(to_i64)).push(");\n");
             let indexed: Vec<(usize, &BlobId)> = job.inputs.iter().enumerate().collect();
             for chunk in indexed.chunks(ROWS_PER_INSERT) {
                 script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");

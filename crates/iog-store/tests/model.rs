@@ -44,6 +44,7 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
                     workload: "noop".into(),
                     spec_json: b"{}".to_vec(),
                     max_attempts: None,
+                    task_timeout_ms: None,
                     inputs: (0..rng.random_range(1..6u32)).map(|i| BlobId::of(&i.to_le_bytes())).collect(),
                     requirements: Requirements {
                         count: rng.random_range(1..=2),

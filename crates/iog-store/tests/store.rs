@@ -38,6 +38,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         workload: "noop".into(),
         spec_json: br#"{"job":{}}"#.to_vec(),
         max_attempts: Some(2),
+        task_timeout_ms: None,
         inputs: inputs.clone(),
         requirements: requirements.clone(),
         submitter: "payer".into(),

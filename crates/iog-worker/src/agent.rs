@@ -484,9 +484,18 @@ impl Agent {
         done_tx: &mpsc::UnboundedSender<TaskId>,
     ) {
         #[cfg(feature = "cheats")]
-        if self.config.cheat == Some(crate::Cheat::DropTasks) {
-            tracing::debug!(task_id = %task_id, "cheat: dropping the task without a word");
-            return;
+        match self.config.cheat {
+            Some(crate::Cheat::DropTasks) => {
+                tracing::debug!(task_id = %task_id, "cheat: dropping the task without a word");
+                return;
+            }
+            Some(crate::Cheat::HoldTasks) => {
+                tracing::debug!(task_id = %task_id, "cheat: holding the task without running it");
+                let job = tokio::spawn(std::future::pending::<()>());
+                self.held.lock().expect("held lock").insert(task_id, Held::Running { token, job });
+                return;
+            }
+            _ => {}
         }
         if self.owner.borrow().is_some() {
             // Sent before the coordinator read our pause; it takes the task

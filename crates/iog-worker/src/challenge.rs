@@ -24,6 +24,9 @@ pub enum Cheat {
     Slow { delay_ms: u64 },
     /// Takes tasks and silently never runs them (nor lists them as held).
     DropTasks,
+    /// Takes tasks, lists them as held in every heartbeat, and never
+    /// finishes them.
+    HoldTasks,
 }
 
 /// Challenges under way for one worker.

@@ -21,6 +21,10 @@ pub const JOB_NAME_CHARS_MAX: usize = 64;
 /// Largest scene file [`parse_job_file`] reads, in bytes.
 pub const SCENE_FILE_BYTES_MAX: u64 = 16 << 20;
 
+/// Shortest accepted `job.task_timeout_ms`: one second.
+pub const TASK_TIMEOUT_MS_MIN: u64 = 1_000;
+/// Longest accepted `job.task_timeout_ms`: seven days.
+pub const TASK_TIMEOUT_MS_MAX: u64 = 7 * 24 * 3_600_000;
 /// Largest accepted `job.max_attempts`.
 pub const MAX_ATTEMPTS_MAX: u32 = 100;
 
@@ -121,6 +125,10 @@ pub struct JobSection {
     /// `None` leaves the choice to the coordinator.
     #[serde(default)]
     pub max_attempts: Option<u32>,
+    /// How long one run of a task may take before its lease lapses and the
+    /// task is tried elsewhere (1 s to 7 days); `None`: no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_timeout_ms: Option<u64>,
 }
 
 /// The parameters of the workload a job runs, taken from its section.
@@ -216,6 +224,9 @@ impl JobSpec {
         }
         if let Some(max_attempts) = self.job.max_attempts {
             check::between("job.max_attempts", max_attempts, 1, MAX_ATTEMPTS_MAX)?;
+        }
+        if let Some(timeout_ms) = self.job.task_timeout_ms {
+            check::between("job.task_timeout_ms", timeout_ms, TASK_TIMEOUT_MS_MIN, TASK_TIMEOUT_MS_MAX)?;
         }
         if let Some(payment) = &self.payment {
             payment.terms()?;

@@ -107,6 +107,8 @@ fn out_of_range() {
     assert_eq!(err.to_string(), "render.scene.objects[0].radius must be > 0, got -1");
     let err = error_of(&render_job("name = \"t\"", "name = \"t\"\nmax_attempts = 0"));
     assert_eq!(err.to_string(), "job.max_attempts must be between 1 and 100, got 0");
+    let err = error_of(&render_job("name = \"t\"", "name = \"t\"\ntask_timeout_ms = 10"));
+    assert_eq!(err.to_string(), "job.task_timeout_ms must be between 1000 and 604800000, got 10");
     let err = error_of(&render_job("name = \"t\"", "name = \"\""));
     assert_eq!(err.to_string(), "job.name must be 1 to 64 characters long, got 0");
 }
@@ -203,7 +205,10 @@ fn json_needs_an_inline_scene() {
         "{err}"
     );
     let err = parse_job_json(br#"{"job": {"name": "t", "workload": "noop", "x": 1}}"#).expect_err("unknown field");
-    assert_eq!(err.to_string(), "unknown field `x` in [job], expected one of `name`, `workload`, `max_attempts`");
+    assert_eq!(
+        err.to_string(),
+        "unknown field `x` in [job], expected one of `name`, `workload`, `max_attempts`, `task_timeout_ms`"
+    );
 }
 
 #[test]

@@ -135,3 +135,41 @@ async fn a_worker_that_drops_tasks_loses_them_and_its_reputation() {
     );
     dropper_handle.shutdown().await;
 }
+
+/// A worker that lists its tasks in every heartbeat but never finishes
+/// them holds them only until the job's `task_timeout_ms`; the tasks then
+/// run on the honest worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_holds_tasks_forever_loses_them_at_the_jobs_task_timeout() {
+    let cluster = Cluster::start(1).await;
+    let honest = cluster.workers[0].0.clone();
+    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join("holder"));
+    config.cheat = Some(Cheat::HoldTasks);
+    config.probe_bind = None;
+    config.slots = 4;
+    let holder_handle = iog_worker::start(config).await.unwrap();
+    let holder = holder_handle.worker_id().clone();
+    cluster.wait_for_online(2).await;
+
+    let job_file = cluster.dir.path().join("noop.toml");
+    std::fs::write(
+        &job_file,
+        "[job]\nname = \"held\"\nworkload = \"noop\"\nmax_attempts = 10\ntask_timeout_ms = 1500\n\n[noop]\nn_tasks = 8\n",
+    )
+    .unwrap();
+    let job_id: iog_types::JobId =
+        run_ok(&cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap();
+    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
+    assert_eq!(status.state, iog_types::JobState::Done, "{status:?}");
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    assert!(tasks.iter().all(|t| t.committed_by.as_ref() == Some(&honest)), "{tasks:?}");
+    let workers = cluster.client.workers().await.unwrap();
+    let holder_status = workers.iter().find(|w| w.worker_id == holder).unwrap();
+    assert!(holder_status.leases_lapsed >= 1, "{holder_status:?}");
+    let timed_out: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.last_error.as_deref().is_some_and(|e| e.contains("task_timeout_ms of 1500")))
+        .collect();
+    assert!(!timed_out.is_empty() && timed_out.iter().all(|t| t.attempts >= 2), "{tasks:?}");
+    holder_handle.shutdown().await;
+}
