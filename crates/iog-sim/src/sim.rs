@@ -144,6 +144,9 @@ pub struct SimConfig {
     pub gang_per_mille: u32,
     /// Most tasks of a gang job.
     pub gang_size_max: u32,
+    /// Jobs that bound one run of a task (`task_timeout_ms`, 1–3 s of
+    /// virtual time), in parts per thousand; a lease past it lapses.
+    pub task_timeout_per_mille: u32,
     /// Tasks each worker runs at once.
     pub slots: u32,
     /// How long a task takes on a normal worker (each run varies up to twice this).
@@ -170,6 +173,7 @@ impl Default for SimConfig {
             tasks_per_job: 25,
             gang_per_mille: 250,
             gang_size_max: 6,
+            task_timeout_per_mille: 250,
             slots: 2,
             task_ms: 50,
             fault_window_ms: 10_000,
@@ -223,6 +227,8 @@ pub struct Stats {
     pub escrows_spent: u64,
     /// Times a worker's owner came back and paused it.
     pub owner_returns: u64,
+    /// Leases that lapsed at their job's task timeout.
+    pub task_timeouts: u64,
     /// Hardware challenge rounds answered, and those that failed.
     pub challenges: u64,
     pub challenges_failed: u64,
@@ -264,6 +270,7 @@ impl Stats {
         self.escrows_spent += other.escrows_spent;
         self.owner_returns += other.owner_returns;
         self.challenges += other.challenges;
+        self.task_timeouts += other.task_timeouts;
         self.challenges_failed += other.challenges_failed;
         self.tasks_yielded += other.tasks_yielded;
         self.tasks += other.tasks;
@@ -428,6 +435,7 @@ struct World {
     jobs: Vec<JobId>,
     /// Attempts per task of each job, `None` for the coordinator's default.
     job_attempts: Vec<Option<u32>>,
+    job_timeouts: Vec<Option<u64>>,
     /// Tasks of each job.
     job_tasks: Vec<u32>,
     /// The jobs that are gangs.
@@ -484,6 +492,14 @@ impl World {
         let jobs: Vec<JobId> = (0..config.n_jobs).map(|_| JobId(rng.random::<u64>().max(1))).collect();
         let job_attempts = (0..config.n_jobs)
             .map(|_| roll(&mut rng, config.faults.few_attempts_per_mille).then(|| rng.random_range(2..=4)))
+            .collect();
+        // Task timeouts come from a stream of their own, so adding them left
+        // every other draw of a seed as it was.
+        let mut timeout_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7469_6d65);
+        let job_timeouts: Vec<Option<u64>> = (0..config.n_jobs)
+            .map(|_| {
+                roll(&mut timeout_rng, config.task_timeout_per_mille).then(|| timeout_rng.random_range(1_000..=3_000))
+            })
             .collect();
         // Which jobs are gangs comes from a stream of its own too.
         let mut gang_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6761_6e67);
@@ -552,6 +568,7 @@ impl World {
             next_session: 1,
             jobs,
             job_attempts,
+            job_timeouts,
             job_tasks,
             gangs,
             acked: BTreeSet::new(),
@@ -849,7 +866,7 @@ impl World {
             workload: "sim".into(),
             spec_json: Vec::new(),
             max_attempts: self.job_attempts[job_idx as usize],
-            task_timeout_ms: None,
+            task_timeout_ms: self.job_timeouts[job_idx as usize],
             inputs,
             requirements: Requirements {
                 kind: Some(DeviceKind::Cpu),
@@ -984,7 +1001,10 @@ impl World {
                         ));
                     }
                 }
-                Change::TaskRequeued { task_id, .. } => {
+                Change::TaskRequeued { task_id, error, .. } => {
+                    if error.contains("task_timeout_ms") {
+                        self.stats.task_timeouts += 1;
+                    }
                     stopped.insert(task_id.job_id);
                 }
                 Change::TaskYielded { task_id, .. } => {

@@ -166,6 +166,9 @@ fn main() -> ExitCode {
         "gangs: {} gang jobs ({} done), {} gang restarts ({} members stopped with their gang)",
         total.gang_jobs, total.gang_jobs_done, total.gang_restarts, total.gang_yields
     );
-    println!("challenges: {} rounds answered, {} failed", total.challenges, total.challenges_failed);
+    println!(
+        "challenges: {} rounds answered, {} failed; {} leases lapsed at their job's task timeout",
+        total.challenges, total.challenges_failed, total.task_timeouts
+    );
     if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
