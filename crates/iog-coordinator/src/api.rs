@@ -328,6 +328,7 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
             tasks_committed: view.map_or(0, |v| v.reputation.tasks_committed),
             tasks_failed: view.map_or(0, |v| v.reputation.tasks_failed),
             leases_lapsed: view.map_or(0, |v| v.reputation.leases_lapsed),
+            online_hours: view.map_or(0, |v| v.reputation.online_hours),
             available: view.is_some_and(|v| v.available),
             n_leases: view.map_or(0, |v| v.n_leases),
             last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),

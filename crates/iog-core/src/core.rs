@@ -124,6 +124,8 @@ struct Worker {
     coord: Option<iog_sched::Coord>,
     /// A hardware challenge is under way: no new tasks meanwhile.
     challenging: bool,
+    /// Start of its online time not yet counted toward its reputation.
+    online_since_ms: UnixMs,
     /// When its next challenge falls due, as listed in `challenges_due`.
     next_challenge_ms: Option<UnixMs>,
 }
@@ -142,6 +144,7 @@ impl Worker {
             rtt_ms: 0,
             coord: None,
             challenging: false,
+            online_since_ms: now,
             next_challenge_ms: None,
         }
     }
@@ -339,6 +342,7 @@ impl Core {
             }
             Event::Heartbeat { worker_id, held } => {
                 self.on_heartbeat(&worker_id, now);
+                self.credit_uptime(&worker_id, now, &mut out);
                 self.reconcile(&worker_id, &held, now, &mut out);
             }
             Event::WorkerDisconnected { worker_id } => {
@@ -397,6 +401,9 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         let worker = self.workers.entry(worker_id.clone()).or_insert_with(|| Worker::unknown(now));
+        if !worker.connected {
+            worker.online_since_ms = now;
+        }
         worker.connected = true;
         // A new session starts with the owner's machine free; a worker
         // whose owner is still busy says so right after its hello.
@@ -700,6 +707,19 @@ impl Core {
         self.deadlines.remove(&(worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
         worker.last_heartbeat_ms = worker.last_heartbeat_ms.max(now);
         self.deadlines.insert((worker.last_heartbeat_ms + timeout_ms, worker_id.clone()));
+    }
+
+    /// Counts the whole hours a connected worker has been online since it
+    /// was last credited toward its reputation.
+    fn credit_uptime(&mut self, worker_id: &WorkerId, now: UnixMs, out: &mut Vec<Action>) {
+        const HOUR_MS: u64 = 3_600_000;
+        let Some(worker) = self.workers.get_mut(worker_id) else { return };
+        let hours = now.saturating_sub(worker.online_since_ms) / HOUR_MS;
+        if !worker.connected || hours == 0 {
+            return;
+        }
+        worker.online_since_ms += hours * HOUR_MS;
+        self.record_outcome(worker_id, |r| r.online_hours += hours, out);
     }
 
     /// Compares what a worker says it holds with the leases it has: leases it

@@ -8,8 +8,9 @@
 //! only a little. Failing a hardware challenge weighs most: it is evidence
 //! of a false claim, where a failed task may be the job's fault.
 //!
-//! Not counted yet: verified results (no result verification exists yet;
-//! a committed result counts as done, not as valid) and uptime.
+//! Uptime counts as whole hours online. Not counted yet: verified results
+//! (no result verification exists yet; a committed result counts as done,
+//! not as valid).
 
 /// Weight of one committed task.
 pub const WEIGHT_COMMITTED: u64 = 1;
@@ -20,6 +21,8 @@ pub const WEIGHT_FAILED: u64 = 1;
 pub const WEIGHT_LAPSED: u64 = 3;
 /// Weight of one passed hardware challenge round.
 pub const WEIGHT_CHALLENGE_PASSED: u64 = 5;
+/// Weight of one whole hour online (connected and heartbeating).
+pub const WEIGHT_ONLINE_HOUR: u64 = 1;
 /// Weight of one failed hardware challenge round.
 pub const WEIGHT_CHALLENGE_FAILED: u64 = 25;
 /// The prior: this much weight of good and as much of bad.
@@ -33,13 +36,18 @@ pub struct Reputation {
     pub leases_lapsed: u64,
     pub challenges_passed: u64,
     pub challenges_failed: u64,
+    /// Whole hours it was online in one stretch (a partial hour at the end
+    /// of a session is not counted).
+    pub online_hours: u64,
 }
 
 impl Reputation {
     /// The score from 0 (only bad outcomes, many of them) to 1000; 500
     /// for a worker with no record.
     pub fn score_milli(&self) -> u16 {
-        let good = self.tasks_committed * WEIGHT_COMMITTED + self.challenges_passed * WEIGHT_CHALLENGE_PASSED;
+        let good = self.tasks_committed * WEIGHT_COMMITTED
+            + self.challenges_passed * WEIGHT_CHALLENGE_PASSED
+            + self.online_hours * WEIGHT_ONLINE_HOUR;
         let bad = self.tasks_failed * WEIGHT_FAILED
             + self.leases_lapsed * WEIGHT_LAPSED
             + self.challenges_failed * WEIGHT_CHALLENGE_FAILED;
@@ -63,7 +71,9 @@ mod tests {
         let liar = Reputation { tasks_committed: 100, challenges_failed: 3, ..Reputation::default() };
         assert!(liar.score_milli() < reliable.score_milli());
         assert_eq!(Reputation { challenges_failed: 1, ..Reputation::default() }.score_milli(), 222);
-        let huge = Reputation { tasks_committed: u64::MAX / 2, ..Reputation::default() };
+        let steady = Reputation { online_hours: 30, ..Reputation::default() };
+        assert_eq!(steady.score_milli(), 800);
+        let huge = Reputation { tasks_committed: u64::MAX / 4, online_hours: u64::MAX / 4, ..Reputation::default() };
         assert_eq!(huge.score_milli(), 999);
     }
 }

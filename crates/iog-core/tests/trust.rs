@@ -325,3 +325,33 @@ fn a_lease_past_its_jobs_task_timeout_lapses_whatever_the_heartbeats_say() {
     assert_eq!(worker(&core, "holder").reputation.leases_lapsed, 1);
     core.check_invariants().unwrap();
 }
+
+/// Every whole hour online counts toward reputation; a reconnect starts a
+/// new stretch (its partial hour is not counted).
+#[test]
+fn hours_online_raise_reputation() {
+    let hour = 3_600_000;
+    let mut core = Core::new(Config { heartbeat_interval_ms: 600_000, ..config() });
+    core.handle(
+        Event::WorkerConnected { worker_id: WorkerId("w".into()), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        0,
+    );
+    let mut recorded = 0;
+    for now in (0..=3 * hour + 1_000).step_by(300_000) {
+        let actions = core.handle(Event::Heartbeat { worker_id: WorkerId("w".into()), held: vec![] }, now);
+        recorded += actions.iter().filter(|a| matches!(a, Action::Persist(Change::WorkerRecorded { .. }))).count();
+    }
+    let reputation = worker(&core, "w").reputation;
+    assert_eq!((reputation.online_hours, recorded), (3, 3), "one record per hour");
+    assert!(reputation.score_milli() > 500);
+    core.handle(Event::WorkerDisconnected { worker_id: WorkerId("w".into()) }, 3 * hour + 1_800_000);
+    core.handle(
+        Event::WorkerConnected { worker_id: WorkerId("w".into()), offer: Offer::cpu(1), trust: 0, running: vec![] },
+        3 * hour + 1_900_000,
+    );
+    core.handle(Event::Heartbeat { worker_id: WorkerId("w".into()), held: vec![] }, 4 * hour + 1_000_000);
+    assert_eq!(worker(&core, "w").reputation.online_hours, 3, "the new stretch is not an hour old yet");
+    core.handle(Event::Heartbeat { worker_id: WorkerId("w".into()), held: vec![] }, 4 * hour + 1_900_000);
+    assert_eq!(worker(&core, "w").reputation.online_hours, 4);
+    core.check_invariants().unwrap();
+}

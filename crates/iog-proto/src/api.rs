@@ -173,6 +173,8 @@ pub struct WorkerStatus {
     pub tasks_failed: u64,
     #[serde(default)]
     pub leases_lapsed: u64,
+    #[serde(default)]
+    pub online_hours: u64,
     /// Online, not paused and inside its hours: it can take tasks.
     #[serde(default)]
     pub available: bool,

@@ -300,7 +300,7 @@ impl Store {
         }
         let worker_rows = sqlx::query(
             "SELECT worker_id, challenges_passed, challenges_failed, challenges_failed_in_row, tasks_committed, \
-                    tasks_failed, leases_lapsed FROM worker_records ORDER BY worker_id",
+                    tasks_failed, leases_lapsed, online_hours FROM worker_records ORDER BY worker_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -317,6 +317,7 @@ impl Store {
                 tasks_committed: count("tasks_committed")?,
                 tasks_failed: count("tasks_failed")?,
                 leases_lapsed: count("leases_lapsed")?,
+                online_hours: count("online_hours")?,
                 challenges_passed: u64::from(challenges.passed),
                 challenges_failed: u64::from(challenges.failed),
             };
@@ -561,7 +562,7 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             let count = |n: u64| to_i64(n);
             script.push(
                 "INSERT OR REPLACE INTO worker_records (worker_id, challenges_passed, challenges_failed, \
-                 challenges_failed_in_row, tasks_committed, tasks_failed, leases_lapsed) VALUES (",
+                 challenges_failed_in_row, tasks_committed, tasks_failed, leases_lapsed, online_hours) VALUES (",
             );
             script.push_bind(&worker_id.0);
             script.push(", ").push_bind(i64::from(record.challenges.passed));
@@ -569,7 +570,8 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             script.push(", ").push_bind(i64::from(record.challenges.failed_in_row));
             script.push(", ").push_bind(count(record.reputation.tasks_committed));
             script.push(", ").push_bind(count(record.reputation.tasks_failed));
-            script.push(", ").push_bind(count(record.reputation.leases_lapsed)).push(");\n");
+            script.push(", ").push_bind(count(record.reputation.leases_lapsed));
+            script.push(", ").push_bind(count(record.reputation.online_hours)).push(");\n");
         }
         Change::JobCreated { job, max_attempts, created_ms } => {
             let job_id = to_i64(job.job_id.0);

@@ -132,11 +132,12 @@ pub fn print_offer(worker: &iog_proto::api::WorkerStatus) {
     println!("  price: {} per device-hour", offer.price_io_per_device_hour);
     println!("  trust level: {}", worker.trust);
     println!(
-        "  reputation: {:.3} ({} tasks committed, {} failed, {} lapsed)",
+        "  reputation: {:.3} ({} tasks committed, {} failed, {} lapsed; {} hours online)",
         f64::from(worker.reputation_milli) / 1000.0,
         worker.tasks_committed,
         worker.tasks_failed,
-        worker.leases_lapsed
+        worker.leases_lapsed,
+        worker.online_hours
     );
     let in_row = match worker.challenges_failed_in_row {
         0 => String::new(),
