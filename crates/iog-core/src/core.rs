@@ -1,7 +1,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use iog_ledger::Amount;
-use iog_sched::index::{ClassId, EntryTerms, REPUTATION_NEUTRAL_MILLI};
+use iog_sched::index::{ClassId, EntryTerms};
 use iog_sched::{EntryId, Index, Offer};
 use iog_types::{JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
 
@@ -593,18 +593,27 @@ impl Core {
         }
     }
 
-    /// The worker's reputation score as placement ranks by it: neutral for
-    /// one without a record, otherwise rounded down to a step of
+    /// The worker's reputation score as placement ranks by it (neutral, 500,
+    /// for one without a record), rounded down to a step of
     /// [`REPUTATION_RANK_STEP_MILLI`], so that a commit re-ranks the worker
     /// only when its score crossed a step rather than at nearly every one.
     fn reputation_milli(&self, worker_id: &WorkerId) -> u16 {
-        self.reputations.get(worker_id).map_or(REPUTATION_NEUTRAL_MILLI, |reputation| {
-            reputation.score_milli() / REPUTATION_RANK_STEP_MILLI * REPUTATION_RANK_STEP_MILLI
-        })
+        self.reputation_of(worker_id).score_milli() / REPUTATION_RANK_STEP_MILLI * REPUTATION_RANK_STEP_MILLI
     }
 
-    /// Counts an outcome of the worker's and re-ranks it if its score moved.
-    /// Makes it durable, and re-ranks the worker if its score moved.
+    /// The worker's outcomes, its challenge counts taken from its challenge
+    /// record (which alone counts them).
+    fn reputation_of(&self, worker_id: &WorkerId) -> Reputation {
+        let challenges = self.challenges.get(worker_id).copied().unwrap_or_default();
+        Reputation {
+            challenges_passed: u64::from(challenges.passed),
+            challenges_failed: u64::from(challenges.failed),
+            ..self.reputations.get(worker_id).copied().unwrap_or_default()
+        }
+    }
+
+    /// Counts an outcome of the worker's, makes it durable, and re-ranks the
+    /// worker if its score moved.
     fn record_outcome(&mut self, worker_id: &WorkerId, count: impl FnOnce(&mut Reputation), out: &mut Vec<Action>) {
         let before = self.reputation_milli(worker_id);
         count(self.reputations.entry(worker_id.clone()).or_default());
@@ -618,7 +627,7 @@ impl Core {
     fn persist_record(&self, worker_id: &WorkerId, out: &mut Vec<Action>) {
         let record = WorkerRecord {
             challenges: self.challenges.get(worker_id).copied().unwrap_or_default(),
-            reputation: self.reputations.get(worker_id).copied().unwrap_or_default(),
+            reputation: self.reputation_of(worker_id),
         };
         out.push(Action::Persist(Change::WorkerRecorded { worker_id: worker_id.clone(), record }));
     }
@@ -635,12 +644,6 @@ impl Core {
     fn on_challenge(&mut self, worker_id: &WorkerId, passed: bool, detail: &str, now: UnixMs, out: &mut Vec<Action>) {
         if !self.workers.contains_key(worker_id) {
             return;
-        }
-        let reputation = self.reputations.entry(worker_id.clone()).or_default();
-        if passed {
-            reputation.challenges_passed += 1;
-        } else {
-            reputation.challenges_failed += 1;
         }
         let record = self.challenges.entry(worker_id.clone()).or_default();
         if passed {
@@ -1436,7 +1439,7 @@ impl Core {
                 coord: worker.coord,
                 challenges: self.challenges.get(worker_id).copied().unwrap_or_default(),
                 challenging: worker.challenging,
-                reputation: self.reputations.get(worker_id).copied().unwrap_or_default(),
+                reputation: self.reputation_of(worker_id),
                 available: worker.entries.iter().any(|e| self.index.get(*e).is_some_and(|v| v.available)),
                 devices_in_use: worker.entries.iter().filter_map(|e| self.index.get(*e)).map(|v| v.used).sum(),
                 in_use_by_group: {

@@ -64,6 +64,7 @@ mod tests {
     #[test]
     fn a_new_worker_is_neutral_and_outcomes_move_it_by_their_weight() {
         assert_eq!(Reputation::default().score_milli(), 500);
+        assert_eq!(Reputation::default().score_milli(), iog_sched::index::REPUTATION_NEUTRAL_MILLI);
         let reliable = Reputation { tasks_committed: 100, challenges_passed: 2, ..Reputation::default() };
         assert_eq!(reliable.score_milli(), 923);
         let flaky = Reputation { tasks_committed: 100, leases_lapsed: 30, ..Reputation::default() };
