@@ -517,13 +517,8 @@ impl Engine {
                     tokio::spawn(async move { assemble::assemble_and_log(store, job_id).await });
                 }
             }
-            Action::Challenge { worker_id } => {
-                let Some(session) = self.sessions.get(&worker_id) else { return };
-                if session.outbox.try_send(Outgoing::Challenge).is_err() {
-                    tracing::warn!(worker_id = %worker_id, "worker's outbox is full or closed; closing its session");
-                    self.sessions.remove(&worker_id);
-                }
-            }
+            // Not connected: the core starts a new round when it reconnects.
+            Action::Challenge { worker_id } => self.hand(&worker_id, Outgoing::Challenge),
             Action::SlashStake { worker_id, bps, reason_key } => {
                 // The payments applied it already; its journal entry is in this batch.
                 tracing::warn!(worker_id = %worker_id, bps, reason = reason_key, "stake slashed");
@@ -584,13 +579,17 @@ impl Engine {
         }
     }
 
+    /// Sends a message to a worker. Without a session it is dropped: a lease
+    /// lapses at the worker's deadline, a result is sent again by the worker
+    /// when it reconnects.
     fn send(&mut self, worker_id: &WorkerId, message: CoordinatorMessage) {
-        let Some(session) = self.sessions.get(worker_id) else {
-            // Not connected: a lease lapses at the worker's deadline, a result
-            // is sent again by the worker when it reconnects.
-            return;
-        };
-        if session.outbox.try_send(Outgoing::Message(message)).is_err() {
+        self.hand(worker_id, Outgoing::Message(message));
+    }
+
+    /// Hands something to a worker's session, if it has one.
+    fn hand(&mut self, worker_id: &WorkerId, outgoing: Outgoing) {
+        let Some(session) = self.sessions.get(worker_id) else { return };
+        if session.outbox.try_send(outgoing).is_err() {
             tracing::warn!(worker_id = %worker_id, "worker's outbox is full or closed; closing its session");
             self.sessions.remove(worker_id);
         }
