@@ -18,6 +18,24 @@ fn run_ok(cluster: &Cluster, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Starts a worker in this process that cheats the given way, with its data
+/// dir under the cluster's and `slots` CPU slots.
+async fn start_cheater(cluster: &Cluster, name: &str, cheat: Cheat, slots: u32) -> iog_worker::WorkerHandle {
+    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
+    config.cheat = Some(cheat);
+    config.probe_bind = None;
+    config.slots = slots;
+    iog_worker::start(config).await.unwrap()
+}
+
+/// Submits a noop job of `n_tasks` tasks with these extra `[job]` lines.
+fn submit_noop(cluster: &Cluster, name: &str, n_tasks: u32, job_lines: &str) -> iog_types::JobId {
+    let job_file = cluster.dir.path().join(format!("{name}.toml"));
+    let spec = format!("[job]\nname = \"{name}\"\nworkload = \"noop\"\n{job_lines}\n[noop]\nn_tasks = {n_tasks}\n");
+    std::fs::write(&job_file, spec).unwrap();
+    run_ok(cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap()
+}
+
 async fn wait_worker(
     cluster: &Cluster,
     worker_id: &WorkerId,
@@ -54,15 +72,9 @@ async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashe
     let liar = iog_host::Identity::load_or_create(&liar_dir).unwrap().worker_id();
     run_ok(&cluster, &["wallet", "faucet", "10", "--wallet-dir", liar_dir.to_str().unwrap()]);
     run_ok(&cluster, &["worker", "stake", "10", "--data-dir", liar_dir.to_str().unwrap()]);
-    let mut config = WorkerConfig::new(cluster.url(), liar_dir);
-    config.cheat = Some(Cheat::WrongRoot);
-    config.probe_bind = None;
-    let liar_handle = iog_worker::start(config).await.unwrap();
+    let liar_handle = start_cheater(&cluster, "liar", Cheat::WrongRoot, 1).await;
     // A worker that answers right, but as slowly as a weaker device would.
-    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join("slow"));
-    config.cheat = Some(Cheat::Slow { delay_ms: 3_000 });
-    config.probe_bind = None;
-    let slow_handle = iog_worker::start(config).await.unwrap();
+    let slow_handle = start_cheater(&cluster, "slow", Cheat::Slow { delay_ms: 3_000 }, 1).await;
     let slow = slow_handle.worker_id().clone();
 
     let caught =
@@ -79,10 +91,7 @@ async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashe
     assert!(log.contains("missed the deadline"), "the slow worker's failure says why:\n{log}");
 
     // Nothing is placed on the cheaters; the honest worker runs the job.
-    let job_file = cluster.dir.path().join("noop.toml");
-    std::fs::write(&job_file, "[job]\nname = \"after\"\nworkload = \"noop\"\n\n[noop]\nn_tasks = 6\n").unwrap();
-    let job_id: iog_types::JobId =
-        run_ok(&cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap();
+    let job_id = submit_noop(&cluster, "after", 6, "");
     let status = cluster.wait_job(job_id, Duration::from_secs(30), |s| s.is_settled()).await;
     assert_eq!(status.state, iog_types::JobState::Done, "{status:?}");
     assert!(status.workers.iter().all(|w| w.worker_id == honest), "{status:?}");
@@ -103,21 +112,11 @@ async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashe
 async fn a_worker_that_drops_tasks_loses_them_and_its_reputation() {
     let cluster = Cluster::start(1).await;
     let honest = cluster.workers[0].0.clone();
-    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join("dropper"));
-    config.cheat = Some(Cheat::DropTasks);
-    config.probe_bind = None;
-    let dropper_handle = iog_worker::start(config).await.unwrap();
+    let dropper_handle = start_cheater(&cluster, "dropper", Cheat::DropTasks, 1).await;
     let dropper = dropper_handle.worker_id().clone();
     cluster.wait_for_online(2).await;
 
-    let job_file = cluster.dir.path().join("noop.toml");
-    std::fs::write(
-        &job_file,
-        "[job]\nname = \"drops\"\nworkload = \"noop\"\nmax_attempts = 20\n\n[noop]\nn_tasks = 12\n",
-    )
-    .unwrap();
-    let job_id: iog_types::JobId =
-        run_ok(&cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap();
+    let job_id = submit_noop(&cluster, "drops", 12, "max_attempts = 20\n");
     let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
     assert_eq!(status.state, iog_types::JobState::Done, "every task moved on from the dropper: {status:?}");
     let tasks = cluster.client.tasks(job_id).await.unwrap();
@@ -143,22 +142,11 @@ async fn a_worker_that_drops_tasks_loses_them_and_its_reputation() {
 async fn a_worker_that_holds_tasks_forever_loses_them_at_the_jobs_task_timeout() {
     let cluster = Cluster::start(1).await;
     let honest = cluster.workers[0].0.clone();
-    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join("holder"));
-    config.cheat = Some(Cheat::HoldTasks);
-    config.probe_bind = None;
-    config.slots = 4;
-    let holder_handle = iog_worker::start(config).await.unwrap();
+    let holder_handle = start_cheater(&cluster, "holder", Cheat::HoldTasks, 4).await;
     let holder = holder_handle.worker_id().clone();
     cluster.wait_for_online(2).await;
 
-    let job_file = cluster.dir.path().join("noop.toml");
-    std::fs::write(
-        &job_file,
-        "[job]\nname = \"held\"\nworkload = \"noop\"\nmax_attempts = 10\ntask_timeout_ms = 1500\n\n[noop]\nn_tasks = 8\n",
-    )
-    .unwrap();
-    let job_id: iog_types::JobId =
-        run_ok(&cluster, &["job", "submit", job_file.to_str().unwrap()]).trim().parse().unwrap();
+    let job_id = submit_noop(&cluster, "held", 8, "max_attempts = 10\ntask_timeout_ms = 1500\n");
     let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
     assert_eq!(status.state, iog_types::JobState::Done, "{status:?}");
     let tasks = cluster.client.tasks(job_id).await.unwrap();
