@@ -49,6 +49,14 @@ pub struct Config {
     /// tasks, which would slow it) the next comes this much later.
     /// Default 30 000 ms.
     pub challenge_retry_ms: u64,
+    /// Share of its active stake a worker loses for each result a quorum of
+    /// other workers proved wrong, in basis points. Default 2 000 (20 %).
+    pub wrong_result_slash_bps: u32,
+    /// The secret key of adaptive verification's draws: which results of a
+    /// trusted worker are checked again. The coordinator draws one at each
+    /// start and tells no one, so a worker cannot foresee the checks;
+    /// simulations set it from their seed. Default 0.
+    pub verify_key: u64,
 }
 
 impl Default for Config {
@@ -69,6 +77,8 @@ impl Default for Config {
             challenge_slash_bps: 1_000,
             challenge_interval_ms: 0,
             challenge_retry_ms: 30_000,
+            wrong_result_slash_bps: 2_000,
+            verify_key: 0,
         }
     }
 }

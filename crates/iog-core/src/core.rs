@@ -3,13 +3,18 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use iog_ledger::Amount;
 use iog_sched::index::{ClassId, EntryTerms};
 use iog_sched::{EntryId, Index, Offer};
-use iog_types::{JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
+use iog_types::{JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, Verify, WorkerId, replica_index, replica_of};
 
 use crate::config::Config;
-use crate::event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
+use crate::event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask, ValidResult, WrongResult};
 use crate::model::{ChallengeRecord, JobView, Snapshot, TaskView, WorkerRecord, WorkerView};
 use crate::queue::{Submitter, TaskQueue};
 use crate::reputation::Reputation;
+use crate::verify::{self, Verdict};
+
+/// Ready tasks of a job looked at to find one a free worker may run, when
+/// the first would run on a worker that ran another replica of its task.
+const REPLICA_SCAN_MAX: usize = 64;
 
 /// Round-trip times above this are taken as this (a worker that slow ranks
 /// last anyway).
@@ -57,8 +62,17 @@ impl std::fmt::Display for RestoreError {
 #[derive(Debug)]
 struct Job {
     state: JobState,
+    /// Tasks in its plan; replicas of verification come on top.
     n_tasks: u32,
-    n_committed: u32,
+    /// Tasks whose result is accepted.
+    n_settled: u32,
+    /// Whether each task's result is accepted.
+    settled: Vec<bool>,
+    /// How its results are checked.
+    verify: Verify,
+    /// Replicas of each task created so far; empty for a job that does not
+    /// verify (one each).
+    replicas: Vec<u8>,
     max_attempts: u32,
     /// Submission order; a submitter's older jobs are served first.
     seq: u64,
@@ -75,6 +89,29 @@ struct Job {
     gang_not_before_ms: UnixMs,
     /// How long one lease of its tasks may last.
     task_timeout_ms: Option<u64>,
+}
+
+impl Job {
+    /// Replicas of task `task_idx` created so far.
+    fn n_replicas(&self, task_idx: u32) -> u8 {
+        self.replicas.get(task_idx as usize).copied().unwrap_or(1)
+    }
+
+    /// Every task and replica of the job that exists.
+    fn task_ids(&self, job_id: JobId) -> Vec<TaskId> {
+        let mut ids = Vec::with_capacity(self.n_tasks as usize);
+        for task_idx in 0..self.n_tasks {
+            for replica in 0..self.n_replicas(task_idx) {
+                ids.push(self.replica_id(job_id, task_idx, replica));
+            }
+        }
+        ids
+    }
+
+    fn replica_id(&self, job_id: JobId, task_idx: u32, replica: u8) -> TaskId {
+        let index = replica_index(self.n_tasks, task_idx, replica).expect("replica indices are checked at submission");
+        TaskId::new(job_id, index)
+    }
 }
 
 /// Devices a gang job holds while the rest of its gang frees up.
@@ -103,6 +140,9 @@ struct Task {
     placed: Option<EntryId>,
     /// What the current (or last) lease pays per hour for all its devices.
     price_io_per_hour: Amount,
+    /// Who committed it, and the run time its commit recorded.
+    committed_by: Option<WorkerId>,
+    duration_ms: u64,
 }
 
 #[derive(Debug)]
@@ -230,8 +270,11 @@ impl Core {
                 job.job_id,
                 Job {
                     state: job.state,
-                    n_tasks: 0,
-                    n_committed: 0,
+                    n_tasks: job.n_tasks,
+                    n_settled: 0,
+                    settled: vec![false; job.n_tasks as usize],
+                    verify: job.verify,
+                    replicas: if job.verify == Verify::None { Vec::new() } else { vec![1; job.n_tasks as usize] },
                     max_attempts: job.max_attempts,
                     seq,
                     class,
@@ -252,9 +295,16 @@ impl Core {
         for restored in snapshot.tasks {
             let task_id = restored.task_id;
             let job = core.jobs.get_mut(&task_id.job_id).ok_or(RestoreError::TaskOfUnknownJob(task_id))?;
-            job.n_tasks += 1;
-            if restored.state == TaskState::Committed {
-                job.n_committed += 1;
+            let (task_idx, replica) = replica_of(job.n_tasks, task_id.task_idx);
+            if task_idx >= job.n_tasks || replica >= job.verify.replicas_max() {
+                return Err(RestoreError::TaskOfUnknownJob(task_id));
+            }
+            if let Some(n) = job.replicas.get_mut(task_idx as usize) {
+                *n = (*n).max(replica + 1);
+            }
+            if replica == 0 && restored.settled {
+                job.settled[task_idx as usize] = true;
+                job.n_settled += 1;
             }
             let (seq, submitter) = (job.seq, job.submitter.clone());
             if let Some(token) = restored.token {
@@ -290,13 +340,14 @@ impl Core {
                     leased_ms: now,
                     placed: None,
                     price_io_per_hour: restored.price_io_per_hour,
+                    committed_by: restored.committed_by,
+                    duration_ms: restored.duration_ms,
                 },
             );
         }
         core.placement_due = true;
         for (job_id, job) in &core.jobs {
-            for task_idx in 0..job.n_tasks {
-                let task_id = TaskId::new(*job_id, task_idx);
+            for task_id in job.task_ids(*job_id) {
                 if !core.tasks.contains_key(&task_id) {
                     return Err(RestoreError::MissingTask(task_id));
                 }
@@ -796,16 +847,35 @@ impl Core {
             out.push(reject(format!("a gang job has at most {max} tasks (one per worker), got {n_tasks}")));
             return;
         }
+        if let Err(err) = job.verify.validate() {
+            out.push(reject(err));
+            return;
+        }
+        if job.verify != Verify::None && job.requirements.gang_latency_ms_max.is_some() {
+            out.push(reject(
+                "a gang job cannot verify its results by replication yet; set verify.policy = \"none\"".to_owned(),
+            ));
+            return;
+        }
+        if replica_index(n_tasks, n_tasks - 1, job.verify.replicas_max() - 1).is_none() {
+            let max = job.verify.replicas_max();
+            out.push(reject(format!("{n_tasks} tasks with up to {max} replicas each are too many to number")));
+            return;
+        }
         let seq = self.next_job_seq;
         self.next_job_seq += 1;
         let class = self.index.class(&job.requirements);
         let submitter = Submitter::from(job.submitter.as_str());
+        let first = job.verify.replicas_first();
         self.jobs.insert(
             job_id,
             Job {
                 state: JobState::Running,
                 n_tasks,
-                n_committed: 0,
+                n_settled: 0,
+                settled: vec![false; n_tasks as usize],
+                verify: job.verify,
+                replicas: if job.verify == Verify::None { Vec::new() } else { vec![first; n_tasks as usize] },
                 max_attempts,
                 seq,
                 class,
@@ -817,29 +887,53 @@ impl Core {
                 gang_not_before_ms: 0,
             },
         );
-        for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
-            let task_id = TaskId::new(job_id, task_idx);
-            self.tasks.insert(
-                task_id,
-                Task {
-                    state: TaskState::Queued,
-                    input: *input,
-                    attempts: 0,
-                    token: None,
-                    holder: None,
-                    not_before_ms: 0,
-                    output: None,
-                    unconfirmed_heartbeats: 0,
-                    leased_ms: now,
-                    placed: None,
-                    price_io_per_hour: Amount::ZERO,
-                },
-            );
-            self.queue.push(seq, &submitter, task_id, 0, now);
+        let inputs = job.inputs.clone();
+        out.push(Action::Persist(Change::JobCreated { job, max_attempts, created_ms: now }));
+        for replica in 0..first {
+            for (task_idx, input) in (0..n_tasks).zip(&inputs) {
+                self.add_task(job_id, task_idx, replica, *input, now, out);
+            }
         }
         self.placement_due = true;
-        out.push(Action::Persist(Change::JobCreated { job, max_attempts, created_ms: now }));
         out.push(Action::JobAccepted { job_id });
+    }
+
+    /// Creates replica `replica` of a task (replica 0 is the task itself,
+    /// made durable with its job) and queues it.
+    fn add_task(
+        &mut self,
+        job_id: JobId,
+        task_idx: u32,
+        replica: u8,
+        input: iog_types::BlobId,
+        now: UnixMs,
+        out: &mut Vec<Action>,
+    ) {
+        let job = &self.jobs[&job_id];
+        let task_id = job.replica_id(job_id, task_idx, replica);
+        let (seq, submitter) = (job.seq, job.submitter.clone());
+        self.tasks.insert(
+            task_id,
+            Task {
+                state: TaskState::Queued,
+                input,
+                attempts: 0,
+                token: None,
+                holder: None,
+                not_before_ms: 0,
+                output: None,
+                unconfirmed_heartbeats: 0,
+                leased_ms: now,
+                placed: None,
+                price_io_per_hour: Amount::ZERO,
+                committed_by: None,
+                duration_ms: 0,
+            },
+        );
+        if replica > 0 {
+            out.push(Action::Persist(Change::TaskAdded { task_id, input }));
+        }
+        self.queue.push(seq, &submitter, task_id, 0, now);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -873,6 +967,8 @@ impl Core {
             let duration_ms = duration_ms.min(now.saturating_sub(task.leased_ms));
             task.state = TaskState::Committed;
             task.output = Some(output);
+            task.committed_by = Some(worker_id.clone());
+            task.duration_ms = duration_ms;
             out.push(Action::Persist(Change::TaskCommitted {
                 task_id,
                 worker_id: worker_id.clone(),
@@ -882,15 +978,114 @@ impl Core {
                 committed_ms: now,
                 price_io_per_hour: task.price_io_per_hour,
             }));
-            let job = self.jobs.get_mut(&task_id.job_id).expect("a task's job exists");
-            job.n_committed += 1;
-            let all_done = job.n_committed == job.n_tasks;
             out.push(Action::ResultReply { worker_id, task_id, token, outcome });
-            if all_done {
-                self.end_job(task_id.job_id, JobState::Done, None, now, out);
-            }
+            self.verify_task(task_id, now, out);
         } else {
             out.push(Action::ResultReply { worker_id, task_id, token, outcome });
+        }
+    }
+
+    /// A replica committed: settles its task when its replicas (or, for a
+    /// job that does not verify, the one result) allow, runs more replicas
+    /// when they do not agree yet, and fails the job when they never can.
+    fn verify_task(&mut self, replica_id: TaskId, now: UnixMs, out: &mut Vec<Action>) {
+        let job_id = replica_id.job_id;
+        let job = &self.jobs[&job_id];
+        let (task_idx, _) = replica_of(job.n_tasks, replica_id.task_idx);
+        let n_replicas = job.n_replicas(task_idx);
+        let replica_ids: Vec<TaskId> = (0..n_replicas).map(|r| job.replica_id(job_id, task_idx, r)).collect();
+        let outputs: Vec<Option<iog_types::BlobId>> = replica_ids
+            .iter()
+            .map(|id| self.tasks.get(id).filter(|task| task.state == TaskState::Committed).and_then(|task| task.output))
+            .collect();
+        let needed = match job.verify {
+            Verify::None => 1,
+            Verify::Replicate { replicas, .. } => replicas,
+            Verify::Adaptive { .. } if n_replicas >= 2 => 2,
+            Verify::Adaptive { .. } => {
+                // The first result of a task: checked unless its worker has
+                // a streak of confirmed results and the draw spares it.
+                let first = self.tasks[&replica_ids[0]].committed_by.as_ref();
+                let streak = first.map_or(0, |worker_id| self.reputation_of(worker_id).valid_streak);
+                let streak = u32::try_from(streak).unwrap_or(u32::MAX);
+                let task_id = TaskId::new(job_id, task_idx);
+                if verify::adaptive_checks(self.config.verify_key, task_id, streak) { 2 } else { 1 }
+            }
+        };
+        let replicas_max = job.verify.replicas_max();
+        match verify::judge(&outputs, needed, replicas_max) {
+            Verdict::Wait => {}
+            Verdict::More(more) => {
+                let input = self.tasks[&replica_ids[0]].input;
+                for replica in n_replicas..n_replicas + more {
+                    self.add_task(job_id, task_idx, replica, input, now, out);
+                }
+                let job = self.jobs.get_mut(&job_id).expect("the job exists");
+                job.replicas[task_idx as usize] = n_replicas + more;
+                self.placement_due = true;
+            }
+            Verdict::NoQuorum { n_results, n_digests } => {
+                let reason = format!(
+                    "task {} has no agreed result: its {n_results} runs returned {n_digests} different outputs \
+                     (verify.replicas_max is {replicas_max})",
+                    TaskId::new(job_id, task_idx)
+                );
+                self.end_job(job_id, JobState::Failed, Some(reason), now, out);
+            }
+            Verdict::Accept { output, valid, wrong } => {
+                let compared = valid.len() >= 2;
+                let valid: Vec<ValidResult> = valid
+                    .into_iter()
+                    .map(|r| {
+                        let task = &self.tasks[&replica_ids[usize::from(r)]];
+                        ValidResult {
+                            task_id: replica_ids[usize::from(r)],
+                            worker_id: task.committed_by.clone().expect("a committed task names its worker"),
+                            duration_ms: task.duration_ms,
+                            price_io_per_hour: task.price_io_per_hour,
+                        }
+                    })
+                    .collect();
+                let wrong: Vec<WrongResult> = wrong
+                    .into_iter()
+                    .map(|r| {
+                        let task = &self.tasks[&replica_ids[usize::from(r)]];
+                        WrongResult {
+                            task_id: replica_ids[usize::from(r)],
+                            worker_id: task.committed_by.clone().expect("a committed task names its worker"),
+                            output: task.output.expect("a committed task has an output"),
+                        }
+                    })
+                    .collect();
+                let task_id = TaskId::new(job_id, task_idx);
+                if compared {
+                    for result in &valid {
+                        self.record_outcome(
+                            &result.worker_id,
+                            |r| {
+                                r.results_valid += 1;
+                                r.valid_streak += 1;
+                            },
+                            out,
+                        );
+                    }
+                }
+                for result in &wrong {
+                    out.push(Action::SlashStake {
+                        worker_id: result.worker_id.clone(),
+                        bps: self.config.wrong_result_slash_bps,
+                        reason_key: format!("wrong result {}: {} where {output} was agreed", result.task_id, result.output),
+                    });
+                    self.record_outcome(&result.worker_id, Reputation::reset_for_wrong_result, out);
+                }
+                out.push(Action::Persist(Change::TaskVerified { task_id, output, valid, wrong }));
+                let job = self.jobs.get_mut(&job_id).expect("the job exists");
+                job.settled[task_idx as usize] = true;
+                job.n_settled += 1;
+                if job.n_settled == job.n_tasks {
+                    self.end_job(job_id, JobState::Done, None, now, out);
+                }
+            }
         }
     }
 
@@ -1028,14 +1223,52 @@ impl Core {
                         blocked_jobs.insert(job_id);
                     }
                 }
-                Some((seq, job_id, Some(entry))) => {
-                    let task_id = self.queue.pop_ready_of(seq).expect("a ready job has a ready task");
-                    debug_assert_eq!(task_id.job_id, job_id);
-                    self.lease_task(task_id, entry, true, now, out);
-                }
+                Some((seq, job_id, Some(entry))) => match self.pick_task(seq, job_id, entry) {
+                    Some((task_id, entry)) => {
+                        let taken = self.queue.take_ready(seq, task_id);
+                        debug_assert!(taken, "a picked task is ready");
+                        self.lease_task(task_id, entry, true, now, out);
+                    }
+                    None => {
+                        blocked_jobs.insert(job_id);
+                    }
+                },
             }
         }
         self.gang_waits.extend(wake);
+    }
+
+    /// Which ready task of a job goes to the free entry `entry`, and where:
+    /// its first ready task, on `entry`, unless that task is a replica whose
+    /// siblings ran on `entry`'s worker. Then another ready task that may
+    /// run there, or failing that the first one on the best entry of a
+    /// worker none of its siblings used; `None` when neither exists.
+    fn pick_task(&self, seq: u64, job_id: JobId, entry: EntryId) -> Option<(TaskId, EntryId)> {
+        let job = &self.jobs[&job_id];
+        let first = self.queue.ready_of(seq).next()?;
+        if job.verify == Verify::None {
+            return Some((first, entry));
+        }
+        let owner = &self.index.get(entry).expect("found entries exist").owner;
+        if let Some(task_id) =
+            self.queue.ready_of(seq).take(REPLICA_SCAN_MAX).find(|id| !self.sibling_workers(*id).contains(&owner))
+        {
+            return Some((task_id, entry));
+        }
+        let avoid = self.sibling_workers(first);
+        let placement = self.index.find_where(job.class, |worker_id| !avoid.contains(&worker_id))?;
+        Some((first, placement.entry))
+    }
+
+    /// Workers that run or ran the other replicas of a replica's task.
+    fn sibling_workers(&self, replica_id: TaskId) -> Vec<&WorkerId> {
+        let job = &self.jobs[&replica_id.job_id];
+        let (task_idx, replica) = replica_of(job.n_tasks, replica_id.task_idx);
+        (0..job.n_replicas(task_idx))
+            .filter(|r| *r != replica)
+            .filter_map(|r| self.tasks.get(&job.replica_id(replica_id.job_id, task_idx, r)))
+            .filter_map(|task| task.holder.as_ref().or(task.committed_by.as_ref()))
+            .collect()
     }
 
     /// Leases a queued task on an entry's devices (taking them unless a
@@ -1298,9 +1531,9 @@ impl Core {
         self.release_reservation(job_id);
         let job = self.jobs.get_mut(&job_id).expect("the job exists");
         job.state = state;
-        let (n_tasks, seq) = (job.n_tasks, job.seq);
-        for task_idx in 0..n_tasks {
-            let task_id = TaskId::new(job_id, task_idx);
+        let seq = job.seq;
+        let task_ids = job.task_ids(job_id);
+        for &task_id in &task_ids {
             let task = self.tasks.get(&task_id).expect("a job's tasks exist");
             match task.state {
                 TaskState::Queued => {
@@ -1323,8 +1556,8 @@ impl Core {
         // The store keeps the finished job's tasks; memory holds only what
         // running jobs need, so a long-lived coordinator does not grow with
         // its history. A late result for a forgotten task is answered stale.
-        for task_idx in 0..n_tasks {
-            self.tasks.remove(&TaskId::new(job_id, task_idx));
+        for task_id in &task_ids {
+            self.tasks.remove(task_id);
         }
         let class = self.jobs[&job_id].class;
         self.index.release_class(class);
@@ -1407,7 +1640,8 @@ impl Core {
             job_id,
             state: job.state,
             n_tasks: job.n_tasks,
-            n_committed: job.n_committed,
+            n_settled: job.n_settled,
+            n_runs: job.task_ids(job_id).len() as u32,
         })
     }
 
@@ -1591,21 +1825,35 @@ impl Core {
             }
         }
         for (job_id, job) in &self.jobs {
-            let in_memory = (0..job.n_tasks).filter(|idx| self.tasks.contains_key(&TaskId::new(*job_id, *idx))).count();
+            let task_ids = job.task_ids(*job_id);
+            let in_memory = task_ids.iter().filter(|id| self.tasks.contains_key(id)).count();
             if job.state.is_final() {
                 if in_memory > 0 {
                     return Err(format!("{job_id} is {} but {in_memory} of its tasks are still in memory", job.state));
                 }
                 continue;
             }
-            if in_memory != job.n_tasks as usize {
-                return Err(format!("running {job_id} has {in_memory} of its {} tasks in memory", job.n_tasks));
+            if in_memory != task_ids.len() {
+                return Err(format!("running {job_id} has {in_memory} of its {} tasks in memory", task_ids.len()));
             }
-            let committed = (0..job.n_tasks)
-                .filter(|idx| self.tasks[&TaskId::new(*job_id, *idx)].state == TaskState::Committed)
-                .count() as u32;
-            if committed != job.n_committed {
-                return Err(format!("{job_id} counts {} committed tasks, has {committed}", job.n_committed));
+            let settled = job.settled.iter().filter(|settled| **settled).count() as u32;
+            if settled != job.n_settled {
+                return Err(format!("{job_id} counts {} settled tasks, has {settled}", job.n_settled));
+            }
+            for (task_idx, settled) in (0..job.n_tasks).zip(&job.settled) {
+                let replicas = (0..job.n_replicas(task_idx)).map(|r| &self.tasks[&job.replica_id(*job_id, task_idx, r)]);
+                let all_committed = replicas.clone().all(|task| task.state == TaskState::Committed);
+                if *settled && !all_committed {
+                    return Err(format!("task {job_id}/{task_idx} is settled but a replica of it is not committed"));
+                }
+                let mut workers: Vec<&WorkerId> =
+                    replicas.filter_map(|task| task.holder.as_ref().or(task.committed_by.as_ref())).collect();
+                let n_workers = workers.len();
+                workers.sort_unstable();
+                workers.dedup();
+                if workers.len() != n_workers {
+                    return Err(format!("two replicas of task {job_id}/{task_idx} ran on one worker"));
+                }
             }
         }
         let n_queued = self.tasks.values().filter(|task| task.state == TaskState::Queued).count();

@@ -1,6 +1,6 @@
 use iog_ledger::Amount;
 use iog_sched::{Offer, Requirements};
-use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, UnixMs, WorkerId};
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, UnixMs, Verify, WorkerId};
 
 /// A job the coordinator has accepted and is about to make durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,29 @@ pub struct NewJob {
     /// Who pays: the payer's wallet address, or empty for a free job.
     /// Devices are shared fairly between submitters.
     pub submitter: String,
+    /// How its results are checked before they are accepted and paid.
+    pub verify: Verify,
+}
+
+/// A replica whose result a task's verification accepted: it is paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidResult {
+    /// The replica (a task of its own).
+    pub task_id: TaskId,
+    pub worker_id: WorkerId,
+    /// The run time its commit recorded.
+    pub duration_ms: u64,
+    /// Its lease's price per hour.
+    pub price_io_per_hour: Amount,
+}
+
+/// A replica whose result disagreed with the accepted one: it is not paid,
+/// and its worker's stake is slashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrongResult {
+    pub task_id: TaskId,
+    pub worker_id: WorkerId,
+    pub output: BlobId,
 }
 
 /// A task a worker says it is running (sent when it connects, so leases
@@ -137,6 +160,22 @@ pub enum Change {
         /// The committing lease's price per hour; a paid job is charged
         /// `duration_ms` at this price.
         price_io_per_hour: Amount,
+    },
+    /// Verification asked for another replica of a task: a task of its own
+    /// with the same input (its index is given by [`iog_types::replica_index`]).
+    TaskAdded {
+        task_id: TaskId,
+        input: BlobId,
+    },
+    /// A task's result is accepted (`task_id` is the task, replica 0):
+    /// `output` is what its job's artifacts are built from. The replicas in
+    /// `valid` are paid now, those in `wrong` never. A job that does not
+    /// verify has this right after each commit, with that one replica valid.
+    TaskVerified {
+        task_id: TaskId,
+        output: BlobId,
+        valid: Vec<ValidResult>,
+        wrong: Vec<WrongResult>,
     },
     /// The worker's owner took the machine back: the task is queued again
     /// at once with `attempts` (the yielded attempt not counted).

@@ -15,10 +15,11 @@ mod model;
 mod payments;
 mod queue;
 pub mod reputation;
+pub mod verify;
 
 pub use config::Config;
 pub use core::{COORD_ERROR_SETTLED, Core, RestoreError};
-pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask};
+pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask, ValidResult, WrongResult};
 pub use model::{ChallengeRecord, JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerRecord, WorkerView};
 pub use payments::{
     DEFAULT_REWARDS_EPOCH_MS, DEFAULT_UNSTAKE_COOLDOWN_MS, EscrowError, EscrowView, FEE_BPS_MAX, Payments, RewardRules,

@@ -1,6 +1,6 @@
 use iog_ledger::Amount;
 use iog_sched::{Offer, Requirements};
-use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, WorkerId};
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, UnixMs, Verify, WorkerId};
 
 /// A job as the store remembers it, for [`crate::Core::restore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,9 +12,12 @@ pub struct RestoredJob {
     pub requirements: Requirements,
     pub submitter: String,
     pub task_timeout_ms: Option<u64>,
+    /// Tasks in its plan (replicas not counted).
+    pub n_tasks: u32,
+    pub verify: Verify,
 }
 
-/// A task as the store remembers it.
+/// A task (or a replica of one) as the store remembers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoredTask {
     pub task_id: TaskId,
@@ -29,6 +32,11 @@ pub struct RestoredTask {
     pub output: Option<BlobId>,
     /// The price per hour of the current (or last) lease.
     pub price_io_per_hour: Amount,
+    /// Who committed it, and the run time its commit recorded.
+    pub committed_by: Option<WorkerId>,
+    pub duration_ms: u64,
+    /// For a task (replica 0): its result is accepted.
+    pub settled: bool,
 }
 
 /// Everything the core needs to pick up after a restart.
@@ -65,8 +73,13 @@ pub struct TaskView {
 pub struct JobView {
     pub job_id: JobId,
     pub state: JobState,
+    /// Tasks in its plan (replicas not counted).
     pub n_tasks: u32,
-    pub n_committed: u32,
+    /// Tasks whose result is accepted: once committed for a job that does
+    /// not verify, once its replicas agree for one that does.
+    pub n_settled: u32,
+    /// Tasks and replicas that exist, replicas of verification included.
+    pub n_runs: u32,
 }
 
 /// A read-only look at one worker the core knows.

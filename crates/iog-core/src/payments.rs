@@ -1,13 +1,14 @@
 //! Payments: the $IO ledger driven by what the core decides.
 //!
 //! [`Payments`] owns the [`Ledger`] and watches the core's actions: when a
-//! paid job's task commits it pays the worker from the job's escrow, when a
+//! paid job's task is verified it pays the workers of its valid results
+//! from the job's escrow (a result proven wrong is never paid), when a
 //! paid job ends (or its submission is refused) it voids the escrow so the
 //! rest goes back to the payer, and when an escrow runs dry before the job
 //! is done it asks the core to fail the job. The ledger operations it
 //! applies go into the same store transaction as the core changes that
-//! caused them, so a commit and its payment are durable together or not at
-//! all.
+//! caused them, so a verdict and its payments are durable together or not
+//! at all.
 //!
 //! Like the core it takes `now` and returns what to do; it never reads a
 //! clock or does IO. The simulator drives it exactly as the coordinator does.
@@ -19,7 +20,7 @@ use iog_ledger::stake;
 use iog_ledger::{AccountId, Amount, Ledger, LedgerError, Op, Outcome, PendingState, TransferId};
 use iog_types::{JobId, UnixMs};
 
-use crate::event::{Action, Change, Event};
+use crate::event::{Action, Change, Event, ValidResult};
 
 /// Largest network fee: half of every charge.
 pub const FEE_BPS_MAX: u32 = 5_000;
@@ -378,36 +379,18 @@ impl Payments {
         Ok(())
     }
 
-    /// Follows one action of the core: pays a committed task of a paid
+    /// Follows one action of the core: pays the valid results of a paid
     /// job, voids the escrow of a paid job that ended or was refused.
     /// Returns an event for the core when an escrow ran dry with tasks left.
     pub fn settle(&mut self, action: &Action, now: UnixMs) -> Option<Event> {
         match action {
-            Action::Persist(Change::TaskCommitted { task_id, worker_id, duration_ms, price_io_per_hour, .. }) => {
-                let paid = *self.running.get(&task_id.job_id)?;
-                let remaining = self.ledger.pending(&paid.hold_id).unwrap_or(Amount::ZERO);
-                // The task pays its lease's price: the worker's ask times the
-                // devices it used, which placement kept within the job's cap.
-                let charge = billing::task_charge(*price_io_per_hour, *duration_ms, self.fee_bps, remaining);
-                let ops =
-                    billing::task_payment_ops(task_id.job_id.0, task_id.task_idx, &worker_id.0, paid.hold_id, charge);
-                for op in ops {
-                    let result = self.ledger.apply(op, now);
-                    debug_assert!(result.is_ok(), "a payment within the escrow is refused: {result:?}");
+            Action::Persist(Change::TaskVerified { valid, .. }) => {
+                let mut dry = None;
+                for result in valid {
+                    let paid = *self.running.get(&result.task_id.job_id)?;
+                    dry = self.pay_result(paid, result, now).or(dry);
                 }
-                let left = self.ledger.pending(&paid.hold_id).unwrap_or(Amount::ZERO);
-                // The job may be done with this very commit; the core ignores
-                // the event then.
-                left.is_zero().then(|| Event::FailJob {
-                    job_id: task_id.job_id,
-                    reason: format!(
-                        "its escrow is spent: the budget paid for the tasks committed so far; \
-                         submit again with a larger payment.budget for the rest (task {task_id} \
-                         was paid {} of its {})",
-                        charge.gross,
-                        billing::task_charge(*price_io_per_hour, *duration_ms, 0, Amount::MAX).gross,
-                    ),
-                })
+                dry
             }
             Action::SlashStake { worker_id, bps, reason_key } => {
                 let active = self.stake_of(&worker_id.0).active;
@@ -437,6 +420,35 @@ impl Payments {
             }
             _ => None,
         }
+    }
+
+    /// Pays one valid result from its job's escrow. Returns an event for
+    /// the core when the escrow ran dry.
+    fn pay_result(&mut self, paid: PaidJob, result: &ValidResult, now: UnixMs) -> Option<Event> {
+        let (task_id, price_io_per_hour, duration_ms) = (result.task_id, result.price_io_per_hour, result.duration_ms);
+        let remaining = self.ledger.pending(&paid.hold_id).unwrap_or(Amount::ZERO);
+        // The task pays its lease's price: the worker's ask times the
+        // devices it used, which placement kept within the job's cap.
+        let charge = billing::task_charge(price_io_per_hour, duration_ms, self.fee_bps, remaining);
+        let ops =
+            billing::task_payment_ops(task_id.job_id.0, task_id.task_idx, &result.worker_id.0, paid.hold_id, charge);
+        for op in ops {
+            let result = self.ledger.apply(op, now);
+            debug_assert!(result.is_ok(), "a payment within the escrow is refused: {result:?}");
+        }
+        let left = self.ledger.pending(&paid.hold_id).unwrap_or(Amount::ZERO);
+        // The job may be done with this very result; the core ignores the
+        // event then.
+        left.is_zero().then(|| Event::FailJob {
+            job_id: task_id.job_id,
+            reason: format!(
+                "its escrow is spent: the budget paid for the results accepted so far; \
+                 submit again with a larger payment.budget for the rest (task {task_id} \
+                 was paid {} of its {})",
+                charge.gross,
+                billing::task_charge(price_io_per_hour, duration_ms, 0, Amount::MAX).gross,
+            ),
+        })
     }
 
     /// What the paid job `job_id` has cost so far; `None` for a free job.

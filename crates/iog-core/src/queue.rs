@@ -106,6 +106,24 @@ impl TaskQueue {
         Some(task_id)
     }
 
+    /// A job's ready tasks in the order they are served.
+    pub(crate) fn ready_of(&self, job_seq: u64) -> impl Iterator<Item = TaskId> + '_ {
+        self.ready.get(&job_seq).into_iter().flat_map(|job| job.tasks.iter().map(|idx| TaskId::new(job.job_id, *idx)))
+    }
+
+    /// Takes one ready task of a job, out of turn.
+    pub(crate) fn take_ready(&mut self, job_seq: u64, task_id: TaskId) -> bool {
+        let Some(job) = self.ready.get_mut(&job_seq) else { return false };
+        if !job.tasks.remove(&task_id.task_idx) {
+            return false;
+        }
+        self.n_ready -= 1;
+        if job.tasks.is_empty() {
+            self.forget_ready_job(job_seq);
+        }
+        true
+    }
+
     fn forget_ready_job(&mut self, job_seq: u64) {
         let Some(job) = self.ready.remove(&job_seq) else { return };
         if let Some(jobs) = self.by_submitter.get_mut(&job.submitter) {

@@ -8,9 +8,10 @@
 //! only a little. Failing a hardware challenge weighs most: it is evidence
 //! of a false claim, where a failed task may be the job's fault.
 //!
-//! Uptime counts as whole hours online. Not counted yet: verified results
-//! (no result verification exists yet; a committed result counts as done,
-//! not as valid).
+//! Uptime counts as whole hours online. A result that verification
+//! compared with another worker's and found valid counts as more than a
+//! committed one; a result proven wrong resets the record (see
+//! [`Reputation::reset_for_wrong_result`]) and then weighs most of all.
 
 /// Weight of one committed task.
 pub const WEIGHT_COMMITTED: u64 = 1;
@@ -25,6 +26,10 @@ pub const WEIGHT_CHALLENGE_PASSED: u64 = 5;
 pub const WEIGHT_ONLINE_HOUR: u64 = 1;
 /// Weight of one failed hardware challenge round.
 pub const WEIGHT_CHALLENGE_FAILED: u64 = 25;
+/// Weight of one result another worker's result confirmed.
+pub const WEIGHT_VALID: u64 = 2;
+/// Weight of one result proven wrong by a quorum of other workers.
+pub const WEIGHT_WRONG: u64 = 50;
 /// The prior: this much weight of good and as much of bad.
 pub const PRIOR_WEIGHT: u64 = 10;
 
@@ -39,21 +44,44 @@ pub struct Reputation {
     /// Whole hours it was online in one stretch (a partial hour at the end
     /// of a session is not counted).
     pub online_hours: u64,
+    /// Results confirmed by another worker's, and proven wrong.
+    pub results_valid: u64,
+    pub results_wrong: u64,
+    /// Confirmed results since the last wrong one (adaptive verification
+    /// checks a worker's results less often as this grows).
+    pub valid_streak: u64,
 }
 
 impl Reputation {
     /// The score from 0 (only bad outcomes, many of them) to 1000; 500
     /// for a worker with no record.
     pub fn score_milli(&self) -> u16 {
-        let good = self.tasks_committed * WEIGHT_COMMITTED
-            + self.challenges_passed * WEIGHT_CHALLENGE_PASSED
-            + self.online_hours * WEIGHT_ONLINE_HOUR;
-        let bad = self.tasks_failed * WEIGHT_FAILED
-            + self.leases_lapsed * WEIGHT_LAPSED
-            + self.challenges_failed * WEIGHT_CHALLENGE_FAILED;
-        let good = u128::from(good) + u128::from(PRIOR_WEIGHT);
-        let all = good + u128::from(bad) + u128::from(PRIOR_WEIGHT);
+        let weigh = |n: u64, weight: u64| u128::from(n) * u128::from(weight);
+        let good = weigh(self.tasks_committed, WEIGHT_COMMITTED)
+            + weigh(self.challenges_passed, WEIGHT_CHALLENGE_PASSED)
+            + weigh(self.online_hours, WEIGHT_ONLINE_HOUR)
+            + weigh(self.results_valid, WEIGHT_VALID);
+        let bad = weigh(self.tasks_failed, WEIGHT_FAILED)
+            + weigh(self.leases_lapsed, WEIGHT_LAPSED)
+            + weigh(self.challenges_failed, WEIGHT_CHALLENGE_FAILED)
+            + weigh(self.results_wrong, WEIGHT_WRONG);
+        let good = good + u128::from(PRIOR_WEIGHT);
+        let all = good + bad + u128::from(PRIOR_WEIGHT);
         u16::try_from(good * 1000 / all).expect("a share of 1000 fits")
+    }
+
+    /// A result of the worker's was proven wrong: what it earned by its
+    /// tasks, hours and confirmed results is gone, its streak starts over,
+    /// and the wrong result is counted. Failures stay counted.
+    pub fn reset_for_wrong_result(&mut self) {
+        *self = Reputation {
+            tasks_failed: self.tasks_failed,
+            leases_lapsed: self.leases_lapsed,
+            challenges_passed: self.challenges_passed,
+            challenges_failed: self.challenges_failed,
+            results_wrong: self.results_wrong.saturating_add(1),
+            ..Reputation::default()
+        };
     }
 }
 
@@ -76,5 +104,11 @@ mod tests {
         assert_eq!(steady.score_milli(), 800);
         let huge = Reputation { tasks_committed: u64::MAX / 4, online_hours: u64::MAX / 4, ..Reputation::default() };
         assert_eq!(huge.score_milli(), 999);
+        let mut cheat = Reputation { tasks_committed: 500, results_valid: 50, valid_streak: 50, ..reliable };
+        assert!(cheat.score_milli() > 950);
+        cheat.reset_for_wrong_result();
+        assert_eq!(cheat.valid_streak, 0);
+        assert_eq!(cheat.results_wrong, 1);
+        assert_eq!(cheat.score_milli(), 250);
     }
 }

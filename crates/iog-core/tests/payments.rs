@@ -1,12 +1,13 @@
-//! Laws of payments under random sequences of commits, repeats and job
-//! ends: money is conserved, a task is paid at most once and never beyond
-//! its charge, every escrow ends resolved, and a ledger rebuilt from the
-//! journal gives the same payments.
+//! Laws of payments under random sequences of verified results, repeats,
+//! wrong results and job ends: money is conserved, a result is paid at most
+//! once and never beyond its charge, a wrong result is never paid, every
+//! escrow ends resolved, and a ledger rebuilt from the journal gives the
+//! same payments.
 
-use iog_core::{Action, Change, Event, Payments};
+use iog_core::{Action, Change, Event, Payments, ValidResult, WrongResult};
 use iog_ledger::billing::{self, CommittedTask, JobTerms};
 use iog_ledger::{AccountId, Address, Amount, Ledger, TransferId};
-use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, WorkerId};
+use iog_types::{BlobId, JobId, JobState, TaskId, WorkerId};
 use proptest::prelude::*;
 
 const N_JOBS: u64 = 3;
@@ -14,15 +15,17 @@ const N_TASKS: u32 = 6;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Commit { job: u64, task_idx: u32, worker: u8, duration_ms: u64 },
+    /// A task verified: its replica 0 valid, and replica 1 wrong when `wrong`.
+    Commit { job: u64, task_idx: u32, worker: u8, duration_ms: u64, wrong: bool },
     End { job: u64 },
     Restart,
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        8 => (0..N_JOBS, 0..N_TASKS, 0u8..3, 0u64..20_000)
-            .prop_map(|(job, task_idx, worker, duration_ms)| Step::Commit { job, task_idx, worker, duration_ms }),
+        8 => (0..N_JOBS, 0..N_TASKS, 0u8..3, 0u64..20_000, prop::bool::weighted(0.2)).prop_map(
+            |(job, task_idx, worker, duration_ms, wrong)| Step::Commit { job, task_idx, worker, duration_ms, wrong }
+        ),
         1 => (0..N_JOBS).prop_map(|job| Step::End { job }),
         1 => Just(Step::Restart),
     ]
@@ -30,6 +33,28 @@ fn step() -> impl Strategy<Value = Step> {
 
 fn io(text: &str) -> Amount {
     text.parse().unwrap()
+}
+
+/// What the core persists when a task's result is accepted: `valid` paid,
+/// `wrong` (replica `N_TASKS + task_idx`, on another worker) not.
+fn verified(job: u64, task_idx: u32, worker: &str, duration_ms: u64, price: Amount, wrong: bool) -> Action {
+    let task_id = TaskId::new(JobId(job), task_idx);
+    let wrong = wrong.then(|| WrongResult {
+        task_id: TaskId::new(JobId(job), N_TASKS + task_idx),
+        worker_id: WorkerId("cheat".to_owned()),
+        output: BlobId::of(b"wrong"),
+    });
+    Action::Persist(Change::TaskVerified {
+        task_id,
+        output: BlobId::of(b"out"),
+        valid: vec![ValidResult {
+            task_id,
+            worker_id: WorkerId(worker.to_owned()),
+            duration_ms,
+            price_io_per_hour: price,
+        }],
+        wrong: wrong.into_iter().collect(),
+    })
 }
 
 proptest! {
@@ -60,27 +85,29 @@ proptest! {
         for step in steps {
             now += 1;
             match step {
-                Step::Commit { job, task_idx, worker, duration_ms } => {
-                    // The core commits a task once, and never after its job ended.
+                Step::Commit { job, task_idx, worker, duration_ms, wrong } => {
+                    // The core verifies a task once, and never after its job ended.
                     let first = !commits[job as usize].iter().any(|c| c.task_idx == task_idx);
                     // Each worker asks its own price, within the job's cap.
                     let asked = price.checked_mul_div(u64::from(worker) + 1, 3).unwrap();
-                    let action = Action::Persist(Change::TaskCommitted {
-                        task_id: TaskId::new(JobId(job), task_idx),
-                        worker_id: WorkerId(workers[worker as usize].to_owned()),
-                        token: LeaseToken(1),
-                        output: BlobId::of(b"out"),
-                        duration_ms,
-                        committed_ms: now,
-                        price_io_per_hour: asked,
-                    });
+                    let action = verified(job, task_idx, workers[worker as usize], duration_ms, asked, wrong);
                     if first && !ended[job as usize] {
                         commits[job as usize].push(CommittedTask {
                             task_idx,
+                            accepted: true,
                             worker_id: workers[worker as usize],
                             duration_ms,
                             price_io_per_hour: asked,
                         });
+                        if wrong {
+                            commits[job as usize].push(CommittedTask {
+                                task_idx: N_TASKS + task_idx,
+                                accepted: false,
+                                worker_id: "cheat",
+                                duration_ms,
+                                price_io_per_hour: asked,
+                            });
+                        }
                         if let Some(Event::FailJob { job_id, .. }) = payments.settle(&action, now) {
                             prop_assert_eq!(job_id, JobId(job));
                             let escrow = payments.escrow(job_id).unwrap();
@@ -148,33 +175,33 @@ fn a_task_paid_from_another_jobs_escrow_is_caught() {
     let mut payments = Payments::new(ledger, 0, &[]);
     let terms = JobTerms { payer, budget: io("1"), price_io_per_hour: io("3600") };
     payments.hold_escrow(JobId(1), "a", &terms, 1).unwrap();
-    let commit = |task_idx| {
-        Action::Persist(Change::TaskCommitted {
-            task_id: TaskId::new(JobId(1), task_idx),
-            worker_id: WorkerId("w".into()),
-            token: LeaseToken(1),
-            output: BlobId::of(b"out"),
-            duration_ms: 100,
-            committed_ms: 2,
-            price_io_per_hour: io("3600"),
-        })
-    };
+    let commit = |task_idx| verified(1, task_idx, "w", 100, io("3600"), false);
     payments.settle(&commit(0), 2);
     payments.settle(&commit(1), 2);
     let hold_id = billing::escrow_hold_id(&payer, "a");
-    let task = |task_idx| CommittedTask { task_idx, worker_id: "w", duration_ms: 100, price_io_per_hour: io("3600") };
+    let task = |task_idx| CommittedTask {
+        task_idx,
+        accepted: true,
+        worker_id: "w",
+        duration_ms: 100,
+        price_io_per_hour: io("3600"),
+    };
     billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), task(1)]).unwrap();
     // The store forgot a commit: its payment now belongs to no committed task.
     let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0)]).unwrap_err();
-    assert!(err.contains("money left the escrow for no committed task"), "{err}");
+    assert!(err.contains("money left the escrow for no accepted result"), "{err}");
     // A commit by another worker than the one paid.
-    let other = CommittedTask { task_idx: 1, worker_id: "x", duration_ms: 100, price_io_per_hour: io("3600") };
+    let other = CommittedTask { worker_id: "x", ..task(1) };
     let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), other]).unwrap_err();
     assert!(err.contains("went to payout:w, not payout:x"), "{err}");
     // A commit that was never paid.
     let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), task(1), task(2)])
         .unwrap_err();
-    assert!(err.contains("is committed but was never paid"), "{err}");
+    assert!(err.contains("is accepted but was never paid"), "{err}");
+    // A paid result the store says was wrong.
+    let wrong = CommittedTask { accepted: false, ..task(1) };
+    let err = billing::check_job_payments(payments.ledger(), 1, hold_id, io("3600"), &[task(0), wrong]).unwrap_err();
+    assert!(err.contains("was paid but its result was not accepted"), "{err}");
 }
 
 #[test]

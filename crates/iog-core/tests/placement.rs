@@ -39,6 +39,7 @@ fn job(id: u64, n_tasks: u32, requirements: Requirements, submitter: &str) -> Ne
         inputs: (0..n_tasks).map(|idx| BlobId::of(&[id as u8, idx as u8])).collect(),
         requirements,
         submitter: submitter.to_owned(),
+        verify: iog_types::Verify::None,
     }
 }
 

@@ -209,6 +209,7 @@ fn run(ops: Vec<Op>) {
                     inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
                     requirements: requirements(wants),
                     submitter: format!("s{}", job_id.0 % 3),
+                    verify: iog_types::Verify::None,
                 })
             }
             Op::Succeed { pick } | Op::Fail { pick } if !seen.outstanding.is_empty() => {

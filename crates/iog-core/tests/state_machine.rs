@@ -30,6 +30,7 @@ fn job(id: u64, n_tasks: u32) -> NewJob {
         inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
         requirements: Requirements::one(DeviceKind::Cpu),
         submitter: String::new(),
+        verify: iog_types::Verify::None,
     }
 }
 

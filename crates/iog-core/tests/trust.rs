@@ -24,6 +24,7 @@ fn job(id: u64, n_tasks: u32, trust_min: u8) -> NewJob {
         inputs: (0..n_tasks).map(|idx| BlobId::of(&[id as u8, idx as u8])).collect(),
         requirements: Requirements { trust_min, ..Requirements::one(DeviceKind::Cpu) },
         submitter: "s".to_owned(),
+        verify: iog_types::Verify::None,
     }
 }
 

@@ -140,10 +140,15 @@ pub fn task_payment_ops(job: u64, task_idx: u32, worker_id: &str, hold_id: Trans
     ops
 }
 
-/// A committed task of a paid job, as the coordinator's store records it.
+/// A committed task (or replica of one) of a paid job, as the
+/// coordinator's store records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommittedTask<'a> {
     pub task_idx: u32,
+    /// Its result was accepted by verification (or needed none), so it is
+    /// paid; a result not accepted (proven wrong, or still waiting for
+    /// its replicas) must not be.
+    pub accepted: bool,
     pub worker_id: &'a str,
     pub duration_ms: u64,
     /// The committing lease's price per hour (the worker's ask times the
@@ -151,9 +156,10 @@ pub struct CommittedTask<'a> {
     pub price_io_per_hour: Amount,
 }
 
-/// Checks that the job `job` paid each of its committed tasks exactly once,
-/// to the worker that committed it, and nothing else: every payment names a
-/// committed task (what the hold posted is the sum of the tasks' payments),
+/// Checks that the job `job` paid each of its accepted results exactly
+/// once, to the worker that committed it, and nothing else: no result that
+/// was not accepted (a wrong one) is paid, every payment names an accepted
+/// result (what the hold posted is the sum of their payments),
 /// no task's price exceeds `price_io_per_hour_max` (the job's cap for all
 /// of a task's devices), no payment exceeds the task's charge at its
 /// price, each worker
@@ -174,6 +180,12 @@ pub fn check_job_payments(
     for task in committed {
         let ids = task_payment_ids(job, task.task_idx);
         let task_name = format!("task {job_name}/{}", task.task_idx);
+        if !task.accepted {
+            if ledger.answer(&ids.post).is_some() {
+                return Err(format!("{task_name} was paid but its result was not accepted"));
+            }
+            continue;
+        }
         if task.price_io_per_hour > price_io_per_hour_max {
             return Err(format!(
                 "{task_name} ran at {} per hour, above the job's cap of {price_io_per_hour_max}",
@@ -220,13 +232,13 @@ pub fn check_job_payments(
             }
             Some((op, result)) => return Err(format!("{task_name}: its payment id holds {op} with result {result:?}")),
             None if full_charge.is_zero() || exhausted => {}
-            None => return Err(format!("{task_name} is committed but was never paid")),
+            None => return Err(format!("{task_name} is accepted but was never paid")),
         }
     }
     if paid_total != u128::from(hold.posted.base_units()) {
         return Err(format!(
-            "job {job_name}: its escrow posted {} but its committed tasks were paid {paid_total} base units: \
-             money left the escrow for no committed task",
+            "job {job_name}: its escrow posted {} but its accepted results were paid {paid_total} base units: \
+             money left the escrow for no accepted result",
             hold.posted
         ));
     }

@@ -52,6 +52,7 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
                         ..Requirements::default()
                     },
                     submitter: ["", "payer-a", "payer-b"][rng.random_range(0..3)].to_owned(),
+                    verify: iog_types::Verify::None,
                 }),
                 2..=4 if !leases.is_empty() => {
                     let (worker_id, task_id, token) = leases.swap_remove(rng.random_range(0..leases.len()));

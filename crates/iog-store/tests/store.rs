@@ -42,6 +42,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         inputs: inputs.clone(),
         requirements: requirements.clone(),
         submitter: "payer".into(),
+        verify: iog_types::Verify::None,
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));

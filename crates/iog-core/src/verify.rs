@@ -1,0 +1,135 @@
+//! Result verification: when a task's replicas settle it, and when the
+//! adaptive policy checks a worker's result again.
+//!
+//! A task of a job that verifies its results is run as one or more
+//! *replicas*, tasks of their own (see [`iog_types::Verify`]). Once every
+//! replica created so far has committed, [`judge`] compares their output
+//! digests: a digest that at least `needed` replicas agree on and that
+//! outnumbers all other digests together is accepted; the replicas that
+//! agree are valid (and paid), the others are proven wrong. Otherwise more
+//! replicas are run, up to the policy's limit, and the task fails without
+//! a quorum after that.
+
+use iog_types::{BlobId, TaskId};
+
+/// A worker with fewer valid results in a row than this always has its
+/// results checked under the adaptive policy.
+pub const ADAPTIVE_STREAK_MIN: u32 = 10;
+
+/// However long its streak, a worker's result is still checked with at
+/// least probability 1 / this under the adaptive policy, so a worker that
+/// built a streak cannot cheat freely.
+pub const ADAPTIVE_CHECK_ONE_IN_MAX: u32 = 20;
+
+/// What the replicas of one task say so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Some replica has not committed yet.
+    Wait,
+    /// No digest has a quorum yet: run this many more replicas.
+    More(u8),
+    /// `output` is the task's result; `valid` lists the replicas (by
+    /// replica number) that returned it, `wrong` those that did not.
+    Accept { output: BlobId, valid: Vec<u8>, wrong: Vec<u8> },
+    /// The replica limit is reached without a quorum.
+    NoQuorum { n_results: u8, n_digests: u8 },
+}
+
+/// Judges a task's replicas: `outputs[r]` is replica `r`'s committed
+/// output, `None` while it has not committed. `needed` agreeing results
+/// settle the task; `replicas_max` bounds how many may be run.
+pub(crate) fn judge(outputs: &[Option<BlobId>], needed: u8, replicas_max: u8) -> Verdict {
+    if outputs.iter().any(Option::is_none) {
+        return Verdict::Wait;
+    }
+    let committed: Vec<BlobId> = outputs.iter().flatten().copied().collect();
+    // Few replicas: counting by pairs is cheaper than any map.
+    let count = |digest: &BlobId| committed.iter().filter(|other| *other == digest).count();
+    let best = committed.iter().max_by_key(|digest| count(digest)).copied();
+    let n_created = u8::try_from(outputs.len()).unwrap_or(u8::MAX);
+    let Some(best) = best else {
+        return Verdict::More(needed.max(1).min(replicas_max));
+    };
+    let agree = count(&best);
+    let others = committed.len() - agree;
+    if agree >= usize::from(needed) && agree > others {
+        let (valid, wrong): (Vec<u8>, Vec<u8>) =
+            (0..n_created).partition(|replica| committed[usize::from(*replica)] == best);
+        return Verdict::Accept { output: best, valid, wrong };
+    }
+    if n_created >= replicas_max {
+        let mut digests = committed.clone();
+        digests.sort_unstable();
+        digests.dedup();
+        return Verdict::NoQuorum { n_results: n_created, n_digests: u8::try_from(digests.len()).unwrap_or(u8::MAX) };
+    }
+    // Enough to reach `needed` if the new ones agree with the best so far,
+    // and at least one.
+    let short = usize::from(needed).saturating_sub(agree).max(1);
+    let more = u8::try_from(short).unwrap_or(u8::MAX).min(replicas_max - n_created);
+    Verdict::More(more)
+}
+
+/// Whether the adaptive policy checks this result of a worker with
+/// `streak` valid results in a row: always below
+/// [`ADAPTIVE_STREAK_MIN`], and then with probability 1 / `streak`
+/// (at least 1 / [`ADAPTIVE_CHECK_ONE_IN_MAX`]). The draw is a keyed hash
+/// of the task under the coordinator's secret `key`, so a worker cannot
+/// tell in advance which of its results will be checked, and a replay of
+/// the same events draws the same.
+pub(crate) fn adaptive_checks(key: u64, task_id: TaskId, streak: u32) -> bool {
+    if streak < ADAPTIVE_STREAK_MIN {
+        return true;
+    }
+    let one_in = streak.min(ADAPTIVE_CHECK_ONE_IN_MAX);
+    let mut hasher_key = [0u8; 32];
+    hasher_key[..8].copy_from_slice(&key.to_le_bytes());
+    let mut hasher = blake3::Hasher::new_keyed(&hasher_key);
+    hasher.update(b"iog adaptive check");
+    hasher.update(&task_id.job_id.0.to_le_bytes());
+    hasher.update(&task_id.task_idx.to_le_bytes());
+    let hash = hasher.finalize();
+    let draw = u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"));
+    draw % u64::from(one_in) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iog_types::JobId;
+
+    fn digest(n: u8) -> Option<BlobId> {
+        Some(BlobId::of(&[n]))
+    }
+
+    #[test]
+    fn replicas_settle_by_a_quorum_that_outnumbers_the_rest() {
+        assert_eq!(judge(&[digest(1), None], 2, 5), Verdict::Wait);
+        let agreed = judge(&[digest(1), digest(1)], 2, 5);
+        assert_eq!(agreed, Verdict::Accept { output: digest(1).unwrap(), valid: vec![0, 1], wrong: vec![] });
+        assert_eq!(judge(&[digest(1), digest(2)], 2, 5), Verdict::More(1));
+        let settled = judge(&[digest(1), digest(2), digest(2)], 2, 5);
+        assert_eq!(settled, Verdict::Accept { output: digest(2).unwrap(), valid: vec![1, 2], wrong: vec![0] });
+        // Three distinct results under `replicate 3`: two more are needed at least.
+        assert_eq!(judge(&[digest(1), digest(2), digest(3)], 3, 9), Verdict::More(2));
+        // A tie is no quorum.
+        assert_eq!(judge(&[digest(1), digest(2), digest(1), digest(2)], 2, 5), Verdict::More(1));
+        assert_eq!(judge(&[digest(1), digest(2)], 2, 2), Verdict::NoQuorum { n_results: 2, n_digests: 2 });
+        // One result is enough where one is needed (a trusted worker).
+        let alone = judge(&[digest(7)], 1, 5);
+        assert_eq!(alone, Verdict::Accept { output: digest(7).unwrap(), valid: vec![0], wrong: vec![] });
+    }
+
+    #[test]
+    fn adaptive_checks_new_workers_always_and_trusted_ones_at_their_rate() {
+        let task = |idx| TaskId::new(JobId(42), idx);
+        assert!((0..100).all(|idx| adaptive_checks(7, task(idx), ADAPTIVE_STREAK_MIN - 1)));
+        let n = 20_000;
+        let rate = |streak| (0..n).filter(|idx| adaptive_checks(7, task(*idx), streak)).count() as f64 / n as f64;
+        assert!((rate(10) - 0.10).abs() < 0.01, "{}", rate(10));
+        assert!((rate(1_000) - 0.05).abs() < 0.01, "{}", rate(1_000));
+        // Another key draws other tasks.
+        let differ = (0..1_000).filter(|idx| adaptive_checks(7, task(*idx), 10) != adaptive_checks(8, task(*idx), 10));
+        assert!(differ.count() > 100);
+    }
+}

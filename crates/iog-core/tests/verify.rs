@@ -1,0 +1,302 @@
+//! Result verification through the core: replicas on distinct workers,
+//! quorums, wrong results slashed and unpaid, adaptive checks, restarts.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use iog_core::{Action, Change, Config, Core, Event, NewJob, RestoredJob, RestoredTask, Snapshot};
+use iog_sched::{Offer, Requirements};
+use iog_types::{BlobId, DeviceKind, JobId, JobState, TaskState, Verify, WorkerId};
+
+fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
+    NewJob {
+        job_id: JobId(id),
+        name: format!("job{id}"),
+        workload: "noop".to_owned(),
+        spec_json: b"{}".to_vec(),
+        max_attempts: None,
+        task_timeout_ms: None,
+        inputs: (0..n_tasks).map(|idx| BlobId::of(&[id as u8, idx as u8])).collect(),
+        requirements: Requirements::one(DeviceKind::Cpu),
+        submitter: "s".to_owned(),
+        verify,
+    }
+}
+
+/// The right output for an input, and a cheat's.
+fn right(input: BlobId) -> BlobId {
+    BlobId::of(&input.0)
+}
+
+fn wrong(input: BlobId) -> BlobId {
+    BlobId::of(&[&input.0[..], b"lie"].concat())
+}
+
+/// A core with workers that answer every assignment at once: honestly, or
+/// (for names starting with "cheat") with a wrong output.
+struct Net {
+    core: Core,
+    now: u64,
+    pending: VecDeque<Action>,
+    log: Vec<Action>,
+}
+
+impl Net {
+    fn new(workers: &[&str], slots: u32) -> Net {
+        let config = Config { heartbeat_interval_ms: 1_000_000, verify_key: 7, ..Config::default() };
+        let mut net = Net { core: Core::new(config), now: 0, pending: VecDeque::new(), log: Vec::new() };
+        for name in workers {
+            let event = Event::WorkerConnected {
+                worker_id: WorkerId((*name).to_owned()),
+                offer: Offer::cpu(slots),
+                trust: 0,
+                running: vec![],
+            };
+            net.step(event);
+        }
+        net
+    }
+
+    fn step(&mut self, event: Event) {
+        self.now += 1;
+        let actions = self.core.handle(event, self.now);
+        self.core.check_invariants().unwrap();
+        self.pending.extend(actions);
+    }
+
+    /// Runs until no worker has anything left to answer.
+    fn run(&mut self) {
+        while let Some(action) = self.pending.pop_front() {
+            if let Action::Assign { worker_id, task_id, token, input } = &action {
+                let output = if worker_id.0.starts_with("cheat") { wrong(*input) } else { right(*input) };
+                let event = Event::TaskSucceeded {
+                    worker_id: worker_id.clone(),
+                    task_id: *task_id,
+                    token: *token,
+                    output,
+                    duration_ms: 10,
+                };
+                self.log.push(action);
+                self.step(event);
+            } else {
+                self.log.push(action);
+            }
+        }
+    }
+
+    fn verified(&self) -> Vec<(BlobId, Vec<String>, Vec<String>)> {
+        self.log
+            .iter()
+            .filter_map(|action| match action {
+                Action::Persist(Change::TaskVerified { output, valid, wrong, .. }) => Some((
+                    *output,
+                    valid.iter().map(|r| r.worker_id.0.clone()).collect(),
+                    wrong.iter().map(|r| r.worker_id.0.clone()).collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn slashed(&self) -> Vec<String> {
+        self.log
+            .iter()
+            .filter_map(|action| match action {
+                Action::SlashStake { worker_id, .. } => Some(worker_id.0.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn job_state(&self, id: u64) -> Option<JobState> {
+        self.log.iter().find_map(|action| match action {
+            Action::JobFinished { job_id, state } if *job_id == JobId(id) => Some(*state),
+            _ => None,
+        })
+    }
+}
+
+#[test]
+fn replicas_run_on_distinct_workers_and_agreeing_results_are_accepted() {
+    let mut net = Net::new(&["a", "b"], 4);
+    net.step(Event::JobSubmitted(job(1, 3, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    let verified = net.verified();
+    assert_eq!(verified.len(), 3);
+    for (_, mut valid, wrong) in verified {
+        valid.sort();
+        assert_eq!(valid, ["a", "b"], "both replicas paid, on distinct workers");
+        assert!(wrong.is_empty());
+    }
+    assert!(net.slashed().is_empty());
+}
+
+#[test]
+fn one_worker_cannot_confirm_itself() {
+    let mut net = Net::new(&["a"], 4);
+    net.step(Event::JobSubmitted(job(1, 2, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    net.run();
+    assert_eq!(net.job_state(1), None, "the second replicas wait for a second worker");
+    assert_eq!(net.core.job(JobId(1)).unwrap().n_settled, 0);
+    // A second worker joins and confirms.
+    net.step(Event::WorkerConnected { worker_id: WorkerId("b".into()), offer: Offer::cpu(1), trust: 0, running: vec![] });
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+}
+
+#[test]
+fn a_wrong_result_is_outvoted_slashed_unpaid_and_its_reputation_reset() {
+    let mut net = Net::new(&["cheat", "a", "b"], 1);
+    // Build some reputation for the cheat first, on a job that does not verify.
+    net.step(Event::JobSubmitted(job(1, 6, Verify::None)));
+    net.run();
+    let before = net.core.workers().into_iter().find(|w| w.worker_id.0 == "cheat").unwrap().reputation;
+    assert!(before.tasks_committed > 0);
+    net.log.clear();
+
+    net.step(Event::JobSubmitted(job(2, 3, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    net.run();
+    assert_eq!(net.job_state(2), Some(JobState::Done));
+    for (_, valid, wrong) in net.verified() {
+        assert!(!valid.contains(&"cheat".to_owned()), "a wrong result is never accepted: {valid:?}");
+        assert!(valid.len() >= 2);
+        if !wrong.is_empty() {
+            assert_eq!(wrong, ["cheat"]);
+        }
+    }
+    let n_wrong: usize = net.verified().iter().map(|(_, _, wrong)| wrong.len()).sum();
+    assert!(n_wrong >= 1, "the cheat ran at least one replica");
+    assert_eq!(net.slashed().len(), n_wrong, "each wrong result slashes once");
+    assert!(net.slashed().iter().all(|name| name == "cheat"), "honest workers are never slashed");
+    let after = net.core.workers().into_iter().find(|w| w.worker_id.0 == "cheat").unwrap().reputation;
+    assert_eq!(after.results_wrong, n_wrong as u64);
+    assert_eq!((after.tasks_committed, after.valid_streak), (0, 0), "its reputation starts over");
+    assert!(after.score_milli() < before.score_milli());
+}
+
+#[test]
+fn colluders_that_agree_on_a_wrong_result_win_only_a_quorum_they_fill() {
+    // Two cheats return the same wrong output; with replicate 2 and two
+    // honest workers, a task both cheats ran is accepted wrong. This is the
+    // limit of replication that the docs state; the test pins it.
+    let mut net = Net::new(&["cheat1", "cheat2"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    net.run();
+    let verified = net.verified();
+    assert_eq!(verified.len(), 1);
+    assert_eq!(verified[0].0, wrong(BlobId::of(&[1, 0])));
+}
+
+#[test]
+fn no_quorum_within_the_limit_fails_the_job() {
+    let mut net = Net::new(&["a", "cheat"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Replicate { replicas: 2, replicas_max: 2 })));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Failed));
+    let reason = net
+        .log
+        .iter()
+        .find_map(|action| match action {
+            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("no agreed result") && reason.contains("2 different outputs"), "{reason}");
+    assert!(net.slashed().is_empty(), "no one is proven wrong without a quorum");
+}
+
+#[test]
+fn adaptive_checks_new_workers_always_and_trusted_ones_rarely() {
+    let mut net = Net::new(&["a", "b"], 1);
+    // Jobs one after another: a job's first runs are all placed before
+    // any check of them, so streaks grow from job to job.
+    let (n_jobs, n_tasks) = (30u64, 20u32);
+    for id in 1..=n_jobs {
+        net.step(Event::JobSubmitted(job(id, n_tasks, Verify::Adaptive { replicas_max: 5 })));
+        net.run();
+        assert_eq!(net.job_state(id), Some(JobState::Done));
+    }
+    let verified = net.verified();
+    let total = (n_jobs * u64::from(n_tasks)) as usize;
+    assert_eq!(verified.len(), total);
+    let checked = verified.iter().filter(|(_, valid, _)| valid.len() == 2).count();
+    // Both start unknown: checked until their streaks reach 10, then about
+    // one in 10 to one in 20.
+    assert!(checked >= 20, "{checked}");
+    assert!(checked < total / 5, "{checked} of {total} checked");
+    let runs = net.core.workers().iter().map(|w| w.reputation.tasks_committed).sum::<u64>();
+    assert_eq!(runs, (total + checked) as u64);
+}
+
+#[test]
+fn adaptive_catches_a_cheat_and_keeps_checking_it() {
+    let mut net = Net::new(&["a", "b", "cheat"], 1);
+    net.step(Event::JobSubmitted(job(1, 60, Verify::Adaptive { replicas_max: 5 })));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    for (output, valid, _) in net.verified() {
+        assert!(!valid.contains(&"cheat".to_owned()), "accepted a wrong result");
+        assert_ne!(output, BlobId::of(b""));
+    }
+    assert!(!net.slashed().is_empty());
+    assert!(net.slashed().iter().all(|name| name == "cheat"));
+}
+
+#[test]
+fn verification_survives_a_restart_between_replicas() {
+    let mut net = Net::new(&["a", "b"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    // Answer only the first assignment, then restart from what the store would hold.
+    let first = net.pending.iter().position(|a| matches!(a, Action::Assign { .. })).unwrap();
+    let Action::Assign { worker_id, task_id, token, input } = net.pending[first].clone() else { unreachable!() };
+    net.pending.clear();
+    net.step(Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output: right(input), duration_ms: 5 });
+    let views: Vec<_> = (0..2).filter_map(|idx| net.core.task(iog_types::TaskId::new(JobId(1), idx))).collect();
+    assert_eq!(views.len(), 2);
+    let mut tasks = BTreeMap::new();
+    for view in views {
+        tasks.insert(
+            view.task_id.task_idx,
+            RestoredTask {
+                task_id: view.task_id,
+                state: if view.state == TaskState::Committed { TaskState::Committed } else { TaskState::Queued },
+                input,
+                attempts: view.attempts,
+                token: view.token,
+                holder: None,
+                not_before_ms: 0,
+                output: view.output,
+                price_io_per_hour: iog_ledger::Amount::ZERO,
+                committed_by: (view.state == TaskState::Committed).then(|| worker_id.clone()),
+                duration_ms: 5,
+                settled: false,
+            },
+        );
+    }
+    let snapshot = Snapshot {
+        jobs: vec![RestoredJob {
+            job_id: JobId(1),
+            state: JobState::Running,
+            max_attempts: 5,
+            created_ms: 1,
+            requirements: Requirements::one(DeviceKind::Cpu),
+            submitter: "s".to_owned(),
+            task_timeout_ms: None,
+            n_tasks: 1,
+            verify: Verify::Replicate { replicas: 2, replicas_max: 5 },
+        }],
+        tasks: tasks.into_values().collect(),
+        workers: vec![],
+    };
+    let core = Core::restore(Config { heartbeat_interval_ms: 1_000_000, ..Config::default() }, snapshot, 100).unwrap();
+    let mut net2 = Net { core, now: 100, pending: VecDeque::new(), log: Vec::new() };
+    for name in ["a", "b"] {
+        net2.step(Event::WorkerConnected { worker_id: WorkerId(name.into()), offer: Offer::cpu(1), trust: 0, running: vec![] });
+    }
+    net2.run();
+    assert_eq!(net2.job_state(1), Some(JobState::Done));
+    let verified = net2.verified();
+    let mut valid = verified[0].1.clone();
+    valid.sort();
+    assert_eq!(valid, ["a", "b"], "the replica after the restart ran on the other worker");
+}
