@@ -134,6 +134,7 @@ async fn submit(
         inputs,
         requirements,
         submitter,
+        verify: spec.verify().map_err(invalid)?,
     };
     match state.engine.submit(job, inline_inputs, payment).await? {
         Ok(()) => {
@@ -222,6 +223,7 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         n_committed: 0,
         n_leased: 0,
         busy_ms: 0,
+        n_wrong: 0,
     };
     for (worker_id, n, busy_ms) in progress.committed_by_worker {
         let share = shares.entry(worker_id.clone()).or_insert_with(|| blank(&worker_id));
@@ -230,6 +232,9 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
     }
     for (worker_id, n) in progress.leased_by_worker {
         shares.entry(worker_id.clone()).or_insert_with(|| blank(&worker_id)).n_leased = n;
+    }
+    for (worker_id, n) in progress.wrong_by_worker {
+        shares.entry(worker_id.clone()).or_insert_with(|| blank(&worker_id)).n_wrong = n;
     }
     let artifacts = state
         .store
@@ -254,6 +259,8 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         state: job.state,
         reason: job.reason,
         n_tasks: job.n_tasks,
+        verify: job.verify.to_text(),
+        n_settled: progress.n_settled,
         tasks: counts,
         workers: shares.into_values().collect(),
         created_ms: job.created_ms,
@@ -288,6 +295,12 @@ async fn job_tasks(
                 output: task.commit.as_ref().map(|c| c.output),
                 duration_ms: task.commit.as_ref().map(|c| c.duration_ms),
                 price_io_per_hour: task.commit.as_ref().map(|c| c.price_io_per_hour.to_string()),
+                verdict: task
+                    .commit
+                    .as_ref()
+                    .and_then(|c| c.verdict)
+                    .map(|valid| if valid { "valid" } else { "wrong" }.to_owned()),
+                accepted_output: task.verified_output,
             })
             .collect(),
     ))
@@ -329,6 +342,9 @@ async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>
             tasks_failed: view.map_or(0, |v| v.reputation.tasks_failed),
             leases_lapsed: view.map_or(0, |v| v.reputation.leases_lapsed),
             online_hours: view.map_or(0, |v| v.reputation.online_hours),
+            results_valid: view.map_or(0, |v| v.reputation.results_valid),
+            results_wrong: view.map_or(0, |v| v.reputation.results_wrong),
+            valid_streak: view.map_or(0, |v| v.reputation.valid_streak),
             available: view.is_some_and(|v| v.available),
             n_leases: view.map_or(0, |v| v.n_leases),
             last_seen_ms: view.filter(|v| v.connected).map_or(record.last_seen_ms, |_| now_ms()),

@@ -19,16 +19,19 @@ async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<usize> {
     let spec = iog_workloads::parse_job_json(&job.spec_json).context("decode stored job spec")?;
     let workload = spec.workload().context("select workload")?;
     let tasks = store.tasks(job_id).await?;
+    // Replicas of verification follow the job's own tasks; each task's
+    // accepted output (which may be another replica's) is what counts.
+    let tasks = &tasks[..tasks.len().min(job.n_tasks as usize)];
     let mut outputs = Vec::with_capacity(tasks.len());
     let mut durations_ms = Vec::with_capacity(tasks.len());
-    for task in &tasks {
-        let commit = task.commit.as_ref().with_context(|| format!("task {} has no commit", task.task_id))?;
+    for task in tasks {
+        let output = task.verified_output.with_context(|| format!("task {} has no accepted result", task.task_id))?;
         let bytes = store
-            .get_blob(commit.output)
+            .get_blob(output)
             .await?
-            .with_context(|| format!("output blob {} of task {} is missing", commit.output, task.task_id))?;
+            .with_context(|| format!("output blob {output} of task {} is missing", task.task_id))?;
         outputs.push(bytes);
-        durations_ms.push(commit.duration_ms);
+        durations_ms.push(task.commit.as_ref().map_or(0, |commit| commit.duration_ms));
     }
     let built = tokio::task::spawn_blocking(move || iog_workloads::assemble(&workload, &outputs, &durations_ms))
         .await

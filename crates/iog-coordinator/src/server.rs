@@ -63,7 +63,10 @@ impl Coordinator {
         let store = Store::open(&config.data_dir).await.context("open store")?;
         let snapshot = store.load_snapshot().await.context("load stored state")?;
         let n_jobs = snapshot.jobs.len();
-        let core = Core::restore(config.core.clone(), snapshot, now_ms()).context("restore coordinator state")?;
+        // Adaptive verification's draws are keyed by a secret drawn at each
+        // start, so no worker can tell which of its results will be checked.
+        let core_config = iog_core::Config { verify_key: rand::random(), ..config.core.clone() };
+        let core = Core::restore(core_config, snapshot, now_ms()).context("restore coordinator state")?;
         if n_jobs > 0 {
             tracing::info!(n_jobs, "resumed running jobs from the store");
         }

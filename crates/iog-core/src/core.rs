@@ -1074,7 +1074,10 @@ impl Core {
                     out.push(Action::SlashStake {
                         worker_id: result.worker_id.clone(),
                         bps: self.config.wrong_result_slash_bps,
-                        reason_key: format!("wrong result {}: {} where {output} was agreed", result.task_id, result.output),
+                        reason_key: format!(
+                            "wrong result {}: {} where {output} was agreed",
+                            result.task_id, result.output
+                        ),
                     });
                     self.record_outcome(&result.worker_id, Reputation::reset_for_wrong_result, out);
                 }
@@ -1251,7 +1254,7 @@ impl Core {
         }
         let owner = &self.index.get(entry).expect("found entries exist").owner;
         if let Some(task_id) =
-            self.queue.ready_of(seq).take(REPLICA_SCAN_MAX).find(|id| !self.sibling_workers(*id).contains(&owner))
+            self.queue.ready_of(seq).take(REPLICA_SCAN_MAX).find(|id| !self.sibling_workers(*id).contains(owner))
         {
             return Some((task_id, entry));
         }
@@ -1841,7 +1844,8 @@ impl Core {
                 return Err(format!("{job_id} counts {} settled tasks, has {settled}", job.n_settled));
             }
             for (task_idx, settled) in (0..job.n_tasks).zip(&job.settled) {
-                let replicas = (0..job.n_replicas(task_idx)).map(|r| &self.tasks[&job.replica_id(*job_id, task_idx, r)]);
+                let replicas =
+                    (0..job.n_replicas(task_idx)).map(|r| &self.tasks[&job.replica_id(*job_id, task_idx, r)]);
                 let all_committed = replicas.clone().all(|task| task.state == TaskState::Committed);
                 if *settled && !all_committed {
                     return Err(format!("task {job_id}/{task_idx} is settled but a replica of it is not committed"));

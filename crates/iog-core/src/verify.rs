@@ -5,10 +5,15 @@
 //! *replicas*, tasks of their own (see [`iog_types::Verify`]). Once every
 //! replica created so far has committed, [`judge`] compares their output
 //! digests: a digest that at least `needed` replicas agree on and that
-//! outnumbers all other digests together is accepted; the replicas that
-//! agree are valid (and paid), the others are proven wrong. Otherwise more
-//! replicas are run, up to the policy's limit, and the task fails without
-//! a quorum after that.
+//! more replicas returned than any other digest is accepted; the replicas
+//! that agree are valid (and paid), the others are proven wrong. Otherwise
+//! more replicas are run, up to the policy's limit, and the task fails
+//! without a quorum after that.
+//!
+//! Wrong answers of independent cheats differ from each other, so the right
+//! answer wins as soon as `needed` honest workers returned it, however many
+//! cheats ran the task; only cheats that agree on one wrong answer
+//! (colluders) can win, and only a quorum they fill themselves.
 
 use iog_types::{BlobId, TaskId};
 
@@ -51,8 +56,8 @@ pub(crate) fn judge(outputs: &[Option<BlobId>], needed: u8, replicas_max: u8) ->
         return Verdict::More(needed.max(1).min(replicas_max));
     };
     let agree = count(&best);
-    let others = committed.len() - agree;
-    if agree >= usize::from(needed) && agree > others {
+    let runner_up = committed.iter().filter(|digest| **digest != best).map(count).max().unwrap_or(0);
+    if agree >= usize::from(needed) && agree > runner_up {
         let (valid, wrong): (Vec<u8>, Vec<u8>) =
             (0..n_created).partition(|replica| committed[usize::from(*replica)] == best);
         return Verdict::Accept { output: best, valid, wrong };
@@ -114,6 +119,10 @@ mod tests {
         assert_eq!(judge(&[digest(1), digest(2), digest(3)], 3, 9), Verdict::More(2));
         // A tie is no quorum.
         assert_eq!(judge(&[digest(1), digest(2), digest(1), digest(2)], 2, 5), Verdict::More(1));
+        // Three cheats that disagree with each other lose to two honest results.
+        let outvoted = judge(&[digest(3), digest(4), digest(5), digest(1), digest(1)], 2, 5);
+        let expected = Verdict::Accept { output: digest(1).unwrap(), valid: vec![3, 4], wrong: vec![0, 1, 2] };
+        assert_eq!(outvoted, expected);
         assert_eq!(judge(&[digest(1), digest(2)], 2, 2), Verdict::NoQuorum { n_results: 2, n_digests: 2 });
         // One result is enough where one is needed (a trusted worker).
         let alone = judge(&[digest(7)], 1, 5);

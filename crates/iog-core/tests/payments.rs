@@ -16,8 +16,16 @@ const N_TASKS: u32 = 6;
 #[derive(Debug, Clone)]
 enum Step {
     /// A task verified: its replica 0 valid, and replica 1 wrong when `wrong`.
-    Commit { job: u64, task_idx: u32, worker: u8, duration_ms: u64, wrong: bool },
-    End { job: u64 },
+    Commit {
+        job: u64,
+        task_idx: u32,
+        worker: u8,
+        duration_ms: u64,
+        wrong: bool,
+    },
+    End {
+        job: u64,
+    },
     Restart,
 }
 

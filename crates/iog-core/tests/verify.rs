@@ -139,7 +139,12 @@ fn one_worker_cannot_confirm_itself() {
     assert_eq!(net.job_state(1), None, "the second replicas wait for a second worker");
     assert_eq!(net.core.job(JobId(1)).unwrap().n_settled, 0);
     // A second worker joins and confirms.
-    net.step(Event::WorkerConnected { worker_id: WorkerId("b".into()), offer: Offer::cpu(1), trust: 0, running: vec![] });
+    net.step(Event::WorkerConnected {
+        worker_id: WorkerId("b".into()),
+        offer: Offer::cpu(1),
+        trust: 0,
+        running: vec![],
+    });
     net.run();
     assert_eq!(net.job_state(1), Some(JobState::Done));
 }
@@ -250,7 +255,13 @@ fn verification_survives_a_restart_between_replicas() {
     let first = net.pending.iter().position(|a| matches!(a, Action::Assign { .. })).unwrap();
     let Action::Assign { worker_id, task_id, token, input } = net.pending[first].clone() else { unreachable!() };
     net.pending.clear();
-    net.step(Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output: right(input), duration_ms: 5 });
+    net.step(Event::TaskSucceeded {
+        worker_id: worker_id.clone(),
+        task_id,
+        token,
+        output: right(input),
+        duration_ms: 5,
+    });
     let views: Vec<_> = (0..2).filter_map(|idx| net.core.task(iog_types::TaskId::new(JobId(1), idx))).collect();
     assert_eq!(views.len(), 2);
     let mut tasks = BTreeMap::new();
@@ -291,7 +302,12 @@ fn verification_survives_a_restart_between_replicas() {
     let core = Core::restore(Config { heartbeat_interval_ms: 1_000_000, ..Config::default() }, snapshot, 100).unwrap();
     let mut net2 = Net { core, now: 100, pending: VecDeque::new(), log: Vec::new() };
     for name in ["a", "b"] {
-        net2.step(Event::WorkerConnected { worker_id: WorkerId(name.into()), offer: Offer::cpu(1), trust: 0, running: vec![] });
+        net2.step(Event::WorkerConnected {
+            worker_id: WorkerId(name.into()),
+            offer: Offer::cpu(1),
+            trust: 0,
+            running: vec![],
+        });
     }
     net2.run();
     assert_eq!(net2.job_state(1), Some(JobState::Done));

@@ -70,6 +70,9 @@ pub struct WorkerShare {
     pub n_leased: u32,
     /// Sum of the committed tasks' run times.
     pub busy_ms: u64,
+    /// Its results for this job that verification proved wrong.
+    #[serde(default)]
+    pub n_wrong: u32,
 }
 
 /// One final output of a done job.
@@ -90,7 +93,15 @@ pub struct JobStatus {
     pub state: JobState,
     /// Why the job failed or was cancelled.
     pub reason: Option<String>,
+    /// Tasks in the job's plan. `tasks` counts every run, replicas of
+    /// verification included.
     pub n_tasks: u32,
+    /// How its results are checked: `none`, `replicate 2 of 5`, `adaptive of 5`.
+    #[serde(default)]
+    pub verify: String,
+    /// Tasks whose result is accepted (done when it reaches `n_tasks`).
+    #[serde(default)]
+    pub n_settled: u32,
     pub tasks: TaskCounts,
     pub workers: Vec<WorkerShare>,
     pub created_ms: u64,
@@ -124,6 +135,15 @@ pub struct TaskStatus {
     /// What the committing lease paid per hour, like `0.5 IO`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_io_per_hour: Option<String>,
+    /// Verification's verdict on its result: `valid` (accepted and paid)
+    /// or `wrong` (proven wrong by a quorum; never paid); absent until
+    /// decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// For a task of the plan whose result is accepted: that result (which
+    /// may be another replica's output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_output: Option<BlobId>,
 }
 
 /// `GET /v1/workers`: one entry per worker that ever joined.
@@ -175,6 +195,14 @@ pub struct WorkerStatus {
     pub leases_lapsed: u64,
     #[serde(default)]
     pub online_hours: u64,
+    /// Results another worker's confirmed, results a quorum proved wrong,
+    /// and confirmed results since the last wrong one.
+    #[serde(default)]
+    pub results_valid: u64,
+    #[serde(default)]
+    pub results_wrong: u64,
+    #[serde(default)]
+    pub valid_streak: u64,
     /// Online, not paused and inside its hours: it can take tasks.
     #[serde(default)]
     pub available: bool,

@@ -11,6 +11,8 @@ pub struct JobRecord {
     pub reason: Option<String>,
     pub max_attempts: u32,
     pub n_tasks: u32,
+    /// How the job checks its results.
+    pub verify: iog_types::Verify,
     pub created_ms: UnixMs,
     pub ended_ms: Option<UnixMs>,
 }
@@ -25,6 +27,9 @@ pub struct CommitRecord {
     pub committed_ms: UnixMs,
     /// What the lease paid per hour (all its devices); zero for a free job.
     pub price_io_per_hour: iog_ledger::Amount,
+    /// Verification's verdict: `Some(true)` accepted (and paid),
+    /// `Some(false)` proven wrong, `None` while its task is not settled.
+    pub verdict: Option<bool>,
 }
 
 /// A task as stored, with its commit if it has one.
@@ -38,6 +43,9 @@ pub struct TaskRecord {
     pub holder: Option<WorkerId>,
     pub not_before_ms: UnixMs,
     pub last_error: Option<String>,
+    /// For a task (replica 0) whose result is accepted: that result, which
+    /// may be another replica's output.
+    pub verified_output: Option<BlobId>,
     pub commit: Option<CommitRecord>,
 }
 
@@ -71,6 +79,10 @@ pub struct JobProgress {
     pub committed_by_worker: Vec<(WorkerId, u32, u64)>,
     /// Per worker: tasks it holds now.
     pub leased_by_worker: Vec<(WorkerId, u32)>,
+    /// Tasks whose result is accepted.
+    pub n_settled: u32,
+    /// Results proven wrong, per worker.
+    pub wrong_by_worker: Vec<(WorkerId, u32)>,
 }
 
 /// A checkpoint of the ledger journal as the coordinator signed it. Bytes are

@@ -247,8 +247,8 @@ impl Store {
     /// What the core needs to resume: every running job and its tasks.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let job_rows = sqlx::query(
-            "SELECT job_id, state, max_attempts, created_ms, requirements_json, submitter, task_timeout_ms FROM jobs \
-             WHERE state = 'running'",
+            "SELECT job_id, state, max_attempts, created_ms, requirements_json, submitter, task_timeout_ms, n_tasks, \
+                    verify FROM jobs WHERE state = 'running'",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -271,12 +271,14 @@ impl Store {
                 requirements,
                 submitter: row.try_get("submitter")?,
                 task_timeout_ms: row.try_get::<Option<i64>, _>("task_timeout_ms")?.map(to_u64),
+                n_tasks: row.try_get::<i64, _>("n_tasks")? as u32,
+                verify: verify_policy(&job_id, row.try_get("verify")?)?,
             });
         }
         let task_rows = sqlx::query(
             "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
-                    t.not_before_ms, t.last_error, t.lease_price, c.worker_id, c.lease_token AS c_token, \
-                    c.output_blob, c.duration_ms, c.committed_ms, c.price \
+                    t.not_before_ms, t.last_error, t.lease_price, t.verified_output, c.worker_id, \
+                    c.lease_token AS c_token, c.output_blob, c.duration_ms, c.committed_ms, c.price, c.verdict \
              FROM tasks t JOIN jobs j ON j.job_id = t.job_id \
              LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
              WHERE j.state = 'running'",
@@ -295,12 +297,16 @@ impl Store {
                 token: task.token,
                 holder: task.holder,
                 not_before_ms: task.not_before_ms,
-                output: task.commit.map(|commit| commit.output),
+                output: task.commit.as_ref().map(|commit| commit.output),
+                committed_by: task.commit.as_ref().map(|commit| commit.worker_id.clone()),
+                duration_ms: task.commit.as_ref().map_or(0, |commit| commit.duration_ms),
+                settled: task.verified_output.is_some(),
             });
         }
         let worker_rows = sqlx::query(
             "SELECT worker_id, challenges_passed, challenges_failed, challenges_failed_in_row, tasks_committed, \
-                    tasks_failed, leases_lapsed, online_hours FROM worker_records ORDER BY worker_id",
+                    tasks_failed, leases_lapsed, online_hours, results_valid, results_wrong, valid_streak \
+             FROM worker_records ORDER BY worker_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -318,6 +324,9 @@ impl Store {
                 tasks_failed: count("tasks_failed")?,
                 leases_lapsed: count("leases_lapsed")?,
                 online_hours: count("online_hours")?,
+                results_valid: count("results_valid")?,
+                results_wrong: count("results_wrong")?,
+                valid_streak: count("valid_streak")?,
                 challenges_passed: u64::from(challenges.passed),
                 challenges_failed: u64::from(challenges.failed),
             };
@@ -361,8 +370,8 @@ impl Store {
     pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
-                    t.not_before_ms, t.last_error, c.worker_id, c.lease_token AS c_token, c.output_blob, \
-                    c.duration_ms, c.committed_ms, c.price \
+                    t.not_before_ms, t.last_error, t.verified_output, c.worker_id, c.lease_token AS c_token, \
+                    c.output_blob, c.duration_ms, c.committed_ms, c.price, c.verdict \
              FROM tasks t LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
              WHERE t.job_id = ? ORDER BY t.task_idx",
         )
@@ -409,6 +418,21 @@ impl Store {
             if let Some(worker) = worker {
                 progress.leased_by_worker.push((WorkerId(worker), row.try_get::<i64, _>("n")? as u32));
             }
+        }
+        progress.n_settled =
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tasks WHERE job_id = ? AND verified_output IS NOT NULL")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await? as u32;
+        let rows = sqlx::query(
+            "SELECT worker_id, COUNT(*) AS n FROM commits WHERE job_id = ? AND verdict = 'wrong' \
+             GROUP BY worker_id ORDER BY worker_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            progress.wrong_by_worker.push((WorkerId(row.try_get("worker_id")?), row.try_get::<i64, _>("n")? as u32));
         }
         Ok(progress)
     }
@@ -562,7 +586,8 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             let count = |n: u64| to_i64(n);
             script.push(
                 "INSERT OR REPLACE INTO worker_records (worker_id, challenges_passed, challenges_failed, \
-                 challenges_failed_in_row, tasks_committed, tasks_failed, leases_lapsed, online_hours) VALUES (",
+                 challenges_failed_in_row, tasks_committed, tasks_failed, leases_lapsed, online_hours, \
+                 results_valid, results_wrong, valid_streak) VALUES (",
             );
             script.push_bind(&worker_id.0);
             script.push(", ").push_bind(i64::from(record.challenges.passed));
@@ -571,20 +596,24 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             script.push(", ").push_bind(count(record.reputation.tasks_committed));
             script.push(", ").push_bind(count(record.reputation.tasks_failed));
             script.push(", ").push_bind(count(record.reputation.leases_lapsed));
-            script.push(", ").push_bind(count(record.reputation.online_hours)).push(");\n");
+            script.push(", ").push_bind(count(record.reputation.online_hours));
+            script.push(", ").push_bind(count(record.reputation.results_valid));
+            script.push(", ").push_bind(count(record.reputation.results_wrong));
+            script.push(", ").push_bind(count(record.reputation.valid_streak)).push(");\n");
         }
         Change::JobCreated { job, max_attempts, created_ms } => {
             let job_id = to_i64(job.job_id.0);
             script.push(
                 "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms, \
-                 requirements_json, submitter, task_timeout_ms) VALUES (",
+                 requirements_json, submitter, task_timeout_ms, verify) VALUES (",
             );
             script.push_bind(job_id).push(", ").push_bind(&job.name).push(", ").push_bind(&job.workload);
             script.push(", ").push_bind(&job.spec_json).push(", 'running', ").push_bind(i64::from(*max_attempts));
             script.push(", ").push_bind(job.inputs.len() as i64).push(", ").push_bind(to_i64(*created_ms));
             let requirements_json = serde_json::to_string(&job.requirements).expect("requirements serialise");
             script.push(", ").push_bind(requirements_json).push(", ").push_bind(&job.submitter);
-            script.push(", ").push_bind(job.task_timeout_ms.map(to_i64)).push(");\n");
+            script.push(", ").push_bind(job.task_timeout_ms.map(to_i64));
+            script.push(", ").push_bind(job.verify.to_text()).push(");\n");
             let indexed: Vec<(usize, &BlobId)> = job.inputs.iter().enumerate().collect();
             for chunk in indexed.chunks(ROWS_PER_INSERT) {
                 script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");
@@ -613,6 +642,23 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             script.push(", ").push_bind(output.0.as_slice()).push(", ").push_bind(to_i64(*duration_ms));
             script.push(", ").push_bind(to_i64(*committed_ms));
             script.push(", ").push_bind(to_i64(price_io_per_hour.base_units())).push(");\n");
+        }
+        Change::TaskAdded { task_id, input } => {
+            script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) VALUES (");
+            script.push_bind(to_i64(task_id.job_id.0)).push(", ").push_bind(i64::from(task_id.task_idx));
+            script.push(", 'queued', ").push_bind(input.0.as_slice()).push(");\n");
+        }
+        Change::TaskVerified { task_id, output, valid, wrong } => {
+            script.push("UPDATE tasks SET verified_output = ").push_bind(output.0.as_slice());
+            push_task_key(script, task_id);
+            for result in valid {
+                script.push("UPDATE commits SET verdict = 'valid'");
+                push_task_key(script, &result.task_id);
+            }
+            for result in wrong {
+                script.push("UPDATE commits SET verdict = 'wrong'");
+                push_task_key(script, &result.task_id);
+            }
         }
         Change::TaskYielded { task_id, attempts, reason } => {
             script.push("UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = 0, attempts = ");
@@ -643,6 +689,11 @@ fn push_task_key<'a>(script: &mut QueryBuilder<'a, Sqlite>, task_id: &TaskId) {
     script.push(" AND task_idx = ").push_bind(i64::from(task_id.task_idx)).push(";\n");
 }
 
+fn verify_policy(job_id: &JobId, text: String) -> Result<iog_types::Verify, StoreError> {
+    iog_types::Verify::parse_text(&text)
+        .ok_or_else(|| StoreError::Corrupt(format!("job {job_id}'s verification policy {text:?}")))
+}
+
 fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         job_id: JobId(to_u64(row.try_get("job_id")?)),
@@ -653,6 +704,7 @@ fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
         reason: row.try_get("reason")?,
         max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
         n_tasks: row.try_get::<i64, _>("n_tasks")? as u32,
+        verify: verify_policy(&JobId(to_u64(row.try_get("job_id")?)), row.try_get("verify")?)?,
         created_ms: to_u64(row.try_get("created_ms")?),
         ended_ms: row.try_get::<Option<i64>, _>("ended_ms")?.map(to_u64),
     })
@@ -668,6 +720,14 @@ fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
             duration_ms: to_u64(row.try_get("duration_ms")?),
             committed_ms: to_u64(row.try_get("committed_ms")?),
             price_io_per_hour: Amount::from_base_units(to_u64(row.try_get("price")?)),
+            verdict: match row.try_get::<Option<String>, _>("verdict")?.as_deref() {
+                None => None,
+                Some("valid") => Some(true),
+                Some("wrong") => Some(false),
+                Some(other) => {
+                    return Err(StoreError::Corrupt(format!("task {task_id}'s commit has verdict {other:?}")));
+                }
+            },
         }),
         None => None,
     };
@@ -680,6 +740,7 @@ fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
         holder: row.try_get::<Option<String>, _>("lease_worker")?.map(WorkerId),
         not_before_ms: to_u64(row.try_get("not_before_ms")?),
         last_error: row.try_get("last_error")?,
+        verified_output: row.try_get::<Option<Vec<u8>>, _>("verified_output")?.map(blob_id).transpose()?,
         commit,
     })
 }

@@ -69,7 +69,7 @@ async fn a_restarted_core_resumes_from_the_store() {
     let snapshot = store.load_snapshot().await.unwrap();
     let restored = Core::restore(Config::default(), snapshot, 1_000).unwrap();
     restored.check_invariants().unwrap();
-    assert_eq!(restored.job(JobId(99)).unwrap().n_committed, 1);
+    assert_eq!(restored.job(JobId(99)).unwrap().n_settled, 1);
     assert_eq!(restored.task(leases[1].0).unwrap().state, TaskState::Leased);
     assert_eq!(restored.task(leases[1].0).unwrap().holder, Some(worker.clone()));
     assert_eq!(restored.task(TaskId::new(JobId(99), 3)).unwrap().state, TaskState::Queued);

@@ -22,8 +22,8 @@ pub enum Verify {
     #[default]
     None,
     /// Run each task on `replicas` distinct workers and accept a result
-    /// once `replicas` of them agree and they outnumber the rest; add
-    /// replicas one by one while they do not, up to `replicas_max` in all.
+    /// once `replicas` of them agree and no other result has as many; add
+    /// replicas while none does, up to `replicas_max` in all.
     Replicate { replicas: u8, replicas_max: u8 },
     /// Run each task once; run it again on another worker unless the first
     /// worker has a streak of valid results, and then still at random
@@ -114,11 +114,9 @@ mod tests {
 
     #[test]
     fn text_round_trips_and_ranges_are_checked() {
-        for verify in [
-            Verify::None,
-            Verify::Replicate { replicas: 2, replicas_max: 5 },
-            Verify::Adaptive { replicas_max: 4 },
-        ] {
+        for verify in
+            [Verify::None, Verify::Replicate { replicas: 2, replicas_max: 5 }, Verify::Adaptive { replicas_max: 4 }]
+        {
             assert_eq!(Verify::parse_text(&verify.to_text()), Some(verify));
             verify.validate().unwrap();
         }

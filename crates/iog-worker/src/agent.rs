@@ -179,7 +179,11 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         #[cfg(feature = "cheats")]
         config.cheat,
     );
+    #[cfg(feature = "cheats")]
+    let tamper = crate::cheat::Tamper::for_cheat(config.cheat);
     let agent = Agent {
+        #[cfg(feature = "cheats")]
+        tamper,
         config,
         client,
         worker_id: worker_id.clone(),
@@ -219,6 +223,9 @@ struct Agent {
     probed: Arc<AtomicBool>,
     /// Hardware challenges under way.
     challenger: Challenger,
+    /// How a cheating worker tampers with its results (tests only).
+    #[cfg(feature = "cheats")]
+    tamper: Option<crate::cheat::Tamper>,
 }
 
 impl Agent {
@@ -514,8 +521,18 @@ impl Agent {
         let done_tx = done_tx.clone();
         let events = self.events.clone();
         let device = self.devices.first().map_or_else(|| "cpu0".to_owned(), |d| d.name.clone());
+        #[cfg(feature = "cheats")]
+        let tamper = self.tamper.clone();
         let job = tokio::spawn(async move {
-            let result = runner::run(&client, task_id, input, input_bytes).await;
+            let result = runner::run(
+                &client,
+                task_id,
+                input,
+                input_bytes,
+                #[cfg(feature = "cheats")]
+                tamper,
+            )
+            .await;
             let ok = result.is_ok();
             let message = match result {
                 Ok(Finished { output, output_bytes, duration_ms, work_units }) => {

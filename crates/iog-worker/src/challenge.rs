@@ -27,6 +27,15 @@ pub enum Cheat {
     /// Takes tasks, lists them as held in every heartbeat, and never
     /// finishes them.
     HoldTasks,
+    /// Reports random bytes as every task's result.
+    RandomResult,
+    /// Runs each task with another seed: a valid result of a different task.
+    OtherSeed,
+    /// Reports the result of the task it ran before (the first one honestly).
+    Replay,
+    /// Reports the right result with a mark every colluder adds alike, so
+    /// colluders agree on one wrong answer.
+    Collude,
 }
 
 /// Challenges under way for one worker.

@@ -40,7 +40,7 @@ pub struct WorkerConfig {
     /// Where to answer peers' probes for network coordinates (UDP);
     /// `None` turns probing off. Default `0.0.0.0:0` (any free port).
     pub probe_bind: Option<SocketAddr>,
-    /// How this worker cheats at hardware challenges (tests only).
+    /// How this worker cheats at hardware challenges or task results (tests only).
     #[cfg(feature = "cheats")]
     pub cheat: Option<crate::Cheat>,
 }

@@ -15,6 +15,8 @@
 
 mod agent;
 mod challenge;
+#[cfg(feature = "cheats")]
+mod cheat;
 mod config;
 pub mod probe;
 mod runner;

@@ -48,17 +48,28 @@ pub(crate) async fn run(
     task_id: TaskId,
     input: BlobId,
     input_bytes: Option<Vec<u8>>,
+    #[cfg(feature = "cheats")] tamper: Option<crate::cheat::Tamper>,
 ) -> Result<Finished, String> {
     let bytes = match input_bytes {
         Some(bytes) if BlobId::of(&bytes) == input => bytes,
         Some(_) => return Err(format!("the inline input of task {task_id} does not hash to its id {input}")),
         None => with_retries("fetch input", || client.get_blob(input)).await?,
     };
+    #[cfg(feature = "cheats")]
+    let bytes = match &tamper {
+        Some(tamper) => tamper.input(bytes),
+        None => bytes,
+    };
     let started = Instant::now();
     let run = tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
         .await
         .map_err(|err| format!("task {task_id} panicked: {err}"))?
         .map_err(|err| err.to_string())?;
+    #[cfg(feature = "cheats")]
+    let run = match &tamper {
+        Some(tamper) => tamper.output(run),
+        None => run,
+    };
     let duration_ms = started.elapsed().as_millis() as u64;
     let output = BlobId::of(&run.output);
     let output_bytes = if run.output.len() <= STREAM_INLINE_BYTES_MAX {

@@ -23,6 +23,6 @@ pub use error::{SpecError, SpecErrorKind};
 pub use resources::ResourcesSpec;
 pub use spec::{
     JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms, SCENE_FILE_BYTES_MAX,
-    WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
+    VerifySpec, WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
 };
 pub use task::{Artifact, AssembleError, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, plan, run_task};

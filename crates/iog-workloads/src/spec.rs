@@ -55,6 +55,69 @@ pub struct JobSpec {
     /// slot on any worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourcesSpec>,
+    /// How results are checked before they are accepted and paid; without
+    /// it every result is accepted as it comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+}
+
+/// The `[verify]` section: `policy = "none" | "replicate" | "adaptive"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    /// `none`, `replicate` or `adaptive`.
+    pub policy: String,
+    /// `replicate` only: results that must agree (2 to 9, default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u8>,
+    /// Most runs of one task before it fails without an agreed result
+    /// (default 5, at most 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas_max: Option<u8>,
+}
+
+impl VerifySpec {
+    /// The policy, with its numbers checked.
+    pub fn policy(&self) -> Result<iog_types::Verify, SpecError> {
+        use iog_types::{REPLICAS_MAX_DEFAULT, REPLICAS_MIN, Verify};
+        let replicas_max = self.replicas_max.unwrap_or(REPLICAS_MAX_DEFAULT);
+        let verify = match self.policy.as_str() {
+            "none" => {
+                if self.replicas.is_some() || self.replicas_max.is_some() {
+                    return Err(SpecError::invalid(
+                        "verify.policy",
+                        "is \"none\", which runs each task once; remove verify.replicas and verify.replicas_max \
+                         or choose \"replicate\" or \"adaptive\"",
+                    ));
+                }
+                Verify::None
+            }
+            "replicate" => Verify::Replicate { replicas: self.replicas.unwrap_or(REPLICAS_MIN), replicas_max },
+            "adaptive" => {
+                if self.replicas.is_some() {
+                    return Err(SpecError::invalid(
+                        "verify.replicas",
+                        "applies to policy \"replicate\" only; adaptive runs a task again when the worker is not \
+                         yet trusted; remove it or set verify.policy = \"replicate\"",
+                    ));
+                }
+                Verify::Adaptive { replicas_max }
+            }
+            other => {
+                return Err(SpecError::invalid(
+                    "verify.policy",
+                    format!("must be \"none\", \"replicate\" or \"adaptive\", got {other:?}"),
+                ));
+            }
+        };
+        verify.validate().map_err(|message| {
+            let field =
+                if message.starts_with("verify.replicas_max") { "verify.replicas_max" } else { "verify.replicas" };
+            let reason = message.split_once(' ').map_or(message.as_str(), |(_, rest)| rest).to_owned();
+            SpecError::invalid(field, reason)
+        })?;
+        Ok(verify)
+    }
 }
 
 /// The `[payment]` section. Amounts are text such as `"10"` or `"0.5 IO"`.
@@ -190,6 +253,11 @@ impl JobSpec {
         })
     }
 
+    /// How the job's results are checked (the `[verify]` section).
+    pub fn verify(&self) -> Result<iog_types::Verify, SpecError> {
+        self.verify.as_ref().map_or(Ok(iog_types::Verify::None), VerifySpec::policy)
+    }
+
     /// What each task needs of a worker: the `[resources]` section (one CPU
     /// slot when absent), its price capped at the payment's price per
     /// device-hour — at zero for a free job, which only free workers take.
@@ -232,6 +300,15 @@ impl JobSpec {
             payment.terms()?;
         }
         self.requirements()?;
+        let verify = self.verify()?;
+        if verify != iog_types::Verify::None
+            && self.resources.as_ref().is_some_and(|resources| resources.gang_latency_ms_max.is_some())
+        {
+            return Err(SpecError::invalid(
+                "verify.policy",
+                "a gang job (resources.gang_latency_ms_max) cannot verify by replicas yet; set verify.policy = \"none\"",
+            ));
+        }
         let workload = self.workload()?;
         let present = [("render", self.render.is_some()), ("hash", self.hash.is_some()), ("noop", self.noop.is_some())];
         for (section, is_present) in present {

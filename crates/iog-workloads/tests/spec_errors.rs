@@ -230,3 +230,30 @@ fn hash_limits() {
     let err = error_of(&job(&format!("nonce_start = {}\n{base}", u64::MAX - 5)));
     assert_eq!(err.field(), Some("hash.nonce_count"));
 }
+
+#[test]
+fn verify_policies_and_their_errors() {
+    let with = |verify: &str| format!("{RENDER_JOB}\n[verify]\n{verify}\n");
+    let parse =
+        |text: &str| parse_job_file_with(text, &mut |_: &str| Ok(SCENE.to_owned())).map(|spec| spec.verify().unwrap());
+    use iog_types::Verify;
+    assert_eq!(parse(RENDER_JOB).unwrap(), Verify::None);
+    assert_eq!(parse(&with("policy = \"replicate\"")).unwrap(), Verify::Replicate { replicas: 2, replicas_max: 5 });
+    let three = with("policy = \"replicate\"\nreplicas = 3\nreplicas_max = 7");
+    assert_eq!(parse(&three).unwrap(), Verify::Replicate { replicas: 3, replicas_max: 7 });
+    assert_eq!(parse(&with("policy = \"adaptive\"")).unwrap(), Verify::Adaptive { replicas_max: 5 });
+
+    let err = error_of(&with("policy = \"vote\""));
+    assert_eq!(err.to_string(), "verify.policy must be \"none\", \"replicate\" or \"adaptive\", got \"vote\"");
+    let err = error_of(&with("policy = \"replicate\"\nreplicas = 1"));
+    assert_eq!(err.to_string(), "verify.replicas must be between 2 and 9, got 1");
+    assert_eq!(err.field(), Some("verify.replicas"));
+    let err = error_of(&with("policy = \"replicate\"\nreplicas = 4\nreplicas_max = 3"));
+    assert_eq!(err.to_string(), "verify.replicas_max must be between 4 and 9, got 3");
+    let err = error_of(&with("policy = \"adaptive\"\nreplicas = 2"));
+    assert!(err.to_string().starts_with("verify.replicas applies to policy \"replicate\" only"), "{err}");
+    let err = error_of(&with("policy = \"none\"\nreplicas_max = 2"));
+    assert!(err.to_string().contains("remove verify.replicas and verify.replicas_max"), "{err}");
+    let err = error_of(&with("policy = \"replicate\"\nquorum = 2"));
+    assert!(err.to_string().contains("unknown field `quorum`"), "{err}");
+}

@@ -84,7 +84,7 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
                         job.name,
                         job.workload,
                         job.state.to_string(),
-                        format!("{}/{}", job.tasks.committed, job.n_tasks),
+                        format!("{}/{}", job.n_settled, job.n_tasks),
                     ]);
                 }
                 println!("{table}");
@@ -116,10 +116,10 @@ pub async fn download(client: &Client, status: &JobStatus, out: &Path) -> anyhow
     match status.state {
         JobState::Done if !status.artifacts.is_empty() => {}
         JobState::Done | JobState::Running => bail!(
-            "job {} is still {} ({}/{} tasks committed); wait with `iog job watch {}` or pass --wait",
+            "job {} is still {} ({}/{} tasks settled); wait with `iog job watch {}` or pass --wait",
             status.job_id,
             if status.state == JobState::Done { "assembling its results" } else { "running" },
-            status.tasks.committed,
+            status.n_settled,
             status.n_tasks,
             status.job_id
         ),

@@ -217,10 +217,9 @@ impl Audited {
         }
     }
 
-    /// A paid job's price and its committed tasks (index, worker, run time).
-    /// A paid job's cap per task-hour and its committed tasks:
-    /// (task index, worker, duration, price per hour).
-    async fn paid_job(&self, job_id: iog_types::JobId) -> anyhow::Result<(Amount, Vec<(u32, String, u64, Amount)>)> {
+    /// A paid job's cap per task-hour and its committed tasks and replicas:
+    /// (task index, accepted by verification, worker, duration, price per hour).
+    async fn paid_job(&self, job_id: iog_types::JobId) -> anyhow::Result<(Amount, Vec<CommittedRun>)> {
         match self {
             Audited::Store { store, .. } => {
                 let record = store.job(job_id).await.context("read job")?.ok_or_else(|| {
@@ -239,7 +238,9 @@ impl Audited {
                     .into_iter()
                     .filter_map(|task| {
                         task.commit.map(|commit| {
-                            (task.task_id.task_idx, commit.worker_id.0, commit.duration_ms, commit.price_io_per_hour)
+                            let accepted = commit.verdict == Some(true);
+                            let idx = task.task_id.task_idx;
+                            (idx, accepted, commit.worker_id.0, commit.duration_ms, commit.price_io_per_hour)
                         })
                     })
                     .collect();
@@ -256,7 +257,9 @@ impl Audited {
                     .into_iter()
                     .filter_map(|task| {
                         let price = task.price_io_per_hour.as_deref().unwrap_or("0").parse().unwrap_or(Amount::MAX);
-                        Some((task.task_id.task_idx, task.committed_by?.0, task.duration_ms.unwrap_or_default(), price))
+                        let accepted = task.verdict.as_deref() == Some("valid");
+                        let worker = task.committed_by?.0;
+                        Some((task.task_id.task_idx, accepted, worker, task.duration_ms.unwrap_or_default(), price))
                     })
                     .collect();
                 Ok((price, committed))
@@ -333,6 +336,10 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// A committed task or replica: (task index, accepted by verification,
+/// worker, duration, price per hour).
+type CommittedRun = (u32, bool, String, u64, Amount);
+
 /// Checks every ended paid job's payments against its committed tasks;
 /// returns how many paid jobs were checked and how many are still running
 /// (a running job's commits and journal can be read at different moments).
@@ -348,8 +355,9 @@ async fn check_task_payments(audited: &Audited, ledger: &Ledger) -> anyhow::Resu
         let (price, committed) = audited.paid_job(iog_types::JobId(job)).await?;
         let committed: Vec<_> = committed
             .iter()
-            .map(|(task_idx, worker_id, duration_ms, price)| iog_ledger::billing::CommittedTask {
+            .map(|(task_idx, accepted, worker_id, duration_ms, price)| iog_ledger::billing::CommittedTask {
                 task_idx: *task_idx,
+                accepted: *accepted,
                 worker_id,
                 duration_ms: *duration_ms,
                 price_io_per_hour: *price,

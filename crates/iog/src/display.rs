@@ -39,19 +39,43 @@ pub fn bytes(n: u64) -> String {
 /// A job's state as a few lines of text.
 pub fn job_summary(status: &JobStatus) -> String {
     let t = &status.tasks;
-    let mut text = format!(
-        "job {} ({}, {})\n  state: {}\n  tasks: {} total, {} committed, {} running, {} queued, {} failed, {} cancelled\n",
-        status.job_id,
-        status.name,
-        status.workload,
-        status.state,
-        status.n_tasks,
-        t.committed,
-        t.leased,
-        t.queued,
-        t.failed,
-        t.cancelled
-    );
+    let verifies = !status.verify.is_empty() && status.verify != "none";
+    let mut text = if verifies {
+        let n_runs = t.committed + t.leased + t.queued + t.failed + t.cancelled;
+        let n_wrong: u32 = status.workers.iter().map(|share| share.n_wrong).sum();
+        format!(
+            "job {} ({}, {})\n  state: {}\n  tasks: {} total, {} with an accepted result\n  \
+             verify: {}; {n_runs} runs: {} committed, {} running, {} queued, {} failed, {} cancelled; \
+             {n_wrong} results proven wrong\n",
+            status.job_id,
+            status.name,
+            status.workload,
+            status.state,
+            status.n_tasks,
+            status.n_settled,
+            status.verify,
+            t.committed,
+            t.leased,
+            t.queued,
+            t.failed,
+            t.cancelled
+        )
+    } else {
+        format!(
+            "job {} ({}, {})\n  state: {}\n  tasks: {} total, {} committed, {} running, {} queued, {} failed, \
+             {} cancelled\n",
+            status.job_id,
+            status.name,
+            status.workload,
+            status.state,
+            status.n_tasks,
+            t.committed,
+            t.leased,
+            t.queued,
+            t.failed,
+            t.cancelled
+        )
+    };
     if let Some(reason) = &status.reason {
         text.push_str(&format!("  reason: {reason}\n"));
     }
@@ -62,12 +86,13 @@ pub fn job_summary(status: &JobStatus) -> String {
         text.push_str(&format!("  took: {}\n", millis(ended_ms.saturating_sub(status.created_ms))));
     }
     if !status.workers.is_empty() {
-        let mut table = table(&["worker", "tasks", "busy"]);
+        let mut table = table(&["worker", "tasks", "busy", "wrong"]);
         for share in &status.workers {
             table.add_row(vec![
                 share.worker_id.short().to_owned(),
                 share.n_committed.to_string(),
                 millis(share.busy_ms),
+                share.n_wrong.to_string(),
             ]);
         }
         text.push_str(&format!("{table}\n"));
@@ -138,6 +163,10 @@ pub fn print_offer(worker: &iog_proto::api::WorkerStatus) {
         worker.tasks_failed,
         worker.leases_lapsed,
         worker.online_hours
+    );
+    println!(
+        "  verified results: {} confirmed, {} proven wrong; {} confirmed in a row",
+        worker.results_valid, worker.results_wrong, worker.valid_streak
     );
     let in_row = match worker.challenges_failed_in_row {
         0 => String::new(),

@@ -34,7 +34,7 @@ pub async fn watch(client: &Client, job_id: JobId, show: bool) -> anyhow::Result
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        bar.set_position(u64::from(status.tasks.committed));
+        bar.set_position(u64::from(status.n_settled.max(status.tasks.committed.min(status.n_tasks))));
         bar.set_message(format!("{} running, {} queued", status.tasks.leased, status.tasks.queued));
         for share in &status.workers {
             let worker_bar = worker_bars.entry(share.worker_id.clone()).or_insert_with(|| {
