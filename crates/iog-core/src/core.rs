@@ -1718,16 +1718,44 @@ impl Core {
         if job.state != JobState::Running {
             return None;
         }
-        let waiting = (0..job.n_tasks)
-            .filter(|idx| self.tasks.get(&TaskId::new(job_id, *idx)).is_some_and(|t| t.state == TaskState::Queued))
+        let waiting = job
+            .task_ids(job_id)
+            .into_iter()
+            .filter(|id| self.tasks.get(id).is_some_and(|t| t.state == TaskState::Queued))
             .count();
         if waiting == 0 {
             return None;
         }
         let requirements = self.index.requirements(job.class)?;
         let is_gang = job.gang_latency_ms_max.is_some();
-        if !is_gang && self.index.find(job.class).is_some() {
-            return None;
+        if !is_gang && let Some(placement) = self.index.find(job.class) {
+            let ready = self.queue.ready_of(job.seq).next().is_some();
+            if job.verify == Verify::None || !ready || self.pick_task(job.seq, job_id, placement.entry).is_some() {
+                return None;
+            }
+            let mut fitting: Vec<&WorkerId> = self
+                .index
+                .iter()
+                .filter(|(_, v)| {
+                    self.workers.get(v.owner).is_some_and(|w| w.connected)
+                        && requirements.fits(
+                            v.group,
+                            v.group.count,
+                            &v.terms.region,
+                            v.terms.trust,
+                            v.terms.price_io_per_device_hour,
+                        )
+                })
+                .map(|(_, v)| v.owner)
+                .collect();
+            fitting.sort_unstable();
+            fitting.dedup();
+            return Some(format!(
+                "the replicas of a task run on distinct workers (verify: {}), and no free worker that fits has not \
+                 run its task already; {} connected workers fit",
+                job.verify,
+                fitting.len()
+            ));
         }
         let offered =
             self.index.iter().filter(|(_, view)| self.workers.get(view.owner).is_some_and(|w| w.connected)).map(

@@ -138,6 +138,8 @@ fn one_worker_cannot_confirm_itself() {
     net.run();
     assert_eq!(net.job_state(1), None, "the second replicas wait for a second worker");
     assert_eq!(net.core.job(JobId(1)).unwrap().n_settled, 0);
+    let reason = net.core.waiting_reason(JobId(1)).unwrap();
+    assert!(reason.contains("run on distinct workers") && reason.contains("1 connected workers fit"), "{reason}");
     // A second worker joins and confirms.
     net.step(Event::WorkerConnected {
         worker_id: WorkerId("b".into()),

@@ -198,3 +198,104 @@ async fn worker_records_survive_a_restart() {
     assert!(third.iter().any(|a| matches!(a, Action::SlashStake { .. })), "{third:?}");
     restored.check_invariants().unwrap();
 }
+
+/// Replicas, verdicts and accepted outputs survive a restart: a restored
+/// core finishes a half-verified task, and the store shows who was right.
+#[tokio::test]
+async fn replicas_and_verdicts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let inputs: Vec<BlobId> = (0..2u8).map(|i| store.blobs().put(&[i]).unwrap()).collect();
+    let config = Config { verify_key: 1, ..Config::default() };
+    let mut core = Core::new(config.clone());
+    let mut changes = Vec::new();
+    for name in ["a", "b", "liar"] {
+        let event =
+            Event::WorkerConnected { worker_id: WorkerId(name.into()), offer: Offer::cpu(1), trust: 0, running: vec![] };
+        changes.extend(persisted(&core.handle(event, 10)));
+    }
+    let job = NewJob {
+        job_id: JobId(7),
+        name: "checked".into(),
+        workload: "noop".into(),
+        spec_json: br#"{"job":{}}"#.to_vec(),
+        max_attempts: None,
+        task_timeout_ms: None,
+        inputs: inputs.clone(),
+        requirements: Requirements::one(DeviceKind::Cpu),
+        submitter: String::new(),
+        verify: iog_types::Verify::Replicate { replicas: 2, replicas_max: 5 },
+    };
+    let actions = core.handle(Event::JobSubmitted(job), 20);
+    changes.extend(persisted(&actions));
+    let assigned: Vec<(WorkerId, TaskId, iog_types::LeaseToken)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { worker_id, task_id, token, .. } => Some((worker_id.clone(), *task_id, *token)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(assigned.len(), 3, "three workers, four runs: one waits");
+    // Everyone answers; the liar wrongly.
+    for (worker_id, task_id, token) in &assigned {
+        let output = if worker_id.0 == "liar" { BlobId::of(b"lie") } else { BlobId::of(&[task_id.task_idx as u8 % 2]) };
+        let done =
+            Event::TaskSucceeded { worker_id: worker_id.clone(), task_id: *task_id, token: *token, output, duration_ms: 5 };
+        changes.extend(persisted(&core.handle(done, 30)));
+    }
+    store.apply(&changes).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let snapshot = store.load_snapshot().await.unwrap();
+    assert_eq!(snapshot.jobs[0].verify, iog_types::Verify::Replicate { replicas: 2, replicas_max: 5 });
+    let mut core = Core::restore(config, snapshot, 1_000).unwrap();
+    core.check_invariants().unwrap();
+    let mut changes = Vec::new();
+    // The workers come back without their tasks (they restarted too).
+    for name in ["a", "b", "liar"] {
+        let event =
+            Event::WorkerConnected { worker_id: WorkerId(name.into()), offer: Offer::cpu(1), trust: 0, running: vec![] };
+        changes.extend(persisted(&core.handle(event, 1_010)));
+    }
+    // Run whatever is assigned until the job ends, everyone but the liar honestly.
+    let mut now = 1_010;
+    while core.job(JobId(7)).is_some_and(|job| !job.state.is_final()) {
+        now += 100;
+        assert!(now < 10_000, "the job does not end");
+        let tasks: Vec<_> = (0..10).filter_map(|idx| core.task(TaskId::new(JobId(7), idx))).collect();
+        for task in tasks.into_iter().filter(|t| t.state == TaskState::Leased) {
+            let worker_id = task.holder.clone().unwrap();
+            let output =
+                if worker_id.0 == "liar" { BlobId::of(b"lie") } else { BlobId::of(&[task.task_id.task_idx as u8 % 2]) };
+            let token = task.token.unwrap();
+            let done = Event::TaskSucceeded { worker_id, task_id: task.task_id, token, output, duration_ms: 5 };
+            changes.extend(persisted(&core.handle(done, now)));
+        }
+        // Results are in before each heartbeat, so no lease goes unconfirmed twice.
+        for name in ["a", "b", "liar"] {
+            let heartbeat = Event::Heartbeat { worker_id: WorkerId(name.into()), held: vec![] };
+            changes.extend(persisted(&core.handle(heartbeat, now)));
+        }
+        changes.extend(persisted(&core.handle(Event::Tick, now)));
+        core.check_invariants().unwrap();
+    }
+    store.apply(&changes).await.unwrap();
+    assert_eq!(store.job(JobId(7)).await.unwrap().unwrap().state, JobState::Done);
+
+    let tasks = store.tasks(JobId(7)).await.unwrap();
+    for task_idx in 0..2u32 {
+        let task = &tasks[task_idx as usize];
+        assert_eq!(task.verified_output, Some(BlobId::of(&[task_idx as u8])), "{task:?}");
+    }
+    for task in &tasks {
+        let commit = task.commit.as_ref().unwrap();
+        assert_eq!(commit.verdict, Some(commit.worker_id.0 != "liar"), "{task:?}");
+    }
+    let progress = store.job_progress(JobId(7)).await.unwrap();
+    assert_eq!(progress.n_settled, 2);
+    assert_eq!(progress.wrong_by_worker, vec![(WorkerId("liar".into()), 1)]);
+    let workers = store.load_snapshot().await.unwrap().workers;
+    let liar = workers.iter().find(|(id, _)| id.0 == "liar").unwrap().1;
+    assert_eq!((liar.reputation.results_wrong, liar.reputation.valid_streak), (1, 0));
+}
