@@ -16,6 +16,7 @@ pub mod noop;
 pub mod render;
 mod resources;
 mod spec;
+pub mod spot;
 mod task;
 
 pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
@@ -25,4 +26,7 @@ pub use spec::{
     JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms, SCENE_FILE_BYTES_MAX,
     VerifySpec, WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
 };
-pub use task::{Artifact, AssembleError, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, plan, run_task};
+pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
+pub use task::{
+    Artifact, AssembleError, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, plan, run_task, spot_check,
+};

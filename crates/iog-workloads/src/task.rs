@@ -7,6 +7,7 @@ use crate::hash::tasks::{self as hash_tasks, HashTask};
 use crate::noop::{self, NoopTask};
 use crate::render::tiles::{self, RenderTask};
 use crate::spec::from_json;
+use crate::spot::Spot;
 use crate::{SpecError, WorkloadSpec};
 
 /// Most tasks one job may split into.
@@ -141,6 +142,28 @@ pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
         TaskInput::Render(task) => tiles::run(task),
         TaskInput::Hash(task) => hash_tasks::run(task),
         TaskInput::Noop(task) => Ok(noop::run(task)),
+    }
+    .map_err(RunError::Invalid)
+}
+
+/// Checks a task's output by recomputing a sample of it, drawn from
+/// `seed`: pixels of a render tile, a sub-range of a hash search; an empty
+/// task's output must be empty. Far cheaper than the task (see
+/// [`crate::spot`] for the sample sizes); a wrong output that differs from
+/// the right one in a share f of its samples passes with probability about
+/// (1 − f)^samples.
+pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunError> {
+    if input.len() > TASK_INPUT_BYTES_MAX {
+        return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
+    }
+    let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
+    match &input {
+        TaskInput::Render(task) => tiles::spot_check(task, output, seed, crate::spot::SPOT_PIXELS),
+        TaskInput::Hash(task) => Ok(hash_tasks::spot_check(task, output, seed, crate::spot::SPOT_HASH_SHARE)),
+        TaskInput::Noop(_) if output.is_empty() => {
+            Ok(Spot { passed: true, detail: "empty, as it must be".to_owned(), work_units: 0 })
+        }
+        TaskInput::Noop(_) => Ok(Spot::failed(format!("is {} bytes; an empty task's output is empty", output.len()))),
     }
     .map_err(RunError::Invalid)
 }

@@ -6,6 +6,7 @@ use crate::hash::search::{hash_nonce, leading_zero_bits, search};
 use crate::hash::spec::{
     DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCES_PER_TASK_MAX, check_expected_found,
 };
+use crate::spot::Spot;
 use crate::{Artifact, AssembleError, SpecError, TaskRun, check};
 
 /// The input of one hash task: one nonce range.
@@ -143,6 +144,47 @@ pub(crate) fn run(task: &HashTask) -> Result<TaskRun, SpecError> {
         output: serde_json::to_vec(&output).expect("plain structs serialize to JSON"),
         work_units: task.nonce_count,
     })
+}
+
+/// Checks a task's output without redoing the task: its counts, every nonce
+/// it lists (in range, in order, really qualifying), and a recomputed
+/// sub-range of 1 / `share` of its nonces drawn from `seed`, whose
+/// qualifying nonces must be exactly those the output lists there.
+pub(crate) fn spot_check(task: &HashTask, output: &[u8], seed: u64, share: u64) -> Spot {
+    let output: HashTaskOutput = match serde_json::from_slice(output) {
+        Ok(output) => output,
+        Err(err) => return Spot::failed(format!("is not a hash task output: {err}")),
+    };
+    if output.hashes != task.nonce_count {
+        return Spot::failed(format!("reports {} hashes, the task had {} nonces", output.hashes, task.nonce_count));
+    }
+    if output.found.len() as u64 > output.found_count || output.found_count > output.hashes {
+        return Spot::failed(format!(
+            "lists {} nonces, counts {} found among {} hashes",
+            output.found.len(),
+            output.found_count,
+            output.hashes
+        ));
+    }
+    if let Err(reason) = verify_found(task, &output.found) {
+        return Spot::failed(reason);
+    }
+    let length = (task.nonce_count / share.max(1)).clamp(1, task.nonce_count);
+    let start = task.nonce_start + crate::spot::Draw::new(seed).below(task.nonce_count - length + 1);
+    let end = start + (length - 1);
+    let recomputed = search(task.algorithm, task.data.as_bytes(), start, length, task.difficulty_bits);
+    // A task keeps only its first FOUND_MAX finds; past the last one kept,
+    // the output says nothing to compare.
+    let complete = output.found.len() as u64 == output.found_count;
+    let last_kept = output.found.last().map_or(task.nonce_start, |entry| entry.nonce);
+    let listed: Vec<u64> =
+        output.found.iter().map(|entry| entry.nonce).filter(|nonce| (start..=end).contains(nonce)).collect();
+    let expected: Vec<u64> =
+        recomputed.nonces.iter().map(|(nonce, _)| *nonce).filter(|nonce| complete || *nonce <= last_kept).collect();
+    if listed != expected {
+        return Spot::failed(format!("lists nonces {listed:?} in {start}..={end}, where a search finds {expected:?}"));
+    }
+    Spot { passed: true, detail: format!("{length} of {} nonces searched again", task.nonce_count), work_units: length }
 }
 
 /// Merges the tasks' finds into `result.json`.

@@ -71,6 +71,11 @@ impl Frame {
         rgb
     }
 
+    /// The RGB8 bytes of one pixel, exactly as [`Frame::render_rect`] gives them.
+    pub fn pixel_rgb8(&self, x: u32, y: u32) -> [u8; 3] {
+        to_rgb8(self.pixel(x, y))
+    }
+
     /// The mean radiance over the pixel's samples.
     fn pixel(&self, x: u32, y: u32) -> Vec3 {
         let mut rng = Rng::for_pixel(self.seed, x, y);

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::render::image::{Frame, Rect};
 use crate::render::png_encode::encode_png;
 use crate::render::spec::RenderSpec;
+use crate::spot::Spot;
 use crate::{Artifact, AssembleError, SpecError, TaskRun};
 
 /// The input of one render task: the whole (inline) render spec and the tile.
@@ -42,6 +43,39 @@ pub(crate) fn run(task: &RenderTask) -> Result<TaskRun, SpecError> {
         Frame::new(spec.inline_scene()?, spec.width, spec.height, spec.samples_per_pixel, spec.max_bounces, spec.seed)?;
     let pixels = u64::from(tile.width) * u64::from(tile.height);
     Ok(TaskRun { output: frame.render_rect(tile), work_units: pixels * u64::from(spec.samples_per_pixel) })
+}
+
+/// Recomputes `n_samples` pixels of the task's tile, drawn from `seed`, and
+/// compares them with the output's bytes. A pixel depends only on its own
+/// coordinates, so a sample costs 1 / (tile pixels) of the tile.
+pub(crate) fn spot_check(task: &RenderTask, output: &[u8], seed: u64, n_samples: u32) -> Result<Spot, SpecError> {
+    let spec = &task.render;
+    spec.validate()?;
+    let tile = task.tile;
+    let expected_bytes = tile.width as usize * tile.height as usize * 3;
+    if output.len() != expected_bytes {
+        return Ok(Spot::failed(format!("is {} bytes, the tile's pixels are {expected_bytes}", output.len())));
+    }
+    let frame =
+        Frame::new(spec.inline_scene()?, spec.width, spec.height, spec.samples_per_pixel, spec.max_bounces, spec.seed)?;
+    let mut draw = crate::spot::Draw::new(seed);
+    let n_pixels = u64::from(tile.width) * u64::from(tile.height);
+    for _ in 0..n_samples {
+        let idx = draw.below(n_pixels);
+        let (column, row) = ((idx % u64::from(tile.width)) as u32, (idx / u64::from(tile.width)) as u32);
+        let at = (row as usize * tile.width as usize + column as usize) * 3;
+        let right = frame.pixel_rgb8(tile.x + column, tile.y + row);
+        if output[at..at + 3] != right {
+            return Ok(Spot::failed(format!(
+                "pixel ({}, {}) is {:?}, recomputed {right:?}",
+                tile.x + column,
+                tile.y + row,
+                &output[at..at + 3]
+            )));
+        }
+    }
+    let work_units = u64::from(n_samples) * u64::from(spec.samples_per_pixel);
+    Ok(Spot { passed: true, detail: format!("{n_samples} of {n_pixels} pixels match"), work_units })
 }
 
 /// Places every tile and encodes the image as `image.png`.
