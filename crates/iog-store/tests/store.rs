@@ -210,8 +210,12 @@ async fn replicas_and_verdicts_survive_a_restart() {
     let mut core = Core::new(config.clone());
     let mut changes = Vec::new();
     for name in ["a", "b", "liar"] {
-        let event =
-            Event::WorkerConnected { worker_id: WorkerId(name.into()), offer: Offer::cpu(1), trust: 0, running: vec![] };
+        let event = Event::WorkerConnected {
+            worker_id: WorkerId(name.into()),
+            offer: Offer::cpu(1),
+            trust: 0,
+            running: vec![],
+        };
         changes.extend(persisted(&core.handle(event, 10)));
     }
     let job = NewJob {
@@ -239,8 +243,13 @@ async fn replicas_and_verdicts_survive_a_restart() {
     // Everyone answers; the liar wrongly.
     for (worker_id, task_id, token) in &assigned {
         let output = if worker_id.0 == "liar" { BlobId::of(b"lie") } else { BlobId::of(&[task_id.task_idx as u8 % 2]) };
-        let done =
-            Event::TaskSucceeded { worker_id: worker_id.clone(), task_id: *task_id, token: *token, output, duration_ms: 5 };
+        let done = Event::TaskSucceeded {
+            worker_id: worker_id.clone(),
+            task_id: *task_id,
+            token: *token,
+            output,
+            duration_ms: 5,
+        };
         changes.extend(persisted(&core.handle(done, 30)));
     }
     store.apply(&changes).await.unwrap();
@@ -254,8 +263,12 @@ async fn replicas_and_verdicts_survive_a_restart() {
     let mut changes = Vec::new();
     // The workers come back without their tasks (they restarted too).
     for name in ["a", "b", "liar"] {
-        let event =
-            Event::WorkerConnected { worker_id: WorkerId(name.into()), offer: Offer::cpu(1), trust: 0, running: vec![] };
+        let event = Event::WorkerConnected {
+            worker_id: WorkerId(name.into()),
+            offer: Offer::cpu(1),
+            trust: 0,
+            running: vec![],
+        };
         changes.extend(persisted(&core.handle(event, 1_010)));
     }
     // Run whatever is assigned until the job ends, everyone but the liar honestly.
