@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use iog_core::{Change, RestoredJob, RestoredTask, Snapshot};
 use iog_ledger::Amount;
 use iog_sched::Requirements;
-use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, WorkerId};
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, Verify, WorkerId};
 
 use crate::Violation;
 
@@ -22,6 +22,7 @@ struct Job {
     requirements: Requirements,
     submitter: String,
     task_timeout_ms: Option<u64>,
+    verify: Verify,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +35,8 @@ struct Task {
     not_before_ms: u64,
     /// What the current (or last) lease pays per hour.
     price_io_per_hour: Amount,
+    /// For a task (replica 0): the accepted result, once settled.
+    verified_output: Option<BlobId>,
 }
 
 /// A committed result.
@@ -45,6 +48,24 @@ pub struct Commit {
     pub duration_ms: u64,
     /// What the committing lease paid per hour.
     pub price_io_per_hour: Amount,
+    /// Verification's verdict: accepted (paid) or proven wrong; `None`
+    /// until its task is settled.
+    pub verdict: Option<bool>,
+}
+
+impl Task {
+    fn queued(input: BlobId) -> Task {
+        Task {
+            state: TaskState::Queued,
+            input,
+            attempts: 0,
+            token: None,
+            holder: None,
+            not_before_ms: 0,
+            price_io_per_hour: Amount::ZERO,
+            verified_output: None,
+        }
+    }
 }
 
 /// What the store holds. See the module documentation.
@@ -91,19 +112,64 @@ impl DurableModel {
                         requirements: job.requirements.clone(),
                         submitter: job.submitter.clone(),
                         task_timeout_ms: job.task_timeout_ms,
+                        verify: job.verify,
                     },
                 );
                 for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
-                    let task = Task {
-                        state: TaskState::Queued,
-                        input: *input,
-                        attempts: 0,
-                        token: None,
-                        holder: None,
-                        not_before_ms: 0,
-                        price_io_per_hour: Amount::ZERO,
-                    };
-                    self.tasks.insert(TaskId::new(job.job_id, task_idx), task);
+                    self.tasks.insert(TaskId::new(job.job_id, task_idx), Task::queued(*input));
+                }
+            }
+            Change::TaskAdded { task_id, input } => {
+                let job = self.jobs.get(&task_id.job_id).ok_or_else(|| {
+                    Violation::new("store-consistent", format!("replica {task_id} of an unknown job"))
+                })?;
+                let (task_idx, replica) = iog_types::replica_of(job.n_tasks, task_id.task_idx);
+                if job.state != JobState::Running || replica == 0 || replica >= job.verify.replicas_max() {
+                    return Err(Violation::new(
+                        "replicas",
+                        format!(
+                            "replica {replica} of {} added to a {} job verifying {}",
+                            task_idx, job.state, job.verify
+                        ),
+                    ));
+                }
+                let original = self.tasks.get(&TaskId::new(task_id.job_id, task_idx)).map(|task| task.input);
+                if original != Some(*input) {
+                    return Err(Violation::new("replicas", format!("replica {task_id} runs another input")));
+                }
+                if self.tasks.insert(*task_id, Task::queued(*input)).is_some() {
+                    return Err(Violation::new("store-consistent", format!("replica {task_id} added twice")));
+                }
+            }
+            Change::TaskVerified { task_id, output, valid, wrong } => {
+                let task = self.task_mut(task_id)?;
+                if task.verified_output.is_some() {
+                    return Err(Violation::new("verify-once", format!("{task_id} verified twice")));
+                }
+                task.verified_output = Some(*output);
+                let results = valid
+                    .iter()
+                    .map(|r| (r.task_id, &r.worker_id, true))
+                    .chain(wrong.iter().map(|r| (r.task_id, &r.worker_id, false)));
+                for (replica_id, worker_id, accepted) in results {
+                    let commit = self.commits.get_mut(&replica_id).ok_or_else(|| {
+                        Violation::new(
+                            "verify",
+                            format!("{task_id} judged replica {replica_id}, which never committed"),
+                        )
+                    })?;
+                    if commit.verdict.is_some()
+                        || commit.worker_id != *worker_id
+                        || (commit.output == *output) != accepted
+                    {
+                        return Err(Violation::new(
+                            "verify",
+                            format!(
+                                "{task_id}: replica {replica_id} of {worker_id} judged {accepted} against its commit {commit:?}"
+                            ),
+                        ));
+                    }
+                    commit.verdict = Some(accepted);
                 }
             }
             Change::TaskLeased { task_id, worker_id, token, attempts, price_io_per_hour } => {
@@ -165,6 +231,7 @@ impl DurableModel {
                     output: *output,
                     duration_ms: *duration_ms,
                     price_io_per_hour: *price_io_per_hour,
+                    verdict: None,
                 };
                 self.commits.insert(*task_id, commit);
             }
@@ -207,19 +274,18 @@ impl DurableModel {
                 }
                 job.state = *state;
                 let n_tasks = job.n_tasks;
-                let mut n_committed = 0;
-                for task_idx in 0..n_tasks {
-                    let task = self.task_mut(&TaskId::new(*job_id, task_idx))?;
+                let mut n_settled = 0;
+                for (task_id, task) in self.tasks.range_mut(TaskId::new(*job_id, 0)..=TaskId::new(*job_id, u32::MAX)) {
                     if matches!(task.state, TaskState::Queued | TaskState::Leased) {
                         task.state = TaskState::Cancelled;
                         task.holder = None;
                     }
-                    n_committed += u32::from(task.state == TaskState::Committed);
+                    n_settled += u32::from(task_id.task_idx < n_tasks && task.verified_output.is_some());
                 }
-                if *state == JobState::Done && n_committed != n_tasks {
+                if *state == JobState::Done && n_settled != n_tasks {
                     return Err(Violation::new(
                         "store-consistent",
-                        format!("{job_id} done with {n_committed} of {n_tasks} tasks committed"),
+                        format!("{job_id} done with {n_settled} of {n_tasks} tasks settled"),
                     ));
                 }
             }
@@ -242,10 +308,12 @@ impl DurableModel {
                 requirements: job.requirements.clone(),
                 submitter: job.submitter.clone(),
                 task_timeout_ms: job.task_timeout_ms,
+                n_tasks: job.n_tasks,
+                verify: job.verify,
             });
-            for task_idx in 0..job.n_tasks {
-                let task_id = TaskId::new(*job_id, task_idx);
-                let task = &self.tasks[&task_id];
+            for (task_id, task) in self.tasks.range(TaskId::new(*job_id, 0)..=TaskId::new(*job_id, u32::MAX)) {
+                let task_id = *task_id;
+                let commit = self.commits.get(&task_id);
                 snapshot.tasks.push(RestoredTask {
                     task_id,
                     state: task.state,
@@ -254,8 +322,11 @@ impl DurableModel {
                     token: task.token,
                     holder: task.holder.clone(),
                     not_before_ms: task.not_before_ms,
-                    output: self.commits.get(&task_id).map(|c| c.output),
+                    output: commit.map(|c| c.output),
                     price_io_per_hour: task.price_io_per_hour,
+                    committed_by: commit.map(|c| c.worker_id.clone()),
+                    duration_ms: commit.map_or(0, |c| c.duration_ms),
+                    settled: task.verified_output.is_some(),
                 });
             }
         }
@@ -288,13 +359,32 @@ impl DurableModel {
             .collect()
     }
 
-    /// Each task of a job: its state and, while leased, its holder.
+    /// Each task and replica of a job: its state and, while leased, its holder.
     pub fn tasks_of(&self, job_id: JobId) -> Vec<(TaskId, TaskState, Option<&WorkerId>)> {
-        let n_tasks = self.jobs.get(&job_id).map_or(0, |job| job.n_tasks);
-        (0..n_tasks)
-            .map(|task_idx| TaskId::new(job_id, task_idx))
-            .filter_map(|task_id| self.tasks.get(&task_id).map(|task| (task_id, task.state, task.holder.as_ref())))
+        self.tasks
+            .range(TaskId::new(job_id, 0)..=TaskId::new(job_id, u32::MAX))
+            .map(|(task_id, task)| (*task_id, task.state, task.holder.as_ref()))
             .collect()
+    }
+
+    /// A job's tasks in plan order (replicas not counted).
+    pub fn n_tasks(&self, job_id: JobId) -> u32 {
+        self.jobs.get(&job_id).map_or(0, |job| job.n_tasks)
+    }
+
+    /// The accepted result of a task (replica 0), once settled.
+    pub fn verified_output(&self, task_id: TaskId) -> Option<BlobId> {
+        self.tasks.get(&task_id)?.verified_output
+    }
+
+    /// Every commit of a job, replicas included.
+    pub fn commits_of(&self, job_id: JobId) -> impl Iterator<Item = (&TaskId, &Commit)> + '_ {
+        self.commits.range(TaskId::new(job_id, 0)..=TaskId::new(job_id, u32::MAX))
+    }
+
+    /// A worker's streak of confirmed results as the store holds it.
+    pub fn valid_streak(&self, worker_id: &WorkerId) -> u64 {
+        self.workers.get(worker_id).map_or(0, |record| record.reputation.valid_streak)
     }
 
     /// The stored lease of a task, if it is leased.
@@ -325,6 +415,7 @@ mod tests {
             inputs: (0..n_tasks).map(|idx| BlobId::of(&idx.to_le_bytes())).collect(),
             requirements: Requirements::default(),
             submitter: "payer-a".into(),
+            verify: Verify::None,
         };
         let mut model = DurableModel::default();
         model.apply(&[Change::JobCreated { job, max_attempts: 5, created_ms: 0 }]).unwrap();

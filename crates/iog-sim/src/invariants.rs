@@ -32,7 +32,7 @@ impl fmt::Display for Violation {
 impl std::error::Error for Violation {}
 
 /// Every rule the simulator checks, with the sentence it stands for.
-pub const RULES: [(&str, &str); 16] = [
+pub const RULES: [(&str, &str); 22] = [
     ("commit-once", "a task is committed at most once"),
     ("result-stable", "a committed result never changes"),
     ("fencing", "a commit comes from the task's current lease, and each lease's token is larger than the last"),
@@ -56,6 +56,24 @@ pub const RULES: [(&str, &str); 16] = [
         "in the store, a running gang job has none or all of its unfinished tasks leased, each on a distinct worker",
     ),
     ("challenge-idle", "no task is leased to a worker while its hardware challenge round runs"),
+    ("replicas", "a replica runs its task's input, within its job's replica limit, on a worker of its own"),
+    ("verify-once", "a task is settled at most once"),
+    ("verify", "a verdict judges committed replicas, each once, valid exactly when its output is the accepted one"),
+    (
+        "quorum",
+        "an accepted result has its policy's quorum and more results returned it than any other output, or is \
+         adaptive's single result of a worker with a streak long enough to be spared",
+    ),
+    (
+        "honest-never-slashed",
+        "a result is judged wrong (and its worker slashed) only when it is wrong, or when cheats that agree on a \
+         wrong output outvote it; each such slash matches a result judged wrong",
+    ),
+    (
+        "wrong-accepted-only-by-agreeing-cheats",
+        "a wrong output is accepted only from cheats: agreeing ones, or one alone where its job verifies nothing \
+         or adaptive verification spared it",
+    ),
 ];
 
 /// The `gang` rule for one running gang job, given each of its tasks'

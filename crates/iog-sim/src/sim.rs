@@ -6,17 +6,19 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use iog_core::{Action, Change, Core, Event, NewJob, RunningTask};
 use iog_sched::{Offer, Requirements};
-use iog_types::{BlobId, DeviceKind, JobId, JobState, LeaseToken, TaskId, WorkerId};
+use iog_types::{BlobId, DeviceKind, JobId, JobState, LeaseToken, TaskId, Verify, WorkerId, replica_of};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::Violation;
+use crate::cheat::{CheatClass, Cheats, right_output};
 use crate::durable::DurableModel;
 use crate::invariants::OwnerPauses;
 use iog_core::Payments;
 use iog_ledger::billing::JobTerms;
 use iog_ledger::{AccountId, Address, Amount, Ledger, TransferId};
 
+use crate::verify::{Judged, Policy, Verdict, VerifyMix, VerifyStats, WRONG_RESULT_REASON, budget_runs};
 use crate::worker::{Blocked, SimWorker};
 
 /// The network fee the simulated coordinator takes: 2.5 %.
@@ -31,6 +33,9 @@ const SUBMITTERS: [&str; 3] = ["payer-a", "payer-b", "payer-c"];
 /// The latency bound of every gang job. The simulated workers report no
 /// round trip, so any pair of them is within it.
 const SIM_GANG_LATENCY_MS_MAX: u32 = 1_000;
+/// The words of the reason the core fails a job whose task's runs never
+/// agreed with.
+const NO_QUORUM_REASON: &str = "no agreed result";
 
 /// How often each fault happens, in parts per thousand of its opportunities.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +165,14 @@ pub struct SimConfig {
     /// Check the core's whole bookkeeping every this many steps (1 = every step).
     pub core_check_every: u64,
     pub faults: Faults,
+    /// The verification policies jobs draw from. Part of the workload, not
+    /// a fault: [`Faults::none`] keeps it.
+    pub verify: VerifyMix,
+    /// The workers that cheat. Not a fault of the network either: it stays
+    /// under [`Faults::none`]; use [`Cheats::none`] for an honest fleet.
+    pub cheats: Cheats,
+    /// The coordinator's settings; the simulator keys adaptive
+    /// verification's draws (`verify_key`) from the seed.
     pub core: iog_core::Config,
     /// Keep a line per step to replay a run.
     pub trace: bool,
@@ -181,6 +194,8 @@ impl Default for SimConfig {
             chaos_interval_ms: 250,
             core_check_every: 1,
             faults: Faults::default(),
+            verify: VerifyMix::default(),
+            cheats: Cheats::default(),
             core: iog_core::Config {
                 heartbeat_interval_ms: 200,
                 missed_heartbeats_max: 3,
@@ -244,6 +259,13 @@ pub struct Stats {
     pub gang_restarts: u64,
     /// Leases of gang members handed back on those restarts.
     pub gang_yields: u64,
+    /// Tasks with an accepted result, and the results accepted (each one
+    /// paid once, when its job's escrow covers it): more than one per task
+    /// where replicas agreed.
+    pub tasks_settled: u64,
+    pub results_accepted: u64,
+    /// What verification did, by policy and by cheat class.
+    pub verify: VerifyStats,
     pub end_ms: u64,
 }
 
@@ -278,6 +300,9 @@ impl Stats {
         self.gang_jobs_done += other.gang_jobs_done;
         self.gang_restarts += other.gang_restarts;
         self.gang_yields += other.gang_yields;
+        self.tasks_settled += other.tasks_settled;
+        self.results_accepted += other.results_accepted;
+        self.verify.add(&other.verify);
         self.end_ms = self.end_ms.max(other.end_ms);
     }
 }
@@ -327,6 +352,7 @@ enum Down {
     Assign {
         task_id: TaskId,
         token: LeaseToken,
+        input: BlobId,
     },
     Revoke {
         task_id: TaskId,
@@ -374,6 +400,7 @@ enum Ev {
         incarnation: u64,
         task_id: TaskId,
         token: LeaseToken,
+        input: BlobId,
     },
     WorkerRestart {
         slot: usize,
@@ -395,9 +422,10 @@ enum Ev {
     Chaos,
 }
 
-/// The deterministic output of a task: what any honest worker computes.
-fn output_of(task_id: TaskId) -> BlobId {
-    BlobId::of(task_id.to_string().as_bytes())
+/// The input of task `task_idx` of a job: distinct across jobs, so that
+/// a replayed output of another job's task is wrong too.
+fn task_input(job_id: JobId, task_idx: u32) -> BlobId {
+    BlobId::of(&[job_id.0.to_le_bytes(), u64::from(task_idx).to_le_bytes()].concat())
 }
 
 struct World {
@@ -438,6 +466,13 @@ struct World {
     job_timeouts: Vec<Option<u64>>,
     /// Tasks of each job.
     job_tasks: Vec<u32>,
+    /// How each job verifies its results.
+    job_verify: Vec<Verify>,
+    /// Each job's place in `jobs`.
+    job_index: BTreeMap<JobId, usize>,
+    /// The cheats' own random stream, so that their lies leave the other
+    /// draws of a seed as they were.
+    cheat_rng: ChaCha8Rng,
     /// The jobs that are gangs.
     gangs: BTreeSet<JobId>,
     acked: BTreeSet<JobId>,
@@ -472,11 +507,18 @@ fn roll(rng: &mut ChaCha8Rng, per_mille: u32) -> bool {
 }
 
 impl World {
-    fn new(seed: u64, config: SimConfig) -> World {
+    fn new(seed: u64, mut config: SimConfig) -> World {
+        // Adaptive verification's draws are keyed by the coordinator's
+        // secret; a seed's is its own.
+        config.core.verify_key = seed ^ 0x6b65_7973;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // Prices come from a stream of their own, so that they leave the
         // fault schedule of a seed as it was before workers had prices.
         let mut price_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7072_6963_6573);
+        // Who cheats, and every lie they tell, come from a stream of their
+        // own too.
+        let mut cheat_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6368_6561_7473);
+        let cheat_classes = config.cheats.draw(config.n_workers, &mut cheat_rng);
         let job_price = Amount::from_io(SIM_JOB_PRICE_IO).expect("small amount");
         let mut workers = Vec::new();
         let mut slots_by_id = BTreeMap::new();
@@ -487,7 +529,7 @@ impl World {
             let cap = job_price.base_units();
             let price = Amount::from_base_units(price_rng.random_range(cap / 2..=cap));
             slots_by_id.insert(id.clone(), idx as usize);
-            workers.push(SimWorker::new(id, slow, zombie, price));
+            workers.push(SimWorker::new(id, slow, zombie, price, cheat_classes[idx as usize]));
         }
         let jobs: Vec<JobId> = (0..config.n_jobs).map(|_| JobId(rng.random::<u64>().max(1))).collect();
         let job_attempts = (0..config.n_jobs)
@@ -509,6 +551,16 @@ impl World {
             is_gang.iter().map(|&gang| if gang { gang_size } else { config.tasks_per_job }).collect();
         let gangs: BTreeSet<JobId> =
             is_gang.iter().zip(&jobs).filter(|(gang, _)| **gang).map(|(_, job_id)| *job_id).collect();
+        // And so does each job's verification policy: every job draws one,
+        // and gangs then verify nothing, as the core requires.
+        let mut verify_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7665_7269_6679);
+        let job_verify: Vec<Verify> = is_gang
+            .iter()
+            .map(|&gang| {
+                let verify = config.verify.draw(&mut verify_rng);
+                if gang { Verify::None } else { verify }
+            })
+            .collect();
         let core = Core::new(config.core.clone());
         // A task costs `task_ms` of run time at the price; a tight budget
         // covers about half the job, an ample one twice it.
@@ -517,12 +569,17 @@ impl World {
         let price_io_per_hour = job_price;
         let job_terms: Vec<JobTerms> = job_tasks
             .iter()
-            .map(|&n_tasks| {
+            .zip(&job_verify)
+            .map(|(&n_tasks, &verify)| {
                 let job_cost = price_io_per_hour
                     .checked_mul_div(config.task_ms * u64::from(n_tasks), iog_ledger::billing::MS_PER_HOUR)
                     .expect("small amount");
                 let tight = roll(&mut rng, config.faults.tight_budget_per_mille);
-                let budget = if tight { job_cost.checked_mul_div(1, 2) } else { job_cost.checked_mul_div(2, 1) };
+                // An ample budget covers the runs that agreeing replicas
+                // take, twice; a tight one half of the tasks run once.
+                let ample_runs = 2 * budget_runs(verify);
+                let budget =
+                    if tight { job_cost.checked_mul_div(1, 2) } else { job_cost.checked_mul_div(ample_runs, 1) };
                 JobTerms {
                     payer,
                     budget: budget.expect("small amount").max(Amount::from_base_units(1)),
@@ -538,11 +595,17 @@ impl World {
             .expect("a first mint is accepted");
         let journal = ledger.journal().entries().to_vec();
         let payments = Payments::new(ledger, SIM_FEE_BPS, &[]);
-        let stats = Stats {
+        let mut stats = Stats {
             tasks: job_tasks.iter().map(|&n| u64::from(n)).sum(),
             gang_jobs: gangs.len() as u64,
             ..Stats::default()
         };
+        for (&n_tasks, &verify) in job_tasks.iter().zip(&job_verify) {
+            let policy = stats.verify.policy_mut(Policy::of(verify));
+            policy.jobs += 1;
+            policy.tasks += u64::from(n_tasks);
+        }
+        let job_index = jobs.iter().enumerate().map(|(idx, job_id)| (*job_id, idx)).collect();
         World {
             payments: Some(payments),
             journal,
@@ -570,6 +633,9 @@ impl World {
             job_attempts,
             job_timeouts,
             job_tasks,
+            job_verify,
+            job_index,
+            cheat_rng,
             gangs,
             acked: BTreeSet::new(),
             lease_owner: BTreeMap::new(),
@@ -676,13 +742,15 @@ impl World {
                 Some(JobState::Done) => {
                     self.stats.jobs_done += 1;
                     self.stats.gang_jobs_done += u64::from(self.gangs.contains(&job_id));
+                    // Whether an accepted output is right was checked when
+                    // the core accepted it.
                     for task_idx in 0..n_tasks {
                         let task_id = TaskId::new(job_id, task_idx);
-                        let commit = self.durable.commit(task_id).ok_or_else(|| {
-                            Violation::new("commit-once", format!("{task_id} of a done job has no commit"))
-                        })?;
-                        if commit.output != output_of(task_id) {
-                            return Err(Violation::new("result-stable", format!("{task_id} committed a wrong output")));
+                        if self.durable.verified_output(task_id).is_none() {
+                            return Err(Violation::new(
+                                "commit-once",
+                                format!("{task_id} of a done job has no result"),
+                            ));
                         }
                     }
                 }
@@ -692,6 +760,12 @@ impl World {
             }
         }
         self.stats.commits = self.durable.n_commits() as u64;
+        self.stats.results_accepted = self
+            .jobs
+            .iter()
+            .flat_map(|job_id| self.durable.commits_of(*job_id))
+            .filter(|(_, commit)| commit.verdict == Some(true))
+            .count() as u64;
         self.stats.tasks_paid = self
             .journal
             .iter()
@@ -711,16 +785,15 @@ impl World {
         payments.check().map_err(|broken| Violation::new("money", broken))?;
         for (job_idx, (job_id, terms)) in self.jobs.iter().zip(&self.job_terms).enumerate() {
             let hold_id = iog_ledger::billing::escrow_hold_id(&self.payer, &format!("sim-{job_idx}"));
-            let commits: Vec<_> = (0..self.job_tasks[job_idx])
-                .filter_map(|task_idx| {
-                    self.durable.commit(TaskId::new(*job_id, task_idx)).map(|commit| {
-                        iog_ledger::billing::CommittedTask {
-                            task_idx,
-                            worker_id: &commit.worker_id.0,
-                            duration_ms: commit.duration_ms,
-                            price_io_per_hour: commit.price_io_per_hour,
-                        }
-                    })
+            let commits: Vec<_> = self
+                .durable
+                .commits_of(*job_id)
+                .map(|(task_id, commit)| iog_ledger::billing::CommittedTask {
+                    task_idx: task_id.task_idx,
+                    accepted: commit.verdict == Some(true),
+                    worker_id: &commit.worker_id.0,
+                    duration_ms: commit.duration_ms,
+                    price_io_per_hour: commit.price_io_per_hour,
                 })
                 .collect();
             iog_ledger::billing::check_job_payments(&ledger, job_id.0, hold_id, terms.price_io_per_hour, &commits)
@@ -801,8 +874,8 @@ impl World {
                 }
                 Ok(())
             }
-            Ev::TaskDone { slot, incarnation, task_id, token } => {
-                self.task_done(slot, incarnation, task_id, token);
+            Ev::TaskDone { slot, incarnation, task_id, token, input } => {
+                self.task_done(slot, incarnation, task_id, token, input);
                 Ok(())
             }
             Ev::WorkerRestart { slot } => {
@@ -858,7 +931,7 @@ impl World {
         }
         let gang = if self.gangs.contains(&job_id) { " (a gang)" } else { "" };
         self.record(3, || format!("submit {job_id}{gang}"));
-        let inputs = (0..self.job_tasks[job_idx as usize]).map(|idx| BlobId::of(&idx.to_le_bytes())).collect();
+        let inputs = (0..self.job_tasks[job_idx as usize]).map(|idx| task_input(job_id, idx)).collect();
         let gang_latency_ms_max = self.gangs.contains(&job_id).then_some(SIM_GANG_LATENCY_MS_MAX);
         let job = NewJob {
             job_id,
@@ -877,6 +950,7 @@ impl World {
             // Every job pays from the one sim wallet; the submitter is only
             // the name fair share is kept by.
             submitter: SUBMITTERS[job_idx as usize % SUBMITTERS.len()].to_owned(),
+            verify: self.job_verify[job_idx as usize],
         };
         let escrow = (job_id, format!("sim-{job_idx}"), self.job_terms[job_idx as usize]);
         self.coord_batch(Some(escrow), Event::JobSubmitted(job))?;
@@ -948,6 +1022,7 @@ impl World {
             })
             .collect();
         self.check_leases_and_yields(&changes, pausing.as_ref())?;
+        self.check_verification(&changes, &actions)?;
         self.durable.apply(&changes)?;
         if !changes.is_empty() {
             self.check_gangs()?;
@@ -1032,6 +1107,110 @@ impl World {
         Ok(())
     }
 
+    /// Checks one step's commits and verdicts before they are written, and
+    /// counts them: an honest worker's commit is the right output for its
+    /// input; each verdict keeps the rules of [`Verdict::check`]; and the
+    /// step slashes, for wrong results, exactly the workers its verdicts
+    /// judged wrong.
+    fn check_verification(&mut self, changes: &[Change], actions: &[Action]) -> Result<(), Violation> {
+        // Streaks as this step's earlier changes left them, over the store's.
+        let mut streaks: BTreeMap<&WorkerId, u64> = BTreeMap::new();
+        let mut judged_wrong: Vec<&WorkerId> = Vec::new();
+        for change in changes {
+            match change {
+                Change::WorkerRecorded { worker_id, record } => {
+                    streaks.insert(worker_id, record.reputation.valid_streak);
+                }
+                Change::TaskCommitted { task_id, worker_id, output, .. } => {
+                    self.count_commit(*task_id, worker_id, *output)?;
+                }
+                Change::TaskVerified { task_id, output, valid, wrong } => {
+                    let first = valid.first().map(|result| &result.worker_id);
+                    let first_streak = first.map_or(0, |worker_id| {
+                        streaks.get(worker_id).copied().unwrap_or_else(|| self.durable.valid_streak(worker_id))
+                    });
+                    let verdict = Verdict {
+                        task_id: *task_id,
+                        verify: self.verify_of(task_id.job_id),
+                        right: right_output(self.input_of(*task_id)),
+                        output: *output,
+                        valid: valid.iter().map(|r| self.judged(&r.worker_id, *output)).collect(),
+                        wrong: wrong.iter().map(|r| self.judged(&r.worker_id, r.output)).collect(),
+                        first_streak,
+                    };
+                    verdict.check(&mut self.stats.verify)?;
+                    self.stats.tasks_settled += 1;
+                    judged_wrong.extend(wrong.iter().map(|result| &result.worker_id));
+                }
+                Change::JobEnded { job_id, state: JobState::Failed, reason: Some(reason), .. }
+                    if reason.contains(NO_QUORUM_REASON) =>
+                {
+                    self.stats.verify.policy_mut(Policy::of(self.verify_of(*job_id))).no_quorum += 1;
+                }
+                _ => {}
+            }
+        }
+        let mut slashed: Vec<&WorkerId> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::SlashStake { worker_id, reason_key, .. } if reason_key.starts_with(WRONG_RESULT_REASON) => {
+                    Some(worker_id)
+                }
+                _ => None,
+            })
+            .collect();
+        slashed.sort_unstable();
+        judged_wrong.sort_unstable();
+        if slashed != judged_wrong {
+            return Err(Violation::new(
+                "honest-never-slashed",
+                format!("slashed for wrong results: {slashed:?}; judged wrong: {judged_wrong:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a commit, and checks that an honest worker's is right.
+    fn count_commit(&mut self, task_id: TaskId, worker_id: &WorkerId, output: BlobId) -> Result<(), Violation> {
+        let policy = Policy::of(self.verify_of(task_id.job_id));
+        self.stats.verify.policy_mut(policy).commits += 1;
+        if output == right_output(self.input_of(task_id)) {
+            return Ok(());
+        }
+        match self.class_of(worker_id) {
+            Some(class) => {
+                self.stats.verify.wrong_mut(policy, class).committed += 1;
+                Ok(())
+            }
+            None => Err(Violation::new(
+                "result-stable",
+                format!("{task_id} committed by honest {worker_id} is not the right output for its input"),
+            )),
+        }
+    }
+
+    /// A judged result as the verdict rules see it.
+    fn judged<'a>(&self, worker_id: &'a WorkerId, output: BlobId) -> Judged<'a> {
+        Judged { worker_id, class: self.class_of(worker_id), output }
+    }
+
+    /// The cheat class of the machine behind a worker id, `None` for an
+    /// honest one (ids of every life of a machine map to its slot).
+    fn class_of(&self, worker_id: &WorkerId) -> Option<CheatClass> {
+        self.slots_by_id.get(worker_id).and_then(|slot| self.workers[*slot].cheat_class())
+    }
+
+    fn verify_of(&self, job_id: JobId) -> Verify {
+        self.job_index.get(&job_id).map_or(Verify::None, |idx| self.job_verify[*idx])
+    }
+
+    /// The input a task or replica runs: its task's in the job's plan.
+    fn input_of(&self, task_id: TaskId) -> BlobId {
+        let idx = *self.job_index.get(&task_id.job_id).expect("the core knows only the simulator's jobs");
+        let (task_idx, _) = replica_of(self.job_tasks[idx], task_id.task_idx);
+        task_input(task_id.job_id, task_idx)
+    }
+
     /// After a write: every running gang job has none or all of its
     /// unfinished tasks leased in the store, on distinct workers.
     fn check_gangs(&self) -> Result<(), Violation> {
@@ -1046,8 +1225,15 @@ impl World {
     fn perform(&mut self, action: Action) -> Result<(), Violation> {
         match action {
             Action::Persist(_) | Action::JobFinished { .. } => {}
-            Action::Assign { worker_id, task_id, token, .. } => {
-                self.send_down(&worker_id, Down::Assign { task_id, token });
+            Action::Assign { worker_id, task_id, token, input } => {
+                // Every replica runs its task's input.
+                if input != self.input_of(task_id) {
+                    return Err(Violation::new(
+                        "replicas",
+                        format!("{task_id} assigned to {worker_id} with another input"),
+                    ));
+                }
+                self.send_down(&worker_id, Down::Assign { task_id, token, input });
             }
             Action::Revoke { worker_id, task_id, token, .. } => {
                 self.send_down(&worker_id, Down::Revoke { task_id, token });
@@ -1062,7 +1248,8 @@ impl World {
                 self.challenging.insert(worker_id.clone());
                 self.send_down(&worker_id, Down::Challenge);
             }
-            // The simulated workers hold no stake.
+            // The simulated workers hold no stake; the slashes for wrong
+            // results were checked with the step's verdicts.
             Action::SlashStake { .. } => {}
             Action::WorkerDead { worker_id } => {
                 self.send_down(&worker_id, Down::Closed);
@@ -1255,7 +1442,7 @@ impl World {
         if !worker.up || worker.incarnation != incarnation || worker.session != session {
             return Ok(());
         }
-        if let Down::Assign { task_id, token } = &msg {
+        if let Down::Assign { task_id, token, .. } = &msg {
             // One lease, one holder: a token is never handed to two workers.
             let owner = self.lease_owner.entry((*task_id, *token)).or_insert_with(|| worker.id.clone());
             if *owner != worker.id {
@@ -1270,7 +1457,7 @@ impl World {
             // Sent before the coordinator read the worker's pause; it takes
             // the task back when it does.
             Down::Assign { .. } if worker.owner_busy => {}
-            Down::Assign { task_id, token } => {
+            Down::Assign { task_id, token, input } => {
                 if worker.running.get(&task_id) == Some(&token)
                     || worker.unacked.get(&task_id).is_some_and(|u| u.0 == token)
                 {
@@ -1279,7 +1466,7 @@ impl World {
                 worker.running.insert(task_id, token);
                 let factor = if worker.slow { 10 } else { 1 };
                 let run_ms = task_ms * factor + self.rng.random_range(0..=task_ms);
-                self.at(run_ms, Ev::TaskDone { slot, incarnation, task_id, token });
+                self.at(run_ms, Ev::TaskDone { slot, incarnation, task_id, token, input });
             }
             Down::Revoke { task_id, token } => {
                 if !worker.zombie {
@@ -1318,7 +1505,7 @@ impl World {
         Ok(())
     }
 
-    fn task_done(&mut self, slot: usize, incarnation: u64, task_id: TaskId, token: LeaseToken) {
+    fn task_done(&mut self, slot: usize, incarnation: u64, task_id: TaskId, token: LeaseToken, input: BlobId) {
         let fail = self.in_fault_window() && roll(&mut self.rng, self.config.faults.task_fail_per_mille);
         let worker = &mut self.workers[slot];
         if !worker.up || worker.incarnation != incarnation || worker.running.get(&task_id) != Some(&token) {
@@ -1330,7 +1517,7 @@ impl World {
             self.stats.task_failures += 1;
             Up::Failed { task_id, token }
         } else {
-            let output = output_of(task_id);
+            let output = worker.output(input, self.config.cheats.intermittent_per_mille, &mut self.cheat_rng);
             worker.unacked.insert(task_id, (token, output));
             Up::Done { task_id, token, output }
         };
@@ -1410,6 +1597,9 @@ impl World {
         worker.session = 0;
         worker.running.clear();
         worker.unacked.clear();
+        if let Some(cheat) = &mut worker.cheat {
+            cheat.forget();
+        }
         if wipe {
             // A new data dir means a new key, hence a new worker id.
             self.stats.worker_wipes += 1;

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use iog_core::RunningTask;
 use iog_ledger::Amount;
 use iog_types::{BlobId, LeaseToken, TaskId, WorkerId};
+use rand_chacha::ChaCha8Rng;
+
+use crate::cheat::{Cheat, CheatClass, right_output};
 
 /// Which way a partition blocks a worker's traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +44,19 @@ pub(crate) struct SimWorker {
     /// Its owner is using the machine: it runs nothing and takes no task.
     /// A state of the machine, not of the process, so it survives crashes.
     pub(crate) owner_busy: bool,
+    /// How the worker makes up its results, `None` when it computes them.
+    /// The owner's nature, so it survives crashes and lost data dirs.
+    pub(crate) cheat: Option<Cheat>,
 }
 
 impl SimWorker {
-    pub(crate) fn new(id: WorkerId, slow: bool, zombie: bool, price_io_per_device_hour: Amount) -> SimWorker {
+    pub(crate) fn new(
+        id: WorkerId,
+        slow: bool,
+        zombie: bool,
+        price_io_per_device_hour: Amount,
+        cheat: Option<CheatClass>,
+    ) -> SimWorker {
         SimWorker {
             id,
             incarnation: 0,
@@ -58,7 +70,22 @@ impl SimWorker {
             reconnect_backoff_ms: 100,
             price_io_per_device_hour,
             owner_busy: false,
+            cheat: cheat.map(Cheat::new),
         }
+    }
+
+    /// The output the worker returns for a task's input: the right one, or
+    /// its cheat's. Cheats draw from `cheat_rng`, their own stream.
+    pub(crate) fn output(&mut self, input: BlobId, intermittent_per_mille: u32, cheat_rng: &mut ChaCha8Rng) -> BlobId {
+        match &mut self.cheat {
+            Some(cheat) => cheat.output(input, intermittent_per_mille, cheat_rng),
+            None => right_output(input),
+        }
+    }
+
+    /// The worker's cheat class, `None` for an honest worker.
+    pub(crate) fn cheat_class(&self) -> Option<CheatClass> {
+        self.cheat.as_ref().map(|cheat| cheat.class)
     }
 
     /// What the worker says it holds: running tasks and unacknowledged results.

@@ -1,6 +1,6 @@
 //! Hundreds of seeded runs of the whole network under faults.
 
-use iog_sim::{SimConfig, Stats, run};
+use iog_sim::{CheatClass, Cheats, Faults, Policy, SimConfig, Stats, Verify, VerifyMix, run};
 
 fn check_seeds(seeds: std::ops::Range<u64>, config: &SimConfig) -> Stats {
     let mut total = Stats::default();
@@ -30,6 +30,67 @@ fn no_rule_breaks_under_faults_across_300_seeds() {
     // Gangs ran, and some were stopped and started again together.
     assert!(total.gang_jobs > 0 && total.gang_jobs_done > 0, "{total:?}");
     assert!(total.gang_restarts > 0 && total.gang_yields >= total.gang_restarts, "{total:?}");
+    // Cheats lied under every policy, and verification caught lies under
+    // faults; each one it missed was counted, not broken (see the rules).
+    for policy in Policy::ALL {
+        assert!(total.verify.wrong_under(policy).committed > 0, "{policy:?}: {:?}", total.verify);
+    }
+    for policy in [Policy::Replicate, Policy::Adaptive] {
+        assert!(total.verify.wrong_under(policy).caught > 0, "{policy:?}: {:?}", total.verify);
+        assert!(total.verify.policy(policy).settled > 0, "{policy:?}: {:?}", total.verify);
+    }
+}
+
+/// Without faults, one cheater among eight workers (the default share), of
+/// every class across the seeds: a lone cheat has no one to agree with, so
+/// replication catches every lie, adaptive verification every lie of a
+/// cheat that always lies, and no honest worker is ever judged wrong.
+#[test]
+fn verification_catches_every_lie_of_a_lone_cheat() {
+    // The core's own bookkeeping is checked every ten steps: what this
+    // test adds is the verdicts, each of which is checked.
+    let config = SimConfig { faults: Faults::none(), core_check_every: 10, ..SimConfig::default() };
+    assert_eq!(config.cheats.n_cheaters(config.n_workers), 1);
+    let total = check_seeds(0..200, &config);
+    let verify = &total.verify;
+    assert_eq!(total.tasks_settled, total.tasks, "{total:?}");
+    for class in CheatClass::ALL {
+        let replicated = verify.wrong_of(Policy::Replicate, class);
+        assert_eq!((replicated.caught, replicated.accepted()), (replicated.committed, 0), "{class:?}: {verify:?}");
+        let unverified = verify.wrong_of(Policy::None, class);
+        assert_eq!(unverified.accepted_alone, unverified.committed, "{class:?}: {verify:?}");
+    }
+    for class in [CheatClass::RandomBytes, CheatClass::OtherSeed, CheatClass::Replay, CheatClass::Colluder] {
+        let adaptive = verify.wrong_of(Policy::Adaptive, class);
+        assert!(adaptive.committed > 0, "{class:?}: {verify:?}");
+        assert_eq!((adaptive.caught, adaptive.accepted()), (adaptive.committed, 0), "{class:?}: {verify:?}");
+    }
+    assert_eq!((verify.honest_slashed, verify.right_judged_wrong), (0, 0), "{verify:?}");
+    // Replication runs every task at least twice; adaptive less often.
+    let (replicate, adaptive) = (verify.policy(Policy::Replicate), verify.policy(Policy::Adaptive));
+    assert!(replicate.overhead() >= 1.0 && adaptive.overhead() > 0.0, "{verify:?}");
+    assert!(adaptive.overhead() < replicate.overhead(), "{verify:?}");
+}
+
+/// Colluders that agree on one wrong output per input are the limit of
+/// any quorum: where two of them fill it, their lie is accepted, and an
+/// honest worker they outnumber is judged wrong. The simulator counts
+/// those rather than calling them broken, and only those.
+#[test]
+fn agreeing_colluders_are_counted_not_broken() {
+    let config = SimConfig {
+        n_workers: 10,
+        faults: Faults::none(),
+        verify: VerifyMix::only(Verify::Replicate { replicas: 2, replicas_max: 5 }),
+        cheats: Cheats { cheater_per_mille: 400, classes: vec![CheatClass::Colluder], ..Cheats::default() },
+        gang_per_mille: 0,
+        core_check_every: 10,
+        ..SimConfig::default()
+    };
+    let total = check_seeds(0..10, &config);
+    let colluders = total.verify.wrong_of(Policy::Replicate, CheatClass::Colluder);
+    assert!(colluders.caught > 0 && colluders.accepted_agreeing > 0, "{:?}", total.verify);
+    assert_eq!(colluders.accepted_alone, 0, "{:?}", total.verify);
 }
 
 #[test]
@@ -51,8 +112,11 @@ fn without_faults_every_job_is_done() {
     let total = check_seeds(0..50, &config);
     assert_eq!(total.jobs_failed, 0);
     assert_eq!(total.jobs_done, 50 * u64::from(config.n_jobs));
-    assert_eq!(total.commits, total.tasks, "every task of every job was committed");
-    assert_eq!(total.tasks_paid, total.commits, "every commit was paid");
+    assert_eq!(total.tasks_settled, total.tasks, "every task of every job was settled");
+    // Replicas run some tasks more than once; each accepted result is paid
+    // once, and no other.
+    assert!(total.commits >= total.tasks && total.results_accepted >= total.tasks_settled, "{total:?}");
+    assert_eq!(total.tasks_paid, total.results_accepted, "every accepted result was paid");
     assert_eq!((total.owner_returns, total.tasks_yielded), (0, 0));
     // Gangs are part of the workload, not a fault: they ran, and nothing broke them.
     assert!(total.gang_jobs > 0 && total.gang_jobs_done == total.gang_jobs, "{total:?}");
@@ -69,7 +133,8 @@ fn owners_taking_their_machines_back_cost_no_attempts() {
     assert!(total.owner_returns > 100 && total.tasks_yielded > 0, "{total:?}");
     // Without other faults nothing fails, however often tasks are yielded.
     assert_eq!(total.jobs_done, 50 * u64::from(config.n_jobs), "{total:?}");
-    assert_eq!(total.tasks_paid, total.commits, "every commit was paid");
+    assert_eq!(total.tasks_settled, total.tasks, "{total:?}");
+    assert_eq!(total.tasks_paid, total.results_accepted, "every accepted result was paid");
     // A gang member's owner coming back stops the rest of its gang.
     assert!(total.gang_restarts > 0, "{total:?}");
 }
@@ -110,7 +175,9 @@ fn a_gang_whose_hold_timed_out_is_placed_once_its_retry_wait_ends() {
     let mut config = SimConfig { gang_per_mille: 1000, ..SimConfig::default() };
     config.core.gang_retry_ms = 2_000;
     check_seeds(19..20, &config);
-    check_seeds(3943..3944, &SimConfig::default());
+    // The default mix of the time verified nothing and had no cheats.
+    let config = SimConfig { verify: VerifyMix::none(), cheats: Cheats::none(), ..SimConfig::default() };
+    check_seeds(3943..3944, &config);
 }
 
 /// Seeds that once broke a rule, kept so the fix stays fixed:
@@ -132,7 +199,13 @@ fn seeds_that_once_failed_stay_fixed() {
         owner_return_per_mille: 0,
         ..iog_sim::Faults::default()
     };
-    let config = SimConfig { faults, gang_per_mille: 0, ..SimConfig::default() };
+    let config = SimConfig {
+        faults,
+        gang_per_mille: 0,
+        verify: VerifyMix::none(),
+        cheats: Cheats::none(),
+        ..SimConfig::default()
+    };
     check_seeds(3..4, &config);
     check_seeds(5..6, &config);
 }
