@@ -49,6 +49,11 @@ pub struct Config {
     /// tasks, which would slow it) the next comes this much later.
     /// Default 30 000 ms.
     pub challenge_retry_ms: u64,
+    /// A challenge round that has not been reported checked this long after
+    /// it started counts as failed (its messages were lost, or the shell
+    /// lost track of it), so a worker is never kept from tasks by a round
+    /// that will not end. Default 300 000 ms.
+    pub challenge_timeout_ms: u64,
     /// Share of its active stake a worker loses for each result a quorum of
     /// other workers proved wrong, in basis points. Default 2 000 (20 %).
     pub wrong_result_slash_bps: u32,
@@ -77,6 +82,7 @@ impl Default for Config {
             challenge_slash_bps: 1_000,
             challenge_interval_ms: 0,
             challenge_retry_ms: 30_000,
+            challenge_timeout_ms: 300_000,
             wrong_result_slash_bps: 2_000,
             verify_key: 0,
         }

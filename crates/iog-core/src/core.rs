@@ -168,6 +168,8 @@ struct Worker {
     online_since_ms: UnixMs,
     /// When its next challenge falls due, as listed in `challenges_due`.
     next_challenge_ms: Option<UnixMs>,
+    /// When the challenge round under way started.
+    challenge_started_ms: UnixMs,
 }
 
 impl Worker {
@@ -186,6 +188,7 @@ impl Worker {
             challenging: false,
             online_since_ms: now,
             next_challenge_ms: None,
+            challenge_started_ms: now,
         }
     }
 }
@@ -218,6 +221,9 @@ pub struct Core {
     reputations: HashMap<WorkerId, Reputation>,
     /// Connected workers by when their next challenge falls due.
     challenges_due: BTreeSet<(UnixMs, WorkerId)>,
+    /// Challenge rounds by when they time out; an entry whose worker is no
+    /// longer in that round is skipped when it comes due.
+    challenge_deadlines: BTreeSet<(UnixMs, WorkerId)>,
     /// (end of a gang's wait after its hold timed out, job): the tick at
     /// that time calls for a placement round, or the gang could wait for
     /// an unrelated event forever.
@@ -245,6 +251,7 @@ impl Core {
             reservation_deadlines: BTreeSet::new(),
             challenges: HashMap::new(),
             challenges_due: BTreeSet::new(),
+            challenge_deadlines: BTreeSet::new(),
             reputations: HashMap::new(),
             lease_deadlines: BTreeSet::new(),
             gang_waits: BTreeSet::new(),
@@ -311,7 +318,9 @@ impl Core {
                 core.next_token = core.next_token.max(token.0 + 1);
             }
             match restored.state {
-                TaskState::Queued => core.queue.push(seq, &submitter, task_id, restored.not_before_ms, now),
+                TaskState::Queued => {
+                    core.queue.push(seq, &submitter, job.n_tasks, task_id, restored.not_before_ms, now)
+                }
                 TaskState::Leased => {
                     let holder = restored.holder.clone().ok_or(RestoreError::LeasedWithoutHolder(task_id))?;
                     let worker = core.workers.entry(holder.clone()).or_insert_with(|| Worker::unknown(now));
@@ -426,12 +435,13 @@ impl Core {
             }
             Event::Tick => {
                 self.lapse_overdue_leases(now, &mut out);
+                self.time_out_challenges(now, &mut out);
                 self.on_tick(now, &mut out);
                 self.start_due_challenges(now, &mut out);
             }
         }
         let jobs = &self.jobs;
-        let released = self.queue.release_due(now, |job_id| jobs[&job_id].submitter.clone());
+        let released = self.queue.release_due(now, |job_id| (jobs[&job_id].submitter.clone(), jobs[&job_id].n_tasks));
         if released > 0 {
             self.placement_due = true;
         }
@@ -487,6 +497,8 @@ impl Core {
         let worker = self.workers.get_mut(&worker_id).expect("inserted above");
         worker.challenging = self.config.challenge_interval_ms > 0 && challengeable(&offer);
         if worker.challenging {
+            worker.challenge_started_ms = now;
+            self.challenge_deadlines.insert((now + self.config.challenge_timeout_ms, worker_id.clone()));
             out.push(Action::Challenge { worker_id: worker_id.clone() });
         }
         self.set_offer(&worker_id, offer, trust, now);
@@ -557,8 +569,29 @@ impl Core {
                 continue;
             }
             worker.challenging = true;
+            worker.challenge_started_ms = now;
+            self.challenge_deadlines.insert((now + self.config.challenge_timeout_ms, worker_id.clone()));
             out.push(Action::Challenge { worker_id: worker_id.clone() });
             self.refresh_available(&worker_id, now);
+        }
+    }
+
+    /// Fails the challenge rounds that ran past `challenge_timeout_ms`
+    /// without being reported checked.
+    fn time_out_challenges(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        while let Some((deadline_ms, worker_id)) = self.challenge_deadlines.first().cloned() {
+            if deadline_ms > now {
+                break;
+            }
+            self.challenge_deadlines.pop_first();
+            let timeout_ms = self.config.challenge_timeout_ms;
+            let in_round = self.workers.get(&worker_id).is_some_and(|worker| {
+                worker.challenging && worker.challenge_started_ms.saturating_add(timeout_ms) == deadline_ms
+            });
+            if in_round {
+                let detail = format!("no answer was checked within challenge_timeout_ms of {timeout_ms}");
+                self.on_challenge(&worker_id, false, &detail, now, out);
+            }
         }
     }
 
@@ -911,7 +944,7 @@ impl Core {
     ) {
         let job = &self.jobs[&job_id];
         let task_id = job.replica_id(job_id, task_idx, replica);
-        let (seq, submitter) = (job.seq, job.submitter.clone());
+        let (seq, submitter, n_tasks) = (job.seq, job.submitter.clone(), job.n_tasks);
         self.tasks.insert(
             task_id,
             Task {
@@ -933,7 +966,7 @@ impl Core {
         if replica > 0 {
             out.push(Action::Persist(Change::TaskAdded { task_id, input }));
         }
-        self.queue.push(seq, &submitter, task_id, 0, now);
+        self.queue.push(seq, &submitter, n_tasks, task_id, 0, now);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1497,12 +1530,12 @@ impl Core {
         task.not_before_ms = now;
         let attempts = task.attempts;
         let job = &self.jobs[&task_id.job_id];
-        let (seq, submitter) = (job.seq, job.submitter.clone());
+        let (seq, submitter, n_tasks) = (job.seq, job.submitter.clone(), job.n_tasks);
         out.push(Action::Persist(Change::TaskYielded { task_id, attempts, reason: reason.to_owned() }));
         if let Some(holder) = holder {
             out.push(Action::Revoke { worker_id: holder, task_id, token, reason: reason.to_owned() });
         }
-        self.queue.push(seq, &submitter, task_id, now, now);
+        self.queue.push(seq, &submitter, n_tasks, task_id, now, now);
     }
 
     /// Puts a task whose lease ended back in the queue, or fails it (and its
@@ -1510,7 +1543,7 @@ impl Core {
     fn retry_or_fail(&mut self, task_id: TaskId, error: String, now: UnixMs, out: &mut Vec<Action>) {
         let job = self.jobs.get(&task_id.job_id).expect("a task's job exists");
         debug_assert_eq!(job.state, JobState::Running, "only tasks of running jobs are retried");
-        let (max_attempts, seq, submitter) = (job.max_attempts, job.seq, job.submitter.clone());
+        let (max_attempts, seq, submitter, n_tasks) = (job.max_attempts, job.seq, job.submitter.clone(), job.n_tasks);
         let task = self.tasks.get_mut(&task_id).expect("the task exists");
         if task.attempts >= max_attempts {
             task.state = TaskState::Failed;
@@ -1523,7 +1556,7 @@ impl Core {
             task.state = TaskState::Queued;
             task.not_before_ms = not_before_ms;
             out.push(Action::Persist(Change::TaskRequeued { task_id, not_before_ms, error }));
-            self.queue.push(seq, &submitter, task_id, not_before_ms, now);
+            self.queue.push(seq, &submitter, n_tasks, task_id, not_before_ms, now);
             self.placement_due = true;
             self.break_gang(task_id.job_id, now, out);
         }

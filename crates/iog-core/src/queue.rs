@@ -12,7 +12,18 @@ pub(crate) type Submitter = Arc<str>;
 struct ReadyJob {
     job_id: JobId,
     submitter: Submitter,
-    tasks: BTreeSet<u32>,
+    /// Tasks in the job's plan: a task index modulo this is the task a
+    /// replica runs.
+    n_tasks: u32,
+    /// Ready tasks by (task they run, index): a task's replicas come right
+    /// after it rather than after every other task of the job.
+    tasks: BTreeSet<(u32, u32)>,
+}
+
+impl ReadyJob {
+    fn key(&self, task_idx: u32) -> (u32, u32) {
+        (task_idx % self.n_tasks.max(1), task_idx)
+    }
 }
 
 /// Tasks waiting for a device: ready ones grouped by job and by submitter,
@@ -20,7 +31,9 @@ struct ReadyJob {
 ///
 /// Which task goes next is the fair-share policy of [`iog_sched::fair`]:
 /// the submitter holding the fewest devices among those with ready work,
-/// then that submitter's oldest job, then the job's lowest task index.
+/// then that submitter's oldest job, then the job's lowest task (a task's
+/// replicas of verification right after it, so a task is settled, and
+/// paid, without waiting for the rest of its job).
 #[derive(Debug, Default)]
 pub(crate) struct TaskQueue {
     /// Jobs with ready tasks, by job sequence number.
@@ -34,28 +47,33 @@ pub(crate) struct TaskQueue {
 }
 
 impl TaskQueue {
+    /// Queues a task of the job with sequence number `job_seq` and
+    /// `n_tasks` tasks in its plan, ready at `not_before_ms`.
     pub(crate) fn push(
         &mut self,
         job_seq: u64,
         submitter: &Submitter,
+        n_tasks: u32,
         task_id: TaskId,
         not_before_ms: UnixMs,
         now: UnixMs,
     ) {
         if not_before_ms <= now {
-            self.push_ready(job_seq, submitter.clone(), task_id);
+            self.push_ready(job_seq, submitter.clone(), n_tasks, task_id);
         } else {
             self.delayed.insert((not_before_ms, job_seq, task_id));
         }
     }
 
-    fn push_ready(&mut self, job_seq: u64, submitter: Submitter, task_id: TaskId) {
+    fn push_ready(&mut self, job_seq: u64, submitter: Submitter, n_tasks: u32, task_id: TaskId) {
         let job = self.ready.entry(job_seq).or_insert_with(|| ReadyJob {
             job_id: task_id.job_id,
             submitter: submitter.clone(),
+            n_tasks,
             tasks: BTreeSet::new(),
         });
-        if job.tasks.insert(task_id.task_idx) {
+        let key = job.key(task_id.task_idx);
+        if job.tasks.insert(key) {
             self.n_ready += 1;
         }
         let jobs = self.by_submitter.entry(submitter.clone()).or_default();
@@ -65,15 +83,17 @@ impl TaskQueue {
     }
 
     /// Moves every task whose backoff ended by `now` to the ready set, with
-    /// the submitter of its job as `submitter_of` says. Returns how many moved.
-    pub(crate) fn release_due(&mut self, now: UnixMs, submitter_of: impl Fn(JobId) -> Submitter) -> usize {
+    /// the submitter and plan size of its job as `job_of` says. Returns how
+    /// many moved.
+    pub(crate) fn release_due(&mut self, now: UnixMs, job_of: impl Fn(JobId) -> (Submitter, u32)) -> usize {
         let mut n = 0;
         while let Some(&(not_before, seq, task_id)) = self.delayed.first() {
             if not_before > now {
                 break;
             }
             self.delayed.pop_first();
-            self.push_ready(seq, submitter_of(task_id.job_id), task_id);
+            let (submitter, n_tasks) = job_of(task_id.job_id);
+            self.push_ready(seq, submitter, n_tasks, task_id);
             n += 1;
         }
         n
@@ -97,7 +117,7 @@ impl TaskQueue {
     /// Takes the next ready task of a job.
     pub(crate) fn pop_ready_of(&mut self, job_seq: u64) -> Option<TaskId> {
         let job = self.ready.get_mut(&job_seq)?;
-        let task_idx = job.tasks.pop_first()?;
+        let (_, task_idx) = job.tasks.pop_first()?;
         let task_id = TaskId::new(job.job_id, task_idx);
         self.n_ready -= 1;
         if job.tasks.is_empty() {
@@ -108,13 +128,17 @@ impl TaskQueue {
 
     /// A job's ready tasks in the order they are served.
     pub(crate) fn ready_of(&self, job_seq: u64) -> impl Iterator<Item = TaskId> + '_ {
-        self.ready.get(&job_seq).into_iter().flat_map(|job| job.tasks.iter().map(|idx| TaskId::new(job.job_id, *idx)))
+        self.ready
+            .get(&job_seq)
+            .into_iter()
+            .flat_map(|job| job.tasks.iter().map(|(_, idx)| TaskId::new(job.job_id, *idx)))
     }
 
     /// Takes one ready task of a job, out of turn.
     pub(crate) fn take_ready(&mut self, job_seq: u64, task_id: TaskId) -> bool {
         let Some(job) = self.ready.get_mut(&job_seq) else { return false };
-        if !job.tasks.remove(&task_id.task_idx) {
+        let key = job.key(task_id.task_idx);
+        if !job.tasks.remove(&key) {
             return false;
         }
         self.n_ready -= 1;
@@ -158,7 +182,8 @@ impl TaskQueue {
     pub(crate) fn remove(&mut self, job_seq: u64, task_id: TaskId, not_before_ms: UnixMs) {
         self.delayed.remove(&(not_before_ms, job_seq, task_id));
         if let Some(job) = self.ready.get_mut(&job_seq) {
-            if job.tasks.remove(&task_id.task_idx) {
+            let key = job.key(task_id.task_idx);
+            if job.tasks.remove(&key) {
                 self.n_ready -= 1;
             }
             if job.tasks.is_empty() {

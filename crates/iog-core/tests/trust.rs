@@ -356,3 +356,40 @@ fn hours_online_raise_reputation() {
     assert_eq!(worker(&core, "w").reputation.online_hours, 4);
     core.check_invariants().unwrap();
 }
+
+/// A round whose answer never comes (its messages were lost) fails at
+/// `challenge_timeout_ms`, so the worker is not kept out forever: it is
+/// challenged again after `challenge_retry_ms` and takes tasks once it passes.
+#[test]
+fn a_challenge_round_that_is_never_answered_times_out() {
+    let config = Config {
+        challenge_interval_ms: 60_000,
+        challenge_retry_ms: 1_000,
+        challenge_timeout_ms: 5_000,
+        ..config()
+    };
+    let mut core = Core::new(config);
+    let w = WorkerId("w".into());
+    let joined =
+        core.handle(Event::WorkerConnected { worker_id: w.clone(), offer: Offer::cpu(1), trust: 0, running: vec![] }, 0);
+    assert!(joined.iter().any(|a| matches!(a, Action::Challenge { .. })));
+    assert!(worker(&core, "w").challenging);
+    // Heartbeats keep it alive; no answer comes.
+    for now in [1_000, 2_000, 3_000, 4_000] {
+        core.handle(Event::Heartbeat { worker_id: w.clone(), held: vec![] }, now);
+        core.handle(Event::Tick, now);
+    }
+    assert!(worker(&core, "w").challenging, "still within the timeout");
+    core.handle(Event::Heartbeat { worker_id: w.clone(), held: vec![] }, 5_000);
+    core.handle(Event::Tick, 5_000);
+    let view = worker(&core, "w");
+    assert!(!view.challenging && view.challenges.failed == 1 && !view.available, "{view:?}");
+    core.check_invariants().unwrap();
+    // The retry comes a second later.
+    core.handle(Event::Heartbeat { worker_id: w.clone(), held: vec![] }, 6_000);
+    let retried = core.handle(Event::Tick, 6_000);
+    assert!(retried.iter().any(|a| matches!(a, Action::Challenge { .. })), "{retried:?}");
+    assert_eq!(leased_to(&challenge(&mut core, "w", true, 6_100)), Vec::<String>::new());
+    assert!(worker(&core, "w").available);
+    core.check_invariants().unwrap();
+}
