@@ -491,10 +491,11 @@ impl Engine {
             Action::Persist(_) => {}
             Action::Assign { worker_id, task_id, token, input } => {
                 tracing::debug!(worker_id = %worker_id, task_id = %task_id, token = token.0, "lease granted");
+                // A replica of verification (index i + r·n) runs task i's input.
                 let input_bytes = self
                     .inline_inputs
                     .get(&task_id.job_id)
-                    .and_then(|inputs| inputs.get(task_id.task_idx as usize))
+                    .and_then(|inputs| inputs.get(task_id.task_idx as usize % inputs.len().max(1)))
                     .and_then(|bytes| bytes.as_ref())
                     .map(|bytes| bytes.to_vec());
                 let message = CoordinatorMessage::Assign { task_id, token, input, input_bytes };

@@ -57,6 +57,11 @@ pub struct Config {
     /// Share of its active stake a worker loses for each result a quorum of
     /// other workers proved wrong, in basis points. Default 2 000 (20 %).
     pub wrong_result_slash_bps: u32,
+    /// A worker whose result a quorum proved wrong takes no new tasks for
+    /// this long, so honest workers do not spend their time checking it.
+    /// Default 3 600 000 ms (an hour); the suspension is not kept across a
+    /// coordinator restart.
+    pub wrong_result_suspend_ms: u64,
     /// The secret key of adaptive verification's draws: which results of a
     /// trusted worker are checked again. The coordinator draws one at each
     /// start and tells no one, so a worker cannot foresee the checks;
@@ -84,6 +89,7 @@ impl Default for Config {
             challenge_retry_ms: 30_000,
             challenge_timeout_ms: 300_000,
             wrong_result_slash_bps: 2_000,
+            wrong_result_suspend_ms: 3_600_000,
             verify_key: 0,
         }
     }

@@ -221,6 +221,9 @@ pub struct Core {
     reputations: HashMap<WorkerId, Reputation>,
     /// Connected workers by when their next challenge falls due.
     challenges_due: BTreeSet<(UnixMs, WorkerId)>,
+    /// Workers a proven-wrong result keeps from new tasks, until when.
+    suspended_until: HashMap<WorkerId, UnixMs>,
+    suspensions: BTreeSet<(UnixMs, WorkerId)>,
     /// Challenge rounds by when they time out; an entry whose worker is no
     /// longer in that round is skipped when it comes due.
     challenge_deadlines: BTreeSet<(UnixMs, WorkerId)>,
@@ -252,6 +255,8 @@ impl Core {
             challenges: HashMap::new(),
             challenges_due: BTreeSet::new(),
             challenge_deadlines: BTreeSet::new(),
+            suspended_until: HashMap::new(),
+            suspensions: BTreeSet::new(),
             reputations: HashMap::new(),
             lease_deadlines: BTreeSet::new(),
             gang_waits: BTreeSet::new(),
@@ -436,6 +441,7 @@ impl Core {
             Event::Tick => {
                 self.lapse_overdue_leases(now, &mut out);
                 self.time_out_challenges(now, &mut out);
+                self.end_suspensions(now);
                 self.on_tick(now, &mut out);
                 self.start_due_challenges(now, &mut out);
             }
@@ -572,6 +578,30 @@ impl Core {
             worker.challenge_started_ms = now;
             self.challenge_deadlines.insert((now + self.config.challenge_timeout_ms, worker_id.clone()));
             out.push(Action::Challenge { worker_id: worker_id.clone() });
+            self.refresh_available(&worker_id, now);
+        }
+    }
+
+    /// Keeps a worker proven wrong from new tasks for
+    /// `wrong_result_suspend_ms` (its running tasks go on; their results are
+    /// checked like any other).
+    fn suspend(&mut self, worker_id: &WorkerId, now: UnixMs) {
+        let until_ms = now.saturating_add(self.config.wrong_result_suspend_ms);
+        if let Some(old) = self.suspended_until.insert(worker_id.clone(), until_ms) {
+            self.suspensions.remove(&(old, worker_id.clone()));
+        }
+        self.suspensions.insert((until_ms, worker_id.clone()));
+        self.refresh_available(worker_id, now);
+    }
+
+    /// Lifts the suspensions that ended by `now`.
+    fn end_suspensions(&mut self, now: UnixMs) {
+        while let Some((until_ms, worker_id)) = self.suspensions.first().cloned() {
+            if until_ms > now {
+                break;
+            }
+            self.suspensions.pop_first();
+            self.suspended_until.remove(&worker_id);
             self.refresh_available(&worker_id, now);
         }
     }
@@ -1113,6 +1143,7 @@ impl Core {
                         ),
                     });
                     self.record_outcome(&result.worker_id, Reputation::reset_for_wrong_result, out);
+                    self.suspend(&result.worker_id, now);
                 }
                 out.push(Action::Persist(Change::TaskVerified { task_id, output, valid, wrong }));
                 let job = self.jobs.get_mut(&job_id).expect("the job exists");
@@ -1642,8 +1673,10 @@ impl Core {
             return;
         };
         // A worker whose latest hardware challenge failed takes no new tasks
-        // until it passes one.
-        let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0);
+        // until it passes one, nor one a quorum proved wrong while its
+        // suspension lasts.
+        let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0)
+            || self.suspended_until.contains_key(worker_id);
         let available =
             worker.connected && !worker.paused && !worker.challenging && !failing && worker.offer.available_at(now);
         let next_edge_ms = if worker.connected { worker.offer.next_change_after(now) } else { None };
@@ -1871,7 +1904,8 @@ impl Core {
                     return Err(format!("{worker_id} lists {task_id} which is {} elsewhere", task.state));
                 }
             }
-            let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0);
+            let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0)
+                || self.suspended_until.contains_key(worker_id);
             if (worker.challenging || failing)
                 && worker.entries.iter().any(|entry| self.index.get(*entry).is_some_and(|view| view.available))
             {

@@ -178,6 +178,13 @@ fn a_wrong_result_is_outvoted_slashed_unpaid_and_its_reputation_reset() {
     let after = net.core.workers().into_iter().find(|w| w.worker_id.0 == "cheat").unwrap().reputation;
     assert_eq!(after.results_wrong, n_wrong as u64);
     assert_eq!((after.tasks_committed, after.valid_streak), (0, 0), "its reputation starts over");
+    let cheat = net.core.workers().into_iter().find(|w| w.worker_id.0 == "cheat").unwrap();
+    assert!(!cheat.available, "a worker proven wrong takes no new tasks for a while: {cheat:?}");
+    // Its suspension ends after wrong_result_suspend_ms.
+    net.now += iog_core::Config::default().wrong_result_suspend_ms;
+    net.step(Event::Heartbeat { worker_id: WorkerId("cheat".into()), held: vec![] });
+    net.step(Event::Tick);
+    assert!(net.core.workers().into_iter().find(|w| w.worker_id.0 == "cheat").unwrap().available);
     assert!(after.score_milli() < before.score_milli());
 }
 

@@ -146,7 +146,7 @@ async fn a_worker_that_holds_tasks_forever_loses_them_at_the_jobs_task_timeout()
     let holder = holder_handle.worker_id().clone();
     cluster.wait_for_online(2).await;
 
-    let job_id = submit_noop(&cluster, "held", 8, "max_attempts = 10\ntask_timeout_ms = 1500\n");
+    let job_id = submit_noop(&cluster, "held", 8, "max_attempts = 20\ntask_timeout_ms = 1500\n");
     let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
     assert_eq!(status.state, iog_types::JobState::Done, "{status:?}");
     let tasks = cluster.client.tasks(job_id).await.unwrap();
