@@ -259,6 +259,9 @@ pub(crate) struct Engine {
     signer: Option<iog_host::Identity>,
     /// Journal entries under the last signed checkpoint, and when it was signed.
     checkpointed: (usize, UnixMs),
+    /// For reports of work done off the engine (spot checks); weak, so the
+    /// engine still stops when every handle is dropped.
+    own_tx: mpsc::WeakSender<Command>,
 }
 
 impl Engine {
@@ -311,6 +314,7 @@ impl Engine {
             batch_max: batch_max.max(1),
             signer: None,
             checkpointed: (0, 0),
+            own_tx: tx.downgrade(),
         };
         (engine, EngineHandle { tx })
     }
@@ -517,6 +521,10 @@ impl Engine {
                     let store = self.store.clone();
                     tokio::spawn(async move { assemble::assemble_and_log(store, job_id).await });
                 }
+            }
+            Action::SpotCheck { task_id, input, output, seed } => {
+                let (store, engine) = (self.store.clone(), self.own_tx.clone());
+                tokio::spawn(crate::spot::check_and_report(store, engine, task_id, input, output, seed));
             }
             // Not connected: the core starts a new round when it reconnects.
             Action::Challenge { worker_id } => self.hand(&worker_id, Outgoing::Challenge),

@@ -9,7 +9,8 @@
 //! - [`challenge`] runs a hardware challenge round with one worker.
 //! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
 //!   balances, histories and job bills.
-//! - [`assemble`] builds a done job's artifacts from its task outputs.
+//! - [`assemble`] builds a done job's artifacts from its task outputs;
+//!   [`spot`] spot-checks a run's output for jobs that ask for it.
 
 mod api;
 mod assemble;
@@ -21,6 +22,7 @@ mod money;
 mod probes;
 mod server;
 mod session;
+mod spot;
 
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
 pub use probes::PROBE_INTERVAL_MS_DEFAULT;

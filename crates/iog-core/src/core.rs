@@ -221,6 +221,11 @@ pub struct Core {
     reputations: HashMap<WorkerId, Reputation>,
     /// Connected workers by when their next challenge falls due.
     challenges_due: BTreeSet<(UnixMs, WorkerId)>,
+    /// Runs of spot-checked jobs waiting for their check's report.
+    spot_pending: BTreeSet<TaskId>,
+    /// Checks to ask for again at the next event (set by a restart, which
+    /// loses the shell's checks under way).
+    spot_reissue: Vec<TaskId>,
     /// Workers a proven-wrong result keeps from new tasks, until when.
     suspended_until: HashMap<WorkerId, UnixMs>,
     suspensions: BTreeSet<(UnixMs, WorkerId)>,
@@ -255,6 +260,8 @@ impl Core {
             challenges: HashMap::new(),
             challenges_due: BTreeSet::new(),
             challenge_deadlines: BTreeSet::new(),
+            spot_pending: BTreeSet::new(),
+            spot_reissue: Vec::new(),
             suspended_until: HashMap::new(),
             suspensions: BTreeSet::new(),
             reputations: HashMap::new(),
@@ -304,6 +311,7 @@ impl Core {
             core.reputations.insert(worker_id, record.reputation);
         }
         let timeout_ms = core.config.worker_timeout_ms();
+        let mut spot_waiting = Vec::new();
         for restored in snapshot.tasks {
             let task_id = restored.task_id;
             let job = core.jobs.get_mut(&task_id.job_id).ok_or(RestoreError::TaskOfUnknownJob(task_id))?;
@@ -317,6 +325,14 @@ impl Core {
             if replica == 0 && restored.settled {
                 job.settled[task_idx as usize] = true;
                 job.n_settled += 1;
+            }
+            // A spot-checked run committed without a verdict was waiting
+            // for its check, which the restart lost.
+            if matches!(job.verify, Verify::Spot { .. })
+                && restored.state == TaskState::Committed
+                && restored.verdict.is_none()
+            {
+                spot_waiting.push(task_id);
             }
             let (seq, submitter) = (job.seq, job.submitter.clone());
             if let Some(token) = restored.token {
@@ -367,6 +383,7 @@ impl Core {
                 }
             }
         }
+        core.spot_reissue = spot_waiting;
         Ok(core)
     }
 
@@ -377,6 +394,9 @@ impl Core {
     /// Applies one event at time `now` and returns what the shell must do.
     pub fn handle(&mut self, event: Event, now: UnixMs) -> Vec<Action> {
         let mut out = Vec::new();
+        for task_id in std::mem::take(&mut self.spot_reissue) {
+            self.ask_spot_check(task_id, &mut out);
+        }
         match event {
             Event::WorkerConnected { worker_id, offer, trust, running } => {
                 self.on_connected(worker_id, offer, trust, &running, now, &mut out)
@@ -419,6 +439,9 @@ impl Core {
             Event::JobSubmitted(job) => self.on_submitted(job, now, &mut out),
             Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms } => {
                 self.on_succeeded(worker_id, task_id, token, output, duration_ms, now, &mut out)
+            }
+            Event::SpotChecked { task_id, passed, detail } => {
+                self.on_spot_checked(task_id, passed, &detail, now, &mut out)
             }
             Event::TaskFailed { worker_id, task_id, token, error } => {
                 if self.holds_current_lease(&worker_id, task_id, token) {
@@ -1061,8 +1084,13 @@ impl Core {
             .iter()
             .map(|id| self.tasks.get(id).filter(|task| task.state == TaskState::Committed).and_then(|task| task.output))
             .collect();
+        if matches!(job.verify, Verify::Spot { .. }) {
+            self.ask_spot_check(replica_id, out);
+            return;
+        }
         let needed = match job.verify {
             Verify::None => 1,
+            Verify::Spot { .. } => unreachable!("spot checks are asked for above"),
             Verify::Replicate { replicas, .. } => replicas,
             Verify::Adaptive { .. } if n_replicas >= 2 => 2,
             Verify::Adaptive { .. } => {
@@ -1153,6 +1181,85 @@ impl Core {
                     self.end_job(job_id, JobState::Done, None, now, out);
                 }
             }
+        }
+    }
+
+    /// Asks the shell to spot-check a committed run of a spot-checked job.
+    fn ask_spot_check(&mut self, replica_id: TaskId, out: &mut Vec<Action>) {
+        let Some(task) = self.tasks.get(&replica_id) else { return };
+        let Some(output) = task.output.filter(|_| task.state == TaskState::Committed) else { return };
+        self.spot_pending.insert(replica_id);
+        let seed = verify::spot_seed(self.config.verify_key, replica_id);
+        out.push(Action::SpotCheck { task_id: replica_id, input: task.input, output, seed });
+    }
+
+    /// A spot check's report: a run that passed settles its task and is
+    /// paid; one that failed is proven wrong (slashed, reputation reset,
+    /// suspended, never paid) and its task runs again on another worker, or
+    /// the job fails when no run is left.
+    fn on_spot_checked(&mut self, replica_id: TaskId, passed: bool, detail: &str, now: UnixMs, out: &mut Vec<Action>) {
+        if !self.spot_pending.remove(&replica_id) {
+            return; // A late or repeated report, or its job ended.
+        }
+        let job_id = replica_id.job_id;
+        let job = &self.jobs[&job_id];
+        let (task_idx, _) = replica_of(job.n_tasks, replica_id.task_idx);
+        let n_replicas = job.n_replicas(task_idx);
+        let replicas_max = job.verify.replicas_max();
+        let task = &self.tasks[&replica_id];
+        let worker_id = task.committed_by.clone().expect("a committed task names its worker");
+        let output = task.output.expect("a committed task has an output");
+        if passed {
+            let valid = vec![ValidResult {
+                task_id: replica_id,
+                worker_id: worker_id.clone(),
+                duration_ms: task.duration_ms,
+                price_io_per_hour: task.price_io_per_hour,
+            }];
+            self.record_outcome(
+                &worker_id,
+                |r| {
+                    r.results_valid += 1;
+                    r.valid_streak += 1;
+                },
+                out,
+            );
+            let task_id = TaskId::new(job_id, task_idx);
+            out.push(Action::Persist(Change::TaskVerified { task_id, output, valid, wrong: Vec::new() }));
+            let job = self.jobs.get_mut(&job_id).expect("the job exists");
+            job.settled[task_idx as usize] = true;
+            job.n_settled += 1;
+            if job.n_settled == job.n_tasks {
+                self.end_job(job_id, JobState::Done, None, now, out);
+            }
+            return;
+        }
+        let reason = format!("its spot check failed: {detail}");
+        out.push(Action::SlashStake {
+            worker_id: worker_id.clone(),
+            bps: self.config.wrong_result_slash_bps,
+            reason_key: format!("wrong result {replica_id}: {output} failed its spot check"),
+        });
+        out.push(Action::Persist(Change::ResultRejected {
+            task_id: replica_id,
+            worker_id: worker_id.clone(),
+            output,
+            reason: reason.clone(),
+        }));
+        self.record_outcome(&worker_id, Reputation::reset_for_wrong_result, out);
+        self.suspend(&worker_id, now);
+        if n_replicas < replicas_max {
+            let input = self.tasks[&replica_id].input;
+            self.add_task(job_id, task_idx, n_replicas, input, now, out);
+            self.jobs.get_mut(&job_id).expect("the job exists").replicas[task_idx as usize] = n_replicas + 1;
+            self.placement_due = true;
+        } else {
+            let reason = format!(
+                "task {} has no result that passed its spot check after {n_replicas} runs (verify.replicas_max is \
+                 {replicas_max}); the last {reason}",
+                TaskId::new(job_id, task_idx)
+            );
+            self.end_job(job_id, JobState::Failed, Some(reason), now, out);
         }
     }
 
@@ -1625,6 +1732,7 @@ impl Core {
         // its history. A late result for a forgotten task is answered stale.
         for task_id in &task_ids {
             self.tasks.remove(task_id);
+            self.spot_pending.remove(task_id);
         }
         let class = self.jobs[&job_id].class;
         self.index.release_class(class);

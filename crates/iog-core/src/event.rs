@@ -99,6 +99,10 @@ pub enum Event {
     /// A worker finished a task and uploaded its output. `duration_ms` is
     /// the run time it reports; the core commits it capped at the lease's age.
     TaskSucceeded { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, output: BlobId, duration_ms: u64 },
+    /// The shell recomputed the sample [`Action::SpotCheck`] asked for:
+    /// `passed` when it matched the replica's output, else `detail` says
+    /// which sample differed.
+    SpotChecked { task_id: TaskId, passed: bool, detail: String },
     /// A worker could not run a task.
     TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
     /// The submitter cancels a job.
@@ -177,6 +181,14 @@ pub enum Change {
         valid: Vec<ValidResult>,
         wrong: Vec<WrongResult>,
     },
+    /// A spot check proved a run's result wrong: it is never paid, and its
+    /// task runs again elsewhere.
+    ResultRejected {
+        task_id: TaskId,
+        worker_id: WorkerId,
+        output: BlobId,
+        reason: String,
+    },
     /// The worker's owner took the machine back: the task is queued again
     /// at once with `attempts` (the yielded attempt not counted).
     TaskYielded {
@@ -226,6 +238,11 @@ pub enum Action {
     /// Run a hardware challenge with this worker, then report
     /// [`Event::ChallengeChecked`]. The worker takes no tasks meanwhile.
     Challenge { worker_id: WorkerId },
+    /// Recompute a sample of a run's output (`iog_workloads::spot_check`
+    /// with this seed, secret to workers) and report
+    /// [`Event::SpotChecked`]. Issued again after a restart for every run
+    /// still waiting for its check.
+    SpotCheck { task_id: TaskId, input: BlobId, output: BlobId, seed: u64 },
     /// Slash `bps` basis points of the worker's active stake into the
     /// rewards pool, once per `reason_key` (the payments follow this).
     SlashStake { worker_id: WorkerId, bps: u32, reason_key: String },

@@ -37,6 +37,8 @@ pub struct RestoredTask {
     pub duration_ms: u64,
     /// For a task (replica 0): its result is accepted.
     pub settled: bool,
+    /// The verdict on its commit: accepted, proven wrong, or not yet.
+    pub verdict: Option<bool>,
 }
 
 /// Everything the core needs to pick up after a restart.

@@ -98,6 +98,19 @@ pub(crate) fn adaptive_checks(key: u64, task_id: TaskId, streak: u32) -> bool {
     draw % u64::from(one_in) == 0
 }
 
+/// The seed of a run's spot check: a keyed hash of the run under the
+/// coordinator's secret `key`, so a worker cannot tell which samples will
+/// be recomputed.
+pub(crate) fn spot_seed(key: u64, task_id: TaskId) -> u64 {
+    let mut hasher_key = [0u8; 32];
+    hasher_key[..8].copy_from_slice(&key.to_le_bytes());
+    let mut hasher = blake3::Hasher::new_keyed(&hasher_key);
+    hasher.update(b"iog spot check");
+    hasher.update(&task_id.job_id.0.to_le_bytes());
+    hasher.update(&task_id.task_idx.to_le_bytes());
+    u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -362,16 +362,12 @@ fn hours_online_raise_reputation() {
 /// challenged again after `challenge_retry_ms` and takes tasks once it passes.
 #[test]
 fn a_challenge_round_that_is_never_answered_times_out() {
-    let config = Config {
-        challenge_interval_ms: 60_000,
-        challenge_retry_ms: 1_000,
-        challenge_timeout_ms: 5_000,
-        ..config()
-    };
+    let config =
+        Config { challenge_interval_ms: 60_000, challenge_retry_ms: 1_000, challenge_timeout_ms: 5_000, ..config() };
     let mut core = Core::new(config);
     let w = WorkerId("w".into());
-    let joined =
-        core.handle(Event::WorkerConnected { worker_id: w.clone(), offer: Offer::cpu(1), trust: 0, running: vec![] }, 0);
+    let joined = core
+        .handle(Event::WorkerConnected { worker_id: w.clone(), offer: Offer::cpu(1), trust: 0, running: vec![] }, 0);
     assert!(joined.iter().any(|a| matches!(a, Action::Challenge { .. })));
     assert!(worker(&core, "w").challenging);
     // Heartbeats keep it alive; no answer comes.

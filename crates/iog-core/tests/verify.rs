@@ -77,6 +77,12 @@ impl Net {
                 };
                 self.log.push(action);
                 self.step(event);
+            } else if let Action::SpotCheck { task_id, input, output, .. } = &action {
+                // The coordinator's recomputed sample matches the right output only.
+                let passed = *output == right(*input);
+                let event = Event::SpotChecked { task_id: *task_id, passed, detail: "sample 3 differs".into() };
+                self.log.push(action);
+                self.step(event);
             } else {
                 self.log.push(action);
             }
@@ -290,6 +296,7 @@ fn verification_survives_a_restart_between_replicas() {
                 committed_by: (view.state == TaskState::Committed).then(|| worker_id.clone()),
                 duration_ms: 5,
                 settled: false,
+                verdict: None,
             },
         );
     }
@@ -324,4 +331,108 @@ fn verification_survives_a_restart_between_replicas() {
     let mut valid = verified[0].1.clone();
     valid.sort();
     assert_eq!(valid, ["a", "b"], "the replica after the restart ran on the other worker");
+}
+
+#[test]
+fn spot_checked_results_settle_alone_and_wrong_ones_run_again_elsewhere() {
+    let mut net = Net::new(&["cheat", "a", "b"], 1);
+    net.step(Event::JobSubmitted(job(1, 6, Verify::Spot { replicas_max: 3 })));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    let verified = net.verified();
+    assert_eq!(verified.len(), 6);
+    for (output, valid, wrong) in &verified {
+        assert_eq!(valid.len(), 1, "one checked run settles a task");
+        assert!(wrong.is_empty() && valid[0] != "cheat" && *output != BlobId::of(b""), "{verified:?}");
+    }
+    let rejected: Vec<_> = net
+        .log
+        .iter()
+        .filter_map(|action| match action {
+            Action::Persist(Change::ResultRejected { worker_id, reason, .. }) => Some((worker_id.0.clone(), reason)),
+            _ => None,
+        })
+        .collect();
+    // The cheat took its next task as it committed its first, before the
+    // check reported; then its suspension kept it out.
+    assert!((1..=2).contains(&rejected.len()), "{rejected:?}");
+    assert!(rejected.iter().all(|(worker, reason)| worker == "cheat" && reason.contains("sample 3 differs")));
+    assert_eq!(net.slashed().len(), rejected.len());
+    assert!(net.slashed().iter().all(|name| name == "cheat"));
+    // Honest runs were checked, and count as confirmed.
+    let a = net.core.workers().into_iter().find(|w| w.worker_id.0 == "a").unwrap();
+    assert!(a.reputation.results_valid >= 1, "{a:?}");
+}
+
+#[test]
+fn a_task_whose_runs_all_fail_their_spot_checks_fails_its_job() {
+    let mut net = Net::new(&["cheat1", "cheat2"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 2 })));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Failed));
+    let reason = net
+        .log
+        .iter()
+        .find_map(|action| match action {
+            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.contains("no result that passed its spot check after 2 runs"), "{reason}");
+}
+
+#[test]
+fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
+    let mut net = Net::new(&["a"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 3 })));
+    let Some(Action::Assign { worker_id, task_id, token, input }) =
+        net.pending.iter().find(|a| matches!(a, Action::Assign { .. })).cloned()
+    else {
+        panic!("nothing assigned")
+    };
+    net.pending.clear();
+    net.step(Event::TaskSucceeded {
+        worker_id: worker_id.clone(),
+        task_id,
+        token,
+        output: right(input),
+        duration_ms: 5,
+    });
+    assert!(net.pending.iter().any(|a| matches!(a, Action::SpotCheck { .. })));
+    // The coordinator stops before the check reports.
+    let snapshot = Snapshot {
+        jobs: vec![RestoredJob {
+            job_id: JobId(1),
+            state: JobState::Running,
+            max_attempts: 5,
+            created_ms: 1,
+            requirements: Requirements::one(DeviceKind::Cpu),
+            submitter: "s".to_owned(),
+            task_timeout_ms: None,
+            n_tasks: 1,
+            verify: Verify::Spot { replicas_max: 3 },
+        }],
+        tasks: vec![RestoredTask {
+            task_id,
+            state: TaskState::Committed,
+            input,
+            attempts: 1,
+            token: Some(token),
+            holder: None,
+            not_before_ms: 0,
+            output: Some(right(input)),
+            price_io_per_hour: iog_ledger::Amount::ZERO,
+            committed_by: Some(worker_id),
+            duration_ms: 5,
+            settled: false,
+            verdict: None,
+        }],
+        workers: vec![],
+    };
+    let core = Core::restore(Config { heartbeat_interval_ms: 1_000_000, ..Config::default() }, snapshot, 100).unwrap();
+    let mut net2 = Net { core, now: 100, pending: VecDeque::new(), log: Vec::new() };
+    net2.step(Event::Tick);
+    assert!(net2.pending.iter().any(|a| matches!(a, Action::SpotCheck { .. })), "{:?}", net2.pending);
+    net2.run();
+    assert_eq!(net2.job_state(1), Some(JobState::Done));
 }

@@ -235,6 +235,19 @@ impl DurableModel {
                 };
                 self.commits.insert(*task_id, commit);
             }
+            Change::ResultRejected { task_id, worker_id, output, .. } => {
+                let commit = self
+                    .commits
+                    .get_mut(task_id)
+                    .ok_or_else(|| Violation::new("verify", format!("{task_id} rejected but never committed")))?;
+                if commit.verdict.is_some() || commit.worker_id != *worker_id || commit.output != *output {
+                    return Err(Violation::new(
+                        "verify",
+                        format!("{task_id}: the result of {worker_id} rejected against its commit {commit:?}"),
+                    ));
+                }
+                commit.verdict = Some(false);
+            }
             Change::TaskYielded { task_id, attempts, .. } => {
                 let task = self.task_mut(task_id)?;
                 if task.state != TaskState::Leased {
@@ -327,6 +340,7 @@ impl DurableModel {
                     committed_by: commit.map(|c| c.worker_id.clone()),
                     duration_ms: commit.map_or(0, |c| c.duration_ms),
                     settled: task.verified_output.is_some(),
+                    verdict: commit.and_then(|c| c.verdict),
                 });
             }
         }

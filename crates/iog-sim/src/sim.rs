@@ -36,6 +36,9 @@ const SIM_GANG_LATENCY_MS_MAX: u32 = 1_000;
 /// The words of the reason the core fails a job whose task's runs never
 /// agreed with.
 const NO_QUORUM_REASON: &str = "no agreed result";
+/// How the core words a job that failed because no run of a task passed
+/// its spot check.
+const NO_SPOT_PASS_REASON: &str = "no result that passed its spot check";
 
 /// How often each fault happens, in parts per thousand of its opportunities.
 #[derive(Debug, Clone, PartialEq)]
@@ -419,6 +422,13 @@ enum Ev {
         session: u64,
         passed: bool,
     },
+    /// The coordinator's spot check of a run is done (dropped if the
+    /// coordinator restarted since it began).
+    SpotChecked {
+        task_id: TaskId,
+        passed: bool,
+        coordinator: u64,
+    },
     Chaos,
 }
 
@@ -437,6 +447,8 @@ struct World {
     events: Vec<Option<Ev>>,
     free_events: Vec<usize>,
     core: Option<Core>,
+    /// Bumped at every coordinator crash, so checks it had under way are lost.
+    coord_incarnation: u64,
     /// The ledger beside the core; `None` while the coordinator is down.
     payments: Option<Payments>,
     durable: DurableModel,
@@ -623,6 +635,7 @@ impl World {
             events: Vec::new(),
             free_events: Vec::new(),
             core: Some(core),
+            coord_incarnation: 0,
             durable: DurableModel::default(),
             sessions: BTreeMap::new(),
             clock_offset_ms: 0,
@@ -849,6 +862,13 @@ impl World {
                 Ok(())
             }
             Ev::CoordRestart => self.coord_restart(),
+            Ev::SpotChecked { task_id, passed, coordinator } => {
+                if self.core.is_none() || coordinator != self.coord_incarnation {
+                    return Ok(());
+                }
+                let detail = if passed { String::new() } else { "a sample differs".to_owned() };
+                self.coord_step(Event::SpotChecked { task_id, passed, detail })
+            }
             Ev::Heartbeat { slot, incarnation } => {
                 let worker = &self.workers[slot];
                 if worker.up && worker.incarnation == incarnation {
@@ -1142,8 +1162,25 @@ impl World {
                     self.stats.tasks_settled += 1;
                     judged_wrong.extend(wrong.iter().map(|result| &result.worker_id));
                 }
+                Change::ResultRejected { task_id, worker_id, output, .. } => {
+                    // The simulated spot check is exact: it rejects a run
+                    // exactly when its output is wrong.
+                    let class = self.class_of(worker_id);
+                    if *output == right_output(self.input_of(*task_id)) || class.is_none() {
+                        return Err(Violation::new(
+                            "honest-never-slashed",
+                            format!("{task_id}: the result of {worker_id} ({class:?}) rejected by its spot check"),
+                        ));
+                    }
+                    let verify = self.stats.verify.policy_mut(Policy::Spot);
+                    verify.settled_runs += 1;
+                    if let Some(class) = class {
+                        self.stats.verify.wrong_mut(Policy::Spot, class).caught += 1;
+                    }
+                    judged_wrong.push(worker_id);
+                }
                 Change::JobEnded { job_id, state: JobState::Failed, reason: Some(reason), .. }
-                    if reason.contains(NO_QUORUM_REASON) =>
+                    if reason.contains(NO_QUORUM_REASON) || reason.contains(NO_SPOT_PASS_REASON) =>
                 {
                     self.stats.verify.policy_mut(Policy::of(self.verify_of(*job_id))).no_quorum += 1;
                 }
@@ -1244,6 +1281,17 @@ impl World {
                 }
                 self.send_down(&worker_id, Down::Ack { task_id, token });
             }
+            Action::SpotCheck { task_id, input, output, seed: _ } => {
+                // The coordinator checks on its own machine: a few
+                // milliseconds later, unless it crashes first (a restart
+                // asks again).
+                if input != self.input_of(task_id) {
+                    return Err(Violation::new("replicas", format!("{task_id} spot-checked against another input")));
+                }
+                let passed = output == right_output(input);
+                let delay = self.rng.random_range(1..20);
+                self.at(delay, Ev::SpotChecked { task_id, passed, coordinator: self.coord_incarnation });
+            }
             Action::Challenge { worker_id } => {
                 self.challenging.insert(worker_id.clone());
                 self.send_down(&worker_id, Down::Challenge);
@@ -1274,6 +1322,7 @@ impl World {
 
     fn crash_coordinator(&mut self) {
         self.record(4, || "coordinator crashes".into());
+        self.coord_incarnation += 1;
         self.stats.coordinator_crashes += 1;
         self.core = None;
         self.payments = None;

@@ -22,21 +22,27 @@ pub(crate) const WRONG_RESULT_REASON: &str = "wrong result";
 pub struct VerifyMix {
     /// Jobs that use [`VerifyMix::replicate`], in parts per thousand.
     pub replicate_per_mille: u32,
-    /// Jobs that use [`VerifyMix::adaptive`], in parts per thousand; the
-    /// rest verify nothing.
+    /// Jobs that use [`VerifyMix::adaptive`], in parts per thousand.
     pub adaptive_per_mille: u32,
+    /// Jobs that use [`VerifyMix::spot`], in parts per thousand; the rest
+    /// verify nothing.
+    pub spot_per_mille: u32,
     pub replicate: Verify,
     pub adaptive: Verify,
+    pub spot: Verify,
 }
 
 impl Default for VerifyMix {
-    /// A third of the jobs each: none, `replicate 2 of 5`, `adaptive of 5`.
+    /// A quarter of the jobs each: none, `replicate 2 of 5`, `adaptive of
+    /// 5`, `spot of 5`.
     fn default() -> VerifyMix {
         VerifyMix {
-            replicate_per_mille: 333,
-            adaptive_per_mille: 333,
+            replicate_per_mille: 250,
+            adaptive_per_mille: 250,
+            spot_per_mille: 250,
             replicate: Verify::Replicate { replicas: 2, replicas_max: 5 },
             adaptive: Verify::Adaptive { replicas_max: 5 },
+            spot: Verify::Spot { replicas_max: 5 },
         }
     }
 }
@@ -44,7 +50,7 @@ impl Default for VerifyMix {
 impl VerifyMix {
     /// Every job verifies nothing, as before verification existed.
     pub fn none() -> VerifyMix {
-        VerifyMix { replicate_per_mille: 0, adaptive_per_mille: 0, ..VerifyMix::default() }
+        VerifyMix { replicate_per_mille: 0, adaptive_per_mille: 0, spot_per_mille: 0, ..VerifyMix::default() }
     }
 
     /// Every job uses `verify`.
@@ -53,6 +59,7 @@ impl VerifyMix {
             Verify::None => VerifyMix::none(),
             Verify::Replicate { .. } => VerifyMix { replicate_per_mille: 1000, replicate: verify, ..VerifyMix::none() },
             Verify::Adaptive { .. } => VerifyMix { adaptive_per_mille: 1000, adaptive: verify, ..VerifyMix::none() },
+            Verify::Spot { .. } => VerifyMix { spot_per_mille: 1000, spot: verify, ..VerifyMix::none() },
         }
     }
 
@@ -64,6 +71,8 @@ impl VerifyMix {
             self.replicate
         } else if draw < self.replicate_per_mille + self.adaptive_per_mille {
             self.adaptive
+        } else if draw < self.replicate_per_mille + self.adaptive_per_mille + self.spot_per_mille {
+            self.spot
         } else {
             Verify::None
         }
@@ -74,7 +83,7 @@ impl VerifyMix {
 /// replication pays for the runs it takes when workers agree.
 pub(crate) fn budget_runs(verify: Verify) -> u64 {
     match verify {
-        Verify::None => 1,
+        Verify::None | Verify::Spot { .. } => 1,
         Verify::Replicate { replicas, .. } => u64::from(replicas),
         Verify::Adaptive { .. } => 2,
     }
@@ -86,16 +95,18 @@ pub enum Policy {
     None,
     Replicate,
     Adaptive,
+    Spot,
 }
 
 impl Policy {
-    pub const ALL: [Policy; 3] = [Policy::None, Policy::Replicate, Policy::Adaptive];
+    pub const ALL: [Policy; 4] = [Policy::None, Policy::Replicate, Policy::Adaptive, Policy::Spot];
 
     pub fn of(verify: Verify) -> Policy {
         match verify {
             Verify::None => Policy::None,
             Verify::Replicate { .. } => Policy::Replicate,
             Verify::Adaptive { .. } => Policy::Adaptive,
+            Verify::Spot { .. } => Policy::Spot,
         }
     }
 
@@ -104,6 +115,7 @@ impl Policy {
             Policy::None => "none",
             Policy::Replicate => "replicate",
             Policy::Adaptive => "adaptive",
+            Policy::Spot => "spot",
         }
     }
 }
@@ -261,7 +273,8 @@ impl Verdict<'_> {
         let policy = stats.policy_mut(Policy::of(self.verify));
         policy.settled += 1;
         policy.settled_runs += (self.valid.len() + self.wrong.len()) as u64;
-        policy.unchecked += u64::from(self.valid.len() == 1 && self.wrong.is_empty());
+        let spot = matches!(self.verify, Verify::Spot { .. });
+        policy.unchecked += u64::from(!spot && self.valid.len() == 1 && self.wrong.is_empty());
         Ok(())
     }
 
@@ -285,6 +298,9 @@ impl Verdict<'_> {
                 let spared = n_valid == 1 && n_wrong == 0 && self.first_streak >= u64::from(ADAPTIVE_STREAK_MIN);
                 (n_valid >= 2 && outnumbers) || spared
             }
+            // The one run whose spot check passed; runs that failed theirs
+            // were rejected on their own.
+            Verify::Spot { .. } => n_valid == 1 && n_wrong == 0,
         };
         if !ok {
             return Err(Violation::new(
@@ -460,7 +476,7 @@ mod tests {
         use rand::SeedableRng;
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let mix = VerifyMix::default();
-        let drawn: Vec<Policy> = (0..3_000).map(|_| Policy::of(mix.draw(&mut rng))).collect();
+        let drawn: Vec<Policy> = (0..4_000).map(|_| Policy::of(mix.draw(&mut rng))).collect();
         for policy in Policy::ALL {
             let n = drawn.iter().filter(|p| **p == policy).count();
             assert!((900..1100).contains(&n), "{policy:?}: {n}");

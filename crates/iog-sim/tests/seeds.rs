@@ -57,6 +57,9 @@ fn verification_catches_every_lie_of_a_lone_cheat() {
     for class in CheatClass::ALL {
         let replicated = verify.wrong_of(Policy::Replicate, class);
         assert_eq!((replicated.caught, replicated.accepted()), (replicated.committed, 0), "{class:?}: {verify:?}");
+        // The simulated spot check recomputes exactly, so it misses nothing.
+        let spotted = verify.wrong_of(Policy::Spot, class);
+        assert_eq!((spotted.caught, spotted.accepted()), (spotted.committed, 0), "{class:?}: {verify:?}");
         let unverified = verify.wrong_of(Policy::None, class);
         assert_eq!(unverified.accepted_alone, unverified.committed, "{class:?}: {verify:?}");
     }
@@ -66,10 +69,13 @@ fn verification_catches_every_lie_of_a_lone_cheat() {
         assert_eq!((adaptive.caught, adaptive.accepted()), (adaptive.committed, 0), "{class:?}: {verify:?}");
     }
     assert_eq!((verify.honest_slashed, verify.right_judged_wrong), (0, 0), "{verify:?}");
-    // Replication runs every task at least twice; adaptive less often.
+    // Replication runs every task at least twice; adaptive less often;
+    // spot checks run a task again only when a check failed.
     let (replicate, adaptive) = (verify.policy(Policy::Replicate), verify.policy(Policy::Adaptive));
     assert!(replicate.overhead() >= 1.0 && adaptive.overhead() > 0.0, "{verify:?}");
     assert!(adaptive.overhead() < replicate.overhead(), "{verify:?}");
+    let spot = verify.policy(Policy::Spot);
+    assert!(spot.settled > 0 && spot.overhead() < adaptive.overhead(), "{verify:?}");
 }
 
 /// Colluders that agree on one wrong output per input are the limit of
@@ -85,6 +91,10 @@ fn agreeing_colluders_are_counted_not_broken() {
         cheats: Cheats { cheater_per_mille: 400, classes: vec![CheatClass::Colluder], ..Cheats::default() },
         gang_per_mille: 0,
         core_check_every: 10,
+        // Four colluders in ten outvote (and so suspend) honest workers
+        // often enough that an hour's suspension would leave no one to run
+        // the jobs within the liveness bound; the rule is about verdicts.
+        core: iog_core::Config { wrong_result_suspend_ms: 2_000, ..SimConfig::default().core },
         ..SimConfig::default()
     };
     let total = check_seeds(0..10, &config);

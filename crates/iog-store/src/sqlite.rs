@@ -301,6 +301,7 @@ impl Store {
                 committed_by: task.commit.as_ref().map(|commit| commit.worker_id.clone()),
                 duration_ms: task.commit.as_ref().map_or(0, |commit| commit.duration_ms),
                 settled: task.verified_output.is_some(),
+                verdict: task.commit.as_ref().and_then(|commit| commit.verdict),
             });
         }
         let worker_rows = sqlx::query(
@@ -659,6 +660,12 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
                 script.push("UPDATE commits SET verdict = 'wrong'");
                 push_task_key(script, &result.task_id);
             }
+        }
+        Change::ResultRejected { task_id, reason, .. } => {
+            script.push("UPDATE commits SET verdict = 'wrong'");
+            push_task_key(script, task_id);
+            script.push("UPDATE tasks SET last_error = ").push_bind(reason);
+            push_task_key(script, task_id);
         }
         Change::TaskYielded { task_id, attempts, reason } => {
             script.push("UPDATE tasks SET state = 'queued', lease_worker = NULL, not_before_ms = 0, attempts = ");

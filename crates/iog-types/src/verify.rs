@@ -30,6 +30,11 @@ pub enum Verify {
     /// (BOINC's adaptive replication). Two agreeing results settle a task
     /// that is checked; up to `replicas_max` runs in all.
     Adaptive { replicas_max: u8 },
+    /// Run each task once and have the coordinator recompute a random
+    /// sample of its result (pixels of a render tile, a sub-range of a hash
+    /// search); a result whose sample differs is proven wrong and the task
+    /// runs again on another worker, up to `replicas_max` runs in all.
+    Spot { replicas_max: u8 },
 }
 
 impl Verify {
@@ -37,14 +42,16 @@ impl Verify {
     pub fn replicas_max(&self) -> u8 {
         match self {
             Verify::None => 1,
-            Verify::Replicate { replicas_max, .. } | Verify::Adaptive { replicas_max } => *replicas_max,
+            Verify::Replicate { replicas_max, .. }
+            | Verify::Adaptive { replicas_max }
+            | Verify::Spot { replicas_max } => *replicas_max,
         }
     }
 
     /// Runs of each task started at once when the job is accepted.
     pub fn replicas_first(&self) -> u8 {
         match self {
-            Verify::None | Verify::Adaptive { .. } => 1,
+            Verify::None | Verify::Adaptive { .. } | Verify::Spot { .. } => 1,
             Verify::Replicate { replicas, .. } => *replicas,
         }
     }
@@ -67,7 +74,7 @@ impl Verify {
     }
 
     /// A short form for the store and for people: `none`,
-    /// `replicate 2 of 5`, `adaptive of 5`.
+    /// `replicate 2 of 5`, `adaptive of 5`, `spot of 5`.
     pub fn to_text(&self) -> String {
         self.to_string()
     }
@@ -81,6 +88,7 @@ impl Verify {
                 Some(Verify::Replicate { replicas: k.parse().ok()?, replicas_max: max.parse().ok()? })
             }
             ["adaptive", "of", max] => Some(Verify::Adaptive { replicas_max: max.parse().ok()? }),
+            ["spot", "of", max] => Some(Verify::Spot { replicas_max: max.parse().ok()? }),
             _ => None,
         }
     }
@@ -92,6 +100,7 @@ impl fmt::Display for Verify {
             Verify::None => f.write_str("none"),
             Verify::Replicate { replicas, replicas_max } => write!(f, "replicate {replicas} of {replicas_max}"),
             Verify::Adaptive { replicas_max } => write!(f, "adaptive of {replicas_max}"),
+            Verify::Spot { replicas_max } => write!(f, "spot of {replicas_max}"),
         }
     }
 }
@@ -114,9 +123,12 @@ mod tests {
 
     #[test]
     fn text_round_trips_and_ranges_are_checked() {
-        for verify in
-            [Verify::None, Verify::Replicate { replicas: 2, replicas_max: 5 }, Verify::Adaptive { replicas_max: 4 }]
-        {
+        for verify in [
+            Verify::None,
+            Verify::Replicate { replicas: 2, replicas_max: 5 },
+            Verify::Adaptive { replicas_max: 4 },
+            Verify::Spot { replicas_max: 3 },
+        ] {
             assert_eq!(Verify::parse_text(&verify.to_text()), Some(verify));
             verify.validate().unwrap();
         }

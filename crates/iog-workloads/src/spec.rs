@@ -61,11 +61,11 @@ pub struct JobSpec {
     pub verify: Option<VerifySpec>,
 }
 
-/// The `[verify]` section: `policy = "none" | "replicate" | "adaptive"`.
+/// The `[verify]` section: `policy = "none" | "replicate" | "adaptive" | "spot"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySpec {
-    /// `none`, `replicate` or `adaptive`.
+    /// `none`, `replicate`, `adaptive` or `spot`.
     pub policy: String,
     /// `replicate` only: results that must agree (2 to 9, default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,10 +103,20 @@ impl VerifySpec {
                 }
                 Verify::Adaptive { replicas_max }
             }
+            "spot" => {
+                if self.replicas.is_some() {
+                    return Err(SpecError::invalid(
+                        "verify.replicas",
+                        "applies to policy \"replicate\" only; spot checks each result by recomputing a sample \
+                         of it; remove it or set verify.policy = \"replicate\"",
+                    ));
+                }
+                Verify::Spot { replicas_max }
+            }
             other => {
                 return Err(SpecError::invalid(
                     "verify.policy",
-                    format!("must be \"none\", \"replicate\" or \"adaptive\", got {other:?}"),
+                    format!("must be \"none\", \"replicate\", \"adaptive\" or \"spot\", got {other:?}"),
                 ));
             }
         };

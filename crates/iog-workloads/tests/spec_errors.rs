@@ -244,7 +244,11 @@ fn verify_policies_and_their_errors() {
     assert_eq!(parse(&with("policy = \"adaptive\"")).unwrap(), Verify::Adaptive { replicas_max: 5 });
 
     let err = error_of(&with("policy = \"vote\""));
-    assert_eq!(err.to_string(), "verify.policy must be \"none\", \"replicate\" or \"adaptive\", got \"vote\"");
+    assert_eq!(
+        err.to_string(),
+        "verify.policy must be \"none\", \"replicate\", \"adaptive\" or \"spot\", got \"vote\""
+    );
+    assert_eq!(parse(&with("policy = \"spot\"\nreplicas_max = 3")).unwrap(), Verify::Spot { replicas_max: 3 });
     let err = error_of(&with("policy = \"replicate\"\nreplicas = 1"));
     assert_eq!(err.to_string(), "verify.replicas must be between 2 and 9, got 1");
     assert_eq!(err.field(), Some("verify.replicas"));

@@ -228,3 +228,35 @@ async fn colluders_agreeing_on_a_wrong_answer_are_outvoted_by_a_larger_quorum() 
     first.shutdown().await;
     second.shutdown().await;
 }
+
+/// Under `spot`, each result is accepted once the coordinator recomputed a
+/// sample of it; a random-bytes result fails its check, is judged wrong and
+/// slashed, and its task runs again on the honest worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_checks_reject_a_wrong_result_and_run_its_task_again() {
+    let cluster = Cluster::start_with(1, &["--faucet-max-io", "100"]).await;
+    let honest = cluster.workers[0].0.clone();
+    let cheat_id = stake(&cluster, "random");
+    let handle = start_cheater(&cluster, "random", Cheat::RandomResult, "0").await;
+    cluster.wait_for_online(2).await;
+
+    let file = write_hash_job(cluster.dir.path(), "spotted", 6, "policy = \"spot\"\nreplicas_max = 3\n", "");
+    let (honest_digests, honest_result) = reference(&file);
+    let job_id = common::submit(&cluster, &file);
+    let status = cluster.wait_job(job_id, Duration::from_secs(90), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+    assert_eq!(status.verify, "spot of 3");
+    let by_worker = verdicts(&cluster, job_id, &honest_digests).await;
+    assert_same_result(&cluster, &status, &honest_result).await;
+    let cheat = by_worker.iter().find(|(w, _, _)| *w == cheat_id).expect("the cheat ran in the first round");
+    assert!(cheat.1 == 0 && cheat.2 >= 1, "{by_worker:?}");
+    let honest_share = by_worker.iter().find(|(w, _, _)| *w == honest).unwrap();
+    assert_eq!((honest_share.1, honest_share.2), (6, 0), "{by_worker:?}");
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    let rejected = tasks.iter().find(|t| t.committed_by.as_ref() == Some(&cheat_id)).unwrap();
+    let error = rejected.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("spot check failed") && error.contains("not a hash task output"), "{rejected:?}");
+    let stake = cluster.client.stake_status(&cheat_id.0).await.unwrap();
+    assert!(stake.active.parse::<Amount>().unwrap() < "10".parse().unwrap(), "{stake:?}");
+    handle.shutdown().await;
+}

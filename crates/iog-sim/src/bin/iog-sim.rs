@@ -65,6 +65,9 @@ struct Args {
     /// Jobs that verify by `adaptive of 5`, in parts per thousand.
     #[arg(long, default_value_t = VerifyMix::default().adaptive_per_mille)]
     adaptive_per_mille: u32,
+    /// Jobs that verify by `spot of 5`, in parts per thousand.
+    #[arg(long, default_value_t = VerifyMix::default().spot_per_mille)]
+    spot_per_mille: u32,
     /// Measure verification against cheating workers: per policy and cheat
     /// class, wrong results caught and accepted; the runs verification
     /// costs; honest workers judged wrong. Then a long adaptive run (see
@@ -177,6 +180,7 @@ fn main() -> ExitCode {
         verify: VerifyMix {
             replicate_per_mille: args.replicate_per_mille,
             adaptive_per_mille: args.adaptive_per_mille,
+            spot_per_mille: args.spot_per_mille,
             ..VerifyMix::default()
         },
         cheats: Cheats { cheater_per_mille: args.cheater_per_mille, ..Cheats::default() },
