@@ -18,20 +18,28 @@ async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<usize> {
     let job = store.job(job_id).await?.context("load job")?;
     let spec = iog_workloads::parse_job_json(&job.spec_json).context("decode stored job spec")?;
     let workload = spec.workload().context("select workload")?;
-    let tasks = store.tasks(job_id).await?;
+    let all = store.tasks(job_id).await?;
     // Replicas of verification follow the job's own tasks; each task's
-    // accepted output (which may be another replica's) is what counts.
-    let tasks = &tasks[..tasks.len().min(job.n_tasks as usize)];
+    // accepted output (which may be another replica's) is what counts, and
+    // the run time of a run that returned it.
+    let n_tasks = job.n_tasks as usize;
+    let tasks = &all[..all.len().min(n_tasks)];
+    let mut accepted_ms: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    for run in &all {
+        if let Some(commit) = run.commit.as_ref().filter(|commit| commit.verdict == Some(true)) {
+            accepted_ms.entry(run.task_id.task_idx as usize % n_tasks.max(1)).or_insert(commit.duration_ms);
+        }
+    }
     let mut outputs = Vec::with_capacity(tasks.len());
     let mut durations_ms = Vec::with_capacity(tasks.len());
-    for task in tasks {
+    for (task_idx, task) in tasks.iter().enumerate() {
         let output = task.verified_output.with_context(|| format!("task {} has no accepted result", task.task_id))?;
         let bytes = store
             .get_blob(output)
             .await?
             .with_context(|| format!("output blob {output} of task {} is missing", task.task_id))?;
         outputs.push(bytes);
-        durations_ms.push(task.commit.as_ref().map_or(0, |commit| commit.duration_ms));
+        durations_ms.push(accepted_ms.get(&task_idx).copied().unwrap_or(0));
     }
     let built = tokio::task::spawn_blocking(move || iog_workloads::assemble(&workload, &outputs, &durations_ms))
         .await

@@ -262,6 +262,9 @@ pub(crate) struct Engine {
     /// For reports of work done off the engine (spot checks); weak, so the
     /// engine still stops when every handle is dropped.
     own_tx: mpsc::WeakSender<Command>,
+    /// Spot checks recompute on the coordinator's own cores: at most one
+    /// per core at a time, the rest wait their turn.
+    spot_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -315,6 +318,9 @@ impl Engine {
             signer: None,
             checkpointed: (0, 0),
             own_tx: tx.downgrade(),
+            spot_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )),
         };
         (engine, EngineHandle { tx })
     }
@@ -523,8 +529,12 @@ impl Engine {
                 }
             }
             Action::SpotCheck { task_id, input, output, seed } => {
-                let (store, engine) = (self.store.clone(), self.own_tx.clone());
-                tokio::spawn(crate::spot::check_and_report(store, engine, task_id, input, output, seed));
+                let (store, engine, slots) = (self.store.clone(), self.own_tx.clone(), self.spot_slots.clone());
+                tokio::spawn(async move {
+                    // The semaphore is never closed.
+                    let Ok(_slot) = slots.acquire_owned().await else { return };
+                    crate::spot::check_and_report(store, engine, task_id, input, output, seed).await;
+                });
             }
             // Not connected: the core starts a new round when it reconnects.
             Action::Challenge { worker_id } => self.hand(&worker_id, Outgoing::Challenge),

@@ -13,7 +13,8 @@ use crate::engine::Command;
 
 /// Tries of a check that cannot read its blobs (a store error is the
 /// coordinator's trouble, not the worker's), a second apart. After the
-/// last the run waits for its check until the coordinator restarts.
+/// last the core asks again (`spot_check_timeout_ms`), and fails the job
+/// after three asks.
 const CHECK_TRIES_MAX: u32 = 5;
 
 /// Checks one run and reports the outcome to the engine (if it still runs).

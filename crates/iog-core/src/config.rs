@@ -57,6 +57,10 @@ pub struct Config {
     /// Share of its active stake a worker loses for each result a quorum of
     /// other workers proved wrong, in basis points. Default 2 000 (20 %).
     pub wrong_result_slash_bps: u32,
+    /// A spot check not reported this long after it was asked for is asked
+    /// for again; after three asks the job fails (the coordinator cannot
+    /// check the run, which is not the worker's fault). Default 60 000 ms.
+    pub spot_check_timeout_ms: u64,
     /// A worker whose result a quorum proved wrong takes no new tasks for
     /// this long, so honest workers do not spend their time checking it.
     /// Default 3 600 000 ms (an hour); the suspension is not kept across a
@@ -90,6 +94,7 @@ impl Default for Config {
             challenge_timeout_ms: 300_000,
             wrong_result_slash_bps: 2_000,
             wrong_result_suspend_ms: 3_600_000,
+            spot_check_timeout_ms: 60_000,
             verify_key: 0,
         }
     }

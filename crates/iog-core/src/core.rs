@@ -12,6 +12,9 @@ use crate::queue::{Submitter, TaskQueue};
 use crate::reputation::Reputation;
 use crate::verify::{self, Verdict};
 
+/// Times a spot check is asked for before its job fails for want of it.
+const SPOT_ASKS_MAX: u32 = 3;
+
 /// Ready tasks of a job looked at to find one a free worker may run, when
 /// the first would run on a worker that ran another replica of its task.
 const REPLICA_SCAN_MAX: usize = 64;
@@ -221,8 +224,11 @@ pub struct Core {
     reputations: HashMap<WorkerId, Reputation>,
     /// Connected workers by when their next challenge falls due.
     challenges_due: BTreeSet<(UnixMs, WorkerId)>,
-    /// Runs of spot-checked jobs waiting for their check's report.
-    spot_pending: BTreeSet<TaskId>,
+    /// Runs of spot-checked jobs waiting for their check's report, with
+    /// how many times the check was asked for.
+    spot_pending: HashMap<TaskId, u32>,
+    /// (when a spot check is asked for again, run).
+    spot_deadlines: BTreeSet<(UnixMs, TaskId)>,
     /// Checks to ask for again at the next event (set by a restart, which
     /// loses the shell's checks under way).
     spot_reissue: Vec<TaskId>,
@@ -260,7 +266,8 @@ impl Core {
             challenges: HashMap::new(),
             challenges_due: BTreeSet::new(),
             challenge_deadlines: BTreeSet::new(),
-            spot_pending: BTreeSet::new(),
+            spot_pending: HashMap::new(),
+            spot_deadlines: BTreeSet::new(),
             spot_reissue: Vec::new(),
             suspended_until: HashMap::new(),
             suspensions: BTreeSet::new(),
@@ -395,7 +402,7 @@ impl Core {
     pub fn handle(&mut self, event: Event, now: UnixMs) -> Vec<Action> {
         let mut out = Vec::new();
         for task_id in std::mem::take(&mut self.spot_reissue) {
-            self.ask_spot_check(task_id, &mut out);
+            self.ask_spot_check(task_id, now, &mut out);
         }
         match event {
             Event::WorkerConnected { worker_id, offer, trust, running } => {
@@ -464,6 +471,7 @@ impl Core {
             Event::Tick => {
                 self.lapse_overdue_leases(now, &mut out);
                 self.time_out_challenges(now, &mut out);
+                self.retry_spot_checks(now, &mut out);
                 self.end_suspensions(now);
                 self.on_tick(now, &mut out);
                 self.start_due_challenges(now, &mut out);
@@ -1085,7 +1093,7 @@ impl Core {
             .map(|id| self.tasks.get(id).filter(|task| task.state == TaskState::Committed).and_then(|task| task.output))
             .collect();
         if matches!(job.verify, Verify::Spot { .. }) {
-            self.ask_spot_check(replica_id, out);
+            self.ask_spot_check(replica_id, now, out);
             return;
         }
         let needed = match job.verify {
@@ -1184,13 +1192,40 @@ impl Core {
         }
     }
 
-    /// Asks the shell to spot-check a committed run of a spot-checked job.
-    fn ask_spot_check(&mut self, replica_id: TaskId, out: &mut Vec<Action>) {
+    /// Asks the shell to spot-check a committed run of a spot-checked job,
+    /// and to be asked again if no report comes within
+    /// `spot_check_timeout_ms`.
+    fn ask_spot_check(&mut self, replica_id: TaskId, now: UnixMs, out: &mut Vec<Action>) {
         let Some(task) = self.tasks.get(&replica_id) else { return };
         let Some(output) = task.output.filter(|_| task.state == TaskState::Committed) else { return };
-        self.spot_pending.insert(replica_id);
+        *self.spot_pending.entry(replica_id).or_default() += 1;
+        self.spot_deadlines.insert((now.saturating_add(self.config.spot_check_timeout_ms), replica_id));
         let seed = verify::spot_seed(self.config.verify_key, replica_id);
         out.push(Action::SpotCheck { task_id: replica_id, input: task.input, output, seed });
+    }
+
+    /// Asks again for the spot checks that did not report in time, and
+    /// fails the job of a run asked for [`SPOT_ASKS_MAX`] times.
+    fn retry_spot_checks(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        while let Some(&(due_ms, replica_id)) = self.spot_deadlines.first() {
+            if due_ms > now {
+                break;
+            }
+            self.spot_deadlines.pop_first();
+            let Some(&asks) = self.spot_pending.get(&replica_id) else { continue };
+            if asks < SPOT_ASKS_MAX {
+                self.ask_spot_check(replica_id, now, out);
+                continue;
+            }
+            self.spot_pending.remove(&replica_id);
+            let reason = format!(
+                "run {replica_id} could not be spot-checked: the coordinator's check did not report after \
+                 {SPOT_ASKS_MAX} tries (its log says why)"
+            );
+            if self.jobs.get(&replica_id.job_id).is_some_and(|job| job.state == JobState::Running) {
+                self.end_job(replica_id.job_id, JobState::Failed, Some(reason), now, out);
+            }
+        }
     }
 
     /// A spot check's report: a run that passed settles its task and is
@@ -1198,7 +1233,7 @@ impl Core {
     /// suspended, never paid) and its task runs again on another worker, or
     /// the job fails when no run is left.
     fn on_spot_checked(&mut self, replica_id: TaskId, passed: bool, detail: &str, now: UnixMs, out: &mut Vec<Action>) {
-        if !self.spot_pending.remove(&replica_id) {
+        if self.spot_pending.remove(&replica_id).is_none() {
             return; // A late or repeated report, or its job ended.
         }
         let job_id = replica_id.job_id;

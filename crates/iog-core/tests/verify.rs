@@ -436,3 +436,33 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
     net2.run();
     assert_eq!(net2.job_state(1), Some(JobState::Done));
 }
+
+#[test]
+fn a_spot_check_that_never_reports_is_asked_again_then_fails_its_job() {
+    let mut net = Net::new(&["a"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 3 })));
+    let Some(Action::Assign { worker_id, task_id, token, input }) =
+        net.pending.iter().find(|a| matches!(a, Action::Assign { .. })).cloned()
+    else {
+        panic!("nothing assigned")
+    };
+    net.pending.clear();
+    net.step(Event::TaskSucceeded { worker_id, task_id, token, output: right(input), duration_ms: 5 });
+    let asks = |net: &Net| net.pending.iter().filter(|a| matches!(a, Action::SpotCheck { .. })).count();
+    assert_eq!(asks(&net), 1);
+    let timeout_ms = Config::default().spot_check_timeout_ms;
+    net.now += timeout_ms;
+    net.step(Event::Tick);
+    assert_eq!(asks(&net), 2, "asked again after spot_check_timeout_ms");
+    net.now += timeout_ms;
+    net.step(Event::Tick);
+    assert_eq!(asks(&net), 3);
+    net.now += timeout_ms;
+    net.step(Event::Tick);
+    net.pending.retain(|a| !matches!(a, Action::SpotCheck { .. }));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Failed));
+    // A report that comes after all is ignored.
+    net.step(Event::SpotChecked { task_id, passed: true, detail: String::new() });
+    assert!(net.pending.is_empty(), "{:?}", net.pending);
+}

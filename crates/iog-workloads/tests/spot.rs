@@ -71,6 +71,14 @@ fn a_hash_output_that_is_wrong_fails() {
     let lazy = serde_json::to_vec(&lazy).unwrap();
     let caught = (0..200).filter(|seed| !spot_check(&inputs[0], &lazy, *seed).unwrap().passed).count();
     assert!(caught >= 150, "caught {caught} of 200");
+    // Saying one nonce was found but listing none (as if the list were
+    // cut short) is refused: a task lists every find up to its limit.
+    let mut hollow: serde_json::Value = serde_json::from_slice(&right).unwrap();
+    hollow["found"] = serde_json::json!([]);
+    hollow["found_count"] = serde_json::json!(1);
+    let hollow = serde_json::to_vec(&hollow).unwrap();
+    let spot = spot_check(&inputs[0], &hollow, 0).unwrap();
+    assert!(!spot.passed && spot.detail.contains("lists every find"), "{}", spot.detail);
     // The check searches a sixteenth of the task.
     let spot = spot_check(&inputs[0], &right, 3).unwrap();
     assert_eq!(spot.work_units, 2_000);

@@ -10,4 +10,4 @@ pub use spec::{
     DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCE_COUNT_MAX, NONCES_PER_TASK_MAX,
     NONCES_PER_TASK_MIN,
 };
-pub use tasks::{FoundNonce, HashResult};
+pub use tasks::{FoundNonce, HashResult, SPOT_NONCES_MAX};

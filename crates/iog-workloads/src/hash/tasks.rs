@@ -146,6 +146,31 @@ pub(crate) fn run(task: &HashTask) -> Result<TaskRun, SpecError> {
     })
 }
 
+/// Most nonces a spot check searches again, whatever the task's size: the
+/// check runs on the coordinator, which must not spend seconds on one
+/// result (2²² blake3 hashes take about a quarter of a second on one core).
+pub const SPOT_NONCES_MAX: u64 = 1 << 22;
+
+/// The counts of an output agree with each other: no more listed than
+/// counted, no more counted than hashed, and fewer listed than counted only
+/// when the list is full (a task keeps its first [`FOUND_MAX`] finds).
+fn check_counts(output: &HashTaskOutput) -> Result<(), String> {
+    let listed = output.found.len() as u64;
+    if listed > output.found_count || output.found_count > output.hashes {
+        return Err(format!(
+            "lists {listed} nonces, counts {} found among {} hashes",
+            output.found_count, output.hashes
+        ));
+    }
+    if listed < output.found_count && listed != FOUND_MAX {
+        return Err(format!(
+            "lists {listed} nonces but counts {}; a task lists every find up to {FOUND_MAX}",
+            output.found_count
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a task's output without redoing the task: its counts, every nonce
 /// it lists (in range, in order, really qualifying), and a recomputed
 /// sub-range of 1 / `share` of its nonces drawn from `seed`, whose
@@ -158,18 +183,13 @@ pub(crate) fn spot_check(task: &HashTask, output: &[u8], seed: u64, share: u64) 
     if output.hashes != task.nonce_count {
         return Spot::failed(format!("reports {} hashes, the task had {} nonces", output.hashes, task.nonce_count));
     }
-    if output.found.len() as u64 > output.found_count || output.found_count > output.hashes {
-        return Spot::failed(format!(
-            "lists {} nonces, counts {} found among {} hashes",
-            output.found.len(),
-            output.found_count,
-            output.hashes
-        ));
+    if let Err(reason) = check_counts(&output) {
+        return Spot::failed(reason);
     }
     if let Err(reason) = verify_found(task, &output.found) {
         return Spot::failed(reason);
     }
-    let length = (task.nonce_count / share.max(1)).clamp(1, task.nonce_count);
+    let length = (task.nonce_count / share.max(1)).clamp(1, task.nonce_count.min(SPOT_NONCES_MAX));
     let start = task.nonce_start + crate::spot::Draw::new(seed).below(task.nonce_count - length + 1);
     let end = start + (length - 1);
     let recomputed = search(task.algorithm, task.data.as_bytes(), start, length, task.difficulty_bits);
@@ -204,12 +224,7 @@ pub(crate) fn assemble(
         if output.hashes != task.nonce_count {
             return Err(bad(format!("reports {} hashes, the task had {} nonces", output.hashes, task.nonce_count)));
         }
-        if output.found_count > output.hashes {
-            return Err(bad(format!("counts {} found nonces among {} hashes", output.found_count, output.hashes)));
-        }
-        if output.found.len() as u64 > output.found_count {
-            return Err(bad(format!("lists {} nonces but counts {}", output.found.len(), output.found_count)));
-        }
+        check_counts(&output).map_err(bad)?;
         verify_found(task, &output.found).map_err(bad)?;
         if found.len() + output.found.len() > FOUND_PLAUSIBLE_MAX {
             return Err(bad(format!(
