@@ -87,14 +87,7 @@ pub(crate) fn adaptive_checks(key: u64, task_id: TaskId, streak: u32) -> bool {
         return true;
     }
     let one_in = streak.min(ADAPTIVE_CHECK_ONE_IN_MAX);
-    let mut hasher_key = [0u8; 32];
-    hasher_key[..8].copy_from_slice(&key.to_le_bytes());
-    let mut hasher = blake3::Hasher::new_keyed(&hasher_key);
-    hasher.update(b"iog adaptive check");
-    hasher.update(&task_id.job_id.0.to_le_bytes());
-    hasher.update(&task_id.task_idx.to_le_bytes());
-    let hash = hasher.finalize();
-    let draw = u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"));
+    let draw = keyed_draw(key, b"iog adaptive check", task_id);
     draw % u64::from(one_in) == 0
 }
 
@@ -102,10 +95,17 @@ pub(crate) fn adaptive_checks(key: u64, task_id: TaskId, streak: u32) -> bool {
 /// coordinator's secret `key`, so a worker cannot tell which samples will
 /// be recomputed.
 pub(crate) fn spot_seed(key: u64, task_id: TaskId) -> u64 {
+    keyed_draw(key, b"iog spot check", task_id)
+}
+
+/// A number drawn for a task from a blake3 hash keyed by the coordinator's
+/// secret `key`, under a `label` that keeps the draws of different uses
+/// apart.
+fn keyed_draw(key: u64, label: &[u8], task_id: TaskId) -> u64 {
     let mut hasher_key = [0u8; 32];
     hasher_key[..8].copy_from_slice(&key.to_le_bytes());
     let mut hasher = blake3::Hasher::new_keyed(&hasher_key);
-    hasher.update(b"iog spot check");
+    hasher.update(label);
     hasher.update(&task_id.job_id.0.to_le_bytes());
     hasher.update(&task_id.task_idx.to_le_bytes());
     u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("8 bytes"))

@@ -113,6 +113,17 @@ impl Net {
             .collect()
     }
 
+    /// Why the (one) job ended.
+    fn end_reason(&self) -> String {
+        self.log
+            .iter()
+            .find_map(|action| match action {
+                Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
+                _ => None,
+            })
+            .expect("a job ended with a reason")
+    }
+
     fn job_state(&self, id: u64) -> Option<JobState> {
         self.log.iter().find_map(|action| match action {
             Action::JobFinished { job_id, state } if *job_id == JobId(id) => Some(*state),
@@ -213,14 +224,7 @@ fn no_quorum_within_the_limit_fails_the_job() {
     net.step(Event::JobSubmitted(job(1, 1, Verify::Replicate { replicas: 2, replicas_max: 2 })));
     net.run();
     assert_eq!(net.job_state(1), Some(JobState::Failed));
-    let reason = net
-        .log
-        .iter()
-        .find_map(|action| match action {
-            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
-            _ => None,
-        })
-        .unwrap();
+    let reason = net.end_reason();
     assert!(reason.contains("no agreed result") && reason.contains("2 different outputs"), "{reason}");
     assert!(net.slashed().is_empty(), "no one is proven wrong without a quorum");
 }
@@ -370,14 +374,7 @@ fn a_task_whose_runs_all_fail_their_spot_checks_fails_its_job() {
     net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 2 })));
     net.run();
     assert_eq!(net.job_state(1), Some(JobState::Failed));
-    let reason = net
-        .log
-        .iter()
-        .find_map(|action| match action {
-            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
-            _ => None,
-        })
-        .unwrap();
+    let reason = net.end_reason();
     assert!(reason.contains("no result that passed its spot check after 2 runs"), "{reason}");
 }
 
