@@ -88,7 +88,7 @@ pub(crate) fn adaptive_checks(key: u64, task_id: TaskId, streak: u32) -> bool {
     }
     let one_in = streak.min(ADAPTIVE_CHECK_ONE_IN_MAX);
     let draw = keyed_draw(key, b"iog adaptive check", task_id);
-    draw % u64::from(one_in) == 0
+    draw.is_multiple_of(u64::from(one_in))
 }
 
 /// The seed of a run's spot check: a keyed hash of the run under the
