@@ -7,7 +7,9 @@ fn check_seeds(seeds: std::ops::Range<u64>, config: &SimConfig) -> Stats {
     for seed in seeds {
         let outcome = run(seed, config);
         if let Some(violation) = outcome.violation {
-            panic!("seed {seed}: {violation}\nreplay: cargo run --release --bin iog-sim -- --seed {seed} --trace");
+            panic!(
+                "seed {seed}: {violation}\nreplay: cargo run --release -p iog-sim --bin iog-sim -- --seed {seed} --trace"
+            );
         }
         total.add(&outcome.stats);
     }

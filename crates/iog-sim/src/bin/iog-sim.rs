@@ -137,7 +137,7 @@ fn run_seeds(seeds: std::ops::Range<u64>, config: &SimConfig, threads: usize, ke
                         total.add(&outcome.stats);
                         if let Some(violation) = outcome.violation {
                             println!("seed {seed} FAILED: {violation}");
-                            println!("  replay: cargo run --release --bin iog-sim -- --seed {seed} --trace");
+                            println!("  replay: cargo run --release -p iog-sim --bin iog-sim -- --seed {seed} --trace");
                             failed.push(seed);
                             if !keep_going {
                                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
