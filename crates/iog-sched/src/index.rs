@@ -835,15 +835,22 @@ fn pool_fits(key: &PoolKey, req: &Requirements) -> bool {
         && key.trust >= req.trust_min
 }
 
+/// Added to every price before reputation and load scale it (and taken
+/// off after), so that they rank free and near-free workers too: without
+/// it a free worker that drops every task ranked as well as a reliable one
+/// (0.01 IO per device-hour; 1 ms of round trip weighs a hundredth of it).
+pub const RANK_PRICE_FLOOR_BASE_UNITS: u64 = 10_000_000;
+
 /// The effective price of an entry; lower ranks first.
 fn rank(weights: &RankWeights, price: u64, reputation_milli: u16, rtt_ms: u32, used: u32, count: u32) -> u64 {
     const MILLI: u128 = 1000;
-    let price = u128::from(price);
+    let floor = u128::from(RANK_PRICE_FLOOR_BASE_UNITS);
+    let price = u128::from(price) + floor;
     let reputation = u128::from(reputation_milli.min(1000));
     let load_milli = if count == 0 { MILLI } else { u128::from(used.min(count)) * MILLI / u128::from(count) };
     let reputation_factor = 100 * MILLI + u128::from(weights.reputation_pct) * (MILLI - reputation);
     let load_factor = 100 * MILLI + u128::from(weights.load_pct) * load_milli;
-    let effective = price * reputation_factor / (100 * MILLI) * load_factor / (100 * MILLI)
+    let effective = (price * reputation_factor / (100 * MILLI) * load_factor / (100 * MILLI)).saturating_sub(floor)
         + u128::from(rtt_ms) * u128::from(weights.latency_base_units_per_ms);
     u64::try_from(effective).unwrap_or(u64::MAX)
 }
@@ -912,6 +919,29 @@ mod tests {
             ..Requirements::one(DeviceKind::Gpu)
         });
         assert_eq!(index.find(capped).unwrap().entry, cheap);
+    }
+
+    #[test]
+    fn reputation_ranks_free_workers_too() {
+        let mut index: Index<u32> = Index::default();
+        // Both free; the unreliable one is a little closer.
+        let flaky = index.insert(
+            1,
+            gpu("L4", 24, 1),
+            EntryTerms { reputation_milli: 450, rtt_ms: 1, ..terms("eu", 0) },
+            0,
+            true,
+        );
+        let steady = index.insert(
+            2,
+            gpu("L4", 24, 1),
+            EntryTerms { reputation_milli: 700, rtt_ms: 3, ..terms("eu", 0) },
+            0,
+            true,
+        );
+        let any = index.class(&Requirements::one(DeviceKind::Gpu));
+        assert_eq!(index.find(any).unwrap().entry, steady);
+        assert_ne!(flaky, steady);
     }
 
     #[test]

@@ -112,7 +112,9 @@ async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashe
 async fn a_worker_that_drops_tasks_loses_them_and_its_reputation() {
     let cluster = Cluster::start(1).await;
     let honest = cluster.workers[0].0.clone();
-    let dropper_handle = start_cheater(&cluster, "dropper", Cheat::DropTasks, 1).await;
+    // Four slots: the dropper takes (and drops) several tasks at once, so
+    // its reputation shows more than one lapse whatever the timing.
+    let dropper_handle = start_cheater(&cluster, "dropper", Cheat::DropTasks, 4).await;
     let dropper = dropper_handle.worker_id().clone();
     cluster.wait_for_online(2).await;
 

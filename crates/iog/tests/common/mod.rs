@@ -193,12 +193,21 @@ impl Cluster {
     pub async fn wait_job(&self, job_id: JobId, timeout: Duration, until: impl Fn(&JobStatus) -> bool) -> JobStatus {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(status) = self.client.job(job_id).await
-                && until(&status)
+            let status = self.client.job(job_id).await;
+            if let Ok(status) = &status
+                && until(status)
             {
-                return status;
+                return status.clone();
             }
-            assert!(Instant::now() < deadline, "job {job_id} did not get there in {timeout:?}:\n{}", self.logs());
+            if Instant::now() >= deadline {
+                let tasks = self.client.tasks(job_id).await;
+                let workers = self.client.workers().await;
+                panic!(
+                    "job {job_id} did not get there in {timeout:?}\nstatus: {status:?}\ntasks: {tasks:?}\n\
+                     workers: {workers:?}\n{}",
+                    self.logs()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
