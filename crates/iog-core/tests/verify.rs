@@ -22,6 +22,21 @@ fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
     }
 }
 
+/// Job 1 of one task, running, as the store would hold it.
+fn one_task_job(verify: Verify) -> RestoredJob {
+    RestoredJob {
+        job_id: JobId(1),
+        state: JobState::Running,
+        max_attempts: 5,
+        created_ms: 1,
+        requirements: Requirements::one(DeviceKind::Cpu),
+        submitter: "s".to_owned(),
+        task_timeout_ms: None,
+        n_tasks: 1,
+        verify,
+    }
+}
+
 /// The right output for an input, and a cheat's.
 fn right(input: BlobId) -> BlobId {
     BlobId::of(&input.0)
@@ -61,6 +76,13 @@ impl Net {
         let actions = self.core.handle(event, self.now);
         self.core.check_invariants().unwrap();
         self.pending.extend(actions);
+    }
+
+    /// A core restored at `now` from what the store would hold.
+    fn restored(snapshot: Snapshot, now: u64) -> Net {
+        let config = Config { heartbeat_interval_ms: 1_000_000, ..Config::default() };
+        let core = Core::restore(config, snapshot, now).unwrap();
+        Net { core, now, pending: VecDeque::new(), log: Vec::new() }
     }
 
     /// Runs until no worker has anything left to answer.
@@ -305,22 +327,11 @@ fn verification_survives_a_restart_between_replicas() {
         );
     }
     let snapshot = Snapshot {
-        jobs: vec![RestoredJob {
-            job_id: JobId(1),
-            state: JobState::Running,
-            max_attempts: 5,
-            created_ms: 1,
-            requirements: Requirements::one(DeviceKind::Cpu),
-            submitter: "s".to_owned(),
-            task_timeout_ms: None,
-            n_tasks: 1,
-            verify: Verify::Replicate { replicas: 2, replicas_max: 5 },
-        }],
+        jobs: vec![one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 })],
         tasks: tasks.into_values().collect(),
         workers: vec![],
     };
-    let core = Core::restore(Config { heartbeat_interval_ms: 1_000_000, ..Config::default() }, snapshot, 100).unwrap();
-    let mut net2 = Net { core, now: 100, pending: VecDeque::new(), log: Vec::new() };
+    let mut net2 = Net::restored(snapshot, 100);
     for name in ["a", "b"] {
         net2.step(Event::WorkerConnected {
             worker_id: WorkerId(name.into()),
@@ -398,17 +409,7 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
     assert!(net.pending.iter().any(|a| matches!(a, Action::SpotCheck { .. })));
     // The coordinator stops before the check reports.
     let snapshot = Snapshot {
-        jobs: vec![RestoredJob {
-            job_id: JobId(1),
-            state: JobState::Running,
-            max_attempts: 5,
-            created_ms: 1,
-            requirements: Requirements::one(DeviceKind::Cpu),
-            submitter: "s".to_owned(),
-            task_timeout_ms: None,
-            n_tasks: 1,
-            verify: Verify::Spot { replicas_max: 3 },
-        }],
+        jobs: vec![one_task_job(Verify::Spot { replicas_max: 3 })],
         tasks: vec![RestoredTask {
             task_id,
             state: TaskState::Committed,
@@ -426,8 +427,7 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
         }],
         workers: vec![],
     };
-    let core = Core::restore(Config { heartbeat_interval_ms: 1_000_000, ..Config::default() }, snapshot, 100).unwrap();
-    let mut net2 = Net { core, now: 100, pending: VecDeque::new(), log: Vec::new() };
+    let mut net2 = Net::restored(snapshot, 100);
     net2.step(Event::Tick);
     assert!(net2.pending.iter().any(|a| matches!(a, Action::SpotCheck { .. })), "{:?}", net2.pending);
     net2.run();

@@ -199,6 +199,21 @@ async fn worker_records_survive_a_restart() {
     restored.check_invariants().unwrap();
 }
 
+/// Connects each named worker with one CPU slot and nothing running.
+fn connect_all(core: &mut Core, names: &[&str], now: u64) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for name in names {
+        let event = Event::WorkerConnected {
+            worker_id: WorkerId((*name).into()),
+            offer: Offer::cpu(1),
+            trust: 0,
+            running: vec![],
+        };
+        changes.extend(persisted(&core.handle(event, now)));
+    }
+    changes
+}
+
 /// Replicas, verdicts and accepted outputs survive a restart: a restored
 /// core finishes a half-verified task, and the store shows who was right.
 #[tokio::test]
@@ -209,15 +224,7 @@ async fn replicas_and_verdicts_survive_a_restart() {
     let config = Config { verify_key: 1, ..Config::default() };
     let mut core = Core::new(config.clone());
     let mut changes = Vec::new();
-    for name in ["a", "b", "liar"] {
-        let event = Event::WorkerConnected {
-            worker_id: WorkerId(name.into()),
-            offer: Offer::cpu(1),
-            trust: 0,
-            running: vec![],
-        };
-        changes.extend(persisted(&core.handle(event, 10)));
-    }
+    changes.extend(connect_all(&mut core, &["a", "b", "liar"], 10));
     let job = NewJob {
         job_id: JobId(7),
         name: "checked".into(),
@@ -262,15 +269,7 @@ async fn replicas_and_verdicts_survive_a_restart() {
     core.check_invariants().unwrap();
     let mut changes = Vec::new();
     // The workers come back without their tasks (they restarted too).
-    for name in ["a", "b", "liar"] {
-        let event = Event::WorkerConnected {
-            worker_id: WorkerId(name.into()),
-            offer: Offer::cpu(1),
-            trust: 0,
-            running: vec![],
-        };
-        changes.extend(persisted(&core.handle(event, 1_010)));
-    }
+    changes.extend(connect_all(&mut core, &["a", "b", "liar"], 1_010));
     // Run whatever is assigned until the job ends, everyone but the liar honestly.
     let mut now = 1_010;
     while core.job(JobId(7)).is_some_and(|job| !job.state.is_final()) {
