@@ -57,25 +57,50 @@ fn main() {
     let chain_len = 1u32 << 20;
     let (_, chain_time) = timed(|| memory::chunk(&seed(3), 0, chain_len - 1));
     println!("memory   sequential keyed hash: {:.1} ns", chain_time.as_secs_f64() * 1e9 / f64::from(chain_len));
-    // Chain length as the planner picks it for a 50 ms network allowance.
+    // Chain length and walk as the planner picks them for a 200 ms network
+    // allowance (a wide-area worker: 2 · RTT + 200 ms, RTT small).
     let claim = Claim { int8_ops_per_s: 1e10, memory_bytes: 1 << 30, hashes_per_s: 1e7 };
-    let plan = claim.plan_memory(seed(3), 50).expect("valid claim");
+    let plan = claim.plan_memory(seed(3), 200).expect("valid claim");
     let chunks_per_block = plan.challenge.chunks_per_block;
-    println!("memory   planned chain {chunks_per_block} chunks, k* {:.0}", plan.cheat_factor_caught);
+    let n_probes = plan.challenge.n_probes;
+    let n_checked = plan.n_checked;
+    println!(
+        "memory   planned chain {chunks_per_block} chunks, walk {n_probes} steps, deadline {} ms, k* {:.0}",
+        plan.probe_deadline_ms, plan.cheat_factor_caught
+    );
     for memory_mib in [16u64, 64, 256] {
-        let challenge = memory::MemoryChallenge {
-            seed: seed(3),
-            memory_bytes: memory_mib << 20,
-            chunks_per_block,
-            n_probes: iog_trust::claim::PROBES_PLAN,
-        };
+        let challenge =
+            memory::MemoryChallenge { seed: seed(3), memory_bytes: memory_mib << 20, chunks_per_block, n_probes };
         let (fill, fill_time) = timed(|| memory::fill(&challenge).expect("valid challenge"));
-        let (answer, walk_time) = timed(|| fill.answer(&seed(4)));
-        let n_checked = iog_trust::claim::CHECKED_PLAN;
-        let (verdict, check_time) = timed(|| memory::check(&challenge, &seed(4), &answer, &seed(5), n_checked));
+        let (walk, walk_time) = timed(|| fill.walk(&seed(4)));
+        let (answer, open_time) = timed(|| walk.open(&seed(5), n_checked));
+        let answer_bytes = serde_json::to_vec(&answer).expect("answers serialise").len();
+        let commitment = walk.commitment();
+        let (verdict, check_time) =
+            timed(|| memory::check(&challenge, &seed(4), &commitment, &seed(5), n_checked, &answer));
         verdict.expect("an honest answer passes");
-        println!("memory   {memory_mib} MiB walk of {} steps: {:.2} ms", challenge.n_probes, ms(walk_time));
-        row("memory", &format!("{memory_mib} MiB, {n_checked} checks"), fill_time + walk_time, check_time);
+        println!(
+            "memory   {memory_mib} MiB: fill {:.0} ms, walk and tree {:.0} ms ({:.0} ns a step), open {:.2} ms, answer {} KiB of JSON",
+            ms(fill_time),
+            ms(walk_time),
+            walk_time.as_secs_f64() * 1e9 / f64::from(n_probes),
+            ms(open_time),
+            answer_bytes / 1024
+        );
+        row("memory", &format!("{memory_mib} MiB, {n_checked} checks"), fill_time + walk_time + open_time, check_time);
+    }
+    // A worker keeping 1/k of 256 MiB: its walk against the planned deadline.
+    let challenge = memory::MemoryChallenge { seed: seed(3), memory_bytes: 256 << 20, chunks_per_block, n_probes };
+    for keep_every in [4, 16, 64, chunks_per_block] {
+        let sparse = memory::SparseFill::new(&challenge, keep_every).expect("valid challenge");
+        let (_, walk_time) = timed(|| sparse.walk(&seed(4)));
+        let verdict = if ms(walk_time) > plan.probe_deadline_ms as f64 { "caught" } else { "passes" };
+        println!(
+            "memory   keeping 1/{keep_every} ({} MiB of 256): walk {:.0} ms against {} ms: {verdict}",
+            sparse.held_bytes() >> 20,
+            ms(walk_time),
+            plan.probe_deadline_ms
+        );
     }
 
     // Measure this machine's hash rate, then size puzzles to targets.

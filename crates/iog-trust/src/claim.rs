@@ -33,8 +33,11 @@ pub const MEMORY_FILL_DENOMINATOR: u64 = 8;
 /// (k = chain length) is caught with room to spare; every chunk beyond that
 /// costs the coordinator a hash per check and buys nothing.
 pub const CHAIN_MARGIN: f64 = 4.0;
-/// Steps of the planned walk: a 1 MiB answer.
-pub const PROBES_PLAN: u32 = 1 << 15;
+/// Steps of the planned walk: about a second of a slow host's allowance,
+/// long enough that the network allowance adds little to k* (see
+/// `memory`'s trade-off table), and 32 MiB the worker keeps until it has
+/// opened the checked leaves.
+pub const PROBES_PLAN: u32 = 1 << 20;
 /// Steps the coordinator rebuilds: a walk wrong at 10 % of its steps passes
 /// with probability 0.9^64 ≈ 0.1 %.
 pub const CHECKED_PLAN: u32 = 64;
@@ -82,7 +85,7 @@ pub struct MemoryPlan {
     pub fill_expected_ms: f64,
     /// Liveness only: a slow fill proves nothing either way.
     pub fill_deadline_ms: u64,
-    /// When the walk's answer must be in, from revealing the probe seed.
+    /// When the walk's commitment must be in, from revealing the probe seed.
     pub probe_deadline_ms: u64,
     /// Steps the coordinator should rebuild ([`memory::check`]'s `n_checked`).
     pub n_checked: u32,
@@ -176,7 +179,7 @@ impl Claim {
         let probe_deadline_ms = memory::probe_deadline_ms(PROBES_PLAN, network_ms);
         let cheat_factor_caught =
             memory::cheat_factor_caught(PROBES_PLAN, probe_deadline_ms as f64, memory::CHEATER_HASH_NS);
-        let wanted = (cheat_factor_caught * CHAIN_MARGIN).min(f64::from(memory::CHUNKS_PER_BLOCK_MAX)) as u32;
+        let wanted = (cheat_factor_caught * CHAIN_MARGIN).ceil().min(f64::from(memory::CHUNKS_PER_BLOCK_MAX)) as u32;
         let mut chunks_per_block =
             wanted.next_power_of_two().clamp(memory::CHUNKS_PER_BLOCK_MIN, memory::CHUNKS_PER_BLOCK_MAX);
         while u64::from(chunks_per_block) * chunk_bytes > fill_bytes {

@@ -13,7 +13,7 @@
 //! | challenge | worker | coordinator | ratio in operations |
 //! |-----------|--------|-------------|---------------------|
 //! | [`compute`]: int8 matrix product, Merkle root, random entries | `n_products · n³` multiply-adds | `n_samples · n` multiply-adds and about `48 · n_samples` hashes | ≈ `n_products · n² / n_samples` |
-//! | [`memory`]: hash-chain fill, dependent probe walk | `memory_bytes / 32` hashes, then `n_probes` reads | ≤ `n_checked · chunks_per_block` hashes, half on average | ≈ `memory_bytes / (16 · n_checked · chunks_per_block)` |
+//! | [`memory`]: hash-chain fill, dependent probe walk committed by a Merkle root | `memory_bytes / 32` hashes, then `n_probes` reads and hashes | ≤ `n_checked · chunks_per_block` hashes, half on average, and `2 · n_checked` proofs | ≈ `memory_bytes / (16 · n_checked · chunks_per_block)` |
 //! | [`puzzle`]: m hashes with d leading zero bits | `m · 2^d` hashes on average | `m` hashes | `2^d` |
 //!
 //! Measured on a two-core x86-64 CPU (`examples/challenge_costs.rs`; worker
@@ -23,8 +23,8 @@
 //! |-----------|------|--------|-------|-------|
 //! | compute | n = 256, s = 32 | 5.9 ms | 0.17 ms | 35 |
 //! | compute | n = 1024, s = 32 | 188 ms | 0.29 ms | 640 |
-//! | memory | 16 MiB, 32768 steps, 64 checks of 512-chunk chains | 51 ms | 2.0 ms | 26 |
-//! | memory | 256 MiB, same | 712 ms | 1.9 ms | 370 |
+//! | memory | 16 MiB, 2^20 steps, 64 checks of 512-chunk chains | 549 ms | 2.1 ms | 261 |
+//! | memory | 256 MiB, same | 1314 ms | 2.0 ms | 663 |
 //! | puzzle | 1 s target (d = 21, m = 9) | 981 ms | 2 µs | 6 · 10⁵ |
 //!
 //! The compute ratio in time sits below the ratio in operations because the
@@ -41,7 +41,7 @@
 //! a worker that computed only a fraction f of the product with probability
 //! `1 − f^s`; [`memory`] proves only that at least a fraction `1/k*` of the
 //! claimed memory is held, k* set by the network allowance and the time allowed per
-//! step (tens over a wide-area network); [`puzzle`] proves a hash rate of
+//! step (about 90 over a wide-area network, 82 at the least); [`puzzle`] proves a hash rate of
 //! about `1/2.5` of the claim per puzzle. None proves where the work ran: a
 //! worker can relay a challenge to a faster machine and pass. None proves
 //! the device stays available, which is what challenges at random times are
@@ -70,6 +70,6 @@ pub type Seed = [u8; 32];
 
 pub use claim::{Claim, ClaimError, ComputePlan, HashPlan, MemoryPlan};
 pub use compute::{ComputeAnswer, ComputeChallenge, ComputeCheckError, ComputeCommitment, ComputeParamsError};
-pub use memory::{MemoryAnswer, MemoryChallenge, MemoryCheckError, MemoryParamsError};
+pub use memory::{MemoryAnswer, MemoryChallenge, MemoryCheckError, MemoryCommitment, MemoryOpening, MemoryParamsError};
 pub use merkle::{Hash, MerkleError};
 pub use puzzle::{HashAnswer, HashChallenge, HashCheckError, HashParamsError, HashSolveError};

@@ -17,64 +17,76 @@
 //!    ([`fill`]) and says it is ready. The fill time proves nothing (a worker
 //!    may fill slowly for many reasons) and gets a liveness deadline only.
 //! 2. The coordinator reveals a probe seed and starts the clock. The worker
-//!    walks `n_probes` steps ([`MemoryFill::answer`]): the position of step
+//!    walks `n_probes` steps ([`MemoryFill::walk`]): the position of step
 //!    r is drawn from the probe seed, r and the chunk read at step r − 1
 //!    ([`probe_position`]), so the positions appear one at a time and only
-//!    to whoever holds the previous chunk. It sends every chunk read.
-//! 3. The coordinator ([`check`]) picks `n_checked` steps at random after
-//!    receiving the answer, derives each one's position from the previous
-//!    chunk in the answer and recomputes the chunk there from the seed.
+//!    to whoever holds the previous chunk. It commits to the chunks it read
+//!    by a Merkle root over leaves of [`STEPS_PER_LEAF`] steps
+//!    ([`MemoryCommitment`]); the clock stops when the root arrives.
+//! 3. The coordinator reveals a check seed, which picks `n_checked` steps
+//!    ([`checked_steps`]). The worker opens the leaves holding each checked
+//!    step and the step before it ([`MemoryWalk::open`]). The coordinator
+//!    ([`check`]) verifies the openings against the root, derives each
+//!    checked step's position from the previous chunk and rebuilds the chunk
+//!    there from the seed.
 //!
 //! The walk is a change from sending P independent positions: independent
 //! probes let a cheater recompute them all in parallel (one GPU thread each),
 //! paying only the longest chain instead of the sum; dependent probes force
-//! the recomputations into a sequence.
+//! the recomputations into a sequence. Committing to the walk instead of
+//! sending it keeps the answer small (about 90 KiB for 64 checks, whatever
+//! the walk's length), so the walk can be long enough that the network
+//! allowance stops mattering (see the trade-off below).
 //!
 //! # Costs
 //!
 //! - Worker: the fill is `memory_bytes / 32` hashes (once); the walk is
-//!   `n_probes` hashes and memory reads.
+//!   `n_probes` hashes and memory reads, plus hashing the 32 · `n_probes`
+//!   bytes it read into the tree (in parallel).
 //! - Coordinator: at most `n_checked · chunks_per_block` hashes, about half
-//!   that on average. Chains need only be a few times longer than the k*
-//!   below (a worker keeping nothing must be caught), so the planner's 512
-//!   chunks and 64 checks cost about 2^14 hashes (2 ms) against the worker's
-//!   `memory_bytes / 32`: a ratio of about 500 for 256 MiB and 10⁵ for
-//!   64 GiB in hashes. Memory is the challenge whose check is least cheap,
-//!   because checking a chunk means rebuilding its chain.
+//!   that on average, plus about 2 · `n_checked` Merkle proofs. Chains need
+//!   only be a few times longer than the k* below (a worker keeping nothing
+//!   must be caught), so the planner's 512 chunks and 64 checks cost about
+//!   2^14 hashes (2 ms) against the worker's `memory_bytes / 32`: a ratio
+//!   of about 500 for 256 MiB and 10⁵ for 64 GiB in hashes. Memory is
+//!   the challenge whose check is least cheap, because checking a chunk
+//!   means rebuilding its chain.
 //!
 //! # The time–memory trade-off, honestly
 //!
 //! A worker that keeps only every k-th chunk of each chain (1/k of the
 //! memory) answers a step by rebuilding from the nearest kept chunk below:
-//! (k − 1)/2 hashes on average. Over the walk that is `P · (k − 1)/2 · t`
-//! more time, t being one sequential keyed hash (about 50–100 ns on a fast
-//! core, [`CHEATER_HASH_NS`]), and the steps cannot overlap. The deadline
-//! ([`probe_deadline_ms`]) allows the network allowance N, plus
-//! [`STEP_ALLOWANCE_NS`] (a) per step, plus [`PROBE_MARGIN_MS`] (M). A
-//! cheater next to the coordinator on a fast host spends almost none of it,
-//! so all of it is slack: `S = N + M + P·a`. It is caught when
-//! `P · (k − 1)/2 · t > S`, so the walk proves that at least `1/k*` of the
-//! claimed memory is held, with `k* = 2S / (P·t) + 1`
-//! ([`cheat_factor_caught`]). With t = 50 ns, a = 1 µs and M = 10 ms (P·a
+//! (k − 1)/2 hashes on average ([`SparseFill`] is that worker). Over the
+//! walk that is `P · (k − 1)/2 · t` more time, t being one sequential keyed
+//! hash (about 50–100 ns on a fast core, [`CHEATER_HASH_NS`]), and the steps
+//! cannot overlap. The deadline ([`probe_deadline_ms`]) allows the network
+//! allowance N, plus [`STEP_ALLOWANCE_NS`] (a) per step, plus
+//! [`PROBE_MARGIN_MS`] (M). A cheater next to the coordinator on a fast
+//! host spends almost none of it, so all of it is slack: `S = N + M + P·a`.
+//! It is caught when `P · (k − 1)/2 · t > S`, so the walk proves that at
+//! least `1/k*` of the claimed memory is held, with `k* = 2S / (P·t) + 1`
+//! ([`cheat_factor_caught`]). With t = 50 ns, a = 2 µs and M = 10 ms (P·a
 //! rounded up to whole milliseconds, as the deadline is):
 //!
-//! | P (answer size)   | N = 20 ms | N = 100 ms |
-//! |-------------------|-----------|------------|
-//! | 2^12 (128 KiB)    | k* ≈ 343  | k* ≈ 1124  |
-//! | 2^15 (1 MiB)      | k* ≈ 78   | k* ≈ 176   |
-//! | 2^16 (2 MiB)      | k* ≈ 60   | k* ≈ 108   |
+//! | P (steps)          | N = 20 ms | N = 200 ms | N = 1 s   |
+//! |--------------------|-----------|------------|-----------|
+//! | 2^15               | k* ≈ 118  | k* ≈ 338   | k* ≈ 1314 |
+//! | 2^18               | k* ≈ 86   | k* ≈ 113   | k* ≈ 235  |
+//! | 2^20 (the planner) | k* ≈ 82   | k* ≈ 89    | k* ≈ 120  |
 //!
-//! However long the walk, k* stays above `2a/t + 1` = 41: the allowance per
+//! However long the walk, k* stays above `2a/t + 1` = 81: the allowance per
 //! step must cover a slow honest host, and a fast cheater turns it into
-//! hashes. So one walk tells 16 GiB from 16 MiB, not 16 GiB from 8 GiB. What
-//! would sharpen it: measuring each worker's own step time on join and
-//! setting a from it (a near the honest time makes k* small), and a walk of
-//! 2^24 steps committed by a Merkle root over its transcript and
-//! spot-checked, so N stops mattering; neither is built here. A cheater
-//! keeping only the block keys (that is, nothing: they follow from the seed)
-//! has k = `chunks_per_block`, so blocks must be longer than k* or the walk
-//! proves nothing at all. Memory that swaps to disk is caught by the same
-//! deadline, since a disk read costs far more than the allowance.
+//! hashes. So the planned walk tells 16 GiB from 128 MiB (a worker holding
+//! an 89th of its claim is caught over a 200 ms network allowance), not
+//! 16 GiB from 8 GiB. On an ordinary core t is nearer 100 ns, which halves
+//! k*: on the two-core host above, a worker keeping a 64th of 256 MiB took
+//! 4.2 s over a 2.3 s deadline and one keeping a 16th passed. What would
+//! sharpen it: measuring each worker's own step time on join and setting a
+//! from it (a near the honest time makes k* small); that is not built. A
+//! cheater keeping only the block keys (that is, nothing: they follow from
+//! the //! seed) has k = `chunks_per_block`, so blocks must be longer than k* or
+//! the walk proves nothing at all. Memory that swaps to disk is caught by
+//! the same deadline, since a disk read costs far more than the allowance.
 //!
 //! This crate fills host memory on the CPU. A GPU worker proving its
 //! device memory must produce the same bytes in device memory with its own
@@ -86,6 +98,7 @@ use thiserror::Error;
 
 use crate::Seed;
 use crate::draw::{self, Draw};
+use crate::merkle::{self, Hash, MerkleTree};
 
 /// Bytes per chunk: one blake3 output.
 pub const CHUNK_BYTES: usize = 32;
@@ -97,16 +110,23 @@ pub const CHUNKS_PER_BLOCK_MIN: u32 = 1 << 8;
 pub const CHUNKS_PER_BLOCK_MAX: u32 = 1 << 22;
 /// Largest memory a challenge may claim (1 TiB).
 pub const MEMORY_BYTES_MAX: u64 = 1 << 40;
-/// Most steps in one walk; the answer is 32 bytes per step (2 MiB here).
-pub const PROBES_MAX: u32 = 1 << 16;
-/// Largest answer a coordinator needs to accept (before framing overhead).
-pub const ANSWER_BYTES_MAX: usize = PROBES_MAX as usize * CHUNK_BYTES;
+/// Most steps in one walk. The worker keeps what it read (32 bytes a
+/// step, 128 MiB here) until the coordinator has its openings.
+pub const PROBES_MAX: u32 = 1 << 22;
+/// Steps under one leaf of the walk's Merkle tree: an opening carries a
+/// whole leaf (1 KiB), and the tree has 32 times fewer nodes to hash.
+pub const STEPS_PER_LEAF: u32 = 32;
+/// Most steps a check may open (each opens up to two leaves).
+pub const CHECKED_MAX: u32 = 256;
 /// Time allowed per step of the walk on top of the network allowance: one
-/// keyed hash (100–300 ns on an ordinary core) and one read that misses
-/// the cache and the TLB (100–200 ns). Every nanosecond of it beyond the
-/// honest step is slack for a cheater (see the trade-off above), so it is
-/// no larger than a slow honest host needs.
-pub const STEP_ALLOWANCE_NS: u64 = 1_000;
+/// keyed hash (100–300 ns on an ordinary core), one read that misses the
+/// cache and the TLB (100–300 ns over many GiB), and the step's share of
+/// hashing the walk into its tree. Measured honest steps on a two-core
+/// x86-64 host take 0.48–0.6 µs (`examples/challenge_costs.rs`), so this
+/// leaves a loaded or slow host about four times that. Every nanosecond of
+/// it beyond the honest step is slack for a cheater (see the trade-off
+/// above).
+pub const STEP_ALLOWANCE_NS: u64 = 2_000;
 /// Fixed allowance for the worker to start the walk and serialise the answer.
 pub const PROBE_MARGIN_MS: u64 = 10;
 /// Deadline for the fill as a multiple of its expected time at the claimed
@@ -142,6 +162,8 @@ pub enum MemoryParamsError {
     MemoryBytes { memory_bytes: u64, block_bytes: u64 },
     #[error("memory.n_probes must be 1 to {PROBES_MAX}, got {0}")]
     Probes(u32),
+    #[error("n_checked must be 1 to {CHECKED_MAX}, got {0}")]
+    Checked(u32),
     #[error("cannot allocate {0} bytes to fill")]
     Allocation(u64),
 }
@@ -150,18 +172,40 @@ pub enum MemoryParamsError {
 pub enum MemoryCheckError {
     #[error("memory challenge is invalid: {0}")]
     Params(#[from] MemoryParamsError),
-    #[error("answer holds {got} chunks, the walk has {want} steps")]
-    ChunkCount { got: usize, want: usize },
-    #[error("n_checked must be at least 1")]
-    NothingChecked,
+    #[error("answer opens {got} leaves, the check asks for {want}")]
+    OpeningCount { got: usize, want: usize },
+    #[error("opening {idx} is of leaf {got}, the check asks for leaf {want}")]
+    WrongLeaf { idx: usize, got: u32, want: u32 },
+    #[error("leaf {leaf_idx} holds {got} chunks, want {want}")]
+    LeafLength { leaf_idx: u32, got: usize, want: usize },
+    #[error("leaf {leaf_idx} does not lead to the committed root: {detail}")]
+    BadProof { leaf_idx: u32, detail: String },
     #[error("step {step} answers the wrong chunk for block {block_idx}, chunk {chunk_idx}")]
     WrongChunk { step: u32, block_idx: u64, chunk_idx: u32 },
 }
 
-/// The chunks read at each step of the walk, in order.
+/// What the worker sends when its walk is done: the root of a Merkle tree
+/// whose leaf i hashes the chunks read at steps `i · STEPS_PER_LEAF` up to
+/// the next leaf's first step (the last leaf may be shorter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryCommitment {
+    pub root: Hash,
+}
+
+/// One leaf of the walk with its proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryOpening {
+    pub leaf_idx: u32,
+    /// The chunks read at the leaf's steps, in order.
+    pub chunks: Vec<[u8; CHUNK_BYTES]>,
+    /// Sibling hashes from the leaf up to the root.
+    pub proof: Vec<Hash>,
+}
+
+/// The leaves the check seed asks for, in increasing order of leaf.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemoryAnswer {
-    pub chunks: Vec<[u8; CHUNK_BYTES]>,
+    pub openings: Vec<MemoryOpening>,
 }
 
 /// Where one step of the walk reads.
@@ -187,6 +231,11 @@ impl MemoryChallenge {
             return Err(MemoryParamsError::Probes(self.n_probes));
         }
         Ok(())
+    }
+
+    /// Leaves of the walk's tree.
+    pub fn n_leaves(&self) -> u32 {
+        self.n_probes.div_ceil(STEPS_PER_LEAF)
     }
 
     pub fn block_bytes(&self) -> u64 {
@@ -298,48 +347,196 @@ impl MemoryFill {
         self.data[offset..offset + CHUNK_BYTES].try_into().expect("a chunk is CHUNK_BYTES")
     }
 
-    /// The walk: `n_probes` dependent reads. Costs one hash and one read
-    /// per step.
-    pub fn answer(&self, probe_seed: &Seed) -> MemoryAnswer {
-        let key = walk_key(&self.challenge, probe_seed);
-        let mut previous = [0u8; CHUNK_BYTES];
-        let mut chunks = Vec::with_capacity(self.challenge.n_probes as usize);
-        for step in 0..self.challenge.n_probes {
-            previous = self.read(position_from(&self.challenge, &key, step, &previous));
-            chunks.push(previous);
-        }
-        MemoryAnswer { chunks }
+    /// The walk: `n_probes` dependent reads, one hash and one read per
+    /// step, then the tree over what was read. The fill may be dropped
+    /// once this returns.
+    pub fn walk(&self, probe_seed: &Seed) -> MemoryWalk {
+        walk_with(&self.challenge, probe_seed, |position| self.read(position))
     }
 }
 
-/// The coordinator's check of an untrusted answer: `n_checked` steps drawn
-/// from `check_seed` (drawn after the answer arrived; it never goes to the
-/// worker), each rebuilt from the seed. Costs at most
-/// `n_checked · chunks_per_block` hashes. A worker whose answer is wrong at
-/// a fraction 1 − f of the steps passes with probability about `f^n_checked`.
+/// A worker that keeps only every `keep_every`-th chunk of each chain and
+/// rebuilds the rest when the walk reads them: it holds about
+/// `1 / keep_every` of the memory it claims. It answers correctly, only
+/// slower; the probe deadline is what catches it. Here to measure the
+/// trade-off (`examples/challenge_costs.rs`) and for the tests that show a
+/// worker claiming more memory than it has is caught.
+#[derive(Debug)]
+pub struct SparseFill {
+    challenge: MemoryChallenge,
+    keep_every: u32,
+    /// Per block, the kept chunks: indices 0, k, 2k, …
+    kept: Vec<[u8; CHUNK_BYTES]>,
+    kept_per_block: usize,
+}
+
+impl SparseFill {
+    /// Fills like [`fill`] but keeps every `keep_every`-th chunk (at least 1).
+    pub fn new(challenge: &MemoryChallenge, keep_every: u32) -> Result<SparseFill, MemoryParamsError> {
+        challenge.validate()?;
+        let keep_every = keep_every.max(1);
+        let kept_per_block = challenge.chunks_per_block.div_ceil(keep_every) as usize;
+        let n_blocks = usize::try_from(challenge.n_blocks()).map_err(|_| MemoryParamsError::Allocation(u64::MAX))?;
+        let n_kept = n_blocks.checked_mul(kept_per_block).ok_or(MemoryParamsError::Allocation(u64::MAX))?;
+        let mut kept = Vec::new();
+        kept.try_reserve_exact(n_kept).map_err(|_| MemoryParamsError::Allocation((n_kept * CHUNK_BYTES) as u64))?;
+        kept.resize(n_kept, [0u8; CHUNK_BYTES]);
+        kept.par_chunks_mut(kept_per_block).enumerate().for_each(|(block_idx, slots)| {
+            let key = block_key(&challenge.seed, block_idx as u64);
+            let mut current = [0u8; CHUNK_BYTES];
+            for chunk_idx in 0..challenge.chunks_per_block {
+                current = next_chunk(&key, &current);
+                if chunk_idx % keep_every == 0 {
+                    slots[(chunk_idx / keep_every) as usize] = current;
+                }
+            }
+        });
+        Ok(SparseFill { challenge: challenge.clone(), keep_every, kept, kept_per_block })
+    }
+
+    /// Bytes actually held.
+    pub fn held_bytes(&self) -> u64 {
+        (self.kept.len() * CHUNK_BYTES) as u64
+    }
+
+    fn read(&self, position: ProbePosition) -> [u8; CHUNK_BYTES] {
+        let kept_idx = position.chunk_idx / self.keep_every;
+        let mut current = self.kept[position.block_idx as usize * self.kept_per_block + kept_idx as usize];
+        let key = block_key(&self.challenge.seed, position.block_idx);
+        for _ in kept_idx * self.keep_every..position.chunk_idx {
+            current = next_chunk(&key, &current);
+        }
+        current
+    }
+
+    /// The same walk as [`MemoryFill::walk`], rebuilding what it did not keep.
+    pub fn walk(&self, probe_seed: &Seed) -> MemoryWalk {
+        walk_with(&self.challenge, probe_seed, |position| self.read(position))
+    }
+}
+
+fn walk_with(
+    challenge: &MemoryChallenge,
+    probe_seed: &Seed,
+    mut read: impl FnMut(ProbePosition) -> [u8; CHUNK_BYTES],
+) -> MemoryWalk {
+    let key = walk_key(challenge, probe_seed);
+    let mut previous = [0u8; CHUNK_BYTES];
+    let mut chunks = Vec::with_capacity(challenge.n_probes as usize);
+    for step in 0..challenge.n_probes {
+        previous = read(position_from(challenge, &key, step, &previous));
+        chunks.push(previous);
+    }
+    let leaves = chunks.par_chunks(STEPS_PER_LEAF as usize).map(leaf_hash).collect();
+    let tree = MerkleTree::new(leaves).expect("a valid challenge walks at least one step");
+    MemoryWalk { chunks, tree }
+}
+
+fn leaf_hash(chunks: &[[u8; CHUNK_BYTES]]) -> Hash {
+    merkle::leaf_hash(chunks.as_flattened())
+}
+
+/// A finished walk: what was read at each step and the tree over it.
+#[derive(Debug)]
+pub struct MemoryWalk {
+    chunks: Vec<[u8; CHUNK_BYTES]>,
+    tree: MerkleTree,
+}
+
+impl MemoryWalk {
+    pub fn commitment(&self) -> MemoryCommitment {
+        MemoryCommitment { root: self.tree.root() }
+    }
+
+    /// Opens the leaves [`opened_leaves`] names for this check seed.
+    pub fn open(&self, check_seed: &Seed, n_checked: u32) -> MemoryAnswer {
+        let n_probes = self.chunks.len() as u32;
+        let openings = opened_leaves(n_probes, check_seed, n_checked)
+            .into_iter()
+            .map(|leaf_idx| {
+                let steps = leaf_steps(n_probes, leaf_idx);
+                MemoryOpening {
+                    leaf_idx,
+                    chunks: self.chunks[steps.start as usize..steps.end as usize].to_vec(),
+                    proof: self.tree.proof(leaf_idx as usize).expect("opened leaves are in the tree"),
+                }
+            })
+            .collect();
+        MemoryAnswer { openings }
+    }
+}
+
+fn leaf_steps(n_probes: u32, leaf_idx: u32) -> std::ops::Range<u32> {
+    let start = leaf_idx * STEPS_PER_LEAF;
+    start..(start + STEPS_PER_LEAF).min(n_probes)
+}
+
+/// The leaves an answer must open: those holding each checked step and the
+/// step before it, in increasing order without repeats.
+pub fn opened_leaves(n_probes: u32, check_seed: &Seed, n_checked: u32) -> Vec<u32> {
+    let mut leaves: Vec<u32> = checked_steps(n_probes, check_seed, n_checked)
+        .into_iter()
+        .flat_map(|step| [step.saturating_sub(1) / STEPS_PER_LEAF, step / STEPS_PER_LEAF])
+        .collect();
+    leaves.dedup();
+    leaves
+}
+
+/// The coordinator's check of an untrusted answer. `check_seed` was drawn
+/// after the commitment arrived; it picks `n_checked` steps, each rebuilt
+/// from the seed. Costs at most `n_checked · chunks_per_block` hashes and
+/// about `2 · n_checked` Merkle proofs. A worker whose walk is wrong at a
+/// fraction 1 − f of the steps passes with probability about `f^n_checked`.
+/// Every count and length is checked before any hashing.
 pub fn check(
     challenge: &MemoryChallenge,
     probe_seed: &Seed,
-    answer: &MemoryAnswer,
+    commitment: &MemoryCommitment,
     check_seed: &Seed,
     n_checked: u32,
+    answer: &MemoryAnswer,
 ) -> Result<(), MemoryCheckError> {
     challenge.validate()?;
+    if !(1..=CHECKED_MAX).contains(&n_checked) {
+        return Err(MemoryParamsError::Checked(n_checked).into());
+    }
     let n_probes = challenge.n_probes;
-    if answer.chunks.len() != n_probes as usize {
-        return Err(MemoryCheckError::ChunkCount { got: answer.chunks.len(), want: n_probes as usize });
+    let want_leaves = opened_leaves(n_probes, check_seed, n_checked);
+    if answer.openings.len() != want_leaves.len() {
+        return Err(MemoryCheckError::OpeningCount { got: answer.openings.len(), want: want_leaves.len() });
     }
-    if n_checked == 0 {
-        return Err(MemoryCheckError::NothingChecked);
+    for (idx, (opening, &want)) in answer.openings.iter().zip(&want_leaves).enumerate() {
+        if opening.leaf_idx != want {
+            return Err(MemoryCheckError::WrongLeaf { idx, got: opening.leaf_idx, want });
+        }
+        let want_len = leaf_steps(n_probes, want).len();
+        if opening.chunks.len() != want_len {
+            return Err(MemoryCheckError::LeafLength { leaf_idx: want, got: opening.chunks.len(), want: want_len });
+        }
     }
+    let n_leaves = u64::from(challenge.n_leaves());
+    for opening in &answer.openings {
+        let leaf = leaf_hash(&opening.chunks);
+        let bad_proof = |detail: String| MemoryCheckError::BadProof { leaf_idx: opening.leaf_idx, detail };
+        let root = merkle::root_from_proof(&leaf, u64::from(opening.leaf_idx), n_leaves, &opening.proof)
+            .map_err(|err| bad_proof(err.to_string()))?;
+        if root != commitment.root {
+            return Err(bad_proof("the root differs".to_owned()));
+        }
+    }
+    let opened_chunk = |step: u32| -> [u8; CHUNK_BYTES] {
+        let leaf_idx = step / STEPS_PER_LEAF;
+        let opening = &answer.openings[want_leaves.binary_search(&leaf_idx).expect("opened above")];
+        opening.chunks[(step % STEPS_PER_LEAF) as usize]
+    };
     let key = walk_key(challenge, probe_seed);
     for step in checked_steps(n_probes, check_seed, n_checked) {
         let previous = match step {
             0 => [0u8; CHUNK_BYTES],
-            _ => answer.chunks[step as usize - 1],
+            _ => opened_chunk(step - 1),
         };
         let position = position_from(challenge, &key, step, &previous);
-        if chunk(&challenge.seed, position.block_idx, position.chunk_idx) != answer.chunks[step as usize] {
+        if chunk(&challenge.seed, position.block_idx, position.chunk_idx) != opened_chunk(step) {
             return Err(MemoryCheckError::WrongChunk {
                 step,
                 block_idx: position.block_idx,
@@ -352,15 +549,20 @@ pub fn check(
 
 /// `min(n_checked, n_probes)` distinct steps, by a partial Fisher–Yates
 /// shuffle, in increasing order.
-fn checked_steps(n_probes: u32, check_seed: &Seed, n_checked: u32) -> Vec<u32> {
-    let mut steps: Vec<u32> = (0..n_probes).collect();
+pub fn checked_steps(n_probes: u32, check_seed: &Seed, n_checked: u32) -> Vec<u32> {
     let n_checked = n_checked.min(n_probes) as usize;
+    // A sparse shuffle: only the swapped positions are stored, so a walk of
+    // millions of steps costs n_checked entries, not n_probes.
+    let mut swapped: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     let mut draw = Draw::new(CHECK_CONTEXT, &[check_seed]);
-    for i in 0..n_checked {
-        let j = i + draw.below((steps.len() - i) as u64) as usize;
-        steps.swap(i, j);
+    let mut steps = Vec::with_capacity(n_checked);
+    for i in 0..n_checked as u32 {
+        let j = i + draw.below(u64::from(n_probes - i)) as u32;
+        let at_j = *swapped.get(&j).unwrap_or(&j);
+        let at_i = *swapped.get(&i).unwrap_or(&i);
+        swapped.insert(j, at_i);
+        steps.push(at_j);
     }
-    steps.truncate(n_checked);
     steps.sort_unstable();
     steps
 }

@@ -34,20 +34,24 @@ fn compute_plans_for_a_gpu_and_a_cpu() {
 fn memory_plans_fill_seven_eighths_and_say_what_they_prove() {
     let plan = GPU.plan_memory([2; 32], 50).unwrap();
     assert_eq!(plan.challenge.memory_bytes, 70 * GIB);
-    // k* ≈ 2 · (50 + 33 + 10) ms / (2^15 · 50 ns) + 1 ≈ 114.5; four times
+    // k* ≈ 2 · (50 + 2098 + 10) ms / (2^20 · 50 ns) + 1 ≈ 83.3; four times
     // that, rounded up to a power of two.
-    assert!((plan.cheat_factor_caught - 114.5).abs() < 0.5, "{}", plan.cheat_factor_caught);
+    assert!((plan.cheat_factor_caught - 83.3).abs() < 0.1, "{}", plan.cheat_factor_caught);
     assert_eq!(plan.challenge.chunks_per_block, 512);
+    // A slow network makes k* and the chains longer.
+    let far = GPU.plan_memory([2; 32], 5_000).unwrap();
+    assert!((far.cheat_factor_caught - 272.1).abs() < 0.1, "{}", far.cheat_factor_caught);
+    assert_eq!(far.challenge.chunks_per_block, 2048);
     assert!(plan.challenge.validate().is_ok());
     assert_eq!(plan.probe_deadline_ms, memory::probe_deadline_ms(plan.challenge.n_probes, 50));
     assert!(plan.cheat_factor_caught > 1.0 && plan.cheat_factor_caught < f64::from(plan.challenge.chunks_per_block));
     assert!(plan.fill_deadline_ms > plan.fill_expected_ms as u64);
 
     // A tiny memory gets shorter chains; a smaller one is refused.
-    let small = Claim { memory_bytes: 16 * 1024, ..CPU }.plan_memory([2; 32], 50).unwrap();
+    let small = Claim { memory_bytes: 16 * 1024, ..CPU }.plan_memory([2; 32], 5_000).unwrap();
     assert!(small.challenge.validate().is_ok());
     assert!(u64::from(small.challenge.chunks_per_block) * 32 <= small.challenge.memory_bytes);
-    assert!(small.challenge.chunks_per_block < 512);
+    assert!(small.challenge.chunks_per_block < 2048);
     let refused = Claim { memory_bytes: 1000, ..CPU }.plan_memory([2; 32], 50).unwrap_err();
     assert!(matches!(refused, ClaimError::MemoryBytes { got: 1000, .. }));
     let ClaimError::MemoryBytes { min, .. } = refused else { unreachable!() };
