@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use iog_host::owner::OwnerPolicy;
 use iog_ledger::Amount;
 use iog_sched::{DeviceGroup, Offer, Window};
-use iog_types::Device;
+use iog_types::{Device, DeviceKind};
 use serde::Deserialize;
 
 /// How often the worker looks at its config file for changes.
@@ -43,17 +43,32 @@ pub struct WorkerConfig {
     /// How this worker cheats at hardware challenges or task results (tests only).
     #[cfg(feature = "cheats")]
     pub cheat: Option<crate::Cheat>,
+    /// The terms as set before any config file was applied (from flags):
+    /// what a file that leaves a term out falls back to.
+    flag_terms: Option<OfferTerms>,
 }
 
 /// Where a worker answers probes unless told otherwise: every address, any free port.
 pub const PROBE_BIND_DEFAULT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
-/// Price, region and hours of an offer (its devices are discovered).
+/// Share of the machine's memory a worker lends when its owner names no
+/// amount: a half, as BOINC's default for a machine in use. Hardware
+/// challenges fill 7/8 of what is lent, while the worker runs no tasks.
+pub const MEMORY_LENT_SHARE_DEFAULT: (u64, u64) = (1, 2);
+/// Most memory an offer may lend: what a memory challenge can prove.
+pub const MEMORY_LENT_BYTES_MAX: u64 = iog_trust::memory::MEMORY_BYTES_MAX;
+
+/// Price, region, hours and lent memory of an offer (its devices are
+/// discovered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferTerms {
     pub region: String,
     pub price_io_per_device_hour: Amount,
     pub windows: Vec<Window>,
+    /// Memory the CPU group lends to tasks, and proves in memory
+    /// challenges; `None` lends [`MEMORY_LENT_SHARE_DEFAULT`] of the
+    /// machine's. Never more than the machine has.
+    pub memory_lent_bytes: Option<u64>,
 }
 
 impl Default for OfferTerms {
@@ -62,8 +77,28 @@ impl Default for OfferTerms {
             region: iog_sched::offer::REGION_DEFAULT.to_owned(),
             price_io_per_device_hour: Amount::ZERO,
             windows: Vec::new(),
+            memory_lent_bytes: None,
         }
     }
+}
+
+impl OfferTerms {
+    /// The memory lent out of `machine_bytes`.
+    pub fn memory_lent(&self, machine_bytes: u64) -> u64 {
+        let (numerator, denominator) = MEMORY_LENT_SHARE_DEFAULT;
+        self.memory_lent_bytes.unwrap_or(machine_bytes / denominator * numerator).min(machine_bytes)
+    }
+}
+
+/// Bytes in `gib` GiB, if it is a positive amount no larger than an offer
+/// may lend; the error names `field` and the range.
+pub fn memory_gib_bytes(field: &str, gib: f64) -> Result<u64, String> {
+    let max_gib = MEMORY_LENT_BYTES_MAX >> 30;
+    let bytes = gib * f64::from(1u32 << 30);
+    if !gib.is_finite() || bytes < 1.0 || gib > max_gib as f64 {
+        return Err(format!("{field} must be a number of GiB above 0 and at most {max_gib}, got {gib}"));
+    }
+    Ok(bytes as u64)
 }
 
 impl WorkerConfig {
@@ -81,6 +116,7 @@ impl WorkerConfig {
             probe_bind: Some(PROBE_BIND_DEFAULT),
             #[cfg(feature = "cheats")]
             cheat: None,
+            flag_terms: None,
         }
     }
 
@@ -89,7 +125,8 @@ impl WorkerConfig {
         if let Some(slots) = file.slots {
             self.slots = slots;
         }
-        self.terms = file.offer.terms();
+        let flag_terms = self.flag_terms.get_or_insert_with(|| self.terms.clone());
+        self.terms = file.offer.terms(flag_terms);
         self.owner = file.owner.clone();
         if let Some(poll) = file.owner_poll_ms {
             self.owner_poll_ms = poll;
@@ -102,12 +139,16 @@ impl WorkerConfig {
     }
 
     /// What the worker offers with these devices: GPUs of one model in one
-    /// group, the CPU as a group of `slots`.
+    /// group, the CPU as a group of `slots` with the memory it lends.
     pub fn offer(&self, devices: &[Device]) -> Offer {
+        let mut groups = DeviceGroup::from_devices(devices, self.slots);
+        for group in groups.iter_mut().filter(|group| group.kind == DeviceKind::Cpu) {
+            group.memory_bytes = self.terms.memory_lent(group.memory_bytes);
+        }
         Offer {
             region: self.terms.region.clone(),
             price_io_per_device_hour: self.terms.price_io_per_device_hour,
-            groups: DeviceGroup::from_devices(devices, self.slots),
+            groups,
             windows: self.terms.windows.clone(),
             idle_only: self.owner.is_active(),
         }
@@ -122,6 +163,8 @@ impl WorkerConfig {
 /// region = "eu"
 /// price_io_per_device_hour = "0.5"
 /// windows = ["mon-fri 18:00-08:00", "sat,sun 00:00-24:00"]   # UTC; empty: always
+/// memory_gib = 8                             # lent to tasks and proven in
+///                                            # challenges; default half the RAM
 /// [owner]                                    # take tasks only while the owner is away
 /// gpu_busy = true                            # another process uses a GPU
 /// busy_file = "/home/me/.iog-busy"           # this file exists
@@ -133,7 +176,7 @@ impl WorkerConfig {
 /// ```
 ///
 /// The probe section is read at start only.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerFile {
     #[serde(default)]
@@ -169,7 +212,7 @@ impl Default for ProbeFile {
 }
 
 /// The `[offer]` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfferFile {
     #[serde(default)]
@@ -178,18 +221,28 @@ pub struct OfferFile {
     pub price_io_per_device_hour: Option<String>,
     #[serde(default)]
     pub windows: Vec<String>,
+    #[serde(default)]
+    pub memory_gib: Option<f64>,
 }
 
 impl OfferFile {
-    fn terms(&self) -> OfferTerms {
+    /// The terms this section names, and `base`'s where it names none.
+    fn terms(&self, base: &OfferTerms) -> OfferTerms {
         // `WorkerFile::parse` has checked every field, so these hold.
         OfferTerms {
-            region: self.region.clone().unwrap_or_else(|| iog_sched::offer::REGION_DEFAULT.to_owned()),
+            region: self.region.clone().unwrap_or_else(|| base.region.clone()),
             price_io_per_device_hour: self
                 .price_io_per_device_hour
                 .as_deref()
-                .map_or(Amount::ZERO, |text| text.parse().expect("checked by parse")),
-            windows: self.windows.iter().map(|w| Window::parse(w).expect("checked by parse")).collect(),
+                .map_or(base.price_io_per_device_hour, |text| text.parse().expect("checked by parse")),
+            windows: match self.windows.is_empty() {
+                true => base.windows.clone(),
+                false => self.windows.iter().map(|w| Window::parse(w).expect("checked by parse")).collect(),
+            },
+            memory_lent_bytes: self
+                .memory_gib
+                .map(|gib| memory_gib_bytes("offer.memory_gib", gib).expect("checked by parse"))
+                .or(base.memory_lent_bytes),
         }
     }
 }
@@ -221,6 +274,9 @@ impl WorkerFile {
         }
         for window in &file.offer.windows {
             Window::parse(window).map_err(|err| format!("offer.windows: {err}"))?;
+        }
+        if let Some(gib) = file.offer.memory_gib {
+            memory_gib_bytes("offer.memory_gib", gib)?;
         }
         if file.owner_poll_ms.is_some_and(|ms| !(100..=60_000).contains(&ms)) {
             return Err("owner_poll_ms must be between 100 and 60000".to_owned());
@@ -275,6 +331,47 @@ mod tests {
         assert_eq!(config.probe_bind, None);
     }
 
+    fn cpu(memory_bytes: u64) -> Device {
+        Device {
+            kind: DeviceKind::Cpu,
+            name: "cpu0".into(),
+            vendor: "x".into(),
+            model: "x".into(),
+            memory_bytes,
+            compute_units: 4,
+            source: "cpu".into(),
+            driver: None,
+            compute_capability: None,
+            uuid: None,
+        }
+    }
+
+    #[test]
+    fn the_cpu_lends_half_its_memory_unless_told_and_never_more_than_it_has() {
+        const GIB: u64 = 1 << 30;
+        let mut config = WorkerConfig::new("http://x", PathBuf::from("/tmp"));
+        assert_eq!(config.offer(&[cpu(16 * GIB)]).groups[0].memory_bytes, 8 * GIB);
+        config.apply(&WorkerFile::parse("[offer]\nmemory_gib = 0.5").unwrap());
+        assert_eq!(config.offer(&[cpu(16 * GIB)]).groups[0].memory_bytes, GIB / 2);
+        config.apply(&WorkerFile::parse("[offer]\nmemory_gib = 64").unwrap());
+        assert_eq!(config.offer(&[cpu(16 * GIB)]).groups[0].memory_bytes, 16 * GIB);
+    }
+
+    #[test]
+    fn a_file_that_leaves_a_term_out_keeps_the_flags_value() {
+        let mut config = WorkerConfig::new("http://x", PathBuf::from("/tmp"));
+        config.terms.region = "eu".to_owned();
+        config.terms.memory_lent_bytes = Some(1 << 26);
+        config.apply(&WorkerFile::parse("[offer]\nprice_io_per_device_hour = \"0.5\"").unwrap());
+        assert_eq!((config.terms.region.as_str(), config.terms.memory_lent_bytes), ("eu", Some(1 << 26)));
+        config.apply(&WorkerFile::parse("[offer]\nregion = \"us\"\nmemory_gib = 1").unwrap());
+        assert_eq!((config.terms.region.as_str(), config.terms.memory_lent_bytes), ("us", Some(1 << 30)));
+        // A term taken out of the file again goes back to the flag's value.
+        config.apply(&WorkerFile::parse("").unwrap());
+        assert_eq!((config.terms.region.as_str(), config.terms.memory_lent_bytes), ("eu", Some(1 << 26)));
+        assert_eq!(config.terms.price_io_per_device_hour, Amount::ZERO);
+    }
+
     #[test]
     fn mistakes_name_the_field() {
         for (text, words) in [
@@ -284,6 +381,10 @@ mod tests {
             ("slots = 0", "slots must be"),
             ("[offer]\nprize = 1", "prize"),
             ("[probe]\nport = 70000", "port"),
+            ("[offer]\nmemory_gib = 0", "offer.memory_gib must be a number of GiB above 0 and at most 1024"),
+            ("[offer]\nmemory_gib = -2", "offer.memory_gib"),
+            ("[offer]\nmemory_gib = 2000", "offer.memory_gib"),
+            ("[offer]\nmemory_gib = \"8\"", "memory_gib"),
         ] {
             let err = WorkerFile::parse(text).unwrap_err();
             assert!(err.contains(words), "{text}: {err}");

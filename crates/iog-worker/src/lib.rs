@@ -25,4 +25,7 @@ mod watch;
 pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
 #[cfg(feature = "cheats")]
 pub use challenge::Cheat;
-pub use config::{OfferFile, OfferTerms, PROBE_BIND_DEFAULT, ProbeFile, WorkerConfig, WorkerFile};
+pub use config::{
+    MEMORY_LENT_SHARE_DEFAULT, OfferFile, OfferTerms, PROBE_BIND_DEFAULT, ProbeFile, WorkerConfig, WorkerFile,
+    memory_gib_bytes,
+};

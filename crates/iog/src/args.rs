@@ -246,6 +246,10 @@ pub struct WorkerArgs {
     /// Price asked per device-hour, in IO (e.g. 0.5). Default 0: free.
     #[arg(long)]
     pub price: Option<String>,
+    /// Memory lent to tasks, in GiB (e.g. 8 or 0.5), and proven in
+    /// hardware challenges, which fill 7/8 of it. Default: half the RAM.
+    #[arg(long)]
+    pub memory_gib: Option<f64>,
     /// UDP port on which to answer peers' probes (network coordinates for
     /// gang placement). Default: any free port. Forward it on a NAT router
     /// so peers outside can reach it.
@@ -256,7 +260,8 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub no_probe: bool,
     /// A worker.toml (slots, [offer], [owner], [probe]) read at start and
-    /// re-read when it changes; its settings win over the flags above.
+    /// re-read when it changes; its settings win over the flags above, and
+    /// the flags hold for what it leaves out.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

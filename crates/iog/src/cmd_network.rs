@@ -29,6 +29,9 @@ const DEMO_WORKER_PRICES_IO: [&str; 3] = ["240", "300", "360"];
 /// Hardware challenges come about hourly unless `--challenge-interval-ms`
 /// says otherwise (and when each worker connects).
 pub const CHALLENGE_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
+/// Memory each worker of a development network lends (and fills in its
+/// hardware challenges): its workers share one machine.
+pub const DEV_WORKER_MEMORY_BYTES: u64 = 128 << 20;
 
 /// How long the demo waits for its workers to join.
 const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,6 +92,7 @@ impl Network {
         let mut workers = Vec::new();
         for idx in 0..n_workers {
             let mut config = WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
+            config.terms.memory_lent_bytes = Some(DEV_WORKER_MEMORY_BYTES);
             if let Some(price) = worker_prices.get(idx as usize % worker_prices.len().max(1)) {
                 config.terms.price_io_per_device_hour = price.parse().expect("the built-in prices are amounts");
             }

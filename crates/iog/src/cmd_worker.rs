@@ -144,6 +144,10 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                     anyhow::anyhow!("--price must be an amount of IO such as 0.5, got {price:?}: {err}")
                 })?;
             }
+            if let Some(gib) = args.memory_gib {
+                let bytes = iog_worker::memory_gib_bytes("--memory-gib", gib).map_err(|err| anyhow::anyhow!(err))?;
+                config.terms.memory_lent_bytes = Some(bytes);
+            }
             if args.no_probe {
                 config.probe_bind = None;
             } else if let Some(port) = args.probe_port {

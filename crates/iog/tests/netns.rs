@@ -232,9 +232,15 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (local_dir, remote_dir) = (data("worker-local"), data("worker-remote"));
-    let _local = spawn(&["worker", "--coordinator", &url, "--data-dir", &local_dir], dir.path(), "local", None);
-    let _remote =
-        spawn(&["worker", "--coordinator", &url, "--data-dir", &remote_dir], dir.path(), "remote", Some(&netns.name));
+    let memory = ["--memory-gib", common::WORKER_MEMORY_GIB];
+    let _local = spawn(
+        &[&["worker", "--coordinator", &url, "--data-dir", &local_dir][..], &memory].concat(),
+        dir.path(),
+        "local",
+        None,
+    );
+    let remote_args = [&["worker", "--coordinator", &url, "--data-dir", &remote_dir][..], &memory].concat();
+    let _remote = spawn(&remote_args, dir.path(), "remote", Some(&netns.name));
     let remote_id: WorkerId =
         iog_host::Identity::load_or_create(std::path::Path::new(&remote_dir)).unwrap().worker_id();
     // Both online and through their join challenge, so both take tiles.

@@ -16,6 +16,11 @@ use iog_types::{JobId, WorkerId};
 pub const IOG: &str = env!("CARGO_BIN_EXE_iog");
 /// Heartbeats every 100 ms, dead after 3 missed: failures are noticed in 0.3 s.
 pub const HEARTBEAT_MS: &str = "100";
+/// Memory each test worker lends, and fills in its hardware challenges:
+/// 64 MiB, as `--memory-gib` and in bytes. Many workers share this machine.
+pub const WORKER_MEMORY_GIB: &str = "0.0625";
+#[allow(dead_code)]
+pub const WORKER_MEMORY_BYTES: u64 = 64 << 20;
 
 pub fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -156,6 +161,9 @@ impl Cluster {
         let url = self.url();
         let mut args = vec!["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
         args.extend(self.worker_flags.iter().map(String::as_str));
+        if !self.worker_flags.iter().any(|flag| flag == "--memory-gib") {
+            args.extend(["--memory-gib", WORKER_MEMORY_GIB]);
+        }
         self.workers[idx] = (worker_id, Proc::spawn(&args, log));
     }
 
@@ -166,6 +174,9 @@ impl Cluster {
         let url = self.url();
         let mut args = vec!["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
         args.extend(self.worker_flags.iter().map(String::as_str));
+        if !self.worker_flags.iter().any(|flag| flag == "--memory-gib") {
+            args.extend(["--memory-gib", WORKER_MEMORY_GIB]);
+        }
         self.workers.push((worker_id, Proc::spawn(&args, log)));
     }
 

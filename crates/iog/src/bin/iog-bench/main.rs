@@ -317,6 +317,8 @@ async fn start_workers(
         let mut config = WorkerConfig::new(client.url(), dir.join(format!("{name}-{idx}")));
         config.slots = slots;
         config.terms.price_io_per_device_hour = price;
+        // Many workers share this machine; each proves a little memory.
+        config.terms.memory_lent_bytes = Some(64 << 20);
         handles.push(iog_worker::start(config).await?);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
