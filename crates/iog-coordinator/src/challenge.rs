@@ -1,13 +1,16 @@
 //! The coordinator's side of a hardware challenge with one worker: which
 //! challenge its offer calls for, the exchange on its stream, deadlines and
 //! checks (the work itself is `iog-trust`'s). A round is a compute
-//! challenge (commit, reveal, open) followed by a hash puzzle; the session
+//! challenge (commit, reveal, open), then a memory challenge over the
+//! memory the offer lends (fill, reveal, walk and commit, reveal, open;
+//! skipped when the offer lends none), then a hash puzzle; the session
 //! reports the outcome to the core as `ChallengeChecked`.
 
 use std::time::Duration;
 
-use iog_proto::stream::{Challenge, ChallengeAnswer, CoordinatorMessage, WorkerMessage};
-use iog_trust::{Claim, ComputeChallenge, ComputeCommitment, HashChallenge, Seed};
+use iog_proto::stream::{Challenge, ChallengeAnswer, Commitment, CoordinatorMessage, WorkerMessage};
+use iog_sched::Offer;
+use iog_trust::{Claim, ComputeChallenge, ComputeCommitment, HashChallenge, MemoryCommitment, MemoryPlan, Seed};
 use iog_types::{Device, DeviceKind};
 use tokio::time::Instant;
 
@@ -27,20 +30,31 @@ pub const TARGET_MS: u64 = 250;
 /// transfer of the answer and the scheduling of two busy hosts.
 pub const NETWORK_ALLOWANCE_MS: u64 = 200;
 /// Time to open the revealed entries: the worker recomputes one row per
-/// sample, a small fraction of the products.
+/// sample, a small fraction of the products (and reads a few leaves of a
+/// memory walk).
 pub const OPEN_ALLOWANCE_MS: u64 = 250;
+/// Challenge ids one round uses: compute, memory, hash.
+pub(crate) const ROUND_IDS: u64 = 3;
 
-/// What a worker's devices claim, when the coordinator can challenge the
-/// claim: an offer of CPUs only, for now. `None` for an offer with GPUs.
-pub(crate) fn claim_of(devices: &[Device]) -> Option<Claim> {
+/// What a worker claims, when the coordinator can challenge the claim: an
+/// offer of CPUs only, for now (`None` for an offer with GPUs). Rates come
+/// from the discovered cores; the memory is what the offer's CPU groups
+/// lend, which is what placement counts on.
+pub(crate) fn claim_of(devices: &[Device], offer: &Offer) -> Option<Claim> {
     if devices.iter().any(|device| device.kind != DeviceKind::Cpu) {
         return None;
     }
     let cores: u32 = devices.iter().map(|device| device.compute_units.max(1)).sum();
     let cores = f64::from(cores.max(1));
+    let memory_bytes = offer
+        .groups
+        .iter()
+        .filter(|group| group.kind == DeviceKind::Cpu)
+        .map(|group| group.memory_bytes)
+        .fold(0u64, u64::saturating_add);
     Some(Claim {
         int8_ops_per_s: CPU_INT8_OPS_PER_S_PER_CORE * cores,
-        memory_bytes: devices.iter().map(|device| device.memory_bytes).sum(),
+        memory_bytes,
         hashes_per_s: CPU_HASHES_PER_S_PER_CORE * cores,
     })
 }
@@ -50,6 +64,12 @@ enum Step {
     Commit { challenge: ComputeChallenge },
     /// Waiting for the openings of the revealed entries.
     Open { challenge: ComputeChallenge, commitment: ComputeCommitment, sample_seed: Seed },
+    /// Waiting for the memory fill to be ready.
+    Fill { plan: MemoryPlan },
+    /// Waiting for the walk's commitment; the clock that matters runs.
+    Walk { plan: MemoryPlan, probe_seed: Seed, revealed: Instant },
+    /// Waiting for the walk's openings.
+    OpenWalk { plan: MemoryPlan, probe_seed: Seed, commitment: MemoryCommitment, check_seed: Seed },
     /// Waiting for the puzzle's solutions.
     Solve { challenge: HashChallenge },
 }
@@ -62,6 +82,8 @@ pub(crate) struct Round {
     step: Step,
     deadline: Instant,
     started: Instant,
+    /// How long the memory walk took, from the reveal to its commitment.
+    walk_ms: Option<u64>,
 }
 
 /// What a message did to a round.
@@ -94,6 +116,7 @@ impl Round {
             step: Step::Commit { challenge: plan.challenge },
             deadline: now + Duration::from_millis(plan.deadline_ms),
             started: now,
+            walk_ms: None,
         };
         Ok((round, message))
     }
@@ -107,6 +130,9 @@ impl Round {
         let waiting_for = match self.step {
             Step::Commit { .. } => "the compute challenge's commitment",
             Step::Open { .. } => "the compute challenge's openings",
+            Step::Fill { .. } => "the memory fill",
+            Step::Walk { .. } => "the memory walk's commitment",
+            Step::OpenWalk { .. } => "the memory walk's openings",
             Step::Solve { .. } => "the hash puzzle's solutions",
         };
         let waited_ms = self.started.elapsed().as_millis();
@@ -116,6 +142,22 @@ impl Round {
         }
     }
 
+    /// Sends the round's last challenge, the hash puzzle.
+    fn start_hash(&mut self) -> Progress {
+        let plan = match self.claim.plan_hash(seed(), TARGET_MS, self.network_ms) {
+            Ok(plan) => plan,
+            Err(err) => {
+                return Progress::Done { passed: false, detail: format!("no hash puzzle fits the claim: {err}") };
+            }
+        };
+        self.step = Step::Solve { challenge: plan.challenge.clone() };
+        self.deadline = Instant::now() + Duration::from_millis(plan.deadline_ms);
+        Progress::Send(CoordinatorMessage::Challenge {
+            challenge_id: self.challenge_id,
+            challenge: Challenge::Hash(plan.challenge),
+        })
+    }
+
     /// Takes a challenge message from the worker.
     pub(crate) fn on_message(&mut self, message: WorkerMessage) -> Progress {
         let failed = |detail: String| Progress::Done { passed: false, detail };
@@ -123,9 +165,10 @@ impl Round {
             (WorkerMessage::ChallengeRefused { challenge_id, error }, _) if challenge_id == self.challenge_id => {
                 failed(format!("the worker refused the challenge: {error}"))
             }
-            (WorkerMessage::ChallengeCommitted { challenge_id, commitment }, Step::Commit { challenge })
-                if challenge_id == self.challenge_id =>
-            {
+            (
+                WorkerMessage::ChallengeCommitted { challenge_id, commitment: Commitment::Compute(commitment) },
+                Step::Commit { challenge },
+            ) if challenge_id == self.challenge_id => {
                 let sample_seed = seed();
                 self.step = Step::Open { challenge: challenge.clone(), commitment, sample_seed };
                 self.deadline = Instant::now() + Duration::from_millis(self.network_ms + OPEN_ALLOWANCE_MS);
@@ -138,17 +181,58 @@ impl Round {
                 if let Err(err) = iog_trust::compute::check(challenge, commitment, sample_seed, &answer) {
                     return failed(format!("wrong compute answer: {err}"));
                 }
-                let plan = match self.claim.plan_hash(seed(), TARGET_MS, self.network_ms) {
-                    Ok(plan) => plan,
-                    Err(err) => return failed(format!("no hash puzzle fits the claim: {err}")),
-                };
                 self.challenge_id += 1;
-                self.step = Step::Solve { challenge: plan.challenge.clone() };
-                self.deadline = Instant::now() + Duration::from_millis(plan.deadline_ms);
-                Progress::Send(CoordinatorMessage::Challenge {
+                if self.claim.memory_bytes == 0 {
+                    return self.start_hash();
+                }
+                let plan = match self.claim.plan_memory(seed(), self.network_ms) {
+                    Ok(plan) => plan,
+                    Err(err) => return failed(format!("no memory challenge fits the claim: {err}")),
+                };
+                self.deadline = Instant::now() + Duration::from_millis(plan.fill_deadline_ms);
+                let message = CoordinatorMessage::Challenge {
                     challenge_id: self.challenge_id,
-                    challenge: Challenge::Hash(plan.challenge),
-                })
+                    challenge: Challenge::Memory { challenge: plan.challenge.clone(), n_checked: plan.n_checked },
+                };
+                self.step = Step::Fill { plan };
+                Progress::Send(message)
+            }
+            (WorkerMessage::ChallengeReady { challenge_id }, Step::Fill { plan })
+                if challenge_id == self.challenge_id =>
+            {
+                let probe_seed = seed();
+                let revealed = Instant::now();
+                self.deadline = revealed + Duration::from_millis(plan.probe_deadline_ms);
+                self.step = Step::Walk { plan: plan.clone(), probe_seed, revealed };
+                Progress::Send(CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed: probe_seed })
+            }
+            (
+                WorkerMessage::ChallengeCommitted { challenge_id, commitment: Commitment::Memory(commitment) },
+                Step::Walk { plan, probe_seed, revealed },
+            ) if challenge_id == self.challenge_id => {
+                self.walk_ms = Some(revealed.elapsed().as_millis() as u64);
+                let check_seed = seed();
+                self.deadline = Instant::now() + Duration::from_millis(self.network_ms + OPEN_ALLOWANCE_MS);
+                self.step = Step::OpenWalk { plan: plan.clone(), probe_seed: *probe_seed, commitment, check_seed };
+                Progress::Send(CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed: check_seed })
+            }
+            (
+                WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Memory(answer) },
+                Step::OpenWalk { plan, probe_seed, commitment, check_seed },
+            ) if challenge_id == self.challenge_id => {
+                let checked = iog_trust::memory::check(
+                    &plan.challenge,
+                    probe_seed,
+                    commitment,
+                    check_seed,
+                    plan.n_checked,
+                    &answer,
+                );
+                if let Err(err) = checked {
+                    return failed(format!("wrong memory answer: {err}"));
+                }
+                self.challenge_id += 1;
+                self.start_hash()
             }
             (
                 WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(answer) },
@@ -156,12 +240,18 @@ impl Round {
             ) if challenge_id == self.challenge_id => match iog_trust::puzzle::check(challenge, &answer) {
                 Ok(()) => Progress::Done {
                     passed: true,
-                    detail: format!("passed in {} ms", self.started.elapsed().as_millis()),
+                    detail: match self.walk_ms {
+                        Some(walk_ms) => {
+                            format!("passed in {} ms (memory walk {walk_ms} ms)", self.started.elapsed().as_millis())
+                        }
+                        None => format!("passed in {} ms", self.started.elapsed().as_millis()),
+                    },
                 },
                 Err(err) => failed(format!("wrong hash puzzle answer: {err}")),
             },
             (WorkerMessage::ChallengeAnswered { challenge_id, .. }, _)
             | (WorkerMessage::ChallengeCommitted { challenge_id, .. }, _)
+            | (WorkerMessage::ChallengeReady { challenge_id }, _)
                 if challenge_id == self.challenge_id =>
             {
                 failed("an answer out of turn".to_owned())
@@ -190,49 +280,116 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_honest_round_passes_and_a_wrong_root_fails() {
-        let claim = claim_of(&[cpu(2)]).unwrap();
-        for honest in [true, false] {
-            let (mut round, message) = Round::start(claim, 1, 10).unwrap();
-            let CoordinatorMessage::Challenge { challenge: Challenge::Compute(challenge), .. } = message else {
-                panic!("{message:?}")
+    /// An offer of one CPU slot lending `memory_bytes`.
+    fn lending(memory_bytes: u64) -> Offer {
+        let mut offer = Offer::cpu(1);
+        offer.groups[0].memory_bytes = memory_bytes;
+        offer
+    }
+
+    /// How an honest or lying worker answers each step, or `None` to
+    /// answer honestly.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Lie {
+        ComputeRoot,
+        MemoryChunk,
+    }
+
+    /// Plays a whole round against the worker side of `iog-trust`.
+    fn play(claim: Claim, lie: Option<Lie>) -> (Progress, Vec<&'static str>) {
+        let (mut round, mut message) = Round::start(claim, 1, 10).unwrap();
+        let mut seen = Vec::new();
+        let mut compute_work = None;
+        let mut memory_fill = None;
+        let mut memory_walk = None;
+        let mut n_checked = 0;
+        loop {
+            let reply = match message {
+                CoordinatorMessage::Challenge { challenge_id, challenge: Challenge::Compute(challenge) } => {
+                    seen.push("compute");
+                    let work = iog_trust::compute::commit(&challenge).unwrap();
+                    let mut commitment = work.commitment();
+                    if lie == Some(Lie::ComputeRoot) {
+                        commitment.root[0] ^= 1;
+                    }
+                    compute_work = Some(work);
+                    WorkerMessage::ChallengeCommitted { challenge_id, commitment: Commitment::Compute(commitment) }
+                }
+                CoordinatorMessage::Challenge {
+                    challenge_id,
+                    challenge: Challenge::Memory { challenge, n_checked: n },
+                } => {
+                    seen.push("memory");
+                    n_checked = n;
+                    let mut lied = challenge.clone();
+                    if lie == Some(Lie::MemoryChunk) {
+                        lied.seed[0] ^= 1;
+                    }
+                    memory_fill = Some(iog_trust::memory::fill(&lied).unwrap());
+                    WorkerMessage::ChallengeReady { challenge_id }
+                }
+                CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed } => {
+                    if let Some(work) = compute_work.take() {
+                        let answer = ChallengeAnswer::Compute(work.answer(&sample_seed));
+                        WorkerMessage::ChallengeAnswered { challenge_id, answer }
+                    } else if let Some(fill) = memory_fill.take() {
+                        let walk = fill.walk(&sample_seed);
+                        let commitment = Commitment::Memory(walk.commitment());
+                        memory_walk = Some(walk);
+                        WorkerMessage::ChallengeCommitted { challenge_id, commitment }
+                    } else {
+                        let walk = memory_walk.take().expect("a reveal after a walk");
+                        let answer = ChallengeAnswer::Memory(walk.open(&sample_seed, n_checked));
+                        WorkerMessage::ChallengeAnswered { challenge_id, answer }
+                    }
+                }
+                CoordinatorMessage::Challenge { challenge_id, challenge: Challenge::Hash(puzzle) } => {
+                    seen.push("hash");
+                    let solved = iog_trust::puzzle::solve(&puzzle, u64::MAX).unwrap();
+                    WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(solved) }
+                }
+                other => panic!("unexpected {other:?}"),
             };
-            let work = iog_trust::compute::commit(&challenge).unwrap();
-            let mut commitment = work.commitment();
-            if !honest {
-                commitment.root[0] ^= 1;
+            match round.on_message(reply) {
+                Progress::Send(next) => message = next,
+                done => return (done, seen),
             }
-            let Progress::Send(CoordinatorMessage::ChallengeReveal { sample_seed, .. }) =
-                round.on_message(WorkerMessage::ChallengeCommitted { challenge_id: 10, commitment })
-            else {
-                panic!("no reveal")
-            };
-            let answer = ChallengeAnswer::Compute(work.answer(&sample_seed));
-            let progress = round.on_message(WorkerMessage::ChallengeAnswered { challenge_id: 10, answer });
-            if !honest {
-                assert!(
-                    matches!(progress, Progress::Done { passed: false, ref detail } if detail.contains("wrong compute"))
-                );
-                continue;
-            }
-            let Progress::Send(CoordinatorMessage::Challenge { challenge_id, challenge: Challenge::Hash(puzzle) }) =
-                progress
-            else {
-                panic!("no puzzle")
-            };
-            let solved = iog_trust::puzzle::solve(&puzzle, u64::MAX).unwrap();
-            let done = round
-                .on_message(WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(solved) });
-            assert!(matches!(done, Progress::Done { passed: true, .. }));
         }
+    }
+
+    #[test]
+    fn an_honest_round_passes_every_challenge_and_lies_fail() {
+        let claim = claim_of(&[cpu(2)], &lending(4 << 20)).unwrap();
+        assert_eq!(claim.memory_bytes, 4 << 20);
+        let (done, seen) = play(claim, None);
+        assert!(matches!(done, Progress::Done { passed: true, ref detail } if detail.contains("memory walk")));
+        assert_eq!(seen, ["compute", "memory", "hash"]);
+
+        let (done, seen) = play(claim, Some(Lie::ComputeRoot));
+        assert!(matches!(done, Progress::Done { passed: false, ref detail } if detail.contains("wrong compute")));
+        assert_eq!(seen, ["compute"]);
+        let (done, seen) = play(claim, Some(Lie::MemoryChunk));
+        assert!(
+            matches!(done, Progress::Done { passed: false, ref detail } if detail.contains("wrong memory answer")),
+            "{:?}",
+            match done {
+                Progress::Done { detail, .. } => detail,
+                _ => String::new(),
+            }
+        );
+        assert_eq!(seen, ["compute", "memory"]);
+
+        // An offer that lends no memory has none to prove.
+        let (done, seen) = play(claim_of(&[cpu(2)], &lending(0)).unwrap(), None);
+        assert!(matches!(done, Progress::Done { passed: true, .. }));
+        assert_eq!(seen, ["compute", "hash"]);
     }
 
     #[test]
     fn gpu_offers_are_not_challenged_yet() {
         let mut gpu = cpu(1);
         gpu.kind = DeviceKind::Gpu;
-        assert!(claim_of(&[cpu(4), gpu]).is_none());
-        assert_eq!(claim_of(&[cpu(4)]).unwrap().int8_ops_per_s, 8e8);
+        assert!(claim_of(&[cpu(4), gpu], &lending(1 << 30)).is_none());
+        assert_eq!(claim_of(&[cpu(4)], &lending(1 << 30)).unwrap().int8_ops_per_s, 8e8);
     }
 }

@@ -105,7 +105,8 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         }
         Err(_) => return,
     }
-    let claim = challenge::claim_of(&devices);
+    // Follows the offer: a changed offer lends other memory.
+    let mut claim = challenge::claim_of(&devices, &offer);
     let devices_json = serde_json::to_string(&devices).expect("devices serialise");
     let offer_json = serde_json::to_string(&offer).expect("offers serialise");
     if let Err(err) = state.store.record_worker(&worker_id, &devices_json, &offer_json, &agent_version, now_ms()).await
@@ -167,7 +168,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                         let started = claim
                             .ok_or_else(|| "the worker's devices make no claim a challenge can check".to_owned())
                             .and_then(|claim| Round::start(claim, reported_rtt_ms.unwrap_or(0), next_challenge_id));
-                        next_challenge_id += 2;
+                        next_challenge_id += challenge::ROUND_IDS;
                         match started {
                             Ok((started, message)) => {
                                 round = Some(started);
@@ -197,7 +198,8 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                         break;
                     }
                     Frame::Message(
-                        message @ (WorkerMessage::ChallengeCommitted { .. }
+                        message @ (WorkerMessage::ChallengeReady { .. }
+                        | WorkerMessage::ChallengeCommitted { .. }
                         | WorkerMessage::ChallengeAnswered { .. }
                         | WorkerMessage::ChallengeRefused { .. }),
                     ) => {
@@ -209,6 +211,9 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                         continue;
                     }
                     Frame::Message(message) => {
+                        if let WorkerMessage::OfferChanged { offer } = &message {
+                            claim = challenge::claim_of(&devices, offer);
+                        }
                         if let WorkerMessage::Heartbeat { coord: Some(coord), .. } = message {
                             if !coord.is_sane() {
                                 refuse(&mut socket, "bad_coord", format!("network coordinate out of bounds: {coord:?}")).await;
@@ -356,7 +361,8 @@ async fn to_command(
             event(Event::TaskFailed { worker_id, task_id, token, error })
         }
         // The session loop takes these before they get here.
-        WorkerMessage::ChallengeCommitted { .. }
+        WorkerMessage::ChallengeReady { .. }
+        | WorkerMessage::ChallengeCommitted { .. }
         | WorkerMessage::ChallengeAnswered { .. }
         | WorkerMessage::ChallengeRefused { .. } => {
             return Err(("bad_message", "a challenge message outside a challenge round".to_owned()));

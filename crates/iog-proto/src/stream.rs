@@ -70,9 +70,13 @@ pub enum WorkerMessage {
     Pause { reason: String },
     /// The owner's machine is idle again.
     Resume,
-    /// The compute challenge is done: its Merkle root.
-    ChallengeCommitted { challenge_id: u64, commitment: iog_trust::ComputeCommitment },
-    /// The answer to a challenge (a compute challenge's after the reveal).
+    /// The memory challenge's fill is done: reveal the walk's seed.
+    ChallengeReady { challenge_id: u64 },
+    /// The compute challenge's products or the memory challenge's walk are
+    /// done: their Merkle root.
+    ChallengeCommitted { challenge_id: u64, commitment: Commitment },
+    /// The answer to a challenge (a compute or memory challenge's after the
+    /// reveal that follows its commitment).
     ChallengeAnswered { challenge_id: u64, answer: ChallengeAnswer },
     /// The worker could not take the challenge (it counts as failed).
     ChallengeRefused { challenge_id: u64, error: String },
@@ -87,6 +91,18 @@ pub enum Challenge {
     Compute(iog_trust::ComputeChallenge),
     /// Solve the puzzle and send the solutions.
     Hash(iog_trust::HashChallenge),
+    /// Fill the memory and send `ChallengeReady`; walk from the first
+    /// reveal's seed and send `ChallengeCommitted`; open the `n_checked`
+    /// steps the second reveal's seed picks.
+    Memory { challenge: iog_trust::MemoryChallenge, n_checked: u32 },
+}
+
+/// A commitment to work done, before the coordinator says what to open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Commitment {
+    Compute(iog_trust::ComputeCommitment),
+    Memory(iog_trust::MemoryCommitment),
 }
 
 /// A worker's answer to a challenge.
@@ -95,6 +111,7 @@ pub enum Challenge {
 pub enum ChallengeAnswer {
     Compute(iog_trust::ComputeAnswer),
     Hash(iog_trust::HashAnswer),
+    Memory(iog_trust::MemoryAnswer),
 }
 
 /// Coordinator to worker.
@@ -125,8 +142,10 @@ pub enum CoordinatorMessage {
     /// Take this hardware challenge now, before the deadline the
     /// coordinator keeps; take no tasks meanwhile.
     Challenge { challenge_id: u64, challenge: Challenge },
-    /// The compute challenge's commitment arrived: open the entries this
-    /// seed picks.
+    /// The next seed of a challenge: after a compute commitment, the
+    /// entries to open; after a memory fill, the walk's seed (the clock
+    /// runs from here to the walk's commitment); after a memory commitment,
+    /// the steps to open.
     ChallengeReveal { challenge_id: u64, sample_seed: iog_trust::Seed },
 }
 

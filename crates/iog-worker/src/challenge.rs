@@ -1,15 +1,24 @@
-//! The worker's side of hardware challenges: compute, commit, open and
-//! solve on blocking threads, and hand each message back to the session.
+//! The worker's side of hardware challenges: compute, commit, fill, walk,
+//! open and solve on blocking threads, and hand each message back to the
+//! session.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use iog_proto::stream::{Challenge, ChallengeAnswer, WorkerMessage};
+use iog_proto::stream::{Challenge, ChallengeAnswer, Commitment, WorkerMessage};
 use iog_trust::compute::ComputeWork;
+use iog_trust::memory::{MemoryFill, MemoryWalk};
 use tokio::sync::mpsc;
 
 /// Most hashes a puzzle may cost before the worker gives up: far beyond
 /// any puzzle a coordinator sizes for a real device (2⁴⁰ ≈ 10¹² hashes).
 pub const PUZZLE_HASHES_MAX: u64 = 1 << 40;
+/// How long work waiting for the coordinator's next seed is kept. A
+/// memory fill holds most of what the worker lends; if the coordinator
+/// gave up on the round (its deadline passed, the connection dropped), no
+/// seed comes and the memory must go back to the owner.
+pub const PENDING_HOLD_MS: u64 = 60_000;
 
 /// Ways a worker can cheat at challenges, for the tests that prove they are
 /// caught. Compiled only with the `cheats` feature, which no release build
@@ -36,13 +45,47 @@ pub enum Cheat {
     /// Reports the right result with a mark every colluder adds alike, so
     /// colluders agree on one wrong answer.
     Collude,
+    /// Claims the memory its offer lends but keeps only every
+    /// `keep_every`-th chunk of a memory challenge's fill, rebuilding the
+    /// rest when the walk reads them: right answers from 1/`keep_every` of
+    /// the memory, only slower.
+    ShortMemory { keep_every: u32 },
+}
+
+/// Work waiting for the coordinator's next seed.
+enum Pending {
+    /// Products computed and committed; the seed says what to open.
+    Compute(ComputeWork),
+    /// Memory filled; the seed starts the walk.
+    Filled { fill: Filled, n_checked: u32 },
+    /// Walk committed; the seed says which steps to open.
+    Walked { walk: MemoryWalk, n_checked: u32 },
+}
+
+/// A memory fill, honest or (in tests) kept in part.
+enum Filled {
+    Full(MemoryFill),
+    #[cfg(feature = "cheats")]
+    Sparse(iog_trust::memory::SparseFill),
+}
+
+impl Filled {
+    fn walk(&self, probe_seed: &iog_trust::Seed) -> MemoryWalk {
+        match self {
+            Filled::Full(fill) => fill.walk(probe_seed),
+            #[cfg(feature = "cheats")]
+            Filled::Sparse(fill) => fill.walk(probe_seed),
+        }
+    }
 }
 
 /// Challenges under way for one worker.
 #[derive(Clone)]
 pub(crate) struct Challenger {
-    /// The compute work waiting for its reveal.
-    pending: Arc<Mutex<Option<(u64, ComputeWork)>>>,
+    /// The work waiting for its reveal: challenge id, a number telling this
+    /// wait from later ones, and the work.
+    pending: Arc<Mutex<Option<(u64, u64, Pending)>>>,
+    waits: Arc<AtomicU64>,
     #[cfg(feature = "cheats")]
     cheat: Option<Cheat>,
 }
@@ -51,13 +94,33 @@ impl Challenger {
     pub(crate) fn new(#[cfg(feature = "cheats")] cheat: Option<Cheat>) -> Challenger {
         Challenger {
             pending: Arc::default(),
+            waits: Arc::default(),
             #[cfg(feature = "cheats")]
             cheat,
         }
     }
 
+    /// Keeps `work` until the reveal of `challenge_id` takes it, or for
+    /// [`PENDING_HOLD_MS`] at most. Whatever waited before is dropped: the
+    /// coordinator runs one challenge at a time.
+    fn hold(&self, challenge_id: u64, work: Pending) {
+        let wait = self.waits.fetch_add(1, Ordering::Relaxed);
+        *self.pending.lock().expect("challenge lock") = Some((challenge_id, wait, work));
+        let pending = Arc::clone(&self.pending);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(PENDING_HOLD_MS)).await;
+            let mut pending = pending.lock().expect("challenge lock");
+            if pending.as_ref().is_some_and(|(_, held, _)| *held == wait) {
+                tracing::warn!(challenge_id, "no reveal came for a challenge; its work is dropped");
+                *pending = None;
+            }
+        });
+    }
+
     /// Starts a challenge; its answer (or refusal) comes through `replies`.
     pub(crate) fn start(&self, challenge_id: u64, challenge: Challenge, replies: mpsc::UnboundedSender<WorkerMessage>) {
+        // A new challenge means the coordinator is done with any earlier one.
+        *self.pending.lock().expect("challenge lock") = None;
         let this = self.clone();
         tokio::spawn(async move {
             let reply = match challenge {
@@ -71,11 +134,30 @@ impl Challenger {
                             if this.cheat == Some(Cheat::WrongRoot) {
                                 commitment.root[0] ^= 1;
                             }
-                            *this.pending.lock().expect("challenge lock") = Some((challenge_id, work));
-                            WorkerMessage::ChallengeCommitted { challenge_id, commitment }
+                            this.hold(challenge_id, Pending::Compute(work));
+                            WorkerMessage::ChallengeCommitted {
+                                challenge_id,
+                                commitment: Commitment::Compute(commitment),
+                            }
                         }
                         Ok(Err(err)) => WorkerMessage::ChallengeRefused { challenge_id, error: err.to_string() },
                         Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("compute: {err}") },
+                    }
+                }
+                Challenge::Memory { challenge, n_checked } => {
+                    if !(1..=iog_trust::memory::CHECKED_MAX).contains(&n_checked) {
+                        let error =
+                            format!("n_checked must be 1 to {}, got {n_checked}", iog_trust::memory::CHECKED_MAX);
+                        let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
+                        return;
+                    }
+                    let filled = this.fill(challenge).await;
+                    match filled {
+                        Ok(fill) => {
+                            this.hold(challenge_id, Pending::Filled { fill, n_checked });
+                            WorkerMessage::ChallengeReady { challenge_id }
+                        }
+                        Err(error) => WorkerMessage::ChallengeRefused { challenge_id, error },
                     }
                 }
                 Challenge::Hash(challenge) => {
@@ -96,7 +178,33 @@ impl Challenger {
         });
     }
 
-    /// Opens the entries the coordinator's seed picks.
+    /// Fills the memory a challenge asks for, on a blocking thread.
+    async fn fill(&self, challenge: iog_trust::MemoryChallenge) -> Result<Filled, String> {
+        #[cfg(feature = "cheats")]
+        if let Some(Cheat::ShortMemory { keep_every }) = self.cheat {
+            let sparse =
+                tokio::task::spawn_blocking(move || iog_trust::memory::SparseFill::new(&challenge, keep_every)).await;
+            return match sparse {
+                Ok(Ok(sparse)) => Ok(Filled::Sparse(sparse)),
+                Ok(Err(err)) => Err(err.to_string()),
+                Err(err) => Err(format!("fill: {err}")),
+            };
+        }
+        let started = std::time::Instant::now();
+        let bytes = challenge.filled_bytes();
+        match tokio::task::spawn_blocking(move || iog_trust::memory::fill(&challenge)).await {
+            Ok(Ok(fill)) => {
+                tracing::info!(bytes, fill_ms = started.elapsed().as_millis() as u64, "memory challenge filled");
+                Ok(Filled::Full(fill))
+            }
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(err) => Err(format!("fill: {err}")),
+        }
+    }
+
+    /// Takes the coordinator's next seed for the challenge under way:
+    /// opens the compute entries it picks, walks the memory from it, or
+    /// opens the walk's steps it picks.
     pub(crate) fn reveal(
         &self,
         challenge_id: u64,
@@ -104,18 +212,38 @@ impl Challenger {
         replies: mpsc::UnboundedSender<WorkerMessage>,
     ) {
         let pending = self.pending.lock().expect("challenge lock").take();
-        let Some((pending_id, work)) = pending else { return };
+        let Some((pending_id, _, work)) = pending else { return };
         if pending_id != challenge_id {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let opened = tokio::task::spawn_blocking(move || work.answer(&sample_seed)).await;
-            let reply = match opened {
-                Ok(answer) => {
-                    WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Compute(answer) }
+            let reply = match work {
+                Pending::Compute(work) => match tokio::task::spawn_blocking(move || work.answer(&sample_seed)).await {
+                    Ok(answer) => {
+                        WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Compute(answer) }
+                    }
+                    Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("open: {err}") },
+                },
+                Pending::Filled { fill, n_checked } => {
+                    // The fill is dropped as soon as the walk is done.
+                    match tokio::task::spawn_blocking(move || fill.walk(&sample_seed)).await {
+                        Ok(walk) => {
+                            let commitment = Commitment::Memory(walk.commitment());
+                            this.hold(challenge_id, Pending::Walked { walk, n_checked });
+                            WorkerMessage::ChallengeCommitted { challenge_id, commitment }
+                        }
+                        Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("walk: {err}") },
+                    }
                 }
-                Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("open: {err}") },
+                Pending::Walked { walk, n_checked } => {
+                    match tokio::task::spawn_blocking(move || walk.open(&sample_seed, n_checked)).await {
+                        Ok(answer) => {
+                            WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Memory(answer) }
+                        }
+                        Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("open: {err}") },
+                    }
+                }
             };
             this.delay().await;
             let _ = replies.send(reply);

@@ -22,6 +22,7 @@ fn run_ok(cluster: &Cluster, args: &[&str]) -> String {
 /// dir under the cluster's and `slots` CPU slots.
 async fn start_cheater(cluster: &Cluster, name: &str, cheat: Cheat, slots: u32) -> iog_worker::WorkerHandle {
     let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
+    config.terms.memory_lent_bytes = Some(common::WORKER_MEMORY_BYTES);
     config.cheat = Some(cheat);
     config.probe_bind = None;
     config.slots = slots;
@@ -86,15 +87,31 @@ async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashe
     let slow_status =
         wait_worker(&cluster, &slow, "the slow worker was not caught", |w| w.challenges_failed >= 1).await;
     assert_eq!(slow_status.challenges_passed, 0);
+    // A worker that lends 64 MiB but keeps a 64th of it, rebuilding the
+    // rest as its memory walk reads it: right answers, too late.
+    let short_handle = start_cheater(&cluster, "short", Cheat::ShortMemory { keep_every: 64 }, 1).await;
+    let short = short_handle.worker_id().clone();
+    let short_status =
+        wait_worker(&cluster, &short, "the short-memory worker was not caught", |w| w.challenges_failed >= 1).await;
+    assert_eq!(short_status.challenges_passed, 0, "{short_status:?}");
+    // Each retry would rebuild a walk again; once is proof enough.
+    short_handle.shutdown().await;
     let log = cluster.coordinator.as_ref().unwrap().log_text();
     assert!(log.contains("wrong compute answer"), "the liar's failure says why:\n{log}");
     assert!(log.contains("missed the deadline"), "the slow worker's failure says why:\n{log}");
+    assert!(
+        log.contains("missed the deadline for the memory walk's commitment"),
+        "the short-memory worker's failure says why:\n{log}"
+    );
 
     // Nothing is placed on the cheaters; the honest worker runs the job.
     let job_id = submit_noop(&cluster, "after", 6, "");
     let status = cluster.wait_job(job_id, Duration::from_secs(30), |s| s.is_settled()).await;
     assert_eq!(status.state, iog_types::JobState::Done, "{status:?}");
     assert!(status.workers.iter().all(|w| w.worker_id == honest), "{status:?}");
+    let passed_walk =
+        log.lines().any(|line| line.contains("hardware challenge passed") && line.contains("memory walk"));
+    assert!(passed_walk, "the honest worker passed a memory walk:\n{log}");
 
     liar_handle.shutdown().await;
     slow_handle.shutdown().await;
