@@ -27,7 +27,8 @@ const UNIX_EPOCH_WEEKDAY: u32 = 3;
 pub struct DeviceGroup {
     pub kind: DeviceKind,
     pub model: String,
-    /// Memory of each device of the group.
+    /// Memory of each device of the group; for the CPU, the memory the
+    /// worker lends to tasks (and proves in memory challenges).
     pub memory_bytes: u64,
     /// How many devices. For the CPU: how many tasks may run on it at once.
     pub count: u32,

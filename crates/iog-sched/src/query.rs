@@ -16,7 +16,8 @@
 //! - `kind`: `cpu` or `gpu`; `=` and `!=` only.
 //! - `gpu_mem` (also `mem`): memory of each device of the group in GiB
 //!   (2^30 bytes), decimals allowed (`23.5`), compared exactly with
-//!   [`DeviceGroup::memory_bytes`]. For a CPU group it is the host's memory.
+//!   [`DeviceGroup::memory_bytes`]. For a CPU group it is the memory the
+//!   worker lends (half the host's unless its owner says otherwise).
 //! - `count` (also `num_gpus`): how many devices the group has, a whole
 //!   number ([`DeviceGroup::count`]; for a CPU group its task slots).
 //! - `price`: IO per device-hour, at most 9 decimals (`0.8`), compared with

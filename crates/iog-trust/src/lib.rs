@@ -41,7 +41,9 @@
 //! a worker that computed only a fraction f of the product with probability
 //! `1 − f^s`; [`memory`] proves only that at least a fraction `1/k*` of the
 //! claimed memory is held, k* set by the network allowance and the time allowed per
-//! step (about 90 over a wide-area network, 82 at the least); [`puzzle`] proves a hash rate of
+//! step (about 90 over a wide-area network, 82 at the least) against a cheater
+//! walking on one core, and about m times less against one walking on m (see
+//! the module's known weakness); [`puzzle`] proves a hash rate of
 //! about `1/2.5` of the claim per puzzle. None proves where the work ran: a
 //! worker can relay a challenge to a faster machine and pass. None proves
 //! the device stays available, which is what challenges at random times are

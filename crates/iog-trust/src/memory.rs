@@ -44,7 +44,7 @@
 //!   `n_probes` hashes and memory reads, plus hashing the 32 · `n_probes`
 //!   bytes it read into the tree (in parallel).
 //! - Coordinator: at most `n_checked · chunks_per_block` hashes, about half
-//!   that on average, plus about 2 · `n_checked` Merkle proofs. Chains need
+//!   that on average, plus about `n_checked` Merkle proofs. Chains need
 //!   only be a few times longer than the k* below (a worker keeping nothing
 //!   must be caught), so the planner's 512 chunks and 64 checks cost about
 //!   2^14 hashes (2 ms) against the worker's `memory_bytes / 32`: a ratio
@@ -84,9 +84,26 @@
 //! sharpen it: measuring each worker's own step time on join and setting a
 //! from it (a near the honest time makes k* small); that is not built. A
 //! cheater keeping only the block keys (that is, nothing: they follow from
-//! the //! seed) has k = `chunks_per_block`, so blocks must be longer than k* or
+//! the seed) has k = `chunks_per_block`, so blocks must be longer than k* or
 //! the walk proves nothing at all. Memory that swaps to disk is caught by
 //! the same deadline, since a disk read costs far more than the allowance.
+//!
+//! # What a parallel cheater gets: the walk's known weakness
+//!
+//! The check tests that each checked step follows from the step before it,
+//! not that the whole walk is one chain. A cheater with m cores can cut the
+//! walk into m pieces and compute them at once, starting each piece from
+//! any chunk it likes: only the m − 1 joins are wrong, and 64 checks of
+//! 2^20 steps land on one with probability about 64·m / 2^20. So against a
+//! cheater with m cores, k* above grows about m times (a 16-core host
+//! keeping nothing passes), and against a GPU's thousands of threads the
+//! walk proves almost nothing. Sampling more steps does not help at any
+//! affordable cost; what does is a proof of sequential work, where each
+//! step depends on many earlier ones through the commitment itself (Cohen
+//! and Pietrzak's construction), so that a forged join is caught at any
+//! checked step. That is the next change this challenge needs. Until then
+//! the walk catches a single-threaded cheater as measured below, and
+//! memory that is missing or swapped, on any host.
 //!
 //! This crate fills host memory on the CPU. A GPU worker proving its
 //! device memory must produce the same bytes in device memory with its own
@@ -116,8 +133,10 @@ pub const PROBES_MAX: u32 = 1 << 22;
 /// Steps under one leaf of the walk's Merkle tree: an opening carries a
 /// whole leaf (1 KiB), and the tree has 32 times fewer nodes to hash.
 pub const STEPS_PER_LEAF: u32 = 32;
-/// Most steps a check may open (each opens up to two leaves).
-pub const CHECKED_MAX: u32 = 256;
+/// Most steps a check may open (each opens up to two leaves): the planner's
+/// 64, whose largest answer (128 leaves of a 2^22-step walk) stays under
+/// 1 MiB of JSON.
+pub const CHECKED_MAX: u32 = 64;
 /// Time allowed per step of the walk on top of the network allowance: one
 /// keyed hash (100–300 ns on an ordinary core), one read that misses the
 /// cache and the TLB (100–300 ns over many GiB), and the step's share of
@@ -485,7 +504,8 @@ pub fn opened_leaves(n_probes: u32, check_seed: &Seed, n_checked: u32) -> Vec<u3
 /// The coordinator's check of an untrusted answer. `check_seed` was drawn
 /// after the commitment arrived; it picks `n_checked` steps, each rebuilt
 /// from the seed. Costs at most `n_checked · chunks_per_block` hashes and
-/// about `2 · n_checked` Merkle proofs. A worker whose walk is wrong at a
+/// up to `2 · n_checked` Merkle proofs (about `n_checked`: a step and the
+/// one before it mostly share a leaf). A worker whose walk is wrong at a
 /// fraction 1 − f of the steps passes with probability about `f^n_checked`.
 /// Every count and length is checked before any hashing.
 pub fn check(

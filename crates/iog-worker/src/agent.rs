@@ -387,6 +387,8 @@ impl Agent {
         let clock = Instant::now();
         let mut rtt_ms: Option<u32> = None;
         let (challenge_tx, mut challenge_rx) = mpsc::unbounded_channel::<WorkerMessage>();
+        // Challenge ids restart with the session; nothing of the last one's may answer.
+        self.challenger.reset();
         let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_interval_ms.max(1)));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -470,7 +472,15 @@ impl Agent {
                         Some(CoordinatorMessage::Probe { peers }) => self.probe_round(peers),
                         Some(CoordinatorMessage::Challenge { challenge_id, challenge }) => {
                             tracing::info!(challenge_id, "hardware challenge");
-                            self.challenger.start(challenge_id, challenge, challenge_tx.clone());
+                            let lent_bytes = self
+                                .offer
+                                .borrow()
+                                .groups
+                                .iter()
+                                .filter(|group| group.kind == iog_types::DeviceKind::Cpu)
+                                .map(|group| group.memory_bytes)
+                                .fold(0u64, u64::saturating_add);
+                            self.challenger.start(challenge_id, challenge, lent_bytes, challenge_tx.clone());
                         }
                         Some(CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed }) => {
                             self.challenger.reveal(challenge_id, sample_seed, challenge_tx.clone());

@@ -62,6 +62,14 @@ enum Pending {
     Walked { walk: MemoryWalk, n_checked: u32 },
 }
 
+/// Frees held work on a blocking thread: a fill may be many GiB, and giving
+/// it back to the system must not stall the session's heartbeats.
+fn drop_off_thread(work: Option<(u64, u64, Pending)>) {
+    if let Some(work) = work {
+        tokio::task::spawn_blocking(move || drop(work));
+    }
+}
+
 /// A memory fill, honest or (in tests) kept in part.
 enum Filled {
     Full(MemoryFill),
@@ -86,6 +94,11 @@ pub(crate) struct Challenger {
     /// wait from later ones, and the work.
     pending: Arc<Mutex<Option<(u64, u64, Pending)>>>,
     waits: Arc<AtomicU64>,
+    /// Bumped by every new challenge and every new session: work started
+    /// under an older generation is neither held nor answered, so a slow
+    /// fill of a round the coordinator gave up on cannot replace the work
+    /// of the next one (challenge ids restart with each session).
+    generation: Arc<AtomicU64>,
     #[cfg(feature = "cheats")]
     cheat: Option<Cheat>,
 }
@@ -95,32 +108,69 @@ impl Challenger {
         Challenger {
             pending: Arc::default(),
             waits: Arc::default(),
+            generation: Arc::default(),
             #[cfg(feature = "cheats")]
             cheat,
         }
     }
 
+    /// Forgets every challenge under way: a new session starts.
+    pub(crate) fn reset(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let dropped = self.pending.lock().expect("challenge lock").take();
+        drop_off_thread(dropped);
+    }
+
+    fn current(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::SeqCst) == generation
+    }
+
     /// Keeps `work` until the reveal of `challenge_id` takes it, or for
-    /// [`PENDING_HOLD_MS`] at most. Whatever waited before is dropped: the
-    /// coordinator runs one challenge at a time.
-    fn hold(&self, challenge_id: u64, work: Pending) {
+    /// [`PENDING_HOLD_MS`] at most, unless a newer challenge or session
+    /// began since `generation`. Returns whether it was kept.
+    fn hold(&self, generation: u64, challenge_id: u64, work: Pending) -> bool {
         let wait = self.waits.fetch_add(1, Ordering::Relaxed);
-        *self.pending.lock().expect("challenge lock") = Some((challenge_id, wait, work));
+        {
+            let mut pending = self.pending.lock().expect("challenge lock");
+            if !self.current(generation) {
+                drop(pending);
+                drop_off_thread(Some((challenge_id, wait, work)));
+                return false;
+            }
+            *pending = Some((challenge_id, wait, work));
+        }
         let pending = Arc::clone(&self.pending);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(PENDING_HOLD_MS)).await;
-            let mut pending = pending.lock().expect("challenge lock");
-            if pending.as_ref().is_some_and(|(_, held, _)| *held == wait) {
+            let dropped = {
+                let mut pending = pending.lock().expect("challenge lock");
+                match pending.as_ref().is_some_and(|(_, held, _)| *held == wait) {
+                    true => pending.take(),
+                    false => None,
+                }
+            };
+            if dropped.is_some() {
                 tracing::warn!(challenge_id, "no reveal came for a challenge; its work is dropped");
-                *pending = None;
+                drop_off_thread(dropped);
             }
         });
+        true
     }
 
     /// Starts a challenge; its answer (or refusal) comes through `replies`.
-    pub(crate) fn start(&self, challenge_id: u64, challenge: Challenge, replies: mpsc::UnboundedSender<WorkerMessage>) {
+    /// `lent_bytes` is the memory the worker's offer lends: a memory
+    /// challenge asking for more is refused rather than filled.
+    pub(crate) fn start(
+        &self,
+        challenge_id: u64,
+        challenge: Challenge,
+        lent_bytes: u64,
+        replies: mpsc::UnboundedSender<WorkerMessage>,
+    ) {
         // A new challenge means the coordinator is done with any earlier one.
-        *self.pending.lock().expect("challenge lock") = None;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let dropped = self.pending.lock().expect("challenge lock").take();
+        drop_off_thread(dropped);
         let this = self.clone();
         tokio::spawn(async move {
             let reply = match challenge {
@@ -134,7 +184,9 @@ impl Challenger {
                             if this.cheat == Some(Cheat::WrongRoot) {
                                 commitment.root[0] ^= 1;
                             }
-                            this.hold(challenge_id, Pending::Compute(work));
+                            if !this.hold(generation, challenge_id, Pending::Compute(work)) {
+                                return;
+                            }
                             WorkerMessage::ChallengeCommitted {
                                 challenge_id,
                                 commitment: Commitment::Compute(commitment),
@@ -151,10 +203,20 @@ impl Challenger {
                         let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
                         return;
                     }
+                    if challenge.memory_bytes > lent_bytes {
+                        let error = format!(
+                            "the challenge asks to fill {} bytes; this worker lends {lent_bytes}",
+                            challenge.memory_bytes
+                        );
+                        let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
+                        return;
+                    }
                     let filled = this.fill(challenge).await;
                     match filled {
                         Ok(fill) => {
-                            this.hold(challenge_id, Pending::Filled { fill, n_checked });
+                            if !this.hold(generation, challenge_id, Pending::Filled { fill, n_checked }) {
+                                return;
+                            }
                             WorkerMessage::ChallengeReady { challenge_id }
                         }
                         Err(error) => WorkerMessage::ChallengeRefused { challenge_id, error },
@@ -174,7 +236,9 @@ impl Challenger {
                 }
             };
             this.delay().await;
-            let _ = replies.send(reply);
+            if this.current(generation) {
+                let _ = replies.send(reply);
+            }
         });
     }
 
@@ -211,11 +275,16 @@ impl Challenger {
         sample_seed: iog_trust::Seed,
         replies: mpsc::UnboundedSender<WorkerMessage>,
     ) {
-        let pending = self.pending.lock().expect("challenge lock").take();
-        let Some((pending_id, _, work)) = pending else { return };
-        if pending_id != challenge_id {
-            return;
-        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let work = {
+            let mut pending = self.pending.lock().expect("challenge lock");
+            // A reveal for another challenge (a late one) leaves the work be.
+            if pending.as_ref().is_none_or(|(pending_id, _, _)| *pending_id != challenge_id) {
+                return;
+            }
+            let (_, _, work) = pending.take().expect("checked above");
+            work
+        };
         let this = self.clone();
         tokio::spawn(async move {
             let reply = match work {
@@ -230,7 +299,9 @@ impl Challenger {
                     match tokio::task::spawn_blocking(move || fill.walk(&sample_seed)).await {
                         Ok(walk) => {
                             let commitment = Commitment::Memory(walk.commitment());
-                            this.hold(challenge_id, Pending::Walked { walk, n_checked });
+                            if !this.hold(generation, challenge_id, Pending::Walked { walk, n_checked }) {
+                                return;
+                            }
                             WorkerMessage::ChallengeCommitted { challenge_id, commitment }
                         }
                         Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("walk: {err}") },
@@ -246,7 +317,9 @@ impl Challenger {
                 }
             };
             this.delay().await;
-            let _ = replies.send(reply);
+            if this.current(generation) {
+                let _ = replies.send(reply);
+            }
         });
     }
 

@@ -90,13 +90,17 @@ impl OfferTerms {
     }
 }
 
-/// Bytes in `gib` GiB, if it is a positive amount no larger than an offer
-/// may lend; the error names `field` and the range.
+/// Least memory an offer may lend: 1 MiB, well above the smallest fill a
+/// memory challenge can plan, so a tiny setting cannot fail every round.
+pub const MEMORY_LENT_BYTES_MIN: u64 = 1 << 20;
+
+/// Bytes in `gib` GiB, if it is an amount an offer may lend; the error
+/// names `field` and the range.
 pub fn memory_gib_bytes(field: &str, gib: f64) -> Result<u64, String> {
     let max_gib = MEMORY_LENT_BYTES_MAX >> 30;
     let bytes = gib * f64::from(1u32 << 30);
-    if !gib.is_finite() || bytes < 1.0 || gib > max_gib as f64 {
-        return Err(format!("{field} must be a number of GiB above 0 and at most {max_gib}, got {gib}"));
+    if !gib.is_finite() || bytes < MEMORY_LENT_BYTES_MIN as f64 || gib > max_gib as f64 {
+        return Err(format!("{field} must be a number of GiB from 0.001 (1 MiB) to {max_gib}, got {gib}"));
     }
     Ok(bytes as u64)
 }
@@ -381,7 +385,8 @@ mod tests {
             ("slots = 0", "slots must be"),
             ("[offer]\nprize = 1", "prize"),
             ("[probe]\nport = 70000", "port"),
-            ("[offer]\nmemory_gib = 0", "offer.memory_gib must be a number of GiB above 0 and at most 1024"),
+            ("[offer]\nmemory_gib = 0", "offer.memory_gib must be a number of GiB from 0.001 (1 MiB) to 1024"),
+            ("[offer]\nmemory_gib = 0.0000001", "offer.memory_gib"),
             ("[offer]\nmemory_gib = -2", "offer.memory_gib"),
             ("[offer]\nmemory_gib = 2000", "offer.memory_gib"),
             ("[offer]\nmemory_gib = \"8\"", "memory_gib"),

@@ -104,12 +104,18 @@ impl Network {
     async fn wait_for_workers(&self, client: &Client) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            let online = client.workers().await?.iter().filter(|w| w.online).count();
+            // Online and through the hardware challenge each takes on
+            // joining, so every worker can take part from the first task.
+            let online = client.workers().await?.iter().filter(|w| w.online && !w.challenging).count();
             if online >= self.workers.len() {
                 return Ok(());
             }
             if started.elapsed() > WORKERS_JOIN_TIMEOUT {
-                bail!("only {online} of {} workers joined within {WORKERS_JOIN_TIMEOUT:?}", self.workers.len());
+                bail!(
+                    "only {online} of {} workers joined and finished their hardware challenge within \
+                     {WORKERS_JOIN_TIMEOUT:?}",
+                    self.workers.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
