@@ -84,6 +84,7 @@ pub(crate) struct Round {
     started: Instant,
     /// How long the memory walk took, from the reveal to its commitment.
     walk_ms: Option<u64>,
+    walk_steps: u32,
 }
 
 /// What a message did to a round.
@@ -103,7 +104,13 @@ fn seed() -> Seed {
 impl Round {
     /// Starts a round: the compute challenge goes out now. `rtt_ms` is the
     /// worker's last measured round trip.
-    pub(crate) fn start(claim: Claim, rtt_ms: u32, challenge_id: u64) -> Result<(Round, CoordinatorMessage), String> {
+    /// `walk_steps` is the memory walk's length (see `CoordinatorConfig`).
+    pub(crate) fn start(
+        claim: Claim,
+        rtt_ms: u32,
+        challenge_id: u64,
+        walk_steps: u32,
+    ) -> Result<(Round, CoordinatorMessage), String> {
         let network_ms = 2 * u64::from(rtt_ms) + NETWORK_ALLOWANCE_MS;
         let plan = claim.plan_compute(seed(), TARGET_MS, network_ms).map_err(|err| err.to_string())?;
         let now = Instant::now();
@@ -117,6 +124,7 @@ impl Round {
             deadline: now + Duration::from_millis(plan.deadline_ms),
             started: now,
             walk_ms: None,
+            walk_steps,
         };
         Ok((round, message))
     }
@@ -185,7 +193,7 @@ impl Round {
                 if self.claim.memory_bytes == 0 {
                     return self.start_hash();
                 }
-                let plan = match self.claim.plan_memory(seed(), self.network_ms) {
+                let plan = match self.claim.plan_memory(seed(), self.network_ms, self.walk_steps) {
                     Ok(plan) => plan,
                     Err(err) => return failed(format!("no memory challenge fits the claim: {err}")),
                 };
@@ -297,7 +305,7 @@ mod tests {
 
     /// Plays a whole round against the worker side of `iog-trust`.
     fn play(claim: Claim, lie: Option<Lie>) -> (Progress, Vec<&'static str>) {
-        let (mut round, mut message) = Round::start(claim, 1, 10).unwrap();
+        let (mut round, mut message) = Round::start(claim, 1, 10, 1 << 12).unwrap();
         let mut seen = Vec::new();
         let mut compute_work = None;
         let mut memory_fill = None;

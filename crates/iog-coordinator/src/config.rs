@@ -26,6 +26,11 @@ pub struct CoordinatorConfig {
     /// coordinate; 0 turns probing off. Default
     /// [`crate::PROBE_INTERVAL_MS_DEFAULT`].
     pub probe_interval_ms: u64,
+    /// Steps of the memory challenge's walk. The default
+    /// ([`iog_trust::claim::PROBES_PLAN`], 2^20) proves the most; a shorter
+    /// walk tolerates hosts running several workers side by side (a
+    /// development network) and proves less (docs/TRUST.md).
+    pub challenge_walk_steps: u32,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -43,6 +48,7 @@ impl CoordinatorConfig {
             stake_rules: iog_core::StakeRules::default(),
             reward_rules: iog_core::RewardRules::default(),
             probe_interval_ms: crate::PROBE_INTERVAL_MS_DEFAULT,
+            challenge_walk_steps: iog_trust::claim::PROBES_PLAN,
         }
     }
 

@@ -167,7 +167,9 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                     Some(Outgoing::Challenge) => {
                         let started = claim
                             .ok_or_else(|| "the worker's devices make no claim a challenge can check".to_owned())
-                            .and_then(|claim| Round::start(claim, reported_rtt_ms.unwrap_or(0), next_challenge_id));
+                            .and_then(|claim| {
+                                Round::start(claim, reported_rtt_ms.unwrap_or(0), next_challenge_id, state.challenge_walk_steps)
+                            });
                         next_challenge_id += challenge::ROUND_IDS;
                         match started {
                             Ok((started, message)) => {

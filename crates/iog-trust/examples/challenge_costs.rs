@@ -60,7 +60,7 @@ fn main() {
     // Chain length and walk as the planner picks them for a 200 ms network
     // allowance (a wide-area worker: 2 · RTT + 200 ms, RTT small).
     let claim = Claim { int8_ops_per_s: 1e10, memory_bytes: 1 << 30, hashes_per_s: 1e7 };
-    let plan = claim.plan_memory(seed(3), 200).expect("valid claim");
+    let plan = claim.plan_memory(seed(3), 200, iog_trust::claim::PROBES_PLAN).expect("valid claim");
     let chunks_per_block = plan.challenge.chunks_per_block;
     let n_probes = plan.challenge.n_probes;
     let n_checked = plan.n_checked;

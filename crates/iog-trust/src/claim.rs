@@ -33,7 +33,7 @@ pub const MEMORY_FILL_DENOMINATOR: u64 = 8;
 /// (k = chain length) is caught with room to spare; every chunk beyond that
 /// costs the coordinator a hash per check and buys nothing.
 pub const CHAIN_MARGIN: f64 = 4.0;
-/// Steps of the planned walk: 2.1 s of step allowance (0.5–0.6 s of an
+/// Steps of the planned walk: 3.1 s of step allowance (0.6–0.9 s of an
 /// honest host's time), long enough that the network allowance adds little
 /// to k* (see `memory`'s trade-off table), and 32 MiB the worker keeps
 /// until it has opened the checked leaves.
@@ -66,6 +66,8 @@ pub enum ClaimError {
     TargetMs(u64),
     #[error("network_ms must be at most {NETWORK_MS_MAX}, got {0}")]
     NetworkMs(u64),
+    #[error("the memory walk must have 1 to {max} steps, got {0}", max = memory::PROBES_MAX)]
+    WalkSteps(u32),
 }
 
 /// A compute challenge with its timing.
@@ -152,17 +154,21 @@ impl Claim {
         Ok(ComputePlan { deadline_ms: compute::deadline_ms(expected_ms, network_ms), expected_ms, challenge })
     }
 
-    /// A memory challenge over 7/8 of the claimed memory with the planned
-    /// walk. Chains are [`CHAIN_MARGIN`] times k* long, rounded up to a
+    /// A memory challenge over 7/8 of the claimed memory with a walk of
+    /// `n_probes` steps ([`PROBES_PLAN`] unless the caller knows better: a
+    /// shorter walk tolerates a busier host and proves less). Chains are [`CHAIN_MARGIN`] times k* long, rounded up to a
     /// power of two within the memory module's limits, and shortened for a
     /// memory too small to hold one such block. When the network allowance
     /// is so large that k* exceeds the longest chain, the plan still comes
     /// back, and its `cheat_factor_caught` above `chunks_per_block` says the
     /// walk proves nothing.
-    pub fn plan_memory(&self, seed: Seed, network_ms: u64) -> Result<MemoryPlan, ClaimError> {
+    pub fn plan_memory(&self, seed: Seed, network_ms: u64, n_probes: u32) -> Result<MemoryPlan, ClaimError> {
         self.validate()?;
         if network_ms > NETWORK_MS_MAX {
             return Err(ClaimError::NetworkMs(network_ms));
+        }
+        if !(1..=memory::PROBES_MAX).contains(&n_probes) {
+            return Err(ClaimError::WalkSteps(n_probes));
         }
         let fill_bytes = self.memory_bytes / MEMORY_FILL_DENOMINATOR * MEMORY_FILL_NUMERATOR;
         let chunk_bytes = memory::CHUNK_BYTES as u64;
@@ -176,16 +182,16 @@ impl Claim {
         }
         // k* depends only on the walk's length and deadline, not on the
         // chain length, so it is known before the chain is chosen.
-        let probe_deadline_ms = memory::probe_deadline_ms(PROBES_PLAN, network_ms);
+        let probe_deadline_ms = memory::probe_deadline_ms(n_probes, network_ms);
         let cheat_factor_caught =
-            memory::cheat_factor_caught(PROBES_PLAN, probe_deadline_ms as f64, memory::CHEATER_HASH_NS);
+            memory::cheat_factor_caught(n_probes, probe_deadline_ms as f64, memory::CHEATER_HASH_NS);
         let wanted = (cheat_factor_caught * CHAIN_MARGIN).ceil().min(f64::from(memory::CHUNKS_PER_BLOCK_MAX)) as u32;
         let mut chunks_per_block =
             wanted.next_power_of_two().clamp(memory::CHUNKS_PER_BLOCK_MIN, memory::CHUNKS_PER_BLOCK_MAX);
         while u64::from(chunks_per_block) * chunk_bytes > fill_bytes {
             chunks_per_block /= 2;
         }
-        let challenge = MemoryChallenge { seed, memory_bytes: fill_bytes, chunks_per_block, n_probes: PROBES_PLAN };
+        let challenge = MemoryChallenge { seed, memory_bytes: fill_bytes, chunks_per_block, n_probes };
         let fill_expected_ms = memory::fill_expected_ms(&challenge, self.hashes_per_s);
         Ok(MemoryPlan {
             fill_deadline_ms: memory::fill_deadline_ms(fill_expected_ms, network_ms),

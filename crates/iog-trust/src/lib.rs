@@ -23,8 +23,8 @@
 //! |-----------|------|--------|-------|-------|
 //! | compute | n = 256, s = 32 | 5.9 ms | 0.17 ms | 35 |
 //! | compute | n = 1024, s = 32 | 188 ms | 0.29 ms | 640 |
-//! | memory | 16 MiB, 2^20 steps, 64 checks of 512-chunk chains | 549 ms | 2.1 ms | 261 |
-//! | memory | 256 MiB, same | 1314 ms | 2.0 ms | 663 |
+//! | memory | 16 MiB, 2^20 steps, 64 checks of 1024-chunk chains | 640 ms | 3.6 ms | 180 |
+//! | memory | 256 MiB, same | 1598 ms | 3.9 ms | 406 |
 //! | puzzle | 1 s target (d = 21, m = 9) | 981 ms | 2 µs | 6 · 10⁵ |
 //!
 //! The compute ratio in time sits below the ratio in operations because the
@@ -41,9 +41,9 @@
 //! a worker that computed only a fraction f of the product with probability
 //! `1 − f^s`; [`memory`] proves only that at least a fraction `1/k*` of the
 //! claimed memory is held, k* set by the network allowance and the time allowed per
-//! step (about 90 over a wide-area network, 82 at the least) against a cheater
-//! walking on one core, and about m times less against one walking on m (see
-//! the module's known weakness); [`puzzle`] proves a hash rate of
+//! step (about 130 over a wide-area network, 122 at the least; the walk is
+//! bound to its own commitment so that more cores buy a cheater at most about
+//! a factor of two); [`puzzle`] proves a hash rate of
 //! about `1/2.5` of the claim per puzzle. None proves where the work ran: a
 //! worker can relay a challenge to a faster machine and pass. None proves
 //! the device stays available, which is what challenges at random times are

@@ -20,35 +20,40 @@
 //!    walks `n_probes` steps ([`MemoryFill::walk`]): the position of step
 //!    r is drawn from the probe seed, r and the chunk read at step r − 1
 //!    ([`probe_position`]), so the positions appear one at a time and only
-//!    to whoever holds the previous chunk. It commits to the chunks it read
-//!    by a Merkle root over leaves of [`STEPS_PER_LEAF`] steps
-//!    ([`MemoryCommitment`]); the clock stops when the root arrives.
+//!    to whoever holds the previous chunk. The steps of leaf ℓ (every
+//!    [`STEPS_PER_LEAF`] steps make a leaf of the walk's Merkle tree) draw
+//!    their positions with a key bound to ℓ's left siblings in that tree,
+//!    which the worker keeps as it goes ([`merkle::Frontier`]). It commits
+//!    to the walk by the tree's root ([`MemoryCommitment`]); the clock
+//!    stops when the root arrives.
 //! 3. The coordinator reveals a check seed, which picks `n_checked` steps
 //!    ([`checked_steps`]). The worker opens the leaves holding each checked
 //!    step and the step before it ([`MemoryWalk::open`]). The coordinator
 //!    ([`check`]) verifies the openings against the root, derives each
-//!    checked step's position from the previous chunk and rebuilds the chunk
-//!    there from the seed.
+//!    checked step's position from the previous chunk and the leaf's key
+//!    (from the left siblings in the leaf's own proof) and rebuilds the
+//!    chunk there from the seed.
 //!
 //! The walk is a change from sending P independent positions: independent
 //! probes let a cheater recompute them all in parallel (one GPU thread each),
 //! paying only the longest chain instead of the sum; dependent probes force
 //! the recomputations into a sequence. Committing to the walk instead of
-//! sending it keeps the answer small (about 90 KiB for 64 checks, whatever
-//! the walk's length), so the walk can be long enough that the network
-//! allowance stops mattering (see the trade-off below).
+//! sending it keeps the answer small (about 210 KiB of JSON for 64 checks,
+//! whatever the walk's length), so the walk can be long enough that the
+//! network allowance stops mattering (see the trade-off below).
 //!
 //! # Costs
 //!
 //! - Worker: the fill is `memory_bytes / 32` hashes (once); the walk is
 //!   `n_probes` hashes and memory reads, plus hashing the 32 · `n_probes`
-//!   bytes it read into the tree (in parallel).
+//!   bytes it read into the tree and a leaf key every [`STEPS_PER_LEAF`]
+//!   steps.
 //! - Coordinator: at most `n_checked · chunks_per_block` hashes, about half
 //!   that on average, plus about `n_checked` Merkle proofs. Chains need
 //!   only be a few times longer than the k* below (a worker keeping nothing
-//!   must be caught), so the planner's 512 chunks and 64 checks cost about
-//!   2^14 hashes (2 ms) against the worker's `memory_bytes / 32`: a ratio
-//!   of about 500 for 256 MiB and 10⁵ for 64 GiB in hashes. Memory is
+//!   must be caught), so the planner's 1024 chunks and 64 checks cost about
+//!   2^15 hashes (4 ms) against the worker's `memory_bytes / 32`: a ratio
+//!   of about 250 for 256 MiB and 6 · 10⁴ for 64 GiB in hashes. Memory is
 //!   the challenge whose check is least cheap, because checking a chunk
 //!   means rebuilding its chain.
 //!
@@ -59,28 +64,28 @@
 //! (k − 1)/2 hashes on average ([`SparseFill`] is that worker). Over the
 //! walk that is `P · (k − 1)/2 · t` more time, t being one sequential keyed
 //! hash (about 50–100 ns on a fast core, [`CHEATER_HASH_NS`]), and the steps
-//! cannot overlap. The deadline ([`probe_deadline_ms`]) allows the network
+//! cannot overlap (see "Why the walk cannot be split" below). The deadline ([`probe_deadline_ms`]) allows the network
 //! allowance N, plus [`STEP_ALLOWANCE_NS`] (a) per step, plus
 //! [`PROBE_MARGIN_MS`] (M). A cheater next to the coordinator on a fast
 //! host spends almost none of it, so all of it is slack: `S = N + M + P·a`.
 //! It is caught when `P · (k − 1)/2 · t > S`, so the walk proves that at
 //! least `1/k*` of the claimed memory is held, with `k* = 2S / (P·t) + 1`
-//! ([`cheat_factor_caught`]). With t = 50 ns, a = 2 µs and M = 10 ms (P·a
+//! ([`cheat_factor_caught`]). With t = 50 ns, a = 3 µs and M = 10 ms (P·a
 //! rounded up to whole milliseconds, as the deadline is):
 //!
 //! | P (steps)          | N = 20 ms | N = 200 ms | N = 1 s   |
 //! |--------------------|-----------|------------|-----------|
-//! | 2^15               | k* ≈ 118  | k* ≈ 338   | k* ≈ 1314 |
-//! | 2^18               | k* ≈ 86   | k* ≈ 113   | k* ≈ 235  |
-//! | 2^20 (the planner) | k* ≈ 82   | k* ≈ 89    | k* ≈ 120  |
+//! | 2^15               | k* ≈ 158  | k* ≈ 378   | k* ≈ 1355 |
+//! | 2^18               | k* ≈ 126  | k* ≈ 153   | k* ≈ 275  |
+//! | 2^20 (the planner) | k* ≈ 122  | k* ≈ 129   | k* ≈ 160  |
 //!
-//! However long the walk, k* stays above `2a/t + 1` = 81: the allowance per
+//! However long the walk, k* stays above `2a/t + 1` = 121: the allowance per
 //! step must cover a slow honest host, and a fast cheater turns it into
-//! hashes. So the planned walk tells 16 GiB from 128 MiB (a worker holding
-//! an 89th of its claim is caught over a 200 ms network allowance), not
+//! hashes. So the planned walk tells 16 GiB from 64 MiB (a worker holding
+//! a 129th of its claim is caught over a 200 ms network allowance), not
 //! 16 GiB from 8 GiB. On an ordinary core t is nearer 100 ns, which halves
 //! k*: on the two-core host above, a worker keeping a 64th of 256 MiB took
-//! 4.2 s over a 2.3 s deadline and one keeping a 16th passed. What would
+//! 4.3 s over a 3.4 s deadline and one keeping a 16th passed. What would
 //! sharpen it: measuring each worker's own step time on join and setting a
 //! from it (a near the honest time makes k* small); that is not built. A
 //! cheater keeping only the block keys (that is, nothing: they follow from
@@ -88,22 +93,30 @@
 //! the walk proves nothing at all. Memory that swaps to disk is caught by
 //! the same deadline, since a disk read costs far more than the allowance.
 //!
-//! # What a parallel cheater gets: the walk's known weakness
+//! # Why the walk cannot be split
 //!
-//! The check tests that each checked step follows from the step before it,
-//! not that the whole walk is one chain. A cheater with m cores can cut the
-//! walk into m pieces and compute them at once, starting each piece from
-//! any chunk it likes: only the m − 1 joins are wrong, and 64 checks of
-//! 2^20 steps land on one with probability about 64·m / 2^20. So against a
-//! cheater with m cores, k* above grows about m times (a 16-core host
-//! keeping nothing passes), and against a GPU's thousands of threads the
-//! walk proves almost nothing. Sampling more steps does not help at any
-//! affordable cost; what does is a proof of sequential work, where each
-//! step depends on many earlier ones through the commitment itself (Cohen
-//! and Pietrzak's construction), so that a forged join is caught at any
-//! checked step. That is the next change this challenge needs. Until then
-//! the walk catches a single-threaded cheater as measured below, and
-//! memory that is missing or swapped, on any host.
+//! If each step depended only on the step before it, a cheater with m
+//! cores could cut the walk into m pieces and compute them at once,
+//! starting each piece from any chunk it liked: only the m − 1 joins would
+//! be wrong, and 64 checks of 2^20 steps would land on one with
+//! probability about 64·m / 2^20. Against m cores k* above would grow m
+//! times; against a GPU's threads the walk would prove almost nothing.
+//!
+//! So the steps of each leaf draw their positions with a key bound to the
+//! leaf's left siblings in the walk's tree: the roots of the complete
+//! subtrees that together cover every earlier leaf. Nobody knows them
+//! before every earlier step is final, and the coordinator reads them from
+//! the proof of the very leaf it opens. A piece computed before its
+//! predecessors were done was keyed wrongly throughout, so every checked
+//! step in it fails, not only its first (in the spirit of Cohen and
+//! Pietrzak's proofs of sequential work). What parallelism is left lies
+//! inside a leaf: a cheater may start a leaf's later steps from a made-up
+//! chunk and compute them beside the earlier ones, but each such join is
+//! one step in [`STEPS_PER_LEAF`] (8), so one check catches a leaf split in
+//! two with probability 1/8 and 64 checks pass it with (7/8)^64 ≈ 2 · 10⁻⁴
+//! (`tests/memory.rs` measures both). Within the walk as a whole, the
+//! cheater's speed-up from more cores is thus at most about two, at that
+//! risk.
 //!
 //! This crate fills host memory on the CPU. A GPU worker proving its
 //! device memory must produce the same bytes in device memory with its own
@@ -115,7 +128,7 @@ use thiserror::Error;
 
 use crate::Seed;
 use crate::draw::{self, Draw};
-use crate::merkle::{self, Hash, MerkleTree};
+use crate::merkle::{self, Frontier, Hash, MerkleTree};
 
 /// Bytes per chunk: one blake3 output.
 pub const CHUNK_BYTES: usize = 32;
@@ -130,9 +143,12 @@ pub const MEMORY_BYTES_MAX: u64 = 1 << 40;
 /// Most steps in one walk. The worker keeps what it read (32 bytes a
 /// step, 128 MiB here) until the coordinator has its openings.
 pub const PROBES_MAX: u32 = 1 << 22;
-/// Steps under one leaf of the walk's Merkle tree: an opening carries a
-/// whole leaf (1 KiB), and the tree has 32 times fewer nodes to hash.
-pub const STEPS_PER_LEAF: u32 = 32;
+/// Steps under one leaf of the walk's Merkle tree. A cheater may split a
+/// leaf's steps between cores (see "Why the walk cannot be split"), and
+/// each split leaves a join that a checked step lands on with probability
+/// at least 1 / `STEPS_PER_LEAF`; fewer steps a leaf costs the worker a
+/// tree hash more often. An opening carries a whole leaf (256 bytes).
+pub const STEPS_PER_LEAF: u32 = 8;
 /// Most steps a check may open (each opens up to two leaves): the planner's
 /// 64, whose largest answer (128 leaves of a 2^22-step walk) stays under
 /// 1 MiB of JSON.
@@ -140,12 +156,13 @@ pub const CHECKED_MAX: u32 = 64;
 /// Time allowed per step of the walk on top of the network allowance: one
 /// keyed hash (100–300 ns on an ordinary core), one read that misses the
 /// cache and the TLB (100–300 ns over many GiB), and the step's share of
-/// hashing the walk into its tree. Measured honest steps on a two-core
-/// x86-64 host take 0.48–0.6 µs (`examples/challenge_costs.rs`), so this
-/// leaves a loaded or slow host about four times that. Every nanosecond of
+/// hashing the walk into its tree and keying its leaves. Measured honest
+/// steps on a two-core x86-64 host take 0.6–0.85 µs
+/// (`examples/challenge_costs.rs`), so this leaves a loaded or slow host,
+/// or one missing the TLB over many GiB, three to five times that. Every nanosecond of
 /// it beyond the honest step is slack for a cheater (see the trade-off
 /// above).
-pub const STEP_ALLOWANCE_NS: u64 = 2_000;
+pub const STEP_ALLOWANCE_NS: u64 = 3_000;
 /// Fixed allowance for the worker to start the walk and serialise the answer.
 pub const PROBE_MARGIN_MS: u64 = 10;
 /// Deadline for the fill as a multiple of its expected time at the claimed
@@ -156,8 +173,10 @@ pub const FILL_DEADLINE_MULTIPLE: f64 = 4.0;
 pub const CHEATER_HASH_NS: f64 = 50.0;
 
 const BLOCK_CONTEXT: &str = "iog-trust memory block v1";
-const WALK_CONTEXT: &str = "iog-trust memory walk v1";
+const WALK_CONTEXT: &str = "iog-trust memory walk v2";
 const CHECK_CONTEXT: &str = "iog-trust memory check v1";
+/// Sets the leaf keys apart from anything else keyed by the walk key.
+const LEAF_KEY_TAG: &[u8] = b"leaf";
 
 /// A memory challenge as it goes over the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,18 +317,17 @@ pub fn chunk(seed: &Seed, block_idx: u64, chunk_idx: u32) -> [u8; CHUNK_BYTES] {
     current
 }
 
-/// The position step `step` of the walk reads, from the chunk read at the
-/// previous step (all zeros before step 0).
-pub fn probe_position(
-    challenge: &MemoryChallenge,
-    probe_seed: &Seed,
-    step: u32,
-    previous: &[u8; CHUNK_BYTES],
-) -> ProbePosition {
-    // The walk key is fixed for the whole walk; deriving it per step would
-    // only add a hash to both sides.
-    let key = walk_key(challenge, probe_seed);
-    position_from(challenge, &key, step, previous)
+/// The key the steps of one leaf draw their positions with: the walk's key
+/// bound to the leaf's left siblings in the walk's Merkle tree (from the
+/// leaf upward), that is, to every earlier leaf. See "Why the walk cannot
+/// be split" in the module documentation.
+fn leaf_key<'a>(walk_key: &[u8; 32], left_siblings: impl Iterator<Item = &'a Hash>) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_keyed(walk_key);
+    hasher.update(LEAF_KEY_TAG);
+    for sibling in left_siblings {
+        hasher.update(sibling);
+    }
+    *hasher.finalize().as_bytes()
 }
 
 fn walk_key(challenge: &MemoryChallenge, probe_seed: &Seed) -> [u8; 32] {
@@ -319,11 +337,13 @@ fn walk_key(challenge: &MemoryChallenge, probe_seed: &Seed) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
-fn position_from(challenge: &MemoryChallenge, walk_key: &[u8; 32], step: u32, previous: &[u8; 32]) -> ProbePosition {
+/// The position step `step` reads, from its leaf's key and the chunk read
+/// at the step before (all zeros before step 0).
+fn position_from(challenge: &MemoryChallenge, leaf_key: &[u8; 32], step: u32, previous: &[u8; 32]) -> ProbePosition {
     let mut input = [0u8; 4 + CHUNK_BYTES];
     input[..4].copy_from_slice(&step.to_le_bytes());
     input[4..].copy_from_slice(previous);
-    let digest = blake3::keyed_hash(walk_key, &input);
+    let digest = blake3::keyed_hash(leaf_key, &input);
     let word = u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 of 32 bytes"));
     let idx = draw::below(word, challenge.n_chunks());
     let per_block = u64::from(challenge.chunks_per_block);
@@ -367,10 +387,16 @@ impl MemoryFill {
     }
 
     /// The walk: `n_probes` dependent reads, one hash and one read per
-    /// step, then the tree over what was read. The fill may be dropped
-    /// once this returns.
+    /// step, and the tree over what was read, built as the walk goes. The
+    /// fill may be dropped once this returns.
     pub fn walk(&self, probe_seed: &Seed) -> MemoryWalk {
-        walk_with(&self.challenge, probe_seed, |position| self.read(position))
+        walk_with(&self.challenge, probe_seed, |_, position| self.read(position))
+    }
+
+    /// The walk split as a cheater with several cores might split it (see
+    /// [`WalkSplit`]); for the tests that show such a walk is caught.
+    pub fn walk_split(&self, probe_seed: &Seed, split: WalkSplit) -> MemoryWalk {
+        walk_split(&self.challenge, probe_seed, split, |_, position| self.read(position))
     }
 }
 
@@ -430,23 +456,78 @@ impl SparseFill {
 
     /// The same walk as [`MemoryFill::walk`], rebuilding what it did not keep.
     pub fn walk(&self, probe_seed: &Seed) -> MemoryWalk {
-        walk_with(&self.challenge, probe_seed, |position| self.read(position))
+        walk_with(&self.challenge, probe_seed, |_, position| self.read(position))
     }
 }
 
-fn walk_with(
+/// The walk over any memory: `read` gets each step and its position and
+/// returns the chunk read there. [`MemoryFill::walk`] reads its fill;
+/// tests read anything they like.
+pub fn walk_with(
     challenge: &MemoryChallenge,
     probe_seed: &Seed,
-    mut read: impl FnMut(ProbePosition) -> [u8; CHUNK_BYTES],
+    read: impl FnMut(u32, ProbePosition) -> [u8; CHUNK_BYTES],
 ) -> MemoryWalk {
+    walk_split(challenge, probe_seed, WalkSplit::default(), read)
+}
+
+/// How a cheater with several cores might split the walk to finish sooner
+/// (tests use it to show the split is caught).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalkSplit {
+    /// Runs of whole leaves computed at once; all but the first start from
+    /// a made-up chunk and without the earlier leaves' subtree roots.
+    pub n_pieces: u32,
+    /// Each leaf's second half starts from a made-up chunk, so its two
+    /// halves could be computed at once.
+    pub split_leaves: bool,
+}
+
+impl Default for WalkSplit {
+    /// No split: the honest walk.
+    fn default() -> WalkSplit {
+        WalkSplit { n_pieces: 1, split_leaves: false }
+    }
+}
+
+/// The walk, split as `split` says (see [`WalkSplit`]).
+pub fn walk_split(
+    challenge: &MemoryChallenge,
+    probe_seed: &Seed,
+    split: WalkSplit,
+    mut read: impl FnMut(u32, ProbePosition) -> [u8; CHUNK_BYTES],
+) -> MemoryWalk {
+    let n_pieces = split.n_pieces.max(1);
     let key = walk_key(challenge, probe_seed);
+    let n_leaves = challenge.n_leaves();
+    let leaves_per_piece = n_leaves.div_ceil(n_pieces);
     let mut previous = [0u8; CHUNK_BYTES];
     let mut chunks = Vec::with_capacity(challenge.n_probes as usize);
-    for step in 0..challenge.n_probes {
-        previous = read(position_from(challenge, &key, step, &previous));
-        chunks.push(previous);
+    let mut leaves = Vec::with_capacity(n_leaves as usize);
+    let mut frontier = Frontier::default();
+    // What a piece other than the first starts from: it cannot know the
+    // frontier or the chunk its predecessor ends with.
+    let mut guessed = Frontier::default();
+    for leaf_idx in 0..n_leaves {
+        let piece_start = leaf_idx > 0 && leaf_idx % leaves_per_piece == 0;
+        if piece_start {
+            previous = [0xAA; CHUNK_BYTES];
+            guessed = Frontier::default();
+        }
+        let own = if leaf_idx >= leaves_per_piece { &guessed } else { &frontier };
+        let leaf_key = leaf_key(&key, own.left_siblings());
+        for step in leaf_steps(challenge.n_probes, leaf_idx) {
+            if split.split_leaves && step % STEPS_PER_LEAF == STEPS_PER_LEAF / 2 {
+                previous = [0x55; CHUNK_BYTES];
+            }
+            previous = read(step, position_from(challenge, &leaf_key, step, &previous));
+            chunks.push(previous);
+        }
+        let leaf = leaf_hash(&chunks[leaf_steps(challenge.n_probes, leaf_idx).start as usize..]);
+        leaves.push(leaf);
+        frontier.push(leaf);
+        guessed.push(leaf);
     }
-    let leaves = chunks.par_chunks(STEPS_PER_LEAF as usize).map(leaf_hash).collect();
     let tree = MerkleTree::new(leaves).expect("a valid challenge walks at least one step");
     MemoryWalk { chunks, tree }
 }
@@ -555,7 +636,11 @@ pub fn check(
             0 => [0u8; CHUNK_BYTES],
             _ => opened_chunk(step - 1),
         };
-        let position = position_from(challenge, &key, step, &previous);
+        let leaf_idx = step / STEPS_PER_LEAF;
+        let opening = &answer.openings[want_leaves.binary_search(&leaf_idx).expect("opened above")];
+        let left = merkle::left_siblings(u64::from(leaf_idx), n_leaves, &opening.proof)
+            .expect("the proof's length was checked above");
+        let position = position_from(challenge, &leaf_key(&key, left.iter()), step, &previous);
         if chunk(&challenge.seed, position.block_idx, position.chunk_idx) != opened_chunk(step) {
             return Err(MemoryCheckError::WrongChunk {
                 step,

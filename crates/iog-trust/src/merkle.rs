@@ -141,6 +141,57 @@ pub fn proof_len(index: u64, n_leaves: u64) -> Result<usize, MerkleError> {
     Ok(len)
 }
 
+/// The siblings in `proof` that lie left of leaf `index`, from the leaf
+/// upward: the roots of the complete subtrees that together cover leaves
+/// `0..index`. Whoever computed leaf `index` after every earlier leaf was
+/// final could know them; nobody could before. A proof of the wrong length
+/// is an error.
+pub fn left_siblings(index: u64, n_leaves: u64, proof: &[Hash]) -> Result<Vec<Hash>, MerkleError> {
+    let want = proof_len(index, n_leaves)?;
+    if proof.len() != want {
+        return Err(MerkleError::ProofLength { index, n_leaves, got: proof.len(), want });
+    }
+    let (mut idx, mut count) = (index, n_leaves);
+    let mut siblings = proof.iter();
+    let mut left = Vec::new();
+    while count > 1 {
+        if idx % 2 == 1 {
+            left.push(*siblings.next().expect("length checked above"));
+        } else if idx + 1 < count {
+            siblings.next();
+        }
+        idx /= 2;
+        count = count.div_ceil(2);
+    }
+    Ok(left)
+}
+
+/// Roots of the complete subtrees over the leaves pushed so far, kept as a
+/// tree is built one leaf at a time (a binary counter of subtrees). Before
+/// leaf i is pushed, [`Frontier::left_siblings`] are exactly what
+/// [`left_siblings`] reads from leaf i's proof in the finished tree.
+#[derive(Debug, Clone, Default)]
+pub struct Frontier {
+    /// (root, height), largest subtree first.
+    roots: Vec<(Hash, u32)>,
+}
+
+impl Frontier {
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (leaf, 0);
+        while let Some(&(left, height)) = self.roots.last().filter(|(_, height)| *height == node.1) {
+            self.roots.pop();
+            node = (node_hash(&left, &node.0), height + 1);
+        }
+        self.roots.push(node);
+    }
+
+    /// The next leaf's left siblings, from the leaf upward.
+    pub fn left_siblings(&self) -> impl Iterator<Item = &Hash> {
+        self.roots.iter().rev().map(|(root, _)| root)
+    }
+}
+
 /// The root that `proof` leads to from `leaf` at `index` in a tree of
 /// `n_leaves`. The caller compares it with the root it trusts. A proof of
 /// the wrong length is an error, whatever its content.

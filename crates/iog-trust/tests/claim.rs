@@ -32,15 +32,15 @@ fn compute_plans_for_a_gpu_and_a_cpu() {
 
 #[test]
 fn memory_plans_fill_seven_eighths_and_say_what_they_prove() {
-    let plan = GPU.plan_memory([2; 32], 50).unwrap();
+    let plan = GPU.plan_memory([2; 32], 50, claim::PROBES_PLAN).unwrap();
     assert_eq!(plan.challenge.memory_bytes, 70 * GIB);
-    // k* ≈ 2 · (50 + 2098 + 10) ms / (2^20 · 50 ns) + 1 ≈ 83.3; four times
+    // k* ≈ 2 · (50 + 3146 + 10) ms / (2^20 · 50 ns) + 1 ≈ 123.3; four times
     // that, rounded up to a power of two.
-    assert!((plan.cheat_factor_caught - 83.3).abs() < 0.1, "{}", plan.cheat_factor_caught);
+    assert!((plan.cheat_factor_caught - 123.3).abs() < 0.1, "{}", plan.cheat_factor_caught);
     assert_eq!(plan.challenge.chunks_per_block, 512);
     // A slow network makes k* and the chains longer.
-    let far = GPU.plan_memory([2; 32], 5_000).unwrap();
-    assert!((far.cheat_factor_caught - 272.1).abs() < 0.1, "{}", far.cheat_factor_caught);
+    let far = GPU.plan_memory([2; 32], 5_000, claim::PROBES_PLAN).unwrap();
+    assert!((far.cheat_factor_caught - 312.1).abs() < 0.1, "{}", far.cheat_factor_caught);
     assert_eq!(far.challenge.chunks_per_block, 2048);
     assert!(plan.challenge.validate().is_ok());
     assert_eq!(plan.probe_deadline_ms, memory::probe_deadline_ms(plan.challenge.n_probes, 50));
@@ -48,15 +48,23 @@ fn memory_plans_fill_seven_eighths_and_say_what_they_prove() {
     assert!(plan.fill_deadline_ms > plan.fill_expected_ms as u64);
 
     // A tiny memory gets shorter chains; a smaller one is refused.
-    let small = Claim { memory_bytes: 16 * 1024, ..CPU }.plan_memory([2; 32], 5_000).unwrap();
+    let small = Claim { memory_bytes: 16 * 1024, ..CPU }.plan_memory([2; 32], 5_000, claim::PROBES_PLAN).unwrap();
     assert!(small.challenge.validate().is_ok());
     assert!(u64::from(small.challenge.chunks_per_block) * 32 <= small.challenge.memory_bytes);
     assert!(small.challenge.chunks_per_block < 2048);
-    let refused = Claim { memory_bytes: 1000, ..CPU }.plan_memory([2; 32], 50).unwrap_err();
+    let refused = Claim { memory_bytes: 1000, ..CPU }.plan_memory([2; 32], 50, claim::PROBES_PLAN).unwrap_err();
     assert!(matches!(refused, ClaimError::MemoryBytes { got: 1000, .. }));
     let ClaimError::MemoryBytes { min, .. } = refused else { unreachable!() };
-    assert!(Claim { memory_bytes: min, ..CPU }.plan_memory([2; 32], 50).is_ok());
-    assert!(Claim { memory_bytes: min - 8, ..CPU }.plan_memory([2; 32], 50).is_err());
+    assert!(Claim { memory_bytes: min, ..CPU }.plan_memory([2; 32], 50, claim::PROBES_PLAN).is_ok());
+    assert!(Claim { memory_bytes: min - 8, ..CPU }.plan_memory([2; 32], 50, claim::PROBES_PLAN).is_err());
+    // The walk's length is the caller's, within the module's limits; a
+    // shorter walk leaves more slack per step, so k* grows.
+    let short = GPU.plan_memory([2; 32], 50, 1 << 16).unwrap();
+    assert_eq!(short.challenge.n_probes, 1 << 16);
+    assert!(short.cheat_factor_caught > plan.cheat_factor_caught);
+    for steps in [0, memory::PROBES_MAX + 1] {
+        assert_eq!(GPU.plan_memory([2; 32], 50, steps).unwrap_err(), ClaimError::WalkSteps(steps));
+    }
 }
 
 #[test]
@@ -91,7 +99,7 @@ proptest! {
         let compute_plan = claim.plan_compute([5; 32], target_ms, network_ms).unwrap();
         prop_assert!(compute_plan.challenge.validate().is_ok());
         prop_assert!(compute_plan.deadline_ms as f64 >= compute_plan.expected_ms + network_ms as f64);
-        let memory_plan = claim.plan_memory([5; 32], network_ms).unwrap();
+        let memory_plan = claim.plan_memory([5; 32], network_ms, claim::PROBES_PLAN).unwrap();
         prop_assert!(memory_plan.challenge.validate().is_ok());
         prop_assert!(memory_plan.challenge.filled_bytes() <= memory_bytes);
         // Chains are longer than k* whenever memory and limits allow.

@@ -9,6 +9,24 @@ fn leaves(n_leaves: usize) -> Vec<Hash> {
 
 proptest! {
     #[test]
+    fn a_frontier_knows_each_leafs_left_siblings_before_the_leaf(n_leaves in 1usize..300) {
+        let leaves = leaves(n_leaves);
+        let tree = MerkleTree::new(leaves.clone()).unwrap();
+        let mut frontier = merkle::Frontier::default();
+        for (index, leaf) in leaves.iter().enumerate() {
+            let proof = tree.proof(index).unwrap();
+            let from_proof = merkle::left_siblings(index as u64, n_leaves as u64, &proof).unwrap();
+            let from_frontier: Vec<Hash> = frontier.left_siblings().copied().collect();
+            prop_assert_eq!(&from_proof, &from_frontier, "leaf {}", index);
+            // One left sibling per one bit of the index.
+            prop_assert_eq!(from_proof.len(), index.count_ones() as usize);
+            frontier.push(*leaf);
+        }
+        let long = vec![[0u8; 32]; merkle::proof_len(0, n_leaves as u64).unwrap() + 1];
+        prop_assert!(merkle::left_siblings(0, n_leaves as u64, &long).is_err());
+    }
+
+    #[test]
     fn every_proof_leads_to_the_root(n_leaves in 1usize..300, pick in any::<prop::sample::Index>()) {
         let leaves = leaves(n_leaves);
         let tree = MerkleTree::new(leaves.clone()).unwrap();

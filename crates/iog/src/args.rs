@@ -152,6 +152,12 @@ pub struct Timings {
     /// How long after a failed challenge the next one comes.
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=24 * 3_600_000))]
     pub challenge_retry_ms: u64,
+    /// Steps of the memory challenge's walk. Fewer tolerate hosts that run
+    /// several workers side by side, and prove less (docs/TRUST.md);
+    /// `up` and `demo` use 65536.
+    #[arg(long, default_value_t = iog_trust::claim::PROBES_PLAN,
+          value_parser = clap::value_parser!(u32).range(1024..=i64::from(iog_trust::memory::PROBES_MAX)))]
+    pub challenge_walk_steps: u32,
 }
 
 impl Timings {

@@ -32,6 +32,11 @@ pub const CHALLENGE_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
 /// Memory each worker of a development network lends (and fills in its
 /// hardware challenges): its workers share one machine.
 pub const DEV_WORKER_MEMORY_BYTES: u64 = 128 << 20;
+/// Steps of a development network's memory walks: its workers walk side by
+/// side on one machine, which the planned 2^20 steps (3 µs each) would not
+/// reliably allow; 2^16 steps with the network allowance leave several
+/// times the honest time.
+pub const DEV_CHALLENGE_WALK_STEPS: u32 = 1 << 16;
 
 /// How long the demo waits for its workers to join.
 const WORKERS_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,6 +45,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     let mut config = CoordinatorConfig::new(args.data_dir, args.listen);
     config.core = args.timings.core_config();
     config.probe_interval_ms = args.timings.probe_interval_ms;
+    config.challenge_walk_steps = args.timings.challenge_walk_steps;
     config.fee_bps = args.fee_bps;
     let min_per_device: iog_ledger::Amount = args
         .stake_min_io_per_device
@@ -86,6 +92,7 @@ impl Network {
         let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
         config.core = core;
         config.probe_interval_ms = probe_interval_ms;
+        config.challenge_walk_steps = DEV_CHALLENGE_WALK_STEPS;
         // `up` and `demo` run development networks, which have a faucet.
         config.faucet_max = iog_ledger::Amount::from_io(DEV_FAUCET_MAX_IO);
         let coordinator = Coordinator::start(config).await?;

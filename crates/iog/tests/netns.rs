@@ -219,12 +219,18 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
     let url = format!("http://{listen}");
     let data = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let coordinator_dir = data("coordinator");
-    let _coordinator = spawn(
-        &["coordinator", "--data-dir", &coordinator_dir, "--listen", &listen, "--heartbeat-interval-ms", "100"],
-        dir.path(),
+    let coordinator_args = [
         "coordinator",
-        None,
-    );
+        "--data-dir",
+        &coordinator_dir,
+        "--listen",
+        &listen,
+        "--heartbeat-interval-ms",
+        "100",
+        "--challenge-walk-steps",
+        "65536",
+    ];
+    let _coordinator = spawn(&coordinator_args, dir.path(), "coordinator", None);
     let client = Client::new(&url).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.health().await.is_err() {

@@ -134,6 +134,10 @@ impl Cluster {
             "20",
         ];
         let mut args: Vec<&str> = args.to_vec();
+        // Test workers share this machine, as a development network's do.
+        if !self.coordinator_flags.iter().any(|flag| flag == "--challenge-walk-steps") {
+            args.extend(["--challenge-walk-steps", "65536"]);
+        }
         args.extend(self.coordinator_flags.iter().map(String::as_str));
         self.coordinator = Some(Proc::spawn(&args, log));
         let deadline = Instant::now() + Duration::from_secs(30);
