@@ -26,13 +26,23 @@ pub const CPU_INT8_OPS_PER_S_PER_CORE: f64 = 2e8;
 pub const CPU_HASHES_PER_S_PER_CORE: f64 = 1e6;
 /// What each challenge of a round should take the claimed device.
 pub const TARGET_MS: u64 = 250;
-/// Added to every deadline on top of twice the worker's round trip: the
-/// transfer of the answer and the scheduling of two busy hosts.
+/// Added to every deadline on top of twice the worker's round trip unless
+/// configured otherwise: the transfer of the answer and the scheduling of
+/// two busy hosts.
 pub const NETWORK_ALLOWANCE_MS: u64 = 200;
 /// Time to open the revealed entries: the worker recomputes one row per
 /// sample, a small fraction of the products (and reads a few leaves of a
 /// memory walk).
 pub const OPEN_ALLOWANCE_MS: u64 = 250;
+/// What a coordinator's rounds allow and ask (`CoordinatorConfig`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoundLimits {
+    /// Added to every deadline on top of twice the worker's round trip.
+    pub(crate) allowance_ms: u64,
+    /// Steps of the memory walk.
+    pub(crate) walk_steps: u32,
+}
+
 /// Challenge ids one round uses: compute, memory, hash.
 pub(crate) const ROUND_IDS: u64 = 3;
 
@@ -104,14 +114,15 @@ fn seed() -> Seed {
 impl Round {
     /// Starts a round: the compute challenge goes out now. `rtt_ms` is the
     /// worker's last measured round trip.
-    /// `walk_steps` is the memory walk's length (see `CoordinatorConfig`).
+    /// `limits` are the coordinator's settings for its rounds.
     pub(crate) fn start(
         claim: Claim,
         rtt_ms: u32,
         challenge_id: u64,
-        walk_steps: u32,
+        limits: RoundLimits,
     ) -> Result<(Round, CoordinatorMessage), String> {
-        let network_ms = 2 * u64::from(rtt_ms) + NETWORK_ALLOWANCE_MS;
+        let network_ms = 2 * u64::from(rtt_ms) + limits.allowance_ms;
+        let walk_steps = limits.walk_steps;
         let plan = claim.plan_compute(seed(), TARGET_MS, network_ms).map_err(|err| err.to_string())?;
         let now = Instant::now();
         let message =
@@ -305,7 +316,8 @@ mod tests {
 
     /// Plays a whole round against the worker side of `iog-trust`.
     fn play(claim: Claim, lie: Option<Lie>) -> (Progress, Vec<&'static str>) {
-        let (mut round, mut message) = Round::start(claim, 1, 10, 1 << 12).unwrap();
+        let limits = RoundLimits { allowance_ms: NETWORK_ALLOWANCE_MS, walk_steps: 1 << 12 };
+        let (mut round, mut message) = Round::start(claim, 1, 10, limits).unwrap();
         let mut seen = Vec::new();
         let mut compute_work = None;
         let mut memory_fill = None;

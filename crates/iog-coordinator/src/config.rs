@@ -31,6 +31,11 @@ pub struct CoordinatorConfig {
     /// walk tolerates hosts running several workers side by side (a
     /// development network) and proves less (docs/TRUST.md).
     pub challenge_walk_steps: u32,
+    /// Added to every challenge deadline on top of twice the worker's round
+    /// trip. The default ([`crate::CHALLENGE_ALLOWANCE_MS_DEFAULT`], 200 ms)
+    /// covers sending the answer and two busy hosts; a network of several
+    /// workers on one machine needs more, and proves less.
+    pub challenge_allowance_ms: u64,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -49,6 +54,7 @@ impl CoordinatorConfig {
             reward_rules: iog_core::RewardRules::default(),
             probe_interval_ms: crate::PROBE_INTERVAL_MS_DEFAULT,
             challenge_walk_steps: iog_trust::claim::PROBES_PLAN,
+            challenge_allowance_ms: crate::challenge::NETWORK_ALLOWANCE_MS,
         }
     }
 

@@ -239,8 +239,8 @@ struct Session {
 pub(crate) enum Outgoing {
     /// Send this to the worker.
     Message(CoordinatorMessage),
-    /// Run a hardware challenge round with the worker.
-    Challenge,
+    /// Run hardware challenge round `round` (the core's number) with the worker.
+    Challenge { round: u64 },
 }
 
 pub(crate) struct Engine {
@@ -537,7 +537,7 @@ impl Engine {
                 });
             }
             // Not connected: the core starts a new round when it reconnects.
-            Action::Challenge { worker_id } => self.hand(&worker_id, Outgoing::Challenge),
+            Action::Challenge { worker_id, round } => self.hand(&worker_id, Outgoing::Challenge { round }),
             Action::SlashStake { worker_id, bps, reason_key } => {
                 // The payments applied it already; its journal entry is in this batch.
                 tracing::warn!(worker_id = %worker_id, bps, reason = reason_key, "stake slashed");

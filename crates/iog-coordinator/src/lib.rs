@@ -24,6 +24,7 @@ mod server;
 mod session;
 mod spot;
 
+pub use challenge::NETWORK_ALLOWANCE_MS as CHALLENGE_ALLOWANCE_MS_DEFAULT;
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
 pub use probes::PROBE_INTERVAL_MS_DEFAULT;
 pub use server::{Coordinator, load_ledger};

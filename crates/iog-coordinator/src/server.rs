@@ -30,7 +30,7 @@ pub(crate) struct AppState {
     pub(crate) probes: Arc<crate::probes::Directory>,
     /// How often a session names its worker peers to probe; 0: never.
     pub(crate) probe_interval_ms: u64,
-    pub(crate) challenge_walk_steps: u32,
+    pub(crate) round_limits: crate::challenge::RoundLimits,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -117,7 +117,10 @@ impl Coordinator {
             stake_min_per_device: config.stake_rules.min_per_device,
             probes: Arc::default(),
             probe_interval_ms: config.probe_interval_ms,
-            challenge_walk_steps: config.challenge_walk_steps,
+            round_limits: crate::challenge::RoundLimits {
+                allowance_ms: config.challenge_allowance_ms,
+                walk_steps: config.challenge_walk_steps,
+            },
         };
         let app = api::router(state);
         // Stream messages are small and latency-bound: without TCP_NODELAY,

@@ -144,13 +144,15 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         tokio::time::interval_at(tokio::time::Instant::now() + probe_every.min(PROBE_FIRST_ROUND_AFTER), probe_every);
     probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut round: Option<Round> = None;
+    // The core's number for the round under way, reported back with its outcome.
+    let mut core_round: u64 = 0;
     let mut next_challenge_id: u64 = 1;
     loop {
         let round_deadline = round.as_ref().map(Round::deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(round_deadline.unwrap_or_else(tokio::time::Instant::now)), if round_deadline.is_some() => {
                 let progress = round.take().expect("a deadline belongs to a round").expired();
-                if !challenge_progress(&mut socket, &state, &worker_id, &mut round, progress).await {
+                if !challenge_progress(&mut socket, &state, &worker_id, &mut round, core_round, progress).await {
                     break;
                 }
             }
@@ -164,11 +166,12 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                 let message = match outgoing {
                     None => break,
                     Some(Outgoing::Message(message)) => message,
-                    Some(Outgoing::Challenge) => {
+                    Some(Outgoing::Challenge { round: asked }) => {
+                        core_round = asked;
                         let started = claim
                             .ok_or_else(|| "the worker's devices make no claim a challenge can check".to_owned())
                             .and_then(|claim| {
-                                Round::start(claim, reported_rtt_ms.unwrap_or(0), next_challenge_id, state.challenge_walk_steps)
+                                Round::start(claim, reported_rtt_ms.unwrap_or(0), next_challenge_id, state.round_limits)
                             });
                         next_challenge_id += challenge::ROUND_IDS;
                         match started {
@@ -178,7 +181,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                             }
                             Err(detail) => {
                                 let progress = Progress::Done { passed: false, detail };
-                                if !challenge_progress(&mut socket, &state, &worker_id, &mut round, progress).await {
+                                if !challenge_progress(&mut socket, &state, &worker_id, &mut round, core_round, progress).await {
                                     break;
                                 }
                                 continue;
@@ -207,7 +210,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                     ) => {
                         let Some(running) = round.as_mut() else { continue };
                         let progress = running.on_message(message);
-                        if !challenge_progress(&mut socket, &state, &worker_id, &mut round, progress).await {
+                        if !challenge_progress(&mut socket, &state, &worker_id, &mut round, core_round, progress).await {
                             break;
                         }
                         continue;
@@ -269,6 +272,7 @@ async fn challenge_progress(
     state: &AppState,
     worker_id: &iog_types::WorkerId,
     round: &mut Option<Round>,
+    core_round: u64,
     progress: Progress,
 ) -> bool {
     match progress {
@@ -281,7 +285,7 @@ async fn challenge_progress(
             } else {
                 tracing::warn!(worker_id = %worker_id, detail, "hardware challenge failed");
             }
-            let event = Event::ChallengeChecked { worker_id: worker_id.clone(), passed, detail };
+            let event = Event::ChallengeChecked { worker_id: worker_id.clone(), round: core_round, passed, detail };
             state.engine.event(event).await.is_ok()
         }
     }

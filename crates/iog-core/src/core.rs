@@ -33,6 +33,16 @@ fn challengeable(offer: &Offer) -> bool {
     !offer.groups.is_empty() && offer.groups.iter().all(|group| group.kind == iog_types::DeviceKind::Cpu)
 }
 
+/// Memory an offer's CPU groups lend.
+fn cpu_memory_bytes(offer: &Offer) -> u64 {
+    offer
+        .groups
+        .iter()
+        .filter(|group| group.kind == iog_types::DeviceKind::Cpu)
+        .map(|group| group.memory_bytes)
+        .fold(0, u64::saturating_add)
+}
+
 /// A reported coordinate is used for gangs once its own error estimate is
 /// at most this: the estimates it gives are then within about half of the
 /// true latency, and usually far better (see `iog_sched::vivaldi`).
@@ -173,6 +183,8 @@ struct Worker {
     next_challenge_ms: Option<UnixMs>,
     /// When the challenge round under way started.
     challenge_started_ms: UnixMs,
+    /// The round under way, or the last one.
+    challenge_round: u64,
 }
 
 impl Worker {
@@ -192,6 +204,7 @@ impl Worker {
             online_since_ms: now,
             next_challenge_ms: None,
             challenge_started_ms: now,
+            challenge_round: 0,
         }
     }
 }
@@ -238,6 +251,8 @@ pub struct Core {
     /// Challenge rounds by when they time out; an entry whose worker is no
     /// longer in that round is skipped when it comes due.
     challenge_deadlines: BTreeSet<(UnixMs, WorkerId)>,
+    /// The last challenge round number handed out.
+    challenge_rounds: u64,
     /// (end of a gang's wait after its hold timed out, job): the tick at
     /// that time calls for a placement round, or the gang could wait for
     /// an unrelated event forever.
@@ -266,6 +281,7 @@ impl Core {
             challenges: HashMap::new(),
             challenges_due: BTreeSet::new(),
             challenge_deadlines: BTreeSet::new(),
+            challenge_rounds: 0,
             spot_pending: HashMap::new(),
             spot_deadlines: BTreeSet::new(),
             spot_reissue: Vec::new(),
@@ -409,17 +425,27 @@ impl Core {
                 self.on_connected(worker_id, offer, trust, &running, now, &mut out)
             }
             Event::OfferChanged { worker_id, offer } => {
-                if self.workers.get(&worker_id).is_some_and(|worker| worker.connected) {
-                    let trust = self.workers[&worker_id].trust;
+                if let Some(worker) = self.workers.get(&worker_id).filter(|worker| worker.connected) {
+                    // Memory lent is proven by the memory challenge: an
+                    // offer that lends more is challenged at the next tick
+                    // rather than at the next routine round.
+                    let raised = cpu_memory_bytes(&offer) > cpu_memory_bytes(&worker.offer);
+                    let trust = worker.trust;
                     self.set_offer(&worker_id, offer, trust, now);
+                    if raised && self.config.challenge_interval_ms > 0 {
+                        self.set_challenge_due(&worker_id, Some(now));
+                    }
                 }
             }
             Event::WorkerPaused { worker_id, paused, reason } => {
                 self.on_paused(&worker_id, paused, &reason, now, &mut out)
             }
             Event::WorkerRtt { worker_id, rtt_ms } => self.on_rtt(&worker_id, rtt_ms),
-            Event::ChallengeChecked { worker_id, passed, detail } => {
-                self.on_challenge(&worker_id, passed, &detail, now, &mut out)
+            Event::ChallengeChecked { worker_id, round, passed, detail } => {
+                let current = self.workers.get(&worker_id).is_some_and(|w| w.challenging && w.challenge_round == round);
+                if current || round == 0 {
+                    self.on_challenge(&worker_id, passed, &detail, now, &mut out)
+                }
             }
             Event::WorkerCoord { worker_id, coord } => {
                 if let Some(worker) = self.workers.get_mut(&worker_id)
@@ -534,9 +560,11 @@ impl Core {
         let worker = self.workers.get_mut(&worker_id).expect("inserted above");
         worker.challenging = self.config.challenge_interval_ms > 0 && challengeable(&offer);
         if worker.challenging {
+            self.challenge_rounds += 1;
+            worker.challenge_round = self.challenge_rounds;
             worker.challenge_started_ms = now;
             self.challenge_deadlines.insert((now + self.config.challenge_timeout_ms, worker_id.clone()));
-            out.push(Action::Challenge { worker_id: worker_id.clone() });
+            out.push(Action::Challenge { worker_id: worker_id.clone(), round: self.challenge_rounds });
         }
         self.set_offer(&worker_id, offer, trust, now);
     }
@@ -606,9 +634,11 @@ impl Core {
                 continue;
             }
             worker.challenging = true;
+            self.challenge_rounds += 1;
+            worker.challenge_round = self.challenge_rounds;
             worker.challenge_started_ms = now;
             self.challenge_deadlines.insert((now + self.config.challenge_timeout_ms, worker_id.clone()));
-            out.push(Action::Challenge { worker_id: worker_id.clone() });
+            out.push(Action::Challenge { worker_id: worker_id.clone(), round: self.challenge_rounds });
             self.refresh_available(&worker_id, now);
         }
     }

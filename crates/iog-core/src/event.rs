@@ -81,7 +81,11 @@ pub enum Event {
     /// takes that away and keeps the worker from new tasks until it passes
     /// again, and failing [`crate::Config::challenge_failures_slash`] times
     /// in a row slashes its stake.
-    ChallengeChecked { worker_id: WorkerId, passed: bool, detail: String },
+    /// `round` is the one [`Action::Challenge`] named: a report of any
+    /// other round (one that timed out, a repeat) is ignored. Round 0 is a
+    /// result the core did not ask for, taken as it comes (tests drive a
+    /// worker's record this way; the shells always name the round).
+    ChallengeChecked { worker_id: WorkerId, round: u64, passed: bool, detail: String },
     /// A worker's owner started (`paused`) or stopped using the machine.
     /// While paused the worker gets no tasks; pausing hands its tasks back
     /// to the queue without counting the attempt.
@@ -237,7 +241,8 @@ pub enum Action {
     WorkerDead { worker_id: WorkerId },
     /// Run a hardware challenge with this worker, then report
     /// [`Event::ChallengeChecked`]. The worker takes no tasks meanwhile.
-    Challenge { worker_id: WorkerId },
+    /// `round` tells this round from every other, for the report.
+    Challenge { worker_id: WorkerId, round: u64 },
     /// Recompute a sample of a run's output (`iog_workloads::spot_check`
     /// with this seed, secret to workers) and report
     /// [`Event::SpotChecked`]. Issued again after a restart for every run

@@ -40,7 +40,7 @@ fn leased_to(actions: &[Action]) -> Vec<String> {
 
 fn challenge(core: &mut Core, name: &str, passed: bool, now: u64) -> Vec<Action> {
     let detail = if passed { String::new() } else { "missed its deadline".to_owned() };
-    core.handle(Event::ChallengeChecked { worker_id: WorkerId(name.to_owned()), passed, detail }, now)
+    core.handle(Event::ChallengeChecked { worker_id: WorkerId(name.to_owned()), round: 0, passed, detail }, now)
 }
 
 fn worker(core: &Core, name: &str) -> iog_core::WorkerView {
@@ -167,6 +167,28 @@ fn a_worker_is_challenged_on_connect_and_takes_no_task_until_checked_then_about_
         .find(|now| challenges(&core.handle(Event::Tick, *now)) > 0)
         .expect("a routine challenge fell due");
     assert!((30_500..=91_500).contains(&first_due), "{first_due}");
+    assert!(worker(&core, "w").challenging);
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn an_offer_lending_more_memory_is_challenged_at_once() {
+    let config = Config { challenge_interval_ms: 3_600_000, heartbeat_interval_ms: 1_000_000, ..config() };
+    let mut core = Core::new(config);
+    let lending = |memory_bytes: u64| {
+        let mut offer = Offer::cpu(1);
+        offer.groups[0].memory_bytes = memory_bytes;
+        offer
+    };
+    let w = WorkerId("w".into());
+    core.handle(Event::WorkerConnected { worker_id: w.clone(), offer: lending(1 << 30), trust: 0, running: vec![] }, 0);
+    challenge(&mut core, "w", true, 100);
+    // Lending less, or the same, proves nothing new.
+    core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 29) }, 200);
+    assert_eq!(challenges(&core.handle(Event::Tick, 300)), 0);
+    // Lending more is challenged at the next tick, not an hour later.
+    core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 31) }, 400);
+    assert_eq!(challenges(&core.handle(Event::Tick, 500)), 1);
     assert!(worker(&core, "w").challenging);
     core.check_invariants().unwrap();
 }
@@ -359,7 +381,9 @@ fn hours_online_raise_reputation() {
 
 /// A round whose answer never comes (its messages were lost) fails at
 /// `challenge_timeout_ms`, so the worker is not kept out forever: it is
-/// challenged again after `challenge_retry_ms` and takes tasks once it passes.
+/// challenged again after `challenge_retry_ms` and takes tasks once it
+/// passes. Reports name their round: a late one of the timed-out round, or
+/// a repeat, changes nothing.
 #[test]
 fn a_challenge_round_that_is_never_answered_times_out() {
     let config =
@@ -384,8 +408,25 @@ fn a_challenge_round_that_is_never_answered_times_out() {
     // The retry comes a second later.
     core.handle(Event::Heartbeat { worker_id: w.clone(), held: vec![] }, 6_000);
     let retried = core.handle(Event::Tick, 6_000);
-    assert!(retried.iter().any(|a| matches!(a, Action::Challenge { .. })), "{retried:?}");
-    assert_eq!(leased_to(&challenge(&mut core, "w", true, 6_100)), Vec::<String>::new());
+    let round_of = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::Challenge { round, .. } => Some(*round),
+            _ => None,
+        })
+    };
+    let (first, retry) = (round_of(&joined).unwrap(), round_of(&retried).expect("a retry round"));
+    assert_ne!(first, retry);
+    // The timed-out round's answer, arriving late, is not taken for the retry's.
+    let checked =
+        |round, passed| Event::ChallengeChecked { worker_id: w.clone(), round, passed, detail: String::new() };
+    core.handle(checked(first, true), 6_050);
+    let view = worker(&core, "w");
+    assert!(view.challenging && view.challenges.passed == 0, "{view:?}");
+    assert_eq!(leased_to(&core.handle(checked(retry, true), 6_100)), Vec::<String>::new());
     assert!(worker(&core, "w").available);
+    // A repeated report of the same round counts once.
+    core.handle(checked(retry, false), 6_200);
+    let view = worker(&core, "w");
+    assert_eq!((view.challenges.passed, view.challenges.failed), (1, 1), "{view:?}");
     core.check_invariants().unwrap();
 }

@@ -346,6 +346,7 @@ enum Up {
     Resume,
     /// The answer to a challenge round, as the coordinator's check found it.
     Challenged {
+        round: u64,
         passed: bool,
     },
 }
@@ -367,8 +368,10 @@ enum Down {
     },
     /// The connection is gone (closed by the coordinator, or refused because it is down).
     Closed,
-    /// Take a hardware challenge round.
-    Challenge,
+    /// Take hardware challenge round `round`.
+    Challenge {
+        round: u64,
+    },
 }
 
 /// What happens in the world. `OwnerIdle`: the owner of the machine in
@@ -420,6 +423,7 @@ enum Ev {
         slot: usize,
         incarnation: u64,
         session: u64,
+        round: u64,
         passed: bool,
     },
     /// The coordinator's spot check of a run is done (dropped if the
@@ -910,10 +914,10 @@ impl World {
                 self.reconnect(slot, incarnation);
                 Ok(())
             }
-            Ev::ChallengeAnswered { slot, incarnation, session, passed } => {
+            Ev::ChallengeAnswered { slot, incarnation, session, round, passed } => {
                 let worker = &self.workers[slot];
                 if worker.up && worker.incarnation == incarnation && worker.session == session {
-                    self.send_up(slot, session, Up::Challenged { passed });
+                    self.send_up(slot, session, Up::Challenged { round, passed });
                 }
                 Ok(())
             }
@@ -1292,9 +1296,9 @@ impl World {
                 let delay = self.rng.random_range(1..20);
                 self.at(delay, Ev::SpotChecked { task_id, passed, coordinator: self.coord_incarnation });
             }
-            Action::Challenge { worker_id } => {
+            Action::Challenge { worker_id, round } => {
                 self.challenging.insert(worker_id.clone());
-                self.send_down(&worker_id, Down::Challenge);
+                self.send_down(&worker_id, Down::Challenge { round });
             }
             // The simulated workers hold no stake; the slashes for wrong
             // results were checked with the step's verdicts.
@@ -1417,11 +1421,11 @@ impl World {
             }
             Up::Failed { task_id, token } => Event::TaskFailed { worker_id, task_id, token, error: "sim".into() },
             Up::Pause => Event::WorkerPaused { worker_id, paused: true, reason: "sim owner".into() },
-            Up::Challenged { passed } => {
+            Up::Challenged { round, passed } => {
                 self.challenging.remove(&worker_id);
                 self.stats.challenges += 1;
                 self.stats.challenges_failed += u64::from(!passed);
-                Event::ChallengeChecked { worker_id, passed, detail: "sim".into() }
+                Event::ChallengeChecked { worker_id, round, passed, detail: "sim".into() }
             }
             Up::Resume => Event::WorkerPaused { worker_id, paused: false, reason: String::new() },
         };
@@ -1532,13 +1536,13 @@ impl World {
                     worker.unacked.remove(&task_id);
                 }
             }
-            Down::Challenge => {
+            Down::Challenge { round } => {
                 // A slow worker answers slowly but in time: its claim is what
                 // it has. Failures are faults, so they stop with the others.
                 let slow = worker.slow;
                 let failed = self.in_fault_window() && roll(&mut self.rng, self.config.faults.challenge_fail_per_mille);
                 let delay = self.rng.random_range(20..=200) * if slow { 10 } else { 1 };
-                self.at(delay, Ev::ChallengeAnswered { slot, incarnation, session, passed: !failed });
+                self.at(delay, Ev::ChallengeAnswered { slot, incarnation, session, round, passed: !failed });
             }
             Down::Closed => {
                 worker.session = 0;

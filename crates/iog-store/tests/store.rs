@@ -175,7 +175,7 @@ async fn worker_records_survive_a_restart() {
         0,
     ));
     for (now, passed) in [(10, true), (20, false), (30, false)] {
-        let checked = Event::ChallengeChecked { worker_id: worker.clone(), passed, detail: "test".into() };
+        let checked = Event::ChallengeChecked { worker_id: worker.clone(), round: 0, passed, detail: "test".into() };
         changes.extend(persisted(&core.handle(checked, now)));
     }
     store.apply(&changes).await.unwrap();
@@ -193,8 +193,8 @@ async fn worker_records_survive_a_restart() {
     assert_eq!((after.challenges, after.reputation), (before.challenges, before.reputation));
     assert_eq!(after.challenges.failed_in_row, 2);
     // The third failure in a row, after the restart, slashes.
-    let third =
-        restored.handle(Event::ChallengeChecked { worker_id: worker, passed: false, detail: "test".into() }, 60);
+    let third = restored
+        .handle(Event::ChallengeChecked { worker_id: worker, round: 0, passed: false, detail: "test".into() }, 60);
     assert!(third.iter().any(|a| matches!(a, Action::SlashStake { .. })), "{third:?}");
     restored.check_invariants().unwrap();
 }

@@ -158,6 +158,12 @@ pub struct Timings {
     #[arg(long, default_value_t = iog_trust::claim::PROBES_PLAN,
           value_parser = clap::value_parser!(u32).range(1024..=i64::from(iog_trust::memory::PROBES_MAX)))]
     pub challenge_walk_steps: u32,
+    /// Added to every challenge deadline on top of twice the worker's round
+    /// trip. More tolerates busy or shared hosts and proves less
+    /// (docs/TRUST.md); `up` and `demo` use 2000.
+    #[arg(long, default_value_t = iog_coordinator::CHALLENGE_ALLOWANCE_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub challenge_allowance_ms: u64,
 }
 
 impl Timings {

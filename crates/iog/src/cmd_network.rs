@@ -31,7 +31,11 @@ const DEMO_WORKER_PRICES_IO: [&str; 3] = ["240", "300", "360"];
 pub const CHALLENGE_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
 /// Memory each worker of a development network lends (and fills in its
 /// hardware challenges): its workers share one machine.
-pub const DEV_WORKER_MEMORY_BYTES: u64 = 128 << 20;
+pub const DEV_WORKER_MEMORY_BYTES: u64 = 64 << 20;
+/// A development network's challenge allowance: its workers take their
+/// join challenges side by side on one machine (each claiming all of its
+/// cores), so they need far more than a real host's 200 ms.
+pub const DEV_CHALLENGE_ALLOWANCE_MS: u64 = 2_000;
 /// Steps of a development network's memory walks: its workers walk side by
 /// side on one machine, which the planned 2^20 steps (3 µs each) would not
 /// reliably allow; 2^16 steps with the network allowance leave several
@@ -46,6 +50,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     config.core = args.timings.core_config();
     config.probe_interval_ms = args.timings.probe_interval_ms;
     config.challenge_walk_steps = args.timings.challenge_walk_steps;
+    config.challenge_allowance_ms = args.timings.challenge_allowance_ms;
     config.fee_bps = args.fee_bps;
     let min_per_device: iog_ledger::Amount = args
         .stake_min_io_per_device
@@ -93,6 +98,7 @@ impl Network {
         config.core = core;
         config.probe_interval_ms = probe_interval_ms;
         config.challenge_walk_steps = DEV_CHALLENGE_WALK_STEPS;
+        config.challenge_allowance_ms = DEV_CHALLENGE_ALLOWANCE_MS;
         // `up` and `demo` run development networks, which have a faucet.
         config.faucet_max = iog_ledger::Amount::from_io(DEV_FAUCET_MAX_IO);
         let coordinator = Coordinator::start(config).await?;
