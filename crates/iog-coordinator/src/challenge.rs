@@ -43,6 +43,12 @@ pub(crate) struct RoundLimits {
     pub(crate) walk_steps: u32,
 }
 
+/// Largest round trip a deadline allows for. The round trip is what the
+/// worker reports, so a cheater could claim a long one to widen its own
+/// deadlines; this bounds what that buys (a memory walk's k* stays below
+/// about 205). A worker truly farther away than this fails its rounds.
+pub const CHALLENGE_RTT_MS_MAX: u32 = 1_000;
+
 /// Challenge ids one round uses: compute, memory, hash.
 pub(crate) const ROUND_IDS: u64 = 3;
 
@@ -121,7 +127,7 @@ impl Round {
         challenge_id: u64,
         limits: RoundLimits,
     ) -> Result<(Round, CoordinatorMessage), String> {
-        let network_ms = 2 * u64::from(rtt_ms) + limits.allowance_ms;
+        let network_ms = 2 * u64::from(rtt_ms.min(CHALLENGE_RTT_MS_MAX)) + limits.allowance_ms;
         let walk_steps = limits.walk_steps;
         let plan = claim.plan_compute(seed(), TARGET_MS, network_ms).map_err(|err| err.to_string())?;
         let now = Instant::now();

@@ -10,8 +10,10 @@
 
 mod devices;
 mod identity;
+mod memory;
 pub mod owner;
 
 pub use devices::{DiscoveryReport, discover_devices, merge_devices};
 pub use identity::{Identity, IdentityError, KEY_FILE_NAME, verify, verify_key};
+pub use memory::memory_available_bytes;
 pub use owner::{COMMAND_TIMEOUT, OwnerPolicy, OwnerState, OwnerWatch};

@@ -211,6 +211,20 @@ impl Challenger {
                         let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
                         return;
                     }
+                    // The fill and the walk's record must fit in what the
+                    // host has free, or the owner's programs would swap.
+                    let needed = challenge.filled_bytes() + u64::from(challenge.n_probes) * 32;
+                    if let Some(available) = iog_host::memory_available_bytes()
+                        && needed > available
+                    {
+                        let error = format!(
+                            "the memory challenge needs {needed} bytes and the host has {available} free; \
+                             the owner's programs use memory the offer lends, so lower [offer] memory_gib"
+                        );
+                        tracing::warn!(needed, available, "memory challenge refused: not enough free memory");
+                        let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
+                        return;
+                    }
                     let filled = this.fill(challenge).await;
                     match filled {
                         Ok(fill) => {
