@@ -144,8 +144,9 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         tokio::time::interval_at(tokio::time::Instant::now() + probe_every.min(PROBE_FIRST_ROUND_AFTER), probe_every);
     probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut round: Option<Round> = None;
-    // The core's number for the round under way, reported back with its outcome.
-    let mut core_round: u64 = 0;
+    // The core's number for the round under way, reported back with its
+    // outcome; a round always begins with the core asking for it.
+    let mut core_round: Option<u64> = None;
     let mut next_challenge_id: u64 = 1;
     loop {
         let round_deadline = round.as_ref().map(Round::deadline);
@@ -167,7 +168,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                     None => break,
                     Some(Outgoing::Message(message)) => message,
                     Some(Outgoing::Challenge { round: asked }) => {
-                        core_round = asked;
+                        core_round = Some(asked);
                         let started = claim
                             .ok_or_else(|| "the worker's devices make no claim a challenge can check".to_owned())
                             .and_then(|claim| {
@@ -272,7 +273,7 @@ async fn challenge_progress(
     state: &AppState,
     worker_id: &iog_types::WorkerId,
     round: &mut Option<Round>,
-    core_round: u64,
+    core_round: Option<u64>,
     progress: Progress,
 ) -> bool {
     match progress {
@@ -285,6 +286,10 @@ async fn challenge_progress(
             } else {
                 tracing::warn!(worker_id = %worker_id, detail, "hardware challenge failed");
             }
+            let Some(core_round) = core_round else {
+                tracing::error!(worker_id = %worker_id, detail, "a challenge round ended that the core never asked for");
+                return true;
+            };
             let event = Event::ChallengeChecked { worker_id: worker_id.clone(), round: core_round, passed, detail };
             state.engine.event(event).await.is_ok()
         }

@@ -185,6 +185,9 @@ struct Worker {
     challenge_started_ms: UnixMs,
     /// The round under way, or the last one.
     challenge_round: u64,
+    /// The offer lends more memory than the last round started with: the
+    /// next round comes as soon as the worker is idle.
+    memory_unproven: bool,
 }
 
 impl Worker {
@@ -205,6 +208,7 @@ impl Worker {
             next_challenge_ms: None,
             challenge_started_ms: now,
             challenge_round: 0,
+            memory_unproven: false,
         }
     }
 }
@@ -427,13 +431,19 @@ impl Core {
             Event::OfferChanged { worker_id, offer } => {
                 if let Some(worker) = self.workers.get(&worker_id).filter(|worker| worker.connected) {
                     // Memory lent is proven by the memory challenge: an
-                    // offer that lends more is challenged at the next tick
-                    // rather than at the next routine round.
+                    // offer that lends more is challenged now if the
+                    // worker is idle (before anything is placed on the new
+                    // amount), else as soon as it is, not at the next
+                    // routine round.
                     let raised = cpu_memory_bytes(&offer) > cpu_memory_bytes(&worker.offer);
                     let trust = worker.trust;
                     self.set_offer(&worker_id, offer, trust, now);
-                    if raised && self.config.challenge_interval_ms > 0 {
+                    if raised && self.config.challenge_interval_ms > 0 && challengeable(&self.workers[&worker_id].offer)
+                    {
+                        self.workers.get_mut(&worker_id).expect("checked above").memory_unproven = true;
+                        self.refresh_available(&worker_id, now);
                         self.set_challenge_due(&worker_id, Some(now));
+                        self.start_due_challenges(now, &mut out);
                     }
                 }
             }
@@ -562,6 +572,7 @@ impl Core {
         if worker.challenging {
             self.challenge_rounds += 1;
             worker.challenge_round = self.challenge_rounds;
+            worker.memory_unproven = false;
             worker.challenge_started_ms = now;
             self.challenge_deadlines.insert((now + self.config.challenge_timeout_ms, worker_id.clone()));
             out.push(Action::Challenge { worker_id: worker_id.clone(), round: self.challenge_rounds });
@@ -617,7 +628,8 @@ impl Core {
     }
 
     /// Starts the challenges that fell due, on workers that run no tasks;
-    /// a busy one is asked again a retry later.
+    /// a busy one is asked again a retry later, or, when it lends memory no
+    /// round has proven, as soon as it runs none (see `on_lease_ended`).
     fn start_due_challenges(&mut self, now: UnixMs, out: &mut Vec<Action>) {
         while let Some((due_ms, worker_id)) = self.challenges_due.first().cloned() {
             if due_ms > now {
@@ -629,13 +641,14 @@ impl Core {
                 continue;
             }
             if !worker.leases.is_empty() || worker.paused {
-                let retry_ms = now + self.config.challenge_retry_ms;
+                let retry_ms = if worker.memory_unproven { now + 1 } else { now + self.config.challenge_retry_ms };
                 self.set_challenge_due(&worker_id, Some(retry_ms));
                 continue;
             }
             worker.challenging = true;
             self.challenge_rounds += 1;
             worker.challenge_round = self.challenge_rounds;
+            worker.memory_unproven = false;
             worker.challenge_started_ms = now;
             self.challenge_deadlines.insert((now + self.config.challenge_timeout_ms, worker_id.clone()));
             out.push(Action::Challenge { worker_id: worker_id.clone(), round: self.challenge_rounds });
@@ -836,7 +849,13 @@ impl Core {
                 });
             }
         }
-        let wait_ms = if passed { self.challenge_wait_ms(worker_id) } else { self.config.challenge_retry_ms };
+        let unproven = self.workers.get(worker_id).is_some_and(|worker| worker.memory_unproven);
+        let wait_ms = match (passed, unproven) {
+            // The offer was raised during the round, which proved the old amount.
+            (true, true) => 0,
+            (true, false) => self.challenge_wait_ms(worker_id),
+            (false, _) => self.config.challenge_retry_ms,
+        };
         let connected = self.workers.get_mut(worker_id).is_some_and(|worker| {
             worker.challenging = false;
             worker.connected
@@ -1847,11 +1866,16 @@ impl Core {
         };
         // A worker whose latest hardware challenge failed takes no new tasks
         // until it passes one, nor one a quorum proved wrong while its
-        // suspension lasts.
+        // suspension lasts, nor one lending memory no round has proven
+        // (it drains, and is challenged once idle).
         let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0)
             || self.suspended_until.contains_key(worker_id);
-        let available =
-            worker.connected && !worker.paused && !worker.challenging && !failing && worker.offer.available_at(now);
+        let available = worker.connected
+            && !worker.paused
+            && !worker.challenging
+            && !worker.memory_unproven
+            && !failing
+            && worker.offer.available_at(now);
         let next_edge_ms = if worker.connected { worker.offer.next_change_after(now) } else { None };
         if worker.next_edge_ms != next_edge_ms {
             if let Some(old) = worker.next_edge_ms {
@@ -2079,7 +2103,7 @@ impl Core {
             }
             let failing = self.challenges.get(worker_id).is_some_and(|record| record.failed_in_row > 0)
                 || self.suspended_until.contains_key(worker_id);
-            if (worker.challenging || failing)
+            if (worker.challenging || worker.memory_unproven || failing)
                 && worker.entries.iter().any(|entry| self.index.get(*entry).is_some_and(|view| view.available))
             {
                 return Err(format!("{worker_id} is under or failed a challenge but its devices are available"));

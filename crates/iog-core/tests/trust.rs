@@ -186,10 +186,85 @@ fn an_offer_lending_more_memory_is_challenged_at_once() {
     // Lending less, or the same, proves nothing new.
     core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 29) }, 200);
     assert_eq!(challenges(&core.handle(Event::Tick, 300)), 0);
-    // Lending more is challenged at the next tick, not an hour later.
-    core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 31) }, 400);
-    assert_eq!(challenges(&core.handle(Event::Tick, 500)), 1);
+    // Lending more is challenged at once, not an hour later.
+    let raised = core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 31) }, 400);
+    assert_eq!(challenges(&raised), 1, "{raised:?}");
     assert!(worker(&core, "w").challenging);
+    core.check_invariants().unwrap();
+}
+
+/// Plays a round to its end: the report of the round the core named.
+fn pass_round(core: &mut Core, actions: &[Action], now: u64) -> Vec<Action> {
+    let (worker_id, round) = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Challenge { worker_id, round } => Some((worker_id.clone(), *round)),
+            _ => None,
+        })
+        .expect("a round was started");
+    core.handle(Event::ChallengeChecked { worker_id, round, passed: true, detail: String::new() }, now)
+}
+
+#[test]
+fn memory_lent_beyond_what_a_round_proved_takes_no_task_until_proven() {
+    let config = Config { challenge_interval_ms: 3_600_000, heartbeat_interval_ms: 1_000_000, ..config() };
+    let lending = |memory_bytes: u64| {
+        let mut offer = Offer::cpu(1);
+        offer.groups[0].memory_bytes = memory_bytes;
+        offer
+    };
+    let w = WorkerId("w".into());
+    let connect = |core: &mut Core| {
+        core.handle(
+            Event::WorkerConnected { worker_id: w.clone(), offer: lending(1 << 30), trust: 0, running: vec![] },
+            0,
+        )
+    };
+
+    // Idle, with a job queued: the raise starts a round at once, and the
+    // job is placed only once it passes.
+    let mut core = Core::new(config.clone());
+    let joined = connect(&mut core);
+    pass_round(&mut core, &joined, 10);
+    let raised = core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 34) }, 20);
+    assert_eq!(challenges(&raised), 1, "{raised:?}");
+    assert!(leased_to(&core.handle(Event::JobSubmitted(job(1, 1, 0)), 30)).is_empty());
+    core.check_invariants().unwrap();
+    assert_eq!(leased_to(&pass_round(&mut core, &raised, 40)), ["w"]);
+
+    // Raised while its join round runs: that round proved the old amount,
+    // so the next comes at the next tick, and no task goes to it between.
+    let mut core = Core::new(config.clone());
+    let joined = connect(&mut core);
+    core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 34) }, 5);
+    core.handle(Event::JobSubmitted(job(1, 1, 0)), 6);
+    assert!(leased_to(&pass_round(&mut core, &joined, 10)).is_empty());
+    core.check_invariants().unwrap();
+    let next = core.handle(Event::Tick, 20);
+    assert_eq!(challenges(&next), 1, "{next:?}");
+    assert_eq!(leased_to(&pass_round(&mut core, &next, 30)), ["w"]);
+
+    // Raised while running a task: it takes no other, and is challenged at
+    // the first tick after the task ends.
+    let mut core = Core::new(config);
+    let joined = connect(&mut core);
+    core.handle(Event::JobSubmitted(job(1, 2, 0)), 1);
+    let placed = pass_round(&mut core, &joined, 10);
+    let Some(Action::Persist(Change::TaskLeased { task_id, token, .. })) =
+        placed.iter().find(|a| matches!(a, Action::Persist(Change::TaskLeased { .. })))
+    else {
+        panic!("{placed:?}")
+    };
+    let (task_id, token) = (*task_id, *token);
+    let raised = core.handle(Event::OfferChanged { worker_id: w.clone(), offer: lending(1 << 34) }, 20);
+    assert_eq!(challenges(&raised), 0);
+    assert_eq!(challenges(&core.handle(Event::Tick, 30)), 0, "busy");
+    let output = BlobId::of(b"out");
+    let done = core.handle(Event::TaskSucceeded { worker_id: w.clone(), task_id, token, output, duration_ms: 5 }, 40);
+    assert!(leased_to(&done).is_empty(), "the second task waits for the round: {done:?}");
+    let next = core.handle(Event::Tick, 50);
+    assert_eq!(challenges(&next), 1, "{next:?}");
+    assert_eq!(leased_to(&pass_round(&mut core, &next, 60)), ["w"]);
     core.check_invariants().unwrap();
 }
 

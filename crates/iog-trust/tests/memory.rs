@@ -158,34 +158,55 @@ fn split_passes(challenge: &MemoryChallenge, split: WalkSplit, n_trials: u32, n_
         .count() as u32
 }
 
+/// For `n_trials` check seeds of one check each: the step checked and
+/// whether the split walk passed.
+fn single_checks(challenge: &MemoryChallenge, split: WalkSplit, n_trials: u32) -> Vec<(u32, bool)> {
+    let fill = memory::fill(challenge).unwrap();
+    let walk = fill.walk_split(&seed(2), split);
+    (0..n_trials)
+        .map(|trial| {
+            let mut check_seed = [7u8; 32];
+            check_seed[..4].copy_from_slice(&trial.to_le_bytes());
+            let step = memory::checked_steps(challenge.n_probes, &check_seed, 1)[0];
+            let answer = walk.open(&check_seed, 1);
+            let passed = memory::check(challenge, &seed(2), &walk.commitment(), &check_seed, 1, &answer).is_ok();
+            (step, passed)
+        })
+        .collect()
+}
+
 #[test]
 fn a_walk_computed_in_pieces_at_once_fails_at_every_later_piece() {
     let challenge = challenge(MIB, 1 << 8, 4096);
     assert_eq!(split_passes(&challenge, WalkSplit::default(), 50, 64), 50, "the unsplit walk is honest");
-    // Two pieces: every checked step in the second half is wrong, because
-    // each of its leaves was keyed without the first half's subtree roots.
-    // All 64 checks fall in the first half with probability about 2^-64.
-    for n_pieces in [2, 16] {
+    // 4096 steps are 512 leaves: pieces of 256 leaves (2048 steps) or of 32
+    // (256 steps). Every step past the first piece fails its check, not
+    // only the joins: each of its leaves was keyed without the roots of the
+    // leaves before the piece. Every step of the first piece passes.
+    for (n_pieces, first_piece_steps) in [(2, 2048), (16, 256)] {
         let split = WalkSplit { n_pieces, split_leaves: false };
-        assert_eq!(split_passes(&challenge, split, 200, 64), 0, "{n_pieces} pieces");
-        // Even one check catches it whenever it lands past the first piece.
-        let passes = split_passes(&challenge, split, 400, 1);
-        let want = 400.0 / f64::from(n_pieces);
-        assert!((f64::from(passes) - want).abs() < 4.0 * want.sqrt() + 2.0, "{n_pieces} pieces: {passes} of 400");
+        for (step, passed) in single_checks(&challenge, split, 300) {
+            assert_eq!(passed, step < first_piece_steps, "{n_pieces} pieces, step {step}");
+        }
+        // So 64 checks all land in the first piece with probability below 2^-64.
+        assert_eq!(split_passes(&challenge, split, 100, 64), 0, "{n_pieces} pieces");
     }
 }
 
 #[test]
 fn a_walk_split_inside_each_leaf_is_caught_at_its_joins() {
-    // Each leaf's second half starts from a made-up chunk: only the joins,
-    // one step in STEPS_PER_LEAF, are wrong. One check passes with
-    // probability 7/8; 64 checks with (7/8)^64 ≈ 2 · 10^-4.
+    // Each leaf's second half starts from a made-up chunk: only the joins
+    // (step 4 of each 8-step leaf) are wrong, so one check passes with
+    // probability 7/8 and 64 checks with (7/8)^64 ≈ 2 · 10^-4.
     let challenge = challenge(MIB, 1 << 8, 4096);
     let split = WalkSplit { n_pieces: 1, split_leaves: true };
-    let passes = split_passes(&challenge, split, 800, 1);
-    let want = 800.0 * 7.0 / 8.0;
-    assert!((f64::from(passes) - want).abs() < 4.0 * (want / 8.0).sqrt(), "{passes} of 800");
-    assert_eq!(split_passes(&challenge, split, 200, 64), 0);
+    let outcomes = single_checks(&challenge, split, 400);
+    for &(step, passed) in &outcomes {
+        assert_eq!(passed, step % memory::STEPS_PER_LEAF != memory::STEPS_PER_LEAF / 2, "step {step}");
+    }
+    assert!(outcomes.iter().any(|&(_, passed)| !passed) && outcomes.iter().any(|&(_, passed)| passed));
+    // 200 rounds of 64 checks expect 0.04 passes.
+    assert!(split_passes(&challenge, split, 200, 64) <= 2);
 }
 
 #[test]

@@ -87,10 +87,11 @@ async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashe
     let slow_status =
         wait_worker(&cluster, &slow, "the slow worker was not caught", |w| w.challenges_failed >= 1).await;
     assert_eq!(slow_status.challenges_passed, 0);
-    // A worker that lends 64 MiB but keeps a 256th of it, rebuilding the
-    // rest as its memory walk reads it: right answers, too late (the tests'
-    // walk of 2^16 steps proves about 1/250 of the memory, see TRUST.md).
-    let short_handle = start_cheater(&cluster, "short", Cheat::ShortMemory { keep_every: 256 }, 1).await;
+    // A worker that lends 64 MiB but keeps one chunk of each 1024-chunk
+    // chain, rebuilding the rest as its memory walk reads it: right
+    // answers, far too late (the tests' walk of 2^16 steps proves about
+    // 1/250 of the memory, see TRUST.md).
+    let short_handle = start_cheater(&cluster, "short", Cheat::ShortMemory { keep_every: 1024 }, 1).await;
     let short = short_handle.worker_id().clone();
     let short_status =
         wait_worker(&cluster, &short, "the short-memory worker was not caught", |w| w.challenges_failed >= 1).await;
