@@ -17,9 +17,14 @@ pub fn memory_available_bytes() -> Option<u64> {
     }
 }
 
-/// `MemAvailable` from /proc/meminfo, in bytes (the file says kB, meaning KiB).
+/// `MemAvailable` from /proc/meminfo, in bytes.
 fn parse_meminfo_available_bytes(text: &str) -> Option<u64> {
-    let line = text.lines().find_map(|line| line.strip_prefix("MemAvailable:"))?;
+    meminfo_bytes(text, "MemAvailable")
+}
+
+/// One `field` of /proc/meminfo, in bytes (the file says kB, meaning KiB).
+pub(crate) fn meminfo_bytes(text: &str, field: &str) -> Option<u64> {
+    let line = text.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
     let kib = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
     kib.checked_mul(1024)
 }

@@ -72,11 +72,9 @@ fn parse_cpuinfo(text: &str) -> (Option<String>, Option<String>) {
     (vendor, field("model name"))
 }
 
-/// `MemTotal` from /proc/meminfo, in bytes (the file says kB, meaning KiB).
+/// `MemTotal` from /proc/meminfo, in bytes; `None` when absent or zero.
 fn parse_meminfo_total_bytes(text: &str) -> Option<u64> {
-    let line = text.lines().find_map(|line| line.strip_prefix("MemTotal:"))?;
-    let kib = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
-    kib.checked_mul(1024).filter(|&bytes| bytes > 0)
+    crate::memory::meminfo_bytes(text, "MemTotal").filter(|&bytes| bytes > 0)
 }
 
 /// The cgroup v2 memory limit in bytes; `None` when unlimited (`max`) or
