@@ -629,7 +629,8 @@ impl Core {
 
     /// Starts the challenges that fell due, on workers that run no tasks;
     /// a busy one is asked again a retry later, or, when it lends memory no
-    /// round has proven, as soon as it runs none (see `on_lease_ended`).
+    /// round has proven, at the first tick it runs none (it takes no new
+    /// task meanwhile, so it drains).
     fn start_due_challenges(&mut self, now: UnixMs, out: &mut Vec<Action>) {
         while let Some((due_ms, worker_id)) = self.challenges_due.first().cloned() {
             if due_ms > now {
