@@ -153,20 +153,29 @@ pub struct Timings {
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=24 * 3_600_000))]
     pub challenge_retry_ms: u64,
     /// Steps of the memory challenge's walk. Fewer tolerate hosts that run
-    /// several workers side by side, and prove less (docs/TRUST.md);
-    /// `up` and `demo` use 65536.
-    #[arg(long, default_value_t = iog_trust::claim::PROBES_PLAN,
-          value_parser = clap::value_parser!(u32).range(1024..=i64::from(iog_trust::memory::PROBES_MAX)))]
-    pub challenge_walk_steps: u32,
+    /// several workers side by side, and prove less (docs/TRUST.md).
+    /// Default 1048576; 65536 for `up`, whose workers share one machine.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1024..=i64::from(iog_trust::memory::PROBES_MAX)))]
+    pub challenge_walk_steps: Option<u32>,
     /// Added to every challenge deadline on top of twice the worker's round
     /// trip. More tolerates busy or shared hosts and proves less
-    /// (docs/TRUST.md); `up` and `demo` use 2000.
-    #[arg(long, default_value_t = iog_coordinator::CHALLENGE_ALLOWANCE_MS_DEFAULT,
-          value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    pub challenge_allowance_ms: u64,
+    /// (docs/TRUST.md). Default 200; 2000 for `up`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub challenge_allowance_ms: Option<u64>,
 }
 
 impl Timings {
+    /// The memory walk's steps and the challenge allowance: as given, or
+    /// the defaults of a real network, or of a development one (`dev`),
+    /// whose workers share one machine.
+    pub fn challenge_limits(&self, dev: bool) -> (u32, u64) {
+        let (steps, allowance_ms) = match dev {
+            true => (crate::cmd_network::DEV_CHALLENGE_WALK_STEPS, crate::cmd_network::DEV_CHALLENGE_ALLOWANCE_MS),
+            false => (iog_trust::claim::PROBES_PLAN, iog_coordinator::CHALLENGE_ALLOWANCE_MS_DEFAULT),
+        };
+        (self.challenge_walk_steps.unwrap_or(steps), self.challenge_allowance_ms.unwrap_or(allowance_ms))
+    }
+
     pub fn core_config(&self) -> iog_core::Config {
         iog_core::Config {
             heartbeat_interval_ms: self.heartbeat_interval_ms,

@@ -49,8 +49,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     let mut config = CoordinatorConfig::new(args.data_dir, args.listen);
     config.core = args.timings.core_config();
     config.probe_interval_ms = args.timings.probe_interval_ms;
-    config.challenge_walk_steps = args.timings.challenge_walk_steps;
-    config.challenge_allowance_ms = args.timings.challenge_allowance_ms;
+    (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(false);
     config.fee_bps = args.fee_bps;
     let min_per_device: iog_ledger::Amount = args
         .stake_min_io_per_device
@@ -92,13 +91,14 @@ impl Network {
         n_workers: u32,
         core: iog_core::Config,
         probe_interval_ms: u64,
+        (walk_steps, allowance_ms): (u32, u64),
         worker_prices: &[&str],
     ) -> anyhow::Result<Network> {
         let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
         config.core = core;
         config.probe_interval_ms = probe_interval_ms;
-        config.challenge_walk_steps = DEV_CHALLENGE_WALK_STEPS;
-        config.challenge_allowance_ms = DEV_CHALLENGE_ALLOWANCE_MS;
+        config.challenge_walk_steps = walk_steps;
+        config.challenge_allowance_ms = allowance_ms;
         // `up` and `demo` run development networks, which have a faucet.
         config.faucet_max = iog_ledger::Amount::from_io(DEV_FAUCET_MAX_IO);
         let coordinator = Coordinator::start(config).await?;
@@ -151,6 +151,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         args.workers,
         args.timings.core_config(),
         args.timings.probe_interval_ms,
+        args.timings.challenge_limits(true),
         &[],
     )
     .await?;
@@ -186,6 +187,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.workers,
         core,
         iog_coordinator::PROBE_INTERVAL_MS_DEFAULT,
+        (DEV_CHALLENGE_WALK_STEPS, DEV_CHALLENGE_ALLOWANCE_MS),
         &DEMO_WORKER_PRICES_IO,
     )
     .await?;
