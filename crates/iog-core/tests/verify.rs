@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use iog_core::{Action, Change, Config, Core, Event, NewJob, RestoredJob, RestoredTask, Snapshot};
 use iog_sched::{Offer, Requirements};
-use iog_types::{BlobId, DeviceKind, JobId, JobState, TaskState, Verify, WorkerId};
+use iog_types::{BlobId, DeviceKind, JobId, JobState, LeaseToken, TaskId, TaskState, Verify, WorkerId};
 
 fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
     NewJob {
@@ -136,6 +136,17 @@ impl Net {
     }
 
     /// Why the (one) job ended.
+    /// The first task assigned and not yet run, leaving nothing else pending.
+    fn take_assign(&mut self) -> (WorkerId, TaskId, LeaseToken, BlobId) {
+        let Some(Action::Assign { worker_id, task_id, token, input }) =
+            self.pending.iter().find(|a| matches!(a, Action::Assign { .. })).cloned()
+        else {
+            panic!("nothing assigned")
+        };
+        self.pending.clear();
+        (worker_id, task_id, token, input)
+    }
+
     fn end_reason(&self) -> String {
         self.log
             .iter()
@@ -393,12 +404,7 @@ fn a_task_whose_runs_all_fail_their_spot_checks_fails_its_job() {
 fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
     let mut net = Net::new(&["a"], 1);
     net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 3 })));
-    let Some(Action::Assign { worker_id, task_id, token, input }) =
-        net.pending.iter().find(|a| matches!(a, Action::Assign { .. })).cloned()
-    else {
-        panic!("nothing assigned")
-    };
-    net.pending.clear();
+    let (worker_id, task_id, token, input) = net.take_assign();
     net.step(Event::TaskSucceeded {
         worker_id: worker_id.clone(),
         task_id,
@@ -438,12 +444,7 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
 fn a_spot_check_that_never_reports_is_asked_again_then_fails_its_job() {
     let mut net = Net::new(&["a"], 1);
     net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 3 })));
-    let Some(Action::Assign { worker_id, task_id, token, input }) =
-        net.pending.iter().find(|a| matches!(a, Action::Assign { .. })).cloned()
-    else {
-        panic!("nothing assigned")
-    };
-    net.pending.clear();
+    let (worker_id, task_id, token, input) = net.take_assign();
     net.step(Event::TaskSucceeded { worker_id, task_id, token, output: right(input), duration_ms: 5 });
     let asks = |net: &Net| net.pending.iter().filter(|a| matches!(a, Action::SpotCheck { .. })).count();
     assert_eq!(asks(&net), 1);
