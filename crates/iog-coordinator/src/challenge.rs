@@ -62,15 +62,9 @@ pub(crate) fn claim_of(devices: &[Device], offer: &Offer) -> Option<Claim> {
     }
     let cores: u32 = devices.iter().map(|device| device.compute_units.max(1)).sum();
     let cores = f64::from(cores.max(1));
-    let memory_bytes = offer
-        .groups
-        .iter()
-        .filter(|group| group.kind == DeviceKind::Cpu)
-        .map(|group| group.memory_bytes)
-        .fold(0u64, u64::saturating_add);
     Some(Claim {
         int8_ops_per_s: CPU_INT8_OPS_PER_S_PER_CORE * cores,
-        memory_bytes,
+        memory_bytes: offer.cpu_memory_bytes(),
         hashes_per_s: CPU_HASHES_PER_S_PER_CORE * cores,
     })
 }

@@ -33,16 +33,6 @@ fn challengeable(offer: &Offer) -> bool {
     !offer.groups.is_empty() && offer.groups.iter().all(|group| group.kind == iog_types::DeviceKind::Cpu)
 }
 
-/// Memory an offer's CPU groups lend.
-fn cpu_memory_bytes(offer: &Offer) -> u64 {
-    offer
-        .groups
-        .iter()
-        .filter(|group| group.kind == iog_types::DeviceKind::Cpu)
-        .map(|group| group.memory_bytes)
-        .fold(0, u64::saturating_add)
-}
-
 /// A reported coordinate is used for gangs once its own error estimate is
 /// at most this: the estimates it gives are then within about half of the
 /// true latency, and usually far better (see `iog_sched::vivaldi`).
@@ -435,7 +425,7 @@ impl Core {
                     // worker is idle (before anything is placed on the new
                     // amount), else as soon as it is, not at the next
                     // routine round.
-                    let raised = cpu_memory_bytes(&offer) > cpu_memory_bytes(&worker.offer);
+                    let raised = offer.cpu_memory_bytes() > worker.offer.cpu_memory_bytes();
                     let trust = worker.trust;
                     self.set_offer(&worker_id, offer, trust, now);
                     if raised && self.config.challenge_interval_ms > 0 && challengeable(&self.workers[&worker_id].offer)

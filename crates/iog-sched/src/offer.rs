@@ -150,6 +150,16 @@ impl Offer {
         }])
     }
 
+    /// Memory the offer's CPU groups lend to tasks (and prove in memory
+    /// challenges).
+    pub fn cpu_memory_bytes(&self) -> u64 {
+        self.groups
+            .iter()
+            .filter(|group| group.kind == DeviceKind::Cpu)
+            .map(|group| group.memory_bytes)
+            .fold(0, u64::saturating_add)
+    }
+
     /// Checks the limits; the coordinator refuses a session whose offer fails.
     pub fn validate(&self) -> Result<(), OfferError> {
         if !valid_region(&self.region) {

@@ -472,14 +472,7 @@ impl Agent {
                         Some(CoordinatorMessage::Probe { peers }) => self.probe_round(peers),
                         Some(CoordinatorMessage::Challenge { challenge_id, challenge }) => {
                             tracing::info!(challenge_id, "hardware challenge");
-                            let lent_bytes = self
-                                .offer
-                                .borrow()
-                                .groups
-                                .iter()
-                                .filter(|group| group.kind == iog_types::DeviceKind::Cpu)
-                                .map(|group| group.memory_bytes)
-                                .fold(0u64, u64::saturating_add);
+                            let lent_bytes = self.offer.borrow().cpu_memory_bytes();
                             self.challenger.start(challenge_id, challenge, lent_bytes, challenge_tx.clone());
                         }
                         Some(CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed }) => {
