@@ -58,7 +58,9 @@ async fn wait_worker(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_workers_pass_their_challenges_and_cheaters_are_caught_and_slashed() {
-    let flags = ["--faucet-max-io", "100", "--challenge-retry-ms", "300"];
+    // The production allowance: the slow and short-memory cheats must miss
+    // a deadline a development network would grant them.
+    let flags = ["--faucet-max-io", "100", "--challenge-retry-ms", "300", "--challenge-allowance-ms", "200"];
     let mut cluster = Cluster::start_with(0, &flags).await;
     cluster.start_worker(0);
     let honest = cluster.workers[0].0.clone();

@@ -134,9 +134,14 @@ impl Cluster {
             "20",
         ];
         let mut args: Vec<&str> = args.to_vec();
-        // Test workers share this machine, as a development network's do.
+        // Test workers share this machine, as a development network's do:
+        // a short walk, and the development network's allowance, so that a
+        // busy test host never fails an honest worker's round.
         if !self.coordinator_flags.iter().any(|flag| flag == "--challenge-walk-steps") {
             args.extend(["--challenge-walk-steps", "65536"]);
+        }
+        if !self.coordinator_flags.iter().any(|flag| flag == "--challenge-allowance-ms") {
+            args.extend(["--challenge-allowance-ms", "2000"]);
         }
         args.extend(self.coordinator_flags.iter().map(String::as_str));
         self.coordinator = Some(Proc::spawn(&args, log));
@@ -187,10 +192,10 @@ impl Cluster {
     pub async fn wait_for_online(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            // Online and through the hardware challenge every worker takes
-            // when it joins, so placement sees them all.
+            // Online, through the hardware challenge every worker takes when
+            // it joins, and free to take tasks, so placement sees them all.
             if let Ok(workers) = self.client.workers().await
-                && workers.iter().filter(|w| w.online && !w.challenging).count() >= n
+                && workers.iter().filter(|w| w.online && !w.challenging && w.available).count() >= n
             {
                 return;
             }
