@@ -40,6 +40,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/wallets/{address}/faucet", post(faucet))
         .route("/v1/blobs/{blob_id}", get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)))
         .route(STREAM_PATH, get(stream))
+        .merge(crate::auth::routes())
         .merge(crate::money::routes())
         .merge(crate::market::routes())
         .with_state(state)

@@ -36,6 +36,9 @@ pub struct CoordinatorConfig {
     /// covers sending the answer and two busy hosts; a network of several
     /// workers on one machine needs more, and proves less.
     pub challenge_allowance_ms: u64,
+    /// How long a bearer token issued against a wallet's signature lives.
+    /// Default [`crate::TOKEN_TTL_MS_DEFAULT`] (15 minutes).
+    pub token_ttl_ms: u64,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -55,6 +58,7 @@ impl CoordinatorConfig {
             probe_interval_ms: crate::PROBE_INTERVAL_MS_DEFAULT,
             challenge_walk_steps: iog_trust::claim::PROBES_PLAN,
             challenge_allowance_ms: crate::challenge::NETWORK_ALLOWANCE_MS,
+            token_ttl_ms: crate::TOKEN_TTL_MS_DEFAULT,
         }
     }
 

@@ -7,6 +7,8 @@
 //! - [`session`] serves one worker's WebSocket stream; [`probes`] lists
 //!   where workers answer peers' probes, for their network coordinates.
 //! - [`challenge`] runs a hardware challenge round with one worker.
+//! - [`auth`] issues nonces and bearer tokens against wallet signatures
+//!   and names the caller of every owner-checked request.
 //! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
 //!   balances, histories and job bills.
 //! - [`assemble`] builds a done job's artifacts from its task outputs;
@@ -14,6 +16,7 @@
 
 mod api;
 mod assemble;
+mod auth;
 mod challenge;
 mod config;
 mod engine;
@@ -24,6 +27,7 @@ mod server;
 mod session;
 mod spot;
 
+pub use auth::TOKEN_TTL_MS_DEFAULT;
 pub use challenge::NETWORK_ALLOWANCE_MS as CHALLENGE_ALLOWANCE_MS_DEFAULT;
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
 pub use probes::PROBE_INTERVAL_MS_DEFAULT;

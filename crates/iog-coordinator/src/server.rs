@@ -31,6 +31,8 @@ pub(crate) struct AppState {
     /// How often a session names its worker peers to probe; 0: never.
     pub(crate) probe_interval_ms: u64,
     pub(crate) round_limits: crate::challenge::RoundLimits,
+    /// Nonces, tokens, and what signatures must name.
+    pub(crate) auth: Arc<crate::auth::Auth>,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -94,6 +96,8 @@ impl Coordinator {
         // The coordinator's own key signs the ledger's checkpoints.
         let signer = iog_host::Identity::load_or_create(&config.data_dir).context("load coordinator key")?;
         let ledger_signer = signer.worker_id().0;
+        let auth =
+            crate::auth::Auth::new(ledger_signer.clone(), iog_proto::auth::channel_of(None), config.token_ttl_ms);
         let checkpointed =
             store.checkpoints().await.context("read ledger checkpoints")?.last().map_or(0, |c| c.n_entries);
         let (engine, handle) = Engine::new(core, payments, store.clone(), config.tick_interval_ms(), config.batch_max);
@@ -121,6 +125,7 @@ impl Coordinator {
                 allowance_ms: config.challenge_allowance_ms,
                 walk_steps: config.challenge_walk_steps,
             },
+            auth: Arc::new(auth),
         };
         let app = api::router(state);
         // Stream messages are small and latency-bound: without TCP_NODELAY,

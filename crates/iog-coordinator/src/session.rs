@@ -61,9 +61,32 @@ fn decode(message: Message) -> Frame {
     parsed.map_or_else(|err| Frame::Undecodable(err.to_string()), Frame::Message)
 }
 
+/// Checks that `signature` is `worker_id`'s over this session's nonce.
+fn check_session_signature(
+    state: &AppState,
+    nonce: &str,
+    worker_id: &iog_types::WorkerId,
+    signature: &str,
+) -> Result<(), String> {
+    let bytes = hex::decode(signature).map_err(|_| "the hello's signature is not hex".to_owned())?;
+    let bytes: [u8; 64] =
+        bytes.as_slice().try_into().map_err(|_| "an ed25519 signature is 64 bytes (128 hex digits)".to_owned())?;
+    let message =
+        iog_proto::auth::session_signing_message(nonce, &worker_id.0, &state.auth.audience, &state.auth.channel);
+    iog_host::verify(worker_id, &message, &bytes).map_err(|err| err.to_string())
+}
+
 /// Serves a worker from its hello until its connection ends. `remote` is
 /// the address its connection comes from.
 pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: SocketAddr) {
+    // The worker proves its id by signing this session's own nonce, so a
+    // hello recorded from another session is worthless.
+    let nonce = crate::auth::fresh_hex();
+    let challenge =
+        CoordinatorMessage::SessionChallenge { nonce: nonce.clone(), audience: state.auth.audience.clone() };
+    if socket.send(encode(&challenge)).await.is_err() {
+        return;
+    }
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(message))) => decode(message),
         _ => return,
@@ -76,9 +99,14 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         offer,
         held,
         probe_port,
+        signature,
     }) = hello
     else {
-        refuse(&mut socket, "bad_hello", "the first message of a session must be a hello".into()).await;
+        let message = format!(
+            "the first message of a session must be a signed hello (worker protocol {PROTOCOL_VERSION}); \
+             install a matching iog version"
+        );
+        refuse(&mut socket, "bad_hello", message).await;
         return;
     };
     if protocol_version != PROTOCOL_VERSION {
@@ -87,6 +115,11 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
              install a matching iog version"
         );
         refuse(&mut socket, "protocol_version", message).await;
+        return;
+    }
+    if let Err(why) = check_session_signature(&state, &nonce, &worker_id, &signature) {
+        tracing::warn!(worker_id = %worker_id, %remote, why, "worker failed to prove its id");
+        refuse(&mut socket, "bad_signature", format!("{why}; the worker's identity.key does not match its id")).await;
         return;
     }
     if devices.len() > DEVICES_MAX {

@@ -10,12 +10,13 @@
 //! and bump [`PROTOCOL_VERSION`] for anything incompatible.
 
 pub mod api;
+pub mod auth;
 mod inline_bytes;
 pub mod stream;
 
 /// Version of the worker stream protocol. A coordinator refuses workers that
 /// speak another version, with an error that says which it speaks.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Largest WebSocket message either side accepts: 1 MiB. Bulk data travels
 /// as blobs over HTTP, never on the stream.

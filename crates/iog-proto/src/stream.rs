@@ -33,6 +33,14 @@ pub enum WorkerMessage {
         /// coordinator pairs it with the address the session comes from.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         probe_port: Option<u16>,
+        /// Hex of the worker's ed25519 signature over
+        /// [`session_signing_message`](crate::auth::session_signing_message)
+        /// of the `SessionChallenge` nonce: the proof that this is
+        /// `worker_id`. Nothing else on the session names the worker.
+        /// (A default, so that an older worker's hello still parses and is
+        /// refused for its protocol version, with the reason.)
+        #[serde(default)]
+        signature: String,
     },
     /// The worker is alive; `held` is what it holds now, as in `Hello`.
     Heartbeat {
@@ -118,6 +126,9 @@ pub enum ChallengeAnswer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CoordinatorMessage {
+    /// First message of every session: the worker signs `nonce` in its
+    /// hello. `audience` is the coordinator's public key (base58).
+    SessionChallenge { nonce: String, audience: String },
     /// Answer to `Hello`: the session is open.
     Welcome { heartbeat_interval_ms: u64, worker_timeout_ms: u64 },
     /// Run this task under this lease. The input is blob `input`.

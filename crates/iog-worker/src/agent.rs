@@ -187,6 +187,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         config,
         client,
         worker_id: worker_id.clone(),
+        identity,
         devices: report.devices.clone(),
         held: Arc::new(Mutex::new(HashMap::new())),
         events: events.clone(),
@@ -206,6 +207,8 @@ struct Agent {
     config: WorkerConfig,
     client: Client,
     worker_id: WorkerId,
+    /// Signs the session's hello.
+    identity: Identity,
     devices: Vec<Device>,
     held: HeldMap,
     events: broadcast::Sender<WorkerEvent>,
@@ -273,8 +276,13 @@ impl Agent {
         outcome_of_run
     }
 
-    fn hello(&self) -> WorkerMessage {
+    /// The session's hello, signed over the coordinator's nonce: the only
+    /// proof of the worker's id the coordinator takes.
+    fn hello(&self, nonce: &str, audience: &str) -> WorkerMessage {
+        let channel = iog_proto::auth::channel_of(None);
+        let message = iog_proto::auth::session_signing_message(nonce, &self.worker_id.0, audience, &channel);
         WorkerMessage::Hello {
+            signature: hex::encode(self.identity.sign(&message)),
             protocol_version: PROTOCOL_VERSION,
             worker_id: self.worker_id.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -344,7 +352,19 @@ impl Agent {
                 .with_context(|| format!("connect to {url}: timed out"))?
                 .with_context(|| format!("connect to {url}"))?;
         let (mut sink, mut stream) = socket.split();
-        sink.send(encode(&self.hello())).await.context("send hello")?;
+        let (nonce, audience) = loop {
+            let message = tokio::time::timeout(WELCOME_TIMEOUT, stream.next())
+                .await
+                .context("wait for the session challenge: timed out")?
+                .context("the coordinator closed the connection before its session challenge")?
+                .context("read the session challenge")?;
+            match decode(message)? {
+                Some(CoordinatorMessage::SessionChallenge { nonce, audience }) => break (nonce, audience),
+                Some(CoordinatorMessage::Refused { code, message }) => return Err(Refused { code, message }.into()),
+                _ => continue,
+            }
+        };
+        sink.send(encode(&self.hello(&nonce, &audience))).await.context("send hello")?;
         let heartbeat_interval_ms = loop {
             let message = tokio::time::timeout(WELCOME_TIMEOUT, stream.next())
                 .await
@@ -478,7 +498,7 @@ impl Agent {
                         Some(CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed }) => {
                             self.challenger.reveal(challenge_id, sample_seed, challenge_tx.clone());
                         }
-                        Some(CoordinatorMessage::Welcome { .. }) | None => {}
+                        Some(CoordinatorMessage::Welcome { .. } | CoordinatorMessage::SessionChallenge { .. }) | None => {}
                     }
                 }
             }

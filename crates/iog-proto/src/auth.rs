@@ -1,0 +1,89 @@
+//! Proving a key: what workers and users sign to open a session, and the
+//! REST bodies of user authentication.
+//!
+//! Nobody is taken at their word. A worker proves its id by signing a fresh
+//! nonce the coordinator sent on its stream; a user proves a wallet address
+//! by signing a nonce the coordinator issued over REST and gets a
+//! short-lived bearer token for it. Every signed message names what it is
+//! for, the coordinator it is meant for (`audience`, the coordinator's
+//! public key) and the channel it travelled on, so a signature made for one
+//! purpose, one coordinator or one connection is worthless for another.
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes of every nonce the coordinator issues (written as 64 hex digits).
+pub const NONCE_BYTES: usize = 32;
+
+/// Header of an authenticated REST request: `Authorization: Bearer <token>`.
+pub const BEARER_PREFIX: &str = "Bearer ";
+
+/// What a worker signs to open a stream session: the nonce of the
+/// coordinator's `SessionChallenge`, its own id, the coordinator it expects
+/// and the channel it sees (see [`channel_of`]).
+pub fn session_signing_message(nonce: &str, worker_id: &str, audience: &str, channel: &str) -> Vec<u8> {
+    format!("iog worker session v1\n{nonce}\n{worker_id}\n{audience}\n{channel}\n").into_bytes()
+}
+
+/// What a wallet signs to get a bearer token: the nonce from
+/// `POST /v1/auth/nonce`, its address, the coordinator and the channel.
+pub fn token_signing_message(nonce: &str, address: &str, audience: &str, channel: &str) -> Vec<u8> {
+    format!("iog auth token v1\n{nonce}\n{address}\n{audience}\n{channel}\n").into_bytes()
+}
+
+/// The channel a signature is bound to: `tls:sha256:<hex>` of the
+/// certificate the signer saw, or `plain` on an unencrypted connection. A
+/// man in the middle shows another certificate, so what it relays does not
+/// verify at the real coordinator.
+pub fn channel_of(certificate_sha256: Option<&str>) -> String {
+    match certificate_sha256 {
+        Some(fingerprint) => format!("tls:sha256:{fingerprint}"),
+        None => "plain".to_owned(),
+    }
+}
+
+/// Answer to `POST /v1/auth/nonce`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthNonce {
+    /// 64 hex digits, good for one token request.
+    pub nonce: String,
+    /// The coordinator's public key (base58), to put in the signed message.
+    pub audience: String,
+    /// When the nonce stops being accepted, Unix milliseconds.
+    pub expires_ms: u64,
+}
+
+/// `POST /v1/auth/token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// The wallet address (a worker's id is one too).
+    pub address: String,
+    /// The nonce from `POST /v1/auth/nonce`, unused.
+    pub nonce: String,
+    /// Hex of the ed25519 signature over [`token_signing_message`].
+    pub signature: String,
+}
+
+/// Answer to `POST /v1/auth/token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthToken {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The address the token acts for.
+    pub address: String,
+    /// When it stops being accepted, Unix milliseconds.
+    pub expires_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_messages_differ_by_purpose_and_channel() {
+        let session = session_signing_message("n", "a", "c", "plain");
+        let token = token_signing_message("n", "a", "c", "plain");
+        assert_ne!(session, token);
+        assert_ne!(token, token_signing_message("n", "a", "c", &channel_of(Some("ab"))));
+        assert_eq!(channel_of(Some("ab")), "tls:sha256:ab");
+    }
+}
