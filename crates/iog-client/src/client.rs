@@ -1,10 +1,13 @@
+use std::sync::Arc;
 use std::time::Duration;
 
+use iog_host::Identity;
 use iog_proto::api::{
     AccountStatus, ApiError, CheckpointRow, FaucetRequest, Health, HistoryEntry, JobBilling, JobStatus, JournalPage,
     PaymentAuthorization, SendRequest, StakeRequest, StakeStatus, SubmitJob, SubmittedJob, TaskStatus, WalletStatus,
     WorkerStatus,
 };
+use iog_proto::auth::{AuthNonce, AuthToken, TokenRequest};
 use iog_types::{BlobId, JobId};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -16,11 +19,35 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one request may take, blob transfers included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A handle to one coordinator. Cheap to clone; clones share connections.
-#[derive(Debug, Clone)]
+/// A token is renewed this long before it expires, so a request never
+/// leaves with one that lapses on the way.
+const TOKEN_RENEW_BEFORE_MS: u64 = 30_000;
+
+/// The key a client proves, and the bearer token it holds for it.
+struct Session {
+    identity: Identity,
+    /// The current token and when it expires (Unix ms).
+    token: tokio::sync::Mutex<Option<(String, u64)>>,
+}
+
+/// A handle to one coordinator. Cheap to clone; clones share connections
+/// and the bearer token.
+#[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    session: Option<Arc<Session>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let address = self.session.as_ref().map(|s| s.identity.worker_id().0);
+        f.debug_struct("Client").field("base", &self.base).field("address", &address).finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Client {
@@ -40,7 +67,21 @@ impl Client {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|source| ClientError::Http { url: base.clone(), source })?;
-        Ok(Client { base, http })
+        Ok(Client { base, http, session: None })
+    }
+
+    /// The same client acting for `identity` (a wallet's or a worker's
+    /// key): requests about the caller's own objects carry a bearer token
+    /// that the client gets by signing a nonce of the coordinator's, and
+    /// renews when it expires or the coordinator restarted.
+    pub fn with_identity(mut self, identity: Identity) -> Client {
+        self.session = Some(Arc::new(Session { identity, token: tokio::sync::Mutex::new(None) }));
+        self
+    }
+
+    /// The address this client acts for, if it has a key.
+    pub fn address(&self) -> Option<String> {
+        self.session.as_ref().map(|session| session.identity.worker_id().0)
     }
 
     /// The coordinator's base URL.
@@ -87,6 +128,49 @@ impl Client {
         response.json().await.map_err(|source| ClientError::Http { url: self.base.clone(), source })
     }
 
+    /// A bearer token for this client's key: the cached one, or (when
+    /// `renew`, or none is left with time to spare) a new one.
+    async fn token(&self, renew: bool) -> Result<String, ClientError> {
+        let Some(session) = &self.session else {
+            return Err(ClientError::NoIdentity);
+        };
+        let mut cached = session.token.lock().await;
+        if let Some((token, expires_ms)) = cached.as_ref()
+            && !renew
+            && *expires_ms > now_ms() + TOKEN_RENEW_BEFORE_MS
+        {
+            return Ok(token.clone());
+        }
+        let nonce: AuthNonce = self.json(self.request(Method::POST, "/v1/auth/nonce")).await?;
+        let address = session.identity.worker_id().0;
+        let channel = iog_proto::auth::channel_of(None);
+        let message = iog_proto::auth::token_signing_message(&nonce.nonce, &address, &nonce.audience, &channel);
+        let request =
+            TokenRequest { address, nonce: nonce.nonce, signature: hex::encode(session.identity.sign(&message)) };
+        let issued: AuthToken = self.json(self.request(Method::POST, "/v1/auth/token").json(&request)).await?;
+        *cached = Some((issued.token.clone(), issued.expires_ms));
+        Ok(issued.token)
+    }
+
+    /// Sends the request `make` builds with this client's bearer token; a
+    /// token the coordinator no longer knows is renewed once and the
+    /// request sent again.
+    async fn send_authed(&self, make: impl Fn() -> RequestBuilder) -> Result<Response, ClientError> {
+        let token = self.token(false).await?;
+        match self.send(make().bearer_auth(token)).await {
+            Err(err) if matches!(err.code(), Some("bad_token" | "token_expired")) => {
+                let token = self.token(true).await?;
+                self.send(make().bearer_auth(token)).await
+            }
+            other => other,
+        }
+    }
+
+    async fn json_authed<T: DeserializeOwned>(&self, make: impl Fn() -> RequestBuilder) -> Result<T, ClientError> {
+        let response = self.send_authed(make).await?;
+        response.json().await.map_err(|source| ClientError::Http { url: self.base.clone(), source })
+    }
+
     pub async fn health(&self) -> Result<Health, ClientError> {
         self.json(self.request(Method::GET, "/v1/health")).await
     }
@@ -107,12 +191,13 @@ impl Client {
     ) -> Result<SubmittedJob, ClientError> {
         let spec =
             serde_json::value::RawValue::from_string(spec.to_string()).expect("a Value serializes to valid JSON");
-        self.json(self.request(Method::POST, "/v1/jobs").json(&SubmitJob { spec, authorization })).await
+        let body = SubmitJob { spec, authorization };
+        self.json_authed(|| self.request(Method::POST, "/v1/jobs").json(&body)).await
     }
 
     /// What a paid job has cost so far.
     pub async fn billing(&self, job_id: JobId) -> Result<JobBilling, ClientError> {
-        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}/billing"))).await
+        self.json_authed(|| self.request(Method::GET, &format!("/v1/jobs/{job_id}/billing"))).await
     }
 
     /// Any ledger account's balances, by its text form (`payout:<worker id>`).
@@ -166,20 +251,20 @@ impl Client {
     }
 
     pub async fn job(&self, job_id: JobId) -> Result<JobStatus, ClientError> {
-        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}"))).await
+        self.json_authed(|| self.request(Method::GET, &format!("/v1/jobs/{job_id}"))).await
     }
 
     /// The most recent jobs, newest first.
     pub async fn jobs(&self, limit: u32) -> Result<Vec<JobStatus>, ClientError> {
-        self.json(self.request(Method::GET, &format!("/v1/jobs?limit={limit}"))).await
+        self.json_authed(|| self.request(Method::GET, &format!("/v1/jobs?limit={limit}"))).await
     }
 
     pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskStatus>, ClientError> {
-        self.json(self.request(Method::GET, &format!("/v1/jobs/{job_id}/tasks"))).await
+        self.json_authed(|| self.request(Method::GET, &format!("/v1/jobs/{job_id}/tasks"))).await
     }
 
     pub async fn cancel(&self, job_id: JobId) -> Result<JobStatus, ClientError> {
-        self.json(self.request(Method::POST, &format!("/v1/jobs/{job_id}/cancel"))).await
+        self.json_authed(|| self.request(Method::POST, &format!("/v1/jobs/{job_id}/cancel"))).await
     }
 
     pub async fn workers(&self) -> Result<Vec<WorkerStatus>, ClientError> {
@@ -200,12 +285,12 @@ impl Client {
     /// `request_id` (`t-<32 hex>`) makes a retry grant only once.
     pub async fn faucet(&self, address: &str, amount: &str, request_id: &str) -> Result<WalletStatus, ClientError> {
         let body = FaucetRequest { amount: amount.to_owned(), request_id: request_id.to_owned() };
-        self.json(self.request(Method::POST, &format!("/v1/wallets/{address}/faucet")).json(&body)).await
+        self.json_authed(|| self.request(Method::POST, &format!("/v1/wallets/{address}/faucet")).json(&body)).await
     }
 
     /// Downloads a blob and checks that its content matches its id.
     pub async fn get_blob(&self, blob_id: BlobId) -> Result<Vec<u8>, ClientError> {
-        let response = self.send(self.request(Method::GET, &format!("/v1/blobs/{blob_id}"))).await?;
+        let response = self.send_authed(|| self.request(Method::GET, &format!("/v1/blobs/{blob_id}"))).await?;
         let bytes = response.bytes().await.map_err(|source| ClientError::Http { url: self.base.clone(), source })?;
         if BlobId::of(&bytes) != blob_id {
             return Err(ClientError::BlobMismatch { expected: blob_id });
@@ -216,7 +301,8 @@ impl Client {
     /// Uploads a blob and returns its id.
     pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobId, ClientError> {
         let blob_id = BlobId::of(&bytes);
-        self.send(self.request(Method::PUT, &format!("/v1/blobs/{blob_id}")).body(bytes)).await?;
+        let bytes = bytes::Bytes::from(bytes);
+        self.send_authed(|| self.request(Method::PUT, &format!("/v1/blobs/{blob_id}")).body(bytes.clone())).await?;
         Ok(blob_id)
     }
 }

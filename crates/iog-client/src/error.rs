@@ -13,6 +13,11 @@ pub enum ClientError {
     Api { status: u16, code: String, message: String },
     #[error("request to {url} failed: {source}")]
     Http { url: String, source: reqwest::Error },
+    #[error(
+        "this request acts on your own jobs, blobs or wallet and needs your key; \
+         the client was made without one (Client::with_identity; the CLI uses --wallet-dir)"
+    )]
+    NoIdentity,
     #[error("blob {expected} arrived with different content; the transfer was corrupted")]
     BlobMismatch { expected: iog_types::BlobId },
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iog_core::NewJob;
+use iog_ledger::Address;
 use iog_proto::api::{
     ApiError, Artifact, FaucetRequest, Health, JobStatus, SubmitJob, SubmittedJob, TaskCounts, TaskStatus,
     WalletStatus, WorkerShare, WorkerStatus,
@@ -19,6 +20,7 @@ use iog_store::{INLINE_BLOB_BYTES_MAX, MAX_BLOB_BYTES};
 use iog_types::{BlobId, Device, JobId, TaskState};
 use serde::Deserialize;
 
+use crate::auth::Caller;
 use crate::engine::{SubmitPayment, now_ms};
 use crate::server::AppState;
 use crate::session;
@@ -94,6 +96,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 
 async fn submit(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Json(body): Json<SubmitJob>,
 ) -> Result<(StatusCode, Json<SubmittedJob>), Failure> {
     let spec_json = body.spec.get().as_bytes().to_vec();
@@ -101,6 +104,16 @@ async fn submit(
         |err: iog_workloads::SpecError| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string());
     let spec = iog_workloads::parse_job_json(&spec_json).map_err(invalid)?;
     let payment = authorize_payment(&spec, body.authorization.as_ref(), &spec_json)?;
+    if let Some(payment) = &payment
+        && payment.terms.payer != caller
+    {
+        let message = format!(
+            "the job is paid by wallet {} but submitted by {caller}; a job belongs to its payer, so submit it \
+             with the paying wallet's key",
+            payment.terms.payer
+        );
+        return Err(Failure::new(StatusCode::FORBIDDEN, "payer_not_caller", message));
+    }
     let workload = spec.workload().map_err(invalid)?;
     let workload_kind = workload.kind().to_owned();
     // Planning is CPU work; keep it off the async threads. Small inputs go
@@ -124,7 +137,8 @@ async fn submit(
     let job_id = JobId(rand::random::<u64>().max(1));
     let n_tasks = inputs.len() as u32;
     let requirements = spec.requirements().map_err(invalid)?;
-    let submitter = payment.as_ref().map(|p| p.terms.payer.to_string()).unwrap_or_default();
+    // The job belongs to the wallet that proved its key.
+    let submitter = caller.to_string();
     let job = NewJob {
         job_id,
         name: spec.job.name.clone(),
@@ -190,11 +204,12 @@ struct ListQuery {
 
 async fn list_jobs(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<JobStatus>>, Failure> {
     let limit = query.limit.unwrap_or(50).min(JOBS_LIST_MAX);
     let mut out = Vec::new();
-    for job in state.store.recent_jobs(limit).await? {
+    for job in state.store.jobs_of(&caller.to_string(), limit).await? {
         out.push(status_of(&state, job.job_id).await?);
     }
     Ok(Json(out))
@@ -270,18 +285,31 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
     })
 }
 
-async fn job_status(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
-    Ok(Json(status_of(&state, parse_job_id(&job_id)?).await?))
+async fn job_status(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobStatus>, Failure> {
+    let job_id = owned_job(&state, caller, &job_id).await?;
+    Ok(Json(status_of(&state, job_id).await?))
+}
+
+/// The job `text` names, when `caller` owns it. Another's job is answered
+/// exactly like a job that does not exist, so ids leak nothing.
+pub(crate) async fn owned_job(state: &AppState, caller: Address, text: &str) -> Result<JobId, Failure> {
+    let job_id = parse_job_id(text)?;
+    match state.store.job(job_id).await? {
+        Some(job) if job.submitter == caller.to_string() => Ok(job_id),
+        _ => Err(Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}"))),
+    }
 }
 
 async fn job_tasks(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Path(job_id): Path<String>,
 ) -> Result<Json<Vec<TaskStatus>>, Failure> {
-    let job_id = parse_job_id(&job_id)?;
-    if state.store.job(job_id).await?.is_none() {
-        return Err(Failure::new(StatusCode::NOT_FOUND, "job_not_found", format!("no job {job_id}")));
-    }
+    let job_id = owned_job(&state, caller, &job_id).await?;
     let tasks = state.store.tasks(job_id).await?;
     Ok(Json(
         tasks
@@ -307,8 +335,12 @@ async fn job_tasks(
     ))
 }
 
-async fn cancel(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobStatus>, Failure> {
-    let job_id = parse_job_id(&job_id)?;
+async fn cancel(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobStatus>, Failure> {
+    let job_id = owned_job(&state, caller, &job_id).await?;
     let status = status_of(&state, job_id).await?;
     if status.state.is_final() {
         let message = format!("job {job_id} is already {}; only running jobs can be cancelled", status.state);
@@ -363,9 +395,16 @@ fn parse_blob_id(text: &str) -> Result<BlobId, Failure> {
         .map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_blob_id", err.to_string()))
 }
 
-async fn get_blob(State(state): State<AppState>, Path(blob_id): Path<String>) -> Result<Response, Failure> {
+async fn get_blob(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(blob_id): Path<String>,
+) -> Result<Response, Failure> {
     let blob_id = parse_blob_id(&blob_id)?;
-    match state.store.get_blob(blob_id).await? {
+    // A blob the caller may not read is answered like a missing one, so
+    // nobody learns by probing which content the network holds.
+    let readable = state.store.blob_readable_by(blob_id, &caller.to_string()).await?;
+    match state.store.get_blob(blob_id).await?.filter(|_| readable) {
         Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
         None => Err(Failure::new(StatusCode::NOT_FOUND, "blob_not_found", format!("no blob {blob_id}"))),
     }
@@ -373,6 +412,7 @@ async fn get_blob(State(state): State<AppState>, Path(blob_id): Path<String>) ->
 
 async fn put_blob(
     State(state): State<AppState>,
+    Caller(_): Caller,
     Path(blob_id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
@@ -408,10 +448,15 @@ async fn wallet(State(state): State<AppState>, Path(address): Path<String>) -> R
 
 async fn faucet(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Path(address): Path<String>,
     Json(body): Json<FaucetRequest>,
 ) -> Result<Json<WalletStatus>, Failure> {
     let address = parse_address(&address)?;
+    if address != caller {
+        let message = format!("the faucet pays only the caller's own wallet ({caller}), not {address}");
+        return Err(Failure::new(StatusCode::FORBIDDEN, "not_owner", message));
+    }
     let Some(max) = state.faucet_max else {
         let message = "this network has no faucet; $IO comes from other wallets here (a development network \
                        started with `iog up`, `iog demo` or `iog coordinator --faucet-max-io N` has one)";

@@ -14,7 +14,8 @@ use iog_proto::api::{
 };
 use serde::Deserialize;
 
-use crate::api::{Failure, parse_address, parse_job_id, wallet_status};
+use crate::api::{Failure, parse_address, wallet_status};
+use crate::auth::Caller;
 use crate::server::AppState;
 
 /// Most history entries one request returns.
@@ -257,8 +258,12 @@ async fn history(
     Ok(Json(entries.iter().map(history_entry).collect()))
 }
 
-async fn billing(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobBilling>, Failure> {
-    let job_id = parse_job_id(&job_id)?;
+async fn billing(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobBilling>, Failure> {
+    let job_id = crate::api::owned_job(&state, caller, &job_id).await?;
     let job = state
         .store
         .job(job_id)

@@ -11,6 +11,9 @@ pub struct JobRecord {
     pub reason: Option<String>,
     pub max_attempts: u32,
     pub n_tasks: u32,
+    /// The wallet address that submitted it and owns it ('' for jobs
+    /// stored before owners were recorded: nobody's).
+    pub submitter: String,
     /// How the job checks its results.
     pub verify: iog_types::Verify,
     pub created_ms: UnixMs,

@@ -367,6 +367,37 @@ impl Store {
         rows.iter().map(job_record).collect()
     }
 
+    /// The most recent jobs `submitter` owns, newest first.
+    pub async fn jobs_of(&self, submitter: &str, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE submitter = ? ORDER BY created_ms DESC, job_id LIMIT ?")
+            .bind(submitter)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_record).collect()
+    }
+
+    /// Whether `address` may read blob `blob_id`: it owns a job whose task
+    /// input, committed output or artifact the blob is, holds the current
+    /// lease of a task whose input it is, or committed it as an output.
+    pub async fn blob_readable_by(&self, blob_id: BlobId, address: &str) -> Result<bool, StoreError> {
+        let blob = blob_id.0.as_slice();
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM tasks t JOIN jobs j ON j.job_id = t.job_id \
+               WHERE t.input_blob = ?1 AND (j.submitter = ?2 OR (t.state = 'leased' AND t.lease_worker = ?2)) \
+             UNION ALL SELECT 1 FROM commits c JOIN jobs j ON j.job_id = c.job_id \
+               WHERE c.output_blob = ?1 AND (j.submitter = ?2 OR c.worker_id = ?2) \
+             UNION ALL SELECT 1 FROM artifacts a JOIN jobs j ON j.job_id = a.job_id \
+               WHERE a.blob = ?1 AND j.submitter = ?2 \
+             LIMIT 1",
+        )
+        .bind(blob)
+        .bind(address)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Every task of a job in task order, with commits.
     pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskRecord>, StoreError> {
         let rows = sqlx::query(
@@ -711,6 +742,7 @@ fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
         reason: row.try_get("reason")?,
         max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
         n_tasks: row.try_get::<i64, _>("n_tasks")? as u32,
+        submitter: row.try_get("submitter")?,
         verify: verify_policy(&JobId(to_u64(row.try_get("job_id")?)), row.try_get("verify")?)?,
         created_ms: to_u64(row.try_get("created_ms")?),
         ended_ms: row.try_get::<Option<i64>, _>("ended_ms")?.map(to_u64),

@@ -58,7 +58,7 @@ pub enum WorkerEvent {
 /// A task the worker holds: running, or finished with its result not yet acknowledged.
 enum Held {
     Running { token: LeaseToken, job: JoinHandle<()> },
-    Reported { token: LeaseToken, message: WorkerMessage, reported_at: Instant },
+    Reported { token: LeaseToken, message: Box<WorkerMessage>, reported_at: Instant },
 }
 
 impl Held {
@@ -151,7 +151,8 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     }
     let offer = config.offer(&report.devices);
     offer.validate().context("the worker's offer")?;
-    let client = Client::new(&config.coordinator_url).context("configure coordinator client")?;
+    let client =
+        Client::new(&config.coordinator_url).context("configure coordinator client")?.with_identity(identity.clone());
     let probe = match config.probe_bind {
         Some(addr) => Some(Arc::new(ProbeSocket::bind(addr, Duration::ZERO).await.with_context(|| {
             format!("bind the probe socket on UDP {addr} (choose another [probe] port, or set enabled = false)")
@@ -324,7 +325,7 @@ impl Agent {
             .filter_map(|h| match h {
                 Held::Reported { message, reported_at, .. } if now.duration_since(*reported_at) >= age => {
                     *reported_at = now;
-                    Some(message.clone())
+                    Some((**message).clone())
                 }
                 _ => None,
             })
@@ -387,7 +388,7 @@ impl Agent {
             .expect("held lock")
             .values()
             .filter_map(|h| match h {
-                Held::Reported { message, .. } => Some(message.clone()),
+                Held::Reported { message, .. } => Some((**message).clone()),
                 Held::Running { .. } => None,
             })
             .collect();
@@ -454,7 +455,7 @@ impl Agent {
                 finished = done_rx.recv() => {
                     let Some(task_id) = finished else { return Ok(()) };
                     let message = match self.held.lock().expect("held lock").get(&task_id) {
-                        Some(Held::Reported { message, .. }) => Some(message.clone()),
+                        Some(Held::Reported { message, .. }) => Some((**message).clone()),
                         _ => None,
                     };
                     if let Some(message) = message {
@@ -569,7 +570,7 @@ impl Agent {
             let mut held = held_map.lock().expect("held lock");
             // A revoked lease leaves nothing to report.
             if held.get(&task_id).is_some_and(|h| h.token() == token) {
-                held.insert(task_id, Held::Reported { token, message, reported_at: Instant::now() });
+                held.insert(task_id, Held::Reported { token, message: Box::new(message), reported_at: Instant::now() });
                 let _ = done_tx.send(task_id);
             }
             let _ = events.send(WorkerEvent::TaskFinished { task_id, ok });

@@ -26,6 +26,22 @@ pub struct Global {
     /// Print machine-readable JSON instead of tables and progress bars.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Where your wallet's key lives. It proves who you are to the
+    /// coordinator (your jobs, results and wallet are yours alone) and signs
+    /// your payments; created on first use.
+    #[arg(long, global = true, env = "IOG_WALLET_DIR", default_value_os_t = default_data_dir("wallet"))]
+    pub wallet_dir: PathBuf,
+}
+
+impl Global {
+    /// A client that acts for the wallet in `--wallet-dir`, creating its
+    /// key when there is none yet.
+    pub fn authed_client(&self) -> anyhow::Result<iog_client::Client> {
+        use anyhow::Context;
+        let identity = iog_host::Identity::load_or_create(&self.wallet_dir)
+            .with_context(|| format!("load the wallet key in {}", self.wallet_dir.display()))?;
+        Ok(iog_client::Client::new(&self.coordinator)?.with_identity(identity))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,9 +85,6 @@ pub enum MarketCommand {
 
 #[derive(Debug, Args)]
 pub struct WalletArgs {
-    /// Where the wallet's key lives.
-    #[arg(long, global = true, default_value_os_t = default_data_dir("wallet"))]
-    pub wallet_dir: PathBuf,
     #[command(subcommand)]
     pub command: WalletCommand,
 }
@@ -234,6 +247,11 @@ pub struct CoordinatorArgs {
     #[arg(long, default_value_t = iog_coordinator::DEFAULT_FEE_BPS,
           value_parser = clap::value_parser!(u32).range(0..=iog_core::FEE_BPS_MAX as i64))]
     pub fee_bps: u32,
+    /// How long a bearer token issued against a wallet's signature lives
+    /// (clients renew theirs by signing a fresh nonce).
+    #[arg(long, default_value_t = iog_coordinator::TOKEN_TTL_MS_DEFAULT / 1000,
+          value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    pub token_ttl_s: u64,
     /// Stake (in IO) a worker must hold per device it offers to be admitted.
     #[arg(long, default_value = "0")]
     pub stake_min_io_per_device: String,
@@ -358,9 +376,6 @@ pub enum JobCommand {
         /// Follow the job's progress until it ends.
         #[arg(long)]
         watch: bool,
-        /// The wallet that signs a job with a [payment] section.
-        #[arg(long, default_value_os_t = default_data_dir("wallet"))]
-        wallet_dir: PathBuf,
     },
     /// Show what a paid job has cost: escrow, fees, refund, each worker's pay.
     Bill { job_id: String },

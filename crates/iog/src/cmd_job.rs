@@ -17,11 +17,11 @@ fn parse_id(text: &str) -> anyhow::Result<JobId> {
 }
 
 pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&global.coordinator)?;
+    let client = global.authed_client()?;
     match args.command {
-        JobCommand::Submit { file, watch: follow, wallet_dir } => {
+        JobCommand::Submit { file, watch: follow } => {
             let spec = read_job_file(&file)?;
-            let (spec, authorization) = crate::cmd_ledger::authorize_job(spec, &wallet_dir)?;
+            let (spec, authorization) = crate::cmd_ledger::authorize_job(spec, &global.wallet_dir)?;
             let submitted = client.submit_authorized(spec, authorization).await.context("submit job")?;
             if global.json && !follow {
                 print_json(&submitted)?;

@@ -60,21 +60,21 @@ pub fn authorize_job(
 pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         WalletCommand::New => {
-            let address = own_address(&args.wallet_dir)?;
+            let address = own_address(&global.wallet_dir)?;
             if global.json {
-                print_json(&serde_json::json!({ "address": address.to_string(), "dir": args.wallet_dir }))?;
+                print_json(&serde_json::json!({ "address": address.to_string(), "dir": global.wallet_dir }))?;
             } else {
                 println!("{address}");
                 eprintln!(
                     "key kept in {}; back it up: it is the only way to spend this wallet",
-                    args.wallet_dir.display()
+                    global.wallet_dir.display()
                 );
             }
         }
         WalletCommand::Balance { address } => {
             let address = match address {
                 Some(text) => text.parse::<Address>().map_err(|err| anyhow::anyhow!("address {text:?}: {err}"))?,
-                None => own_address(&args.wallet_dir)?,
+                None => own_address(&global.wallet_dir)?,
             };
             let status = Client::new(&global.coordinator)?.wallet(&address.to_string()).await?;
             if global.json {
@@ -87,7 +87,7 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
             }
         }
         WalletCommand::Send { to, amount } => {
-            let identity = Identity::load_or_create(&args.wallet_dir).context("load wallet key")?;
+            let identity = Identity::load_or_create(&global.wallet_dir).context("load wallet key")?;
             let from = Address::from_public_key(identity.public_key_bytes());
             let to_address = to.parse::<Address>().map_err(|err| anyhow::anyhow!("address {to:?}: {err}"))?;
             let io = amount.parse::<Amount>().map_err(|err| anyhow::anyhow!("amount {amount:?}: {err}"))?;
@@ -114,15 +114,15 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
         WalletCommand::History { address, limit } => {
             let address = match address {
                 Some(text) => text.parse::<Address>().map_err(|err| anyhow::anyhow!("address {text:?}: {err}"))?,
-                None => own_address(&args.wallet_dir)?,
+                None => own_address(&global.wallet_dir)?,
             };
             let account = AccountId::Wallet(address).to_string();
             print_history(global, &Client::new(&global.coordinator)?, &account, limit).await?;
         }
         WalletCommand::Faucet { amount } => {
-            let address = own_address(&args.wallet_dir)?;
+            let address = own_address(&global.wallet_dir)?;
             let request_id = new_request_id();
-            let status = Client::new(&global.coordinator)?.faucet(&address.to_string(), &amount, &request_id).await?;
+            let status = global.authed_client()?.faucet(&address.to_string(), &amount, &request_id).await?;
             if global.json {
                 print_json(&status)?;
             } else {
@@ -154,15 +154,20 @@ pub async fn print_history(global: &Global, client: &Client, account: &str, limi
 /// Where `iog ledger verify` reads the ledger from: a coordinator's data dir
 /// (stopped or running) or a running coordinator's API.
 enum Audited {
-    Store { store: iog_store::Store, data_dir: std::path::PathBuf },
-    Api(Client),
+    Store {
+        store: iog_store::Store,
+        data_dir: std::path::PathBuf,
+    },
+    /// Over the API, as the wallet in `--wallet-dir`: the journal and
+    /// checkpoints are public, a job's tasks only its payer's.
+    Api(Client, Address),
 }
 
 impl Audited {
     async fn checkpoints(&self) -> anyhow::Result<Vec<iog_store::SignedCheckpoint>> {
         match self {
             Audited::Store { store, .. } => Ok(store.checkpoints().await.context("read checkpoints")?),
-            Audited::Api(client) => {
+            Audited::Api(client, _) => {
                 let rows = client.checkpoints().await.context("read checkpoints")?;
                 let decode = |what: &str, result: Result<Vec<u8>, String>| {
                     result.map_err(|err| anyhow::anyhow!("a checkpoint's {what} does not decode: {err}"))
@@ -185,7 +190,7 @@ impl Audited {
     async fn journal(&self) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
         match self {
             Audited::Store { store, .. } => Ok(store.journal().await.context("read journal")?),
-            Audited::Api(client) => {
+            Audited::Api(client, _) => {
                 let mut rows = Vec::new();
                 let mut after = None;
                 loop {
@@ -209,7 +214,7 @@ impl Audited {
                 .then(|| Identity::load_or_create(data_dir).map(|identity| identity.public_key_bytes()))
                 .transpose()
                 .context("load the coordinator's key"),
-            Audited::Api(client) => {
+            Audited::Api(client, _) => {
                 let health = client.health().await?;
                 let bytes = bs58::decode(&health.ledger_signer).into_vec().unwrap_or_default();
                 Ok(<[u8; 32]>::try_from(bytes.as_slice()).ok())
@@ -246,7 +251,7 @@ impl Audited {
                     .collect();
                 Ok((price, committed))
             }
-            Audited::Api(client) => {
+            Audited::Api(client, _) => {
                 let bill = client.billing(job_id).await.with_context(|| format!("read the bill of job {job_id}"))?;
                 let price = bill
                     .price_io_per_task_hour_max
@@ -281,7 +286,10 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
             let store = iog_store::Store::open(&data_dir).await.context("open store")?;
             Audited::Store { store, data_dir }
         }
-        None => Audited::Api(Client::new(&global.coordinator)?),
+        None => {
+            let own = own_address(&global.wallet_dir)?;
+            Audited::Api(global.authed_client()?, own)
+        }
     };
     // Checkpoints first: the journal only grows, so each one read is within it.
     let checkpoints = audited.checkpoints().await?;
@@ -298,7 +306,11 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
         .map_err(|err| anyhow::anyhow!("journal row {} breaks the hash chain: {err}", err.seq()))?;
     let ledger = Ledger::replay(&entries).map_err(|err| anyhow::anyhow!("replaying the journal failed: {err}"))?;
     ledger.check().map_err(|broken| anyhow::anyhow!("ledger rule broken: {broken}"))?;
-    let (n_ended, n_running) = check_task_payments(&audited, &ledger).await?;
+    let only_payer = match &audited {
+        Audited::Api(_, own) => Some(AccountId::Wallet(*own)),
+        Audited::Store { .. } => None,
+    };
+    let (n_ended, n_running, n_others) = check_task_payments(&audited, &ledger, only_payer).await?;
     let signed = check_checkpoints(&checkpoints, &entries, audited.signer().await?)?;
     if let Audited::Store { store, .. } = &audited {
         store.close().await;
@@ -312,6 +324,7 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
             "head_hash": head,
             "paid_jobs_checked": n_ended,
             "paid_jobs_running": n_running,
+            "paid_jobs_of_others": n_others,
             "checkpoints": checkpoints.len(),
             "signed_entries": signed.as_ref().map_or(0, |(n, _)| *n),
             "signer": signed.as_ref().map(|(_, signer)| signer.clone()),
@@ -324,6 +337,12 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
             &head[..16],
             ledger.supply()
         );
+        if n_others > 0 {
+            println!(
+                "{n_others} ended paid jobs of other wallets: their tasks are theirs to see, so only their \
+                 totals were checked (the journal's); audit every job with --data-dir on the coordinator"
+            );
+        }
         match signed {
             Some((n_signed, signer)) => println!(
                 "{} signed checkpoints by {signer}; the last vouches for {n_signed} of {} entries",
@@ -340,13 +359,23 @@ pub async fn ledger(global: &Global, args: LedgerArgs) -> anyhow::Result<ExitCod
 /// worker, duration, price per hour).
 type CommittedRun = (u32, bool, String, u64, Amount);
 
-/// Checks every ended paid job's payments against its committed tasks;
-/// returns how many paid jobs were checked and how many are still running
-/// (a running job's commits and journal can be read at different moments).
-async fn check_task_payments(audited: &Audited, ledger: &Ledger) -> anyhow::Result<(usize, usize)> {
-    let (mut n_ended, mut n_running) = (0, 0);
+/// Checks every ended paid job's payments against its committed tasks
+/// (only those `only_payer` paid for, when given); returns how many paid
+/// jobs were checked, how many are still running (a running job's commits
+/// and journal can be read at different moments) and how many were left
+/// out as another payer's.
+async fn check_task_payments(
+    audited: &Audited,
+    ledger: &Ledger,
+    only_payer: Option<AccountId>,
+) -> anyhow::Result<(usize, usize, usize)> {
+    let (mut n_ended, mut n_running, mut n_others) = (0, 0, 0);
     for (hold_id, hold) in ledger.holds() {
         let AccountId::Escrow(job) = hold.credit else { continue };
+        if only_payer.as_ref().is_some_and(|payer| *payer != hold.debit) {
+            n_others += 1;
+            continue;
+        }
         if hold.state == iog_ledger::PendingState::Open {
             n_running += 1;
             continue;
@@ -366,7 +395,7 @@ async fn check_task_payments(audited: &Audited, ledger: &Ledger) -> anyhow::Resu
         iog_ledger::billing::check_job_payments(ledger, job, *hold_id, price, &committed)
             .map_err(|broken| anyhow::anyhow!("payment rule broken: {broken}"))?;
     }
-    Ok((n_ended, n_running))
+    Ok((n_ended, n_running, n_others))
 }
 
 /// Checks every signed checkpoint: one signer throughout (the coordinator's

@@ -51,6 +51,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     config.probe_interval_ms = args.timings.probe_interval_ms;
     (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(false);
     config.fee_bps = args.fee_bps;
+    config.token_ttl_ms = args.token_ttl_s * 1000;
     let min_per_device: iog_ledger::Amount = args
         .stake_min_io_per_device
         .parse()
@@ -191,12 +192,12 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         &DEMO_WORKER_PRICES_IO,
     )
     .await?;
-    let client = Client::new(&network.coordinator.url())?;
-    network.wait_for_workers(&client).await?;
     // The demo pays for its render like any job: a wallet of its own, funded
-    // by the development faucet, holds the budget in escrow.
+    // by the development faucet, holds the budget in escrow and owns the job.
     let wallet_dir = data_dir.join("wallet");
     let wallet = iog_host::Identity::load_or_create(&wallet_dir).context("create demo wallet")?;
+    let client = Client::new(&network.coordinator.url())?.with_identity(wallet.clone());
+    network.wait_for_workers(&client).await?;
     let payer = iog_ledger::Address::from_public_key(wallet.public_key_bytes()).to_string();
     let request_id = format!("t-{:032x}", rand::random::<u128>());
     client.faucet(&payer, DEMO_FUNDS_IO, &request_id).await.context("fund demo wallet")?;

@@ -68,6 +68,7 @@ async fn up_serves_jobs_until_interrupted() {
     let out = Command::new(IOG)
         .args(["job", "submit", job.to_str().unwrap(), "--watch", "--json"])
         .env("IOG_COORDINATOR", format!("http://{listen}"))
+        .env("IOG_WALLET_DIR", dir.path().join("wallet"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

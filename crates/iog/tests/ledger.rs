@@ -157,6 +157,11 @@ async fn a_paid_job_pays_each_committed_task_once_when_a_worker_dies() {
     let live = run_ok(&cluster, &["ledger", "verify"]);
     assert!(live.contains("every committed task of 1 ended paid jobs paid exactly once"), "{live}");
     assert!(live.contains("signed checkpoints by"), "{live}");
+    // Anyone may audit the public journal; a job's tasks are its payer's.
+    let auditor = cluster.dir.path().join("auditor");
+    let outside = run_ok(&cluster, &["ledger", "verify", "--wallet-dir", auditor.to_str().unwrap()]);
+    assert!(outside.contains("every committed task of 0 ended paid jobs"), "{outside}");
+    assert!(outside.contains("1 ended paid jobs of other wallets"), "{outside}");
     cluster.coordinator.as_mut().unwrap().kill9();
     let data_dir = cluster.coordinator_dir();
     let ok = run_ok(&cluster, &["ledger", "verify", "--data-dir", data_dir.to_str().unwrap()]);

@@ -231,7 +231,7 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
         "65536",
     ];
     let _coordinator = spawn(&coordinator_args, dir.path(), "coordinator", None);
-    let client = Client::new(&url).unwrap();
+    let client = Client::new(&url).unwrap().with_identity(iog_host::Identity::generate());
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.health().await.is_err() {
         assert!(Instant::now() < deadline, "coordinator did not start");

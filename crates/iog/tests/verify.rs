@@ -126,7 +126,7 @@ async fn random_other_seed_and_replayed_results_are_outvoted_unpaid_and_slashed(
     }
     cluster.wait_for_online(5).await;
 
-    let wallet_dir = cluster.dir.path().join("payer");
+    let wallet_dir = cluster.wallet_dir();
     let wallet = ["--wallet-dir", wallet_dir.to_str().unwrap()];
     run_ok(&cluster, &[&["wallet", "new"][..], &wallet].concat());
     run_ok(&cluster, &[&["wallet", "faucet", "50"][..], &wallet].concat());

@@ -96,7 +96,10 @@ impl Cluster {
     pub async fn start_full(n_workers: usize, flags: &[&str], worker_flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        // The test's own wallet, which the CLI uses too (IOG_WALLET_DIR):
+        // jobs the CLI submits are this client's to read.
+        let wallet = iog_host::Identity::load_or_create(&dir.path().join("wallet")).unwrap();
+        let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap().with_identity(wallet);
         let coordinator_flags = flags.iter().map(|f| (*f).to_owned()).collect();
         let worker_flags = worker_flags.iter().map(|f| (*f).to_owned()).collect();
         let mut cluster =
@@ -111,6 +114,17 @@ impl Cluster {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The wallet the CLI and `client` act for.
+    pub fn wallet_dir(&self) -> PathBuf {
+        self.dir.path().join("wallet")
+    }
+
+    /// A client acting for the wallet (or worker) key in `dir`.
+    pub fn client_for(&self, dir: &Path) -> Client {
+        let identity = iog_host::Identity::load_or_create(dir).unwrap();
+        Client::new(&self.url()).unwrap().with_identity(identity)
     }
 
     pub fn coordinator_dir(&self) -> PathBuf {
@@ -206,7 +220,13 @@ impl Cluster {
 
     /// Runs the iog CLI against this cluster.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(IOG).args(args).env("IOG_COORDINATOR", self.url()).stdin(Stdio::null()).output().expect("run iog")
+        Command::new(IOG)
+            .args(args)
+            .env("IOG_COORDINATOR", self.url())
+            .env("IOG_WALLET_DIR", self.wallet_dir())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run iog")
     }
 
     /// Waits until `until` holds for the job's status, or panics with the logs.

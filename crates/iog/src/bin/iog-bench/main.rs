@@ -118,8 +118,8 @@ struct Payer {
 }
 
 impl Payer {
-    async fn funded(client: &Client, io: &str) -> anyhow::Result<Payer> {
-        let identity = iog_host::Identity::generate();
+    /// `client` must act for `identity`: the faucet pays only the caller.
+    async fn funded(client: &Client, identity: iog_host::Identity, io: &str) -> anyhow::Result<Payer> {
         let address = iog_ledger::Address::from_public_key(identity.public_key_bytes()).to_string();
         client.faucet(&address, io, &format!("t-{:032x}", rand::random::<u128>())).await.context("fund payer")?;
         Ok(Payer { identity, address })
@@ -205,7 +205,9 @@ async fn main() -> anyhow::Result<()> {
     config.core.heartbeat_interval_ms = 1_000;
     config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
     let coordinator = Coordinator::start(config).await?;
-    let client = Client::new(&coordinator.url())?;
+    // The benchmark's jobs and its paying wallet belong to one key.
+    let payer_identity = iog_host::Identity::generate();
+    let client = Client::new(&coordinator.url())?.with_identity(payer_identity.clone());
     let mut handles = start_workers(&client, dir.path(), "worker", workers, slots, iog_ledger::Amount::ZERO).await?;
 
     // Warm up connections, the store and the allocator.
@@ -247,7 +249,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let price = PAID_WORKER_PRICE_IO.parse().expect("a valid amount");
     handles = start_workers(&client, dir.path(), "paid-worker", workers, slots, price).await?;
-    let payer = Payer::funded(&client, "1000").await?;
+    let payer = Payer::funded(&client, payer_identity, "1000").await?;
     let paid_started = Instant::now();
     let paid_job = payer.submit_paid(&client, "paid-throughput", tasks).await?;
     let paid_status = wait_done(&client, paid_job, Duration::from_millis(50)).await?;
@@ -389,8 +391,9 @@ async fn bench_transfers(transfers: u32, concurrency: u32, json: bool) -> anyhow
     let mut config = CoordinatorConfig::new(dir.path().join("coordinator"), "127.0.0.1:0".parse()?);
     config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
     let coordinator = Coordinator::start(config).await?;
-    let client = Client::new(&coordinator.url())?;
-    let payer = std::sync::Arc::new(Payer::funded(&client, "1000000").await?);
+    let payer_identity = iog_host::Identity::generate();
+    let client = Client::new(&coordinator.url())?.with_identity(payer_identity.clone());
+    let payer = std::sync::Arc::new(Payer::funded(&client, payer_identity, "1000000").await?);
     let to = iog_ledger::Address::from_public_key(iog_host::Identity::generate().public_key_bytes()).to_string();
     // Requests are signed before the clock starts: the client's work is not
     // the coordinator's.

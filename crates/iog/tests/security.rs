@@ -1,0 +1,182 @@
+//! Authentication and authorization on a live coordinator: nobody is taken
+//! at their word, and nobody reads, cancels, downloads or lists another's
+//! objects; another's job or blob is answered exactly like a missing one.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Cluster;
+use iog_client::Client;
+use iog_host::Identity;
+use iog_proto::api::ApiError;
+use iog_proto::auth::{AuthNonce, AuthToken, TokenRequest};
+use iog_types::{BlobId, JobId, JobState};
+
+/// The stable error code of a failed SDK call.
+fn code<T: std::fmt::Debug>(result: Result<T, iog_client::ClientError>) -> String {
+    result.expect_err("the request must be refused").code().expect("an API error").to_owned()
+}
+
+/// A raw request's status and error code.
+async fn raw(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    let error: ApiError = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not an API error: {body}"));
+    (status, error.code)
+}
+
+fn token_request(identity: &Identity, address: &str, nonce: &AuthNonce) -> TokenRequest {
+    let message = iog_proto::auth::token_signing_message(&nonce.nonce, address, &nonce.audience, "plain");
+    TokenRequest {
+        address: address.to_owned(),
+        nonce: nonce.nonce.clone(),
+        signature: hex::encode(identity.sign(&message)),
+    }
+}
+
+async fn nonce(http: &reqwest::Client, url: &str) -> AuthNonce {
+    http.post(format!("{url}/v1/auth/nonce")).send().await.unwrap().json().await.unwrap()
+}
+
+fn hash_job(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "job": { "name": name, "workload": "hash" },
+        "hash": { "algorithm": "blake3", "data": name, "nonce_start": 0, "nonce_count": 40000,
+                  "nonces_per_task": 20000, "difficulty_bits": 8 },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_see_only_their_own_jobs_results_and_blobs() {
+    let cluster = Cluster::start(1).await;
+    let alice = &cluster.client;
+    let bob = cluster.client_for(&cluster.dir.path().join("bob"));
+    let job_id = alice.submit(hash_job("alice's")).await.unwrap().job_id;
+    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.state.is_final()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+    let artifact = status.artifacts[0].blob;
+    let tasks = alice.tasks(job_id).await.unwrap();
+    let output = tasks[0].output.unwrap();
+    assert_eq!(alice.get_blob(artifact).await.unwrap().len() as u64, status.artifacts[0].size_bytes);
+    alice.get_blob(output).await.unwrap();
+
+    // Bob gets exactly what a job that does not exist gets.
+    let missing = JobId(0x0123_4567_89ab_cdef);
+    for id in [job_id, missing] {
+        assert_eq!(code(bob.job(id).await), "job_not_found");
+        assert_eq!(code(bob.tasks(id).await), "job_not_found");
+        assert_eq!(code(bob.cancel(id).await), "job_not_found");
+        assert_eq!(code(bob.billing(id).await), "job_not_found");
+    }
+    assert!(bob.jobs(100).await.unwrap().is_empty(), "bob lists none of alice's jobs");
+    assert_eq!(alice.jobs(100).await.unwrap().len(), 1);
+    for blob in [artifact, output, BlobId::of(b"never stored")] {
+        assert_eq!(code(bob.get_blob(blob).await), "blob_not_found");
+    }
+    // A worker reads only the inputs of the tasks it holds now.
+    let worker_dir = cluster.dir.path().join("worker-0");
+    let worker = cluster.client_for(&worker_dir);
+    assert_eq!(code(worker.get_blob(artifact).await), "blob_not_found");
+    // ...and the outputs it committed itself.
+    assert!(worker.get_blob(output).await.is_ok(), "a worker may read back its own committed output");
+
+    // A running job of alice's cannot be cancelled by bob either.
+    let mut slow = hash_job("slow");
+    slow["hash"]["nonce_count"] = 4_000_000_000u64.into();
+    slow["hash"]["nonces_per_task"] = 2_000_000_000u64.into();
+    slow["hash"]["difficulty_bits"] = 64.into();
+    let running = alice.submit(slow).await.unwrap().job_id;
+    assert_eq!(code(bob.cancel(running).await), "job_not_found");
+    assert_eq!(alice.job(running).await.unwrap().state, JobState::Running);
+    assert_eq!(alice.cancel(running).await.unwrap().state, JobState::Cancelled);
+
+    // The faucet pays only the caller's own wallet.
+    let alice_address = alice.address().unwrap();
+    let request_id = format!("t-{:032x}", rand::random::<u128>());
+    let refused = bob.faucet(&alice_address, "1", &request_id).await;
+    assert_eq!(code(refused), "not_owner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_forged_replayed_and_expired_requests_are_refused() {
+    let cluster = Cluster::start_with(0, &["--token-ttl-s", "1"]).await;
+    let url = cluster.url();
+    let http = reqwest::Client::new();
+    let job_id = cluster.client.submit(hash_job("mine")).await.unwrap().job_id;
+
+    // No token, a malformed header, a token never issued.
+    let path = format!("{url}/v1/jobs/{job_id}");
+    assert_eq!(raw(http.get(&path)).await, (401, "unauthenticated".into()));
+    assert_eq!(raw(http.get(&path).header("authorization", "Basic eA==")).await, (401, "bad_token".into()));
+    assert_eq!(raw(http.get(&path).bearer_auth("00".repeat(32))).await, (401, "bad_token".into()));
+    assert_eq!(raw(http.post(format!("{url}/v1/jobs")).json(&hash_job("x"))).await, (401, "unauthenticated".into()));
+    assert_eq!(raw(http.put(format!("{url}/v1/blobs/{}", BlobId::of(b"x"))).body("x")).await.0, 401);
+
+    // Mallory signs alice's address with its own key.
+    let alice = Identity::load_or_create(&cluster.wallet_dir()).unwrap();
+    let alice_address = alice.worker_id().0;
+    let mallory = Identity::generate();
+    let issued = nonce(&http, &url).await;
+    let forged = token_request(&mallory, &alice_address, &issued);
+    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&forged)).await, (401, "bad_signature".into()));
+    // The forged attempt spent that nonce; a nonce never issued is refused.
+    let replay = token_request(&alice, &alice_address, &issued);
+    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&replay)).await, (401, "bad_nonce".into()));
+    let invented = AuthNonce { nonce: "ab".repeat(32), ..issued.clone() };
+    let request = token_request(&alice, &alice_address, &invented);
+    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&request)).await, (401, "bad_nonce".into()));
+
+    // Alice's own signature gets a token, once per nonce.
+    let issued = nonce(&http, &url).await;
+    let good = token_request(&alice, &alice_address, &issued);
+    let token: AuthToken =
+        http.post(format!("{url}/v1/auth/token")).json(&good).send().await.unwrap().json().await.unwrap();
+    assert_eq!(token.address, alice_address);
+    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&good)).await, (401, "bad_nonce".into()));
+    let response = http.get(&path).bearer_auth(&token.token).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "alice reads her job with her token");
+    // A signature meant for another coordinator does not verify here.
+    let issued = nonce(&http, &url).await;
+    let message = iog_proto::auth::token_signing_message(&issued.nonce, &alice_address, "elsewhere", "plain");
+    let elsewhere =
+        TokenRequest { signature: hex::encode(alice.sign(&message)), ..token_request(&alice, &alice_address, &issued) };
+    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&elsewhere)).await, (401, "bad_signature".into()));
+
+    // The token lapses after its one second; the SDK renews its own.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(raw(http.get(&path).bearer_auth(&token.token)).await, (401, "token_expired".into()));
+    assert_eq!(cluster.client.job(job_id).await.unwrap().job_id, job_id);
+    // A client without a key cannot ask at all.
+    let anonymous = Client::new(&url).unwrap();
+    assert!(matches!(anonymous.job(job_id).await, Err(iog_client::ClientError::NoIdentity)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_job_belongs_to_its_payer_and_the_cli_acts_for_its_wallet() {
+    let cluster = Cluster::start_with(0, &["--faucet-max-io", "100"]).await;
+    // The CLI's wallet is the cluster client's: what one submits, the other reads.
+    let job_file = common::examples_dir().join("hash-sha256d.toml");
+    let out = cluster.cli(&["job", "submit", job_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let job_id: JobId = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
+    assert_eq!(cluster.client.job(job_id).await.unwrap().job_id, job_id);
+    // Another wallet's CLI sees no such job.
+    let other = cluster.dir.path().join("other");
+    let out = cluster.cli(&["job", "status", &job_id.to_string(), "--wallet-dir", other.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("job_not_found"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A payer's signed submission sent by someone else is refused.
+    let payer = Identity::load_or_create(&cluster.wallet_dir()).unwrap();
+    let mut spec = hash_job("paid");
+    spec["payment"] = serde_json::json!({ "wallet": payer.worker_id().0, "budget": "1", "price_io_per_hour": "1" });
+    let request_id = format!("t-{:032x}", rand::random::<u128>());
+    let message = iog_proto::api::submit_signing_message(&request_id, spec.to_string().as_bytes());
+    let authorization =
+        iog_proto::api::PaymentAuthorization { request_id, signature: hex::encode(payer.sign(&message)) };
+    let thief = cluster.client_for(&other);
+    let refused = thief.submit_authorized(spec, Some(authorization)).await;
+    assert_eq!(code(refused), "payer_not_caller");
+}
