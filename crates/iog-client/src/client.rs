@@ -13,6 +13,7 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 
 use crate::ClientError;
+use crate::tls::Fingerprint;
 
 /// How long to wait for a TCP connection to the coordinator.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +31,24 @@ struct Session {
     token: tokio::sync::Mutex<Option<(String, u64)>>,
 }
 
+/// A client's TLS: its configuration, its pin, and the fingerprint of the
+/// certificate the coordinator showed.
+struct TlsState {
+    config: Arc<rustls::ClientConfig>,
+    pin: Option<Fingerprint>,
+    seen: crate::tls::Seen,
+}
+
+/// Whether `host_port` (`host:port`) names this machine.
+fn is_loopback_host(host_port: &str) -> bool {
+    let host = match host_port.rsplit_once(':') {
+        Some((host, _)) => host,
+        None => host_port,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A handle to one coordinator. Cheap to clone; clones share connections
 /// and the bearer token.
 #[derive(Clone)]
@@ -37,6 +56,7 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     session: Option<Arc<Session>>,
+    tls: Option<Arc<TlsState>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -51,23 +71,65 @@ fn now_ms() -> u64 {
 }
 
 impl Client {
-    /// A client for the coordinator at `url` (`http://host:port`).
+    /// A client for the coordinator at `url`: `https://host:port` with a
+    /// certificate a public authority vouches for, or `http://` to a
+    /// loopback address (a local development network started with
+    /// `--insecure`). A self-signed coordinator needs [`Client::connect`]
+    /// with its pin.
     pub fn new(url: &str) -> Result<Client, ClientError> {
+        Client::connect(url, None)
+    }
+
+    /// A client for the coordinator at `url` whose certificate must have
+    /// the fingerprint `pin` (as the coordinator prints it on start).
+    pub fn connect(url: &str, pin: Option<Fingerprint>) -> Result<Client, ClientError> {
         let base = url.trim_end_matches('/').to_owned();
         let bad = |reason: &str| ClientError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
-        let rest = base
-            .strip_prefix("http://")
-            .or_else(|| base.strip_prefix("https://"))
-            .ok_or_else(|| bad("it must start with http:// or https://"))?;
+        let (tls, rest) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err(bad("it must start with https:// (or http:// to this machine)")),
+        };
         if rest.is_empty() || rest.contains('/') {
             return Err(bad("it must name a host and port and no path"));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|source| ClientError::Http { url: base.clone(), source })?;
-        Ok(Client { base, http, session: None })
+        if !tls && !is_loopback_host(rest) {
+            return Err(bad("plain http:// is only for a coordinator on this machine; use https:// and the \
+                 coordinator's --pin"));
+        }
+        if !tls && pin.is_some() {
+            return Err(bad("a certificate pin needs an https:// url"));
+        }
+        let mut builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).timeout(REQUEST_TIMEOUT);
+        let mut tls_state = None;
+        if tls {
+            let (config, seen) = crate::tls::client_config(pin)
+                .map_err(|err| ClientError::Tls { url: base.clone(), reason: err.to_string() })?;
+            let config = Arc::new(config);
+            builder = builder.use_preconfigured_tls((*config).clone());
+            tls_state = Some(TlsState { config, pin, seen });
+        }
+        let http = builder.build().map_err(|source| ClientError::Http { url: base.clone(), source })?;
+        Ok(Client { base, http, session: None, tls: tls_state.map(Arc::new) })
+    }
+
+    /// The TLS configuration of this client (pin and all), for the
+    /// worker's WebSocket; `None` on plain http.
+    pub fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.as_ref().map(|tls| tls.config.clone())
+    }
+
+    /// The certificate pin this client checks, if any.
+    pub fn pin(&self) -> Option<Fingerprint> {
+        self.tls.as_ref().and_then(|tls| tls.pin)
+    }
+
+    /// The channel a signature made through this client must name: the
+    /// fingerprint of the coordinator certificate it accepted (see
+    /// [`iog_proto::auth::channel_of`]).
+    pub fn channel(&self) -> String {
+        let seen = self.tls.as_ref().and_then(|tls| (*tls.seen.lock().expect("fingerprint lock")).or(tls.pin));
+        iog_proto::auth::channel_of(seen.map(|f| f.hex()).as_deref())
     }
 
     /// The same client acting for `identity` (a wallet's or a worker's
@@ -143,7 +205,7 @@ impl Client {
         }
         let nonce: AuthNonce = self.json(self.request(Method::POST, "/v1/auth/nonce")).await?;
         let address = session.identity.worker_id().0;
-        let channel = iog_proto::auth::channel_of(None);
+        let channel = self.channel();
         let message = iog_proto::auth::token_signing_message(&nonce.nonce, &address, &nonce.audience, &channel);
         let request =
             TokenRequest { address, nonce: nonce.nonce, signature: hex::encode(session.identity.sign(&message)) };
@@ -316,12 +378,26 @@ mod tests {
         let client = Client::new("http://127.0.0.1:7070/").unwrap();
         assert_eq!(client.url(), "http://127.0.0.1:7070");
         assert_eq!(client.stream_url(), "ws://127.0.0.1:7070/v1/worker/stream");
+        assert_eq!(client.channel(), "plain");
+        let client = Client::new("https://coordinator.example:7070").unwrap();
+        assert_eq!(client.stream_url(), "wss://coordinator.example:7070/v1/worker/stream");
+        assert!(client.tls_config().is_some());
         let err = Client::new("127.0.0.1:7070").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "coordinator url \"127.0.0.1:7070\" is not valid: it must start with http:// or https://; \
-             write it like http://127.0.0.1:7070"
+            "coordinator url \"127.0.0.1:7070\" is not valid: it must start with https:// (or http:// to this \
+             machine); write it like https://127.0.0.1:7070"
         );
         assert!(Client::new("http://host:1/path").is_err());
+        for local in ["http://localhost:1", "http://[::1]:1", "http://127.0.0.2:1"] {
+            assert!(Client::new(local).is_ok(), "{local}");
+        }
+        let err = Client::new("http://10.0.0.1:7070").unwrap_err().to_string();
+        assert!(err.contains("plain http:// is only for a coordinator on this machine"), "{err}");
+        let pin = Some(crate::Fingerprint([7; 32]));
+        assert!(Client::connect("http://127.0.0.1:1", pin).unwrap_err().to_string().contains("needs an https://"));
+        let pinned = Client::connect("https://127.0.0.1:1", pin).unwrap();
+        assert_eq!(pinned.pin(), pin);
+        assert_eq!(pinned.channel(), format!("tls:sha256:{}", "07".repeat(32)), "a pinned channel names the pin");
     }
 }

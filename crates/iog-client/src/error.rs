@@ -1,8 +1,10 @@
 /// A request to the coordinator failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("coordinator url {url:?} is not valid: {reason}; write it like http://127.0.0.1:7070")]
+    #[error("coordinator url {url:?} is not valid: {reason}; write it like https://127.0.0.1:7070")]
     BadUrl { url: String, reason: String },
+    #[error("set up TLS for {url}: {reason}")]
+    Tls { url: String, reason: String },
     #[error(
         "cannot reach the coordinator at {url}: {source}; is it running? \
          (choose another with --coordinator URL or IOG_COORDINATOR)"

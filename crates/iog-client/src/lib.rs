@@ -2,7 +2,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), iog_client::ClientError> {
-//! let client = iog_client::Client::new("http://127.0.0.1:7070")?;
+//! let pin = "sha256:0000000000000000000000000000000000000000000000000000000000000000".parse().unwrap();
+//! let client = iog_client::Client::connect("https://127.0.0.1:7070", Some(pin))?;
 //! for worker in client.workers().await? {
 //!     println!("{} online={}", worker.worker_id, worker.online);
 //! }
@@ -11,6 +12,8 @@
 
 mod client;
 mod error;
+pub mod tls;
 
 pub use client::Client;
 pub use error::ClientError;
+pub use tls::{Fingerprint, FingerprintParseError};

@@ -480,7 +480,7 @@ async fn faucet(
 
 async fn stream(
     State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<std::net::SocketAddr>,
+    ConnectInfo(crate::listener::PeerAddr(remote)): ConnectInfo<crate::listener::PeerAddr>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade.max_message_size(STREAM_MESSAGE_BYTES_MAX).on_upgrade(move |socket| session::serve(socket, state, remote))

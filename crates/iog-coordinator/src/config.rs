@@ -39,6 +39,9 @@ pub struct CoordinatorConfig {
     /// How long a bearer token issued against a wallet's signature lives.
     /// Default [`crate::TOKEN_TTL_MS_DEFAULT`] (15 minutes).
     pub token_ttl_ms: u64,
+    /// TLS: a self-signed certificate kept in the data dir (the default),
+    /// the operator's own files, or plain HTTP on loopback (`Insecure`).
+    pub tls: crate::TlsMode,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -59,6 +62,7 @@ impl CoordinatorConfig {
             challenge_walk_steps: iog_trust::claim::PROBES_PLAN,
             challenge_allowance_ms: crate::challenge::NETWORK_ALLOWANCE_MS,
             token_ttl_ms: crate::TOKEN_TTL_MS_DEFAULT,
+            tls: crate::TlsMode::SelfSigned,
         }
     }
 

@@ -9,6 +9,8 @@
 //! - [`challenge`] runs a hardware challenge round with one worker.
 //! - [`auth`] issues nonces and bearer tokens against wallet signatures
 //!   and names the caller of every owner-checked request.
+//! - [`tls`] makes or reads the certificate; [`listener`] accepts
+//!   connections and runs each TLS handshake on its own task.
 //! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
 //!   balances, histories and job bills.
 //! - [`assemble`] builds a done job's artifacts from its task outputs;
@@ -20,15 +22,18 @@ mod auth;
 mod challenge;
 mod config;
 mod engine;
+mod listener;
 mod market;
 mod money;
 mod probes;
 mod server;
 mod session;
 mod spot;
+mod tls;
 
 pub use auth::TOKEN_TTL_MS_DEFAULT;
 pub use challenge::NETWORK_ALLOWANCE_MS as CHALLENGE_ALLOWANCE_MS_DEFAULT;
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
 pub use probes::PROBE_INTERVAL_MS_DEFAULT;
 pub use server::{Coordinator, load_ledger};
+pub use tls::{PIN_FILE_NAME, TlsMode};

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use iog_core::Core;
 use iog_store::Store;
 use tokio::net::TcpListener;
@@ -12,7 +11,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::engine::{Engine, EngineHandle, now_ms};
+use crate::listener::{Incoming, PeerAddr};
 use crate::{CoordinatorConfig, api, assemble};
+use iog_proto::auth::Fingerprint;
 
 /// What request handlers share.
 #[derive(Clone)]
@@ -51,6 +52,7 @@ pub async fn load_ledger(store: &Store) -> anyhow::Result<iog_ledger::Ledger> {
 /// A running coordinator: its API and worker stream on one address.
 pub struct Coordinator {
     addr: SocketAddr,
+    fingerprint: Option<Fingerprint>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     engine: JoinHandle<()>,
@@ -96,8 +98,10 @@ impl Coordinator {
         // The coordinator's own key signs the ledger's checkpoints.
         let signer = iog_host::Identity::load_or_create(&config.data_dir).context("load coordinator key")?;
         let ledger_signer = signer.worker_id().0;
-        let auth =
-            crate::auth::Auth::new(ledger_signer.clone(), iog_proto::auth::channel_of(None), config.token_ttl_ms);
+        let tls = crate::tls::server_config(&config.tls, &config.data_dir, config.listen).context("set up TLS")?;
+        let fingerprint = tls.as_ref().map(|(_, fingerprint)| *fingerprint);
+        let channel = iog_proto::auth::channel_of(fingerprint.map(|f| f.hex()).as_deref());
+        let auth = crate::auth::Auth::new(ledger_signer.clone(), channel, config.token_ttl_ms);
         let checkpointed =
             store.checkpoints().await.context("read ledger checkpoints")?.last().map_or(0, |c| c.n_entries);
         let (engine, handle) = Engine::new(core, payments, store.clone(), config.tick_interval_ms(), config.batch_max);
@@ -111,6 +115,15 @@ impl Coordinator {
             .await
             .with_context(|| format!("listen on {} (is another coordinator running there?)", config.listen))?;
         let addr = listener.local_addr().context("read bound address")?;
+        // The pin first: a tool that sees the address may connect at once.
+        let pin_path = config.data_dir.join(crate::tls::PIN_FILE_NAME);
+        match fingerprint {
+            Some(fingerprint) => {
+                std::fs::write(&pin_path, format!("{fingerprint}\n")).context("write coordinator.pin")?;
+            }
+            None if pin_path.exists() => std::fs::remove_file(&pin_path).context("remove coordinator.pin")?,
+            None => {}
+        }
         std::fs::write(config.data_dir.join("coordinator.addr"), addr.to_string()).context("write coordinator.addr")?;
         let state = AppState {
             store: store.clone(),
@@ -128,33 +141,42 @@ impl Coordinator {
             auth: Arc::new(auth),
         };
         let app = api::router(state);
-        // Stream messages are small and latency-bound: without TCP_NODELAY,
-        // Nagle's algorithm and delayed ACKs hold each one back ~40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
+        let listener = Incoming::start(listener, tls.map(|(config, _)| config)).context("start accepting")?;
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let server = tokio::spawn(async move {
             // Sessions learn their worker's address, to pair with its probe port.
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            axum::serve(listener, app.into_make_service_with_connect_info::<PeerAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = shutdown_rx.wait_for(|stop| *stop).await;
                 })
                 .await
         });
-        tracing::info!(%addr, data_dir = %config.data_dir.display(), "coordinator listening");
-        Ok(Coordinator { addr, shutdown, server, engine, store })
+        match fingerprint {
+            Some(fingerprint) => {
+                tracing::info!(%addr, %fingerprint, data_dir = %config.data_dir.display(), "coordinator listening (TLS)")
+            }
+            None => tracing::warn!(%addr, data_dir = %config.data_dir.display(), "coordinator listening on plain HTTP"),
+        }
+        Ok(Coordinator { addr, fingerprint, shutdown, server, engine, store })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The base URL clients and workers use.
+    /// The base URL clients and workers use: `https://` unless it serves
+    /// plain HTTP (`--insecure`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.fingerprint {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// The fingerprint of its certificate, which clients pin; `None` on
+    /// plain HTTP.
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        self.fingerprint
     }
 
     /// Waits until the server stops (it stops only on [`Coordinator::shutdown`] or an error).

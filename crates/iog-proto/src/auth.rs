@@ -9,7 +9,11 @@
 //! public key) and the channel it travelled on, so a signature made for one
 //! purpose, one coordinator or one connection is worthless for another.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Bytes of every nonce the coordinator issues (written as 64 hex digits).
 pub const NONCE_BYTES: usize = 32;
@@ -38,6 +42,58 @@ pub fn channel_of(certificate_sha256: Option<&str>) -> String {
     match certificate_sha256 {
         Some(fingerprint) => format!("tls:sha256:{fingerprint}"),
         None => "plain".to_owned(),
+    }
+}
+
+/// The SHA-256 of a certificate's DER bytes, written `sha256:<64 hex>`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    pub fn of(certificate_der: &[u8]) -> Fingerprint {
+        Fingerprint(Sha256::digest(certificate_der).into())
+    }
+
+    /// The 64 hex digits, without the `sha256:` prefix.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Text that is not a `sha256:<64 hex>` fingerprint.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "certificate pin {text:?} is not valid: {reason}; write it as the coordinator prints it, \
+     sha256: followed by 64 hex digits"
+)]
+pub struct FingerprintParseError {
+    text: String,
+    reason: &'static str,
+}
+
+impl FromStr for Fingerprint {
+    type Err = FingerprintParseError;
+
+    fn from_str(text: &str) -> Result<Fingerprint, FingerprintParseError> {
+        let bad = |reason| FingerprintParseError { text: text.to_owned(), reason };
+        let digits = text.trim().strip_prefix("sha256:").ok_or_else(|| bad("it must start with sha256:"))?;
+        // Colon-separated pairs, as some tools print them, are accepted too.
+        let digits: String = digits.chars().filter(|c| *c != ':').collect();
+        let bytes = hex::decode(&digits).map_err(|_| bad("the part after sha256: is not hex"))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad("a SHA-256 fingerprint is 64 hex digits"))?;
+        Ok(Fingerprint(bytes))
     }
 }
 
@@ -77,6 +133,20 @@ pub struct AuthToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_parse_from_what_is_printed() {
+        let fingerprint = Fingerprint::of(b"certificate");
+        assert_eq!(fingerprint.to_string().parse::<Fingerprint>().unwrap(), fingerprint);
+        let pairs: Vec<String> =
+            fingerprint.hex().as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        let colons = format!("sha256:{}", pairs.join(":"));
+        assert_eq!(colons.parse::<Fingerprint>().unwrap(), fingerprint);
+        for bad in ["", "md5:00", "sha256:zz", "sha256:00"] {
+            let err = bad.parse::<Fingerprint>().unwrap_err().to_string();
+            assert!(err.contains("sha256: followed by 64 hex digits"), "{err}");
+        }
+    }
 
     #[test]
     fn signed_messages_differ_by_purpose_and_channel() {

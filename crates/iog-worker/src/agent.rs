@@ -151,8 +151,9 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     }
     let offer = config.offer(&report.devices);
     offer.validate().context("the worker's offer")?;
-    let client =
-        Client::new(&config.coordinator_url).context("configure coordinator client")?.with_identity(identity.clone());
+    let client = Client::connect(&config.coordinator_url, config.coordinator_pin)
+        .context("configure coordinator client")?
+        .with_identity(identity.clone());
     let probe = match config.probe_bind {
         Some(addr) => Some(Arc::new(ProbeSocket::bind(addr, Duration::ZERO).await.with_context(|| {
             format!("bind the probe socket on UDP {addr} (choose another [probe] port, or set enabled = false)")
@@ -280,7 +281,7 @@ impl Agent {
     /// The session's hello, signed over the coordinator's nonce: the only
     /// proof of the worker's id the coordinator takes.
     fn hello(&self, nonce: &str, audience: &str) -> WorkerMessage {
-        let channel = iog_proto::auth::channel_of(None);
+        let channel = self.client.channel();
         let message = iog_proto::auth::session_signing_message(nonce, &self.worker_id.0, audience, &channel);
         WorkerMessage::Hello {
             signature: hex::encode(self.identity.sign(&message)),
@@ -347,11 +348,14 @@ impl Agent {
         let url = self.client.stream_url();
         // `true` disables Nagle's algorithm: results are small messages that
         // must not wait for the coordinator's delayed ACK.
-        let (socket, _) =
-            tokio::time::timeout(WELCOME_TIMEOUT, tokio_tungstenite::connect_async_with_config(&url, None, true))
-                .await
-                .with_context(|| format!("connect to {url}: timed out"))?
-                .with_context(|| format!("connect to {url}"))?;
+        let connector = self.client.tls_config().map(tokio_tungstenite::Connector::Rustls);
+        let (socket, _) = tokio::time::timeout(
+            WELCOME_TIMEOUT,
+            tokio_tungstenite::connect_async_tls_with_config(&url, None, true, connector),
+        )
+        .await
+        .with_context(|| format!("connect to {url}: timed out"))?
+        .with_context(|| format!("connect to {url}"))?;
         let (mut sink, mut stream) = socket.split();
         let (nonce, audience) = loop {
             let message = tokio::time::timeout(WELCOME_TIMEOUT, stream.next())

@@ -17,8 +17,12 @@ pub const CONFIG_FILE_BYTES_MAX: u64 = 64 << 10;
 /// How to run a worker.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// Base URL of the coordinator, e.g. `http://127.0.0.1:7070`.
+    /// Base URL of the coordinator, e.g. `https://coordinator.example:7070`.
     pub coordinator_url: String,
+    /// The fingerprint the coordinator's certificate must have (a
+    /// self-signed coordinator prints it on start); `None` trusts a
+    /// certificate from a public authority.
+    pub coordinator_pin: Option<iog_client::Fingerprint>,
     /// Where the worker keeps its identity key.
     pub data_dir: PathBuf,
     /// CPU tasks run at once. Default 1: the built-in workloads already use every core.
@@ -109,6 +113,7 @@ impl WorkerConfig {
     pub fn new(coordinator_url: impl Into<String>, data_dir: PathBuf) -> WorkerConfig {
         WorkerConfig {
             coordinator_url: coordinator_url.into(),
+            coordinator_pin: None,
             data_dir,
             slots: 1,
             terms: OfferTerms::default(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Default coordinator URL for client commands and workers.
-pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7070";
+pub const DEFAULT_COORDINATOR: &str = "https://127.0.0.1:7070";
 
 #[derive(Debug, Parser)]
 #[command(name = "iog", version, about = "The Internet of GPUs: run jobs on GPUs owned by many people")]
@@ -23,6 +23,12 @@ pub struct Global {
     /// Coordinator to talk to.
     #[arg(long, global = true, env = "IOG_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
     pub coordinator: String,
+    /// The fingerprint of the coordinator's certificate (`sha256:…`, printed
+    /// when it starts and kept in its data dir as coordinator.pin). Needed
+    /// for a self-signed coordinator; without it the certificate must come
+    /// from a public authority.
+    #[arg(long, global = true, env = "IOG_PIN")]
+    pub pin: Option<iog_client::Fingerprint>,
     /// Print machine-readable JSON instead of tables and progress bars.
     #[arg(long, global = true)]
     pub json: bool,
@@ -40,7 +46,12 @@ impl Global {
         use anyhow::Context;
         let identity = iog_host::Identity::load_or_create(&self.wallet_dir)
             .with_context(|| format!("load the wallet key in {}", self.wallet_dir.display()))?;
-        Ok(iog_client::Client::new(&self.coordinator)?.with_identity(identity))
+        Ok(self.client()?.with_identity(identity))
+    }
+
+    /// A client for the coordinator, checking its certificate against `--pin`.
+    pub fn client(&self) -> anyhow::Result<iog_client::Client> {
+        Ok(iog_client::Client::connect(&self.coordinator, self.pin)?)
     }
 }
 
@@ -227,6 +238,35 @@ pub struct UpArgs {
     pub workers: u32,
     #[command(flatten)]
     pub timings: Timings,
+    #[command(flatten)]
+    pub serving: Serving,
+}
+
+/// How a coordinator serves: TLS (its own certificate, or a self-signed
+/// one made on first start), or plain HTTP on loopback.
+#[derive(Debug, Clone, Args)]
+pub struct Serving {
+    /// The certificate chain to serve (PEM), with --tls-key. Without both,
+    /// the coordinator makes a self-signed certificate in its data dir and
+    /// prints the fingerprint clients pin.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS: only on a loopback address, for demos.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub insecure: bool,
+}
+
+impl Serving {
+    pub fn mode(&self) -> iog_coordinator::TlsMode {
+        match (&self.tls_cert, &self.tls_key, self.insecure) {
+            (_, _, true) => iog_coordinator::TlsMode::Insecure,
+            (Some(cert), Some(key), false) => iog_coordinator::TlsMode::Files { cert: cert.clone(), key: key.clone() },
+            _ => iog_coordinator::TlsMode::SelfSigned,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +279,8 @@ pub struct CoordinatorArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub timings: Timings,
+    #[command(flatten)]
+    pub serving: Serving,
     /// Turn on the development faucet, granting at most this many IO per
     /// request. Off by default: production networks have no faucet.
     #[arg(long)]

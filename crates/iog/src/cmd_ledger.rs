@@ -76,7 +76,7 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
                 Some(text) => text.parse::<Address>().map_err(|err| anyhow::anyhow!("address {text:?}: {err}"))?,
                 None => own_address(&global.wallet_dir)?,
             };
-            let status = Client::new(&global.coordinator)?.wallet(&address.to_string()).await?;
+            let status = global.client()?.wallet(&address.to_string()).await?;
             if global.json {
                 print_json(&status)?;
             } else {
@@ -104,7 +104,7 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
                 request_id,
                 signature: hex::encode(identity.sign(&message)),
             };
-            let status = Client::new(&global.coordinator)?.send_io(&from.to_string(), &request).await?;
+            let status = global.client()?.send_io(&from.to_string(), &request).await?;
             if global.json {
                 print_json(&status)?;
             } else {
@@ -117,7 +117,7 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
                 None => own_address(&global.wallet_dir)?,
             };
             let account = AccountId::Wallet(address).to_string();
-            print_history(global, &Client::new(&global.coordinator)?, &account, limit).await?;
+            print_history(global, &global.client()?, &account, limit).await?;
         }
         WalletCommand::Faucet { amount } => {
             let address = own_address(&global.wallet_dir)?;

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use iog_client::Client;
-
 use crate::args::{Global, MarketArgs, MarketCommand};
 use crate::display::{self, print_json};
 
@@ -12,7 +10,7 @@ pub async fn market(global: &Global, args: MarketArgs) -> anyhow::Result<ExitCod
         MarketCommand::Search { query } => {
             // Parsed here too, so a mistake is reported without a round trip.
             let parsed: iog_sched::query::Query = query.parse().map_err(|err| anyhow::anyhow!("{err}"))?;
-            let client = Client::new(&global.coordinator)?;
+            let client = global.client()?;
             let market = client.market(&parsed.to_string()).await?;
             if global.json {
                 print_json(&market)?;

@@ -52,6 +52,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(false);
     config.fee_bps = args.fee_bps;
     config.token_ttl_ms = args.token_ttl_s * 1000;
+    config.tls = args.serving.mode();
     let min_per_device: iog_ledger::Amount = args
         .stake_min_io_per_device
         .parse()
@@ -69,6 +70,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let mut coordinator = Coordinator::start(config).await?;
     println!("coordinator listening on {}", coordinator.url());
+    print_pin(&coordinator);
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted; stopping");
@@ -86,26 +88,23 @@ struct Network {
 }
 
 impl Network {
+    /// A development network in `data_dir`: the coordinator `config`
+    /// describes (its data dir is `data_dir/coordinator`) with a faucet, and
+    /// `n_workers` workers asking the given prices in turn.
     async fn start(
         data_dir: &Path,
-        listen: std::net::SocketAddr,
+        mut config: CoordinatorConfig,
         n_workers: u32,
-        core: iog_core::Config,
-        probe_interval_ms: u64,
-        (walk_steps, allowance_ms): (u32, u64),
         worker_prices: &[&str],
     ) -> anyhow::Result<Network> {
-        let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
-        config.core = core;
-        config.probe_interval_ms = probe_interval_ms;
-        config.challenge_walk_steps = walk_steps;
-        config.challenge_allowance_ms = allowance_ms;
+        config.data_dir = data_dir.join("coordinator");
         // `up` and `demo` run development networks, which have a faucet.
         config.faucet_max = iog_ledger::Amount::from_io(DEV_FAUCET_MAX_IO);
         let coordinator = Coordinator::start(config).await?;
         let mut workers = Vec::new();
         for idx in 0..n_workers {
             let mut config = WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
+            config.coordinator_pin = coordinator.fingerprint();
             config.terms.memory_lent_bytes = Some(DEV_WORKER_MEMORY_BYTES);
             if let Some(price) = worker_prices.get(idx as usize % worker_prices.len().max(1)) {
                 config.terms.price_io_per_device_hour = price.parse().expect("the built-in prices are amounts");
@@ -143,23 +142,32 @@ impl Network {
     }
 }
 
+/// Tells how clients and workers pin the coordinator's certificate.
+fn print_pin(coordinator: &Coordinator) {
+    match coordinator.fingerprint() {
+        Some(fingerprint) => {
+            println!("certificate fingerprint {fingerprint}");
+            println!("  clients and workers pin it: --coordinator {} --pin {fingerprint}", coordinator.url());
+        }
+        None => println!("serving plain HTTP (--insecure): for this machine only"),
+    }
+}
+
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     // A development network's local workers work for free, so jobs
     // without a [payment] section run on them.
-    let network = Network::start(
-        &args.data_dir,
-        args.listen,
-        args.workers,
-        args.timings.core_config(),
-        args.timings.probe_interval_ms,
-        args.timings.challenge_limits(true),
-        &[],
-    )
-    .await?;
+    let mut config = CoordinatorConfig::new(args.data_dir.join("coordinator"), args.listen);
+    config.core = args.timings.core_config();
+    config.probe_interval_ms = args.timings.probe_interval_ms;
+    (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(true);
+    config.tls = args.serving.mode();
+    let network = Network::start(&args.data_dir, config, args.workers, &[]).await?;
     let url = network.coordinator.url();
     println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
     println!("data in {}", args.data_dir.display());
-    println!("try:  IOG_COORDINATOR={url} iog job submit examples/render-cornell.toml --watch");
+    print_pin(&network.coordinator);
+    let pin = network.coordinator.fingerprint().map(|f| format!(" IOG_PIN={f}")).unwrap_or_default();
+    println!("try:  IOG_COORDINATOR={url}{pin} iog job submit examples/render-cornell.toml --watch");
     tokio::signal::ctrl_c().await.context("wait for interrupt")?;
     println!("stopping");
     network.shutdown().await?;
@@ -182,21 +190,19 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..iog_core::Config::default()
     };
     let listen = "127.0.0.1:0".parse().expect("valid address");
-    let network = Network::start(
-        &data_dir,
-        listen,
-        args.workers,
-        core,
-        iog_coordinator::PROBE_INTERVAL_MS_DEFAULT,
-        (DEV_CHALLENGE_WALK_STEPS, DEV_CHALLENGE_ALLOWANCE_MS),
-        &DEMO_WORKER_PRICES_IO,
-    )
-    .await?;
+    let mut config = CoordinatorConfig::new(data_dir.join("coordinator"), listen);
+    config.core = core;
+    (config.challenge_walk_steps, config.challenge_allowance_ms) =
+        (DEV_CHALLENGE_WALK_STEPS, DEV_CHALLENGE_ALLOWANCE_MS);
+    // The demo serves TLS like any coordinator, pinned by its own workers.
+    config.tls = iog_coordinator::TlsMode::SelfSigned;
+    let network = Network::start(&data_dir, config, args.workers, &DEMO_WORKER_PRICES_IO).await?;
     // The demo pays for its render like any job: a wallet of its own, funded
     // by the development faucet, holds the budget in escrow and owns the job.
     let wallet_dir = data_dir.join("wallet");
     let wallet = iog_host::Identity::load_or_create(&wallet_dir).context("create demo wallet")?;
-    let client = Client::new(&network.coordinator.url())?.with_identity(wallet.clone());
+    let client =
+        Client::connect(&network.coordinator.url(), network.coordinator.fingerprint())?.with_identity(wallet.clone());
     network.wait_for_workers(&client).await?;
     let payer = iog_ledger::Address::from_public_key(wallet.public_key_bytes()).to_string();
     let request_id = format!("t-{:032x}", rand::random::<u128>());

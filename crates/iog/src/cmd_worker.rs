@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use iog_client::Client;
 use iog_worker::WorkerConfig;
 
 use crate::args::{Global, WorkerArgs, WorkerCommand};
@@ -35,7 +34,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
             }
         }
         Some(WorkerCommand::List) => {
-            let client = Client::new(&global.coordinator)?;
+            let client = global.client()?;
             let workers = client.workers().await?;
             if global.json {
                 print_json(&workers)?;
@@ -73,7 +72,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
             }
         }
         Some(WorkerCommand::Show { worker_id }) => {
-            let client = Client::new(&global.coordinator)?;
+            let client = global.client()?;
             let workers = client.workers().await?;
             let matching: Vec<_> = workers.into_iter().filter(|w| w.worker_id.0.starts_with(&worker_id)).collect();
             let worker = match matching.as_slice() {
@@ -94,7 +93,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         }
         Some(WorkerCommand::Offers { data_dir }) => {
             let identity = worker_key(&data_dir)?;
-            let client = Client::new(&global.coordinator)?;
+            let client = global.client()?;
             let workers = client.workers().await?;
             let Some(me) = workers.into_iter().find(|w| w.worker_id == identity.worker_id()) else {
                 anyhow::bail!(
@@ -116,7 +115,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         Some(WorkerCommand::Earnings { data_dir, limit }) => {
             let identity = worker_key(&data_dir)?;
             let account = iog_ledger::AccountId::Payout(identity.worker_id().0).to_string();
-            let client = Client::new(&global.coordinator)?;
+            let client = global.client()?;
             let status = client.account(&account).await?;
             if global.json {
                 let history = client.history(&account, limit).await?;
@@ -130,6 +129,7 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
         }
         None => {
             let mut config = WorkerConfig::new(global.coordinator.clone(), args.data_dir);
+            config.coordinator_pin = global.pin;
             config.slots = args.slots;
             if let Some(region) = args.region {
                 if !iog_sched::offer::valid_region(&region) {
@@ -197,7 +197,7 @@ async fn withdraw(global: &Global, data_dir: &std::path::Path, amount: &str) -> 
     let identity = worker_key(data_dir)?;
     let io: iog_ledger::Amount = amount.parse().map_err(|err| anyhow::anyhow!("amount {amount:?}: {err}"))?;
     let request = signed_request(&identity, "withdraw", io);
-    let wallet = Client::new(&global.coordinator)?.withdraw(&identity.worker_id().0, &request).await?;
+    let wallet = global.client()?.withdraw(&identity.worker_id().0, &request).await?;
     if global.json {
         return print_json(&wallet);
     }
@@ -212,7 +212,7 @@ async fn change_stake(global: &Global, data_dir: &std::path::Path, amount: &str,
     let io: iog_ledger::Amount = amount.parse().map_err(|err| anyhow::anyhow!("amount {amount:?}: {err}"))?;
     let verb = if unstake { "unstake" } else { "stake" };
     let request = signed_request(&identity, verb, io);
-    let status = Client::new(&global.coordinator)?.change_stake(&worker_id, unstake, &request).await?;
+    let status = global.client()?.change_stake(&worker_id, unstake, &request).await?;
     if global.json {
         return print_json(&status);
     }

@@ -55,7 +55,17 @@ async fn up_serves_jobs_until_interrupted() {
     let file = std::fs::File::create(&log).unwrap();
     let child = Command::new(IOG).args(args).stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap();
     let mut up = Proc { child, log: log.clone() };
-    let client = Client::new(&format!("http://{listen}")).unwrap();
+    // `up` serves TLS with a certificate of its own, pinned by its fingerprint.
+    let pin_file = data_dir.join("coordinator").join(iog_coordinator::PIN_FILE_NAME);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pin: iog_client::Fingerprint = loop {
+        if let Some(pin) = std::fs::read_to_string(&pin_file).ok().and_then(|text| text.parse().ok()) {
+            break pin;
+        }
+        assert!(Instant::now() < deadline, "up wrote no pin: {}", std::fs::read_to_string(&log).unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let client = Client::connect(&format!("https://{listen}"), Some(pin)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if client.workers().await.is_ok_and(|w| w.iter().filter(|w| w.online).count() == 2) {
@@ -67,7 +77,8 @@ async fn up_serves_jobs_until_interrupted() {
     let job = examples_dir().join("hash-sha256d.toml");
     let out = Command::new(IOG)
         .args(["job", "submit", job.to_str().unwrap(), "--watch", "--json"])
-        .env("IOG_COORDINATOR", format!("http://{listen}"))
+        .env("IOG_COORDINATOR", format!("https://{listen}"))
+        .env("IOG_PIN", pin.to_string())
         .env("IOG_WALLET_DIR", dir.path().join("wallet"))
         .output()
         .unwrap();

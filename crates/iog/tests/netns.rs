@@ -216,7 +216,7 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
     println!("{}", netns.degrade());
     let port = common::free_port();
     let listen = format!("{}:{port}", netns.host_ip);
-    let url = format!("http://{listen}");
+    let url = format!("https://{listen}");
     let data = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let coordinator_dir = data("coordinator");
     let coordinator_args = [
@@ -231,8 +231,17 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
         "65536",
     ];
     let _coordinator = spawn(&coordinator_args, dir.path(), "coordinator", None);
-    let client = Client::new(&url).unwrap().with_identity(iog_host::Identity::generate());
     let deadline = Instant::now() + Duration::from_secs(30);
+    let pin_file = dir.path().join("coordinator").join(iog_coordinator::PIN_FILE_NAME);
+    let pin: iog_client::Fingerprint = loop {
+        if let Some(pin) = std::fs::read_to_string(&pin_file).ok().and_then(|text| text.parse().ok()) {
+            break pin;
+        }
+        assert!(Instant::now() < deadline, "the coordinator wrote no pin");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pin_text = pin.to_string();
+    let client = Client::connect(&url, Some(pin)).unwrap().with_identity(iog_host::Identity::generate());
     while client.health().await.is_err() {
         assert!(Instant::now() < deadline, "coordinator did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -240,12 +249,13 @@ async fn a_partitioned_workers_late_results_are_fenced_off() {
     let (local_dir, remote_dir) = (data("worker-local"), data("worker-remote"));
     let memory = ["--memory-gib", common::WORKER_MEMORY_GIB];
     let _local = spawn(
-        &[&["worker", "--coordinator", &url, "--data-dir", &local_dir][..], &memory].concat(),
+        &[&["worker", "--coordinator", &url, "--pin", &pin_text, "--data-dir", &local_dir][..], &memory].concat(),
         dir.path(),
         "local",
         None,
     );
-    let remote_args = [&["worker", "--coordinator", &url, "--data-dir", &remote_dir][..], &memory].concat();
+    let remote_args =
+        [&["worker", "--coordinator", &url, "--pin", &pin_text, "--data-dir", &remote_dir][..], &memory].concat();
     let _remote = spawn(&remote_args, dir.path(), "remote", Some(&netns.name));
     let remote_id: WorkerId =
         iog_host::Identity::load_or_create(std::path::Path::new(&remote_dir)).unwrap().worker_id();

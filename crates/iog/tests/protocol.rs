@@ -25,7 +25,11 @@ async fn next_message(socket: &mut Socket) -> CoordinatorMessage {
 /// Opens a session and returns it with the nonce and audience of its
 /// challenge, the first thing the coordinator says.
 async fn open(cluster: &Cluster) -> (Socket, String, String) {
-    let (mut socket, _) = tokio_tungstenite::connect_async(cluster.client.stream_url()).await.unwrap();
+    let connector = tokio_tungstenite::Connector::Rustls(cluster.client.tls_config().unwrap());
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(cluster.client.stream_url(), None, false, Some(connector))
+            .await
+            .unwrap();
     match next_message(&mut socket).await {
         CoordinatorMessage::SessionChallenge { nonce, audience } => {
             assert_eq!(nonce.len(), 64, "a 32-byte nonce in hex");
@@ -48,8 +52,10 @@ fn hello(worker_id: &WorkerId, signature: String) -> WorkerMessage {
     }
 }
 
-fn signed(identity: &Identity, nonce: &str, audience: &str) -> String {
-    let message = iog_proto::auth::session_signing_message(nonce, &identity.worker_id().0, audience, "plain");
+/// Signs a session's nonce for `identity`, over the TLS channel to `cluster`.
+fn signed(cluster: &Cluster, identity: &Identity, nonce: &str, audience: &str) -> String {
+    let channel = iog_proto::auth::channel_of(Some(&cluster.pin.hex()));
+    let message = iog_proto::auth::session_signing_message(nonce, &identity.worker_id().0, audience, &channel);
     hex::encode(identity.sign(&message))
 }
 
@@ -103,7 +109,7 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
 
     // The attacker names the honest worker's id and signs with its own key.
     let (mut socket, nonce, audience) = open(&cluster).await;
-    let forged = hello(&honest.worker_id(), signed(&attacker, &nonce, &audience));
+    let forged = hello(&honest.worker_id(), signed(&cluster, &attacker, &nonce, &audience));
     assert_eq!(refusal_code(&answer_to(&mut socket, &forged).await), "bad_signature");
 
     // No signature, or one that is not hex or not 64 bytes.
@@ -116,7 +122,7 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
     // The honest worker's own signature opens its session.
     let (mut socket, nonce, audience) = open(&cluster).await;
     assert_eq!(audience, cluster.client.health().await.unwrap().ledger_signer, "the audience is the coordinator's key");
-    let good = hello(&honest.worker_id(), signed(&honest, &nonce, &audience));
+    let good = hello(&honest.worker_id(), signed(&cluster, &honest, &nonce, &audience));
     let answer = answer_to(&mut socket, &good).await;
     assert!(matches!(answer, CoordinatorMessage::Welcome { .. }), "{answer:?}");
     drop(socket);
@@ -125,9 +131,10 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
     // session's nonce is another.
     let (mut socket, _, _) = open(&cluster).await;
     assert_eq!(refusal_code(&answer_to(&mut socket, &good).await), "bad_signature");
-    // So is a signature for another coordinator or another channel.
+    // So is a signature for another coordinator, or for a channel with
+    // another certificate (what a man in the middle would relay).
     let (mut socket, nonce, _) = open(&cluster).await;
-    let elsewhere = hello(&honest.worker_id(), signed(&honest, &nonce, "another-coordinator"));
+    let elsewhere = hello(&honest.worker_id(), signed(&cluster, &honest, &nonce, "another-coordinator"));
     assert_eq!(refusal_code(&answer_to(&mut socket, &elsewhere).await), "bad_signature");
     let (mut socket, nonce, audience) = open(&cluster).await;
     let message = iog_proto::auth::session_signing_message(&nonce, &honest.worker_id().0, &audience, "tls:sha256:00");

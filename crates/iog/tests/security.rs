@@ -27,8 +27,10 @@ async fn raw(request: reqwest::RequestBuilder) -> (u16, String) {
     (status, error.code)
 }
 
-fn token_request(identity: &Identity, address: &str, nonce: &AuthNonce) -> TokenRequest {
-    let message = iog_proto::auth::token_signing_message(&nonce.nonce, address, &nonce.audience, "plain");
+/// A token request signed by `identity` over the TLS channel to `cluster`.
+fn token_request(cluster: &Cluster, identity: &Identity, address: &str, nonce: &AuthNonce) -> TokenRequest {
+    let channel = iog_proto::auth::channel_of(Some(&cluster.pin.hex()));
+    let message = iog_proto::auth::token_signing_message(&nonce.nonce, address, &nonce.audience, &channel);
     TokenRequest {
         address: address.to_owned(),
         nonce: nonce.nonce.clone(),
@@ -103,7 +105,9 @@ async fn users_see_only_their_own_jobs_results_and_blobs() {
 async fn unauthenticated_forged_replayed_and_expired_requests_are_refused() {
     let cluster = Cluster::start_with(0, &["--token-ttl-s", "1"]).await;
     let url = cluster.url();
-    let http = reqwest::Client::new();
+    // A raw HTTP client that trusts the coordinator's certificate.
+    let tls = (*cluster.client.tls_config().unwrap()).clone();
+    let http = reqwest::Client::builder().use_preconfigured_tls(tls).build().unwrap();
     let job_id = cluster.client.submit(hash_job("mine")).await.unwrap().job_id;
 
     // No token, a malformed header, a token never issued.
@@ -119,18 +123,18 @@ async fn unauthenticated_forged_replayed_and_expired_requests_are_refused() {
     let alice_address = alice.worker_id().0;
     let mallory = Identity::generate();
     let issued = nonce(&http, &url).await;
-    let forged = token_request(&mallory, &alice_address, &issued);
+    let forged = token_request(&cluster, &mallory, &alice_address, &issued);
     assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&forged)).await, (401, "bad_signature".into()));
     // The forged attempt spent that nonce; a nonce never issued is refused.
-    let replay = token_request(&alice, &alice_address, &issued);
+    let replay = token_request(&cluster, &alice, &alice_address, &issued);
     assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&replay)).await, (401, "bad_nonce".into()));
     let invented = AuthNonce { nonce: "ab".repeat(32), ..issued.clone() };
-    let request = token_request(&alice, &alice_address, &invented);
+    let request = token_request(&cluster, &alice, &alice_address, &invented);
     assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&request)).await, (401, "bad_nonce".into()));
 
     // Alice's own signature gets a token, once per nonce.
     let issued = nonce(&http, &url).await;
-    let good = token_request(&alice, &alice_address, &issued);
+    let good = token_request(&cluster, &alice, &alice_address, &issued);
     let token: AuthToken =
         http.post(format!("{url}/v1/auth/token")).json(&good).send().await.unwrap().json().await.unwrap();
     assert_eq!(token.address, alice_address);
@@ -139,9 +143,12 @@ async fn unauthenticated_forged_replayed_and_expired_requests_are_refused() {
     assert_eq!(response.status().as_u16(), 200, "alice reads her job with her token");
     // A signature meant for another coordinator does not verify here.
     let issued = nonce(&http, &url).await;
-    let message = iog_proto::auth::token_signing_message(&issued.nonce, &alice_address, "elsewhere", "plain");
-    let elsewhere =
-        TokenRequest { signature: hex::encode(alice.sign(&message)), ..token_request(&alice, &alice_address, &issued) };
+    let channel = iog_proto::auth::channel_of(Some(&cluster.pin.hex()));
+    let message = iog_proto::auth::token_signing_message(&issued.nonce, &alice_address, "elsewhere", &channel);
+    let elsewhere = TokenRequest {
+        signature: hex::encode(alice.sign(&message)),
+        ..token_request(&cluster, &alice, &alice_address, &issued)
+    };
     assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&elsewhere)).await, (401, "bad_signature".into()));
 
     // The token lapses after its one second; the SDK renews its own.

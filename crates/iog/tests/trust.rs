@@ -22,6 +22,7 @@ fn run_ok(cluster: &Cluster, args: &[&str]) -> String {
 /// dir under the cluster's and `slots` CPU slots.
 async fn start_cheater(cluster: &Cluster, name: &str, cheat: Cheat, slots: u32) -> iog_worker::WorkerHandle {
     let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
+    config.coordinator_pin = Some(cluster.pin);
     config.terms.memory_lent_bytes = Some(common::WORKER_MEMORY_BYTES);
     config.cheat = Some(cheat);
     config.probe_bind = None;

@@ -69,6 +69,7 @@ async fn assert_same_result(cluster: &Cluster, status: &iog_proto::api::JobStatu
 /// `price` per device-hour, with one slot.
 async fn start_cheater(cluster: &Cluster, name: &str, cheat: Cheat, price: &str) -> iog_worker::WorkerHandle {
     let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
+    config.coordinator_pin = Some(cluster.pin);
     config.terms.memory_lent_bytes = Some(common::WORKER_MEMORY_BYTES);
     config.cheat = Some(cheat);
     config.probe_bind = None;

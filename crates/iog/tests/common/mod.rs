@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use iog_client::Client;
+use iog_client::{Client, Fingerprint};
 use iog_proto::api::JobStatus;
 use iog_types::{JobId, WorkerId};
 
@@ -38,7 +38,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(args: &[&str], log: PathBuf) -> Proc {
+    pub fn spawn(args: &[&str], log: PathBuf) -> Proc {
         let out = File::create(&log).unwrap();
         let child = Command::new(IOG)
             .args(args)
@@ -78,7 +78,11 @@ pub struct Cluster {
     pub port: u16,
     pub coordinator: Option<Proc>,
     pub workers: Vec<(WorkerId, Proc)>,
+    /// Acts for the test's wallet, pinned to the coordinator's certificate.
     pub client: Client,
+    /// The fingerprint of the coordinator's self-signed certificate, made
+    /// on its first start and kept in its data dir.
+    pub pin: Fingerprint,
 }
 
 impl Cluster {
@@ -96,14 +100,13 @@ impl Cluster {
     pub async fn start_full(n_workers: usize, flags: &[&str], worker_flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        // The test's own wallet, which the CLI uses too (IOG_WALLET_DIR):
-        // jobs the CLI submits are this client's to read.
-        let wallet = iog_host::Identity::load_or_create(&dir.path().join("wallet")).unwrap();
-        let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap().with_identity(wallet);
+        // Replaced once the coordinator has made its certificate.
+        let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        let pin = Fingerprint([0; 32]);
         let coordinator_flags = flags.iter().map(|f| (*f).to_owned()).collect();
         let worker_flags = worker_flags.iter().map(|f| (*f).to_owned()).collect();
         let mut cluster =
-            Cluster { coordinator_flags, worker_flags, dir, port, coordinator: None, workers: Vec::new(), client };
+            Cluster { coordinator_flags, worker_flags, dir, port, coordinator: None, workers: Vec::new(), client, pin };
         cluster.start_coordinator().await;
         for idx in 0..n_workers {
             cluster.start_worker(idx);
@@ -113,7 +116,7 @@ impl Cluster {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("https://127.0.0.1:{}", self.port)
     }
 
     /// The wallet the CLI and `client` act for.
@@ -124,7 +127,7 @@ impl Cluster {
     /// A client acting for the wallet (or worker) key in `dir`.
     pub fn client_for(&self, dir: &Path) -> Client {
         let identity = iog_host::Identity::load_or_create(dir).unwrap();
-        Client::new(&self.url()).unwrap().with_identity(identity)
+        Client::connect(&self.url(), Some(self.pin)).unwrap().with_identity(identity)
     }
 
     pub fn coordinator_dir(&self) -> PathBuf {
@@ -160,6 +163,19 @@ impl Cluster {
         args.extend(self.coordinator_flags.iter().map(String::as_str));
         self.coordinator = Some(Proc::spawn(&args, log));
         let deadline = Instant::now() + Duration::from_secs(30);
+        // The coordinator writes its pin before it listens; the test's
+        // wallet, which the CLI uses too (IOG_WALLET_DIR), then reads
+        // what the CLI submits.
+        let pin_file = data_dir.join(iog_coordinator::PIN_FILE_NAME);
+        let pin = loop {
+            if let Some(pin) = std::fs::read_to_string(&pin_file).ok().and_then(|text| text.parse().ok()) {
+                break pin;
+            }
+            assert!(Instant::now() < deadline, "no pin:\n{}", self.coordinator.as_ref().unwrap().log_text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        self.pin = pin;
+        self.client = self.client_for(&self.wallet_dir());
         while self.client.health().await.is_err() {
             assert!(
                 Instant::now() < deadline,
@@ -181,8 +197,8 @@ impl Cluster {
         let worker_id = iog_host::Identity::load_or_create(&data_dir).unwrap().worker_id();
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("worker-{idx}-{n}.log"));
-        let url = self.url();
-        let mut args = vec!["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
+        let (url, pin) = (self.url(), self.pin.to_string());
+        let mut args = vec!["worker", "--coordinator", &url, "--pin", &pin, "--data-dir", data_dir.to_str().unwrap()];
         args.extend(self.worker_flags.iter().map(String::as_str));
         if !self.worker_flags.iter().any(|flag| flag == "--memory-gib") {
             args.extend(["--memory-gib", WORKER_MEMORY_GIB]);
@@ -194,8 +210,8 @@ impl Cluster {
         let data_dir = self.dir.path().join(format!("worker-{idx}"));
         let worker_id = iog_host::Identity::load_or_create(&data_dir).unwrap().worker_id();
         let log = self.dir.path().join(format!("worker-{idx}.log"));
-        let url = self.url();
-        let mut args = vec!["worker", "--coordinator", &url, "--data-dir", data_dir.to_str().unwrap()];
+        let (url, pin) = (self.url(), self.pin.to_string());
+        let mut args = vec!["worker", "--coordinator", &url, "--pin", &pin, "--data-dir", data_dir.to_str().unwrap()];
         args.extend(self.worker_flags.iter().map(String::as_str));
         if !self.worker_flags.iter().any(|flag| flag == "--memory-gib") {
             args.extend(["--memory-gib", WORKER_MEMORY_GIB]);
@@ -224,6 +240,7 @@ impl Cluster {
             .args(args)
             .env("IOG_COORDINATOR", self.url())
             .env("IOG_WALLET_DIR", self.wallet_dir())
+            .env("IOG_PIN", self.pin.to_string())
             .stdin(Stdio::null())
             .output()
             .expect("run iog")

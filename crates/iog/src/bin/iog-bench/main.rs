@@ -207,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
     let coordinator = Coordinator::start(config).await?;
     // The benchmark's jobs and its paying wallet belong to one key.
     let payer_identity = iog_host::Identity::generate();
-    let client = Client::new(&coordinator.url())?.with_identity(payer_identity.clone());
+    let client = Client::connect(&coordinator.url(), coordinator.fingerprint())?.with_identity(payer_identity.clone());
     let mut handles = start_workers(&client, dir.path(), "worker", workers, slots, iog_ledger::Amount::ZERO).await?;
 
     // Warm up connections, the store and the allocator.
@@ -317,6 +317,7 @@ async fn start_workers(
     let mut handles = Vec::new();
     for idx in 0..n {
         let mut config = WorkerConfig::new(client.url(), dir.join(format!("{name}-{idx}")));
+        config.coordinator_pin = client.pin();
         config.slots = slots;
         config.terms.price_io_per_device_hour = price;
         // Many workers share this machine; each proves a little memory.
@@ -392,7 +393,7 @@ async fn bench_transfers(transfers: u32, concurrency: u32, json: bool) -> anyhow
     config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
     let coordinator = Coordinator::start(config).await?;
     let payer_identity = iog_host::Identity::generate();
-    let client = Client::new(&coordinator.url())?.with_identity(payer_identity.clone());
+    let client = Client::connect(&coordinator.url(), coordinator.fingerprint())?.with_identity(payer_identity.clone());
     let payer = std::sync::Arc::new(Payer::funded(&client, payer_identity, "1000000").await?);
     let to = iog_ledger::Address::from_public_key(iog_host::Identity::generate().public_key_bytes()).to_string();
     // Requests are signed before the clock starts: the client's work is not

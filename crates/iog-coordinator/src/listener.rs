@@ -1,0 +1,172 @@
+//! Accepting connections: TCP with TCP_NODELAY, then a TLS handshake of its
+//! own for each (bounded in time and in number), so that one slow or
+//! silent client never holds up the next.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// A client has this long to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most TLS handshakes under way at once; more connections wait in the
+/// kernel's accept queue.
+const HANDSHAKES_MAX: usize = 1024;
+/// Accepted connections waiting for the server to take them.
+const READY_QUEUE_MAX: usize = 1024;
+
+/// One accepted connection, encrypted or (on loopback with `--insecure`) not.
+pub(crate) enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(stream) => stream.is_write_vectored(),
+            Conn::Tls(stream) => stream.is_write_vectored(),
+        }
+    }
+}
+
+/// Connections ready to serve, fed by a task that accepts and handshakes.
+pub(crate) struct Incoming {
+    ready: mpsc::Receiver<(Conn, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl Incoming {
+    /// Starts accepting on `listener`; with `tls`, every connection is a
+    /// TLS server connection. The task ends when the `Incoming` is dropped.
+    pub(crate) fn start(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) -> io::Result<Incoming> {
+        let local = listener.local_addr()?;
+        let (ready_tx, ready) = mpsc::channel(READY_QUEUE_MAX);
+        let acceptor = tls.map(TlsAcceptor::from);
+        tokio::spawn(accept_loop(listener, acceptor, ready_tx));
+        Ok(Incoming { ready, local })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, ready: mpsc::Sender<(Conn, SocketAddr)>) {
+    let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    loop {
+        let permit = tokio::select! {
+            permit = handshakes.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = ready.closed() => return,
+        };
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = ready.closed() => return,
+        };
+        // Stream messages are small and latency-bound: without TCP_NODELAY,
+        // Nagle's algorithm and delayed ACKs hold each one back ~40 ms.
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+        let Some(acceptor) = acceptor.clone() else {
+            if ready.send((Conn::Plain(tcp), remote)).await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => {
+                    let _ = ready.send((Conn::Tls(Box::new(stream)), remote)).await;
+                }
+                Ok(Err(err)) => tracing::debug!(%remote, error = %err, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+impl Listener for Incoming {
+    type Io = Conn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Conn, SocketAddr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            // The accept task ended (it only does when this side is gone):
+            // accept nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// The address a connection comes from, as handlers see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
+impl Connected<IncomingStream<'_, Incoming>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, Incoming>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}
