@@ -45,15 +45,27 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::money::routes())
         .merge(crate::market::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::limits::by_address))
         .with_state(state)
 }
 
-/// An error answer with its HTTP status.
-pub(crate) struct Failure(StatusCode, ApiError);
+/// An error answer with its HTTP status (and, for `rate_limited`, when to
+/// come back).
+#[derive(Debug)]
+pub(crate) struct Failure(StatusCode, ApiError, pub(crate) Option<u64>);
 
 impl Failure {
     pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
-        Failure(status, ApiError { code: code.to_owned(), message: message.into() })
+        Failure(status, ApiError { code: code.to_owned(), message: message.into() }, None)
+    }
+
+    /// 429 `rate_limited`, with a `Retry-After` of `retry_after_s` seconds.
+    pub(crate) fn rate_limited(message: impl Into<String>, retry_after_s: u64) -> Failure {
+        Failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            ApiError { code: "rate_limited".into(), message: message.into() },
+            Some(retry_after_s),
+        )
     }
 
     pub(crate) fn internal(err: impl std::fmt::Display) -> Failure {
@@ -64,7 +76,12 @@ impl Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
+        match self.2 {
+            Some(retry_after_s) => {
+                (self.0, [(header::RETRY_AFTER, retry_after_s.to_string())], Json(self.1)).into_response()
+            }
+            None => (self.0, Json(self.1)).into_response(),
+        }
     }
 }
 

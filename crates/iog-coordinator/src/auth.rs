@@ -146,7 +146,9 @@ impl FromRequestParts<AppState> for Caller {
         let token = value.to_str().ok().and_then(|text| text.strip_prefix(BEARER_PREFIX)).ok_or_else(|| {
             Failure::new(StatusCode::UNAUTHORIZED, "bad_token", "the Authorization header must be `Bearer <token>`")
         })?;
-        state.auth.caller(token).map(Caller)
+        let address = state.auth.caller(token)?;
+        state.limiter.check_address(&address)?;
+        Ok(Caller(address))
     }
 }
 

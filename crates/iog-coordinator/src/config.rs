@@ -42,6 +42,9 @@ pub struct CoordinatorConfig {
     /// TLS: a self-signed certificate kept in the data dir (the default),
     /// the operator's own files, or plain HTTP on loopback (`Insecure`).
     pub tls: crate::TlsMode,
+    /// Requests a second per address and per identity, and worker sessions
+    /// per address.
+    pub rate_limits: crate::RateLimits,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -63,6 +66,7 @@ impl CoordinatorConfig {
             challenge_allowance_ms: crate::challenge::NETWORK_ALLOWANCE_MS,
             token_ttl_ms: crate::TOKEN_TTL_MS_DEFAULT,
             tls: crate::TlsMode::SelfSigned,
+            rate_limits: crate::RateLimits::default(),
         }
     }
 

@@ -11,6 +11,8 @@
 //!   and names the caller of every owner-checked request.
 //! - [`tls`] makes or reads the certificate; [`listener`] accepts
 //!   connections and runs each TLS handshake on its own task.
+//! - [`limits`] rate-limits requests per address and identity and caps
+//!   worker sessions per address.
 //! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
 //!   balances, histories and job bills.
 //! - [`assemble`] builds a done job's artifacts from its task outputs;
@@ -22,6 +24,7 @@ mod auth;
 mod challenge;
 mod config;
 mod engine;
+mod limits;
 mod listener;
 mod market;
 mod money;
@@ -34,6 +37,7 @@ mod tls;
 pub use auth::TOKEN_TTL_MS_DEFAULT;
 pub use challenge::NETWORK_ALLOWANCE_MS as CHALLENGE_ALLOWANCE_MS_DEFAULT;
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
+pub use limits::{REQUESTS_BURST_DEFAULT, REQUESTS_PER_S_DEFAULT, RateLimits, SESSIONS_PER_ADDRESS_DEFAULT};
 pub use probes::PROBE_INTERVAL_MS_DEFAULT;
 pub use server::{Coordinator, load_ledger};
 pub use tls::{PIN_FILE_NAME, TlsMode};

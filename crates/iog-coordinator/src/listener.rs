@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
@@ -161,12 +160,55 @@ impl Listener for Incoming {
     }
 }
 
-/// The address a connection comes from, as handlers see it.
+/// The address a connection comes from, as handlers see it (axum's
+/// `ConnectInfo<PeerAddr>`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub(crate) SocketAddr);
 
-impl Connected<IncomingStream<'_, Incoming>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, Incoming>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
+/// A client has this long to send a request's headers once it begins one
+/// (or once it connects): a slow sender holds no connection forever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves `app` on every connection `incoming` yields until `shutdown`
+/// turns true, with a deadline on reading each request's headers; then
+/// lets requests in flight finish, for at most [`DRAIN_TIMEOUT`].
+pub(crate) async fn serve(
+    mut incoming: Incoming,
+    app: axum::Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (conn, remote) = tokio::select! {
+            accepted = Listener::accept(&mut incoming) => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let app = app.clone();
+        // Handlers learn the address a request comes from (rate limits,
+        // and a worker's probe address) as axum's `ConnectInfo`.
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(PeerAddr(remote)));
+            app.clone().oneshot(request)
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(conn), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%remote, error = %err, "connection ended with an error");
+            }
+        });
     }
+    drop(incoming);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::info!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::engine::{Engine, EngineHandle, now_ms};
-use crate::listener::{Incoming, PeerAddr};
+use crate::listener::Incoming;
 use crate::{CoordinatorConfig, api, assemble};
 use iog_proto::auth::Fingerprint;
 
@@ -34,6 +34,8 @@ pub(crate) struct AppState {
     pub(crate) round_limits: crate::challenge::RoundLimits,
     /// Nonces, tokens, and what signatures must name.
     pub(crate) auth: Arc<crate::auth::Auth>,
+    /// Request rates and session counts per address and identity.
+    pub(crate) limiter: Arc<crate::limits::Limiter>,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -139,18 +141,12 @@ impl Coordinator {
                 walk_steps: config.challenge_walk_steps,
             },
             auth: Arc::new(auth),
+            limiter: crate::limits::Limiter::new(config.rate_limits),
         };
         let app = api::router(state);
         let listener = Incoming::start(listener, tls.map(|(config, _)| config)).context("start accepting")?;
-        let (shutdown, mut shutdown_rx) = watch::channel(false);
-        let server = tokio::spawn(async move {
-            // Sessions learn their worker's address, to pair with its probe port.
-            axum::serve(listener, app.into_make_service_with_connect_info::<PeerAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let server = tokio::spawn(crate::listener::serve(listener, app, shutdown_rx));
         match fingerprint {
             Some(fingerprint) => {
                 tracing::info!(%addr, %fingerprint, data_dir = %config.data_dir.display(), "coordinator listening (TLS)")

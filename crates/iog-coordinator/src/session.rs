@@ -79,6 +79,17 @@ fn check_session_signature(
 /// Serves a worker from its hello until its connection ends. `remote` is
 /// the address its connection comes from.
 pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: SocketAddr) {
+    // Many worker keys from one address are one machine pretending to be
+    // many (a Sybil flood); its sessions are capped.
+    let Some(_open) = state.limiter.open_session(remote.ip()) else {
+        let message = format!(
+            "{} already has {} worker sessions open, the most one address may; run fewer workers behind it",
+            remote.ip(),
+            state.limiter.sessions_per_address()
+        );
+        refuse(&mut socket, "too_many_sessions", message).await;
+        return;
+    };
     // The worker proves its id by signing this session's own nonce, so a
     // hello recorded from another session is worthless.
     let nonce = crate::auth::fresh_hex();
@@ -181,9 +192,18 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
     // outcome; a round always begins with the core asking for it.
     let mut core_round: Option<u64> = None;
     let mut next_challenge_id: u64 = 1;
+    // A worker that sends nothing at all (not even a heartbeat) for as long
+    // as the core waits before it declares it dead has its connection
+    // closed: every read has a deadline.
+    let silence_max = Duration::from_millis(state.core_config.worker_timeout_ms());
+    let mut heard_at = tokio::time::Instant::now();
     loop {
         let round_deadline = round.as_ref().map(Round::deadline);
         tokio::select! {
+            () = tokio::time::sleep_until(heard_at + silence_max) => {
+                tracing::info!(worker_id = %worker_id, silent_ms = silence_max.as_millis() as u64, "closing a silent worker's session");
+                break;
+            }
             _ = tokio::time::sleep_until(round_deadline.unwrap_or_else(tokio::time::Instant::now)), if round_deadline.is_some() => {
                 let progress = round.take().expect("a deadline belongs to a round").expired();
                 if !challenge_progress(&mut socket, &state, &worker_id, &mut round, core_round, progress).await {
@@ -229,6 +249,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
             }
             incoming = socket.recv() => {
                 let Some(Ok(message)) = incoming else { break };
+                heard_at = tokio::time::Instant::now();
                 let event = match decode(message) {
                     Frame::Control => continue,
                     Frame::Closed => break,

@@ -289,6 +289,18 @@ pub struct CoordinatorArgs {
     #[arg(long, default_value_t = iog_coordinator::DEFAULT_FEE_BPS,
           value_parser = clap::value_parser!(u32).range(0..=iog_core::FEE_BPS_MAX as i64))]
     pub fee_bps: u32,
+    /// Requests a second one address, and one wallet, may make (sustained);
+    /// past it the coordinator answers 429 rate_limited. 0 turns the limit
+    /// off (for a coordinator behind a proxy that limits).
+    #[arg(long, default_value_t = iog_coordinator::REQUESTS_PER_S_DEFAULT)]
+    pub rate_limit_per_s: u32,
+    /// Requests one address or wallet may make at once after a quiet spell.
+    #[arg(long, default_value_t = iog_coordinator::REQUESTS_BURST_DEFAULT,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Worker sessions one address may hold open at once (0: no cap).
+    #[arg(long, default_value_t = iog_coordinator::SESSIONS_PER_ADDRESS_DEFAULT)]
+    pub worker_sessions_per_address_max: u32,
     /// How long a bearer token issued against a wallet's signature lives
     /// (clients renew theirs by signing a fresh nonce).
     #[arg(long, default_value_t = iog_coordinator::TOKEN_TTL_MS_DEFAULT / 1000,

@@ -53,6 +53,11 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     config.fee_bps = args.fee_bps;
     config.token_ttl_ms = args.token_ttl_s * 1000;
     config.tls = args.serving.mode();
+    config.rate_limits = iog_coordinator::RateLimits {
+        requests_per_s: args.rate_limit_per_s,
+        requests_burst: args.rate_limit_burst,
+        sessions_per_address: args.worker_sessions_per_address_max,
+    };
     let min_per_device: iog_ledger::Amount = args
         .stake_min_io_per_device
         .parse()
@@ -68,6 +73,12 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         .map(iog_ledger::Amount::from_io)
         .map(|max| max.ok_or_else(|| anyhow::anyhow!("--faucet-max-io is too large")))
         .transpose()?;
+    if config.faucet_max.is_none() && config.stake_rules.min_per_device.is_zero() {
+        tracing::warn!(
+            "this network has no faucet but asks workers for no stake: anyone may join with any number of \
+             worker keys; a production network sets --stake-min-io-per-device"
+        );
+    }
     let mut coordinator = Coordinator::start(config).await?;
     println!("coordinator listening on {}", coordinator.url());
     print_pin(&coordinator);

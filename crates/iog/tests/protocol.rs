@@ -125,7 +125,19 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
     let good = hello(&honest.worker_id(), signed(&cluster, &honest, &nonce, &audience));
     let answer = answer_to(&mut socket, &good).await;
     assert!(matches!(answer, CoordinatorMessage::Welcome { .. }), "{answer:?}");
-    drop(socket);
+    // A session that then says nothing at all is closed once the worker
+    // would count as dead (3 heartbeats of 100 ms here): every read has a
+    // deadline.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent session stays open");
 
     // Its hello replayed word for word on a new session is refused: that
     // session's nonce is another.

@@ -187,3 +187,45 @@ async fn a_paid_job_belongs_to_its_payer_and_the_cli_acts_for_its_wallet() {
     let refused = thief.submit_authorized(spec, Some(authorization)).await;
     assert_eq!(code(refused), "payer_not_caller");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_from_one_address_are_limited() {
+    let flags = ["--rate-limit-per-s", "20", "--rate-limit-burst", "20", "--worker-sessions-per-address-max", "2"];
+    let mut cluster = Cluster::start_with(0, &flags).await;
+    let tls = (*cluster.client.tls_config().unwrap()).clone();
+    let http = reqwest::Client::builder().use_preconfigured_tls(tls).build().unwrap();
+    let url = format!("{}/v1/health", cluster.url());
+    let mut refused = None;
+    for n in 0..100 {
+        let response = http.get(&url).send().await.unwrap();
+        if response.status().as_u16() == 429 {
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let error: ApiError = response.json().await.unwrap();
+            refused = Some((n, retry_after, error));
+            break;
+        }
+    }
+    let (n, retry_after, error) = refused.expect("a hundred requests at once are limited");
+    assert!(n >= 15, "the burst passes first: refused after {n}");
+    assert_eq!(error.code, "rate_limited");
+    assert!(error.message.contains("at most 20 a second"), "{}", error.message);
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1), "a 429 says when to come back");
+
+    // Two worker sessions from this address at most: the third worker is
+    // refused and says why.
+    for idx in 0..3 {
+        cluster.start_worker(idx);
+    }
+    cluster.wait_for_online(2).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = cluster.logs();
+        if logs.contains("too_many_sessions") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no worker was refused:\n{logs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let online = cluster.client.workers().await.unwrap().iter().filter(|w| w.online).count();
+    assert_eq!(online, 2, "the cap holds");
+}

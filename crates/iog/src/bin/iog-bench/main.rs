@@ -204,6 +204,8 @@ async fn main() -> anyhow::Result<()> {
     let mut config = CoordinatorConfig::new(dir.path().join("coordinator"), "127.0.0.1:0".parse()?);
     config.core.heartbeat_interval_ms = 1_000;
     config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
+    // The benchmark measures the coordinator, not its rate limits.
+    config.rate_limits.requests_per_s = 0;
     let coordinator = Coordinator::start(config).await?;
     // The benchmark's jobs and its paying wallet belong to one key.
     let payer_identity = iog_host::Identity::generate();
@@ -391,6 +393,8 @@ async fn bench_transfers(transfers: u32, concurrency: u32, json: bool) -> anyhow
     let dir = tempfile::Builder::new().prefix("iog-bench-").tempdir().context("create temp dir")?;
     let mut config = CoordinatorConfig::new(dir.path().join("coordinator"), "127.0.0.1:0".parse()?);
     config.faucet_max = iog_ledger::Amount::from_io(1_000_000);
+    // The benchmark measures the coordinator, not its rate limits.
+    config.rate_limits.requests_per_s = 0;
     let coordinator = Coordinator::start(config).await?;
     let payer_identity = iog_host::Identity::generate();
     let client = Client::connect(&coordinator.url(), coordinator.fingerprint())?.with_identity(payer_identity.clone());
