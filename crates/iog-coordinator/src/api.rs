@@ -19,6 +19,7 @@ use iog_proto::{PROTOCOL_VERSION, STREAM_MESSAGE_BYTES_MAX, STREAM_PATH};
 use iog_store::{INLINE_BLOB_BYTES_MAX, MAX_BLOB_BYTES};
 use iog_types::{BlobId, Device, JobId, TaskState};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::engine::{SubmitPayment, now_ms};
@@ -42,11 +43,46 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/wallets/{address}/faucet", post(faucet))
         .route("/v1/blobs/{blob_id}", get(get_blob).put(put_blob).layer(DefaultBodyLimit::max(MAX_BLOB_BYTES as usize)))
         .route(STREAM_PATH, get(stream))
+        .route(crate::openapi::OPENAPI_PATH, get(crate::openapi::document))
         .merge(crate::auth::routes())
         .merge(crate::money::routes())
         .merge(crate::market::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::limits::by_address))
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// Most bytes of an error answer's text that [`json_errors`] keeps.
+const ERROR_TEXT_BYTES_MAX: usize = 64 * 1024;
+
+/// Middleware: every error answer is an [`ApiError`], also those that axum writes itself as plain text (a body
+/// that is not the JSON asked for, a body over its limit, a query string that does not parse, a method the path
+/// does not serve, a path nobody serves). Their code is the status's reason in snake case, such as
+/// `unprocessable_entity`.
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let text = match axum::body::to_bytes(body, ERROR_TEXT_BYTES_MAX).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        _ => reason.to_owned(),
+    };
+    let code = reason.to_ascii_lowercase().replace([' ', '-'], "_");
+    let mut answer = (status, Json(ApiError { code, message: text })).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().append(name, value.clone());
+        }
+    }
+    answer
 }
 
 /// An error answer with its HTTP status (and, for `rate_limited`, when to
@@ -102,7 +138,17 @@ pub(crate) fn parse_job_id(text: &str) -> Result<JobId, Failure> {
         .map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_job_id", err.to_string()))
 }
 
-async fn health(State(state): State<AppState>) -> Json<Health> {
+/// Says the coordinator is up.
+///
+/// Answers with the coordinator's version, the worker stream protocol it speaks and the key that signs the
+/// ledger's checkpoints.
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "health",
+    responses((status = 200, description = "The coordinator is up.", body = Health)),
+)]
+pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -111,7 +157,34 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-async fn submit(
+/// Submits a job.
+///
+/// The body holds the job spec as JSON (a job file with its scene files inlined). A spec with a `[payment]`
+/// section must carry the paying wallet's signature in `authorization`, and the payer must be the caller: a job
+/// belongs to the wallet that pays for it.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    tag = "jobs",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The job is accepted and durable.", body = SubmittedJob),
+        (status = 400, description = "The spec is not valid (`invalid_spec`), the request id is not one \
+            (`bad_request_id`), or the body is not the JSON asked for.", body = ApiError),
+        (status = 401, description = "No valid bearer token, or a paid job without its payer's signature \
+            (`unsigned_payment`) or with a wrong one (`bad_signature`).", body = ApiError),
+        (status = 402, description = "The payer's wallet cannot cover the budget (`insufficient_funds`).",
+            body = ApiError),
+        (status = 403, description = "The job is paid by another wallet than the caller's (`payer_not_caller`).",
+            body = ApiError),
+        (status = 409, description = "The payer used this request id before (`request_reused`).",
+            body = ApiError),
+        (status = 413, description = "The spec is larger than 4 MiB.", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn submit(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Json(body): Json<SubmitJob>,
@@ -214,12 +287,29 @@ fn authorize_payment(
     Ok(Some(SubmitPayment { request_id: authorization.request_id.clone(), terms }))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
+/// The query of a job listing.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Most jobs to list, newest first: 50 unless given, at most 1000.
     limit: Option<u32>,
 }
 
-async fn list_jobs(
+/// Lists the caller's jobs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's jobs.", body = Vec<JobStatus>),
+        (status = 400, description = "The query string is not valid.", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Query(query): Query<ListQuery>,
@@ -302,7 +392,32 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
     })
 }
 
-async fn job_status(
+/// Reads one of the caller's jobs.
+///
+/// Another wallet's job is answered exactly like a job that does not exist.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{job_id}",
+    tag = "jobs",
+    params(
+        (
+            "job_id" = String,
+            Path,
+            description = "The job's id.",
+            pattern = "^j-[0-9a-f]{16}$",
+            example = "j-0123456789abcdef",
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The job's status.", body = JobStatus),
+        (status = 400, description = "The job id is not one (`bad_job_id`).", body = ApiError),
+        (status = 404, description = "The caller has no such job (`job_not_found`).", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn job_status(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -321,7 +436,29 @@ pub(crate) async fn owned_job(state: &AppState, caller: Address, text: &str) -> 
     }
 }
 
-async fn job_tasks(
+/// Lists the tasks of one of the caller's jobs, verification replicas included.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{job_id}/tasks",
+    tag = "jobs",
+    params(
+        (
+            "job_id" = String,
+            Path,
+            description = "The job's id.",
+            pattern = "^j-[0-9a-f]{16}$",
+            example = "j-0123456789abcdef",
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One entry per task.", body = Vec<TaskStatus>),
+        (status = 400, description = "The job id is not one (`bad_job_id`).", body = ApiError),
+        (status = 404, description = "The caller has no such job (`job_not_found`).", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn job_tasks(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -352,7 +489,33 @@ async fn job_tasks(
     ))
 }
 
-async fn cancel(
+/// Cancels one of the caller's running jobs.
+///
+/// Its queued and leased tasks are cancelled; a paid job's unspent escrow goes back to its payer.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{job_id}/cancel",
+    tag = "jobs",
+    params(
+        (
+            "job_id" = String,
+            Path,
+            description = "The job's id.",
+            pattern = "^j-[0-9a-f]{16}$",
+            example = "j-0123456789abcdef",
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The job's status after the cancellation.", body = JobStatus),
+        (status = 400, description = "The job id is not one (`bad_job_id`).", body = ApiError),
+        (status = 404, description = "The caller has no such job (`job_not_found`).", body = ApiError),
+        (status = 409, description = "The job has ended already (`job_final`).", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,
@@ -368,7 +531,18 @@ async fn cancel(
     Ok(Json(status_of(&state, job_id).await?))
 }
 
-async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>>, Failure> {
+/// Lists every worker that ever joined, online or not.
+#[utoipa::path(
+    get,
+    path = "/v1/workers",
+    tag = "workers",
+    responses(
+        (status = 200, description = "One entry per worker.", body = Vec<WorkerStatus>),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerStatus>>, Failure> {
     let live: BTreeMap<_, _> = state.engine.workers().await?.into_iter().map(|w| (w.worker_id.clone(), w)).collect();
     let mut out = Vec::new();
     for record in state.store.workers().await? {
@@ -412,7 +586,31 @@ fn parse_blob_id(text: &str) -> Result<BlobId, Failure> {
         .map_err(|err: iog_types::IdParseError| Failure::new(StatusCode::BAD_REQUEST, "bad_blob_id", err.to_string()))
 }
 
-async fn get_blob(
+/// Downloads a blob the caller may read: an input or output of its own jobs.
+///
+/// A blob the caller may not read is answered exactly like a missing one.
+#[utoipa::path(
+    get,
+    path = "/v1/blobs/{blob_id}",
+    tag = "blobs",
+    params(
+        (
+            "blob_id" = String,
+            Path,
+            description = "The blob's id: the blake3 hash of its bytes, 64 hex digits.",
+            pattern = "^[0-9a-f]{64}$",
+            example = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The blob's bytes.", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "The blob id is not one (`bad_blob_id`).", body = ApiError),
+        (status = 404, description = "No such blob the caller may read (`blob_not_found`).", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn get_blob(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(blob_id): Path<String>,
@@ -427,9 +625,37 @@ async fn get_blob(
     }
 }
 
-async fn put_blob(
+/// Uploads a blob under its content address.
+#[utoipa::path(
+    put,
+    path = "/v1/blobs/{blob_id}",
+    tag = "blobs",
+    params(
+        (
+            "blob_id" = String,
+            Path,
+            description = "The blob's id: the blake3 hash of its bytes, 64 hex digits.",
+            pattern = "^[0-9a-f]{64}$",
+            example = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+        )
+    ),
+    request_body(
+        content = Vec<u8>,
+        content_type = "application/octet-stream",
+        description = "The blob's bytes, whose blake3 hash must be `blob_id`.",
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The blob is stored."),
+        (status = 400, description = "The blob id is not one (`bad_blob_id`) or not the hash of the bytes \
+            (`blob_mismatch`).", body = ApiError),
+        (status = 413, description = "The blob is larger than the coordinator takes.", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn put_blob(
     State(state): State<AppState>,
-    Caller(_): Caller,
+    Caller(_caller): Caller,
     Path(blob_id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
@@ -459,11 +685,58 @@ pub(crate) async fn wallet_status(state: &AppState, address: iog_ledger::Address
     })
 }
 
-async fn wallet(State(state): State<AppState>, Path(address): Path<String>) -> Result<Json<WalletStatus>, Failure> {
+/// Reads a wallet's balance.
+#[utoipa::path(
+    get,
+    path = "/v1/wallets/{address}",
+    tag = "wallets",
+    params(
+        (
+            "address" = String,
+            Path,
+            description = "The wallet's address: the base58 of its ed25519 public key.",
+            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    responses(
+        (status = 200, description = "The wallet's balance.", body = WalletStatus),
+        (status = 400, description = "The address is not one (`bad_address`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn wallet(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<Json<WalletStatus>, Failure> {
     Ok(Json(wallet_status(&state, parse_address(&address)?).await?))
 }
 
-async fn faucet(
+/// Grants the caller's own wallet $IO on a development network.
+#[utoipa::path(
+    post,
+    path = "/v1/wallets/{address}/faucet",
+    tag = "wallets",
+    params(
+        (
+            "address" = String,
+            Path,
+            description = "The wallet's address: the base58 of its ed25519 public key.",
+            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The wallet's balance after the grant.", body = WalletStatus),
+        (status = 400, description = "The address is not one (`bad_address`), or the amount or request id is \
+            not valid or the amount above the faucet's limit (`bad_faucet_request`).", body = ApiError),
+        (status = 403, description = "The wallet is not the caller's (`not_owner`), or this network has no \
+            faucet (`faucet_disabled`).", body = ApiError),
+        (status = 409, description = "The ledger refused the grant, such as for a reused request id.",
+            body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn faucet(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(address): Path<String>,

@@ -15,6 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::routing::post;
 use axum::{Json, Router};
 use iog_ledger::Address;
+use iog_proto::api::ApiError;
 use iog_proto::auth::{AuthNonce, AuthToken, BEARER_PREFIX, NONCE_BYTES, TokenRequest};
 
 use crate::api::{Failure, parse_address};
@@ -156,11 +157,39 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/v1/auth/nonce", post(nonce)).route("/v1/auth/token", post(token))
 }
 
-async fn nonce(State(state): State<AppState>) -> Json<AuthNonce> {
+/// Issues a nonce for a wallet to sign for a bearer token.
+///
+/// The nonce is good for one token request within a minute.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/nonce",
+    tag = "auth",
+    responses((status = 200, description = "A fresh nonce.", body = AuthNonce)),
+)]
+pub(crate) async fn nonce(State(state): State<AppState>) -> Json<AuthNonce> {
     Json(state.auth.issue_nonce())
 }
 
-async fn token(State(state): State<AppState>, Json(request): Json<TokenRequest>) -> Result<Json<AuthToken>, Failure> {
+/// Issues a bearer token to a wallet that signed a fresh nonce.
+///
+/// The wallet signs the nonce, its address, the coordinator's key (`audience`) and the TLS channel it sees; the
+/// token then acts for that wallet in `Authorization: Bearer <token>` until it expires.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/token",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The token.", body = AuthToken),
+        (status = 400, description = "The address is not one (`bad_address`), or the body is not the JSON asked \
+            for.", body = ApiError),
+        (status = 401, description = "The nonce was not issued here, was used or expired (`bad_nonce`), or the \
+            signature is not the wallet's over this request (`bad_signature`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    Json(request): Json<TokenRequest>,
+) -> Result<Json<AuthToken>, Failure> {
     let issued = state.auth.issue_token(&request)?;
     tracing::debug!(address = %issued.address, "token issued");
     Ok(Json(issued))

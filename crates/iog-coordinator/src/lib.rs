@@ -15,6 +15,7 @@
 //!   worker sessions per address.
 //! - [`api`] serves the REST API and blobs; [`money`] its signed sends,
 //!   balances, histories and job bills.
+//! - [`openapi`] generates the REST API's OpenAPI document and serves it.
 //! - [`assemble`] builds a done job's artifacts from its task outputs;
 //!   [`spot`] spot-checks a run's output for jobs that ask for it.
 
@@ -28,6 +29,7 @@ mod limits;
 mod listener;
 mod market;
 mod money;
+mod openapi;
 mod probes;
 mod server;
 mod session;

@@ -5,8 +5,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use iog_proto::api::{Market, MarketOffer};
+use iog_proto::api::{ApiError, Market, MarketOffer};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::api::Failure;
 use crate::server::AppState;
@@ -18,14 +19,34 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/v1/market", get(market))
 }
 
-#[derive(Deserialize)]
-struct MarketQuery {
+/// The query of a market search.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MarketQuery {
+    /// A query in the market query language, such as `gpu_mem>=24 price<=0.8 region=eu`; everything when left out.
     q: Option<String>,
 }
 
-/// Matching groups of connected workers, cheapest first (ties: most free
-/// devices first).
-async fn market(State(state): State<AppState>, Query(query): Query<MarketQuery>) -> Result<Json<Market>, Failure> {
+/// Searches what online workers offer.
+///
+/// Answers with the matching device groups of connected workers, cheapest first (ties: most free devices
+/// first), at most 500 of them.
+#[utoipa::path(
+    get,
+    path = "/v1/market",
+    tag = "market",
+    params(MarketQuery),
+    responses(
+        (status = 200, description = "The matching device groups.", body = Market),
+        (status = 400, description = "The query is not valid (`bad_query`), or the query string is not.",
+            body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn market(
+    State(state): State<AppState>,
+    Query(query): Query<MarketQuery>,
+) -> Result<Json<Market>, Failure> {
     let text = query.q.unwrap_or_default();
     let parsed: iog_sched::query::Query = text.parse().map_err(|err: iog_sched::query::QueryError| {
         Failure::new(StatusCode::BAD_REQUEST, "bad_query", err.to_string())

@@ -9,10 +9,11 @@ use axum::{Json, Router};
 use ed25519_dalek::{Signature, VerifyingKey};
 use iog_ledger::{AccountId, Address, Amount, Entry, Op, TransferId};
 use iog_proto::api::{
-    AccountStatus, CheckpointRow, HistoryEntry, JobBilling, JournalPage, JournalRow, SendRequest, StakeRequest,
-    StakeStatus, WalletStatus, WorkerEarning,
+    AccountStatus, ApiError, CheckpointRow, HistoryEntry, JobBilling, JournalPage, JournalRow, SendRequest,
+    StakeRequest, StakeStatus, WalletStatus, WorkerEarning,
 };
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::api::{Failure, parse_address, wallet_status};
 use crate::auth::Caller;
@@ -37,14 +38,33 @@ pub(crate) fn routes() -> Router<AppState> {
 /// Most journal entries one page holds.
 const JOURNAL_PAGE_MAX: u32 = 10_000;
 
-#[derive(Deserialize)]
-struct JournalQuery {
+/// The query of a journal page.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct JournalQuery {
+    /// Start after the entry with this sequence number: the previous page's `next_after`. From the first
+    /// entry unless given.
     after: Option<u64>,
+    /// Most entries on the page: 10000 unless given, at least 1 and at most 10000.
     limit: Option<u32>,
 }
 
-/// The journal as the store holds it: everything here is durable.
-async fn journal(
+/// Reads the ledger's journal in order, one page at a time.
+///
+/// The journal as the store holds it: everything here is durable. Each entry is in the ledger's canonical
+/// encoding, base64, so anyone can replay the ledger and check it against the signed checkpoints.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/journal",
+    tag = "ledger",
+    params(JournalQuery),
+    responses(
+        (status = 200, description = "A page of the journal.", body = JournalPage),
+        (status = 400, description = "The query string is not valid.", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn journal(
     State(state): State<AppState>,
     Query(query): Query<JournalQuery>,
 ) -> Result<Json<JournalPage>, Failure> {
@@ -55,7 +75,17 @@ async fn journal(
     Ok(Json(JournalPage { entries, next_after }))
 }
 
-async fn checkpoints(State(state): State<AppState>) -> Result<Json<Vec<CheckpointRow>>, Failure> {
+/// Lists the journal's signed checkpoints, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/ledger/checkpoints",
+    tag = "ledger",
+    responses(
+        (status = 200, description = "The signed checkpoints.", body = Vec<CheckpointRow>),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn checkpoints(State(state): State<AppState>) -> Result<Json<Vec<CheckpointRow>>, Failure> {
     let rows = state.store.checkpoints().await?;
     Ok(Json(
         rows.into_iter()
@@ -87,7 +117,26 @@ fn parse_worker(text: &str) -> Result<(iog_types::WorkerId, Address), Failure> {
     Ok((iog_types::WorkerId(text.to_owned()), address))
 }
 
-async fn stake_status(
+/// Reads a worker's stake.
+#[utoipa::path(
+    get,
+    path = "/v1/workers/{worker_id}/stake",
+    tag = "workers",
+    params(
+        (
+            "worker_id" = String,
+            Path,
+            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
+            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    responses(
+        (status = 200, description = "The worker's stake.", body = StakeStatus),
+        (status = 400, description = "The worker id is not one (`bad_worker_id`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn stake_status(
     State(state): State<AppState>,
     Path(worker_id): Path<String>,
 ) -> Result<Json<StakeStatus>, Failure> {
@@ -96,7 +145,33 @@ async fn stake_status(
     Ok(Json(stake_answer(&state, &worker_id, view, None)))
 }
 
-async fn stake(
+/// Stakes $IO from a worker's wallet, signed by the worker's own key.
+#[utoipa::path(
+    post,
+    path = "/v1/workers/{worker_id}/stake",
+    tag = "workers",
+    params(
+        (
+            "worker_id" = String,
+            Path,
+            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
+            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    responses(
+        (status = 200, description = "The worker's stake after the request.", body = StakeStatus),
+        (status = 400, description = "The worker id is not one (`bad_worker_id`), or the amount or request id \
+            is not valid.", body = ApiError),
+        (status = 401, description = "The signature is not the worker key's over this request (`bad_signature`).",
+            body = ApiError),
+        (status = 402, description = "The account cannot cover the amount (`insufficient_funds`).",
+            body = ApiError),
+        (status = 409, description = "The ledger refused the request, such as for a reused request id.",
+            body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn stake(
     State(state): State<AppState>,
     Path(worker_id): Path<String>,
     Json(body): Json<StakeRequest>,
@@ -104,7 +179,35 @@ async fn stake(
     change_stake(state, worker_id, body, false).await
 }
 
-async fn unstake(
+/// Starts returning staked $IO to a worker's wallet, signed by the worker's own key.
+///
+/// The amount stays slashable until `unstaked_at_ms`.
+#[utoipa::path(
+    post,
+    path = "/v1/workers/{worker_id}/unstake",
+    tag = "workers",
+    params(
+        (
+            "worker_id" = String,
+            Path,
+            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
+            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    responses(
+        (status = 200, description = "The worker's stake after the request.", body = StakeStatus),
+        (status = 400, description = "The worker id is not one (`bad_worker_id`), or the amount or request id \
+            is not valid.", body = ApiError),
+        (status = 401, description = "The signature is not the worker key's over this request (`bad_signature`).",
+            body = ApiError),
+        (status = 402, description = "The account cannot cover the amount (`insufficient_funds`).",
+            body = ApiError),
+        (status = 409, description = "The ledger refused the request, such as for a reused request id.",
+            body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn unstake(
     State(state): State<AppState>,
     Path(worker_id): Path<String>,
     Json(body): Json<StakeRequest>,
@@ -113,7 +216,32 @@ async fn unstake(
 }
 
 /// Moves a worker's earnings to its own wallet, signed by its key.
-async fn withdraw(
+#[utoipa::path(
+    post,
+    path = "/v1/workers/{worker_id}/withdraw",
+    tag = "workers",
+    params(
+        (
+            "worker_id" = String,
+            Path,
+            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
+            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    responses(
+        (status = 200, description = "The worker's wallet after the withdrawal.", body = WalletStatus),
+        (status = 400, description = "The worker id is not one (`bad_worker_id`), or the amount or request id \
+            is not valid.", body = ApiError),
+        (status = 401, description = "The signature is not the worker key's over this request (`bad_signature`).",
+            body = ApiError),
+        (status = 402, description = "The account cannot cover the amount (`insufficient_funds`).",
+            body = ApiError),
+        (status = 409, description = "The ledger refused the request, such as for a reused request id.",
+            body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn withdraw(
     State(state): State<AppState>,
     Path(worker_id): Path<String>,
     Json(body): Json<StakeRequest>,
@@ -190,7 +318,32 @@ fn parse_account(text: &str) -> Result<AccountId, Failure> {
     })
 }
 
-async fn send(
+/// Sends $IO from one wallet to another, signed by the sending wallet's key.
+#[utoipa::path(
+    post,
+    path = "/v1/wallets/{address}/send",
+    tag = "wallets",
+    params(
+        (
+            "address" = String,
+            Path,
+            description = "The sending wallet's address: the base58 of its ed25519 public key.",
+            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    responses(
+        (status = 200, description = "The sending wallet's balance after the send.", body = WalletStatus),
+        (status = 400, description = "An address is not one (`bad_address`), or the amount or request id is not \
+            valid.", body = ApiError),
+        (status = 401, description = "The signature is not the sending wallet's over this request \
+            (`bad_signature`).", body = ApiError),
+        (status = 402, description = "The wallet cannot cover the amount (`insufficient_funds`).", body = ApiError),
+        (status = 409, description = "The ledger refused the send, such as for a reused request id.",
+            body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn send(
     State(state): State<AppState>,
     Path(from): Path<String>,
     Json(body): Json<SendRequest>,
@@ -212,7 +365,30 @@ async fn send(
     }
 }
 
-async fn account(State(state): State<AppState>, Path(account): Path<String>) -> Result<Json<AccountStatus>, Failure> {
+/// Reads any ledger account's balances.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}",
+    tag = "ledger",
+    params(
+        (
+            "account" = String,
+            Path,
+            description = "The ledger account: `wallet:<address>`, `payout:<worker id>`, `stake:<worker id>`, \
+                `escrow:<job id>`, `fees`, `rewards` or `mint`.",
+            example = "wallet:6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        )
+    ),
+    responses(
+        (status = 200, description = "The account's balances.", body = AccountStatus),
+        (status = 400, description = "The account is not one (`bad_account`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+) -> Result<Json<AccountStatus>, Failure> {
     let account = parse_account(&account)?;
     let balance = state.engine.balance(account.clone()).await?;
     Ok(Json(AccountStatus {
@@ -224,8 +400,11 @@ async fn account(State(state): State<AppState>, Path(account): Path<String>) -> 
     }))
 }
 
-#[derive(Deserialize)]
-struct HistoryQuery {
+/// The query of an account's history.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Most entries to list, newest first: 50 unless given, at most 1000.
     limit: Option<usize>,
 }
 
@@ -247,7 +426,29 @@ fn history_entry(entry: &Entry) -> HistoryEntry {
     }
 }
 
-async fn history(
+/// Lists the operations that touched an account, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{account}/history",
+    tag = "ledger",
+    params(
+        (
+            "account" = String,
+            Path,
+            description = "The ledger account: `wallet:<address>`, `payout:<worker id>`, `stake:<worker id>`, \
+                `escrow:<job id>`, `fees`, `rewards` or `mint`.",
+            example = "wallet:6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
+        ),
+        HistoryQuery,
+    ),
+    responses(
+        (status = 200, description = "The account's history.", body = Vec<HistoryEntry>),
+        (status = 400, description = "The account is not one (`bad_account`), or the query string is not valid.",
+            body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn history(
     State(state): State<AppState>,
     Path(account): Path<String>,
     Query(query): Query<HistoryQuery>,
@@ -258,7 +459,31 @@ async fn history(
     Ok(Json(entries.iter().map(history_entry).collect()))
 }
 
-async fn billing(
+/// Reads what one of the caller's paid jobs has cost so far.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{job_id}/billing",
+    tag = "jobs",
+    params(
+        (
+            "job_id" = String,
+            Path,
+            description = "The job's id.",
+            pattern = "^j-[0-9a-f]{16}$",
+            example = "j-0123456789abcdef",
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The job's bill.", body = JobBilling),
+        (status = 400, description = "The job id is not one (`bad_job_id`).", body = ApiError),
+        (status = 404, description = "The caller has no such job (`job_not_found`), or the job is free \
+            (`job_not_paid`).", body = ApiError),
+        (status = 500, description = "The store failed (`internal`).", body = ApiError),
+        (status = 503, description = "The coordinator's engine is stopping (`unavailable`).", body = ApiError),
+    ),
+)]
+pub(crate) async fn billing(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(job_id): Path<String>,

@@ -2,19 +2,47 @@
 
 use iog_types::{BlobId, Device, JobId, JobState, TaskId, TaskState, WorkerId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+/// The schema of a string that is one of `values`.
+fn string_enum_schema<const N: usize>(description: &str, values: [&str; N]) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).description(Some(description)).enum_values(Some(values)).build()
+}
+
+/// The schema of a [`JobState`], as the API writes it.
+fn job_state_schema() -> Object {
+    let states = [JobState::Running, JobState::Done, JobState::Failed, JobState::Cancelled];
+    string_enum_schema(
+        "Where the job is in its life; `done`, `failed` and `cancelled` are final.",
+        states.map(JobState::as_str),
+    )
+}
+
+/// The schema of a [`TaskState`], as the API writes it.
+fn task_state_schema() -> Object {
+    let states = [TaskState::Queued, TaskState::Leased, TaskState::Committed, TaskState::Failed, TaskState::Cancelled];
+    string_enum_schema(
+        "Where the task is in its life; `committed`, `failed` and `cancelled` are final.",
+        states.map(TaskState::as_str),
+    )
+}
 
 /// An error answer: a stable machine-readable `code` and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
+    /// What went wrong, for programs: stable, in snake case, such as `job_not_found`.
     pub code: String,
+    /// What went wrong and what to do about it, for people.
     pub message: String,
 }
 
 /// `POST /v1/jobs`: the job spec as JSON (a job file with scene files inlined).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SubmitJob {
     /// Kept as the exact bytes sent: a payer signs their hash, and the
     /// coordinator stores them as they came.
+    #[schema(value_type = Object)]
     pub spec: Box<serde_json::value::RawValue>,
     /// The payer's signature, required when the spec has a `[payment]`
     /// section: nobody spends a wallet without its key.
@@ -23,7 +51,7 @@ pub struct SubmitJob {
 }
 
 /// A wallet's consent to pay for one submission.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentAuthorization {
     /// Chosen by the submitter, `t-<32 hex>`; a wallet's escrow for one
     /// request id is held once, so a replayed submission is refused.
@@ -45,26 +73,36 @@ pub fn send_signing_message(from: &str, to: &str, amount_base_units: u64, reques
 }
 
 /// Answer to a submission.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubmittedJob {
+    /// The job's id, chosen at random by the coordinator.
+    #[schema(value_type = String, pattern = "^j-[0-9a-f]{16}$", example = "j-0123456789abcdef")]
     pub job_id: JobId,
+    /// Tasks in the job's plan.
     pub n_tasks: u32,
 }
 
 /// Counts of a job's tasks by state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TaskCounts {
+    /// Tasks waiting for a worker.
     pub queued: u32,
+    /// Tasks a worker holds under a lease.
     pub leased: u32,
+    /// Tasks whose result is recorded.
     pub committed: u32,
+    /// Tasks that exhausted their attempts.
     pub failed: u32,
+    /// Tasks whose job ended before they committed.
     pub cancelled: u32,
 }
 
 /// What one worker did for a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WorkerShare {
+    #[schema(value_type = String, example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
     pub worker_id: WorkerId,
+    /// Tasks of this job the worker committed.
     pub n_committed: u32,
     /// Tasks of this job the worker holds right now.
     pub n_leased: u32,
@@ -76,20 +114,32 @@ pub struct WorkerShare {
 }
 
 /// One final output of a done job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Artifact {
+    /// The file name to save it under, such as `image.png`.
     pub name: String,
+    /// Its media type, such as `image/png`.
     pub media_type: String,
+    #[schema(
+        value_type = String,
+        pattern = "^[0-9a-f]{64}$",
+        example = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    )]
     pub blob: BlobId,
+    /// Its size.
     pub size_bytes: u64,
 }
 
 /// `GET /v1/jobs/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct JobStatus {
+    #[schema(value_type = String, pattern = "^j-[0-9a-f]{16}$", example = "j-0123456789abcdef")]
     pub job_id: JobId,
+    /// The name its spec gives it.
     pub name: String,
+    /// What it runs, such as `render` or `hash`.
     pub workload: String,
+    #[schema(schema_with = job_state_schema)]
     pub state: JobState,
     /// Why the job failed or was cancelled.
     pub reason: Option<String>,
@@ -103,8 +153,11 @@ pub struct JobStatus {
     #[serde(default)]
     pub n_settled: u32,
     pub tasks: TaskCounts,
+    /// What each worker that held its tasks did for it.
     pub workers: Vec<WorkerShare>,
+    /// When it was accepted, Unix milliseconds.
     pub created_ms: u64,
+    /// When it ended, Unix milliseconds; null while it runs.
     pub ended_ms: Option<u64>,
     /// Present once a done job's outputs are assembled.
     pub artifacts: Vec<Artifact>,
@@ -122,15 +175,26 @@ impl JobStatus {
 }
 
 /// `GET /v1/jobs/{id}/tasks`: one entry per task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TaskStatus {
+    #[schema(value_type = String, pattern = "^j-[0-9a-f]{16}/[0-9]+$", example = "j-0123456789abcdef/0")]
     pub task_id: TaskId,
+    #[schema(schema_with = task_state_schema)]
     pub state: TaskState,
+    /// Leases it had so far.
     pub attempts: u32,
+    /// The worker that holds it now.
+    #[schema(value_type = Option<String>)]
     pub holder: Option<WorkerId>,
+    /// Why its last attempt failed.
     pub last_error: Option<String>,
+    /// The worker whose result is recorded.
+    #[schema(value_type = Option<String>)]
     pub committed_by: Option<WorkerId>,
+    /// The recorded result's blob.
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub output: Option<BlobId>,
+    /// How long the committed attempt ran.
     pub duration_ms: Option<u64>,
     /// What the committing lease paid per hour, like `0.5 IO`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,17 +207,24 @@ pub struct TaskStatus {
     /// For a task of the plan whose result is accepted: that result (which
     /// may be another replica's output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub accepted_output: Option<BlobId>,
 }
 
 /// `GET /v1/workers`: one entry per worker that ever joined.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WorkerStatus {
+    #[schema(value_type = String, example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
     pub worker_id: WorkerId,
+    /// Its stream is connected now.
     pub online: bool,
+    /// The version of iog it runs.
     pub agent_version: String,
+    /// The devices it found on its host.
+    #[schema(value_type = Vec<Object>)]
     pub devices: Vec<Device>,
     /// What it offers (the last offer it made, when offline).
+    #[schema(value_type = Option<Object>)]
     pub offer: Option<iog_sched::Offer>,
     /// Devices of each offered group that run tasks now.
     #[serde(default)]
@@ -171,6 +242,7 @@ pub struct WorkerStatus {
     /// trips to peers; the estimated latency between two workers is
     /// [`iog_sched::Coord::distance_ms`] of theirs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub coord: Option<iog_sched::Coord>,
     /// Hardware challenges passed and failed since the coordinator started,
     /// and failed in a row now (while above 0 it takes no new tasks).
@@ -206,42 +278,55 @@ pub struct WorkerStatus {
     /// Online, not paused and inside its hours: it can take tasks.
     #[serde(default)]
     pub available: bool,
+    /// Leases it holds now.
     pub n_leases: u32,
+    /// When it first joined, Unix milliseconds.
     pub first_seen_ms: u64,
+    /// When it was last heard from (now, while online), Unix milliseconds.
     pub last_seen_ms: u64,
 }
 
 /// `GET /v1/market?q=…`: device groups of online workers that match a query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Market {
     /// The query in its normal form (empty: everything).
     pub query: String,
+    /// The matching groups, cheapest first.
     pub offers: Vec<MarketOffer>,
     /// Matching groups left out beyond the listing's limit.
     pub n_more: u32,
 }
 
 /// One device group on the market.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MarketOffer {
+    #[schema(value_type = String, example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
     pub worker_id: WorkerId,
+    /// Where the worker is, as its owner names it.
     pub region: String,
     /// Asked per device-hour, like `0.8 IO`.
     pub price_io_per_device_hour: String,
+    /// The identical devices offered together.
+    #[schema(value_type = Object)]
     pub group: iog_sched::DeviceGroup,
     /// Devices of the group not running a task now.
     pub free: u32,
+    /// Trust level placement sees (0 = unknown, 1 = staked).
     pub trust: u8,
+    /// The worker takes tasks only while its owner is away.
     pub idle_only: bool,
     /// Takes tasks now (connected, owner away, inside its hours).
     pub available: bool,
 }
 
 /// `GET /v1/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
+    /// `ok`.
     pub status: String,
+    /// The coordinator's version.
     pub version: String,
+    /// The version of the worker stream protocol it speaks.
     pub protocol_version: u32,
     /// The base58 ed25519 public key that signs the ledger's checkpoints.
     #[serde(default)]
@@ -249,8 +334,9 @@ pub struct Health {
 }
 
 /// `GET /v1/wallets/{address}`: a wallet's balance, amounts written like `1.5 IO`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WalletStatus {
+    /// The wallet's address.
     pub address: String,
     /// What the wallet can spend now.
     pub available: String,
@@ -261,7 +347,7 @@ pub struct WalletStatus {
 }
 
 /// `POST /v1/wallets/{address}/send`: moves $IO to another wallet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SendRequest {
     /// The receiving wallet's address.
     pub to: String,
@@ -276,7 +362,7 @@ pub struct SendRequest {
 
 /// `POST /v1/workers/{worker_id}/stake`, `…/unstake` and `…/withdraw`,
 /// signed by the worker's own key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StakeRequest {
     /// How much, e.g. `"5"` or `"0.25 IO"`.
     pub amount: String,
@@ -293,7 +379,7 @@ pub fn worker_signing_message(worker_id: &str, verb: &str, amount_base_units: u6
 }
 
 /// `GET /v1/workers/{worker_id}/stake` and the answer to staking.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StakeStatus {
     pub worker_id: String,
     /// Counts toward admission and can be slashed.
@@ -308,7 +394,7 @@ pub struct StakeStatus {
 
 /// `GET /v1/accounts/{account}`: any ledger account's balances (a worker's
 /// earnings are `payout:<worker id>`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccountStatus {
     pub account: String,
     pub available: String,
@@ -321,7 +407,7 @@ pub struct AccountStatus {
 
 /// `GET /v1/accounts/{account}/history`: the operations that touched an
 /// account, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryEntry {
     /// The journal entry's sequence number.
     pub seq: u64,
@@ -337,7 +423,7 @@ pub struct HistoryEntry {
 
 /// `GET /v1/ledger/journal?after=SEQ&limit=N`: journal entries in order,
 /// each in the ledger's canonical encoding, base64.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct JournalPage {
     pub entries: Vec<JournalRow>,
     /// Ask again with `after` set to this for the next page; `None` at the end.
@@ -345,15 +431,17 @@ pub struct JournalPage {
 }
 
 /// One journal entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct JournalRow {
     pub seq: u64,
+    /// The entry in the ledger's canonical encoding, base64.
     #[serde(with = "crate::inline_bytes::required")]
+    #[schema(value_type = String, content_encoding = "base64")]
     pub entry: Vec<u8>,
 }
 
 /// `GET /v1/ledger/checkpoints`: the journal's signed checkpoints, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CheckpointRow {
     pub n_entries: u64,
     /// Hex.
@@ -366,8 +454,9 @@ pub struct CheckpointRow {
 }
 
 /// `GET /v1/jobs/{id}/billing`: what a paid job has cost so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct JobBilling {
+    #[schema(value_type = String, pattern = "^j-[0-9a-f]{16}$", example = "j-0123456789abcdef")]
     pub job_id: JobId,
     pub payer: String,
     pub budget: String,
@@ -388,7 +477,7 @@ pub struct JobBilling {
 }
 
 /// What one worker earned from one job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WorkerEarning {
     pub worker_id: String,
     pub n_paid: u32,
@@ -397,7 +486,7 @@ pub struct WorkerEarning {
 }
 
 /// `POST /v1/wallets/{address}/faucet` on a development network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FaucetRequest {
     /// How much, e.g. `"5"` or `"0.25 IO"`.
     pub amount: String,

@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 /// Bytes of every nonce the coordinator issues (written as 64 hex digits).
 pub const NONCE_BYTES: usize = 32;
@@ -98,7 +99,7 @@ impl FromStr for Fingerprint {
 }
 
 /// Answer to `POST /v1/auth/nonce`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuthNonce {
     /// 64 hex digits, good for one token request.
     pub nonce: String,
@@ -109,7 +110,7 @@ pub struct AuthNonce {
 }
 
 /// `POST /v1/auth/token`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// The wallet address (a worker's id is one too).
     pub address: String,
@@ -120,7 +121,7 @@ pub struct TokenRequest {
 }
 
 /// Answer to `POST /v1/auth/token`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuthToken {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
