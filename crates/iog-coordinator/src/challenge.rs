@@ -60,7 +60,9 @@ pub(crate) fn claim_of(devices: &[Device], offer: &Offer) -> Option<Claim> {
     if devices.iter().any(|device| device.kind != DeviceKind::Cpu) {
         return None;
     }
-    let cores: u32 = devices.iter().map(|device| device.compute_units.max(1)).sum();
+    // The counts come from the worker: a sum that overflows is a lie, and
+    // must not stop the session.
+    let cores: u32 = devices.iter().fold(0u32, |sum, device| sum.saturating_add(device.compute_units.max(1)));
     let cores = f64::from(cores.max(1));
     Some(Claim {
         int8_ops_per_s: CPU_INT8_OPS_PER_S_PER_CORE * cores,
