@@ -190,6 +190,16 @@ impl Client {
         response.json().await.map_err(|source| ClientError::Http { url: self.base.clone(), source })
     }
 
+    /// A fresh bearer token for this client's key, with the address it acts
+    /// for and when it expires (for callers that use the REST API directly).
+    pub async fn bearer_token(&self) -> Result<AuthToken, ClientError> {
+        let token = self.token(true).await?;
+        let session = self.session.as_ref().ok_or(ClientError::NoIdentity)?;
+        let cached = session.token.lock().await;
+        let expires_ms = cached.as_ref().map_or(0, |(_, expires_ms)| *expires_ms);
+        Ok(AuthToken { token, address: session.identity.worker_id().0, expires_ms })
+    }
+
     /// A bearer token for this client's key: the cached one, or (when
     /// `renew`, or none is left with time to spare) a new one.
     async fn token(&self, renew: bool) -> Result<String, ClientError> {

@@ -109,6 +109,10 @@ pub enum WalletCommand {
         #[arg(long)]
         address: Option<String>,
     },
+    /// Print a bearer token for this wallet (signs a fresh nonce of the
+    /// coordinator's), for scripts that call the REST API with curl:
+    /// `Authorization: Bearer <token>`.
+    Token,
     /// Get $IO from a development network's faucet.
     Faucet {
         /// How much, e.g. 5 or 0.25.

@@ -119,6 +119,14 @@ pub async fn wallet(global: &Global, args: WalletArgs) -> anyhow::Result<ExitCod
             let account = AccountId::Wallet(address).to_string();
             print_history(global, &global.client()?, &account, limit).await?;
         }
+        WalletCommand::Token => {
+            let token = global.authed_client()?.bearer_token().await.context("get a token")?;
+            if global.json {
+                print_json(&token)?;
+            } else {
+                println!("{}", token.token);
+            }
+        }
         WalletCommand::Faucet { amount } => {
             let address = own_address(&global.wallet_dir)?;
             let request_id = new_request_id();
