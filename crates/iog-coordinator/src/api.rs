@@ -400,13 +400,7 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
     path = "/v1/jobs/{job_id}",
     tag = "jobs",
     params(
-        (
-            "job_id" = String,
-            Path,
-            description = "The job's id.",
-            pattern = "^j-[0-9a-f]{16}$",
-            example = "j-0123456789abcdef",
-        )
+        crate::openapi::JobIdPath
     ),
     security(("bearer" = [])),
     responses(
@@ -442,13 +436,7 @@ pub(crate) async fn owned_job(state: &AppState, caller: Address, text: &str) -> 
     path = "/v1/jobs/{job_id}/tasks",
     tag = "jobs",
     params(
-        (
-            "job_id" = String,
-            Path,
-            description = "The job's id.",
-            pattern = "^j-[0-9a-f]{16}$",
-            example = "j-0123456789abcdef",
-        )
+        crate::openapi::JobIdPath
     ),
     security(("bearer" = [])),
     responses(
@@ -497,13 +485,7 @@ pub(crate) async fn job_tasks(
     path = "/v1/jobs/{job_id}/cancel",
     tag = "jobs",
     params(
-        (
-            "job_id" = String,
-            Path,
-            description = "The job's id.",
-            pattern = "^j-[0-9a-f]{16}$",
-            example = "j-0123456789abcdef",
-        )
+        crate::openapi::JobIdPath
     ),
     security(("bearer" = [])),
     responses(
@@ -594,13 +576,7 @@ fn parse_blob_id(text: &str) -> Result<BlobId, Failure> {
     path = "/v1/blobs/{blob_id}",
     tag = "blobs",
     params(
-        (
-            "blob_id" = String,
-            Path,
-            description = "The blob's id: the blake3 hash of its bytes, 64 hex digits.",
-            pattern = "^[0-9a-f]{64}$",
-            example = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
-        )
+        crate::openapi::BlobIdPath
     ),
     security(("bearer" = [])),
     responses(
@@ -631,13 +607,7 @@ pub(crate) async fn get_blob(
     path = "/v1/blobs/{blob_id}",
     tag = "blobs",
     params(
-        (
-            "blob_id" = String,
-            Path,
-            description = "The blob's id: the blake3 hash of its bytes, 64 hex digits.",
-            pattern = "^[0-9a-f]{64}$",
-            example = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
-        )
+        crate::openapi::BlobIdPath
     ),
     request_body(
         content = Vec<u8>,
@@ -691,12 +661,7 @@ pub(crate) async fn wallet_status(state: &AppState, address: iog_ledger::Address
     path = "/v1/wallets/{address}",
     tag = "wallets",
     params(
-        (
-            "address" = String,
-            Path,
-            description = "The wallet's address: the base58 of its ed25519 public key.",
-            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::AddressPath
     ),
     responses(
         (status = 200, description = "The wallet's balance.", body = WalletStatus),
@@ -717,12 +682,7 @@ pub(crate) async fn wallet(
     path = "/v1/wallets/{address}/faucet",
     tag = "wallets",
     params(
-        (
-            "address" = String,
-            Path,
-            description = "The wallet's address: the base58 of its ed25519 public key.",
-            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::AddressPath
     ),
     security(("bearer" = [])),
     responses(

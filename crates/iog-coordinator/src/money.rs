@@ -123,12 +123,7 @@ fn parse_worker(text: &str) -> Result<(iog_types::WorkerId, Address), Failure> {
     path = "/v1/workers/{worker_id}/stake",
     tag = "workers",
     params(
-        (
-            "worker_id" = String,
-            Path,
-            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
-            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::WorkerIdPath
     ),
     responses(
         (status = 200, description = "The worker's stake.", body = StakeStatus),
@@ -151,12 +146,7 @@ pub(crate) async fn stake_status(
     path = "/v1/workers/{worker_id}/stake",
     tag = "workers",
     params(
-        (
-            "worker_id" = String,
-            Path,
-            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
-            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::WorkerIdPath
     ),
     responses(
         (status = 200, description = "The worker's stake after the request.", body = StakeStatus),
@@ -187,12 +177,7 @@ pub(crate) async fn stake(
     path = "/v1/workers/{worker_id}/unstake",
     tag = "workers",
     params(
-        (
-            "worker_id" = String,
-            Path,
-            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
-            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::WorkerIdPath
     ),
     responses(
         (status = 200, description = "The worker's stake after the request.", body = StakeStatus),
@@ -221,12 +206,7 @@ pub(crate) async fn unstake(
     path = "/v1/workers/{worker_id}/withdraw",
     tag = "workers",
     params(
-        (
-            "worker_id" = String,
-            Path,
-            description = "The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.",
-            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::WorkerIdPath
     ),
     responses(
         (status = 200, description = "The worker's wallet after the withdrawal.", body = WalletStatus),
@@ -324,12 +304,7 @@ fn parse_account(text: &str) -> Result<AccountId, Failure> {
     path = "/v1/wallets/{address}/send",
     tag = "wallets",
     params(
-        (
-            "address" = String,
-            Path,
-            description = "The sending wallet's address: the base58 of its ed25519 public key.",
-            example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::AddressPath
     ),
     responses(
         (status = 200, description = "The sending wallet's balance after the send.", body = WalletStatus),
@@ -371,13 +346,7 @@ pub(crate) async fn send(
     path = "/v1/accounts/{account}",
     tag = "ledger",
     params(
-        (
-            "account" = String,
-            Path,
-            description = "The ledger account: `wallet:<address>`, `payout:<worker id>`, `stake:<worker id>`, \
-                `escrow:<job id>`, `fees`, `rewards` or `mint`.",
-            example = "wallet:6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        )
+        crate::openapi::AccountPath
     ),
     responses(
         (status = 200, description = "The account's balances.", body = AccountStatus),
@@ -432,13 +401,7 @@ fn history_entry(entry: &Entry) -> HistoryEntry {
     path = "/v1/accounts/{account}/history",
     tag = "ledger",
     params(
-        (
-            "account" = String,
-            Path,
-            description = "The ledger account: `wallet:<address>`, `payout:<worker id>`, `stake:<worker id>`, \
-                `escrow:<job id>`, `fees`, `rewards` or `mint`.",
-            example = "wallet:6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM",
-        ),
+        crate::openapi::AccountPath,
         HistoryQuery,
     ),
     responses(
@@ -465,13 +428,7 @@ pub(crate) async fn history(
     path = "/v1/jobs/{job_id}/billing",
     tag = "jobs",
     params(
-        (
-            "job_id" = String,
-            Path,
-            description = "The job's id.",
-            pattern = "^j-[0-9a-f]{16}$",
-            example = "j-0123456789abcdef",
-        )
+        crate::openapi::JobIdPath
     ),
     security(("bearer" = [])),
     responses(

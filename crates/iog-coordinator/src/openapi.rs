@@ -75,6 +75,57 @@ pub(crate) const BEARER_SCHEME: &str = "bearer";
 )]
 struct ApiDoc;
 
+/// `{job_id}` in a path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes a path parameter to the document; handlers read it as text")]
+pub(crate) struct JobIdPath {
+    /// The job's id.
+    #[param(pattern = "^j-[0-9a-f]{16}$", example = "j-0123456789abcdef")]
+    job_id: String,
+}
+
+/// `{worker_id}` in a path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes a path parameter to the document; handlers read it as text")]
+pub(crate) struct WorkerIdPath {
+    /// The worker's id: the base58 of its ed25519 public key, which is its wallet's address too.
+    #[param(example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
+    worker_id: String,
+}
+
+/// `{blob_id}` in a path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes a path parameter to the document; handlers read it as text")]
+pub(crate) struct BlobIdPath {
+    /// The blob's id: the blake3 hash of its bytes, 64 hex digits.
+    #[param(pattern = "^[0-9a-f]{64}$", example = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262")]
+    blob_id: String,
+}
+
+/// `{address}` in a path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes a path parameter to the document; handlers read it as text")]
+pub(crate) struct AddressPath {
+    /// The wallet's address: the base58 of its ed25519 public key.
+    #[param(example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
+    address: String,
+}
+
+/// `{account}` in a path.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(dead_code, reason = "describes a path parameter to the document; handlers read it as text")]
+pub(crate) struct AccountPath {
+    /// The ledger account: `wallet:<address>`, `payout:<worker id>`, `stake:<worker id>`, `escrow:<job id>`,
+    /// `fees`, `rewards` or `mint`.
+    #[param(example = "wallet:6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
+    account: String,
+}
+
 /// The OpenAPI document.
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
