@@ -594,10 +594,14 @@ pub(crate) async fn get_blob(
     let blob_id = parse_blob_id(&blob_id)?;
     // A blob the caller may not read is answered like a missing one, so
     // nobody learns by probing which content the network holds.
-    let readable = state.store.blob_readable_by(blob_id, &caller.to_string()).await?;
-    match state.store.get_blob(blob_id).await?.filter(|_| readable) {
+    // Nor by timing: the bytes are read only for a caller who may have them.
+    let missing = || Failure::new(StatusCode::NOT_FOUND, "blob_not_found", format!("no blob {blob_id}"));
+    if !state.store.blob_readable_by(blob_id, &caller.to_string()).await? {
+        return Err(missing());
+    }
+    match state.store.get_blob(blob_id).await? {
         Some(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
-        None => Err(Failure::new(StatusCode::NOT_FOUND, "blob_not_found", format!("no blob {blob_id}"))),
+        None => Err(missing()),
     }
 }
 
