@@ -6,7 +6,7 @@
 //! exchange nothing secret is ever written to the store. Only a token's
 //! blake3 hash is kept, so a memory dump shows no usable token either.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use axum::extract::{FromRequestParts, State};
@@ -24,10 +24,11 @@ use crate::server::AppState;
 
 /// How long an issued nonce may wait for its signature.
 pub(crate) const NONCE_TTL_MS: u64 = 60_000;
-/// Most nonces waiting at once; past it the oldest are dropped (their
-/// holders get `bad_nonce` and ask again).
+/// Most nonces waiting at once; past it new ones are refused (429) until
+/// some are used or expire.
 const NONCES_MAX: usize = 100_000;
-/// Most live tokens at once, all addresses together.
+/// Most live tokens at once, all addresses together; past it new ones are
+/// refused (429).
 const TOKENS_MAX: usize = 100_000;
 /// How long a token lives unless the coordinator is told otherwise: 15 minutes.
 pub const TOKEN_TTL_MS_DEFAULT: u64 = 15 * 60_000;
@@ -40,10 +41,10 @@ pub(crate) struct Auth {
     /// The channel signatures must name (see `iog_proto::auth::channel_of`).
     pub(crate) channel: String,
     token_ttl_ms: u64,
-    /// Issued nonce → when it expires.
-    nonces: Mutex<HashMap<String, u64>>,
-    /// blake3 of a token → its address and expiry.
-    tokens: Mutex<HashMap<[u8; 32], (Address, u64)>>,
+    /// Issued nonces, until they expire.
+    nonces: Mutex<Expiring<String, ()>>,
+    /// blake3 of each token → the address it acts for, until it expires.
+    tokens: Mutex<Expiring<[u8; 32], Address>>,
 }
 
 /// Fresh random bytes as hex, from the operating system's generator
@@ -52,43 +53,87 @@ pub(crate) fn fresh_hex() -> String {
     hex::encode(rand::random::<[u8; NONCE_BYTES]>())
 }
 
-/// Drops expired entries, and when still at `max`, the ones closest to
-/// expiring, so that a flood of requests costs old entries, not memory.
-fn make_room<K: Clone + Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>, max: usize, expiry: impl Fn(&V) -> u64) {
-    let now = now_ms();
-    if map.len() < max {
-        return;
+/// Entries that expire in the order they were made (every nonce and every
+/// token lives a fixed time), with a bound on how many live at once.
+/// Expired entries leave from the front of a queue as new ones come, so no
+/// operation scans the map; when it is full of live entries a new one is
+/// refused (nobody's entry is evicted to make room for an attacker's).
+struct Expiring<K, V> {
+    live: HashMap<K, (V, u64)>,
+    /// (expiry, key) in the order entries were made; an entry taken out
+    /// early leaves its place here until it would have expired.
+    order: VecDeque<(u64, K)>,
+    max: usize,
+}
+
+impl<K: Clone + Eq + std::hash::Hash, V> Expiring<K, V> {
+    fn new(max: usize) -> Expiring<K, V> {
+        Expiring { live: HashMap::new(), order: VecDeque::new(), max }
     }
-    map.retain(|_, value| expiry(value) > now);
-    if map.len() >= max {
-        let mut by_expiry: Vec<(u64, K)> = map.iter().map(|(key, value)| (expiry(value), key.clone())).collect();
-        by_expiry.sort_unstable_by_key(|(expires, _)| *expires);
-        for (_, key) in by_expiry.into_iter().take(map.len() + 1 - max) {
-            map.remove(&key);
+
+    fn drop_expired(&mut self, now: u64) {
+        while let Some((expires_ms, _)) = self.order.front()
+            && *expires_ms <= now
+        {
+            let (expires_ms, key) = self.order.pop_front().expect("the front exists");
+            if self.live.get(&key).is_some_and(|(_, live_expires)| *live_expires == expires_ms) {
+                self.live.remove(&key);
+            }
         }
     }
+
+    /// Adds an entry; false when `max` live entries (or twice as many
+    /// places in the queue) leave no room.
+    fn insert(&mut self, key: K, value: V, expires_ms: u64) -> bool {
+        self.drop_expired(now_ms());
+        if self.live.len() >= self.max || self.order.len() >= 2 * self.max {
+            return false;
+        }
+        self.order.push_back((expires_ms, key.clone()));
+        self.live.insert(key, (value, expires_ms));
+        true
+    }
+
+    fn remove(&mut self, key: &K) -> Option<(V, u64)> {
+        self.live.remove(key)
+    }
+
+    fn get(&self, key: &K) -> Option<&(V, u64)> {
+        self.live.get(key)
+    }
+}
+
+/// The refusal when nonces or tokens are at their bound.
+fn busy(what: &str) -> Failure {
+    Failure::rate_limited(format!("the coordinator holds as many {what} as it may; try again shortly"), 1)
 }
 
 impl Auth {
     pub(crate) fn new(audience: String, channel: String, token_ttl_ms: u64) -> Auth {
-        Auth { audience, channel, token_ttl_ms, nonces: Mutex::default(), tokens: Mutex::default() }
+        Auth {
+            audience,
+            channel,
+            token_ttl_ms,
+            nonces: Mutex::new(Expiring::new(NONCES_MAX)),
+            tokens: Mutex::new(Expiring::new(TOKENS_MAX)),
+        }
     }
 
     /// A nonce good for one signature within [`NONCE_TTL_MS`].
-    pub(crate) fn issue_nonce(&self) -> AuthNonce {
+    pub(crate) fn issue_nonce(&self) -> Result<AuthNonce, Failure> {
         let nonce = fresh_hex();
         let expires_ms = now_ms() + NONCE_TTL_MS;
-        let mut nonces = self.nonces.lock().expect("nonce lock");
-        make_room(&mut nonces, NONCES_MAX, |expires| *expires);
-        nonces.insert(nonce.clone(), expires_ms);
-        AuthNonce { nonce, audience: self.audience.clone(), expires_ms }
+        if !self.nonces.lock().expect("nonce lock").insert(nonce.clone(), (), expires_ms) {
+            return Err(busy("nonces waiting for a signature"));
+        }
+        Ok(AuthNonce { nonce, audience: self.audience.clone(), expires_ms })
     }
 
     /// Takes a nonce out of the issued set: true when it was issued, unused
     /// and not expired. A second use of the same nonce is always false.
     fn spend_nonce(&self, nonce: &str) -> bool {
-        let expires = self.nonces.lock().expect("nonce lock").remove(nonce);
-        expires.is_some_and(|expires_ms| expires_ms > now_ms())
+        let spent = self.nonces.lock().expect("nonce lock").remove(&nonce.to_owned());
+        spent.is_some_and(|((), expires_ms)| expires_ms > now_ms())
     }
 
     /// Checks a token request and issues the token.
@@ -104,9 +149,10 @@ impl Auth {
         crate::money::check_signature(&address, &message, &request.signature)?;
         let token = fresh_hex();
         let expires_ms = now_ms() + self.token_ttl_ms;
-        let mut tokens = self.tokens.lock().expect("token lock");
-        make_room(&mut tokens, TOKENS_MAX, |(_, expires)| *expires);
-        tokens.insert(*blake3::hash(token.as_bytes()).as_bytes(), (address, expires_ms));
+        let key = *blake3::hash(token.as_bytes()).as_bytes();
+        if !self.tokens.lock().expect("token lock").insert(key, address, expires_ms) {
+            return Err(busy("live tokens"));
+        }
         Ok(AuthToken { token, address: address.to_string(), expires_ms })
     }
 
@@ -166,8 +212,8 @@ pub(crate) fn routes() -> Router<AppState> {
     tag = "auth",
     responses((status = 200, description = "A fresh nonce.", body = AuthNonce)),
 )]
-pub(crate) async fn nonce(State(state): State<AppState>) -> Json<AuthNonce> {
-    Json(state.auth.issue_nonce())
+pub(crate) async fn nonce(State(state): State<AppState>) -> Result<Json<AuthNonce>, Failure> {
+    state.auth.issue_nonce().map(Json)
 }
 
 /// Issues a bearer token to a wallet that signed a fresh nonce.
@@ -200,14 +246,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn make_room_drops_the_soonest_to_expire_when_full() {
-        let far = now_ms() + 1_000_000;
-        let mut map: HashMap<u32, u64> = (0..4).map(|k| (k, far + u64::from(k))).collect();
-        map.insert(9, 0); // expired
-        make_room(&mut map, 5, |expires| *expires);
-        assert!(!map.contains_key(&9), "expired entries go first");
-        make_room(&mut map, 4, |expires| *expires);
-        assert_eq!(map.len(), 3, "room for one more");
-        assert!(!map.contains_key(&0), "the soonest to expire goes");
+    fn entries_expire_in_order_and_a_full_set_refuses_rather_than_evicts() {
+        let now = now_ms();
+        let mut set: Expiring<u32, ()> = Expiring::new(3);
+        assert!(set.insert(1, (), now - 1), "an entry that is already expired still goes in");
+        assert!(set.insert(2, (), now + 60_000));
+        assert!(set.insert(3, (), now + 60_000));
+        assert!(set.get(&1).is_none() || set.live.len() <= 3);
+        // The expired one left; room for one more, then none.
+        assert!(set.insert(4, (), now + 60_000));
+        assert!(!set.insert(5, (), now + 60_000), "full of live entries: refused");
+        assert!(set.get(&2).is_some() && set.get(&3).is_some() && set.get(&4).is_some(), "nobody was evicted");
+        // Taking one out makes room.
+        assert!(set.remove(&2).is_some());
+        assert!(set.insert(5, (), now + 60_000));
+        assert!(set.remove(&2).is_none(), "an entry is taken out once");
     }
 }
