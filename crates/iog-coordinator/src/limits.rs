@@ -57,7 +57,7 @@ impl Default for RateLimits {
 }
 
 /// The key an IP address is limited by: itself, or its /64 for IPv6.
-fn ip_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -25,16 +25,80 @@ const HANDSHAKES_MAX: usize = 1024;
 const READY_QUEUE_MAX: usize = 1024;
 
 /// One accepted connection, encrypted or (on loopback with `--insecure`) not.
+/// Each holds its place in its address's count until it closes.
 pub(crate) enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(TcpStream, #[expect(dead_code, reason = "held for its Drop")] AddressSlot),
+    Tls(Box<TlsStream<TcpStream>>, #[expect(dead_code, reason = "held for its Drop")] AddressSlot),
+}
+
+/// Connections open at once from one address (an IPv6 host by its /64),
+/// served or in their handshake; more are closed as they come, so one
+/// address cannot take all of the process's file descriptors.
+const CONNECTIONS_PER_ADDRESS_MAX: u32 = 512;
+/// TLS handshakes under way at once from one address, so one address cannot
+/// take all of [`HANDSHAKES_MAX`].
+const HANDSHAKES_PER_ADDRESS_MAX: u32 = 32;
+
+/// Per address: connections open, and handshakes under way.
+#[derive(Default)]
+struct AddressCounts {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, u32)>>,
+}
+
+impl AddressCounts {
+    /// A place for one more connection from `ip` (and, with `handshake`,
+    /// one more handshake), or `None` when the address is at its cap.
+    fn take(self: &Arc<AddressCounts>, ip: std::net::IpAddr, handshake: bool) -> Option<AddressSlot> {
+        let key = crate::limits::ip_key(ip);
+        let mut open = self.open.lock().expect("address count lock");
+        let (connections, handshakes) = open.entry(key).or_insert((0, 0));
+        if *connections >= CONNECTIONS_PER_ADDRESS_MAX || (handshake && *handshakes >= HANDSHAKES_PER_ADDRESS_MAX) {
+            return None;
+        }
+        *connections += 1;
+        *handshakes += u32::from(handshake);
+        Some(AddressSlot { counts: self.clone(), key, handshake })
+    }
+}
+
+/// One connection's place in its address's count, freed when it closes.
+pub(crate) struct AddressSlot {
+    counts: Arc<AddressCounts>,
+    key: std::net::IpAddr,
+    /// Whether it still counts as a handshake under way.
+    handshake: bool,
+}
+
+impl AddressSlot {
+    /// The handshake is over; the connection still counts.
+    fn handshake_done(&mut self) {
+        if std::mem::take(&mut self.handshake) {
+            let mut open = self.counts.open.lock().expect("address count lock");
+            if let Some((_, handshakes)) = open.get_mut(&self.key) {
+                *handshakes -= 1;
+            }
+        }
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        self.handshake_done();
+        let mut open = self.counts.open.lock().expect("address count lock");
+        if let Some((connections, _)) = open.get_mut(&self.key) {
+            *connections -= 1;
+            if *connections == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+            Conn::Plain(stream, _) => Pin::new(stream).poll_read(cx, buf),
+            Conn::Tls(stream, _) => Pin::new(stream.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -42,22 +106,22 @@ impl AsyncRead for Conn {
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+            Conn::Plain(stream, _) => Pin::new(stream).poll_write(cx, buf),
+            Conn::Tls(stream, _) => Pin::new(stream.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+            Conn::Plain(stream, _) => Pin::new(stream).poll_flush(cx),
+            Conn::Tls(stream, _) => Pin::new(stream.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+            Conn::Plain(stream, _) => Pin::new(stream).poll_shutdown(cx),
+            Conn::Tls(stream, _) => Pin::new(stream.as_mut()).poll_shutdown(cx),
         }
     }
 
@@ -67,15 +131,15 @@ impl AsyncWrite for Conn {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Conn::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+            Conn::Plain(stream, _) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Conn::Tls(stream, _) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Conn::Plain(stream) => stream.is_write_vectored(),
-            Conn::Tls(stream) => stream.is_write_vectored(),
+            Conn::Plain(stream, _) => stream.is_write_vectored(),
+            Conn::Tls(stream, _) => stream.is_write_vectored(),
         }
     }
 }
@@ -100,6 +164,7 @@ impl Incoming {
 
 async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, ready: mpsc::Sender<(Conn, SocketAddr)>) {
     let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    let counts = Arc::new(AddressCounts::default());
     loop {
         let permit = tokio::select! {
             permit = handshakes.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -122,8 +187,12 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, ready
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
+        let Some(mut slot) = counts.take(remote.ip(), acceptor.is_some()) else {
+            tracing::debug!(%remote, "closing a connection: its address is at its cap");
+            continue;
+        };
         let Some(acceptor) = acceptor.clone() else {
-            if ready.send((Conn::Plain(tcp), remote)).await.is_err() {
+            if ready.send((Conn::Plain(tcp, slot), remote)).await.is_err() {
                 return;
             }
             continue;
@@ -133,7 +202,8 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, ready
             let _permit = permit;
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
-                    let _ = ready.send((Conn::Tls(Box::new(stream)), remote)).await;
+                    slot.handshake_done();
+                    let _ = ready.send((Conn::Tls(Box::new(stream), slot), remote)).await;
                 }
                 Ok(Err(err)) => tracing::debug!(%remote, error = %err, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
@@ -211,4 +281,23 @@ pub(crate) async fn serve(
         tracing::info!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_capped_and_a_closed_connection_frees_its_place() {
+        let counts = Arc::new(AddressCounts::default());
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let mut slots: Vec<AddressSlot> =
+            (0..HANDSHAKES_PER_ADDRESS_MAX).map(|_| counts.take(ip, true).unwrap()).collect();
+        assert!(counts.take(ip, true).is_none(), "handshakes from one address are capped");
+        assert!(counts.take("192.0.2.8".parse().unwrap(), true).is_some(), "another address is not");
+        slots[0].handshake_done();
+        assert!(counts.take(ip, true).is_some(), "a finished handshake frees a handshake place");
+        slots.clear();
+        assert!(counts.open.lock().unwrap().get(&ip).is_none(), "closed connections leave no count behind");
+    }
 }

@@ -229,3 +229,28 @@ async fn floods_from_one_address_are_limited() {
     let online = cluster.client.workers().await.unwrap().iter().filter(|w| w.online).count();
     assert_eq!(online, 2, "the cap holds");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_handshake() {
+    use tokio::io::AsyncReadExt;
+    let cluster = Cluster::start(0).await;
+    let addr = format!("127.0.0.1:{}", cluster.port);
+    // Silent connections that never start their TLS handshake: the first
+    // 32 wait (for 10 s at most); the next is closed at once.
+    let mut silent = Vec::new();
+    for _ in 0..32 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut byte)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the 33rd handshake from one address is closed: {read:?}");
+    // Once they close, the address is served again.
+    drop(silent);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cluster.client.health().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the address was not served again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
