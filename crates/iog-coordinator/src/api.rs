@@ -629,7 +629,7 @@ pub(crate) async fn get_blob(
 )]
 pub(crate) async fn put_blob(
     State(state): State<AppState>,
-    Caller(_caller): Caller,
+    Caller(caller): Caller,
     Path(blob_id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, Failure> {
@@ -640,6 +640,9 @@ pub(crate) async fn put_blob(
         }
         other => Failure::internal(other),
     })?;
+    // Who sent these bytes: a worker may report as its output only a blob
+    // it uploaded itself.
+    state.store.record_upload(blob_id, &caller.to_string()).await?;
     Ok(StatusCode::CREATED)
 }
 

@@ -412,7 +412,9 @@ async fn to_command(
                     event(failed(format!("inline output does not hash to its id {output}")))
                 }
                 Some(bytes) => Command::Event { event: succeeded, blob: Some((output, Arc::from(bytes))) },
-                None => match state.store.has_blob(output).await {
+                // Only bytes this worker uploaded itself: naming a blob it
+                // merely knows the id of would make it readable.
+                None => match state.store.uploaded_by(output, &worker_id.0).await {
                     Ok(true) => event(succeeded),
                     Ok(false) => {
                         event(failed(format!("the worker reported output blob {output} but never uploaded it")))

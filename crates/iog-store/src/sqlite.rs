@@ -367,6 +367,26 @@ impl Store {
         rows.iter().map(job_record).collect()
     }
 
+    /// Records that `uploader` sent the bytes of `blob_id`.
+    pub async fn record_upload(&self, blob_id: BlobId, uploader: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO blob_uploads (blob_id, uploader) VALUES (?, ?)")
+            .bind(blob_id.0.as_slice())
+            .bind(uploader)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `uploader` sent the bytes of `blob_id` (and the store has them).
+    pub async fn uploaded_by(&self, blob_id: BlobId, uploader: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob_uploads WHERE blob_id = ? AND uploader = ?")
+            .bind(blob_id.0.as_slice())
+            .bind(uploader)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some() && self.has_blob(blob_id).await?)
+    }
+
     /// The most recent jobs `submitter` owns, newest first.
     pub async fn jobs_of(&self, submitter: &str, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM jobs WHERE submitter = ? ORDER BY created_ms DESC, job_id LIMIT ?")

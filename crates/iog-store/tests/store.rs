@@ -137,6 +137,21 @@ async fn blobs_are_content_addressed_and_verified() {
 }
 
 #[tokio::test]
+async fn a_blob_counts_as_uploaded_only_by_who_sent_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let id = store.put_blob(b"tile".to_vec()).await.unwrap();
+    assert!(!store.uploaded_by(id, "alice").await.unwrap(), "stored, but alice never sent it");
+    store.record_upload(id, "alice").await.unwrap();
+    store.record_upload(id, "alice").await.unwrap();
+    assert!(store.uploaded_by(id, "alice").await.unwrap());
+    assert!(!store.uploaded_by(id, "mallory").await.unwrap(), "knowing the id is not having sent it");
+    let missing = iog_types::BlobId::of(b"never stored");
+    store.record_upload(missing, "alice").await.unwrap();
+    assert!(!store.uploaded_by(missing, "alice").await.unwrap(), "a record without the bytes does not count");
+}
+
+#[tokio::test]
 async fn small_blobs_live_in_the_database_and_large_ones_in_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
