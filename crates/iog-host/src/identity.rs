@@ -106,6 +106,13 @@ impl Identity {
         self.signing_key.verifying_key().to_bytes()
     }
 
+    /// The worker's x25519 seal key, derived from the identity seed, so the
+    /// worker needs no second key file. Submitters wrap task keys to its
+    /// public half, which the worker publishes signed by this identity.
+    pub fn seal_secret(&self) -> iog_seal::SealSecret {
+        iog_seal::SealSecret::derive(self.signing_key.as_bytes())
+    }
+
     /// Sign `message`; anyone can check the result with [`verify`] and this
     /// identity's worker id.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -178,6 +185,15 @@ mod tests {
         let decoded = bs58::decode(&a.worker_id().0).into_vec().expect("base58");
         assert_eq!(decoded, a.public_key_bytes());
         assert_ne!(a.worker_id(), Identity::from_seed([4; 32]).worker_id());
+    }
+
+    #[test]
+    fn seal_secret_is_stable_per_identity_and_differs_between_identities() {
+        let a = Identity::from_seed([3; 32]);
+        assert_eq!(a.seal_secret().public(), Identity::from_seed([3; 32]).seal_secret().public());
+        assert_ne!(a.seal_secret().public(), Identity::from_seed([4; 32]).seal_secret().public());
+        // The seal key is not the ed25519 key reused.
+        assert_ne!(a.seal_secret().public().as_bytes(), &a.public_key_bytes());
     }
 
     #[test]
