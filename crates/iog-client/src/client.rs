@@ -31,12 +31,10 @@ struct Session {
     token: tokio::sync::Mutex<Option<(String, u64)>>,
 }
 
-/// A client's TLS: its configuration, its pin, and the fingerprint of the
-/// certificate the coordinator showed.
+/// A client's TLS: its configuration and its pin.
 struct TlsState {
     config: Arc<rustls::ClientConfig>,
     pin: Option<Fingerprint>,
-    seen: crate::tls::Seen,
 }
 
 /// Whether `host_port` (`host:port`) names this machine.
@@ -103,11 +101,11 @@ impl Client {
         let mut builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).timeout(REQUEST_TIMEOUT);
         let mut tls_state = None;
         if tls {
-            let (config, seen) = crate::tls::client_config(pin)
+            let config = crate::tls::client_config(pin)
                 .map_err(|err| ClientError::Tls { url: base.clone(), reason: err.to_string() })?;
             let config = Arc::new(config);
             builder = builder.use_preconfigured_tls((*config).clone());
-            tls_state = Some(TlsState { config, pin, seen });
+            tls_state = Some(TlsState { config, pin });
         }
         let http = builder.build().map_err(|source| ClientError::Http { url: base.clone(), source })?;
         Ok(Client { base, http, session: None, tls: tls_state.map(Arc::new) })
@@ -122,14 +120,6 @@ impl Client {
     /// The certificate pin this client checks, if any.
     pub fn pin(&self) -> Option<Fingerprint> {
         self.tls.as_ref().and_then(|tls| tls.pin)
-    }
-
-    /// The channel a signature made through this client must name: the
-    /// fingerprint of the coordinator certificate it accepted (see
-    /// [`iog_proto::auth::channel_of`]).
-    pub fn channel(&self) -> String {
-        let seen = self.tls.as_ref().and_then(|tls| (*tls.seen.lock().expect("fingerprint lock")).or(tls.pin));
-        iog_proto::auth::channel_of(seen.map(|f| f.hex()).as_deref())
     }
 
     /// The same client acting for `identity` (a wallet's or a worker's
@@ -213,13 +203,15 @@ impl Client {
         {
             return Ok(token.clone());
         }
-        let nonce: AuthNonce = self.json(self.request(Method::POST, "/v1/auth/nonce")).await?;
+        // The signature names the TLS channel it goes over, so the nonce
+        // and the token are asked for on one connection of their own.
+        let mut bound = crate::BoundConnection::open(self).await?;
+        let nonce: AuthNonce = bound.post_json("/v1/auth/nonce", &serde_json::json!({})).await?;
         let address = session.identity.worker_id().0;
-        let channel = self.channel();
-        let message = iog_proto::auth::token_signing_message(&nonce.nonce, &address, &nonce.audience, &channel);
+        let message = iog_proto::auth::token_signing_message(&nonce.nonce, &address, &nonce.audience, bound.channel());
         let request =
             TokenRequest { address, nonce: nonce.nonce, signature: hex::encode(session.identity.sign(&message)) };
-        let issued: AuthToken = self.json(self.request(Method::POST, "/v1/auth/token").json(&request)).await?;
+        let issued: AuthToken = bound.post_json("/v1/auth/token", &request).await?;
         *cached = Some((issued.token.clone(), issued.expires_ms));
         Ok(issued.token)
     }
@@ -388,7 +380,6 @@ mod tests {
         let client = Client::new("http://127.0.0.1:7070/").unwrap();
         assert_eq!(client.url(), "http://127.0.0.1:7070");
         assert_eq!(client.stream_url(), "ws://127.0.0.1:7070/v1/worker/stream");
-        assert_eq!(client.channel(), "plain");
         let client = Client::new("https://coordinator.example:7070").unwrap();
         assert_eq!(client.stream_url(), "wss://coordinator.example:7070/v1/worker/stream");
         assert!(client.tls_config().is_some());
@@ -408,6 +399,5 @@ mod tests {
         assert!(Client::connect("http://127.0.0.1:1", pin).unwrap_err().to_string().contains("needs an https://"));
         let pinned = Client::connect("https://127.0.0.1:1", pin).unwrap();
         assert_eq!(pinned.pin(), pin);
-        assert_eq!(pinned.channel(), format!("tls:sha256:{}", "07".repeat(32)), "a pinned channel names the pin");
     }
 }

@@ -10,11 +10,21 @@ pub enum ClientError {
          (choose another with --coordinator URL or IOG_COORDINATOR)"
     )]
     Unreachable { url: String, source: reqwest::Error },
+    /// As `Unreachable`, for a connection of its own (see
+    /// [`crate::BoundConnection`]).
+    #[error(
+        "cannot reach the coordinator at {url}: {reason}; is it running? \
+         (choose another with --coordinator URL or IOG_COORDINATOR)"
+    )]
+    NotConnected { url: String, reason: String },
     /// The coordinator answered with an error; `code` is stable for scripts.
     #[error("{message} ({code})")]
     Api { status: u16, code: String, message: String },
     #[error("request to {url} failed: {source}")]
     Http { url: String, source: reqwest::Error },
+    /// A connection of its own (see [`crate::BoundConnection`]) failed.
+    #[error("connection to the coordinator at {url} failed: {reason}")]
+    Connection { url: String, reason: String },
     #[error(
         "this request acts on your own jobs, blobs or wallet and needs your key; \
          the client was made without one (Client::with_identity; the CLI uses --wallet-dir)"

@@ -10,10 +10,12 @@
 //! # Ok(()) }
 //! ```
 
+mod bound;
 mod client;
 mod error;
 pub mod tls;
 
+pub use bound::BoundConnection;
 pub use client::Client;
 pub use error::ClientError;
 pub use tls::{Fingerprint, FingerprintParseError};

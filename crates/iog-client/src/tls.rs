@@ -2,13 +2,15 @@
 //! fingerprint (a development network's self-signed one), or one a public
 //! certificate authority vouches for.
 //!
-//! Either way the client remembers the fingerprint of the certificate it
-//! saw, and what it signs to prove its key names it
-//! ([`iog_proto::auth::channel_of`]). A man in the middle must show its own
-//! certificate: a pinned client refuses it at the handshake, and what an
-//! unpinned client signs through it does not verify at the real coordinator.
+//! A man in the middle must show its own certificate: a pinned client
+//! refuses it at the handshake. Even one whose certificate a public
+//! authority was fooled into signing gains nothing from relaying what a
+//! client signs to prove its key: the signature names the TLS channel it
+//! was made on ([`iog_proto::auth::channel_of_exporter`]), which is not the
+//! one the relay holds to the real coordinator. TLS 1.3 only, whose exporter
+//! gives that channel binding.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -23,14 +25,13 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 }
 
 /// Checks the coordinator's certificate against a pin, or against the web
-/// PKI when there is none, and records what it saw.
+/// PKI when there is none.
 #[derive(Debug)]
 pub(crate) struct CoordinatorVerifier {
     pin: Option<Fingerprint>,
     /// Verifies a certificate by the public authorities when nothing is pinned.
     webpki: Arc<dyn ServerCertVerifier>,
     algorithms: WebPkiSupportedAlgorithms,
-    seen: Seen,
 }
 
 impl ServerCertVerifier for CoordinatorVerifier {
@@ -59,7 +60,6 @@ impl ServerCertVerifier for CoordinatorVerifier {
                 self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
             }
         }
-        *self.seen.lock().expect("fingerprint lock") = Some(fingerprint);
         Ok(ServerCertVerified::assertion())
     }
 
@@ -86,24 +86,27 @@ impl ServerCertVerifier for CoordinatorVerifier {
     }
 }
 
-/// Where the fingerprint of the certificate a client accepted is kept.
-pub(crate) type Seen = Arc<Mutex<Option<Fingerprint>>>;
-
-/// A client TLS configuration for the coordinator, and where the
-/// fingerprint of the certificate it accepted is kept.
-pub(crate) fn client_config(pin: Option<Fingerprint>) -> Result<(rustls::ClientConfig, Seen), rustls::Error> {
+/// A client TLS configuration for the coordinator (TLS 1.3 only).
+pub(crate) fn client_config(pin: Option<Fingerprint>) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = crypto_provider();
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|err| rustls::Error::General(format!("build the certificate verifier: {err}")))?;
-    let seen = Arc::new(Mutex::new(None));
-    let verifier =
-        CoordinatorVerifier { pin, webpki, algorithms: provider.signature_verification_algorithms, seen: seen.clone() };
+    let verifier = CoordinatorVerifier { pin, webpki, algorithms: provider.signature_verification_algorithms };
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    Ok((config, seen))
+    Ok(config)
+}
+
+/// The channel a signature sent over `connection` must name (see
+/// [`iog_proto::auth::channel_of_exporter`]): for a worker's WebSocket,
+/// whose TLS connection it holds itself.
+pub fn channel_of(connection: &rustls::ClientConnection) -> Result<String, rustls::Error> {
+    let mut exporter = [0u8; iog_proto::auth::CHANNEL_BINDING_BYTES];
+    connection.export_keying_material(&mut exporter, iog_proto::auth::CHANNEL_BINDING_LABEL, None)?;
+    Ok(iog_proto::auth::channel_of_exporter(Some(&exporter)))
 }

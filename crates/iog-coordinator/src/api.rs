@@ -738,7 +738,15 @@ pub(crate) async fn faucet(
 async fn stream(
     State(state): State<AppState>,
     ConnectInfo(crate::listener::PeerAddr(remote)): ConnectInfo<crate::listener::PeerAddr>,
+    axum::Extension(channel): axum::Extension<crate::listener::Channel>,
+    axum::Extension(idle): axum::Extension<crate::listener::IdleLimit>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.max_message_size(STREAM_MESSAGE_BYTES_MAX).on_upgrade(move |socket| session::serve(socket, state, remote))
+    // A worker session is quiet at most as long as a worker may go without
+    // a heartbeat before its session is closed; the connection leaves it
+    // twice that.
+    idle.raise_to(std::time::Duration::from_millis(state.core_config.worker_timeout_ms().saturating_mul(2)));
+    upgrade
+        .max_message_size(STREAM_MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| session::serve(socket, state, remote, channel))
 }

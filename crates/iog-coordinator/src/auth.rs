@@ -13,13 +13,14 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use iog_ledger::Address;
 use iog_proto::api::ApiError;
 use iog_proto::auth::{AuthNonce, AuthToken, BEARER_PREFIX, NONCE_BYTES, TokenRequest};
 
 use crate::api::{Failure, parse_address};
 use crate::engine::now_ms;
+use crate::listener::Channel;
 use crate::server::AppState;
 
 /// How long an issued nonce may wait for its signature.
@@ -38,8 +39,6 @@ pub(crate) struct Auth {
     /// The coordinator's public key (base58): what signers name as the
     /// coordinator they mean.
     pub(crate) audience: String,
-    /// The channel signatures must name (see `iog_proto::auth::channel_of`).
-    pub(crate) channel: String,
     token_ttl_ms: u64,
     /// Issued nonces, until they expire.
     nonces: Mutex<Expiring<String, ()>>,
@@ -109,10 +108,9 @@ fn busy(what: &str) -> Failure {
 }
 
 impl Auth {
-    pub(crate) fn new(audience: String, channel: String, token_ttl_ms: u64) -> Auth {
+    pub(crate) fn new(audience: String, token_ttl_ms: u64) -> Auth {
         Auth {
             audience,
-            channel,
             token_ttl_ms,
             nonces: Mutex::new(Expiring::new(NONCES_MAX)),
             tokens: Mutex::new(Expiring::new(TOKENS_MAX)),
@@ -136,16 +134,16 @@ impl Auth {
         spent.is_some_and(|((), expires_ms)| expires_ms > now_ms())
     }
 
-    /// Checks a token request and issues the token.
-    pub(crate) fn issue_token(&self, request: &TokenRequest) -> Result<AuthToken, Failure> {
+    /// Checks a token request that came over `channel` (see
+    /// [`iog_proto::auth::channel_of_exporter`]) and issues the token.
+    pub(crate) fn issue_token(&self, request: &TokenRequest, channel: &str) -> Result<AuthToken, Failure> {
         let address = parse_address(&request.address)?;
         if !self.spend_nonce(&request.nonce) {
             let message = "the nonce was not issued by this coordinator, was used already or expired; \
                            ask POST /v1/auth/nonce for a fresh one";
             return Err(Failure::new(StatusCode::UNAUTHORIZED, "bad_nonce", message));
         }
-        let message =
-            iog_proto::auth::token_signing_message(&request.nonce, &request.address, &self.audience, &self.channel);
+        let message = iog_proto::auth::token_signing_message(&request.nonce, &request.address, &self.audience, channel);
         crate::money::check_signature(&address, &message, &request.signature)?;
         let token = fresh_hex();
         let expires_ms = now_ms() + self.token_ttl_ms;
@@ -218,8 +216,9 @@ pub(crate) async fn nonce(State(state): State<AppState>) -> Result<Json<AuthNonc
 
 /// Issues a bearer token to a wallet that signed a fresh nonce.
 ///
-/// The wallet signs the nonce, its address, the coordinator's key (`audience`) and the TLS channel it sees; the
-/// token then acts for that wallet in `Authorization: Bearer <token>` until it expires.
+/// The wallet signs the nonce, its address, the coordinator's key (`audience`) and the TLS channel of the
+/// connection this request comes over (`tls-exporter:<hex>`, RFC 9266); the token then acts for that wallet in
+/// `Authorization: Bearer <token>`, on any connection, until it expires.
 #[utoipa::path(
     post,
     path = "/v1/auth/token",
@@ -234,9 +233,10 @@ pub(crate) async fn nonce(State(state): State<AppState>) -> Result<Json<AuthNonc
 )]
 pub(crate) async fn token(
     State(state): State<AppState>,
+    Extension(Channel(channel)): Extension<Channel>,
     Json(request): Json<TokenRequest>,
 ) -> Result<Json<AuthToken>, Failure> {
-    let issued = state.auth.issue_token(&request)?;
+    let issued = state.auth.issue_token(&request, &channel)?;
     tracing::debug!(address = %issued.address, "token issued");
     Ok(Json(issued))
 }

@@ -45,6 +45,9 @@ pub struct CoordinatorConfig {
     /// Requests a second per address and per identity, and worker sessions
     /// per address.
     pub rate_limits: crate::RateLimits,
+    /// Deadlines on the TLS handshake, on request headers and on a quiet
+    /// connection.
+    pub timeouts: crate::ConnectionTimeouts,
 }
 
 /// The network fee unless configured otherwise: 2.5 % of every task payment.
@@ -67,6 +70,7 @@ impl CoordinatorConfig {
             token_ttl_ms: crate::TOKEN_TTL_MS_DEFAULT,
             tls: crate::TlsMode::SelfSigned,
             rate_limits: crate::RateLimits::default(),
+            timeouts: crate::ConnectionTimeouts::default(),
         }
     }
 

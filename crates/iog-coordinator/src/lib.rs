@@ -40,6 +40,7 @@ pub use auth::TOKEN_TTL_MS_DEFAULT;
 pub use challenge::NETWORK_ALLOWANCE_MS as CHALLENGE_ALLOWANCE_MS_DEFAULT;
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
 pub use limits::{REQUESTS_BURST_DEFAULT, REQUESTS_PER_S_DEFAULT, RateLimits, SESSIONS_PER_ADDRESS_DEFAULT};
+pub use listener::ConnectionTimeouts;
 pub use probes::PROBE_INTERVAL_MS_DEFAULT;
 pub use server::{Coordinator, load_ledger};
 pub use tls::{PIN_FILE_NAME, TlsMode};

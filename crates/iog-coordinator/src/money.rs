@@ -259,8 +259,12 @@ pub(crate) fn check_signature(address: &Address, message: &[u8], signature_hex: 
         bytes.as_slice().try_into().map_err(|_| unauthorized("an ed25519 signature is 64 bytes (128 hex digits)"))?;
     let key = VerifyingKey::from_bytes(address.public_key())
         .map_err(|_| unauthorized("the wallet address is not an ed25519 public key"))?;
-    key.verify_strict(message, &Signature::from_bytes(&bytes))
-        .map_err(|_| unauthorized(&format!("the signature is not wallet {address}'s over this request")))
+    key.verify_strict(message, &Signature::from_bytes(&bytes)).map_err(|_| {
+        unauthorized(&format!(
+            "the signature is not wallet {address}'s over this request (or it was made for another TLS \
+             connection: sign on the connection that sends it, with nothing in between that terminates TLS)"
+        ))
+    })
 }
 
 /// A refusal of the ledger as an API error: short funds are 402, the rest

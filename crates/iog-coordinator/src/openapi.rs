@@ -27,7 +27,9 @@ pub(crate) const BEARER_SCHEME: &str = "bearer";
         title = "iog coordinator",
         description = "The REST API of an iog coordinator: jobs, blobs, wallets, the ledger, workers and their \
             market.\n\nRequests that act for a wallet carry a bearer token (`Authorization: Bearer <token>`), got \
-            by signing a nonce: `POST /v1/auth/nonce`, then `POST /v1/auth/token`. Requests that move $IO \
+            by signing a nonce: `POST /v1/auth/nonce`, then `POST /v1/auth/token`, both on one TLS 1.3 \
+            connection, whose RFC 9266 `tls-exporter` value the signature names (`iog wallet token` prints a \
+            token for tools that cannot derive it). Requests that move $IO \
             (send, stake, unstake, withdraw) carry the wallet's or worker's signature in their body instead. \
             Every error is an `ApiError` with a stable `code`; every request counts against its address's rate \
             limit and may be answered 429 with `Retry-After`.\n\nWorkers talk to the coordinator over a \

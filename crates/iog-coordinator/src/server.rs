@@ -102,8 +102,7 @@ impl Coordinator {
         let ledger_signer = signer.worker_id().0;
         let tls = crate::tls::server_config(&config.tls, &config.data_dir, config.listen).context("set up TLS")?;
         let fingerprint = tls.as_ref().map(|(_, fingerprint)| *fingerprint);
-        let channel = iog_proto::auth::channel_of(fingerprint.map(|f| f.hex()).as_deref());
-        let auth = crate::auth::Auth::new(ledger_signer.clone(), channel, config.token_ttl_ms);
+        let auth = crate::auth::Auth::new(ledger_signer.clone(), config.token_ttl_ms);
         let checkpointed =
             store.checkpoints().await.context("read ledger checkpoints")?.last().map_or(0, |c| c.n_entries);
         let (engine, handle) = Engine::new(core, payments, store.clone(), config.tick_interval_ms(), config.batch_max);
@@ -144,9 +143,10 @@ impl Coordinator {
             limiter: crate::limits::Limiter::new(config.rate_limits),
         };
         let app = api::router(state);
-        let listener = Incoming::start(listener, tls.map(|(config, _)| config)).context("start accepting")?;
+        let timeouts = config.timeouts;
+        let listener = Incoming::start(listener, tls.map(|(config, _)| config), timeouts);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let server = tokio::spawn(crate::listener::serve(listener, app, shutdown_rx));
+        let server = tokio::spawn(crate::listener::serve(listener, app, timeouts, shutdown_rx));
         match fingerprint {
             Some(fingerprint) => {
                 tracing::info!(%addr, %fingerprint, data_dir = %config.data_dir.display(), "coordinator listening (TLS)")

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::challenge::{self, Progress, Round};
 use crate::engine::{Command, Outgoing, SESSION_QUEUE_MAX, now_ms};
+use crate::listener::Channel;
 use crate::probes::PEERS_PER_ROUND;
 use crate::server::AppState;
 
@@ -61,9 +62,11 @@ fn decode(message: Message) -> Frame {
     parsed.map_or_else(|err| Frame::Undecodable(err.to_string()), Frame::Message)
 }
 
-/// Checks that `signature` is `worker_id`'s over this session's nonce.
+/// Checks that `signature` is `worker_id`'s over this session's nonce and
+/// the channel of its connection.
 fn check_session_signature(
     state: &AppState,
+    channel: &str,
     nonce: &str,
     worker_id: &iog_types::WorkerId,
     signature: &str,
@@ -71,14 +74,14 @@ fn check_session_signature(
     let bytes = hex::decode(signature).map_err(|_| "the hello's signature is not hex".to_owned())?;
     let bytes: [u8; 64] =
         bytes.as_slice().try_into().map_err(|_| "an ed25519 signature is 64 bytes (128 hex digits)".to_owned())?;
-    let message =
-        iog_proto::auth::session_signing_message(nonce, &worker_id.0, &state.auth.audience, &state.auth.channel);
+    let message = iog_proto::auth::session_signing_message(nonce, &worker_id.0, &state.auth.audience, channel);
     iog_host::verify(worker_id, &message, &bytes).map_err(|err| err.to_string())
 }
 
 /// Serves a worker from its hello until its connection ends. `remote` is
-/// the address its connection comes from.
-pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: SocketAddr) {
+/// the address its connection comes from, `channel` the TLS channel its
+/// hello must be signed for.
+pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: SocketAddr, channel: Channel) {
     // Many worker keys from one address are one machine pretending to be
     // many (a Sybil flood); its sessions are capped.
     let Some(_open) = state.limiter.open_session(remote.ip()) else {
@@ -128,9 +131,17 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         refuse(&mut socket, "protocol_version", message).await;
         return;
     }
-    if let Err(why) = check_session_signature(&state, &nonce, &worker_id, &signature) {
+    if let Err(why) = check_session_signature(&state, &channel.0, &nonce, &worker_id, &signature) {
         tracing::warn!(worker_id = %worker_id, %remote, why, "worker failed to prove its id");
-        refuse(&mut socket, "bad_signature", format!("{why}; the worker's identity.key does not match its id")).await;
+        refuse(
+            &mut socket,
+            "bad_signature",
+            format!(
+                "{why}; it was signed for another TLS connection (a proxy or interceptor between worker and \
+             coordinator) or by a key that is not the worker id's"
+            ),
+        )
+        .await;
         return;
     }
     if devices.len() > DEVICES_MAX {

@@ -47,8 +47,10 @@ pub(crate) fn server_config(
         TlsMode::SelfSigned => self_signed(&data_dir.join(TLS_DIR), listen)?,
     };
     let fingerprint = Fingerprint::of(chain[0].as_ref());
+    // TLS 1.3 only: its exporter is what binds a signature to the
+    // connection it came over (RFC 9266).
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&[&rustls::version::TLS13])
         .context("choose TLS versions")?
         .with_no_client_auth()
         .with_single_cert(chain, key)

@@ -24,7 +24,7 @@ pub const BEARER_PREFIX: &str = "Bearer ";
 
 /// What a worker signs to open a stream session: the nonce of the
 /// coordinator's `SessionChallenge`, its own id, the coordinator it expects
-/// and the channel it sees (see [`channel_of`]).
+/// and the channel it sees (see [`channel_of_exporter`]).
 pub fn session_signing_message(nonce: &str, worker_id: &str, audience: &str, channel: &str) -> Vec<u8> {
     format!("iog worker session v1\n{nonce}\n{worker_id}\n{audience}\n{channel}\n").into_bytes()
 }
@@ -35,13 +35,24 @@ pub fn token_signing_message(nonce: &str, address: &str, audience: &str, channel
     format!("iog auth token v1\n{nonce}\n{address}\n{audience}\n{channel}\n").into_bytes()
 }
 
-/// The channel a signature is bound to: `tls:sha256:<hex>` of the
-/// certificate the signer saw, or `plain` on an unencrypted connection. A
-/// man in the middle shows another certificate, so what it relays does not
-/// verify at the real coordinator.
-pub fn channel_of(certificate_sha256: Option<&str>) -> String {
-    match certificate_sha256 {
-        Some(fingerprint) => format!("tls:sha256:{fingerprint}"),
+/// The label of the TLS exporter that binds a signature to its connection
+/// (RFC 9266's `tls-exporter` channel binding, over TLS 1.3).
+pub const CHANNEL_BINDING_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+
+/// Bytes of the exporter value a channel binding takes.
+pub const CHANNEL_BINDING_BYTES: usize = 32;
+
+/// The channel a signature is bound to: `tls-exporter:<hex>` of the TLS
+/// connection it is sent over ([`CHANNEL_BINDING_LABEL`], no context), or
+/// `plain` on an unencrypted loopback connection.
+///
+/// Both ends of one TLS connection, and only they, derive the same value
+/// from its secrets. A man in the middle holds two connections with two
+/// values, so a signature it relays names the wrong one at the real
+/// coordinator, whatever certificate it showed and whoever vouched for it.
+pub fn channel_of_exporter(exporter: Option<&[u8; CHANNEL_BINDING_BYTES]>) -> String {
+    match exporter {
+        Some(exporter) => format!("tls-exporter:{}", hex::encode(exporter)),
         None => "plain".to_owned(),
     }
 }
@@ -154,7 +165,8 @@ mod tests {
         let session = session_signing_message("n", "a", "c", "plain");
         let token = token_signing_message("n", "a", "c", "plain");
         assert_ne!(session, token);
-        assert_ne!(token, token_signing_message("n", "a", "c", &channel_of(Some("ab"))));
-        assert_eq!(channel_of(Some("ab")), "tls:sha256:ab");
+        assert_ne!(token, token_signing_message("n", "a", "c", &channel_of_exporter(Some(&[0xab; 32]))));
+        assert_eq!(channel_of_exporter(Some(&[0xab; 32])), format!("tls-exporter:{}", "ab".repeat(32)));
+        assert_eq!(channel_of_exporter(None), "plain");
     }
 }

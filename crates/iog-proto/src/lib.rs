@@ -16,7 +16,7 @@ pub mod stream;
 
 /// Version of the worker stream protocol. A coordinator refuses workers that
 /// speak another version, with an error that says which it speaks.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Largest WebSocket message either side accepts: 1 MiB. Bulk data travels
 /// as blobs over HTTP, never on the stream.

@@ -200,6 +200,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         probing: Arc::new(AtomicBool::new(false)),
         probed: Arc::new(AtomicBool::new(false)),
         challenger,
+        audience: Mutex::new(None),
     };
     let join = tokio::spawn(agent.run(shutdown_rx));
     Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join: Some(join) })
@@ -228,6 +229,9 @@ struct Agent {
     probed: Arc<AtomicBool>,
     /// Hardware challenges under way.
     challenger: Challenger,
+    /// The coordinator key (`audience`) of the first session, to tell the
+    /// owner when a later one differs.
+    audience: Mutex<Option<String>>,
     /// How a cheating worker tampers with its results (tests only).
     #[cfg(feature = "cheats")]
     tamper: Option<crate::cheat::Tamper>,
@@ -278,11 +282,33 @@ impl Agent {
         outcome_of_run
     }
 
-    /// The session's hello, signed over the coordinator's nonce: the only
-    /// proof of the worker's id the coordinator takes.
-    fn hello(&self, nonce: &str, audience: &str) -> WorkerMessage {
-        let channel = self.client.channel();
-        let message = iog_proto::auth::session_signing_message(nonce, &self.worker_id.0, audience, &channel);
+    /// Remembers the coordinator's key from the first session and warns
+    /// when a later session names another: behind the same address now
+    /// stands another network, or a coordinator that lost its key, and
+    /// what this worker earned is recorded under the old one.
+    fn note_audience(&self, audience: &str) {
+        let mut seen = self.audience.lock().expect("audience lock");
+        match seen.as_deref() {
+            None => *seen = Some(audience.to_owned()),
+            Some(first) if first == audience => {}
+            Some(first) => {
+                tracing::warn!(
+                    before = first,
+                    now = audience,
+                    coordinator = self.client.url(),
+                    "the coordinator's key changed: this is another network or a reinstalled coordinator; \
+                     earnings recorded under the old key stay there"
+                );
+                *seen = Some(audience.to_owned());
+            }
+        }
+    }
+
+    /// The session's hello, signed over the coordinator's nonce and the
+    /// TLS channel of this very connection: the only proof of the worker's
+    /// id the coordinator takes, and worthless on any other connection.
+    fn hello(&self, nonce: &str, audience: &str, channel: &str) -> WorkerMessage {
+        let message = iog_proto::auth::session_signing_message(nonce, &self.worker_id.0, audience, channel);
         WorkerMessage::Hello {
             signature: hex::encode(self.identity.sign(&message)),
             protocol_version: PROTOCOL_VERSION,
@@ -356,6 +382,13 @@ impl Agent {
         .await
         .with_context(|| format!("connect to {url}: timed out"))?
         .with_context(|| format!("connect to {url}"))?;
+        let channel = match socket.get_ref() {
+            tokio_tungstenite::MaybeTlsStream::Rustls(tls) => {
+                iog_client::tls::channel_of(tls.get_ref().1).context("derive the TLS channel binding")?
+            }
+            tokio_tungstenite::MaybeTlsStream::Plain(_) => iog_proto::auth::channel_of_exporter(None),
+            _ => anyhow::bail!("the stream to {url} is neither plain nor rustls TLS"),
+        };
         let (mut sink, mut stream) = socket.split();
         let (nonce, audience) = loop {
             let message = tokio::time::timeout(WELCOME_TIMEOUT, stream.next())
@@ -369,7 +402,8 @@ impl Agent {
                 _ => continue,
             }
         };
-        sink.send(encode(&self.hello(&nonce, &audience))).await.context("send hello")?;
+        self.note_audience(&audience);
+        sink.send(encode(&self.hello(&nonce, &audience, &channel))).await.context("send hello")?;
         let heartbeat_interval_ms = loop {
             let message = tokio::time::timeout(WELCOME_TIMEOUT, stream.next())
                 .await

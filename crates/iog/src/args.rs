@@ -310,6 +310,15 @@ pub struct CoordinatorArgs {
     #[arg(long, default_value_t = iog_coordinator::TOKEN_TTL_MS_DEFAULT / 1000,
           value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
     pub token_ttl_s: u64,
+    /// How long a client has to send a request's headers, counted from when
+    /// it connects or finishes its last request.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_s: u64,
+    /// A connection with no byte read or written for this long is closed (a
+    /// worker session may stay quiet for twice its heartbeat allowance,
+    /// if that is more).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_s: u64,
     /// Stake (in IO) a worker must hold per device it offers to be admitted.
     #[arg(long, default_value = "0")]
     pub stake_min_io_per_device: String,

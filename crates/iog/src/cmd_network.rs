@@ -52,6 +52,11 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(false);
     config.fee_bps = args.fee_bps;
     config.token_ttl_ms = args.token_ttl_s * 1000;
+    config.timeouts = iog_coordinator::ConnectionTimeouts {
+        header_read: Duration::from_secs(args.header_read_timeout_s),
+        idle: Duration::from_secs(args.idle_timeout_s),
+        ..Default::default()
+    };
     config.tls = args.serving.mode();
     config.rate_limits = iog_coordinator::RateLimits {
         requests_per_s: args.rate_limit_per_s,

@@ -2,8 +2,8 @@
 //! from clients and workers and opens its own connection to the real
 //! coordinator, relaying every byte. A pinned client or worker refuses it
 //! at the handshake; one tricked into pinning the attacker's certificate
-//! gets through TLS, but what it signs names the attacker's certificate,
-//! so the real coordinator refuses it.
+//! gets through TLS, but what it signs names its own TLS connection (the
+//! one to the attacker), so the real coordinator refuses it.
 
 mod common;
 
@@ -66,7 +66,8 @@ async fn a_man_in_the_middle_is_refused_by_pinned_clients_and_by_the_coordinator
     assert!(Client::new(&relay_url).unwrap().health().await.is_err());
 
     // Tricked into pinning the attacker: TLS works and public reads pass
-    // through, but the wallet's signature names the attacker's certificate.
+    // through, but the wallet's signature names the TLS connection to the
+    // attacker, not the attacker's own to the coordinator.
     let fooled = Client::connect(&relay_url, Some(relay_pin)).unwrap().with_identity(wallet.clone());
     assert_eq!(fooled.health().await.unwrap().status, "ok");
     let refused = fooled.jobs(10).await.unwrap_err();

@@ -265,21 +265,36 @@ async fn the_openapi_document_lists_every_route_and_real_answers_conform_to_it()
         }
     }
 
-    // A token, by the nonce and token endpoints themselves.
+    // A token, by the nonce and token endpoints themselves, on one
+    // connection: the signature names its TLS channel.
     let identity = Identity::load_or_create(&cluster.wallet_dir()).unwrap();
     let address = identity.worker_id().0;
-    let (status, nonce) = api.call("post", "/v1/auth/nonce", &[], None).await;
+    let mut bound = iog_client::BoundConnection::open(&cluster.client).await.unwrap();
+    let channel = bound.channel().to_owned();
+    let mut bound_call = async |path: &str, body: Vec<u8>| {
+        let (status, bytes) = bound.request("POST", path, Some(body)).await.unwrap();
+        (status, api.conform("post", path, status, Some("application/json"), &bytes))
+    };
+    let (status, nonce) = bound_call("/v1/auth/nonce", b"{}".to_vec()).await;
     assert_eq!(status, 200);
     let nonce: AuthNonce = serde_json::from_value(nonce).unwrap();
-    let channel = iog_proto::auth::channel_of(Some(&cluster.pin.hex()));
     let message = iog_proto::auth::token_signing_message(&nonce.nonce, &address, &nonce.audience, &channel);
     let request =
         TokenRequest { address: address.clone(), nonce: nonce.nonce, signature: hex::encode(identity.sign(&message)) };
-    let (status, token) = api.call("post", "/v1/auth/token", &[], Some(serde_json::to_value(&request).unwrap())).await;
+    let (status, token) = bound_call("/v1/auth/token", serde_json::to_vec(&request).unwrap()).await;
     assert_eq!(status, 200);
     let token: AuthToken = serde_json::from_value(token).unwrap();
-    let (status, _) = api.call("post", "/v1/auth/token", &[], Some(serde_json::to_value(&request).unwrap())).await;
+    let (status, _) = bound_call("/v1/auth/token", serde_json::to_vec(&request).unwrap()).await;
     assert_eq!(status, 401, "a nonce is good once");
+    // The same signature over another connection names the wrong channel.
+    let (status, fresh) = api.call("post", "/v1/auth/nonce", &[], None).await;
+    assert_eq!(status, 200);
+    let fresh: AuthNonce = serde_json::from_value(fresh).unwrap();
+    let message = iog_proto::auth::token_signing_message(&fresh.nonce, &address, &fresh.audience, &channel);
+    let elsewhere =
+        TokenRequest { address: address.clone(), nonce: fresh.nonce, signature: hex::encode(identity.sign(&message)) };
+    let (status, body) = api.call("post", "/v1/auth/token", &[], Some(serde_json::to_value(&elsewhere).unwrap())).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("bad_signature")), "signed for another connection");
     api.token = Some(token.token);
 
     // Public reads.

@@ -25,15 +25,25 @@ async fn next_message(socket: &mut Socket) -> CoordinatorMessage {
 /// Opens a session and returns it with the nonce and audience of its
 /// challenge, the first thing the coordinator says.
 async fn open(cluster: &Cluster) -> (Socket, String, String) {
+    let (socket, nonce, audience, _) = open_bound(cluster).await;
+    (socket, nonce, audience)
+}
+
+/// [`open`], and the TLS channel its hello must be signed for.
+async fn open_bound(cluster: &Cluster) -> (Socket, String, String, String) {
     let connector = tokio_tungstenite::Connector::Rustls(cluster.client.tls_config().unwrap());
     let (mut socket, _) =
         tokio_tungstenite::connect_async_tls_with_config(cluster.client.stream_url(), None, false, Some(connector))
             .await
             .unwrap();
+    let channel = match socket.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Rustls(tls) => iog_client::tls::channel_of(tls.get_ref().1).unwrap(),
+        _ => panic!("the test cluster serves TLS"),
+    };
     match next_message(&mut socket).await {
         CoordinatorMessage::SessionChallenge { nonce, audience } => {
             assert_eq!(nonce.len(), 64, "a 32-byte nonce in hex");
-            (socket, nonce, audience)
+            (socket, nonce, audience, channel)
         }
         other => panic!("a session starts with its challenge, not {other:?}"),
     }
@@ -52,10 +62,9 @@ fn hello(worker_id: &WorkerId, signature: String) -> WorkerMessage {
     }
 }
 
-/// Signs a session's nonce for `identity`, over the TLS channel to `cluster`.
-fn signed(cluster: &Cluster, identity: &Identity, nonce: &str, audience: &str) -> String {
-    let channel = iog_proto::auth::channel_of(Some(&cluster.pin.hex()));
-    let message = iog_proto::auth::session_signing_message(nonce, &identity.worker_id().0, audience, &channel);
+/// Signs a session's nonce for `identity`, over the TLS channel `channel`.
+fn signed(channel: &str, identity: &Identity, nonce: &str, audience: &str) -> String {
+    let message = iog_proto::auth::session_signing_message(nonce, &identity.worker_id().0, audience, channel);
     hex::encode(identity.sign(&message))
 }
 
@@ -108,8 +117,8 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
     let attacker = Identity::generate();
 
     // The attacker names the honest worker's id and signs with its own key.
-    let (mut socket, nonce, audience) = open(&cluster).await;
-    let forged = hello(&honest.worker_id(), signed(&cluster, &attacker, &nonce, &audience));
+    let (mut socket, nonce, audience, channel) = open_bound(&cluster).await;
+    let forged = hello(&honest.worker_id(), signed(&channel, &attacker, &nonce, &audience));
     assert_eq!(refusal_code(&answer_to(&mut socket, &forged).await), "bad_signature");
 
     // No signature, or one that is not hex or not 64 bytes.
@@ -120,9 +129,9 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
     }
 
     // The honest worker's own signature opens its session.
-    let (mut socket, nonce, audience) = open(&cluster).await;
+    let (mut socket, nonce, audience, channel) = open_bound(&cluster).await;
     assert_eq!(audience, cluster.client.health().await.unwrap().ledger_signer, "the audience is the coordinator's key");
-    let good = hello(&honest.worker_id(), signed(&cluster, &honest, &nonce, &audience));
+    let good = hello(&honest.worker_id(), signed(&channel, &honest, &nonce, &audience));
     let answer = answer_to(&mut socket, &good).await;
     assert!(matches!(answer, CoordinatorMessage::Welcome { .. }), "{answer:?}");
     // A session that then says nothing at all is closed once the worker
@@ -143,14 +152,16 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
     // session's nonce is another.
     let (mut socket, _, _) = open(&cluster).await;
     assert_eq!(refusal_code(&answer_to(&mut socket, &good).await), "bad_signature");
-    // So is a signature for another coordinator, or for a channel with
-    // another certificate (what a man in the middle would relay).
-    let (mut socket, nonce, _) = open(&cluster).await;
-    let elsewhere = hello(&honest.worker_id(), signed(&cluster, &honest, &nonce, "another-coordinator"));
+    // So is a signature for another coordinator, or for another TLS
+    // connection (what a man in the middle would relay: it holds one
+    // connection to the worker and another to the coordinator).
+    let (mut socket, nonce, _, channel) = open_bound(&cluster).await;
+    let elsewhere = hello(&honest.worker_id(), signed(&channel, &honest, &nonce, "another-coordinator"));
     assert_eq!(refusal_code(&answer_to(&mut socket, &elsewhere).await), "bad_signature");
-    let (mut socket, nonce, audience) = open(&cluster).await;
-    let message = iog_proto::auth::session_signing_message(&nonce, &honest.worker_id().0, &audience, "tls:sha256:00");
-    let relayed = hello(&honest.worker_id(), hex::encode(honest.sign(&message)));
+    let (_other, _, _, other_channel) = open_bound(&cluster).await;
+    let (mut socket, nonce, audience, channel) = open_bound(&cluster).await;
+    assert_ne!(channel, other_channel, "every connection has its own channel");
+    let relayed = hello(&honest.worker_id(), signed(&other_channel, &honest, &nonce, &audience));
     assert_eq!(refusal_code(&answer_to(&mut socket, &relayed).await), "bad_signature");
 
     let workers = cluster.client.workers().await.unwrap();

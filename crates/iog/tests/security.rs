@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::Cluster;
-use iog_client::Client;
+use iog_client::{BoundConnection, Client};
 use iog_host::Identity;
 use iog_proto::api::ApiError;
 use iog_proto::auth::{AuthNonce, AuthToken, TokenRequest};
@@ -27,10 +27,9 @@ async fn raw(request: reqwest::RequestBuilder) -> (u16, String) {
     (status, error.code)
 }
 
-/// A token request signed by `identity` over the TLS channel to `cluster`.
-fn token_request(cluster: &Cluster, identity: &Identity, address: &str, nonce: &AuthNonce) -> TokenRequest {
-    let channel = iog_proto::auth::channel_of(Some(&cluster.pin.hex()));
-    let message = iog_proto::auth::token_signing_message(&nonce.nonce, address, &nonce.audience, &channel);
+/// A token request signed by `identity` for the TLS channel of `bound`.
+fn token_request(bound: &BoundConnection, identity: &Identity, address: &str, nonce: &AuthNonce) -> TokenRequest {
+    let message = iog_proto::auth::token_signing_message(&nonce.nonce, address, &nonce.audience, bound.channel());
     TokenRequest {
         address: address.to_owned(),
         nonce: nonce.nonce.clone(),
@@ -38,8 +37,17 @@ fn token_request(cluster: &Cluster, identity: &Identity, address: &str, nonce: &
     }
 }
 
-async fn nonce(http: &reqwest::Client, url: &str) -> AuthNonce {
-    http.post(format!("{url}/v1/auth/nonce")).send().await.unwrap().json().await.unwrap()
+/// Asks for a nonce over `bound`.
+async fn nonce(bound: &mut BoundConnection) -> AuthNonce {
+    bound.post_json("/v1/auth/nonce", &serde_json::json!({})).await.unwrap()
+}
+
+/// Posts a token request over `bound`: the token, or the refusal's status and code.
+async fn ask_token(bound: &mut BoundConnection, request: &TokenRequest) -> Result<AuthToken, (u16, String)> {
+    bound.post_json("/v1/auth/token", request).await.map_err(|err| match err {
+        iog_client::ClientError::Api { status, code, .. } => (status, code),
+        other => panic!("not an API error: {other}"),
+    })
 }
 
 fn hash_job(name: &str) -> serde_json::Value {
@@ -122,34 +130,41 @@ async fn unauthenticated_forged_replayed_and_expired_requests_are_refused() {
     let alice = Identity::load_or_create(&cluster.wallet_dir()).unwrap();
     let alice_address = alice.worker_id().0;
     let mallory = Identity::generate();
-    let issued = nonce(&http, &url).await;
-    let forged = token_request(&cluster, &mallory, &alice_address, &issued);
-    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&forged)).await, (401, "bad_signature".into()));
+    let mut bound = BoundConnection::open(&cluster.client).await.unwrap();
+    let issued = nonce(&mut bound).await;
+    let forged = token_request(&bound, &mallory, &alice_address, &issued);
+    assert_eq!(ask_token(&mut bound, &forged).await.unwrap_err(), (401, "bad_signature".into()));
     // The forged attempt spent that nonce; a nonce never issued is refused.
-    let replay = token_request(&cluster, &alice, &alice_address, &issued);
-    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&replay)).await, (401, "bad_nonce".into()));
+    let replay = token_request(&bound, &alice, &alice_address, &issued);
+    assert_eq!(ask_token(&mut bound, &replay).await.unwrap_err(), (401, "bad_nonce".into()));
     let invented = AuthNonce { nonce: "ab".repeat(32), ..issued.clone() };
-    let request = token_request(&cluster, &alice, &alice_address, &invented);
-    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&request)).await, (401, "bad_nonce".into()));
+    let request = token_request(&bound, &alice, &alice_address, &invented);
+    assert_eq!(ask_token(&mut bound, &request).await.unwrap_err(), (401, "bad_nonce".into()));
 
     // Alice's own signature gets a token, once per nonce.
-    let issued = nonce(&http, &url).await;
-    let good = token_request(&cluster, &alice, &alice_address, &issued);
-    let token: AuthToken =
-        http.post(format!("{url}/v1/auth/token")).json(&good).send().await.unwrap().json().await.unwrap();
+    let issued = nonce(&mut bound).await;
+    let good = token_request(&bound, &alice, &alice_address, &issued);
+    let token = ask_token(&mut bound, &good).await.unwrap();
     assert_eq!(token.address, alice_address);
-    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&good)).await, (401, "bad_nonce".into()));
+    assert_eq!(ask_token(&mut bound, &good).await.unwrap_err(), (401, "bad_nonce".into()));
     let response = http.get(&path).bearer_auth(&token.token).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200, "alice reads her job with her token");
     // A signature meant for another coordinator does not verify here.
-    let issued = nonce(&http, &url).await;
-    let channel = iog_proto::auth::channel_of(Some(&cluster.pin.hex()));
-    let message = iog_proto::auth::token_signing_message(&issued.nonce, &alice_address, "elsewhere", &channel);
+    let issued = nonce(&mut bound).await;
+    let message = iog_proto::auth::token_signing_message(&issued.nonce, &alice_address, "elsewhere", bound.channel());
     let elsewhere = TokenRequest {
         signature: hex::encode(alice.sign(&message)),
-        ..token_request(&cluster, &alice, &alice_address, &issued)
+        ..token_request(&bound, &alice, &alice_address, &issued)
     };
-    assert_eq!(raw(http.post(format!("{url}/v1/auth/token")).json(&elsewhere)).await, (401, "bad_signature".into()));
+    assert_eq!(ask_token(&mut bound, &elsewhere).await.unwrap_err(), (401, "bad_signature".into()));
+    // A signature made on one connection does not get a token on another,
+    // even with a nonce the other connection asked for: the man in the
+    // middle's position, holding two connections.
+    let mut other = BoundConnection::open(&cluster.client).await.unwrap();
+    assert_ne!(other.channel(), bound.channel(), "every connection has its own channel");
+    let issued = nonce(&mut other).await;
+    let relayed = token_request(&bound, &alice, &alice_address, &issued);
+    assert_eq!(ask_token(&mut other, &relayed).await.unwrap_err(), (401, "bad_signature".into()));
 
     // The token lapses after its one second; the SDK renews its own.
     tokio::time::sleep(Duration::from_millis(1_300)).await;
@@ -253,4 +268,69 @@ async fn one_address_cannot_hold_every_handshake() {
         assert!(std::time::Instant::now() < deadline, "the address was not served again");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Opens a TLS connection to `cluster` the way its own client would.
+async fn tls_connection(cluster: &Cluster) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let authority = cluster.url().trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(cluster.client.tls_config().unwrap());
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// How long the coordinator takes to close `stream` while the test sends
+/// nothing more (whatever it answered before closing is read and dropped).
+async fn closed_after(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the connection was still open after 20 s"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_slow_and_stalled_connections_are_closed_and_busy_ones_are_not() {
+    use tokio::io::AsyncWriteExt;
+    let cluster =
+        Cluster::start_with(1, &["--header-read-timeout-s", "1", "--idle-timeout-s", "1", "--missed-heartbeats", "10"])
+            .await;
+    cluster.wait_for_online(1).await;
+    // A peer that finishes its TLS handshake and says nothing.
+    let mut silent = tls_connection(&cluster).await;
+    let waited = closed_after(&mut silent).await;
+    assert!(waited >= Duration::from_millis(800) && waited < Duration::from_secs(10), "silent: {waited:?}");
+    // One that starts a request's headers and never ends them.
+    let mut slow = tls_connection(&cluster).await;
+    slow.write_all(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let waited = closed_after(&mut slow).await;
+    assert!(waited < Duration::from_secs(10), "slow headers: {waited:?}");
+    // One that promises a body and stops sending it halfway.
+    let mut stalled = tls_connection(&cluster).await;
+    let blob = BlobId::of(&[7u8; 1000]);
+    let token = cluster.client.bearer_token().await.unwrap().token;
+    let head = format!(
+        "PUT /v1/blobs/{blob} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&[7u8; 100]).await.unwrap();
+    stalled.flush().await.unwrap();
+    let waited = closed_after(&mut stalled).await;
+    assert!(waited < Duration::from_secs(10), "stalled body: {waited:?}");
+    // A worker session heartbeats far more often than the deadline, and a
+    // client that keeps asking is served all along.
+    for _ in 0..6 {
+        assert_eq!(cluster.client.health().await.unwrap().status, "ok");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let workers = cluster.client.workers().await.unwrap();
+    assert!(workers.iter().all(|w| w.online), "the worker's session outlived the deadlines: {workers:?}");
+    let log = cluster.workers[0].1.log_text();
+    assert_eq!(log.lines().filter(|line| line.contains(" connected")).count(), 1, "one session all along: {log}");
 }
