@@ -2,9 +2,7 @@
 //! signs to publish the public half.
 
 use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -73,38 +71,7 @@ impl SealPublic {
     }
 }
 
-impl fmt::Display for SealPublic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for SealPublic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SealPublic({})", self.to_hex())
-    }
-}
-
-impl FromStr for SealPublic {
-    type Err = SealError;
-
-    fn from_str(text: &str) -> Result<SealPublic, SealError> {
-        SealPublic::from_hex(text)
-    }
-}
-
-impl Serialize for SealPublic {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for SealPublic {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SealPublic, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        SealPublic::from_hex(&text).map_err(serde::de::Error::custom)
-    }
-}
+crate::hex_text::text_traits!(SealPublic);
 
 /// The message a worker signs with its ed25519 identity to publish its seal
 /// key, so that a submitter wraps task keys only to a key the assigned worker

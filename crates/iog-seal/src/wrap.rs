@@ -7,13 +7,9 @@
 //! XChaCha20-Poly1305 of the task key under the wrapping key with a random
 //! 24-byte nonce and the context as associated data.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use rand::TryRngCore;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use x25519_dalek::{PublicKey, SharedSecret, StaticSecret};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -80,38 +76,7 @@ impl WrappedKey {
     }
 }
 
-impl fmt::Display for WrappedKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for WrappedKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WrappedKey({})", self.to_hex())
-    }
-}
-
-impl FromStr for WrappedKey {
-    type Err = SealError;
-
-    fn from_str(text: &str) -> Result<WrappedKey, SealError> {
-        WrappedKey::from_hex(text)
-    }
-}
-
-impl Serialize for WrappedKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for WrappedKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<WrappedKey, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        WrappedKey::from_hex(&text).map_err(serde::de::Error::custom)
-    }
-}
+crate::hex_text::text_traits!(WrappedKey);
 
 /// Wrap `key` to the worker whose seal key is `recipient`, bound to
 /// `context`, with fresh randomness from the operating system.
