@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use iog_proto::api::ApiError;
-use iog_proto::auth::{CHANNEL_BINDING_BYTES, CHANNEL_BINDING_LABEL, channel_of_exporter};
+use iog_proto::auth::channel_of_exporter;
 use rustls::pki_types::ServerName;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -72,11 +72,11 @@ impl BoundConnection {
                         .await
                         .map_err(|_| refused(format!("the TLS handshake took over {OPEN_TIMEOUT:?}")))?
                         .map_err(|err| ClientError::Tls { url: url.clone(), reason: err.to_string() })?;
-                let mut exporter = [0u8; CHANNEL_BINDING_BYTES];
-                stream.get_ref().1.export_keying_material(&mut exporter, CHANNEL_BINDING_LABEL, None).map_err(
-                    |err| ClientError::Tls { url: url.clone(), reason: format!("no TLS channel binding: {err}") },
-                )?;
-                (handshake(stream, &url).await?, channel_of_exporter(Some(&exporter)))
+                let channel = crate::tls::channel_of(stream.get_ref().1).map_err(|err| ClientError::Tls {
+                    url: url.clone(),
+                    reason: format!("no TLS channel binding: {err}"),
+                })?;
+                (handshake(stream, &url).await?, channel)
             }
         };
         Ok(BoundConnection { sender, channel, authority, url })
