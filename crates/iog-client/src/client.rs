@@ -3,9 +3,9 @@ use std::time::Duration;
 
 use iog_host::Identity;
 use iog_proto::api::{
-    AccountStatus, ApiError, CheckpointRow, FaucetRequest, Health, HistoryEntry, JobBilling, JobStatus, JournalPage,
-    PaymentAuthorization, SendRequest, StakeRequest, StakeStatus, SubmitJob, SubmittedJob, TaskStatus, WalletStatus,
-    WorkerStatus,
+    AccountStatus, ApiError, CheckpointRow, FaucetRequest, GrantOutcome, Health, HistoryEntry, JobBilling, JobStatus,
+    JournalPage, KeyRequest, PaymentAuthorization, SendRequest, StakeRequest, StakeStatus, SubmitJob, SubmittedJob,
+    TaskKeyGrant, TaskStatus, WalletStatus, WorkerStatus,
 };
 use iog_proto::auth::{AuthNonce, AuthToken, TokenRequest};
 use iog_types::{BlobId, JobId};
@@ -46,6 +46,11 @@ fn is_loopback_host(host_port: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
+
+/// Times one request refused `429 rate_limited` is sent again.
+pub const RATE_LIMITED_RETRIES_MAX: u32 = 5;
+/// The longest `Retry-After` honoured, in seconds.
+pub const RETRY_AFTER_S_MAX: u64 = 10;
 
 /// A handle to one coordinator. Cheap to clone; clones share connections
 /// and the bearer token.
@@ -155,14 +160,41 @@ impl Client {
         self.http.request(method, format!("{}{path}", self.base))
     }
 
+    /// Sends a request. One refused `429 rate_limited` is sent again after
+    /// the `Retry-After` the coordinator names, up to
+    /// [`RATE_LIMITED_RETRIES_MAX`] times, so that a burst of uploads (a
+    /// sealed job's inputs) slows down instead of failing.
     async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
-        let response = request.send().await.map_err(|source| {
-            if source.is_connect() || source.is_timeout() {
-                ClientError::Unreachable { url: self.base.clone(), source }
-            } else {
-                ClientError::Http { url: self.base.clone(), source }
+        let mut request = request;
+        let mut retries = 0;
+        let response = loop {
+            let again = request.try_clone();
+            let response = request.send().await.map_err(|source| {
+                if source.is_connect() || source.is_timeout() {
+                    ClientError::Unreachable { url: self.base.clone(), source }
+                } else {
+                    ClientError::Http { url: self.base.clone(), source }
+                }
+            })?;
+            match again {
+                Some(again)
+                    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+                        && retries < RATE_LIMITED_RETRIES_MAX =>
+                {
+                    let wait_s = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+                        .unwrap_or(1)
+                        .clamp(1, RETRY_AFTER_S_MAX);
+                    tracing::debug!(wait_s, retries, "rate limited by the coordinator; waiting");
+                    tokio::time::sleep(Duration::from_secs(wait_s)).await;
+                    retries += 1;
+                    request = again;
+                }
+                _ => break response,
             }
-        })?;
+        };
         if response.status().is_success() {
             return Ok(response);
         }
@@ -325,6 +357,19 @@ impl Client {
 
     pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskStatus>, ClientError> {
         self.json_authed(|| self.request(Method::GET, &format!("/v1/jobs/{job_id}/tasks"))).await
+    }
+
+    /// The task keys that workers holding tasks of one's sealed job wait
+    /// for (see [`crate::sealed`]); empty for a job that is not sealed or
+    /// has ended.
+    pub async fn key_requests(&self, job_id: JobId) -> Result<Vec<KeyRequest>, ClientError> {
+        self.json_authed(|| self.request(Method::GET, &format!("/v1/jobs/{job_id}/key-requests"))).await
+    }
+
+    /// Hands task keys, each wrapped to the worker that asked for it, to
+    /// the coordinator to relay (see [`crate::sealed::serve_keys`]).
+    pub async fn grant_task_keys(&self, job_id: JobId, grants: &[TaskKeyGrant]) -> Result<GrantOutcome, ClientError> {
+        self.json_authed(|| self.request(Method::POST, &format!("/v1/jobs/{job_id}/task-keys")).json(grants)).await
     }
 
     pub async fn cancel(&self, job_id: JobId) -> Result<JobStatus, ClientError> {

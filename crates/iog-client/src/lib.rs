@@ -13,9 +13,10 @@
 mod bound;
 mod client;
 mod error;
+pub mod sealed;
 pub mod tls;
 
 pub use bound::BoundConnection;
-pub use client::Client;
+pub use client::{Client, RATE_LIMITED_RETRIES_MAX, RETRY_AFTER_S_MAX};
 pub use error::ClientError;
 pub use tls::{Fingerprint, FingerprintParseError};

@@ -45,6 +45,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(STREAM_PATH, get(stream))
         .route(crate::openapi::OPENAPI_PATH, get(crate::openapi::document))
         .merge(crate::auth::routes())
+        .merge(crate::keys::routes())
         .merge(crate::money::routes())
         .merge(crate::market::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::limits::by_address))
@@ -204,26 +205,25 @@ pub(crate) async fn submit(
         );
         return Err(Failure::new(StatusCode::FORBIDDEN, "payer_not_caller", message));
     }
-    let workload = spec.workload().map_err(invalid)?;
-    let workload_kind = workload.kind().to_owned();
-    // Planning is CPU work; keep it off the async threads. Small inputs go
-    // to the engine, which stores them in the job's own transaction; large
-    // ones are written as files first.
-    let planned = tokio::task::spawn_blocking(move || iog_workloads::plan(&workload))
-        .await
-        .map_err(Failure::internal)?
-        .map_err(invalid)?;
-    let mut inputs = Vec::with_capacity(planned.len());
-    let mut inline_inputs = Vec::with_capacity(planned.len());
-    for bytes in planned {
-        if bytes.len() <= INLINE_BLOB_BYTES_MAX {
-            inputs.push(BlobId::of(&bytes));
-            inline_inputs.push(Some(Arc::from(bytes)));
-        } else {
-            inputs.push(state.store.put_blob(bytes).await?);
-            inline_inputs.push(None);
-        }
+    if spec.job.sealed && !spec.is_sealed_wire() {
+        let message = "job.sealed is true but the spec carries its workload section, which a sealed job never \
+                       sends: submit it with `iog job submit`, which splits and encrypts it on your machine and \
+                       sends a [sealed] section naming the encrypted inputs instead";
+        return Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", message));
     }
+    let (workload_kind, inputs, inline_inputs) = match &spec.sealed {
+        Some(sealed) => {
+            let inputs = sealed_inputs(&state, caller, sealed).await?;
+            let inline_inputs = vec![None; inputs.len()];
+            (spec.job.workload.clone(), inputs, inline_inputs)
+        }
+        None => {
+            let workload = spec.workload().map_err(invalid)?;
+            let workload_kind = workload.kind().to_owned();
+            let (inputs, inline_inputs) = plan_inputs(&state, workload).await?;
+            (workload_kind, inputs, inline_inputs)
+        }
+    };
     let job_id = JobId(rand::random::<u64>().max(1));
     let n_tasks = inputs.len() as u32;
     let requirements = spec.requirements().map_err(invalid)?;
@@ -240,6 +240,7 @@ pub(crate) async fn submit(
         requirements,
         submitter,
         verify: spec.verify().map_err(invalid)?,
+        sealed: spec.job.sealed,
     };
     match state.engine.submit(job, inline_inputs, payment).await? {
         Ok(()) => {
@@ -255,6 +256,63 @@ pub(crate) async fn submit(
             Err(Failure::new(status, rejection.code, rejection.message))
         }
     }
+}
+
+/// Splits a plain job into its task inputs. Planning is CPU work; it stays
+/// off the async threads. Small inputs go to the engine, which stores them
+/// in the job's own transaction; large ones are written as files first.
+async fn plan_inputs(
+    state: &AppState,
+    workload: iog_workloads::WorkloadSpec,
+) -> Result<(Vec<BlobId>, Vec<Option<Arc<[u8]>>>), Failure> {
+    let planned = tokio::task::spawn_blocking(move || iog_workloads::plan(&workload))
+        .await
+        .map_err(Failure::internal)?
+        .map_err(|err| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string()))?;
+    let mut inputs = Vec::with_capacity(planned.len());
+    let mut inline_inputs = Vec::with_capacity(planned.len());
+    for bytes in planned {
+        if bytes.len() <= INLINE_BLOB_BYTES_MAX {
+            inputs.push(BlobId::of(&bytes));
+            inline_inputs.push(Some(Arc::from(bytes)));
+        } else {
+            inputs.push(state.store.put_blob(bytes).await?);
+            inline_inputs.push(None);
+        }
+    }
+    Ok((inputs, inline_inputs))
+}
+
+/// The task inputs of a sealed job: the blobs its manifest lists, every one
+/// of them (and the manifest) uploaded by the submitter itself. Naming a
+/// blob one did not upload would make it readable through the job.
+async fn sealed_inputs(
+    state: &AppState,
+    caller: Address,
+    sealed: &iog_workloads::SealedSpec,
+) -> Result<Vec<BlobId>, Failure> {
+    let submitter = caller.to_string();
+    let not_uploaded = |what: String, blob: BlobId| {
+        let message = format!(
+            "{what} {blob} was not uploaded by wallet {submitter}; upload it with PUT /v1/blobs/{blob} before \
+             submitting (`iog job submit` does)"
+        );
+        Failure::new(StatusCode::BAD_REQUEST, "sealed_input_missing", message)
+    };
+    if !state.store.uploaded_by(sealed.manifest, &submitter).await? {
+        return Err(not_uploaded("sealed.manifest".to_owned(), sealed.manifest));
+    }
+    let manifest = state.store.get_blob(sealed.manifest).await?.ok_or_else(|| {
+        Failure::new(StatusCode::BAD_REQUEST, "sealed_input_missing", format!("manifest {} is gone", sealed.manifest))
+    })?;
+    let inputs = iog_proto::manifest::decode_manifest(&manifest, sealed.n_tasks)
+        .map_err(|why| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", format!("sealed.manifest: {why}")))?;
+    for (task_idx, input) in inputs.iter().enumerate() {
+        if !state.store.uploaded_by(*input, &submitter).await? {
+            return Err(not_uploaded(format!("the input of task {task_idx}"), *input));
+        }
+    }
+    Ok(inputs)
 }
 
 /// The escrow a paid job's submission asks for, once its payer's signature
@@ -389,6 +447,7 @@ async fn status_of(state: &AppState, job_id: JobId) -> Result<JobStatus, Failure
         created_ms: job.created_ms,
         ended_ms: job.ended_ms,
         artifacts,
+        sealed: job.sealed,
     })
 }
 

@@ -7,15 +7,21 @@ use iog_types::JobId;
 /// Assembles and records a job's artifacts; errors are logged for the operator.
 pub(crate) async fn assemble_and_log(store: Store, job_id: JobId) {
     match assemble(&store, job_id).await {
-        Ok(n) => tracing::info!(job_id = %job_id, n_artifacts = n, "artifacts assembled"),
+        Ok(Some(n)) => tracing::info!(job_id = %job_id, n_artifacts = n, "artifacts assembled"),
+        Ok(None) => tracing::info!(job_id = %job_id, "sealed job done; its submitter opens and assembles the results"),
         Err(err) => {
             tracing::error!(job_id = %job_id, error = format!("{err:#}"), "assembling artifacts failed")
         }
     }
 }
 
-async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<usize> {
+/// The number of artifacts built; `None` for a sealed job, whose outputs
+/// the coordinator cannot read.
+async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<Option<usize>> {
     let job = store.job(job_id).await?.context("load job")?;
+    if job.sealed {
+        return Ok(None);
+    }
     let spec = iog_workloads::parse_job_json(&job.spec_json).context("decode stored job spec")?;
     let workload = spec.workload().context("select workload")?;
     let all = store.tasks(job_id).await?;
@@ -52,5 +58,5 @@ async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<usize> {
         artifacts.push(ArtifactRecord { name: artifact.name, media_type: artifact.media_type, blob, size_bytes });
     }
     store.put_artifacts(job_id, &artifacts).await?;
-    Ok(artifacts.len())
+    Ok(Some(artifacts.len()))
 }

@@ -75,6 +75,13 @@ pub(crate) enum Command {
         worker_id: WorkerId,
         session_id: u64,
     },
+    /// Passes a message to a worker's session (a sealed task's key); the
+    /// reply says whether the worker has one.
+    Deliver {
+        worker_id: WorkerId,
+        message: CoordinatorMessage,
+        reply: oneshot::Sender<bool>,
+    },
     Workers {
         reply: oneshot::Sender<Vec<WorkerView>>,
     },
@@ -136,6 +143,13 @@ pub(crate) struct EngineHandle {
 impl EngineHandle {
     pub(crate) async fn send(&self, command: Command) -> anyhow::Result<()> {
         self.tx.send(command).await.map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
+    }
+
+    /// Passes `message` to `worker_id`'s session; false when it has none.
+    pub(crate) async fn deliver(&self, worker_id: WorkerId, message: CoordinatorMessage) -> anyhow::Result<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Deliver { worker_id, message, reply }).await?;
+        rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
     }
 
     pub(crate) async fn event(&self, event: Event) -> anyhow::Result<()> {
@@ -417,6 +431,10 @@ impl Engine {
                         tracing::info!(worker_id = %worker_id, "worker disconnected");
                         self.handle(Event::WorkerDisconnected { worker_id }, now, &mut actions);
                     }
+                }
+                Command::Deliver { worker_id, message, reply } => {
+                    let _ = reply.send(self.sessions.contains_key(&worker_id));
+                    self.send(&worker_id, message);
                 }
                 Command::Workers { reply } => {
                     let _ = reply.send(self.core.workers());

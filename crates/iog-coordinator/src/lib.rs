@@ -25,6 +25,7 @@ mod auth;
 mod challenge;
 mod config;
 mod engine;
+mod keys;
 mod limits;
 mod listener;
 mod market;

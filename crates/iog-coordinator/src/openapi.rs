@@ -46,6 +46,8 @@ pub(crate) const BEARER_SCHEME: &str = "bearer";
         crate::api::job_status,
         crate::api::job_tasks,
         crate::api::cancel,
+        crate::keys::key_requests,
+        crate::keys::task_keys,
         crate::money::billing,
         crate::api::get_blob,
         crate::api::put_blob,

@@ -36,6 +36,8 @@ pub(crate) struct AppState {
     pub(crate) auth: Arc<crate::auth::Auth>,
     /// Request rates and session counts per address and identity.
     pub(crate) limiter: Arc<crate::limits::Limiter>,
+    /// Seal keys of workers and key requests of sealed jobs.
+    pub(crate) keys: Arc<crate::keys::KeyDesk>,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -141,6 +143,7 @@ impl Coordinator {
             },
             auth: Arc::new(auth),
             limiter: crate::limits::Limiter::new(config.rate_limits),
+            keys: Arc::default(),
         };
         let app = api::router(state);
         let timeouts = config.timeouts;

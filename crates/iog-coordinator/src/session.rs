@@ -43,7 +43,9 @@ async fn refuse(socket: &mut WebSocket, code: &str, message: String) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-/// What one WebSocket frame from a worker amounts to.
+/// What one WebSocket frame from a worker amounts to. One lives only as
+/// long as one read, so the size of a hello does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Frame {
     Message(WorkerMessage),
     /// A frame that is not a message (ping, pong).
@@ -76,6 +78,19 @@ fn check_session_signature(
         bytes.as_slice().try_into().map_err(|_| "an ed25519 signature is 64 bytes (128 hex digits)".to_owned())?;
     let message = iog_proto::auth::session_signing_message(nonce, &worker_id.0, &state.auth.audience, channel);
     iog_host::verify(worker_id, &message, &bytes).map_err(|err| err.to_string())
+}
+
+/// Checks that `seal_key` is an x25519 key that `worker_id` signed as its
+/// own: a submitter checks the same signature before wrapping a key to it.
+fn check_seal_key(worker_id: &iog_types::WorkerId, seal_key: &str, signature: &str) -> Result<(), String> {
+    let public = iog_seal::SealPublic::from_hex(seal_key).map_err(|err| format!("the hello's seal key: {err}"))?;
+    let bytes = hex::decode(signature).map_err(|_| "the hello's seal key signature is not hex".to_owned())?;
+    let bytes: [u8; 64] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| "the seal key signature is not 64 bytes (128 hex digits)".to_owned())?;
+    let message = iog_seal::seal_key_signing_message(&worker_id.0, &public);
+    iog_host::verify(worker_id, &message, &bytes).map_err(|err| format!("the seal key signature: {err}"))
 }
 
 /// Serves a worker from its hello until its connection ends. `remote` is
@@ -114,6 +129,8 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         held,
         probe_port,
         signature,
+        seal_key,
+        seal_key_signature,
     }) = hello
     else {
         let message = format!(
@@ -144,6 +161,10 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         .await;
         return;
     }
+    if let Err(why) = check_seal_key(&worker_id, &seal_key, &seal_key_signature) {
+        refuse(&mut socket, "bad_seal_key", format!("{why}; install a matching iog version")).await;
+        return;
+    }
     if devices.len() > DEVICES_MAX {
         refuse(&mut socket, "too_many_devices", format!("a worker may offer at most {DEVICES_MAX} devices")).await;
         return;
@@ -170,6 +191,7 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         refuse(&mut socket, "internal", "the coordinator could not record the worker; try again".into()).await;
         return;
     }
+    state.keys.register(&worker_id, seal_key, seal_key_signature);
     let welcome = CoordinatorMessage::Welcome {
         heartbeat_interval_ms: state.core_config.heartbeat_interval_ms,
         worker_timeout_ms: state.core_config.worker_timeout_ms(),
@@ -279,6 +301,10 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                         if !challenge_progress(&mut socket, &state, &worker_id, &mut round, core_round, progress).await {
                             break;
                         }
+                        continue;
+                    }
+                    Frame::Message(WorkerMessage::KeyWanted { task_id, token }) => {
+                        crate::keys::worker_wants(&state, &worker_id, task_id, token).await;
                         continue;
                     }
                     Frame::Message(message) => {
@@ -439,6 +465,9 @@ async fn to_command(
             event(Event::TaskFailed { worker_id, task_id, token, error })
         }
         // The session loop takes these before they get here.
+        WorkerMessage::KeyWanted { .. } => {
+            return Err(("bad_message", "a key request outside the session loop".to_owned()));
+        }
         WorkerMessage::ChallengeReady { .. }
         | WorkerMessage::ChallengeCommitted { .. }
         | WorkerMessage::ChallengeAnswered { .. }

@@ -25,6 +25,10 @@ pub struct NewJob {
     pub submitter: String,
     /// How its results are checked before they are accepted and paid.
     pub verify: Verify,
+    /// Its inputs and results are sealed to the submitter and the workers
+    /// that run it; the coordinator holds only ciphertext and assembles
+    /// nothing.
+    pub sealed: bool,
 }
 
 /// A replica whose result a task's verification accepted: it is paid.

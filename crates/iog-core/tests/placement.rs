@@ -40,6 +40,7 @@ fn job(id: u64, n_tasks: u32, requirements: Requirements, submitter: &str) -> Ne
         requirements,
         submitter: submitter.to_owned(),
         verify: iog_types::Verify::None,
+        sealed: false,
     }
 }
 

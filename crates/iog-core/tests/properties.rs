@@ -210,6 +210,7 @@ fn run(ops: Vec<Op>) {
                     requirements: requirements(wants),
                     submitter: format!("s{}", job_id.0 % 3),
                     verify: iog_types::Verify::None,
+                    sealed: false,
                 })
             }
             Op::Succeed { pick } | Op::Fail { pick } if !seen.outstanding.is_empty() => {

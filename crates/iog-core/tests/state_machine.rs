@@ -31,6 +31,7 @@ fn job(id: u64, n_tasks: u32) -> NewJob {
         requirements: Requirements::one(DeviceKind::Cpu),
         submitter: String::new(),
         verify: iog_types::Verify::None,
+        sealed: false,
     }
 }
 

@@ -25,6 +25,7 @@ fn job(id: u64, n_tasks: u32, trust_min: u8) -> NewJob {
         requirements: Requirements { trust_min, ..Requirements::one(DeviceKind::Cpu) },
         submitter: "s".to_owned(),
         verify: iog_types::Verify::None,
+        sealed: false,
     }
 }
 

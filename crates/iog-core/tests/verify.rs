@@ -19,6 +19,7 @@ fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
         requirements: Requirements::one(DeviceKind::Cpu),
         submitter: "s".to_owned(),
         verify,
+        sealed: false,
     }
 }
 

@@ -159,8 +159,13 @@ pub struct JobStatus {
     pub created_ms: u64,
     /// When it ended, Unix milliseconds; null while it runs.
     pub ended_ms: Option<u64>,
-    /// Present once a done job's outputs are assembled.
+    /// Present once a done job's outputs are assembled. A sealed job has
+    /// none: its submitter's client opens and assembles the results.
     pub artifacts: Vec<Artifact>,
+    /// Whether the job's inputs and results are sealed to its submitter and
+    /// the workers that run it (the coordinator sees only ciphertext).
+    #[serde(default)]
+    pub sealed: bool,
     /// Why tasks of a running job wait: no worker offers what they need
     /// (the reason names the constraint), or every device that fits is busy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,8 +175,51 @@ pub struct JobStatus {
 impl JobStatus {
     /// Final and, when done, with its artifacts ready to download.
     pub fn is_settled(&self) -> bool {
-        self.state.is_final() && (self.state != iog_types::JobState::Done || !self.artifacts.is_empty())
+        self.state.is_final() && (self.state != iog_types::JobState::Done || self.sealed || !self.artifacts.is_empty())
     }
+}
+
+/// `GET /v1/jobs/{id}/key-requests`: a worker that holds a task of one's
+/// sealed job asks for its task key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyRequest {
+    #[schema(value_type = String, pattern = "^j-[0-9a-f]{16}/[0-9]+$", example = "j-0123456789abcdef/0")]
+    pub task_id: TaskId,
+    /// The lease the worker holds the task under.
+    pub token: u64,
+    #[schema(value_type = String, example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
+    pub worker_id: WorkerId,
+    /// Hex of the worker's x25519 seal key.
+    pub seal_key: String,
+    /// Hex of the worker's ed25519 signature over
+    /// `iog_seal::seal_key_signing_message(worker_id, seal_key)`: check it
+    /// before wrapping a key to `seal_key`.
+    pub seal_key_signature: String,
+}
+
+/// `POST /v1/jobs/{id}/task-keys`: one task key, wrapped to the worker that
+/// asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaskKeyGrant {
+    #[schema(value_type = String, pattern = "^j-[0-9a-f]{16}/[0-9]+$", example = "j-0123456789abcdef/0")]
+    pub task_id: TaskId,
+    /// The lease of the request it answers.
+    pub token: u64,
+    #[schema(value_type = String, example = "6MXwkPPy2pDsJDnqcUKmEJBtQY1Ryp5PAyfFjdyNd6hM")]
+    pub worker_id: WorkerId,
+    /// Hex of the `iog_seal::WrappedKey`, wrapped under
+    /// `iog_seal::task_context(job, task_idx, worker_id)`.
+    pub wrapped: String,
+}
+
+/// Answer to `POST /v1/jobs/{id}/task-keys`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GrantOutcome {
+    /// Keys passed on to the worker's session.
+    pub delivered: u32,
+    /// Keys for leases that are no longer current, or for a worker that is
+    /// not connected now (it asks again when it reconnects); dropped.
+    pub stale: u32,
 }
 
 /// `GET /v1/jobs/{id}/tasks`: one entry per task.

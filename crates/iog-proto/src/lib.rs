@@ -12,11 +12,12 @@
 pub mod api;
 pub mod auth;
 mod inline_bytes;
+pub mod manifest;
 pub mod stream;
 
 /// Version of the worker stream protocol. A coordinator refuses workers that
 /// speak another version, with an error that says which it speaks.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// Largest WebSocket message either side accepts: 1 MiB. Bulk data travels
 /// as blobs over HTTP, never on the stream.

@@ -41,6 +41,16 @@ pub enum WorkerMessage {
         /// refused for its protocol version, with the reason.)
         #[serde(default)]
         signature: String,
+        /// Hex of the worker's x25519 seal key (see `iog-seal`): what the
+        /// submitter of a sealed job wraps task keys to.
+        #[serde(default)]
+        seal_key: String,
+        /// Hex of the worker's ed25519 signature over
+        /// `iog_seal::seal_key_signing_message`, so that a submitter can
+        /// check the seal key against the worker id without trusting the
+        /// coordinator that relays it.
+        #[serde(default)]
+        seal_key_signature: String,
     },
     /// The worker is alive; `held` is what it holds now, as in `Hello`.
     Heartbeat {
@@ -69,6 +79,10 @@ pub enum WorkerMessage {
         /// Which device ran it, e.g. `cpu0`.
         device: String,
     },
+    /// The task's input is sealed: the worker needs the task key, wrapped
+    /// to its seal key by the job's submitter. Sent after `Assign` and again
+    /// in every new session while the task waits for it.
+    KeyWanted { task_id: TaskId, token: LeaseToken },
     /// The task could not run.
     TaskFailed { task_id: TaskId, token: LeaseToken, error: String },
     /// The owner changed the worker's offer; running tasks keep theirs.
@@ -141,6 +155,10 @@ pub enum CoordinatorMessage {
         #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::inline_bytes")]
         input_bytes: Option<Vec<u8>>,
     },
+    /// The task key of a sealed task, wrapped by the job's submitter to the
+    /// worker's seal key under `iog_seal::task_context` (hex of an
+    /// `iog_seal::WrappedKey`). The coordinator only relays it.
+    TaskKey { task_id: TaskId, token: LeaseToken, wrapped: String },
     /// Stop this task; its lease is gone.
     Revoke { task_id: TaskId, token: LeaseToken, reason: String },
     /// The coordinator recorded (or refused) a result; the worker may forget it.

@@ -35,4 +35,4 @@ pub use error::SealError;
 pub use job_secret::{JobSecret, TaskKey};
 pub use seal_key::{SealPublic, SealSecret, seal_key_signing_message};
 pub use sealed::{Purpose, SEALED_HEADER_BYTES, SEALED_OVERHEAD_BYTES, SEALED_VERSION, is_sealed};
-pub use wrap::{WRAPPED_KEY_BYTES, WrappedKey, unwrap, wrap, wrap_with_randomness};
+pub use wrap::{WRAPPED_KEY_BYTES, WrappedKey, task_context, unwrap, wrap, wrap_with_randomness};

@@ -78,6 +78,14 @@ impl WrappedKey {
 
 crate::hex_text::text_traits!(WrappedKey);
 
+/// The context a task key is wrapped under: which job, which task (its
+/// index, replicas of verification included) and which worker. A wrapped key
+/// opens only with exactly this context, so it cannot be replayed for
+/// another task, another replica or another worker.
+pub fn task_context(job_id: u64, task_idx: u32, worker_id: &str) -> Vec<u8> {
+    format!("iog task key for job {job_id:016x} task {task_idx} worker {worker_id}").into_bytes()
+}
+
 /// Wrap `key` to the worker whose seal key is `recipient`, bound to
 /// `context`, with fresh randomness from the operating system.
 ///

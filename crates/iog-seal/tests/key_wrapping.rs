@@ -2,7 +2,7 @@
 
 use iog_seal::{
     JobSecret, Purpose, SealError, SealPublic, SealSecret, TaskKey, WRAPPED_KEY_BYTES, WrappedKey,
-    seal_key_signing_message, unwrap, wrap, wrap_with_randomness,
+    seal_key_signing_message, task_context, unwrap, wrap, wrap_with_randomness,
 };
 use proptest::prelude::*;
 
@@ -127,5 +127,18 @@ proptest! {
         let wrapped = wrap(&worker.public(), &context, &key).expect("wraps");
         let parsed = WrappedKey::from_hex(&wrapped.to_hex()).expect("parses");
         prop_assert_eq!(unwrap(&worker, &context, &parsed).expect("unwraps"), key);
+    }
+}
+
+#[test]
+fn a_key_wrapped_for_one_task_context_opens_for_no_other() {
+    let worker = worker(1);
+    let context = task_context(0x1234, 3, "w1");
+    let wrapped = wrap(&worker.public(), &context, &task_key()).expect("wraps");
+    assert_eq!(unwrap(&worker, &context, &wrapped).expect("unwraps"), task_key());
+    // Another job, another task or replica, another worker's name.
+    for other in [task_context(0x1235, 3, "w1"), task_context(0x1234, 13, "w1"), task_context(0x1234, 3, "w2")] {
+        assert_ne!(other, context);
+        assert_eq!(unwrap(&worker, &other, &wrapped), Err(SealError::UnwrapFailed));
     }
 }

@@ -430,6 +430,7 @@ mod tests {
             requirements: Requirements::default(),
             submitter: "payer-a".into(),
             verify: Verify::None,
+            sealed: false,
         };
         let mut model = DurableModel::default();
         model.apply(&[Change::JobCreated { job, max_attempts: 5, created_ms: 0 }]).unwrap();

@@ -975,6 +975,7 @@ impl World {
             // the name fair share is kept by.
             submitter: SUBMITTERS[job_idx as usize % SUBMITTERS.len()].to_owned(),
             verify: self.job_verify[job_idx as usize],
+            sealed: false,
         };
         let escrow = (job_id, format!("sim-{job_idx}"), self.job_terms[job_idx as usize]);
         self.coord_batch(Some(escrow), Event::JobSubmitted(job))?;

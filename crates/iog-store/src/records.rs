@@ -16,6 +16,8 @@ pub struct JobRecord {
     pub submitter: String,
     /// How the job checks its results.
     pub verify: iog_types::Verify,
+    /// Its inputs and results are sealed: the store holds only ciphertext.
+    pub sealed: bool,
     pub created_ms: UnixMs,
     pub ended_ms: Option<UnixMs>,
 }

@@ -418,6 +418,22 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Who holds a task's lease now and under which token; `None` unless
+    /// the task is leased.
+    pub async fn current_lease(&self, task_id: TaskId) -> Result<Option<(WorkerId, LeaseToken)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT lease_worker, lease_token FROM tasks WHERE job_id = ? AND task_idx = ? AND state = 'leased'",
+        )
+        .bind(to_i64(task_id.job_id.0))
+        .bind(i64::from(task_id.task_idx))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let worker: Option<String> = row.try_get("lease_worker")?;
+        let token: Option<i64> = row.try_get("lease_token")?;
+        Ok(worker.zip(token).map(|(worker, token)| (WorkerId(worker), LeaseToken(to_u64(token)))))
+    }
+
     /// Every task of a job in task order, with commits.
     pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskRecord>, StoreError> {
         let rows = sqlx::query(
@@ -657,7 +673,7 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             let job_id = to_i64(job.job_id.0);
             script.push(
                 "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms, \
-                 requirements_json, submitter, task_timeout_ms, verify) VALUES (",
+                 requirements_json, submitter, task_timeout_ms, verify, sealed) VALUES (",
             );
             script.push_bind(job_id).push(", ").push_bind(&job.name).push(", ").push_bind(&job.workload);
             script.push(", ").push_bind(&job.spec_json).push(", 'running', ").push_bind(i64::from(*max_attempts));
@@ -665,7 +681,7 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             let requirements_json = serde_json::to_string(&job.requirements).expect("requirements serialise");
             script.push(", ").push_bind(requirements_json).push(", ").push_bind(&job.submitter);
             script.push(", ").push_bind(job.task_timeout_ms.map(to_i64));
-            script.push(", ").push_bind(job.verify.to_text()).push(");\n");
+            script.push(", ").push_bind(job.verify.to_text()).push(", ").push_bind(job.sealed).push(");\n");
             let indexed: Vec<(usize, &BlobId)> = job.inputs.iter().enumerate().collect();
             for chunk in indexed.chunks(ROWS_PER_INSERT) {
                 script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");
@@ -764,6 +780,7 @@ fn job_record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
         n_tasks: row.try_get::<i64, _>("n_tasks")? as u32,
         submitter: row.try_get("submitter")?,
         verify: verify_policy(&JobId(to_u64(row.try_get("job_id")?)), row.try_get("verify")?)?,
+        sealed: row.try_get("sealed")?,
         created_ms: to_u64(row.try_get("created_ms")?),
         ended_ms: row.try_get::<Option<i64>, _>("ended_ms")?.map(to_u64),
     })

@@ -43,6 +43,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         requirements: requirements.clone(),
         submitter: "payer".into(),
         verify: iog_types::Verify::None,
+        sealed: false,
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));
@@ -251,6 +252,7 @@ async fn replicas_and_verdicts_survive_a_restart() {
         requirements: Requirements::one(DeviceKind::Cpu),
         submitter: String::new(),
         verify: iog_types::Verify::Replicate { replicas: 2, replicas_max: 5 },
+        sealed: false,
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));

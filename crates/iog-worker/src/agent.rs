@@ -21,6 +21,7 @@ use iog_sched::{Coord, Offer};
 use crate::WorkerConfig;
 use crate::challenge::Challenger;
 use crate::config::WorkerFile;
+use crate::keys::TaskKeys;
 use crate::probe::ProbeSocket;
 use crate::runner::{self, Finished};
 
@@ -183,9 +184,14 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     );
     #[cfg(feature = "cheats")]
     let tamper = crate::cheat::Tamper::for_cheat(config.cheat);
+    let (keys, keys_wanted) = TaskKeys::new(worker_id.clone(), &identity);
+    let seal_key_signature =
+        hex::encode(identity.sign(&iog_seal::seal_key_signing_message(&worker_id.0, &keys.public())));
     let agent = Agent {
         #[cfg(feature = "cheats")]
         tamper,
+        keys,
+        seal_key_signature,
         config,
         client,
         worker_id: worker_id.clone(),
@@ -202,7 +208,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         challenger,
         audience: Mutex::new(None),
     };
-    let join = tokio::spawn(agent.run(shutdown_rx));
+    let join = tokio::spawn(agent.run(shutdown_rx, keys_wanted));
     Ok(WorkerHandle { worker_id, devices: report.devices, events, shutdown, join: Some(join) })
 }
 
@@ -235,16 +241,24 @@ struct Agent {
     /// How a cheating worker tampers with its results (tests only).
     #[cfg(feature = "cheats")]
     tamper: Option<crate::cheat::Tamper>,
+    /// Sealed tasks waiting for their keys.
+    keys: Arc<TaskKeys>,
+    /// The seal key's signature by the identity, for the hello.
+    seal_key_signature: String,
 }
 
 impl Agent {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), Refused> {
+    async fn run(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+        mut keys_wanted: mpsc::UnboundedReceiver<(TaskId, LeaseToken)>,
+    ) -> Result<(), Refused> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskId>();
         let mut backoff_ms = self.config.reconnect_backoff_min_ms;
         let mut outcome_of_run = Ok(());
         while !*shutdown.borrow() {
             let outcome = tokio::select! {
-                outcome = self.session(&done_tx, &mut done_rx, &mut backoff_ms) => outcome,
+                outcome = self.session(&done_tx, &mut done_rx, &mut keys_wanted, &mut backoff_ms) => outcome,
                 _ = shutdown.wait_for(|stop| *stop) => break,
             };
             if let Some(refused) = outcome.as_ref().err().and_then(|err| err.downcast_ref::<Refused>())
@@ -318,6 +332,8 @@ impl Agent {
             offer: self.offer.borrow().clone(),
             held: self.held_tasks(),
             probe_port: self.probe.as_ref().map(|probe| probe.port()),
+            seal_key: self.keys.public().to_hex(),
+            seal_key_signature: self.seal_key_signature.clone(),
         }
     }
 
@@ -369,6 +385,7 @@ impl Agent {
         &self,
         done_tx: &mpsc::UnboundedSender<TaskId>,
         done_rx: &mut mpsc::UnboundedReceiver<TaskId>,
+        keys_wanted: &mut mpsc::UnboundedReceiver<(TaskId, LeaseToken)>,
         backoff_ms: &mut u64,
     ) -> anyhow::Result<()> {
         let url = self.client.stream_url();
@@ -433,6 +450,12 @@ impl Agent {
         for message in pending {
             sink.send(encode(&message)).await.context("resend result")?;
         }
+        // Sealed tasks still waiting for their keys ask this session; what
+        // the last one was asked is gone with it on the coordinator's side.
+        while keys_wanted.try_recv().is_ok() {}
+        for (task_id, token) in self.keys.waiting() {
+            sink.send(encode(&WorkerMessage::KeyWanted { task_id, token })).await.context("ask for a task key")?;
+        }
         // The hello carried the current offer; only later changes are news.
         let mut offer = self.offer.clone();
         offer.mark_unchanged();
@@ -487,6 +510,9 @@ impl Agent {
                         sink.send(encode(&message)).await.context("resend result")?;
                     }
                 }
+                Some((task_id, token)) = keys_wanted.recv() => {
+                    sink.send(encode(&WorkerMessage::KeyWanted { task_id, token })).await.context("ask for a task key")?;
+                }
                 Some(reply) = challenge_rx.recv() => {
                     sink.send(encode(&reply)).await.context("send challenge answer")?;
                 }
@@ -517,6 +543,9 @@ impl Agent {
                         }
                         Some(CoordinatorMessage::Revoke { task_id, token, reason }) => {
                             self.revoke(task_id, token, &reason);
+                        }
+                        Some(CoordinatorMessage::TaskKey { task_id, token, wrapped }) => {
+                            self.keys.deliver(task_id, token, &wrapped);
                         }
                         Some(CoordinatorMessage::ResultAck { task_id, token, outcome }) => {
                             let mut held = self.held.lock().expect("held lock");
@@ -579,6 +608,7 @@ impl Agent {
         let _ = self.events.send(WorkerEvent::TaskStarted { task_id, at: Instant::now() });
         tracing::debug!(task_id = %task_id, token = token.0, "task assigned");
         let client = self.client.clone();
+        let keys = self.keys.clone();
         let held_map = self.held.clone();
         let done_tx = done_tx.clone();
         let events = self.events.clone();
@@ -588,7 +618,9 @@ impl Agent {
         let job = tokio::spawn(async move {
             let result = runner::run(
                 &client,
+                &keys,
                 task_id,
+                token,
                 input,
                 input_bytes,
                 #[cfg(feature = "cheats")]

@@ -18,6 +18,7 @@ mod challenge;
 #[cfg(feature = "cheats")]
 mod cheat;
 mod config;
+mod keys;
 pub mod probe;
 mod runner;
 mod watch;

@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use iog_client::Client;
 use iog_proto::STREAM_INLINE_BYTES_MAX;
-use iog_types::{BlobId, TaskId};
+use iog_types::{BlobId, LeaseToken, TaskId};
+
+use crate::keys::TaskKeys;
 
 /// Attempts at fetching an input or uploading an output before the task is
 /// reported failed.
@@ -43,9 +45,14 @@ where
 
 /// Runs a task to completion. The error is a message for the coordinator.
 /// `input_bytes` is the input when the coordinator sent it inline.
+///
+/// A sealed input waits for its task key (see [`TaskKeys`]), is opened, and
+/// the output is sealed with the same key before it leaves the worker.
 pub(crate) async fn run(
     client: &Client,
+    keys: &std::sync::Arc<TaskKeys>,
     task_id: TaskId,
+    token: LeaseToken,
     input: BlobId,
     input_bytes: Option<Vec<u8>>,
     #[cfg(feature = "cheats")] tamper: Option<crate::cheat::Tamper>,
@@ -54,6 +61,15 @@ pub(crate) async fn run(
         Some(bytes) if BlobId::of(&bytes) == input => bytes,
         Some(_) => return Err(format!("the inline input of task {task_id} does not hash to its id {input}")),
         None => with_retries("fetch input", || client.get_blob(input)).await?,
+    };
+    let (bytes, key) = if iog_seal::is_sealed(&bytes) {
+        let key = keys.wait(task_id, token).await?;
+        let opened = key
+            .open(iog_seal::Purpose::Input, &bytes)
+            .map_err(|err| format!("open the sealed input of task {task_id}: {err}"))?;
+        (opened, Some(key))
+    } else {
+        (bytes, None)
     };
     #[cfg(feature = "cheats")]
     let bytes = match &tamper {
@@ -71,6 +87,10 @@ pub(crate) async fn run(
         None => run,
     };
     let duration_ms = started.elapsed().as_millis() as u64;
+    let mut run = run;
+    if let Some(key) = &key {
+        run.output = key.seal(iog_seal::Purpose::Output, &run.output);
+    }
     let output = BlobId::of(&run.output);
     let output_bytes = if run.output.len() <= STREAM_INLINE_BYTES_MAX {
         Some(run.output)

@@ -24,7 +24,7 @@ pub use error::{SpecError, SpecErrorKind};
 pub use resources::ResourcesSpec;
 pub use spec::{
     JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms, SCENE_FILE_BYTES_MAX,
-    VerifySpec, WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
+    SealedSpec, VerifySpec, WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
 };
 pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
 pub use task::{

@@ -59,6 +59,22 @@ pub struct JobSpec {
     /// it every result is accepted as it comes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifySpec>,
+    /// Where a sealed job's task inputs are: written by the submitter's
+    /// client in place of the workload section, which never leaves it (see
+    /// [`JobSpec::to_sealed_wire`]). Never written by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedSpec>,
+}
+
+/// The `[sealed]` section of a sealed job as the coordinator receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedSpec {
+    /// The blob listing the task inputs' blob ids, 32 bytes each, in task
+    /// order; the inputs are sealed, uploaded by the submitter.
+    pub manifest: iog_types::BlobId,
+    /// Tasks in the job: the manifest lists this many inputs.
+    pub n_tasks: u32,
 }
 
 /// The `[verify]` section: `policy = "none" | "replicate" | "adaptive" | "spot"`.
@@ -202,6 +218,11 @@ pub struct JobSection {
     /// task is tried elsewhere (1 s to 7 days); `None`: no bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_timeout_ms: Option<u64>,
+    /// Seal the job's inputs and results end to end: `iog job submit`
+    /// splits and encrypts the job on this machine, and only the workers
+    /// that run a task can read it (see docs/THREAT_MODEL.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
 }
 
 /// The parameters of the workload a job runs, taken from its section.
@@ -319,8 +340,18 @@ impl JobSpec {
                 "a gang job (resources.gang_latency_ms_max) cannot verify by replicas yet; set verify.policy = \"none\"",
             ));
         }
-        let workload = self.workload()?;
+        if self.job.sealed && matches!(verify, iog_types::Verify::Spot { .. }) {
+            return Err(SpecError::invalid(
+                "verify.policy",
+                "is \"spot\", but the coordinator cannot recompute a sample of a sealed job it cannot read; \
+                 choose \"replicate\" or \"adaptive\", or set job.sealed = false",
+            ));
+        }
         let present = [("render", self.render.is_some()), ("hash", self.hash.is_some()), ("noop", self.noop.is_some())];
+        if let Some(sealed) = &self.sealed {
+            return self.validate_sealed_wire(sealed, &present);
+        }
+        let workload = self.workload()?;
         for (section, is_present) in present {
             if is_present && section != workload.kind() {
                 return Err(SpecError::section(
@@ -334,6 +365,49 @@ impl JobSpec {
             }
         }
         workload.validate()
+    }
+}
+
+impl JobSpec {
+    /// Whether this is a sealed job as the coordinator sees it: a
+    /// `[sealed]` section naming its inputs, and no workload section.
+    pub fn is_sealed_wire(&self) -> bool {
+        self.sealed.is_some()
+    }
+
+    /// The spec the coordinator receives for this sealed job: the same
+    /// `[job]`, `[payment]`, `[resources]` and `[verify]`, its inputs named
+    /// by `manifest`, and no workload section (the scene, the data and the
+    /// parameters stay with the submitter).
+    pub fn to_sealed_wire(&self, manifest: iog_types::BlobId, n_tasks: u32) -> JobSpec {
+        JobSpec { render: None, hash: None, noop: None, sealed: Some(SealedSpec { manifest, n_tasks }), ..self.clone() }
+    }
+
+    fn validate_sealed_wire(&self, sealed: &SealedSpec, present: &[(&str, bool)]) -> Result<(), SpecError> {
+        if !self.job.sealed {
+            return Err(SpecError::section(
+                "sealed",
+                "[sealed] section is present but job.sealed is false; it names the inputs of a sealed job, which \
+                 `iog job submit` writes: remove it"
+                    .to_owned(),
+            ));
+        }
+        if !WORKLOAD_KINDS.contains(&self.job.workload.as_str()) {
+            return Err(SpecError::invalid(
+                "job.workload",
+                format!("must be one of {}; got {:?}", WORKLOAD_KINDS.join(", "), self.job.workload),
+            ));
+        }
+        if let Some((section, _)) = present.iter().find(|(_, is_present)| *is_present) {
+            return Err(SpecError::section(
+                section,
+                format!(
+                    "[{section}] section is present in a sealed job: its parameters must stay with the submitter; \
+                     remove it (`iog job submit` seals the job on your machine and sends no workload section)"
+                ),
+            ));
+        }
+        check::between("sealed.n_tasks", u64::from(sealed.n_tasks), 1, crate::MAX_TASKS)
     }
 }
 

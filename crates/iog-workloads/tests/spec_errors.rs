@@ -207,7 +207,7 @@ fn json_needs_an_inline_scene() {
     let err = parse_job_json(br#"{"job": {"name": "t", "workload": "noop", "x": 1}}"#).expect_err("unknown field");
     assert_eq!(
         err.to_string(),
-        "unknown field `x` in [job], expected one of `name`, `workload`, `max_attempts`, `task_timeout_ms`"
+        "unknown field `x` in [job], expected one of `name`, `workload`, `max_attempts`, `task_timeout_ms`, `sealed`"
     );
 }
 
@@ -260,4 +260,38 @@ fn verify_policies_and_their_errors() {
     assert!(err.to_string().contains("remove verify.replicas and verify.replicas_max"), "{err}");
     let err = error_of(&with("policy = \"replicate\"\nquorum = 2"));
     assert!(err.to_string().contains("unknown field `quorum`"), "{err}");
+}
+
+#[test]
+fn sealed_specs_keep_their_workload_off_the_wire() {
+    let sealed_job = RENDER_JOB.replace("workload = \"render\"\n", "workload = \"render\"\nsealed = true\n");
+    let spec = parse_job_file_with(&sealed_job, &mut |_: &str| Ok(SCENE.to_owned())).expect("a sealed job file");
+    assert!(spec.job.sealed && !spec.is_sealed_wire());
+
+    // What the coordinator receives: no [render], a [sealed] section.
+    let manifest = iog_types::BlobId::of(b"manifest");
+    let wire = spec.to_sealed_wire(manifest, 2);
+    let json = serde_json::to_vec(&wire).unwrap();
+    assert!(!String::from_utf8_lossy(&json).contains("look_from"), "the scene stays home");
+    let parsed = parse_job_json(&json).expect("the wire spec parses");
+    assert!(parsed.is_sealed_wire() && parsed.render.is_none());
+    assert_eq!(parsed.sealed.as_ref().map(|s| (s.manifest, s.n_tasks)), Some((manifest, 2)));
+
+    // A wire spec with its workload section put back, one without
+    // job.sealed, and one of no tasks are refused, naming the fix.
+    let mut leaky = wire.clone();
+    leaky.render = spec.render.clone();
+    let err = parse_job_json(&serde_json::to_vec(&leaky).unwrap()).expect_err("leaks the scene");
+    assert_eq!(err.kind(), SpecErrorKind::Section);
+    assert!(err.to_string().contains("must stay with the submitter"), "{err}");
+    let mut unsealed = wire.clone();
+    unsealed.job.sealed = false;
+    let err = parse_job_json(&serde_json::to_vec(&unsealed).unwrap()).expect_err("not sealed");
+    assert!(err.to_string().contains("job.sealed is false"), "{err}");
+    let err = parse_job_json(&serde_json::to_vec(&spec.to_sealed_wire(manifest, 0)).unwrap()).expect_err("empty");
+    assert_eq!(err.to_string(), "sealed.n_tasks must be between 1 and 1000000, got 0");
+
+    // Spot checks cannot read a sealed job.
+    let err = error_of(&format!("{sealed_job}\n[verify]\npolicy = \"spot\"\n"));
+    assert!(err.to_string().contains("cannot recompute a sample of a sealed job"), "{err}");
 }

@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use iog_client::Client;
+use iog_client::sealed::{self, KeyServer, SealedRecord};
 use iog_proto::api::JobStatus;
 use iog_types::{JobId, JobState};
 
 use crate::args::{Global, JobArgs, JobCommand};
 use crate::display::{self, print_json};
-use crate::watch::watch;
+use crate::watch::{watch, watch_with};
 
 fn parse_id(text: &str) -> anyhow::Result<JobId> {
     text.parse().map_err(|err| anyhow::anyhow!("{err} (job ids look like j-0123456789abcdef)"))
@@ -21,6 +22,9 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         JobCommand::Submit { file, watch: follow } => {
             let spec = read_job_file(&file)?;
+            if spec.job.sealed {
+                return submit_sealed(global, &client, spec, follow).await;
+            }
             let (spec, authorization) = crate::cmd_ledger::authorize_job(spec, &global.wallet_dir)?;
             let submitted = client.submit_authorized(spec, authorization).await.context("submit job")?;
             if global.json && !follow {
@@ -33,7 +37,9 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
             }
         }
         JobCommand::Watch { job_id } => {
-            let status = watch(&client, parse_id(&job_id)?, !global.json).await?;
+            let job_id = parse_id(&job_id)?;
+            let mut keys = key_server(global, &client, job_id, true, false).await?;
+            let status = watch_with(&client, job_id, !global.json, keys.as_mut()).await?;
             return finish(global, status);
         }
         JobCommand::Status { job_id } => {
@@ -46,8 +52,16 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
         }
         JobCommand::Result { job_id, out, wait } => {
             let job_id = parse_id(&job_id)?;
-            let status = if wait { watch(&client, job_id, !global.json).await? } else { client.job(job_id).await? };
-            let written = download(&client, &status, &out).await?;
+            let mut keys = key_server(global, &client, job_id, wait, true).await?;
+            let status = if wait {
+                watch_with(&client, job_id, !global.json, keys.as_mut()).await?
+            } else {
+                client.job(job_id).await.with_context(|| format!("read status of job {job_id}"))?
+            };
+            let written = match &keys {
+                Some(keys) => open_sealed(&client, &status, keys.record(), &out).await?,
+                None => download(&client, &status, &out).await?,
+            };
             if global.json {
                 print_json(&serde_json::json!({ "job_id": job_id, "files": written }))?;
             } else {
@@ -101,6 +115,71 @@ pub fn read_job_file(path: &Path) -> anyhow::Result<iog_workloads::JobSpec> {
     iog_workloads::parse_job_file(&text, base_dir).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
 }
 
+/// Seals a job on this machine, submits it, and (with `follow`) watches it
+/// while handing its workers their task keys.
+async fn submit_sealed(
+    global: &Global,
+    client: &Client,
+    spec: iog_workloads::JobSpec,
+    follow: bool,
+) -> anyhow::Result<ExitCode> {
+    let prepared = sealed::prepare(&spec).context("seal the job's task inputs")?;
+    let n_tasks = prepared.record.n_tasks();
+    // The coordinator receives and checks the wire spec, so that is what
+    // the payer signs.
+    let (wire, authorization) = crate::cmd_ledger::authorize_job(prepared.wire.clone(), &global.wallet_dir)?;
+    let (submitted, record) = sealed::submit_prepared(client, prepared, &global.wallet_dir, wire, authorization)
+        .await
+        .context("submit sealed job")?;
+    let job_id = submitted.job_id;
+    let record_path = record.path(&global.wallet_dir);
+    if global.json && !follow {
+        print_json(&serde_json::json!({
+            "job_id": job_id,
+            "n_tasks": submitted.n_tasks,
+            "sealed": true,
+            "record": record_path,
+        }))?;
+    } else if !global.json {
+        println!("{job_id}");
+        eprintln!(
+            "sealed {n_tasks} task inputs on this machine; the job's key is kept in {}: back it up, without it \
+             the results cannot be read",
+            record_path.display()
+        );
+    }
+    if !follow {
+        eprintln!(
+            "note: the tasks of a sealed job wait for their keys, which only this machine can hand out: run \
+             `iog job watch {job_id}` (or `iog job result {job_id} --out DIR --wait`) here, with this --wallet-dir, \
+             until the job ends"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut keys = KeyServer::new(record).context("serve the sealed job's task keys")?;
+    finish(global, watch_with(client, job_id, !global.json, Some(&mut keys)).await?)
+}
+
+/// For a sealed job, a server of its task keys from the record kept in the
+/// wallet dir, when its key is needed: to `serve` keys while it runs, or to
+/// `open` its results once it is done. `None` otherwise, and for a plain job.
+async fn key_server(
+    global: &Global,
+    client: &Client,
+    job_id: JobId,
+    serve: bool,
+    open: bool,
+) -> anyhow::Result<Option<KeyServer>> {
+    let status = client.job(job_id).await.with_context(|| format!("read status of job {job_id}"))?;
+    let needed = (serve && status.state == JobState::Running) || (open && status.state == JobState::Done);
+    if !status.sealed || !needed {
+        return Ok(None);
+    }
+    let record = SealedRecord::load(&global.wallet_dir, job_id)
+        .with_context(|| format!("load the key of sealed job {job_id}"))?;
+    Ok(Some(KeyServer::new(record).with_context(|| format!("serve the task keys of job {job_id}"))?))
+}
+
 /// Prints a settled job's outcome; a job that did not finish is a failed command.
 fn finish(global: &Global, status: JobStatus) -> anyhow::Result<ExitCode> {
     if global.json {
@@ -111,10 +190,11 @@ fn finish(global: &Global, status: JobStatus) -> anyhow::Result<ExitCode> {
     Ok(if status.state == JobState::Done { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Writes a done job's artifacts into `out` and returns their paths.
-pub async fn download(client: &Client, status: &JobStatus, out: &Path) -> anyhow::Result<Vec<String>> {
+/// Fails unless the job is done with its results ready: assembled
+/// artifacts, or for a sealed job the accepted results to open here.
+fn check_done(status: &JobStatus) -> anyhow::Result<()> {
     match status.state {
-        JobState::Done if !status.artifacts.is_empty() => {}
+        JobState::Done if status.sealed || !status.artifacts.is_empty() => Ok(()),
         JobState::Done | JobState::Running => bail!(
             "job {} is still {} ({}/{} tasks settled); wait with `iog job watch {}` or pass --wait",
             status.job_id,
@@ -129,15 +209,49 @@ pub async fn download(client: &Client, status: &JobStatus, out: &Path) -> anyhow
             status.reason.as_deref().unwrap_or("no reason recorded")
         ),
     }
+}
+
+/// Writes a done job's artifacts into `out` and returns their paths.
+pub async fn download(client: &Client, status: &JobStatus, out: &Path) -> anyhow::Result<Vec<String>> {
+    check_done(status)?;
+    if status.sealed {
+        bail!(
+            "job {} is sealed: its results are opened on the machine it was submitted from, with `iog job result {} \
+             --out DIR` and the same --wallet-dir",
+            status.job_id,
+            status.job_id
+        );
+    }
     std::fs::create_dir_all(out).with_context(|| format!("create output directory {}", out.display()))?;
     let mut written = Vec::new();
     for artifact in &status.artifacts {
         let bytes = client.get_blob(artifact.blob).await.with_context(|| format!("download {}", artifact.name))?;
-        // Artifact names come from the coordinator; never let one escape `out`.
-        let name = Path::new(&artifact.name).file_name().context("artifact has no file name")?;
-        let path = out.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("write {}", path.display()))?;
-        written.push(path.display().to_string());
+        written.push(write_artifact(out, &artifact.name, &bytes)?);
     }
     Ok(written)
+}
+
+/// Downloads a done sealed job's results, opens them with the job's key and
+/// assembles its artifacts here, into `out`; returns their paths.
+async fn open_sealed(
+    client: &Client,
+    status: &JobStatus,
+    record: &SealedRecord,
+    out: &Path,
+) -> anyhow::Result<Vec<String>> {
+    check_done(status)?;
+    let artifacts = sealed::open_results(client, record)
+        .await
+        .with_context(|| format!("open the results of sealed job {}", status.job_id))?;
+    std::fs::create_dir_all(out).with_context(|| format!("create output directory {}", out.display()))?;
+    artifacts.iter().map(|artifact| write_artifact(out, &artifact.name, &artifact.bytes)).collect()
+}
+
+/// Writes one artifact into `out` under the file name part of `name`.
+fn write_artifact(out: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<String> {
+    // Artifact names come from the coordinator or a spec; never let one escape `out`.
+    let file_name = Path::new(name).file_name().context("artifact has no file name")?;
+    let path = out.join(file_name);
+    std::fs::write(&path, bytes).with_context(|| format!("write {}", path.display()))?;
+    Ok(path.display().to_string())
 }

@@ -79,6 +79,12 @@ pub fn job_summary(status: &JobStatus) -> String {
     if let Some(reason) = &status.reason {
         text.push_str(&format!("  reason: {reason}\n"));
     }
+    if status.sealed {
+        text.push_str(
+            "  sealed: inputs and results are encrypted to the workers that run them; `iog job result` opens \
+             them on the submitting machine\n",
+        );
+    }
     if let Some(waiting) = &status.waiting_reason {
         text.push_str(&format!("  waiting: {waiting}\n"));
     }

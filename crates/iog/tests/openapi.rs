@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("get", "/v1/jobs/{job_id}/tasks", true),
     ("post", "/v1/jobs/{job_id}/cancel", true),
     ("get", "/v1/jobs/{job_id}/billing", true),
+    ("get", "/v1/jobs/{job_id}/key-requests", true),
+    ("post", "/v1/jobs/{job_id}/task-keys", true),
     ("get", "/v1/blobs/{blob_id}", true),
     ("put", "/v1/blobs/{blob_id}", true),
     ("get", "/v1/wallets/{address}", false),
@@ -378,6 +380,23 @@ async fn the_openapi_document_lists_every_route_and_real_answers_conform_to_it()
     let (code, tasks) = api.call("get", "/v1/jobs/{job_id}/tasks", &[&job_id], None).await;
     assert_eq!(code, 200);
     assert!(tasks[0]["output"].is_string(), "{tasks}");
+    // The key desk of sealed jobs: nothing waits for a plain job that has
+    // ended; a grant for a task of the job whose lease is gone is stale, one
+    // that is not a wrapped key or names another job is refused.
+    let (code, requests) = api.call("get", "/v1/jobs/{job_id}/key-requests", &[&job_id], None).await;
+    assert_eq!((code, requests), (200, json!([])));
+    let task_id = tasks[0]["task_id"].as_str().unwrap().to_owned();
+    let grant = |task_id: &str, wrapped: String| json!([{ "task_id": task_id, "token": 1, "worker_id": worker_id, "wrapped": wrapped }]);
+    let wrapped = "00".repeat(iog_seal::WRAPPED_KEY_BYTES);
+    let (code, outcome) =
+        api.call("post", "/v1/jobs/{job_id}/task-keys", &[&job_id], Some(grant(&task_id, wrapped.clone()))).await;
+    assert_eq!((code, outcome), (200, json!({ "delivered": 0, "stale": 1 })));
+    let (code, error) =
+        api.call("post", "/v1/jobs/{job_id}/task-keys", &[&job_id], Some(grant(&task_id, "zz".into()))).await;
+    assert_eq!((code, error["code"].as_str()), (400, Some("bad_grant")));
+    let other = grant("j-0000000000000001/0", wrapped);
+    let (code, error) = api.call("post", "/v1/jobs/{job_id}/task-keys", &[&job_id], Some(other)).await;
+    assert_eq!((code, error["code"].as_str()), (400, Some("bad_grant")));
     assert_eq!(api.call("post", "/v1/jobs/{job_id}/cancel", &[&job_id], None).await.0, 409);
     let (code, bill) = api.call("get", "/v1/jobs/{job_id}/billing", &[&job_id], None).await;
     assert_eq!((code, bill["code"].as_str()), (404, Some("job_not_paid")));

@@ -59,7 +59,21 @@ fn hello(worker_id: &WorkerId, signature: String) -> WorkerMessage {
         held: vec![],
         probe_port: None,
         signature,
+        seal_key: String::new(),
+        seal_key_signature: String::new(),
     }
+}
+
+/// [`hello`] with the seal key of `identity`, signed by `seal_signer`.
+fn hello_with_seal_key(identity: &Identity, signature: String, seal_signer: &Identity) -> WorkerMessage {
+    let public = identity.seal_secret().public();
+    let message = iog_seal::seal_key_signing_message(&identity.worker_id().0, &public);
+    let mut hello = hello(&identity.worker_id(), signature);
+    if let WorkerMessage::Hello { seal_key, seal_key_signature, .. } = &mut hello {
+        *seal_key = public.to_hex();
+        *seal_key_signature = hex::encode(seal_signer.sign(&message));
+    }
+    hello
 }
 
 /// Signs a session's nonce for `identity`, over the TLS channel `channel`.
@@ -128,10 +142,23 @@ async fn a_worker_proves_its_id_and_cannot_act_as_another() {
         assert_eq!(refusal_code(&answer), "bad_signature", "{signature:?}");
     }
 
+    // A proven id with a seal key it did not sign (one the coordinator, or
+    // anyone relaying it, swapped in) is refused, and so is no seal key.
+    for with_foreign_seal_key in [true, false] {
+        let (mut socket, nonce, audience, channel) = open_bound(&cluster).await;
+        let session = signed(&channel, &honest, &nonce, &audience);
+        let hello = if with_foreign_seal_key {
+            hello_with_seal_key(&honest, session, &attacker)
+        } else {
+            hello(&honest.worker_id(), session)
+        };
+        assert_eq!(refusal_code(&answer_to(&mut socket, &hello).await), "bad_seal_key");
+    }
+
     // The honest worker's own signature opens its session.
     let (mut socket, nonce, audience, channel) = open_bound(&cluster).await;
     assert_eq!(audience, cluster.client.health().await.unwrap().ledger_signer, "the audience is the coordinator's key");
-    let good = hello(&honest.worker_id(), signed(&channel, &honest, &nonce, &audience));
+    let good = hello_with_seal_key(&honest, signed(&channel, &honest, &nonce, &audience), &honest);
     let answer = answer_to(&mut socket, &good).await;
     assert!(matches!(answer, CoordinatorMessage::Welcome { .. }), "{answer:?}");
     // A session that then says nothing at all is closed once the worker
