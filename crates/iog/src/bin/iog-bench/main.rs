@@ -20,12 +20,16 @@
 //! `iog-bench placement` measures the scheduler's placement index alone at
 //! several fleet sizes (see `placement.rs`).
 //!
+//! `iog-bench seal` measures what sealing a job costs: sealing and opening
+//! throughput, key wrapping, and preparing a sealed job (see `seal.rs`).
+//!
 //! `iog-bench transfers` measures signed wallet-to-wallet sends through the
 //! HTTP API: each answered only once its journal entry is durable, with
 //! `--concurrency` requests in flight sharing each commit.
 
 mod heartbeats;
 mod placement;
+mod seal;
 
 /// What the workers of the paid run ask per device-hour (the paid job's
 /// price is its cap).
@@ -93,6 +97,27 @@ enum BenchCommand {
         /// Seed of the simulated fleet.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sealing and opening throughput, key wrapping, and preparing a sealed job, one core.
+    Seal {
+        /// Seconds each measurement runs.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Tasks of the noop job run plain and sealed end to end.
+        #[arg(long, default_value_t = 400)]
+        noop_tasks: u32,
+        /// In-process workers for the end-to-end jobs.
+        #[arg(long, default_value_t = 2)]
+        workers: u32,
+        /// Tasks each worker runs at once.
+        #[arg(long, default_value_t = 8)]
+        slots: u32,
+        /// How often the submitter serves keys, comma separated (the CLI: 250).
+        #[arg(long, value_delimiter = ',', default_value = "250,20")]
+        key_poll_ms: Vec<u64>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -172,6 +197,44 @@ async fn main() -> anyhow::Result<()> {
                     f.detection_bound_ms,
                     f.slowest_tick_ms
                 );
+            }
+            return Ok(());
+        }
+        BenchCommand::Seal { seconds, noop_tasks, workers, slots, key_poll_ms, json } => {
+            let f = seal::run(seconds);
+            let dir = tempfile::Builder::new().prefix("iog-bench-").tempdir().context("create temp dir")?;
+            let mut config = CoordinatorConfig::new(dir.path().join("coordinator"), "127.0.0.1:0".parse()?);
+            config.rate_limits.requests_per_s = 0;
+            let coordinator = Coordinator::start(config).await?;
+            let wallet_dir = dir.path().join("wallet");
+            let identity = iog_host::Identity::load_or_create(&wallet_dir)?;
+            let client = Client::connect(&coordinator.url(), coordinator.fingerprint())?.with_identity(identity);
+            let handles =
+                start_workers(&client, dir.path(), "worker", workers, slots, iog_ledger::Amount::ZERO).await?;
+            let jobs = seal::end_to_end(&client, &wallet_dir, noop_tasks, &key_poll_ms).await?;
+            for handle in handles {
+                handle.shutdown().await;
+            }
+            coordinator.shutdown().await?;
+            if json {
+                println!("{}", serde_json::to_string(&serde_json::json!({ "primitives": f, "jobs": jobs }))?);
+            } else {
+                println!("     bytes   seal MiB/s   open MiB/s");
+                for size in &f.sizes {
+                    println!("{:>10} {:>12.0} {:>12.0}", size.bytes, size.seal_mib_per_s, size.open_mib_per_s);
+                }
+                println!("key wraps {:.0}/s, unwraps {:.0}/s", f.wraps_per_s, f.unwraps_per_s);
+                println!(
+                    "demo render job, {} tasks, {} input bytes: plan {:.2} ms, plan and seal {:.2} ms",
+                    f.render_tasks, f.render_input_bytes, f.plan_ms, f.prepare_sealed_ms
+                );
+                println!("job          tasks   plain ms   sealed ms   keys served every");
+                for job in &jobs {
+                    println!(
+                        "{:<12} {:>5} {:>10.0} {:>11.0} {:>10} ms",
+                        job.job, job.tasks, job.plain_ms, job.sealed_ms, job.key_poll_ms
+                    );
+                }
             }
             return Ok(());
         }
