@@ -285,6 +285,11 @@ impl Client {
         spec: serde_json::Value,
         authorization: Option<PaymentAuthorization>,
     ) -> Result<SubmittedJob, ClientError> {
+        // A sealed job's workload never leaves this machine; its wire spec
+        // names the sealed inputs in a `sealed` section instead.
+        if spec["job"]["sealed"] == serde_json::Value::Bool(true) && spec.get("sealed").is_none() {
+            return Err(ClientError::SealedInTheClear);
+        }
         let spec =
             serde_json::value::RawValue::from_string(spec.to_string()).expect("a Value serializes to valid JSON");
         let body = SubmitJob { spec, authorization };

@@ -32,6 +32,11 @@ pub enum ClientError {
     NoIdentity,
     #[error("blob {expected} arrived with different content; the transfer was corrupted")]
     BlobMismatch { expected: iog_types::BlobId },
+    #[error(
+        "the spec says job.sealed = true but still carries its workload section; it was not sent, since the \
+         coordinator would see what sealing hides: submit it through iog_client::sealed (or `iog job submit`)"
+    )]
+    SealedInTheClear,
 }
 
 impl ClientError {

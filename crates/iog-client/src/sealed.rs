@@ -513,6 +513,12 @@ pub fn grant_for(record: &SealedRecord, job_id: JobId, request: &KeyRequest) -> 
     if request.task_id.job_id != job_id {
         return Err(refuse(format!("the task is not one of job {job_id}")));
     }
+    // Replicas of verification are tasks i + r·n with r below the most
+    // runs a task may have; no other index is one of this job's.
+    let index_max = u64::from(record.n_tasks) * u64::from(iog_types::REPLICAS_LIMIT);
+    if u64::from(request.task_id.task_idx) >= index_max {
+        return Err(refuse(format!("the job has no task {}", request.task_id.task_idx)));
+    }
     let seal_key = SealPublic::from_hex(&request.seal_key).map_err(|err| refuse(err.to_string()))?;
     let mut signature = [0u8; 64];
     hex::decode_to_slice(request.seal_key_signature.trim(), &mut signature)
@@ -624,15 +630,22 @@ impl KeyServer {
 /// run when it returned it, else 0.
 pub fn accepted_outputs(n_tasks: u32, tasks: &[TaskStatus]) -> Result<Vec<(TaskId, BlobId, u64)>, SealedError> {
     let n = n_tasks.max(1);
+    // Every run by the task it is a run of (replicas included), in one pass.
+    let mut runs: Vec<Vec<&TaskStatus>> = vec![Vec::new(); n_tasks as usize];
+    for run in tasks {
+        if let Some(of_task) = runs.get_mut((run.task_id.task_idx % n) as usize) {
+            of_task.push(run);
+        }
+    }
+    let job_id = tasks.first().map_or(JobId(0), |task| task.task_id.job_id);
     let mut accepted = Vec::with_capacity(n_tasks as usize);
-    for task_idx in 0..n_tasks {
-        let Some(task) = tasks.iter().find(|task| task.task_id.task_idx == task_idx) else {
-            let job_id = tasks.first().map_or(JobId(0), |task| task.task_id.job_id);
+    for (task_idx, of_task) in (0..n_tasks).zip(&runs) {
+        let Some(task) = of_task.iter().find(|run| run.task_id.task_idx == task_idx) else {
             return Err(SealedError::MissingOutput { task_id: TaskId::new(job_id, task_idx) });
         };
         let blob = task.accepted_output.ok_or(SealedError::MissingOutput { task_id: task.task_id })?;
-        let returned = |run: &&TaskStatus| run.task_id.task_idx % n == task_idx && run.output == Some(blob);
-        let duration_ms = tasks
+        let returned = |run: &&&TaskStatus| run.output == Some(blob);
+        let duration_ms = of_task
             .iter()
             .filter(returned)
             .find(|run| run.verdict.as_deref() == Some("valid"))
@@ -724,11 +737,16 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
 /// file and the file survives a crash once this returns: a temp file of
 /// mode 0600, synced, renamed over `path`, then the folder synced.
 fn write_private_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let new_dir = !dir.is_dir();
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)?;
+    if new_dir && let Some(parent) = dir.parent() {
+        // The new folder's own entry must survive a crash too.
+        sync_dir(parent)?;
+    }
     let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("record");
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let tmp_path = dir.join(format!(".{name}.tmp-{}-{nanos:09}", std::process::id()));

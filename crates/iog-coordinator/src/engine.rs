@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use iog_core::{Action, Core, EscrowView, Event, NewJob, Payments, RunningTask, StakeView, TaskPaid, WorkerView};
 use iog_proto::stream::CoordinatorMessage;
 use iog_store::Store;
-use iog_types::{BlobId, JobId, JobState, UnixMs, WorkerId};
+use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, UnixMs, WorkerId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::assemble;
@@ -75,11 +75,13 @@ pub(crate) enum Command {
         worker_id: WorkerId,
         session_id: u64,
     },
-    /// Passes a message to a worker's session (a sealed task's key); the
-    /// reply says whether the worker has one.
-    Deliver {
+    /// Passes a sealed task's key to the worker's session if the worker
+    /// holds the task under `token` now; the reply says whether it was.
+    DeliverKey {
         worker_id: WorkerId,
-        message: CoordinatorMessage,
+        task_id: TaskId,
+        token: LeaseToken,
+        wrapped: String,
         reply: oneshot::Sender<bool>,
     },
     Workers {
@@ -145,10 +147,18 @@ impl EngineHandle {
         self.tx.send(command).await.map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
     }
 
-    /// Passes `message` to `worker_id`'s session; false when it has none.
-    pub(crate) async fn deliver(&self, worker_id: WorkerId, message: CoordinatorMessage) -> anyhow::Result<bool> {
+    /// Passes a sealed task's wrapped key to the worker holding it under
+    /// `token`; false when that lease is not current or the worker has no
+    /// session.
+    pub(crate) async fn deliver_key(
+        &self,
+        worker_id: WorkerId,
+        task_id: TaskId,
+        token: LeaseToken,
+        wrapped: String,
+    ) -> anyhow::Result<bool> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Deliver { worker_id, message, reply }).await?;
+        self.send(Command::DeliverKey { worker_id, task_id, token, wrapped, reply }).await?;
         rx.await.map_err(|_| anyhow::anyhow!("the coordinator engine has stopped"))
     }
 
@@ -279,9 +289,17 @@ pub(crate) struct Engine {
     /// Spot checks recompute on the coordinator's own cores: at most one
     /// per core at a time, the rest wait their turn.
     spot_slots: Arc<tokio::sync::Semaphore>,
+    /// Key requests of sealed jobs, dropped when their job ends.
+    keys: Arc<crate::keys::KeyDesk>,
 }
 
 impl Engine {
+    /// Tells `keys` when a job ends, so that its key requests go with it.
+    pub(crate) fn with_key_desk(mut self, keys: Arc<crate::keys::KeyDesk>) -> Engine {
+        self.keys = keys;
+        self
+    }
+
     /// Signs checkpoints with `signer`; the store's last checkpoint covers
     /// `checkpointed` entries.
     pub(crate) fn with_signer(mut self, signer: iog_host::Identity, checkpointed: usize) -> Engine {
@@ -335,6 +353,7 @@ impl Engine {
             spot_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),
+            keys: Arc::default(),
         };
         (engine, EngineHandle { tx })
     }
@@ -432,9 +451,15 @@ impl Engine {
                         self.handle(Event::WorkerDisconnected { worker_id }, now, &mut actions);
                     }
                 }
-                Command::Deliver { worker_id, message, reply } => {
-                    let _ = reply.send(self.sessions.contains_key(&worker_id));
-                    self.send(&worker_id, message);
+                Command::DeliverKey { worker_id, task_id, token, wrapped, reply } => {
+                    // Checked against the core, not the store: a lease that
+                    // ended a moment ago gets no key.
+                    let current = self.core.holds_current_lease(&worker_id, task_id, token)
+                        && self.sessions.contains_key(&worker_id);
+                    if current {
+                        self.send(&worker_id, CoordinatorMessage::TaskKey { task_id, token, wrapped });
+                    }
+                    let _ = reply.send(current);
                 }
                 Command::Workers { reply } => {
                     let _ = reply.send(self.core.workers());
@@ -538,6 +563,7 @@ impl Engine {
             }
             Action::JobFinished { job_id, state } => {
                 tracing::info!(job_id = %job_id, state = %state, "job finished");
+                self.keys.forget_job(job_id);
                 if let Some(inputs) = self.inline_inputs.remove(&job_id) {
                     self.inline_inputs_bytes -= inputs.iter().flatten().map(|b| b.len()).sum::<usize>();
                 }

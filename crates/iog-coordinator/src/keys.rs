@@ -18,7 +18,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use iog_proto::api::{ApiError, GrantOutcome, KeyRequest, TaskKeyGrant};
-use iog_proto::stream::CoordinatorMessage;
 use iog_types::{JobId, LeaseToken, TaskId, WorkerId};
 
 use crate::api::{Failure, owned_job};
@@ -73,11 +72,11 @@ impl KeyDesk {
     /// task replaces the earlier one.
     pub(crate) fn want(&self, task_id: TaskId, token: LeaseToken, worker_id: WorkerId) -> bool {
         let mut inner = self.inner.lock().expect("key desk lock");
-        let full = inner.n_wanted >= KEY_REQUESTS_MAX;
-        let job = inner.wanted.entry(task_id.job_id).or_default();
-        if !job.contains_key(&task_id.task_idx) && full {
+        let known = inner.wanted.get(&task_id.job_id).is_some_and(|job| job.contains_key(&task_id.task_idx));
+        if !known && inner.n_wanted >= KEY_REQUESTS_MAX {
             return false;
         }
+        let job = inner.wanted.entry(task_id.job_id).or_default();
         if job.insert(task_id.task_idx, Wanted { token, worker_id }).is_none() {
             inner.n_wanted += 1;
         }
@@ -116,7 +115,7 @@ impl KeyDesk {
     }
 
     /// Drops every request of a job that has ended.
-    fn forget_job(&self, job_id: JobId) {
+    pub(crate) fn forget_job(&self, job_id: JobId) {
         let mut inner = self.inner.lock().expect("key desk lock");
         if let Some(job) = inner.wanted.remove(&job_id) {
             inner.n_wanted -= job.len();
@@ -158,7 +157,7 @@ pub(crate) async fn worker_wants(state: &AppState, worker_id: &WorkerId, task_id
     match lease_is_current(state, task_id, token, worker_id).await {
         Ok(true) => {
             if !state.keys.want(task_id, token, worker_id.clone()) {
-                tracing::warn!(task_id = %task_id, "the key desk is full; the request waits for the next session");
+                tracing::warn!(task_id = %task_id, "the key desk is full; the worker asks again later");
             }
         }
         Ok(false) => tracing::debug!(worker_id = %worker_id, task_id = %task_id, "key asked under a stale lease"),
@@ -252,17 +251,14 @@ pub(crate) async fn task_keys(
     let mut outcome = GrantOutcome::default();
     for grant in grants {
         let token = LeaseToken(grant.token);
-        state.keys.remove(grant.task_id, token);
-        if !lease_is_current(&state, grant.task_id, token, &grant.worker_id).await? {
-            outcome.stale += 1;
-            continue;
-        }
-        let message = CoordinatorMessage::TaskKey { task_id: grant.task_id, token, wrapped: grant.wrapped };
-        if state.engine.deliver(grant.worker_id, message).await? {
+        // The engine checks the lease against the core itself, so a lease
+        // that ended after the owner wrapped the key gets nothing.
+        if state.engine.deliver_key(grant.worker_id, grant.task_id, token, grant.wrapped).await? {
             outcome.delivered += 1;
         } else {
             outcome.stale += 1;
         }
+        state.keys.remove(grant.task_id, token);
     }
     Ok(Json(outcome))
 }

@@ -108,7 +108,8 @@ impl Coordinator {
         let checkpointed =
             store.checkpoints().await.context("read ledger checkpoints")?.last().map_or(0, |c| c.n_entries);
         let (engine, handle) = Engine::new(core, payments, store.clone(), config.tick_interval_ms(), config.batch_max);
-        let engine = engine.with_signer(signer, checkpointed as usize);
+        let keys = Arc::new(crate::keys::KeyDesk::default());
+        let engine = engine.with_signer(signer, checkpointed as usize).with_key_desk(keys.clone());
         let engine = tokio::spawn(engine.run());
         for job_id in store.done_jobs_without_artifacts().await.context("find jobs to assemble")? {
             tokio::spawn(assemble::assemble_and_log(store.clone(), job_id));
@@ -143,7 +144,7 @@ impl Coordinator {
             },
             auth: Arc::new(auth),
             limiter: crate::limits::Limiter::new(config.rate_limits),
-            keys: Arc::default(),
+            keys,
         };
         let app = api::router(state);
         let timeouts = config.timeouts;

@@ -162,7 +162,12 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
         return;
     }
     if let Err(why) = check_seal_key(&worker_id, &seal_key, &seal_key_signature) {
-        refuse(&mut socket, "bad_seal_key", format!("{why}; install a matching iog version")).await;
+        let fix = if seal_key.is_empty() {
+            "the worker sent no seal key; install a matching iog version"
+        } else {
+            "the seal key is not the worker's own (it was replaced on the way, or signed by another key)"
+        };
+        refuse(&mut socket, "bad_seal_key", format!("{why}; {fix}")).await;
         return;
     }
     if devices.len() > DEVICES_MAX {

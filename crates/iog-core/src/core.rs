@@ -1821,7 +1821,8 @@ impl Core {
             .is_some_and(|task| task.state == TaskState::Leased && task.holder.as_ref() == Some(worker_id))
     }
 
-    fn holds_current_lease(&self, worker_id: &WorkerId, task_id: TaskId, token: LeaseToken) -> bool {
+    /// Whether `worker_id` holds `task_id` under the lease `token` now.
+    pub fn holds_current_lease(&self, worker_id: &WorkerId, task_id: TaskId, token: LeaseToken) -> bool {
         self.tasks.get(&task_id).is_some_and(|task| {
             task.state == TaskState::Leased && task.token == Some(token) && task.holder.as_ref() == Some(worker_id)
         })

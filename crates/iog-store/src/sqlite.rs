@@ -554,9 +554,10 @@ impl Store {
 
     /// Done jobs whose artifacts were never written (the coordinator stopped
     /// between the last commit and the assembly); assembled again on start.
+    /// (A sealed job never has any: its submitter assembles it.)
     pub async fn done_jobs_without_artifacts(&self) -> Result<Vec<JobId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT job_id FROM jobs j WHERE state = 'done' \
+            "SELECT job_id FROM jobs j WHERE state = 'done' AND sealed = 0 \
              AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = j.job_id)",
         )
         .fetch_all(&self.pool)

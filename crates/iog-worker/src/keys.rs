@@ -15,6 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 /// the submitter's client hands keys out only while it runs (`iog job
 /// watch`), and a task waiting longer would hold a slot for nothing.
 pub(crate) const KEY_WAIT_MAX: Duration = Duration::from_secs(10 * 60);
+/// A task still waiting for its key asks again this often: the coordinator
+/// keeps requests only in memory, and drops them when it is full.
+pub(crate) const KEY_ASK_AGAIN: Duration = Duration::from_secs(30);
 
 struct Slot {
     token: LeaseToken,
@@ -50,19 +53,26 @@ impl TaskKeys {
     /// Waits for the key of `task_id`, held under `token`, for at most
     /// [`KEY_WAIT_MAX`]. Dropping the future (a revoked task) withdraws it.
     pub(crate) async fn wait(self: &Arc<TaskKeys>, task_id: TaskId, token: LeaseToken) -> Result<TaskKey, String> {
-        let (key, arrived) = oneshot::channel();
+        let (key, mut arrived) = oneshot::channel();
         self.waiting.lock().expect("task keys lock").insert(task_id, Slot { token, key });
         let _withdraw = Withdraw { keys: self.clone(), task_id, token };
-        let _ = self.wanted.send((task_id, token));
         tracing::debug!(task_id = %task_id, "sealed task waits for its key");
-        match tokio::time::timeout(KEY_WAIT_MAX, arrived).await {
-            Ok(Ok(key)) => Ok(key),
-            Ok(Err(_)) => Err(format!("the key of sealed task {task_id} was withdrawn")),
-            Err(_) => Err(format!(
-                "the submitter did not hand out the key of sealed task {task_id} within {} s; its client must run \
-                 `iog job watch` for the job's tasks to get their keys",
-                KEY_WAIT_MAX.as_secs()
-            )),
+        let deadline = tokio::time::Instant::now() + KEY_WAIT_MAX;
+        loop {
+            let _ = self.wanted.send((task_id, token));
+            let ask_again = (tokio::time::Instant::now() + KEY_ASK_AGAIN).min(deadline);
+            match tokio::time::timeout_at(ask_again, &mut arrived).await {
+                Ok(Ok(key)) => return Ok(key),
+                Ok(Err(_)) => return Err(format!("the key of sealed task {task_id} was withdrawn")),
+                Err(_) if ask_again < deadline => continue,
+                Err(_) => {
+                    return Err(format!(
+                        "the submitter did not hand out the key of sealed task {task_id} within {} s; its client \
+                         must run `iog job watch` for the job's tasks to get their keys",
+                        KEY_WAIT_MAX.as_secs()
+                    ));
+                }
+            }
         }
     }
 

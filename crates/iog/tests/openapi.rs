@@ -422,6 +422,13 @@ async fn the_openapi_document_lists_every_route_and_real_answers_conform_to_it()
     assert_eq!(api.check("post", "/v1/jobs", plain).await.0, 415);
     let no_spec = jobs.try_clone().unwrap().json(&json!({ "specification": {} }));
     assert_eq!(api.check("post", "/v1/jobs", no_spec).await.0, 422);
+    // A sealed job sent with its workload section (what only a client that
+    // does not seal would send) is refused, not run in the clear.
+    let unsealed =
+        json!({ "spec": { "job": { "name": "x", "workload": "noop", "sealed": true }, "noop": { "n_tasks": 1 } } });
+    let (code, error) = api.check("post", "/v1/jobs", jobs.try_clone().unwrap().json(&unsealed)).await;
+    assert_eq!((code, error["code"].as_str()), (400, Some("invalid_spec")));
+    assert!(error["message"].as_str().unwrap().contains("which a sealed job never sends"), "{error}");
     let bad_spec = jobs.json(&json!({ "spec": { "job": { "name": "x", "workload": "nothing" } } }));
     assert_eq!(api.check("post", "/v1/jobs", bad_spec).await.0, 400);
 
