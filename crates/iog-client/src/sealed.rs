@@ -28,8 +28,8 @@
 //! index.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs::{self, File};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use iog_proto::api::{KeyRequest, PaymentAuthorization, SubmittedJob, TaskKeyGrant, TaskStatus};
@@ -733,70 +733,25 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` (in `dir`) so that a reader never sees half a
-/// file and the file survives a crash once this returns: a temp file of
-/// mode 0600, synced, renamed over `path`, then the folder synced.
+/// Writes `bytes` to `path` (in `dir`, created readable only by its owner)
+/// so that a reader never sees half a file and the file survives a crash
+/// once this returns.
 fn write_private_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let new_dir = !dir.is_dir();
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)?;
-    if new_dir && let Some(parent) = dir.parent() {
-        // The new folder's own entry must survive a crash too.
-        sync_dir(parent)?;
-    }
-    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("record");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let tmp_path = dir.join(format!(".{name}.tmp-{}-{nanos:09}", std::process::id()));
-    let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp_path)?;
-        // The mode given at creation is reduced by the umask; set it exactly.
-        #[cfg(unix)]
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp_path, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        // Best effort: the temp file holds a secret that was never used.
-        let _ = fs::remove_file(&tmp_path);
-    }
-    result
+    iog_host::private_file::create_private_dir(dir)?;
+    iog_host::private_file::write_private_atomically(dir, path, bytes)
 }
 
-#[cfg(unix)]
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+    iog_host::private_file::sync_dir(dir)
 }
 
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    // Folders cannot be opened for syncing here; the rename is still atomic.
-    Ok(())
-}
-
-#[cfg(unix)]
 fn warn_if_readable_by_others(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(metadata) = fs::metadata(path) {
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format!("{mode:o}"),
-                "the key record of a sealed job is readable by other users; run `chmod 600` on it"
-            );
-        }
+    let open = File::open(path).ok().and_then(|file| iog_host::private_file::open_to_others(&file));
+    if let Some(mode) = open {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "the key record of a sealed job is readable by other users; run `chmod 600` on it"
+        );
     }
 }
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path) {}

@@ -12,6 +12,7 @@ mod devices;
 mod identity;
 mod memory;
 pub mod owner;
+pub mod private_file;
 
 pub use devices::{DiscoveryReport, discover_devices, merge_devices};
 pub use identity::{Identity, IdentityError, KEY_FILE_NAME, verify, verify_key};

@@ -1,8 +1,8 @@
 //! The identity key file: 64 hex digits of secret seed on one line, written
 //! atomically and readable only by its owner.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::fs::File;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
 
 use super::IdentityError;
@@ -61,75 +61,28 @@ fn parse_seed(bytes: &[u8]) -> Result<[u8; 32], String> {
 /// Create the data dir (and its parents), readable only by its owner on
 /// unix because it holds the secret key.
 pub(super) fn create_dir(data_dir: &Path) -> Result<(), IdentityError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(data_dir).map_err(|source| IdentityError::CreateDataDir { path: data_dir.to_owned(), source })
+    crate::private_file::create_private_dir(data_dir)
+        .map_err(|source| IdentityError::CreateDataDir { path: data_dir.to_owned(), source })
 }
 
-/// Write `seed` to `path` atomically: a temp file in the same dir, synced,
-/// then renamed over `path`, then the dir synced so the rename survives a
-/// crash. A reader never sees a half-written key.
+/// Write `seed` to `path` atomically and durably, readable only by its
+/// owner: a reader never sees a half-written key.
 pub(super) fn write_seed(data_dir: &Path, path: &Path, seed: &[u8; 32]) -> Result<(), IdentityError> {
-    // A random suffix keeps two threads or processes racing on the same data
-    // dir from writing into one temp file.
-    let tmp_path = data_dir.join(format!(".identity.key.tmp-{:016x}", rand::random::<u64>()));
-    let result = write_tmp_and_rename(data_dir, &tmp_path, path, seed);
-    if result.is_err() {
-        // Best effort: a stale temp file holds a secret that was never used.
-        let _ = fs::remove_file(&tmp_path);
-    }
-    result.map_err(|source| IdentityError::WriteKey { path: path.to_owned(), source })
-}
-
-fn write_tmp_and_rename(data_dir: &Path, tmp_path: &Path, path: &Path, seed: &[u8; 32]) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(tmp_path)?;
-    // The mode given at creation is reduced by the umask; set it exactly.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let mut line = hex::encode(seed);
     line.push('\n');
-    file.write_all(line.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(tmp_path, path)?;
-    sync_dir(data_dir)
+    crate::private_file::write_private_atomically(data_dir, path, line.as_bytes())
+        .map_err(|source| IdentityError::WriteKey { path: path.to_owned(), source })
 }
 
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    // Directories cannot be opened for syncing on other platforms; the
-    // rename itself is still atomic.
-    Ok(())
-}
-
-#[cfg(unix)]
 fn warn_if_readable_by_others(file: &File, path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(metadata) = file.metadata() {
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format!("{mode:o}"),
-                "identity key file is readable by other users; run `chmod 600` on it"
-            );
-        }
+    if let Some(mode) = crate::private_file::open_to_others(file) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "identity key file is readable by other users; run `chmod 600` on it"
+        );
     }
 }
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_file: &File, _path: &Path) {}
 
 #[cfg(test)]
 mod tests {
