@@ -39,6 +39,11 @@ pub struct CoordinatorConfig {
     /// How long a bearer token issued against a wallet's signature lives.
     /// Default [`crate::TOKEN_TTL_MS_DEFAULT`] (15 minutes).
     pub token_ttl_ms: u64,
+    /// How long a worker holding a task of a sealed job waits for a key
+    /// that opens it before the coordinator takes the task back (the
+    /// attempt counts against the job, not the worker). Between 1 ms and
+    /// [`crate::KEY_WAIT_MS_MAX`]; default [`crate::KEY_WAIT_MS_DEFAULT`].
+    pub key_wait_ms: u64,
     /// TLS: a self-signed certificate kept in the data dir (the default),
     /// the operator's own files, or plain HTTP on loopback (`Insecure`).
     pub tls: crate::TlsMode,
@@ -68,6 +73,7 @@ impl CoordinatorConfig {
             challenge_walk_steps: iog_trust::claim::PROBES_PLAN,
             challenge_allowance_ms: crate::challenge::NETWORK_ALLOWANCE_MS,
             token_ttl_ms: crate::TOKEN_TTL_MS_DEFAULT,
+            key_wait_ms: crate::KEY_WAIT_MS_DEFAULT,
             tls: crate::TlsMode::SelfSigned,
             rate_limits: crate::RateLimits::default(),
             timeouts: crate::ConnectionTimeouts::default(),

@@ -291,13 +291,42 @@ pub(crate) struct Engine {
     spot_slots: Arc<tokio::sync::Semaphore>,
     /// Key requests of sealed jobs, dropped when their job ends.
     keys: Arc<crate::keys::KeyDesk>,
+    /// How long a key request may wait before its task is taken back.
+    key_wait: Duration,
+    /// When `keys` was last swept for requests that waited too long.
+    keys_swept: std::time::Instant,
 }
 
 impl Engine {
-    /// Tells `keys` when a job ends, so that its key requests go with it.
-    pub(crate) fn with_key_desk(mut self, keys: Arc<crate::keys::KeyDesk>) -> Engine {
+    /// Tells `keys` when a job ends, so that its key requests go with it,
+    /// and takes a task back from its worker when the worker's request
+    /// has waited `key_wait_ms` for a key that opens it.
+    pub(crate) fn with_key_desk(mut self, keys: Arc<crate::keys::KeyDesk>, key_wait_ms: u64) -> Engine {
         self.keys = keys;
+        self.key_wait = Duration::from_millis(key_wait_ms);
         self
+    }
+
+    /// Turns the key requests that waited too long into events, at most
+    /// about four times per wait (and at least once a second), and drops
+    /// those whose lease ended.
+    fn sweep_keys(&mut self, now: UnixMs, actions: &mut Vec<Action>) {
+        let every = (self.key_wait / 4).min(Duration::from_secs(1));
+        if self.keys_swept.elapsed() < every {
+            return;
+        }
+        self.keys_swept = std::time::Instant::now();
+        let core = &self.core;
+        let overdue = self
+            .keys
+            .sweep(self.key_wait, |worker_id, task_id, token| core.holds_current_lease(worker_id, task_id, token));
+        for o in overdue {
+            tracing::info!(worker_id = %o.worker_id, task_id = %o.task_id, waited_s = o.waited.as_secs(),
+                "no task key from the submitter; taking the task back");
+            let waited_ms = u64::try_from(o.waited.as_millis()).unwrap_or(u64::MAX);
+            let event = Event::KeyNotGiven { worker_id: o.worker_id, task_id: o.task_id, token: o.token, waited_ms };
+            self.handle(event, now, actions);
+        }
     }
 
     /// Signs checkpoints with `signer`; the store's last checkpoint covers
@@ -354,6 +383,8 @@ impl Engine {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),
             keys: Arc::default(),
+            key_wait: Duration::from_millis(crate::keys::KEY_WAIT_MS_DEFAULT),
+            keys_swept: std::time::Instant::now(),
         };
         (engine, EngineHandle { tx })
     }
@@ -388,6 +419,7 @@ impl Engine {
         let journal_before = self.payments.ledger().journal().len();
         let mut actions = Vec::new();
         self.handle(Event::Tick, now, &mut actions);
+        self.sweep_keys(now, &mut actions);
         self.payments.release_unstaked(now);
         self.pay_rewards(now);
         let mut barriers = Vec::new();

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
@@ -30,6 +31,14 @@ use crate::server::AppState;
 pub const KEY_REQUESTS_MAX: usize = 100_000;
 /// Most grants one `POST /v1/jobs/{id}/task-keys` may carry.
 pub const GRANTS_PER_REQUEST_MAX: usize = 4_096;
+/// How long a worker holding a sealed task waits for a key that opens it
+/// before the coordinator takes the task back, unless configured
+/// otherwise: 5 minutes.
+pub const KEY_WAIT_MS_DEFAULT: u64 = 5 * 60_000;
+/// The longest wait a coordinator may be configured with. A worker gives
+/// up on a key by itself after 10 minutes and reports the task failed,
+/// which counts against it; the coordinator must act first.
+pub const KEY_WAIT_MS_MAX: u64 = 9 * 60_000;
 
 /// A worker's seal key as its hello gave it.
 #[derive(Debug, Clone)]
@@ -42,6 +51,20 @@ struct SealKey {
 struct Wanted {
     token: LeaseToken,
     worker_id: WorkerId,
+    /// When the worker first asked under this lease; a key that did not
+    /// open the task does not restart the clock.
+    since: Instant,
+    /// A key was passed on and the worker has not asked again since.
+    given: bool,
+}
+
+/// A request that waited too long for a key, for the engine to act on.
+#[derive(Debug, Clone)]
+pub(crate) struct Overdue {
+    pub(crate) worker_id: WorkerId,
+    pub(crate) task_id: TaskId,
+    pub(crate) token: LeaseToken,
+    pub(crate) waited: Duration,
 }
 
 #[derive(Default)]
@@ -69,18 +92,68 @@ impl KeyDesk {
 
     /// Files the request of `worker_id`, which holds `task_id` under
     /// `token`; false when the desk is full. A later request for the same
-    /// task replaces the earlier one.
+    /// task replaces the earlier one; under the same lease it keeps the
+    /// time of the first.
     pub(crate) fn want(&self, task_id: TaskId, token: LeaseToken, worker_id: WorkerId) -> bool {
         let mut inner = self.inner.lock().expect("key desk lock");
-        let known = inner.wanted.get(&task_id.job_id).is_some_and(|job| job.contains_key(&task_id.task_idx));
-        if !known && inner.n_wanted >= KEY_REQUESTS_MAX {
-            return false;
-        }
+        let known = inner.wanted.get(&task_id.job_id).and_then(|job| job.get(&task_id.task_idx));
+        let since = match known {
+            Some(wanted) if wanted.token == token && wanted.worker_id == worker_id => wanted.since,
+            Some(_) => Instant::now(),
+            None if inner.n_wanted >= KEY_REQUESTS_MAX => return false,
+            None => Instant::now(),
+        };
         let job = inner.wanted.entry(task_id.job_id).or_default();
-        if job.insert(task_id.task_idx, Wanted { token, worker_id }).is_none() {
+        if job.insert(task_id.task_idx, Wanted { token, worker_id, since, given: false }).is_none() {
             inner.n_wanted += 1;
         }
         true
+    }
+
+    /// Notes that a key was passed on for `task_id` under `token`: the
+    /// request is no longer listed, but its time is kept in case the key
+    /// does not open the task and the worker asks again.
+    fn given(&self, task_id: TaskId, token: LeaseToken) {
+        let mut inner = self.inner.lock().expect("key desk lock");
+        if let Some(wanted) = inner.wanted.get_mut(&task_id.job_id).and_then(|job| job.get_mut(&task_id.task_idx))
+            && wanted.token == token
+        {
+            wanted.given = true;
+        }
+    }
+
+    /// Takes out every request whose lease `is_current` no longer holds,
+    /// and returns (and takes out) those that waited `wait` or longer with
+    /// no key given since.
+    pub(crate) fn sweep(
+        &self,
+        wait: Duration,
+        is_current: impl Fn(&WorkerId, TaskId, LeaseToken) -> bool,
+    ) -> Vec<Overdue> {
+        let mut inner = self.inner.lock().expect("key desk lock");
+        let now = Instant::now();
+        let mut overdue = Vec::new();
+        let mut removed = 0;
+        inner.wanted.retain(|&job_id, job| {
+            job.retain(|&task_idx, wanted| {
+                let task_id = TaskId::new(job_id, task_idx);
+                let waited = now.saturating_duration_since(wanted.since);
+                let keep = if !is_current(&wanted.worker_id, task_id, wanted.token) {
+                    false
+                } else if !wanted.given && waited >= wait {
+                    let (worker_id, token) = (wanted.worker_id.clone(), wanted.token);
+                    overdue.push(Overdue { worker_id, task_id, token, waited });
+                    false
+                } else {
+                    true
+                };
+                removed += usize::from(!keep);
+                keep
+            });
+            !job.is_empty()
+        });
+        inner.n_wanted -= removed;
+        overdue
     }
 
     /// The waiting requests of one job, with each worker's seal key.
@@ -88,6 +161,7 @@ impl KeyDesk {
         let inner = self.inner.lock().expect("key desk lock");
         let Some(job) = inner.wanted.get(&job_id) else { return Vec::new() };
         job.iter()
+            .filter(|(_, wanted)| !wanted.given)
             .filter_map(|(&task_idx, wanted)| {
                 let key = inner.seal_keys.get(&wanted.worker_id)?;
                 Some(KeyRequest {
@@ -255,10 +329,11 @@ pub(crate) async fn task_keys(
         // that ended after the owner wrapped the key gets nothing.
         if state.engine.deliver_key(grant.worker_id, grant.task_id, token, grant.wrapped).await? {
             outcome.delivered += 1;
+            state.keys.given(grant.task_id, token);
         } else {
             outcome.stale += 1;
+            state.keys.remove(grant.task_id, token);
         }
-        state.keys.remove(grant.task_id, token);
     }
     Ok(Json(outcome))
 }

@@ -40,6 +40,7 @@ mod tls;
 pub use auth::TOKEN_TTL_MS_DEFAULT;
 pub use challenge::NETWORK_ALLOWANCE_MS as CHALLENGE_ALLOWANCE_MS_DEFAULT;
 pub use config::{CoordinatorConfig, DEFAULT_FEE_BPS, DEFAULT_LISTEN};
+pub use keys::{KEY_WAIT_MS_DEFAULT, KEY_WAIT_MS_MAX};
 pub use limits::{REQUESTS_BURST_DEFAULT, REQUESTS_PER_S_DEFAULT, RateLimits, SESSIONS_PER_ADDRESS_DEFAULT};
 pub use listener::ConnectionTimeouts;
 pub use probes::PROBE_INTERVAL_MS_DEFAULT;

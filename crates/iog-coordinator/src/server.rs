@@ -69,6 +69,13 @@ impl Coordinator {
     /// The bound address is also written to `<data_dir>/coordinator.addr`,
     /// so tools can find a coordinator that was started on port 0.
     pub async fn start(config: CoordinatorConfig) -> anyhow::Result<Coordinator> {
+        anyhow::ensure!(
+            (1..=crate::KEY_WAIT_MS_MAX).contains(&config.key_wait_ms),
+            "the key wait of sealed tasks is {} ms; it must be between 1 ms and {} ms, shorter than a worker's own \
+             10-minute wait",
+            config.key_wait_ms,
+            crate::KEY_WAIT_MS_MAX
+        );
         let store = Store::open(&config.data_dir).await.context("open store")?;
         let snapshot = store.load_snapshot().await.context("load stored state")?;
         let n_jobs = snapshot.jobs.len();
@@ -109,7 +116,7 @@ impl Coordinator {
             store.checkpoints().await.context("read ledger checkpoints")?.last().map_or(0, |c| c.n_entries);
         let (engine, handle) = Engine::new(core, payments, store.clone(), config.tick_interval_ms(), config.batch_max);
         let keys = Arc::new(crate::keys::KeyDesk::default());
-        let engine = engine.with_signer(signer, checkpointed as usize).with_key_desk(keys.clone());
+        let engine = engine.with_signer(signer, checkpointed as usize).with_key_desk(keys.clone(), config.key_wait_ms);
         let engine = tokio::spawn(engine.run());
         for job_id in store.done_jobs_without_artifacts().await.context("find jobs to assemble")? {
             tokio::spawn(assemble::assemble_and_log(store.clone(), job_id));

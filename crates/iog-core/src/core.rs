@@ -483,6 +483,18 @@ impl Core {
                     self.retry_or_fail(task_id, error, now, &mut out);
                 }
             }
+            Event::KeyNotGiven { worker_id, task_id, token, waited_ms } => {
+                if self.holds_current_lease(&worker_id, task_id, token) {
+                    let error = format!(
+                        "the submitter handed out no task key that opened the task within {} s; a sealed job \
+                         needs its submitter's client online (`iog job watch`) to hand out keys",
+                        waited_ms / 1000
+                    );
+                    self.release_lease(task_id);
+                    out.push(Action::Revoke { worker_id: worker_id.clone(), task_id, token, reason: error.clone() });
+                    self.retry_or_fail(task_id, error, now, &mut out);
+                }
+            }
             Event::CancelJob { job_id } => {
                 if self.jobs.get(&job_id).is_some_and(|job| job.state == JobState::Running) {
                     let reason = "cancelled by its submitter".to_owned();

@@ -113,6 +113,13 @@ pub enum Event {
     SpotChecked { task_id: TaskId, passed: bool, detail: String },
     /// A worker could not run a task.
     TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
+    /// The worker holding a task of a sealed job asked for its key and the
+    /// submitter gave none that opened it within the coordinator's wait.
+    /// The task goes back to the queue (the attempt counts, so a submitter
+    /// who never answers ends with a failed job) and the worker is told to
+    /// drop it; unlike [`Event::TaskFailed`], nothing counts against the
+    /// worker, whose only part was to wait.
+    KeyNotGiven { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, waited_ms: u64 },
     /// The submitter cancels a job.
     CancelJob { job_id: JobId },
     /// The shell ends a running job as failed, for a reason of its own (its

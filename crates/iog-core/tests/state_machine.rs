@@ -235,3 +235,41 @@ fn a_lease_its_holder_never_mentions_lapses_after_two_heartbeats() {
     assert!(actions.iter().any(|a| matches!(a, Action::Revoke { token, .. } if *token == lease.2)));
     core.check_invariants().unwrap();
 }
+
+#[test]
+fn a_key_never_given_takes_the_task_back_without_blaming_the_worker() {
+    let mut core = Core::new(config());
+    connect(&mut core, "a", 0);
+    let mut actions = core.handle(Event::JobSubmitted(NewJob { sealed: true, ..job(9, 1) }), 0);
+    let mut now = 0;
+    for attempt in 1..=3 {
+        let (worker_id, task_id, token) = assigns(&actions).remove(0);
+        // A stale lease's timeout changes nothing.
+        let stale =
+            Event::KeyNotGiven { worker_id: worker_id.clone(), task_id, token: LeaseToken(token.0 + 99), waited_ms: 1 };
+        assert!(core.handle(stale, now).is_empty());
+        let waited = Event::KeyNotGiven { worker_id: worker_id.clone(), task_id, token, waited_ms: 300_000 };
+        actions = core.handle(waited, now);
+        assert!(
+            actions.iter().any(|a| matches!(a, Action::Revoke { worker_id: w, task_id: t, reason, .. }
+                if *w == worker_id && *t == task_id && reason.contains("within 300 s"))),
+            "{actions:?}"
+        );
+        if attempt < 3 {
+            now += 100;
+            actions = core.handle(Event::Tick, now);
+        }
+    }
+    assert_eq!(core.job(JobId(9)).unwrap().state, JobState::Failed);
+    let reason = actions.iter().find_map(|a| match a {
+        Action::Persist(Change::JobEnded { state: JobState::Failed, reason, .. }) => reason.clone(),
+        _ => None,
+    });
+    assert!(
+        reason.as_deref().is_some_and(|r| r.contains("after 3 attempts") && r.contains("no task key")),
+        "{reason:?}"
+    );
+    let record = core.workers().into_iter().find(|w| w.worker_id == worker("a")).unwrap().reputation;
+    assert_eq!((record.tasks_failed, record.leases_lapsed), (0, 0), "{record:?}");
+    core.check_invariants().unwrap();
+}

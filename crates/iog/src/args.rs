@@ -310,6 +310,12 @@ pub struct CoordinatorArgs {
     #[arg(long, default_value_t = iog_coordinator::TOKEN_TTL_MS_DEFAULT / 1000,
           value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
     pub token_ttl_s: u64,
+    /// How long a worker holding a task of a sealed job waits for the
+    /// submitter's key before the coordinator takes the task back (the
+    /// attempt counts against the job, never the worker).
+    #[arg(long, default_value_t = iog_coordinator::KEY_WAIT_MS_DEFAULT / 1000,
+          value_parser = clap::value_parser!(u64).range(1..=iog_coordinator::KEY_WAIT_MS_MAX / 1000))]
+    pub key_wait_s: u64,
     /// How long a client has to send a request's headers, counted from when
     /// it connects or finishes its last request.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]

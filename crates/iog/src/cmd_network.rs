@@ -52,6 +52,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(false);
     config.fee_bps = args.fee_bps;
     config.token_ttl_ms = args.token_ttl_s * 1000;
+    config.key_wait_ms = args.key_wait_s * 1000;
     config.timeouts = iog_coordinator::ConnectionTimeouts {
         header_read: Duration::from_secs(args.header_read_timeout_s),
         idle: Duration::from_secs(args.idle_timeout_s),

@@ -184,6 +184,35 @@ async fn task_keys_go_only_from_the_owner_to_the_lease_holder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitter_who_hands_out_no_keys_fails_its_job_not_the_workers() {
+    let cluster = Cluster::start_with(1, &["--key-wait-s", "1"]).await;
+    let (sealed_file, _) = sealed_render_job(cluster.dir.path());
+    let text = std::fs::read_to_string(&sealed_file)
+        .unwrap()
+        .replace("max_attempts = 10", "max_attempts = 2")
+        .replace("policy = \"replicate\"\nreplicas = 2\n", "policy = \"none\"\n");
+    let spec = iog_workloads::parse_job_file(&text, cluster.dir.path()).unwrap();
+    // Submitted, and then nobody serves its keys.
+    let (submitted, _record) = iog_client::sealed::submit(&cluster.client, &spec, &cluster.wallet_dir()).await.unwrap();
+    let status = cluster.wait_job(submitted.job_id, Duration::from_secs(60), |s| s.state.is_final()).await;
+    assert_eq!(status.state, JobState::Failed, "{status:?}");
+    let reason = status.reason.unwrap_or_default();
+    assert!(reason.contains("no task key") && reason.contains("iog job watch"), "{reason}");
+    assert_eq!(status.tasks.committed, 0);
+
+    // The worker waited for keys, was told to drop each task, and nothing
+    // of it counts against the worker.
+    let worker = cluster.client.workers().await.unwrap().into_iter().next().expect("the worker");
+    assert_eq!(worker.worker_id, cluster.workers[0].0);
+    assert_eq!((worker.tasks_failed, worker.leases_lapsed), (0, 0), "{worker:?}");
+    assert!(worker.available, "{worker:?}");
+    let log = cluster.workers[0].1.log_text();
+    // (One task twice to fail the job; others may have been taken back too.)
+    assert!(log.matches("task revoked").count() >= 2, "{log}");
+    assert!(log.contains("no task key"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coordinator_refuses_sealed_specs_that_leak_or_borrow() {
     let cluster = Cluster::start(0).await;
     let (sealed_file, _) = sealed_render_job(cluster.dir.path());
