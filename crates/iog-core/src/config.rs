@@ -66,6 +66,12 @@ pub struct Config {
     /// Default 3 600 000 ms (an hour); the suspension is not kept across a
     /// coordinator restart.
     pub wrong_result_suspend_ms: u64,
+    /// How long a task may hold its lease when its job sets no
+    /// `task_timeout_ms`: past it the lease lapses like a job's own timeout
+    /// (it counts against the holder), so a worker that keeps saying it
+    /// runs a task it dropped cannot hold the task forever. 0: no limit.
+    /// Default [`TASK_TIMEOUT_DEFAULT_MS`] (six hours).
+    pub task_timeout_default_ms: u64,
     /// The secret key of adaptive verification's draws: which results of a
     /// trusted worker are checked again. The coordinator draws one at each
     /// start and tells no one, so a worker cannot foresee the checks;
@@ -95,12 +101,23 @@ impl Default for Config {
             wrong_result_slash_bps: 2_000,
             wrong_result_suspend_ms: 3_600_000,
             spot_check_timeout_ms: 60_000,
+            task_timeout_default_ms: TASK_TIMEOUT_DEFAULT_MS,
             verify_key: 0,
         }
     }
 }
 
+/// The task timeout of jobs that set none, unless configured otherwise:
+/// six hours, far above any built-in workload's task and short enough that
+/// a stalled lease does not hold a job for days.
+pub const TASK_TIMEOUT_DEFAULT_MS: u64 = 6 * 3_600_000;
+
 impl Config {
+    /// The task timeout of a job that sets `own` (or none).
+    pub fn task_timeout_ms(&self, own: Option<u64>) -> Option<u64> {
+        own.or((self.task_timeout_default_ms > 0).then_some(self.task_timeout_default_ms))
+    }
+
     /// How long after its last heartbeat a worker is declared dead.
     pub fn worker_timeout_ms(&self) -> u64 {
         self.heartbeat_interval_ms.saturating_mul(u64::from(self.missed_heartbeats_max.max(1)))

@@ -367,7 +367,9 @@ impl Core {
                     core.deadlines.insert((now + timeout_ms, holder));
                     // A restored lease's clock restarts: the store does not
                     // keep when it was granted.
-                    if let (Some(task_timeout_ms), Some(token)) = (job.task_timeout_ms, restored.token) {
+                    if let (Some(task_timeout_ms), Some(token)) =
+                        (core.config.task_timeout_ms(job.task_timeout_ms), restored.token)
+                    {
                         core.lease_deadlines.insert((now + task_timeout_ms, task_id, token));
                     }
                 }
@@ -596,8 +598,15 @@ impl Core {
                 continue;
             }
             let Some(holder) = task.holder.clone() else { continue };
-            let timeout_ms = self.jobs[&task_id.job_id].task_timeout_ms.unwrap_or_default();
-            let reason = format!("ran past its job's task_timeout_ms of {timeout_ms} on worker {}", holder.short());
+            let reason = match self.jobs[&task_id.job_id].task_timeout_ms {
+                Some(own) => format!("ran past its job's task_timeout_ms of {own} on worker {}", holder.short()),
+                None => format!(
+                    "ran past the network's default task timeout of {} ms on worker {} (a job sets its own with \
+                     [job] task_timeout_ms)",
+                    self.config.task_timeout_default_ms,
+                    holder.short()
+                ),
+            };
             out.push(Action::Revoke { worker_id: holder.clone(), task_id, token, reason: reason.clone() });
             self.record_outcome(&holder, |r| r.leases_lapsed += 1, out);
             self.release_lease(task_id);
@@ -1536,7 +1545,8 @@ impl Core {
     /// gang reservation already holds them).
     fn lease_task(&mut self, task_id: TaskId, entry: EntryId, take: bool, now: UnixMs, out: &mut Vec<Action>) {
         let job = &self.jobs[&task_id.job_id];
-        let (count, submitter, task_timeout_ms) = (job.devices_per_task, job.submitter.clone(), job.task_timeout_ms);
+        let task_timeout_ms = self.config.task_timeout_ms(job.task_timeout_ms);
+        let (count, submitter) = (job.devices_per_task, job.submitter.clone());
         let view = self.index.get(entry).expect("placed entries exist");
         let worker_id = view.owner.clone();
         let price_io_per_hour =

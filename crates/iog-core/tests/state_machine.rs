@@ -273,3 +273,29 @@ fn a_key_never_given_takes_the_task_back_without_blaming_the_worker() {
     assert_eq!((record.tasks_failed, record.leases_lapsed), (0, 0), "{record:?}");
     core.check_invariants().unwrap();
 }
+
+#[test]
+fn a_job_without_a_task_timeout_gets_the_networks_default() {
+    // A worker that keeps saying it runs the task (its heartbeats list the
+    // lease) but never finishes holds it only until the default timeout.
+    let mut core = Core::new(Config { task_timeout_default_ms: 1_000, heartbeat_interval_ms: 10_000, ..config() });
+    connect(&mut core, "a", 0);
+    let (worker_id, task_id, token) = assigns(&core.handle(Event::JobSubmitted(job(3, 1)), 0)).remove(0);
+    let held = vec![RunningTask { task_id, token }];
+    assert!(core.handle(Event::Heartbeat { worker_id: worker_id.clone(), held: held.clone() }, 999).is_empty());
+    let actions = core.handle(Event::Tick, 1_000);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Revoke { task_id: t, reason, .. }
+            if *t == task_id && reason.contains("default task timeout of 1000 ms"))),
+        "{actions:?}"
+    );
+    let record = core.workers().into_iter().find(|w| w.worker_id == worker_id).unwrap().reputation;
+    assert_eq!(record.leases_lapsed, 1);
+    // With the default off, nothing lapses.
+    let mut core = Core::new(Config { task_timeout_default_ms: 0, heartbeat_interval_ms: 10_000, ..config() });
+    connect(&mut core, "a", 0);
+    let (worker_id, task_id, token) = assigns(&core.handle(Event::JobSubmitted(job(3, 1)), 0)).remove(0);
+    core.handle(Event::Heartbeat { worker_id, held: vec![RunningTask { task_id, token }] }, 5_000);
+    assert!(!core.handle(Event::Tick, 5_001).iter().any(|a| matches!(a, Action::Revoke { .. })));
+    core.check_invariants().unwrap();
+}

@@ -180,6 +180,12 @@ pub struct Timings {
     /// How long after a failed challenge the next one comes.
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=24 * 3_600_000))]
     pub challenge_retry_ms: u64,
+    /// How long a task may run when its job sets no `task_timeout_ms`;
+    /// past it the lease lapses against its worker and the task is tried
+    /// elsewhere. 0: no limit.
+    #[arg(long, default_value_t = iog_core::TASK_TIMEOUT_DEFAULT_MS / 1000,
+          value_parser = clap::value_parser!(u64).range(0..=7 * 24 * 3600))]
+    pub task_timeout_default_s: u64,
     /// Steps of the memory challenge's walk. Fewer tolerate hosts that run
     /// several workers side by side, and prove less (docs/TRUST.md).
     /// Default 1048576; 65536 for `up`, whose workers share one machine.
@@ -211,6 +217,7 @@ impl Timings {
             retry_backoff_base_ms: self.retry_backoff_ms,
             challenge_interval_ms: self.challenge_interval_ms,
             challenge_retry_ms: self.challenge_retry_ms,
+            task_timeout_default_ms: self.task_timeout_default_s * 1000,
             ..iog_core::Config::default()
         }
     }
