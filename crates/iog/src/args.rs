@@ -74,6 +74,59 @@ pub enum Command {
     Ledger(LedgerArgs),
     /// Search what online workers offer.
     Market(MarketArgs),
+    /// Run WebAssembly (WASI) modules in the worker's sandbox, on this
+    /// machine (needs a build with `--features wasm`).
+    Wasm(WasmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WasmArgs {
+    #[command(subcommand)]
+    pub command: WasmCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WasmCommand {
+    /// Run one task of a module here, exactly as a worker would: inputs
+    /// read-only at /in, output files from /out, a still clock, seeded
+    /// random bytes, no network, and the given limits.
+    Run(WasmRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WasmRunArgs {
+    /// The module: a `.wasm` file (WASI preview 1 command) or its text format.
+    pub module: PathBuf,
+    /// Arguments the module gets after its name (put them after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+    /// An input file, seen by the module as /in/<its file name>; repeatable.
+    #[arg(long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// An environment variable for the module, as KEY=VALUE; repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Where to write the files the module leaves in /out (and its
+    /// standard output, as `stdout`).
+    #[arg(long, default_value = "wasm-out")]
+    pub out: PathBuf,
+    /// The task's index (IOG_TASK_INDEX) and the job's task count (IOG_N_TASKS).
+    #[arg(long, default_value_t = 0)]
+    pub task_index: u32,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tasks: u32,
+    /// Instructions the run may execute.
+    #[arg(long, default_value_t = 10_000_000_000)]
+    pub fuel: u64,
+    /// Linear memory the module may have, in MiB.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub memory_mib: u64,
+    /// Wall-clock limit of the run.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3_600_000))]
+    pub timeout_ms: u64,
+    /// Most bytes the module may write (files in /out and standard output).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub output_mib: u64,
 }
 
 #[derive(Debug, Args)]

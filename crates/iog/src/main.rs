@@ -5,6 +5,7 @@ mod cmd_job;
 mod cmd_ledger;
 mod cmd_market;
 mod cmd_network;
+mod cmd_wasm;
 mod cmd_worker;
 mod display;
 mod watch;
@@ -45,6 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Wallet(args) => cmd_ledger::wallet(&global, args).await,
         Command::Ledger(args) => cmd_ledger::ledger(&global, args).await,
         Command::Market(args) => cmd_market::market(&global, args).await,
+        Command::Wasm(args) => cmd_wasm::wasm(args).await,
     }
 }
 

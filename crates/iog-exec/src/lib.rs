@@ -1,0 +1,31 @@
+//! Executors for code that users bring to the network, run on a worker
+//! without letting it harm the owner's machine.
+//!
+//! [`WasmExecutor`] runs a WebAssembly module (WASI preview 1) per task
+//! with wasmtime. A module sees exactly this, and nothing else:
+//!
+//! - `argv`: the module's name, then the job's arguments; the environment
+//!   the job gives, plus `IOG_TASK_INDEX` and `IOG_N_TASKS`;
+//! - the task's input files, read-only, at `/in`;
+//! - an empty directory it may write, at `/out`: every regular file left
+//!   there (and its standard output) is the task's output;
+//! - a clock that stands still at [`FIXED_WALL_CLOCK_S`] and random bytes
+//!   drawn from the task's own seed, so the same task gives the same bytes
+//!   on every worker and replicas can be compared by digest;
+//! - no network (WASI preview 1 has no way to open a connection, and no
+//!   socket is handed in), no other file, no environment of the worker's.
+//!
+//! Each run is bounded by [`WasmLimits`]: an instruction budget (fuel), a
+//! cap on linear memory, a wall-clock limit (epoch interruption, checked
+//! every [`EPOCH_TICK`]), and caps on what it may write. Running past any of
+//! them stops the module with a [`WasmError`] that says which; the worker
+//! running it is unaffected.
+
+mod bundle;
+mod wasm;
+
+pub use bundle::{BUNDLE_STDOUT, Bundle, BundleError};
+pub use wasm::{
+    EPOCH_TICK, FIXED_WALL_CLOCK_S, INPUT_NAME_BYTES_MAX, STDERR_TAIL_BYTES, WasmError, WasmExecutor, WasmLimits,
+    WasmRun, WasmTask,
+};
