@@ -18,17 +18,27 @@ const MONTECARLO: &[u8] = include_bytes!("../../../examples/wasm/montecarlo.wasm
 fn run(executor: &WasmExecutor, module: &[u8], args: &[&str], task_idx: u32) -> iog_exec::WasmRun {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let task =
-        WasmTask { module, name: "m.wasm", args: &args, env: &[], inputs: &[], task_idx, n_tasks: u32::MAX, seed: [1; 32] };
+    let task = WasmTask {
+        module,
+        name: "m.wasm",
+        args: &args,
+        env: &[],
+        inputs: &[],
+        task_idx,
+        n_tasks: u32::MAX,
+        seed: [1; 32],
+    };
     executor.run(&task, &WasmLimits::default(), dir.path()).expect("the module runs")
 }
 
 fn main() {
     let tasks: u32 = std::env::args().nth(1).map_or(200, |n| n.parse().expect("a task count"));
     let executor = WasmExecutor::new().expect("a wasm engine");
-    for (name, module) in [("sandbox-probe.wasm", PROBE), ("montecarlo.wasm", MONTECARLO)] {
+    let probe_args: &[&str] = &["ok", "x"];
+    let mc_args: &[&str] = &["--samples", "1"];
+    for (name, module, args) in [("sandbox-probe.wasm", PROBE, probe_args), ("montecarlo.wasm", MONTECARLO, mc_args)] {
         let fresh = WasmExecutor::new().expect("a wasm engine");
-        let first = run(&fresh, module, &["ok", "x"], 0);
+        let first = run(&fresh, module, args, 0);
         println!("compile {name} ({} KiB): {:.1} ms", module.len() / 1024, first.compile.as_secs_f64() * 1e3);
     }
 
