@@ -489,6 +489,9 @@ impl Engine {
                     let current = self.core.holds_current_lease(&worker_id, task_id, token)
                         && self.sessions.contains_key(&worker_id);
                     if current {
+                        // Marked here, not after the reply, so no sweep
+                        // between the two can take the task back.
+                        self.keys.given(task_id, token);
                         self.send(&worker_id, CoordinatorMessage::TaskKey { task_id, token, wrapped });
                     }
                     let _ = reply.send(current);

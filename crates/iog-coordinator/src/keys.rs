@@ -51,11 +51,12 @@ struct SealKey {
 struct Wanted {
     token: LeaseToken,
     worker_id: WorkerId,
-    /// When the worker first asked under this lease; a key that did not
-    /// open the task does not restart the clock.
+    /// When the worker first asked under this lease.
     since: Instant,
     /// A key was passed on and the worker has not asked again since.
     given: bool,
+    /// A key was passed on under this lease at some time.
+    answered: bool,
 }
 
 /// A request that waited too long for a key, for the engine to act on.
@@ -103,8 +104,12 @@ impl KeyDesk {
             None if inner.n_wanted >= KEY_REQUESTS_MAX => return false,
             None => Instant::now(),
         };
+        // A request under the same lease after a key went out (it did not
+        // open, or the request crossed the key) is listed again, but no
+        // longer timed: the submitter did answer.
+        let answered = known.is_some_and(|wanted| wanted.token == token && wanted.answered);
         let job = inner.wanted.entry(task_id.job_id).or_default();
-        if job.insert(task_id.task_idx, Wanted { token, worker_id, since, given: false }).is_none() {
+        if job.insert(task_id.task_idx, Wanted { token, worker_id, since, given: false, answered }).is_none() {
             inner.n_wanted += 1;
         }
         true
@@ -113,18 +118,19 @@ impl KeyDesk {
     /// Notes that a key was passed on for `task_id` under `token`: the
     /// request is no longer listed, but its time is kept in case the key
     /// does not open the task and the worker asks again.
-    fn given(&self, task_id: TaskId, token: LeaseToken) {
+    pub(crate) fn given(&self, task_id: TaskId, token: LeaseToken) {
         let mut inner = self.inner.lock().expect("key desk lock");
         if let Some(wanted) = inner.wanted.get_mut(&task_id.job_id).and_then(|job| job.get_mut(&task_id.task_idx))
             && wanted.token == token
         {
             wanted.given = true;
+            wanted.answered = true;
         }
     }
 
     /// Takes out every request whose lease `is_current` no longer holds,
     /// and returns (and takes out) those that waited `wait` or longer with
-    /// no key given since.
+    /// no key ever given under their lease.
     pub(crate) fn sweep(
         &self,
         wait: Duration,
@@ -140,7 +146,7 @@ impl KeyDesk {
                 let waited = now.saturating_duration_since(wanted.since);
                 let keep = if !is_current(&wanted.worker_id, task_id, wanted.token) {
                     false
-                } else if !wanted.given && waited >= wait {
+                } else if !wanted.answered && waited >= wait {
                     let (worker_id, token) = (wanted.worker_id.clone(), wanted.token);
                     overdue.push(Overdue { worker_id, task_id, token, waited });
                     false
@@ -329,7 +335,6 @@ pub(crate) async fn task_keys(
         // that ended after the owner wrapped the key gets nothing.
         if state.engine.deliver_key(grant.worker_id, grant.task_id, token, grant.wrapped).await? {
             outcome.delivered += 1;
-            state.keys.given(grant.task_id, token);
         } else {
             outcome.stale += 1;
             state.keys.remove(grant.task_id, token);

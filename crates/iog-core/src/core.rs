@@ -488,7 +488,7 @@ impl Core {
             Event::KeyNotGiven { worker_id, task_id, token, waited_ms } => {
                 if self.holds_current_lease(&worker_id, task_id, token) {
                     let error = format!(
-                        "the submitter handed out no task key that opened the task within {} s; a sealed job \
+                        "the submitter handed out no task key within {} s; a sealed job \
                          needs its submitter's client online (`iog job watch`) to hand out keys",
                         waited_ms / 1000
                     );

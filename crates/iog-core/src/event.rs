@@ -114,7 +114,7 @@ pub enum Event {
     /// A worker could not run a task.
     TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
     /// The worker holding a task of a sealed job asked for its key and the
-    /// submitter gave none that opened it within the coordinator's wait.
+    /// submitter gave none within the coordinator's wait.
     /// The task goes back to the queue (the attempt counts, so a submitter
     /// who never answers ends with a failed job) and the worker is told to
     /// drop it; unlike [`Event::TaskFailed`], nothing counts against the

@@ -25,6 +25,8 @@ pub enum BundleError {
     NotAFile { name: String },
     #[error("entry {name:?} has an unsafe name (absolute, `..`, or not UTF-8)")]
     UnsafeName { name: String },
+    #[error("entry {name:?} clashes with another entry of the same name or path")]
+    Clash { name: String },
     #[error("the bundle unpacks to more than {max_bytes} bytes")]
     TooLarge { max_bytes: u64 },
 }
@@ -69,6 +71,16 @@ impl Bundle {
             total = total.saturating_add(entry.size());
             if total > max_bytes {
                 return Err(BundleError::TooLarge { max_bytes });
+            }
+            // Two entries of one name, or a file where another entry
+            // needs a directory, would unpack to less than was packed.
+            let clashes = entries.contains_key(&name)
+                || entries.keys().any(|known: &String| {
+                    known.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('/'))
+                        || name.strip_prefix(known.as_str()).is_some_and(|rest| rest.starts_with('/'))
+                });
+            if clashes {
+                return Err(BundleError::Clash { name });
             }
             let mut data = Vec::with_capacity(entry.size() as usize);
             entry.read_to_end(&mut data)?;

@@ -340,12 +340,14 @@ impl WasmExecutor {
                 if exit.0 != 0 {
                     return Err(WasmError::Exit { code: exit.0, stderr_tail });
                 }
-            } else if store.data().limiter.refused {
-                return Err(WasmError::MemoryCap { memory_bytes: limits.memory_bytes, stderr_tail });
             } else {
+                // Fuel and the clock first: a module may have handled a
+                // refused grow and run on.
+                let refused = store.data().limiter.refused;
                 return Err(match err.downcast_ref::<Trap>() {
                     Some(Trap::OutOfFuel) => WasmError::OutOfFuel { fuel: limits.fuel, stderr_tail },
                     Some(Trap::Interrupt) => WasmError::WallClock { wall_ms: limits.wall_ms, stderr_tail },
+                    _ if refused => WasmError::MemoryCap { memory_bytes: limits.memory_bytes, stderr_tail },
                     Some(trap) => WasmError::Trap { message: trap.to_string(), stderr_tail },
                     None if !started => WasmError::NotACommand(format!("{err:#}")),
                     None => WasmError::Trap { message: format!("{err:#}"), stderr_tail },
@@ -377,7 +379,17 @@ fn collect_out(root: &Path, dir: &Path, output: &mut Bundle, total: &mut u64, ma
     entries.sort();
     for path in entries {
         let meta = std::fs::symlink_metadata(&path)?;
-        let relative = path.strip_prefix(root).expect("under the root").to_string_lossy().replace('\\', "/");
+        let relative = path.strip_prefix(root).expect("under the root");
+        // Names are kept exactly: one that is not UTF-8, or holds a `\`,
+        // could merge with another file's name.
+        let relative = match relative.to_str() {
+            Some(name) if !name.contains('\\') => name.to_owned(),
+            _ => {
+                return Err(WasmError::OddOutput {
+                    found: format!("a file named {relative:?} (not UTF-8, or with `\\`)"),
+                });
+            }
+        };
         if meta.is_dir() {
             collect_out(root, &path, output, total, max)?;
         } else if meta.is_file() {

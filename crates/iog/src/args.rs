@@ -106,8 +106,8 @@ pub struct WasmRunArgs {
     /// An environment variable for the module, as KEY=VALUE; repeatable.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Where to write the files the module leaves in /out (and its
-    /// standard output, as `stdout`).
+    /// Where to write the files the module leaves in /out (its standard
+    /// output is printed).
     #[arg(long, default_value = "wasm-out")]
     pub out: PathBuf,
     /// The task's index (IOG_TASK_INDEX) and the job's task count (IOG_N_TASKS).

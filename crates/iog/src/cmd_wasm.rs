@@ -109,12 +109,12 @@ async fn run(args: WasmRunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the module's files (and its standard output, as `stdout`) under `dir`.
+/// Writes the files the module left in /out under `dir` (its standard
+/// output is printed, not written, so it cannot clash with a file).
 #[cfg(feature = "wasm")]
 fn write_out(dir: &Path, output: &iog_exec::Bundle) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    for (name, bytes) in &output.entries {
-        let relative = name.strip_prefix("out/").unwrap_or(name);
+    for (relative, bytes) in output.out_files() {
         let path = dir.join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;

@@ -20,22 +20,26 @@ fn a_module_runs_from_the_command_line_and_its_errors_say_what_to_change() {
     let module = examples().join("montecarlo.wasm");
     let params = dir.path().join("params.json");
     std::fs::write(&params, br#"{"samples": 50000}"#).unwrap();
-    let run = iog(&[
-        "wasm",
-        "run",
-        module.to_str().unwrap(),
-        "--input",
-        params.to_str().unwrap(),
-        "--task-index",
-        "1",
-        "--tasks",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-        "--",
-        "--seed",
-        "3",
-    ]);
+    // One task of the example, its files written to `out`.
+    let run_task = |out: &std::path::Path| {
+        iog(&[
+            "wasm",
+            "run",
+            module.to_str().unwrap(),
+            "--input",
+            params.to_str().unwrap(),
+            "--task-index",
+            "1",
+            "--tasks",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--",
+            "--seed",
+            "3",
+        ])
+    };
+    let run = run_task(&out);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     let result = std::fs::read_to_string(out.join("result.json")).unwrap();
@@ -45,22 +49,7 @@ fn a_module_runs_from_the_command_line_and_its_errors_say_what_to_change() {
 
     // The same task again gives the same bytes.
     let again = dir.path().join("again");
-    let run = iog(&[
-        "wasm",
-        "run",
-        module.to_str().unwrap(),
-        "--input",
-        params.to_str().unwrap(),
-        "--task-index",
-        "1",
-        "--tasks",
-        "2",
-        "--out",
-        again.to_str().unwrap(),
-        "--",
-        "--seed",
-        "3",
-    ]);
+    let run = run_task(&again);
     assert!(run.status.success());
     assert_eq!(std::fs::read(again.join("result.json")).unwrap(), result.as_bytes());
 
