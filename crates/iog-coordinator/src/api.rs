@@ -160,7 +160,8 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
 
 /// Submits a job.
 ///
-/// The body holds the job spec as JSON (a job file with its scene files inlined). A spec with a `[payment]`
+/// The body holds the job spec as JSON (a job file with its scene files inlined, and the files a wasm job names
+/// given by content address: upload each with `PUT /v1/blobs/{blob_id}` first). A spec with a `[payment]`
 /// section must carry the paying wallet's signature in `authorization`, and the payer must be the caller: a job
 /// belongs to the wallet that pays for it.
 #[utoipa::path(
@@ -170,7 +171,8 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The job is accepted and durable.", body = SubmittedJob),
-        (status = 400, description = "The spec is not valid (`invalid_spec`), the request id is not one \
+        (status = 400, description = "The spec is not valid (`invalid_spec`), a file it names was not uploaded \
+            by the caller (`job_file_missing`, `sealed_input_missing`), the request id is not one \
             (`bad_request_id`), or the body is not the JSON asked for.", body = ApiError),
         (status = 401, description = "No valid bearer token, or a paid job without its payer's signature \
             (`unsigned_payment`) or with a wrong one (`bad_signature`).", body = ApiError),
@@ -211,6 +213,7 @@ pub(crate) async fn submit(
                        sends a [sealed] section naming the encrypted inputs instead";
         return Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", message));
     }
+    let assets = job_assets(&state, caller, &spec).await?;
     let (workload_kind, inputs, inline_inputs) = match &spec.sealed {
         Some(sealed) => {
             let inputs = sealed_inputs(&state, caller, sealed).await?;
@@ -241,6 +244,7 @@ pub(crate) async fn submit(
         submitter,
         verify: spec.verify().map_err(invalid)?,
         sealed: spec.job.sealed,
+        assets,
     };
     match state.engine.submit(job, inline_inputs, payment).await? {
         Ok(()) => {
@@ -281,6 +285,24 @@ async fn plan_inputs(
         }
     }
     Ok((inputs, inline_inputs))
+}
+
+/// The blobs a job's tasks read besides their inputs (a wasm job's module
+/// and files), every one uploaded by the submitter: naming a blob one did
+/// not upload would make it readable to the job's workers.
+async fn job_assets(state: &AppState, caller: Address, spec: &iog_workloads::JobSpec) -> Result<Vec<BlobId>, Failure> {
+    let assets = spec.assets().map_err(|err| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string()))?;
+    let submitter = caller.to_string();
+    for blob in &assets {
+        if !state.store.uploaded_by(*blob, &submitter).await? {
+            let message = format!(
+                "the job names file {blob}, which wallet {submitter} has not uploaded; upload it with \
+                 PUT /v1/blobs/{blob} before submitting (`iog job submit` does)"
+            );
+            return Err(Failure::new(StatusCode::BAD_REQUEST, "job_file_missing", message));
+        }
+    }
+    Ok(assets)
 }
 
 /// The task inputs of a sealed job: the blobs its manifest lists, every one

@@ -736,6 +736,7 @@ impl Core {
             trust: self.trust_with(worker_id, trust),
             reputation_milli: self.reputation_milli(worker_id),
             rtt_ms,
+            software: offer.software_names(),
         };
         let entries: Vec<EntryId> = offer
             .groups
@@ -787,6 +788,7 @@ impl Core {
             trust: self.trust_with(worker_id, worker.trust),
             reputation_milli: self.reputation_milli(worker_id),
             rtt_ms: worker.rtt_ms,
+            software: worker.offer.software_names(),
         };
         for entry in worker.entries.clone() {
             self.index.set_terms(entry, terms.clone());
@@ -1043,7 +1045,7 @@ impl Core {
             },
         );
         let inputs = job.inputs.clone();
-        out.push(Action::Persist(Change::JobCreated { job, max_attempts, created_ms: now }));
+        out.push(Action::Persist(Change::JobCreated { job: Box::new(job), max_attempts, created_ms: now }));
         for replica in 0..first {
             for (task_idx, input) in (0..n_tasks).zip(&inputs) {
                 self.add_task(job_id, task_idx, replica, *input, now, out);
@@ -2021,6 +2023,7 @@ impl Core {
                             &v.terms.region,
                             v.terms.trust,
                             v.terms.price_io_per_device_hour,
+                            &v.terms.software,
                         )
                 })
                 .map(|(_, v)| v.owner)
@@ -2041,6 +2044,7 @@ impl Core {
                     region: &view.terms.region,
                     trust: view.terms.trust,
                     price_io_per_device_hour: view.terms.price_io_per_device_hour,
+                    software: &view.terms.software,
                 },
             );
         if let Some(reason) = iog_sched::explain_unplaceable(requirements, offered) {
@@ -2065,6 +2069,7 @@ impl Core {
                     &v.terms.region,
                     v.terms.trust,
                     v.terms.price_io_per_device_hour,
+                    &v.terms.software,
                 )
             })
             .collect();

@@ -29,6 +29,9 @@ pub struct NewJob {
     /// that run it; the coordinator holds only ciphertext and assembles
     /// nothing.
     pub sealed: bool,
+    /// Blobs its tasks read besides their inputs (a wasm job's module and
+    /// files): a worker may read them while it holds one of its leases.
+    pub assets: Vec<BlobId>,
 }
 
 /// A replica whose result a task's verification accepted: it is paid.
@@ -156,7 +159,8 @@ impl CommitOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     JobCreated {
-        job: NewJob,
+        /// Boxed: the largest change by far, and rare.
+        job: Box<NewJob>,
         max_attempts: u32,
         created_ms: UnixMs,
     },

@@ -21,6 +21,7 @@ fn gpu_offer(region: &str, price: &str, model: &str, memory_gib: u64, count: u32
         groups: vec![DeviceGroup::gpu(model, memory_gib << 30, count)],
         windows: Vec::new(),
         idle_only: false,
+        software: Vec::new(),
     }
 }
 
@@ -41,6 +42,7 @@ fn job(id: u64, n_tasks: u32, requirements: Requirements, submitter: &str) -> Ne
         submitter: submitter.to_owned(),
         verify: iog_types::Verify::None,
         sealed: false,
+        assets: Vec::new(),
     }
 }
 
@@ -92,6 +94,26 @@ fn a_task_goes_to_the_cheapest_device_that_meets_every_constraint_and_pays_its_a
         a,
         Action::Persist(Change::TaskCommitted { price_io_per_hour, .. }) if *price_io_per_hour == io("0.5")
     )));
+}
+
+#[test]
+fn a_job_that_needs_software_goes_only_to_workers_that_offer_it() {
+    let mut core = Core::new(config());
+    connect(&mut core, "plain", Offer::cpu(4), 0);
+    let wasm_job = Requirements { software: vec!["wasm".to_owned()], ..Requirements::one(DeviceKind::Cpu) };
+    let actions = core.handle(Event::JobSubmitted(job(1, 3, wasm_job, "a")), 10);
+    assert!(leases(&actions).is_empty(), "the only worker runs no wasm: {actions:?}");
+    let reason = core.waiting_reason(JobId(1)).unwrap();
+    assert!(reason.starts_with("no worker offers a cpu running wasm; 1 does without it"), "{reason}");
+    let with_wasm = Offer {
+        software: vec![iog_sched::Software { name: "wasm".to_owned(), version: "wasmtime-48 wasip1".to_owned() }],
+        ..Offer::cpu(2)
+    };
+    let actions = connect(&mut core, "runs-wasm", with_wasm, 20);
+    let placed = leases(&actions);
+    assert_eq!(placed.len(), 2, "two slots, so two of the three tasks");
+    assert!(placed.iter().all(|lease| lease.0 == WorkerId("runs-wasm".into())), "{placed:?}");
+    core.check_invariants().unwrap();
 }
 
 #[test]

@@ -62,6 +62,7 @@ fn requirements((kind, memory_gib, count, regions, cap, gang): &Wants) -> Requir
         price_io_per_device_hour_max: cap.map(|tenths| Amount::from_base_units(tenths * 100_000_000)),
         trust_min: 0,
         gang_latency_ms_max: gang.then_some(1_000),
+        software: Vec::new(),
     }
 }
 
@@ -71,7 +72,11 @@ fn offer_of(idx: u8, slots: u32) -> Offer {
     let gpu = |model: &str, gib: u64, count: u32| DeviceGroup::gpu(model, gib << 30, count);
     let tenths = |n: u64| Amount::from_base_units(n * 100_000_000);
     match idx {
-        0 => Offer { region: "eu".into(), ..Offer::cpu(slots) },
+        0 => Offer {
+            region: "eu".into(),
+            software: vec![iog_sched::Software { name: "wasm".into(), version: "1".into() }],
+            ..Offer::cpu(slots)
+        },
         1 => Offer {
             region: "us-east".into(),
             price_io_per_device_hour: tenths(5),
@@ -105,10 +110,9 @@ impl Observer {
                 Action::Persist(Change::TaskLeased { ref worker_id, task_id, price_io_per_hour, .. }) => {
                     let offer = &self.offers[worker_id];
                     let req = &self.wanted[&task_id.job_id];
-                    let fits = offer
-                        .groups
-                        .iter()
-                        .any(|g| req.fits(g, g.count, &offer.region, 0, offer.price_io_per_device_hour));
+                    let fits = offer.groups.iter().any(|g| {
+                        req.fits(g, g.count, &offer.region, 0, offer.price_io_per_device_hour, &offer.software_names())
+                    });
                     assert!(fits, "{task_id} leased to {worker_id} whose offer {offer:?} breaks {req:?}");
                     let expected = offer.price_io_per_device_hour.checked_mul_div(u64::from(req.count), 1).unwrap();
                     assert_eq!(price_io_per_hour, expected, "a lease pays the worker's ask for each device");
@@ -211,6 +215,7 @@ fn run(ops: Vec<Op>) {
                     submitter: format!("s{}", job_id.0 % 3),
                     verify: iog_types::Verify::None,
                     sealed: false,
+                    assets: Vec::new(),
                 })
             }
             Op::Succeed { pick } | Op::Fail { pick } if !seen.outstanding.is_empty() => {

@@ -32,6 +32,7 @@ fn job(id: u64, n_tasks: u32) -> NewJob {
         submitter: String::new(),
         verify: iog_types::Verify::None,
         sealed: false,
+        assets: Vec::new(),
     }
 }
 

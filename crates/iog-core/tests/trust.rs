@@ -26,6 +26,7 @@ fn job(id: u64, n_tasks: u32, trust_min: u8) -> NewJob {
         submitter: "s".to_owned(),
         verify: iog_types::Verify::None,
         sealed: false,
+        assets: Vec::new(),
     }
 }
 

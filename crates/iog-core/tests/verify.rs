@@ -20,6 +20,7 @@ fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
         submitter: "s".to_owned(),
         verify,
         sealed: false,
+        assets: Vec::new(),
     }
 }
 

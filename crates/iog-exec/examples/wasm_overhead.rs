@@ -27,6 +27,7 @@ fn run(executor: &WasmExecutor, module: &[u8], args: &[&str], task_idx: u32) -> 
         task_idx,
         n_tasks: u32::MAX,
         seed: [1; 32],
+        cancel: None,
     };
     executor.run(&task, &WasmLimits::default(), dir.path()).expect("the module runs")
 }

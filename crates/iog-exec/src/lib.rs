@@ -21,11 +21,9 @@
 //! them stops the module with a [`WasmError`] that says which; the worker
 //! running it is unaffected.
 
-mod bundle;
 mod wasm;
 
-pub use bundle::{BUNDLE_STDOUT, Bundle, BundleError};
+pub use iog_workloads::{BUNDLE_STDOUT, Bundle, BundleError, WasmLimits};
 pub use wasm::{
-    EPOCH_TICK, FIXED_WALL_CLOCK_S, INPUT_NAME_BYTES_MAX, STDERR_TAIL_BYTES, WasmError, WasmExecutor, WasmLimits,
-    WasmRun, WasmTask,
+    EPOCH_TICK, FIXED_WALL_CLOCK_S, INPUT_NAME_BYTES_MAX, STDERR_TAIL_BYTES, WasmError, WasmExecutor, WasmRun, WasmTask,
 };

@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use wasmtime::{Config, Engine, Linker, Module, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
 
-use crate::bundle::{BUNDLE_STDOUT, Bundle};
+use iog_workloads::{BUNDLE_STDOUT, Bundle, WasmLimits};
 
 /// How often the wall-clock limit is checked: the engine's epoch advances
 /// this often, and a module runs at most one tick past its limit.
@@ -32,44 +31,11 @@ const TABLE_ELEMENTS_MAX: usize = 1 << 20;
 const MODULES_CACHED: usize = 8;
 /// Most files a module may leave in `/out`.
 const OUT_FILES_MAX: usize = 4_096;
-
-/// The bounds of one run. A job asks for its own; the worker's owner sets
-/// the most any job may have ([`WasmLimits::within`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WasmLimits {
-    /// Instructions (roughly: wasmtime's fuel units) a run may execute.
-    pub fuel: u64,
-    /// Bytes of linear memory a module may have.
-    pub memory_bytes: u64,
-    /// Milliseconds a run may take, compile time excluded.
-    pub wall_ms: u64,
-    /// Bytes a run may write: its files in `/out` and its standard output
-    /// together (standard error is kept only in part, for errors).
-    pub output_bytes: u64,
-}
-
-impl Default for WasmLimits {
-    /// 10¹⁰ instructions (a few seconds), 256 MiB of memory, one minute,
-    /// 64 MiB of output.
-    fn default() -> WasmLimits {
-        WasmLimits { fuel: 10_000_000_000, memory_bytes: 256 << 20, wall_ms: 60_000, output_bytes: 64 << 20 }
-    }
-}
-
-impl WasmLimits {
-    /// These limits, none above `cap`'s.
-    pub fn within(&self, cap: &WasmLimits) -> WasmLimits {
-        WasmLimits {
-            fuel: self.fuel.min(cap.fuel),
-            memory_bytes: self.memory_bytes.min(cap.memory_bytes),
-            wall_ms: self.wall_ms.min(cap.wall_ms),
-            output_bytes: self.output_bytes.min(cap.output_bytes),
-        }
-    }
-}
+/// Ticks between looks at how much a running module has written to `/out`.
+const OUT_CHECK_TICKS: u32 = 10;
 
 /// One task for a module.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WasmTask<'a> {
     /// The module's bytes (binary WebAssembly, or its text format).
     pub module: &'a [u8],
@@ -85,6 +51,10 @@ pub struct WasmTask<'a> {
     pub n_tasks: u32,
     /// Where its random bytes come from; the same seed gives the same bytes.
     pub seed: [u8; 32],
+    /// Set to stop the run (its lease was revoked, the worker is stopping):
+    /// the module is stopped within an [`EPOCH_TICK`] and the run ends with
+    /// [`WasmError::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What a run that ended well produced.
@@ -131,6 +101,8 @@ pub enum WasmError {
     OutputTooLarge { max_bytes: u64 },
     #[error("the module left {found} in /out, which holds only regular files and directories")]
     OddOutput { found: String },
+    #[error("the run was cancelled (its lease ended or the worker is stopping)")]
+    Cancelled,
     #[error("preparing or reading the task's directories failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -321,9 +293,26 @@ impl WasmExecutor {
         let mut store = Store::new(&self.engine, guest);
         store.limiter(|guest| &mut guest.limiter);
         store.set_fuel(limits.fuel).map_err(|err| WasmError::NotACommand(format!("{err:#}")))?;
-        let ticks = limits.wall_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every tick: stop a cancelled run, or one past its wall clock;
+        // every few ticks, one that has written more to /out than it may,
+        // so a module cannot fill the disk before the run ends.
+        let deadline = Instant::now() + Duration::from_millis(limits.wall_ms);
+        let cancel = task.cancel.clone();
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let (watched, out_max, overflow) = (out_dir.clone(), limits.output_bytes, overflowed.clone());
+        let mut ticks = 0u32;
+        store.epoch_deadline_callback(move |_| {
+            if cancel.as_ref().is_some_and(|cancel| cancel.load(Ordering::Relaxed)) || Instant::now() >= deadline {
+                return Err(wasmtime::Error::new(Trap::Interrupt));
+            }
+            ticks = ticks.wrapping_add(1);
+            if ticks.is_multiple_of(OUT_CHECK_TICKS) && dir_bytes_over(&watched, out_max) {
+                overflow.store(true, Ordering::Relaxed);
+                return Err(wasmtime::Error::new(Trap::Interrupt));
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
 
         let started = Instant::now();
         let result = self
@@ -344,7 +333,12 @@ impl WasmExecutor {
                 // Fuel and the clock first: a module may have handled a
                 // refused grow and run on.
                 let refused = store.data().limiter.refused;
+                let cancelled = task.cancel.as_ref().is_some_and(|cancel| cancel.load(Ordering::Relaxed));
                 return Err(match err.downcast_ref::<Trap>() {
+                    Some(Trap::Interrupt) if cancelled => WasmError::Cancelled,
+                    Some(Trap::Interrupt) if overflowed.load(Ordering::Relaxed) => {
+                        WasmError::OutputTooLarge { max_bytes: limits.output_bytes }
+                    }
                     Some(Trap::OutOfFuel) => WasmError::OutOfFuel { fuel: limits.fuel, stderr_tail },
                     Some(Trap::Interrupt) => WasmError::WallClock { wall_ms: limits.wall_ms, stderr_tail },
                     _ if refused => WasmError::MemoryCap { memory_bytes: limits.memory_bytes, stderr_tail },
@@ -365,6 +359,31 @@ impl WasmExecutor {
         collect_out(&out_dir, &out_dir, &mut output, &mut total, limits.output_bytes)?;
         Ok(WasmRun { output, fuel_used, elapsed, compile })
     }
+}
+
+/// Whether the files under `dir` hold more than `max` bytes (looking at no
+/// more than [`OUT_FILES_MAX`] entries; more is over too).
+fn dir_bytes_over(dir: &Path, max: u64) -> bool {
+    let (mut total, mut seen) = (0u64, 0usize);
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > OUT_FILES_MAX {
+                return true;
+            }
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => pending.push(entry.path()),
+                Ok(meta) => total = total.saturating_add(meta.len()),
+                Err(_) => {}
+            }
+            if total > max {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// The last [`STDERR_TAIL_BYTES`] of `bytes`, as text.

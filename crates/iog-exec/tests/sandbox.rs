@@ -25,8 +25,17 @@ fn run_with(
 ) -> Result<WasmRun, WasmError> {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let dir = tempfile::tempdir().unwrap();
-    let task =
-        WasmTask { module, name: "probe.wasm", args: &args, env: &[], inputs, task_idx: 0, n_tasks: 1, seed: [7; 32] };
+    let task = WasmTask {
+        module,
+        name: "probe.wasm",
+        args: &args,
+        env: &[],
+        inputs,
+        task_idx: 0,
+        n_tasks: 1,
+        seed: [7; 32],
+        cancel: None,
+    };
     executor.run(&task, limits, dir.path())
 }
 
@@ -156,6 +165,7 @@ fn the_monte_carlo_example_is_deterministic_per_task() {
             task_idx,
             n_tasks: 4,
             seed: [task_idx as u8; 32],
+            cancel: None,
         };
         executor.run(&task, &limits(), dir.path()).unwrap().output.to_tar()
     };
@@ -167,4 +177,49 @@ fn the_monte_carlo_example_is_deterministic_per_task() {
     let estimate: f64 = result.split("\"estimate\":").nth(1).unwrap().trim_end_matches(['}', '\n']).parse().unwrap();
     assert!((estimate - std::f64::consts::PI).abs() < 0.05, "{result}");
     assert!(result.contains("\"samples\":200000"), "{result}");
+}
+
+#[test]
+fn a_cancelled_run_stops_within_ticks_and_says_so() {
+    let executor = WasmExecutor::new().unwrap();
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = cancel.clone();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let args = vec!["loop".to_owned()];
+    let dir = tempfile::tempdir().unwrap();
+    let task = WasmTask {
+        module: PROBE,
+        name: "probe.wasm",
+        args: &args,
+        env: &[],
+        inputs: &[],
+        task_idx: 0,
+        n_tasks: 1,
+        seed: [7; 32],
+        cancel: Some(cancel),
+    };
+    // Budget and clock far beyond the test: only the flag stops it.
+    let limits = WasmLimits { fuel: u64::MAX / 2, wall_ms: 600_000, ..limits() };
+    let started = Instant::now();
+    let err = executor.run(&task, &limits, dir.path()).unwrap_err();
+    setter.join().unwrap();
+    assert!(matches!(err, WasmError::Cancelled), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped after {:?}", started.elapsed());
+    // The executor serves the next task.
+    assert_eq!(out_file(&probe(&executor, &["ok", "next"]).unwrap().output, "ok.txt"), b"next");
+}
+
+#[test]
+fn a_module_that_keeps_writing_is_stopped_while_it_runs_not_after() {
+    let executor = WasmExecutor::new().unwrap();
+    // It never ends on its own: only the output cap, watched while it
+    // runs, stops it long before the budget or the clock would.
+    let limits = WasmLimits { fuel: u64::MAX / 2, wall_ms: 600_000, output_bytes: 4 << 20, ..limits() };
+    let started = Instant::now();
+    let err = run_with(&executor, PROBE, &["flood"], &[], &limits).unwrap_err();
+    assert!(matches!(err, WasmError::OutputTooLarge { max_bytes } if max_bytes == 4 << 20), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped after {:?}", started.elapsed());
 }

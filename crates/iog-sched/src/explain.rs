@@ -18,6 +18,8 @@ pub struct Offered<'a> {
     pub region: &'a str,
     pub trust: u8,
     pub price_io_per_device_hour: Amount,
+    /// Names of the software its worker offers.
+    pub software: &'a [String],
 }
 
 /// `None` when some offered group meets every hard constraint (it may be
@@ -25,7 +27,7 @@ pub struct Offered<'a> {
 /// `no worker offers a gpu with ≥ 24 GiB in region eu; 2 do elsewhere: asia, us-east`.
 ///
 /// The constraints are applied in a fixed order (kind and memory, model,
-/// count, region, trust, price); the message names every constraint up to
+/// software, count, region, trust, price); the message names every constraint up to
 /// the one that left nothing, and what the groups that passed the others
 /// offer instead.
 pub fn explain_unplaceable<'a>(
@@ -40,11 +42,22 @@ pub fn explain_unplaceable<'a>(
     let mut left = all;
     let devices = describe_devices(requirements);
     said.push(devices.clone());
-    let steps: [Step<'_>; 5] = [
+    let steps: [Step<'_>; 6] = [
         (&|o: &Offered| requirements.fits_device(o.group), None, &|others: &[Offered]| {
             let models = distinct(others.iter().map(|o| format!("{} ({})", o.group.model, gib(o.group.memory_bytes))));
             format!("online: {models}")
         }),
+        (
+            &|o: &Offered| requirements.fits_software(o.software),
+            (!requirements.software.is_empty()).then(|| format!("running {}", requirements.software.join(" and "))),
+            &|others: &[Offered]| {
+                let verb = if others.len() == 1 { "does" } else { "do" };
+                format!(
+                    "{} {verb} without it (a worker's owner turns executors on in worker.toml, e.g. [executors.wasm])",
+                    others.len()
+                )
+            },
+        ),
         (
             &|o: &Offered| o.group.count >= requirements.count,
             (requirements.count > 1).then(|| "on one worker".to_owned()),
@@ -144,6 +157,7 @@ mod tests {
 
     #[test]
     fn names_the_constraint_that_leaves_nothing() {
+        let wasm = ["wasm".to_owned()];
         let (a, b, c) = (
             group(DeviceKind::Gpu, "RTX 4090", 24, 1),
             group(DeviceKind::Gpu, "A100", 80, 8),
@@ -155,14 +169,16 @@ mod tests {
                 region: "us-east",
                 trust: 1,
                 price_io_per_device_hour: Amount::from_base_units(400_000_000),
+                software: &[],
             },
             Offered {
                 group: &b,
                 region: "asia",
                 trust: 2,
                 price_io_per_device_hour: Amount::from_base_units(1_500_000_000),
+                software: &[],
             },
-            Offered { group: &c, region: "eu", trust: 2, price_io_per_device_hour: Amount::ZERO },
+            Offered { group: &c, region: "eu", trust: 2, price_io_per_device_hour: Amount::ZERO, software: &wasm },
         ];
         let mut req =
             Requirements { kind: Some(DeviceKind::Gpu), memory_bytes_min: 24 << 30, ..Requirements::default() };
@@ -191,5 +207,12 @@ mod tests {
             "no worker offers 16 × gpu on one worker; the most on one worker is 8"
         );
         assert_eq!(explain_unplaceable(&req, []).unwrap(), "no worker is online");
+        let wasm_job = Requirements { software: vec!["wasm".to_owned()], ..Requirements::one(DeviceKind::Gpu) };
+        assert_eq!(
+            explain_unplaceable(&wasm_job, offered).unwrap(),
+            "no worker offers a gpu running wasm; 2 do without it (a worker's owner turns executors on in \
+             worker.toml, e.g. [executors.wasm])"
+        );
+        assert_eq!(explain_unplaceable(&Requirements { kind: None, ..wasm_job }, offered), None);
     }
 }

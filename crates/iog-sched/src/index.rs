@@ -88,6 +88,8 @@ pub struct EntryTerms {
     pub reputation_milli: u16,
     /// Round-trip time to the coordinator; 0 when unknown.
     pub rtt_ms: u32,
+    /// Names of the software its worker offers, sorted.
+    pub software: Vec<String>,
 }
 
 /// A read-only look at one entry.
@@ -115,6 +117,7 @@ struct PoolKey {
     memory_bytes: u64,
     region: String,
     trust: u8,
+    software: Vec<String>,
 }
 
 /// Rank order: (rank, last given work, price, entry, free devices). The
@@ -822,6 +825,7 @@ fn pool_key(group: &DeviceGroup, terms: &EntryTerms) -> PoolKey {
         memory_bytes: group.memory_bytes,
         region: terms.region.clone(),
         trust: terms.trust,
+        software: terms.software.clone(),
     }
 }
 
@@ -833,6 +837,7 @@ fn pool_fits(key: &PoolKey, req: &Requirements) -> bool {
         && req.fits_model(&key.model)
         && req.fits_region(&key.region)
         && key.trust >= req.trust_min
+        && req.fits_software(&key.software)
 }
 
 /// Added to every price before reputation and load scale it (and taken
@@ -870,6 +875,7 @@ mod tests {
             trust: 1,
             reputation_milli: REPUTATION_NEUTRAL_MILLI,
             rtt_ms: 0,
+            software: Vec::new(),
         }
     }
 

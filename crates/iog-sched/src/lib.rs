@@ -30,6 +30,6 @@ pub mod vivaldi;
 pub use explain::explain_unplaceable;
 pub use fair::FairShare;
 pub use index::{EntryId, Index, Placement};
-pub use offer::{DeviceGroup, Offer, OfferError, Window};
+pub use offer::{DeviceGroup, Offer, OfferError, Software, Window};
 pub use request::{Requirements, RequirementsError};
 pub use vivaldi::Coord;

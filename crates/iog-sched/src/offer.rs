@@ -13,6 +13,12 @@ pub const GROUPS_MAX: usize = 16;
 pub const GROUP_COUNT_MAX: u32 = 1024;
 /// Most availability windows one offer may list.
 pub const WINDOWS_MAX: usize = 32;
+/// Most software entries one offer may list.
+pub const SOFTWARE_MAX: usize = 16;
+/// Longest software name.
+pub const SOFTWARE_NAME_BYTES_MAX: usize = 32;
+/// Longest software version text.
+pub const SOFTWARE_VERSION_BYTES_MAX: usize = 64;
 /// The region of a worker whose owner names none.
 pub const REGION_DEFAULT: &str = "any";
 
@@ -88,6 +94,16 @@ impl DeviceGroup {
     }
 }
 
+/// Something a worker runs besides the built-in workloads: an executor
+/// for users' code (`wasm`) or an application (`blender`), with its version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Software {
+    /// Lowercase letters, digits and `-`, such as `wasm`.
+    pub name: String,
+    /// As the software reports it, such as `4.0.2`.
+    pub version: String,
+}
+
 /// A worker's terms: what it offers, at what price, where and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
@@ -105,6 +121,10 @@ pub struct Offer {
     /// so its tasks may be stopped at any time (and moved elsewhere).
     #[serde(default)]
     pub idle_only: bool,
+    /// What it runs besides the built-in workloads; a job that needs
+    /// software is placed only on workers that list it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<Software>,
 }
 
 /// An offer that cannot be used.
@@ -122,6 +142,13 @@ pub enum OfferError {
     TooManyWindows(usize),
     #[error("availability window {0:?}: {1}")]
     Window(String, String),
+    #[error("an offer lists at most {SOFTWARE_MAX} software entries, got {0}")]
+    TooMuchSoftware(usize),
+    #[error(
+        "software {0:?}: the name must be 1 to {SOFTWARE_NAME_BYTES_MAX} lowercase letters, digits or '-', listed \
+         once, and the version at most {SOFTWARE_VERSION_BYTES_MAX} printable ASCII characters"
+    )]
+    Software(String),
 }
 
 impl Offer {
@@ -134,6 +161,7 @@ impl Offer {
             groups,
             windows: Vec::new(),
             idle_only: false,
+            software: Vec::new(),
         }
     }
 
@@ -177,6 +205,17 @@ impl Offer {
         if self.windows.len() > WINDOWS_MAX {
             return Err(OfferError::TooManyWindows(self.windows.len()));
         }
+        if self.software.len() > SOFTWARE_MAX {
+            return Err(OfferError::TooMuchSoftware(self.software.len()));
+        }
+        for (idx, software) in self.software.iter().enumerate() {
+            let version_ok = software.version.len() <= SOFTWARE_VERSION_BYTES_MAX
+                && software.version.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+            let unique = !self.software[..idx].iter().any(|other| other.name == software.name);
+            if !valid_software_name(&software.name) || !version_ok || !unique {
+                return Err(OfferError::Software(software.name.clone()));
+            }
+        }
         Ok(())
     }
 
@@ -201,6 +240,21 @@ impl Offer {
     pub fn n_devices(&self) -> u32 {
         self.groups.iter().map(|group| group.count).sum()
     }
+
+    /// The names of the software it lists, sorted.
+    pub fn software_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.software.iter().map(|software| software.name.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// Whether `name` is a usable software name.
+pub fn valid_software_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= SOFTWARE_NAME_BYTES_MAX
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Whether `region` is a usable region name.

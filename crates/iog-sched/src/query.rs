@@ -883,6 +883,7 @@ mod tests {
                 price_io_per_device_hour_max: Some(Amount::from_base_units(499_999_999)),
                 trust_min: 4,
                 gang_latency_ms_max: None,
+                software: Vec::new(),
             }
         );
         requirements.validate().unwrap();
@@ -982,6 +983,7 @@ mod tests {
             groups: Vec::new(),
             windows: Vec::new(),
             idle_only,
+            software: Vec::new(),
         })
     }
 
@@ -1018,7 +1020,14 @@ mod tests {
             prop_assert_eq!(requirements.validate(), Ok(()));
             if query.matches(&offer, &group, trust) {
                 prop_assert!(
-                    requirements.fits(&group, group.count, &offer.region, trust, offer.price_io_per_device_hour),
+                    requirements.fits(
+                        &group,
+                        group.count,
+                        &offer.region,
+                        trust,
+                        offer.price_io_per_device_hour,
+                        &offer.software_names(),
+                    ),
                     "{} matches but {:?} does not fit", query, requirements
                 );
             }

@@ -4,7 +4,7 @@ use iog_ledger::Amount;
 use iog_types::DeviceKind;
 use serde::{Deserialize, Serialize};
 
-use crate::offer::{DeviceGroup, GROUP_COUNT_MAX, valid_region};
+use crate::offer::{DeviceGroup, GROUP_COUNT_MAX, valid_region, valid_software_name};
 
 /// Most models or regions one requirement may list.
 pub const CHOICES_MAX: usize = 16;
@@ -48,6 +48,9 @@ pub struct Requirements {
     /// stays under this bound, or not at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gang_latency_ms_max: Option<u32>,
+    /// Software the worker must offer, by name (`wasm`); empty needs none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -65,6 +68,7 @@ impl Default for Requirements {
             price_io_per_device_hour_max: None,
             trust_min: 0,
             gang_latency_ms_max: None,
+            software: Vec::new(),
         }
     }
 }
@@ -84,6 +88,8 @@ pub enum RequirementsError {
     Trust(u8),
     #[error("resources.gang_latency_ms_max must be between 1 and {GANG_LATENCY_MS_MAX}, got {0}")]
     GangLatency(u32),
+    #[error("software {0:?} is not a software name (lowercase letters, digits and '-')")]
+    Software(String),
 }
 
 impl Requirements {
@@ -96,7 +102,7 @@ impl Requirements {
         if self.count == 0 || self.count > GROUP_COUNT_MAX {
             return Err(RequirementsError::Count(self.count));
         }
-        for (field, list) in [("models", &self.models), ("regions", &self.regions)] {
+        for (field, list) in [("models", &self.models), ("regions", &self.regions), ("software", &self.software)] {
             if list.len() > CHOICES_MAX {
                 return Err(RequirementsError::TooManyChoices { field, n: list.len() });
             }
@@ -106,6 +112,9 @@ impl Requirements {
         }
         if let Some(model) = self.models.iter().find(|m| m.is_empty() || m.len() > MODEL_BYTES_MAX) {
             return Err(RequirementsError::Model(model.clone()));
+        }
+        if let Some(name) = self.software.iter().find(|name| !valid_software_name(name)) {
+            return Err(RequirementsError::Software(name.clone()));
         }
         if self.trust_min > TRUST_LEVEL_MAX {
             return Err(RequirementsError::Trust(self.trust_min));
@@ -137,16 +146,31 @@ impl Requirements {
         self.regions.is_empty() || self.regions.iter().any(|r| r == region)
     }
 
+    /// Whether a worker offering `software` (names, any order) has all
+    /// this needs.
+    pub fn fits_software(&self, software: &[String]) -> bool {
+        self.software.iter().all(|needed| software.contains(needed))
+    }
+
     pub fn fits_price(&self, price_io_per_device_hour: Amount) -> bool {
         self.price_io_per_device_hour_max.is_none_or(|max| price_io_per_device_hour <= max)
     }
 
     /// Every hard constraint at once.
-    pub fn fits(&self, group: &DeviceGroup, free: u32, region: &str, trust: u8, price: Amount) -> bool {
+    pub fn fits(
+        &self,
+        group: &DeviceGroup,
+        free: u32,
+        region: &str,
+        trust: u8,
+        price: Amount,
+        software: &[String],
+    ) -> bool {
         self.fits_device(group)
             && free >= self.count
             && self.fits_region(region)
             && trust >= self.trust_min
             && self.fits_price(price)
+            && self.fits_software(software)
     }
 }

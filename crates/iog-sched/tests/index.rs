@@ -40,8 +40,9 @@ fn requirements() -> impl Strategy<Value = Requirements> {
         prop::collection::vec(0..3usize, 0..2),
         prop::option::of(0..5u64),
         0..3u8,
+        any::<bool>(),
     )
-        .prop_map(|(kind, count, memory_bytes_min, models, regions, price, trust_min)| Requirements {
+        .prop_map(|(kind, count, memory_bytes_min, models, regions, price, trust_min, wasm)| Requirements {
             kind,
             count,
             memory_bytes_min,
@@ -50,6 +51,7 @@ fn requirements() -> impl Strategy<Value = Requirements> {
             price_io_per_device_hour_max: price.map(|p| Amount::from_base_units(p * 250_000_000)),
             trust_min,
             gang_latency_ms_max: None,
+            software: if wasm { vec!["wasm".to_owned()] } else { Vec::new() },
         })
 }
 
@@ -93,6 +95,8 @@ proptest! {
                         trust,
                         reputation_milli: reputation,
                         rtt_ms,
+                        // Every other worker runs wasm.
+                        software: if next_owner.is_multiple_of(2) { vec!["wasm".to_owned()] } else { Vec::new() },
                     };
                     live.push(index.insert(next_owner, group(model, count), terms, 0, true));
                     next_owner += 1;
@@ -114,7 +118,7 @@ proptest! {
                     .iter()
                     .filter(|(_, e)| {
                         e.available
-                            && req.fits(e.group, e.group.count.saturating_sub(e.used), &e.terms.region, e.terms.trust, e.terms.price_io_per_device_hour)
+                            && req.fits(e.group, e.group.count.saturating_sub(e.used), &e.terms.region, e.terms.trust, e.terms.price_io_per_device_hour, &e.terms.software)
                     })
                     .map(|(id, _)| id)
                     .collect();

@@ -431,9 +431,10 @@ mod tests {
             submitter: "payer-a".into(),
             verify: Verify::None,
             sealed: false,
+            assets: Vec::new(),
         };
         let mut model = DurableModel::default();
-        model.apply(&[Change::JobCreated { job, max_attempts: 5, created_ms: 0 }]).unwrap();
+        model.apply(&[Change::JobCreated { job: Box::new(job), max_attempts: 5, created_ms: 0 }]).unwrap();
         (model, TaskId::new(job_id, 0))
     }
 

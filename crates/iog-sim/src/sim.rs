@@ -976,6 +976,7 @@ impl World {
             submitter: SUBMITTERS[job_idx as usize % SUBMITTERS.len()].to_owned(),
             verify: self.job_verify[job_idx as usize],
             sealed: false,
+            assets: Vec::new(),
         };
         let escrow = (job_id, format!("sim-{job_idx}"), self.job_terms[job_idx as usize]);
         self.coord_batch(Some(escrow), Event::JobSubmitted(job))?;

@@ -398,8 +398,10 @@ impl Store {
     }
 
     /// Whether `address` may read blob `blob_id`: it owns a job whose task
-    /// input, committed output or artifact the blob is, holds the current
-    /// lease of a task whose input it is, or committed it as an output.
+    /// input, committed output, artifact or asset (a wasm job's module or
+    /// file) the blob is, holds the current lease of a task whose input it
+    /// is or of any task of a job whose asset it is, or committed it as an
+    /// output.
     pub async fn blob_readable_by(&self, blob_id: BlobId, address: &str) -> Result<bool, StoreError> {
         let blob = blob_id.0.as_slice();
         let found: Option<i64> = sqlx::query_scalar(
@@ -409,6 +411,9 @@ impl Store {
                WHERE c.output_blob = ?1 AND (j.submitter = ?2 OR c.worker_id = ?2) \
              UNION ALL SELECT 1 FROM artifacts a JOIN jobs j ON j.job_id = a.job_id \
                WHERE a.blob = ?1 AND j.submitter = ?2 \
+             UNION ALL SELECT 1 FROM job_assets s JOIN jobs j ON j.job_id = s.job_id \
+               WHERE s.blob = ?1 AND (j.submitter = ?2 OR EXISTS (SELECT 1 FROM tasks t \
+                 WHERE t.lease_worker = ?2 AND t.job_id = s.job_id AND t.state = 'leased')) \
              LIMIT 1",
         )
         .bind(blob)
@@ -688,6 +693,13 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
                 script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");
                 script.push_values(chunk.iter().copied(), |mut row, (task_idx, input)| {
                     row.push_bind(job_id).push_bind(task_idx as i64).push_bind("queued").push_bind(input.0.as_slice());
+                });
+                script.push(";\n");
+            }
+            for chunk in job.assets.chunks(ROWS_PER_INSERT) {
+                script.push("INSERT OR IGNORE INTO job_assets (job_id, blob) ");
+                script.push_values(chunk, |mut row, blob| {
+                    row.push_bind(job_id).push_bind(blob.0.as_slice());
                 });
                 script.push(";\n");
             }

@@ -54,6 +54,7 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
                     submitter: ["", "payer-a", "payer-b"][rng.random_range(0..3)].to_owned(),
                     verify: iog_types::Verify::None,
                     sealed: false,
+                    assets: Vec::new(),
                 }),
                 2..=4 if !leases.is_empty() => {
                     let (worker_id, task_id, token) = leases.swap_remove(rng.random_range(0..leases.len()));

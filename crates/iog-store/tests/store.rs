@@ -44,6 +44,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         submitter: "payer".into(),
         verify: iog_types::Verify::None,
         sealed: false,
+        assets: Vec::new(),
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));
@@ -253,6 +254,7 @@ async fn replicas_and_verdicts_survive_a_restart() {
         submitter: String::new(),
         verify: iog_types::Verify::Replicate { replicas: 2, replicas_max: 5 },
         sealed: false,
+        assets: Vec::new(),
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));

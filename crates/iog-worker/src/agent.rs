@@ -21,9 +21,10 @@ use iog_sched::{Coord, Offer};
 use crate::WorkerConfig;
 use crate::challenge::Challenger;
 use crate::config::WorkerFile;
+use crate::exec::Executors;
 use crate::keys::TaskKeys;
 use crate::probe::ProbeSocket;
-use crate::runner::{self, Finished};
+use crate::runner::{self, Finished, TaskEnv};
 
 /// How long to wait for the coordinator's welcome after connecting.
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,7 +150,9 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     if let Some(path) = &config.config_file {
         let file = WorkerFile::read(path).map_err(anyhow::Error::msg).context("read worker config")?;
         config.apply(&file);
+        config.apply_executors(&file);
     }
+    let executors = Arc::new(Executors::new(&config)?);
     let offer = config.offer(&report.devices);
     offer.validate().context("the worker's offer")?;
     let client = Client::connect(&config.coordinator_url, config.coordinator_pin)
@@ -191,6 +194,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         #[cfg(feature = "cheats")]
         tamper,
         keys,
+        executors,
         seal_key_signature,
         config,
         client,
@@ -243,6 +247,8 @@ struct Agent {
     tamper: Option<crate::cheat::Tamper>,
     /// Sealed tasks waiting for their keys.
     keys: Arc<TaskKeys>,
+    /// Where users' own code runs (wasm modules).
+    executors: Arc<Executors>,
     /// The seal key's signature by the identity, for the hello.
     seal_key_signature: String,
 }
@@ -607,8 +613,7 @@ impl Agent {
         }
         let _ = self.events.send(WorkerEvent::TaskStarted { task_id, at: Instant::now() });
         tracing::debug!(task_id = %task_id, token = token.0, "task assigned");
-        let client = self.client.clone();
-        let keys = self.keys.clone();
+        let env = TaskEnv { client: self.client.clone(), keys: self.keys.clone(), executors: self.executors.clone() };
         let held_map = self.held.clone();
         let done_tx = done_tx.clone();
         let events = self.events.clone();
@@ -617,8 +622,7 @@ impl Agent {
         let tamper = self.tamper.clone();
         let job = tokio::spawn(async move {
             let result = runner::run(
-                &client,
-                &keys,
+                &env,
                 task_id,
                 token,
                 input,

@@ -44,6 +44,9 @@ pub struct WorkerConfig {
     /// Where to answer peers' probes for network coordinates (UDP);
     /// `None` turns probing off. Default `0.0.0.0:0` (any free port).
     pub probe_bind: Option<SocketAddr>,
+    /// The executors for users' own code the owner lets this worker offer,
+    /// with their caps; none by default.
+    pub executors: Executors,
     /// How this worker cheats at hardware challenges or task results (tests only).
     #[cfg(feature = "cheats")]
     pub cheat: Option<crate::Cheat>,
@@ -94,6 +97,27 @@ impl OfferTerms {
     }
 }
 
+/// The executors for users' own code a worker offers. Each is off unless
+/// its owner turns it on, and runs only tasks within its caps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Executors {
+    /// WebAssembly modules, with the most any one task may use; needs a
+    /// worker built with the `wasm` feature.
+    pub wasm: Option<iog_workloads::WasmLimits>,
+}
+
+/// The caps of the wasm executor when its owner names none: 10¹² instructions
+/// (minutes of work), 1 GiB of memory, one hour, 256 MiB of output.
+pub const WASM_CAPS_DEFAULT: iog_workloads::WasmLimits = iog_workloads::WasmLimits {
+    fuel: 1_000_000_000_000,
+    memory_bytes: 1 << 30,
+    wall_ms: 3_600_000,
+    output_bytes: 256 << 20,
+};
+
+/// Whether this build of the worker has the wasm executor.
+pub const WASM_BUILT_IN: bool = cfg!(feature = "wasm");
+
 /// Least memory an offer may lend: 1 MiB, well above the smallest fill a
 /// memory challenge can plan, so a tiny setting cannot fail every round.
 pub const MEMORY_LENT_BYTES_MIN: u64 = 1 << 20;
@@ -123,6 +147,7 @@ impl WorkerConfig {
             reconnect_backoff_min_ms: 100,
             reconnect_backoff_max_ms: 5_000,
             probe_bind: Some(PROBE_BIND_DEFAULT),
+            executors: Executors::default(),
             #[cfg(feature = "cheats")]
             cheat: None,
             flag_terms: None,
@@ -147,6 +172,15 @@ impl WorkerConfig {
         }
     }
 
+    /// Takes the executors a config file turns on (read at start only: the
+    /// running executors do not change, and neither does what the offer
+    /// says of them). A file without the section keeps the flags' choice.
+    pub fn apply_executors(&mut self, file: &WorkerFile) {
+        if file.executors.wasm.is_some() {
+            self.executors = file.executors.executors();
+        }
+    }
+
     /// What the worker offers with these devices: GPUs of one model in one
     /// group, the CPU as a group of `slots` with the memory it lends.
     pub fn offer(&self, devices: &[Device]) -> Offer {
@@ -154,12 +188,20 @@ impl WorkerConfig {
         for group in groups.iter_mut().filter(|group| group.kind == DeviceKind::Cpu) {
             group.memory_bytes = self.terms.memory_lent(group.memory_bytes);
         }
+        let mut software = Vec::new();
+        if self.executors.wasm.is_some() && WASM_BUILT_IN {
+            software.push(iog_sched::Software {
+                name: iog_workloads::WASM_SOFTWARE.to_owned(),
+                version: WASM_VERSION.to_owned(),
+            });
+        }
         Offer {
             region: self.terms.region.clone(),
             price_io_per_device_hour: self.terms.price_io_per_device_hour,
             groups,
             windows: self.terms.windows.clone(),
             idle_only: self.owner.is_active(),
+            software,
         }
     }
 }
@@ -178,13 +220,19 @@ impl WorkerConfig {
 /// gpu_busy = true                            # another process uses a GPU
 /// busy_file = "/home/me/.iog-busy"           # this file exists
 /// busy_command = "test $(xprintidle) -lt 300000"   # exits 0
+/// [executors.wasm]                           # run users' WebAssembly modules
+/// enabled = true                             # (a worker built with `--features wasm`)
+/// fuel_max = 1_000_000_000_000               # most instructions one task may ask for
+/// memory_mib_max = 1024                      # most linear memory
+/// timeout_ms_max = 3_600_000                 # longest wall-clock limit
+/// output_mib_max = 256                       # most output
 /// [probe]                                    # round trips to peers, for gangs
 /// port = 7071                                # UDP; default any free port
 /// enabled = true                             # false: no probes (gangs see this
 ///                                            # worker by its coordinator round trip)
 /// ```
 ///
-/// The probe section is read at start only.
+/// The probe and executors sections are read at start only.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerFile {
@@ -198,6 +246,76 @@ pub struct WorkerFile {
     pub owner: OwnerPolicy,
     #[serde(default)]
     pub probe: ProbeFile,
+    #[serde(default)]
+    pub executors: ExecutorsFile,
+}
+
+/// What the worker advertises of its wasm executor.
+pub const WASM_VERSION: &str = "wasmtime-48 wasip1";
+
+/// The `[executors]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorsFile {
+    #[serde(default)]
+    pub wasm: Option<WasmExecutorFile>,
+}
+
+/// The `[executors.wasm]` section: on when present unless `enabled = false`;
+/// each cap left out takes [`WASM_CAPS_DEFAULT`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmExecutorFile {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub fuel_max: Option<u64>,
+    #[serde(default)]
+    pub memory_mib_max: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms_max: Option<u64>,
+    #[serde(default)]
+    pub output_mib_max: Option<u64>,
+}
+
+impl ExecutorsFile {
+    fn executors(&self) -> Executors {
+        let wasm = self.wasm.as_ref().filter(|wasm| wasm.enabled).map(|wasm| {
+            let caps = WASM_CAPS_DEFAULT;
+            iog_workloads::WasmLimits {
+                fuel: wasm.fuel_max.unwrap_or(caps.fuel),
+                memory_bytes: wasm.memory_mib_max.map_or(caps.memory_bytes, |mib| mib << 20),
+                wall_ms: wasm.timeout_ms_max.unwrap_or(caps.wall_ms),
+                output_bytes: wasm.output_mib_max.map_or(caps.output_bytes, |mib| mib << 20),
+            }
+        });
+        Executors { wasm }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        use iog_workloads::wasm::{WASM_FUEL_MAX, WASM_MEMORY_MIB_MAX, WASM_OUTPUT_MIB_MAX, WASM_TIMEOUT_MS_MAX};
+        let Some(wasm) = self.wasm.as_ref().filter(|wasm| wasm.enabled) else {
+            return Ok(());
+        };
+        if !WASM_BUILT_IN {
+            return Err("executors.wasm is enabled, but this worker was built without its WebAssembly executor; \
+                        build it with `cargo build --release --features wasm`, or set executors.wasm.enabled = false"
+                .to_owned());
+        }
+        for (field, value, max) in [
+            ("executors.wasm.fuel_max", wasm.fuel_max, WASM_FUEL_MAX),
+            ("executors.wasm.memory_mib_max", wasm.memory_mib_max, WASM_MEMORY_MIB_MAX),
+            ("executors.wasm.timeout_ms_max", wasm.timeout_ms_max, WASM_TIMEOUT_MS_MAX),
+            ("executors.wasm.output_mib_max", wasm.output_mib_max, WASM_OUTPUT_MIB_MAX),
+        ] {
+            if let Some(value) = value
+                && !(1..=max).contains(&value)
+            {
+                return Err(format!("{field} must be between 1 and {max}, got {value}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `[probe]` section.
@@ -287,6 +405,7 @@ impl WorkerFile {
         if let Some(gib) = file.offer.memory_gib {
             memory_gib_bytes("offer.memory_gib", gib)?;
         }
+        file.executors.check()?;
         if file.owner_poll_ms.is_some_and(|ms| !(100..=60_000).contains(&ms)) {
             return Err("owner_poll_ms must be between 100 and 60000".to_owned());
         }
@@ -379,6 +498,27 @@ mod tests {
         config.apply(&WorkerFile::parse("").unwrap());
         assert_eq!((config.terms.region.as_str(), config.terms.memory_lent_bytes), ("eu", Some(1 << 26)));
         assert_eq!(config.terms.price_io_per_device_hour, Amount::ZERO);
+    }
+
+    #[test]
+    fn the_wasm_executor_is_off_unless_the_owner_turns_it_on() {
+        let mut config = WorkerConfig::new("http://x", PathBuf::from("/tmp"));
+        assert!(config.offer(&[]).software.is_empty());
+        let file = WorkerFile::parse("[executors.wasm]\nmemory_mib_max = 64");
+        if !WASM_BUILT_IN {
+            assert!(file.unwrap_err().contains("--features wasm"));
+            return;
+        }
+        config.apply_executors(&file.unwrap());
+        let caps = config.executors.wasm.unwrap();
+        assert_eq!((caps.memory_bytes, caps.fuel), (64 << 20, WASM_CAPS_DEFAULT.fuel));
+        assert_eq!(config.offer(&[]).software[0].name, "wasm");
+        config.apply_executors(&WorkerFile::parse("[executors.wasm]\nenabled = false").unwrap());
+        assert_eq!(config.executors.wasm, None);
+        config.apply_executors(&WorkerFile::parse("[executors.wasm]").unwrap());
+        assert_eq!(config.executors.wasm, Some(WASM_CAPS_DEFAULT));
+        let err = WorkerFile::parse("[executors.wasm]\nmemory_mib_max = 0").unwrap_err();
+        assert!(err.contains("executors.wasm.memory_mib_max must be between 1 and 4096"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod challenge;
 #[cfg(feature = "cheats")]
 mod cheat;
 mod config;
+mod exec;
 mod keys;
 pub mod probe;
 mod runner;
@@ -27,6 +28,6 @@ pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
 #[cfg(feature = "cheats")]
 pub use challenge::Cheat;
 pub use config::{
-    MEMORY_LENT_SHARE_DEFAULT, OfferFile, OfferTerms, PROBE_BIND_DEFAULT, ProbeFile, WorkerConfig, WorkerFile,
-    memory_gib_bytes,
+    Executors, ExecutorsFile, MEMORY_LENT_SHARE_DEFAULT, OfferFile, OfferTerms, PROBE_BIND_DEFAULT, ProbeFile,
+    WASM_BUILT_IN, WASM_CAPS_DEFAULT, WASM_VERSION, WasmExecutorFile, WorkerConfig, WorkerFile, memory_gib_bytes,
 };

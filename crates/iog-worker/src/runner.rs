@@ -6,6 +6,7 @@ use iog_client::Client;
 use iog_proto::STREAM_INLINE_BYTES_MAX;
 use iog_types::{BlobId, LeaseToken, TaskId};
 
+use crate::exec::Executors;
 use crate::keys::TaskKeys;
 
 /// Attempts at fetching an input or uploading an output before the task is
@@ -23,7 +24,7 @@ pub(crate) struct Finished {
     pub(crate) work_units: u64,
 }
 
-async fn with_retries<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, String>
+pub(crate) async fn with_retries<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, iog_client::ClientError>>,
@@ -43,20 +44,30 @@ where
     unreachable!("the loop returns on its last attempt")
 }
 
+/// What running a task needs of its worker.
+#[derive(Clone)]
+pub(crate) struct TaskEnv {
+    pub(crate) client: Client,
+    /// Sealed tasks' keys.
+    pub(crate) keys: std::sync::Arc<TaskKeys>,
+    /// Where users' own code runs.
+    pub(crate) executors: std::sync::Arc<Executors>,
+}
+
 /// Runs a task to completion. The error is a message for the coordinator.
 /// `input_bytes` is the input when the coordinator sent it inline.
 ///
 /// A sealed input waits for its task key (see [`TaskKeys`]), is opened, and
 /// the output is sealed with the same key before it leaves the worker.
 pub(crate) async fn run(
-    client: &Client,
-    keys: &std::sync::Arc<TaskKeys>,
+    env: &TaskEnv,
     task_id: TaskId,
     token: LeaseToken,
     input: BlobId,
     input_bytes: Option<Vec<u8>>,
     #[cfg(feature = "cheats")] tamper: Option<crate::cheat::Tamper>,
 ) -> Result<Finished, String> {
+    let TaskEnv { client, keys, executors } = env;
     let bytes = match input_bytes {
         Some(bytes) if BlobId::of(&bytes) == input => bytes,
         Some(_) => return Err(format!("the inline input of task {task_id} does not hash to its id {input}")),
@@ -77,10 +88,13 @@ pub(crate) async fn run(
         None => bytes,
     };
     let started = Instant::now();
-    let run = tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
-        .await
-        .map_err(|err| format!("task {task_id} panicked: {err}"))?
-        .map_err(|err| err.to_string())?;
+    let run = match iog_workloads::decode_task(&bytes).map_err(|err| err.to_string())? {
+        iog_workloads::Decoded::Wasm(task) => executors.run_wasm(client, task).await?,
+        iog_workloads::Decoded::BuiltIn => tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
+            .await
+            .map_err(|err| format!("task {task_id} panicked: {err}"))?
+            .map_err(|err| err.to_string())?,
+    };
     #[cfg(feature = "cheats")]
     let run = match &tamper {
         Some(tamper) => tamper.output(run),

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bundle;
 mod check;
 mod demo;
 mod error;
@@ -18,15 +19,20 @@ mod resources;
 mod spec;
 pub mod spot;
 mod task;
+pub mod wasm;
 
+pub use bundle::{BUNDLE_STDOUT, Bundle, BundleError};
 pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
 pub use resources::ResourcesSpec;
 pub use spec::{
-    JOB_NAME_CHARS_MAX, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms, SCENE_FILE_BYTES_MAX,
-    SealedSpec, VerifySpec, WORKLOAD_KINDS, WorkloadSpec, parse_job_file, parse_job_file_with, parse_job_json,
+    JOB_NAME_CHARS_MAX, JobFile, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms,
+    SCENE_FILE_BYTES_MAX, SealedSpec, VerifySpec, WORKLOAD_KINDS, WorkloadSpec, load_job_file, parse_job_file,
+    parse_job_file_with, parse_job_json,
 };
 pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
 pub use task::{
-    Artifact, AssembleError, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, plan, run_task, spot_check,
+    Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, decode_task, plan,
+    run_task, spot_check,
 };
+pub use wasm::{FileRef, WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

@@ -93,6 +93,7 @@ impl ResourcesSpec {
             price_io_per_device_hour_max: Some(cap),
             trust_min: self.trust_min.unwrap_or(0),
             gang_latency_ms_max: self.gang_latency_ms_max,
+            software: Vec::new(),
         };
         requirements.validate().map_err(|err| {
             let field = match err {
@@ -103,6 +104,7 @@ impl ResourcesSpec {
                 RequirementsError::TooManyChoices { .. } | RequirementsError::Region(_) => "resources.regions",
                 RequirementsError::Trust(_) => "resources.trust_min",
                 RequirementsError::GangLatency(_) => "resources.gang_latency_ms_max",
+                RequirementsError::Software(_) => "job.workload",
             };
             let message = err.to_string();
             let message = message.strip_prefix(field).map(str::trim_start).unwrap_or(&message).to_owned();

@@ -11,9 +11,10 @@ use crate::hash::HashSpec;
 use crate::noop::NoopSpec;
 use crate::render::{self, RenderSpec, Scene, SceneRef};
 use crate::resources::ResourcesSpec;
+use crate::wasm::{FileRef, WASM_FILE_BYTES_MAX, WASM_SOFTWARE, WasmSpec};
 
 /// The names `job.workload` accepts, in the order error messages list them.
-pub const WORKLOAD_KINDS: [&str; 3] = ["render", "hash", "noop"];
+pub const WORKLOAD_KINDS: [&str; 4] = ["render", "hash", "noop", "wasm"];
 
 /// Longest accepted `job.name`, in characters.
 pub const JOB_NAME_CHARS_MAX: usize = 64;
@@ -47,6 +48,9 @@ pub struct JobSpec {
     /// Parameters of the `noop` workload.
     #[serde(default)]
     pub noop: Option<NoopSpec>,
+    /// Parameters of the `wasm` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm: Option<WasmSpec>,
     /// How the job pays its workers, in $IO; a job without it is free (for
     /// development networks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,7 +212,7 @@ impl PaymentSpec {
 pub struct JobSection {
     /// A name for people, 1 to 64 characters.
     pub name: String,
-    /// Which workload runs: `render`, `hash` or `noop`.
+    /// Which workload runs: `render`, `hash`, `noop` or `wasm`.
     pub workload: String,
     /// How many times a task may be tried before the job fails (1 to 100);
     /// `None` leaves the choice to the coordinator.
@@ -234,6 +238,8 @@ pub enum WorkloadSpec {
     Hash(HashSpec),
     /// Empty tasks, for measuring the scheduling machinery.
     Noop(NoopSpec),
+    /// The submitter's own WebAssembly module, run once per task.
+    Wasm(WasmSpec),
 }
 
 impl WorkloadSpec {
@@ -243,6 +249,7 @@ impl WorkloadSpec {
             WorkloadSpec::Render(_) => "render",
             WorkloadSpec::Hash(_) => "hash",
             WorkloadSpec::Noop(_) => "noop",
+            WorkloadSpec::Wasm(_) => "wasm",
         }
     }
 
@@ -252,6 +259,7 @@ impl WorkloadSpec {
             WorkloadSpec::Render(spec) => spec.validate(),
             WorkloadSpec::Hash(spec) => spec.validate(),
             WorkloadSpec::Noop(spec) => spec.validate(),
+            WorkloadSpec::Wasm(spec) => spec.validate(),
         }
     }
 }
@@ -266,6 +274,7 @@ impl JobSpec {
             "render" => self.render.clone().map(WorkloadSpec::Render),
             "hash" => self.hash.clone().map(WorkloadSpec::Hash),
             "noop" => self.noop.clone().map(WorkloadSpec::Noop),
+            "wasm" => self.wasm.clone().map(WorkloadSpec::Wasm),
             other => {
                 return Err(SpecError::invalid(
                     "job.workload",
@@ -292,12 +301,35 @@ impl JobSpec {
     /// What each task needs of a worker: the `[resources]` section (one CPU
     /// slot when absent), its price capped at the payment's price per
     /// device-hour — at zero for a free job, which only free workers take.
+    /// A wasm job also needs workers that run wasm and lend each task the
+    /// memory it asks for.
     pub fn requirements(&self) -> Result<iog_sched::Requirements, SpecError> {
         let price_cap = match &self.payment {
             Some(payment) => payment.terms()?.price_io_per_hour,
             None => iog_ledger::Amount::ZERO,
         };
-        self.resources.clone().unwrap_or_default().requirements(price_cap)
+        let mut requirements = self.resources.clone().unwrap_or_default().requirements(price_cap)?;
+        if let (Some(wasm), "wasm") = (&self.wasm, self.job.workload.as_str()) {
+            if requirements.kind != Some(iog_types::DeviceKind::Cpu) {
+                return Err(SpecError::invalid(
+                    "resources.device",
+                    "must be \"cpu\" (or left out) for a wasm job: modules run on the worker's CPU",
+                ));
+            }
+            requirements.software.push(WASM_SOFTWARE.to_owned());
+            requirements.memory_bytes_min = requirements.memory_bytes_min.max(wasm.limits().memory_bytes);
+        }
+        Ok(requirements)
+    }
+
+    /// The blobs the job's tasks read besides their own inputs (a wasm
+    /// job's module and files); empty for the built-in workloads. Each must
+    /// have been uploaded by the submitter before the job is submitted.
+    pub fn assets(&self) -> Result<Vec<iog_types::BlobId>, SpecError> {
+        match (&self.wasm, self.job.workload.as_str()) {
+            (Some(wasm), "wasm") => wasm.assets(),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// The most one task may pay per hour for all its devices: the price cap
@@ -340,6 +372,34 @@ impl JobSpec {
                 "a gang job (resources.gang_latency_ms_max) cannot verify by replicas yet; set verify.policy = \"none\"",
             ));
         }
+        if self.job.workload == "wasm" {
+            if matches!(verify, iog_types::Verify::Spot { .. }) {
+                return Err(SpecError::invalid(
+                    "verify.policy",
+                    "is \"spot\", but a wasm task's output cannot be recomputed in part; choose \"replicate\" \
+                     (modules are deterministic, so replicas agree byte for byte) or \"adaptive\"",
+                ));
+            }
+            if self.job.sealed {
+                return Err(SpecError::invalid(
+                    "job.sealed",
+                    "is true, but wasm jobs cannot be sealed yet (their module and files travel as plain blobs); \
+                     set job.sealed = false",
+                ));
+            }
+            if let (Some(wasm), Some(task_timeout_ms)) = (&self.wasm, self.job.task_timeout_ms)
+                && wasm.limits().wall_ms > task_timeout_ms
+            {
+                return Err(SpecError::invalid(
+                    "wasm.timeout_ms",
+                    format!(
+                        "is {} ms, longer than job.task_timeout_ms ({task_timeout_ms} ms), after which the task \
+                         is taken back anyway; lower it or raise job.task_timeout_ms",
+                        wasm.limits().wall_ms
+                    ),
+                ));
+            }
+        }
         if self.job.sealed && matches!(verify, iog_types::Verify::Spot { .. }) {
             return Err(SpecError::invalid(
                 "verify.policy",
@@ -347,7 +407,12 @@ impl JobSpec {
                  choose \"replicate\" or \"adaptive\", or set job.sealed = false",
             ));
         }
-        let present = [("render", self.render.is_some()), ("hash", self.hash.is_some()), ("noop", self.noop.is_some())];
+        let present = [
+            ("render", self.render.is_some()),
+            ("hash", self.hash.is_some()),
+            ("noop", self.noop.is_some()),
+            ("wasm", self.wasm.is_some()),
+        ];
         if let Some(sealed) = &self.sealed {
             return self.validate_sealed_wire(sealed, &present);
         }
@@ -380,7 +445,14 @@ impl JobSpec {
     /// by `manifest`, and no workload section (the scene, the data and the
     /// parameters stay with the submitter).
     pub fn to_sealed_wire(&self, manifest: iog_types::BlobId, n_tasks: u32) -> JobSpec {
-        JobSpec { render: None, hash: None, noop: None, sealed: Some(SealedSpec { manifest, n_tasks }), ..self.clone() }
+        JobSpec {
+            render: None,
+            hash: None,
+            noop: None,
+            wasm: None,
+            sealed: Some(SealedSpec { manifest, n_tasks }),
+            ..self.clone()
+        }
     }
 
     fn validate_sealed_wire(&self, sealed: &SealedSpec, present: &[(&str, bool)]) -> Result<(), SpecError> {
@@ -411,12 +483,33 @@ impl JobSpec {
     }
 }
 
+/// A file a job file names (a wasm job's module or data), read so that it
+/// can be uploaded before the job is submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFile {
+    /// The path as the job file writes it.
+    pub path: String,
+    /// The file's content address.
+    pub blob: iog_types::BlobId,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
 /// Parses the TOML text of a job file and validates it.
 ///
 /// `base_dir` is the job file's folder: a render scene given as a path is read
-/// relative to it and inlined, so the returned spec is self-contained.
+/// relative to it and inlined, so the returned spec is self-contained. A
+/// wasm job's files are read too and named by content address; use
+/// [`load_job_file`] to keep their bytes for upload.
 pub fn parse_job_file(text: &str, base_dir: &Path) -> Result<JobSpec, SpecError> {
-    parse_job_file_with(text, &mut |scene_path: &str| {
+    load_job_file(text, base_dir).map(|(spec, _)| spec)
+}
+
+/// Like [`parse_job_file`], and also returns the files the spec now names
+/// by content address (a wasm job's module and data), each once, which the
+/// submitter uploads before submitting.
+pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFile>), SpecError> {
+    let mut spec = parse_job_file_with(text, &mut |scene_path: &str| {
         let full_path = base_dir.join(scene_path);
         let mut scene_text = String::new();
         std::fs::File::open(&full_path)
@@ -426,7 +519,42 @@ pub fn parse_job_file(text: &str, base_dir: &Path) -> Result<JobSpec, SpecError>
             return Err(format!("{} is larger than {SCENE_FILE_BYTES_MAX} bytes", full_path.display()));
         }
         Ok(scene_text)
-    })
+    })?;
+    let mut files: Vec<JobFile> = Vec::new();
+    if let Some(wasm) = &mut spec.wasm {
+        for (field, file) in wasm.file_refs_mut() {
+            let FileRef::Path(path) = file else { continue };
+            let full_path = base_dir.join(&*path);
+            let bytes = read_limited(&full_path, WASM_FILE_BYTES_MAX).map_err(|reason| {
+                SpecError::invalid(
+                    field.as_str(),
+                    format!(
+                        "names {path:?}, which cannot be read: {reason}; the path is relative to the job file's folder"
+                    ),
+                )
+            })?;
+            let blob = iog_types::BlobId::of(&bytes);
+            let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned();
+            if !files.iter().any(|known| known.blob == blob) {
+                files.push(JobFile { path: path.clone(), blob, bytes });
+            }
+            *file = FileRef::Blob { name, blob };
+        }
+    }
+    spec.validate()?;
+    Ok((spec, files))
+}
+
+/// Reads a whole file of at most `max_bytes`.
+fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(max_bytes + 1).read_to_end(&mut bytes))
+        .map_err(|err| format!("{}: {err}", path.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!("{} is larger than {max_bytes} bytes", path.display()));
+    }
+    Ok(bytes)
 }
 
 /// Like [`parse_job_file`], but scene files are read by `read_scene`, which is

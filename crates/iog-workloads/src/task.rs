@@ -8,6 +8,7 @@ use crate::noop::{self, NoopTask};
 use crate::render::tiles::{self, RenderTask};
 use crate::spec::from_json;
 use crate::spot::Spot;
+use crate::wasm::{self, WasmTaskInput};
 use crate::{SpecError, WorkloadSpec};
 
 /// Most tasks one job may split into.
@@ -24,6 +25,28 @@ enum TaskInput {
     Render(RenderTask),
     Hash(HashTask),
     Noop(NoopTask),
+    Wasm(WasmTaskInput),
+}
+
+/// A task input, read: either a built-in workload's, which [`run_task`]
+/// runs, or a wasm module's, which only a worker with a wasm executor can.
+#[derive(Debug, Clone)]
+pub enum Decoded {
+    /// A built-in workload's task: give the bytes to [`run_task`].
+    BuiltIn,
+    /// A `wasm` task: its module, files and limits.
+    Wasm(WasmTaskInput),
+}
+
+/// Reads a task input far enough to tell who can run it.
+pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
+    if input.len() > TASK_INPUT_BYTES_MAX {
+        return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
+    }
+    match from_json(input).map_err(RunError::Decode)? {
+        TaskInput::Wasm(task) => Ok(Decoded::Wasm(task)),
+        _ => Ok(Decoded::BuiltIn),
+    }
 }
 
 /// What running one task produced.
@@ -127,6 +150,7 @@ pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
         WorkloadSpec::Render(spec) => tiles::plan(spec)?.into_iter().map(TaskInput::Render).collect(),
         WorkloadSpec::Hash(spec) => hash_tasks::plan(spec)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
+        WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
     };
     Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
 }
@@ -142,6 +166,10 @@ pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
         TaskInput::Render(task) => tiles::run(task),
         TaskInput::Hash(task) => hash_tasks::run(task),
         TaskInput::Noop(task) => Ok(noop::run(task)),
+        TaskInput::Wasm(_) => Err(SpecError::invalid(
+            "workload",
+            "is \"wasm\": its tasks run in a worker's WebAssembly executor (see decode_task), not here",
+        )),
     }
     .map_err(RunError::Invalid)
 }
@@ -164,6 +192,10 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
             Ok(Spot { passed: true, detail: "empty, as it must be".to_owned(), work_units: 0 })
         }
         TaskInput::Noop(_) => Ok(Spot::failed(format!("is {} bytes; an empty task's output is empty", output.len()))),
+        TaskInput::Wasm(_) => Err(SpecError::invalid(
+            "verify.policy",
+            "is \"spot\", but a wasm task's output cannot be sampled; its jobs verify by \"replicate\"",
+        )),
     }
     .map_err(RunError::Invalid)
 }
@@ -173,7 +205,8 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
 /// `task_durations_ms[i]` is how long task `i` ran on its worker, one per
 /// task. render gives `image.png`; hash gives `result.json` with the found
 /// nonces sorted, total hashes and the hash rate; noop gives `result.json`
-/// with the task count.
+/// with the task count; wasm gives each task's files (see
+/// [`crate::wasm`]).
 pub fn assemble(
     spec: &WorkloadSpec,
     outputs: &[Vec<u8>],
@@ -184,6 +217,7 @@ pub fn assemble(
         WorkloadSpec::Render(spec) => spec.tiles().len(),
         WorkloadSpec::Hash(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Noop(spec) => spec.n_tasks as usize,
+        WorkloadSpec::Wasm(spec) => spec.n_tasks() as usize,
     };
     if outputs.len() != expected {
         return Err(AssembleError::OutputCount { expected, got: outputs.len() });
@@ -195,5 +229,6 @@ pub fn assemble(
         WorkloadSpec::Render(spec) => tiles::assemble(spec, outputs),
         WorkloadSpec::Hash(spec) => hash_tasks::assemble(spec, outputs, task_durations_ms),
         WorkloadSpec::Noop(spec) => noop::assemble(spec, outputs),
+        WorkloadSpec::Wasm(spec) => wasm::assemble(spec, outputs),
     }
 }

@@ -115,17 +115,22 @@ pub struct WasmRunArgs {
     pub task_index: u32,
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tasks: u32,
-    /// Instructions the run may execute.
-    #[arg(long, default_value_t = 10_000_000_000)]
+    /// Instructions the run may execute (a job's wasm.fuel).
+    #[arg(long, default_value_t = iog_workloads::wasm::WASM_FUEL_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=iog_workloads::wasm::WASM_FUEL_MAX))]
     pub fuel: u64,
-    /// Linear memory the module may have, in MiB.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    /// Linear memory the module may have, in MiB (a job's wasm.memory_mib).
+    #[arg(long, default_value_t = iog_workloads::wasm::WASM_MEMORY_MIB_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=iog_workloads::wasm::WASM_MEMORY_MIB_MAX))]
     pub memory_mib: u64,
-    /// Wall-clock limit of the run.
-    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3_600_000))]
+    /// Wall-clock limit of the run (a job's wasm.timeout_ms).
+    #[arg(long, default_value_t = iog_workloads::wasm::WASM_TIMEOUT_MS_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=iog_workloads::wasm::WASM_TIMEOUT_MS_MAX))]
     pub timeout_ms: u64,
-    /// Most bytes the module may write (files in /out and standard output).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    /// Most MiB the module may write, files in /out and standard output
+    /// together (a job's wasm.output_mib).
+    #[arg(long, default_value_t = iog_workloads::wasm::WASM_OUTPUT_MIB_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(1..=iog_workloads::wasm::WASM_OUTPUT_MIB_MAX))]
     pub output_mib: u64,
 }
 
@@ -300,6 +305,10 @@ pub struct UpArgs {
     /// Local workers to start.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub workers: u32,
+    /// Let the local workers run `wasm` jobs (users' WebAssembly modules);
+    /// needs an iog built with `--features wasm`.
+    #[arg(long)]
+    pub wasm: bool,
     #[command(flatten)]
     pub timings: Timings,
     #[command(flatten)]
@@ -431,7 +440,12 @@ pub struct WorkerArgs {
     /// round trip to the coordinator.
     #[arg(long)]
     pub no_probe: bool,
-    /// A worker.toml (slots, [offer], [owner], [probe]) read at start and
+    /// Run users' WebAssembly modules (`wasm` jobs) in the sandbox, with
+    /// the default caps (set others in worker.toml's [executors.wasm]).
+    /// Needs an iog built with `--features wasm`.
+    #[arg(long)]
+    pub wasm: bool,
+    /// A worker.toml (slots, [offer], [owner], [probe], [executors]) read at start and
     /// re-read when it changes; its settings win over the flags above, and
     /// the flags hold for what it leaves out.
     #[arg(long)]

@@ -21,10 +21,11 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
     let client = global.authed_client()?;
     match args.command {
         JobCommand::Submit { file, watch: follow } => {
-            let spec = read_job_file(&file)?;
+            let (spec, files) = read_job_file(&file)?;
             if spec.job.sealed {
                 return submit_sealed(global, &client, spec, follow).await;
             }
+            upload_job_files(&client, files, !global.json).await?;
             let (spec, authorization) = crate::cmd_ledger::authorize_job(spec, &global.wallet_dir)?;
             let submitted = client.submit_authorized(spec, authorization).await.context("submit job")?;
             if global.json && !follow {
@@ -108,11 +109,32 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads and validates a job file; scene files are inlined.
-pub fn read_job_file(path: &Path) -> anyhow::Result<iog_workloads::JobSpec> {
+/// Reads and validates a job file; scene files are inlined, and the files a
+/// wasm job names are read, to be uploaded.
+pub fn read_job_file(path: &Path) -> anyhow::Result<(iog_workloads::JobSpec, Vec<iog_workloads::JobFile>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read job file {}", path.display()))?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    iog_workloads::parse_job_file(&text, base_dir).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+    iog_workloads::load_job_file(&text, base_dir).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+}
+
+/// Uploads the files a job names (a wasm job's module and data) before the
+/// job itself, which names them by content address. An upload is
+/// idempotent, so a submission retried after a failure sends them again
+/// harmlessly.
+async fn upload_job_files(client: &Client, files: Vec<iog_workloads::JobFile>, show: bool) -> anyhow::Result<()> {
+    let total: u64 = files.iter().map(|file| file.bytes.len() as u64).sum();
+    let bar = (show && total > 8 << 20).then(|| crate::display::bytes_bar(total, "uploading job files"));
+    for file in files {
+        let size = file.bytes.len() as u64;
+        client.put_blob(file.bytes).await.with_context(|| format!("upload {} ({size} bytes)", file.path))?;
+        if let Some(bar) = &bar {
+            bar.inc(size);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(())
 }
 
 /// Seals a job on this machine, submits it, and (with `follow`) watches it

@@ -113,7 +113,12 @@ impl Network {
         mut config: CoordinatorConfig,
         n_workers: u32,
         worker_prices: &[&str],
+        wasm: bool,
     ) -> anyhow::Result<Network> {
+        anyhow::ensure!(
+            !wasm || iog_worker::WASM_BUILT_IN,
+            "--wasm: this iog was built without the WebAssembly executor; build it with `--features wasm`"
+        );
         config.data_dir = data_dir.join("coordinator");
         // `up` and `demo` run development networks, which have a faucet.
         config.faucet_max = iog_ledger::Amount::from_io(DEV_FAUCET_MAX_IO);
@@ -123,6 +128,9 @@ impl Network {
             let mut config = WorkerConfig::new(coordinator.url(), data_dir.join(format!("worker-{idx}")));
             config.coordinator_pin = coordinator.fingerprint();
             config.terms.memory_lent_bytes = Some(DEV_WORKER_MEMORY_BYTES);
+            if wasm {
+                config.executors.wasm = Some(iog_worker::WASM_CAPS_DEFAULT);
+            }
             if let Some(price) = worker_prices.get(idx as usize % worker_prices.len().max(1)) {
                 config.terms.price_io_per_device_hour = price.parse().expect("the built-in prices are amounts");
             }
@@ -178,7 +186,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     config.probe_interval_ms = args.timings.probe_interval_ms;
     (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(true);
     config.tls = args.serving.mode();
-    let network = Network::start(&args.data_dir, config, args.workers, &[]).await?;
+    let network = Network::start(&args.data_dir, config, args.workers, &[], args.wasm).await?;
     let url = network.coordinator.url();
     println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
     println!("data in {}", args.data_dir.display());
@@ -213,7 +221,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         (DEV_CHALLENGE_WALK_STEPS, DEV_CHALLENGE_ALLOWANCE_MS);
     // The demo serves TLS like any coordinator, pinned by its own workers.
     config.tls = iog_coordinator::TlsMode::SelfSigned;
-    let network = Network::start(&data_dir, config, args.workers, &DEMO_WORKER_PRICES_IO).await?;
+    let network = Network::start(&data_dir, config, args.workers, &DEMO_WORKER_PRICES_IO, false).await?;
     // The demo pays for its render like any job: a wallet of its own, funded
     // by the development faucet, holds the budget in escrow and owns the job.
     let wallet_dir = data_dir.join("wallet");

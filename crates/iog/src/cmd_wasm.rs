@@ -63,12 +63,7 @@ async fn run(args: WasmRunArgs) -> anyhow::Result<ExitCode> {
     };
     let name = args.module.file_name().and_then(|n| n.to_str()).unwrap_or("module.wasm").to_owned();
     // The same seed a worker would use for this module and task.
-    let seed = *blake3::Hasher::new()
-        .update(b"iog wasm task seed")
-        .update(blake3::hash(&module).as_bytes())
-        .update(&args.task_index.to_le_bytes())
-        .finalize()
-        .as_bytes();
+    let seed = iog_workloads::wasm::task_seed(&iog_types::BlobId::of(&module), args.task_index);
     let work = tempfile::tempdir().context("make a work directory")?;
     let outcome = tokio::task::spawn_blocking(move || {
         let executor = iog_exec::WasmExecutor::new()?;
@@ -81,6 +76,7 @@ async fn run(args: WasmRunArgs) -> anyhow::Result<ExitCode> {
             task_idx: args.task_index,
             n_tasks: args.tasks,
             seed,
+            cancel: None,
         };
         executor.run(&task, &limits, work.path())
     })

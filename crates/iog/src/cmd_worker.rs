@@ -153,6 +153,14 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
             } else if let Some(port) = args.probe_port {
                 config.probe_bind = Some(std::net::SocketAddr::new(iog_worker::PROBE_BIND_DEFAULT.ip(), port));
             }
+            if args.wasm {
+                anyhow::ensure!(
+                    iog_worker::WASM_BUILT_IN,
+                    "--wasm: this iog was built without the WebAssembly executor; build it with \
+                     `cargo build --release --features wasm`"
+                );
+                config.executors.wasm = Some(iog_worker::WASM_CAPS_DEFAULT);
+            }
             config.config_file = args.config;
             let mut handle = iog_worker::start(config).await.context("start worker")?;
             tracing::info!(worker_id = %handle.worker_id(), coordinator = %global.coordinator, "worker started");

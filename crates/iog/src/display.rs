@@ -228,3 +228,14 @@ pub fn resources_toml(requirements: &iog_sched::Requirements) -> String {
     }
     parts.join(", ")
 }
+
+/// A progress bar over `total` bytes, drawn on standard error.
+pub fn bytes_bar(total: u64, message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})")
+            .expect("a valid progress template"),
+    );
+    bar.set_message(message);
+    bar
+}

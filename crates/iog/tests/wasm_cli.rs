@@ -66,7 +66,7 @@ fn a_module_runs_from_the_command_line_and_its_errors_say_what_to_change() {
         "--timeout-ms",
         "200",
         "--fuel",
-        "1000000000000000",
+        "100000000000000",
         "--",
         "loop",
     ]);

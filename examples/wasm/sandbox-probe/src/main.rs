@@ -18,6 +18,7 @@ modes:
   net ADDR          open a TCP connection to ADDR, write /out/net.txt (exit 4 if it fails)
   write PATH TEXT   write TEXT to PATH (exit 5 if it fails)
   echo-input        copy every regular file in /in to /out under the same name
+  flood             append 1 MiB at a time to /out/flood.bin, forever
   exit CODE         print `exiting with CODE` to stderr and exit with CODE";
 
 /// Bad arguments.
@@ -79,6 +80,7 @@ fn run(args: &[&str]) -> Result<(), Failure> {
             fs::write(path, text).map_err(|e| fail(EXIT_WRITE_FAILED, format!("write failed: {e}")))
         }
         ["echo-input"] => echo_input(),
+        ["flood"] => flood(),
         ["exit", code] => {
             let code: i32 = code.parse().map_err(|_| usage(format!("exit: {code:?} is not an integer")))?;
             eprintln!("exiting with {code}");
@@ -86,7 +88,7 @@ fn run(args: &[&str]) -> Result<(), Failure> {
         }
         [] => Err(usage("no mode given")),
         [mode, ..] => {
-            let known = ["ok", "loop", "alloc", "read", "net", "write", "echo-input", "exit"];
+            let known = ["ok", "loop", "alloc", "read", "net", "write", "echo-input", "flood", "exit"];
             if known.contains(mode) {
                 Err(usage(format!("wrong number of arguments for {mode:?}")))
             } else {
@@ -108,6 +110,19 @@ fn spin() -> ! {
     let mut counter = 0u64;
     loop {
         counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+/// Appends 1 MiB at a time to `/out/flood.bin` until stopped (or the
+/// write fails, which exits 1).
+fn flood() -> Result<(), Failure> {
+    use std::io::Write;
+    let path = Path::new("/out/flood.bin");
+    let mut file =
+        fs::File::create(path).map_err(|e| fail(EXIT_UNEXPECTED, format!("cannot create {}: {e}", path.display())))?;
+    let chunk = vec![0x5au8; MIB];
+    loop {
+        file.write_all(&chunk).map_err(|e| fail(EXIT_UNEXPECTED, format!("cannot write {}: {e}", path.display())))?;
     }
 }
 

@@ -76,6 +76,7 @@ pub fn run(n_workers: usize, n_placements: u64, seed: u64) -> Figures {
             trust: rng.random_range(0..5),
             reputation_milli: rng.random_range(0..=1000),
             rtt_ms: rng.random_range(5..300),
+            software: Vec::new(),
         };
         index.insert(worker, group, terms, 0, true);
     }

@@ -13,22 +13,40 @@ pub const BUNDLE_STDOUT: &str = "stdout";
 /// [`BUNDLE_STDOUT`] for its standard output).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bundle {
+    /// Each file's bytes by its name in the archive.
     pub entries: BTreeMap<String, Vec<u8>>,
 }
 
 /// Bytes that are not a bundle, or one over its limits.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    /// The bytes do not read as a tar archive.
     #[error("not a tar archive of output files: {0}")]
     Malformed(#[from] std::io::Error),
+    /// An entry that is a link, a folder or a device.
     #[error("entry {name:?} is not a plain file")]
-    NotAFile { name: String },
+    NotAFile {
+        /// The entry's name.
+        name: String,
+    },
+    /// An entry whose name could leave the folder it is unpacked into.
     #[error("entry {name:?} has an unsafe name (absolute, `..`, or not UTF-8)")]
-    UnsafeName { name: String },
+    UnsafeName {
+        /// The entry's name.
+        name: String,
+    },
+    /// Two entries of one name, or a file where another needs a folder.
     #[error("entry {name:?} clashes with another entry of the same name or path")]
-    Clash { name: String },
+    Clash {
+        /// The entry's name.
+        name: String,
+    },
+    /// More bytes than the reader accepts.
     #[error("the bundle unpacks to more than {max_bytes} bytes")]
-    TooLarge { max_bytes: u64 },
+    TooLarge {
+        /// The limit.
+        max_bytes: u64,
+    },
 }
 
 impl Bundle {

@@ -1,0 +1,551 @@
+//! The `wasm` workload: the submitter's own WebAssembly (WASI preview 1)
+//! module, run once per task in a worker's sandbox.
+//!
+//! The job file names the module and its data files by path; `iog job
+//! submit` reads them, uploads each as a blob and sends the spec with the
+//! paths replaced by [`FileRef::Blob`] (name and content address). Task
+//! inputs name those blobs rather than carry them, so a 5 MiB module run
+//! as 1000 tasks is stored once; a worker fetches (and caches) them while
+//! it holds a lease on one of the job's tasks.
+//!
+//! What a module sees is the contract of `examples/wasm/README.md`: argv,
+//! `IOG_TASK_INDEX` and `IOG_N_TASKS`, its files read-only at `/in`, an
+//! empty `/out`, no network, a clock that stands still and random bytes
+//! from a seed of the task's own. Its output is the [`Bundle`] of `/out`
+//! and its standard output; being deterministic, replicas compare by digest.
+
+use std::collections::BTreeMap;
+
+use iog_types::BlobId;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::Bundle;
+use crate::task::MAX_TASKS;
+use crate::{Artifact, AssembleError, SpecError, check};
+
+/// The software name a worker advertises when it runs wasm tasks, and a
+/// wasm job requires.
+pub const WASM_SOFTWARE: &str = "wasm";
+
+/// Most tasks a `wasm.tasks` count may ask for.
+pub const WASM_TASKS_MAX: u64 = MAX_TASKS;
+/// Most files `wasm.inputs` or `wasm.files` may list.
+pub const WASM_FILES_MAX: usize = 10_000;
+/// Largest module or data file a job may name, in bytes.
+pub const WASM_FILE_BYTES_MAX: u64 = 256 << 20;
+/// Most arguments `wasm.args` may hold.
+pub const WASM_ARGS_MAX: usize = 256;
+/// Most variables `wasm.env` may hold.
+pub const WASM_ENV_MAX: usize = 256;
+/// Longest argument, variable name or value, in bytes.
+pub const WASM_TEXT_BYTES_MAX: usize = 4_096;
+/// Longest file name a module sees in `/in`, in bytes.
+pub const WASM_FILE_NAME_BYTES_MAX: usize = 255;
+
+/// Default instruction budget of one task: about ten seconds of work.
+pub const WASM_FUEL_DEFAULT: u64 = 10_000_000_000;
+/// Largest instruction budget a job may ask for (hours of work).
+pub const WASM_FUEL_MAX: u64 = 100_000_000_000_000;
+/// Default linear-memory cap of one task, in MiB: enough for most modules,
+/// and within what a small worker lends. A job that needs more asks for it
+/// and is placed on workers that lend at least that much.
+pub const WASM_MEMORY_MIB_DEFAULT: u64 = 64;
+/// Largest memory cap: all a 32-bit module can address.
+pub const WASM_MEMORY_MIB_MAX: u64 = 4_096;
+/// Default wall-clock limit of one task: ten minutes.
+pub const WASM_TIMEOUT_MS_DEFAULT: u64 = 600_000;
+/// Longest wall-clock limit: one day.
+pub const WASM_TIMEOUT_MS_MAX: u64 = 24 * 3_600_000;
+/// Default cap on what one task writes, in MiB.
+pub const WASM_OUTPUT_MIB_DEFAULT: u64 = 64;
+/// Largest cap on what one task writes, in MiB.
+pub const WASM_OUTPUT_MIB_MAX: u64 = 1_024;
+
+/// The bounds of one run. A job asks for its own; the worker's owner sets
+/// the most any job may have, and a worker refuses a task over its caps
+/// ([`WasmLimits::over`]) rather than run it under other limits, which
+/// could change its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmLimits {
+    /// Instructions (roughly: wasmtime's fuel units) a run may execute.
+    pub fuel: u64,
+    /// Bytes of linear memory a module may have.
+    pub memory_bytes: u64,
+    /// Milliseconds a run may take, compile time excluded.
+    pub wall_ms: u64,
+    /// Bytes a run may write: its files in `/out` and its standard output
+    /// together (standard error is kept only in part, for errors).
+    pub output_bytes: u64,
+}
+
+impl Default for WasmLimits {
+    /// 10¹⁰ instructions, 64 MiB of memory, ten minutes, 64 MiB of output.
+    fn default() -> WasmLimits {
+        WasmLimits {
+            fuel: WASM_FUEL_DEFAULT,
+            memory_bytes: WASM_MEMORY_MIB_DEFAULT << 20,
+            wall_ms: WASM_TIMEOUT_MS_DEFAULT,
+            output_bytes: WASM_OUTPUT_MIB_DEFAULT << 20,
+        }
+    }
+}
+
+impl WasmLimits {
+    /// These limits, none above `cap`'s.
+    pub fn within(&self, cap: &WasmLimits) -> WasmLimits {
+        WasmLimits {
+            fuel: self.fuel.min(cap.fuel),
+            memory_bytes: self.memory_bytes.min(cap.memory_bytes),
+            wall_ms: self.wall_ms.min(cap.wall_ms),
+            output_bytes: self.output_bytes.min(cap.output_bytes),
+        }
+    }
+
+    /// The first of these limits that is above `cap`'s, as a sentence
+    /// naming both; `None` when all fit.
+    pub fn over(&self, cap: &WasmLimits) -> Option<String> {
+        let checks = [
+            ("wasm.fuel", self.fuel, cap.fuel, 1),
+            ("wasm.memory_mib", self.memory_bytes, cap.memory_bytes, 1 << 20),
+            ("wasm.timeout_ms", self.wall_ms, cap.wall_ms, 1),
+            ("wasm.output_mib", self.output_bytes, cap.output_bytes, 1 << 20),
+        ];
+        checks.into_iter().find(|(_, asked, most, _)| asked > most).map(|(field, asked, most, unit)| {
+            format!(
+                "the job asks for {field} = {} but this worker's owner allows at most {}",
+                asked / unit,
+                most / unit
+            )
+        })
+    }
+}
+
+/// A file a wasm job names: a path in the job file, a content address
+/// once `iog job submit` has uploaded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileRef {
+    /// A path relative to the job file's folder.
+    Path(String),
+    /// The uploaded file: the name the module sees and its blob.
+    Blob {
+        /// The file's name (its path's last part).
+        name: String,
+        /// Its content address.
+        blob: BlobId,
+    },
+}
+
+impl FileRef {
+    fn resolved(&self, field: &str) -> Result<(&str, BlobId), SpecError> {
+        match self {
+            FileRef::Blob { name, blob } => Ok((name, *blob)),
+            FileRef::Path(path) => Err(SpecError::invalid(
+                field,
+                format!(
+                    "is the path {path:?}, which only the submitter's machine can read; submit the job file \
+                     with `iog job submit`, which uploads the file and sends its content address"
+                ),
+            )),
+        }
+    }
+}
+
+/// Parameters of the `wasm` workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmSpec {
+    /// The module (a `.wasm` file built for `wasm32-wasip1`).
+    pub module: FileRef,
+    /// Arguments after the module's name in argv.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables (names must not start with `IOG_`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// How many tasks, when they take no file of their own (1 to 1000000).
+    /// With `inputs`, leave it out: there is one task per input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<u64>,
+    /// One task per file: task `i` sees `inputs[i]` at `/in/<its name>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<FileRef>,
+    /// Files every task sees at `/in` (parameters, a lookup table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
+    /// Instructions each task may execute (default 10¹⁰, at most 10¹⁴).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Linear memory each task may have, in MiB (default 64, at most 4096);
+    /// the job is placed only on workers lending at least this much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Wall-clock limit of each task in milliseconds (default 600000, at
+    /// most one day; within `job.task_timeout_ms` when that is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Most each task may write to `/out` and standard output, in MiB
+    /// (default 64, at most 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_mib: Option<u64>,
+}
+
+impl WasmSpec {
+    /// The limits every task of the job runs under.
+    pub fn limits(&self) -> WasmLimits {
+        WasmLimits {
+            fuel: self.fuel.unwrap_or(WASM_FUEL_DEFAULT),
+            memory_bytes: self.memory_mib.unwrap_or(WASM_MEMORY_MIB_DEFAULT) << 20,
+            wall_ms: self.timeout_ms.unwrap_or(WASM_TIMEOUT_MS_DEFAULT),
+            output_bytes: self.output_mib.unwrap_or(WASM_OUTPUT_MIB_DEFAULT) << 20,
+        }
+    }
+
+    /// How many tasks the job splits into.
+    pub fn n_tasks(&self) -> u64 {
+        if self.inputs.is_empty() { self.tasks.unwrap_or(1) } else { self.inputs.len() as u64 }
+    }
+
+    /// Every file the spec names, module first, with the field it is in.
+    pub fn file_refs(&self) -> impl Iterator<Item = (String, &FileRef)> {
+        std::iter::once(("wasm.module".to_owned(), &self.module))
+            .chain(self.inputs.iter().enumerate().map(|(i, file)| (format!("wasm.inputs[{i}]"), file)))
+            .chain(self.files.iter().enumerate().map(|(i, file)| (format!("wasm.files[{i}]"), file)))
+    }
+
+    /// Mutable access to every file the spec names, with its field.
+    pub(crate) fn file_refs_mut(&mut self) -> impl Iterator<Item = (String, &mut FileRef)> {
+        std::iter::once(("wasm.module".to_owned(), &mut self.module))
+            .chain(self.inputs.iter_mut().enumerate().map(|(i, file)| (format!("wasm.inputs[{i}]"), file)))
+            .chain(self.files.iter_mut().enumerate().map(|(i, file)| (format!("wasm.files[{i}]"), file)))
+    }
+
+    /// The blobs the job's tasks read besides their inputs: the module and
+    /// every file, each once. The coordinator lets a worker read them only
+    /// while it holds a lease on one of the job's tasks.
+    pub fn assets(&self) -> Result<Vec<BlobId>, SpecError> {
+        let mut blobs = Vec::new();
+        for (field, file) in self.file_refs() {
+            let (_, blob) = file.resolved(&field)?;
+            if !blobs.contains(&blob) {
+                blobs.push(blob);
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// Checks every field. Paths (not yet uploaded) pass: the coordinator
+    /// refuses them when it plans the job.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match (self.tasks, self.inputs.is_empty()) {
+            (Some(_), false) => {
+                return Err(SpecError::invalid(
+                    "wasm.tasks",
+                    "cannot be set together with wasm.inputs, which makes one task per file; remove one of them",
+                ));
+            }
+            (Some(tasks), true) => check::between("wasm.tasks", tasks, 1, WASM_TASKS_MAX)?,
+            (None, _) => {}
+        }
+        for (field, list) in [("wasm.inputs", &self.inputs), ("wasm.files", &self.files)] {
+            if list.len() > WASM_FILES_MAX {
+                return Err(SpecError::invalid(
+                    field,
+                    format!("lists at most {WASM_FILES_MAX} files, got {}", list.len()),
+                ));
+            }
+        }
+        if self.args.len() > WASM_ARGS_MAX {
+            return Err(SpecError::invalid("wasm.args", format!("holds at most {WASM_ARGS_MAX} arguments")));
+        }
+        for (i, arg) in self.args.iter().enumerate() {
+            text("wasm.args", i, arg)?;
+        }
+        if self.env.len() > WASM_ENV_MAX {
+            return Err(SpecError::invalid("wasm.env", format!("holds at most {WASM_ENV_MAX} variables")));
+        }
+        for (name, value) in &self.env {
+            let field = format!("wasm.env.{name}");
+            let good_name = !name.is_empty()
+                && name.len() <= WASM_TEXT_BYTES_MAX
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.as_bytes()[0].is_ascii_digit();
+            if !good_name {
+                return Err(SpecError::invalid(
+                    field,
+                    "is not a variable name (letters, digits and _, not first a digit)",
+                ));
+            }
+            if name.starts_with("IOG_") {
+                return Err(SpecError::invalid(field, "starts with IOG_, which is kept for the variables iog sets"));
+            }
+            if value.len() > WASM_TEXT_BYTES_MAX || value.contains('\0') {
+                return Err(SpecError::invalid(
+                    field,
+                    format!("must be at most {WASM_TEXT_BYTES_MAX} bytes without NUL characters"),
+                ));
+            }
+        }
+        for (field, file) in self.file_refs() {
+            let name = match file {
+                FileRef::Path(path) => path.rsplit(['/', '\\']).next().unwrap_or(path),
+                FileRef::Blob { name, .. } => name,
+            };
+            if let Some(why) = bad_file_name(name) {
+                return Err(SpecError::invalid(field, format!("names the file {name:?}, which {why}")));
+            }
+        }
+        // What one task sees at /in must not hold two files of one name.
+        let shared: Vec<&str> = self.files.iter().map(file_name).collect();
+        for (i, name) in shared.iter().enumerate() {
+            if shared[..i].contains(name) {
+                return Err(SpecError::invalid(
+                    format!("wasm.files[{i}]"),
+                    format!("is named {name:?} like another of wasm.files; each task sees them in one folder, /in"),
+                ));
+            }
+        }
+        for (i, input) in self.inputs.iter().enumerate() {
+            let name = file_name(input);
+            if shared.contains(&name) {
+                return Err(SpecError::invalid(
+                    format!("wasm.inputs[{i}]"),
+                    format!("is named {name:?} like one of wasm.files; each task sees both in one folder, /in"),
+                ));
+            }
+        }
+        check::between("wasm.fuel", self.fuel.unwrap_or(WASM_FUEL_DEFAULT), 1, WASM_FUEL_MAX)?;
+        check::between("wasm.memory_mib", self.memory_mib.unwrap_or(WASM_MEMORY_MIB_DEFAULT), 1, WASM_MEMORY_MIB_MAX)?;
+        check::between("wasm.timeout_ms", self.timeout_ms.unwrap_or(WASM_TIMEOUT_MS_DEFAULT), 1, WASM_TIMEOUT_MS_MAX)?;
+        check::between("wasm.output_mib", self.output_mib.unwrap_or(WASM_OUTPUT_MIB_DEFAULT), 1, WASM_OUTPUT_MIB_MAX)
+    }
+}
+
+fn file_name(file: &FileRef) -> &str {
+    match file {
+        FileRef::Path(path) => path.rsplit(['/', '\\']).next().unwrap_or(path),
+        FileRef::Blob { name, .. } => name,
+    }
+}
+
+/// Why `name` cannot be a file in `/in`, if it cannot.
+fn bad_file_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name == "." || name == ".." {
+        Some("is not a file name")
+    } else if name.len() > WASM_FILE_NAME_BYTES_MAX {
+        Some("is longer than 255 bytes")
+    } else if name.contains(['/', '\\', '\0']) {
+        Some("holds a slash or a NUL character")
+    } else {
+        None
+    }
+}
+
+fn text(field: &str, i: usize, value: &str) -> Result<(), SpecError> {
+    if value.len() > WASM_TEXT_BYTES_MAX || value.contains('\0') {
+        return Err(SpecError::invalid(
+            format!("{field}[{i}]"),
+            format!("must be at most {WASM_TEXT_BYTES_MAX} bytes without NUL characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The input of one wasm task: everything a worker needs, with files named
+/// by blob. Public so the worker can run it; built only by [`plan`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmTaskInput {
+    /// The module's name (argv\[0\]) and blob.
+    pub module_name: String,
+    /// The module's content address.
+    pub module: BlobId,
+    /// argv after the module's name.
+    pub args: Vec<String>,
+    /// The job's environment, by name.
+    pub env: Vec<(String, String)>,
+    /// The files at `/in`: the job's shared files, then the task's own.
+    pub files: Vec<(String, BlobId)>,
+    /// This task's index, from 0.
+    pub task_idx: u32,
+    /// Tasks in the job.
+    pub n_tasks: u32,
+    /// What the run may use.
+    pub limits: WasmLimits,
+}
+
+impl WasmTaskInput {
+    /// The seed of the task's random bytes: the same on every worker.
+    pub fn seed(&self) -> [u8; 32] {
+        task_seed(&self.module, self.task_idx)
+    }
+}
+
+/// The seed of a task's random bytes, from its module and index alone, so
+/// `iog wasm run` on one's own machine draws what a worker draws.
+pub fn task_seed(module: &BlobId, task_idx: u32) -> [u8; 32] {
+    *blake3::Hasher::new()
+        .update(b"iog wasm task seed")
+        .update(&module.0)
+        .update(&task_idx.to_le_bytes())
+        .finalize()
+        .as_bytes()
+}
+
+pub(crate) fn plan(spec: &WasmSpec) -> Result<Vec<WasmTaskInput>, SpecError> {
+    spec.validate()?;
+    let (module_name, module) = spec.module.resolved("wasm.module")?;
+    let mut shared = Vec::with_capacity(spec.files.len());
+    for (i, file) in spec.files.iter().enumerate() {
+        let (name, blob) = file.resolved(&format!("wasm.files[{i}]"))?;
+        shared.push((name.to_owned(), blob));
+    }
+    let mut own = Vec::with_capacity(spec.inputs.len());
+    for (i, file) in spec.inputs.iter().enumerate() {
+        let (name, blob) = file.resolved(&format!("wasm.inputs[{i}]"))?;
+        own.push((name.to_owned(), blob));
+    }
+    let n_tasks = spec.n_tasks() as u32;
+    let env: Vec<(String, String)> = spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok((0..n_tasks)
+        .map(|task_idx| {
+            let mut files = shared.clone();
+            files.extend(own.get(task_idx as usize).cloned());
+            WasmTaskInput {
+                module_name: module_name.to_owned(),
+                module,
+                args: spec.args.clone(),
+                env: env.clone(),
+                files,
+                task_idx,
+                n_tasks,
+                limits: spec.limits(),
+            }
+        })
+        .collect())
+}
+
+/// Each task's files as artifacts named `task-NNNNNN-<path>` (a `/` in a
+/// path becomes `-`), and its standard output as `task-NNNNNN-stdout`
+/// when there is any. A task whose names would clash with another
+/// artifact's is given as its whole bundle, `task-NNNNNN.tar`, instead.
+pub(crate) fn assemble(spec: &WasmSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
+    let max_bytes = spec.limits().output_bytes.saturating_mul(2).max(1 << 20);
+    let mut artifacts = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (task_idx, output) in outputs.iter().enumerate() {
+        let bundle = Bundle::from_tar(output, max_bytes)
+            .map_err(|err| AssembleError::BadOutput { task_idx, reason: err.to_string() })?;
+        let prefix = format!("task-{task_idx:06}");
+        let mut files: Vec<(String, &[u8])> =
+            bundle.out_files().map(|(path, bytes)| (format!("{prefix}-{}", path.replace('/', "-")), bytes)).collect();
+        if !bundle.stdout().is_empty() {
+            files.push((format!("{prefix}-stdout"), bundle.stdout()));
+        }
+        let mut own = std::collections::BTreeSet::new();
+        let clash = files.iter().any(|(name, _)| names.contains(name) || !own.insert(name.clone()));
+        if clash {
+            let name = format!("{prefix}.tar");
+            names.insert(name.clone());
+            artifacts.push(Artifact { name, media_type: "application/x-tar".to_owned(), bytes: output.clone() });
+            continue;
+        }
+        for (name, bytes) in files {
+            names.insert(name.clone());
+            artifacts.push(Artifact { name, media_type: media_type(bytes).to_owned(), bytes: bytes.to_vec() });
+        }
+    }
+    Ok(artifacts)
+}
+
+fn media_type(bytes: &[u8]) -> &'static str {
+    if std::str::from_utf8(bytes).is_ok() { "text/plain; charset=utf-8" } else { "application/octet-stream" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(n: u8) -> FileRef {
+        FileRef::Blob { name: format!("f{n}.bin"), blob: BlobId([n; 32]) }
+    }
+
+    fn spec() -> WasmSpec {
+        WasmSpec {
+            module: FileRef::Blob { name: "m.wasm".into(), blob: BlobId([9; 32]) },
+            args: vec!["--samples".into(), "10".into()],
+            env: BTreeMap::from([("MODE".into(), "fast".into())]),
+            tasks: None,
+            inputs: vec![blob(1), blob(2), blob(3)],
+            files: vec![FileRef::Blob { name: "params.json".into(), blob: BlobId([7; 32]) }],
+            fuel: None,
+            memory_mib: Some(64),
+            timeout_ms: None,
+            output_mib: None,
+        }
+    }
+
+    #[test]
+    fn one_task_per_input_each_with_the_shared_files_first() {
+        let tasks = plan(&spec()).unwrap();
+        assert_eq!(tasks.len(), 3);
+        assert_eq!(tasks[1].files, vec![("params.json".into(), BlobId([7; 32])), ("f2.bin".into(), BlobId([2; 32]))]);
+        assert_eq!((tasks[2].task_idx, tasks[2].n_tasks), (2, 3));
+        assert_eq!(tasks[0].limits.memory_bytes, 64 << 20);
+        assert_ne!(tasks[0].seed(), tasks[1].seed());
+        assert_eq!(spec().assets().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn bad_specs_name_their_field() {
+        let cases: Vec<(WasmSpec, &str)> = vec![
+            (WasmSpec { tasks: Some(4), ..spec() }, "wasm.tasks"),
+            (WasmSpec { inputs: vec![], tasks: Some(0), ..spec() }, "wasm.tasks"),
+            (WasmSpec { memory_mib: Some(5000), ..spec() }, "wasm.memory_mib"),
+            (WasmSpec { env: BTreeMap::from([("IOG_X".into(), "1".into())]), ..spec() }, "wasm.env.IOG_X"),
+            (WasmSpec { env: BTreeMap::from([("A B".into(), "1".into())]), ..spec() }, "wasm.env.A B"),
+            (
+                WasmSpec {
+                    inputs: vec![FileRef::Blob { name: "params.json".into(), blob: BlobId([1; 32]) }],
+                    ..spec()
+                },
+                "wasm.inputs[0]",
+            ),
+            (WasmSpec { files: vec![blob(4), blob(4)], ..spec() }, "wasm.files[1]"),
+            (WasmSpec { module: FileRef::Blob { name: "..".into(), blob: BlobId([1; 32]) }, ..spec() }, "wasm.module"),
+        ];
+        for (spec, field) in cases {
+            let err = spec.validate().unwrap_err();
+            assert_eq!(err.field(), Some(field), "{err}");
+        }
+        let unresolved = WasmSpec { module: FileRef::Path("m.wasm".into()), ..spec() };
+        unresolved.validate().unwrap();
+        let err = plan(&unresolved).unwrap_err();
+        assert!(err.to_string().contains("iog job submit"), "{err}");
+    }
+
+    #[test]
+    fn limits_over_a_cap_name_the_field_and_both_values() {
+        let cap = WasmLimits { memory_bytes: 128 << 20, ..WasmLimits::default() };
+        assert_eq!(WasmLimits::default().over(&WasmLimits::default()), None);
+        let over = WasmLimits::default().over(&cap).unwrap();
+        assert!(over.contains("wasm.memory_mib = 256") && over.contains("at most 128"), "{over}");
+    }
+
+    #[test]
+    fn outputs_become_named_files_or_a_whole_bundle_when_names_clash() {
+        let mut one = Bundle::default();
+        one.entries.insert("out/result.json".into(), b"{}".to_vec());
+        one.entries.insert("stdout".into(), b"hi\n".to_vec());
+        let mut clashing = Bundle::default();
+        clashing.entries.insert("out/a/b".into(), vec![1]);
+        clashing.entries.insert("out/a-b".into(), vec![2]);
+        let spec = WasmSpec { inputs: vec![], tasks: Some(2), ..spec() };
+        let artifacts = assemble(&spec, &[one.to_tar(), clashing.to_tar()]).unwrap();
+        let names: Vec<&str> = artifacts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["task-000000-result.json", "task-000000-stdout", "task-000001.tar"]);
+        let err = assemble(&spec, &[b"junk".to_vec(), one.to_tar()]).unwrap_err();
+        assert_eq!(err.task_idx(), Some(0));
+    }
+}
