@@ -527,10 +527,10 @@ mod tests {
 
     #[test]
     fn limits_over_a_cap_name_the_field_and_both_values() {
-        let cap = WasmLimits { memory_bytes: 128 << 20, ..WasmLimits::default() };
+        let cap = WasmLimits { memory_bytes: 32 << 20, ..WasmLimits::default() };
         assert_eq!(WasmLimits::default().over(&WasmLimits::default()), None);
         let over = WasmLimits::default().over(&cap).unwrap();
-        assert!(over.contains("wasm.memory_mib = 256") && over.contains("at most 128"), "{over}");
+        assert!(over.contains("wasm.memory_mib = 64") && over.contains("at most 32"), "{over}");
     }
 
     #[test]
