@@ -1,7 +1,17 @@
 //! Executors for code that users bring to the network, run on a worker
 //! without letting it harm the owner's machine.
 //!
-//! [`WasmExecutor`] runs a WebAssembly module (WASI preview 1) per task
+//! [`ProcessExecutor`] runs a command under bubblewrap: a read-only view of
+//! the system's `/usr` (and a few harmless files of `/etc`), the task's
+//! files read-only at `/in`, an empty `/out` as its working directory, a
+//! private `/tmp`, `/proc` and `/dev` of its own, no network unless the
+//! owner allows it, none of the owner's files (home, the worker's data dir
+//! and keys are simply not there), only the GPUs the task was given, and
+//! rlimits on address space, CPU time and file size. A run past its wall
+//! clock, a cancelled one or one that writes too much is killed with its
+//! whole PID namespace, so nothing it started outlives it.
+//!
+//! [`WasmExecutor`] (feature `wasm`, on by default) runs a WebAssembly module (WASI preview 1) per task
 //! with wasmtime. A module sees exactly this, and nothing else:
 //!
 //! - `argv`: the module's name, then the job's arguments; the environment
@@ -21,9 +31,13 @@
 //! them stops the module with a [`WasmError`] that says which; the worker
 //! running it is unaffected.
 
+mod out;
+mod process;
+#[cfg(feature = "wasm")]
 mod wasm;
 
 pub use iog_workloads::{BUNDLE_STDOUT, Bundle, BundleError, WasmLimits};
-pub use wasm::{
-    EPOCH_TICK, FIXED_WALL_CLOCK_S, INPUT_NAME_BYTES_MAX, STDERR_TAIL_BYTES, WasmError, WasmExecutor, WasmRun, WasmTask,
-};
+pub use out::{OUT_FILES_MAX, STDERR_TAIL_BYTES};
+pub use process::{PROCESS_POLL, ProcessError, ProcessExecutor, ProcessLimits, ProcessRun, ProcessTask};
+#[cfg(feature = "wasm")]
+pub use wasm::{EPOCH_TICK, FIXED_WALL_CLOCK_S, INPUT_NAME_BYTES_MAX, WasmError, WasmExecutor, WasmRun, WasmTask};

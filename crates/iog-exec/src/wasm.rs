@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +15,8 @@ use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, I32Exit, WasiCtx
 
 use iog_workloads::{BUNDLE_STDOUT, Bundle, WasmLimits};
 
+use crate::out::{OutError, collect_out, dir_bytes_over, tail};
+
 /// How often the wall-clock limit is checked: the engine's epoch advances
 /// this often, and a module runs at most one tick past its limit.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -23,14 +25,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const FIXED_WALL_CLOCK_S: u64 = 946_684_800;
 /// Longest input file name.
 pub const INPUT_NAME_BYTES_MAX: usize = 255;
-/// How much of the end of a module's standard error an error quotes.
-pub const STDERR_TAIL_BYTES: usize = 2_048;
 /// Most entries a module's tables may hold.
 const TABLE_ELEMENTS_MAX: usize = 1 << 20;
 /// Compiled modules kept, most recently used first.
 const MODULES_CACHED: usize = 8;
-/// Most files a module may leave in `/out`.
-const OUT_FILES_MAX: usize = 4_096;
 /// Ticks between looks at how much a running module has written to `/out`.
 const OUT_CHECK_TICKS: u32 = 10;
 
@@ -361,68 +359,12 @@ impl WasmExecutor {
     }
 }
 
-/// Whether the files under `dir` hold more than `max` bytes (looking at no
-/// more than [`OUT_FILES_MAX`] entries; more is over too).
-fn dir_bytes_over(dir: &Path, max: u64) -> bool {
-    let (mut total, mut seen) = (0u64, 0usize);
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            seen += 1;
-            if seen > OUT_FILES_MAX {
-                return true;
-            }
-            match entry.metadata() {
-                Ok(meta) if meta.is_dir() => pending.push(entry.path()),
-                Ok(meta) => total = total.saturating_add(meta.len()),
-                Err(_) => {}
-            }
-            if total > max {
-                return true;
-            }
+impl From<OutError> for WasmError {
+    fn from(err: OutError) -> WasmError {
+        match err {
+            OutError::TooLarge { max_bytes } => WasmError::OutputTooLarge { max_bytes },
+            OutError::Odd { found } => WasmError::OddOutput { found },
+            OutError::Io(err) => WasmError::Io(err),
         }
     }
-    false
-}
-
-/// The last [`STDERR_TAIL_BYTES`] of `bytes`, as text.
-fn tail(bytes: &[u8]) -> String {
-    let start = bytes.len().saturating_sub(STDERR_TAIL_BYTES);
-    String::from_utf8_lossy(&bytes[start..]).into_owned()
-}
-
-/// Adds every regular file under `dir` to `output` as `out/<path from root>`.
-fn collect_out(root: &Path, dir: &Path, output: &mut Bundle, total: &mut u64, max: u64) -> Result<(), WasmError> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
-    entries.sort();
-    for path in entries {
-        let meta = std::fs::symlink_metadata(&path)?;
-        let relative = path.strip_prefix(root).expect("under the root");
-        // Names are kept exactly: one that is not UTF-8, or holds a `\`,
-        // could merge with another file's name.
-        let relative = match relative.to_str() {
-            Some(name) if !name.contains('\\') => name.to_owned(),
-            _ => {
-                return Err(WasmError::OddOutput {
-                    found: format!("a file named {relative:?} (not UTF-8, or with `\\`)"),
-                });
-            }
-        };
-        if meta.is_dir() {
-            collect_out(root, &path, output, total, max)?;
-        } else if meta.is_file() {
-            *total = total.saturating_add(meta.len());
-            if *total > max {
-                return Err(WasmError::OutputTooLarge { max_bytes: max });
-            }
-            if output.entries.len() >= OUT_FILES_MAX {
-                return Err(WasmError::OddOutput { found: format!("more than {OUT_FILES_MAX} files") });
-            }
-            output.entries.insert(format!("out/{relative}"), std::fs::read(&path)?);
-        } else {
-            return Err(WasmError::OddOutput { found: format!("{relative:?}, neither a file nor a directory") });
-        }
-    }
-    Ok(())
 }

@@ -4,6 +4,7 @@
 //! allocate past its cap, read the worker's files, write outside `/out`
 //! and open a connection. Each is stopped with an error that says what
 //! happened, and the same executor goes on serving.
+#![cfg(feature = "wasm")]
 
 use std::time::{Duration, Instant};
 

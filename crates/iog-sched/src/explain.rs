@@ -52,8 +52,13 @@ pub fn explain_unplaceable<'a>(
             (!requirements.software.is_empty()).then(|| format!("running {}", requirements.software.join(" and "))),
             &|others: &[Offered]| {
                 let verb = if others.len() == 1 { "does" } else { "do" };
+                let example = if requirements.software.iter().any(|name| name == "process") {
+                    "[executors.process], and installs the programs a job requires"
+                } else {
+                    "[executors.wasm]"
+                };
                 format!(
-                    "{} {verb} without it (a worker's owner turns executors on in worker.toml, e.g. [executors.wasm])",
+                    "{} {verb} without it (a worker's owner turns executors on in worker.toml, e.g. {example})",
                     others.len()
                 )
             },

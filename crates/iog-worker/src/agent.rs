@@ -152,7 +152,22 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         config.apply(&file);
         config.apply_executors(&file);
     }
-    let executors = Arc::new(Executors::new(&config)?);
+    if let Some(process) = config.executors.process.as_mut() {
+        let (programs, containers) = (process.programs.clone(), process.containers);
+        let found = tokio::task::spawn_blocking(move || {
+            let mut found: Vec<_> =
+                programs.iter().filter_map(|program| crate::exec::detect_program(program)).collect();
+            found.extend(containers.then(crate::exec::detect_podman).flatten());
+            found
+        })
+        .await
+        .context("look for the programs the process executor offers")?;
+        for software in &found {
+            tracing::info!(program = %software.name, version = %software.version, "offered to process jobs");
+        }
+        process.found = found;
+    }
+    let executors = Arc::new(Executors::new(&config, &report.devices)?);
     let offer = config.offer(&report.devices);
     offer.validate().context("the worker's offer")?;
     let client = Client::connect(&config.coordinator_url, config.coordinator_pin)
@@ -247,7 +262,7 @@ struct Agent {
     tamper: Option<crate::cheat::Tamper>,
     /// Sealed tasks waiting for their keys.
     keys: Arc<TaskKeys>,
-    /// Where users' own code runs (wasm modules).
+    /// Where users' own code runs (wasm modules, sandboxed commands).
     executors: Arc<Executors>,
     /// The seal key's signature by the identity, for the hello.
     seal_key_signature: String,

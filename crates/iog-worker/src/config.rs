@@ -104,6 +104,47 @@ pub struct Executors {
     /// WebAssembly modules, with the most any one task may use; needs a
     /// worker built with the `wasm` feature.
     pub wasm: Option<iog_workloads::WasmLimits>,
+    /// Commands under bubblewrap (`process` and `blender` jobs).
+    pub process: Option<ProcessCaps>,
+}
+
+/// What the owner lets the process executor do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessCaps {
+    /// The most any one task may use.
+    pub limits: iog_workloads::ProcessLimits,
+    /// Whether tasks may use the network (off unless the owner says so).
+    pub network: bool,
+    /// Programs looked for on the sandbox's PATH at start and offered
+    /// (with their versions) when found, so jobs that require them come here.
+    pub programs: Vec<String>,
+    /// Whether tasks may run in container images, where podman is found.
+    pub containers: bool,
+    /// What was found of them (and `container`, with podman's version,
+    /// when images can run): filled at start by the agent.
+    pub found: Vec<iog_sched::Software>,
+}
+
+/// The caps of the process executor when its owner names none: 8 GiB of
+/// address space, one hour of CPU and of wall clock, 256 MiB of output, no
+/// network.
+pub const PROCESS_CAPS_DEFAULT: iog_workloads::ProcessLimits =
+    iog_workloads::ProcessLimits { memory_bytes: 8 << 30, cpu_s: 3_600, wall_ms: 3_600_000, output_bytes: 256 << 20 };
+
+/// The programs a process executor looks for when its owner lists none.
+pub const PROCESS_PROGRAMS_DEFAULT: [&str; 2] = ["python3", "blender"];
+
+impl ProcessCaps {
+    /// The default caps, looking for the default programs.
+    pub fn default_caps() -> ProcessCaps {
+        ProcessCaps {
+            limits: PROCESS_CAPS_DEFAULT,
+            network: false,
+            programs: PROCESS_PROGRAMS_DEFAULT.iter().map(|name| (*name).to_owned()).collect(),
+            containers: true,
+            found: Vec::new(),
+        }
+    }
 }
 
 /// The caps of the wasm executor when its owner names none: 10¹² instructions
@@ -177,7 +218,10 @@ impl WorkerConfig {
     /// says of them). A file without the section keeps the flags' choice.
     pub fn apply_executors(&mut self, file: &WorkerFile) {
         if file.executors.wasm.is_some() {
-            self.executors = file.executors.executors();
+            self.executors.wasm = file.executors.executors().wasm;
+        }
+        if file.executors.process.is_some() {
+            self.executors.process = file.executors.executors().process;
         }
     }
 
@@ -194,6 +238,17 @@ impl WorkerConfig {
                 name: iog_workloads::WASM_SOFTWARE.to_owned(),
                 version: WASM_VERSION.to_owned(),
             });
+        }
+        if let Some(process) = &self.executors.process {
+            software.push(iog_sched::Software {
+                name: iog_workloads::PROCESS_SOFTWARE.to_owned(),
+                version: PROCESS_VERSION.to_owned(),
+            });
+            for found in &process.found {
+                if !software.iter().any(|known| known.name == found.name) {
+                    software.push(found.clone());
+                }
+            }
         }
         Offer {
             region: self.terms.region.clone(),
@@ -226,6 +281,15 @@ impl WorkerConfig {
 /// memory_mib_max = 1024                      # most linear memory
 /// timeout_ms_max = 3_600_000                 # longest wall-clock limit
 /// output_mib_max = 256                       # most output
+/// [executors.process]                        # run users' commands under bubblewrap
+/// enabled = true                             # (needs `bwrap` and `prlimit`)
+/// memory_mib_max = 8192                      # most address space per process
+/// cpu_s_max = 3600                           # most CPU time per process
+/// timeout_ms_max = 3_600_000                 # longest wall-clock limit
+/// output_mib_max = 256                       # most output
+/// network = false                            # let tasks reach the network
+/// programs = ["python3", "blender"]          # offered (with versions) when found
+/// containers = true                          # run jobs' images, where podman is found
 /// [probe]                                    # round trips to peers, for gangs
 /// port = 7071                                # UDP; default any free port
 /// enabled = true                             # false: no probes (gangs see this
@@ -252,6 +316,8 @@ pub struct WorkerFile {
 
 /// What the worker advertises of its wasm executor.
 pub const WASM_VERSION: &str = "wasmtime-48 wasip1";
+/// What the worker advertises of its process executor.
+pub const PROCESS_VERSION: &str = "bubblewrap";
 
 /// The `[executors]` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -259,6 +325,31 @@ pub const WASM_VERSION: &str = "wasmtime-48 wasip1";
 pub struct ExecutorsFile {
     #[serde(default)]
     pub wasm: Option<WasmExecutorFile>,
+    #[serde(default)]
+    pub process: Option<ProcessExecutorFile>,
+}
+
+/// The `[executors.process]` section: on when present unless
+/// `enabled = false`; each cap left out takes [`PROCESS_CAPS_DEFAULT`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessExecutorFile {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub memory_mib_max: Option<u64>,
+    #[serde(default)]
+    pub cpu_s_max: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms_max: Option<u64>,
+    #[serde(default)]
+    pub output_mib_max: Option<u64>,
+    #[serde(default)]
+    pub network: bool,
+    #[serde(default)]
+    pub programs: Option<Vec<String>>,
+    #[serde(default = "enabled")]
+    pub containers: bool,
 }
 
 /// The `[executors.wasm]` section: on when present unless `enabled = false`;
@@ -289,10 +380,73 @@ impl ExecutorsFile {
                 output_bytes: wasm.output_mib_max.map_or(caps.output_bytes, |mib| mib << 20),
             }
         });
-        Executors { wasm }
+        let process = self.process.as_ref().filter(|process| process.enabled).map(|process| {
+            let caps = PROCESS_CAPS_DEFAULT;
+            ProcessCaps {
+                limits: iog_workloads::ProcessLimits {
+                    memory_bytes: process.memory_mib_max.map_or(caps.memory_bytes, |mib| mib << 20),
+                    cpu_s: process.cpu_s_max.unwrap_or(caps.cpu_s),
+                    wall_ms: process.timeout_ms_max.unwrap_or(caps.wall_ms),
+                    output_bytes: process.output_mib_max.map_or(caps.output_bytes, |mib| mib << 20),
+                },
+                network: process.network,
+                programs: process
+                    .programs
+                    .clone()
+                    .unwrap_or_else(|| PROCESS_PROGRAMS_DEFAULT.iter().map(|name| (*name).to_owned()).collect()),
+                containers: process.containers,
+                found: Vec::new(),
+            }
+        });
+        Executors { wasm, process }
     }
 
     fn check(&self) -> Result<(), String> {
+        self.check_process()?;
+        self.check_wasm()
+    }
+
+    fn check_process(&self) -> Result<(), String> {
+        use iog_workloads::process::{
+            PROCESS_CPU_S_MAX, PROCESS_MEMORY_MIB_MAX, PROCESS_OUTPUT_MIB_MAX, PROCESS_TIMEOUT_MS_MAX,
+        };
+        let Some(process) = self.process.as_ref().filter(|process| process.enabled) else {
+            return Ok(());
+        };
+        for (field, value, min, max) in [
+            ("executors.process.memory_mib_max", process.memory_mib_max, 16, PROCESS_MEMORY_MIB_MAX),
+            ("executors.process.cpu_s_max", process.cpu_s_max, 1, PROCESS_CPU_S_MAX),
+            ("executors.process.timeout_ms_max", process.timeout_ms_max, 1, PROCESS_TIMEOUT_MS_MAX),
+            ("executors.process.output_mib_max", process.output_mib_max, 1, PROCESS_OUTPUT_MIB_MAX),
+        ] {
+            if let Some(value) = value
+                && !(min..=max).contains(&value)
+            {
+                return Err(format!("{field} must be between {min} and {max}, got {value}"));
+            }
+        }
+        let programs = process.programs.as_deref().unwrap_or_default();
+        if programs.len() > iog_sched::offer::SOFTWARE_MAX - 2 {
+            return Err(format!(
+                "executors.process.programs lists at most {} programs",
+                iog_sched::offer::SOFTWARE_MAX - 2
+            ));
+        }
+        for name in programs {
+            let reserved =
+                [iog_workloads::WASM_SOFTWARE, iog_workloads::PROCESS_SOFTWARE, iog_workloads::CONTAINER_SOFTWARE]
+                    .contains(&name.as_str());
+            if !iog_sched::offer::valid_software_name(name) || reserved {
+                return Err(format!(
+                    "executors.process.programs: {name:?} is not a program name a job can require: lowercase \
+                     letters, digits and '-' (`python3`, `blender`), not wasm, process or container"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_wasm(&self) -> Result<(), String> {
         use iog_workloads::wasm::{WASM_FUEL_MAX, WASM_MEMORY_MIB_MAX, WASM_OUTPUT_MIB_MAX, WASM_TIMEOUT_MS_MAX};
         let Some(wasm) = self.wasm.as_ref().filter(|wasm| wasm.enabled) else {
             return Ok(());

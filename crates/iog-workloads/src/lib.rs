@@ -8,12 +8,15 @@
 
 #![warn(missing_docs)]
 
+pub mod blender;
 pub mod bundle;
 mod check;
+pub mod code;
 mod demo;
 mod error;
 pub mod hash;
 pub mod noop;
+pub mod process;
 pub mod render;
 mod resources;
 mod spec;
@@ -21,9 +24,12 @@ pub mod spot;
 mod task;
 pub mod wasm;
 
+pub use blender::{BLENDER_SOFTWARE, BlenderSpec};
 pub use bundle::{BUNDLE_STDOUT, Bundle, BundleError};
+pub use code::FileRef;
 pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
+pub use process::{CONTAINER_SOFTWARE, PROCESS_SOFTWARE, ProcessLimits, ProcessSpec, ProcessTaskInput};
 pub use resources::ResourcesSpec;
 pub use spec::{
     JOB_NAME_CHARS_MAX, JobFile, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms,
@@ -35,4 +41,4 @@ pub use task::{
     Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, decode_task, plan,
     run_task, spot_check,
 };
-pub use wasm::{FileRef, WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};
+pub use wasm::{WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

@@ -5,16 +5,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::blender::BlenderSpec;
 use crate::check;
+use crate::code::{CODE_FILE_BYTES_MAX, FileRef};
 use crate::error::{SpecError, path_string};
 use crate::hash::HashSpec;
 use crate::noop::NoopSpec;
+use crate::process::ProcessSpec;
 use crate::render::{self, RenderSpec, Scene, SceneRef};
 use crate::resources::ResourcesSpec;
-use crate::wasm::{FileRef, WASM_FILE_BYTES_MAX, WASM_SOFTWARE, WasmSpec};
+use crate::wasm::{WASM_SOFTWARE, WasmSpec};
 
 /// The names `job.workload` accepts, in the order error messages list them.
-pub const WORKLOAD_KINDS: [&str; 4] = ["render", "hash", "noop", "wasm"];
+pub const WORKLOAD_KINDS: [&str; 6] = ["render", "hash", "noop", "wasm", "process", "blender"];
 
 /// Longest accepted `job.name`, in characters.
 pub const JOB_NAME_CHARS_MAX: usize = 64;
@@ -51,6 +54,12 @@ pub struct JobSpec {
     /// Parameters of the `wasm` workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wasm: Option<WasmSpec>,
+    /// Parameters of the `process` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessSpec>,
+    /// Parameters of the `blender` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blender: Option<BlenderSpec>,
     /// How the job pays its workers, in $IO; a job without it is free (for
     /// development networks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,7 +221,8 @@ impl PaymentSpec {
 pub struct JobSection {
     /// A name for people, 1 to 64 characters.
     pub name: String,
-    /// Which workload runs: `render`, `hash`, `noop` or `wasm`.
+    /// Which workload runs: `render`, `hash`, `noop`, `wasm`, `process` or
+    /// `blender`.
     pub workload: String,
     /// How many times a task may be tried before the job fails (1 to 100);
     /// `None` leaves the choice to the coordinator.
@@ -240,6 +250,10 @@ pub enum WorkloadSpec {
     Noop(NoopSpec),
     /// The submitter's own WebAssembly module, run once per task.
     Wasm(WasmSpec),
+    /// The submitter's own command, run once per task in a sandbox.
+    Process(ProcessSpec),
+    /// Frames of the submitter's Blender scene, one per task.
+    Blender(BlenderSpec),
 }
 
 impl WorkloadSpec {
@@ -250,6 +264,8 @@ impl WorkloadSpec {
             WorkloadSpec::Hash(_) => "hash",
             WorkloadSpec::Noop(_) => "noop",
             WorkloadSpec::Wasm(_) => "wasm",
+            WorkloadSpec::Process(_) => "process",
+            WorkloadSpec::Blender(_) => "blender",
         }
     }
 
@@ -260,6 +276,8 @@ impl WorkloadSpec {
             WorkloadSpec::Hash(spec) => spec.validate(),
             WorkloadSpec::Noop(spec) => spec.validate(),
             WorkloadSpec::Wasm(spec) => spec.validate(),
+            WorkloadSpec::Process(spec) => spec.validate(),
+            WorkloadSpec::Blender(spec) => spec.validate(),
         }
     }
 }
@@ -275,6 +293,8 @@ impl JobSpec {
             "hash" => self.hash.clone().map(WorkloadSpec::Hash),
             "noop" => self.noop.clone().map(WorkloadSpec::Noop),
             "wasm" => self.wasm.clone().map(WorkloadSpec::Wasm),
+            "process" => self.process.clone().map(WorkloadSpec::Process),
+            "blender" => self.blender.clone().map(WorkloadSpec::Blender),
             other => {
                 return Err(SpecError::invalid(
                     "job.workload",
@@ -301,8 +321,9 @@ impl JobSpec {
     /// What each task needs of a worker: the `[resources]` section (one CPU
     /// slot when absent), its price capped at the payment's price per
     /// device-hour — at zero for a free job, which only free workers take.
-    /// A wasm job also needs workers that run wasm and lend each task the
-    /// memory it asks for.
+    /// A wasm, process or blender job also needs workers that run it (and
+    /// offer the programs it requires) and lend each task the memory it
+    /// asks for; a process job's GPUs are its devices.
     pub fn requirements(&self) -> Result<iog_sched::Requirements, SpecError> {
         let price_cap = match &self.payment {
             Some(payment) => payment.terms()?.price_io_per_hour,
@@ -319,16 +340,61 @@ impl JobSpec {
             requirements.software.push(WASM_SOFTWARE.to_owned());
             requirements.memory_bytes_min = requirements.memory_bytes_min.max(wasm.limits().memory_bytes);
         }
+        if let (Some(process), "process") = (&self.process, self.job.workload.as_str()) {
+            let resources = self.resources.clone().unwrap_or_default();
+            let gpus = process.gpus();
+            if gpus == 0 {
+                if requirements.kind != Some(iog_types::DeviceKind::Cpu) {
+                    return Err(SpecError::invalid(
+                        "resources.device",
+                        "must be \"cpu\" (or left out) for a process job without process.gpus; to run on GPUs, \
+                         set process.gpus",
+                    ));
+                }
+                requirements.memory_bytes_min = requirements.memory_bytes_min.max(process.limits().memory_bytes);
+            } else {
+                if matches!(resources.device.as_deref(), Some(device) if device != "gpu") {
+                    return Err(SpecError::invalid(
+                        "resources.device",
+                        format!("must be \"gpu\" (or left out): process.gpus asks for {gpus} GPUs per task"),
+                    ));
+                }
+                if resources.count.is_some_and(|count| count != gpus) {
+                    return Err(SpecError::invalid(
+                        "resources.count",
+                        format!("must equal process.gpus ({gpus}) or be left out: each task uses that many GPUs"),
+                    ));
+                }
+                requirements.kind = Some(iog_types::DeviceKind::Gpu);
+                requirements.count = gpus;
+            }
+            requirements.software.extend(process.software());
+        }
+        if let (Some(blender), "blender") = (&self.blender, self.job.workload.as_str()) {
+            if requirements.kind != Some(iog_types::DeviceKind::Cpu) {
+                return Err(SpecError::invalid(
+                    "resources.device",
+                    "must be \"cpu\" (or left out) for a blender job: frames render with Cycles on the CPU",
+                ));
+            }
+            requirements.software.extend(blender.software());
+            requirements.memory_bytes_min = requirements.memory_bytes_min.max(blender.limits().memory_bytes);
+        }
         Ok(requirements)
     }
 
     /// The blobs the job's tasks read besides their own inputs (a wasm
-    /// job's module and files); empty for the built-in workloads. Each must
+    /// job's module and files, a process job's files, a blender job's
+    /// scene); empty for the built-in workloads. Each must
     /// have been uploaded by the submitter before the job is submitted.
     pub fn assets(&self) -> Result<Vec<iog_types::BlobId>, SpecError> {
         match (&self.wasm, self.job.workload.as_str()) {
             (Some(wasm), "wasm") => wasm.assets(),
-            _ => Ok(Vec::new()),
+            _ => match (&self.process, &self.blender, self.job.workload.as_str()) {
+                (Some(process), _, "process") => process.assets(),
+                (_, Some(blender), "blender") => blender.assets(),
+                _ => Ok(Vec::new()),
+            },
         }
     }
 
@@ -372,30 +438,40 @@ impl JobSpec {
                 "a gang job (resources.gang_latency_ms_max) cannot verify by replicas yet; set verify.policy = \"none\"",
             ));
         }
-        if self.job.workload == "wasm" {
+        let code_wall_ms = match self.job.workload.as_str() {
+            "wasm" => self.wasm.as_ref().map(|wasm| wasm.limits().wall_ms),
+            "process" => self.process.as_ref().map(|process| process.limits().wall_ms),
+            "blender" => self.blender.as_ref().map(|blender| blender.limits().wall_ms),
+            _ => None,
+        };
+        if let Some(wall_ms) = code_wall_ms {
+            let workload = self.job.workload.as_str();
             if matches!(verify, iog_types::Verify::Spot { .. }) {
                 return Err(SpecError::invalid(
                     "verify.policy",
-                    "is \"spot\", but a wasm task's output cannot be recomputed in part; choose \"replicate\" \
-                     (modules are deterministic, so replicas agree byte for byte) or \"adaptive\"",
+                    format!(
+                        "is \"spot\", but a {workload} task's output cannot be recomputed in part; choose \
+                         \"replicate\" (replicas must agree byte for byte) or \"adaptive\""
+                    ),
                 ));
             }
             if self.job.sealed {
                 return Err(SpecError::invalid(
                     "job.sealed",
-                    "is true, but wasm jobs cannot be sealed yet (their module and files travel as plain blobs); \
-                     set job.sealed = false",
+                    format!(
+                        "is true, but {workload} jobs cannot be sealed yet (their files travel as plain blobs); \
+                         set job.sealed = false"
+                    ),
                 ));
             }
-            if let (Some(wasm), Some(task_timeout_ms)) = (&self.wasm, self.job.task_timeout_ms)
-                && wasm.limits().wall_ms > task_timeout_ms
+            if let Some(task_timeout_ms) = self.job.task_timeout_ms
+                && wall_ms > task_timeout_ms
             {
                 return Err(SpecError::invalid(
-                    "wasm.timeout_ms",
+                    format!("{workload}.timeout_ms"),
                     format!(
-                        "is {} ms, longer than job.task_timeout_ms ({task_timeout_ms} ms), after which the task \
-                         is taken back anyway; lower it or raise job.task_timeout_ms",
-                        wasm.limits().wall_ms
+                        "is {wall_ms} ms, longer than job.task_timeout_ms ({task_timeout_ms} ms), after which the \
+                         task is taken back anyway; lower it or raise job.task_timeout_ms"
                     ),
                 ));
             }
@@ -412,6 +488,8 @@ impl JobSpec {
             ("hash", self.hash.is_some()),
             ("noop", self.noop.is_some()),
             ("wasm", self.wasm.is_some()),
+            ("process", self.process.is_some()),
+            ("blender", self.blender.is_some()),
         ];
         if let Some(sealed) = &self.sealed {
             return self.validate_sealed_wire(sealed, &present);
@@ -450,6 +528,8 @@ impl JobSpec {
             hash: None,
             noop: None,
             wasm: None,
+            process: None,
+            blender: None,
             sealed: Some(SealedSpec { manifest, n_tasks }),
             ..self.clone()
         }
@@ -483,7 +563,8 @@ impl JobSpec {
     }
 }
 
-/// A file a job file names (a wasm job's module or data), read so that it
+/// A file a job file names (a wasm job's module, a process job's script,
+/// data, a Blender scene), read so that it
 /// can be uploaded before the job is submitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFile {
@@ -521,11 +602,17 @@ pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFil
         Ok(scene_text)
     })?;
     let mut files: Vec<JobFile> = Vec::new();
-    if let Some(wasm) = &mut spec.wasm {
-        for (field, file) in wasm.file_refs_mut() {
+    let refs: Vec<(String, &mut FileRef)> = match spec.job.workload.as_str() {
+        "wasm" => spec.wasm.iter_mut().flat_map(|wasm| wasm.file_refs_mut()).collect(),
+        "process" => spec.process.iter_mut().flat_map(|process| process.file_refs_mut()).collect(),
+        "blender" => spec.blender.iter_mut().flat_map(|blender| blender.file_refs_mut()).collect(),
+        _ => Vec::new(),
+    };
+    {
+        for (field, file) in refs {
             let FileRef::Path(path) = file else { continue };
             let full_path = base_dir.join(&*path);
-            let bytes = read_limited(&full_path, WASM_FILE_BYTES_MAX).map_err(|reason| {
+            let bytes = read_limited(&full_path, CODE_FILE_BYTES_MAX).map_err(|reason| {
                 SpecError::invalid(
                     field.as_str(),
                     format!(

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::blender;
 use crate::hash::tasks::{self as hash_tasks, HashTask};
 use crate::noop::{self, NoopTask};
+use crate::process::{self, ProcessTaskInput};
 use crate::render::tiles::{self, RenderTask};
 use crate::spec::from_json;
 use crate::spot::Spot;
@@ -26,16 +28,19 @@ enum TaskInput {
     Hash(HashTask),
     Noop(NoopTask),
     Wasm(WasmTaskInput),
+    Process(ProcessTaskInput),
 }
 
 /// A task input, read: either a built-in workload's, which [`run_task`]
-/// runs, or a wasm module's, which only a worker with a wasm executor can.
+/// runs, or users' code, which only a worker with that executor can run.
 #[derive(Debug, Clone)]
 pub enum Decoded {
     /// A built-in workload's task: give the bytes to [`run_task`].
     BuiltIn,
     /// A `wasm` task: its module, files and limits.
     Wasm(WasmTaskInput),
+    /// A `process` (or `blender`) task: its command, files and limits.
+    Process(ProcessTaskInput),
 }
 
 /// Reads a task input far enough to tell who can run it.
@@ -45,6 +50,7 @@ pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
     }
     match from_json(input).map_err(RunError::Decode)? {
         TaskInput::Wasm(task) => Ok(Decoded::Wasm(task)),
+        TaskInput::Process(task) => Ok(Decoded::Process(task)),
         _ => Ok(Decoded::BuiltIn),
     }
 }
@@ -151,6 +157,8 @@ pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
         WorkloadSpec::Hash(spec) => hash_tasks::plan(spec)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
         WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
+        WorkloadSpec::Process(spec) => process::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
+        WorkloadSpec::Blender(spec) => blender::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
     };
     Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
 }
@@ -169,6 +177,10 @@ pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
         TaskInput::Wasm(_) => Err(SpecError::invalid(
             "workload",
             "is \"wasm\": its tasks run in a worker's WebAssembly executor (see decode_task), not here",
+        )),
+        TaskInput::Process(_) => Err(SpecError::invalid(
+            "workload",
+            "is \"process\": its tasks run in a worker's process sandbox (see decode_task), not here",
         )),
     }
     .map_err(RunError::Invalid)
@@ -192,9 +204,9 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
             Ok(Spot { passed: true, detail: "empty, as it must be".to_owned(), work_units: 0 })
         }
         TaskInput::Noop(_) => Ok(Spot::failed(format!("is {} bytes; an empty task's output is empty", output.len()))),
-        TaskInput::Wasm(_) => Err(SpecError::invalid(
+        TaskInput::Wasm(_) | TaskInput::Process(_) => Err(SpecError::invalid(
             "verify.policy",
-            "is \"spot\", but a wasm task's output cannot be sampled; its jobs verify by \"replicate\"",
+            "is \"spot\", but the output of users' code cannot be sampled; such jobs verify by \"replicate\"",
         )),
     }
     .map_err(RunError::Invalid)
@@ -205,8 +217,8 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
 /// `task_durations_ms[i]` is how long task `i` ran on its worker, one per
 /// task. render gives `image.png`; hash gives `result.json` with the found
 /// nonces sorted, total hashes and the hash rate; noop gives `result.json`
-/// with the task count; wasm gives each task's files (see
-/// [`crate::wasm`]).
+/// with the task count; wasm and process give each task's files (see
+/// [`crate::code`]); blender gives the frames.
 pub fn assemble(
     spec: &WorkloadSpec,
     outputs: &[Vec<u8>],
@@ -218,6 +230,8 @@ pub fn assemble(
         WorkloadSpec::Hash(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Noop(spec) => spec.n_tasks as usize,
         WorkloadSpec::Wasm(spec) => spec.n_tasks() as usize,
+        WorkloadSpec::Process(spec) => spec.n_tasks() as usize,
+        WorkloadSpec::Blender(spec) => spec.n_tasks() as usize,
     };
     if outputs.len() != expected {
         return Err(AssembleError::OutputCount { expected, got: outputs.len() });
@@ -230,5 +244,7 @@ pub fn assemble(
         WorkloadSpec::Hash(spec) => hash_tasks::assemble(spec, outputs, task_durations_ms),
         WorkloadSpec::Noop(spec) => noop::assemble(spec, outputs),
         WorkloadSpec::Wasm(spec) => wasm::assemble(spec, outputs),
+        WorkloadSpec::Process(spec) => process::assemble(spec, outputs),
+        WorkloadSpec::Blender(spec) => blender::assemble(spec, outputs),
     }
 }

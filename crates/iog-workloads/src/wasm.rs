@@ -11,7 +11,7 @@
 //! What a module sees is the contract of `examples/wasm/README.md`: argv,
 //! `IOG_TASK_INDEX` and `IOG_N_TASKS`, its files read-only at `/in`, an
 //! empty `/out`, no network, a clock that stands still and random bytes
-//! from a seed of the task's own. Its output is the [`Bundle`] of `/out`
+//! from a seed of the task's own. Its output is the [`Bundle`](crate::Bundle) of `/out`
 //! and its standard output; being deterministic, replicas compare by digest.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use iog_types::BlobId;
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::Bundle;
+use crate::code::{CodeFields, assemble_bundles};
 use crate::task::MAX_TASKS;
 use crate::{Artifact, AssembleError, SpecError, check};
 
@@ -29,18 +29,11 @@ pub const WASM_SOFTWARE: &str = "wasm";
 
 /// Most tasks a `wasm.tasks` count may ask for.
 pub const WASM_TASKS_MAX: u64 = MAX_TASKS;
-/// Most files `wasm.inputs` or `wasm.files` may list.
-pub const WASM_FILES_MAX: usize = 10_000;
-/// Largest module or data file a job may name, in bytes.
-pub const WASM_FILE_BYTES_MAX: u64 = 256 << 20;
-/// Most arguments `wasm.args` may hold.
-pub const WASM_ARGS_MAX: usize = 256;
-/// Most variables `wasm.env` may hold.
-pub const WASM_ENV_MAX: usize = 256;
-/// Longest argument, variable name or value, in bytes.
-pub const WASM_TEXT_BYTES_MAX: usize = 4_096;
-/// Longest file name a module sees in `/in`, in bytes.
-pub const WASM_FILE_NAME_BYTES_MAX: usize = 255;
+pub use crate::code::{
+    CODE_ARGS_MAX as WASM_ARGS_MAX, CODE_ENV_MAX as WASM_ENV_MAX, CODE_FILE_BYTES_MAX as WASM_FILE_BYTES_MAX,
+    CODE_FILE_NAME_BYTES_MAX as WASM_FILE_NAME_BYTES_MAX, CODE_FILES_MAX as WASM_FILES_MAX,
+    CODE_TEXT_BYTES_MAX as WASM_TEXT_BYTES_MAX, FileRef,
+};
 
 /// Default instruction budget of one task: about ten seconds of work.
 pub const WASM_FUEL_DEFAULT: u64 = 10_000_000_000;
@@ -121,37 +114,6 @@ impl WasmLimits {
     }
 }
 
-/// A file a wasm job names: a path in the job file, a content address
-/// once `iog job submit` has uploaded it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum FileRef {
-    /// A path relative to the job file's folder.
-    Path(String),
-    /// The uploaded file: the name the module sees and its blob.
-    Blob {
-        /// The file's name (its path's last part).
-        name: String,
-        /// Its content address.
-        blob: BlobId,
-    },
-}
-
-impl FileRef {
-    fn resolved(&self, field: &str) -> Result<(&str, BlobId), SpecError> {
-        match self {
-            FileRef::Blob { name, blob } => Ok((name, *blob)),
-            FileRef::Path(path) => Err(SpecError::invalid(
-                field,
-                format!(
-                    "is the path {path:?}, which only the submitter's machine can read; submit the job file \
-                     with `iog job submit`, which uploads the file and sends its content address"
-                ),
-            )),
-        }
-    }
-}
-
 /// Parameters of the `wasm` workload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,7 +166,18 @@ impl WasmSpec {
 
     /// How many tasks the job splits into.
     pub fn n_tasks(&self) -> u64 {
-        if self.inputs.is_empty() { self.tasks.unwrap_or(1) } else { self.inputs.len() as u64 }
+        self.fields().n_tasks()
+    }
+
+    fn fields(&self) -> CodeFields<'_> {
+        CodeFields {
+            section: "wasm",
+            args: &self.args,
+            env: &self.env,
+            tasks: self.tasks,
+            inputs: &self.inputs,
+            files: &self.files,
+        }
     }
 
     /// Every file the spec names, module first, with the field it is in.
@@ -238,118 +211,12 @@ impl WasmSpec {
     /// Checks every field. Paths (not yet uploaded) pass: the coordinator
     /// refuses them when it plans the job.
     pub fn validate(&self) -> Result<(), SpecError> {
-        match (self.tasks, self.inputs.is_empty()) {
-            (Some(_), false) => {
-                return Err(SpecError::invalid(
-                    "wasm.tasks",
-                    "cannot be set together with wasm.inputs, which makes one task per file; remove one of them",
-                ));
-            }
-            (Some(tasks), true) => check::between("wasm.tasks", tasks, 1, WASM_TASKS_MAX)?,
-            (None, _) => {}
-        }
-        for (field, list) in [("wasm.inputs", &self.inputs), ("wasm.files", &self.files)] {
-            if list.len() > WASM_FILES_MAX {
-                return Err(SpecError::invalid(
-                    field,
-                    format!("lists at most {WASM_FILES_MAX} files, got {}", list.len()),
-                ));
-            }
-        }
-        if self.args.len() > WASM_ARGS_MAX {
-            return Err(SpecError::invalid("wasm.args", format!("holds at most {WASM_ARGS_MAX} arguments")));
-        }
-        for (i, arg) in self.args.iter().enumerate() {
-            text("wasm.args", i, arg)?;
-        }
-        if self.env.len() > WASM_ENV_MAX {
-            return Err(SpecError::invalid("wasm.env", format!("holds at most {WASM_ENV_MAX} variables")));
-        }
-        for (name, value) in &self.env {
-            let field = format!("wasm.env.{name}");
-            let good_name = !name.is_empty()
-                && name.len() <= WASM_TEXT_BYTES_MAX
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !name.as_bytes()[0].is_ascii_digit();
-            if !good_name {
-                return Err(SpecError::invalid(
-                    field,
-                    "is not a variable name (letters, digits and _, not first a digit)",
-                ));
-            }
-            if name.starts_with("IOG_") {
-                return Err(SpecError::invalid(field, "starts with IOG_, which is kept for the variables iog sets"));
-            }
-            if value.len() > WASM_TEXT_BYTES_MAX || value.contains('\0') {
-                return Err(SpecError::invalid(
-                    field,
-                    format!("must be at most {WASM_TEXT_BYTES_MAX} bytes without NUL characters"),
-                ));
-            }
-        }
-        for (field, file) in self.file_refs() {
-            let name = match file {
-                FileRef::Path(path) => path.rsplit(['/', '\\']).next().unwrap_or(path),
-                FileRef::Blob { name, .. } => name,
-            };
-            if let Some(why) = bad_file_name(name) {
-                return Err(SpecError::invalid(field, format!("names the file {name:?}, which {why}")));
-            }
-        }
-        // What one task sees at /in must not hold two files of one name.
-        let shared: Vec<&str> = self.files.iter().map(file_name).collect();
-        for (i, name) in shared.iter().enumerate() {
-            if shared[..i].contains(name) {
-                return Err(SpecError::invalid(
-                    format!("wasm.files[{i}]"),
-                    format!("is named {name:?} like another of wasm.files; each task sees them in one folder, /in"),
-                ));
-            }
-        }
-        for (i, input) in self.inputs.iter().enumerate() {
-            let name = file_name(input);
-            if shared.contains(&name) {
-                return Err(SpecError::invalid(
-                    format!("wasm.inputs[{i}]"),
-                    format!("is named {name:?} like one of wasm.files; each task sees both in one folder, /in"),
-                ));
-            }
-        }
+        self.fields().validate(&[("wasm.module".to_owned(), &self.module)])?;
         check::between("wasm.fuel", self.fuel.unwrap_or(WASM_FUEL_DEFAULT), 1, WASM_FUEL_MAX)?;
         check::between("wasm.memory_mib", self.memory_mib.unwrap_or(WASM_MEMORY_MIB_DEFAULT), 1, WASM_MEMORY_MIB_MAX)?;
         check::between("wasm.timeout_ms", self.timeout_ms.unwrap_or(WASM_TIMEOUT_MS_DEFAULT), 1, WASM_TIMEOUT_MS_MAX)?;
         check::between("wasm.output_mib", self.output_mib.unwrap_or(WASM_OUTPUT_MIB_DEFAULT), 1, WASM_OUTPUT_MIB_MAX)
     }
-}
-
-fn file_name(file: &FileRef) -> &str {
-    match file {
-        FileRef::Path(path) => path.rsplit(['/', '\\']).next().unwrap_or(path),
-        FileRef::Blob { name, .. } => name,
-    }
-}
-
-/// Why `name` cannot be a file in `/in`, if it cannot.
-fn bad_file_name(name: &str) -> Option<&'static str> {
-    if name.is_empty() || name == "." || name == ".." {
-        Some("is not a file name")
-    } else if name.len() > WASM_FILE_NAME_BYTES_MAX {
-        Some("is longer than 255 bytes")
-    } else if name.contains(['/', '\\', '\0']) {
-        Some("holds a slash or a NUL character")
-    } else {
-        None
-    }
-}
-
-fn text(field: &str, i: usize, value: &str) -> Result<(), SpecError> {
-    if value.len() > WASM_TEXT_BYTES_MAX || value.contains('\0') {
-        return Err(SpecError::invalid(
-            format!("{field}[{i}]"),
-            format!("must be at most {WASM_TEXT_BYTES_MAX} bytes without NUL characters"),
-        ));
-    }
-    Ok(())
 }
 
 /// The input of one wasm task: everything a worker needs, with files named
@@ -396,76 +263,36 @@ pub fn task_seed(module: &BlobId, task_idx: u32) -> [u8; 32] {
 pub(crate) fn plan(spec: &WasmSpec) -> Result<Vec<WasmTaskInput>, SpecError> {
     spec.validate()?;
     let (module_name, module) = spec.module.resolved("wasm.module")?;
-    let mut shared = Vec::with_capacity(spec.files.len());
-    for (i, file) in spec.files.iter().enumerate() {
-        let (name, blob) = file.resolved(&format!("wasm.files[{i}]"))?;
-        shared.push((name.to_owned(), blob));
-    }
-    let mut own = Vec::with_capacity(spec.inputs.len());
-    for (i, file) in spec.inputs.iter().enumerate() {
-        let (name, blob) = file.resolved(&format!("wasm.inputs[{i}]"))?;
-        own.push((name.to_owned(), blob));
-    }
+    let files = spec.fields().task_files()?;
     let n_tasks = spec.n_tasks() as u32;
     let env: Vec<(String, String)> = spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    Ok((0..n_tasks)
-        .map(|task_idx| {
-            let mut files = shared.clone();
-            files.extend(own.get(task_idx as usize).cloned());
-            WasmTaskInput {
-                module_name: module_name.to_owned(),
-                module,
-                args: spec.args.clone(),
-                env: env.clone(),
-                files,
-                task_idx,
-                n_tasks,
-                limits: spec.limits(),
-            }
+    Ok(files
+        .into_iter()
+        .zip(0..n_tasks)
+        .map(|(files, task_idx)| WasmTaskInput {
+            module_name: module_name.to_owned(),
+            module,
+            args: spec.args.clone(),
+            env: env.clone(),
+            files,
+            task_idx,
+            n_tasks,
+            limits: spec.limits(),
         })
         .collect())
 }
 
-/// Each task's files as artifacts named `task-NNNNNN-<path>` (a `/` in a
-/// path becomes `-`), and its standard output as `task-NNNNNN-stdout`
-/// when there is any. A task whose names would clash with another
-/// artifact's is given as its whole bundle, `task-NNNNNN.tar`, instead.
+/// Each task's files and standard output as artifacts (see
+/// [`crate::code`]): `task-NNNNNN-<path>`, `task-NNNNNN-stdout`, or the
+/// whole bundle `task-NNNNNN.tar` where names would clash.
 pub(crate) fn assemble(spec: &WasmSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
-    let max_bytes = spec.limits().output_bytes.saturating_mul(2).max(1 << 20);
-    let mut artifacts = Vec::new();
-    let mut names = std::collections::BTreeSet::new();
-    for (task_idx, output) in outputs.iter().enumerate() {
-        let bundle = Bundle::from_tar(output, max_bytes)
-            .map_err(|err| AssembleError::BadOutput { task_idx, reason: err.to_string() })?;
-        let prefix = format!("task-{task_idx:06}");
-        let mut files: Vec<(String, &[u8])> =
-            bundle.out_files().map(|(path, bytes)| (format!("{prefix}-{}", path.replace('/', "-")), bytes)).collect();
-        if !bundle.stdout().is_empty() {
-            files.push((format!("{prefix}-stdout"), bundle.stdout()));
-        }
-        let mut own = std::collections::BTreeSet::new();
-        let clash = files.iter().any(|(name, _)| names.contains(name) || !own.insert(name.clone()));
-        if clash {
-            let name = format!("{prefix}.tar");
-            names.insert(name.clone());
-            artifacts.push(Artifact { name, media_type: "application/x-tar".to_owned(), bytes: output.clone() });
-            continue;
-        }
-        for (name, bytes) in files {
-            names.insert(name.clone());
-            artifacts.push(Artifact { name, media_type: media_type(bytes).to_owned(), bytes: bytes.to_vec() });
-        }
-    }
-    Ok(artifacts)
-}
-
-fn media_type(bytes: &[u8]) -> &'static str {
-    if std::str::from_utf8(bytes).is_ok() { "text/plain; charset=utf-8" } else { "application/octet-stream" }
+    assemble_bundles(outputs, spec.limits().output_bytes.saturating_mul(2).max(1 << 20))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle::Bundle;
 
     fn blob(n: u8) -> FileRef {
         FileRef::Blob { name: format!("f{n}.bin"), blob: BlobId([n; 32]) }

@@ -309,6 +309,11 @@ pub struct UpArgs {
     /// needs an iog built with `--features wasm`.
     #[arg(long)]
     pub wasm: bool,
+    /// Let the local workers run `process` and `blender` jobs (users'
+    /// commands under bubblewrap, which must be installed); each lends
+    /// 1 GiB of memory to them.
+    #[arg(long)]
+    pub process: bool,
     #[command(flatten)]
     pub timings: Timings,
     #[command(flatten)]
@@ -445,6 +450,12 @@ pub struct WorkerArgs {
     /// Needs an iog built with `--features wasm`.
     #[arg(long)]
     pub wasm: bool,
+    /// Run users' commands (`process` and `blender` jobs) under bubblewrap
+    /// (`bwrap`, which must be installed), with the default caps and no
+    /// network (set others in worker.toml's [executors.process]); python3
+    /// and blender are offered when found.
+    #[arg(long)]
+    pub process: bool,
     /// A worker.toml (slots, [offer], [owner], [probe], [executors]) read at start and
     /// re-read when it changes; its settings win over the flags above, and
     /// the flags hold for what it leaves out.

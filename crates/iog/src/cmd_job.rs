@@ -110,14 +110,14 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads and validates a job file; scene files are inlined, and the files a
-/// wasm job names are read, to be uploaded.
+/// wasm, process or blender job names are read, to be uploaded.
 pub fn read_job_file(path: &Path) -> anyhow::Result<(iog_workloads::JobSpec, Vec<iog_workloads::JobFile>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read job file {}", path.display()))?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
     iog_workloads::load_job_file(&text, base_dir).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
 }
 
-/// Uploads the files a job names (a wasm job's module and data) before the
+/// Uploads the files a job names (a module, a script, data, a scene) before the
 /// job itself, which names them by content address. An upload is
 /// idempotent, so a submission retried after a failure sends them again
 /// harmlessly.

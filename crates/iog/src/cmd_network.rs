@@ -32,6 +32,9 @@ pub const CHALLENGE_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
 /// Memory each worker of a development network lends (and fills in its
 /// hardware challenges): its workers share one machine.
 pub const DEV_WORKER_MEMORY_BYTES: u64 = 64 << 20;
+/// Memory a development worker that runs process jobs lends: what a
+/// process task asks for by default (`process.memory_mib`).
+pub const DEV_PROCESS_MEMORY_BYTES: u64 = iog_workloads::process::PROCESS_MEMORY_MIB_DEFAULT << 20;
 /// A development network's challenge allowance: its workers take their
 /// join challenges side by side on one machine (each claiming all of its
 /// cores), so they need far more than a real host's 200 ms.
@@ -114,6 +117,7 @@ impl Network {
         n_workers: u32,
         worker_prices: &[&str],
         wasm: bool,
+        process: bool,
     ) -> anyhow::Result<Network> {
         anyhow::ensure!(
             !wasm || iog_worker::WASM_BUILT_IN,
@@ -130,6 +134,10 @@ impl Network {
             config.terms.memory_lent_bytes = Some(DEV_WORKER_MEMORY_BYTES);
             if wasm {
                 config.executors.wasm = Some(iog_worker::WASM_CAPS_DEFAULT);
+            }
+            if process {
+                config.executors.process = Some(iog_worker::ProcessCaps::default_caps());
+                config.terms.memory_lent_bytes = Some(DEV_PROCESS_MEMORY_BYTES);
             }
             if let Some(price) = worker_prices.get(idx as usize % worker_prices.len().max(1)) {
                 config.terms.price_io_per_device_hour = price.parse().expect("the built-in prices are amounts");
@@ -186,7 +194,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     config.probe_interval_ms = args.timings.probe_interval_ms;
     (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(true);
     config.tls = args.serving.mode();
-    let network = Network::start(&args.data_dir, config, args.workers, &[], args.wasm).await?;
+    let network = Network::start(&args.data_dir, config, args.workers, &[], args.wasm, args.process).await?;
     let url = network.coordinator.url();
     println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
     println!("data in {}", args.data_dir.display());
@@ -221,7 +229,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         (DEV_CHALLENGE_WALK_STEPS, DEV_CHALLENGE_ALLOWANCE_MS);
     // The demo serves TLS like any coordinator, pinned by its own workers.
     config.tls = iog_coordinator::TlsMode::SelfSigned;
-    let network = Network::start(&data_dir, config, args.workers, &DEMO_WORKER_PRICES_IO, false).await?;
+    let network = Network::start(&data_dir, config, args.workers, &DEMO_WORKER_PRICES_IO, false, false).await?;
     // The demo pays for its render like any job: a wallet of its own, funded
     // by the development faucet, holds the budget in escrow and owns the job.
     let wallet_dir = data_dir.join("wallet");

@@ -161,6 +161,9 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
                 );
                 config.executors.wasm = Some(iog_worker::WASM_CAPS_DEFAULT);
             }
+            if args.process {
+                config.executors.process = Some(iog_worker::ProcessCaps::default_caps());
+            }
             config.config_file = args.config;
             let mut handle = iog_worker::start(config).await.context("start worker")?;
             tracing::info!(worker_id = %handle.worker_id(), coordinator = %global.coordinator, "worker started");

@@ -191,6 +191,10 @@ pub fn print_offer(worker: &iog_proto::api::WorkerStatus) {
     if offer.idle_only {
         println!("  only while its owner is away");
     }
+    if !offer.software.is_empty() {
+        let software: Vec<String> = offer.software.iter().map(|s| format!("{} {}", s.name, s.version)).collect();
+        println!("  runs: {}", software.join(", "));
+    }
     for (idx, g) in offer.groups.iter().enumerate() {
         let in_use = worker.in_use.get(idx).copied().unwrap_or(0);
         println!("  {}: {in_use} in use", group(g));

@@ -1,0 +1,410 @@
+//! The process executor: a command the job names, run under bubblewrap
+//! with a read-only system, its files at `/in`, an empty `/out`, no
+//! network unless the owner allows it, and none of the worker's files.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use iog_workloads::ProcessLimits;
+use iog_workloads::{BUNDLE_STDOUT, Bundle};
+
+use crate::out::{OutError, collect_out, dir_bytes_over, tail};
+
+/// How often a running process is looked at: whether it ended, was
+/// cancelled, ran past its wall clock or wrote past its output cap.
+pub const PROCESS_POLL: Duration = Duration::from_millis(10);
+/// Polls between looks at how much a process has written to `/out`.
+const OUT_CHECK_POLLS: u32 = 10;
+
+/// Parts of the host's `/etc` a process sees (read-only): what dynamic
+/// linking, TLS, time zones and fonts need, and nothing about the owner.
+const ETC_SHARED: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/localtime",
+    "/etc/fonts",
+    "/etc/mime.types",
+];
+/// Also shared when the owner lets tasks use the network.
+const ETC_NETWORK: &[&str] = &["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf"];
+/// Top-level system folders, bound read-only (or recreated as the links
+/// they are on merged-/usr systems).
+const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/opt"];
+
+/// One task for a command.
+#[derive(Debug, Clone)]
+pub struct ProcessTask<'a> {
+    /// The program, found on the sandbox's PATH (`/usr/bin:/bin`) or given
+    /// as a path inside it (`/in/run.sh`).
+    pub program: &'a str,
+    pub args: &'a [String],
+    /// Its environment, besides `IOG_TASK_INDEX`, `IOG_N_TASKS`, `PATH`,
+    /// `HOME` and `CUDA_VISIBLE_DEVICES`.
+    pub env: &'a [(String, String)],
+    /// Files it finds in `/in`, by name.
+    pub inputs: &'a [(String, Vec<u8>)],
+    pub task_idx: u32,
+    pub n_tasks: u32,
+    /// The GPUs it may use, by index: their device nodes are passed in and
+    /// `CUDA_VISIBLE_DEVICES` names them; empty hides every GPU.
+    pub gpus: &'a [u32],
+    /// Whether it may use the network (the owner's choice, not the job's).
+    pub network: bool,
+    /// A container image's unpacked file system to run in instead of this
+    /// machine's `/usr` and `/etc` (read-only, as they are).
+    pub root: Option<&'a Path>,
+    /// Set to stop the run: its processes are killed within a poll.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// What a run that ended well produced.
+#[derive(Debug, Clone)]
+pub struct ProcessRun {
+    /// Its files in `/out` (as `out/<path>`) and its standard output.
+    pub output: Bundle,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+/// Why a process did not run to a good end. Each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(
+        "bubblewrap (`bwrap`), which sandboxes process tasks, cannot run here: {0}; install it (Debian: \
+         apt-get install bubblewrap) or turn executors.process off"
+    )]
+    NoSandbox(String),
+    #[error("input file name {name:?} is not allowed: use 1 to 255 bytes, no `/`, not `.` or `..`")]
+    BadInputName { name: String },
+    #[error(
+        "the program {program:?} was not found in the sandbox (its PATH is /usr/bin:/bin; a file of the job is at /in/<name>)"
+    )]
+    NotFound { program: String },
+    #[error("the process exited with code {code}{}", quote(stderr_tail))]
+    Exit { code: i32, stderr_tail: String },
+    #[error(
+        "the process used its {cpu_s} s of CPU time and was killed; give the job more CPU time (up to the \
+         worker's limit) or split the work{}",
+        quote(stderr_tail)
+    )]
+    CpuTime { cpu_s: u64, stderr_tail: String },
+    #[error("the process was killed by signal {signal}{}", quote(stderr_tail))]
+    Signal { signal: i32, stderr_tail: String },
+    #[error("the process ran past its wall-clock limit of {wall_ms} ms and was killed{}", quote(stderr_tail))]
+    WallClock { wall_ms: u64, stderr_tail: String },
+    #[error("the process wrote more than {max_bytes} bytes of output (files in /out and standard output)")]
+    OutputTooLarge { max_bytes: u64 },
+    #[error("the process left {found} in /out, which holds only regular files and directories")]
+    OddOutput { found: String },
+    #[error("the run was cancelled (its lease ended or the worker is stopping)")]
+    Cancelled,
+    #[error("preparing, starting or reading the task failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<OutError> for ProcessError {
+    fn from(err: OutError) -> ProcessError {
+        match err {
+            OutError::TooLarge { max_bytes } => ProcessError::OutputTooLarge { max_bytes },
+            OutError::Odd { found } => ProcessError::OddOutput { found },
+            OutError::Io(err) => ProcessError::Io(err),
+        }
+    }
+}
+
+fn quote(stderr_tail: &str) -> String {
+    let tail = stderr_tail.trim();
+    if tail.is_empty() { String::new() } else { format!("; its standard error ends: {tail}") }
+}
+
+/// Top-level folders of a container image the sandbox replaces with its own.
+const IMAGE_SKIPPED: &[&str] = &["proc", "dev", "tmp", "in", "out", "sys", "run"];
+
+/// Binds `from` at `to` read-only, or recreates it there when it is a
+/// symbolic link (`/bin -> usr/bin`); a missing one is left out.
+fn bind_entry(command: &mut Command, from: &Path, to: &Path) {
+    match std::fs::symlink_metadata(from) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            if let Ok(target) = std::fs::read_link(from) {
+                command.arg("--symlink").arg(target).arg(to);
+            }
+        }
+        Ok(_) => {
+            command.arg("--ro-bind").arg(from).arg(to);
+        }
+        Err(_) => {}
+    }
+}
+
+/// Runs commands in a bubblewrap sandbox, one task at a time per call.
+#[derive(Debug, Clone)]
+pub struct ProcessExecutor {
+    bwrap: PathBuf,
+    prlimit: PathBuf,
+}
+
+/// Exit status bubblewrap reports when it could not start the program.
+const BWRAP_EXEC_FAILED: i32 = 1;
+/// SIGXCPU (the CPU-time limit) and SIGXFSZ (the file-size limit) on Linux.
+const SIGXCPU: i32 = 24;
+const SIGXFSZ: i32 = 25;
+
+impl ProcessExecutor {
+    /// Finds `bwrap` and `prlimit` and checks that a sandbox can be made
+    /// here (user namespaces allowed, or root).
+    pub fn new() -> Result<ProcessExecutor, ProcessError> {
+        let find = |name: &str| {
+            std::env::var_os("PATH")
+                .into_iter()
+                .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+                .ok_or_else(|| ProcessError::NoSandbox(format!("`{name}` is not on PATH")))
+        };
+        let executor = ProcessExecutor { bwrap: find("bwrap")?, prlimit: find("prlimit")? };
+        let probe = Command::new(&executor.bwrap)
+            .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|err| ProcessError::NoSandbox(err.to_string()))?;
+        if !probe.status.success() {
+            return Err(ProcessError::NoSandbox(String::from_utf8_lossy(&probe.stderr).trim().to_owned()));
+        }
+        Ok(executor)
+    }
+
+    /// The command line that runs `task` in `work_dir` (`in/`, `out/`).
+    fn command(&self, task: &ProcessTask<'_>, limits: &ProcessLimits, work_dir: &Path) -> Command {
+        let mut command = Command::new(&self.prlimit);
+        command
+            .arg(format!("--as={}", limits.memory_bytes))
+            // SIGXCPU at the soft limit (which the error names), SIGKILL a
+            // second later for a process that ignores it.
+            .arg(format!("--cpu={}:{}", limits.cpu_s, limits.cpu_s.saturating_add(1)))
+            .arg(format!("--fsize={}", limits.output_bytes))
+            .arg("--core=0")
+            .arg("--")
+            .arg(&self.bwrap);
+        command.args(["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]);
+        if task.network {
+            command.arg("--share-net");
+        }
+        match task.root {
+            None => {
+                for dir in SYSTEM_DIRS {
+                    bind_entry(&mut command, Path::new(dir), Path::new(dir));
+                }
+                let etc = ETC_SHARED.iter().chain(if task.network { ETC_NETWORK } else { &[] });
+                for path in etc {
+                    command.args(["--ro-bind-try", path, path]);
+                }
+            }
+            Some(root) => {
+                // Each top-level entry of the image, read-only, except the
+                // ones the sandbox makes its own.
+                let entries = std::fs::read_dir(root).into_iter().flatten().flatten();
+                for entry in entries {
+                    let name = entry.file_name();
+                    if !IMAGE_SKIPPED.iter().any(|skipped| name == *skipped) {
+                        bind_entry(&mut command, &entry.path(), &Path::new("/").join(&name));
+                    }
+                }
+            }
+        }
+        command.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        let mut visible = Vec::new();
+        for gpu in task.gpus {
+            let node = format!("/dev/nvidia{gpu}");
+            if Path::new(&node).exists() {
+                command.args(["--dev-bind", &node, &node]);
+            }
+            visible.push(gpu.to_string());
+        }
+        if !task.gpus.is_empty() {
+            for node in ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"] {
+                command.args(["--dev-bind-try", node, node]);
+            }
+        }
+        command.arg("--ro-bind").arg(work_dir.join("in")).arg("/in");
+        command.arg("--bind").arg(work_dir.join("out")).arg("/out");
+        command.args([
+            "--chdir",
+            "/out",
+            "--setenv",
+            "PATH",
+            "/usr/local/bin:/usr/bin:/bin",
+            "--setenv",
+            "HOME",
+            "/tmp",
+        ]);
+        command.args(["--setenv", "IOG_TASK_INDEX", &task.task_idx.to_string()]);
+        command.args(["--setenv", "IOG_N_TASKS", &task.n_tasks.to_string()]);
+        // No GPU asked for: none is visible, whatever the driver would pick.
+        command.args(["--setenv", "CUDA_VISIBLE_DEVICES", &visible.join(",")]);
+        for (key, value) in task.env {
+            command.args(["--setenv", key, value]);
+        }
+        command.arg("--").arg(task.program).args(task.args);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `task` under `limits` in `work_dir` (empty or absent; it gets
+    /// `in/` and `out/`, and is left for the caller to remove). Blocks its
+    /// thread until the process group has ended.
+    pub fn run(
+        &self,
+        task: &ProcessTask<'_>,
+        limits: &ProcessLimits,
+        work_dir: &Path,
+    ) -> Result<ProcessRun, ProcessError> {
+        let (in_dir, out_dir) = (work_dir.join("in"), work_dir.join("out"));
+        std::fs::create_dir_all(&in_dir)?;
+        std::fs::create_dir_all(&out_dir)?;
+        for (name, bytes) in task.inputs {
+            let bad =
+                name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) || name == "." || name == "..";
+            if bad {
+                return Err(ProcessError::BadInputName { name: name.clone() });
+            }
+            let path = in_dir.join(name);
+            std::fs::write(&path, bytes)?;
+            // Readable and runnable: `/in/run.sh` with its `#!` line works.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o555))?;
+        }
+        let started = Instant::now();
+        let mut child = self.command(task, limits, work_dir).spawn()?;
+        let stdout = Capture::start(child.stdout.take().expect("piped"), limits.output_bytes as usize, true);
+        let stderr = Capture::start(child.stderr.take().expect("piped"), 64 << 10, false);
+        let deadline = started + Duration::from_millis(limits.wall_ms);
+        let mut polls = 0u32;
+        let stopped = loop {
+            if let Some(status) = child.try_wait()? {
+                break Ok(status);
+            }
+            if task.cancel.as_ref().is_some_and(|cancel| cancel.load(Ordering::Relaxed)) {
+                break Err(kill(&mut child, ProcessError::Cancelled));
+            }
+            if Instant::now() >= deadline {
+                let stderr_tail = tail(&stderr.so_far());
+                break Err(kill(&mut child, ProcessError::WallClock { wall_ms: limits.wall_ms, stderr_tail }));
+            }
+            polls = polls.wrapping_add(1);
+            let over = stdout.overflowed()
+                || (polls.is_multiple_of(OUT_CHECK_POLLS)
+                    && dir_bytes_over(&out_dir, limits.output_bytes.saturating_sub(stdout.len() as u64)));
+            if over {
+                break Err(kill(&mut child, ProcessError::OutputTooLarge { max_bytes: limits.output_bytes }));
+            }
+            std::thread::sleep(PROCESS_POLL);
+        };
+        let elapsed = started.elapsed();
+        let (stdout, stdout_overflowed) = stdout.finish();
+        let stderr_tail = tail(&stderr.finish().0);
+        let status = stopped?;
+        if stdout_overflowed {
+            return Err(ProcessError::OutputTooLarge { max_bytes: limits.output_bytes });
+        }
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(0), _) => {}
+            // bwrap's own failure to start the program: say so plainly.
+            (Some(BWRAP_EXEC_FAILED), _) if stderr_tail.contains("bwrap: execvp") => {
+                return Err(ProcessError::NotFound { program: task.program.to_owned() });
+            }
+            (Some(code), _) => {
+                // bwrap passes a signal death on as 128 + signal.
+                return Err(match code - 128 {
+                    SIGXCPU => ProcessError::CpuTime { cpu_s: limits.cpu_s, stderr_tail },
+                    SIGXFSZ => ProcessError::OutputTooLarge { max_bytes: limits.output_bytes },
+                    signal if code > 128 => ProcessError::Signal { signal, stderr_tail },
+                    _ => ProcessError::Exit { code, stderr_tail },
+                });
+            }
+            (None, Some(SIGXCPU)) => return Err(ProcessError::CpuTime { cpu_s: limits.cpu_s, stderr_tail }),
+            (None, Some(SIGXFSZ)) => return Err(ProcessError::OutputTooLarge { max_bytes: limits.output_bytes }),
+            (None, signal) => return Err(ProcessError::Signal { signal: signal.unwrap_or(0), stderr_tail }),
+        }
+        let mut output = Bundle::default();
+        if !stdout.is_empty() {
+            output.entries.insert(BUNDLE_STDOUT.to_owned(), stdout.clone());
+        }
+        let mut total = stdout.len() as u64;
+        collect_out(&out_dir, &out_dir, &mut output, &mut total, limits.output_bytes)?;
+        Ok(ProcessRun { output, elapsed })
+    }
+}
+
+/// Kills the sandbox (bubblewrap dies, and with it, by `--die-with-parent`
+/// and its PID namespace, every process the task started) and waits for it.
+fn kill(child: &mut Child, why: ProcessError) -> ProcessError {
+    let _ = child.kill();
+    let _ = child.wait();
+    why
+}
+
+/// A reader thread keeping up to `max` bytes of a pipe: all of them, or
+/// (for standard error) the last ones.
+struct Capture {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    overflowed: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Capture {
+    fn start(mut pipe: impl Read + Send + 'static, max: usize, keep_head: bool) -> Capture {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let (into, flag) = (bytes.clone(), overflowed.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 64 << 10];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                let mut kept = into.lock().expect("capture lock");
+                kept.extend_from_slice(&buffer[..n]);
+                if kept.len() > max {
+                    if keep_head {
+                        kept.truncate(max);
+                        flag.store(true, Ordering::Relaxed);
+                    } else {
+                        let excess = kept.len() - max;
+                        kept.drain(..excess);
+                    }
+                }
+            }
+        });
+        Capture { bytes, overflowed, thread }
+    }
+
+    fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.lock().expect("capture lock").len()
+    }
+
+    fn so_far(&self) -> Vec<u8> {
+        self.bytes.lock().expect("capture lock").clone()
+    }
+
+    /// Waits for the pipe to close (the sandbox has ended) and returns
+    /// what was kept.
+    fn finish(self) -> (Vec<u8>, bool) {
+        let _ = self.thread.join();
+        let bytes = std::mem::take(&mut *self.bytes.lock().expect("capture lock"));
+        (bytes, self.overflowed.load(Ordering::Relaxed))
+    }
+}
