@@ -7,9 +7,12 @@
 //! private `/tmp`, `/proc` and `/dev` of its own, no network unless the
 //! owner allows it, none of the owner's files (home, the worker's data dir
 //! and keys are simply not there), only the GPUs the task was given, and
-//! rlimits on address space, CPU time and file size. A run past its wall
-//! clock, a cancelled one or one that writes too much is killed with its
-//! whole PID namespace, so nothing it started outlives it.
+//! rlimits on CPU time and file size. Where the machine lets the worker
+//! make cgroups ([`cgroup`]), each task gets one capping the memory of all
+//! its processes together and how many it may have; elsewhere each
+//! process's address space is capped instead. A run past its wall clock,
+//! a cancelled one or one that writes too much is killed with its whole
+//! PID namespace (and cgroup), so nothing it started outlives it.
 //!
 //! [`WasmExecutor`] (feature `wasm`, on by default) runs a WebAssembly module (WASI preview 1) per task
 //! with wasmtime. A module sees exactly this, and nothing else:
@@ -31,6 +34,7 @@
 //! them stops the module with a [`WasmError`] that says which; the worker
 //! running it is unaffected.
 
+pub mod cgroup;
 mod out;
 mod process;
 #[cfg(feature = "wasm")]
@@ -38,6 +42,6 @@ mod wasm;
 
 pub use iog_workloads::{BUNDLE_STDOUT, Bundle, BundleError, WasmLimits};
 pub use out::{OUT_FILES_MAX, STDERR_TAIL_BYTES};
-pub use process::{PROCESS_POLL, ProcessError, ProcessExecutor, ProcessLimits, ProcessRun, ProcessTask};
+pub use process::{MemoryBound, PROCESS_POLL, ProcessError, ProcessExecutor, ProcessLimits, ProcessRun, ProcessTask};
 #[cfg(feature = "wasm")]
 pub use wasm::{EPOCH_TICK, FIXED_WALL_CLOCK_S, INPUT_NAME_BYTES_MAX, WasmError, WasmExecutor, WasmRun, WasmTask};

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub use iog_workloads::ProcessLimits;
 use iog_workloads::{BUNDLE_STDOUT, Bundle};
 
+use crate::cgroup::{Cgroups, TASK_PIDS_MAX, TaskCgroup};
 use crate::out::{OutError, collect_out, dir_bytes_over, tail};
 
 /// How often a running process is looked at: whether it ended, was
@@ -96,6 +97,13 @@ pub enum ProcessError {
         quote(stderr_tail)
     )]
     CpuTime { cpu_s: u64, stderr_tail: String },
+    #[error(
+        "the task used more than its {} MiB of memory and was killed; give the job more memory (memory_mib, up to \
+         the worker's limit) or use less{}",
+        memory_bytes >> 20,
+        quote(stderr_tail)
+    )]
+    Memory { memory_bytes: u64, stderr_tail: String },
     #[error("the process was killed by signal {signal}{}", quote(stderr_tail))]
     Signal { signal: i32, stderr_tail: String },
     #[error("the process ran past its wall-clock limit of {wall_ms} ms and was killed{}", quote(stderr_tail))]
@@ -149,6 +157,33 @@ fn bind_entry(command: &mut Command, from: &Path, to: &Path) {
 pub struct ProcessExecutor {
     bwrap: PathBuf,
     prlimit: PathBuf,
+    /// Where each task gets a cgroup capping its memory and processes;
+    /// `None`: rlimits only (address space per process).
+    cgroups: Option<Cgroups>,
+    /// Most processes one task may have, where cgroups are.
+    pids_max: u64,
+}
+
+/// How a process executor bounds a task's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryBound {
+    /// The task's processes together, by a cgroup v2 (`memory.max`), which
+    /// also caps how many processes it may have (`pids.max`).
+    CgroupV2,
+    /// The same, by cgroup v1's `memory` and `pids` controllers.
+    CgroupV1,
+    /// Each process's address space (RLIMIT_AS), where no cgroup can be made.
+    Rlimit,
+}
+
+impl std::fmt::Display for MemoryBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MemoryBound::CgroupV2 => "cgroup-v2",
+            MemoryBound::CgroupV1 => "cgroup-v1",
+            MemoryBound::Rlimit => "rlimit",
+        })
+    }
 }
 
 /// Exit status bubblewrap reports when it could not start the program.
@@ -169,7 +204,12 @@ impl ProcessExecutor {
                 .find(|candidate| candidate.is_file())
                 .ok_or_else(|| ProcessError::NoSandbox(format!("`{name}` is not on PATH")))
         };
-        let executor = ProcessExecutor { bwrap: find("bwrap")?, prlimit: find("prlimit")? };
+        let executor = ProcessExecutor {
+            bwrap: find("bwrap")?,
+            prlimit: find("prlimit")?,
+            cgroups: Cgroups::detect(),
+            pids_max: TASK_PIDS_MAX,
+        };
         let probe = Command::new(&executor.bwrap)
             .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"])
             .stdin(Stdio::null())
@@ -183,11 +223,59 @@ impl ProcessExecutor {
         Ok(executor)
     }
 
+    /// How this executor bounds a task's memory.
+    pub fn memory_bound(&self) -> MemoryBound {
+        match self.cgroups {
+            Some(Cgroups::V2 { .. }) => MemoryBound::CgroupV2,
+            Some(Cgroups::V1 { .. }) => MemoryBound::CgroupV1,
+            None => MemoryBound::Rlimit,
+        }
+    }
+
+    /// This executor with at most `pids_max` processes per task (where
+    /// cgroups are; the default is [`TASK_PIDS_MAX`]).
+    pub fn with_pids_max(mut self, pids_max: u64) -> ProcessExecutor {
+        self.pids_max = pids_max;
+        self
+    }
+
+    /// This executor bounding memory by rlimits only, as where no cgroup
+    /// can be made.
+    pub fn without_cgroups(mut self) -> ProcessExecutor {
+        self.cgroups = None;
+        self
+    }
+
     /// The command line that runs `task` in `work_dir` (`in/`, `out/`).
-    fn command(&self, task: &ProcessTask<'_>, limits: &ProcessLimits, work_dir: &Path) -> Command {
-        let mut command = Command::new(&self.prlimit);
+    fn command(
+        &self,
+        task: &ProcessTask<'_>,
+        limits: &ProcessLimits,
+        work_dir: &Path,
+        cgroup: Option<&TaskCgroup>,
+    ) -> Command {
+        let mut command = match cgroup {
+            // A shell joins the task's cgroup, then becomes prlimit: every
+            // process of the task starts inside it.
+            Some(cgroup) => {
+                let files = cgroup.procs_files();
+                let mut command = Command::new("/bin/sh");
+                command.args(["-c", crate::cgroup::JOIN_SCRIPT, "iog-join"]).arg(files.len().to_string()).args(files);
+                command.arg(&self.prlimit);
+                command
+            }
+            // No cgroup: each process's address space is what bounds it,
+            // except with GPUs, whose drivers reserve far more address
+            // space than memory (CUDA fails to start under such a cap).
+            None => {
+                let mut command = Command::new(&self.prlimit);
+                if task.gpus.is_empty() {
+                    command.arg(format!("--as={}", limits.memory_bytes));
+                }
+                command
+            }
+        };
         command
-            .arg(format!("--as={}", limits.memory_bytes))
             // SIGXCPU at the soft limit (which the error names), SIGKILL a
             // second later for a process that ignores it.
             .arg(format!("--cpu={}:{}", limits.cpu_s, limits.cpu_s.saturating_add(1)))
@@ -282,8 +370,12 @@ impl ProcessExecutor {
             // Readable and runnable: `/in/run.sh` with its `#!` line works.
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o555))?;
         }
+        let cgroup = match &self.cgroups {
+            Some(cgroups) => Some(cgroups.make(limits.memory_bytes, self.pids_max)?),
+            None => None,
+        };
         let started = Instant::now();
-        let mut child = self.command(task, limits, work_dir).spawn()?;
+        let mut child = self.command(task, limits, work_dir, cgroup.as_ref()).spawn()?;
         let stdout = Capture::start(child.stdout.take().expect("piped"), limits.output_bytes as usize, true);
         let stderr = Capture::start(child.stderr.take().expect("piped"), 64 << 10, false);
         let deadline = started + Duration::from_millis(limits.wall_ms);
@@ -309,9 +401,18 @@ impl ProcessExecutor {
             std::thread::sleep(PROCESS_POLL);
         };
         let elapsed = started.elapsed();
+        // Whatever the task started and left behind goes with it.
+        let oom_killed = cgroup.as_ref().is_some_and(TaskCgroup::oom_killed);
+        if let Some(cgroup) = &cgroup {
+            cgroup.kill_all();
+        }
         let (stdout, stdout_overflowed) = stdout.finish();
         let stderr_tail = tail(&stderr.finish().0);
+        drop(cgroup);
         let status = stopped?;
+        if oom_killed && !status.success() {
+            return Err(ProcessError::Memory { memory_bytes: limits.memory_bytes, stderr_tail });
+        }
         if stdout_overflowed {
             return Err(ProcessError::OutputTooLarge { max_bytes: limits.output_bytes });
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use iog_exec::{ProcessError, ProcessExecutor, ProcessLimits, ProcessRun, ProcessTask};
+use iog_exec::{MemoryBound, ProcessError, ProcessExecutor, ProcessLimits, ProcessRun, ProcessTask};
 
 fn executor() -> Option<ProcessExecutor> {
     match ProcessExecutor::new() {
@@ -97,7 +97,16 @@ fn a_command_cannot_read_the_workers_files_nor_reach_the_network() {
 fn limits_stop_memory_hogs_spinners_sleepers_and_floods() {
     let Some(executor) = executor() else { return };
     let small = ProcessLimits { memory_bytes: 64 << 20, ..limits() };
-    let err = bash(&executor, "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}", &small).unwrap_err();
+    let hog = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}";
+    // Where cgroups are, the task's memory together is capped and the
+    // kernel stops it; by rlimits, each process's allocations fail.
+    if executor.memory_bound() != MemoryBound::Rlimit {
+        let err = bash(&executor, hog, &small).unwrap_err();
+        assert!(matches!(err, ProcessError::Memory { memory_bytes, .. } if memory_bytes == 64 << 20), "{err}");
+        assert!(err.to_string().contains("more than its 64 MiB of memory"), "{err}");
+    }
+    let rlimited = executor.clone().without_cgroups();
+    let err = bash(&rlimited, hog, &small).unwrap_err();
     assert!(err.to_string().contains("cannot allocate"), "{err}");
 
     let started = Instant::now();
@@ -197,4 +206,31 @@ fn a_command_runs_in_a_container_images_file_system_instead_of_the_hosts() {
     let names: Vec<&str> = listing.lines().collect();
     assert_eq!(names[..names.len() - 2], ["bin", "dev", "etc", "in", "out", "proc", "sbin", "tmp"], "{listing}");
     assert_eq!(names[names.len() - 2..], ["NAME=tiny", "alpha"], "{listing}");
+}
+
+#[test]
+fn a_fork_bomb_stops_at_the_tasks_process_cap_and_leaves_nothing_behind() {
+    let Some(executor) = executor() else { return };
+    if executor.memory_bound() == MemoryBound::Rlimit {
+        assert!(
+            std::env::var_os("IOG_REQUIRE_CGROUPS").is_none(),
+            "IOG_REQUIRE_CGROUPS is set but no cgroup can be made"
+        );
+        eprintln!("skipping: no cgroup can be made here, so tasks have no process cap");
+        return;
+    }
+    let executor = executor.with_pids_max(32);
+    let marker = "7777.41";
+    let script = format!(
+        "import os, time\nfor i in range(100):\n    if os.fork() == 0:\n        time.sleep({marker})\n        os._exit(0)\n"
+    );
+    let args = ["-c", script.as_str()];
+    let err = run(&executor, "python3", &args, &[], &limits(), None).unwrap_err();
+    assert!(err.to_string().contains("Resource temporarily unavailable"), "{err}");
+    // The 31 children it made are gone with it.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !processes_with(marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(processes_with(marker), Vec::<String>::new());
 }

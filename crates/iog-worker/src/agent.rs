@@ -20,7 +20,7 @@ use iog_sched::{Coord, Offer};
 
 use crate::WorkerConfig;
 use crate::challenge::Challenger;
-use crate::config::WorkerFile;
+use crate::config::{PROCESS_VERSION, WorkerFile};
 use crate::exec::Executors;
 use crate::keys::TaskKeys;
 use crate::probe::ProbeSocket;
@@ -168,6 +168,10 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         process.found = found;
     }
     let executors = Arc::new(Executors::new(&config, &report.devices)?);
+    if let (Some(process), Some(bound)) = (config.executors.process.as_mut(), executors.process_memory_bound()) {
+        process.sandbox = format!("{PROCESS_VERSION} {bound}");
+        tracing::info!(memory = %bound, "process tasks run under bubblewrap");
+    }
     let offer = config.offer(&report.devices);
     offer.validate().context("the worker's offer")?;
     let client = Client::connect(&config.coordinator_url, config.coordinator_pin)

@@ -120,13 +120,16 @@ pub struct ProcessCaps {
     pub programs: Vec<String>,
     /// Whether tasks may run in container images, where podman is found.
     pub containers: bool,
+    /// What the offer says of the sandbox: `bubblewrap` and how it bounds
+    /// memory (`cgroup-v2`, `cgroup-v1`, `rlimit`), set at start.
+    pub sandbox: String,
     /// What was found of them (and `container`, with podman's version,
     /// when images can run): filled at start by the agent.
     pub found: Vec<iog_sched::Software>,
 }
 
 /// The caps of the process executor when its owner names none: 8 GiB of
-/// address space, one hour of CPU and of wall clock, 256 MiB of output, no
+/// memory, one hour of CPU and of wall clock, 256 MiB of output, no
 /// network.
 pub const PROCESS_CAPS_DEFAULT: iog_workloads::ProcessLimits =
     iog_workloads::ProcessLimits { memory_bytes: 8 << 30, cpu_s: 3_600, wall_ms: 3_600_000, output_bytes: 256 << 20 };
@@ -142,6 +145,7 @@ impl ProcessCaps {
             network: false,
             programs: PROCESS_PROGRAMS_DEFAULT.iter().map(|name| (*name).to_owned()).collect(),
             containers: true,
+            sandbox: PROCESS_VERSION.to_owned(),
             found: Vec::new(),
         }
     }
@@ -242,7 +246,7 @@ impl WorkerConfig {
         if let Some(process) = &self.executors.process {
             software.push(iog_sched::Software {
                 name: iog_workloads::PROCESS_SOFTWARE.to_owned(),
-                version: PROCESS_VERSION.to_owned(),
+                version: process.sandbox.clone(),
             });
             for found in &process.found {
                 if !software.iter().any(|known| known.name == found.name) {
@@ -283,7 +287,7 @@ impl WorkerConfig {
 /// output_mib_max = 256                       # most output
 /// [executors.process]                        # run users' commands under bubblewrap
 /// enabled = true                             # (needs `bwrap` and `prlimit`)
-/// memory_mib_max = 8192                      # most address space per process
+/// memory_mib_max = 8192                      # most memory per task
 /// cpu_s_max = 3600                           # most CPU time per process
 /// timeout_ms_max = 3_600_000                 # longest wall-clock limit
 /// output_mib_max = 256                       # most output
@@ -395,6 +399,7 @@ impl ExecutorsFile {
                     .clone()
                     .unwrap_or_else(|| PROCESS_PROGRAMS_DEFAULT.iter().map(|name| (*name).to_owned()).collect()),
                 containers: process.containers,
+                sandbox: PROCESS_VERSION.to_owned(),
                 found: Vec::new(),
             }
         });

@@ -149,6 +149,11 @@ impl Executors {
         self.run_blocking(task, module, inputs, cancel.0.clone()).await
     }
 
+    /// How the process executor bounds a task's memory, when it runs.
+    pub(crate) fn process_memory_bound(&self) -> Option<iog_exec::MemoryBound> {
+        self.process.as_ref().map(|process| process.memory_bound())
+    }
+
     /// Runs a process task: its limits checked against the owner's caps,
     /// the programs it requires checked against what this worker found,
     /// its files fetched, the command run under bubblewrap in a fresh

@@ -58,7 +58,7 @@ pub struct BlenderSpec {
     /// Samples per pixel for Cycles (default: the scene's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<u32>,
-    /// Address space of Blender, in MiB (default 1024).
+    /// Memory of Blender, in MiB (default 1024).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u64>,
     /// CPU time of one frame, in seconds (default 600); Blender's threads

@@ -60,7 +60,8 @@ pub const PROCESS_OUTPUT_MIB_MAX: u64 = 1_024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessLimits {
-    /// Address space of each process (RLIMIT_AS), in bytes.
+    /// Memory of the task: its processes together where the worker makes
+    /// cgroups, else the address space of each process (RLIMIT_AS); bytes.
     pub memory_bytes: u64,
     /// CPU time of each process (RLIMIT_CPU), in seconds.
     pub cpu_s: u64,
@@ -71,7 +72,7 @@ pub struct ProcessLimits {
 }
 
 impl Default for ProcessLimits {
-    /// 1 GiB of address space, ten minutes of CPU and of wall clock, 64 MiB
+    /// 1 GiB of memory, ten minutes of CPU and of wall clock, 64 MiB
     /// of output.
     fn default() -> ProcessLimits {
         ProcessLimits {
@@ -141,7 +142,8 @@ pub struct ProcessSpec {
     /// `[resources]` may name their models and memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<u32>,
-    /// Address space of each process, in MiB (default 1024, at most 1 TiB);
+    /// Memory of the task, in MiB (default 1024, at most 1 TiB; see
+    /// [`ProcessLimits::memory_bytes`]);
     /// a CPU job is placed only on workers lending at least this much.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u64>,
