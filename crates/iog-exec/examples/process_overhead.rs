@@ -1,6 +1,7 @@
 //! What the process sandbox costs per task: a command run N times under
 //! bubblewrap (make the work folder, start the sandbox, wait, collect
-//! `/out`), against the same command started directly. Commands: `true`,
+//! `/out`), against the same command started directly. Commands: `true`
+//! (with a cgroup per task where one can be made, and by rlimits only),
 //! and `python3 -c pass` where python3 is installed; with a `.blend` file
 //! as the second argument, also one Blender frame of it (N/20 times).
 //!
@@ -82,10 +83,14 @@ fn measure(
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let executor = ProcessExecutor::new().expect("bubblewrap runs here");
+    println!("memory bounded by {}", executor.memory_bound());
     measure(&executor, n, "true", &[], &[], &[]);
+    let rlimited = executor.clone().without_cgroups();
+    println!("memory bounded by {}", rlimited.memory_bound());
+    measure(&rlimited, n, "true", &[], &[], &[]);
     if Path::new("/usr/bin/python3").exists() {
         let args = vec!["-c".to_owned(), "pass".to_owned()];
-        measure(&executor, n, "python3", &args, &[], &args);
+        measure(&executor, n, "/usr/bin/python3", &args, &[], &args);
     }
     if let Some(scene) = std::env::args().nth(2) {
         let bytes = std::fs::read(&scene).expect("read the scene");
