@@ -1,5 +1,5 @@
 //! What a spot check costs the coordinator next to what the task cost its
-//! worker: a render tile and a hash search, each run once and checked with
+//! worker: a render tile, a hash search and a Monte Carlo task, each run once and checked with
 //! several seeds (`cargo run --release -p iog-workloads --example spot_costs`).
 
 use std::time::Instant;
@@ -46,5 +46,12 @@ fn main() {
              nonce_start = 0\nnonce_count = {nonces}\nnonces_per_task = {nonces}\ndifficulty_bits = 20\n"
         );
         measure(&format!("hash search, {nonces} blake3 nonces"), &inputs_of(&job)[0]);
+    }
+    for (model, samples) in [("option", 1_000_000u64), ("slab", 1_000_000)] {
+        let job = format!(
+            "[job]\nname = \"s\"\nworkload = \"sim\"\n[sim]\nmodel = \"{model}\"\ntasks = 1\n\
+             samples_per_task = {samples}\n"
+        );
+        measure(&format!("sim {model}, {samples} samples"), &inputs_of(&job)[0]);
     }
 }

@@ -19,6 +19,7 @@ pub mod noop;
 pub mod process;
 pub mod render;
 mod resources;
+pub mod sim;
 mod spec;
 pub mod spot;
 mod task;
@@ -31,6 +32,7 @@ pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
 pub use process::{CONTAINER_SOFTWARE, PROCESS_SOFTWARE, ProcessLimits, ProcessSpec, ProcessTaskInput};
 pub use resources::ResourcesSpec;
+pub use sim::SimSpec;
 pub use spec::{
     JOB_NAME_CHARS_MAX, JobFile, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms,
     SCENE_FILE_BYTES_MAX, SealedSpec, VerifySpec, WORKLOAD_KINDS, WorkloadSpec, load_job_file, parse_job_file,

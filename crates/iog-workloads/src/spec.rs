@@ -14,10 +14,11 @@ use crate::noop::NoopSpec;
 use crate::process::ProcessSpec;
 use crate::render::{self, RenderSpec, Scene, SceneRef};
 use crate::resources::ResourcesSpec;
+use crate::sim::SimSpec;
 use crate::wasm::{WASM_SOFTWARE, WasmSpec};
 
 /// The names `job.workload` accepts, in the order error messages list them.
-pub const WORKLOAD_KINDS: [&str; 6] = ["render", "hash", "noop", "wasm", "process", "blender"];
+pub const WORKLOAD_KINDS: [&str; 7] = ["render", "hash", "noop", "sim", "wasm", "process", "blender"];
 
 /// Longest accepted `job.name`, in characters.
 pub const JOB_NAME_CHARS_MAX: usize = 64;
@@ -51,6 +52,9 @@ pub struct JobSpec {
     /// Parameters of the `noop` workload.
     #[serde(default)]
     pub noop: Option<NoopSpec>,
+    /// Parameters of the `sim` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimSpec>,
     /// Parameters of the `wasm` workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wasm: Option<WasmSpec>,
@@ -221,8 +225,8 @@ impl PaymentSpec {
 pub struct JobSection {
     /// A name for people, 1 to 64 characters.
     pub name: String,
-    /// Which workload runs: `render`, `hash`, `noop`, `wasm`, `process` or
-    /// `blender`.
+    /// Which workload runs: `render`, `hash`, `noop`, `sim`, `wasm`,
+    /// `process` or `blender`.
     pub workload: String,
     /// How many times a task may be tried before the job fails (1 to 100);
     /// `None` leaves the choice to the coordinator.
@@ -248,6 +252,8 @@ pub enum WorkloadSpec {
     Hash(HashSpec),
     /// Empty tasks, for measuring the scheduling machinery.
     Noop(NoopSpec),
+    /// Monte Carlo simulation, split into tasks of independent samples.
+    Sim(SimSpec),
     /// The submitter's own WebAssembly module, run once per task.
     Wasm(WasmSpec),
     /// The submitter's own command, run once per task in a sandbox.
@@ -263,6 +269,7 @@ impl WorkloadSpec {
             WorkloadSpec::Render(_) => "render",
             WorkloadSpec::Hash(_) => "hash",
             WorkloadSpec::Noop(_) => "noop",
+            WorkloadSpec::Sim(_) => "sim",
             WorkloadSpec::Wasm(_) => "wasm",
             WorkloadSpec::Process(_) => "process",
             WorkloadSpec::Blender(_) => "blender",
@@ -275,6 +282,7 @@ impl WorkloadSpec {
             WorkloadSpec::Render(spec) => spec.validate(),
             WorkloadSpec::Hash(spec) => spec.validate(),
             WorkloadSpec::Noop(spec) => spec.validate(),
+            WorkloadSpec::Sim(spec) => spec.validate(),
             WorkloadSpec::Wasm(spec) => spec.validate(),
             WorkloadSpec::Process(spec) => spec.validate(),
             WorkloadSpec::Blender(spec) => spec.validate(),
@@ -292,6 +300,7 @@ impl JobSpec {
             "render" => self.render.clone().map(WorkloadSpec::Render),
             "hash" => self.hash.clone().map(WorkloadSpec::Hash),
             "noop" => self.noop.clone().map(WorkloadSpec::Noop),
+            "sim" => self.sim.clone().map(WorkloadSpec::Sim),
             "wasm" => self.wasm.clone().map(WorkloadSpec::Wasm),
             "process" => self.process.clone().map(WorkloadSpec::Process),
             "blender" => self.blender.clone().map(WorkloadSpec::Blender),
@@ -487,6 +496,7 @@ impl JobSpec {
             ("render", self.render.is_some()),
             ("hash", self.hash.is_some()),
             ("noop", self.noop.is_some()),
+            ("sim", self.sim.is_some()),
             ("wasm", self.wasm.is_some()),
             ("process", self.process.is_some()),
             ("blender", self.blender.is_some()),
@@ -527,6 +537,7 @@ impl JobSpec {
             render: None,
             hash: None,
             noop: None,
+            sim: None,
             wasm: None,
             process: None,
             blender: None,

@@ -8,6 +8,7 @@ use crate::hash::tasks::{self as hash_tasks, HashTask};
 use crate::noop::{self, NoopTask};
 use crate::process::{self, ProcessTaskInput};
 use crate::render::tiles::{self, RenderTask};
+use crate::sim::{self, SimTask};
 use crate::spec::from_json;
 use crate::spot::Spot;
 use crate::wasm::{self, WasmTaskInput};
@@ -27,6 +28,7 @@ enum TaskInput {
     Render(RenderTask),
     Hash(HashTask),
     Noop(NoopTask),
+    Sim(SimTask),
     Wasm(WasmTaskInput),
     Process(ProcessTaskInput),
 }
@@ -156,6 +158,7 @@ pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
         WorkloadSpec::Render(spec) => tiles::plan(spec)?.into_iter().map(TaskInput::Render).collect(),
         WorkloadSpec::Hash(spec) => hash_tasks::plan(spec)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
+        WorkloadSpec::Sim(spec) => sim::plan(spec)?.into_iter().map(TaskInput::Sim).collect(),
         WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
         WorkloadSpec::Process(spec) => process::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
         WorkloadSpec::Blender(spec) => blender::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
@@ -174,6 +177,7 @@ pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
         TaskInput::Render(task) => tiles::run(task),
         TaskInput::Hash(task) => hash_tasks::run(task),
         TaskInput::Noop(task) => Ok(noop::run(task)),
+        TaskInput::Sim(task) => sim::run(task),
         TaskInput::Wasm(_) => Err(SpecError::invalid(
             "workload",
             "is \"wasm\": its tasks run in a worker's WebAssembly executor (see decode_task), not here",
@@ -204,6 +208,7 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
             Ok(Spot { passed: true, detail: "empty, as it must be".to_owned(), work_units: 0 })
         }
         TaskInput::Noop(_) => Ok(Spot::failed(format!("is {} bytes; an empty task's output is empty", output.len()))),
+        TaskInput::Sim(task) => Ok(sim::spot_check(task, output, seed)),
         TaskInput::Wasm(_) | TaskInput::Process(_) => Err(SpecError::invalid(
             "verify.policy",
             "is \"spot\", but the output of users' code cannot be sampled; such jobs verify by \"replicate\"",
@@ -229,6 +234,7 @@ pub fn assemble(
         WorkloadSpec::Render(spec) => spec.tiles().len(),
         WorkloadSpec::Hash(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Noop(spec) => spec.n_tasks as usize,
+        WorkloadSpec::Sim(spec) => spec.tasks as usize,
         WorkloadSpec::Wasm(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Process(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Blender(spec) => spec.n_tasks() as usize,
@@ -243,6 +249,7 @@ pub fn assemble(
         WorkloadSpec::Render(spec) => tiles::assemble(spec, outputs),
         WorkloadSpec::Hash(spec) => hash_tasks::assemble(spec, outputs, task_durations_ms),
         WorkloadSpec::Noop(spec) => noop::assemble(spec, outputs),
+        WorkloadSpec::Sim(spec) => sim::assemble(spec, outputs),
         WorkloadSpec::Wasm(spec) => wasm::assemble(spec, outputs),
         WorkloadSpec::Process(spec) => process::assemble(spec, outputs),
         WorkloadSpec::Blender(spec) => blender::assemble(spec, outputs),
