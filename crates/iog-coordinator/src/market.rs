@@ -69,6 +69,7 @@ pub(crate) async fn market(
                 trust: view.trust,
                 idle_only: view.offer.idle_only,
                 available: view.available,
+                software: view.offer.software.iter().map(|s| format!("{} {}", s.name, s.version)).collect(),
             });
         }
     }

@@ -365,6 +365,10 @@ pub struct MarketOffer {
     pub idle_only: bool,
     /// Takes tasks now (connected, owner away, inside its hours).
     pub available: bool,
+    /// Software the worker runs jobs with, as `name version` (`process
+    /// bubblewrap cgroup-v1`, `python3 3.11.2`); what `runs=` searches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<String>,
 }
 
 /// `GET /v1/health`.

@@ -35,6 +35,10 @@
 //! - `idle_only`: `true` or `false`, whether the owner runs the worker only
 //!   while the machine is otherwise idle ([`Offer::idle_only`]); `=` and `!=`
 //!   only.
+//! - `runs` (also `software`): software the worker offers, by name
+//!   ([`Offer::software`]: `wasm`, `process`, `python3`, `blender`,
+//!   `container`); `=` and `!=` only. `runs=python3,blender` finds workers
+//!   with either; write two terms for both.
 //!
 //! Field names and the words `cpu`, `gpu`, `true` and `false` are read in any
 //! case; a region must be written as offers write it, in lowercase.
@@ -57,7 +61,7 @@ use std::str::FromStr;
 use iog_ledger::{Amount, AmountParseError, DECIMALS};
 use iog_types::DeviceKind;
 
-use crate::offer::{DeviceGroup, GROUP_COUNT_MAX, Offer, valid_region};
+use crate::offer::{DeviceGroup, GROUP_COUNT_MAX, Offer, valid_region, valid_software_name};
 use crate::request::{CHOICES_MAX, MODEL_BYTES_MAX, Requirements, TRUST_LEVEL_MAX};
 
 /// Longest query accepted, in bytes. A query comes from a command line or a
@@ -75,7 +79,7 @@ const NUMBER_DECIMALS_MAX: u32 = DECIMALS;
 const BYTES_PER_GIB: u128 = 1 << 30;
 
 /// The fields as the error for an unknown one lists them.
-const FIELD_NAMES: &str = "kind, gpu_mem, count, price, region, model, cc, trust, idle_only";
+const FIELD_NAMES: &str = "kind, gpu_mem, count, price, region, model, cc, trust, idle_only, runs";
 
 /// A parsed market search: device groups match when every term holds.
 ///
@@ -138,7 +142,8 @@ impl Query {
     /// - `region=` lists, narrowed by the other `region=` and `region!=`
     ///   terms;
     /// - the first `model=` list;
-    /// - `trust>=` and `trust>` as the least trust level.
+    /// - `trust>=` and `trust>` as the least trust level;
+    /// - each `runs=` of one name as software the worker must offer.
     ///
     /// The rest are left out: `cc`, `idle_only`, `model!=`, further `model=`
     /// terms (a requirement lists models of which one must fit, not several
@@ -191,6 +196,9 @@ impl Query {
                 }
                 (Field::Region, Op::NotEqual, _) => regions_not.extend(term.texts()),
                 (Field::Model, Op::Equal, _) if requirements.models.is_empty() => requirements.models = term.texts(),
+                (Field::Runs, Op::Equal, [Value::Text(name)]) if !requirements.software.contains(name) => {
+                    requirements.software.push(name.clone());
+                }
                 _ => {}
             }
         }
@@ -241,10 +249,11 @@ enum Field {
     Cc,
     Trust,
     IdleOnly,
+    Runs,
 }
 
 /// Every name a field answers to; the first of each field is its main name.
-const FIELDS: [(&str, Field); 12] = [
+const FIELDS: [(&str, Field); 14] = [
     ("kind", Field::Kind),
     ("gpu_mem", Field::GpuMem),
     ("mem", Field::GpuMem),
@@ -257,6 +266,8 @@ const FIELDS: [(&str, Field); 12] = [
     ("compute_cap", Field::Cc),
     ("trust", Field::Trust),
     ("idle_only", Field::IdleOnly),
+    ("runs", Field::Runs),
+    ("software", Field::Runs),
 ];
 
 impl Field {
@@ -275,6 +286,7 @@ impl Field {
             Field::Cc => "cc",
             Field::Trust => "trust",
             Field::IdleOnly => "idle_only",
+            Field::Runs => "runs",
         }
     }
 
@@ -320,6 +332,8 @@ impl Field {
             Field::IdleOnly if text.eq_ignore_ascii_case("true") => Ok(Value::Flag(true)),
             Field::IdleOnly if text.eq_ignore_ascii_case("false") => Ok(Value::Flag(false)),
             Field::IdleOnly => Err("true or false".to_owned()),
+            Field::Runs if valid_software_name(text) => Ok(Value::Text(text.to_owned())),
+            Field::Runs => Err("a software name of lowercase letters, digits and '-', such as python3".to_owned()),
         }
     }
 }
@@ -503,6 +517,7 @@ fn compare(field: Field, value: &Value, offer: &Offer, group: &DeviceGroup, trus
         }
         (Field::Trust, Value::Whole(level)) => Some(u32::from(trust).cmp(level)),
         (Field::IdleOnly, Value::Flag(idle_only)) => Some(fits(offer.idle_only == *idle_only)),
+        (Field::Runs, Value::Text(name)) => Some(fits(offer.software.iter().any(|software| software.name == *name))),
         _ => None,
     }
 }
@@ -785,6 +800,25 @@ mod tests {
     }
 
     #[test]
+    fn runs_finds_workers_by_the_software_they_offer() {
+        let software = |names: &[&str]| {
+            names.iter().map(|name| crate::Software { name: (*name).to_owned(), version: "1".to_owned() }).collect()
+        };
+        let python = Offer { software: software(&["process", "python3"]), ..offer("eu", "0") };
+        let bare = offer("eu", "0");
+        assert!(matches("runs=python3", &python, &h100(), 0));
+        assert!(!matches("runs=python3", &bare, &h100(), 0));
+        assert!(matches("software=blender,python3", &python, &h100(), 0));
+        assert!(!matches("runs=process runs=blender", &python, &h100(), 0));
+        assert!(matches("runs!=blender", &python, &h100(), 0));
+        let query = Query::parse("software=process runs=python3 runs=wasm,blender").unwrap();
+        assert_eq!(query.to_string(), "runs=process runs=python3 runs=wasm,blender");
+        assert_eq!(query.requirements().software, ["process", "python3"]);
+        let err = Query::parse("runs=Python").unwrap_err().to_string();
+        assert!(err.contains("runs must be a software name"), "{err}");
+    }
+
+    #[test]
     fn the_normal_form_names_fields_by_their_main_name() {
         let query =
             Query::parse(" mem>=024.50\tnum_gpus>=02  compute_cap>=9.00 kind==GPU price<=0.80IO model=H100,a100 ")
@@ -796,7 +830,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_term_and_the_fix() {
-        let fields = "fields are kind, gpu_mem, count, price, region, model, cc, trust, idle_only";
+        let fields = "fields are kind, gpu_mem, count, price, region, model, cc, trust, idle_only, runs";
         for (text, message) in [
             ("gpu_memory>=24", format!("unknown field \"gpu_memory\" in \"gpu_memory>=24\"; {fields}")),
             ("price<=cheap", "\"price<=cheap\": price must be a number of IO such as 0.8".to_owned()),
@@ -936,6 +970,7 @@ mod tests {
         ];
         let kind = prop::sample::select(vec!["cpu", "gpu", "GPU", "Cpu"]).prop_map(str::to_owned).boxed();
         let flag = prop::sample::select(vec!["true", "false", "TRUE"]).prop_map(str::to_owned).boxed();
+        let software = prop_oneof![Just("python3".to_owned()), Just("wasm".to_owned()), r"[a-z0-9-]{1,8}"].boxed();
         prop_oneof![
             field(&["gpu_mem", "mem", "GPU_MEM"], ordered(mem)),
             field(&["count", "num_gpus"], ordered(count)),
@@ -946,6 +981,7 @@ mod tests {
             field(&["model"], listing(model.boxed())),
             field(&["kind", "KIND"], listing(kind)),
             field(&["idle_only"], listing(flag)),
+            field(&["runs", "software"], listing(software)),
         ]
     }
 
@@ -977,13 +1013,17 @@ mod tests {
     fn an_offer() -> impl Strategy<Value = Offer> {
         let region = prop::sample::select(vec!["eu", "us-east", "any"]);
         let price = prop_oneof![(0u64..3000).prop_map(|milli| milli * 1_000_000), any::<u64>()];
-        (region, price, any::<bool>()).prop_map(|(region, price, idle_only)| Offer {
+        let software = prop::sample::subsequence(vec!["wasm", "process", "python3"], 0..=3);
+        (region, price, any::<bool>(), software).prop_map(|(region, price, idle_only, software)| Offer {
             region: region.to_owned(),
             price_io_per_device_hour: Amount::from_base_units(price),
             groups: Vec::new(),
             windows: Vec::new(),
             idle_only,
-            software: Vec::new(),
+            software: software
+                .into_iter()
+                .map(|name| crate::Software { name: name.to_owned(), version: "1.0".to_owned() })
+                .collect(),
         })
     }
 

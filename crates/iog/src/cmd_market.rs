@@ -17,7 +17,7 @@ pub async fn market(global: &Global, args: MarketArgs) -> anyhow::Result<ExitCod
                 return Ok(ExitCode::SUCCESS);
             }
             let mut table =
-                display::table(&["worker", "region", "price/device-h", "devices", "free", "trust", "state"]);
+                display::table(&["worker", "region", "price/device-h", "devices", "free", "trust", "state", "runs"]);
             for offer in &market.offers {
                 let state = match (offer.available, offer.idle_only) {
                     (true, false) => "available",
@@ -32,6 +32,7 @@ pub async fn market(global: &Global, args: MarketArgs) -> anyhow::Result<ExitCod
                     offer.free.to_string(),
                     offer.trust.to_string(),
                     state.to_owned(),
+                    offer.software.iter().filter_map(|s| s.split(' ').next()).collect::<Vec<_>>().join(", "),
                 ]);
             }
             println!("{table}");

@@ -197,6 +197,13 @@ async fn a_process_job_waits_for_a_worker_that_offers_what_it_requires() {
     let workers = cluster.client.workers().await.unwrap();
     let software: Vec<&str> = workers[0].offer.as_ref().unwrap().software.iter().map(|s| s.name.as_str()).collect();
     assert!(software.contains(&"process") && software.contains(&"python3"), "{software:?}");
+    // And as the market finds it.
+    let found = cluster.cli(&["market", "search", "runs=python3 runs=process"]);
+    let table = String::from_utf8_lossy(&found.stdout);
+    assert!(found.status.success() && table.contains("1 device groups match"), "{table}");
+    assert!(table.contains("process, python3"), "the runs column: {table}");
+    let none = cluster.cli(&["market", "search", "runs=fortran-model"]);
+    assert!(String::from_utf8_lossy(&none.stdout).contains("0 device groups match"));
 }
 
 fn blender_ready() -> bool {
