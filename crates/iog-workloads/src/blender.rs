@@ -14,11 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::code::{CodeFields, FileRef};
-use crate::process::{
-    PROCESS_CPU_S_DEFAULT, PROCESS_CPU_S_MAX, PROCESS_MEMORY_MIB_DEFAULT, PROCESS_MEMORY_MIB_MAX,
-    PROCESS_OUTPUT_MIB_DEFAULT, PROCESS_OUTPUT_MIB_MAX, PROCESS_TIMEOUT_MS_DEFAULT, PROCESS_TIMEOUT_MS_MAX,
-    ProcessLimits, ProcessTaskInput,
-};
+use crate::process::{ProcessLimits, ProcessTaskInput};
 use crate::{Artifact, AssembleError, Bundle, SpecError, check};
 
 /// The software name a worker advertises when it has Blender, and a
@@ -76,12 +72,7 @@ pub struct BlenderSpec {
 impl BlenderSpec {
     /// The limits every frame renders under.
     pub fn limits(&self) -> ProcessLimits {
-        ProcessLimits {
-            memory_bytes: self.memory_mib.unwrap_or(PROCESS_MEMORY_MIB_DEFAULT) << 20,
-            cpu_s: self.cpu_s.unwrap_or(PROCESS_CPU_S_DEFAULT),
-            wall_ms: self.timeout_ms.unwrap_or(PROCESS_TIMEOUT_MS_DEFAULT),
-            output_bytes: self.output_mib.unwrap_or(PROCESS_OUTPUT_MIB_DEFAULT) << 20,
-        }
+        ProcessLimits::asked(self.memory_mib, self.cpu_s, self.timeout_ms, self.output_mib)
     }
 
     /// How many tasks (frames) the job splits into.
@@ -134,25 +125,7 @@ impl BlenderSpec {
         if let Some(samples) = self.samples {
             check::between("blender.samples", samples, 1, BLENDER_SAMPLES_MAX)?;
         }
-        check::between(
-            "blender.memory_mib",
-            self.memory_mib.unwrap_or(PROCESS_MEMORY_MIB_DEFAULT),
-            16,
-            PROCESS_MEMORY_MIB_MAX,
-        )?;
-        check::between("blender.cpu_s", self.cpu_s.unwrap_or(PROCESS_CPU_S_DEFAULT), 1, PROCESS_CPU_S_MAX)?;
-        check::between(
-            "blender.timeout_ms",
-            self.timeout_ms.unwrap_or(PROCESS_TIMEOUT_MS_DEFAULT),
-            1,
-            PROCESS_TIMEOUT_MS_MAX,
-        )?;
-        check::between(
-            "blender.output_mib",
-            self.output_mib.unwrap_or(PROCESS_OUTPUT_MIB_DEFAULT),
-            1,
-            PROCESS_OUTPUT_MIB_MAX,
-        )
+        self.limits().check("blender")
     }
 }
 

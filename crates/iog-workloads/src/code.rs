@@ -197,6 +197,19 @@ impl CodeFields<'_> {
     }
 }
 
+/// The blobs of `refs`, each once, in order; an error names the first
+/// that is still a path.
+pub(crate) fn assets<'a>(refs: impl Iterator<Item = (String, &'a FileRef)>) -> Result<Vec<BlobId>, SpecError> {
+    let mut blobs = Vec::new();
+    for (field, file) in refs {
+        let (_, blob) = file.resolved(&field)?;
+        if !blobs.contains(&blob) {
+            blobs.push(blob);
+        }
+    }
+    Ok(blobs)
+}
+
 /// Why `name` cannot be a file in `/in`, if it cannot.
 pub(crate) fn bad_file_name(name: &str) -> Option<&'static str> {
     if name.is_empty() || name == "." || name == ".." {

@@ -85,6 +85,31 @@ impl Default for ProcessLimits {
 }
 
 impl ProcessLimits {
+    /// The limits a job asks for in its `memory_mib`, `cpu_s`, `timeout_ms`
+    /// and `output_mib`, defaults for those it leaves out.
+    pub fn asked(
+        memory_mib: Option<u64>,
+        cpu_s: Option<u64>,
+        timeout_ms: Option<u64>,
+        output_mib: Option<u64>,
+    ) -> Self {
+        ProcessLimits {
+            memory_bytes: memory_mib.unwrap_or(PROCESS_MEMORY_MIB_DEFAULT).saturating_mul(1 << 20),
+            cpu_s: cpu_s.unwrap_or(PROCESS_CPU_S_DEFAULT),
+            wall_ms: timeout_ms.unwrap_or(PROCESS_TIMEOUT_MS_DEFAULT),
+            output_bytes: output_mib.unwrap_or(PROCESS_OUTPUT_MIB_DEFAULT).saturating_mul(1 << 20),
+        }
+    }
+
+    /// Checks each limit's range; errors name `<section>.<field>`.
+    pub(crate) fn check(&self, section: &str) -> Result<(), SpecError> {
+        let field = |name: &str| format!("{section}.{name}");
+        check::between(&field("memory_mib"), self.memory_bytes >> 20, 16, PROCESS_MEMORY_MIB_MAX)?;
+        check::between(&field("cpu_s"), self.cpu_s, 1, PROCESS_CPU_S_MAX)?;
+        check::between(&field("timeout_ms"), self.wall_ms, 1, PROCESS_TIMEOUT_MS_MAX)?;
+        check::between(&field("output_mib"), self.output_bytes >> 20, 1, PROCESS_OUTPUT_MIB_MAX)
+    }
+
     /// The first of these limits that is above `cap`'s, as a sentence
     /// naming both; `None` when all fit.
     pub fn over(&self, cap: &ProcessLimits) -> Option<String> {
@@ -163,12 +188,7 @@ pub struct ProcessSpec {
 impl ProcessSpec {
     /// The limits every task of the job runs under.
     pub fn limits(&self) -> ProcessLimits {
-        ProcessLimits {
-            memory_bytes: self.memory_mib.unwrap_or(PROCESS_MEMORY_MIB_DEFAULT) << 20,
-            cpu_s: self.cpu_s.unwrap_or(PROCESS_CPU_S_DEFAULT),
-            wall_ms: self.timeout_ms.unwrap_or(PROCESS_TIMEOUT_MS_DEFAULT),
-            output_bytes: self.output_mib.unwrap_or(PROCESS_OUTPUT_MIB_DEFAULT) << 20,
-        }
+        ProcessLimits::asked(self.memory_mib, self.cpu_s, self.timeout_ms, self.output_mib)
     }
 
     /// How many tasks the job splits into.
@@ -221,14 +241,7 @@ impl ProcessSpec {
 
     /// The blobs every task reads besides its own input: each file, once.
     pub fn assets(&self) -> Result<Vec<BlobId>, SpecError> {
-        let mut blobs = Vec::new();
-        for (field, file) in self.file_refs() {
-            let (_, blob) = file.resolved(&field)?;
-            if !blobs.contains(&blob) {
-                blobs.push(blob);
-            }
-        }
-        Ok(blobs)
+        crate::code::assets(self.file_refs())
     }
 
     /// Checks every field. Paths (not yet uploaded) pass: the coordinator
@@ -264,13 +277,7 @@ impl ProcessSpec {
             }
         }
         check::between("process.gpus", self.gpus(), 0, PROCESS_GPUS_MAX)?;
-        let memory_mib = self.memory_mib.unwrap_or(PROCESS_MEMORY_MIB_DEFAULT);
-        check::between("process.memory_mib", memory_mib, 16, PROCESS_MEMORY_MIB_MAX)?;
-        check::between("process.cpu_s", self.cpu_s.unwrap_or(PROCESS_CPU_S_DEFAULT), 1, PROCESS_CPU_S_MAX)?;
-        let timeout_ms = self.timeout_ms.unwrap_or(PROCESS_TIMEOUT_MS_DEFAULT);
-        check::between("process.timeout_ms", timeout_ms, 1, PROCESS_TIMEOUT_MS_MAX)?;
-        let output_mib = self.output_mib.unwrap_or(PROCESS_OUTPUT_MIB_DEFAULT);
-        check::between("process.output_mib", output_mib, 1, PROCESS_OUTPUT_MIB_MAX)
+        self.limits().check("process")
     }
 }
 

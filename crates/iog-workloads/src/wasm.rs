@@ -198,14 +198,7 @@ impl WasmSpec {
     /// every file, each once. The coordinator lets a worker read them only
     /// while it holds a lease on one of the job's tasks.
     pub fn assets(&self) -> Result<Vec<BlobId>, SpecError> {
-        let mut blobs = Vec::new();
-        for (field, file) in self.file_refs() {
-            let (_, blob) = file.resolved(&field)?;
-            if !blobs.contains(&blob) {
-                blobs.push(blob);
-            }
-        }
-        Ok(blobs)
+        crate::code::assets(self.file_refs())
     }
 
     /// Checks every field. Paths (not yet uploaded) pass: the coordinator
