@@ -47,7 +47,10 @@ impl Cgroups {
     /// A new cgroup for one task, capped at `memory_bytes` and
     /// `pids_max`.
     pub fn make(&self, memory_bytes: u64, pids_max: u64) -> std::io::Result<TaskCgroup> {
-        let name = format!("iog-task-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        // The clock too: a worker restarted with the same pid (as in a
+        // container) meets no cgroup its last run left behind.
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let name = format!("iog-task-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let memory_value = if memory_bytes == u64::MAX { "max".to_owned() } else { memory_bytes.to_string() };
         let mut task = TaskCgroup { dirs: Vec::new(), events: None, v2: false };
         match self {

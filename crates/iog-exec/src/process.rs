@@ -86,7 +86,8 @@ pub enum ProcessError {
     #[error("input file name {name:?} is not allowed: use 1 to 255 bytes, no `/`, not `.` or `..`")]
     BadInputName { name: String },
     #[error(
-        "the program {program:?} was not found in the sandbox (its PATH is /usr/bin:/bin; a file of the job is at /in/<name>)"
+        "the program {program:?} was not found in the sandbox (its PATH is /usr/local/bin:/usr/bin:/bin, or the \
+         image's; a file of the job is at /in/<name>)"
     )]
     NotFound { program: String },
     #[error("the process exited with code {code}{}", quote(stderr_tail))]
@@ -157,6 +158,11 @@ fn bind_entry(command: &mut Command, from: &Path, to: &Path) {
 pub struct ProcessExecutor {
     bwrap: PathBuf,
     prlimit: PathBuf,
+    /// When this process is root: `setpriv`, which starts every task as
+    /// [`SANDBOX_UID`] with no capabilities. A task run by root inside
+    /// bubblewrap would be root on the host (it could remount its
+    /// read-only binds or write the host's /proc/sys).
+    setpriv: Option<PathBuf>,
     /// Where each task gets a cgroup capping its memory and processes;
     /// `None`: rlimits only (address space per process).
     cgroups: Option<Cgroups>,
@@ -186,6 +192,16 @@ impl std::fmt::Display for MemoryBound {
     }
 }
 
+/// The user and group a task runs as when the worker is root: `nobody`.
+pub const SANDBOX_UID: u32 = 65_534;
+
+/// Whether this process runs as root (its `/proc/self` is owned by its
+/// effective user).
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
 /// Exit status bubblewrap reports when it could not start the program.
 const BWRAP_EXEC_FAILED: i32 = 1;
 /// SIGXCPU (the CPU-time limit) and SIGXFSZ (the file-size limit) on Linux.
@@ -204,13 +220,28 @@ impl ProcessExecutor {
                 .find(|candidate| candidate.is_file())
                 .ok_or_else(|| ProcessError::NoSandbox(format!("`{name}` is not on PATH")))
         };
+        let setpriv = match running_as_root() {
+            true => Some(find("setpriv").map_err(|_| {
+                ProcessError::NoSandbox(
+                    "the worker runs as root, and `setpriv` (util-linux), which starts each task as an \
+                     unprivileged user, is not on PATH"
+                        .to_owned(),
+                )
+            })?),
+            false => None,
+        };
         let executor = ProcessExecutor {
             bwrap: find("bwrap")?,
             prlimit: find("prlimit")?,
+            setpriv,
             cgroups: Cgroups::detect(),
             pids_max: TASK_PIDS_MAX,
         };
-        let probe = Command::new(&executor.bwrap)
+        // The sandbox as a task gets it: as the unprivileged user, where
+        // this process is root.
+        let mut probe = executor.launcher(None);
+        let probe = probe
+            .arg(&executor.bwrap)
             .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -246,6 +277,38 @@ impl ProcessExecutor {
         self
     }
 
+    /// The start of a task's command line, up to prlimit's options: a `sh`
+    /// that joins the task's cgroup (as root, when the worker is), then
+    /// `setpriv` down to [`SANDBOX_UID`] with no capabilities (when the
+    /// worker is root), then `prlimit`.
+    fn launcher(&self, cgroup: Option<&TaskCgroup>) -> Command {
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(cgroup) = cgroup {
+            let files = cgroup.procs_files();
+            argv.extend(["/bin/sh", "-c", crate::cgroup::JOIN_SCRIPT, "iog-join"].map(Into::into));
+            argv.push(files.len().to_string().into());
+            argv.extend(files.into_iter().map(Into::into));
+        }
+        if let Some(setpriv) = &self.setpriv {
+            argv.push(setpriv.into());
+            argv.extend(
+                [
+                    format!("--reuid={SANDBOX_UID}"),
+                    format!("--regid={SANDBOX_UID}"),
+                    "--clear-groups".to_owned(),
+                    "--inh-caps=-all".to_owned(),
+                    "--bounding-set=-all".to_owned(),
+                    "--no-new-privs".to_owned(),
+                ]
+                .map(Into::into),
+            );
+        }
+        argv.push(self.prlimit.clone().into());
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
+        command
+    }
+
     /// The command line that runs `task` in `work_dir` (`in/`, `out/`).
     fn command(
         &self,
@@ -254,27 +317,14 @@ impl ProcessExecutor {
         work_dir: &Path,
         cgroup: Option<&TaskCgroup>,
     ) -> Command {
-        let mut command = match cgroup {
-            // A shell joins the task's cgroup, then becomes prlimit: every
-            // process of the task starts inside it.
-            Some(cgroup) => {
-                let files = cgroup.procs_files();
-                let mut command = Command::new("/bin/sh");
-                command.args(["-c", crate::cgroup::JOIN_SCRIPT, "iog-join"]).arg(files.len().to_string()).args(files);
-                command.arg(&self.prlimit);
-                command
-            }
-            // No cgroup: each process's address space is what bounds it,
-            // except with GPUs, whose drivers reserve far more address
-            // space than memory (CUDA fails to start under such a cap).
-            None => {
-                let mut command = Command::new(&self.prlimit);
-                if task.gpus.is_empty() {
-                    command.arg(format!("--as={}", limits.memory_bytes));
-                }
-                command
-            }
-        };
+        // Every process of the task starts inside its cgroup.
+        let mut command = self.launcher(cgroup);
+        // No cgroup: each process's address space is what bounds it, except
+        // with GPUs, whose drivers reserve far more address space than
+        // memory (CUDA fails to start under such a cap).
+        if cgroup.is_none() && task.gpus.is_empty() {
+            command.arg(format!("--as={}", limits.memory_bytes));
+        }
         command
             // SIGXCPU at the soft limit (which the error names), SIGKILL a
             // second later for a process that ignores it.
@@ -283,7 +333,7 @@ impl ProcessExecutor {
             .arg("--core=0")
             .arg("--")
             .arg(&self.bwrap);
-        command.args(["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]);
+        command.args(["--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"]);
         if task.network {
             command.arg("--share-net");
         }
@@ -359,6 +409,15 @@ impl ProcessExecutor {
         let (in_dir, out_dir) = (work_dir.join("in"), work_dir.join("out"));
         std::fs::create_dir_all(&in_dir)?;
         std::fs::create_dir_all(&out_dir)?;
+        if self.setpriv.is_some() {
+            // The unprivileged user reaches the folder, reads `in/` and
+            // writes `out/`, and nothing else of the worker's.
+            use std::os::unix::fs::PermissionsExt;
+            unreachable_by_sandbox(work_dir)?;
+            std::fs::set_permissions(work_dir, std::fs::Permissions::from_mode(0o711))?;
+            std::fs::set_permissions(&in_dir, std::fs::Permissions::from_mode(0o755))?;
+            std::os::unix::fs::chown(&out_dir, Some(SANDBOX_UID), Some(SANDBOX_UID))?;
+        }
         for (name, bytes) in task.inputs {
             let bad =
                 name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) || name == "." || name == "..";
@@ -444,6 +503,29 @@ impl ProcessExecutor {
         collect_out(&out_dir, &out_dir, &mut output, &mut total, limits.output_bytes)?;
         Ok(ProcessRun { output, elapsed })
     }
+}
+
+/// Fails when a folder above `work_dir` keeps [`SANDBOX_UID`] out (it
+/// must be able to pass through each), saying which and what to do.
+fn unreachable_by_sandbox(work_dir: &Path) -> Result<(), ProcessError> {
+    use std::os::unix::fs::MetadataExt;
+    let absolute = std::path::absolute(work_dir)?;
+    for dir in absolute.ancestors().skip(1) {
+        let meta = std::fs::metadata(dir)?;
+        if meta.mode() & 0o001 == 0 && meta.uid() != SANDBOX_UID {
+            return Err(ProcessError::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the task folder {} is below {}, which the sandbox's user (uid {SANDBOX_UID}) cannot pass \
+                     through (mode {:o}); put task folders under /tmp or another folder others may pass through",
+                    work_dir.display(),
+                    dir.display(),
+                    meta.mode() & 0o777
+                ),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Kills the sandbox (bubblewrap dies, and with it, by `--die-with-parent`

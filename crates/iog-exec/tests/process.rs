@@ -234,3 +234,29 @@ fn a_fork_bomb_stops_at_the_tasks_process_cap_and_leaves_nothing_behind() {
     }
     assert_eq!(processes_with(marker), Vec::<String>::new());
 }
+
+#[test]
+fn a_task_is_never_root_on_the_host_and_cannot_undo_its_read_only_binds() {
+    let Some(executor) = executor() else { return };
+    let run = bash(&executor, "id -u; cat /proc/self/status | grep CapEff", &limits()).unwrap();
+    let stdout = String::from_utf8(run.output.stdout().to_vec()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_ne!(lines[0], "0", "the task runs as root: {stdout}");
+    assert!(lines[1].ends_with("0000000000000000"), "the task holds capabilities: {stdout}");
+    // What a root task could do, and this one cannot.
+    let before = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
+    let err = bash(&executor, "echo 11 > /proc/sys/vm/swappiness", &limits()).unwrap_err();
+    assert!(matches!(err, ProcessError::Exit { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap(), before);
+    let inputs = vec![("a.txt".to_owned(), b"alpha".to_vec())];
+    let err = run_script(&executor, "mount -o remount,bind,rw /in && echo x > /in/a.txt", &inputs).unwrap_err();
+    assert!(matches!(err, ProcessError::Exit { .. }), "{err}");
+}
+
+fn run_script(
+    executor: &ProcessExecutor,
+    script: &str,
+    inputs: &[(String, Vec<u8>)],
+) -> Result<ProcessRun, ProcessError> {
+    run(executor, "bash", &["-c", script], inputs, &limits(), None)
+}

@@ -27,11 +27,18 @@ pub(crate) struct Executors {
     #[cfg(feature = "wasm")]
     wasm: Option<Arc<iog_exec::WasmExecutor>>,
     process: Option<Arc<iog_exec::ProcessExecutor>>,
+    /// Where process tasks' folders are made: a folder of its own under
+    /// the system's temporary folder (mode 0711), which the sandbox's
+    /// unprivileged user can pass through, unlike the worker's data dir;
+    /// removed when the worker stops.
+    process_work: Option<tempfile::TempDir>,
     /// The indices of this machine's NVIDIA GPUs, which a process task
     /// that asks for GPUs sees.
     gpus: Vec<u32>,
-    /// Container images mounted for process tasks, by reference.
+    /// Container images unpacked for process tasks, by reference.
     images: Arc<Mutex<std::collections::HashMap<String, Arc<Image>>>>,
+    /// The worker's own podman store and where images are unpacked.
+    image_store: Option<ImageStore>,
     files: Mutex<FileCache>,
 }
 
@@ -89,6 +96,37 @@ impl Executors {
             )),
             None => None,
         };
+        let process_work = match &process {
+            Some(_) => {
+                use std::os::unix::fs::PermissionsExt;
+                let dir = tempfile::Builder::new()
+                    .prefix("iog-process-")
+                    .tempdir()
+                    .map_err(|err| anyhow::anyhow!("make a folder for process tasks: {err}"))?;
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+                    .map_err(|err| anyhow::anyhow!("open {} to the sandbox: {err}", dir.path().display()))?;
+                Some(dir)
+            }
+            None => None,
+        };
+        let image_store = match &process_work {
+            Some(work) => {
+                let unpacked = work.path().join("images");
+                std::fs::create_dir_all(&unpacked)
+                    .map_err(|err| anyhow::anyhow!("make {}: {err}", unpacked.display()))?;
+                let podman_dir = config.data_dir.join("podman");
+                Some(ImageStore {
+                    args: vec![
+                        "--root".to_owned(),
+                        podman_dir.join("storage").display().to_string(),
+                        "--runroot".to_owned(),
+                        podman_dir.join("run").display().to_string(),
+                    ],
+                    unpacked,
+                })
+            }
+            None => None,
+        };
         let gpus = devices
             .iter()
             .filter(|device| device.kind == DeviceKind::Gpu && device.source == "nvml")
@@ -109,6 +147,8 @@ impl Executors {
             #[cfg(feature = "wasm")]
             wasm,
             process,
+            image_store,
+            process_work,
             gpus,
             images: Arc::default(),
             files: Mutex::default(),
@@ -176,9 +216,12 @@ impl Executors {
                 return Err("the job runs in a container image, and this worker does not offer containers".to_owned());
             }
             Some(reference) => {
+                let Some(store) = self.image_store.clone() else {
+                    return Err("this worker has no folder for images".to_owned());
+                };
                 let (images, reference) = (self.images.clone(), reference.clone());
                 Some(
-                    tokio::task::spawn_blocking(move || Image::mounted(&images, &reference))
+                    tokio::task::spawn_blocking(move || Image::unpacked(&images, &store, &reference))
                         .await
                         .map_err(|err| format!("the image's thread failed: {err}"))??,
                 )
@@ -192,10 +235,11 @@ impl Executors {
         for (name, blob) in &task.files {
             inputs.push((name.clone(), self.file(client, *blob).await?.to_vec()));
         }
+        let base = self.process_work.as_ref().map_or(self.work_dir.as_path(), |dir| dir.path());
         let work = tempfile::Builder::new()
-            .prefix("process-")
-            .tempdir_in(&self.work_dir)
-            .map_err(|err| format!("make a work folder in {}: {err}", self.work_dir.display()))?;
+            .prefix("task-")
+            .tempdir_in(base)
+            .map_err(|err| format!("make a work folder in {}: {err}", base.display()))?;
         let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
         let flag = cancel.0.clone();
         let (executor, network) = (executor.clone(), caps.network);
@@ -282,37 +326,76 @@ impl Executors {
 /// How long pulling an image may take.
 const PULL_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// A container image, pulled and mounted by podman: its file system and
-/// the environment its config sets.
+/// A container image, pulled by podman into the worker's own image store
+/// and copied out to a folder the sandbox's user can read: its file system
+/// and the environment its config sets.
 pub(crate) struct Image {
     root: PathBuf,
     env: Vec<(String, String)>,
 }
 
+/// The worker's own podman image store (`<data dir>/podman`), apart from
+/// the owner's images, so a job can only ever name an image the worker
+/// pulled for a job.
+#[derive(Clone)]
+pub(crate) struct ImageStore {
+    /// `--root` and `--runroot` of every podman command.
+    args: Vec<String>,
+    /// Where images' file systems are copied, one folder each.
+    unpacked: PathBuf,
+}
+
+impl ImageStore {
+    fn podman(&self, args: &[&str], timeout: Duration) -> Result<String, String> {
+        let mut all: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        podman(&all, timeout)
+    }
+}
+
 impl Image {
-    /// The image `reference`, from `mounted` or pulled (when missing) and
-    /// mounted now. Mounts stay for the worker's life: podman counts them,
-    /// and the next task of the job needs the same one.
-    fn mounted(
-        mounted: &Mutex<std::collections::HashMap<String, Arc<Image>>>,
+    /// The image `reference`: unpacked already, or pulled (when the store
+    /// lacks it), mounted, copied out and unmounted now. One image is
+    /// fetched at a time (`images` is held throughout), so two tasks of a
+    /// job never pull it twice.
+    fn unpacked(
+        images: &Mutex<std::collections::HashMap<String, Arc<Image>>>,
+        store: &ImageStore,
         reference: &str,
     ) -> Result<Arc<Image>, String> {
-        if let Some(image) = mounted.lock().expect("images lock").get(reference) {
+        let mut images = images.lock().expect("images lock");
+        if let Some(image) = images.get(reference) {
             return Ok(image.clone());
         }
-        let exists = Command::new("podman")
-            .args(["image", "exists", reference])
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|err| format!("run podman: {err}"))?;
-        if !exists.success() {
+        if store.podman(&["image", "exists", reference], VERSION_TIMEOUT).is_err() {
             tracing::info!(image = reference, "pulling a job's container image");
-            podman(&["pull", "--quiet", reference], PULL_TIMEOUT)
+            // From a registry, never from a file or daemon on this machine.
+            store
+                .podman(&["pull", "--quiet", &format!("docker://{reference}")], PULL_TIMEOUT)
                 .map_err(|err| format!("pull the job's image {reference}: {err}"))?;
         }
-        let root = podman(&["image", "mount", reference], VERSION_TIMEOUT)
+        let mounted = store
+            .podman(&["image", "mount", reference], VERSION_TIMEOUT)
             .map_err(|err| format!("mount the job's image {reference}: {err}"))?;
-        let env = podman(&["image", "inspect", "--format", "{{json .Config.Env}}", reference], VERSION_TIMEOUT)
+        let root = store.unpacked.join(format!("image-{}", images.len()));
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{mounted}/."))
+            .arg(&root)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| format!("run cp: {err}"));
+        let _ = store.podman(&["image", "unmount", reference], VERSION_TIMEOUT);
+        let copied = copied?;
+        if !copied.status.success() {
+            let _ = std::fs::remove_dir_all(&root);
+            return Err(format!(
+                "copy the job's image {reference} out of podman's store: {}",
+                String::from_utf8_lossy(&copied.stderr).trim()
+            ));
+        }
+        let env = store
+            .podman(&["image", "inspect", "--format", "{{json .Config.Env}}", reference], VERSION_TIMEOUT)
             .map_err(|err| format!("read the job's image {reference}: {err}"))?;
         let env: Vec<String> = serde_json::from_str(&env).unwrap_or_default();
         let env = env
@@ -321,8 +404,8 @@ impl Image {
             .filter(|(name, _)| !name.starts_with("IOG_"))
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
-        let image = Arc::new(Image { root: PathBuf::from(root), env });
-        mounted.lock().expect("images lock").insert(reference.to_owned(), image.clone());
+        let image = Arc::new(Image { root, env });
+        images.insert(reference.to_owned(), image.clone());
         Ok(image)
     }
 }

@@ -286,6 +286,9 @@ pub(crate) fn check_image(field: &str, image: &str) -> Result<(), SpecError> {
     let fine = !image.is_empty()
         && image.len() <= IMAGE_REF_BYTES_MAX
         && !image.starts_with(['-', '/', ':', '@'])
+        // A transport with a path (`docker-archive:/…`) would read this
+        // machine's files; a registry's port is digits before its `/`.
+        && !image.contains(":/")
         && image.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
     if fine {
         Ok(())
@@ -481,6 +484,7 @@ mod tests {
             (ProcessSpec { gpus: Some(65), ..spec() }, "process.gpus"),
             (ProcessSpec { image: Some("python 3".into()), ..spec() }, "process.image"),
             (ProcessSpec { image: Some("--privileged".into()), ..spec() }, "process.image"),
+            (ProcessSpec { image: Some("docker-archive:/root/x.tar".into()), ..spec() }, "process.image"),
             (ProcessSpec { memory_mib: Some(1), ..spec() }, "process.memory_mib"),
             (ProcessSpec { tasks: Some(3), ..spec() }, "process.tasks"),
             (ProcessSpec { env: BTreeMap::from([("IOG_X".into(), "1".into())]), ..spec() }, "process.env.IOG_X"),

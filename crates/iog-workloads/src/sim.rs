@@ -13,8 +13,9 @@
 //! Every sample draws its random numbers from (seed, task, sample index)
 //! alone, through a counter-based generator, so a task's result does not
 //! depend on how its samples are spread over threads, and the maths uses
-//! `libm` (correctly rounded the same way on every machine) rather than the
-//! platform's: replicas agree bit for bit. A task's output holds partial
+//! `libm` (pure Rust, so the same bits on every machine, where the
+//! platform's C library may differ between versions): replicas agree bit
+//! for bit. A task's output holds partial
 //! sums of [`SIM_BLOCKS`] blocks of its samples, so a spot check recomputes
 //! a few blocks rather than the whole task.
 
@@ -326,8 +327,25 @@ pub(crate) fn spot_check(task: &SimTask, output: &[u8], seed: u64) -> Spot {
     if output.blocks.len() as u64 != SIM_BLOCKS {
         return Spot::failed(format!("has {} blocks, not {SIM_BLOCKS}", output.blocks.len()));
     }
-    let picked: Vec<u64> =
-        (0..SIM_SPOT_BLOCKS).map(|k| mix(seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % SIM_BLOCKS).collect();
+    // Each block's count is known without running it: a cheap check of all.
+    if let Some((block, got)) =
+        output.blocks.iter().enumerate().find(|(block, got)| !block_plausible(task, *block as u64, got))
+    {
+        return Spot::failed(format!(
+            "block {block} claims {} samples with sums {} and {}",
+            got.n, got.sum, got.sum_sq
+        ));
+    }
+    // Distinct blocks, drawn from the seed.
+    let mut picked: Vec<u64> = Vec::with_capacity(SIM_SPOT_BLOCKS as usize);
+    let mut draw = 0u64;
+    while (picked.len() as u64) < SIM_SPOT_BLOCKS {
+        let block = mix(seed ^ draw.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % SIM_BLOCKS;
+        draw += 1;
+        if !picked.contains(&block) {
+            picked.push(block);
+        }
+    }
     let recomputed: Vec<Block> = picked.par_iter().map(|block| run_block(task, *block)).collect();
     let mut work_units = 0;
     for (block, expected) in picked.iter().zip(recomputed) {
@@ -346,13 +364,29 @@ pub(crate) fn spot_check(task: &SimTask, output: &[u8], seed: u64) -> Spot {
     Spot { passed: true, detail: format!("{SIM_SPOT_BLOCKS} of {SIM_BLOCKS} blocks recomputed alike"), work_units }
 }
 
+/// Whether `got` could be block `block` of `task`: its sample count, and
+/// finite sums, the sum of squares not negative.
+fn block_plausible(task: &SimTask, block: u64, got: &Block) -> bool {
+    let (start, end) = block_range(task, block);
+    got.n == end - start && got.sum.is_finite() && got.sum_sq.is_finite() && got.sum_sq >= 0.0
+}
+
 /// `result.json`: the estimate over all samples, its standard error and
 /// 95% confidence interval, and the exact answer where one is known.
 pub(crate) fn assemble(spec: &SimSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
+    let tasks = plan(spec)?;
     let (mut n, mut sum, mut sum_sq) = (0u64, 0.0f64, 0.0f64);
-    for (task_idx, output) in outputs.iter().enumerate() {
+    for ((task_idx, output), task) in outputs.iter().enumerate().zip(&tasks) {
         let output: SimOutput = serde_json::from_slice(output)
             .map_err(|err| AssembleError::BadOutput { task_idx, reason: format!("not a sim output: {err}") })?;
+        if output.blocks.len() as u64 != SIM_BLOCKS {
+            let reason = format!("has {} blocks, not {SIM_BLOCKS}", output.blocks.len());
+            return Err(AssembleError::BadOutput { task_idx, reason });
+        }
+        if let Some(block) = (0..SIM_BLOCKS).find(|b| !block_plausible(task, *b, &output.blocks[*b as usize])) {
+            let reason = format!("block {block} does not hold its samples' count or has sums that are not finite");
+            return Err(AssembleError::BadOutput { task_idx, reason });
+        }
         for block in output.blocks {
             n += block.n;
             sum += block.sum;
@@ -532,6 +566,14 @@ mod tests {
         let forged = serde_json::to_vec(&output).unwrap();
         let caught = (0..100).filter(|seed| !spot_check(task, &forged, *seed).passed).count();
         assert!(caught >= 95, "caught {caught} of 100");
+        // A count claimed in a block it did not run is caught every time.
+        let mut output: SimOutput = serde_json::from_slice(&honest).unwrap();
+        output.blocks[63].n += 1_000;
+        let inflated = serde_json::to_vec(&output).unwrap();
+        assert!((0..20).all(|seed| !spot_check(task, &inflated, seed).passed));
+        let spec = option_spec(1, 6_400);
+        let err = assemble(&spec, &[inflated]).unwrap_err();
+        assert!(err.to_string().contains("block 63"), "{err}");
         assert!(!spot_check(task, b"{}", 1).passed);
     }
 
