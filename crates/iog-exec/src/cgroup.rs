@@ -192,6 +192,9 @@ impl Drop for TaskCgroup {
     }
 }
 
+/// The exit status of [`JOIN_SCRIPT`] when it could not join a cgroup.
+pub const JOIN_FAILED: i32 = 125;
+
 /// The shell script that joins a task's cgroups and then runs the task:
 /// `sh -c JOIN_SCRIPT iog-join <n> <cgroup.procs>… <program> <args>…`.
 pub const JOIN_SCRIPT: &str =

@@ -482,6 +482,12 @@ impl ProcessExecutor {
             (Some(BWRAP_EXEC_FAILED), _) if stderr_tail.contains("bwrap: execvp") => {
                 return Err(ProcessError::NotFound { program: task.program.to_owned() });
             }
+            // The launcher's own failure to put the task in its cgroup.
+            (Some(crate::cgroup::JOIN_FAILED), _) if stderr_tail.contains("cgroup.procs") => {
+                return Err(ProcessError::Io(std::io::Error::other(format!(
+                    "the task could not join its cgroup: {stderr_tail}"
+                ))));
+            }
             (Some(code), _) => {
                 // bwrap passes a signal death on as 128 + signal.
                 return Err(match code - 128 {
@@ -500,8 +506,34 @@ impl ProcessExecutor {
             output.entries.insert(BUNDLE_STDOUT.to_owned(), stdout.clone());
         }
         let mut total = stdout.len() as u64;
+        // A task may have locked its own folders (`chmod 000`); they are
+        // the worker's to read and remove all the same.
+        open_up(&out_dir);
         collect_out(&out_dir, &out_dir, &mut output, &mut total, limits.output_bytes)?;
         Ok(ProcessRun { output, elapsed })
+    }
+}
+
+/// Gives this process's user read (and, for folders, write and pass)
+/// permission on everything under `dir`, without following links, so a
+/// task's output is read and removed whatever modes it left.
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else { return };
+    if !meta.is_dir() {
+        return;
+    }
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(meta.permissions().mode() | 0o700));
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(meta) = entry.file_type() else { continue };
+        if meta.is_dir() {
+            open_up(&entry.path());
+        } else if meta.is_file()
+            && let Ok(file_meta) = entry.metadata()
+        {
+            let mode = file_meta.permissions().mode() | 0o600;
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
+        }
     }
 }
 

@@ -66,6 +66,9 @@ fn a_command_reads_its_inputs_and_writes_its_outputs() {
     assert_eq!(run.output.entries["out/b.txt"], b"alpha");
     assert_eq!(run.output.entries["out/d/env.txt"], b"hello 2/3 []");
     assert_eq!(run.output.stdout(), b"done\n/out\n");
+    // Folders a task locks are read all the same.
+    let run = bash(&executor, "mkdir /out/locked && echo hidden > /out/locked/f && chmod 000 /out/locked", &limits());
+    assert_eq!(run.unwrap().output.entries["out/locked/f"], b"hidden\n");
     // /in is read-only.
     let err = bash(&executor, "echo x > /in/new.txt", &limits()).unwrap_err();
     assert!(err.to_string().contains("Read-only file system"), "{err}");
