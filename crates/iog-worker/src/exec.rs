@@ -32,9 +32,8 @@ pub(crate) struct Executors {
     /// unprivileged user can pass through, unlike the worker's data dir;
     /// removed when the worker stops.
     process_work: Option<tempfile::TempDir>,
-    /// The indices of this machine's NVIDIA GPUs, which a process task
-    /// that asks for GPUs sees.
-    gpus: Vec<u32>,
+    /// This machine's NVIDIA GPUs, each given to one process task at a time.
+    gpus: Arc<GpuPool>,
     /// Container images unpacked for process tasks, by reference.
     images: Arc<Mutex<std::collections::HashMap<String, Arc<Image>>>>,
     /// The worker's own podman store and where images are unpacked.
@@ -149,7 +148,7 @@ impl Executors {
             process,
             image_store,
             process_work,
-            gpus,
+            gpus: Arc::new(GpuPool::new(gpus)),
             images: Arc::default(),
             files: Mutex::default(),
         })
@@ -227,10 +226,7 @@ impl Executors {
                 )
             }
         };
-        let gpus: Vec<u32> = self.gpus.iter().copied().take(task.gpus as usize).collect();
-        if gpus.len() < task.gpus as usize {
-            return Err(format!("the task asks for {} GPUs; this worker has {} it can pass in", task.gpus, gpus.len()));
-        }
+        let gpus = self.gpus.take(task.gpus as usize)?;
         let mut inputs = Vec::with_capacity(task.files.len());
         for (name, blob) in &task.files {
             inputs.push((name.clone(), self.file(client, *blob).await?.to_vec()));
@@ -254,7 +250,7 @@ impl Executors {
                 inputs: &inputs,
                 task_idx: task.task_idx,
                 n_tasks: task.n_tasks,
-                gpus: &gpus,
+                gpus: &gpus.indices,
                 network,
                 root: image.as_ref().map(|image| image.root.as_path()),
                 cancel: Some(flag),
@@ -320,6 +316,48 @@ impl Executors {
         _cancel: Arc<AtomicBool>,
     ) -> Result<TaskRun, String> {
         Err("this worker was built without the wasm executor".to_owned())
+    }
+}
+
+/// The GPUs process tasks may be given, by their index (NVML's, taken to
+/// be the minor number of `/dev/nvidiaN`): each to one task at a time, so
+/// two tasks running at once never share one.
+pub(crate) struct GpuPool {
+    free: Mutex<Vec<u32>>,
+    all: usize,
+}
+
+/// GPUs given to one task, back in the pool when dropped (when its
+/// process has ended, not merely when its lease did).
+pub(crate) struct GpuLease {
+    pool: Arc<GpuPool>,
+    indices: Vec<u32>,
+}
+
+impl GpuPool {
+    pub(crate) fn new(indices: Vec<u32>) -> GpuPool {
+        GpuPool { all: indices.len(), free: Mutex::new(indices) }
+    }
+
+    /// `n` free GPUs, the lowest indices first.
+    pub(crate) fn take(self: &Arc<Self>, n: usize) -> Result<GpuLease, String> {
+        let mut free = self.free.lock().expect("gpu pool lock");
+        if free.len() < n {
+            return Err(format!(
+                "the task asks for {n} GPUs; {} of this worker's {} are free to pass in",
+                free.len(),
+                self.all
+            ));
+        }
+        free.sort_unstable();
+        let indices = free.drain(..n).collect();
+        Ok(GpuLease { pool: self.clone(), indices })
+    }
+}
+
+impl Drop for GpuLease {
+    fn drop(&mut self) {
+        self.pool.free.lock().expect("gpu pool lock").append(&mut self.indices);
     }
 }
 
@@ -500,6 +538,19 @@ fn version_in(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_gpu_goes_to_one_task_at_a_time() {
+        let pool = Arc::new(GpuPool::new(vec![1, 0, 2]));
+        let first = pool.take(1).unwrap();
+        let second = pool.take(2).unwrap();
+        assert_eq!((first.indices.as_slice(), second.indices.as_slice()), (&[0][..], &[1, 2][..]));
+        let err = pool.take(1).err().unwrap();
+        assert_eq!(err, "the task asks for 1 GPUs; 0 of this worker's 3 are free to pass in");
+        drop(second);
+        assert_eq!(pool.take(2).unwrap().indices, [1, 2]);
+        assert!(pool.take(0).unwrap().indices.is_empty());
+    }
 
     #[test]
     fn versions_are_read_from_what_programs_print() {
