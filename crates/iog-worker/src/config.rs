@@ -293,7 +293,7 @@ impl WorkerConfig {
 /// output_mib_max = 256                       # most output
 /// network = false                            # let tasks reach the network
 /// programs = ["python3", "blender"]          # offered (with versions) when found
-/// containers = true                          # run jobs' images, where podman is found
+/// containers = true                          # run jobs' images (podman, worker as root)
 /// [probe]                                    # round trips to peers, for gangs
 /// port = 7071                                # UDP; default any free port
 /// enabled = true                             # false: no probes (gangs see this

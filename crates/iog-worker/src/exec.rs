@@ -473,10 +473,17 @@ fn podman(args: &[&str], timeout: Duration) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// `container` with podman's version, when podman is installed and can
-/// mount images here (it lists them); `None` otherwise.
+/// `container` with podman's version, when podman is installed, lists
+/// images and the worker runs as root (to mount them); `None` otherwise.
 pub fn detect_podman() -> Option<iog_sched::Software> {
     let version = podman(&["version", "--format", "{{.Client.Version}}"], VERSION_TIMEOUT).ok()?;
+    // `podman image mount`, which unpacks an image, needs root (rootless
+    // podman mounts only with its slow vfs driver).
+    let root = std::fs::metadata("/proc/self").is_ok_and(|meta| std::os::unix::fs::MetadataExt::uid(&meta) == 0);
+    if !root {
+        tracing::warn!("podman is installed, but containers need a worker running as root; not offered");
+        return None;
+    }
     if let Err(err) = podman(&["image", "ls", "--quiet"], VERSION_TIMEOUT) {
         tracing::warn!(error = %err, "podman is installed but cannot list images; containers not offered");
         return None;
