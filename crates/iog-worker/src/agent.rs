@@ -155,8 +155,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     if let Some(process) = config.executors.process.as_mut() {
         let (programs, containers) = (process.programs.clone(), process.containers);
         let found = tokio::task::spawn_blocking(move || {
-            let mut found: Vec<_> =
-                programs.iter().filter_map(|program| crate::exec::detect_program(program)).collect();
+            let mut found = crate::exec::detect_programs(&programs);
             found.extend(containers.then(crate::exec::detect_podman).flatten());
             found
         })

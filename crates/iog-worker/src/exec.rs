@@ -497,37 +497,60 @@ pub fn detect_podman() -> Option<iog_sched::Software> {
 /// How long a program may take to say its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Looks for `program` where a process task would find it (the sandbox's
-/// PATH: `/usr/local/bin`, `/usr/bin`, `/bin`) and asks it for its
-/// version (`--version`). `None` when it is not there or does not answer.
-pub fn detect_program(program: &str) -> Option<iog_sched::Software> {
-    let path = ["/usr/local/bin", "/usr/bin", "/bin"]
+/// The programs of `programs` that run in the process sandbox, each with
+/// the version it prints for `--version`, run there as a task would run
+/// it (so a program that needs files outside the sandbox is not offered).
+/// A program missing from the sandbox's PATH (`/usr/local/bin`, `/usr/bin`,
+/// `/bin`) is left out quietly; one that fails there, with a warning.
+pub fn detect_programs(programs: &[String]) -> Vec<iog_sched::Software> {
+    let on_path: Vec<&String> = programs
         .iter()
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| path.is_file())?;
-    let mut child = Command::new(&path)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + VERSION_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                tracing::warn!(program, "did not tell its version in {VERSION_TIMEOUT:?}; not offered");
-                return None;
+        .filter(|program| {
+            ["/usr/local/bin", "/usr/bin", "/bin"].iter().any(|dir| Path::new(dir).join(program).is_file())
+        })
+        .collect();
+    if on_path.is_empty() {
+        return Vec::new();
+    }
+    let executor = match iog_exec::ProcessExecutor::new() {
+        Ok(executor) => executor,
+        Err(err) => {
+            tracing::warn!(error = %err, "no sandbox to look for programs in");
+            return Vec::new();
+        }
+    };
+    let Ok(base) = tempfile::Builder::new().prefix("iog-probe-").tempdir() else { return Vec::new() };
+    let limits = iog_workloads::ProcessLimits {
+        memory_bytes: 2 << 30,
+        cpu_s: VERSION_TIMEOUT.as_secs(),
+        wall_ms: VERSION_TIMEOUT.as_millis() as u64,
+        output_bytes: 1 << 20,
+    };
+    let args = ["--version".to_owned()];
+    let mut found = Vec::new();
+    for program in on_path {
+        let task = iog_exec::ProcessTask {
+            program,
+            args: &args,
+            env: &[],
+            inputs: &[],
+            task_idx: 0,
+            n_tasks: 1,
+            gpus: &[],
+            network: false,
+            root: None,
+            cancel: None,
+        };
+        let Ok(work) = tempfile::Builder::new().prefix("probe-").tempdir_in(base.path()) else { continue };
+        match executor.run(&task, &limits, work.path()) {
+            Ok(run) => {
+                let version = version_in(&String::from_utf8_lossy(run.output.stdout()));
+                found.push(iog_sched::Software { name: program.clone(), version });
             }
+            Err(err) => tracing::warn!(program, error = %err, "does not run in the sandbox; not offered"),
         }
     }
-    let output = child.wait_with_output().ok()?;
-    let text = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    Some(iog_sched::Software { name: program.to_owned(), version: version_in(&text) })
+    found
 }
 
 /// The first word of `text` that looks like a version (`3.11.2`).
@@ -568,9 +591,20 @@ mod tests {
     }
 
     #[test]
-    fn a_program_on_the_path_is_found_with_its_version() {
-        let sh = detect_program("sh").expect("sh is in /bin or /usr/bin");
-        assert_eq!(sh.name, "sh");
-        assert!(detect_program("no-such-program-anywhere").is_none());
+    fn programs_are_offered_when_they_run_in_the_sandbox() {
+        if iog_exec::ProcessExecutor::new().is_err() {
+            assert!(
+                std::env::var_os("IOG_REQUIRE_SANDBOX").is_none(),
+                "IOG_REQUIRE_SANDBOX is set but no sandbox runs"
+            );
+            return;
+        }
+        // bash prints its version; dash's `sh --version` fails, so sh is
+        // not offered; a program that is not there is left out.
+        let names = ["bash", "sh", "no-such-program-anywhere"].map(str::to_owned);
+        let found = detect_programs(&names);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].name, "bash");
+        assert!(found[0].version.starts_with(|c: char| c.is_ascii_digit()), "{found:?}");
     }
 }

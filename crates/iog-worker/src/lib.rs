@@ -32,4 +32,4 @@ pub use config::{
     PROCESS_CAPS_DEFAULT, PROCESS_PROGRAMS_DEFAULT, PROCESS_VERSION, ProbeFile, ProcessCaps, ProcessExecutorFile,
     WASM_BUILT_IN, WASM_CAPS_DEFAULT, WASM_VERSION, WasmExecutorFile, WorkerConfig, WorkerFile, memory_gib_bytes,
 };
-pub use exec::{detect_podman, detect_program};
+pub use exec::{detect_podman, detect_programs};
