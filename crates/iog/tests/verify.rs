@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::Cluster;
+use common::{Cluster, reference};
 use iog_ledger::Amount;
 use iog_types::{BlobId, JobState, WorkerId};
 use iog_worker::{Cheat, WorkerConfig};
@@ -31,23 +31,6 @@ fn write_hash_job(dir: &Path, name: &str, n_tasks: u64, verify: &str, extra: &st
     );
     std::fs::write(&file, text).unwrap();
     file
-}
-
-/// What an honest single machine computes for the job: each task's output
-/// digest and the assembled `result.json`.
-fn reference(file: &Path) -> (Vec<BlobId>, Vec<u8>) {
-    let spec = iog_workloads::parse_job_file(&std::fs::read_to_string(file).unwrap(), file.parent().unwrap()).unwrap();
-    let workload = spec.workload().unwrap();
-    let outputs: Vec<Vec<u8>> = iog_workloads::plan(&workload)
-        .unwrap()
-        .iter()
-        .map(|input| iog_workloads::run_task(input).unwrap().output)
-        .collect();
-    let digests = outputs.iter().map(|output| BlobId::of(output)).collect();
-    let durations = vec![1; outputs.len()];
-    let artifacts = iog_workloads::assemble(&workload, &outputs, &durations).unwrap();
-    let result = artifacts.into_iter().find(|a| a.name == "result.json").unwrap();
-    (digests, result.bytes)
 }
 
 /// Checks that the job's `result.json` found what an honest run finds

@@ -325,3 +325,20 @@ pub fn reference_render(file: &Path) -> (u32, u32, Vec<u8>) {
     let rgb = iog_workloads::render::render_image(&render).unwrap();
     (render.width, render.height, rgb)
 }
+
+/// What an honest single machine computes for the job: each task's output
+/// digest and the assembled `result.json`.
+pub fn reference(file: &Path) -> (Vec<iog_types::BlobId>, Vec<u8>) {
+    let spec = iog_workloads::parse_job_file(&std::fs::read_to_string(file).unwrap(), file.parent().unwrap()).unwrap();
+    let workload = spec.workload().unwrap();
+    let outputs: Vec<Vec<u8>> = iog_workloads::plan(&workload)
+        .unwrap()
+        .iter()
+        .map(|input| iog_workloads::run_task(input).unwrap().output)
+        .collect();
+    let digests = outputs.iter().map(|output| iog_types::BlobId::of(output)).collect();
+    let durations = vec![1; outputs.len()];
+    let artifacts = iog_workloads::assemble(&workload, &outputs, &durations).unwrap();
+    let result = artifacts.into_iter().find(|a| a.name == "result.json").unwrap();
+    (digests, result.bytes)
+}
