@@ -57,7 +57,7 @@ fn write_job(dir: &Path, name: &str, program: &str, args: &[&str], tasks: u32, e
 
 async fn run_to_end(cluster: &Cluster, file: &Path) -> (iog_types::JobId, JobStatus) {
     let job_id = submit(cluster, file);
-    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.state.is_final()).await;
+    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.is_settled()).await;
     (job_id, status)
 }
 

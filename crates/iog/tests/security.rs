@@ -64,10 +64,7 @@ async fn users_see_only_their_own_jobs_results_and_blobs() {
     let alice = &cluster.client;
     let bob = cluster.client_for(&cluster.dir.path().join("bob"));
     let job_id = alice.submit(hash_job("alice's")).await.unwrap().job_id;
-    // A done job's artifacts are assembled just after it is done.
-    let assembled =
-        |s: &iog_proto::api::JobStatus| s.state.is_final() && (s.state != JobState::Done || !s.artifacts.is_empty());
-    let status = cluster.wait_job(job_id, Duration::from_secs(60), assembled).await;
+    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
     assert_eq!(status.state, JobState::Done, "{status:?}");
     let artifact = status.artifacts[0].blob;
     let tasks = alice.tasks(job_id).await.unwrap();

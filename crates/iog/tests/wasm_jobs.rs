@@ -64,7 +64,7 @@ async fn a_wasm_job_runs_on_two_workers_and_its_replicas_agree_byte_for_byte() {
     let file =
         write_job(cluster.dir.path(), "pi", "montecarlo.wasm", &args, 4, "", "[verify]\npolicy = \"replicate\"\n");
     let job_id = submit(&cluster, &file);
-    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.state.is_final()).await;
+    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.is_settled()).await;
     assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
     // Replicated twice on two workers: each worker ran every task.
     assert_eq!(status.workers.len(), 2, "{:?}", status.workers);
@@ -113,7 +113,7 @@ async fn modules_that_loop_or_grab_memory_fail_with_clear_errors_and_the_worker_
     // The same worker, still online, runs a well-behaved module.
     let ok = write_job(dir, "ok", "sandbox-probe.wasm", &["ok", "still here"], 2, "", "");
     let job_id = submit(&cluster, &ok);
-    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.state.is_final()).await;
+    let status = cluster.wait_job(job_id, Duration::from_secs(60), |s| s.is_settled()).await;
     assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
     let out = dir.join("ok-result");
     let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
