@@ -305,6 +305,7 @@ fn task_status(job_id: JobId, task_idx: u32, output: Option<BlobId>, accepted: O
         committed_by: Some(Identity::from_seed([task_idx as u8; 32]).worker_id()),
         output,
         duration_ms: Some(100 + u64::from(task_idx)),
+        device: output.map(|_| "cpu0".to_owned()),
         price_io_per_hour: None,
         verdict: output.map(|_| "valid".to_owned()),
         accepted_output: accepted,

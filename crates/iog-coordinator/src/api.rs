@@ -546,6 +546,7 @@ pub(crate) async fn job_tasks(
                 committed_by: task.commit.as_ref().map(|c| c.worker_id.clone()),
                 output: task.commit.as_ref().map(|c| c.output),
                 duration_ms: task.commit.as_ref().map(|c| c.duration_ms),
+                device: task.commit.as_ref().and_then(|c| c.device.clone()),
                 price_io_per_hour: task.commit.as_ref().map(|c| c.price_io_per_hour.to_string()),
                 verdict: task
                     .commit

@@ -26,6 +26,9 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const DEVICES_MAX: usize = 256;
 /// Longest pause reason kept, in characters.
 const REASON_CHARS_MAX: usize = 200;
+/// Longest device name kept from a worker's report of a finished task, in
+/// bytes.
+const DEVICE_NAME_BYTES_MAX: usize = 64;
 /// The first probe round of a session comes this soon (or at the probe
 /// interval, if that is shorter).
 const PROBE_FIRST_ROUND_AFTER: Duration = Duration::from_secs(1);
@@ -442,9 +445,11 @@ async fn to_command(
             event(Event::Heartbeat { worker_id, held })
         }
         WorkerMessage::TaskDone { task_id, token, output, output_bytes, duration_ms, work_units, device } => {
-            let failed = |error: String| Event::TaskFailed { worker_id: worker_id.clone(), task_id, token, error };
-            let succeeded = Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output, duration_ms };
+            let device = device_name(&device);
             tracing::debug!(worker_id = %worker_id, task_id = %task_id, work_units, device, "task done");
+            let failed = |error: String| Event::TaskFailed { worker_id: worker_id.clone(), task_id, token, error };
+            let succeeded =
+                Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output, duration_ms, device };
             match output_bytes {
                 Some(bytes) if bytes.len() > INLINE_BLOB_BYTES_MAX => event(failed(format!(
                     "inline output of {} bytes exceeds {INLINE_BLOB_BYTES_MAX}; upload it as a blob",
@@ -480,4 +485,36 @@ async fn to_command(
             return Err(("bad_message", "a challenge message outside a challenge round".to_owned()));
         }
     })
+}
+
+/// The device name a worker reported for a finished task, fit to store and
+/// show to people: surrounding whitespace trimmed, anything but printable
+/// ASCII replaced by `?` (so no control sequence reaches a terminal), and
+/// at most [`DEVICE_NAME_BYTES_MAX`] bytes. Empty when it named none.
+fn device_name(reported: &str) -> String {
+    reported
+        .trim()
+        .chars()
+        .take(DEVICE_NAME_BYTES_MAX)
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_are_kept_printable_and_short() {
+        assert_eq!(device_name("cpu0"), "cpu0");
+        assert_eq!(device_name("  gpu1 \n"), "gpu1");
+        assert_eq!(device_name("NVIDIA H100 80GB"), "NVIDIA H100 80GB");
+        assert_eq!(device_name("gpu\u{1b}[31m0"), "gpu?[31m0");
+        assert_eq!(device_name("gpü0"), "gp?0");
+        assert_eq!(device_name(""), "");
+        let long = device_name(&"é".repeat(1_000));
+        assert_eq!(long.len(), DEVICE_NAME_BYTES_MAX);
+        assert!(long.bytes().all(|b| b == b'?'));
+        assert_eq!(device_name(&"x".repeat(65)), "x".repeat(64));
+    }
 }

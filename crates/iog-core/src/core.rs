@@ -472,8 +472,8 @@ impl Core {
                 self.refresh_available(&worker_id, now);
             }
             Event::JobSubmitted(job) => self.on_submitted(job, now, &mut out),
-            Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms } => {
-                self.on_succeeded(worker_id, task_id, token, output, duration_ms, now, &mut out)
+            Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms, device } => {
+                self.on_succeeded(worker_id, task_id, token, output, duration_ms, device, now, &mut out)
             }
             Event::SpotChecked { task_id, passed, detail } => {
                 self.on_spot_checked(task_id, passed, &detail, now, &mut out)
@@ -1101,6 +1101,7 @@ impl Core {
         token: LeaseToken,
         output: iog_types::BlobId,
         duration_ms: u64,
+        device: String,
         now: UnixMs,
         out: &mut Vec<Action>,
     ) {
@@ -1134,6 +1135,7 @@ impl Core {
                 duration_ms,
                 committed_ms: now,
                 price_io_per_hour: task.price_io_per_hour,
+                device,
             }));
             out.push(Action::ResultReply { worker_id, task_id, token, outcome });
             self.verify_task(task_id, now, out);

@@ -109,7 +109,17 @@ pub enum Event {
     JobSubmitted(NewJob),
     /// A worker finished a task and uploaded its output. `duration_ms` is
     /// the run time it reports; the core commits it capped at the lease's age.
-    TaskSucceeded { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, output: BlobId, duration_ms: u64 },
+    /// `device` is the device it says ran the task, as it names it (`cpu0`,
+    /// `gpu0`); the shell bounds and sanitises it first, and the core only
+    /// records it with the commit.
+    TaskSucceeded {
+        worker_id: WorkerId,
+        task_id: TaskId,
+        token: LeaseToken,
+        output: BlobId,
+        duration_ms: u64,
+        device: String,
+    },
     /// The shell recomputed the sample [`Action::SpotCheck`] asked for:
     /// `passed` when it matched the replica's output, else `detail` says
     /// which sample differed.
@@ -183,6 +193,10 @@ pub enum Change {
         /// The committing lease's price per hour; a paid job is charged
         /// `duration_ms` at this price.
         price_io_per_hour: Amount,
+        /// The device the worker says ran it (`cpu0`, `gpu0`), as
+        /// [`Event::TaskSucceeded`] gave it; for people to read, never a
+        /// basis for a decision.
+        device: String,
     },
     /// Verification asked for another replica of a task: a task of its own
     /// with the same input (its index is given by [`iog_types::replica_index`]).

@@ -62,8 +62,14 @@ fn leases(actions: &[Action]) -> Vec<(WorkerId, TaskId, LeaseToken, Amount)> {
 fn succeed(core: &mut Core, lease: &(WorkerId, TaskId, LeaseToken, Amount), now: u64) -> Vec<Action> {
     let (worker_id, task_id, token, _) = lease;
     let output = BlobId::of(task_id.to_string().as_bytes());
-    let event =
-        Event::TaskSucceeded { worker_id: worker_id.clone(), task_id: *task_id, token: *token, output, duration_ms: 5 };
+    let event = Event::TaskSucceeded {
+        worker_id: worker_id.clone(),
+        task_id: *task_id,
+        token: *token,
+        output,
+        duration_ms: 5,
+        device: "cpu0".into(),
+    };
     let actions = core.handle(event, now);
     core.check_invariants().unwrap();
     actions

@@ -222,7 +222,7 @@ fn run(ops: Vec<Op>) {
                 let (worker_id, task_id, token) = seen.outstanding.remove(pick % seen.outstanding.len());
                 if matches!(op, Op::Succeed { .. }) {
                     let output = output_of(task_id, &worker_id);
-                    Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1 }
+                    Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1, device: "cpu0".into() }
                 } else {
                     Event::TaskFailed { worker_id, task_id, token, error: "boom".into() }
                 }
@@ -230,7 +230,7 @@ fn run(ops: Vec<Op>) {
             Op::ReplayOld { pick } if !seen.every_assign.is_empty() => {
                 let (worker_id, task_id, token) = seen.every_assign[pick % seen.every_assign.len()].clone();
                 let output = output_of(task_id, &worker_id);
-                Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1 }
+                Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1, device: "cpu0".into() }
             }
             Op::Cancel { pick } if !seen.jobs.is_empty() => {
                 Event::CancelJob { job_id: seen.jobs[pick % seen.jobs.len()] }
@@ -305,7 +305,10 @@ fn run(ops: Vec<Op>) {
         for (worker_id, task_id, token) in mine {
             seen.outstanding.retain(|l| (l.1, l.2) != (task_id, token));
             let output = output_of(task_id, &worker_id);
-            seen.see(core.handle(Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1 }, now));
+            seen.see(core.handle(
+                Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 1, device: "cpu0".into() },
+                now,
+            ));
         }
         core.check_invariants().unwrap();
     }

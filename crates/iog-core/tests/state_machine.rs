@@ -56,7 +56,14 @@ fn assigns(actions: &[Action]) -> Vec<(WorkerId, TaskId, LeaseToken)> {
 fn succeed(core: &mut Core, (worker_id, task_id, token): &(WorkerId, TaskId, LeaseToken), now: u64) -> Vec<Action> {
     let output = BlobId::of(task_id.to_string().as_bytes());
     core.handle(
-        Event::TaskSucceeded { worker_id: worker_id.clone(), task_id: *task_id, token: *token, output, duration_ms: 5 },
+        Event::TaskSucceeded {
+            worker_id: worker_id.clone(),
+            task_id: *task_id,
+            token: *token,
+            output,
+            duration_ms: 5,
+            device: "cpu0".into(),
+        },
         now,
     )
 }

@@ -161,7 +161,17 @@ fn a_worker_is_challenged_on_connect_and_takes_no_task_until_checked_then_about_
     };
     let (task_id, token) = (*task_id, *token);
     let output = BlobId::of(b"out");
-    core.handle(Event::TaskSucceeded { worker_id: WorkerId("w".into()), task_id, token, output, duration_ms: 5 }, 600);
+    core.handle(
+        Event::TaskSucceeded {
+            worker_id: WorkerId("w".into()),
+            task_id,
+            token,
+            output,
+            duration_ms: 5,
+            device: "cpu0".into(),
+        },
+        600,
+    );
 
     // The next round comes between half and one and a half intervals later.
     let first_due = (1_000..=100_000)
@@ -262,7 +272,10 @@ fn memory_lent_beyond_what_a_round_proved_takes_no_task_until_proven() {
     assert_eq!(challenges(&raised), 0);
     assert_eq!(challenges(&core.handle(Event::Tick, 30)), 0, "busy");
     let output = BlobId::of(b"out");
-    let done = core.handle(Event::TaskSucceeded { worker_id: w.clone(), task_id, token, output, duration_ms: 5 }, 40);
+    let done = core.handle(
+        Event::TaskSucceeded { worker_id: w.clone(), task_id, token, output, duration_ms: 5, device: "cpu0".into() },
+        40,
+    );
     assert!(leased_to(&done).is_empty(), "the second task waits for the round: {done:?}");
     let next = core.handle(Event::Tick, 50);
     assert_eq!(challenges(&next), 1, "{next:?}");
@@ -300,7 +313,14 @@ fn a_busy_worker_is_challenged_only_once_idle() {
     }
     let output = BlobId::of(b"out");
     core.handle(
-        Event::TaskSucceeded { worker_id: WorkerId("w".into()), task_id, token, output, duration_ms: 5 },
+        Event::TaskSucceeded {
+            worker_id: WorkerId("w".into()),
+            task_id,
+            token,
+            output,
+            duration_ms: 5,
+            device: "cpu0".into(),
+        },
         40_100,
     );
     let mut started = 0;
@@ -359,9 +379,10 @@ fn a_worker_that_fails_its_tasks_loses_reputation_and_ranks_below_an_equal_relia
                 actions.extend(core.handle(Event::TaskFailed { worker_id, task_id, token, error: "boom".into() }, now));
             } else {
                 let output = BlobId::of(task_id.to_string().as_bytes());
-                actions.extend(
-                    core.handle(Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 5 }, now),
-                );
+                actions.extend(core.handle(
+                    Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 5, device: "cpu0".into() },
+                    now,
+                ));
             }
         }
         now += 10;

@@ -98,6 +98,7 @@ impl Net {
                     token: *token,
                     output,
                     duration_ms: 10,
+                    device: "cpu0".into(),
                 };
                 self.log.push(action);
                 self.step(event);
@@ -315,6 +316,7 @@ fn verification_survives_a_restart_between_replicas() {
         token,
         output: right(input),
         duration_ms: 5,
+        device: "cpu0".into(),
     });
     let views: Vec<_> = (0..2).filter_map(|idx| net.core.task(iog_types::TaskId::new(JobId(1), idx))).collect();
     assert_eq!(views.len(), 2);
@@ -413,6 +415,7 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
         token,
         output: right(input),
         duration_ms: 5,
+        device: "cpu0".into(),
     });
     assert!(net.pending.iter().any(|a| matches!(a, Action::SpotCheck { .. })));
     // The coordinator stops before the check reports.
@@ -447,7 +450,14 @@ fn a_spot_check_that_never_reports_is_asked_again_then_fails_its_job() {
     let mut net = Net::new(&["a"], 1);
     net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 3 })));
     let (worker_id, task_id, token, input) = net.take_assign();
-    net.step(Event::TaskSucceeded { worker_id, task_id, token, output: right(input), duration_ms: 5 });
+    net.step(Event::TaskSucceeded {
+        worker_id,
+        task_id,
+        token,
+        output: right(input),
+        duration_ms: 5,
+        device: "cpu0".into(),
+    });
     let asks = |net: &Net| net.pending.iter().filter(|a| matches!(a, Action::SpotCheck { .. })).count();
     assert_eq!(asks(&net), 1);
     let timeout_ms = Config::default().spot_check_timeout_ms;

@@ -244,6 +244,10 @@ pub struct TaskStatus {
     pub output: Option<BlobId>,
     /// How long the committed attempt ran.
     pub duration_ms: Option<u64>,
+    /// The device the committed attempt ran on, as its worker names it:
+    /// `cpu0`, `gpu0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// What the committing lease paid per hour, like `0.5 IO`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_io_per_hour: Option<String>,

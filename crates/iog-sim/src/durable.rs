@@ -488,6 +488,7 @@ mod tests {
             duration_ms: 10,
             committed_ms: 10,
             price_io_per_hour: Amount::from_base_units(price),
+            device: "cpu0".into(),
         };
         assert_eq!(model.clone().apply(&[commit(8)]).unwrap_err().rule, "price");
         model.apply(&[commit(7)]).unwrap();

@@ -1418,9 +1418,14 @@ impl World {
         let event = match msg {
             Up::Hello { .. } => unreachable!("handled above"),
             Up::Heartbeat { held } => Event::Heartbeat { worker_id, held },
-            Up::Done { task_id, token, output } => {
-                Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: self.config.task_ms }
-            }
+            Up::Done { task_id, token, output } => Event::TaskSucceeded {
+                worker_id,
+                task_id,
+                token,
+                output,
+                duration_ms: self.config.task_ms,
+                device: "cpu0".into(),
+            },
             Up::Failed { task_id, token } => Event::TaskFailed { worker_id, task_id, token, error: "sim".into() },
             Up::Pause => Event::WorkerPaused { worker_id, paused: true, reason: "sim owner".into() },
             Up::Challenged { round, passed } => {

@@ -35,6 +35,10 @@ pub struct CommitRecord {
     /// Verification's verdict: `Some(true)` accepted (and paid),
     /// `Some(false)` proven wrong, `None` while its task is not settled.
     pub verdict: Option<bool>,
+    /// The device the committed attempt ran on, as its worker names it
+    /// (`cpu0`, `gpu0`); `None` for commits stored before devices were
+    /// recorded, or when the worker named none.
+    pub device: Option<String>,
 }
 
 /// A task as stored, with its commit if it has one.

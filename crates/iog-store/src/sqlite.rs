@@ -278,7 +278,8 @@ impl Store {
         let task_rows = sqlx::query(
             "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
                     t.not_before_ms, t.last_error, t.lease_price, t.verified_output, c.worker_id, \
-                    c.lease_token AS c_token, c.output_blob, c.duration_ms, c.committed_ms, c.price, c.verdict \
+                    c.lease_token AS c_token, c.output_blob, c.duration_ms, c.committed_ms, c.price, c.verdict, \
+                    c.device \
              FROM tasks t JOIN jobs j ON j.job_id = t.job_id \
              LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
              WHERE j.state = 'running'",
@@ -444,7 +445,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
                     t.not_before_ms, t.last_error, t.verified_output, c.worker_id, c.lease_token AS c_token, \
-                    c.output_blob, c.duration_ms, c.committed_ms, c.price, c.verdict \
+                    c.output_blob, c.duration_ms, c.committed_ms, c.price, c.verdict, c.device \
              FROM tasks t LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
              WHERE t.job_id = ? ORDER BY t.task_idx",
         )
@@ -711,18 +712,31 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             script.push(", lease_price = ").push_bind(to_i64(price_io_per_hour.base_units()));
             push_task_key(script, task_id);
         }
-        Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, committed_ms, price_io_per_hour } => {
+        Change::TaskCommitted {
+            task_id,
+            worker_id,
+            token,
+            output,
+            duration_ms,
+            committed_ms,
+            price_io_per_hour,
+            device,
+        } => {
             script.push("UPDATE tasks SET state = 'committed', lease_worker = NULL");
             push_task_key(script, task_id);
             script.push(
                 "INSERT INTO commits (job_id, task_idx, worker_id, lease_token, output_blob, duration_ms, committed_ms, \
-                 price) VALUES (",
+                 price, device) VALUES (",
             );
             script.push_bind(to_i64(task_id.job_id.0)).push(", ").push_bind(i64::from(task_id.task_idx));
             script.push(", ").push_bind(&worker_id.0).push(", ").push_bind(to_i64(token.0));
             script.push(", ").push_bind(output.0.as_slice()).push(", ").push_bind(to_i64(*duration_ms));
             script.push(", ").push_bind(to_i64(*committed_ms));
-            script.push(", ").push_bind(to_i64(price_io_per_hour.base_units())).push(");\n");
+            script.push(", ").push_bind(to_i64(price_io_per_hour.base_units()));
+            // No device named is stored as unknown, like commits from before
+            // devices were recorded.
+            let device = (!device.is_empty()).then_some(device.as_str());
+            script.push(", ").push_bind(device).push(");\n");
         }
         Change::TaskAdded { task_id, input } => {
             script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) VALUES (");
@@ -817,6 +831,7 @@ fn task_record(row: &SqliteRow) -> Result<TaskRecord, StoreError> {
                     return Err(StoreError::Corrupt(format!("task {task_id}'s commit has verdict {other:?}")));
                 }
             },
+            device: row.try_get::<Option<String>, _>("device")?.filter(|device| !device.is_empty()),
         }),
         None => None,
     };

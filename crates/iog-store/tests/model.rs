@@ -58,7 +58,14 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
                 }),
                 2..=4 if !leases.is_empty() => {
                     let (worker_id, task_id, token) = leases.swap_remove(rng.random_range(0..leases.len()));
-                    Event::TaskSucceeded { worker_id, task_id, token, output: BlobId::of(b"out"), duration_ms: 3 }
+                    Event::TaskSucceeded {
+                        worker_id,
+                        task_id,
+                        token,
+                        output: BlobId::of(b"out"),
+                        duration_ms: 3,
+                        device: "cpu0".into(),
+                    }
                 }
                 5 if !leases.is_empty() => {
                     let (worker_id, task_id, token) = leases.swap_remove(rng.random_range(0..leases.len()));

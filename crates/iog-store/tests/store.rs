@@ -62,6 +62,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         token: leases[0].1,
         output: BlobId::of(b"out"),
         duration_ms: 7,
+        device: "cpu0".into(),
     };
     changes.extend(persisted(&core.handle(commit, 30)));
     store.apply(&changes).await.unwrap();
@@ -120,6 +121,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         duration_ms: 1,
         committed_ms: 40,
         price_io_per_hour: half_io,
+        device: "cpu0".into(),
     };
     assert!(store.apply(&[again]).await.is_err());
     assert_eq!(store.n_commits(JobId(99)).await.unwrap(), 1);
@@ -275,6 +277,7 @@ async fn replicas_and_verdicts_survive_a_restart() {
             token: *token,
             output,
             duration_ms: 5,
+            device: "cpu0".into(),
         };
         changes.extend(persisted(&core.handle(done, 30)));
     }
@@ -300,7 +303,14 @@ async fn replicas_and_verdicts_survive_a_restart() {
             let output =
                 if worker_id.0 == "liar" { BlobId::of(b"lie") } else { BlobId::of(&[task.task_id.task_idx as u8 % 2]) };
             let token = task.token.unwrap();
-            let done = Event::TaskSucceeded { worker_id, task_id: task.task_id, token, output, duration_ms: 5 };
+            let done = Event::TaskSucceeded {
+                worker_id,
+                task_id: task.task_id,
+                token,
+                output,
+                duration_ms: 5,
+                device: "cpu0".into(),
+            };
             changes.extend(persisted(&core.handle(done, now)));
         }
         // Results are in before each heartbeat, so no lease goes unconfirmed twice.
@@ -329,4 +339,96 @@ async fn replicas_and_verdicts_survive_a_restart() {
     let workers = store.load_snapshot().await.unwrap().workers;
     let liar = workers.iter().find(|(id, _)| id.0 == "liar").unwrap().1;
     assert_eq!((liar.reputation.results_wrong, liar.reputation.valid_streak), (1, 0));
+}
+
+/// The device of each task's committed attempt, in task order.
+fn devices(tasks: &[iog_store::TaskRecord]) -> Vec<Option<String>> {
+    tasks.iter().map(|task| task.commit.as_ref().and_then(|commit| commit.device.clone())).collect()
+}
+
+/// Turns the store in `data_dir` back into one from before devices were
+/// recorded: no `device` column, and its migration not yet run.
+async fn forget_devices(data_dir: &std::path::Path) {
+    use sqlx::Connection;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data_dir.join("coordinator.db"));
+    let mut db = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::query("ALTER TABLE commits DROP COLUMN device").execute(&mut db).await.unwrap();
+    let forgotten = sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 13").execute(&mut db).await.unwrap();
+    assert_eq!(forgotten.rows_affected(), 1, "migration 13 adds the device column");
+    db.close().await.unwrap();
+}
+
+/// The device a worker named for a commit is stored with it like its run
+/// time, survives a restart, and reads as unknown for commits stored before
+/// devices were (or when the worker named none).
+#[tokio::test]
+async fn the_device_of_a_commit_survives_a_restart_and_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let inputs: Vec<BlobId> = (0..3u8).map(|i| store.blobs().put(&[i]).unwrap()).collect();
+    let mut core = Core::new(Config::default());
+    let worker = WorkerId("w1".into());
+    let connect = Event::WorkerConnected { worker_id: worker.clone(), offer: Offer::cpu(3), trust: 0, running: vec![] };
+    let mut changes = persisted(&core.handle(connect, 10));
+    let job = NewJob {
+        job_id: JobId(5),
+        name: "devices".into(),
+        workload: "noop".into(),
+        spec_json: br#"{"job":{}}"#.to_vec(),
+        max_attempts: None,
+        task_timeout_ms: None,
+        inputs,
+        requirements: Requirements::one(DeviceKind::Cpu),
+        submitter: String::new(),
+        verify: iog_types::Verify::None,
+        sealed: false,
+        assets: Vec::new(),
+    };
+    let actions = core.handle(Event::JobSubmitted(job), 20);
+    changes.extend(persisted(&actions));
+    let mut leases: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { task_id, token, .. } => Some((*task_id, *token)),
+            _ => None,
+        })
+        .collect();
+    leases.sort_by_key(|(task_id, _)| task_id.task_idx);
+    assert_eq!(leases.len(), 3, "{actions:?}");
+    let done = |(task_id, token): (TaskId, iog_types::LeaseToken), device: &str| Event::TaskSucceeded {
+        worker_id: worker.clone(),
+        task_id,
+        token,
+        output: BlobId::of(b"out"),
+        duration_ms: 9,
+        device: device.into(),
+    };
+    changes.extend(persisted(&core.handle(done(leases[0], "gpu0"), 30)));
+    changes.extend(persisted(&core.handle(done(leases[1], ""), 30)));
+    assert!(
+        changes.iter().any(|c| matches!(c, Change::TaskCommitted { device, .. } if device == "gpu0")),
+        "the core records the device with the commit: {changes:?}"
+    );
+    store.apply(&changes).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let tasks = store.tasks(JobId(5)).await.unwrap();
+    assert_eq!(devices(&tasks), [Some("gpu0".to_owned()), None, None], "{tasks:?}");
+    assert_eq!(tasks[0].commit.as_ref().unwrap().duration_ms, 9);
+    let restored = Core::restore(Config::default(), store.load_snapshot().await.unwrap(), 1_000).unwrap();
+    restored.check_invariants().unwrap();
+    store.close().await;
+
+    // A store of the previous schema, commits and all, is brought up to
+    // date: its commits' devices are unknown, and new commits have theirs.
+    forget_devices(dir.path()).await;
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(devices(&store.tasks(JobId(5)).await.unwrap()), [None, None, None]);
+    let restored = Core::restore(Config::default(), store.load_snapshot().await.unwrap(), 1_000).unwrap();
+    restored.check_invariants().unwrap();
+    store.apply(&persisted(&core.handle(done(leases[2], "cpu0"), 40))).await.unwrap();
+    let tasks = store.tasks(JobId(5)).await.unwrap();
+    assert_eq!(devices(&tasks), [None, None, Some("cpu0".to_owned())], "{tasks:?}");
+    assert_eq!(store.job(JobId(5)).await.unwrap().unwrap().state, JobState::Done);
 }

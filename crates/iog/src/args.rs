@@ -541,6 +541,9 @@ pub enum JobCommand {
     Watch { job_id: String },
     /// Show a job's state.
     Status { job_id: String },
+    /// List a job's tasks (replicas too): state, attempts, and the worker,
+    /// device and run time of each committed result.
+    Tasks { job_id: String },
     /// Download a job's results.
     Result {
         job_id: String,

@@ -51,6 +51,15 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
                 print!("{}", display::job_summary(&status));
             }
         }
+        JobCommand::Tasks { job_id } => {
+            let job_id = parse_id(&job_id)?;
+            let tasks = client.tasks(job_id).await.with_context(|| format!("read the tasks of job {job_id}"))?;
+            if global.json {
+                print_json(&tasks)?;
+            } else {
+                print!("{}", display::tasks(&tasks));
+            }
+        }
         JobCommand::Result { job_id, out, wait } => {
             let job_id = parse_id(&job_id)?;
             let mut keys = key_server(global, &client, job_id, wait, true).await?;

@@ -1,7 +1,7 @@
 //! Formatting for people and for scripts.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use iog_proto::api::JobStatus;
+use iog_proto::api::{JobStatus, TaskStatus};
 use serde::Serialize;
 
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -112,6 +112,25 @@ pub fn job_summary(status: &JobStatus) -> String {
         ));
     }
     text
+}
+
+/// A job's tasks as a table, one row per task or replica: who holds or
+/// committed it, and the device and run time of its committed attempt.
+pub fn tasks(tasks: &[TaskStatus]) -> String {
+    let mut table = table(&["task", "state", "attempts", "worker", "device", "took", "verdict"]);
+    for task in tasks {
+        let worker = task.committed_by.as_ref().or(task.holder.as_ref());
+        table.add_row(vec![
+            task.task_id.to_string(),
+            task.state.to_string(),
+            task.attempts.to_string(),
+            worker.map_or_else(|| "-".to_owned(), |worker| worker.short().to_owned()),
+            task.device.clone().unwrap_or_else(|| "-".to_owned()),
+            task.duration_ms.map_or_else(|| "-".to_owned(), millis),
+            task.verdict.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    format!("{table}\n")
 }
 
 /// A paid job's bill: a table of what each worker earned, then the totals.

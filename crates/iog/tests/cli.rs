@@ -3,8 +3,8 @@
 mod common;
 
 use common::{Cluster, examples_dir};
-use iog_proto::api::{JobStatus, SubmittedJob, WorkerStatus};
-use iog_types::JobState;
+use iog_proto::api::{JobStatus, SubmittedJob, TaskStatus, WorkerStatus};
+use iog_types::{JobState, TaskState};
 use serde_json::json;
 
 fn stderr(out: &std::process::Output) -> String {
@@ -119,6 +119,19 @@ async fn jobs_are_submitted_watched_fetched_and_cancelled_from_the_cli() {
     let text = cluster.cli(&["job", "status", &done.job_id.to_string()]);
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(text.contains("state: done") && text.contains("result.json"), "{text}");
+
+    // Each committed task names the device its worker ran it on, through
+    // the API and in the CLI's table.
+    let tasks: Vec<TaskStatus> = json_of(&cluster.cli(&["job", "tasks", &done.job_id.to_string(), "--json"]));
+    assert_eq!(tasks.len() as u32, done.n_tasks, "{tasks:?}");
+    for task in &tasks {
+        assert_eq!(task.state, TaskState::Committed, "{task:?}");
+        assert_eq!(task.device.as_deref(), Some("cpu0"), "{task:?}");
+    }
+    let table = cluster.cli(&["job", "tasks", &done.job_id.to_string()]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains("device") && table.contains("cpu0"), "{table}");
 }
 
 #[test]
