@@ -383,7 +383,8 @@ pub fn prepare_with_secret(spec: &JobSpec, secret: JobSecret) -> Result<Prepared
     }
     spec.validate()?;
     let workload = spec.workload()?;
-    let plain = iog_workloads::plan(&workload)?;
+    let device = spec.resources.as_ref().map(|resources| resources.device_choice()).unwrap_or_default();
+    let plain = iog_workloads::plan_on(&workload, device)?;
     let n_tasks = u32::try_from(plain.len()).expect("a plan has at most MAX_TASKS tasks");
     let inputs: Vec<Vec<u8>> = plain
         .iter()

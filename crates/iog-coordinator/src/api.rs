@@ -223,7 +223,8 @@ pub(crate) async fn submit(
         None => {
             let workload = spec.workload().map_err(invalid)?;
             let workload_kind = workload.kind().to_owned();
-            let (inputs, inline_inputs) = plan_inputs(&state, workload).await?;
+            let device = spec.resources.as_ref().map(|resources| resources.device_choice()).unwrap_or_default();
+            let (inputs, inline_inputs) = plan_inputs(&state, workload, device).await?;
             (workload_kind, inputs, inline_inputs)
         }
     };
@@ -268,8 +269,9 @@ pub(crate) async fn submit(
 async fn plan_inputs(
     state: &AppState,
     workload: iog_workloads::WorkloadSpec,
+    device: iog_workloads::DeviceChoice,
 ) -> Result<(Vec<BlobId>, Vec<Option<Arc<[u8]>>>), Failure> {
-    let planned = tokio::task::spawn_blocking(move || iog_workloads::plan(&workload))
+    let planned = tokio::task::spawn_blocking(move || iog_workloads::plan_on(&workload, device))
         .await
         .map_err(Failure::internal)?
         .map_err(|err| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string()))?;

@@ -91,7 +91,7 @@ pub(crate) async fn run(
     let run = match iog_workloads::decode_task(&bytes).map_err(|err| err.to_string())? {
         iog_workloads::Decoded::Wasm(task) => executors.run_wasm(client, task).await?,
         iog_workloads::Decoded::Process(task) => executors.run_process(client, task).await?,
-        iog_workloads::Decoded::BuiltIn => tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
+        iog_workloads::Decoded::BuiltIn { .. } => tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
             .await
             .map_err(|err| format!("task {task_id} panicked: {err}"))?
             .map_err(|err| err.to_string())?,

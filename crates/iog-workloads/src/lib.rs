@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accel;
 pub mod blender;
 pub mod bundle;
 mod check;
@@ -25,6 +26,7 @@ pub mod spot;
 mod task;
 pub mod wasm;
 
+pub use accel::{AccelError, Accelerator, DeviceChoice, HashFinds, HashSearch, Ran};
 pub use blender::{BLENDER_SOFTWARE, BlenderSpec};
 pub use bundle::{BUNDLE_STDOUT, Bundle, BundleError};
 pub use code::FileRef;
@@ -41,6 +43,6 @@ pub use spec::{
 pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
 pub use task::{
     Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, decode_task, plan,
-    run_task, spot_check,
+    plan_on, run_task, run_task_on, spot_check,
 };
 pub use wasm::{WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

@@ -14,10 +14,11 @@ pub const MEMORY_GIB_MAX: f64 = 1_048_576.0;
 /// The `[resources]` section. Every field is optional; a job without the
 /// section takes one CPU slot on any worker.
 ///
-/// The built-in workloads (`render`, `hash`, `noop`) run on the CPU; asking
-/// them for a `gpu` places each task on a worker's GPU (one of its devices
-/// is reserved for the task) while the work itself still runs on that
-/// worker's CPU.
+/// Asking for a `gpu` (or `any`) places each task on a worker's GPU (one of
+/// its devices is reserved for the task). The hash search then runs on
+/// that GPU where the worker has its kernel (a worker built with the `gpu`
+/// feature); the other built-in workloads, and workers without kernels,
+/// still compute on the worker's CPU. The output is the same either way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesSpec {
@@ -51,6 +52,15 @@ pub struct ResourcesSpec {
 }
 
 impl ResourcesSpec {
+    /// Where the tasks ask to run: on a GPU for `gpu` and `any` (a worker
+    /// with a GPU kernel for the workload runs it there), else on the CPU.
+    pub fn device_choice(&self) -> crate::DeviceChoice {
+        match self.device.as_deref() {
+            Some("gpu" | "any") => crate::DeviceChoice::Gpu,
+            _ => crate::DeviceChoice::Cpu,
+        }
+    }
+
     /// The section as requirements, capped at `price_cap` per device-hour
     /// (the job's payment price, or zero for a free job). Errors name the field.
     pub fn requirements(&self, price_cap: Amount) -> Result<Requirements, SpecError> {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::accel::{Accelerator, DeviceChoice, Ran};
 use crate::blender;
 use crate::hash::tasks::{self as hash_tasks, HashTask};
 use crate::noop::{self, NoopTask};
@@ -37,8 +38,12 @@ enum TaskInput {
 /// runs, or users' code, which only a worker with that executor can run.
 #[derive(Debug, Clone)]
 pub enum Decoded {
-    /// A built-in workload's task: give the bytes to [`run_task`].
-    BuiltIn,
+    /// A built-in workload's task: give the bytes to [`run_task`], or to
+    /// [`run_task_on`] with the worker's kernels for a GPU.
+    BuiltIn {
+        /// The job asked for a GPU and the workload has GPU kernels.
+        gpu: bool,
+    },
     /// A `wasm` task: its module, files and limits.
     Wasm(WasmTaskInput),
     /// A `process` (or `blender`) task: its command, files and limits.
@@ -53,7 +58,8 @@ pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
     match from_json(input).map_err(RunError::Decode)? {
         TaskInput::Wasm(task) => Ok(Decoded::Wasm(task)),
         TaskInput::Process(task) => Ok(Decoded::Process(task)),
-        _ => Ok(Decoded::BuiltIn),
+        TaskInput::Hash(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
+        _ => Ok(Decoded::BuiltIn { gpu: false }),
     }
 }
 
@@ -152,11 +158,19 @@ impl AssembleError {
 }
 
 /// Splits a job into self-contained task inputs (JSON bytes); element `i` is
-/// the input of task `i`. Validates the spec first.
+/// the input of task `i`. Validates the spec first. The tasks run on the
+/// CPU; [`plan_on`] lets them ask for a GPU.
 pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
+    plan_on(spec, DeviceChoice::Cpu)
+}
+
+/// [`plan`], with tasks that ask for `device`: a hash task that asks for a
+/// GPU runs on its worker's GPU kernel where the worker has one. Workloads
+/// without GPU kernels plan the same either way.
+pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>, SpecError> {
     let inputs: Vec<TaskInput> = match spec {
         WorkloadSpec::Render(spec) => tiles::plan(spec)?.into_iter().map(TaskInput::Render).collect(),
-        WorkloadSpec::Hash(spec) => hash_tasks::plan(spec)?.into_iter().map(TaskInput::Hash).collect(),
+        WorkloadSpec::Hash(spec) => hash_tasks::plan(spec, device)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
         WorkloadSpec::Sim(spec) => sim::plan(spec)?.into_iter().map(TaskInput::Sim).collect(),
         WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
@@ -169,13 +183,21 @@ pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
 /// Runs one task input on this machine's CPU, using all cores through rayon.
 /// Bad bytes give a [`RunError`], never a panic.
 pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
+    Ok(run_task_on(input, None)?.run)
+}
+
+/// Runs one task input with `accel`'s kernels where it has one for the
+/// task, else on this machine's CPU; says which ran it. The output bytes
+/// are the same either way.
+pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran, RunError> {
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
     let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
+    let on_cpu = |run: TaskRun| Ran { run, device: None };
     match &input {
+        TaskInput::Hash(task) => return hash_tasks::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Render(task) => tiles::run(task),
-        TaskInput::Hash(task) => hash_tasks::run(task),
         TaskInput::Noop(task) => Ok(noop::run(task)),
         TaskInput::Sim(task) => sim::run(task),
         TaskInput::Wasm(_) => Err(SpecError::invalid(
@@ -187,6 +209,7 @@ pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
             "is \"process\": its tasks run in a worker's process sandbox (see decode_task), not here",
         )),
     }
+    .map(on_cpu)
     .map_err(RunError::Invalid)
 }
 

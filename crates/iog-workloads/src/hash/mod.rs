@@ -5,7 +5,7 @@ mod search;
 mod spec;
 pub(crate) mod tasks;
 
-pub use search::{hash_nonce, leading_zero_bits};
+pub use search::{hash_nonce, leading_zero_bits, search_range};
 pub use spec::{
     DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCE_COUNT_MAX, NONCES_PER_TASK_MAX,
     NONCES_PER_TASK_MIN,

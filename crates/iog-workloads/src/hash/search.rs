@@ -37,6 +37,24 @@ pub fn leading_zero_bits(hash: &[u8; 32]) -> u32 {
     bits
 }
 
+/// The first [`FOUND_MAX`] nonces of `nonce_start..nonce_start + nonce_count`
+/// whose hash has `difficulty_bits` leading zero bits, in order, searched on
+/// the CPU: what a GPU kernel falls back on when a batch finds more than it
+/// can keep. The range must not pass `u64::MAX`.
+pub fn search_range(
+    algorithm: HashAlgorithm,
+    data: &[u8],
+    nonce_start: u64,
+    nonce_count: u64,
+    difficulty_bits: u32,
+) -> Vec<u64> {
+    search(algorithm, data, nonce_start, nonce_count, difficulty_bits)
+        .nonces
+        .into_iter()
+        .map(|(nonce, _)| nonce)
+        .collect()
+}
+
 /// What a search found.
 pub(crate) struct Found {
     /// The first [`FOUND_MAX`] qualifying nonces and hashes, in nonce order.

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::search::{hash_nonce, leading_zero_bits, search};
+use crate::accel::{Accelerator, DeviceChoice, HashSearch, Ran};
+use crate::hash::search::{Found, hash_nonce, leading_zero_bits, search};
 use crate::hash::spec::{
     DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCES_PER_TASK_MAX, check_expected_found,
 };
@@ -18,6 +19,10 @@ pub(crate) struct HashTask {
     nonce_start: u64,
     nonce_count: u64,
     difficulty_bits: u32,
+    /// The job asked for a GPU: a worker with a kernel for the search runs
+    /// it there. The output is the same either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gpu: bool,
 }
 
 /// A nonce that met the difficulty, with its hash in hex.
@@ -105,7 +110,7 @@ fn verify_found(task: &HashTask, found: &[FoundNonce]) -> Result<(), String> {
 }
 
 /// One task per `nonces_per_task` nonces, in nonce order.
-pub(crate) fn plan(spec: &HashSpec) -> Result<Vec<HashTask>, SpecError> {
+pub(crate) fn plan(spec: &HashSpec, device: DeviceChoice) -> Result<Vec<HashTask>, SpecError> {
     spec.validate()?;
     let mut tasks = Vec::new();
     let mut done = 0;
@@ -117,14 +122,26 @@ pub(crate) fn plan(spec: &HashSpec) -> Result<Vec<HashTask>, SpecError> {
             nonce_start: spec.nonce_start + done,
             nonce_count,
             difficulty_bits: spec.difficulty_bits,
+            gpu: device == DeviceChoice::Gpu,
         });
         done += nonce_count;
     }
     Ok(tasks)
 }
 
-/// Searches the task's range; the output lists the first qualifying nonces.
-pub(crate) fn run(task: &HashTask) -> Result<TaskRun, SpecError> {
+impl HashTask {
+    /// Whether the job asked for a GPU.
+    pub(crate) fn wants_gpu(&self) -> bool {
+        self.gpu
+    }
+}
+
+/// Searches the task's range with `accel`'s kernel where it has one for
+/// these parameters, else on the CPU; the output lists the first
+/// qualifying nonces. The nonces a kernel lists are hashed
+/// again here: a kernel that lists a nonce that does not qualify is an
+/// error, never an output.
+pub(crate) fn run_on(task: &HashTask, accel: Option<&dyn Accelerator>) -> Result<Ran, SpecError> {
     if task.data.len() > DATA_BYTES_MAX {
         return Err(SpecError::invalid("data", format!("must be at most {DATA_BYTES_MAX} bytes")));
     }
@@ -134,16 +151,51 @@ pub(crate) fn run(task: &HashTask) -> Result<TaskRun, SpecError> {
         return Err(SpecError::invalid("nonce_count", "runs past the largest nonce"));
     }
     check_expected_found(task.nonce_count, task.difficulty_bits, "difficulty_bits")?;
-    let found = search(task.algorithm, task.data.as_bytes(), task.nonce_start, task.nonce_count, task.difficulty_bits);
+    let data = task.data.as_bytes();
+    let on_device = match accel {
+        Some(accel) => {
+            let search = HashSearch {
+                algorithm: task.algorithm,
+                data,
+                nonce_start: task.nonce_start,
+                nonce_count: task.nonce_count,
+                difficulty_bits: task.difficulty_bits,
+            };
+            match accel.hash_search(&search) {
+                Ok(Some(finds)) => Some((accel.device().to_owned(), finds)),
+                Ok(None) => None,
+                Err(err) => return Err(SpecError::invalid("device", err.to_string())),
+            }
+        }
+        None => None,
+    };
+    let (found, device) = match on_device {
+        Some((device, finds)) => {
+            let mut nonces = Vec::with_capacity(finds.nonces.len());
+            for nonce in finds.nonces {
+                let hash = hash_nonce(task.algorithm, data, nonce);
+                if leading_zero_bits(&hash) < task.difficulty_bits {
+                    return Err(SpecError::invalid(
+                        "device",
+                        format!("{device}'s kernel listed nonce {nonce}, whose hash does not meet the difficulty"),
+                    ));
+                }
+                nonces.push((nonce, hash));
+            }
+            (Found { nonces, count: finds.count }, Some(device))
+        }
+        None => (search(task.algorithm, data, task.nonce_start, task.nonce_count, task.difficulty_bits), None),
+    };
     let output = HashTaskOutput {
         hashes: task.nonce_count,
         found_count: found.count,
         found: found.nonces.into_iter().map(|(nonce, hash)| FoundNonce { nonce, hash: hex::encode(hash) }).collect(),
     };
-    Ok(TaskRun {
+    let run = TaskRun {
         output: serde_json::to_vec(&output).expect("plain structs serialize to JSON"),
         work_units: task.nonce_count,
-    })
+    };
+    Ok(Ran { run, device })
 }
 
 /// Most nonces a spot check searches again, whatever the task's size: the
@@ -213,7 +265,7 @@ pub(crate) fn assemble(
     outputs: &[Vec<u8>],
     task_durations_ms: &[u64],
 ) -> Result<Vec<Artifact>, AssembleError> {
-    let tasks = plan(spec)?;
+    let tasks = plan(spec, DeviceChoice::Cpu)?;
     let mut total_hashes = 0u64;
     let mut found_count = 0u64;
     let mut found = Vec::new();
