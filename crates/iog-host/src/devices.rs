@@ -17,6 +17,10 @@ pub struct DiscoveryReport {
     /// Human-readable notes, each starting with the discovery path it
     /// concerns (`cpu:`, `nvml:`), for the worker to log or show.
     pub notes: Vec<String>,
+    /// The PCI address of each GPU NVML found, by device name (`gpu0` →
+    /// `00000000:01:00.0`), so other views of the same GPU (wgpu's) can be
+    /// matched to it.
+    pub pci_bus_ids: std::collections::HashMap<String, String>,
 }
 
 /// Discover compute devices on this host.
@@ -28,7 +32,8 @@ pub struct DiscoveryReport {
 pub fn discover_devices() -> DiscoveryReport {
     let mut notes = Vec::new();
     let cpu = cpu::discover(&mut notes);
-    let gpus = nvml::discover(&mut notes);
+    let mut pci_bus_ids = std::collections::HashMap::new();
+    let gpus = nvml::discover(&mut notes, &mut pci_bus_ids);
     let devices = merge_devices(vec![vec![cpu], gpus]);
     for device in &devices {
         tracing::debug!(
@@ -43,7 +48,7 @@ pub fn discover_devices() -> DiscoveryReport {
     for note in &notes {
         tracing::debug!(note = %note, "device discovery note");
     }
-    DiscoveryReport { devices, notes }
+    DiscoveryReport { devices, notes, pci_bus_ids }
 }
 
 /// Concatenate device lists from several discovery paths, dropping any device

@@ -142,7 +142,10 @@ impl WorkerHandle {
 /// its session loop in the background.
 pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     let identity = Identity::load_or_create(&config.data_dir).context("load worker identity")?;
-    let report = tokio::task::spawn_blocking(iog_host::discover_devices).await.context("discover devices")?;
+    let gpu = config.gpu;
+    let (report, kernels) = tokio::task::spawn_blocking(move || crate::gpu::discover_with_kernels(gpu))
+        .await
+        .context("discover devices")?;
     for note in &report.notes {
         tracing::info!(note, "device discovery");
     }
@@ -166,7 +169,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         }
         process.found = found;
     }
-    let executors = Arc::new(Executors::new(&config, &report.devices)?);
+    let executors = Arc::new(Executors::new(&config, &report.devices, kernels)?);
     if let (Some(process), Some(bound)) = (config.executors.process.as_mut(), executors.process_memory_bound()) {
         process.sandbox = format!("{PROCESS_VERSION} {bound}");
         tracing::info!(memory = %bound, "process tasks run under bubblewrap");
@@ -635,7 +638,7 @@ impl Agent {
         let held_map = self.held.clone();
         let done_tx = done_tx.clone();
         let events = self.events.clone();
-        let device = self.devices.first().map_or_else(|| "cpu0".to_owned(), |d| d.name.clone());
+        let cpu = self.devices.first().map_or_else(|| "cpu0".to_owned(), |d| d.name.clone());
         #[cfg(feature = "cheats")]
         let tamper = self.tamper.clone();
         let job = tokio::spawn(async move {
@@ -651,9 +654,15 @@ impl Agent {
             .await;
             let ok = result.is_ok();
             let message = match result {
-                Ok(Finished { output, output_bytes, duration_ms, work_units }) => {
-                    WorkerMessage::TaskDone { task_id, token, output, output_bytes, duration_ms, work_units, device }
-                }
+                Ok(Finished { output, output_bytes, duration_ms, work_units, device }) => WorkerMessage::TaskDone {
+                    task_id,
+                    token,
+                    output,
+                    output_bytes,
+                    duration_ms,
+                    work_units,
+                    device: device.unwrap_or(cpu),
+                },
                 Err(error) => {
                     tracing::warn!(task_id = %task_id, error, "task failed");
                     WorkerMessage::TaskFailed { task_id, token, error }

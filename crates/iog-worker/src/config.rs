@@ -47,6 +47,8 @@ pub struct WorkerConfig {
     /// The executors for users' own code the owner lets this worker offer,
     /// with their caps; none by default.
     pub executors: Executors,
+    /// Whether the built-in workloads' GPU kernels run on its GPUs.
+    pub gpu: crate::GpuKernels,
     /// How this worker cheats at hardware challenges or task results (tests only).
     #[cfg(feature = "cheats")]
     pub cheat: Option<crate::Cheat>,
@@ -193,6 +195,7 @@ impl WorkerConfig {
             reconnect_backoff_max_ms: 5_000,
             probe_bind: Some(PROBE_BIND_DEFAULT),
             executors: Executors::default(),
+            gpu: crate::GpuKernels::default(),
             #[cfg(feature = "cheats")]
             cheat: None,
             flag_terms: None,

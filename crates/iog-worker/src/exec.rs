@@ -34,6 +34,9 @@ pub(crate) struct Executors {
     process_work: Option<tempfile::TempDir>,
     /// This machine's NVIDIA GPUs, each given to one process task at a time.
     gpus: Arc<GpuPool>,
+    /// GPUs with the built-in workloads' kernels, each given to one task at
+    /// a time.
+    kernels: Arc<crate::gpu::KernelPool>,
     /// Container images unpacked for process tasks, by reference.
     images: Arc<Mutex<std::collections::HashMap<String, Arc<Image>>>>,
     /// The worker's own podman store and where images are unpacked.
@@ -82,7 +85,11 @@ impl Drop for CancelOnDrop {
 
 impl Executors {
     /// The executors `config` turns on, ready to run.
-    pub(crate) fn new(config: &WorkerConfig, devices: &[Device]) -> anyhow::Result<Executors> {
+    pub(crate) fn new(
+        config: &WorkerConfig,
+        devices: &[Device],
+        kernels: Vec<Arc<dyn iog_workloads::Accelerator>>,
+    ) -> anyhow::Result<Executors> {
         let work_dir = config.data_dir.join("work");
         if config.executors.wasm.is_some() || config.executors.process.is_some() {
             std::fs::create_dir_all(&work_dir)
@@ -149,6 +156,7 @@ impl Executors {
             image_store,
             process_work,
             gpus: Arc::new(GpuPool::new(gpus)),
+            kernels: Arc::new(crate::gpu::KernelPool::new(kernels)),
             images: Arc::default(),
             files: Mutex::default(),
         })
@@ -197,6 +205,12 @@ impl Executors {
     /// the programs it requires checked against what this worker found,
     /// its files fetched, the command run under bubblewrap in a fresh
     /// folder. Its work units are the milliseconds it ran.
+    /// A GPU with kernels for a built-in task whose job asks for one;
+    /// `None` when none is free (the task runs on the CPU).
+    pub(crate) fn kernel(&self) -> Option<crate::gpu::KernelLease> {
+        self.kernels.take()
+    }
+
     pub(crate) async fn run_process(&self, client: &Client, task: ProcessTaskInput) -> Result<TaskRun, String> {
         let (Some(caps), Some(executor)) = (&self.caps.process, &self.process) else {
             return Err(

@@ -19,6 +19,7 @@ mod challenge;
 mod cheat;
 mod config;
 mod exec;
+mod gpu;
 mod keys;
 pub mod probe;
 mod runner;
@@ -33,3 +34,4 @@ pub use config::{
     WASM_BUILT_IN, WASM_CAPS_DEFAULT, WASM_VERSION, WasmExecutorFile, WorkerConfig, WorkerFile, memory_gib_bytes,
 };
 pub use exec::{detect_podman, detect_programs};
+pub use gpu::{GPU_BUILT_IN, GpuKernels, discover};

@@ -22,6 +22,8 @@ pub(crate) struct Finished {
     pub(crate) output_bytes: Option<Vec<u8>>,
     pub(crate) duration_ms: u64,
     pub(crate) work_units: u64,
+    /// The GPU whose kernel ran it; `None` for the CPU.
+    pub(crate) device: Option<String>,
 }
 
 pub(crate) async fn with_retries<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, String>
@@ -88,13 +90,24 @@ pub(crate) async fn run(
         None => bytes,
     };
     let started = Instant::now();
+    let mut device = None;
     let run = match iog_workloads::decode_task(&bytes).map_err(|err| err.to_string())? {
         iog_workloads::Decoded::Wasm(task) => executors.run_wasm(client, task).await?,
         iog_workloads::Decoded::Process(task) => executors.run_process(client, task).await?,
-        iog_workloads::Decoded::BuiltIn { .. } => tokio::task::spawn_blocking(move || iog_workloads::run_task(&bytes))
+        iog_workloads::Decoded::BuiltIn { gpu } => {
+            let kernel = if gpu { executors.kernel() } else { None };
+            if gpu && kernel.is_none() {
+                tracing::debug!(task_id = %task_id, "the job asks for a GPU; no GPU kernel is free here, so the CPU runs it");
+            }
+            let ran = tokio::task::spawn_blocking(move || {
+                iog_workloads::run_task_on(&bytes, kernel.as_ref().map(|lease| lease.accelerator()))
+            })
             .await
             .map_err(|err| format!("task {task_id} panicked: {err}"))?
-            .map_err(|err| err.to_string())?,
+            .map_err(|err| err.to_string())?;
+            device = ran.device;
+            ran.run
+        }
     };
     #[cfg(feature = "cheats")]
     let run = match &tamper {
@@ -114,5 +127,5 @@ pub(crate) async fn run(
         with_retries("upload output", || client.put_blob(bytes.clone())).await?;
         None
     };
-    Ok(Finished { output, output_bytes, duration_ms, work_units: run.work_units })
+    Ok(Finished { output, output_bytes, duration_ms, work_units: run.work_units, device })
 }

@@ -456,6 +456,15 @@ pub struct WorkerArgs {
     /// and blender are offered when found.
     #[arg(long)]
     pub process: bool,
+    /// Offer software GPU adapters (Mesa's llvmpipe, which runs on the
+    /// CPU) as GPUs and run GPU kernels on them: to try the GPU path on a
+    /// machine without a GPU. Needs an iog built with `--features gpu`.
+    #[arg(long, conflicts_with = "no_gpu_kernels")]
+    pub gpu_software: bool,
+    /// Run no GPU kernels: jobs that ask for a GPU compute on the CPU
+    /// here, while still holding one of this worker's GPUs.
+    #[arg(long)]
+    pub no_gpu_kernels: bool,
     /// A worker.toml (slots, [offer], [owner], [probe], [executors]) read at start and
     /// re-read when it changes; its settings win over the flags above, and
     /// the flags hold for what it leaves out.
@@ -466,7 +475,12 @@ pub struct WorkerArgs {
 #[derive(Debug, Subcommand)]
 pub enum WorkerCommand {
     /// Show the compute devices this machine would offer.
-    Devices,
+    Devices {
+        /// Include software GPU adapters (llvmpipe), as `iog worker
+        /// --gpu-software` offers them.
+        #[arg(long)]
+        gpu_software: bool,
+    },
     /// List the workers a coordinator knows.
     List,
     /// Show one worker as the coordinator sees it: offer, trust,

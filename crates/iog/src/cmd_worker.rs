@@ -10,8 +10,14 @@ use crate::display::{self, print_json};
 
 pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        Some(WorkerCommand::Devices) => {
-            let report = tokio::task::spawn_blocking(iog_host::discover_devices).await?;
+        Some(WorkerCommand::Devices { gpu_software }) => {
+            anyhow::ensure!(
+                !gpu_software || iog_worker::GPU_BUILT_IN,
+                "--gpu-software: this iog was built without GPU kernels; build it with \
+                 `cargo build --release --features gpu`"
+            );
+            let gpu = iog_worker::GpuKernels { enabled: true, software: gpu_software };
+            let report = tokio::task::spawn_blocking(move || iog_worker::discover(gpu)).await?;
             if global.json {
                 print_json(&serde_json::json!({ "devices": report.devices, "notes": report.notes }))?;
             } else {
@@ -164,6 +170,15 @@ pub async fn worker(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCod
             if args.process {
                 config.executors.process = Some(iog_worker::ProcessCaps::default_caps());
             }
+            if args.gpu_software {
+                anyhow::ensure!(
+                    iog_worker::GPU_BUILT_IN,
+                    "--gpu-software: this iog was built without GPU kernels; build it with \
+                     `cargo build --release --features gpu`"
+                );
+                config.gpu.software = true;
+            }
+            config.gpu.enabled = !args.no_gpu_kernels;
             config.config_file = args.config;
             let mut handle = iog_worker::start(config).await.context("start worker")?;
             tracing::info!(worker_id = %handle.worker_id(), coordinator = %global.coordinator, "worker started");

@@ -10,10 +10,14 @@ use nvml_wrapper::error::NvmlError;
 /// this only guards against a broken driver returning a nonsense count.
 const GPUS_MAX: u32 = 64;
 
-/// Every GPU NVML can describe, named `gpu<NVML index>`. A GPU NVML cannot
+/// Every GPU NVML can describe, named `gpu<NVML index>`, with its PCI
+/// address in `pci_bus_ids` where NVML gives one. A GPU NVML cannot
 /// open is left out with a note; a property it cannot read gets a fallback
 /// (and a note when the fallback makes the GPU less useful).
-pub(super) fn discover(notes: &mut Vec<String>) -> Vec<Device> {
+pub(super) fn discover(
+    notes: &mut Vec<String>,
+    pci_bus_ids: &mut std::collections::HashMap<String, String>,
+) -> Vec<Device> {
     let nvml = match Nvml::init() {
         Ok(nvml) => nvml,
         Err(err) => {
@@ -57,6 +61,9 @@ pub(super) fn discover(notes: &mut Vec<String>) -> Vec<Device> {
         // The attributes query is the only place NVML gives the number of
         // streaming multiprocessors; older drivers and some GPUs lack it.
         let compute_units = gpu.attributes().map_or(0, |attributes| attributes.multiprocessor_count);
+        if let Ok(pci) = gpu.pci_info() {
+            pci_bus_ids.insert(name.clone(), pci.bus_id);
+        }
         gpus.push(Device {
             kind: DeviceKind::Gpu,
             name,

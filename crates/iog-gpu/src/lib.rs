@@ -1,0 +1,420 @@
+//! GPUs of any vendor through wgpu (Vulkan, Metal, DX12): finding them,
+//! and compute kernels for the built-in workloads.
+//!
+//! [`discover`] lists the adapters wgpu can open; [`merge`] folds them into
+//! the worker's device list beside NVML's view, so that one GPU seen by
+//! both counts once; [`Gpu::open`] compiles the kernels on one adapter and
+//! gives an [`iog_workloads::Accelerator`], whose results are the same
+//! bytes as the CPU path's.
+//!
+//! Software adapters (Mesa's llvmpipe, Microsoft's WARP) run on the CPU:
+//! they are left out unless asked for, as tests on machines without a GPU
+//! do.
+
+mod hash;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use iog_types::{Device, DeviceKind};
+use iog_workloads::{AccelError, Accelerator, HashFinds, HashSearch};
+
+/// What [`discover`] looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DiscoverOptions {
+    /// Offer software adapters (which run on the CPU) as GPUs too.
+    pub software: bool,
+}
+
+/// An adapter wgpu can open.
+#[derive(Debug)]
+pub struct Adapter {
+    adapter: wgpu::Adapter,
+    info: wgpu::AdapterInfo,
+}
+
+impl Adapter {
+    /// The adapter's model name, as its driver gives it.
+    pub fn model(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Which API wgpu reaches it through: `vulkan`, `metal`, `dx12`.
+    pub fn backend(&self) -> String {
+        self.info.backend.to_string().to_ascii_lowercase()
+    }
+
+    /// Whether it is a software rasteriser running on the CPU.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Its PCI address as `domain:bus:device.function` numbers, where the
+    /// backend tells it.
+    fn pci(&self) -> Option<PciAddress> {
+        PciAddress::parse(&self.info.device_pci_bus_id)
+    }
+
+    fn vendor(&self) -> String {
+        match self.info.vendor {
+            NVIDIA => "NVIDIA".to_owned(),
+            0x1002 => "AMD".to_owned(),
+            0x8086 => "Intel".to_owned(),
+            0x106b => "Apple".to_owned(),
+            0x10005 => "Mesa".to_owned(),
+            0x1414 => "Microsoft".to_owned(),
+            other => format!("vendor {other:#06x}"),
+        }
+    }
+
+    /// The adapter as a device to offer, named `name`.
+    fn device(&self, name: String) -> Device {
+        Device {
+            kind: DeviceKind::Gpu,
+            name,
+            vendor: self.vendor(),
+            model: self.info.name.clone(),
+            // wgpu does not say how much memory an adapter has.
+            memory_bytes: 0,
+            compute_units: 0,
+            source: format!("wgpu-{}", self.backend()),
+            driver: Some(format!("{} {}", self.info.driver, self.info.driver_info).trim().to_owned())
+                .filter(|driver| !driver.is_empty()),
+            compute_capability: None,
+            uuid: None,
+        }
+    }
+}
+
+/// A PCI address, compared by its numbers: NVML writes the domain with
+/// eight digits (`00000000:01:00.0`), Vulkan with four (`0000:01:00.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PciAddress {
+    domain: u32,
+    bus: u32,
+    device: u32,
+    function: u32,
+}
+
+impl PciAddress {
+    /// Reads `domain:bus:device.function` in hex; `None` for anything else.
+    pub fn parse(text: &str) -> Option<PciAddress> {
+        let mut parts = text.trim().split(':');
+        let (domain, bus, rest) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let (device, function) = rest.split_once('.')?;
+        let hex = |part: &str| u32::from_str_radix(part, 16).ok();
+        Some(PciAddress { domain: hex(domain)?, bus: hex(bus)?, device: hex(device)?, function: hex(function)? })
+    }
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Adapters to use, each physical GPU once.
+    pub adapters: Vec<Adapter>,
+    /// What was left out and why, each starting with `wgpu:`.
+    pub notes: Vec<String>,
+}
+
+/// Lists the GPUs wgpu can open through Vulkan, Metal or DX12, each once
+/// (a GPU that two APIs reach is kept through the first of them).
+pub fn discover(options: DiscoverOptions) -> Discovery {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let mut discovery = Discovery::default();
+    let mut seen = Vec::new();
+    for adapter in pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())) {
+        let adapter = Adapter { info: adapter.get_info(), adapter };
+        let key = (adapter.info.vendor, adapter.info.device, adapter.pci(), adapter.info.name.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        if adapter.is_software() && !options.software {
+            discovery.notes.push(format!(
+                "wgpu: {} ({}) is a software adapter that runs on the CPU; not offered as a GPU",
+                adapter.info.name,
+                adapter.backend()
+            ));
+            continue;
+        }
+        discovery.adapters.push(adapter);
+    }
+    if discovery.adapters.is_empty() {
+        discovery.notes.push(
+            "wgpu: no GPU adapter found (Vulkan, Metal or DX12); GPU kernels are off and tasks run on the CPU"
+                .to_owned(),
+        );
+    }
+    discovery
+}
+
+/// Folds `adapters` into `devices` (the worker's list, NVML's GPUs named
+/// `gpu<N>` with their PCI addresses in `pci_by_name`). An adapter at the
+/// PCI address of a listed GPU is that GPU; an NVIDIA adapter whose address
+/// the backend does not tell is matched to the NVML GPUs in order; any
+/// other adapter is a new device named after the last GPU. Returns each
+/// adapter with the name of its device.
+pub fn merge(
+    devices: &mut Vec<Device>,
+    pci_by_name: &HashMap<String, String>,
+    adapters: Vec<Adapter>,
+) -> Vec<(String, Adapter)> {
+    let seen: Vec<Seen> = adapters
+        .iter()
+        .map(|adapter| Seen {
+            vendor_id: adapter.info.vendor,
+            pci: adapter.pci(),
+            device: adapter.device(String::new()),
+        })
+        .collect();
+    let names = merge_seen(devices, pci_by_name, seen);
+    names.into_iter().zip(adapters).collect()
+}
+
+/// What [`merge`] needs to know of an adapter.
+struct Seen {
+    vendor_id: u32,
+    pci: Option<PciAddress>,
+    /// The adapter as a device, its name still to be given.
+    device: Device,
+}
+
+fn merge_seen(devices: &mut Vec<Device>, pci_by_name: &HashMap<String, String>, seen: Vec<Seen>) -> Vec<String> {
+    let mut by_pci: HashMap<PciAddress, String> = HashMap::new();
+    for (name, address) in pci_by_name {
+        if let Some(address) = PciAddress::parse(address) {
+            by_pci.insert(address, name.clone());
+        }
+    }
+    let mut unmatched_nvml: Vec<String> =
+        devices.iter().filter(|device| device.source == "nvml").map(|device| device.name.clone()).collect();
+    let mut next_gpu = devices
+        .iter()
+        .filter_map(|device| device.name.strip_prefix("gpu")?.parse::<u32>().ok())
+        .max()
+        .map_or(0, |last| last + 1);
+    let mut names = Vec::new();
+    for adapter in seen {
+        let same = match adapter.pci {
+            Some(address) => by_pci.get(&address).cloned(),
+            None if adapter.vendor_id == NVIDIA && !unmatched_nvml.is_empty() => Some(unmatched_nvml[0].clone()),
+            None => None,
+        };
+        let name = match same {
+            Some(name) => {
+                unmatched_nvml.retain(|other| *other != name);
+                name
+            }
+            None => {
+                let name = format!("gpu{next_gpu}");
+                next_gpu += 1;
+                devices.push(Device { name: name.clone(), ..adapter.device });
+                name
+            }
+        };
+        names.push(name);
+    }
+    names
+}
+
+/// NVIDIA's PCI vendor id.
+const NVIDIA: u32 = 0x10de;
+
+/// A GPU's kernels could not be prepared or did not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GpuError {
+    /// The adapter gave no device.
+    #[error("open {model}: {message}")]
+    Open {
+        /// The adapter's model.
+        model: String,
+        /// wgpu's reason.
+        message: String,
+    },
+    /// A kernel failed on the device (lost device, out of memory, invalid
+    /// use).
+    #[error("{0}")]
+    Device(String),
+}
+
+/// One GPU opened with its kernels compiled: an accelerator for the
+/// built-in workloads.
+pub struct Gpu {
+    name: String,
+    model: String,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    hash: hash::HashKernels,
+    /// The first error the device reported outside a call that returns one.
+    error: Arc<Mutex<Option<String>>>,
+    /// One kernel at a time: the readback buffers are per call, but a
+    /// task's batches should not interleave with another's.
+    busy: Mutex<()>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Gpu").field("name", &self.name).field("model", &self.model).finish_non_exhaustive()
+    }
+}
+
+impl Gpu {
+    /// Opens `adapter` as device `name` and compiles the kernels.
+    pub fn open(name: &str, adapter: &Adapter) -> Result<Gpu, GpuError> {
+        let open_error = |message: String| GpuError::Open { model: adapter.info.name.clone(), message };
+        let (device, queue) = pollster::block_on(adapter.adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some(name),
+            required_features: wgpu::Features::empty(),
+            required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.adapter.limits()),
+            ..Default::default()
+        }))
+        .map_err(|err| open_error(err.to_string()))?;
+        let error = Arc::new(Mutex::new(None));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |err: wgpu::Error| {
+            let mut slot = sink.lock().expect("gpu error lock");
+            slot.get_or_insert_with(|| err.to_string());
+        }));
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let hash = hash::HashKernels::new(&device);
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(open_error(format!("the kernels do not compile: {err}")));
+        }
+        Ok(Gpu {
+            name: name.to_owned(),
+            model: adapter.info.name.clone(),
+            device,
+            queue,
+            hash,
+            error,
+            busy: Mutex::new(()),
+        })
+    }
+
+    /// The device's name in the worker's list (`gpu0`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The adapter's model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Waits for the queue, then reads a mapped buffer's words.
+    fn read(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, GpuError> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|err| GpuError::Device(format!("{}: waiting for the kernel: {err}", self.name)))?;
+        self.check()?;
+        receiver
+            .recv()
+            .map_err(|_| GpuError::Device(format!("{}: the read-back never finished", self.name)))?
+            .map_err(|err| GpuError::Device(format!("{}: read back the kernel's results: {err}", self.name)))?;
+        let words = {
+            let view = buffer
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|err| GpuError::Device(format!("{}: read back the kernel's results: {err}", self.name)))?;
+            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+        };
+        buffer.unmap();
+        Ok(words)
+    }
+
+    /// The device's first error, if it reported one.
+    fn check(&self) -> Result<(), GpuError> {
+        match self.error.lock().expect("gpu error lock").clone() {
+            Some(err) => Err(GpuError::Device(format!("{}: {err}", self.name))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Accelerator for Gpu {
+    fn device(&self) -> &str {
+        &self.name
+    }
+
+    fn hash_search(&self, search: &HashSearch<'_>) -> Result<Option<HashFinds>, AccelError> {
+        let _one_at_a_time = self.busy.lock().expect("gpu busy lock");
+        hash::search(self, search).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(name: &str, source: &str, model: &str) -> Device {
+        Device {
+            kind: DeviceKind::Gpu,
+            name: name.to_owned(),
+            vendor: "NVIDIA".to_owned(),
+            model: model.to_owned(),
+            memory_bytes: 80 << 30,
+            compute_units: 132,
+            source: source.to_owned(),
+            driver: None,
+            compute_capability: None,
+            uuid: None,
+        }
+    }
+
+    fn seen(vendor_id: u32, pci: &str, model: &str) -> Seen {
+        Seen { vendor_id, pci: PciAddress::parse(pci), device: gpu("", "wgpu-vulkan", model) }
+    }
+
+    #[test]
+    fn pci_addresses_compare_by_their_numbers() {
+        assert_eq!(PciAddress::parse("00000000:1A:00.0"), PciAddress::parse("0000:1a:00.0"));
+        assert_ne!(PciAddress::parse("0000:1a:00.0"), PciAddress::parse("0000:1b:00.0"));
+        for bad in ["", "1a:00.0", "0000:1a:00", "0000:1a:00.0:1", "zz:1a:00.0"] {
+            assert_eq!(PciAddress::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_gpu_both_nvml_and_wgpu_see_counts_once_and_others_are_added() {
+        let mut devices = vec![gpu("gpu0", "nvml", "NVIDIA H100"), gpu("gpu1", "nvml", "NVIDIA H100")];
+        let pci = HashMap::from([
+            ("gpu0".to_owned(), "00000000:01:00.0".to_owned()),
+            ("gpu1".to_owned(), "00000000:41:00.0".to_owned()),
+        ]);
+        let names = merge_seen(
+            &mut devices,
+            &pci,
+            vec![
+                seen(NVIDIA, "0000:41:00.0", "NVIDIA H100 80GB HBM3"),
+                seen(0x1002, "0000:c1:00.0", "AMD Radeon RX 7900 XTX"),
+                seen(NVIDIA, "0000:01:00.0", "NVIDIA H100 80GB HBM3"),
+            ],
+        );
+        assert_eq!(names, ["gpu1", "gpu2", "gpu0"]);
+        let listed: Vec<(&str, &str)> = devices.iter().map(|d| (d.name.as_str(), d.model.as_str())).collect();
+        assert_eq!(listed, [("gpu0", "NVIDIA H100"), ("gpu1", "NVIDIA H100"), ("gpu2", "AMD Radeon RX 7900 XTX")]);
+    }
+
+    #[test]
+    fn nvidia_adapters_without_an_address_match_nvml_s_gpus_in_order() {
+        let mut devices = vec![gpu("gpu0", "nvml", "A"), gpu("gpu1", "nvml", "B")];
+        let names = merge_seen(
+            &mut devices,
+            &HashMap::new(),
+            vec![seen(NVIDIA, "", "A"), seen(NVIDIA, "", "B"), seen(NVIDIA, "", "C")],
+        );
+        assert_eq!(names, ["gpu0", "gpu1", "gpu2"]);
+        assert_eq!(devices.len(), 3);
+        assert_eq!(devices[2].source, "wgpu-vulkan");
+    }
+}

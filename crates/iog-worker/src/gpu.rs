@@ -1,0 +1,116 @@
+//! GPU kernels for the built-in workloads: which GPUs have them, and one
+//! task at a time on each.
+
+use std::sync::{Arc, Mutex};
+
+use iog_workloads::Accelerator;
+
+/// Whether this worker was built with GPU kernels (the `gpu` feature).
+pub const GPU_BUILT_IN: bool = cfg!(feature = "gpu");
+
+/// How the worker uses its GPUs for the built-in workloads' kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuKernels {
+    /// Run the built-in workloads' GPU kernels (wgpu) on GPUs, for tasks
+    /// whose job asks for a GPU. On by default; has effect in a worker
+    /// built with the `gpu` feature.
+    pub enabled: bool,
+    /// Offer software adapters (Mesa's llvmpipe), which run on the CPU, as
+    /// GPUs too: to try the GPU path on a machine without a GPU. Off by
+    /// default.
+    pub software: bool,
+}
+
+impl Default for GpuKernels {
+    fn default() -> GpuKernels {
+        GpuKernels { enabled: true, software: false }
+    }
+}
+
+/// The GPUs with kernels, each lent to one task at a time.
+#[derive(Default)]
+pub(crate) struct KernelPool {
+    free: Mutex<Vec<Arc<dyn Accelerator>>>,
+}
+
+/// A GPU lent to one task; back in the pool when dropped.
+pub(crate) struct KernelLease {
+    pool: Arc<KernelPool>,
+    gpu: Option<Arc<dyn Accelerator>>,
+}
+
+impl KernelPool {
+    pub(crate) fn new(gpus: Vec<Arc<dyn Accelerator>>) -> KernelPool {
+        KernelPool { free: Mutex::new(gpus) }
+    }
+
+    /// A free GPU with kernels, the lowest-named first; `None` when there is
+    /// none (the task runs on the CPU).
+    pub(crate) fn take(self: &Arc<Self>) -> Option<KernelLease> {
+        let mut free = self.free.lock().expect("kernel pool lock");
+        free.sort_by(|a, b| b.device().cmp(a.device()));
+        let gpu = free.pop()?;
+        Some(KernelLease { pool: self.clone(), gpu: Some(gpu) })
+    }
+}
+
+impl KernelLease {
+    pub(crate) fn accelerator(&self) -> &dyn Accelerator {
+        self.gpu.as_deref().expect("a lease holds its GPU until dropped")
+    }
+}
+
+impl Drop for KernelLease {
+    fn drop(&mut self) {
+        if let Some(gpu) = self.gpu.take() {
+            self.pool.free.lock().expect("kernel pool lock").push(gpu);
+        }
+    }
+}
+
+/// The devices this worker offers: the CPU, NVIDIA GPUs through NVML, and
+/// in a worker built with the `gpu` feature every GPU wgpu can open, each
+/// counted once; with notes on what was left out. Blocks for a while (the
+/// kernels are compiled to check them).
+pub fn discover(gpu: GpuKernels) -> iog_host::DiscoveryReport {
+    discover_with_kernels(gpu).0
+}
+
+/// [`discover`], with the GPUs whose kernels compiled.
+pub(crate) fn discover_with_kernels(gpu: GpuKernels) -> (iog_host::DiscoveryReport, Vec<Arc<dyn Accelerator>>) {
+    #[allow(unused_mut)]
+    let mut report = iog_host::discover_devices();
+    #[cfg(feature = "gpu")]
+    let kernels = if gpu.enabled { open(&mut report, gpu.software) } else { Vec::new() };
+    #[cfg(not(feature = "gpu"))]
+    let kernels = Vec::new();
+    #[cfg(not(feature = "gpu"))]
+    if gpu.software {
+        report.notes.push("wgpu: this worker is built without the gpu feature; no GPU kernels".to_owned());
+    }
+    (report, kernels)
+}
+
+/// Finds the GPUs wgpu can open, adds those NVML did not see to `report`'s
+/// devices, and compiles the kernels on each. A GPU whose kernels do not
+/// compile is still offered, without kernels, and noted.
+#[cfg(feature = "gpu")]
+fn open(report: &mut iog_host::DiscoveryReport, software: bool) -> Vec<Arc<dyn Accelerator>> {
+    let discovery = iog_gpu::discover(iog_gpu::DiscoverOptions { software });
+    report.notes.extend(discovery.notes);
+    let mut opened: Vec<Arc<dyn Accelerator>> = Vec::new();
+    for (name, adapter) in iog_gpu::merge(&mut report.devices, &report.pci_bus_ids, discovery.adapters) {
+        match iog_gpu::Gpu::open(&name, &adapter) {
+            Ok(gpu) => {
+                report.notes.push(format!(
+                    "wgpu: {name} ({}, {}) runs the built-in workloads' GPU kernels",
+                    adapter.model(),
+                    adapter.backend()
+                ));
+                opened.push(Arc::new(gpu));
+            }
+            Err(err) => report.notes.push(format!("wgpu: {name}: {err}; its tasks run on the CPU")),
+        }
+    }
+    opened
+}

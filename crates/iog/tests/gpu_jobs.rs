@@ -1,0 +1,71 @@
+//! GPU kernels end to end: a worker built with the `gpu` feature runs the
+//! hash search of a job that asks for a GPU on its GPU (software Vulkan in
+//! CI, offered with `--gpu-software`), says so in the task's record, and
+//! gives the bytes a CPU run gives.
+
+#![cfg(feature = "gpu")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{Cluster, submit};
+use iog_types::{DeviceKind, JobState};
+
+fn write_hash_job(dir: &Path, name: &str, resources: &str) -> PathBuf {
+    let text = format!(
+        "[job]\nname = \"{name}\"\nworkload = \"hash\"\n\n[hash]\nalgorithm = \"sha256d\"\ndata = \"iog gpu\"\n\
+         nonce_count = 400000\nnonces_per_task = 100000\ndifficulty_bits = 12\n{resources}"
+    );
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hash_job_that_asks_for_a_gpu_runs_on_the_gpu_kernel_and_matches_the_cpu() {
+    let cluster = Cluster::start_full(1, &[], &["--gpu-software"]).await;
+    let workers = cluster.client.workers().await.unwrap();
+    let gpus: Vec<_> = workers[0].devices.iter().filter(|device| device.kind == DeviceKind::Gpu).collect();
+    if gpus.is_empty() {
+        assert!(
+            std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(),
+            "IOG_REQUIRE_GPU_ADAPTER is set but the worker found no GPU adapter\n{}",
+            cluster.logs()
+        );
+        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
+        return;
+    }
+    assert!(gpus[0].source.starts_with("wgpu-"), "{gpus:?}");
+
+    let dir = cluster.dir.path();
+    let on_gpu = submit(&cluster, &write_hash_job(dir, "on-gpu", "\n[resources]\ndevice = \"gpu\"\n"));
+    let on_cpu = submit(&cluster, &write_hash_job(dir, "on-cpu", ""));
+    let mut results = Vec::new();
+    for (job_id, device) in [(on_gpu, gpus[0].name.as_str()), (on_cpu, "cpu0")] {
+        let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
+        assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+        let tasks = cluster.client.tasks(job_id).await.unwrap();
+        assert_eq!(tasks.len(), 4);
+        for task in &tasks {
+            assert_eq!(task.device.as_deref(), Some(device), "{task:?}");
+        }
+        let out = dir.join(job_id.to_string());
+        let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
+        assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        results.push(result);
+    }
+    // The same finds, whichever device searched (timings aside).
+    for key in ["total_hashes", "found_count", "found"] {
+        assert_eq!(results[0][key], results[1][key], "{key}");
+    }
+    assert!(results[0]["found_count"].as_u64().unwrap() > 0);
+
+    // The task table shows where each task ran.
+    let table = cluster.cli(&["job", "tasks", &on_gpu.to_string()]);
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    assert!(String::from_utf8_lossy(&table.stdout).contains(&gpus[0].name));
+}
