@@ -42,7 +42,7 @@ fn main() {
             let started = Instant::now();
             let finds = gpu.hash_search(&search).expect("the kernel runs").expect("the kernel takes this search");
             let seconds = started.elapsed().as_secs_f64();
-            assert_eq!(finds.nonces, cpu, "the kernel finds what the CPU finds");
+            assert_eq!(finds, cpu, "the kernel finds what the CPU finds");
             row(algorithm, &format!("{} ({})", adapter.model(), adapter.backend()), nonces, seconds);
         }
     }

@@ -240,9 +240,30 @@ impl HashKernels {
     }
 }
 
+/// How a search sizes its batches: it starts at `groups` workgroups of
+/// `per_thread` nonces per invocation, and grows them while a batch is
+/// quick unless `fixed`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sizing {
+    pub(crate) groups: u32,
+    pub(crate) per_thread: u32,
+    pub(crate) fixed: bool,
+}
+
+impl Sizing {
+    /// Small first batches that grow: a slow adapter's first batch takes
+    /// milliseconds, a fast one's grows to the target in a few batches.
+    pub(crate) const GROWING: Sizing = Sizing { groups: 64, per_thread: 1, fixed: false };
+}
+
 /// Runs a search on `gpu`; `Ok(None)` for a BLAKE3 message longer than one
 /// chunk, which the kernel does not hash.
 pub(crate) fn search(gpu: &Gpu, search: &HashSearch<'_>) -> Result<Option<HashFinds>, GpuError> {
+    search_sized(gpu, search, Sizing::GROWING)
+}
+
+/// [`search`] with its batches sized by `sizing`.
+pub(crate) fn search_sized(gpu: &Gpu, search: &HashSearch<'_>, sizing: Sizing) -> Result<Option<HashFinds>, GpuError> {
     let (prepared, pipeline) = match search.algorithm {
         HashAlgorithm::Sha256d => (prepare_sha256d(search.data), &gpu.hash.sha256d),
         HashAlgorithm::Blake3 => match prepare_blake3(search.data) {
@@ -286,7 +307,7 @@ pub(crate) fn search(gpu: &Gpu, search: &HashSearch<'_>) -> Result<Option<HashFi
     });
 
     let mut finds = HashFinds { nonces: Vec::new(), count: 0 };
-    let (mut groups, mut per_thread) = (64u32, 1u32);
+    let (mut groups, mut per_thread) = (sizing.groups.clamp(1, GROUPS_MAX), sizing.per_thread.clamp(1, PER_THREAD_MAX));
     let mut done = 0u64;
     while done < search.nonce_count {
         let batch_max = u64::from(groups * WORKGROUP) * u64::from(per_thread);
@@ -326,7 +347,8 @@ pub(crate) fn search(gpu: &Gpu, search: &HashSearch<'_>) -> Result<Option<HashFi
         if room > 0 && count > 0 {
             if count > u64::from(CAPACITY) {
                 // More finds than the buffer kept: which are first is
-                // unknown, so the CPU searches this batch again.
+                // unknown, so the CPU searches this batch again, and its
+                // count must be the kernel's.
                 let again = iog_workloads::hash::search_range(
                     search.algorithm,
                     search.data,
@@ -334,7 +356,13 @@ pub(crate) fn search(gpu: &Gpu, search: &HashSearch<'_>) -> Result<Option<HashFi
                     u64::from(batch),
                     search.difficulty_bits,
                 );
-                finds.nonces.extend(again.into_iter().take(room));
+                if again.count != count {
+                    return Err(GpuError::Device(format!(
+                        "{}: the kernel counted {count} finds in nonces {first}.., the CPU {}",
+                        gpu.name, again.count
+                    )));
+                }
+                finds.nonces.extend(again.nonces.into_iter().take(room));
             } else {
                 let mut nonces: Vec<u64> =
                     words[1..=count as usize].iter().map(|&offset| first + u64::from(offset)).collect();
@@ -344,7 +372,7 @@ pub(crate) fn search(gpu: &Gpu, search: &HashSearch<'_>) -> Result<Option<HashFi
         }
         done += u64::from(batch);
         // Grow the batch while one takes well under the target.
-        if started.elapsed() * 4 < BATCH_TARGET && u64::from(batch) == batch_max {
+        if !sizing.fixed && started.elapsed() * 4 < BATCH_TARGET && u64::from(batch) == batch_max {
             if groups < GROUPS_MAX {
                 groups = (groups * 4).min(GROUPS_MAX);
             } else if per_thread < PER_THREAD_MAX {
@@ -353,6 +381,36 @@ pub(crate) fn search(gpu: &Gpu, search: &HashSearch<'_>) -> Result<Option<HashFi
         }
     }
     Ok(Some(finds))
+}
+
+/// Runs the kernels on a few short searches whose answers the CPU gives,
+/// at block edges, across the 32-bit carry and with several nonces per
+/// invocation; a device whose kernels disagree is not used.
+pub(crate) fn self_test(gpu: &Gpu) -> Result<(), GpuError> {
+    let data = [0x5a_u8; 100];
+    let sizings = [Sizing::GROWING, Sizing { groups: 1, per_thread: 3, fixed: true }];
+    for algorithm in [HashAlgorithm::Sha256d, HashAlgorithm::Blake3] {
+        for (length, sizing) in [(0, sizings[0]), (55, sizings[1]), (100, sizings[0])] {
+            let search = HashSearch {
+                algorithm,
+                data: &data[..length],
+                nonce_start: (1 << 32) - 1000,
+                nonce_count: 2000,
+                difficulty_bits: 5,
+            };
+            let expected = iog_workloads::hash::search_range(algorithm, search.data, search.nonce_start, 2000, 5);
+            let got = search_sized(gpu, &search, sizing)?;
+            if got.as_ref() != Some(&expected) {
+                return Err(GpuError::Device(format!(
+                    "{}: {algorithm:?} over {length} bytes found {:?}, the CPU {:?}",
+                    gpu.name,
+                    got.map(|finds| finds.count),
+                    expected.count
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

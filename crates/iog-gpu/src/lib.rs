@@ -14,7 +14,8 @@
 mod hash;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use iog_types::{Device, DeviceKind};
 use iog_workloads::{AccelError, Accelerator, HashFinds, HashSearch};
@@ -127,14 +128,22 @@ pub fn discover(options: DiscoverOptions) -> Discovery {
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
     let mut discovery = Discovery::default();
-    let mut seen = Vec::new();
+    let mut kept: Vec<(wgpu::Backend, u32, u32, Option<PciAddress>, String)> = Vec::new();
     for adapter in pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())) {
         let adapter = Adapter { info: adapter.get_info(), adapter };
-        let key = (adapter.info.vendor, adapter.info.device, adapter.pci(), adapter.info.name.clone());
-        if seen.contains(&key) {
+        let info = &adapter.info;
+        // One GPU reached through two APIs (or two drivers) is one GPU: the
+        // same PCI address where the backends tell it; otherwise the same
+        // vendor, device id and name through another backend. Two
+        // identical GPUs through one backend without addresses stay two.
+        let same_gpu = kept.iter().any(|(backend, vendor, device, pci, name)| match (pci, adapter.pci()) {
+            (Some(pci), Some(other)) => *pci == other,
+            _ => *backend != info.backend && *vendor == info.vendor && *device == info.device && *name == info.name,
+        });
+        if same_gpu {
             continue;
         }
-        seen.push(key);
+        kept.push((info.backend, info.vendor, info.device, adapter.pci(), info.name.clone()));
         if adapter.is_software() && !options.software {
             discovery.notes.push(format!(
                 "wgpu: {} ({}) is a software adapter that runs on the CPU; not offered as a GPU",
@@ -157,9 +166,10 @@ pub fn discover(options: DiscoverOptions) -> Discovery {
 /// Folds `adapters` into `devices` (the worker's list, NVML's GPUs named
 /// `gpu<N>` with their PCI addresses in `pci_by_name`). An adapter at the
 /// PCI address of a listed GPU is that GPU; an NVIDIA adapter whose address
-/// the backend does not tell is matched to the NVML GPUs in order; any
-/// other adapter is a new device named after the last GPU. Returns each
-/// adapter with the name of its device.
+/// the backend does not tell is the NVML GPU of its model when exactly one
+/// is left; any other adapter is a new device named after the last GPU.
+/// Returns each adapter with the name of its device, leaving out an
+/// adapter that is a second view of a GPU another one already stands for.
 pub fn merge(
     devices: &mut Vec<Device>,
     pci_by_name: &HashMap<String, String>,
@@ -174,7 +184,7 @@ pub fn merge(
         })
         .collect();
     let names = merge_seen(devices, pci_by_name, seen);
-    names.into_iter().zip(adapters).collect()
+    names.into_iter().zip(adapters).filter_map(|(name, adapter)| Some((name?, adapter))).collect()
 }
 
 /// What [`merge`] needs to know of an adapter.
@@ -185,15 +195,20 @@ struct Seen {
     device: Device,
 }
 
-fn merge_seen(devices: &mut Vec<Device>, pci_by_name: &HashMap<String, String>, seen: Vec<Seen>) -> Vec<String> {
+fn merge_seen(
+    devices: &mut Vec<Device>,
+    pci_by_name: &HashMap<String, String>,
+    seen: Vec<Seen>,
+) -> Vec<Option<String>> {
     let mut by_pci: HashMap<PciAddress, String> = HashMap::new();
     for (name, address) in pci_by_name {
         if let Some(address) = PciAddress::parse(address) {
             by_pci.insert(address, name.clone());
         }
     }
-    let mut unmatched_nvml: Vec<String> =
+    let nvml_names: Vec<String> =
         devices.iter().filter(|device| device.source == "nvml").map(|device| device.name.clone()).collect();
+    let mut unmatched_nvml = nvml_names.clone();
     let mut next_gpu = devices
         .iter()
         .filter_map(|device| device.name.strip_prefix("gpu")?.parse::<u32>().ok())
@@ -203,19 +218,34 @@ fn merge_seen(devices: &mut Vec<Device>, pci_by_name: &HashMap<String, String>, 
     for adapter in seen {
         let same = match adapter.pci {
             Some(address) => by_pci.get(&address).cloned(),
-            None if adapter.vendor_id == NVIDIA && !unmatched_nvml.is_empty() => Some(unmatched_nvml[0].clone()),
+            // Without an address, an NVIDIA adapter is an NVML GPU only when
+            // exactly one unmatched NVML GPU has its model; when none is
+            // left but NVML saw that model, it is a second view of one.
+            None if adapter.vendor_id == NVIDIA => {
+                let nvml_named =
+                    |name: &String| devices.iter().any(|d| &d.name == name && d.model == adapter.device.model);
+                let mut candidates = unmatched_nvml.iter().filter(|name| nvml_named(name));
+                match (candidates.next(), candidates.next()) {
+                    (Some(name), None) => Some(name.clone()),
+                    (None, _) => nvml_names.iter().find(|name| nvml_named(name)).cloned(),
+                    _ => None,
+                }
+            }
             None => None,
         };
         let name = match same {
+            // An NVML GPU another adapter already stands for: this one is a
+            // second view of it, not a device of its own.
+            Some(name) if !unmatched_nvml.contains(&name) => None,
             Some(name) => {
                 unmatched_nvml.retain(|other| *other != name);
-                name
+                Some(name)
             }
             None => {
                 let name = format!("gpu{next_gpu}");
                 next_gpu += 1;
                 devices.push(Device { name: name.clone(), ..adapter.device });
-                name
+                Some(name)
             }
         };
         names.push(name);
@@ -225,6 +255,10 @@ fn merge_seen(devices: &mut Vec<Device>, pci_by_name: &HashMap<String, String>, 
 
 /// NVIDIA's PCI vendor id.
 const NVIDIA: u32 = 0x10de;
+
+/// Longest wait for one batch of a kernel: batches are sized to about
+/// 100 ms, so a device that takes this long has hung.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A GPU's kernels could not be prepared or did not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -278,15 +312,21 @@ impl Gpu {
         let error = Arc::new(Mutex::new(None));
         let sink = error.clone();
         device.on_uncaptured_error(Arc::new(move |err: wgpu::Error| {
-            let mut slot = sink.lock().expect("gpu error lock");
+            let mut slot = sink.lock().unwrap_or_else(PoisonError::into_inner);
             slot.get_or_insert_with(|| err.to_string());
         }));
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = [wgpu::ErrorFilter::Validation, wgpu::ErrorFilter::Internal, wgpu::ErrorFilter::OutOfMemory]
+            .map(|filter| device.push_error_scope(filter));
         let hash = hash::HashKernels::new(&device);
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(open_error(format!("the kernels do not compile: {err}")));
+        for scope in scopes.into_iter().rev() {
+            if let Some(err) = pollster::block_on(scope.pop()) {
+                return Err(open_error(format!("the kernels do not compile: {err}")));
+            }
         }
-        Ok(Gpu {
+        if let Some(err) = error.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+            return Err(open_error(err));
+        }
+        let gpu = Gpu {
             name: name.to_owned(),
             model: adapter.info.name.clone(),
             device,
@@ -294,7 +334,9 @@ impl Gpu {
             hash,
             error,
             busy: Mutex::new(()),
-        })
+        };
+        hash::self_test(&gpu).map_err(|err| open_error(format!("the kernels fail their self-test: {err}")))?;
+        Ok(gpu)
     }
 
     /// The device's name in the worker's list (`gpu0`).
@@ -314,12 +356,12 @@ impl Gpu {
             let _ = sender.send(result);
         });
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(BATCH_TIMEOUT) })
             .map_err(|err| GpuError::Device(format!("{}: waiting for the kernel: {err}", self.name)))?;
         self.check()?;
         receiver
-            .recv()
-            .map_err(|_| GpuError::Device(format!("{}: the read-back never finished", self.name)))?
+            .try_recv()
+            .map_err(|_| GpuError::Device(format!("{}: the read-back did not finish", self.name)))?
             .map_err(|err| GpuError::Device(format!("{}: read back the kernel's results: {err}", self.name)))?;
         let words = {
             let view = buffer
@@ -334,7 +376,7 @@ impl Gpu {
 
     /// The device's first error, if it reported one.
     fn check(&self) -> Result<(), GpuError> {
-        match self.error.lock().expect("gpu error lock").clone() {
+        match self.error.lock().unwrap_or_else(PoisonError::into_inner).clone() {
             Some(err) => Err(GpuError::Device(format!("{}: {err}", self.name))),
             None => Ok(()),
         }
@@ -347,7 +389,8 @@ impl Accelerator for Gpu {
     }
 
     fn hash_search(&self, search: &HashSearch<'_>) -> Result<Option<HashFinds>, AccelError> {
-        let _one_at_a_time = self.busy.lock().expect("gpu busy lock");
+        // A search that panicked left nothing shared behind but the lock.
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         hash::search(self, search).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
     }
 }
@@ -400,21 +443,33 @@ mod tests {
                 seen(NVIDIA, "0000:01:00.0", "NVIDIA H100 80GB HBM3"),
             ],
         );
-        assert_eq!(names, ["gpu1", "gpu2", "gpu0"]);
+        assert_eq!(names, [Some("gpu1".to_owned()), Some("gpu2".to_owned()), Some("gpu0".to_owned())]);
         let listed: Vec<(&str, &str)> = devices.iter().map(|d| (d.name.as_str(), d.model.as_str())).collect();
         assert_eq!(listed, [("gpu0", "NVIDIA H100"), ("gpu1", "NVIDIA H100"), ("gpu2", "AMD Radeon RX 7900 XTX")]);
     }
 
     #[test]
-    fn nvidia_adapters_without_an_address_match_nvml_s_gpus_in_order() {
-        let mut devices = vec![gpu("gpu0", "nvml", "A"), gpu("gpu1", "nvml", "B")];
+    fn nvidia_adapters_without_an_address_match_only_an_unambiguous_model() {
+        let mut devices = vec![gpu("gpu0", "nvml", "A"), gpu("gpu1", "nvml", "B"), gpu("gpu2", "nvml", "B")];
         let names = merge_seen(
             &mut devices,
             &HashMap::new(),
-            vec![seen(NVIDIA, "", "A"), seen(NVIDIA, "", "B"), seen(NVIDIA, "", "C")],
+            vec![seen(NVIDIA, "", "B"), seen(NVIDIA, "", "A"), seen(NVIDIA, "", "A")],
         );
-        assert_eq!(names, ["gpu0", "gpu1", "gpu2"]);
-        assert_eq!(devices.len(), 3);
-        assert_eq!(devices[2].source, "wgpu-vulkan");
+        // "B" could be either of two GPUs: a device of its own. The second
+        // "A" is a second view of gpu0, already taken.
+        assert_eq!(names, [Some("gpu3".to_owned()), Some("gpu0".to_owned()), None]);
+        assert_eq!(devices.len(), 4);
+        assert_eq!(devices[3].source, "wgpu-vulkan");
+    }
+
+    #[test]
+    fn two_adapters_at_one_address_are_one_gpu() {
+        let mut devices = vec![gpu("gpu0", "nvml", "A")];
+        let pci = HashMap::from([("gpu0".to_owned(), "00000000:01:00.0".to_owned())]);
+        let names =
+            merge_seen(&mut devices, &pci, vec![seen(NVIDIA, "0000:01:00.0", "A"), seen(NVIDIA, "0000:01:00.0", "A")]);
+        assert_eq!(names, [Some("gpu0".to_owned()), None]);
+        assert_eq!(devices.len(), 1);
     }
 }

@@ -17,7 +17,7 @@ pub mod stream;
 
 /// Version of the worker stream protocol. A coordinator refuses workers that
 /// speak another version, with an error that says which it speaks.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// Largest WebSocket message either side accepts: 1 MiB. Bulk data travels
 /// as blobs over HTTP, never on the stream.

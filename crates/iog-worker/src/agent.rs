@@ -142,18 +142,19 @@ impl WorkerHandle {
 /// its session loop in the background.
 pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     let identity = Identity::load_or_create(&config.data_dir).context("load worker identity")?;
+    let mut config = config;
+    if let Some(path) = &config.config_file {
+        let file = WorkerFile::read(path).map_err(anyhow::Error::msg).context("read worker config")?;
+        config.apply(&file);
+        config.apply_executors(&file);
+        config.apply_gpu(&file);
+    }
     let gpu = config.gpu;
     let (report, kernels) = tokio::task::spawn_blocking(move || crate::gpu::discover_with_kernels(gpu))
         .await
         .context("discover devices")?;
     for note in &report.notes {
         tracing::info!(note, "device discovery");
-    }
-    let mut config = config;
-    if let Some(path) = &config.config_file {
-        let file = WorkerFile::read(path).map_err(anyhow::Error::msg).context("read worker config")?;
-        config.apply(&file);
-        config.apply_executors(&file);
     }
     if let Some(process) = config.executors.process.as_mut() {
         let (programs, containers) = (process.programs.clone(), process.containers);

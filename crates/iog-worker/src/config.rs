@@ -223,6 +223,17 @@ impl WorkerConfig {
     /// Takes the executors a config file turns on (read at start only: the
     /// running executors do not change, and neither does what the offer
     /// says of them). A file without the section keeps the flags' choice.
+    /// Takes the `[gpu]` section's settings; those it leaves out keep the
+    /// flags'.
+    pub fn apply_gpu(&mut self, file: &WorkerFile) {
+        if let Some(kernels) = file.gpu.kernels {
+            self.gpu.enabled = kernels;
+        }
+        if let Some(software) = file.gpu.software {
+            self.gpu.software = software;
+        }
+    }
+
     pub fn apply_executors(&mut self, file: &WorkerFile) {
         if file.executors.wasm.is_some() {
             self.executors.wasm = file.executors.executors().wasm;
@@ -319,6 +330,20 @@ pub struct WorkerFile {
     pub probe: ProbeFile,
     #[serde(default)]
     pub executors: ExecutorsFile,
+    #[serde(default)]
+    pub gpu: GpuFile,
+}
+
+/// The `[gpu]` section, read at start: whether the built-in workloads' GPU
+/// kernels run (`kernels`, default true) and whether software adapters are
+/// offered as GPUs (`software`, default false).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuFile {
+    #[serde(default)]
+    pub kernels: Option<bool>,
+    #[serde(default)]
+    pub software: Option<bool>,
 }
 
 /// What the worker advertises of its wasm executor.
@@ -660,6 +685,17 @@ mod tests {
         config.apply(&WorkerFile::parse("").unwrap());
         assert_eq!((config.terms.region.as_str(), config.terms.memory_lent_bytes), ("eu", Some(1 << 26)));
         assert_eq!(config.terms.price_io_per_device_hour, Amount::ZERO);
+    }
+
+    #[test]
+    fn the_gpu_section_overrides_the_flags_it_names() {
+        let mut config = WorkerConfig::new("http://x", PathBuf::from("/tmp"));
+        assert_eq!(config.gpu, crate::GpuKernels { enabled: true, software: false });
+        config.gpu.software = true;
+        config.apply_gpu(&WorkerFile::parse("[gpu]\nkernels = false\n").unwrap());
+        assert_eq!(config.gpu, crate::GpuKernels { enabled: false, software: true });
+        let err = WorkerFile::parse("[gpu]\nsoftwar = true\n").unwrap_err();
+        assert!(err.contains("unknown field `softwar`"), "{err}");
     }
 
     #[test]

@@ -211,7 +211,12 @@ impl Executors {
         self.kernels.take()
     }
 
-    pub(crate) async fn run_process(&self, client: &Client, task: ProcessTaskInput) -> Result<TaskRun, String> {
+    /// Runs a process task; also says which GPU it was given first, if any.
+    pub(crate) async fn run_process(
+        &self,
+        client: &Client,
+        task: ProcessTaskInput,
+    ) -> Result<(TaskRun, Option<String>), String> {
         let (Some(caps), Some(executor)) = (&self.caps.process, &self.process) else {
             return Err(
                 "this worker does not run process tasks (its owner has not turned on executors.process)".to_owned()
@@ -241,6 +246,7 @@ impl Executors {
             }
         };
         let gpus = self.gpus.take(task.gpus as usize)?;
+        let device = gpus.indices.first().map(|idx| format!("gpu{idx}"));
         let mut inputs = Vec::with_capacity(task.files.len());
         for (name, blob) in &task.files {
             inputs.push((name.clone(), self.file(client, *blob).await?.to_vec()));
@@ -280,7 +286,7 @@ impl Executors {
         .map_err(|err| format!("the process task's thread failed: {err}"))?;
         drop(cancel);
         let run = run.map_err(|err| err.to_string())?;
-        Ok(TaskRun { output: run.output.to_tar(), work_units: run.elapsed.as_millis() as u64 })
+        Ok((TaskRun { output: run.output.to_tar(), work_units: run.elapsed.as_millis() as u64 }, device))
     }
 
     #[cfg(feature = "wasm")]

@@ -47,7 +47,7 @@ impl KernelPool {
     /// A free GPU with kernels, the lowest-named first; `None` when there is
     /// none (the task runs on the CPU).
     pub(crate) fn take(self: &Arc<Self>) -> Option<KernelLease> {
-        let mut free = self.free.lock().expect("kernel pool lock");
+        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         free.sort_by(|a, b| b.device().cmp(a.device()));
         let gpu = free.pop()?;
         Some(KernelLease { pool: self.clone(), gpu: Some(gpu) })
@@ -58,12 +58,17 @@ impl KernelLease {
     pub(crate) fn accelerator(&self) -> &dyn Accelerator {
         self.gpu.as_deref().expect("a lease holds its GPU until dropped")
     }
+
+    /// Takes the GPU out of the pool for good: its kernel failed.
+    pub(crate) fn retire(mut self) {
+        self.gpu = None;
+    }
 }
 
 impl Drop for KernelLease {
     fn drop(&mut self) {
         if let Some(gpu) = self.gpu.take() {
-            self.pool.free.lock().expect("kernel pool lock").push(gpu);
+            self.pool.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(gpu);
         }
     }
 }
@@ -98,8 +103,11 @@ pub(crate) fn discover_with_kernels(gpu: GpuKernels) -> (iog_host::DiscoveryRepo
 fn open(report: &mut iog_host::DiscoveryReport, software: bool) -> Vec<Arc<dyn Accelerator>> {
     let discovery = iog_gpu::discover(iog_gpu::DiscoverOptions { software });
     report.notes.extend(discovery.notes);
+    // Merged on a copy: a GPU only wgpu sees is offered once its kernels
+    // run, since nothing else here could use it.
+    let mut merged = report.devices.clone();
     let mut opened: Vec<Arc<dyn Accelerator>> = Vec::new();
-    for (name, adapter) in iog_gpu::merge(&mut report.devices, &report.pci_bus_ids, discovery.adapters) {
+    for (name, adapter) in iog_gpu::merge(&mut merged, &report.pci_bus_ids, discovery.adapters) {
         match iog_gpu::Gpu::open(&name, &adapter) {
             Ok(gpu) => {
                 report.notes.push(format!(
@@ -107,9 +115,14 @@ fn open(report: &mut iog_host::DiscoveryReport, software: bool) -> Vec<Arc<dyn A
                     adapter.model(),
                     adapter.backend()
                 ));
+                if let Some(device) = merged.iter().find(|device| device.name == name)
+                    && !report.devices.iter().any(|known| known.name == name)
+                {
+                    report.devices.push(device.clone());
+                }
                 opened.push(Arc::new(gpu));
             }
-            Err(err) => report.notes.push(format!("wgpu: {name}: {err}; its tasks run on the CPU")),
+            Err(err) => report.notes.push(format!("wgpu: {name}: {err}; not used")),
         }
     }
     opened

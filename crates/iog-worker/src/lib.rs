@@ -29,7 +29,7 @@ pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
 #[cfg(feature = "cheats")]
 pub use challenge::Cheat;
 pub use config::{
-    Executors, ExecutorsFile, MEMORY_LENT_SHARE_DEFAULT, OfferFile, OfferTerms, PROBE_BIND_DEFAULT,
+    Executors, ExecutorsFile, GpuFile, MEMORY_LENT_SHARE_DEFAULT, OfferFile, OfferTerms, PROBE_BIND_DEFAULT,
     PROCESS_CAPS_DEFAULT, PROCESS_PROGRAMS_DEFAULT, PROCESS_VERSION, ProbeFile, ProcessCaps, ProcessExecutorFile,
     WASM_BUILT_IN, WASM_CAPS_DEFAULT, WASM_VERSION, WasmExecutorFile, WorkerConfig, WorkerFile, memory_gib_bytes,
 };

@@ -93,18 +93,28 @@ pub(crate) async fn run(
     let mut device = None;
     let run = match iog_workloads::decode_task(&bytes).map_err(|err| err.to_string())? {
         iog_workloads::Decoded::Wasm(task) => executors.run_wasm(client, task).await?,
-        iog_workloads::Decoded::Process(task) => executors.run_process(client, task).await?,
+        iog_workloads::Decoded::Process(task) => {
+            let (run, gpu) = executors.run_process(client, task).await?;
+            device = gpu;
+            run
+        }
         iog_workloads::Decoded::BuiltIn { gpu } => {
             let kernel = if gpu { executors.kernel() } else { None };
             if gpu && kernel.is_none() {
                 tracing::debug!(task_id = %task_id, "the job asks for a GPU; no GPU kernel is free here, so the CPU runs it");
             }
-            let ran = tokio::task::spawn_blocking(move || {
-                iog_workloads::run_task_on(&bytes, kernel.as_ref().map(|lease| lease.accelerator()))
+            let (ran, kernel) = tokio::task::spawn_blocking(move || {
+                let ran = iog_workloads::run_task_on(&bytes, kernel.as_ref().map(|lease| lease.accelerator()));
+                (ran, kernel)
             })
             .await
-            .map_err(|err| format!("task {task_id} panicked: {err}"))?
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| format!("task {task_id} panicked: {err}"))?;
+            let ran = ran.map_err(|err| err.to_string())?;
+            if let (Some(err), Some(kernel)) = (&ran.accel_error, kernel) {
+                // The CPU ran the task; the GPU takes no more.
+                tracing::warn!(task_id = %task_id, error = %err, "a GPU kernel failed; the CPU ran the task and this GPU is retired");
+                kernel.retire();
+            }
             device = ran.device;
             ran.run
         }

@@ -3,9 +3,11 @@
 //!
 //! An [`Accelerator`] gives the part of a task that is worth moving (the
 //! nonce search of a hash task); everything around it (checking the input,
-//! hashing the kept nonces again, writing the output) stays here, shared
-//! with the CPU path, so both give the same output bytes and replicas on
-//! different devices agree by digest.
+//! checking the kernel's answer as far as can be done without searching
+//! again, writing the output) stays here, shared with the CPU path, so both
+//! give the same output bytes and replicas on different devices agree by
+//! digest. A kernel that fails or whose answer does not check out leaves
+//! the task to the CPU, and [`Ran::accel_error`] says why.
 
 use crate::TaskRun;
 use crate::hash::HashAlgorithm;
@@ -16,8 +18,8 @@ pub enum DeviceChoice {
     /// On the CPU (`cpu`, the default).
     #[default]
     Cpu,
-    /// On a GPU where the worker has a kernel for the workload (`gpu` or
-    /// `any`); on its CPU otherwise.
+    /// On a GPU where the worker has a kernel for the workload (`gpu`); on
+    /// its CPU otherwise.
     Gpu,
 }
 
@@ -76,4 +78,111 @@ pub struct Ran {
     /// The accelerator's device when one of its kernels ran the task;
     /// `None` when the CPU did.
     pub device: Option<String>,
+    /// Why the accelerator's kernel failed, when it did: the CPU then ran
+    /// the task, and the caller should stop using that device.
+    pub accel_error: Option<AccelError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{HashSpec, search_range};
+    use crate::{Decoded, WorkloadSpec, decode_task, plan_on, run_task, run_task_on};
+
+    /// Answers every search with what `answer` makes of the CPU's answer:
+    /// stands in for a GPU whose kernel is broken in one way or another.
+    struct Kernel<F: Fn(HashFinds) -> Result<Option<HashFinds>, String> + Send + Sync> {
+        answer: F,
+    }
+
+    impl<F: Fn(HashFinds) -> Result<Option<HashFinds>, String> + Send + Sync> Accelerator for Kernel<F> {
+        fn device(&self) -> &str {
+            "gpu7"
+        }
+
+        fn hash_search(&self, search: &HashSearch<'_>) -> Result<Option<HashFinds>, AccelError> {
+            let right = search_range(
+                search.algorithm,
+                search.data,
+                search.nonce_start,
+                search.nonce_count,
+                search.difficulty_bits,
+            );
+            (self.answer)(right).map_err(|message| AccelError { device: "gpu7".to_owned(), message })
+        }
+    }
+
+    fn gpu_task() -> Vec<u8> {
+        let spec = WorkloadSpec::Hash(HashSpec {
+            algorithm: HashAlgorithm::Blake3,
+            data: "accel".to_owned(),
+            nonce_start: 0,
+            nonce_count: 50_000,
+            nonces_per_task: 50_000,
+            difficulty_bits: 8,
+        });
+        let input = plan_on(&spec, DeviceChoice::Gpu).unwrap().remove(0);
+        assert!(matches!(decode_task(&input).unwrap(), Decoded::BuiltIn { gpu: true }));
+        input
+    }
+
+    #[test]
+    fn a_right_kernel_runs_the_task_and_gives_the_cpu_s_bytes() {
+        let input = gpu_task();
+        let ran = run_task_on(&input, Some(&Kernel { answer: |right| Ok(Some(right)) })).unwrap();
+        assert_eq!((ran.device.as_deref(), ran.accel_error), (Some("gpu7"), None));
+        assert_eq!(ran.run, run_task(&input).unwrap());
+    }
+
+    #[test]
+    fn a_kernel_that_fails_or_answers_wrongly_leaves_the_task_to_the_cpu_and_says_why() {
+        let input = gpu_task();
+        let cpu = run_task(&input).unwrap();
+        type Answer = fn(HashFinds) -> Result<Option<HashFinds>, String>;
+        let cases: [(Answer, &str); 5] = [
+            (|_| Err("device lost".to_owned()), "device lost"),
+            (
+                |mut right| {
+                    right.nonces[0] += 1;
+                    Ok(Some(right))
+                },
+                "does not meet the difficulty",
+            ),
+            (
+                |mut right| {
+                    right.nonces.swap(0, 1);
+                    Ok(Some(right))
+                },
+                "out of order",
+            ),
+            (
+                |mut right| {
+                    right.nonces.pop();
+                    Ok(Some(right))
+                },
+                "nonces for a count of",
+            ),
+            (
+                |mut right| {
+                    right.count = 60_000;
+                    Ok(Some(right))
+                },
+                "finds among",
+            ),
+        ];
+        for (answer, words) in cases {
+            let ran = run_task_on(&input, Some(&Kernel { answer })).unwrap();
+            assert_eq!(ran.run, cpu, "the CPU's output all the same");
+            assert_eq!(ran.device, None);
+            let err = ran.accel_error.expect("the failure is reported");
+            assert!(err.to_string().starts_with("gpu7: ") && err.to_string().contains(words), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_kernel_without_a_kernel_for_the_search_leaves_it_to_the_cpu_quietly() {
+        let input = gpu_task();
+        let ran = run_task_on(&input, Some(&Kernel { answer: |_| Ok(None) })).unwrap();
+        assert_eq!((ran.device, ran.accel_error), (None, None));
+    }
 }

@@ -14,7 +14,7 @@ pub const MEMORY_GIB_MAX: f64 = 1_048_576.0;
 /// The `[resources]` section. Every field is optional; a job without the
 /// section takes one CPU slot on any worker.
 ///
-/// Asking for a `gpu` (or `any`) places each task on a worker's GPU (one of
+/// Asking for a `gpu` places each task on a worker's GPU (one of
 /// its devices is reserved for the task). The hash search then runs on
 /// that GPU where the worker has its kernel (a worker built with the `gpu`
 /// feature); the other built-in workloads, and workers without kernels,
@@ -52,11 +52,12 @@ pub struct ResourcesSpec {
 }
 
 impl ResourcesSpec {
-    /// Where the tasks ask to run: on a GPU for `gpu` and `any` (a worker
-    /// with a GPU kernel for the workload runs it there), else on the CPU.
+    /// Where the tasks ask to run: on a GPU for `gpu` (a worker with a GPU
+    /// kernel for the workload runs it there), else on the CPU. `any` may
+    /// be placed on a CPU, so it does not ask for a GPU kernel.
     pub fn device_choice(&self) -> crate::DeviceChoice {
         match self.device.as_deref() {
-            Some("gpu" | "any") => crate::DeviceChoice::Gpu,
+            Some("gpu") => crate::DeviceChoice::Gpu,
             _ => crate::DeviceChoice::Cpu,
         }
     }

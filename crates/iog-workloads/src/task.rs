@@ -194,7 +194,7 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
     let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
-    let on_cpu = |run: TaskRun| Ran { run, device: None };
+    let on_cpu = |run: TaskRun| Ran { run, device: None, accel_error: None };
     match &input {
         TaskInput::Hash(task) => return hash_tasks::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Render(task) => tiles::run(task),

@@ -27,7 +27,7 @@ fn example_jobs() -> Vec<(PathBuf, JobSpec)> {
 fn every_example_parses_and_plans() {
     let jobs = example_jobs();
     let kinds: Vec<&str> = jobs.iter().map(|(_, spec)| spec.job.workload.as_str()).collect();
-    assert_eq!(kinds, ["hash", "hash", "noop", "render"]);
+    assert_eq!(kinds, ["hash", "hash", "hash", "noop", "render"]);
     for (path, spec) in &jobs {
         let workload = spec.workload().expect("a workload");
         let inputs = plan(&workload).unwrap_or_else(|err| panic!("{}: {err}", path.display()));

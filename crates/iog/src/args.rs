@@ -314,6 +314,11 @@ pub struct UpArgs {
     /// 1 GiB of memory to them.
     #[arg(long)]
     pub process: bool,
+    /// Let the local workers offer software GPU adapters (Mesa's llvmpipe)
+    /// as GPUs and run GPU kernels on them, to try jobs that ask for a GPU
+    /// on a machine without one; needs an iog built with `--features gpu`.
+    #[arg(long)]
+    pub gpu_software: bool,
     #[command(flatten)]
     pub timings: Timings,
     #[command(flatten)]

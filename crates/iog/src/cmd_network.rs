@@ -118,6 +118,7 @@ impl Network {
         worker_prices: &[&str],
         wasm: bool,
         process: bool,
+        gpu_software: bool,
     ) -> anyhow::Result<Network> {
         anyhow::ensure!(
             !wasm || iog_worker::WASM_BUILT_IN,
@@ -135,6 +136,7 @@ impl Network {
             if wasm {
                 config.executors.wasm = Some(iog_worker::WASM_CAPS_DEFAULT);
             }
+            config.gpu.software = gpu_software;
             if process {
                 config.executors.process = Some(iog_worker::ProcessCaps::default_caps());
                 config.terms.memory_lent_bytes = Some(DEV_PROCESS_MEMORY_BYTES);
@@ -194,7 +196,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     config.probe_interval_ms = args.timings.probe_interval_ms;
     (config.challenge_walk_steps, config.challenge_allowance_ms) = args.timings.challenge_limits(true);
     config.tls = args.serving.mode();
-    let network = Network::start(&args.data_dir, config, args.workers, &[], args.wasm, args.process).await?;
+    anyhow::ensure!(
+        !args.gpu_software || iog_worker::GPU_BUILT_IN,
+        "--gpu-software: this iog was built without GPU kernels; build it with `cargo build --release --features gpu`"
+    );
+    let network =
+        Network::start(&args.data_dir, config, args.workers, &[], args.wasm, args.process, args.gpu_software).await?;
     let url = network.coordinator.url();
     println!("iog is up: coordinator {url} with {} local workers", network.workers.len());
     println!("data in {}", args.data_dir.display());
@@ -229,7 +236,7 @@ pub async fn demo(global: &Global, args: DemoArgs) -> anyhow::Result<ExitCode> {
         (DEV_CHALLENGE_WALK_STEPS, DEV_CHALLENGE_ALLOWANCE_MS);
     // The demo serves TLS like any coordinator, pinned by its own workers.
     config.tls = iog_coordinator::TlsMode::SelfSigned;
-    let network = Network::start(&data_dir, config, args.workers, &DEMO_WORKER_PRICES_IO, false, false).await?;
+    let network = Network::start(&data_dir, config, args.workers, &DEMO_WORKER_PRICES_IO, false, false, false).await?;
     // The demo pays for its render like any job: a wallet of its own, funded
     // by the development faucet, holds the budget in escrow and owns the job.
     let wallet_dir = data_dir.join("wallet");

@@ -38,21 +38,19 @@ pub fn leading_zero_bits(hash: &[u8; 32]) -> u32 {
 }
 
 /// The first [`FOUND_MAX`] nonces of `nonce_start..nonce_start + nonce_count`
-/// whose hash has `difficulty_bits` leading zero bits, in order, searched on
-/// the CPU: what a GPU kernel falls back on when a batch finds more than it
-/// can keep. The range must not pass `u64::MAX`.
+/// whose hash has `difficulty_bits` leading zero bits, in order, and how
+/// many qualify in all, searched on the CPU: the twin GPU kernels are held
+/// to, and what they fall back on when a batch finds more than they keep.
+/// The range must not pass `u64::MAX`.
 pub fn search_range(
     algorithm: HashAlgorithm,
     data: &[u8],
     nonce_start: u64,
     nonce_count: u64,
     difficulty_bits: u32,
-) -> Vec<u64> {
-    search(algorithm, data, nonce_start, nonce_count, difficulty_bits)
-        .nonces
-        .into_iter()
-        .map(|(nonce, _)| nonce)
-        .collect()
+) -> crate::HashFinds {
+    let found = search(algorithm, data, nonce_start, nonce_count, difficulty_bits);
+    crate::HashFinds { nonces: found.nonces.into_iter().map(|(nonce, _)| nonce).collect(), count: found.count }
 }
 
 /// What a search found.

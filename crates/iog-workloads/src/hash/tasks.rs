@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::accel::{Accelerator, DeviceChoice, HashSearch, Ran};
+use crate::accel::{AccelError, Accelerator, DeviceChoice, HashFinds, HashSearch, Ran};
 use crate::hash::search::{Found, hash_nonce, leading_zero_bits, search};
 use crate::hash::spec::{
     DATA_BYTES_MAX, DIFFICULTY_BITS_MAX, FOUND_MAX, HashAlgorithm, HashSpec, NONCES_PER_TASK_MAX, check_expected_found,
@@ -152,40 +152,35 @@ pub(crate) fn run_on(task: &HashTask, accel: Option<&dyn Accelerator>) -> Result
     }
     check_expected_found(task.nonce_count, task.difficulty_bits, "difficulty_bits")?;
     let data = task.data.as_bytes();
-    let on_device = match accel {
-        Some(accel) => {
-            let search = HashSearch {
-                algorithm: task.algorithm,
-                data,
-                nonce_start: task.nonce_start,
-                nonce_count: task.nonce_count,
-                difficulty_bits: task.difficulty_bits,
-            };
-            match accel.hash_search(&search) {
-                Ok(Some(finds)) => Some((accel.device().to_owned(), finds)),
-                Ok(None) => None,
-                Err(err) => return Err(SpecError::invalid("device", err.to_string())),
-            }
-        }
-        None => None,
+    let query = HashSearch {
+        algorithm: task.algorithm,
+        data,
+        nonce_start: task.nonce_start,
+        nonce_count: task.nonce_count,
+        difficulty_bits: task.difficulty_bits,
     };
-    let (found, device) = match on_device {
-        Some((device, finds)) => {
-            let mut nonces = Vec::with_capacity(finds.nonces.len());
-            for nonce in finds.nonces {
-                let hash = hash_nonce(task.algorithm, data, nonce);
-                if leading_zero_bits(&hash) < task.difficulty_bits {
-                    return Err(SpecError::invalid(
-                        "device",
-                        format!("{device}'s kernel listed nonce {nonce}, whose hash does not meet the difficulty"),
-                    ));
-                }
-                nonces.push((nonce, hash));
+    let mut device = None;
+    let mut accel_error = None;
+    let mut found = None;
+    if let Some(accel) = accel {
+        let checked = accel.hash_search(&query).and_then(|finds| match finds {
+            Some(finds) => check_finds(task, finds).map(Some).map_err(|message| AccelError {
+                device: accel.device().to_owned(),
+                message: format!("its kernel's answer does not check out: {message}"),
+            }),
+            None => Ok(None),
+        });
+        match checked {
+            Ok(Some(kernel_found)) => {
+                found = Some(kernel_found);
+                device = Some(accel.device().to_owned());
             }
-            (Found { nonces, count: finds.count }, Some(device))
+            Ok(None) => {}
+            Err(err) => accel_error = Some(err),
         }
-        None => (search(task.algorithm, data, task.nonce_start, task.nonce_count, task.difficulty_bits), None),
-    };
+    }
+    let found =
+        found.unwrap_or_else(|| search(task.algorithm, data, task.nonce_start, task.nonce_count, task.difficulty_bits));
     let output = HashTaskOutput {
         hashes: task.nonce_count,
         found_count: found.count,
@@ -195,7 +190,36 @@ pub(crate) fn run_on(task: &HashTask, accel: Option<&dyn Accelerator>) -> Result
         output: serde_json::to_vec(&output).expect("plain structs serialize to JSON"),
         work_units: task.nonce_count,
     };
-    Ok(Ran { run, device })
+    Ok(Ran { run, device, accel_error })
+}
+
+/// Checks a kernel's finds as far as the CPU can without searching again:
+/// the nonces in the task's range, strictly increasing, as many as the
+/// count allows, each really qualifying (hashed again here). What this
+/// cannot see, a nonce the kernel missed, the kernels' self-test at start
+/// and their tests against the CPU twin answer for.
+fn check_finds(task: &HashTask, finds: HashFinds) -> Result<Found, String> {
+    if finds.count > task.nonce_count {
+        return Err(format!("it counts {} finds among {} nonces", finds.count, task.nonce_count));
+    }
+    if finds.nonces.len() as u64 != finds.count.min(FOUND_MAX) {
+        return Err(format!("it lists {} nonces for a count of {}", finds.nonces.len(), finds.count));
+    }
+    let end = task.nonce_start + (task.nonce_count - 1);
+    let mut nonces = Vec::with_capacity(finds.nonces.len());
+    let mut previous: Option<u64> = None;
+    for nonce in finds.nonces {
+        if nonce < task.nonce_start || nonce > end || previous.is_some_and(|previous| nonce <= previous) {
+            return Err(format!("nonce {nonce} is out of order or outside {}..={end}", task.nonce_start));
+        }
+        previous = Some(nonce);
+        let hash = hash_nonce(task.algorithm, task.data.as_bytes(), nonce);
+        if leading_zero_bits(&hash) < task.difficulty_bits {
+            return Err(format!("nonce {nonce}'s hash does not meet the difficulty"));
+        }
+        nonces.push((nonce, hash));
+    }
+    Ok(Found { nonces, count: finds.count })
 }
 
 /// Most nonces a spot check searches again, whatever the task's size: the
