@@ -615,6 +615,14 @@ impl Engine {
                     crate::spot::check_and_report(store, engine, task_id, input, output, seed).await;
                 });
             }
+            Action::CompareOutputs { task_id, input, outputs } => {
+                let (store, engine, slots) = (self.store.clone(), self.own_tx.clone(), self.spot_slots.clone());
+                tokio::spawn(async move {
+                    // The semaphore is never closed.
+                    let Ok(_slot) = slots.acquire_owned().await else { return };
+                    crate::spot::compare_and_report(store, engine, task_id, input, outputs).await;
+                });
+            }
             // Not connected: the core starts a new round when it reconnects.
             Action::Challenge { worker_id, round } => self.hand(&worker_id, Outgoing::Challenge { round }),
             Action::SlashStake { worker_id, bps, reason_key } => {

@@ -231,14 +231,23 @@ pub struct Core {
     reputations: HashMap<WorkerId, Reputation>,
     /// Connected workers by when their next challenge falls due.
     challenges_due: BTreeSet<(UnixMs, WorkerId)>,
-    /// Runs of spot-checked jobs waiting for their check's report, with
-    /// how many times the check was asked for.
-    spot_pending: HashMap<TaskId, u32>,
-    /// (when a spot check is asked for again, run).
-    spot_deadlines: BTreeSet<(UnixMs, TaskId)>,
+    /// Runs of spot-checked jobs waiting for their check's report.
+    spot: verify::Asks,
     /// Checks to ask for again at the next event (set by a restart, which
     /// loses the shell's checks under way).
     spot_reissue: Vec<TaskId>,
+    /// Tasks (by replica 0's id) whose replicas returned different digests,
+    /// waiting for the shell to say which agree within the workload's
+    /// tolerance.
+    compares: verify::Asks,
+    /// The outputs each waiting comparison was asked for, in replica order.
+    compare_asked: HashMap<TaskId, Vec<iog_types::BlobId>>,
+    /// What the shell's comparisons said: the outputs compared and their
+    /// classes (see [`verify::by_class`]), until the task settles.
+    classes: HashMap<TaskId, (Vec<iog_types::BlobId>, Vec<u8>)>,
+    /// Tasks to judge again at the next event (set by a restart, which
+    /// loses the comparisons under way).
+    compare_reissue: Vec<TaskId>,
     /// Workers a proven-wrong result keeps from new tasks, until when.
     suspended_until: HashMap<WorkerId, UnixMs>,
     suspensions: BTreeSet<(UnixMs, WorkerId)>,
@@ -276,9 +285,12 @@ impl Core {
             challenges_due: BTreeSet::new(),
             challenge_deadlines: BTreeSet::new(),
             challenge_rounds: 0,
-            spot_pending: HashMap::new(),
-            spot_deadlines: BTreeSet::new(),
+            spot: verify::Asks::default(),
             spot_reissue: Vec::new(),
+            compares: verify::Asks::default(),
+            compare_asked: HashMap::new(),
+            classes: HashMap::new(),
+            compare_reissue: Vec::new(),
             suspended_until: HashMap::new(),
             suspensions: BTreeSet::new(),
             reputations: HashMap::new(),
@@ -403,6 +415,27 @@ impl Core {
             }
         }
         core.spot_reissue = spot_waiting;
+        // A replicated task whose runs have all committed but that is not
+        // settled was waiting for the shell's comparison of their outputs,
+        // which the restart lost: it is judged again.
+        for (job_id, job) in &core.jobs {
+            if matches!(job.verify, Verify::Spot { .. } | Verify::None) || job.state != JobState::Running {
+                continue;
+            }
+            for task_idx in 0..job.n_tasks {
+                if job.settled[task_idx as usize] {
+                    continue;
+                }
+                let replica_ids: Vec<TaskId> =
+                    (0..job.n_replicas(task_idx)).map(|r| job.replica_id(*job_id, task_idx, r)).collect();
+                if replica_ids
+                    .iter()
+                    .all(|id| core.tasks.get(id).is_some_and(|task| task.state == TaskState::Committed))
+                {
+                    core.compare_reissue.push(replica_ids[0]);
+                }
+            }
+        }
         Ok(core)
     }
 
@@ -415,6 +448,9 @@ impl Core {
         let mut out = Vec::new();
         for task_id in std::mem::take(&mut self.spot_reissue) {
             self.ask_spot_check(task_id, now, &mut out);
+        }
+        for replica_id in std::mem::take(&mut self.compare_reissue) {
+            self.verify_task(replica_id, now, &mut out);
         }
         match event {
             Event::WorkerConnected { worker_id, offer, trust, running } => {
@@ -478,6 +514,9 @@ impl Core {
             Event::SpotChecked { task_id, passed, detail } => {
                 self.on_spot_checked(task_id, passed, &detail, now, &mut out)
             }
+            Event::OutputsCompared { task_id, outputs, classes } => {
+                self.on_outputs_compared(task_id, outputs, classes, now, &mut out)
+            }
             Event::TaskFailed { worker_id, task_id, token, error } => {
                 if self.holds_current_lease(&worker_id, task_id, token) {
                     self.record_outcome(&worker_id, |r| r.tasks_failed += 1, &mut out);
@@ -512,6 +551,7 @@ impl Core {
                 self.lapse_overdue_leases(now, &mut out);
                 self.time_out_challenges(now, &mut out);
                 self.retry_spot_checks(now, &mut out);
+                self.retry_compares(now, &mut out);
                 self.end_suspensions(now);
                 self.on_tick(now, &mut out);
                 self.start_due_challenges(now, &mut out);
@@ -1177,6 +1217,20 @@ impl Core {
             }
         };
         let replicas_max = job.verify.replicas_max();
+        // Replicas that returned different digests may still agree within
+        // the workload's tolerance: the shell compares them first.
+        let outputs = match outputs.iter().copied().collect::<Option<Vec<iog_types::BlobId>>>() {
+            Some(committed) if committed.iter().any(|output| *output != committed[0]) => {
+                match self.classes.get(&replica_ids[0]).filter(|(compared, _)| *compared == committed) {
+                    Some((_, classes)) => verify::by_class(&committed, classes),
+                    None => {
+                        self.ask_compare(replica_ids[0], committed, now, out);
+                        return;
+                    }
+                }
+            }
+            _ => outputs,
+        };
         match verify::judge(&outputs, needed, replicas_max) {
             Verdict::Wait => {}
             Verdict::More(more) => {
@@ -1197,6 +1251,7 @@ impl Core {
                 self.end_job(job_id, JobState::Failed, Some(reason), now, out);
             }
             Verdict::Accept { output, valid, wrong } => {
+                self.classes.remove(&replica_ids[0]);
                 let compared = valid.len() >= 2;
                 let valid: Vec<ValidResult> = valid
                     .into_iter()
@@ -1263,8 +1318,7 @@ impl Core {
     fn ask_spot_check(&mut self, replica_id: TaskId, now: UnixMs, out: &mut Vec<Action>) {
         let Some(task) = self.tasks.get(&replica_id) else { return };
         let Some(output) = task.output.filter(|_| task.state == TaskState::Committed) else { return };
-        *self.spot_pending.entry(replica_id).or_default() += 1;
-        self.spot_deadlines.insert((now.saturating_add(self.config.spot_check_timeout_ms), replica_id));
+        self.spot.ask(replica_id, now.saturating_add(self.config.spot_check_timeout_ms));
         let seed = verify::spot_seed(self.config.verify_key, replica_id);
         out.push(Action::SpotCheck { task_id: replica_id, input: task.input, output, seed });
     }
@@ -1272,17 +1326,12 @@ impl Core {
     /// Asks again for the spot checks that did not report in time, and
     /// fails the job of a run asked for [`SPOT_ASKS_MAX`] times.
     fn retry_spot_checks(&mut self, now: UnixMs, out: &mut Vec<Action>) {
-        while let Some(&(due_ms, replica_id)) = self.spot_deadlines.first() {
-            if due_ms > now {
-                break;
-            }
-            self.spot_deadlines.pop_first();
-            let Some(&asks) = self.spot_pending.get(&replica_id) else { continue };
+        for (replica_id, asks) in self.spot.overdue(now) {
             if asks < SPOT_ASKS_MAX {
                 self.ask_spot_check(replica_id, now, out);
                 continue;
             }
-            self.spot_pending.remove(&replica_id);
+            self.spot.answered(replica_id);
             let reason = format!(
                 "run {replica_id} could not be spot-checked: the coordinator's check did not report after \
                  {SPOT_ASKS_MAX} tries (its log says why)"
@@ -1293,12 +1342,63 @@ impl Core {
         }
     }
 
+    /// Asks the shell which of a task's replicas' `outputs` agree within
+    /// the workload's tolerance, and to be asked again if no report comes
+    /// within `spot_check_timeout_ms`.
+    fn ask_compare(&mut self, replica_id: TaskId, outputs: Vec<iog_types::BlobId>, now: UnixMs, out: &mut Vec<Action>) {
+        let Some(task) = self.tasks.get(&replica_id) else { return };
+        self.compares.ask(replica_id, now.saturating_add(self.config.spot_check_timeout_ms));
+        out.push(Action::CompareOutputs { task_id: replica_id, input: task.input, outputs: outputs.clone() });
+        self.compare_asked.insert(replica_id, outputs);
+    }
+
+    /// Asks again for the comparisons that did not report in time, and
+    /// fails the job of a task asked for [`SPOT_ASKS_MAX`] times.
+    fn retry_compares(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        for (replica_id, asks) in self.compares.overdue(now) {
+            let Some(outputs) = self.compare_asked.get(&replica_id).cloned() else { continue };
+            if asks < SPOT_ASKS_MAX {
+                self.ask_compare(replica_id, outputs, now, out);
+                continue;
+            }
+            self.compares.answered(replica_id);
+            self.compare_asked.remove(&replica_id);
+            let reason = format!(
+                "the results of task {replica_id} could not be compared: the coordinator's comparison did not \
+                 report after {SPOT_ASKS_MAX} tries (its log says why)"
+            );
+            if self.jobs.get(&replica_id.job_id).is_some_and(|job| job.state == JobState::Running) {
+                self.end_job(replica_id.job_id, JobState::Failed, Some(reason), now, out);
+            }
+        }
+    }
+
+    /// The shell's comparison of a task's replicas: judged by class, if it
+    /// is of the outputs the task has now (a late or repeated report is
+    /// dropped).
+    fn on_outputs_compared(
+        &mut self,
+        replica_id: TaskId,
+        outputs: Vec<iog_types::BlobId>,
+        classes: Vec<u8>,
+        now: UnixMs,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.compares.awaits(replica_id) || self.compare_asked.get(&replica_id) != Some(&outputs) {
+            return;
+        }
+        self.compares.answered(replica_id);
+        self.compare_asked.remove(&replica_id);
+        self.classes.insert(replica_id, (outputs, classes));
+        self.verify_task(replica_id, now, out);
+    }
+
     /// A spot check's report: a run that passed settles its task and is
     /// paid; one that failed is proven wrong (slashed, reputation reset,
     /// suspended, never paid) and its task runs again on another worker, or
     /// the job fails when no run is left.
     fn on_spot_checked(&mut self, replica_id: TaskId, passed: bool, detail: &str, now: UnixMs, out: &mut Vec<Action>) {
-        if self.spot_pending.remove(&replica_id).is_none() {
+        if !self.spot.answered(replica_id) {
             return; // A late or repeated report, or its job ended.
         }
         let job_id = replica_id.job_id;
@@ -1833,7 +1933,10 @@ impl Core {
         // its history. A late result for a forgotten task is answered stale.
         for task_id in &task_ids {
             self.tasks.remove(task_id);
-            self.spot_pending.remove(task_id);
+            self.spot.answered(*task_id);
+            self.compares.answered(*task_id);
+            self.compare_asked.remove(task_id);
+            self.classes.remove(task_id);
         }
         let class = self.jobs[&job_id].class;
         self.index.release_class(class);

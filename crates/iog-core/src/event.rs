@@ -124,6 +124,11 @@ pub enum Event {
     /// `passed` when it matched the replica's output, else `detail` says
     /// which sample differed.
     SpotChecked { task_id: TaskId, passed: bool, detail: String },
+    /// The shell compared the outputs [`Action::CompareOutputs`] asked
+    /// about: `classes[r]` is the first replica whose output replica `r`'s
+    /// agrees with within the workload's tolerance (`r` itself when none
+    /// before it does), as `iog_workloads::outputs_agree` tells.
+    OutputsCompared { task_id: TaskId, outputs: Vec<BlobId>, classes: Vec<u8> },
     /// A worker could not run a task.
     TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
     /// The worker holding a task of a sealed job asked for its key and the
@@ -277,6 +282,11 @@ pub enum Action {
     /// [`Event::SpotChecked`]. Issued again after a restart for every run
     /// still waiting for its check.
     SpotCheck { task_id: TaskId, input: BlobId, output: BlobId, seed: u64 },
+    /// A task's replicas returned different digests: tell which of these
+    /// outputs (replica order; `task_id` is replica 0's) agree within the
+    /// workload's tolerance, and report [`Event::OutputsCompared`]. Asked
+    /// again when no report comes in time, and after a restart.
+    CompareOutputs { task_id: TaskId, input: BlobId, outputs: Vec<BlobId> },
     /// Slash `bps` basis points of the worker's active stake into the
     /// rewards pool, once per `reason_key` (the payments follow this).
     SlashStake { worker_id: WorkerId, bps: u32, reason_key: String },

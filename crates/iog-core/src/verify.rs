@@ -15,7 +15,9 @@
 //! cheats ran the task; only cheats that agree on one wrong answer
 //! (colluders) can win, and only a quorum they fill themselves.
 
-use iog_types::{BlobId, TaskId};
+use std::collections::{BTreeSet, HashMap};
+
+use iog_types::{BlobId, TaskId, UnixMs};
 
 /// A worker with fewer valid results in a row than this always has its
 /// results checked under the adaptive policy.
@@ -73,6 +75,66 @@ pub(crate) fn judge(outputs: &[Option<BlobId>], needed: u8, replicas_max: u8) ->
     let short = usize::from(needed).saturating_sub(agree).max(1);
     let more = u8::try_from(short).unwrap_or(u8::MAX).min(replicas_max - n_created);
     Verdict::More(more)
+}
+
+/// Replicas' outputs seen through the shell's comparison: `classes[r]` is
+/// the first replica whose output replica `r`'s agrees with (itself when
+/// none before it does). Each output is replaced by its class's first
+/// output, so [`judge`] counts results that agree within the workload's
+/// tolerance as one. Classes that do not fit the outputs (a shell fault)
+/// are ignored: then only identical digests agree.
+pub(crate) fn by_class(outputs: &[BlobId], classes: &[u8]) -> Vec<Option<BlobId>> {
+    let first_of = |r: usize| outputs.iter().position(|output| *output == outputs[r]).unwrap_or(r);
+    // A class names an earlier (or the same) replica that heads its own
+    // class, and identical outputs share one.
+    let fits = classes.len() == outputs.len()
+        && classes.iter().enumerate().all(|(r, &class)| {
+            let head = usize::from(class);
+            head <= r && classes[head] == class && classes[first_of(r)] == class
+        });
+    (0..outputs.len()).map(|r| Some(outputs[if fits { usize::from(classes[r]) } else { first_of(r) }])).collect()
+}
+
+/// Checks the core asked the shell for and is waiting on: how many times
+/// each was asked, and when to ask again.
+#[derive(Debug, Default)]
+pub(crate) struct Asks {
+    pending: HashMap<TaskId, u32>,
+    deadlines: BTreeSet<(UnixMs, TaskId)>,
+}
+
+impl Asks {
+    /// Records one more ask for `id`, to be asked again at `due_ms`.
+    pub(crate) fn ask(&mut self, id: TaskId, due_ms: UnixMs) {
+        *self.pending.entry(id).or_default() += 1;
+        self.deadlines.insert((due_ms, id));
+    }
+
+    /// An answer came for `id`: whether it was still awaited.
+    pub(crate) fn answered(&mut self, id: TaskId) -> bool {
+        self.pending.remove(&id).is_some()
+    }
+
+    /// Whether an answer for `id` is awaited.
+    pub(crate) fn awaits(&self, id: TaskId) -> bool {
+        self.pending.contains_key(&id)
+    }
+
+    /// The asks due by `now` that still wait for their answer, each with
+    /// how many times it was asked.
+    pub(crate) fn overdue(&mut self, now: UnixMs) -> Vec<(TaskId, u32)> {
+        let mut due = Vec::new();
+        while let Some(&(due_ms, id)) = self.deadlines.first() {
+            if due_ms > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(&asks) = self.pending.get(&id) {
+                due.push((id, asks));
+            }
+        }
+        due
+    }
 }
 
 /// Whether the adaptive policy checks this result of a worker with

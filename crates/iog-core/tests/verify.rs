@@ -48,6 +48,19 @@ fn wrong(input: BlobId) -> BlobId {
     BlobId::of(&[&input.0[..], b"lie"].concat())
 }
 
+/// The right output as a device computing in other precision gives it:
+/// other bytes, the same result within the workload's tolerance.
+fn right_elsewhere(input: BlobId) -> BlobId {
+    BlobId::of(&[&input.0[..], b"f32"].concat())
+}
+
+/// What the shell's comparison tells: the first output each agrees with,
+/// the two forms of the right output agreeing with each other.
+fn classes(input: BlobId, outputs: &[BlobId]) -> Vec<u8> {
+    let key = |output: &BlobId| if *output == right_elsewhere(input) { right(input) } else { *output };
+    (0..outputs.len()).map(|r| outputs.iter().position(|o| key(o) == key(&outputs[r])).unwrap() as u8).collect()
+}
+
 /// A core with workers that answer every assignment at once: honestly, or
 /// (for names starting with "cheat") with a wrong output.
 struct Net {
@@ -87,11 +100,18 @@ impl Net {
         Net { core, now, pending: VecDeque::new(), log: Vec::new() }
     }
 
-    /// Runs until no worker has anything left to answer.
+    /// Runs until no worker has anything left to answer. Workers named
+    /// "cheat…" answer wrongly, "gpu…" rightly in other bytes.
     fn run(&mut self) {
         while let Some(action) = self.pending.pop_front() {
             if let Action::Assign { worker_id, task_id, token, input } = &action {
-                let output = if worker_id.0.starts_with("cheat") { wrong(*input) } else { right(*input) };
+                let output = if worker_id.0.starts_with("cheat") {
+                    wrong(*input)
+                } else if worker_id.0.starts_with("gpu") {
+                    right_elsewhere(*input)
+                } else {
+                    right(*input)
+                };
                 let event = Event::TaskSucceeded {
                     worker_id: worker_id.clone(),
                     task_id: *task_id,
@@ -106,6 +126,14 @@ impl Net {
                 // The coordinator's recomputed sample matches the right output only.
                 let passed = *output == right(*input);
                 let event = Event::SpotChecked { task_id: *task_id, passed, detail: "sample 3 differs".into() };
+                self.log.push(action);
+                self.step(event);
+            } else if let Action::CompareOutputs { task_id, input, outputs } = &action {
+                let event = Event::OutputsCompared {
+                    task_id: *task_id,
+                    outputs: outputs.clone(),
+                    classes: classes(*input, outputs),
+                };
                 self.log.push(action);
                 self.step(event);
             } else {
@@ -148,6 +176,25 @@ impl Net {
         };
         self.pending.clear();
         (worker_id, task_id, token, input)
+    }
+
+    /// The first `n` tasks assigned and not yet run, leaving nothing else
+    /// pending.
+    fn take_assigns(&mut self, n: usize) -> Vec<(WorkerId, TaskId, LeaseToken, BlobId)> {
+        let assigns: Vec<_> = self
+            .pending
+            .iter()
+            .filter_map(|action| match action {
+                Action::Assign { worker_id, task_id, token, input } => {
+                    Some((worker_id.clone(), *task_id, *token, *input))
+                }
+                _ => None,
+            })
+            .take(n)
+            .collect();
+        assert_eq!(assigns.len(), n, "{:?}", self.pending);
+        self.pending.clear();
+        assigns
     }
 
     fn end_reason(&self) -> String {
@@ -475,4 +522,120 @@ fn a_spot_check_that_never_reports_is_asked_again_then_fails_its_job() {
     // A report that comes after all is ignored.
     net.step(Event::SpotChecked { task_id, passed: true, detail: String::new() });
     assert!(net.pending.is_empty(), "{:?}", net.pending);
+}
+
+#[test]
+fn replicas_that_differ_in_bytes_but_agree_within_tolerance_are_one_result() {
+    let mut net = Net::new(&["a", "gpu"], 4);
+    net.step(Event::JobSubmitted(job(1, 3, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    let compares = net.log.iter().filter(|a| matches!(a, Action::CompareOutputs { .. })).count();
+    assert_eq!(compares, 3, "every task's two digests differed, so each was compared once");
+    for (_, mut valid, wrong) in net.verified() {
+        valid.sort();
+        assert_eq!(valid, ["a", "gpu"], "both paid");
+        assert!(wrong.is_empty());
+    }
+    assert!(net.slashed().is_empty(), "an honest device of other precision is never slashed");
+}
+
+#[test]
+fn a_cheat_among_devices_of_other_precision_is_still_outvoted() {
+    let mut net = Net::new(&["cheat", "gpu", "a"], 1);
+    net.step(Event::JobSubmitted(job(1, 4, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    let inputs: Vec<BlobId> = (0..4).map(|idx| BlobId::of(&[1, idx])).collect();
+    for (output, valid, wrong) in net.verified() {
+        assert!(inputs.iter().any(|input| output == right(*input) || output == right_elsewhere(*input)));
+        assert!(!valid.contains(&"cheat".to_owned()) && valid.len() >= 2, "{valid:?}");
+        assert!(wrong.iter().all(|name| name == "cheat"), "{wrong:?}");
+    }
+    assert!(!net.slashed().is_empty() && net.slashed().iter().all(|name| name == "cheat"));
+}
+
+#[test]
+fn a_comparison_lost_in_a_restart_is_asked_for_again_and_stale_reports_are_ignored() {
+    let mut net = Net::new(&["a", "gpu"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    let mut committed = Vec::new();
+    for (worker_id, task_id, token, input) in net.take_assigns(2) {
+        let output = if worker_id.0 == "gpu" { right_elsewhere(input) } else { right(input) };
+        let device = "gpu0".into();
+        net.step(Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output, duration_ms: 5, device });
+        committed.push((worker_id, task_id, token, input, output));
+    }
+    let asked = |net: &Net| {
+        net.pending
+            .iter()
+            .filter_map(|a| match a {
+                Action::CompareOutputs { task_id, outputs, .. } => Some((*task_id, outputs.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = asked(&net);
+    assert_eq!(first.len(), 1, "{:?}", net.pending);
+    let (task_id, outputs) = first[0].clone();
+    assert_eq!(outputs, committed.iter().map(|c| c.4).collect::<Vec<_>>());
+    // A report about other outputs settles nothing.
+    net.pending.clear();
+    net.step(Event::OutputsCompared { task_id, outputs: vec![outputs[1], outputs[0]], classes: vec![0, 0] });
+    assert!(net.pending.is_empty(), "{:?}", net.pending);
+    // The coordinator stops before the comparison reports.
+    let tasks = committed
+        .iter()
+        .map(|(worker_id, task_id, token, input, output)| RestoredTask {
+            task_id: *task_id,
+            state: TaskState::Committed,
+            input: *input,
+            attempts: 1,
+            token: Some(*token),
+            holder: None,
+            not_before_ms: 0,
+            output: Some(*output),
+            price_io_per_hour: iog_ledger::Amount::ZERO,
+            committed_by: Some(worker_id.clone()),
+            duration_ms: 5,
+            settled: false,
+            verdict: None,
+        })
+        .collect();
+    let snapshot = Snapshot {
+        jobs: vec![one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 })],
+        tasks,
+        workers: vec![],
+    };
+    let mut net2 = Net::restored(snapshot, 100);
+    net2.step(Event::Tick);
+    assert_eq!(asked(&net2), first, "asked again after the restart");
+    net2.run();
+    assert_eq!(net2.job_state(1), Some(JobState::Done));
+    assert!(net2.slashed().is_empty());
+}
+
+#[test]
+fn a_comparison_that_never_reports_is_asked_again_then_fails_its_job() {
+    let mut net = Net::new(&["a", "gpu"], 1);
+    net.step(Event::JobSubmitted(job(1, 1, Verify::Replicate { replicas: 2, replicas_max: 5 })));
+    for (worker_id, task_id, token, input) in net.take_assigns(2) {
+        let output = if worker_id.0 == "gpu" { right_elsewhere(input) } else { right(input) };
+        net.step(Event::TaskSucceeded { worker_id, task_id, token, output, duration_ms: 5, device: "cpu0".into() });
+    }
+    let asks = |net: &Net| net.pending.iter().filter(|a| matches!(a, Action::CompareOutputs { .. })).count();
+    assert_eq!(asks(&net), 1);
+    let timeout_ms = Config::default().spot_check_timeout_ms;
+    for expected in [2, 3] {
+        net.now += timeout_ms;
+        net.step(Event::Tick);
+        assert_eq!(asks(&net), expected, "asked again after spot_check_timeout_ms");
+    }
+    net.now += timeout_ms;
+    net.step(Event::Tick);
+    net.pending.retain(|a| !matches!(a, Action::CompareOutputs { .. }));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Failed));
+    assert!(net.end_reason().contains("could not be compared"), "{}", net.end_reason());
+    assert!(net.slashed().is_empty(), "the coordinator's trouble is not the workers'");
 }

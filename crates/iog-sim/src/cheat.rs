@@ -104,6 +104,24 @@ pub(crate) fn right_output(input: BlobId) -> BlobId {
     salted(input, b"right")
 }
 
+/// The right output as a device computing in other precision (a GPU's
+/// `f32` sums) returns it: other bytes, the same result within the
+/// workload's tolerance, as the coordinator's comparison tells.
+pub(crate) fn right_elsewhere(input: BlobId) -> BlobId {
+    salted(input, b"right, in other precision")
+}
+
+/// Whether `output` is the right result for `input`, in either form.
+pub(crate) fn is_right(input: BlobId, output: BlobId) -> bool {
+    output == right_output(input) || output == right_elsewhere(input)
+}
+
+/// The output `output` agrees with: the right output for either form of
+/// it, itself otherwise.
+pub(crate) fn agreement_class(input: BlobId, output: BlobId) -> BlobId {
+    if is_right(input, output) { right_output(input) } else { output }
+}
+
 /// A digest of an input and a salt: a deterministic answer for the input.
 fn salted(input: BlobId, salt: &[u8]) -> BlobId {
     BlobId::of(&[&input.0[..], salt].concat())

@@ -12,6 +12,7 @@ use iog_sched::Requirements;
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, Verify, WorkerId};
 
 use crate::Violation;
+use crate::cheat::agreement_class;
 
 #[derive(Debug, Clone)]
 struct Job {
@@ -147,6 +148,10 @@ impl DurableModel {
                     return Err(Violation::new("verify-once", format!("{task_id} verified twice")));
                 }
                 task.verified_output = Some(*output);
+                // Outputs agree when they stand for one result: the right
+                // one in either precision.
+                let input = task.input;
+                let agrees = |other: BlobId| agreement_class(input, other) == agreement_class(input, *output);
                 let results = valid
                     .iter()
                     .map(|r| (r.task_id, &r.worker_id, true))
@@ -158,10 +163,7 @@ impl DurableModel {
                             format!("{task_id} judged replica {replica_id}, which never committed"),
                         )
                     })?;
-                    if commit.verdict.is_some()
-                        || commit.worker_id != *worker_id
-                        || (commit.output == *output) != accepted
-                    {
+                    if commit.verdict.is_some() || commit.worker_id != *worker_id || agrees(commit.output) != accepted {
                         return Err(Violation::new(
                             "verify",
                             format!(

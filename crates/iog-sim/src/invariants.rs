@@ -58,7 +58,10 @@ pub const RULES: [(&str, &str); 22] = [
     ("challenge-idle", "no task is leased to a worker while its hardware challenge round runs"),
     ("replicas", "a replica runs its task's input, within its job's replica limit, on a worker of its own"),
     ("verify-once", "a task is settled at most once"),
-    ("verify", "a verdict judges committed replicas, each once, valid exactly when its output is the accepted one"),
+    (
+        "verify",
+        "a verdict judges committed replicas, each once, valid exactly when its output agrees with the accepted one (the same bytes, or the same result computed in other precision)",
+    ),
     (
         "quorum",
         "an accepted result has its policy's quorum and more results returned it than any other output, or is \

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::Violation;
-use crate::cheat::{CheatClass, Cheats, right_output};
+use crate::cheat::{CheatClass, Cheats, agreement_class, is_right, right_output};
 use crate::durable::DurableModel;
 use crate::invariants::OwnerPauses;
 use iog_core::Payments;
@@ -433,6 +433,14 @@ enum Ev {
         passed: bool,
         coordinator: u64,
     },
+    /// The coordinator's comparison of a task's replicas is done (dropped
+    /// if the coordinator restarted since it began).
+    OutputsCompared {
+        task_id: TaskId,
+        outputs: Vec<BlobId>,
+        classes: Vec<u8>,
+        coordinator: u64,
+    },
     Chaos,
 }
 
@@ -545,7 +553,12 @@ impl World {
             let cap = job_price.base_units();
             let price = Amount::from_base_units(price_rng.random_range(cap / 2..=cap));
             slots_by_id.insert(id.clone(), idx as usize);
-            workers.push(SimWorker::new(id, slow, zombie, price, cheat_classes[idx as usize]));
+            let mut worker = SimWorker::new(id, slow, zombie, price, cheat_classes[idx as usize]);
+            // Every third honest worker's device computes in other
+            // precision, so replicas disagree in bytes and the coordinator
+            // compares them within tolerance.
+            worker.elsewhere = worker.cheat.is_none() && idx % 3 == 1;
+            workers.push(worker);
         }
         let jobs: Vec<JobId> = (0..config.n_jobs).map(|_| JobId(rng.random::<u64>().max(1))).collect();
         let job_attempts = (0..config.n_jobs)
@@ -873,6 +886,12 @@ impl World {
                 let detail = if passed { String::new() } else { "a sample differs".to_owned() };
                 self.coord_step(Event::SpotChecked { task_id, passed, detail })
             }
+            Ev::OutputsCompared { task_id, outputs, classes, coordinator } => {
+                if self.core.is_none() || coordinator != self.coord_incarnation {
+                    return Ok(());
+                }
+                self.coord_step(Event::OutputsCompared { task_id, outputs, classes })
+            }
             Ev::Heartbeat { slot, incarnation } => {
                 let worker = &self.workers[slot];
                 if worker.up && worker.incarnation == incarnation {
@@ -1155,13 +1174,20 @@ impl World {
                     let first_streak = first.map_or(0, |worker_id| {
                         streaks.get(worker_id).copied().unwrap_or_else(|| self.durable.valid_streak(worker_id))
                     });
+                    // Outputs are judged by the result they stand for: the
+                    // right one in either precision is one result.
+                    let input = self.input_of(*task_id);
+                    let output = agreement_class(input, *output);
                     let verdict = Verdict {
                         task_id: *task_id,
                         verify: self.verify_of(task_id.job_id),
-                        right: right_output(self.input_of(*task_id)),
-                        output: *output,
-                        valid: valid.iter().map(|r| self.judged(&r.worker_id, *output)).collect(),
-                        wrong: wrong.iter().map(|r| self.judged(&r.worker_id, r.output)).collect(),
+                        right: right_output(input),
+                        output,
+                        valid: valid.iter().map(|r| self.judged(&r.worker_id, output)).collect(),
+                        wrong: wrong
+                            .iter()
+                            .map(|r| self.judged(&r.worker_id, agreement_class(input, r.output)))
+                            .collect(),
                         first_streak,
                     };
                     verdict.check(&mut self.stats.verify)?;
@@ -1172,7 +1198,7 @@ impl World {
                     // The simulated spot check is exact: it rejects a run
                     // exactly when its output is wrong.
                     let class = self.class_of(worker_id);
-                    if *output == right_output(self.input_of(*task_id)) || class.is_none() {
+                    if is_right(self.input_of(*task_id), *output) || class.is_none() {
                         return Err(Violation::new(
                             "honest-never-slashed",
                             format!("{task_id}: the result of {worker_id} ({class:?}) rejected by its spot check"),
@@ -1217,7 +1243,7 @@ impl World {
     fn count_commit(&mut self, task_id: TaskId, worker_id: &WorkerId, output: BlobId) -> Result<(), Violation> {
         let policy = Policy::of(self.verify_of(task_id.job_id));
         self.stats.verify.policy_mut(policy).commits += 1;
-        if output == right_output(self.input_of(task_id)) {
+        if is_right(self.input_of(task_id), output) {
             return Ok(());
         }
         match self.class_of(worker_id) {
@@ -1294,9 +1320,23 @@ impl World {
                 if input != self.input_of(task_id) {
                     return Err(Violation::new("replicas", format!("{task_id} spot-checked against another input")));
                 }
-                let passed = output == right_output(input);
+                let passed = is_right(input, output);
                 let delay = self.rng.random_range(1..20);
                 self.at(delay, Ev::SpotChecked { task_id, passed, coordinator: self.coord_incarnation });
+            }
+            Action::CompareOutputs { task_id, input, outputs } => {
+                // Simulated outputs agree when they are the same bytes, or
+                // both the right result (one computed in other precision).
+                if input != self.input_of(task_id) {
+                    return Err(Violation::new("replicas", format!("{task_id} compared against another input")));
+                }
+                let key = |output: &BlobId| agreement_class(input, *output);
+                let classes = (0..outputs.len())
+                    .map(|r| outputs.iter().position(|o| key(o) == key(&outputs[r])).unwrap_or(r) as u8)
+                    .collect();
+                let delay = self.rng.random_range(1..20);
+                let coordinator = self.coord_incarnation;
+                self.at(delay, Ev::OutputsCompared { task_id, outputs, classes, coordinator });
             }
             Action::Challenge { worker_id, round } => {
                 self.challenging.insert(worker_id.clone());

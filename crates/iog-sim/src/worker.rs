@@ -7,7 +7,7 @@ use iog_ledger::Amount;
 use iog_types::{BlobId, LeaseToken, TaskId, WorkerId};
 use rand_chacha::ChaCha8Rng;
 
-use crate::cheat::{Cheat, CheatClass, right_output};
+use crate::cheat::{Cheat, CheatClass, right_elsewhere, right_output};
 
 /// Which way a partition blocks a worker's traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,9 @@ pub(crate) struct SimWorker {
     /// How the worker makes up its results, `None` when it computes them.
     /// The owner's nature, so it survives crashes and lost data dirs.
     pub(crate) cheat: Option<Cheat>,
+    /// An honest worker whose device computes in other precision: its
+    /// right outputs are other bytes than the rest's, the same result.
+    pub(crate) elsewhere: bool,
 }
 
 impl SimWorker {
@@ -70,6 +73,7 @@ impl SimWorker {
             reconnect_backoff_ms: 100,
             price_io_per_device_hour,
             owner_busy: false,
+            elsewhere: false,
             cheat: cheat.map(Cheat::new),
         }
     }
@@ -79,6 +83,7 @@ impl SimWorker {
     pub(crate) fn output(&mut self, input: BlobId, intermittent_per_mille: u32, cheat_rng: &mut ChaCha8Rng) -> BlobId {
         match &mut self.cheat {
             Some(cheat) => cheat.output(input, intermittent_per_mille, cheat_rng),
+            None if self.elsewhere => right_elsewhere(input),
             None => right_output(input),
         }
     }

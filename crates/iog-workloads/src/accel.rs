@@ -2,15 +2,18 @@
 //! CPU: a GPU, through the `iog-gpu` crate's wgpu compute shaders.
 //!
 //! An [`Accelerator`] gives the part of a task that is worth moving (the
-//! nonce search of a hash task); everything around it (checking the input,
+//! nonce search of a hash task, the samples of a sim task); everything around it (checking the input,
 //! checking the kernel's answer as far as can be done without searching
 //! again, writing the output) stays here, shared with the CPU path, so both
 //! give the same output bytes and replicas on different devices agree by
-//! digest. A kernel that fails or whose answer does not check out leaves
+//! digest (a hash search), or within the workload's stated tolerance where
+//! the kernel computes in other precision (a sim task's `f32` sums, see
+//! [`crate::sim::Tolerance`]). A kernel that fails or whose answer does not check out leaves
 //! the task to the CPU, and [`Ran::accel_error`] says why.
 
 use crate::TaskRun;
 use crate::hash::HashAlgorithm;
+use crate::sim::{SimBlock, SimKernelTask};
 
 /// Where a job asks its tasks to run, from its `resources.device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +71,14 @@ pub trait Accelerator: Send + Sync {
     /// Runs a nonce search. `Ok(None)` when this device has no kernel for
     /// these parameters (the CPU runs the search instead).
     fn hash_search(&self, search: &HashSearch<'_>) -> Result<Option<HashFinds>, AccelError>;
+
+    /// Runs a sim task's samples: its [`crate::sim::SIM_BLOCKS`] blocks'
+    /// sums, in order. `Ok(None)` (the default) when this device has no
+    /// kernel for the model (the CPU runs the task instead).
+    fn sim_blocks(&self, task: &SimKernelTask) -> Result<Option<Vec<SimBlock>>, AccelError> {
+        let _ = task;
+        Ok(None)
+    }
 }
 
 /// A task's run, and where it ran.

@@ -34,7 +34,7 @@ pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
 pub use process::{CONTAINER_SOFTWARE, PROCESS_SOFTWARE, ProcessLimits, ProcessSpec, ProcessTaskInput};
 pub use resources::ResourcesSpec;
-pub use sim::SimSpec;
+pub use sim::{SimBlock, SimKernelTask, SimModel, SimSpec, Tolerance};
 pub use spec::{
     JOB_NAME_CHARS_MAX, JobFile, JobSection, JobSpec, MAX_ATTEMPTS_MAX, PaymentSpec, PaymentTerms,
     SCENE_FILE_BYTES_MAX, SealedSpec, VerifySpec, WORKLOAD_KINDS, WorkloadSpec, load_job_file, parse_job_file,
@@ -42,7 +42,7 @@ pub use spec::{
 };
 pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
 pub use task::{
-    Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, decode_task, plan,
-    plan_on, run_task, run_task_on, spot_check,
+    Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, decode_task,
+    outputs_agree, plan, plan_on, run_task, run_task_on, spot_check,
 };
 pub use wasm::{WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

@@ -22,6 +22,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::accel::{AccelError, Accelerator, DeviceChoice, Ran};
 use crate::spot::Spot;
 use crate::task::MAX_TASKS;
 use crate::{Artifact, AssembleError, SpecError, TaskRun, check};
@@ -209,16 +210,18 @@ impl SlabModel {
 /// The model a task runs, with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "lowercase")]
-pub(crate) enum Model {
+pub enum SimModel {
+    /// A European call option.
     Option(OptionModel),
+    /// Particles through a slab.
     Slab(SlabModel),
 }
 
-impl Model {
+impl SimModel {
     fn sample(&self, rng: &mut Counter) -> f64 {
         match self {
-            Model::Option(model) => model.sample(rng),
-            Model::Slab(model) => model.sample(rng),
+            SimModel::Option(model) => model.sample(rng),
+            SimModel::Slab(model) => model.sample(rng),
         }
     }
 }
@@ -240,17 +243,17 @@ impl SimSpec {
         }
     }
 
-    fn model(&self) -> Result<Model, SpecError> {
+    fn model(&self) -> Result<SimModel, SpecError> {
         match self.model.as_str() {
             "option" => {
                 let model = self.option.unwrap_or_default();
                 model.validate()?;
-                Ok(Model::Option(model))
+                Ok(SimModel::Option(model))
             }
             _ => {
                 let model = self.slab.unwrap_or_default();
                 model.validate()?;
-                Ok(Model::Slab(model))
+                Ok(SimModel::Slab(model))
             }
         }
     }
@@ -260,18 +263,144 @@ impl SimSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SimTask {
-    model: Model,
+    model: SimModel,
     seed: u64,
     task_idx: u64,
     samples: u64,
+    /// The job asked for a GPU: a worker with a sim kernel runs the task
+    /// there, and its output agrees with the CPU's within
+    /// [`SimModel::tolerance`] rather than bit for bit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gpu: bool,
+}
+
+impl SimTask {
+    pub(crate) fn wants_gpu(&self) -> bool {
+        self.gpu
+    }
+
+    /// The task as a kernel sees it.
+    fn kernel(&self) -> SimKernelTask {
+        SimKernelTask {
+            model: self.model,
+            stream: stream_of(self.seed, self.task_idx),
+            samples: self.samples,
+            block_len: self.samples.div_ceil(SIM_BLOCKS),
+        }
+    }
 }
 
 /// One block's partial sums: samples, their sum and their sum of squares.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Block {
-    n: u64,
-    sum: f64,
-    sum_sq: f64,
+pub struct SimBlock {
+    /// Samples in the block.
+    pub n: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The sum of their squares.
+    pub sum_sq: f64,
+}
+
+/// A sim task for a kernel: [`SIM_BLOCKS`] blocks of `block_len` samples
+/// (the last ones shorter or empty), block `b` holding samples
+/// `b·block_len .. min((b+1)·block_len, samples)`.
+///
+/// Sample `i` draws its numbers as [`sim_sample`] does: the key
+/// `mix(stream ^ i)`, then the `n`th number (from `n = 1`) is
+/// `mix(key ^ mix(n))` with [`mix`] splitmix64's finaliser; a number `x`
+/// becomes a uniform in (0, 1] as `((x >> 11) + 1) · 2⁻⁵³` (a kernel in
+/// `f32` may take `((x >> 40) + 1) · 2⁻²⁴`). A kernel computes in its own
+/// precision: its blocks must agree with the CPU's within
+/// [`SimModel::tolerance`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimKernelTask {
+    /// The model and its parameters.
+    pub model: SimModel,
+    /// The task's random stream.
+    pub stream: u64,
+    /// Samples in the task, at least 1.
+    pub samples: u64,
+    /// Samples per block: `samples.div_ceil(SIM_BLOCKS)`.
+    pub block_len: u64,
+}
+
+impl SimKernelTask {
+    /// Samples `start..end` of block `block`.
+    pub fn block_range(&self, block: u64) -> (u64, u64) {
+        ((block * self.block_len).min(self.samples), ((block + 1) * self.block_len).min(self.samples))
+    }
+
+    /// Block `block` computed on the CPU, in `f64`: the reference a kernel
+    /// is held to.
+    pub fn cpu_block(&self, block: u64) -> SimBlock {
+        let (start, end) = self.block_range(block);
+        let mut out = SimBlock { n: end - start, sum: 0.0, sum_sq: 0.0 };
+        for i in start..end {
+            let value = sim_sample(&self.model, self.stream, i);
+            out.sum += value;
+            out.sum_sq += value * value;
+        }
+        out
+    }
+}
+
+/// Sample `i` of the random stream `stream` under `model`, on the CPU.
+pub fn sim_sample(model: &SimModel, stream: u64, i: u64) -> f64 {
+    let mut rng = Counter { key: mix(stream ^ i), n: 0 };
+    model.sample(&mut rng)
+}
+
+/// How far two results of one block may differ and still count as the
+/// same result: kernels on different devices compute in other precisions
+/// (`f32`, their own `exp` and `log`), so sim outputs are compared within
+/// this bound, not by digest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance {
+    /// Largest difference of the sums, relative to `√(n · Σx²)` (which is
+    /// at least `Σ|x|`): a bound on the relative error of the block's mean.
+    pub relative: f64,
+    /// Samples whose outcome may differ outright (a particle that stops a
+    /// rounding error short of the far side), each worth at most
+    /// `sample_max`.
+    pub samples: u32,
+    /// The largest a sample can be, for models whose samples are bounded.
+    pub sample_max: f64,
+}
+
+impl SimModel {
+    /// How far honest results of this model may differ between devices.
+    ///
+    /// - `option`: sums within 10⁻⁴ of `√(n · Σx²)`; a path's payoff is a
+    ///   smooth function of its draws, so `f32` moves each by about 10⁻⁶ of
+    ///   itself.
+    /// - `slab`: particles get through or not, so a rounding error can turn
+    ///   a whole sample: 10⁻³ relative, or 8 particles in a block,
+    ///   whichever is larger.
+    pub fn tolerance(&self) -> Tolerance {
+        match self {
+            SimModel::Option(_) => Tolerance { relative: 1e-4, samples: 0, sample_max: 0.0 },
+            SimModel::Slab(_) => Tolerance { relative: 1e-3, samples: 8, sample_max: 1.0 },
+        }
+    }
+}
+
+impl Tolerance {
+    /// Whether two results of one block agree: the same count, and sums
+    /// and sums of squares within the bound.
+    pub fn blocks_agree(&self, a: &SimBlock, b: &SimBlock) -> bool {
+        if a.n != b.n {
+            return false;
+        }
+        let finite = |block: &SimBlock| block.sum.is_finite() && block.sum_sq.is_finite() && block.sum_sq >= 0.0;
+        if !(finite(a) && finite(b)) {
+            return false;
+        }
+        let sum_sq = a.sum_sq.max(b.sum_sq);
+        let turned = f64::from(self.samples) * self.sample_max;
+        let scale = (a.n as f64 * sum_sq).sqrt();
+        (a.sum - b.sum).abs() <= self.relative * scale + turned
+            && (a.sum_sq - b.sum_sq).abs() <= self.relative * sum_sq + turned * self.sample_max
+    }
 }
 
 /// A task's output: its blocks' partial sums, in order, as JSON (serde_json
@@ -279,47 +408,95 @@ pub(crate) struct Block {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SimOutput {
-    blocks: Vec<Block>,
+    blocks: Vec<SimBlock>,
 }
 
-pub(crate) fn plan(spec: &SimSpec) -> Result<Vec<SimTask>, SpecError> {
+pub(crate) fn plan(spec: &SimSpec, device: DeviceChoice) -> Result<Vec<SimTask>, SpecError> {
     spec.validate()?;
     let model = spec.model()?;
+    let gpu = device == DeviceChoice::Gpu;
     Ok((0..spec.tasks)
-        .map(|task_idx| SimTask { model, seed: spec.seed, task_idx, samples: spec.samples_per_task })
+        .map(|task_idx| SimTask { model, seed: spec.seed, task_idx, samples: spec.samples_per_task, gpu })
         .collect())
 }
 
-/// Samples `start..end` of block `block` of the task.
-fn block_range(task: &SimTask, block: u64) -> (u64, u64) {
-    let per = task.samples.div_ceil(SIM_BLOCKS);
-    ((block * per).min(task.samples), ((block + 1) * per).min(task.samples))
+/// The random stream of task `task_idx` of a job seeded `seed`.
+fn stream_of(seed: u64, task_idx: u64) -> u64 {
+    mix(mix(seed) ^ task_idx.wrapping_mul(0xD6E8_FEB8_6659_FD93))
 }
 
-fn run_block(task: &SimTask, block: u64) -> Block {
-    let (start, end) = block_range(task, block);
-    let stream = mix(mix(task.seed) ^ task.task_idx.wrapping_mul(0xD6E8_FEB8_6659_FD93));
-    let mut out = Block { n: end - start, sum: 0.0, sum_sq: 0.0 };
-    for i in start..end {
-        let mut rng = Counter { key: mix(stream ^ i), n: 0 };
-        let value = task.model.sample(&mut rng);
-        out.sum += value;
-        out.sum_sq += value * value;
-    }
-    out
+fn run_block(task: &SimTask, block: u64) -> SimBlock {
+    task.kernel().cpu_block(block)
 }
 
-pub(crate) fn run(task: &SimTask) -> Result<TaskRun, SpecError> {
+fn check_samples(task: &SimTask) -> Result<(), SpecError> {
     if task.samples == 0 || task.samples > SIM_SAMPLES_PER_TASK_MAX {
         return Err(SpecError::invalid("sim.samples_per_task", "is out of range in this task input"));
     }
-    let blocks: Vec<Block> = (0..SIM_BLOCKS).into_par_iter().map(|block| run_block(task, block)).collect();
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) fn run(task: &SimTask) -> Result<TaskRun, SpecError> {
+    Ok(run_on(task, None)?.run)
+}
+
+/// Runs the task on `accel`'s sim kernel where the task asks for a GPU and
+/// the device has one, else on the CPU. A kernel's blocks are checked
+/// before they are taken: all of them for their counts and finite sums,
+/// one (drawn from the task) recomputed on the CPU within the model's
+/// tolerance, for a sixty-fourth of the task's work.
+pub(crate) fn run_on(task: &SimTask, accel: Option<&dyn Accelerator>) -> Result<Ran, SpecError> {
+    check_samples(task)?;
+    let mut accel_error = None;
+    if let Some(accel) = accel.filter(|_| task.gpu) {
+        let kernel = task.kernel();
+        let checked = accel.sim_blocks(&kernel).and_then(|blocks| match blocks {
+            Some(blocks) => check_kernel_blocks(task, &blocks).map(|()| Some(blocks)).map_err(|message| AccelError {
+                device: accel.device().to_owned(),
+                message: format!("its sim kernel's answer does not check out: {message}"),
+            }),
+            None => Ok(None),
+        });
+        match checked {
+            Ok(Some(blocks)) => {
+                let output = serde_json::to_vec(&SimOutput { blocks }).expect("sums serialize");
+                let run = TaskRun { output, work_units: task.samples };
+                return Ok(Ran { run, device: Some(accel.device().to_owned()), accel_error: None });
+            }
+            Ok(None) => {}
+            Err(err) => accel_error = Some(err),
+        }
+    }
+    let blocks: Vec<SimBlock> = (0..SIM_BLOCKS).into_par_iter().map(|block| run_block(task, block)).collect();
     let output = serde_json::to_vec(&SimOutput { blocks }).expect("sums serialize");
-    Ok(TaskRun { output, work_units: task.samples })
+    Ok(Ran { run: TaskRun { output, work_units: task.samples }, device: None, accel_error })
+}
+
+/// Checks a kernel's blocks: [`SIM_BLOCKS`] of them, each with its count
+/// and plausible sums, and one recomputed on the CPU within tolerance.
+fn check_kernel_blocks(task: &SimTask, blocks: &[SimBlock]) -> Result<(), String> {
+    if blocks.len() as u64 != SIM_BLOCKS {
+        return Err(format!("it gives {} blocks, not {SIM_BLOCKS}", blocks.len()));
+    }
+    if let Some(block) = (0..SIM_BLOCKS).find(|block| !block_plausible(task, *block, &blocks[*block as usize])) {
+        return Err(format!("block {block} has the wrong count or sums that are not finite"));
+    }
+    let block = mix(task.seed ^ task.task_idx ^ 0x5EED) % SIM_BLOCKS;
+    let expected = run_block(task, block);
+    let got = blocks[block as usize];
+    if !task.model.tolerance().blocks_agree(&got, &expected) {
+        return Err(format!(
+            "block {block} sums to {} (squares {}); the CPU makes it {} ({})",
+            got.sum, got.sum_sq, expected.sum, expected.sum_sq
+        ));
+    }
+    Ok(())
 }
 
 /// Recomputes [`SIM_SPOT_BLOCKS`] blocks drawn from `seed`; they must
-/// match the output's bit for bit.
+/// agree with the output's within the model's [`Tolerance`] (bit for bit
+/// where both ran on CPUs).
 pub(crate) fn spot_check(task: &SimTask, output: &[u8], seed: u64) -> Spot {
     let Ok(output) = serde_json::from_slice::<SimOutput>(output) else {
         return Spot::failed("is not a sim task's output (JSON partial sums)".to_owned());
@@ -346,35 +523,56 @@ pub(crate) fn spot_check(task: &SimTask, output: &[u8], seed: u64) -> Spot {
             picked.push(block);
         }
     }
-    let recomputed: Vec<Block> = picked.par_iter().map(|block| run_block(task, *block)).collect();
+    let recomputed: Vec<SimBlock> = picked.par_iter().map(|block| run_block(task, *block)).collect();
+    let tolerance = task.model.tolerance();
     let mut work_units = 0;
     for (block, expected) in picked.iter().zip(recomputed) {
         work_units += expected.n;
         let got = output.blocks[*block as usize];
-        let alike = got.n == expected.n
-            && got.sum.to_bits() == expected.sum.to_bits()
-            && got.sum_sq.to_bits() == expected.sum_sq.to_bits();
-        if !alike {
+        if !tolerance.blocks_agree(&got, &expected) {
             return Spot::failed(format!(
                 "block {block} sums to {} over {} samples; recomputed: {} over {}",
                 got.sum, got.n, expected.sum, expected.n
             ));
         }
     }
-    Spot { passed: true, detail: format!("{SIM_SPOT_BLOCKS} of {SIM_BLOCKS} blocks recomputed alike"), work_units }
+    Spot {
+        passed: true,
+        detail: format!("{SIM_SPOT_BLOCKS} of {SIM_BLOCKS} blocks recomputed alike within tolerance"),
+        work_units,
+    }
+}
+
+/// Whether two outputs of one task are the same result: every block
+/// within the model's tolerance. An output that does not decode agrees
+/// only with the same bytes.
+pub(crate) fn outputs_agree(task: &SimTask, a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (serde_json::from_slice::<SimOutput>(a), serde_json::from_slice::<SimOutput>(b)) else {
+        return false;
+    };
+    let tolerance = task.model.tolerance();
+    a.blocks.len() as u64 == SIM_BLOCKS
+        && b.blocks.len() as u64 == SIM_BLOCKS
+        && (0..SIM_BLOCKS as usize).all(|block| {
+            block_plausible(task, block as u64, &a.blocks[block])
+                && tolerance.blocks_agree(&a.blocks[block], &b.blocks[block])
+        })
 }
 
 /// Whether `got` could be block `block` of `task`: its sample count, and
 /// finite sums, the sum of squares not negative.
-fn block_plausible(task: &SimTask, block: u64, got: &Block) -> bool {
-    let (start, end) = block_range(task, block);
+fn block_plausible(task: &SimTask, block: u64, got: &SimBlock) -> bool {
+    let (start, end) = task.kernel().block_range(block);
     got.n == end - start && got.sum.is_finite() && got.sum_sq.is_finite() && got.sum_sq >= 0.0
 }
 
 /// `result.json`: the estimate over all samples, its standard error and
 /// 95% confidence interval, and the exact answer where one is known.
 pub(crate) fn assemble(spec: &SimSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
-    let tasks = plan(spec)?;
+    let tasks = plan(spec, DeviceChoice::Cpu)?;
     let (mut n, mut sum, mut sum_sq) = (0u64, 0.0f64, 0.0f64);
     for ((task_idx, output), task) in outputs.iter().enumerate().zip(&tasks) {
         let output: SimOutput = serde_json::from_slice(output)
@@ -395,8 +593,8 @@ pub(crate) fn assemble(spec: &SimSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifa
     }
     let estimate = Estimate::from_sums(n, sum, sum_sq);
     let exact = match spec.model().map_err(AssembleError::from)? {
-        Model::Option(model) => Some(model.black_scholes()),
-        Model::Slab(model) => model.exact(),
+        SimModel::Option(model) => Some(model.black_scholes()),
+        SimModel::Slab(model) => model.exact(),
     };
     let result = serde_json::json!({
         "workload": "sim",
@@ -439,7 +637,7 @@ fn normal_cdf(x: f64) -> f64 {
 }
 
 /// splitmix64's finaliser.
-fn mix(mut z: u64) -> u64 {
+pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -481,7 +679,8 @@ mod tests {
     }
 
     fn estimate(spec: &SimSpec) -> (Estimate, Vec<Vec<u8>>) {
-        let outputs: Vec<Vec<u8>> = plan(spec).unwrap().iter().map(|task| run(task).unwrap().output).collect();
+        let outputs: Vec<Vec<u8>> =
+            plan(spec, DeviceChoice::Cpu).unwrap().iter().map(|task| run(task).unwrap().output).collect();
         let result = assemble(spec, &outputs).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&result[0].bytes).unwrap();
         let estimate =
@@ -493,7 +692,7 @@ mod tests {
     fn task_inputs_travel_as_json_and_run_as_planned() {
         let spec = option_spec(3, 1_000);
         let inputs = crate::plan(&crate::WorkloadSpec::Sim(spec.clone())).unwrap();
-        let direct = plan(&spec).unwrap();
+        let direct = plan(&spec, DeviceChoice::Cpu).unwrap();
         for (input, task) in inputs.iter().zip(&direct) {
             assert_eq!(crate::run_task(input).unwrap(), run(task).unwrap());
             let output = crate::run_task(input).unwrap().output;
@@ -504,12 +703,12 @@ mod tests {
 
     #[test]
     fn a_tasks_output_is_the_same_bits_on_one_thread_or_many() {
-        let task = &plan(&option_spec(2, 10_000)).unwrap()[1];
+        let task = &plan(&option_spec(2, 10_000), DeviceChoice::Cpu).unwrap()[1];
         let many = run(task).unwrap();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let one = pool.install(|| run(task).unwrap());
         assert_eq!(many, one);
-        let other = run(&plan(&option_spec(2, 10_000)).unwrap()[0]).unwrap();
+        let other = run(&plan(&option_spec(2, 10_000), DeviceChoice::Cpu).unwrap()[0]).unwrap();
         assert_ne!(many.output, other.output, "tasks draw different samples");
     }
 
@@ -552,7 +751,7 @@ mod tests {
 
     #[test]
     fn a_spot_check_recomputes_blocks_and_catches_a_changed_one() {
-        let task = &plan(&option_spec(1, 6_400)).unwrap()[0];
+        let task = &plan(&option_spec(1, 6_400), DeviceChoice::Cpu).unwrap()[0];
         let honest = run(task).unwrap().output;
         let spot = spot_check(task, &honest, 5);
         assert!(spot.passed, "{}", spot.detail);
@@ -561,7 +760,7 @@ mod tests {
         // caught unless every recomputed block is one it did.
         let mut output: SimOutput = serde_json::from_slice(&honest).unwrap();
         for block in output.blocks.iter_mut().skip(16) {
-            block.sum *= 1.0001;
+            block.sum *= 1.01;
         }
         let forged = serde_json::to_vec(&output).unwrap();
         let caught = (0..100).filter(|seed| !spot_check(task, &forged, *seed).passed).count();
@@ -595,5 +794,98 @@ mod tests {
         for (spec, field) in cases {
             assert_eq!(spec.validate().unwrap_err().field(), Some(field));
         }
+    }
+
+    /// A device whose kernel gives the CPU's blocks, each sum scaled by
+    /// `scale`, and `blocks` of them.
+    struct Kernel {
+        scale: f64,
+        blocks: usize,
+    }
+
+    impl Accelerator for Kernel {
+        fn device(&self) -> &str {
+            "gpu3"
+        }
+
+        fn hash_search(&self, _: &crate::HashSearch<'_>) -> Result<Option<crate::HashFinds>, AccelError> {
+            Ok(None)
+        }
+
+        fn sim_blocks(&self, task: &SimKernelTask) -> Result<Option<Vec<SimBlock>>, AccelError> {
+            let blocks = (0..SIM_BLOCKS)
+                .map(|block| task.cpu_block(block))
+                .map(|block| SimBlock { sum: block.sum * self.scale, sum_sq: block.sum_sq * self.scale, ..block })
+                .take(self.blocks)
+                .collect();
+            Ok(Some(blocks))
+        }
+    }
+
+    fn gpu_input(spec: &SimSpec) -> Vec<u8> {
+        crate::plan_on(&crate::WorkloadSpec::Sim(spec.clone()), DeviceChoice::Gpu).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_kernel_within_tolerance_runs_the_task_in_other_bytes_that_agree_with_the_cpu_s() {
+        let input = gpu_input(&option_spec(1, 64_000));
+        assert!(matches!(crate::decode_task(&input).unwrap(), crate::Decoded::BuiltIn { gpu: true }));
+        let cpu = crate::run_task(&input).unwrap().output;
+        let ran = crate::run_task_on(&input, Some(&Kernel { scale: 1.0 + 1e-6, blocks: 64 })).unwrap();
+        assert_eq!((ran.device.as_deref(), ran.accel_error), (Some("gpu3"), None));
+        assert_ne!(ran.run.output, cpu, "f32 sums are other bits");
+        assert!(crate::outputs_agree(&input, &ran.run.output, &cpu).unwrap());
+        assert!(crate::spot_check(&input, &ran.run.output, 4).unwrap().passed, "the CPU's spot check takes it");
+        // A task that does not ask for a GPU never goes to one.
+        let cpu_input = crate::plan(&crate::WorkloadSpec::Sim(option_spec(1, 64_000))).unwrap().remove(0);
+        let ran = crate::run_task_on(&cpu_input, Some(&Kernel { scale: 1.0 + 1e-6, blocks: 64 })).unwrap();
+        assert_eq!((ran.device, ran.run.output), (None, cpu));
+    }
+
+    #[test]
+    fn a_kernel_off_by_more_than_the_tolerance_or_short_of_blocks_leaves_the_task_to_the_cpu() {
+        let input = gpu_input(&option_spec(1, 64_000));
+        let cpu = crate::run_task(&input).unwrap();
+        for (kernel, words) in
+            [(Kernel { scale: 1.01, blocks: 64 }, "the CPU makes it"), (Kernel { scale: 1.0, blocks: 63 }, "63 blocks")]
+        {
+            let ran = crate::run_task_on(&input, Some(&kernel)).unwrap();
+            assert_eq!((ran.device, &ran.run), (None, &cpu));
+            let err = ran.accel_error.expect("reported").to_string();
+            assert!(err.starts_with("gpu3: ") && err.contains(words), "{err}");
+        }
+    }
+
+    #[test]
+    fn outputs_agree_within_the_models_tolerance_and_no_further() {
+        let spec = option_spec(1, 64_000);
+        let input = gpu_input(&spec);
+        let cpu = crate::run_task(&input).unwrap().output;
+        let scaled = |output: &[u8], block: usize, scale: f64| {
+            let mut output: SimOutput = serde_json::from_slice(output).unwrap();
+            output.blocks[block].sum *= scale;
+            serde_json::to_vec(&output).unwrap()
+        };
+        assert!(crate::outputs_agree(&input, &cpu, &scaled(&cpu, 5, 1.0 + 1e-6)).unwrap());
+        assert!(!crate::outputs_agree(&input, &cpu, &scaled(&cpu, 5, 1.001)).unwrap(), "a block 0.1% off");
+        assert!(!crate::outputs_agree(&input, &cpu, b"{}").unwrap());
+        // A slab's particles get through or not: a few may turn.
+        let slab = SimSpec { model: "slab".into(), slab: Some(SlabModel::default()), ..option_spec(1, 6_400) };
+        let input = gpu_input(&slab);
+        let cpu = crate::run_task(&input).unwrap().output;
+        let turned = |n: f64| {
+            let mut output: SimOutput = serde_json::from_slice(&cpu).unwrap();
+            output.blocks[9].sum += n;
+            output.blocks[9].sum_sq += n;
+            serde_json::to_vec(&output).unwrap()
+        };
+        assert!(crate::outputs_agree(&input, &cpu, &turned(3.0)).unwrap());
+        assert!(!crate::outputs_agree(&input, &cpu, &turned(20.0)).unwrap());
+        // Other workloads agree byte for byte only.
+        let noop = crate::plan(&crate::WorkloadSpec::Noop(crate::noop::NoopSpec { n_tasks: 1, task_ms: 0 }))
+            .unwrap()
+            .remove(0);
+        assert!(crate::outputs_agree(&noop, b"", b"").unwrap());
+        assert!(!crate::outputs_agree(&noop, b"", b" ").unwrap());
     }
 }

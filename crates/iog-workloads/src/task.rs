@@ -59,6 +59,7 @@ pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
         TaskInput::Wasm(task) => Ok(Decoded::Wasm(task)),
         TaskInput::Process(task) => Ok(Decoded::Process(task)),
         TaskInput::Hash(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
+        TaskInput::Sim(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         _ => Ok(Decoded::BuiltIn { gpu: false }),
     }
 }
@@ -164,15 +165,15 @@ pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
     plan_on(spec, DeviceChoice::Cpu)
 }
 
-/// [`plan`], with tasks that ask for `device`: a hash task that asks for a
-/// GPU runs on its worker's GPU kernel where the worker has one. Workloads
+/// [`plan`], with tasks that ask for `device`: a hash or sim task that asks
+/// for a GPU runs on its worker's GPU kernel where the worker has one. Workloads
 /// without GPU kernels plan the same either way.
 pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>, SpecError> {
     let inputs: Vec<TaskInput> = match spec {
         WorkloadSpec::Render(spec) => tiles::plan(spec)?.into_iter().map(TaskInput::Render).collect(),
         WorkloadSpec::Hash(spec) => hash_tasks::plan(spec, device)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
-        WorkloadSpec::Sim(spec) => sim::plan(spec)?.into_iter().map(TaskInput::Sim).collect(),
+        WorkloadSpec::Sim(spec) => sim::plan(spec, device)?.into_iter().map(TaskInput::Sim).collect(),
         WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
         WorkloadSpec::Process(spec) => process::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
         WorkloadSpec::Blender(spec) => blender::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
@@ -199,7 +200,7 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
         TaskInput::Hash(task) => return hash_tasks::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Render(task) => tiles::run(task),
         TaskInput::Noop(task) => Ok(noop::run(task)),
-        TaskInput::Sim(task) => sim::run(task),
+        TaskInput::Sim(task) => return sim::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Wasm(_) => Err(SpecError::invalid(
             "workload",
             "is \"wasm\": its tasks run in a worker's WebAssembly executor (see decode_task), not here",
@@ -238,6 +239,22 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
         )),
     }
     .map_err(RunError::Invalid)
+}
+
+/// Whether two outputs of one task are the same result. Byte for byte for
+/// every workload but `sim`, whose outputs agree within its model's
+/// [`crate::sim::Tolerance`] (a GPU's `f32` sums and a CPU's `f64` ones
+/// are the same result). Replicas of a task whose digests differ are
+/// grouped by this before they are judged.
+pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError> {
+    if input.len() > TASK_INPUT_BYTES_MAX {
+        return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
+    }
+    let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
+    Ok(match &input {
+        TaskInput::Sim(task) => sim::outputs_agree(task, a, b),
+        _ => a == b,
+    })
 }
 
 /// Builds the job's artifacts from all task outputs, in task order.
