@@ -50,6 +50,11 @@ pub enum Cheat {
     /// rest when the walk reads them: right answers from 1/`keep_every` of
     /// the memory, only slower.
     ShortMemory { keep_every: u32 },
+    /// Not a cheat: reports the right result in other bits, as a device
+    /// computing in other precision does (each `sim` block's sums moved by
+    /// a relative 10⁻⁷, within the workload's tolerance). Other workloads'
+    /// results are left alone.
+    OtherPrecision,
 }
 
 /// Work waiting for the coordinator's next seed.

@@ -25,7 +25,11 @@ impl Tamper {
     /// A tamperer for result cheats; `None` for cheats that leave results alone.
     pub(crate) fn for_cheat(cheat: Option<Cheat>) -> Option<Tamper> {
         match cheat? {
-            cheat @ (Cheat::RandomResult | Cheat::OtherSeed | Cheat::Replay | Cheat::Collude) => {
+            cheat @ (Cheat::RandomResult
+            | Cheat::OtherSeed
+            | Cheat::Replay
+            | Cheat::Collude
+            | Cheat::OtherPrecision) => {
                 Some(Tamper { cheat, last_output: Arc::new(Mutex::new(None)) })
             }
             _ => None,
@@ -58,11 +62,25 @@ impl Tamper {
                 }
             }
             Cheat::Collude => run.output.extend_from_slice(COLLUSION_MARK),
+            Cheat::OtherPrecision => run.output = other_precision(run.output),
             _ => {}
         }
         *last = Some(honest);
         run
     }
+}
+
+/// A `sim` output's block sums, each moved by a relative 10⁻⁷ as `f32`
+/// arithmetic would move them; any other output as it is.
+fn other_precision(output: Vec<u8>) -> Vec<u8> {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&output) else { return output };
+    let Some(blocks) = value.get_mut("blocks").and_then(|blocks| blocks.as_array_mut()) else { return output };
+    for block in blocks {
+        if let Some(sum) = block.get("sum").and_then(serde_json::Value::as_f64) {
+            block["sum"] = serde_json::Value::from(sum * (1.0 + 1e-7));
+        }
+    }
+    serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
 /// Changes the first `seed` or `nonce_start` number found in `value`.

@@ -245,3 +245,69 @@ async fn spot_checks_reject_a_wrong_result_and_run_its_task_again() {
     assert!(stake.active.parse::<Amount>().unwrap() < "10".parse().unwrap(), "{stake:?}");
     handle.shutdown().await;
 }
+
+/// A `sim` job replicated across devices: one worker's results are the
+/// right ones in other bits (as a GPU's `f32` sums are), another's are a
+/// valid result of another seed. The coordinator compares the differing
+/// replicas within the model's tolerance: the first two agree and are both
+/// paid, the third is outvoted and slashed, and the estimate is the honest
+/// one to within the tolerance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_results_in_other_precision_agree_within_tolerance_and_wrong_ones_are_still_caught() {
+    let cluster = Cluster::start_with(1, &["--faucet-max-io", "100"]).await;
+    let honest = cluster.workers[0].0.clone();
+    let elsewhere = start_cheater(&cluster, "f32", Cheat::OtherPrecision, "0").await;
+    let elsewhere_id = elsewhere.worker_id().clone();
+    let cheat_id = stake(&cluster, "other-seed");
+    let cheat = start_cheater(&cluster, "other-seed", Cheat::OtherSeed, "0").await;
+    cluster.wait_for_online(3).await;
+
+    let file = cluster.dir.path().join("sim.toml");
+    let text = "[job]\nname = \"sim across devices\"\nworkload = \"sim\"\n\n[sim]\nmodel = \"option\"\ntasks = 4\n\
+                samples_per_task = 20000\nseed = 9\n\n[verify]\npolicy = \"replicate\"\nreplicas = 2\n";
+    std::fs::write(&file, text).unwrap();
+    let (honest_digests, honest_result) = reference(&file);
+    let job_id = common::submit(&cluster, &file);
+    let status = cluster.wait_job(job_id, Duration::from_secs(90), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    let verdict_of = |worker: &WorkerId, verdict: &str| {
+        tasks
+            .iter()
+            .filter(|t| t.committed_by.as_ref() == Some(worker) && t.verdict.as_deref() == Some(verdict))
+            .count()
+    };
+    assert!(verdict_of(&elsewhere_id, "valid") >= 1, "the other-precision worker ran and was paid: {tasks:?}");
+    assert_eq!(verdict_of(&elsewhere_id, "wrong") + verdict_of(&honest, "wrong"), 0, "{tasks:?}");
+    assert_eq!(verdict_of(&cheat_id, "valid"), 0, "{tasks:?}");
+    assert!(verdict_of(&cheat_id, "wrong") >= 1, "the other-seed cheat ran in the first round: {tasks:?}");
+    // Some task was settled by two results in different bits: compared, not matched.
+    let compared = (0..4).any(|task_idx| {
+        let committed: Vec<_> = tasks
+            .iter()
+            .filter(|t| t.task_id.task_idx % 4 == task_idx && t.verdict.as_deref() == Some("valid"))
+            .filter_map(|t| t.output)
+            .collect();
+        committed.len() >= 2 && committed.iter().any(|o| *o != committed[0])
+    });
+    assert!(compared, "{tasks:?}");
+    for task in tasks.iter().filter(|t| t.task_id.task_idx < 4) {
+        let accepted = task.accepted_output.expect("every task settled");
+        let alike = accepted == honest_digests[task.task_id.task_idx as usize];
+        let committed_by_elsewhere =
+            tasks.iter().any(|t| t.committed_by.as_ref() == Some(&elsewhere_id) && t.output == Some(accepted));
+        assert!(alike || committed_by_elsewhere, "{task:?}");
+    }
+    // The estimate is the honest one, to within the tolerance.
+    let artifact = status.artifacts.iter().find(|a| a.name == "result.json").unwrap();
+    let got: serde_json::Value =
+        serde_json::from_slice(&cluster.client.get_blob(artifact.blob).await.unwrap()).unwrap();
+    let want: serde_json::Value = serde_json::from_slice(&honest_result).unwrap();
+    let (got, want) = (got["estimate"].as_f64().unwrap(), want["estimate"].as_f64().unwrap());
+    assert!((got - want).abs() <= 1e-6 * want.abs(), "{got} against {want}");
+    let stake = cluster.client.stake_status(&cheat_id.0).await.unwrap();
+    assert!(stake.active.parse::<Amount>().unwrap() < "10".parse().unwrap(), "{stake:?}");
+    elsewhere.shutdown().await;
+    cheat.shutdown().await;
+}
