@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use iog_workloads::{assemble, parse_job_file, plan, run_task};
+use iog_workloads::{assemble, chain_length, next_input, parse_job_file, plan, run_task};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -17,13 +17,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workload = parse_job_file(&text, base_dir)?.workload()?;
 
     let started = Instant::now();
-    let inputs = plan(&workload)?;
-    let mut outputs = Vec::with_capacity(inputs.len());
-    let mut durations_ms = Vec::with_capacity(inputs.len());
+    let mut inputs = plan(&workload)?;
+    // A chained workload plans its first task; each later one starts from
+    // the output of the one before.
+    let n_tasks = chain_length(&workload).map_or(inputs.len(), |windows| windows as usize);
+    let mut outputs: Vec<Vec<u8>> = Vec::with_capacity(n_tasks);
+    let mut durations_ms = Vec::with_capacity(n_tasks);
     let mut work_units = 0;
-    for input in &inputs {
+    for task_idx in 0..n_tasks {
+        if task_idx == inputs.len() {
+            let previous = task_idx - 1;
+            inputs.push(next_input(&workload, task_idx as u64, &inputs[previous], &outputs[previous])?);
+        }
         let task_started = Instant::now();
-        let run = run_task(input)?;
+        let run = run_task(&inputs[task_idx])?;
         durations_ms.push(task_started.elapsed().as_millis() as u64);
         work_units += run.work_units;
         outputs.push(run.output);
@@ -35,9 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(out_dir.join(&artifact.name), &artifact.bytes)?;
     }
     println!(
-        "{} {} tasks ran in {ran_s:.2} s ({work_units} work units, {:.0}/s); wrote {}",
+        "{} {} tasks ran in {ran_s:.2} s (each {:?} ms) ({work_units} work units, {:.0}/s); wrote {}",
         inputs.len(),
         workload.kind(),
+        durations_ms,
         work_units as f64 / ran_s,
         artifacts
             .iter()

@@ -1,6 +1,7 @@
 //! What a spot check costs the coordinator next to what the task cost its
-//! worker: a render tile, a hash search and a Monte Carlo task, each run once and checked with
-//! several seeds (`cargo run --release -p iog-workloads --example spot_costs`).
+//! worker: a render tile, a hash search, a Monte Carlo task and an N-body
+//! window, each run once and checked with several seeds
+//! (`cargo run --release -p iog-workloads --example spot_costs`).
 
 use std::time::Instant;
 
@@ -53,5 +54,12 @@ fn main() {
              samples_per_task = {samples}\n"
         );
         measure(&format!("sim {model}, {samples} samples"), &inputs_of(&job)[0]);
+    }
+    for (particles, steps) in [(256u32, 200u64), (1024, 200)] {
+        let job = format!(
+            "[job]\nname = \"n\"\nworkload = \"nbody\"\n[nbody]\nparticles = {particles}\nwindows = 1\n\
+             steps_per_window = {steps}\ndt = 0.001\n"
+        );
+        measure(&format!("nbody window, {particles} particles, {steps} steps"), &inputs_of(&job)[0]);
     }
 }

@@ -5,6 +5,10 @@
 //! machine's CPU, and [`assemble`] turns all task outputs into the job's
 //! artifacts. Every workload is deterministic: the same task input gives the
 //! same output bytes on any machine, so replicas can be compared by digest.
+//!
+//! A chained workload (`nbody`, see [`chain_length`]) plans only its first
+//! task; [`next_input`] makes each later task's input from the task before
+//! it and that task's accepted output.
 
 #![warn(missing_docs)]
 
@@ -16,6 +20,7 @@ pub mod code;
 mod demo;
 mod error;
 pub mod hash;
+pub mod nbody;
 pub mod noop;
 pub mod process;
 pub mod render;
@@ -32,6 +37,7 @@ pub use bundle::{BUNDLE_STDOUT, Bundle, BundleError};
 pub use code::FileRef;
 pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
+pub use nbody::NbodySpec;
 pub use process::{CONTAINER_SOFTWARE, PROCESS_SOFTWARE, ProcessLimits, ProcessSpec, ProcessTaskInput};
 pub use resources::ResourcesSpec;
 pub use sim::{SimBlock, SimKernelTask, SimModel, SimSpec, Tolerance};
@@ -42,7 +48,7 @@ pub use spec::{
 };
 pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
 pub use task::{
-    Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, decode_task,
-    outputs_agree, plan, plan_on, run_task, run_task_on, spot_check,
+    Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, chain_length,
+    decode_task, next_input, outputs_agree, plan, plan_on, run_task, run_task_on, spot_check,
 };
 pub use wasm::{WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

@@ -10,6 +10,7 @@ use crate::check;
 use crate::code::{CODE_FILE_BYTES_MAX, FileRef};
 use crate::error::{SpecError, path_string};
 use crate::hash::HashSpec;
+use crate::nbody::NbodySpec;
 use crate::noop::NoopSpec;
 use crate::process::ProcessSpec;
 use crate::render::{self, RenderSpec, Scene, SceneRef};
@@ -18,7 +19,7 @@ use crate::sim::SimSpec;
 use crate::wasm::{WASM_SOFTWARE, WasmSpec};
 
 /// The names `job.workload` accepts, in the order error messages list them.
-pub const WORKLOAD_KINDS: [&str; 7] = ["render", "hash", "noop", "sim", "wasm", "process", "blender"];
+pub const WORKLOAD_KINDS: [&str; 8] = ["render", "hash", "noop", "sim", "nbody", "wasm", "process", "blender"];
 
 /// Longest accepted `job.name`, in characters.
 pub const JOB_NAME_CHARS_MAX: usize = 64;
@@ -55,6 +56,9 @@ pub struct JobSpec {
     /// Parameters of the `sim` workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimSpec>,
+    /// Parameters of the `nbody` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbody: Option<NbodySpec>,
     /// Parameters of the `wasm` workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wasm: Option<WasmSpec>,
@@ -225,8 +229,8 @@ impl PaymentSpec {
 pub struct JobSection {
     /// A name for people, 1 to 64 characters.
     pub name: String,
-    /// Which workload runs: `render`, `hash`, `noop`, `sim`, `wasm`,
-    /// `process` or `blender`.
+    /// Which workload runs: `render`, `hash`, `noop`, `sim`, `nbody`,
+    /// `wasm`, `process` or `blender`.
     pub workload: String,
     /// How many times a task may be tried before the job fails (1 to 100);
     /// `None` leaves the choice to the coordinator.
@@ -254,6 +258,9 @@ pub enum WorkloadSpec {
     Noop(NoopSpec),
     /// Monte Carlo simulation, split into tasks of independent samples.
     Sim(SimSpec),
+    /// A gravitational N-body simulation, split into time windows that
+    /// run one after another, each from the state the last one ended with.
+    Nbody(NbodySpec),
     /// The submitter's own WebAssembly module, run once per task.
     Wasm(WasmSpec),
     /// The submitter's own command, run once per task in a sandbox.
@@ -270,6 +277,7 @@ impl WorkloadSpec {
             WorkloadSpec::Hash(_) => "hash",
             WorkloadSpec::Noop(_) => "noop",
             WorkloadSpec::Sim(_) => "sim",
+            WorkloadSpec::Nbody(_) => "nbody",
             WorkloadSpec::Wasm(_) => "wasm",
             WorkloadSpec::Process(_) => "process",
             WorkloadSpec::Blender(_) => "blender",
@@ -283,6 +291,7 @@ impl WorkloadSpec {
             WorkloadSpec::Hash(spec) => spec.validate(),
             WorkloadSpec::Noop(spec) => spec.validate(),
             WorkloadSpec::Sim(spec) => spec.validate(),
+            WorkloadSpec::Nbody(spec) => spec.validate(),
             WorkloadSpec::Wasm(spec) => spec.validate(),
             WorkloadSpec::Process(spec) => spec.validate(),
             WorkloadSpec::Blender(spec) => spec.validate(),
@@ -301,6 +310,7 @@ impl JobSpec {
             "hash" => self.hash.clone().map(WorkloadSpec::Hash),
             "noop" => self.noop.clone().map(WorkloadSpec::Noop),
             "sim" => self.sim.clone().map(WorkloadSpec::Sim),
+            "nbody" => self.nbody.clone().map(WorkloadSpec::Nbody),
             "wasm" => self.wasm.clone().map(WorkloadSpec::Wasm),
             "process" => self.process.clone().map(WorkloadSpec::Process),
             "blender" => self.blender.clone().map(WorkloadSpec::Blender),
@@ -492,11 +502,19 @@ impl JobSpec {
                  choose \"replicate\" or \"adaptive\", or set job.sealed = false",
             ));
         }
+        if self.job.sealed && self.job.workload == "nbody" {
+            return Err(SpecError::invalid(
+                "job.sealed",
+                "is true, but an nbody job cannot be sealed: the coordinator makes each window's input from the \
+                 previous window's output, which it cannot read in a sealed job; set job.sealed = false",
+            ));
+        }
         let present = [
             ("render", self.render.is_some()),
             ("hash", self.hash.is_some()),
             ("noop", self.noop.is_some()),
             ("sim", self.sim.is_some()),
+            ("nbody", self.nbody.is_some()),
             ("wasm", self.wasm.is_some()),
             ("process", self.process.is_some()),
             ("blender", self.blender.is_some()),
@@ -538,6 +556,7 @@ impl JobSpec {
             hash: None,
             noop: None,
             sim: None,
+            nbody: None,
             wasm: None,
             process: None,
             blender: None,

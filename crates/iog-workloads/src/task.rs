@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::accel::{Accelerator, DeviceChoice, Ran};
 use crate::blender;
 use crate::hash::tasks::{self as hash_tasks, HashTask};
+use crate::nbody::{self, NbodyTask};
 use crate::noop::{self, NoopTask};
 use crate::process::{self, ProcessTaskInput};
 use crate::render::tiles::{self, RenderTask};
@@ -30,6 +31,7 @@ enum TaskInput {
     Hash(HashTask),
     Noop(NoopTask),
     Sim(SimTask),
+    Nbody(NbodyTask),
     Wasm(WasmTaskInput),
     Process(ProcessTaskInput),
 }
@@ -161,6 +163,10 @@ impl AssembleError {
 /// Splits a job into self-contained task inputs (JSON bytes); element `i` is
 /// the input of task `i`. Validates the spec first. The tasks run on the
 /// CPU; [`plan_on`] lets them ask for a GPU.
+///
+/// A chained workload (see [`chain_length`]) gives task 0's input only;
+/// each later task's comes from [`next_input`] once the task before it has
+/// an accepted output.
 pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
     plan_on(spec, DeviceChoice::Cpu)
 }
@@ -174,11 +180,55 @@ pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>
         WorkloadSpec::Hash(spec) => hash_tasks::plan(spec, device)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
         WorkloadSpec::Sim(spec) => sim::plan(spec, device)?.into_iter().map(TaskInput::Sim).collect(),
+        WorkloadSpec::Nbody(spec) => vec![TaskInput::Nbody(nbody::plan(spec)?)],
         WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
         WorkloadSpec::Process(spec) => process::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
         WorkloadSpec::Blender(spec) => blender::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
     };
     Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
+}
+
+/// How many tasks a chained workload runs one after another, each from the
+/// output of the one before: `Some(windows)` for `nbody`, whose
+/// [`plan`] gives task 0's input only and [`next_input`] each later one.
+/// `None` for every other workload, whose [`plan`] gives every input at once.
+pub fn chain_length(spec: &WorkloadSpec) -> Option<u64> {
+    match spec {
+        WorkloadSpec::Nbody(spec) => Some(spec.windows),
+        _ => None,
+    }
+}
+
+/// The input of task `task_idx` (at least 1) of a chained workload, made
+/// from the input of task `task_idx − 1` and its accepted output: for
+/// `nbody`, the next window, starting from the state the previous window
+/// ended with. The previous output is checked first (it decodes, holds
+/// one state per particle of finite numbers, belongs to window
+/// `task_idx − 1` and starts from its input's state); a workload that is
+/// not chained is an error.
+pub fn next_input(
+    spec: &WorkloadSpec,
+    task_idx: u64,
+    previous_input: &[u8],
+    previous_output: &[u8],
+) -> Result<Vec<u8>, RunError> {
+    let WorkloadSpec::Nbody(nbody_spec) = spec else {
+        return Err(RunError::Invalid(SpecError::invalid(
+            "job.workload",
+            format!("is {:?}, which is not chained: its plan gives every task's input at once", spec.kind()),
+        )));
+    };
+    for bytes in [previous_input, previous_output] {
+        if bytes.len() > TASK_INPUT_BYTES_MAX {
+            return Err(RunError::TooLarge { got_bytes: bytes.len(), max_bytes: TASK_INPUT_BYTES_MAX });
+        }
+    }
+    let previous: TaskInput = from_json(previous_input).map_err(RunError::Decode)?;
+    let TaskInput::Nbody(previous) = previous else {
+        return Err(RunError::Invalid(SpecError::invalid("previous input", "is not an nbody task's input")));
+    };
+    let next = nbody::next_input(nbody_spec, task_idx, &previous, previous_output)?;
+    Ok(serde_json::to_vec(&TaskInput::Nbody(next)).expect("task inputs are plain data"))
 }
 
 /// Runs one task input on this machine's CPU, using all cores through rayon.
@@ -201,6 +251,7 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
         TaskInput::Render(task) => tiles::run(task),
         TaskInput::Noop(task) => Ok(noop::run(task)),
         TaskInput::Sim(task) => return sim::run_on(task, accel).map_err(RunError::Invalid),
+        TaskInput::Nbody(task) => nbody::run(task),
         TaskInput::Wasm(_) => Err(SpecError::invalid(
             "workload",
             "is \"wasm\": its tasks run in a worker's WebAssembly executor (see decode_task), not here",
@@ -215,8 +266,9 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
 }
 
 /// Checks a task's output by recomputing a sample of it, drawn from
-/// `seed`: pixels of a render tile, a sub-range of a hash search; an empty
-/// task's output must be empty. Far cheaper than the task (see
+/// `seed`: pixels of a render tile, a sub-range of a hash search, one
+/// segment of an nbody window (bit for bit); an empty task's output must
+/// be empty. Far cheaper than the task (see
 /// [`crate::spot`] for the sample sizes); a wrong output that differs from
 /// the right one in a share f of its samples passes with probability about
 /// (1 − f)^samples.
@@ -233,6 +285,7 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
         }
         TaskInput::Noop(_) => Ok(Spot::failed(format!("is {} bytes; an empty task's output is empty", output.len()))),
         TaskInput::Sim(task) => Ok(sim::spot_check(task, output, seed)),
+        TaskInput::Nbody(task) => nbody::spot_check(task, output, seed),
         TaskInput::Wasm(_) | TaskInput::Process(_) => Err(SpecError::invalid(
             "verify.policy",
             "is \"spot\", but the output of users' code cannot be sampled; such jobs verify by \"replicate\"",
@@ -262,7 +315,9 @@ pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError>
 /// `task_durations_ms[i]` is how long task `i` ran on its worker, one per
 /// task. render gives `image.png`; hash gives `result.json` with the found
 /// nonces sorted, total hashes and the hash rate; noop gives `result.json`
-/// with the task count; wasm and process give each task's files (see
+/// with the task count; nbody gives `result.json` (energies and their
+/// drift), `energy.csv` and `state.json` (the final state), once each
+/// window is found to start where the one before it ended; wasm and process give each task's files (see
 /// [`crate::code`]); blender gives the frames.
 pub fn assemble(
     spec: &WorkloadSpec,
@@ -275,6 +330,7 @@ pub fn assemble(
         WorkloadSpec::Hash(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Noop(spec) => spec.n_tasks as usize,
         WorkloadSpec::Sim(spec) => spec.tasks as usize,
+        WorkloadSpec::Nbody(spec) => spec.windows as usize,
         WorkloadSpec::Wasm(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Process(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Blender(spec) => spec.n_tasks() as usize,
@@ -290,6 +346,7 @@ pub fn assemble(
         WorkloadSpec::Hash(spec) => hash_tasks::assemble(spec, outputs, task_durations_ms),
         WorkloadSpec::Noop(spec) => noop::assemble(spec, outputs),
         WorkloadSpec::Sim(spec) => sim::assemble(spec, outputs),
+        WorkloadSpec::Nbody(spec) => nbody::assemble(spec, outputs),
         WorkloadSpec::Wasm(spec) => wasm::assemble(spec, outputs),
         WorkloadSpec::Process(spec) => process::assemble(spec, outputs),
         WorkloadSpec::Blender(spec) => blender::assemble(spec, outputs),
