@@ -214,26 +214,30 @@ pub(crate) async fn submit(
         return Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", message));
     }
     let assets = job_assets(&state, caller, &spec).await?;
-    let (workload_kind, inputs, inline_inputs) = match &spec.sealed {
+    let (workload_kind, inputs, inline_inputs, chain) = match &spec.sealed {
         Some(sealed) => {
             let inputs = sealed_inputs(&state, caller, sealed).await?;
             let inline_inputs = vec![None; inputs.len()];
-            (spec.job.workload.clone(), inputs, inline_inputs)
+            (spec.job.workload.clone(), inputs, inline_inputs, None)
         }
         None => {
             let workload = spec.workload().map_err(invalid)?;
             let workload_kind = workload.kind().to_owned();
             let device = spec.resources.as_ref().map(|resources| resources.device_choice()).unwrap_or_default();
+            let chain = iog_workloads::chain_length(&workload);
             let (inputs, inline_inputs) = plan_inputs(&state, workload, device).await?;
-            (workload_kind, inputs, inline_inputs)
+            (workload_kind, inputs, inline_inputs, chain)
         }
     };
     let job_id = JobId(rand::random::<u64>().max(1));
-    let n_tasks = inputs.len() as u32;
+    // A chained job plans its first task only; the rest are made as the
+    // chain goes.
+    let n_tasks = chain.map_or(inputs.len() as u32, |n| u32::try_from(n).unwrap_or(u32::MAX));
     let requirements = spec.requirements().map_err(invalid)?;
     // The job belongs to the wallet that proved its key.
     let submitter = caller.to_string();
     let job = NewJob {
+        chain: chain.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         job_id,
         name: spec.job.name.clone(),
         workload: workload_kind,

@@ -451,7 +451,10 @@ impl Engine {
                         }
                     }
                     let size: usize = inline_inputs.iter().flatten().map(|b| b.len()).sum();
-                    if self.inline_inputs_bytes + size <= INLINE_INPUTS_BYTES_MAX {
+                    // A chained job's later tasks are made as it goes, from
+                    // the store: assignments look inputs up by task index
+                    // here, so only a job planned whole keeps them.
+                    if job.chain.is_none() && self.inline_inputs_bytes + size <= INLINE_INPUTS_BYTES_MAX {
                         self.inline_inputs_bytes += size;
                         self.inline_inputs.insert(job.job_id, inline_inputs);
                     }
@@ -614,6 +617,17 @@ impl Engine {
                     let Ok(_slot) = slots.acquire_owned().await else { return };
                     crate::spot::check_and_report(store, engine, task_id, input, output, seed).await;
                 });
+            }
+            Action::ChainInput { job_id, task_idx, previous_input, previous_output } => {
+                let (store, engine) = (self.store.clone(), self.own_tx.clone());
+                tokio::spawn(crate::chain::make_and_report(
+                    store,
+                    engine,
+                    job_id,
+                    task_idx,
+                    previous_input,
+                    previous_output,
+                ));
             }
             Action::CompareOutputs { task_id, input, outputs } => {
                 let (store, engine, slots) = (self.store.clone(), self.own_tx.clone(), self.spot_slots.clone());

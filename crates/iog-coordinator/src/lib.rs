@@ -22,6 +22,7 @@
 mod api;
 mod assemble;
 mod auth;
+mod chain;
 mod challenge;
 mod config;
 mod engine;

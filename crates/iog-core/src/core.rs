@@ -92,6 +92,10 @@ struct Job {
     gang_not_before_ms: UnixMs,
     /// How long one lease of its tasks may last.
     task_timeout_ms: Option<u64>,
+    /// Its tasks run one after another, each made from the one before.
+    chained: bool,
+    /// Tasks made so far: all of them, but for a chained job.
+    n_created: u32,
 }
 
 impl Job {
@@ -102,8 +106,8 @@ impl Job {
 
     /// Every task and replica of the job that exists.
     fn task_ids(&self, job_id: JobId) -> Vec<TaskId> {
-        let mut ids = Vec::with_capacity(self.n_tasks as usize);
-        for task_idx in 0..self.n_tasks {
+        let mut ids = Vec::with_capacity(self.n_created as usize);
+        for task_idx in 0..self.n_created {
             for replica in 0..self.n_replicas(task_idx) {
                 ids.push(self.replica_id(job_id, task_idx, replica));
             }
@@ -248,6 +252,14 @@ pub struct Core {
     /// Tasks to judge again at the next event (set by a restart, which
     /// loses the comparisons under way).
     compare_reissue: Vec<TaskId>,
+    /// Next tasks of chained jobs (by their id) waiting for the shell to
+    /// make their input.
+    chain: verify::Asks,
+    /// What each waiting next input is made from: the input and accepted
+    /// output of the task before.
+    chain_asked: HashMap<TaskId, (iog_types::BlobId, iog_types::BlobId)>,
+    /// Next inputs to ask for at the next event (set by a restart).
+    chain_reissue: Vec<(JobId, u32, iog_types::BlobId, iog_types::BlobId)>,
     /// Workers a proven-wrong result keeps from new tasks, until when.
     suspended_until: HashMap<WorkerId, UnixMs>,
     suspensions: BTreeSet<(UnixMs, WorkerId)>,
@@ -291,6 +303,9 @@ impl Core {
             compare_asked: HashMap::new(),
             classes: HashMap::new(),
             compare_reissue: Vec::new(),
+            chain: verify::Asks::default(),
+            chain_asked: HashMap::new(),
+            chain_reissue: Vec::new(),
             suspended_until: HashMap::new(),
             suspensions: BTreeSet::new(),
             reputations: HashMap::new(),
@@ -332,6 +347,9 @@ impl Core {
                     task_timeout_ms: job.task_timeout_ms,
                     reservation: None,
                     gang_not_before_ms: 0,
+                    chained: job.chained,
+                    // A chained job's tasks are counted as they are restored.
+                    n_created: if job.chained { 0 } else { job.n_tasks },
                 },
             );
         }
@@ -341,7 +359,12 @@ impl Core {
         }
         let timeout_ms = core.config.worker_timeout_ms();
         let mut spot_waiting = Vec::new();
+        // Accepted runs: (input, output) by replica, for chained jobs.
+        let mut restored_verdicts = HashMap::new();
         for restored in snapshot.tasks {
+            if let (Some(true), Some(output)) = (restored.verdict, restored.output) {
+                restored_verdicts.insert(restored.task_id, (restored.input, output));
+            }
             let task_id = restored.task_id;
             let job = core.jobs.get_mut(&task_id.job_id).ok_or(RestoreError::TaskOfUnknownJob(task_id))?;
             let (task_idx, replica) = replica_of(job.n_tasks, task_id.task_idx);
@@ -350,6 +373,9 @@ impl Core {
             }
             if let Some(n) = job.replicas.get_mut(task_idx as usize) {
                 *n = (*n).max(replica + 1);
+            }
+            if job.chained {
+                job.n_created = job.n_created.max(task_idx + 1);
             }
             if replica == 0 && restored.settled {
                 job.settled[task_idx as usize] = true;
@@ -408,6 +434,9 @@ impl Core {
         }
         core.placement_due = true;
         for (job_id, job) in &core.jobs {
+            if job.n_created == 0 {
+                return Err(RestoreError::MissingTask(TaskId::new(*job_id, 0)));
+            }
             for task_id in job.task_ids(*job_id) {
                 if !core.tasks.contains_key(&task_id) {
                     return Err(RestoreError::MissingTask(task_id));
@@ -415,6 +444,24 @@ impl Core {
             }
         }
         core.spot_reissue = spot_waiting;
+        // A chained job whose last task made is settled was waiting for the
+        // shell to make the next one's input, which the restart lost.
+        for (job_id, job) in &core.jobs {
+            let last = job.n_created.wrapping_sub(1);
+            if !job.chained || job.state != JobState::Running || job.n_created == 0 || job.n_created >= job.n_tasks {
+                continue;
+            }
+            if !job.settled[last as usize] {
+                continue;
+            }
+            let accepted = (0..job.n_replicas(last)).find_map(|r| {
+                let task = restored_verdicts.get(&job.replica_id(*job_id, last, r))?;
+                Some(*task)
+            });
+            if let Some((input, output)) = accepted {
+                core.chain_reissue.push((*job_id, job.n_created, input, output));
+            }
+        }
         // A replicated task whose runs have all committed but that is not
         // settled was waiting for the shell's comparison of their outputs,
         // which the restart lost: it is judged again.
@@ -451,6 +498,9 @@ impl Core {
         }
         for replica_id in std::mem::take(&mut self.compare_reissue) {
             self.verify_task(replica_id, now, &mut out);
+        }
+        for (job_id, task_idx, input, output) in std::mem::take(&mut self.chain_reissue) {
+            self.ask_chain_input(job_id, task_idx, input, output, now, &mut out);
         }
         match event {
             Event::WorkerConnected { worker_id, offer, trust, running } => {
@@ -517,6 +567,12 @@ impl Core {
             Event::OutputsCompared { task_id, outputs, classes } => {
                 self.on_outputs_compared(task_id, outputs, classes, now, &mut out)
             }
+            Event::ChainInputReady { job_id, task_idx, input } => {
+                self.on_chain_input(job_id, task_idx, Ok(input), now, &mut out)
+            }
+            Event::ChainInputFailed { job_id, task_idx, reason } => {
+                self.on_chain_input(job_id, task_idx, Err(reason), now, &mut out)
+            }
             Event::TaskFailed { worker_id, task_id, token, error } => {
                 if self.holds_current_lease(&worker_id, task_id, token) {
                     self.record_outcome(&worker_id, |r| r.tasks_failed += 1, &mut out);
@@ -552,6 +608,7 @@ impl Core {
                 self.time_out_challenges(now, &mut out);
                 self.retry_spot_checks(now, &mut out);
                 self.retry_compares(now, &mut out);
+                self.retry_chain_inputs(now, &mut out);
                 self.end_suspensions(now);
                 self.on_tick(now, &mut out);
                 self.start_due_challenges(now, &mut out);
@@ -1022,14 +1079,32 @@ impl Core {
             out.push(reject(format!("job id {job_id} is already taken")));
             return;
         }
-        if job.inputs.is_empty() {
+        if job.inputs.is_empty() || job.chain == Some(0) {
             out.push(reject("a job needs at least one task".to_owned()));
+            return;
+        }
+        if job.chain.is_some() && job.inputs.len() != 1 {
+            let n = job.inputs.len();
+            out.push(reject(format!("a chained job gives its first task's input only, not {n}")));
+            return;
+        }
+        if job.chain.is_some() && job.sealed {
+            out.push(reject(
+                "a chained job cannot be sealed: the coordinator makes each task's input from the last one's result"
+                    .to_owned(),
+            ));
+            return;
+        }
+        if job.chain.is_some() && job.requirements.gang_latency_ms_max.is_some() {
+            out.push(reject("a chained job runs one task at a time, so it cannot be a gang".to_owned()));
             return;
         }
         let Ok(n_tasks) = u32::try_from(job.inputs.len()) else {
             out.push(reject(format!("a job has at most {} tasks", u32::MAX)));
             return;
         };
+        let n_created = n_tasks;
+        let n_tasks = job.chain.unwrap_or(n_tasks);
         if max_attempts == 0 || max_attempts > self.config.max_attempts_limit {
             let limit = self.config.max_attempts_limit;
             out.push(reject(format!("job.max_attempts must be between 1 and {limit}, got {max_attempts}")));
@@ -1082,12 +1157,14 @@ impl Core {
                 task_timeout_ms: job.task_timeout_ms,
                 reservation: None,
                 gang_not_before_ms: 0,
+                chained: job.chain.is_some(),
+                n_created,
             },
         );
         let inputs = job.inputs.clone();
         out.push(Action::Persist(Change::JobCreated { job: Box::new(job), max_attempts, created_ms: now }));
         for replica in 0..first {
-            for (task_idx, input) in (0..n_tasks).zip(&inputs) {
+            for (task_idx, input) in (0..n_created).zip(&inputs) {
                 self.add_task(job_id, task_idx, replica, *input, now, out);
             }
         }
@@ -1109,6 +1186,8 @@ impl Core {
         let job = &self.jobs[&job_id];
         let task_id = job.replica_id(job_id, task_idx, replica);
         let (seq, submitter, n_tasks) = (job.seq, job.submitter.clone(), job.n_tasks);
+        // Replica 0 of a task planned at submission is stored with its job.
+        let stored_with_job = replica == 0 && (task_idx == 0 || !job.chained);
         self.tasks.insert(
             task_id,
             Task {
@@ -1127,7 +1206,7 @@ impl Core {
                 duration_ms: 0,
             },
         );
-        if replica > 0 {
+        if !stored_with_job {
             out.push(Action::Persist(Change::TaskAdded { task_id, input }));
         }
         self.queue.push(seq, &submitter, n_tasks, task_id, 0, now);
@@ -1302,12 +1381,7 @@ impl Core {
                     self.suspend(&result.worker_id, now);
                 }
                 out.push(Action::Persist(Change::TaskVerified { task_id, output, valid, wrong }));
-                let job = self.jobs.get_mut(&job_id).expect("the job exists");
-                job.settled[task_idx as usize] = true;
-                job.n_settled += 1;
-                if job.n_settled == job.n_tasks {
-                    self.end_job(job_id, JobState::Done, None, now, out);
-                }
+                self.settle(job_id, task_idx, output, now, out);
             }
         }
     }
@@ -1338,6 +1412,90 @@ impl Core {
             );
             if self.jobs.get(&replica_id.job_id).is_some_and(|job| job.state == JobState::Running) {
                 self.end_job(replica_id.job_id, JobState::Failed, Some(reason), now, out);
+            }
+        }
+    }
+
+    /// A task's result is accepted: the job is done when it was the last
+    /// one, and a chained job asks for its next task's input.
+    fn settle(&mut self, job_id: JobId, task_idx: u32, output: iog_types::BlobId, now: UnixMs, out: &mut Vec<Action>) {
+        let job = self.jobs.get_mut(&job_id).expect("the job exists");
+        job.settled[task_idx as usize] = true;
+        job.n_settled += 1;
+        if job.n_settled == job.n_tasks {
+            self.end_job(job_id, JobState::Done, None, now, out);
+        } else if job.chained && task_idx + 1 == job.n_created && job.n_created < job.n_tasks {
+            let input = self.tasks[&job.replica_id(job_id, task_idx, 0)].input;
+            self.ask_chain_input(job_id, task_idx + 1, input, output, now, out);
+        }
+    }
+
+    /// Asks the shell to make task `task_idx`'s input from the task
+    /// before's `input` and accepted `output`, and to be asked again if no
+    /// report comes within `spot_check_timeout_ms`.
+    fn ask_chain_input(
+        &mut self,
+        job_id: JobId,
+        task_idx: u32,
+        previous_input: iog_types::BlobId,
+        previous_output: iog_types::BlobId,
+        now: UnixMs,
+        out: &mut Vec<Action>,
+    ) {
+        let next = TaskId::new(job_id, task_idx);
+        self.chain.ask(next, now.saturating_add(self.config.spot_check_timeout_ms));
+        self.chain_asked.insert(next, (previous_input, previous_output));
+        out.push(Action::ChainInput { job_id, task_idx, previous_input, previous_output });
+    }
+
+    /// Asks again for the next inputs that did not come in time, and fails
+    /// the job of one asked for [`SPOT_ASKS_MAX`] times.
+    fn retry_chain_inputs(&mut self, now: UnixMs, out: &mut Vec<Action>) {
+        for (next, asks) in self.chain.overdue(now) {
+            let Some(&(input, output)) = self.chain_asked.get(&next) else { continue };
+            if asks < SPOT_ASKS_MAX {
+                self.ask_chain_input(next.job_id, next.task_idx, input, output, now, out);
+                continue;
+            }
+            let reason = format!(
+                "the input of task {next} could not be made: the coordinator did not report after {SPOT_ASKS_MAX} \
+                 tries (its log says why)"
+            );
+            self.on_chain_input(next.job_id, next.task_idx, Err(reason), now, out);
+        }
+    }
+
+    /// The shell made (or could not make) a chained job's next input: the
+    /// task is created and queued, or the job fails.
+    fn on_chain_input(
+        &mut self,
+        job_id: JobId,
+        task_idx: u32,
+        made: Result<iog_types::BlobId, String>,
+        now: UnixMs,
+        out: &mut Vec<Action>,
+    ) {
+        let next = TaskId::new(job_id, task_idx);
+        if !self.chain.answered(next) {
+            return; // A late or repeated report, or its job ended.
+        }
+        self.chain_asked.remove(&next);
+        let Some(job) = self.jobs.get_mut(&job_id).filter(|job| job.state == JobState::Running) else { return };
+        match made {
+            Ok(input) => {
+                job.n_created = task_idx + 1;
+                let replicas = job.verify.replicas_first();
+                if let Some(n) = job.replicas.get_mut(task_idx as usize) {
+                    *n = replicas;
+                }
+                for replica in 0..replicas {
+                    self.add_task(job_id, task_idx, replica, input, now, out);
+                }
+                self.placement_due = true;
+            }
+            Err(reason) => {
+                let reason = format!("task {next}'s input could not be made from the task before: {reason}");
+                self.end_job(job_id, JobState::Failed, Some(reason), now, out);
             }
         }
     }
@@ -1426,12 +1584,7 @@ impl Core {
             );
             let task_id = TaskId::new(job_id, task_idx);
             out.push(Action::Persist(Change::TaskVerified { task_id, output, valid, wrong: Vec::new() }));
-            let job = self.jobs.get_mut(&job_id).expect("the job exists");
-            job.settled[task_idx as usize] = true;
-            job.n_settled += 1;
-            if job.n_settled == job.n_tasks {
-                self.end_job(job_id, JobState::Done, None, now, out);
-            }
+            self.settle(job_id, task_idx, output, now, out);
             return;
         }
         let reason = format!("its spot check failed: {detail}");
@@ -1938,6 +2091,9 @@ impl Core {
             self.compare_asked.remove(task_id);
             self.classes.remove(task_id);
         }
+        let next = TaskId::new(job_id, self.jobs[&job_id].n_created);
+        self.chain.answered(next);
+        self.chain_asked.remove(&next);
         let class = self.jobs[&job_id].class;
         self.index.release_class(class);
         out.push(Action::Persist(Change::JobEnded { job_id, state, reason, ended_ms: now }));
@@ -2259,7 +2415,10 @@ impl Core {
             if settled != job.n_settled {
                 return Err(format!("{job_id} counts {} settled tasks, has {settled}", job.n_settled));
             }
-            for (task_idx, settled) in (0..job.n_tasks).zip(&job.settled) {
+            if job.settled.iter().skip(job.n_created as usize).any(|settled| *settled) {
+                return Err(format!("{job_id} has a settled task it has not made"));
+            }
+            for (task_idx, settled) in (0..job.n_created).zip(&job.settled) {
                 let replicas =
                     (0..job.n_replicas(task_idx)).map(|r| &self.tasks[&job.replica_id(*job_id, task_idx, r)]);
                 let all_committed = replicas.clone().all(|task| task.state == TaskState::Committed);

@@ -16,8 +16,14 @@ pub struct NewJob {
     /// (counting an attempt), whatever its holder's heartbeats say; `None`
     /// lets a task run as long as its worker lives.
     pub task_timeout_ms: Option<u64>,
-    /// Input blob of each task, in task order.
+    /// Input blob of each task, in task order; of the first task only for
+    /// a chained job.
     pub inputs: Vec<BlobId>,
+    /// `Some(n)`: the job's n tasks run one after another, each from the
+    /// accepted result of the one before (time windows of a simulation).
+    /// `inputs` holds the first task's input; the shell makes each next
+    /// one when asked ([`Action::ChainInput`]).
+    pub chain: Option<u32>,
     /// What each task needs of a worker.
     pub requirements: Requirements,
     /// Who pays: the payer's wallet address, or empty for a free job.
@@ -129,6 +135,11 @@ pub enum Event {
     /// agrees with within the workload's tolerance (`r` itself when none
     /// before it does), as `iog_workloads::outputs_agree` tells.
     OutputsCompared { task_id: TaskId, outputs: Vec<BlobId>, classes: Vec<u8> },
+    /// The shell made the input [`Action::ChainInput`] asked for and
+    /// stored it as a blob.
+    ChainInputReady { job_id: JobId, task_idx: u32, input: BlobId },
+    /// The shell could not make that input: the job fails with `reason`.
+    ChainInputFailed { job_id: JobId, task_idx: u32, reason: String },
     /// A worker could not run a task.
     TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
     /// The worker holding a task of a sealed job asked for its key and the
@@ -287,6 +298,12 @@ pub enum Action {
     /// workload's tolerance, and report [`Event::OutputsCompared`]. Asked
     /// again when no report comes in time, and after a restart.
     CompareOutputs { task_id: TaskId, input: BlobId, outputs: Vec<BlobId> },
+    /// Make the input of task `task_idx` of a chained job from the task
+    /// before it (`iog_workloads::next_input` of its input and accepted
+    /// output), store it, and report [`Event::ChainInputReady`] (or
+    /// [`Event::ChainInputFailed`]). Asked again when no report comes in
+    /// time, and after a restart.
+    ChainInput { job_id: JobId, task_idx: u32, previous_input: BlobId, previous_output: BlobId },
     /// Slash `bps` basis points of the worker's active stake into the
     /// rewards pool, once per `reason_key` (the payments follow this).
     SlashStake { worker_id: WorkerId, bps: u32, reason_key: String },

@@ -15,6 +15,9 @@ pub struct RestoredJob {
     /// Tasks in its plan (replicas not counted).
     pub n_tasks: u32,
     pub verify: Verify,
+    /// Its tasks run one after another, each made from the one before:
+    /// only those made so far are stored.
+    pub chained: bool,
 }
 
 /// A task (or a replica of one) as the store remembers it.

@@ -31,6 +31,7 @@ fn connect(core: &mut Core, name: &str, offer: Offer, now: u64) -> Vec<Action> {
 
 fn job(id: u64, n_tasks: u32, requirements: Requirements, submitter: &str) -> NewJob {
     NewJob {
+        chain: None,
         job_id: JobId(id),
         name: format!("job{id}"),
         workload: "noop".to_owned(),

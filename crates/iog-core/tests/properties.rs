@@ -204,6 +204,7 @@ fn run(ops: Vec<Op>) {
                 seen.jobs.push(job_id);
                 seen.wanted.insert(job_id, requirements(wants));
                 Event::JobSubmitted(NewJob {
+                    chain: None,
                     job_id,
                     name: "p".into(),
                     workload: "noop".into(),

@@ -21,6 +21,7 @@ fn worker(name: &str) -> WorkerId {
 
 fn job(id: u64, n_tasks: u32) -> NewJob {
     NewJob {
+        chain: None,
         job_id: JobId(id),
         name: format!("job{id}"),
         workload: "noop".to_owned(),

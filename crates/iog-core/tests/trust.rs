@@ -15,6 +15,7 @@ fn config() -> Config {
 
 fn job(id: u64, n_tasks: u32, trust_min: u8) -> NewJob {
     NewJob {
+        chain: None,
         job_id: JobId(id),
         name: format!("job{id}"),
         workload: "noop".to_owned(),

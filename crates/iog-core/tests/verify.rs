@@ -9,6 +9,7 @@ use iog_types::{BlobId, DeviceKind, JobId, JobState, LeaseToken, TaskId, TaskSta
 
 fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
     NewJob {
+        chain: None,
         job_id: JobId(id),
         name: format!("job{id}"),
         workload: "noop".to_owned(),
@@ -27,6 +28,7 @@ fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
 /// Job 1 of one task, running, as the store would hold it.
 fn one_task_job(verify: Verify) -> RestoredJob {
     RestoredJob {
+        chained: false,
         job_id: JobId(1),
         state: JobState::Running,
         max_attempts: 5,

@@ -316,6 +316,7 @@ impl DurableModel {
                 continue;
             }
             snapshot.jobs.push(RestoredJob {
+                chained: false,
                 job_id: *job_id,
                 state: job.state,
                 max_attempts: job.max_attempts,
@@ -422,6 +423,7 @@ mod tests {
     fn created(n_tasks: u32) -> (DurableModel, TaskId) {
         let job_id = JobId(1);
         let job = NewJob {
+            chain: None,
             job_id,
             name: "j".into(),
             workload: "sim".into(),

@@ -977,6 +977,7 @@ impl World {
         let inputs = (0..self.job_tasks[job_idx as usize]).map(|idx| task_input(job_id, idx)).collect();
         let gang_latency_ms_max = self.gangs.contains(&job_id).then_some(SIM_GANG_LATENCY_MS_MAX);
         let job = NewJob {
+            chain: None,
             job_id,
             name: format!("sim-{job_idx}"),
             workload: "sim".into(),
@@ -1323,6 +1324,13 @@ impl World {
                 let passed = is_right(input, output);
                 let delay = self.rng.random_range(1..20);
                 self.at(delay, Ev::SpotChecked { task_id, passed, coordinator: self.coord_incarnation });
+            }
+            // The simulated jobs are not chained.
+            Action::ChainInput { job_id, task_idx, .. } => {
+                return Err(Violation::new(
+                    "store-consistent",
+                    format!("{job_id} is not chained, yet task {task_idx}'s input was asked for"),
+                ));
             }
             Action::CompareOutputs { task_id, input, outputs } => {
                 // Simulated outputs agree when they are the same bytes, or

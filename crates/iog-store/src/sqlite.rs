@@ -248,7 +248,7 @@ impl Store {
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let job_rows = sqlx::query(
             "SELECT job_id, state, max_attempts, created_ms, requirements_json, submitter, task_timeout_ms, n_tasks, \
-                    verify FROM jobs WHERE state = 'running'",
+                    verify, chained FROM jobs WHERE state = 'running'",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -264,6 +264,7 @@ impl Store {
                     .map_err(|err| StoreError::Corrupt(format!("job {job_id}'s requirements: {err}")))?
             };
             snapshot.jobs.push(RestoredJob {
+                chained: row.try_get("chained")?,
                 job_id,
                 state: job_state(row.try_get("state")?)?,
                 max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
@@ -680,15 +681,17 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             let job_id = to_i64(job.job_id.0);
             script.push(
                 "INSERT INTO jobs (job_id, name, workload, spec_json, state, max_attempts, n_tasks, created_ms, \
-                 requirements_json, submitter, task_timeout_ms, verify, sealed) VALUES (",
+                 requirements_json, submitter, task_timeout_ms, verify, sealed, chained) VALUES (",
             );
             script.push_bind(job_id).push(", ").push_bind(&job.name).push(", ").push_bind(&job.workload);
             script.push(", ").push_bind(&job.spec_json).push(", 'running', ").push_bind(i64::from(*max_attempts));
-            script.push(", ").push_bind(job.inputs.len() as i64).push(", ").push_bind(to_i64(*created_ms));
+            let n_tasks = job.chain.map_or(job.inputs.len() as i64, i64::from);
+            script.push(", ").push_bind(n_tasks).push(", ").push_bind(to_i64(*created_ms));
             let requirements_json = serde_json::to_string(&job.requirements).expect("requirements serialise");
             script.push(", ").push_bind(requirements_json).push(", ").push_bind(&job.submitter);
             script.push(", ").push_bind(job.task_timeout_ms.map(to_i64));
-            script.push(", ").push_bind(job.verify.to_text()).push(", ").push_bind(job.sealed).push(");\n");
+            script.push(", ").push_bind(job.verify.to_text()).push(", ").push_bind(job.sealed);
+            script.push(", ").push_bind(job.chain.is_some()).push(");\n");
             let indexed: Vec<(usize, &BlobId)> = job.inputs.iter().enumerate().collect();
             for chunk in indexed.chunks(ROWS_PER_INSERT) {
                 script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");

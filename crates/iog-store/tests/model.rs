@@ -39,6 +39,7 @@ async fn sqlite_and_the_model_agree_after_random_histories() {
             let event = match rng.random_range(0..12) {
                 0 => Event::WorkerConnected { worker_id, offer, trust: 0, running: vec![] },
                 1 if step < 200 => Event::JobSubmitted(NewJob {
+                    chain: None,
                     job_id: JobId(rng.random::<u64>().max(1)),
                     name: "m".into(),
                     workload: "noop".into(),

@@ -33,6 +33,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         ..Requirements::one(DeviceKind::Cpu)
     };
     let job = NewJob {
+        chain: None,
         job_id: JobId(99),
         name: "three".into(),
         workload: "noop".into(),
@@ -235,6 +236,29 @@ fn connect_all(core: &mut Core, names: &[&str], now: u64) -> Vec<Change> {
 
 /// Replicas, verdicts and accepted outputs survive a restart: a restored
 /// core finishes a half-verified task, and the store shows who was right.
+/// Handles an event, answering the comparisons it asks for as the
+/// coordinator does for workloads compared byte for byte; returns the
+/// changes to store.
+fn handle_comparing(core: &mut Core, event: Event, now: u64) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut events = vec![event];
+    while let Some(event) = events.pop() {
+        for action in core.handle(event, now) {
+            match action {
+                Action::Persist(change) => changes.push(change),
+                Action::CompareOutputs { task_id, outputs, .. } => {
+                    let classes = (0..outputs.len())
+                        .map(|r| outputs.iter().position(|o| *o == outputs[r]).unwrap() as u8)
+                        .collect();
+                    events.push(Event::OutputsCompared { task_id, outputs, classes });
+                }
+                _ => {}
+            }
+        }
+    }
+    changes
+}
+
 #[tokio::test]
 async fn replicas_and_verdicts_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,6 +269,7 @@ async fn replicas_and_verdicts_survive_a_restart() {
     let mut changes = Vec::new();
     changes.extend(connect_all(&mut core, &["a", "b", "liar"], 10));
     let job = NewJob {
+        chain: None,
         job_id: JobId(7),
         name: "checked".into(),
         workload: "noop".into(),
@@ -311,14 +336,14 @@ async fn replicas_and_verdicts_survive_a_restart() {
                 duration_ms: 5,
                 device: "cpu0".into(),
             };
-            changes.extend(persisted(&core.handle(done, now)));
+            changes.extend(handle_comparing(&mut core, done, now));
         }
         // Results are in before each heartbeat, so no lease goes unconfirmed twice.
         for name in ["a", "b", "liar"] {
             let heartbeat = Event::Heartbeat { worker_id: WorkerId(name.into()), held: vec![] };
-            changes.extend(persisted(&core.handle(heartbeat, now)));
+            changes.extend(handle_comparing(&mut core, heartbeat, now));
         }
-        changes.extend(persisted(&core.handle(Event::Tick, now)));
+        changes.extend(handle_comparing(&mut core, Event::Tick, now));
         core.check_invariants().unwrap();
     }
     store.apply(&changes).await.unwrap();
@@ -371,6 +396,7 @@ async fn the_device_of_a_commit_survives_a_restart_and_an_upgrade() {
     let connect = Event::WorkerConnected { worker_id: worker.clone(), offer: Offer::cpu(3), trust: 0, running: vec![] };
     let mut changes = persisted(&core.handle(connect, 10));
     let job = NewJob {
+        chain: None,
         job_id: JobId(5),
         name: "devices".into(),
         workload: "noop".into(),
@@ -431,4 +457,71 @@ async fn the_device_of_a_commit_survives_a_restart_and_an_upgrade() {
     let tasks = store.tasks(JobId(5)).await.unwrap();
     assert_eq!(devices(&tasks), [None, None, Some("cpu0".to_owned())], "{tasks:?}");
     assert_eq!(store.job(JobId(5)).await.unwrap().unwrap().state, JobState::Done);
+}
+
+/// A chained job stores only the tasks made so far, and a restarted core
+/// picks the chain up where it was: the next input is asked for again.
+#[tokio::test]
+async fn a_chained_job_resumes_from_the_store_at_its_next_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let first = store.blobs().put(b"window 0").unwrap();
+    let mut core = Core::new(Config::default());
+    let worker = WorkerId("w1".into());
+    let mut changes = persisted(&core.handle(
+        Event::WorkerConnected { worker_id: worker.clone(), offer: Offer::cpu(2), trust: 0, running: vec![] },
+        10,
+    ));
+    let job = NewJob {
+        chain: Some(3),
+        job_id: JobId(7),
+        name: "windows".into(),
+        workload: "nbody".into(),
+        spec_json: br#"{"job":{}}"#.to_vec(),
+        max_attempts: Some(2),
+        task_timeout_ms: None,
+        inputs: vec![first],
+        requirements: Requirements::one(DeviceKind::Cpu),
+        submitter: String::new(),
+        verify: iog_types::Verify::None,
+        sealed: false,
+        assets: Vec::new(),
+    };
+    let actions = core.handle(Event::JobSubmitted(job), 20);
+    changes.extend(persisted(&actions));
+    let Some(Action::Assign { task_id, token, .. }) =
+        actions.iter().find(|a| matches!(a, Action::Assign { .. })).cloned()
+    else {
+        panic!("window 0 is placed: {actions:?}")
+    };
+    let output = store.blobs().put(b"window 0 done").unwrap();
+    let commit =
+        Event::TaskSucceeded { worker_id: worker, task_id, token, output, duration_ms: 7, device: "cpu0".into() };
+    let actions = core.handle(commit, 30);
+    assert!(actions.iter().any(|a| matches!(a, Action::ChainInput { task_idx: 1, .. })), "{actions:?}");
+    changes.extend(persisted(&actions));
+    store.apply(&changes).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.job(JobId(7)).await.unwrap().unwrap().n_tasks, 3);
+    assert_eq!(store.tasks(JobId(7)).await.unwrap().len(), 1, "only the window made so far has a row");
+    let snapshot = store.load_snapshot().await.unwrap();
+    assert!(snapshot.jobs[0].chained);
+    let mut restored = Core::restore(Config::default(), snapshot, 1_000).unwrap();
+    restored.check_invariants().unwrap();
+    let actions = restored.handle(Event::Tick, 1_001);
+    let asked = actions.iter().find_map(|a| match a {
+        Action::ChainInput { task_idx, previous_input, previous_output, .. } => {
+            Some((*task_idx, *previous_input, *previous_output))
+        }
+        _ => None,
+    });
+    assert_eq!(asked, Some((1, first, output)));
+    // The next window is made and stored as it comes.
+    let next = store.blobs().put(b"window 1").unwrap();
+    let actions = restored.handle(Event::ChainInputReady { job_id: JobId(7), task_idx: 1, input: next }, 1_002);
+    store.apply(&persisted(&actions)).await.unwrap();
+    let tasks = store.tasks(JobId(7)).await.unwrap();
+    assert_eq!((tasks.len(), tasks[1].input), (2, next));
 }

@@ -331,11 +331,15 @@ pub fn reference_render(file: &Path) -> (u32, u32, Vec<u8>) {
 pub fn reference(file: &Path) -> (Vec<iog_types::BlobId>, Vec<u8>) {
     let spec = iog_workloads::parse_job_file(&std::fs::read_to_string(file).unwrap(), file.parent().unwrap()).unwrap();
     let workload = spec.workload().unwrap();
-    let outputs: Vec<Vec<u8>> = iog_workloads::plan(&workload)
-        .unwrap()
-        .iter()
-        .map(|input| iog_workloads::run_task(input).unwrap().output)
-        .collect();
+    let mut inputs = iog_workloads::plan(&workload).unwrap();
+    let mut outputs: Vec<Vec<u8>> = inputs.iter().map(|input| iog_workloads::run_task(input).unwrap().output).collect();
+    // A chained job's tasks are made one after another from the last output.
+    for task_idx in 1..iog_workloads::chain_length(&workload).unwrap_or(0) {
+        let last = task_idx as usize - 1;
+        let input = iog_workloads::next_input(&workload, task_idx, &inputs[last], &outputs[last]).unwrap();
+        outputs.push(iog_workloads::run_task(&input).unwrap().output);
+        inputs.push(input);
+    }
     let digests = outputs.iter().map(|output| iog_types::BlobId::of(output)).collect();
     let durations = vec![1; outputs.len()];
     let artifacts = iog_workloads::assemble(&workload, &outputs, &durations).unwrap();
