@@ -24,6 +24,8 @@ struct Job {
     submitter: String,
     task_timeout_ms: Option<u64>,
     verify: Verify,
+    /// Its tasks are made one after another, each from the one before.
+    chained: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +104,8 @@ impl DurableModel {
                 if self.jobs.contains_key(&job.job_id) {
                     return Err(Violation::new("store-consistent", format!("job {} created twice", job.job_id)));
                 }
-                let n_tasks = job.inputs.len() as u32;
+                let n_made = job.inputs.len() as u32;
+                let n_tasks = job.chain.unwrap_or(n_made);
                 self.jobs.insert(
                     job.job_id,
                     Job {
@@ -114,9 +117,10 @@ impl DurableModel {
                         submitter: job.submitter.clone(),
                         task_timeout_ms: job.task_timeout_ms,
                         verify: job.verify,
+                        chained: job.chain.is_some(),
                     },
                 );
-                for (task_idx, input) in (0..n_tasks).zip(&job.inputs) {
+                for (task_idx, input) in (0..n_made).zip(&job.inputs) {
                     self.tasks.insert(TaskId::new(job.job_id, task_idx), Task::queued(*input));
                 }
             }
@@ -125,6 +129,22 @@ impl DurableModel {
                     Violation::new("store-consistent", format!("replica {task_id} of an unknown job"))
                 })?;
                 let (task_idx, replica) = iog_types::replica_of(job.n_tasks, task_id.task_idx);
+                if job.chained && replica == 0 {
+                    // `chain-in-order`: the next task of a chain is made
+                    // only once the one before is settled.
+                    let before =
+                        task_idx.checked_sub(1).and_then(|idx| self.tasks.get(&TaskId::new(task_id.job_id, idx)));
+                    if job.state != JobState::Running || before.is_none_or(|task| task.verified_output.is_none()) {
+                        return Err(Violation::new(
+                            "chain-in-order",
+                            format!("{task_id} made before the task before it was settled"),
+                        ));
+                    }
+                    if self.tasks.insert(*task_id, Task::queued(*input)).is_some() {
+                        return Err(Violation::new("store-consistent", format!("{task_id} made twice")));
+                    }
+                    return Ok(());
+                }
                 if job.state != JobState::Running || replica == 0 || replica >= job.verify.replicas_max() {
                     return Err(Violation::new(
                         "replicas",
@@ -316,7 +336,7 @@ impl DurableModel {
                 continue;
             }
             snapshot.jobs.push(RestoredJob {
-                chained: false,
+                chained: job.chained,
                 job_id: *job_id,
                 state: job.state,
                 max_attempts: job.max_attempts,
@@ -382,6 +402,11 @@ impl DurableModel {
             .range(TaskId::new(job_id, 0)..=TaskId::new(job_id, u32::MAX))
             .map(|(task_id, task)| (*task_id, task.state, task.holder.as_ref()))
             .collect()
+    }
+
+    /// The stored input of a task (or replica), if it was made.
+    pub fn input(&self, task_id: TaskId) -> Option<BlobId> {
+        self.tasks.get(&task_id).map(|task| task.input)
     }
 
     /// A job's tasks in plan order (replicas not counted).

@@ -32,7 +32,7 @@ impl fmt::Display for Violation {
 impl std::error::Error for Violation {}
 
 /// Every rule the simulator checks, with the sentence it stands for.
-pub const RULES: [(&str, &str); 22] = [
+pub const RULES: [(&str, &str); 23] = [
     ("commit-once", "a task is committed at most once"),
     ("result-stable", "a committed result never changes"),
     ("fencing", "a commit comes from the task's current lease, and each lease's token is larger than the last"),
@@ -59,8 +59,14 @@ pub const RULES: [(&str, &str); 22] = [
     ("replicas", "a replica runs its task's input, within its job's replica limit, on a worker of its own"),
     ("verify-once", "a task is settled at most once"),
     (
+        "chain-in-order",
+        "a chained job's next task is made only once the one before is settled, from that task's stored input and \
+         accepted output",
+    ),
+    (
         "verify",
-        "a verdict judges committed replicas, each once, valid exactly when its output agrees with the accepted one (the same bytes, or the same result computed in other precision)",
+        "a verdict judges committed replicas, each once, valid exactly when its output agrees with the accepted one \
+         (the same bytes, or the same result computed in other precision)",
     ),
     (
         "quorum",

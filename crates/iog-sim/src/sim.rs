@@ -152,6 +152,10 @@ pub struct SimConfig {
     pub gang_per_mille: u32,
     /// Most tasks of a gang job.
     pub gang_size_max: u32,
+    /// Jobs that are not gangs and are chained, in parts per thousand:
+    /// their tasks are made one after another, each from the accepted
+    /// output of the one before. Part of the workload, not a fault.
+    pub chained_per_mille: u32,
     /// Jobs that bound one run of a task (`task_timeout_ms`, 1–3 s of
     /// virtual time), in parts per thousand; a lease past it lapses.
     pub task_timeout_per_mille: u32,
@@ -188,6 +192,7 @@ impl Default for SimConfig {
             n_jobs: 4,
             tasks_per_job: 25,
             gang_per_mille: 250,
+            chained_per_mille: 150,
             gang_size_max: 6,
             task_timeout_per_mille: 250,
             slots: 2,
@@ -433,6 +438,14 @@ enum Ev {
         passed: bool,
         coordinator: u64,
     },
+    /// The coordinator made a chained job's next input (dropped if the
+    /// coordinator restarted since it began).
+    ChainInputReady {
+        job_id: JobId,
+        task_idx: u32,
+        input: BlobId,
+        coordinator: u64,
+    },
     /// The coordinator's comparison of a task's replicas is done (dropped
     /// if the coordinator restarted since it began).
     OutputsCompared {
@@ -448,6 +461,12 @@ enum Ev {
 /// a replayed output of another job's task is wrong too.
 fn task_input(job_id: JobId, task_idx: u32) -> BlobId {
     BlobId::of(&[job_id.0.to_le_bytes(), u64::from(task_idx).to_le_bytes()].concat())
+}
+
+/// The input a chained job's next task gets from the accepted output of
+/// the one before.
+fn chain_next(previous_output: BlobId) -> BlobId {
+    BlobId::of(&[&previous_output.0[..], b"next window"].concat())
 }
 
 struct World {
@@ -499,6 +518,8 @@ struct World {
     cheat_rng: ChaCha8Rng,
     /// The jobs that are gangs.
     gangs: BTreeSet<JobId>,
+    /// The jobs that are chained.
+    chained: BTreeSet<JobId>,
     acked: BTreeSet<JobId>,
     lease_owner: BTreeMap<(TaskId, LeaseToken), WorkerId>,
     stats: Stats,
@@ -580,6 +601,14 @@ impl World {
             is_gang.iter().map(|&gang| if gang { gang_size } else { config.tasks_per_job }).collect();
         let gangs: BTreeSet<JobId> =
             is_gang.iter().zip(&jobs).filter(|(gang, _)| **gang).map(|(_, job_id)| *job_id).collect();
+        // Which jobs are chained, from a stream of its own.
+        let mut chain_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6368_6169_6e73);
+        let chained: BTreeSet<JobId> = is_gang
+            .iter()
+            .zip(&jobs)
+            .filter(|(gang, _)| !**gang && roll(&mut chain_rng, config.chained_per_mille))
+            .map(|(_, job_id)| *job_id)
+            .collect();
         // And so does each job's verification policy: every job draws one,
         // and gangs then verify nothing, as the core requires.
         let mut verify_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7665_7269_6679);
@@ -667,6 +696,7 @@ impl World {
             job_index,
             cheat_rng,
             gangs,
+            chained,
             acked: BTreeSet::new(),
             lease_owner: BTreeMap::new(),
             stats,
@@ -886,6 +916,12 @@ impl World {
                 let detail = if passed { String::new() } else { "a sample differs".to_owned() };
                 self.coord_step(Event::SpotChecked { task_id, passed, detail })
             }
+            Ev::ChainInputReady { job_id, task_idx, input, coordinator } => {
+                if self.core.is_none() || coordinator != self.coord_incarnation {
+                    return Ok(());
+                }
+                self.coord_step(Event::ChainInputReady { job_id, task_idx, input })
+            }
             Ev::OutputsCompared { task_id, outputs, classes, coordinator } => {
                 if self.core.is_none() || coordinator != self.coord_incarnation {
                     return Ok(());
@@ -974,10 +1010,12 @@ impl World {
         }
         let gang = if self.gangs.contains(&job_id) { " (a gang)" } else { "" };
         self.record(3, || format!("submit {job_id}{gang}"));
-        let inputs = (0..self.job_tasks[job_idx as usize]).map(|idx| task_input(job_id, idx)).collect();
+        let chain = self.chained.contains(&job_id).then_some(self.job_tasks[job_idx as usize]);
+        let n_planned = if chain.is_some() { 1 } else { self.job_tasks[job_idx as usize] };
+        let inputs = (0..n_planned).map(|idx| task_input(job_id, idx)).collect();
         let gang_latency_ms_max = self.gangs.contains(&job_id).then_some(SIM_GANG_LATENCY_MS_MAX);
         let job = NewJob {
-            chain: None,
+            chain,
             job_id,
             name: format!("sim-{job_idx}"),
             workload: "sim".into(),
@@ -1278,6 +1316,11 @@ impl World {
     fn input_of(&self, task_id: TaskId) -> BlobId {
         let idx = *self.job_index.get(&task_id.job_id).expect("the core knows only the simulator's jobs");
         let (task_idx, _) = replica_of(self.job_tasks[idx], task_id.task_idx);
+        if self.chained.contains(&task_id.job_id) && task_idx > 0 {
+            // Made from the task before's result, as stored.
+            let made = self.durable.input(TaskId::new(task_id.job_id, task_idx));
+            return made.expect("a chained task is asked about once it is made");
+        }
         task_input(task_id.job_id, task_idx)
     }
 
@@ -1325,12 +1368,23 @@ impl World {
                 let delay = self.rng.random_range(1..20);
                 self.at(delay, Ev::SpotChecked { task_id, passed, coordinator: self.coord_incarnation });
             }
-            // The simulated jobs are not chained.
-            Action::ChainInput { job_id, task_idx, .. } => {
-                return Err(Violation::new(
-                    "store-consistent",
-                    format!("{job_id} is not chained, yet task {task_idx}'s input was asked for"),
-                ));
+            Action::ChainInput { job_id, task_idx, previous_input, previous_output } => {
+                // The coordinator makes the next input from the task
+                // before's input and accepted output, as stored.
+                let before = TaskId::new(job_id, task_idx.wrapping_sub(1));
+                let stored = (self.durable.input(before), self.durable.verified_output(before));
+                if !self.chained.contains(&job_id) || stored != (Some(previous_input), Some(previous_output)) {
+                    return Err(Violation::new(
+                        "chain-in-order",
+                        format!(
+                            "{job_id}'s task {task_idx} asked for from {previous_output}; the store has {stored:?}"
+                        ),
+                    ));
+                }
+                let input = chain_next(previous_output);
+                let delay = self.rng.random_range(1..20);
+                let coordinator = self.coord_incarnation;
+                self.at(delay, Ev::ChainInputReady { job_id, task_idx, input, coordinator });
             }
             Action::CompareOutputs { task_id, input, outputs } => {
                 // Simulated outputs agree when they are the same bytes, or

@@ -37,6 +37,9 @@ struct Args {
     /// distinct workers, or none).
     #[arg(long, default_value_t = SimConfig::default().gang_per_mille)]
     gang_per_mille: u32,
+    /// Jobs that are chained (tasks made one after another), per mille.
+    #[arg(long, default_value_t = SimConfig::default().chained_per_mille)]
+    chained_per_mille: u32,
     /// Longest a waiting gang holds devices, in ms.
     #[arg(long, default_value_t = SimConfig::default().core.gang_reserve_ms)]
     gang_reserve_ms: u64,
@@ -174,6 +177,7 @@ fn main() -> ExitCode {
         n_jobs: args.jobs,
         tasks_per_job: args.tasks_per_job,
         gang_per_mille: args.gang_per_mille,
+        chained_per_mille: args.chained_per_mille,
         core_check_every: args.core_check_every,
         trace: args.trace,
         faults: Faults { owner_return_per_mille: args.owner_return_per_mille, ..Faults::default() },
