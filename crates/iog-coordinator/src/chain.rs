@@ -4,8 +4,6 @@
 //! engine as `Event::ChainInputReady` (or `Event::ChainInputFailed` when
 //! the workload cannot make it).
 
-use std::time::Duration;
-
 use anyhow::Context;
 use iog_core::Event;
 use iog_store::Store;
@@ -14,12 +12,10 @@ use tokio::sync::mpsc;
 
 use crate::engine::Command;
 
-/// Tries of a step that cannot read or write its blobs (the coordinator's
-/// trouble, not the job's), a second apart. After the last the core asks
-/// again (`spot_check_timeout_ms`), and fails the job after three asks.
-const TRIES_MAX: u32 = 5;
-
-/// Makes task `task_idx`'s input and reports it to the engine (if it still runs).
+/// Makes task `task_idx`'s input and reports it to the engine (if it
+/// still runs). A store error is tried again a few times (the core asks
+/// again after `spot_check_timeout_ms`, and fails the job after three
+/// asks); a workload that cannot make the input fails the job.
 pub(crate) async fn make_and_report(
     store: Store,
     engine: mpsc::WeakSender<Command>,
@@ -28,27 +24,20 @@ pub(crate) async fn make_and_report(
     previous_input: BlobId,
     previous_output: BlobId,
 ) {
-    for attempt in 1..=TRIES_MAX {
-        let event = match make(&store, job_id, task_idx, previous_input, previous_output).await {
-            Ok(Ok(input)) => {
+    let what = format!("input of {job_id}'s task {task_idx}");
+    crate::spot::report_with_tries(engine, &what, || async {
+        Ok(match make(&store, job_id, task_idx, previous_input, previous_output).await? {
+            Ok(input) => {
                 tracing::info!(job_id = %job_id, task_idx, input = %input, "next task of the chain made");
                 Event::ChainInputReady { job_id, task_idx, input }
             }
-            Ok(Err(reason)) => {
+            Err(reason) => {
                 tracing::warn!(job_id = %job_id, task_idx, reason, "next task of the chain cannot be made");
                 Event::ChainInputFailed { job_id, task_idx, reason }
             }
-            Err(err) => {
-                tracing::error!(job_id = %job_id, task_idx, attempt, error = format!("{err:#}"), "chain step could not run");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if let Some(engine) = engine.upgrade() {
-            let _ = engine.send(Command::Event { event, blob: None }).await;
-        }
-        return;
-    }
+        })
+    })
+    .await;
 }
 
 /// The stored next input, or why the workload cannot make it (the inner
@@ -61,7 +50,8 @@ async fn make(
     previous_output: BlobId,
 ) -> anyhow::Result<Result<BlobId, String>> {
     let job = store.job(job_id).await?.with_context(|| format!("job {job_id} is missing"))?;
-    let input = store.get_blob(previous_input).await?.with_context(|| format!("input blob {previous_input} is missing"))?;
+    let input =
+        store.get_blob(previous_input).await?.with_context(|| format!("input blob {previous_input} is missing"))?;
     let output =
         store.get_blob(previous_output).await?.with_context(|| format!("output blob {previous_output} is missing"))?;
     let made = tokio::task::spawn_blocking(move || {

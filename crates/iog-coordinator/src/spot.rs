@@ -19,6 +19,30 @@ use crate::engine::Command;
 /// after three asks.
 const CHECK_TRIES_MAX: u32 = 5;
 
+/// Runs `work` until it gives its event, at most [`CHECK_TRIES_MAX`] times
+/// a second apart, and sends the event to the engine (if it still runs).
+/// `what` names the work in the log.
+pub(crate) async fn report_with_tries<F, Fut>(engine: mpsc::WeakSender<Command>, what: &str, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Event>>,
+{
+    for attempt in 1..=CHECK_TRIES_MAX {
+        match work().await {
+            Ok(event) => {
+                if let Some(engine) = engine.upgrade() {
+                    let _ = engine.send(Command::Event { event, blob: None }).await;
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::error!(what, attempt, error = format!("{err:#}"), "coordinator-side work could not run");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Checks one run and reports the outcome to the engine (if it still runs).
 pub(crate) async fn check_and_report(
     store: Store,
@@ -28,26 +52,17 @@ pub(crate) async fn check_and_report(
     output: BlobId,
     seed: u64,
 ) {
-    for attempt in 1..=CHECK_TRIES_MAX {
-        match check(&store, input, output, seed).await {
-            Ok(spot) => {
-                if spot.passed {
-                    tracing::debug!(task_id = %task_id, detail = spot.detail, "spot check passed");
-                } else {
-                    tracing::warn!(task_id = %task_id, detail = spot.detail, "spot check failed");
-                }
-                let event = Event::SpotChecked { task_id, passed: spot.passed, detail: spot.detail };
-                if let Some(engine) = engine.upgrade() {
-                    let _ = engine.send(Command::Event { event, blob: None }).await;
-                }
-                return;
-            }
-            Err(err) => {
-                tracing::error!(task_id = %task_id, attempt, error = format!("{err:#}"), "spot check could not run");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+    let what = format!("spot check of {task_id}");
+    report_with_tries(engine, &what, || async {
+        let spot = check(&store, input, output, seed).await?;
+        if spot.passed {
+            tracing::debug!(task_id = %task_id, detail = spot.detail, "spot check passed");
+        } else {
+            tracing::warn!(task_id = %task_id, detail = spot.detail, "spot check failed");
         }
-    }
+        Ok(Event::SpotChecked { task_id, passed: spot.passed, detail: spot.detail })
+    })
+    .await;
 }
 
 /// Compares a task's replicas' outputs and reports which agree to the
@@ -59,22 +74,13 @@ pub(crate) async fn compare_and_report(
     input: BlobId,
     outputs: Vec<BlobId>,
 ) {
-    for attempt in 1..=CHECK_TRIES_MAX {
-        match compare(&store, input, &outputs).await {
-            Ok(classes) => {
-                tracing::info!(task_id = %task_id, ?classes, "replicas' differing outputs compared");
-                let event = Event::OutputsCompared { task_id, outputs, classes };
-                if let Some(engine) = engine.upgrade() {
-                    let _ = engine.send(Command::Event { event, blob: None }).await;
-                }
-                return;
-            }
-            Err(err) => {
-                tracing::error!(task_id = %task_id, attempt, error = format!("{err:#}"), "comparison could not run");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
+    let what = format!("comparison of {task_id}'s replicas");
+    report_with_tries(engine, &what, || async {
+        let classes = compare(&store, input, &outputs).await?;
+        tracing::info!(task_id = %task_id, ?classes, "replicas' differing outputs compared");
+        Ok(Event::OutputsCompared { task_id, outputs: outputs.clone(), classes })
+    })
+    .await;
 }
 
 /// Each output's class: the first output it agrees with
