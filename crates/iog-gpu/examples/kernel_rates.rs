@@ -2,24 +2,40 @@
 //! found (software ones included):
 //!
 //! ```text
-//! cargo run --release -p iog-gpu --example kernel_rates [-- NONCES]
+//! cargo run --release -p iog-gpu --example kernel_rates [-- NONCES [SAMPLES]]
 //! ```
 //!
 //! Each search covers NONCES nonces (default 2^24) at a difficulty that
-//! finds a handful, after one warm-up search of a tenth as many.
+//! finds a handful, after one warm-up search of a tenth as many. Each sim
+//! task (the default `option` and `slab` models) draws SAMPLES samples
+//! (default 2^24): on the CPU as a worker runs it (its 64 blocks on all
+//! threads), on the GPU the kernel alone, after a warm-up task of a tenth
+//! as many; two of the kernel's blocks are checked against the CPU's.
 
 use std::time::Instant;
 
 use iog_gpu::{DiscoverOptions, Gpu};
 use iog_workloads::hash::{HashAlgorithm, search_range};
-use iog_workloads::{Accelerator, HashSearch};
+use iog_workloads::sim::{OptionModel, SIM_BLOCKS, SimSpec, SlabModel};
+use iog_workloads::{Accelerator, HashSearch, SimKernelTask, SimModel, WorkloadSpec};
 
 fn main() {
     let nonces: u64 = std::env::args().nth(1).map_or(1 << 24, |text| text.parse().expect("NONCES is a number"));
+    let samples: u64 = std::env::args().nth(2).map_or(1 << 24, |text| text.parse().expect("SAMPLES is a number"));
     let discovery = iog_gpu::discover(DiscoverOptions { software: true });
     for note in &discovery.notes {
         eprintln!("{note}");
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let gpus: Vec<(String, Gpu)> = discovery
+        .adapters
+        .iter()
+        .enumerate()
+        .map(|(idx, adapter)| {
+            let gpu = Gpu::open(&format!("gpu{idx}"), adapter).expect("the kernels compile");
+            (format!("{} ({})", adapter.model(), adapter.backend()), gpu)
+        })
+        .collect();
     println!("| kernel | device | nonces | seconds | hashes/s |");
     println!("|---|---|---|---|---|");
     for algorithm in [HashAlgorithm::Sha256d, HashAlgorithm::Blake3] {
@@ -33,19 +49,62 @@ fn main() {
         let started = Instant::now();
         let cpu = search_range(algorithm, search.data, 0, nonces, search.difficulty_bits);
         let seconds = started.elapsed().as_secs_f64();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         row(algorithm, &format!("CPU, {cores} threads"), nonces, seconds);
-        for (idx, adapter) in discovery.adapters.iter().enumerate() {
-            let gpu = Gpu::open(&format!("gpu{idx}"), adapter).expect("the kernels compile");
+        for (device, gpu) in &gpus {
             let warm = HashSearch { nonce_count: (nonces / 10).max(1), ..search };
             gpu.hash_search(&warm).expect("the warm-up runs");
             let started = Instant::now();
             let finds = gpu.hash_search(&search).expect("the kernel runs").expect("the kernel takes this search");
             let seconds = started.elapsed().as_secs_f64();
             assert_eq!(finds, cpu, "the kernel finds what the CPU finds");
-            row(algorithm, &format!("{} ({})", adapter.model(), adapter.backend()), nonces, seconds);
+            row(algorithm, device, nonces, seconds);
         }
     }
+    println!();
+    println!("| sim model | device | samples | seconds | samples/s |");
+    println!("|---|---|---|---|---|");
+    for (name, model) in
+        [("option", SimModel::Option(OptionModel::default())), ("slab", SimModel::Slab(SlabModel::default()))]
+    {
+        let spec = WorkloadSpec::Sim(SimSpec {
+            model: name.to_owned(),
+            tasks: 1,
+            samples_per_task: samples,
+            seed: 1,
+            option: None,
+            slab: None,
+        });
+        let input = iog_workloads::plan(&spec).expect("the spec plans").remove(0);
+        let started = Instant::now();
+        iog_workloads::run_task(&input).expect("the task runs");
+        let seconds = started.elapsed().as_secs_f64();
+        sim_row(name, &format!("CPU, {cores} threads"), samples, seconds);
+        let task = SimKernelTask { model, stream: 1, samples, block_len: samples.div_ceil(SIM_BLOCKS) };
+        for (device, gpu) in &gpus {
+            let warm = SimKernelTask {
+                samples: (samples / 10).max(1),
+                block_len: (samples / 10).max(1).div_ceil(SIM_BLOCKS),
+                ..task
+            };
+            gpu.sim_blocks(&warm).expect("the warm-up runs");
+            let started = Instant::now();
+            let blocks = gpu.sim_blocks(&task).expect("the kernel runs").expect("the kernel takes this task");
+            let seconds = started.elapsed().as_secs_f64();
+            for block in [0, SIM_BLOCKS - 1] {
+                let expected = task.cpu_block(block);
+                assert!(
+                    model.tolerance().blocks_agree(&blocks[block as usize], &expected),
+                    "block {block}: {:?}, the CPU {expected:?}",
+                    blocks[block as usize]
+                );
+            }
+            sim_row(name, device, samples, seconds);
+        }
+    }
+}
+
+fn sim_row(model: &str, device: &str, samples: u64, seconds: f64) {
+    println!("| {model} | {device} | {samples} | {seconds:.3} | {:.3e} |", samples as f64 / seconds);
 }
 
 fn row(algorithm: HashAlgorithm, device: &str, nonces: u64, seconds: f64) {

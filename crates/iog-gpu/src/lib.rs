@@ -4,21 +4,25 @@
 //! [`discover`] lists the adapters wgpu can open; [`merge`] folds them into
 //! the worker's device list beside NVML's view, so that one GPU seen by
 //! both counts once; [`Gpu::open`] compiles the kernels on one adapter and
-//! gives an [`iog_workloads::Accelerator`], whose results are the same
-//! bytes as the CPU path's.
+//! gives an [`iog_workloads::Accelerator`], whose results are the CPU
+//! path's: the same bytes for a hash search, sums within the workload's
+//! tolerance for a sim task (the kernels compute in `f32`).
 //!
 //! Software adapters (Mesa's llvmpipe, Microsoft's WARP) run on the CPU:
 //! they are left out unless asked for, as tests on machines without a GPU
 //! do.
 
 mod hash;
+mod sim;
+
+pub use sim::U64Ops;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use iog_types::{Device, DeviceKind};
-use iog_workloads::{AccelError, Accelerator, HashFinds, HashSearch};
+use iog_workloads::{AccelError, Accelerator, HashFinds, HashSearch, SimBlock, SimKernelTask};
 
 /// What [`discover`] looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -285,6 +289,7 @@ pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     hash: hash::HashKernels,
+    sim: sim::SimKernels,
     /// The first error the device reported outside a call that returns one.
     error: Arc<Mutex<Option<String>>>,
     /// One kernel at a time: the readback buffers are per call, but a
@@ -318,6 +323,7 @@ impl Gpu {
         let scopes = [wgpu::ErrorFilter::Validation, wgpu::ErrorFilter::Internal, wgpu::ErrorFilter::OutOfMemory]
             .map(|filter| device.push_error_scope(filter));
         let hash = hash::HashKernels::new(&device);
+        let sim = sim::SimKernels::new(&device);
         for scope in scopes.into_iter().rev() {
             if let Some(err) = pollster::block_on(scope.pop()) {
                 return Err(open_error(format!("the kernels do not compile: {err}")));
@@ -332,10 +338,13 @@ impl Gpu {
             device,
             queue,
             hash,
+            sim,
             error,
             busy: Mutex::new(()),
         };
-        hash::self_test(&gpu).map_err(|err| open_error(format!("the kernels fail their self-test: {err}")))?;
+        hash::self_test(&gpu)
+            .and_then(|()| sim::self_test(&gpu))
+            .map_err(|err| open_error(format!("the kernels fail their self-test: {err}")))?;
         Ok(gpu)
     }
 
@@ -349,10 +358,24 @@ impl Gpu {
         &self.model
     }
 
+    /// The sim kernel's 64-bit integer arithmetic (emulated on 32-bit
+    /// words) run on the device for each pair, for checking against
+    /// [`U64Ops::cpu`].
+    pub fn sim_u64_ops(&self, pairs: &[(u64, u64)]) -> Result<Vec<U64Ops>, GpuError> {
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        sim::u64_ops(self, pairs)
+    }
+
     /// Waits for the queue, then reads a mapped buffer's words.
     fn read(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, GpuError> {
+        self.read_bytes(buffer, buffer.size())
+    }
+
+    /// Waits for the queue, then reads the first `bytes` of a mapped
+    /// buffer as words.
+    fn read_bytes(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u32>, GpuError> {
         let (sender, receiver) = std::sync::mpsc::channel();
-        buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+        buffer.slice(..bytes).map_async(wgpu::MapMode::Read, move |result| {
             let _ = sender.send(result);
         });
         self.device
@@ -365,7 +388,7 @@ impl Gpu {
             .map_err(|err| GpuError::Device(format!("{}: read back the kernel's results: {err}", self.name)))?;
         let words = {
             let view = buffer
-                .slice(..)
+                .slice(..bytes)
                 .get_mapped_range()
                 .map_err(|err| GpuError::Device(format!("{}: read back the kernel's results: {err}", self.name)))?;
             bytemuck::cast_slice::<u8, u32>(&view).to_vec()
@@ -392,6 +415,11 @@ impl Accelerator for Gpu {
         // A search that panicked left nothing shared behind but the lock.
         let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         hash::search(self, search).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
+    }
+
+    fn sim_blocks(&self, task: &SimKernelTask) -> Result<Option<Vec<SimBlock>>, AccelError> {
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        sim::blocks(self, task).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
     }
 }
 
