@@ -29,9 +29,7 @@ impl Tamper {
             | Cheat::OtherSeed
             | Cheat::Replay
             | Cheat::Collude
-            | Cheat::OtherPrecision) => {
-                Some(Tamper { cheat, last_output: Arc::new(Mutex::new(None)) })
-            }
+            | Cheat::OtherPrecision) => Some(Tamper { cheat, last_output: Arc::new(Mutex::new(None)) }),
             _ => None,
         }
     }
