@@ -15,6 +15,10 @@ use crate::verify::{self, Verdict};
 /// Times a spot check is asked for before its job fails for want of it.
 const SPOT_ASKS_MAX: u32 = 3;
 
+/// Most tasks of a chained job (one after another, so far more than any
+/// real chain; it bounds what the core keeps per chained job).
+pub const CHAIN_TASKS_MAX: u32 = 1_000_000;
+
 /// Ready tasks of a job looked at to find one a free worker may run, when
 /// the first would run on a worker that ran another replica of its task.
 const REPLICA_SCAN_MAX: usize = 64;
@@ -44,6 +48,9 @@ pub enum RestoreError {
     TaskOfUnknownJob(TaskId),
     LeasedWithoutHolder(TaskId),
     MissingTask(TaskId),
+    /// A chained job's last task made is settled but none of its runs
+    /// holds the accepted result the next task is made from.
+    ChainWithoutResult(TaskId),
 }
 
 impl std::error::Error for RestoreError {}
@@ -58,6 +65,9 @@ impl std::fmt::Display for RestoreError {
                 write!(f, "stored task {id} is leased but names no holder")
             }
             RestoreError::MissingTask(id) => write!(f, "stored job lacks its task {id}"),
+            RestoreError::ChainWithoutResult(id) => {
+                write!(f, "stored chained job's task {id} is settled but no run of it holds the accepted result")
+            }
         }
     }
 }
@@ -458,9 +468,10 @@ impl Core {
                 let task = restored_verdicts.get(&job.replica_id(*job_id, last, r))?;
                 Some(*task)
             });
-            if let Some((input, output)) = accepted {
-                core.chain_reissue.push((*job_id, job.n_created, input, output));
-            }
+            let Some((input, output)) = accepted else {
+                return Err(RestoreError::ChainWithoutResult(TaskId::new(*job_id, last)));
+            };
+            core.chain_reissue.push((*job_id, job.n_created, input, output));
         }
         // A replicated task whose runs have all committed but that is not
         // settled was waiting for the shell's comparison of their outputs,
@@ -1081,6 +1092,10 @@ impl Core {
         }
         if job.inputs.is_empty() || job.chain == Some(0) {
             out.push(reject("a job needs at least one task".to_owned()));
+            return;
+        }
+        if job.chain.is_some_and(|n| n > CHAIN_TASKS_MAX) {
+            out.push(reject(format!("a chained job has at most {CHAIN_TASKS_MAX} tasks")));
             return;
         }
         if job.chain.is_some() && job.inputs.len() != 1 {

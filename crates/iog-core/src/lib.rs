@@ -18,7 +18,7 @@ pub mod reputation;
 pub mod verify;
 
 pub use config::{Config, TASK_TIMEOUT_DEFAULT_MS};
-pub use core::{COORD_ERROR_SETTLED, Core, RestoreError};
+pub use core::{CHAIN_TASKS_MAX, COORD_ERROR_SETTLED, Core, RestoreError};
 pub use event::{Action, Change, CommitOutcome, Event, NewJob, RunningTask, ValidResult, WrongResult};
 pub use model::{ChallengeRecord, JobView, RestoredJob, RestoredTask, Snapshot, TaskView, WorkerRecord, WorkerView};
 pub use payments::{

@@ -96,17 +96,21 @@ pub(crate) fn by_class(outputs: &[BlobId], classes: &[u8]) -> Vec<Option<BlobId>
 }
 
 /// Checks the core asked the shell for and is waiting on: how many times
-/// each was asked, and when to ask again.
+/// each was asked, and when to ask again. Only an ask's latest deadline
+/// counts: one asked again (a new round of replicas compared, say) is not
+/// asked early by the deadline of the round before.
 #[derive(Debug, Default)]
 pub(crate) struct Asks {
-    pending: HashMap<TaskId, u32>,
+    /// Asks so far, and the deadline of the latest.
+    pending: HashMap<TaskId, (u32, UnixMs)>,
     deadlines: BTreeSet<(UnixMs, TaskId)>,
 }
 
 impl Asks {
     /// Records one more ask for `id`, to be asked again at `due_ms`.
     pub(crate) fn ask(&mut self, id: TaskId, due_ms: UnixMs) {
-        *self.pending.entry(id).or_default() += 1;
+        let entry = self.pending.entry(id).or_insert((0, due_ms));
+        *entry = (entry.0 + 1, due_ms);
         self.deadlines.insert((due_ms, id));
     }
 
@@ -120,8 +124,8 @@ impl Asks {
         self.pending.contains_key(&id)
     }
 
-    /// The asks due by `now` that still wait for their answer, each with
-    /// how many times it was asked.
+    /// The asks whose latest deadline passed by `now` and that still wait
+    /// for their answer, each with how many times it was asked.
     pub(crate) fn overdue(&mut self, now: UnixMs) -> Vec<(TaskId, u32)> {
         let mut due = Vec::new();
         while let Some(&(due_ms, id)) = self.deadlines.first() {
@@ -129,7 +133,9 @@ impl Asks {
                 break;
             }
             self.deadlines.pop_first();
-            if let Some(&asks) = self.pending.get(&id) {
+            if let Some(&(asks, latest_ms)) = self.pending.get(&id)
+                && latest_ms == due_ms
+            {
                 due.push((id, asks));
             }
         }

@@ -246,8 +246,14 @@ fn chains_that_cannot_work_are_refused() {
     let two_inputs = NewJob { inputs: vec![BlobId::of(b"0"), BlobId::of(b"1")], ..chained(1, 3, Verify::None) };
     let sealed = NewJob { sealed: true, ..chained(2, 3, Verify::None) };
     let empty = chained(3, 0, Verify::None);
-    for (job, words) in [(two_inputs, "first task's input only"), (sealed, "cannot be sealed"), (empty, "at least one")]
-    {
+    let endless = chained(4, iog_core::CHAIN_TASKS_MAX + 1, Verify::None);
+    let cases = [
+        (two_inputs, "first task's input only"),
+        (sealed, "cannot be sealed"),
+        (empty, "at least one"),
+        (endless, "at most 1000000 tasks"),
+    ];
+    for (job, words) in cases {
         let actions = core.handle(Event::JobSubmitted(job), 1);
         let refused = actions.iter().find_map(|action| match action {
             Action::JobRejected { reason, .. } => Some(reason.clone()),

@@ -279,6 +279,12 @@ impl SimTask {
         self.gpu
     }
 
+    /// How far its results may differ: the model's tolerance when it asked
+    /// for a GPU (whose kernels sum in `f32`), none (bit for bit) when not.
+    pub(crate) fn tolerance(&self) -> Option<Tolerance> {
+        self.gpu.then(|| self.model.tolerance())
+    }
+
     /// The task as a kernel sees it.
     fn kernel(&self) -> SimKernelTask {
         SimKernelTask {
@@ -374,12 +380,14 @@ impl SimModel {
     ///   smooth function of its draws, so `f32` moves each by about 10⁻⁶ of
     ///   itself.
     /// - `slab`: particles get through or not, so a rounding error can turn
-    ///   a whole sample: 10⁻³ relative, or 8 particles in a block,
-    ///   whichever is larger.
+    ///   a whole sample: 10⁻³ relative, plus 2 particles in a block.
+    ///
+    /// Only tasks that asked for a GPU are compared within it; the CPU path
+    /// is bit-exact, and CPU tasks agree bit for bit.
     pub fn tolerance(&self) -> Tolerance {
         match self {
             SimModel::Option(_) => Tolerance { relative: 1e-4, samples: 0, sample_max: 0.0 },
-            SimModel::Slab(_) => Tolerance { relative: 1e-3, samples: 8, sample_max: 1.0 },
+            SimModel::Slab(_) => Tolerance { relative: 1e-3, samples: 2, sample_max: 1.0 },
         }
     }
 }
@@ -524,12 +532,20 @@ pub(crate) fn spot_check(task: &SimTask, output: &[u8], seed: u64) -> Spot {
         }
     }
     let recomputed: Vec<SimBlock> = picked.par_iter().map(|block| run_block(task, *block)).collect();
-    let tolerance = task.model.tolerance();
+    let tolerance = task.tolerance();
     let mut work_units = 0;
     for (block, expected) in picked.iter().zip(recomputed) {
         work_units += expected.n;
         let got = output.blocks[*block as usize];
-        if !tolerance.blocks_agree(&got, &expected) {
+        let alike = match tolerance {
+            Some(tolerance) => tolerance.blocks_agree(&got, &expected),
+            None => {
+                got.n == expected.n
+                    && got.sum.to_bits() == expected.sum.to_bits()
+                    && got.sum_sq.to_bits() == expected.sum_sq.to_bits()
+            }
+        };
+        if !alike {
             return Spot::failed(format!(
                 "block {block} sums to {} over {} samples; recomputed: {} over {}",
                 got.sum, got.n, expected.sum, expected.n
@@ -538,22 +554,26 @@ pub(crate) fn spot_check(task: &SimTask, output: &[u8], seed: u64) -> Spot {
     }
     Spot {
         passed: true,
-        detail: format!("{SIM_SPOT_BLOCKS} of {SIM_BLOCKS} blocks recomputed alike within tolerance"),
+        detail: match tolerance {
+            Some(_) => format!("{SIM_SPOT_BLOCKS} of {SIM_BLOCKS} blocks recomputed alike within tolerance"),
+            None => format!("{SIM_SPOT_BLOCKS} of {SIM_BLOCKS} blocks recomputed alike, bit for bit"),
+        },
         work_units,
     }
 }
 
 /// Whether two outputs of one task are the same result: every block
-/// within the model's tolerance. An output that does not decode agrees
-/// only with the same bytes.
+/// within the model's tolerance for a task that asked for a GPU, byte for
+/// byte for one that did not (the CPU path is bit-exact). An output that
+/// does not decode agrees only with the same bytes.
 pub(crate) fn outputs_agree(task: &SimTask, a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
     }
+    let Some(tolerance) = task.tolerance() else { return false };
     let (Ok(a), Ok(b)) = (serde_json::from_slice::<SimOutput>(a), serde_json::from_slice::<SimOutput>(b)) else {
         return false;
     };
-    let tolerance = task.model.tolerance();
     a.blocks.len() as u64 == SIM_BLOCKS
         && b.blocks.len() as u64 == SIM_BLOCKS
         && (0..SIM_BLOCKS as usize).all(|block| {
@@ -879,8 +899,18 @@ mod tests {
             output.blocks[9].sum_sq += n;
             serde_json::to_vec(&output).unwrap()
         };
-        assert!(crate::outputs_agree(&input, &cpu, &turned(3.0)).unwrap());
-        assert!(!crate::outputs_agree(&input, &cpu, &turned(20.0)).unwrap());
+        assert!(crate::outputs_agree(&input, &cpu, &turned(2.0)).unwrap());
+        assert!(!crate::outputs_agree(&input, &cpu, &turned(4.0)).unwrap());
+        // A CPU task is bit-exact: its outputs agree byte for byte only.
+        let cpu_input = crate::plan(&crate::WorkloadSpec::Sim(slab)).unwrap().remove(0);
+        assert!(!crate::outputs_agree(&cpu_input, &cpu, &turned(1.0)).unwrap());
+        // So is its spot check: a turned particle is caught whenever its
+        // block is drawn, where the GPU task's check lets it pass.
+        let caught = |input: &[u8]| {
+            (0..64).filter(|seed| !crate::spot_check(input, &turned(1.0), *seed).unwrap().passed).count()
+        };
+        assert!(caught(&cpu_input) > 0);
+        assert_eq!(caught(&input), 0);
         // Other workloads agree byte for byte only.
         let noop = crate::plan(&crate::WorkloadSpec::Noop(crate::noop::NoopSpec { n_tasks: 1, task_ms: 0 }))
             .unwrap()

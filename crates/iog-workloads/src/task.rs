@@ -294,11 +294,21 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
     .map_err(RunError::Invalid)
 }
 
-/// Whether two outputs of one task are the same result. Byte for byte for
-/// every workload but `sim`, whose outputs agree within its model's
-/// [`crate::sim::Tolerance`] (a GPU's `f32` sums and a CPU's `f64` ones
-/// are the same result). Replicas of a task whose digests differ are
-/// grouped by this before they are judged.
+/// Whether a task's outputs may differ in bytes and still be one result:
+/// only a `sim` task that asked for a GPU, whose outputs agree within its
+/// model's [`crate::sim::Tolerance`] (a GPU's `f32` sums and a CPU's
+/// `f64` ones are the same result). Every other task's outputs agree byte
+/// for byte, so replicas whose digests differ need not be read to be told
+/// apart. An input that does not decode (a sealed task's ciphertext)
+/// compares byte for byte too.
+pub fn compares_within_tolerance(input: &[u8]) -> bool {
+    matches!(from_json::<TaskInput>(input), Ok(TaskInput::Sim(task)) if task.tolerance().is_some())
+}
+
+/// Whether two outputs of one task are the same result: within the
+/// workload's tolerance where [`compares_within_tolerance`] says so, byte
+/// for byte otherwise. Replicas of a task whose digests differ are grouped
+/// by this before they are judged.
 pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError> {
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });

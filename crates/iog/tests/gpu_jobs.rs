@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Cluster, submit};
-use iog_types::{DeviceKind, JobState};
+use iog_ledger::Amount;
+use iog_types::{DeviceKind, JobState, WorkerId};
+use iog_worker::{Cheat, WorkerConfig};
 
 fn write_hash_job(dir: &Path, name: &str, resources: &str) -> PathBuf {
     let text = format!(
@@ -113,4 +115,93 @@ async fn a_sim_job_on_the_gpu_passes_the_cpus_spot_checks_within_tolerance() {
     let (got, want) = (got["estimate"].as_f64().unwrap(), cpu["estimate"].as_f64().unwrap());
     // The slab's tolerance: 10⁻³ of the scale, and a few particles a block.
     assert!((got - want).abs() <= 2e-3 * want + 8.0 * 64.0 / 800_000.0, "GPU {got}, CPU {want}");
+}
+
+/// Starts a worker in this process that offers the software GPU and
+/// behaves as `cheat` says, with one slot.
+async fn start_gpu_worker(cluster: &Cluster, name: &str, cheat: Cheat) -> iog_worker::WorkerHandle {
+    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
+    config.coordinator_pin = Some(cluster.pin);
+    config.terms.memory_lent_bytes = Some(common::WORKER_MEMORY_BYTES);
+    config.cheat = Some(cheat);
+    config.probe_bind = None;
+    config.slots = 1;
+    config.gpu.software = true;
+    iog_worker::start(config).await.unwrap()
+}
+
+/// A `sim` job that asks for a GPU, replicated: one worker's results are
+/// the right ones in other bits (as another vendor's `f32` sums would be),
+/// another's a valid result of another seed. The coordinator compares the
+/// differing replicas within the model's tolerance: the right ones agree
+/// and are paid, the other-seed one is outvoted and slashed, and the
+/// estimate is the honest one to within the tolerance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_results_in_other_bits_agree_within_tolerance_and_wrong_ones_are_still_caught() {
+    let cluster = Cluster::start_full(1, &["--faucet-max-io", "100"], &["--gpu-software"]).await;
+    let workers = cluster.client.workers().await.unwrap();
+    if !workers[0].devices.iter().any(|device| device.kind == DeviceKind::Gpu) {
+        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "no GPU adapter\n{}", cluster.logs());
+        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
+        return;
+    }
+    let honest = workers[0].worker_id.clone();
+    let elsewhere = start_gpu_worker(&cluster, "other-bits", Cheat::OtherPrecision).await;
+    let elsewhere_id = elsewhere.worker_id().clone();
+    let cheat_dir = cluster.dir.path().join("other-seed");
+    let cheat_id = iog_host::Identity::load_or_create(&cheat_dir).unwrap().worker_id();
+    let wallet = ["--wallet-dir", cheat_dir.to_str().unwrap()];
+    for args in [&["wallet", "faucet", "10"][..], &["worker", "stake", "10", "--data-dir", cheat_dir.to_str().unwrap()]]
+    {
+        let args = if args[0] == "wallet" { [args, &wallet[..]].concat() } else { args.to_vec() };
+        let out = cluster.cli(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let cheat = start_gpu_worker(&cluster, "other-seed", Cheat::OtherSeed).await;
+    cluster.wait_for_online(3).await;
+
+    let file = cluster.dir.path().join("sim.toml");
+    let text = "[job]\nname = \"sim across devices\"\nworkload = \"sim\"\n\n[sim]\nmodel = \"option\"\ntasks = 4\n\
+                samples_per_task = 20000\nseed = 9\n\n[resources]\ndevice = \"gpu\"\n\n[verify]\npolicy = \"replicate\"\n\
+                replicas = 2\n";
+    std::fs::write(&file, text).unwrap();
+    let job_id = submit(&cluster, &file);
+    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    let verdict_of = |worker: &WorkerId, verdict: &str| {
+        tasks
+            .iter()
+            .filter(|t| t.committed_by.as_ref() == Some(worker) && t.verdict.as_deref() == Some(verdict))
+            .count()
+    };
+    assert!(verdict_of(&elsewhere_id, "valid") >= 1, "the other-bits worker ran and was paid: {tasks:?}");
+    assert_eq!(verdict_of(&elsewhere_id, "wrong") + verdict_of(&honest, "wrong"), 0, "{tasks:?}");
+    assert_eq!(verdict_of(&cheat_id, "valid"), 0, "{tasks:?}");
+    assert!(verdict_of(&cheat_id, "wrong") >= 1, "the other-seed cheat ran in the first round: {tasks:?}");
+    // Some task was settled by two valid results in different bits: compared, not matched.
+    let compared = (0..4).any(|task_idx| {
+        let valid: Vec<_> = tasks
+            .iter()
+            .filter(|t| t.task_id.task_idx % 4 == task_idx && t.verdict.as_deref() == Some("valid"))
+            .filter_map(|t| t.output)
+            .collect();
+        valid.len() >= 2 && valid.iter().any(|o| *o != valid[0])
+    });
+    assert!(compared, "{tasks:?}");
+    // The estimate is the CPU's, to within the tolerance.
+    let artifact = status.artifacts.iter().find(|a| a.name == "result.json").unwrap();
+    let got: serde_json::Value =
+        serde_json::from_slice(&cluster.client.get_blob(artifact.blob).await.unwrap()).unwrap();
+    let cpu_file = cluster.dir.path().join("sim-cpu.toml");
+    std::fs::write(&cpu_file, text.replace("[resources]\ndevice = \"gpu\"\n", "")).unwrap();
+    let (_, cpu) = common::reference(&cpu_file);
+    let want: serde_json::Value = serde_json::from_slice(&cpu).unwrap();
+    let (got, want) = (got["estimate"].as_f64().unwrap(), want["estimate"].as_f64().unwrap());
+    assert!((got - want).abs() <= 1e-4 * want.abs(), "{got} against {want}");
+    let stake = cluster.client.stake_status(&cheat_id.0).await.unwrap();
+    assert!(stake.active.parse::<Amount>().unwrap() < "10".parse().unwrap(), "{stake:?}");
+    elsewhere.shutdown().await;
+    cheat.shutdown().await;
 }
