@@ -203,40 +203,17 @@ pub(crate) struct HashKernels {
 
 impl HashKernels {
     pub(crate) fn new(device: &wgpu::Device) -> HashKernels {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("iog hash search"),
-            source: wgpu::ShaderSource::Wgsl(shader_source().into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
-            count: None,
-        };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("iog hash search"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
-                entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("iog hash search"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry_point| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry_point),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry_point),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            })
-        };
-        HashKernels { sha256d: pipeline("search_sha256d"), blake3: pipeline("search_blake3"), layout }
+        use wgpu::BufferBindingType::{Storage, Uniform};
+        let bindings = [Uniform, Storage { read_only: true }, Storage { read_only: false }];
+        let (layout, pipelines) = crate::compute_pipelines(
+            device,
+            "iog hash search",
+            shader_source(),
+            &bindings,
+            &["search_sha256d", "search_blake3"],
+        );
+        let [sha256d, blake3] = <[wgpu::ComputePipeline; 2]>::try_from(pipelines).expect("two entry points");
+        HashKernels { sha256d, blake3, layout }
     }
 }
 

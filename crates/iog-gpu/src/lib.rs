@@ -24,6 +24,52 @@ use std::time::Duration;
 use iog_types::{Device, DeviceKind};
 use iog_workloads::{AccelError, Accelerator, HashFinds, HashSearch, SimBlock, SimKernelTask};
 
+/// A WGSL module's compute pipelines over one bind group of buffers:
+/// binding `i` is a buffer of type `bindings[i]`, seen by compute shaders
+/// only. Returns the layout and a pipeline per entry point, in order.
+fn compute_pipelines(
+    device: &wgpu::Device,
+    label: &str,
+    source: String,
+    bindings: &[wgpu::BufferBindingType],
+    entry_points: &[&str],
+) -> (wgpu::BindGroupLayout, Vec<wgpu::ComputePipeline>) {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = (0u32..)
+        .zip(bindings)
+        .map(|(binding, ty)| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty: *ty, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        })
+        .collect();
+    let layout =
+        device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipelines = entry_points
+        .iter()
+        .map(|entry_point| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry_point),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry_point),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            })
+        })
+        .collect();
+    (layout, pipelines)
+}
+
 /// What [`discover`] looks at.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DiscoverOptions {

@@ -117,54 +117,19 @@ impl SimKernels {
         let source = include_str!("sim.wgsl")
             .replace("SLAB_COLLISIONS_MAX_VALUE", &format!("{SLAB_COLLISIONS_MAX}u"))
             .replace("STEP_BUDGET_VALUE", &format!("{STEP_BUDGET}u"));
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("iog sim"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
-            count: None,
-        };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("iog sim"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, wgpu::BufferBindingType::Storage { read_only: true }),
-                entry(2, wgpu::BufferBindingType::Storage { read_only: false }),
-                entry(3, wgpu::BufferBindingType::Storage { read_only: false }),
-                entry(4, wgpu::BufferBindingType::Storage { read_only: false }),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("iog sim"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry_point| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry_point),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry_point),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            })
-        };
+        use wgpu::BufferBindingType::{Storage, Uniform};
+        let writable = Storage { read_only: false };
+        let bindings = [Uniform, Storage { read_only: true }, writable, writable, writable];
+        let (layout, pipelines) =
+            crate::compute_pipelines(device, "iog sim", source, &bindings, &["sim_option", "sim_slab", "u64_ops"]);
+        let [option, slab, u64_ops] = <[wgpu::ComputePipeline; 3]>::try_from(pipelines).expect("three entry points");
         let table: Vec<u32> = (0..=u64::from(NUMBERS_MAX)).flat_map(|n| words(mix(n))).collect();
         let mixed = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("mix(n)"),
             contents: bytemuck::cast_slice(&table),
             usage: wgpu::BufferUsages::STORAGE,
         });
-        SimKernels {
-            option: pipeline("sim_option"),
-            slab: pipeline("sim_slab"),
-            u64_ops: pipeline("u64_ops"),
-            layout,
-            mixed,
-        }
+        SimKernels { option, slab, u64_ops, layout, mixed }
     }
 }
 

@@ -3,23 +3,12 @@
 //! `IOG_REQUIRE_GPU_ADAPTER=1` makes a machine without one a failure
 //! rather than a skip.
 
+mod common;
+
+use common::gpu;
 use iog_gpu::{DiscoverOptions, Gpu};
 use iog_workloads::hash::{HashAlgorithm, hash_nonce, leading_zero_bits};
 use iog_workloads::{Accelerator, HashSearch};
-
-/// The first adapter, software ones included; `None` (after saying why)
-/// where there is none and none is required.
-fn gpu() -> Option<Gpu> {
-    let discovery = iog_gpu::discover(DiscoverOptions { software: true });
-    let Some(adapter) = discovery.adapters.first() else {
-        let why = discovery.notes.join("; ");
-        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "IOG_REQUIRE_GPU_ADAPTER is set but {why}");
-        eprintln!("skipped: {why} (install mesa-vulkan-drivers for software Vulkan)");
-        return None;
-    };
-    eprintln!("running on {} through {}", adapter.model(), adapter.backend());
-    Some(Gpu::open("gpu0", adapter).expect("the adapter opens and the kernels compile"))
-}
 
 /// Every qualifying nonce of the range, searched one by one on the CPU.
 fn cpu_finds(search: &HashSearch<'_>) -> Vec<u64> {

@@ -3,23 +3,12 @@
 //! CI, a real GPU elsewhere. `IOG_REQUIRE_GPU_ADAPTER=1` makes a machine
 //! without one a failure rather than a skip.
 
-use iog_gpu::{DiscoverOptions, Gpu, U64Ops};
+mod common;
+
+use common::gpu;
+use iog_gpu::{Gpu, U64Ops};
 use iog_workloads::sim::{OptionModel, SIM_BLOCKS, SlabModel, mix};
 use iog_workloads::{Accelerator, SimKernelTask, SimModel};
-
-/// The first adapter, software ones included; `None` (after saying why)
-/// where there is none and none is required.
-fn gpu() -> Option<Gpu> {
-    let discovery = iog_gpu::discover(DiscoverOptions { software: true });
-    let Some(adapter) = discovery.adapters.first() else {
-        let why = discovery.notes.join("; ");
-        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "IOG_REQUIRE_GPU_ADAPTER is set but {why}");
-        eprintln!("skipped: {why} (install mesa-vulkan-drivers for software Vulkan)");
-        return None;
-    };
-    eprintln!("running on {} through {}", adapter.model(), adapter.backend());
-    Some(Gpu::open("gpu0", adapter).expect("the adapter opens and the kernels compile"))
-}
 
 fn task(model: SimModel, stream: u64, samples: u64) -> SimKernelTask {
     SimKernelTask { model, stream, samples, block_len: samples.div_ceil(SIM_BLOCKS) }
