@@ -50,6 +50,13 @@ async fn make(
     previous_output: BlobId,
 ) -> anyhow::Result<Result<BlobId, String>> {
     let job = store.job(job_id).await?.with_context(|| format!("job {job_id} is missing"))?;
+    // An output no task input could hold is refused unread.
+    let len =
+        store.blob_len(previous_output).await?.with_context(|| format!("output blob {previous_output} is missing"))?;
+    if len > iog_workloads::TASK_INPUT_BYTES_MAX as u64 {
+        let max = iog_workloads::TASK_INPUT_BYTES_MAX;
+        return Ok(Err(format!("the task before's accepted output is {len} bytes; a task input holds at most {max}")));
+    }
     let input =
         store.get_blob(previous_input).await?.with_context(|| format!("input blob {previous_input} is missing"))?;
     let output =

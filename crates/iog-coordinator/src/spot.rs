@@ -83,38 +83,53 @@ pub(crate) async fn compare_and_report(
     .await;
 }
 
+/// Largest output a comparison reads. A `sim` task's output is its 64
+/// blocks' sums, a few KiB; a larger one cannot agree with a right one
+/// but byte for byte, so it is classed by its digest unread.
+const COMPARED_OUTPUT_BYTES_MAX: u64 = 1 << 20;
+
 /// Each output's class (see [`classes_of`]). Only tasks whose outputs may
 /// differ in bytes and agree (`iog_workloads::compares_within_tolerance`)
-/// have their outputs read; any other task's, or a sealed task's, are
+/// have their outputs read, and only outputs of at most
+/// [`COMPARED_OUTPUT_BYTES_MAX`]; any other task's, or a sealed task's, are
 /// classed by digest alone.
 async fn compare(store: &Store, input: BlobId, outputs: &[BlobId]) -> anyhow::Result<Vec<u8>> {
     let input_bytes = store.get_blob(input).await?.with_context(|| format!("input blob {input} is missing"))?;
-    if !iog_workloads::compares_within_tolerance(&input_bytes) {
-        let first_alike = |r: usize| outputs.iter().position(|output| *output == outputs[r]).unwrap_or(r);
-        return Ok((0..outputs.len()).map(|r| u8::try_from(first_alike(r)).unwrap_or(u8::MAX)).collect());
-    }
-    let mut bytes = Vec::with_capacity(outputs.len());
+    let tolerant = iog_workloads::compares_within_tolerance(&input_bytes);
+    let mut read = Vec::with_capacity(outputs.len());
     for output in outputs {
-        bytes.push(store.get_blob(*output).await?.with_context(|| format!("output blob {output} is missing"))?);
+        let len = store.blob_len(*output).await?.with_context(|| format!("output blob {output} is missing"))?;
+        let bytes = if tolerant && len <= COMPARED_OUTPUT_BYTES_MAX {
+            store.get_blob(*output).await?.with_context(|| format!("output blob {output} is missing"))?.into()
+        } else {
+            None
+        };
+        read.push((*output, bytes));
     }
-    tokio::task::spawn_blocking(move || classes_of(&input_bytes, &bytes))
+    tokio::task::spawn_blocking(move || classes_of(&input_bytes, &read))
         .await
         .context("join the comparison")?
         .context("decode the task's input")
 }
 
 /// `classes[r]`: the class of the first earlier output that output `r`
-/// agrees with (`r` itself when none does). Agreement within a tolerance
-/// is not transitive (two GPUs may each be near the CPU's answer and a
-/// little further from each other), so an output joins a class through
-/// any of its members, not only its first. Identical outputs always share
-/// a class.
-fn classes_of(input: &[u8], outputs: &[Vec<u8>]) -> Result<Vec<u8>, iog_workloads::RunError> {
+/// agrees with (`r` itself when none does). Outputs agree when their
+/// digests are equal, or when both were read and the workload says so
+/// (`iog_workloads::outputs_agree`). Agreement within a tolerance is not
+/// transitive (two GPUs may each be near the CPU's answer and a little
+/// further from each other), so an output joins a class through any of its
+/// members, not only its first.
+fn classes_of(input: &[u8], outputs: &[(BlobId, Option<Vec<u8>>)]) -> Result<Vec<u8>, iog_workloads::RunError> {
     let mut classes: Vec<u8> = Vec::with_capacity(outputs.len());
-    for (r, output) in outputs.iter().enumerate() {
+    for (r, (digest, bytes)) in outputs.iter().enumerate() {
         let mut class = u8::try_from(r).unwrap_or(u8::MAX);
-        for (earlier, earlier_output) in outputs[..r].iter().enumerate() {
-            if iog_workloads::outputs_agree(input, earlier_output, output)? {
+        for (earlier, (earlier_digest, earlier_bytes)) in outputs[..r].iter().enumerate() {
+            let agree = match (earlier_bytes, bytes) {
+                _ if earlier_digest == digest => true,
+                (Some(a), Some(b)) => iog_workloads::outputs_agree(input, a, b)?,
+                _ => false,
+            };
+            if agree {
                 class = classes[earlier];
                 break;
             }
@@ -161,10 +176,17 @@ mod tests {
         };
         let (above, below, wrong) = (moved(0.7), moved(-0.7), moved(30.0));
         assert!(!iog_workloads::outputs_agree(&on_gpu, &above, &below).unwrap());
-        let outputs = [above.clone(), right.clone(), below, wrong.clone(), right.clone()];
+        let read = |outputs: &[&Vec<u8>]| -> Vec<(BlobId, Option<Vec<u8>>)> {
+            outputs.iter().map(|bytes| (BlobId::of(bytes), Some((*bytes).clone()))).collect()
+        };
+        let outputs = read(&[&above, &right, &below, &wrong, &right]);
         assert_eq!(classes_of(&on_gpu, &outputs).unwrap(), [0, 0, 0, 3, 0]);
+        // An output not read (too large) agrees only with its own digest.
+        let mut unread = read(&[&right, &above, &right]);
+        unread[0].1 = None;
+        assert_eq!(classes_of(&on_gpu, &unread).unwrap(), [0, 1, 0]);
         // A CPU task's outputs agree byte for byte only.
-        assert_eq!(classes_of(&on_cpu, &[above, right.clone(), wrong, right]).unwrap(), [0, 1, 2, 1]);
+        assert_eq!(classes_of(&on_cpu, &read(&[&above, &right, &wrong, &right])).unwrap(), [0, 1, 2, 1]);
         assert!(!iog_workloads::compares_within_tolerance(&on_cpu));
         assert!(iog_workloads::compares_within_tolerance(&on_gpu));
         assert!(!iog_workloads::compares_within_tolerance(b"sealed ciphertext"));

@@ -225,6 +225,24 @@ impl Store {
             .map_err(|err| StoreError::Corrupt(format!("blob reader panicked: {err}")))?
     }
 
+    /// A blob's size in bytes, without reading it; `None` when the store
+    /// does not have it.
+    pub async fn blob_len(&self, blob_id: BlobId) -> Result<Option<u64>, StoreError> {
+        let row: Option<i64> = sqlx::query_scalar("SELECT length(bytes) FROM blobs WHERE blob_id = ?")
+            .bind(blob_id.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(len) = row {
+            return Ok(Some(len as u64));
+        }
+        let path = self.blobs.path(&blob_id);
+        match std::fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Blob { path, source }),
+        }
+    }
+
     /// Whether the store has a blob.
     pub async fn has_blob(&self, blob_id: BlobId) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE blob_id = ?")

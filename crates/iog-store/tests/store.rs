@@ -172,6 +172,10 @@ async fn small_blobs_live_in_the_database_and_large_ones_in_files() {
     assert_eq!(store.get_blob(large).await.unwrap(), Some(large_bytes));
     assert!(store.has_blob(small).await.unwrap() && store.has_blob(large).await.unwrap());
     assert!(!store.has_blob(BlobId::of(b"absent")).await.unwrap());
+    // Sizes are known without reading the bytes, wherever the blob lives.
+    assert_eq!(store.blob_len(small).await.unwrap(), Some(5));
+    assert_eq!(store.blob_len(large).await.unwrap(), Some(iog_store::INLINE_BLOB_BYTES_MAX as u64 + 1));
+    assert_eq!(store.blob_len(BlobId::of(b"absent")).await.unwrap(), None);
     let err = store.put_blob_verified(small, b"other".to_vec()).await.unwrap_err();
     assert!(err.to_string().contains("does not match its id"), "{err}");
     // Blobs that ride in a batch become durable with its changes.
