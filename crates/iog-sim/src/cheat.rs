@@ -122,6 +122,13 @@ pub(crate) fn agreement_class(input: BlobId, output: BlobId) -> BlobId {
     if is_right(input, output) { right_output(input) } else { output }
 }
 
+/// The input a chained job's next task gets from the accepted output of
+/// the one before: what the simulated coordinator makes, and what the
+/// store model expects.
+pub(crate) fn chain_next(previous_output: BlobId) -> BlobId {
+    BlobId::of(&[&previous_output.0[..], b"next window"].concat())
+}
+
 /// A digest of an input and a salt: a deterministic answer for the input.
 fn salted(input: BlobId, salt: &[u8]) -> BlobId {
     BlobId::of(&[&input.0[..], salt].concat())

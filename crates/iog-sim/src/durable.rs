@@ -12,7 +12,7 @@ use iog_sched::Requirements;
 use iog_types::{BlobId, JobId, JobState, LeaseToken, TaskId, TaskState, Verify, WorkerId};
 
 use crate::Violation;
-use crate::cheat::agreement_class;
+use crate::cheat::{agreement_class, chain_next};
 
 #[derive(Debug, Clone)]
 struct Job {
@@ -131,13 +131,21 @@ impl DurableModel {
                 let (task_idx, replica) = iog_types::replica_of(job.n_tasks, task_id.task_idx);
                 if job.chained && replica == 0 {
                     // `chain-in-order`: the next task of a chain is made
-                    // only once the one before is settled.
+                    // only once the one before is settled, from its
+                    // accepted output.
                     let before =
                         task_idx.checked_sub(1).and_then(|idx| self.tasks.get(&TaskId::new(task_id.job_id, idx)));
-                    if job.state != JobState::Running || before.is_none_or(|task| task.verified_output.is_none()) {
+                    let accepted = before.and_then(|task| task.verified_output);
+                    if job.state != JobState::Running || accepted.is_none() {
                         return Err(Violation::new(
                             "chain-in-order",
                             format!("{task_id} made before the task before it was settled"),
+                        ));
+                    }
+                    if accepted.map(chain_next) != Some(*input) {
+                        return Err(Violation::new(
+                            "chain-in-order",
+                            format!("{task_id} made from another output than the accepted one of the task before"),
                         ));
                     }
                     if self.tasks.insert(*task_id, Task::queued(*input)).is_some() {

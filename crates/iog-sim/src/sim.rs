@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::Violation;
-use crate::cheat::{CheatClass, Cheats, agreement_class, is_right, right_output};
+use crate::cheat::{CheatClass, Cheats, agreement_class, chain_next, is_right, right_output};
 use crate::durable::DurableModel;
 use crate::invariants::OwnerPauses;
 use iog_core::Payments;
@@ -461,12 +461,6 @@ enum Ev {
 /// a replayed output of another job's task is wrong too.
 fn task_input(job_id: JobId, task_idx: u32) -> BlobId {
     BlobId::of(&[job_id.0.to_le_bytes(), u64::from(task_idx).to_le_bytes()].concat())
-}
-
-/// The input a chained job's next task gets from the accepted output of
-/// the one before.
-fn chain_next(previous_output: BlobId) -> BlobId {
-    BlobId::of(&[&previous_output.0[..], b"next window"].concat())
 }
 
 struct World {
