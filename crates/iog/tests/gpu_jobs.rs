@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{Cluster, submit};
 use iog_ledger::Amount;
 use iog_types::{DeviceKind, JobState, WorkerId};
-use iog_worker::{Cheat, WorkerConfig};
+use iog_worker::Cheat;
 
 fn write_hash_job(dir: &Path, name: &str, resources: &str) -> PathBuf {
     let text = format!(
@@ -120,14 +120,7 @@ async fn a_sim_job_on_the_gpu_passes_the_cpus_spot_checks_within_tolerance() {
 /// Starts a worker in this process that offers the software GPU and
 /// behaves as `cheat` says, with one slot.
 async fn start_gpu_worker(cluster: &Cluster, name: &str, cheat: Cheat) -> iog_worker::WorkerHandle {
-    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
-    config.coordinator_pin = Some(cluster.pin);
-    config.terms.memory_lent_bytes = Some(common::WORKER_MEMORY_BYTES);
-    config.cheat = Some(cheat);
-    config.probe_bind = None;
-    config.slots = 1;
-    config.gpu.software = true;
-    iog_worker::start(config).await.unwrap()
+    common::start_in_process(cluster, name, cheat, |config| config.gpu.software = true).await
 }
 
 /// A `sim` job that asks for a GPU, replicated: one worker's results are
@@ -148,15 +141,7 @@ async fn sim_results_in_other_bits_agree_within_tolerance_and_wrong_ones_are_sti
     let honest = workers[0].worker_id.clone();
     let elsewhere = start_gpu_worker(&cluster, "other-bits", Cheat::OtherPrecision).await;
     let elsewhere_id = elsewhere.worker_id().clone();
-    let cheat_dir = cluster.dir.path().join("other-seed");
-    let cheat_id = iog_host::Identity::load_or_create(&cheat_dir).unwrap().worker_id();
-    let wallet = ["--wallet-dir", cheat_dir.to_str().unwrap()];
-    for args in [&["wallet", "faucet", "10"][..], &["worker", "stake", "10", "--data-dir", cheat_dir.to_str().unwrap()]]
-    {
-        let args = if args[0] == "wallet" { [args, &wallet[..]].concat() } else { args.to_vec() };
-        let out = cluster.cli(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    let cheat_id = common::stake(&cluster, "other-seed");
     let cheat = start_gpu_worker(&cluster, "other-seed", Cheat::OtherSeed).await;
     cluster.wait_for_online(3).await;
 

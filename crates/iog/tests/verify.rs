@@ -9,10 +9,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Cluster, reference};
+use common::{Cluster, reference, stake};
 use iog_ledger::Amount;
 use iog_types::{BlobId, JobState, WorkerId};
-use iog_worker::{Cheat, WorkerConfig};
+use iog_worker::Cheat;
 
 fn run_ok(cluster: &Cluster, args: &[&str]) -> String {
     let out = cluster.cli(args);
@@ -51,23 +51,10 @@ async fn assert_same_result(cluster: &Cluster, status: &iog_proto::api::JobStatu
 /// Starts a worker in this process that cheats the given way, asking
 /// `price` per device-hour, with one slot.
 async fn start_cheater(cluster: &Cluster, name: &str, cheat: Cheat, price: &str) -> iog_worker::WorkerHandle {
-    let mut config = WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
-    config.coordinator_pin = Some(cluster.pin);
-    config.terms.memory_lent_bytes = Some(common::WORKER_MEMORY_BYTES);
-    config.cheat = Some(cheat);
-    config.probe_bind = None;
-    config.slots = 1;
-    config.terms.price_io_per_device_hour = price.parse().unwrap();
-    iog_worker::start(config).await.unwrap()
-}
-
-/// Gives the worker whose data dir is `name` 10 IO of stake.
-fn stake(cluster: &Cluster, name: &str) -> WorkerId {
-    let dir = cluster.dir.path().join(name);
-    let worker_id = iog_host::Identity::load_or_create(&dir).unwrap().worker_id();
-    run_ok(cluster, &["wallet", "faucet", "10", "--wallet-dir", dir.to_str().unwrap()]);
-    run_ok(cluster, &["worker", "stake", "10", "--data-dir", dir.to_str().unwrap()]);
-    worker_id
+    common::start_in_process(cluster, name, cheat, |config| {
+        config.terms.price_io_per_device_hour = price.parse().unwrap();
+    })
+    .await
 }
 
 /// Checks that each task's accepted output is the honest one, and returns

@@ -346,3 +346,33 @@ pub fn reference(file: &Path) -> (Vec<iog_types::BlobId>, Vec<u8>) {
     let result = artifacts.into_iter().find(|a| a.name == "result.json").unwrap();
     (digests, result.bytes)
 }
+
+/// Starts a worker in this process, with one slot, that behaves as `cheat`
+/// says (the test-only `cheats` feature); `edit` sets anything else.
+pub async fn start_in_process(
+    cluster: &Cluster,
+    name: &str,
+    cheat: iog_worker::Cheat,
+    edit: impl FnOnce(&mut iog_worker::WorkerConfig),
+) -> iog_worker::WorkerHandle {
+    let mut config = iog_worker::WorkerConfig::new(cluster.url(), cluster.dir.path().join(name));
+    config.coordinator_pin = Some(cluster.pin);
+    config.terms.memory_lent_bytes = Some(WORKER_MEMORY_BYTES);
+    config.cheat = Some(cheat);
+    config.probe_bind = None;
+    config.slots = 1;
+    edit(&mut config);
+    iog_worker::start(config).await.unwrap()
+}
+
+/// Gives the worker whose data dir is `name` 10 IO of stake, from the
+/// development faucet; returns its worker id.
+pub fn stake(cluster: &Cluster, name: &str) -> WorkerId {
+    let dir = cluster.dir.path().join(name);
+    let worker_id = iog_host::Identity::load_or_create(&dir).unwrap().worker_id();
+    for args in [["wallet", "faucet", "10", "--wallet-dir"], ["worker", "stake", "10", "--data-dir"]] {
+        let out = cluster.cli(&[&args[..], &[dir.to_str().unwrap()]].concat());
+        assert!(out.status.success(), "iog {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    worker_id
+}
