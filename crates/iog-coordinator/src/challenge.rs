@@ -3,13 +3,17 @@
 //! checks (the work itself is `iog-trust`'s). A round is a compute
 //! challenge (commit, reveal, open), then a memory challenge over the
 //! memory the offer lends (fill, reveal, walk and commit, reveal, open;
-//! skipped when the offer lends none), then a hash puzzle; the session
-//! reports the outcome to the core as `ChallengeChecked`.
+//! skipped when the offer lends none), then a hash puzzle, then a compute
+//! challenge on each GPU the offer lends, sized to the GPU's model and run
+//! by the worker's GPU kernel; the session reports the outcome to the core
+//! as `ChallengeChecked`.
 
 use std::time::Duration;
 
 use iog_proto::stream::{Challenge, ChallengeAnswer, Commitment, CoordinatorMessage, WorkerMessage};
 use iog_sched::Offer;
+use std::collections::VecDeque;
+
 use iog_trust::{Claim, ComputeChallenge, ComputeCommitment, HashChallenge, MemoryCommitment, MemoryPlan, Seed};
 use iog_types::{Device, DeviceKind};
 use tokio::time::Instant;
@@ -19,7 +23,7 @@ use tokio::time::Instant;
 /// even while the machine is busy (this machine's cores do 5–6 · 10⁹).
 /// A CPU's challenge proves it computes for real and answers honestly, not
 /// how fast it is; GPUs, whose claims are worth lying about, get challenges
-/// sized to their model once the workers have GPU kernels for them.
+/// sized to their model (`iog_trust::gpu_claim`).
 pub const CPU_INT8_OPS_PER_S_PER_CORE: f64 = 2e8;
 /// The hash rate a CPU is held to, per logical core (this machine's do
 /// about 9 · 10⁶ blake3 compressions a second each).
@@ -32,8 +36,23 @@ pub const TARGET_MS: u64 = 250;
 pub const NETWORK_ALLOWANCE_MS: u64 = 200;
 /// Time to open the revealed entries: the worker recomputes one row per
 /// sample, a small fraction of the products (and reads a few leaves of a
-/// memory walk).
+/// memory walk). A compute challenge's openings get more time with their
+/// size, see [`open_allowance_ms`].
 pub const OPEN_ALLOWANCE_MS: u64 = 250;
+/// The rate at which the openings' rows are allowed to be recomputed: the
+/// worker does it on its CPU, even for a GPU's challenge (one core of this
+/// project's CI machine does some 5 · 10⁹). A slow opening proves nothing
+/// either way: the root it must match was fixed before the entries were
+/// drawn.
+pub const OPEN_OPS_PER_S: f64 = 1e9;
+
+/// Time to open a compute challenge's entries: per sample one row of C
+/// (2n² ops) and, at worst, B of its product generated again (n² entries).
+pub fn open_allowance_ms(challenge: &ComputeChallenge) -> u64 {
+    let n = f64::from(challenge.n);
+    let ops = f64::from(challenge.n_samples) * 3.0 * n * n;
+    OPEN_ALLOWANCE_MS + (1000.0 * ops / OPEN_OPS_PER_S).ceil() as u64
+}
 /// What a coordinator's rounds allow and ask (`CoordinatorConfig`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RoundLimits {
@@ -49,26 +68,72 @@ pub(crate) struct RoundLimits {
 /// about 205). A worker truly farther away than this fails its rounds.
 pub const CHALLENGE_RTT_MS_MAX: u32 = 1_000;
 
-/// Challenge ids one round uses: compute, memory, hash.
+/// Challenge ids one round uses before its GPUs': compute, memory, hash.
 pub(crate) const ROUND_IDS: u64 = 3;
 
-/// What a worker claims, when the coordinator can challenge the claim: an
-/// offer of CPUs only, for now (`None` for an offer with GPUs). Rates come
-/// from the discovered cores; the memory is what the offer's CPU groups
-/// lend, which is what placement counts on.
-pub(crate) fn claim_of(devices: &[Device], offer: &Offer) -> Option<Claim> {
-    if devices.iter().any(|device| device.kind != DeviceKind::Cpu) {
+impl RoundClaim {
+    /// Challenge ids a round of this claim uses: one more per GPU.
+    pub(crate) fn challenge_ids(&self) -> u64 {
+        ROUND_IDS + self.gpus.len() as u64
+    }
+}
+
+/// A GPU the offer lends and what its model is held to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GpuClaim {
+    /// Its name on the worker (`gpu0`).
+    pub(crate) device: String,
+    pub(crate) model: String,
+    pub(crate) claim: Claim,
+}
+
+/// What a round challenges: the CPU, then each GPU the offer lends.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RoundClaim {
+    pub(crate) cpu: Claim,
+    pub(crate) gpus: Vec<GpuClaim>,
+}
+
+/// What a worker claims, when it offers anything. The CPU's rates come
+/// from the discovered cores and its memory is what the offer's CPU groups
+/// lend, which is what placement counts on. Each GPU group of the offer
+/// lends `count` GPUs of its model: the first that many of the worker's
+/// GPUs of that model with kernels (by name) are challenged at the
+/// model's rate. (The core challenges no offer lending GPUs without
+/// kernels.)
+pub(crate) fn claim_of(devices: &[Device], offer: &Offer) -> Option<RoundClaim> {
+    if offer.groups.is_empty() {
         return None;
     }
     // The counts come from the worker: a sum that overflows is a lie, and
     // must not stop the session.
-    let cores: u32 = devices.iter().fold(0u32, |sum, device| sum.saturating_add(device.compute_units.max(1)));
+    let cores: u32 = devices
+        .iter()
+        .filter(|device| device.kind == DeviceKind::Cpu)
+        .fold(0u32, |sum, device| sum.saturating_add(device.compute_units.max(1)));
     let cores = f64::from(cores.max(1));
-    Some(Claim {
+    let cpu = Claim {
         int8_ops_per_s: CPU_INT8_OPS_PER_S_PER_CORE * cores,
         memory_bytes: offer.cpu_memory_bytes(),
         hashes_per_s: CPU_HASHES_PER_S_PER_CORE * cores,
-    })
+    };
+    let mut gpus: Vec<&Device> =
+        devices.iter().filter(|device| device.kind == DeviceKind::Gpu && device.kernels).collect();
+    gpus.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut lent = Vec::new();
+    for group in offer.groups.iter().filter(|group| group.kind == DeviceKind::Gpu && group.kernels) {
+        let of_model = gpus.iter().filter(|device| device.model == group.model);
+        for device in of_model.take(group.count as usize) {
+            if lent.iter().all(|taken: &GpuClaim| taken.device != device.name) {
+                lent.push(GpuClaim {
+                    device: device.name.clone(),
+                    model: device.model.clone(),
+                    claim: iog_trust::gpu_claim(&device.model),
+                });
+            }
+        }
+    }
+    Some(RoundClaim { cpu, gpus: lent })
 }
 
 enum Step {
@@ -89,6 +154,10 @@ enum Step {
 /// One round under way.
 pub(crate) struct Round {
     claim: Claim,
+    /// The GPUs still to challenge, after the CPU's challenges.
+    gpus_left: VecDeque<GpuClaim>,
+    /// The GPU whose compute challenge is under way, if any.
+    gpu: Option<GpuClaim>,
     network_ms: u64,
     challenge_id: u64,
     step: Step,
@@ -118,19 +187,21 @@ impl Round {
     /// worker's last measured round trip.
     /// `limits` are the coordinator's settings for its rounds.
     pub(crate) fn start(
-        claim: Claim,
+        claim: RoundClaim,
         rtt_ms: u32,
         challenge_id: u64,
         limits: RoundLimits,
     ) -> Result<(Round, CoordinatorMessage), String> {
         let network_ms = 2 * u64::from(rtt_ms.min(CHALLENGE_RTT_MS_MAX)) + limits.allowance_ms;
         let walk_steps = limits.walk_steps;
-        let plan = claim.plan_compute(seed(), TARGET_MS, network_ms).map_err(|err| err.to_string())?;
+        let plan = claim.cpu.plan_compute(seed(), TARGET_MS, network_ms).map_err(|err| err.to_string())?;
         let now = Instant::now();
         let message =
             CoordinatorMessage::Challenge { challenge_id, challenge: Challenge::Compute(plan.challenge.clone()) };
         let round = Round {
-            claim,
+            claim: claim.cpu,
+            gpus_left: claim.gpus.into(),
+            gpu: None,
             network_ms,
             challenge_id,
             step: Step::Commit { challenge: plan.challenge },
@@ -159,8 +230,45 @@ impl Round {
         let waited_ms = self.started.elapsed().as_millis();
         Progress::Done {
             passed: false,
-            detail: format!("missed the deadline for {waiting_for} ({waited_ms} ms into the round)"),
+            detail: format!("{}missed the deadline for {waiting_for} ({waited_ms} ms into the round)", self.on_gpu()),
         }
+    }
+
+    /// `gpu0 (model): ` while a GPU's challenge is under way, else nothing.
+    fn on_gpu(&self) -> String {
+        match &self.gpu {
+            Some(gpu) => format!("{} ({}): ", gpu.device, gpu.model),
+            None => String::new(),
+        }
+    }
+
+    /// Sends the next GPU's compute challenge, or ends the round passed
+    /// when no GPU is left.
+    fn next_gpu(&mut self) -> Progress {
+        let Some(gpu) = self.gpus_left.pop_front() else {
+            return Progress::Done {
+                passed: true,
+                detail: match self.walk_ms {
+                    Some(walk_ms) => {
+                        format!("passed in {} ms (memory walk {walk_ms} ms)", self.started.elapsed().as_millis())
+                    }
+                    None => format!("passed in {} ms", self.started.elapsed().as_millis()),
+                },
+            };
+        };
+        let plan = match gpu.claim.plan_compute(seed(), TARGET_MS, self.network_ms) {
+            Ok(plan) => plan,
+            Err(err) => {
+                let detail = format!("{} ({}): no compute challenge fits the claim: {err}", gpu.device, gpu.model);
+                return Progress::Done { passed: false, detail };
+            }
+        };
+        self.challenge_id += 1;
+        self.deadline = Instant::now() + Duration::from_millis(plan.deadline_ms);
+        self.step = Step::Commit { challenge: plan.challenge.clone() };
+        let challenge = Challenge::DeviceCompute { device: gpu.device.clone(), challenge: plan.challenge };
+        self.gpu = Some(gpu);
+        Progress::Send(CoordinatorMessage::Challenge { challenge_id: self.challenge_id, challenge })
     }
 
     /// Sends the round's last challenge, the hash puzzle.
@@ -184,15 +292,15 @@ impl Round {
         let failed = |detail: String| Progress::Done { passed: false, detail };
         match (message, &self.step) {
             (WorkerMessage::ChallengeRefused { challenge_id, error }, _) if challenge_id == self.challenge_id => {
-                failed(format!("the worker refused the challenge: {error}"))
+                failed(format!("{}the worker refused the challenge: {error}", self.on_gpu()))
             }
             (
                 WorkerMessage::ChallengeCommitted { challenge_id, commitment: Commitment::Compute(commitment) },
                 Step::Commit { challenge },
             ) if challenge_id == self.challenge_id => {
                 let sample_seed = seed();
+                self.deadline = Instant::now() + Duration::from_millis(self.network_ms + open_allowance_ms(challenge));
                 self.step = Step::Open { challenge: challenge.clone(), commitment, sample_seed };
-                self.deadline = Instant::now() + Duration::from_millis(self.network_ms + OPEN_ALLOWANCE_MS);
                 Progress::Send(CoordinatorMessage::ChallengeReveal { challenge_id, sample_seed })
             }
             (
@@ -200,7 +308,10 @@ impl Round {
                 Step::Open { challenge, commitment, sample_seed },
             ) if challenge_id == self.challenge_id => {
                 if let Err(err) = iog_trust::compute::check(challenge, commitment, sample_seed, &answer) {
-                    return failed(format!("wrong compute answer: {err}"));
+                    return failed(format!("{}wrong compute answer: {err}", self.on_gpu()));
+                }
+                if self.gpu.is_some() {
+                    return self.next_gpu();
                 }
                 self.challenge_id += 1;
                 if self.claim.memory_bytes == 0 {
@@ -259,15 +370,7 @@ impl Round {
                 WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(answer) },
                 Step::Solve { challenge },
             ) if challenge_id == self.challenge_id => match iog_trust::puzzle::check(challenge, &answer) {
-                Ok(()) => Progress::Done {
-                    passed: true,
-                    detail: match self.walk_ms {
-                        Some(walk_ms) => {
-                            format!("passed in {} ms (memory walk {walk_ms} ms)", self.started.elapsed().as_millis())
-                        }
-                        None => format!("passed in {} ms", self.started.elapsed().as_millis()),
-                    },
-                },
+                Ok(()) => self.next_gpu(),
                 Err(err) => failed(format!("wrong hash puzzle answer: {err}")),
             },
             (WorkerMessage::ChallengeAnswered { challenge_id, .. }, _)
@@ -298,6 +401,7 @@ mod tests {
             driver: None,
             compute_capability: None,
             uuid: None,
+            kernels: false,
         }
     }
 
@@ -308,16 +412,29 @@ mod tests {
         offer
     }
 
+    fn gpu(name: &str, model: &str) -> Device {
+        Device {
+            kind: DeviceKind::Gpu,
+            name: name.into(),
+            model: model.into(),
+            compute_units: 132,
+            kernels: true,
+            ..cpu(1)
+        }
+    }
+
     /// How an honest or lying worker answers each step, or `None` to
     /// answer honestly.
     #[derive(Clone, Copy, PartialEq)]
     enum Lie {
         ComputeRoot,
         MemoryChunk,
+        GpuRoot,
     }
 
-    /// Plays a whole round against the worker side of `iog-trust`.
-    fn play(claim: Claim, lie: Option<Lie>) -> (Progress, Vec<&'static str>) {
+    /// Plays a whole round against the worker side of `iog-trust` (a GPU's
+    /// products computed on the CPU: the same bytes).
+    fn play(claim: RoundClaim, lie: Option<Lie>) -> (Progress, Vec<String>) {
         let limits = RoundLimits { allowance_ms: NETWORK_ALLOWANCE_MS, walk_steps: 1 << 12 };
         let (mut round, mut message) = Round::start(claim, 1, 10, limits).unwrap();
         let mut seen = Vec::new();
@@ -328,7 +445,7 @@ mod tests {
         loop {
             let reply = match message {
                 CoordinatorMessage::Challenge { challenge_id, challenge: Challenge::Compute(challenge) } => {
-                    seen.push("compute");
+                    seen.push("compute".to_owned());
                     let work = iog_trust::compute::commit(&challenge).unwrap();
                     let mut commitment = work.commitment();
                     if lie == Some(Lie::ComputeRoot) {
@@ -339,9 +456,22 @@ mod tests {
                 }
                 CoordinatorMessage::Challenge {
                     challenge_id,
+                    challenge: Challenge::DeviceCompute { device, challenge },
+                } => {
+                    seen.push(format!("{device} n={}", challenge.n));
+                    let work = iog_trust::compute::commit(&challenge).unwrap();
+                    let mut commitment = work.commitment();
+                    if lie == Some(Lie::GpuRoot) {
+                        commitment.root[0] ^= 1;
+                    }
+                    compute_work = Some(work);
+                    WorkerMessage::ChallengeCommitted { challenge_id, commitment: Commitment::Compute(commitment) }
+                }
+                CoordinatorMessage::Challenge {
+                    challenge_id,
                     challenge: Challenge::Memory { challenge, n_checked: n },
                 } => {
-                    seen.push("memory");
+                    seen.push("memory".to_owned());
                     n_checked = n;
                     let mut lied = challenge.clone();
                     if lie == Some(Lie::MemoryChunk) {
@@ -366,7 +496,7 @@ mod tests {
                     }
                 }
                 CoordinatorMessage::Challenge { challenge_id, challenge: Challenge::Hash(puzzle) } => {
-                    seen.push("hash");
+                    seen.push("hash".to_owned());
                     let solved = iog_trust::puzzle::solve(&puzzle, u64::MAX).unwrap();
                     WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(solved) }
                 }
@@ -379,26 +509,27 @@ mod tests {
         }
     }
 
+    fn outcome(progress: &Progress) -> (bool, String) {
+        match progress {
+            Progress::Done { passed, detail } => (*passed, detail.clone()),
+            _ => panic!("the round goes on"),
+        }
+    }
+
     #[test]
     fn an_honest_round_passes_every_challenge_and_lies_fail() {
         let claim = claim_of(&[cpu(2)], &lending(4 << 20)).unwrap();
-        assert_eq!(claim.memory_bytes, 4 << 20);
-        let (done, seen) = play(claim, None);
+        assert_eq!(claim.cpu.memory_bytes, 4 << 20);
+        let (done, seen) = play(claim.clone(), None);
         assert!(matches!(done, Progress::Done { passed: true, ref detail } if detail.contains("memory walk")));
         assert_eq!(seen, ["compute", "memory", "hash"]);
 
-        let (done, seen) = play(claim, Some(Lie::ComputeRoot));
+        let (done, seen) = play(claim.clone(), Some(Lie::ComputeRoot));
         assert!(matches!(done, Progress::Done { passed: false, ref detail } if detail.contains("wrong compute")));
         assert_eq!(seen, ["compute"]);
         let (done, seen) = play(claim, Some(Lie::MemoryChunk));
-        assert!(
-            matches!(done, Progress::Done { passed: false, ref detail } if detail.contains("wrong memory answer")),
-            "{:?}",
-            match done {
-                Progress::Done { detail, .. } => detail,
-                _ => String::new(),
-            }
-        );
+        let (passed, detail) = outcome(&done);
+        assert!(!passed && detail.contains("wrong memory answer"), "{detail}");
         assert_eq!(seen, ["compute", "memory"]);
 
         // An offer that lends no memory has none to prove.
@@ -408,10 +539,68 @@ mod tests {
     }
 
     #[test]
-    fn gpu_offers_are_not_challenged_yet() {
-        let mut gpu = cpu(1);
-        gpu.kind = DeviceKind::Gpu;
-        assert!(claim_of(&[cpu(4), gpu], &lending(1 << 30)).is_none());
-        assert_eq!(claim_of(&[cpu(4)], &lending(1 << 30)).unwrap().int8_ops_per_s, 8e8);
+    fn each_lent_gpu_is_challenged_at_its_model_s_rate_after_the_cpu() {
+        let h100 = "NVIDIA H100 80GB HBM3";
+        let soft = "llvmpipe (LLVM 15.0.6, 256 bits)";
+        let devices = [cpu(4), gpu("gpu1", h100), gpu("gpu0", h100), gpu("gpu2", soft)];
+        let mut offer = lending(0);
+        offer.groups.push(iog_sched::DeviceGroup { kernels: true, ..iog_sched::DeviceGroup::gpu(h100, 80 << 30, 1) });
+        offer.groups.push(iog_sched::DeviceGroup { kernels: true, ..iog_sched::DeviceGroup::gpu(soft, 1 << 30, 1) });
+        let claim = claim_of(&devices, &offer).unwrap();
+        assert_eq!(claim.cpu.int8_ops_per_s, 8e8, "the CPU is held to its floor");
+        // One H100 is lent: the first by name.
+        let lent: Vec<(&str, f64)> =
+            claim.gpus.iter().map(|gpu| (gpu.device.as_str(), gpu.claim.int8_ops_per_s)).collect();
+        assert_eq!(
+            lent,
+            [
+                ("gpu0", iog_trust::claim::GPU_INT8_OPS_PER_S_FLOOR),
+                ("gpu2", iog_trust::claim::SOFTWARE_GPU_INT8_OPS_PER_S)
+            ]
+        );
+        assert_eq!(claim.challenge_ids(), 5);
+
+        // Small GPU claims keep the products small enough to play here.
+        let mut small = claim.clone();
+        for gpu in &mut small.gpus {
+            gpu.claim.int8_ops_per_s = 4e8;
+        }
+        let (done, seen) = play(small.clone(), None);
+        let (passed, detail) = outcome(&done);
+        assert!(passed, "{detail}");
+        assert_eq!(seen, ["compute", "hash", "gpu0 n=256", "gpu2 n=256"]);
+        let (done, seen) = play(small, Some(Lie::GpuRoot));
+        let (passed, detail) = outcome(&done);
+        assert!(!passed && detail.starts_with(&format!("gpu0 ({h100}): wrong compute answer")), "{detail}");
+        assert_eq!(seen, ["compute", "hash", "gpu0 n=256"]);
+
+        // The real H100 rate asks for far more than a CPU computes in time.
+        let limits = RoundLimits { allowance_ms: NETWORK_ALLOWANCE_MS, walk_steps: 1 << 12 };
+        let (mut round, _) = Round::start(claim, 1, 10, limits).unwrap();
+        round.gpus_left.truncate(1);
+        let Progress::Send(CoordinatorMessage::Challenge {
+            challenge: Challenge::DeviceCompute { device, challenge },
+            ..
+        }) = round.next_gpu()
+        else {
+            panic!("a GPU challenge goes out");
+        };
+        assert_eq!(device, "gpu0");
+        assert!(challenge.ops() >= 2e10, "{challenge:?}");
+        let (passed, detail) = outcome(&round.expired());
+        assert!(!passed && detail.starts_with(&format!("gpu0 ({h100}): missed the deadline")), "{detail}");
+    }
+
+    #[test]
+    fn opening_time_grows_with_the_rows_to_recompute() {
+        let small = ComputeChallenge { seed: [0; 32], n: 256, n_products: 3, n_samples: 32 };
+        assert_eq!(open_allowance_ms(&small), OPEN_ALLOWANCE_MS + 7);
+        let large = ComputeChallenge { n: 8192, ..small };
+        assert_eq!(open_allowance_ms(&large), OPEN_ALLOWANCE_MS + 6443);
+    }
+
+    #[test]
+    fn an_offer_of_nothing_makes_no_claim() {
+        assert!(claim_of(&[cpu(4)], &Offer { groups: Vec::new(), ..Offer::cpu(1) }).is_none());
     }
 }

@@ -264,11 +264,12 @@ pub(crate) async fn serve(mut socket: WebSocket, state: AppState, remote: Socket
                     Some(Outgoing::Challenge { round: asked }) => {
                         core_round = Some(asked);
                         let started = claim
-                            .ok_or_else(|| "the worker's devices make no claim a challenge can check".to_owned())
+                            .clone()
+                            .ok_or_else(|| "the worker offers nothing a challenge can check".to_owned())
                             .and_then(|claim| {
                                 Round::start(claim, reported_rtt_ms.unwrap_or(0), next_challenge_id, state.round_limits)
                             });
-                        next_challenge_id += challenge::ROUND_IDS;
+                        next_challenge_id += claim.as_ref().map_or(challenge::ROUND_IDS, |claim| claim.challenge_ids());
                         match started {
                             Ok((started, message)) => {
                                 round = Some(started);

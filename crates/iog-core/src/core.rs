@@ -30,11 +30,15 @@ const RTT_MS_MAX: u32 = 10_000;
 /// Placement sees reputation in steps of this many thousandths (40 steps).
 pub const REPUTATION_RANK_STEP_MILLI: u16 = 25;
 
-/// Whether the coordinator can challenge this offer's claims: CPUs only,
-/// until workers have GPU kernels for the challenges. A GPU offer's trust
-/// comes from its stake alone.
+/// Whether the coordinator can challenge this offer's claims: the CPU's,
+/// and each lent GPU's at its model's rate through the worker's GPU
+/// kernel. An offer lending a GPU without kernels (a worker built without
+/// the `gpu` feature) is not challenged: nothing could check that GPU, and
+/// a round of the rest must not pass it off as verified. Its trust is its
+/// stake's.
 fn challengeable(offer: &Offer) -> bool {
-    !offer.groups.is_empty() && offer.groups.iter().all(|group| group.kind == iog_types::DeviceKind::Cpu)
+    !offer.groups.is_empty()
+        && offer.groups.iter().all(|group| group.kind == iog_types::DeviceKind::Cpu || group.kernels)
 }
 
 /// A reported coordinate is used for gangs once its own error estimate is

@@ -333,14 +333,28 @@ fn a_busy_worker_is_challenged_only_once_idle() {
 }
 
 #[test]
-fn gpu_offers_are_not_challenged() {
+fn gpu_offers_are_challenged_like_cpu_ones_when_the_worker_runs_kernels_on_them() {
     let config = Config { challenge_interval_ms: 60_000, ..config() };
     let mut core = Core::new(config);
-    let offer = Offer { groups: vec![iog_sched::DeviceGroup::gpu("H100", 80 << 30, 1)], ..Offer::cpu(1) };
+    // Without kernels nothing can check the GPU: no round, trust from stake.
+    let h100 = iog_sched::DeviceGroup::gpu("H100", 80 << 30, 1);
+    let offer = Offer { groups: vec![h100.clone()], ..Offer::cpu(1) };
+    let joined =
+        core.handle(Event::WorkerConnected { worker_id: WorkerId("n".into()), offer, trust: 1, running: vec![] }, 0);
+    assert_eq!(challenges(&joined), 0);
+    assert_eq!(worker(&core, "n").trust, 1, "its trust is its stake's");
+
+    let offer = Offer { groups: vec![iog_sched::DeviceGroup { kernels: true, ..h100 }], ..Offer::cpu(1) };
     let joined =
         core.handle(Event::WorkerConnected { worker_id: WorkerId("g".into()), offer, trust: 1, running: vec![] }, 0);
-    assert_eq!(challenges(&joined), 0);
-    assert_eq!(worker(&core, "g").trust, 1, "its trust is its stake's");
+    assert_eq!(challenges(&joined), 1, "a GPU is challenged at its model's rate on join");
+    assert!(!worker(&core, "g").available, "and takes no task until checked");
+    challenge(&mut core, "g", false, 10);
+    let view = worker(&core, "g");
+    assert!(!view.available && view.challenges.failed == 1, "a failed GPU round stops new tasks");
+    challenge(&mut core, "g", true, 20);
+    assert!(worker(&core, "g").available);
+    core.check_invariants().unwrap();
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! found (software ones included):
 //!
 //! ```text
-//! cargo run --release -p iog-gpu --example kernel_rates [-- NONCES [SAMPLES]]
+//! cargo run --release -p iog-gpu --example kernel_rates [-- NONCES [SAMPLES [N...]]]
 //! ```
 //!
 //! Each search covers NONCES nonces (default 2^24) at a difficulty that
@@ -11,10 +11,14 @@
 //! (default 2^24): on the CPU as a worker runs it (its 64 blocks on all
 //! threads), on the GPU the kernel alone, after a warm-up task of a tenth
 //! as many; two of the kernel's blocks are checked against the CPU's.
+//! Each compute challenge product of size N (default 512 and 1024) is
+//! computed and hashed into its row hashes on both, after a warm-up
+//! product, and the two compared; the rate is 2·N³ int8 ops over the time.
 
 use std::time::Instant;
 
 use iog_gpu::{DiscoverOptions, Gpu};
+use iog_trust::compute::{self, ProductSpec};
 use iog_workloads::hash::{HashAlgorithm, search_range};
 use iog_workloads::sim::{OptionModel, SIM_BLOCKS, SimSpec, SlabModel};
 use iog_workloads::{Accelerator, HashSearch, SimKernelTask, SimModel, WorkloadSpec};
@@ -22,6 +26,10 @@ use iog_workloads::{Accelerator, HashSearch, SimKernelTask, SimModel, WorkloadSp
 fn main() {
     let nonces: u64 = std::env::args().nth(1).map_or(1 << 24, |text| text.parse().expect("NONCES is a number"));
     let samples: u64 = std::env::args().nth(2).map_or(1 << 24, |text| text.parse().expect("SAMPLES is a number"));
+    let mut sizes: Vec<u32> = std::env::args().skip(3).map(|text| text.parse().expect("N is a number")).collect();
+    if sizes.is_empty() {
+        sizes = vec![512, 1024];
+    }
     let discovery = iog_gpu::discover(DiscoverOptions { software: true });
     for note in &discovery.notes {
         eprintln!("{note}");
@@ -99,6 +107,25 @@ fn main() {
                 );
             }
             sim_row(name, device, samples, seconds);
+        }
+    }
+    println!();
+    println!("| compute challenge product | device | seconds | int8 op/s |");
+    println!("|---|---|---|---|");
+    for n in sizes {
+        let product = ProductSpec { n, key_a: 1, key_b: 2 };
+        let ops = 2.0 * f64::from(n).powi(3);
+        let started = Instant::now();
+        let cpu = compute::product_row_hashes(&product);
+        let seconds = started.elapsed().as_secs_f64();
+        println!("| n = {n} | CPU, {cores} threads | {seconds:.3} | {:.3e} |", ops / seconds);
+        for (device, gpu) in &gpus {
+            gpu.challenge_rows(&[ProductSpec { key_a: 3, ..product }]).expect("the warm-up runs");
+            let started = Instant::now();
+            let rows = gpu.challenge_rows(&[product]).expect("the kernel runs").expect("the kernel takes this n");
+            let seconds = started.elapsed().as_secs_f64();
+            assert!(rows == [cpu.clone()], "the kernel's row hashes are the CPU's");
+            println!("| n = {n} | {device} | {seconds:.3} | {:.3e} |", ops / seconds);
         }
     }
 }

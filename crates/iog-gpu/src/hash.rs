@@ -151,10 +151,10 @@ const PERMUTATION: [usize; 16] = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14,
 /// BLAKE3's compression with its 7 rounds written out over named
 /// variables; each round's message words are picked here, so the kernel
 /// permutes nothing.
-fn blake3_compress() -> String {
+pub(crate) fn blake3_compress() -> String {
     let mut body = String::from(
         "fn blake3_compress(cv: ptr<function, array<u32, 8>>, block: ptr<function, array<u32, 16>>, \
-         block_len: u32, flags: u32) {\n",
+         counter: u32, block_len: u32, flags: u32) {\n",
     );
     for i in 0..16 {
         body.push_str(&format!("    let m{i} = (*block)[{i}];\n"));
@@ -165,7 +165,7 @@ fn blake3_compress() -> String {
     for (i, iv) in [0x6a09e667u32, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a].iter().enumerate() {
         body.push_str(&format!("    var v{} = {iv:#010x}u;\n", i + 8));
     }
-    body.push_str("    var v12 = 0u;\n    var v13 = 0u;\n    var v14 = block_len;\n    var v15 = flags;\n");
+    body.push_str("    var v12 = counter;\n    var v13 = 0u;\n    var v14 = block_len;\n    var v15 = flags;\n");
     let mut schedule: [usize; 16] = std::array::from_fn(|i| i);
     let lanes = [
         (0, 4, 8, 12),

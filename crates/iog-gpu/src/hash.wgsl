@@ -135,8 +135,9 @@ const CHUNK_START: u32 = 1u;
 const CHUNK_END: u32 = 2u;
 const ROOT: u32 = 8u;
 
-// fn blake3_compress(cv: ptr<function, array<u32, 8>>, block: ptr<function, array<u32, 16>>, block_len: u32, flags: u32)
-// compresses one block with counter 0 into the chaining value, its 7
+// fn blake3_compress(cv: ptr<function, array<u32, 8>>, block: ptr<function, array<u32, 16>>,
+//                    counter: u32, block_len: u32, flags: u32)
+// compresses one block (of chunk `counter`) into the chaining value, its 7
 // rounds written out by the host (hash.rs) with the message permutation
 // applied there.
 BLAKE3_COMPRESS
@@ -167,7 +168,7 @@ fn blake3(nonce: vec2<u32>) -> bool {
             flags |= CHUNK_END | ROOT;
             block_len = params.last_block_len;
         }
-        blake3_compress(&cv, &block, block_len, flags);
+        blake3_compress(&cv, &block, 0u, block_len, flags);
     }
     return meets(bswap(cv[0]), bswap(cv[1]));
 }

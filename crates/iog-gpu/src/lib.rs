@@ -12,6 +12,7 @@
 //! they are left out unless asked for, as tests on machines without a GPU
 //! do.
 
+mod challenge;
 mod hash;
 mod sim;
 
@@ -133,6 +134,8 @@ impl Adapter {
                 .filter(|driver| !driver.is_empty()),
             compute_capability: None,
             uuid: None,
+            // The worker says so once the kernels run on it.
+            kernels: false,
         }
     }
 }
@@ -336,6 +339,7 @@ pub struct Gpu {
     queue: wgpu::Queue,
     hash: hash::HashKernels,
     sim: sim::SimKernels,
+    challenge: challenge::ChallengeKernels,
     /// The first error the device reported outside a call that returns one.
     error: Arc<Mutex<Option<String>>>,
     /// One kernel at a time: the readback buffers are per call, but a
@@ -370,6 +374,7 @@ impl Gpu {
             .map(|filter| device.push_error_scope(filter));
         let hash = hash::HashKernels::new(&device);
         let sim = sim::SimKernels::new(&device);
+        let challenge = challenge::ChallengeKernels::new(&device);
         for scope in scopes.into_iter().rev() {
             if let Some(err) = pollster::block_on(scope.pop()) {
                 return Err(open_error(format!("the kernels do not compile: {err}")));
@@ -385,11 +390,13 @@ impl Gpu {
             queue,
             hash,
             sim,
+            challenge,
             error,
             busy: Mutex::new(()),
         };
         hash::self_test(&gpu)
             .and_then(|()| sim::self_test(&gpu))
+            .and_then(|()| challenge::self_test(&gpu))
             .map_err(|err| open_error(format!("the kernels fail their self-test: {err}")))?;
         Ok(gpu)
     }
@@ -467,6 +474,15 @@ impl Accelerator for Gpu {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         sim::blocks(self, task).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
     }
+
+    fn challenge_rows(
+        &self,
+        products: &[iog_trust::compute::ProductSpec],
+    ) -> Result<Option<Vec<Vec<iog_trust::Hash>>>, AccelError> {
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        challenge::row_hashes(self, products)
+            .map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
+    }
 }
 
 #[cfg(test)]
@@ -485,6 +501,7 @@ mod tests {
             driver: None,
             compute_capability: None,
             uuid: None,
+            kernels: false,
         }
     }
 

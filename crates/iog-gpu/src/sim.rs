@@ -114,7 +114,8 @@ pub(crate) struct SimKernels {
 
 impl SimKernels {
     pub(crate) fn new(device: &wgpu::Device) -> SimKernels {
-        let source = include_str!("sim.wgsl")
+        let source = [include_str!("u64.wgsl"), include_str!("sim.wgsl")]
+            .concat()
             .replace("SLAB_COLLISIONS_MAX_VALUE", &format!("{SLAB_COLLISIONS_MAX}u"))
             .replace("STEP_BUDGET_VALUE", &format!("{STEP_BUDGET}u"));
         use wgpu::BufferBindingType::{Storage, Uniform};

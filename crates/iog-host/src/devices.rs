@@ -87,6 +87,7 @@ mod tests {
             driver: None,
             compute_capability: None,
             uuid: uuid.map(str::to_owned),
+            kernels: false,
         }
     }
 

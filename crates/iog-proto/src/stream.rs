@@ -111,6 +111,9 @@ pub enum Challenge {
     /// Compute the products, send `ChallengeCommitted`, then open the
     /// entries the reveal's seed picks.
     Compute(iog_trust::ComputeChallenge),
+    /// The same on the GPU the worker lists as `device` (`gpu0`), with its
+    /// kernel: the deadline is sized to that GPU's model.
+    DeviceCompute { device: String, challenge: iog_trust::ComputeChallenge },
     /// Solve the puzzle and send the solutions.
     Hash(iog_trust::HashChallenge),
     /// Fill the memory and send `ChallengeReady`; walk from the first

@@ -157,6 +157,7 @@ mod tests {
             count,
             compute_capability: None,
             driver: None,
+            kernels: false,
         }
     }
 

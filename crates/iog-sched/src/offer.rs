@@ -43,6 +43,13 @@ pub struct DeviceGroup {
     pub compute_capability: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// GPUs: the worker runs iog's GPU kernels on these devices (a worker
+    /// built with the `gpu` feature whose kernels passed their self-test),
+    /// so the coordinator can challenge them at their model's rate. An
+    /// offer with GPUs lacking kernels is not challenged at all: its trust
+    /// is its stake's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kernels: bool,
 }
 
 impl DeviceGroup {
@@ -56,6 +63,7 @@ impl DeviceGroup {
             count,
             compute_capability: None,
             driver: None,
+            kernels: false,
         }
     }
 
@@ -77,6 +85,7 @@ impl DeviceGroup {
                     && group.memory_bytes == device.memory_bytes
                     && group.compute_capability == device.compute_capability
                     && group.driver == device.driver
+                    && group.kernels == device.kernels
             });
             match same {
                 Some(group) => group.count += 1,
@@ -87,6 +96,7 @@ impl DeviceGroup {
                     count,
                     compute_capability: device.compute_capability.clone(),
                     driver: device.driver.clone(),
+                    kernels: device.kernels,
                 }),
             }
         }
@@ -175,6 +185,7 @@ impl Offer {
             count: slots,
             compute_capability: None,
             driver: None,
+            kernels: false,
         }])
     }
 
@@ -472,6 +483,7 @@ mod tests {
             driver: Some("550".to_owned()),
             compute_capability: Some("9.0".to_owned()),
             uuid: Some(name.to_owned()),
+            kernels: false,
         };
         let cpu = Device { kind: DeviceKind::Cpu, model: "EPYC".to_owned(), ..gpu("cpu0") };
         let groups = DeviceGroup::from_devices(&[cpu, gpu("gpu0"), gpu("gpu1")], 4);

@@ -650,6 +650,7 @@ mod tests {
             count: 8,
             compute_capability: Some("9.0".to_owned()),
             driver: Some("550".to_owned()),
+            kernels: false,
         }
     }
 
@@ -671,6 +672,7 @@ mod tests {
             count: 16,
             compute_capability: None,
             driver: None,
+            kernels: false,
         }
     }
 
@@ -1007,6 +1009,7 @@ mod tests {
             count,
             compute_capability: cc.map(str::to_owned),
             driver: None,
+            kernels: false,
         })
     }
 

@@ -69,6 +69,7 @@ fn group(model: usize, count: u32) -> DeviceGroup {
         count,
         compute_capability: None,
         driver: None,
+        kernels: false,
     }
 }
 

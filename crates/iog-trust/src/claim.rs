@@ -42,6 +42,44 @@ pub const PROBES_PLAN: u32 = 1 << 20;
 /// with probability 0.9^64 ≈ 0.1 %.
 pub const CHECKED_PLAN: u32 = 64;
 
+/// The int8 rate every hardware GPU is held to in its compute challenge,
+/// run by the workers' wgpu kernel (`dot4I8Packed`, which GPUs since
+/// about 2016 execute as one instruction): 10¹¹ ops/s. A GTX 1060's
+/// DP4A peak is some 17 · 10¹², an H100's some 2 · 10¹⁴; a two-core CPU
+/// pretending to be a GPU does 10⁹–10¹⁰. Models get rates of their own
+/// ([`gpu_claim`]) once the kernel is measured on them; until then this
+/// floor proves a GPU computes, not which GPU it is.
+pub const GPU_INT8_OPS_PER_S_FLOOR: f64 = 1e11;
+/// The rate a software adapter (Mesa's llvmpipe or lavapipe, SwiftShader,
+/// Microsoft's WARP) is held to: it runs on the CPU, and does about
+/// 3 · 10⁹ on this project's two-core CI machine.
+pub const SOFTWARE_GPU_INT8_OPS_PER_S: f64 = 5e8;
+/// Whether `model` is exactly the name a software adapter reports:
+/// llvmpipe's and lavapipe's `llvmpipe (LLVM 15.0.6, 256 bits)`,
+/// `SwiftShader Device (Subzero)` or `(LLVM …)`, WARP's `Microsoft Basic
+/// Render Driver`. Exactly, because placement matches models as parts of
+/// the name: `llvmpipe H100` must not be held to a software rate and
+/// placed as an H100.
+pub fn is_software_gpu(model: &str) -> bool {
+    let version = |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if let Some(inner) = model.strip_prefix("llvmpipe (LLVM ").and_then(|rest| rest.strip_suffix(" bits)")) {
+        return inner.split_once(", ").is_some_and(|(llvm, bits)| version(llvm) && version(bits));
+    }
+    if let Some(inner) = model.strip_prefix("SwiftShader Device (").and_then(|rest| rest.strip_suffix(')')) {
+        return inner == "Subzero" || inner.strip_prefix("LLVM ").is_some_and(version);
+    }
+    model == "Microsoft Basic Render Driver"
+}
+
+/// What a GPU of `model` (as the worker reports it) is held to in a
+/// compute challenge. Its hash rate is what hashing C on the GPU needs
+/// (one blake3 compression per thousand int8 ops claimed, a fraction of
+/// what GPUs hash); it proves no memory (GPU memory has no challenge yet).
+pub fn gpu_claim(model: &str) -> Claim {
+    let int8_ops_per_s = if is_software_gpu(model) { SOFTWARE_GPU_INT8_OPS_PER_S } else { GPU_INT8_OPS_PER_S_FLOOR };
+    Claim { int8_ops_per_s, memory_bytes: 0, hashes_per_s: int8_ops_per_s / 1000.0 }
+}
+
 /// What a worker says one device can do.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Claim {

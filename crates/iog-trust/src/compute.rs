@@ -281,18 +281,62 @@ pub struct ComputeWork {
     products: MerkleTree,
 }
 
-/// The worker's first step: computes every product on the CPU (rayon over
-/// bands of rows) and commits to it. Costs `n_products · n³` multiply-adds;
-/// memory is A and B of one product (2n² bytes) plus the row hashes.
+/// One product of a challenge, as a kernel on another device needs it:
+/// entry `idx` of A (stored by rows) is byte `idx % 8` of
+/// `mix64(key_a + (idx / 8 + 1) · γ)` (SplitMix64's output function and
+/// increment), and likewise of B (stored by columns) with `key_b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductSpec {
+    pub n: u32,
+    pub key_a: u64,
+    pub key_b: u64,
+}
+
+impl ComputeChallenge {
+    /// Product `product_idx` of this challenge.
+    pub fn product(&self, product_idx: u32) -> ProductSpec {
+        ProductSpec {
+            n: self.n,
+            key_a: matrix::matrix_key(&self.seed, product_idx, Matrix::A),
+            key_b: matrix::matrix_key(&self.seed, product_idx, Matrix::B),
+        }
+    }
+}
+
+/// The hashes of every row of one product, computed on the CPU (rayon over
+/// bands of rows): the work a GPU kernel must match bit for bit. A row's
+/// hash is the Merkle root over its chunks' leaf hashes, each leaf the
+/// little-endian bytes of [`CHUNK_ENTRIES`] entries of C.
+pub fn product_row_hashes(product: &ProductSpec) -> Vec<Hash> {
+    let n = product.n as usize;
+    let a = matrix::generate(product.key_a, n);
+    let b = matrix::generate(product.key_b, n);
+    matrix::product_rows_map(&a, &b, n, row_hash)
+}
+
+/// The worker's first step: computes every product on the CPU and commits
+/// to it. Costs `n_products · n³` multiply-adds; memory is A and B of one
+/// product (2n² bytes) plus the row hashes.
 pub fn commit(challenge: &ComputeChallenge) -> Result<ComputeWork, ComputeParamsError> {
     challenge.validate()?;
-    let n = challenge.n as usize;
-    let mut row_hashes = Vec::with_capacity(challenge.n_products as usize);
-    for product_idx in 0..challenge.n_products {
-        let a = matrix::generate(matrix::matrix_key(&challenge.seed, product_idx, Matrix::A), n);
-        let b = matrix::generate(matrix::matrix_key(&challenge.seed, product_idx, Matrix::B), n);
-        row_hashes.push(matrix::product_rows_map(&a, &b, n, row_hash));
-    }
+    let row_hashes = (0..challenge.n_products).map(|idx| product_row_hashes(&challenge.product(idx))).collect();
+    commit_rows(challenge, row_hashes)
+}
+
+/// The commitment over row hashes computed elsewhere (a GPU kernel), one
+/// list of n per product in order. The openings recompute their rows on
+/// the CPU, so a kernel that got a row wrong is caught by the coordinator
+/// like any other wrong root, never hidden by this side.
+pub fn commit_rows(
+    challenge: &ComputeChallenge,
+    row_hashes: Vec<Vec<Hash>>,
+) -> Result<ComputeWork, ComputeParamsError> {
+    challenge.validate()?;
+    assert!(
+        row_hashes.len() == challenge.n_products as usize
+            && row_hashes.iter().all(|rows| rows.len() == challenge.n as usize),
+        "commit_rows takes n row hashes for each of the challenge's products"
+    );
     let product_roots = row_hashes.iter().map(|rows| merkle::root(rows).expect("n >= N_MIN rows")).collect::<Vec<_>>();
     let products = MerkleTree::new(product_roots).expect("n_products >= 1");
     Ok(ComputeWork { challenge: challenge.clone(), row_hashes, products })

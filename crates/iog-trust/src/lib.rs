@@ -70,7 +70,7 @@ pub mod puzzle;
 /// derived from seeds the coordinator draws and passes in.
 pub type Seed = [u8; 32];
 
-pub use claim::{Claim, ClaimError, ComputePlan, HashPlan, MemoryPlan};
+pub use claim::{Claim, ClaimError, ComputePlan, HashPlan, MemoryPlan, gpu_claim};
 pub use compute::{ComputeAnswer, ComputeChallenge, ComputeCheckError, ComputeCommitment, ComputeParamsError};
 pub use memory::{MemoryAnswer, MemoryChallenge, MemoryCheckError, MemoryCommitment, MemoryOpening, MemoryParamsError};
 pub use merkle::{Hash, MerkleError};

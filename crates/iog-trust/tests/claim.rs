@@ -112,3 +112,30 @@ proptest! {
         prop_assert!(hash_plan.deadline_ms as f64 >= hash_plan.expected_ms + network_ms as f64);
     }
 }
+
+#[test]
+fn only_the_exact_names_of_software_adapters_get_the_software_rate() {
+    use iog_trust::claim::{GPU_INT8_OPS_PER_S_FLOOR, SOFTWARE_GPU_INT8_OPS_PER_S, gpu_claim, is_software_gpu};
+    for model in ["llvmpipe (LLVM 15.0.6, 256 bits)", "SwiftShader Device (Subzero)", "Microsoft Basic Render Driver"] {
+        assert!(is_software_gpu(model), "{model}");
+        assert_eq!(gpu_claim(model).int8_ops_per_s, SOFTWARE_GPU_INT8_OPS_PER_S);
+    }
+    // Placement matches models as parts of the name: none of these may
+    // pass as software and be placed as an H100.
+    for model in [
+        "llvmpipe H100",
+        "llvmpipe (LLVM 15.0.6, 256 bits) H100",
+        "llvmpipe (LLVM H100, 256 bits)",
+        "NVIDIA H100 80GB HBM3",
+        "Microsoft Basic Render Driver H100",
+        "",
+    ] {
+        assert!(!is_software_gpu(model), "{model}");
+        assert_eq!(gpu_claim(model).int8_ops_per_s, GPU_INT8_OPS_PER_S_FLOOR);
+    }
+    let claim = gpu_claim("NVIDIA H100 80GB HBM3");
+    claim.validate().unwrap();
+    assert_eq!(claim.memory_bytes, 0, "GPU memory has no challenge yet");
+    let plan = claim.plan_compute([1; 32], 250, 0).unwrap();
+    assert!(plan.challenge.n >= 2048, "a GPU's challenge is far beyond a CPU's: {:?}", plan.challenge);
+}

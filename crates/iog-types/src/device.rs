@@ -29,4 +29,9 @@ pub struct Device {
     /// Vendor's unique id of the device, where known; used to avoid counting
     /// one GPU twice when several discovery paths see it.
     pub uuid: Option<String>,
+    /// GPUs: the worker runs iog's GPU kernels on it (built with the `gpu`
+    /// feature, its kernels past their self-test), the hardware challenge's
+    /// included.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kernels: bool,
 }

@@ -150,9 +150,16 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         config.apply_gpu(&file);
     }
     let gpu = config.gpu;
-    let (report, kernels) = tokio::task::spawn_blocking(move || crate::gpu::discover_with_kernels(gpu))
+    #[allow(unused_mut)]
+    let (mut report, kernels) = tokio::task::spawn_blocking(move || crate::gpu::discover_with_kernels(gpu))
         .await
         .context("discover devices")?;
+    #[cfg(feature = "cheats")]
+    if config.cheat == Some(crate::challenge::Cheat::ClaimFasterGpu) {
+        for device in report.devices.iter_mut().filter(|device| device.kind == iog_types::DeviceKind::Gpu) {
+            device.model = crate::challenge::CLAIMED_GPU.to_owned();
+        }
+    }
     for note in &report.notes {
         tracing::info!(note, "device discovery");
     }
@@ -170,6 +177,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         }
         process.found = found;
     }
+    let challenge_gpus = kernels.clone();
     let executors = Arc::new(Executors::new(&config, &report.devices, kernels)?);
     if let (Some(process), Some(bound)) = (config.executors.process.as_mut(), executors.process_memory_bound()) {
         process.sandbox = format!("{PROCESS_VERSION} {bound}");
@@ -204,6 +212,7 @@ pub async fn start(config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
         ));
     }
     let challenger = Challenger::new(
+        challenge_gpus,
         #[cfg(feature = "cheats")]
         config.cheat,
     );

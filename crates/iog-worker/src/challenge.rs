@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iog_proto::stream::{Challenge, ChallengeAnswer, Commitment, WorkerMessage};
+use iog_trust::ComputeChallenge;
 use iog_trust::compute::ComputeWork;
 use iog_trust::memory::{MemoryFill, MemoryWalk};
+use iog_workloads::Accelerator;
 use tokio::sync::mpsc;
 
 /// Most hashes a puzzle may cost before the worker gives up: far beyond
@@ -19,6 +21,10 @@ pub const PUZZLE_HASHES_MAX: u64 = 1 << 40;
 /// gave up on the round (its deadline passed, the connection dropped), no
 /// seed comes and the memory must go back to the owner.
 pub const PENDING_HOLD_MS: u64 = 60_000;
+
+/// The model [`Cheat::ClaimFasterGpu`] reports.
+#[cfg(feature = "cheats")]
+pub const CLAIMED_GPU: &str = "NVIDIA H100 80GB HBM3";
 
 /// Ways a worker can cheat at challenges, for the tests that prove they are
 /// caught. Compiled only with the `cheats` feature, which no release build
@@ -50,11 +56,41 @@ pub enum Cheat {
     /// rest when the walk reads them: right answers from 1/`keep_every` of
     /// the memory, only slower.
     ShortMemory { keep_every: u32 },
+    /// Reports each of its GPUs as an H100 (`NVIDIA H100 80GB HBM3`),
+    /// whatever it is: a slower device claiming a faster one.
+    ClaimFasterGpu,
     /// Not a cheat: reports the right result in other bits, as a device
     /// computing in other precision does (each `sim` block's sums moved by
     /// a relative 10⁻⁷, within the workload's tolerance). Other workloads'
     /// results are left alone.
     OtherPrecision,
+}
+
+/// Computes a compute challenge's products and commits to them: on `gpu`
+/// with its kernel when given, else on the CPU.
+fn commit_on(gpu: Option<&dyn Accelerator>, challenge: &ComputeChallenge) -> Result<ComputeWork, String> {
+    let Some(gpu) = gpu else {
+        return iog_trust::compute::commit(challenge).map_err(|err| err.to_string());
+    };
+    challenge.validate().map_err(|err| err.to_string())?;
+    let products: Vec<_> = (0..challenge.n_products).map(|idx| challenge.product(idx)).collect();
+    let device = gpu.device().to_owned();
+    let started = std::time::Instant::now();
+    let rows = gpu
+        .challenge_rows(&products)
+        .map_err(|err| err.to_string())?
+        .ok_or_else(|| format!("{device} has no kernel for products of n = {}", challenge.n))?;
+    tracing::info!(
+        device,
+        n = challenge.n,
+        products = challenge.n_products,
+        ms = started.elapsed().as_millis() as u64,
+        "GPU compute challenge computed"
+    );
+    if rows.len() != products.len() || rows.iter().any(|rows| rows.len() != challenge.n as usize) {
+        return Err(format!("{device}'s kernel returned rows of the wrong shape"));
+    }
+    iog_trust::compute::commit_rows(challenge, rows).map_err(|err| err.to_string())
 }
 
 /// Work waiting for the coordinator's next seed.
@@ -104,16 +140,19 @@ pub(crate) struct Challenger {
     /// fill of a round the coordinator gave up on cannot replace the work
     /// of the next one (challenge ids restart with each session).
     generation: Arc<AtomicU64>,
+    /// The GPUs with kernels, for their compute challenges.
+    gpus: Arc<Vec<Arc<dyn Accelerator>>>,
     #[cfg(feature = "cheats")]
     cheat: Option<Cheat>,
 }
 
 impl Challenger {
-    pub(crate) fn new(#[cfg(feature = "cheats")] cheat: Option<Cheat>) -> Challenger {
+    pub(crate) fn new(gpus: Vec<Arc<dyn Accelerator>>, #[cfg(feature = "cheats")] cheat: Option<Cheat>) -> Challenger {
         Challenger {
             pending: Arc::default(),
             waits: Arc::default(),
             generation: Arc::default(),
+            gpus: Arc::new(gpus),
             #[cfg(feature = "cheats")]
             cheat,
         }
@@ -177,10 +216,25 @@ impl Challenger {
         let dropped = self.pending.lock().expect("challenge lock").take();
         drop_off_thread(dropped);
         let this = self.clone();
+        let challenge_device = match &challenge {
+            Challenge::DeviceCompute { device, .. } => Some(device.clone()),
+            _ => None,
+        };
         tokio::spawn(async move {
             let reply = match challenge {
-                Challenge::Compute(challenge) => {
-                    let work = tokio::task::spawn_blocking(move || iog_trust::compute::commit(&challenge)).await;
+                Challenge::Compute(challenge) | Challenge::DeviceCompute { challenge, .. } => {
+                    let gpu = match &challenge_device {
+                        None => None,
+                        Some(device) => match this.gpus.iter().find(|gpu| gpu.device() == device) {
+                            Some(gpu) => Some(gpu.clone()),
+                            None => {
+                                let error = format!("{device} is not a GPU this worker runs kernels on");
+                                let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
+                                return;
+                            }
+                        },
+                    };
+                    let work = tokio::task::spawn_blocking(move || commit_on(gpu.as_deref(), &challenge)).await;
                     match work {
                         Ok(Ok(work)) => {
                             #[allow(unused_mut)]
@@ -197,7 +251,7 @@ impl Challenger {
                                 commitment: Commitment::Compute(commitment),
                             }
                         }
-                        Ok(Err(err)) => WorkerMessage::ChallengeRefused { challenge_id, error: err.to_string() },
+                        Ok(Err(error)) => WorkerMessage::ChallengeRefused { challenge_id, error },
                         Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("compute: {err}") },
                     }
                 }

@@ -658,6 +658,7 @@ mod tests {
             driver: None,
             compute_capability: None,
             uuid: None,
+            kernels: false,
         }
     }
 

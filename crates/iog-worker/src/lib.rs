@@ -27,7 +27,7 @@ mod watch;
 
 pub use agent::{Refused, WorkerEvent, WorkerHandle, start};
 #[cfg(feature = "cheats")]
-pub use challenge::Cheat;
+pub use challenge::{CLAIMED_GPU, Cheat};
 pub use config::{
     Executors, ExecutorsFile, GpuFile, MEMORY_LENT_SHARE_DEFAULT, OfferFile, OfferTerms, PROBE_BIND_DEFAULT,
     PROCESS_CAPS_DEFAULT, PROCESS_PROGRAMS_DEFAULT, PROCESS_VERSION, ProbeFile, ProcessCaps, ProcessExecutorFile,

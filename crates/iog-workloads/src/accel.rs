@@ -14,6 +14,7 @@
 use crate::TaskRun;
 use crate::hash::HashAlgorithm;
 use crate::sim::{SimBlock, SimKernelTask};
+use iog_trust::compute::ProductSpec;
 
 /// Where a job asks its tasks to run, from its `resources.device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,6 +78,15 @@ pub trait Accelerator: Send + Sync {
     /// kernel for the model (the CPU runs the task instead).
     fn sim_blocks(&self, task: &SimKernelTask) -> Result<Option<Vec<SimBlock>>, AccelError> {
         let _ = task;
+        Ok(None)
+    }
+
+    /// Computes products of a hardware compute challenge (all of one n):
+    /// the hashes of every row of each, bit for bit those of
+    /// [`iog_trust::compute::product_row_hashes`]. `Ok(None)` (the default)
+    /// when this device has no kernel for them.
+    fn challenge_rows(&self, products: &[ProductSpec]) -> Result<Option<Vec<Vec<iog_trust::Hash>>>, AccelError> {
+        let _ = products;
         Ok(None)
     }
 }

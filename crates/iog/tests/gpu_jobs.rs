@@ -190,3 +190,57 @@ async fn sim_results_in_other_bits_agree_within_tolerance_and_wrong_ones_are_sti
     elsewhere.shutdown().await;
     cheat.shutdown().await;
 }
+
+/// Waits until the worker's status meets `until`.
+async fn wait_worker(
+    cluster: &Cluster,
+    worker_id: &WorkerId,
+    what: &str,
+    until: impl Fn(&iog_proto::api::WorkerStatus) -> bool,
+) -> iog_proto::api::WorkerStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let workers = cluster.client.workers().await.unwrap();
+        if let Some(worker) = workers.iter().find(|w| &w.worker_id == worker_id)
+            && until(worker)
+        {
+            return worker.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {workers:?}\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A GPU the worker runs kernels on is challenged on it, at its model's
+/// rate, by the GPU's own kernel: the honest worker's software GPU passes
+/// and the worker is verified. A worker that reports the same software GPU
+/// as an H100 is held to a GPU's rate, misses the deadline on its GPU
+/// challenge (after passing its CPU's), and takes no task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpu_is_challenged_at_its_model_s_rate_and_one_claiming_an_h100_is_caught() {
+    let cluster = Cluster::start_full(1, &["--challenge-retry-ms", "300"], &["--gpu-software"]).await;
+    let workers = cluster.client.workers().await.unwrap();
+    let Some(gpu) = workers[0].devices.iter().find(|device| device.kind == DeviceKind::Gpu) else {
+        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "no GPU adapter\n{}", cluster.logs());
+        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
+        return;
+    };
+    assert!(gpu.kernels, "the worker runs its kernels on {gpu:?}");
+    let honest = workers[0].worker_id.clone();
+    let verified =
+        wait_worker(&cluster, &honest, "the honest worker was not verified", |w| w.challenges_passed >= 1).await;
+    assert_eq!(verified.challenges_failed, 0, "{verified:?}");
+
+    let liar = start_gpu_worker(&cluster, "fake-h100", Cheat::ClaimFasterGpu).await;
+    let liar_id = liar.worker_id().clone();
+    let caught = wait_worker(&cluster, &liar_id, "the fake H100 was not caught", |w| w.challenges_failed >= 1).await;
+    assert_eq!(caught.challenges_passed, 0, "{caught:?}");
+    assert!(!caught.available, "a worker that failed its challenge takes no tasks: {caught:?}");
+    let claimed: Vec<_> =
+        caught.devices.iter().filter(|d| d.kind == DeviceKind::Gpu).map(|d| d.model.as_str()).collect();
+    assert_eq!(claimed, [iog_worker::CLAIMED_GPU]);
+    let log = cluster.coordinator.as_ref().unwrap().log_text();
+    let why = format!("{} ({}): missed the deadline for the compute challenge's commitment", gpu.name, claimed[0]);
+    assert!(log.contains(&why), "the failure names the GPU and what it missed:\n{log}");
+    liar.shutdown().await;
+}

@@ -51,6 +51,7 @@ pub(super) fn discover(notes: &mut Vec<String>) -> Device {
         driver: None,
         compute_capability: None,
         uuid: None,
+        kernels: false,
     }
 }
 

@@ -75,6 +75,8 @@ pub(super) fn discover(
             driver: driver.clone(),
             compute_capability: gpu.cuda_compute_capability().ok().map(|cc| format!("{}.{}", cc.major, cc.minor)),
             uuid: gpu.uuid().ok(),
+            // Set by the worker once its GPU kernels run on it.
+            kernels: false,
         });
     }
     gpus

@@ -61,6 +61,7 @@ pub fn run(n_workers: usize, n_placements: u64, seed: u64) -> Figures {
                 count: 16,
                 compute_capability: None,
                 driver: None,
+                kernels: false,
             };
             (group, REGIONS[rng.random_range(0..REGIONS.len())])
         } else {
