@@ -3,10 +3,10 @@
 //! checks (the work itself is `iog-trust`'s). A round is a compute
 //! challenge (commit, reveal, open), then a memory challenge over the
 //! memory the offer lends (fill, reveal, walk and commit, reveal, open;
-//! skipped when the offer lends none), then a hash puzzle, then a compute
-//! challenge on each GPU the offer lends, sized to the GPU's model and run
-//! by the worker's GPU kernel; the session reports the outcome to the core
-//! as `ChallengeChecked`.
+//! skipped when the offer lends none), then a hash puzzle, then on each
+//! GPU the offer lends a compute challenge and a hash puzzle, sized to the
+//! GPU's model and run by the worker's GPU kernels; the session reports
+//! the outcome to the core as `ChallengeChecked`.
 
 use std::time::Duration;
 
@@ -72,9 +72,10 @@ pub const CHALLENGE_RTT_MS_MAX: u32 = 1_000;
 pub(crate) const ROUND_IDS: u64 = 3;
 
 impl RoundClaim {
-    /// Challenge ids a round of this claim uses: one more per GPU.
+    /// Challenge ids a round of this claim uses: two more per GPU (its
+    /// compute challenge and its puzzle).
     pub(crate) fn challenge_ids(&self) -> u64 {
-        ROUND_IDS + self.gpus.len() as u64
+        ROUND_IDS + 2 * self.gpus.len() as u64
     }
 }
 
@@ -156,8 +157,11 @@ pub(crate) struct Round {
     claim: Claim,
     /// The GPUs still to challenge, after the CPU's challenges.
     gpus_left: VecDeque<GpuClaim>,
-    /// The GPU whose compute challenge is under way, if any.
+    /// The GPU whose challenges are under way, if any, since when.
     gpu: Option<GpuClaim>,
+    gpu_started: Instant,
+    /// The GPUs that passed: name, model and their time.
+    gpus_passed: Vec<String>,
     network_ms: u64,
     challenge_id: u64,
     step: Step,
@@ -202,6 +206,8 @@ impl Round {
             claim: claim.cpu,
             gpus_left: claim.gpus.into(),
             gpu: None,
+            gpu_started: now,
+            gpus_passed: Vec::new(),
             network_ms,
             challenge_id,
             step: Step::Commit { challenge: plan.challenge },
@@ -245,16 +251,27 @@ impl Round {
     /// Sends the next GPU's compute challenge, or ends the round passed
     /// when no GPU is left.
     fn next_gpu(&mut self) -> Progress {
+        if let Some(done) = self.gpu.take() {
+            self.gpus_passed.push(format!(
+                "{} ({}) {} ms",
+                done.device,
+                done.model,
+                self.gpu_started.elapsed().as_millis()
+            ));
+        }
         let Some(gpu) = self.gpus_left.pop_front() else {
-            return Progress::Done {
-                passed: true,
-                detail: match self.walk_ms {
-                    Some(walk_ms) => {
-                        format!("passed in {} ms (memory walk {walk_ms} ms)", self.started.elapsed().as_millis())
-                    }
-                    None => format!("passed in {} ms", self.started.elapsed().as_millis()),
-                },
-            };
+            let mut parts = Vec::new();
+            if let Some(walk_ms) = self.walk_ms {
+                parts.push(format!("memory walk {walk_ms} ms"));
+            }
+            if !self.gpus_passed.is_empty() {
+                parts.push(format!("GPUs {}", self.gpus_passed.join(", ")));
+            }
+            let mut detail = format!("passed in {} ms", self.started.elapsed().as_millis());
+            if !parts.is_empty() {
+                detail = format!("{detail} ({})", parts.join("; "));
+            }
+            return Progress::Done { passed: true, detail };
         };
         let plan = match gpu.claim.plan_compute(seed(), TARGET_MS, self.network_ms) {
             Ok(plan) => plan,
@@ -264,27 +281,32 @@ impl Round {
             }
         };
         self.challenge_id += 1;
-        self.deadline = Instant::now() + Duration::from_millis(plan.deadline_ms);
+        self.gpu_started = Instant::now();
+        self.deadline = self.gpu_started + Duration::from_millis(plan.deadline_ms);
         self.step = Step::Commit { challenge: plan.challenge.clone() };
         let challenge = Challenge::DeviceCompute { device: gpu.device.clone(), challenge: plan.challenge };
         self.gpu = Some(gpu);
         Progress::Send(CoordinatorMessage::Challenge { challenge_id: self.challenge_id, challenge })
     }
 
-    /// Sends the round's last challenge, the hash puzzle.
+    /// Sends the hash puzzle: the CPU's last challenge, or the GPU's under
+    /// way second, solved by its hash kernel.
     fn start_hash(&mut self) -> Progress {
-        let plan = match self.claim.plan_hash(seed(), TARGET_MS, self.network_ms) {
+        let claim = self.gpu.as_ref().map_or(self.claim, |gpu| gpu.claim);
+        let plan = match claim.plan_hash(seed(), TARGET_MS, self.network_ms) {
             Ok(plan) => plan,
             Err(err) => {
-                return Progress::Done { passed: false, detail: format!("no hash puzzle fits the claim: {err}") };
+                let detail = format!("{}no hash puzzle fits the claim: {err}", self.on_gpu());
+                return Progress::Done { passed: false, detail };
             }
         };
         self.step = Step::Solve { challenge: plan.challenge.clone() };
         self.deadline = Instant::now() + Duration::from_millis(plan.deadline_ms);
-        Progress::Send(CoordinatorMessage::Challenge {
-            challenge_id: self.challenge_id,
-            challenge: Challenge::Hash(plan.challenge),
-        })
+        let challenge = match &self.gpu {
+            Some(gpu) => Challenge::DeviceHash { device: gpu.device.clone(), challenge: plan.challenge },
+            None => Challenge::Hash(plan.challenge),
+        };
+        Progress::Send(CoordinatorMessage::Challenge { challenge_id: self.challenge_id, challenge })
     }
 
     /// Takes a challenge message from the worker.
@@ -310,10 +332,10 @@ impl Round {
                 if let Err(err) = iog_trust::compute::check(challenge, commitment, sample_seed, &answer) {
                     return failed(format!("{}wrong compute answer: {err}", self.on_gpu()));
                 }
-                if self.gpu.is_some() {
-                    return self.next_gpu();
-                }
                 self.challenge_id += 1;
+                if self.gpu.is_some() {
+                    return self.start_hash();
+                }
                 if self.claim.memory_bytes == 0 {
                     return self.start_hash();
                 }
@@ -371,7 +393,7 @@ impl Round {
                 Step::Solve { challenge },
             ) if challenge_id == self.challenge_id => match iog_trust::puzzle::check(challenge, &answer) {
                 Ok(()) => self.next_gpu(),
-                Err(err) => failed(format!("wrong hash puzzle answer: {err}")),
+                Err(err) => failed(format!("{}wrong hash puzzle answer: {err}", self.on_gpu())),
             },
             (WorkerMessage::ChallengeAnswered { challenge_id, .. }, _)
             | (WorkerMessage::ChallengeCommitted { challenge_id, .. }, _)
@@ -495,6 +517,14 @@ mod tests {
                         WorkerMessage::ChallengeAnswered { challenge_id, answer }
                     }
                 }
+                CoordinatorMessage::Challenge {
+                    challenge_id,
+                    challenge: Challenge::DeviceHash { device, challenge: puzzle },
+                } => {
+                    seen.push(format!("{device} hash"));
+                    let solved = iog_trust::puzzle::solve(&puzzle, u64::MAX).unwrap();
+                    WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(solved) }
+                }
                 CoordinatorMessage::Challenge { challenge_id, challenge: Challenge::Hash(puzzle) } => {
                     seen.push("hash".to_owned());
                     let solved = iog_trust::puzzle::solve(&puzzle, u64::MAX).unwrap();
@@ -558,17 +588,18 @@ mod tests {
                 ("gpu2", iog_trust::claim::SOFTWARE_GPU_INT8_OPS_PER_S)
             ]
         );
-        assert_eq!(claim.challenge_ids(), 5);
+        assert_eq!(claim.challenge_ids(), 7);
 
         // Small GPU claims keep the products small enough to play here.
         let mut small = claim.clone();
         for gpu in &mut small.gpus {
             gpu.claim.int8_ops_per_s = 4e8;
+            gpu.claim.hashes_per_s = 4e5;
         }
         let (done, seen) = play(small.clone(), None);
         let (passed, detail) = outcome(&done);
-        assert!(passed, "{detail}");
-        assert_eq!(seen, ["compute", "hash", "gpu0 n=256", "gpu2 n=256"]);
+        assert!(passed && detail.contains(&format!("GPUs gpu0 ({h100}) ")) && detail.contains(", gpu2 ("), "{detail}");
+        assert_eq!(seen, ["compute", "hash", "gpu0 n=256", "gpu0 hash", "gpu2 n=256", "gpu2 hash"]);
         let (done, seen) = play(small, Some(Lie::GpuRoot));
         let (passed, detail) = outcome(&done);
         assert!(!passed && detail.starts_with(&format!("gpu0 ({h100}): wrong compute answer")), "{detail}");

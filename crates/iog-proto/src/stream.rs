@@ -114,6 +114,8 @@ pub enum Challenge {
     /// The same on the GPU the worker lists as `device` (`gpu0`), with its
     /// kernel: the deadline is sized to that GPU's model.
     DeviceCompute { device: String, challenge: iog_trust::ComputeChallenge },
+    /// The puzzle, solved on the GPU `device` with its hash kernel.
+    DeviceHash { device: String, challenge: iog_trust::HashChallenge },
     /// Solve the puzzle and send the solutions.
     Hash(iog_trust::HashChallenge),
     /// Fill the memory and send `ChallengeReady`; walk from the first

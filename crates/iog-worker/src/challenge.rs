@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iog_proto::stream::{Challenge, ChallengeAnswer, Commitment, WorkerMessage};
-use iog_trust::ComputeChallenge;
 use iog_trust::compute::ComputeWork;
 use iog_trust::memory::{MemoryFill, MemoryWalk};
-use iog_workloads::Accelerator;
+use iog_trust::{ComputeChallenge, HashAnswer, HashChallenge};
+use iog_workloads::hash::HashAlgorithm;
+use iog_workloads::{Accelerator, HashSearch};
 use tokio::sync::mpsc;
 
 /// Most hashes a puzzle may cost before the worker gives up: far beyond
@@ -91,6 +92,45 @@ fn commit_on(gpu: Option<&dyn Accelerator>, challenge: &ComputeChallenge) -> Res
         return Err(format!("{device}'s kernel returned rows of the wrong shape"));
     }
     iog_trust::compute::commit_rows(challenge, rows).map_err(|err| err.to_string())
+}
+
+/// Solves a hash puzzle: on `gpu` with its BLAKE3 search kernel when
+/// given (the puzzle's `blake3(seed ‖ nonce_le64)` is the hash workload's
+/// message), else on the CPU. The first solutions in nonce order, as the
+/// CPU finds them.
+fn solve_on(gpu: Option<&dyn Accelerator>, challenge: &HashChallenge) -> Result<HashAnswer, String> {
+    let cpu = || iog_trust::puzzle::solve(challenge, PUZZLE_HASHES_MAX).map_err(|err| err.to_string());
+    let Some(gpu) = gpu else { return cpu() };
+    challenge.validate().map_err(|err| err.to_string())?;
+    if challenge.difficulty_bits == 0 {
+        // Every nonce solves it: nothing to search.
+        return cpu();
+    }
+    let device = gpu.device().to_owned();
+    let want = challenge.n_solutions as usize;
+    // A search of about the expected work at a time.
+    let batch = (challenge.expected_hashes().ceil() as u64).clamp(1 << 16, 1 << 32);
+    let mut nonces = Vec::with_capacity(want);
+    let mut start = 0u64;
+    while nonces.len() < want {
+        if start >= PUZZLE_HASHES_MAX {
+            return Err(format!("{device}: no {want} solutions in {PUZZLE_HASHES_MAX} hashes"));
+        }
+        let search = HashSearch {
+            algorithm: HashAlgorithm::Blake3,
+            data: &challenge.seed,
+            nonce_start: start,
+            nonce_count: batch,
+            difficulty_bits: challenge.difficulty_bits,
+        };
+        let finds = gpu
+            .hash_search(&search)
+            .map_err(|err| err.to_string())?
+            .ok_or_else(|| format!("{device} has no kernel for the hash puzzle"))?;
+        nonces.extend(finds.nonces.into_iter().take(want - nonces.len()));
+        start += batch;
+    }
+    Ok(HashAnswer { nonces })
 }
 
 /// Work waiting for the coordinator's next seed.
@@ -217,22 +257,29 @@ impl Challenger {
         drop_off_thread(dropped);
         let this = self.clone();
         let challenge_device = match &challenge {
-            Challenge::DeviceCompute { device, .. } => Some(device.clone()),
+            Challenge::DeviceCompute { device, .. } | Challenge::DeviceHash { device, .. } => Some(device.clone()),
             _ => None,
+        };
+        // The GPU a challenge names, or the refusal to send.
+        let gpus = self.gpus.clone();
+        let gpu_named = move |device: &Option<String>| -> Result<Option<Arc<dyn Accelerator>>, String> {
+            match device {
+                None => Ok(None),
+                Some(device) => match gpus.iter().find(|gpu| gpu.device() == device) {
+                    Some(gpu) => Ok(Some(gpu.clone())),
+                    None => Err(format!("{device} is not a GPU this worker runs kernels on")),
+                },
+            }
         };
         tokio::spawn(async move {
             let reply = match challenge {
                 Challenge::Compute(challenge) | Challenge::DeviceCompute { challenge, .. } => {
-                    let gpu = match &challenge_device {
-                        None => None,
-                        Some(device) => match this.gpus.iter().find(|gpu| gpu.device() == device) {
-                            Some(gpu) => Some(gpu.clone()),
-                            None => {
-                                let error = format!("{device} is not a GPU this worker runs kernels on");
-                                let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
-                                return;
-                            }
-                        },
+                    let gpu = match gpu_named(&challenge_device) {
+                        Ok(gpu) => gpu,
+                        Err(error) => {
+                            let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
+                            return;
+                        }
                     };
                     let work = tokio::task::spawn_blocking(move || commit_on(gpu.as_deref(), &challenge)).await;
                     match work {
@@ -295,15 +342,20 @@ impl Challenger {
                         Err(error) => WorkerMessage::ChallengeRefused { challenge_id, error },
                     }
                 }
-                Challenge::Hash(challenge) => {
-                    let solved =
-                        tokio::task::spawn_blocking(move || iog_trust::puzzle::solve(&challenge, PUZZLE_HASHES_MAX))
-                            .await;
+                Challenge::Hash(challenge) | Challenge::DeviceHash { challenge, .. } => {
+                    let gpu = match gpu_named(&challenge_device) {
+                        Ok(gpu) => gpu,
+                        Err(error) => {
+                            let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
+                            return;
+                        }
+                    };
+                    let solved = tokio::task::spawn_blocking(move || solve_on(gpu.as_deref(), &challenge)).await;
                     match solved {
                         Ok(Ok(answer)) => {
                             WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(answer) }
                         }
-                        Ok(Err(err)) => WorkerMessage::ChallengeRefused { challenge_id, error: err.to_string() },
+                        Ok(Err(error)) => WorkerMessage::ChallengeRefused { challenge_id, error },
                         Err(err) => WorkerMessage::ChallengeRefused { challenge_id, error: format!("solve: {err}") },
                     }
                 }

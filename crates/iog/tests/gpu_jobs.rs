@@ -230,6 +230,12 @@ async fn a_gpu_is_challenged_at_its_model_s_rate_and_one_claiming_an_h100_is_cau
     let verified =
         wait_worker(&cluster, &honest, "the honest worker was not verified", |w| w.challenges_passed >= 1).await;
     assert_eq!(verified.challenges_failed, 0, "{verified:?}");
+    let log = cluster.coordinator.as_ref().unwrap().log_text();
+    let passed = format!("GPUs {} ({}) ", gpu.name, gpu.model);
+    assert!(
+        log.lines().any(|line| line.contains("hardware challenge passed") && line.contains(&passed)),
+        "the honest worker's GPU passed its compute challenge and puzzle:\n{log}"
+    );
 
     let liar = start_gpu_worker(&cluster, "fake-h100", Cheat::ClaimFasterGpu).await;
     let liar_id = liar.worker_id().clone();
