@@ -14,6 +14,7 @@
 
 mod challenge;
 mod hash;
+mod render;
 mod sim;
 
 pub use sim::U64Ops;
@@ -340,6 +341,7 @@ pub struct Gpu {
     hash: hash::HashKernels,
     sim: sim::SimKernels,
     challenge: challenge::ChallengeKernels,
+    render: render::RenderKernels,
     /// The first error the device reported outside a call that returns one.
     error: Arc<Mutex<Option<String>>>,
     /// One kernel at a time: the readback buffers are per call, but a
@@ -375,6 +377,7 @@ impl Gpu {
         let hash = hash::HashKernels::new(&device);
         let sim = sim::SimKernels::new(&device);
         let challenge = challenge::ChallengeKernels::new(&device);
+        let render = render::RenderKernels::new(&device);
         for scope in scopes.into_iter().rev() {
             if let Some(err) = pollster::block_on(scope.pop()) {
                 return Err(open_error(format!("the kernels do not compile: {err}")));
@@ -391,12 +394,14 @@ impl Gpu {
             hash,
             sim,
             challenge,
+            render,
             error,
             busy: Mutex::new(()),
         };
         hash::self_test(&gpu)
             .and_then(|()| sim::self_test(&gpu))
             .and_then(|()| challenge::self_test(&gpu))
+            .and_then(|()| render::self_test(&gpu))
             .map_err(|err| open_error(format!("the kernels fail their self-test: {err}")))?;
         Ok(gpu)
     }
@@ -473,6 +478,14 @@ impl Accelerator for Gpu {
     fn sim_blocks(&self, task: &SimKernelTask) -> Result<Option<Vec<SimBlock>>, AccelError> {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         sim::blocks(self, task).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
+    }
+
+    fn render_tile(
+        &self,
+        task: &iog_workloads::render::kernel::RenderKernelTask,
+    ) -> Result<Option<Vec<u8>>, AccelError> {
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        render::tile(self, task).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
     }
 
     fn challenge_rows(

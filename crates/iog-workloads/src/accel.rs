@@ -81,6 +81,14 @@ pub trait Accelerator: Send + Sync {
         Ok(None)
     }
 
+    /// Renders a tile: its RGB8 bytes, within a PSNR bound of the CPU's
+    /// (see [`crate::render::kernel`]). `Ok(None)` (the default) when this
+    /// device has no kernel for it.
+    fn render_tile(&self, task: &crate::render::kernel::RenderKernelTask) -> Result<Option<Vec<u8>>, AccelError> {
+        let _ = task;
+        Ok(None)
+    }
+
     /// Computes products of a hardware compute challenge (all of one n):
     /// the hashes of every row of each, bit for bit those of
     /// [`iog_trust::compute::product_row_hashes`]. `Ok(None)` (the default)
@@ -205,5 +213,80 @@ mod tests {
         let input = gpu_task();
         let ran = run_task_on(&input, Some(&Kernel { answer: |_| Ok(None) })).unwrap();
         assert_eq!((ran.device, ran.accel_error), (None, None));
+    }
+
+    /// A GPU whose render kernel answers what `tile` makes of the CPU's
+    /// bytes (or fails).
+    struct RenderKernel<F: Fn(Vec<u8>) -> Result<Vec<u8>, String> + Send + Sync> {
+        tile: F,
+    }
+
+    impl<F: Fn(Vec<u8>) -> Result<Vec<u8>, String> + Send + Sync> Accelerator for RenderKernel<F> {
+        fn device(&self) -> &str {
+            "gpu3"
+        }
+
+        fn hash_search(&self, _: &HashSearch<'_>) -> Result<Option<HashFinds>, AccelError> {
+            Ok(None)
+        }
+
+        fn render_tile(&self, task: &crate::render::kernel::RenderKernelTask) -> Result<Option<Vec<u8>>, AccelError> {
+            assert_eq!(task.rect, [0, 0, 8, 8]);
+            let cpu = crate::render::render_image(&demo_render()).unwrap();
+            (self.tile)(cpu).map(Some).map_err(|message| AccelError { device: "gpu3".to_owned(), message })
+        }
+    }
+
+    fn demo_render() -> crate::render::RenderSpec {
+        let mut spec = crate::demo_job().render.unwrap();
+        (spec.width, spec.height, spec.tile_size, spec.samples_per_pixel) = (8, 8, 8, 4);
+        spec
+    }
+
+    /// Moves every byte by `by` levels, as a GPU's other rounding might
+    /// move a few (`by` 1) or another render would move all (`by` 40).
+    fn moved(mut rgb: Vec<u8>, by: u8) -> Vec<u8> {
+        for byte in &mut rgb {
+            *byte = if *byte >= 128 { *byte - by } else { *byte + by };
+        }
+        rgb
+    }
+
+    #[test]
+    fn a_render_task_that_asks_for_a_gpu_runs_on_its_kernel_and_is_checked_within_the_psnr_bound() {
+        let spec = crate::WorkloadSpec::Render(demo_render());
+        let input = plan_on(&spec, DeviceChoice::Gpu).unwrap().remove(0);
+        assert!(matches!(decode_task(&input).unwrap(), Decoded::BuiltIn { gpu: true }));
+        assert!(crate::compares_within_tolerance(&input));
+        let cpu = run_task(&input).unwrap();
+
+        // A tile a level off everywhere is taken, and said to come from the GPU.
+        let ran = run_task_on(&input, Some(&RenderKernel { tile: |rgb| Ok(moved(rgb, 1)) })).unwrap();
+        assert_eq!((ran.device.as_deref(), ran.accel_error), (Some("gpu3"), None));
+        assert_eq!(ran.run.output, moved(cpu.output.clone(), 1));
+        assert_eq!(ran.run.work_units, cpu.work_units);
+        assert!(crate::outputs_agree(&input, &ran.run.output, &cpu.output).unwrap());
+        let spot = crate::spot_check(&input, &ran.run.output, 9).unwrap();
+        assert!(spot.passed && spot.detail.contains("within 40 dB"), "{}", spot.detail);
+
+        // One 40 levels off is not: the CPU renders the tile and says why.
+        let ran = run_task_on(&input, Some(&RenderKernel { tile: |rgb| Ok(moved(rgb, 40)) })).unwrap();
+        assert_eq!((ran.device, &ran.run), (None, &cpu));
+        let err = ran.accel_error.expect("the kernel's failure is reported").to_string();
+        assert!(err.starts_with("gpu3: its render kernel's tile does not check out") && err.contains("dB"), "{err}");
+        assert!(!crate::outputs_agree(&input, &moved(cpu.output.clone(), 40), &cpu.output).unwrap());
+        assert!(!crate::spot_check(&input, &moved(cpu.output.clone(), 40), 9).unwrap().passed);
+
+        let ran = run_task_on(&input, Some(&RenderKernel { tile: |_| Err("device lost".to_owned()) })).unwrap();
+        assert_eq!((ran.device, ran.run), (None, cpu.clone()));
+        assert_eq!(ran.accel_error.unwrap().to_string(), "gpu3: device lost");
+
+        // A task that did not ask for a GPU stays on the CPU, byte for byte.
+        let on_cpu = plan_on(&spec, DeviceChoice::Cpu).unwrap().remove(0);
+        let ran = run_task_on(&on_cpu, Some(&RenderKernel { tile: |rgb| Ok(moved(rgb, 1)) })).unwrap();
+        assert_eq!((ran.device, ran.run), (None, cpu.clone()));
+        assert!(!crate::compares_within_tolerance(&on_cpu));
+        assert!(!crate::outputs_agree(&on_cpu, &moved(cpu.output.clone(), 1), &cpu.output).unwrap());
+        assert!(!crate::spot_check(&on_cpu, &moved(cpu.output.clone(), 1), 9).unwrap().passed);
     }
 }

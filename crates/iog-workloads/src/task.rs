@@ -62,6 +62,7 @@ pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
         TaskInput::Process(task) => Ok(Decoded::Process(task)),
         TaskInput::Hash(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         TaskInput::Sim(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
+        TaskInput::Render(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         _ => Ok(Decoded::BuiltIn { gpu: false }),
     }
 }
@@ -171,12 +172,13 @@ pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
     plan_on(spec, DeviceChoice::Cpu)
 }
 
-/// [`plan`], with tasks that ask for `device`: a hash or sim task that asks
-/// for a GPU runs on its worker's GPU kernel where the worker has one. Workloads
+/// [`plan`], with tasks that ask for `device`: a hash, sim or render task
+/// that asks for a GPU runs on its worker's GPU kernel where the worker
+/// has one. Workloads
 /// without GPU kernels plan the same either way.
 pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>, SpecError> {
     let inputs: Vec<TaskInput> = match spec {
-        WorkloadSpec::Render(spec) => tiles::plan(spec)?.into_iter().map(TaskInput::Render).collect(),
+        WorkloadSpec::Render(spec) => tiles::plan(spec, device)?.into_iter().map(TaskInput::Render).collect(),
         WorkloadSpec::Hash(spec) => hash_tasks::plan(spec, device)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
         WorkloadSpec::Sim(spec) => sim::plan(spec, device)?.into_iter().map(TaskInput::Sim).collect(),
@@ -237,6 +239,21 @@ pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
     Ok(run_task_on(input, None)?.run)
 }
 
+/// A render task's tile as a GPU kernel takes it (`None` for any other
+/// task). The kernel's tile agrees with [`run_task`]'s within a PSNR bound
+/// (see [`crate::render::kernel`]).
+pub fn render_kernel_task(input: &[u8]) -> Result<Option<crate::render::kernel::RenderKernelTask>, RunError> {
+    if input.len() > TASK_INPUT_BYTES_MAX {
+        return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
+    }
+    match from_json(input).map_err(RunError::Decode)? {
+        TaskInput::Render(task) => {
+            crate::render::kernel::RenderKernelTask::new(&task).map(Some).map_err(RunError::Invalid)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Runs one task input with `accel`'s kernels where it has one for the
 /// task, else on this machine's CPU; says which ran it. The output bytes
 /// are the same either way.
@@ -248,7 +265,7 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
     let on_cpu = |run: TaskRun| Ran { run, device: None, accel_error: None };
     match &input {
         TaskInput::Hash(task) => return hash_tasks::run_on(task, accel).map_err(RunError::Invalid),
-        TaskInput::Render(task) => tiles::run(task),
+        TaskInput::Render(task) => return tiles::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Noop(task) => Ok(noop::run(task)),
         TaskInput::Sim(task) => return sim::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Nbody(task) => nbody::run(task),
@@ -302,7 +319,11 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
 /// apart. An input that does not decode (a sealed task's ciphertext)
 /// compares byte for byte too.
 pub fn compares_within_tolerance(input: &[u8]) -> bool {
-    matches!(from_json::<TaskInput>(input), Ok(TaskInput::Sim(task)) if task.tolerance().is_some())
+    match from_json::<TaskInput>(input) {
+        Ok(TaskInput::Sim(task)) => task.tolerance().is_some(),
+        Ok(TaskInput::Render(task)) => task.wants_gpu(),
+        _ => false,
+    }
 }
 
 /// Whether two outputs of one task are the same result: within the
@@ -316,6 +337,7 @@ pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError>
     let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
     Ok(match &input {
         TaskInput::Sim(task) => sim::outputs_agree(task, a, b),
+        TaskInput::Render(task) => tiles::outputs_agree(task, a, b),
         _ => a == b,
     })
 }

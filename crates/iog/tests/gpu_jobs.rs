@@ -250,3 +250,40 @@ async fn a_gpu_is_challenged_at_its_model_s_rate_and_one_claiming_an_h100_is_cau
     assert!(log.contains(&why), "the failure names the GPU and what it missed:\n{log}");
     liar.shutdown().await;
 }
+
+/// A render job that asks for a GPU, replicated over two worker processes
+/// with software GPUs: every tile is traced by the GPU kernel, the
+/// replicas are compared within the PSNR bound, and the image is the CPU
+/// render's within it (on llvmpipe, byte for byte).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_job_on_gpus_matches_the_cpu_render_within_the_psnr_bound() {
+    let cluster = Cluster::start_full(2, &[], &["--gpu-software"]).await;
+    let workers = cluster.client.workers().await.unwrap();
+    if !workers.iter().all(|w| w.devices.iter().any(|device| device.kind == DeviceKind::Gpu)) {
+        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "no GPU adapter\n{}", cluster.logs());
+        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
+        return;
+    }
+    let dir = cluster.dir.path();
+    let cpu_file = common::write_render_job(dir, 48, 32, 16, 24);
+    let text = std::fs::read_to_string(&cpu_file).unwrap()
+        + "\n[resources]\ndevice = \"gpu\"\n\n[verify]\npolicy = \"replicate\"\nreplicas = 2\n";
+    let gpu_file = dir.join("render-gpu.toml");
+    std::fs::write(&gpu_file, text).unwrap();
+    let job_id = submit(&cluster, &gpu_file);
+    let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    assert!(!tasks.is_empty());
+    for task in &tasks {
+        assert!(task.device.as_deref().is_some_and(|device| device.starts_with("gpu")), "{task:?}");
+        assert_ne!(task.verdict.as_deref(), Some("wrong"), "{task:?}");
+    }
+    let png = cluster.client.get_blob(status.artifacts[0].blob).await.unwrap();
+    let (width, height, rgb) = common::decode_png(&png);
+    let (want_width, want_height, want) = common::reference_render(&cpu_file);
+    assert_eq!((width, height), (want_width, want_height));
+    let db = iog_workloads::render::kernel::psnr(&rgb, &want);
+    eprintln!("GPU render against the CPU's: {db:.1} dB");
+    assert!(db >= iog_workloads::render::kernel::PSNR_MIN_DB, "{db:.1} dB");
+}

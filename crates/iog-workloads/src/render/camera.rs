@@ -52,6 +52,25 @@ impl CompiledCamera {
     }
 
     /// A ray through a random point of pixel (x, y); row 0 is the top.
+    /// Origin, upper-left corner, horizontal and vertical span, u and v
+    /// (each with an unused fourth float), lens radius, width, height.
+    pub fn flatten(&self) -> ([[f32; 4]; 6], f32, f32, f32) {
+        let four = |v: Vec3| [v.x, v.y, v.z, 0.0];
+        (
+            [
+                four(self.origin),
+                four(self.upper_left),
+                four(self.horizontal),
+                four(self.vertical),
+                four(self.u),
+                four(self.v),
+            ],
+            self.lens_radius,
+            self.width,
+            self.height,
+        )
+    }
+
     pub fn ray(&self, x: u32, y: u32, rng: &mut Rng) -> Ray {
         let s = (x as f32 + rng.next_f32()) / self.width;
         let t = (y as f32 + rng.next_f32()) / self.height;

@@ -71,6 +71,26 @@ impl Frame {
         rgb
     }
 
+    pub(crate) fn world(&self) -> &World {
+        &self.world
+    }
+
+    pub(crate) fn camera(&self) -> &CompiledCamera {
+        &self.camera
+    }
+
+    pub(crate) fn samples_per_pixel(&self) -> u32 {
+        self.samples_per_pixel
+    }
+
+    pub(crate) fn max_bounces(&self) -> u32 {
+        self.max_bounces
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The RGB8 bytes of one pixel, exactly as [`Frame::render_rect`] gives them.
     pub fn pixel_rgb8(&self, x: u32, y: u32) -> [u8; 3] {
         to_rgb8(self.pixel(x, y))
@@ -108,7 +128,7 @@ fn to_rgb8(colour: Vec3) -> [u8; 3] {
 /// `((b - 0.5) / 255) ^ 2.2`. Comparing against a table avoids `powf`, whose
 /// last bit differs between C libraries; the table is built from plain
 /// arithmetic, which does not.
-fn gamma_thresholds() -> &'static [f32; 255] {
+pub(crate) fn gamma_thresholds() -> &'static [f32; 255] {
     static TABLE: OnceLock<[f32; 255]> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table = [0.0f32; 255];

@@ -7,6 +7,7 @@
 
 mod camera;
 mod image;
+pub mod kernel;
 mod png_encode;
 mod rng;
 mod scene;

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::accel::{AccelError, Accelerator, DeviceChoice, Ran};
 use crate::render::image::{Frame, Rect};
+use crate::render::kernel::{PSNR_MIN_DB, RenderKernelTask, psnr};
 use crate::render::png_encode::encode_png;
 use crate::render::spec::RenderSpec;
 use crate::spot::Spot;
@@ -14,12 +16,84 @@ use crate::{Artifact, AssembleError, SpecError, TaskRun};
 pub(crate) struct RenderTask {
     render: RenderSpec,
     tile: Rect,
+    /// The job asked for a GPU: the worker renders the tile with its GPU
+    /// kernel where it has one, and the tile is checked within
+    /// [`PSNR_MIN_DB`] instead of byte for byte.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gpu: bool,
+}
+
+impl RenderTask {
+    pub(crate) fn spec(&self) -> &RenderSpec {
+        &self.render
+    }
+
+    pub(crate) fn tile(&self) -> Rect {
+        self.tile
+    }
 }
 
 /// One task per tile, in [`RenderSpec::tiles`] order.
-pub(crate) fn plan(spec: &RenderSpec) -> Result<Vec<RenderTask>, SpecError> {
+pub(crate) fn plan(spec: &RenderSpec, device: DeviceChoice) -> Result<Vec<RenderTask>, SpecError> {
     spec.validate()?;
-    Ok(spec.tiles().into_iter().map(|tile| RenderTask { render: spec.clone(), tile }).collect())
+    let gpu = device == DeviceChoice::Gpu;
+    Ok(spec.tiles().into_iter().map(|tile| RenderTask { render: spec.clone(), tile, gpu }).collect())
+}
+
+impl RenderTask {
+    pub(crate) fn wants_gpu(&self) -> bool {
+        self.gpu
+    }
+}
+
+/// Renders the task's tile with `accel`'s kernel when the task asked for
+/// a GPU and the device has one, else on the CPU. The kernel's tile is
+/// taken once a few of its pixels, recomputed on the CPU, agree within
+/// [`PSNR_MIN_DB`]; otherwise the CPU renders it and the kernel's error is
+/// reported.
+pub(crate) fn run_on(task: &RenderTask, accel: Option<&dyn Accelerator>) -> Result<Ran, SpecError> {
+    let mut accel_error = None;
+    if let Some(accel) = accel.filter(|_| task.gpu) {
+        let kernel = RenderKernelTask::new(task)?;
+        let checked = accel.render_tile(&kernel).and_then(|tile| match tile {
+            Some(output) => {
+                let seed = task.render.seed ^ (u64::from(task.tile.x) << 32) ^ u64::from(task.tile.y);
+                let spot = spot_check(task, &output, seed, crate::spot::SPOT_PIXELS).map_err(|err| AccelError {
+                    device: accel.device().to_owned(),
+                    message: format!("checking its render kernel's tile: {err}"),
+                })?;
+                if spot.passed {
+                    Ok(Some(output))
+                } else {
+                    Err(AccelError {
+                        device: accel.device().to_owned(),
+                        message: format!("its render kernel's tile does not check out: {}", spot.detail),
+                    })
+                }
+            }
+            None => Ok(None),
+        });
+        match checked {
+            Ok(Some(output)) => {
+                let work_units =
+                    u64::from(task.tile.width) * u64::from(task.tile.height) * u64::from(task.render.samples_per_pixel);
+                let run = TaskRun { output, work_units };
+                return Ok(Ran { run, device: Some(accel.device().to_owned()), accel_error: None });
+            }
+            Ok(None) => {}
+            Err(err) => accel_error = Some(err),
+        }
+    }
+    Ok(Ran { run: run(task)?, device: None, accel_error })
+}
+
+/// Whether two outputs of one task are the same tile: byte for byte, or
+/// for a task that asked for a GPU within [`PSNR_MIN_DB`].
+pub(crate) fn outputs_agree(task: &RenderTask, a: &[u8], b: &[u8]) -> bool {
+    if !task.gpu {
+        return a == b;
+    }
+    a.len() == b.len() && psnr(a, b) >= PSNR_MIN_DB
 }
 
 /// Renders the task's tile: RGB8 rows of the tile only.
@@ -60,21 +134,36 @@ pub(crate) fn spot_check(task: &RenderTask, output: &[u8], seed: u64, n_samples:
         Frame::new(spec.inline_scene()?, spec.width, spec.height, spec.samples_per_pixel, spec.max_bounces, spec.seed)?;
     let mut draw = crate::spot::Draw::new(seed);
     let n_pixels = u64::from(tile.width) * u64::from(tile.height);
+    let (mut got, mut right) = (Vec::new(), Vec::new());
     for _ in 0..n_samples {
         let idx = draw.below(n_pixels);
         let (column, row) = ((idx % u64::from(tile.width)) as u32, (idx / u64::from(tile.width)) as u32);
         let at = (row as usize * tile.width as usize + column as usize) * 3;
-        let right = frame.pixel_rgb8(tile.x + column, tile.y + row);
-        if output[at..at + 3] != right {
+        let pixel = frame.pixel_rgb8(tile.x + column, tile.y + row);
+        if !task.gpu && output[at..at + 3] != pixel {
             return Ok(Spot::failed(format!(
-                "pixel ({}, {}) is {:?}, recomputed {right:?}",
+                "pixel ({}, {}) is {:?}, recomputed {pixel:?}",
                 tile.x + column,
                 tile.y + row,
                 &output[at..at + 3]
             )));
         }
+        got.extend_from_slice(&output[at..at + 3]);
+        right.extend_from_slice(&pixel);
     }
     let work_units = u64::from(n_samples) * u64::from(spec.samples_per_pixel);
+    if task.gpu {
+        // A GPU's rounding may send a path another way: the sampled pixels
+        // agree within the PSNR bound, not bit for bit.
+        let db = psnr(&got, &right);
+        if db < PSNR_MIN_DB {
+            return Ok(Spot::failed(format!(
+                "{n_samples} sampled pixels are {db:.1} dB from the recomputed ones, below {PSNR_MIN_DB} dB"
+            )));
+        }
+        let detail = format!("{n_samples} of {n_pixels} pixels agree within {PSNR_MIN_DB} dB ({db:.1} dB)");
+        return Ok(Spot { passed: true, detail, work_units });
+    }
     Ok(Spot { passed: true, detail: format!("{n_samples} of {n_pixels} pixels match"), work_units })
 }
 

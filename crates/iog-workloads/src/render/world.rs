@@ -2,6 +2,7 @@
 //! intersection, and the list of lights for direct light sampling.
 
 use crate::render::camera::Ray;
+use crate::render::kernel;
 use crate::render::rng::Rng;
 use crate::render::scene::{Material, Object, Scene};
 use crate::render::vec3::Vec3;
@@ -95,6 +96,61 @@ impl World {
     }
 
     /// The closest hit with `t` in `(t_min, t_max)`.
+    /// The world as `render::kernel` lays it out: primitives, surfaces,
+    /// lights, their total area and the background.
+    #[allow(clippy::type_complexity)]
+    pub fn flatten(
+        &self,
+    ) -> (Vec<[f32; kernel::PRIMITIVE_FLOATS]>, Vec<[f32; kernel::SURFACE_FLOATS]>, Vec<(u32, f32)>, f32, [f32; 3])
+    {
+        let primitives = self
+            .primitives
+            .iter()
+            .map(|primitive| {
+                let mut out = [0.0f32; kernel::PRIMITIVE_FLOATS];
+                out[1] = primitive.surface as f32;
+                out[2] = if primitive.sampled_light { 1.0 } else { 0.0 };
+                let mut put = |slot: usize, v: Vec3| out[4 + 4 * slot..][..3].copy_from_slice(&[v.x, v.y, v.z]);
+                let (kind, radius) = match primitive.shape {
+                    Shape::Sphere { center, radius } => {
+                        put(0, center);
+                        (kernel::SPHERE, radius)
+                    }
+                    Shape::Plane { point, normal } => {
+                        put(0, point);
+                        put(1, normal);
+                        (kernel::PLANE, 0.0)
+                    }
+                    Shape::Triangle { a, edge1, edge2, normal } => {
+                        put(0, a);
+                        put(1, edge1);
+                        put(2, edge2);
+                        put(3, normal);
+                        (kernel::TRIANGLE, 0.0)
+                    }
+                };
+                out[0] = kind;
+                out[3] = radius;
+                out
+            })
+            .collect();
+        let surfaces = self
+            .surfaces
+            .iter()
+            .map(|surface| match *surface {
+                Surface::Diffuse { albedo } => [kernel::DIFFUSE, albedo.x, albedo.y, albedo.z, 0.0, 0.0, 0.0, 0.0],
+                Surface::Metal { albedo, fuzz } => [kernel::METAL, albedo.x, albedo.y, albedo.z, fuzz, 0.0, 0.0, 0.0],
+                Surface::Glass { ior } => [kernel::GLASS, 0.0, 0.0, 0.0, ior, 0.0, 0.0, 0.0],
+                Surface::Emissive { radiance } => {
+                    [kernel::EMISSIVE, radiance.x, radiance.y, radiance.z, 0.0, 0.0, 0.0, 0.0]
+                }
+            })
+            .collect();
+        let lights = self.lights.iter().map(|&(idx, cumulative)| (idx as u32, cumulative)).collect();
+        let background = [self.background.x, self.background.y, self.background.z];
+        (primitives, surfaces, lights, self.light_area, background)
+    }
+
     pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<Hit> {
         let mut closest = t_max;
         let mut found = None;
