@@ -11,7 +11,8 @@
 //! (default 2^24): on the CPU as a worker runs it (its 64 blocks on all
 //! threads), on the GPU the kernel alone, after a warm-up task of a tenth
 //! as many; two of the kernel's blocks are checked against the CPU's.
-//! Each compute challenge product of size N (default 512 and 1024) is
+//! A 64×64 tile of the demo scene at 64 samples a pixel is traced on both
+//! and compared (PSNR). Each compute challenge product of size N (default 512 and 1024) is
 //! computed and hashed into its row hashes on both, after a warm-up
 //! product, and the two compared; the rate is 2·N³ int8 ops over the time.
 
@@ -107,6 +108,28 @@ fn main() {
                 );
             }
             sim_row(name, device, samples, seconds);
+        }
+    }
+    println!();
+    println!("| render tile | device | seconds | paths/s | PSNR against the CPU |");
+    println!("|---|---|---|---|---|");
+    {
+        // A 64×64 tile of the demo scene (the Cornell box) at 64 samples.
+        let mut spec = iog_workloads::demo_job().render.expect("the demo job renders");
+        (spec.width, spec.height, spec.tile_size, spec.samples_per_pixel) = (64, 64, 64, 64);
+        let paths = 64.0 * 64.0 * 64.0;
+        let input = iog_workloads::plan(&WorkloadSpec::Render(spec)).expect("the demo plans").remove(0);
+        let started = Instant::now();
+        let cpu = iog_workloads::run_task(&input).expect("the tile renders").output;
+        let seconds = started.elapsed().as_secs_f64();
+        println!("| 64×64, 64 samples | CPU, {cores} threads | {seconds:.3} | {:.3e} | |", paths / seconds);
+        let task = iog_workloads::render_kernel_task(&input).expect("the input decodes").expect("a render task");
+        for (device, gpu) in &gpus {
+            let started = Instant::now();
+            let tile = gpu.render_tile(&task).expect("the kernel runs").expect("the kernel takes the tile");
+            let seconds = started.elapsed().as_secs_f64();
+            let db = iog_workloads::render::kernel::psnr(&tile, &cpu);
+            println!("| 64×64, 64 samples | {device} | {seconds:.3} | {:.3e} | {db:.1} dB |", paths / seconds);
         }
     }
     println!();
