@@ -143,9 +143,10 @@ fn main() {
         let seconds = started.elapsed().as_secs_f64();
         println!("| n = {n} | CPU, {cores} threads | {seconds:.3} | {:.3e} |", ops / seconds);
         for (device, gpu) in &gpus {
-            gpu.challenge_rows(&[ProductSpec { key_a: 3, ..product }]).expect("the warm-up runs");
+            gpu.challenge_rows(&[ProductSpec { key_a: 3, ..product }], &|| true).expect("the warm-up runs");
             let started = Instant::now();
-            let rows = gpu.challenge_rows(&[product]).expect("the kernel runs").expect("the kernel takes this n");
+            let rows =
+                gpu.challenge_rows(&[product], &|| true).expect("the kernel runs").expect("the kernel takes this n");
             let seconds = started.elapsed().as_secs_f64();
             assert!(rows == [cpu.clone()], "the kernel's row hashes are the CPU's");
             println!("| n = {n} | {device} | {seconds:.3} | {:.3e} |", ops / seconds);

@@ -18,9 +18,13 @@ const TILE_K_WORDS: u32 = 8;
 const TILE: u32 = 64;
 /// Workgroup size of the one-dimensional kernels.
 const WORKGROUP: u32 = 64;
-/// Bytes of C a band holds: rows are computed and hashed this many at a
-/// time (at least one tile of rows).
+/// Bytes of C a band holds at most: rows are computed and hashed this
+/// many at a time (at least one tile of rows).
 const BAND_BYTES: u64 = 32 << 20;
+/// Multiply-add ops of a band at most (2n² a row): about 3 s of Mesa's
+/// llvmpipe on two cores and well under a millisecond of a large GPU, so
+/// a challenge given up stops soon on any device.
+const BAND_OPS: u64 = 1 << 34;
 
 /// The kernel's uniform parameters, laid out as `Params` in `challenge.wgsl`.
 #[repr(C)]
@@ -74,8 +78,14 @@ fn split(key: u64) -> [u32; 2] {
 /// The hashes of every row of each product, in order; `Ok(None)` when the
 /// device cannot hold a product of this size in one storage binding (the
 /// CPU computes it instead). Products must share one n.
-pub(crate) fn row_hashes(gpu: &Gpu, products: &[ProductSpec]) -> Result<Option<Vec<Vec<[u8; 32]>>>, GpuError> {
-    row_hashes_in_bands(gpu, products, BAND_BYTES)
+/// Between bands it waits for the device and asks `keep_going`; once that
+/// says no, the work stops with an error.
+pub(crate) fn row_hashes(
+    gpu: &Gpu,
+    products: &[ProductSpec],
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<Vec<Vec<[u8; 32]>>>, GpuError> {
+    row_hashes_in_bands(gpu, products, BAND_BYTES, keep_going)
 }
 
 /// [`row_hashes`] with bands of about `band_bytes` of C.
@@ -83,6 +93,7 @@ fn row_hashes_in_bands(
     gpu: &Gpu,
     products: &[ProductSpec],
     band_bytes: u64,
+    keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<Vec<Vec<[u8; 32]>>>, GpuError> {
     let Some(first) = products.first() else {
         return Ok(Some(Vec::new()));
@@ -98,8 +109,9 @@ fn row_hashes_in_bands(
     let matrix_bytes = u64::from(n) * u64::from(stride) * 4;
     let chunks_per_row = n.div_ceil(CHUNK_ENTRIES);
     let row_bytes = u64::from(n) * 4;
-    let band_rows =
-        ((band_bytes.min(binding_max) / row_bytes) as u32 / TILE * TILE).clamp(TILE, n.next_multiple_of(TILE));
+    let rows_by_ops = BAND_OPS / (2 * u64::from(n) * u64::from(n));
+    let band_rows = ((band_bytes.min(binding_max) / row_bytes).min(rows_by_ops) as u32 / TILE * TILE)
+        .clamp(TILE, n.next_multiple_of(TILE));
     let c_bytes = u64::from(band_rows) * row_bytes;
     let leaves_bytes = u64::from(band_rows) * u64::from(chunks_per_row) * 32;
     let rows_bytes = u64::from(n) * 32;
@@ -195,6 +207,12 @@ fn row_hashes_in_bands(
                 last,
             );
             row0 += params.rows;
+            if !last {
+                gpu.wait()?;
+                if !keep_going() {
+                    return Err(GpuError::Device(format!("{}: the compute challenge was given up", gpu.name)));
+                }
+            }
         }
         let words = gpu.read(&readback)?;
         out.push(
@@ -224,7 +242,7 @@ pub(crate) fn self_test(gpu: &Gpu) -> Result<(), GpuError> {
     ];
     for (n, key_a, key_b, band_bytes) in cases {
         let product = ProductSpec { n, key_a, key_b };
-        let got = row_hashes_in_bands(gpu, &[product], band_bytes)?;
+        let got = row_hashes_in_bands(gpu, &[product], band_bytes, &|| true)?;
         let want = iog_trust::compute::product_row_hashes(&product);
         match got {
             Some(got) if got == [want] => {}
@@ -238,4 +256,29 @@ pub(crate) fn self_test(gpu: &Gpu) -> Result<(), GpuError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_given_up_stops_between_bands() {
+        let discovery = crate::discover(crate::DiscoverOptions { software: true });
+        let Some(adapter) = discovery.adapters.first() else {
+            assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "IOG_REQUIRE_GPU_ADAPTER is set");
+            return;
+        };
+        let gpu = Gpu::open("gpu0", adapter).expect("the kernels compile");
+        // Four bands of 64 rows: asked after each of the first two, the
+        // kernel goes on after the first and stops after the second.
+        let asked = std::sync::atomic::AtomicU32::new(0);
+        let keep_going = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let product = ProductSpec { n: 256, key_a: 1, key_b: 2 };
+        let err = row_hashes_in_bands(&gpu, &[product], 64 * 256 * 4, &keep_going).unwrap_err();
+        assert!(err.to_string().contains("given up"), "{err}");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let whole = row_hashes_in_bands(&gpu, &[product], 64 * 256 * 4, &|| true).unwrap().unwrap();
+        assert_eq!(whole, [iog_trust::compute::product_row_hashes(&product)]);
+    }
 }

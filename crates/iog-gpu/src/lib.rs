@@ -424,6 +424,14 @@ impl Gpu {
         sim::u64_ops(self, pairs)
     }
 
+    /// Waits for the work submitted so far.
+    fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(BATCH_TIMEOUT) })
+            .map_err(|err| GpuError::Device(format!("{}: waiting for the kernel: {err}", self.name)))?;
+        self.check()
+    }
+
     /// Waits for the queue, then reads a mapped buffer's words.
     fn read(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, GpuError> {
         self.read_bytes(buffer, buffer.size())
@@ -491,9 +499,10 @@ impl Accelerator for Gpu {
     fn challenge_rows(
         &self,
         products: &[iog_trust::compute::ProductSpec],
+        keep_going: &(dyn Fn() -> bool + Sync),
     ) -> Result<Option<Vec<Vec<iog_trust::Hash>>>, AccelError> {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        challenge::row_hashes(self, products)
+        challenge::row_hashes(self, products, keep_going)
             .map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
     }
 }

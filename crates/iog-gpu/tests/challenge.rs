@@ -19,7 +19,7 @@ fn row_hashes_match_the_cpu_at_every_shape_of_row_and_band() {
     // chunks; n not a multiple of a tile, of a packed word or of 8.
     for (i, n) in [16u32, 17, 64, 255, 256, 257, 768, 1000].into_iter().enumerate() {
         let product = ProductSpec { n, key_a: 0x9e37_79b9 ^ (i as u64) << 40, key_b: u64::MAX - i as u64 };
-        let got = gpu.challenge_rows(&[product]).unwrap().expect("the kernel takes n up to N_PLAN_MAX");
+        let got = gpu.challenge_rows(&[product], &|| true).unwrap().expect("the kernel takes n up to N_PLAN_MAX");
         let want = compute::product_row_hashes(&product);
         assert_eq!(got.len(), 1);
         let wrong = got[0].iter().zip(&want).filter(|(got, want)| got != want).count();
@@ -33,7 +33,7 @@ fn a_challenge_committed_from_the_kernel_passes_the_check() {
     let Some(gpu) = gpu() else { return };
     let challenge = ComputeChallenge { seed: [7; 32], n: 320, n_products: 3, n_samples: 32 };
     let products: Vec<ProductSpec> = (0..challenge.n_products).map(|idx| challenge.product(idx)).collect();
-    let rows = gpu.challenge_rows(&products).unwrap().expect("the kernel takes n = 320");
+    let rows = gpu.challenge_rows(&products, &|| true).unwrap().expect("the kernel takes n = 320");
     let work = compute::commit_rows(&challenge, rows).unwrap();
     let cpu = compute::commit(&challenge).unwrap();
     assert_eq!(work.commitment(), cpu.commitment(), "the kernel commits to the CPU's root");

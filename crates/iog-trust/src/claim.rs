@@ -44,12 +44,15 @@ pub const CHECKED_PLAN: u32 = 64;
 
 /// The int8 rate every hardware GPU is held to in its compute challenge,
 /// run by the workers' wgpu kernel (`dot4I8Packed`, which GPUs since
-/// about 2016 execute as one instruction): 10¹¹ ops/s. A GTX 1060's
-/// DP4A peak is some 17 · 10¹², an H100's some 2 · 10¹⁴; a two-core CPU
-/// pretending to be a GPU does 10⁹–10¹⁰. Models get rates of their own
+/// about 2016 execute as one instruction): 10¹² ops/s. A GTX 1060's DP4A
+/// peak is some 1.7 · 10¹³, an H100's some 1.3 · 10¹⁴ (on its integer
+/// units, not its tensor cores, which WGSL cannot reach); two cores of
+/// this project's CI machine do 1.7 · 10¹⁰ with the CPU kernel, a
+/// 16-core desktop about 10¹¹. Models get rates of their own
 /// ([`gpu_claim`]) once the kernel is measured on them; until then this
-/// floor proves a GPU computes, not which GPU it is.
-pub const GPU_INT8_OPS_PER_S_FLOOR: f64 = 1e11;
+/// floor proves a device computes int8 products at a GPU's rate, not
+/// which GPU it is (nor that it is not a CPU with int8 matrix units).
+pub const GPU_INT8_OPS_PER_S_FLOOR: f64 = 1e12;
 /// The rate a software adapter (Mesa's llvmpipe or lavapipe, SwiftShader,
 /// Microsoft's WARP) is held to: it runs on the CPU, and does about
 /// 3 · 10⁹ on this project's two-core CI machine.
@@ -72,13 +75,17 @@ pub fn is_software_gpu(model: &str) -> bool {
 }
 
 /// What a GPU of `model` (as the worker reports it) is held to in a
-/// compute challenge. Its hash rate is what hashing C on the GPU needs
-/// (one blake3 compression per thousand int8 ops claimed, a fraction of
-/// what GPUs hash); it proves no memory (GPU memory has no challenge yet).
+/// compute challenge. Its hash rate (for hashing C and for its puzzle) is
+/// one blake3 compression a second per 5 000 int8 ops claimed: 2 · 10⁸ at
+/// the floor, a fraction of what GPUs hash. It proves no memory (GPU
+/// memory has no challenge yet).
 pub fn gpu_claim(model: &str) -> Claim {
     let int8_ops_per_s = if is_software_gpu(model) { SOFTWARE_GPU_INT8_OPS_PER_S } else { GPU_INT8_OPS_PER_S_FLOOR };
-    Claim { int8_ops_per_s, memory_bytes: 0, hashes_per_s: int8_ops_per_s / 1000.0 }
+    Claim { int8_ops_per_s, memory_bytes: 0, hashes_per_s: int8_ops_per_s / GPU_OPS_PER_HASH }
 }
+
+/// int8 ops claimed per blake3 compression a second, for GPUs.
+const GPU_OPS_PER_HASH: f64 = 5000.0;
 
 /// What a worker says one device can do.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

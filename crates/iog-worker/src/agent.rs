@@ -325,6 +325,8 @@ impl Agent {
             }
             backoff_ms = (backoff_ms * 2).min(self.config.reconnect_backoff_max_ms);
         }
+        // Challenge work under way (a GPU's bands) stops at its next step.
+        self.challenger.reset();
         for (_, held) in self.held.lock().expect("held lock").drain() {
             if let Held::Running { job, .. } = held {
                 job.abort();

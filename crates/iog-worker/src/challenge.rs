@@ -69,7 +69,11 @@ pub enum Cheat {
 
 /// Computes a compute challenge's products and commits to them: on `gpu`
 /// with its kernel when given, else on the CPU.
-fn commit_on(gpu: Option<&dyn Accelerator>, challenge: &ComputeChallenge) -> Result<ComputeWork, String> {
+fn commit_on(
+    gpu: Option<&dyn Accelerator>,
+    challenge: &ComputeChallenge,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<ComputeWork, String> {
     let Some(gpu) = gpu else {
         return iog_trust::compute::commit(challenge).map_err(|err| err.to_string());
     };
@@ -78,7 +82,7 @@ fn commit_on(gpu: Option<&dyn Accelerator>, challenge: &ComputeChallenge) -> Res
     let device = gpu.device().to_owned();
     let started = std::time::Instant::now();
     let rows = gpu
-        .challenge_rows(&products)
+        .challenge_rows(&products, keep_going)
         .map_err(|err| err.to_string())?
         .ok_or_else(|| format!("{device} has no kernel for products of n = {}", challenge.n))?;
     tracing::info!(
@@ -281,7 +285,10 @@ impl Challenger {
                             return;
                         }
                     };
-                    let work = tokio::task::spawn_blocking(move || commit_on(gpu.as_deref(), &challenge)).await;
+                    let current = this.clone();
+                    let keep_going = move || current.current(generation);
+                    let work =
+                        tokio::task::spawn_blocking(move || commit_on(gpu.as_deref(), &challenge, &keep_going)).await;
                     match work {
                         Ok(Ok(work)) => {
                             #[allow(unused_mut)]

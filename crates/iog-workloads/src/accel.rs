@@ -92,9 +92,16 @@ pub trait Accelerator: Send + Sync {
     /// Computes products of a hardware compute challenge (all of one n):
     /// the hashes of every row of each, bit for bit those of
     /// [`iog_trust::compute::product_row_hashes`]. `Ok(None)` (the default)
-    /// when this device has no kernel for them.
-    fn challenge_rows(&self, products: &[ProductSpec]) -> Result<Option<Vec<Vec<iog_trust::Hash>>>, AccelError> {
-        let _ = products;
+    /// when this device has no kernel for them. The work stops with an
+    /// error between steps once `keep_going` says no (the coordinator has
+    /// moved on), so a device far slower than its claim is not held for
+    /// the whole of a challenge it already failed.
+    fn challenge_rows(
+        &self,
+        products: &[ProductSpec],
+        keep_going: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Option<Vec<Vec<iog_trust::Hash>>>, AccelError> {
+        let _ = (products, keep_going);
         Ok(None)
     }
 }

@@ -254,7 +254,7 @@ async fn a_gpu_is_challenged_at_its_model_s_rate_and_one_claiming_an_h100_is_cau
 /// A render job that asks for a GPU, replicated over two worker processes
 /// with software GPUs: every tile is traced by the GPU kernel, the
 /// replicas are compared within the PSNR bound, and the image is the CPU
-/// render's within it (on llvmpipe, byte for byte).
+/// render's within it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_job_on_gpus_matches_the_cpu_render_within_the_psnr_bound() {
     let cluster = Cluster::start_full(2, &[], &["--gpu-software"]).await;

@@ -10,10 +10,11 @@ use crate::render::image::{Frame, Rect, gamma_thresholds};
 use crate::render::tiles::RenderTask;
 
 /// The tolerance of a tile rendered on a GPU: its PSNR against the CPU's
-/// (and against another GPU's) is at least this. On Mesa's llvmpipe the
-/// kernel gives the CPU's bytes exactly; a GPU that fuses a multiply-add
-/// or rounds a square root differently sends an occasional path another
-/// way, which moves a pixel by a level or two.
+/// (and against another GPU's) is at least this. Even on Mesa's llvmpipe
+/// a rounding sends an occasional path another way (one byte of a 64×64
+/// tile a level off, 89 dB); a GPU that fuses a multiply-add or rounds a
+/// square root otherwise does so more often, moving a pixel by a level
+/// or two.
 pub const PSNR_MIN_DB: f64 = 40.0;
 
 /// Floats per primitive: `kind, surface, sampled_light, radius`, then four
