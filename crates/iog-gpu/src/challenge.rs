@@ -147,17 +147,12 @@ fn row_hashes_in_bands(
         usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("iog compute challenge"),
-        layout: &gpu.challenge.layout,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: a.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: b.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: c.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 4, resource: hashes.as_entire_binding() },
-        ],
-    });
+    let bind_group = crate::bind_buffers(
+        device,
+        "iog compute challenge",
+        &gpu.challenge.layout,
+        &[&params_buffer, &a, &b, &c, &hashes],
+    );
     let kernels = &gpu.challenge;
     let run = |params: &Params, steps: &[(&wgpu::ComputePipeline, [u32; 3])], copy_rows: bool| {
         gpu.queue.write_buffer(&params_buffer, 0, bytemuck::bytes_of(params));

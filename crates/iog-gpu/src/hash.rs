@@ -273,15 +273,8 @@ pub(crate) fn search_sized(gpu: &Gpu, search: &HashSearch<'_>, sizing: Sizing) -
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("iog hash search"),
-        layout: &gpu.hash.layout,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: template.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: found_buffer.as_entire_binding() },
-        ],
-    });
+    let bind_group =
+        crate::bind_buffers(device, "iog hash search", &gpu.hash.layout, &[&params_buffer, &template, &found_buffer]);
 
     let mut finds = HashFinds { nonces: Vec::new(), count: 0 };
     let (mut groups, mut per_thread) = (sizing.groups.clamp(1, GROUPS_MAX), sizing.per_thread.clamp(1, PER_THREAD_MAX));

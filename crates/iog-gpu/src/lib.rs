@@ -72,6 +72,20 @@ fn compute_pipelines(
     (layout, pipelines)
 }
 
+/// A bind group of whole buffers: binding `i` is `buffers[i]`.
+fn bind_buffers(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = (0u32..)
+        .zip(buffers)
+        .map(|(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+}
+
 /// What [`discover`] looks at.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DiscoverOptions {

@@ -130,17 +130,12 @@ fn tile_in_dispatches(
         usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("iog render"),
-        layout: &gpu.render.layout,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: primitives.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: tables.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: state.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 4, resource: pixels.as_entire_binding() },
-        ],
-    });
+    let bind_group = crate::bind_buffers(
+        device,
+        "iog render",
+        &gpu.render.layout,
+        &[&params_buffer, &primitives, &tables, &state, &pixels],
+    );
     let mut camera = task.camera;
     camera[0][3] = task.lens_radius;
     camera[1][3] = task.image_width;

@@ -430,17 +430,12 @@ fn run_batches(
             &unlisted
         }
     };
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("iog sim"),
-        layout: &gpu.sim.layout,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: gpu.sim.mixed.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: partials.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: list.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 4, resource: progress.as_entire_binding() },
-        ],
-    });
+    let bind_group = crate::bind_buffers(
+        device,
+        "iog sim",
+        &gpu.sim.layout,
+        &[&params_buffer, &gpu.sim.mixed, &partials, list, &progress],
+    );
 
     let mut params = prepared.params;
     params.list = u32::from(listing);
@@ -578,17 +573,12 @@ pub(crate) fn u64_ops(gpu: &Gpu, pairs: &[(u64, u64)]) -> Result<Vec<U64Ops>, Gp
         usage: wgpu::BufferUsages::STORAGE,
         mapped_at_creation: false,
     });
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("iog u64 ops"),
-        layout: &gpu.sim.layout,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: operands.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: results.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: unused.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 4, resource: unused.as_entire_binding() },
-        ],
-    });
+    let bind_group = crate::bind_buffers(
+        device,
+        "iog u64 ops",
+        &gpu.sim.layout,
+        &[&params_buffer, &operands, &results, &unused, &unused],
+    );
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("u64 ops") });
     {
         let mut pass =
