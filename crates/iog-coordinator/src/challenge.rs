@@ -93,6 +93,9 @@ pub(crate) struct GpuClaim {
 pub(crate) struct RoundClaim {
     pub(crate) cpu: Claim,
     pub(crate) gpus: Vec<GpuClaim>,
+    /// Why the round cannot pass, found before it starts: the offer lends
+    /// GPUs with kernels that the worker's device list does not hold.
+    pub(crate) unmatched: Option<String>,
 }
 
 /// What a worker claims, when it offers anything. The CPU's rates come
@@ -100,7 +103,9 @@ pub(crate) struct RoundClaim {
 /// lend, which is what placement counts on. Each GPU group of the offer
 /// lends `count` GPUs of its model: the first that many of the worker's
 /// GPUs of that model with kernels (by name) are challenged at the
-/// model's rate. (The core challenges no offer lending GPUs without
+/// model's rate; an offer lending more of them than the list holds
+/// fails its round, since it would otherwise pass as verified for GPUs no
+/// one checked. (The core challenges no offer lending GPUs without
 /// kernels.)
 pub(crate) fn claim_of(devices: &[Device], offer: &Offer) -> Option<RoundClaim> {
     if offer.groups.is_empty() {
@@ -121,20 +126,32 @@ pub(crate) fn claim_of(devices: &[Device], offer: &Offer) -> Option<RoundClaim> 
     let mut gpus: Vec<&Device> =
         devices.iter().filter(|device| device.kind == DeviceKind::Gpu && device.kernels).collect();
     gpus.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut lent = Vec::new();
+    let mut lent: Vec<GpuClaim> = Vec::new();
+    let mut unmatched = None;
     for group in offer.groups.iter().filter(|group| group.kind == DeviceKind::Gpu && group.kernels) {
-        let of_model = gpus.iter().filter(|device| device.model == group.model);
-        for device in of_model.take(group.count as usize) {
-            if lent.iter().all(|taken: &GpuClaim| taken.device != device.name) {
-                lent.push(GpuClaim {
-                    device: device.name.clone(),
-                    model: device.model.clone(),
-                    claim: iog_trust::gpu_claim(&device.model),
-                });
-            }
+        let free: Vec<&&Device> = gpus
+            .iter()
+            .filter(|device| device.model == group.model && lent.iter().all(|taken| taken.device != device.name))
+            .collect();
+        if free.len() < group.count as usize {
+            unmatched.get_or_insert_with(|| {
+                format!(
+                    "the offer lends {} {} GPU(s) with kernels and the worker lists {} more of that model;                      fix the worker's devices or its [offer]",
+                    group.count,
+                    group.model,
+                    free.len()
+                )
+            });
+        }
+        for device in free.into_iter().take(group.count as usize) {
+            lent.push(GpuClaim {
+                device: device.name.clone(),
+                model: device.model.clone(),
+                claim: iog_trust::gpu_claim(&device.model),
+            });
         }
     }
-    Some(RoundClaim { cpu, gpus: lent })
+    Some(RoundClaim { cpu, gpus: lent, unmatched })
 }
 
 enum Step {
@@ -196,6 +213,9 @@ impl Round {
         challenge_id: u64,
         limits: RoundLimits,
     ) -> Result<(Round, CoordinatorMessage), String> {
+        if let Some(unmatched) = claim.unmatched {
+            return Err(unmatched);
+        }
         let network_ms = 2 * u64::from(rtt_ms.min(CHALLENGE_RTT_MS_MAX)) + limits.allowance_ms;
         let walk_steps = limits.walk_steps;
         let plan = claim.cpu.plan_compute(seed(), TARGET_MS, network_ms).map_err(|err| err.to_string())?;
@@ -620,6 +640,34 @@ mod tests {
         assert!(challenge.ops() >= 2e10, "{challenge:?}");
         let (passed, detail) = outcome(&round.expired());
         assert!(!passed && detail.starts_with(&format!("gpu0 ({h100}): missed the deadline")), "{detail}");
+    }
+
+    #[test]
+    fn an_offer_of_gpus_with_kernels_the_devices_do_not_hold_fails_its_round() {
+        let h100 = "NVIDIA H100 80GB HBM3";
+        let with_kernels = |model: &str, count| iog_sched::DeviceGroup {
+            kernels: true,
+            ..iog_sched::DeviceGroup::gpu(model, 80 << 30, count)
+        };
+        let limits = RoundLimits { allowance_ms: NETWORK_ALLOWANCE_MS, walk_steps: 1 << 12 };
+        // Eight H100s offered, none listed: no round passes it off as verified.
+        let mut offer = lending(0);
+        offer.groups.push(with_kernels(h100, 8));
+        let claim = claim_of(&[cpu(4)], &offer).unwrap();
+        let err = Round::start(claim, 1, 10, limits).err().expect("the round cannot start");
+        assert!(err.contains("lends 8 NVIDIA H100 80GB HBM3 GPU(s) with kernels") && err.contains("lists 0"), "{err}");
+        // Two groups of one model (another driver, say) take two GPUs, not one twice.
+        let mut offer = lending(0);
+        offer.groups.push(with_kernels(h100, 1));
+        offer.groups.push(iog_sched::DeviceGroup { driver: Some("other".into()), ..with_kernels(h100, 1) });
+        let claim = claim_of(&[cpu(4), gpu("gpu0", h100), gpu("gpu1", h100)], &offer).unwrap();
+        let lent: Vec<&str> = claim.gpus.iter().map(|gpu| gpu.device.as_str()).collect();
+        assert_eq!((lent, claim.unmatched), (vec!["gpu0", "gpu1"], None));
+        // A GPU listed without kernels does not count for a group with them.
+        let mut plain = gpu("gpu1", h100);
+        plain.kernels = false;
+        let claim = claim_of(&[cpu(4), gpu("gpu0", h100), plain], &offer).unwrap();
+        assert!(claim.unmatched.is_some());
     }
 
     #[test]

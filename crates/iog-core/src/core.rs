@@ -845,7 +845,7 @@ impl Core {
         let terms = EntryTerms {
             region: offer.region.clone(),
             price_io_per_device_hour: offer.price_io_per_device_hour,
-            trust: self.trust_with(worker_id, trust),
+            trust: self.trust_with(worker_id, trust, &offer),
             reputation_milli: self.reputation_milli(worker_id),
             rtt_ms,
             software: offer.software_names(),
@@ -897,7 +897,7 @@ impl Core {
         let terms = EntryTerms {
             region: worker.offer.region.clone(),
             price_io_per_device_hour: worker.offer.price_io_per_device_hour,
-            trust: self.trust_with(worker_id, worker.trust),
+            trust: self.trust_with(worker_id, worker.trust, &worker.offer),
             reputation_milli: self.reputation_milli(worker_id),
             rtt_ms: worker.rtt_ms,
             software: worker.offer.software_names(),
@@ -948,9 +948,11 @@ impl Core {
 
     /// The trust level placement sees: what the shell granted (`base`:
     /// 1 for covering stake) plus one while the worker's hardware is
-    /// verified by its latest challenge.
-    fn trust_with(&self, worker_id: &WorkerId, base: u8) -> u8 {
-        let verified = self.challenges.get(worker_id).is_some_and(ChallengeRecord::verified);
+    /// verified by its latest challenge and its `offer` is one a round
+    /// checks (a round passed before it lent GPUs without kernels says
+    /// nothing of them).
+    fn trust_with(&self, worker_id: &WorkerId, base: u8, offer: &Offer) -> u8 {
+        let verified = challengeable(offer) && self.challenges.get(worker_id).is_some_and(ChallengeRecord::verified);
         base.saturating_add(u8::from(verified)).min(iog_sched::request::TRUST_LEVEL_MAX)
     }
 
@@ -2229,7 +2231,7 @@ impl Core {
                 worker_id: worker_id.clone(),
                 connected: worker.connected,
                 offer: worker.offer.clone(),
-                trust: self.trust_with(worker_id, worker.trust),
+                trust: self.trust_with(worker_id, worker.trust, &worker.offer),
                 paused: worker.paused,
                 rtt_ms: worker.rtt_ms,
                 coord: worker.coord,

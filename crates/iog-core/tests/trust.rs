@@ -344,7 +344,7 @@ fn gpu_offers_are_challenged_like_cpu_ones_when_the_worker_runs_kernels_on_them(
     assert_eq!(challenges(&joined), 0);
     assert_eq!(worker(&core, "n").trust, 1, "its trust is its stake's");
 
-    let offer = Offer { groups: vec![iog_sched::DeviceGroup { kernels: true, ..h100 }], ..Offer::cpu(1) };
+    let offer = Offer { groups: vec![iog_sched::DeviceGroup { kernels: true, ..h100.clone() }], ..Offer::cpu(1) };
     let joined =
         core.handle(Event::WorkerConnected { worker_id: WorkerId("g".into()), offer, trust: 1, running: vec![] }, 0);
     assert_eq!(challenges(&joined), 1, "a GPU is challenged at its model's rate on join");
@@ -353,7 +353,12 @@ fn gpu_offers_are_challenged_like_cpu_ones_when_the_worker_runs_kernels_on_them(
     let view = worker(&core, "g");
     assert!(!view.available && view.challenges.failed == 1, "a failed GPU round stops new tasks");
     challenge(&mut core, "g", true, 20);
-    assert!(worker(&core, "g").available);
+    let view = worker(&core, "g");
+    assert!(view.available && view.trust == 2, "{view:?}");
+    // Verified hardware says nothing of a GPU lent later without kernels.
+    let offer = Offer { groups: vec![h100], ..Offer::cpu(1) };
+    core.handle(Event::OfferChanged { worker_id: WorkerId("g".into()), offer }, 30);
+    assert_eq!(worker(&core, "g").trust, 1, "back to its stake's trust");
     core.check_invariants().unwrap();
 }
 
