@@ -29,7 +29,7 @@ pub const CPU_INT8_OPS_PER_S_PER_CORE: f64 = 2e8;
 /// about 9 · 10⁶ blake3 compressions a second each).
 pub const CPU_HASHES_PER_S_PER_CORE: f64 = 1e6;
 /// What each challenge of a round should take the claimed device.
-pub const TARGET_MS: u64 = 250;
+pub const TARGET_MS: u64 = iog_trust::claim::CHALLENGE_TARGET_MS;
 /// Added to every deadline on top of twice the worker's round trip unless
 /// configured otherwise: the transfer of the answer and the scheduling of
 /// two busy hosts.

@@ -84,9 +84,10 @@ pub(crate) async fn compare_and_report(
 }
 
 /// Largest output a comparison reads. A `sim` task's output is its 64
-/// blocks' sums, a few KiB; a larger one cannot agree with a right one
-/// but byte for byte, so it is classed by its digest unread.
-const COMPARED_OUTPUT_BYTES_MAX: u64 = 1 << 20;
+/// blocks' sums, a few KiB; a render tile's RGB8 bytes are at most
+/// 1024 × 1024 × 3 (3 MiB). A larger one cannot be a right one, so it is
+/// classed by its digest unread.
+const COMPARED_OUTPUT_BYTES_MAX: u64 = 4 << 20;
 
 /// Each output's class (see [`classes_of`]). Only tasks whose outputs may
 /// differ in bytes and agree (`iog_workloads::compares_within_tolerance`)

@@ -356,6 +356,9 @@ pub struct Gpu {
     sim: sim::SimKernels,
     challenge: challenge::ChallengeKernels,
     render: render::RenderKernels,
+    /// Why the render kernel failed its self-test at open, if it did: render
+    /// tiles then go to the CPU.
+    render_error: Option<String>,
     /// The first error the device reported outside a call that returns one.
     error: Arc<Mutex<Option<String>>>,
     /// One kernel at a time: the readback buffers are per call, but a
@@ -409,20 +412,28 @@ impl Gpu {
             sim,
             challenge,
             render,
+            render_error: None,
             error,
             busy: Mutex::new(()),
         };
         hash::self_test(&gpu)
             .and_then(|()| sim::self_test(&gpu))
             .and_then(|()| challenge::self_test(&gpu))
-            .and_then(|()| render::self_test(&gpu))
             .map_err(|err| open_error(format!("the kernels fail their self-test: {err}")))?;
+        let mut gpu = gpu;
+        gpu.render_error = render::self_test(&gpu).err().map(|err| err.to_string());
         Ok(gpu)
     }
 
     /// The device's name in the worker's list (`gpu0`).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Why render tiles go to the CPU on this device (its render kernel
+    /// failed its self-test), or `None` when the kernel renders them.
+    pub fn render_error(&self) -> Option<&str> {
+        self.render_error.as_deref()
     }
 
     /// The adapter's model.
@@ -506,6 +517,9 @@ impl Accelerator for Gpu {
         &self,
         task: &iog_workloads::render::kernel::RenderKernelTask,
     ) -> Result<Option<Vec<u8>>, AccelError> {
+        if self.render_error.is_some() {
+            return Ok(None);
+        }
         let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         render::tile(self, task).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
     }

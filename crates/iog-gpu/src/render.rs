@@ -2,16 +2,18 @@
 //! one invocation per pixel of a tile, tracing the CPU's paths with the
 //! CPU's `f32` arithmetic and random numbers. Rounding on a GPU can send a
 //! path another way, so a tile agrees with the CPU's within a PSNR bound
-//! (`iog_workloads::render::kernel`).
+//! (`iog_workloads::render::kernel`). A device whose kernel fails its
+//! self-test at open keeps its other kernels and leaves tiles to the CPU.
 
-use iog_workloads::render::kernel::{PRIMITIVE_FLOATS, PSNR_MIN_DB, RenderKernelTask, SURFACE_FLOATS};
+use iog_workloads::render::kernel::{PRIMITIVE_FLOATS, RenderKernelTask, SURFACE_FLOATS};
 
 use crate::{Gpu, GpuError};
 
 const WORKGROUP: u32 = 64;
-/// Paths (pixels × samples) one dispatch traces at most: a few
+/// Paths (pixels × samples) one dispatch traces at most in a scene of up
+/// to 16 primitives (proportionally fewer in a larger one): a few
 /// milliseconds on a GPU, so no dispatch runs long enough for a driver to
-/// call the device hung.
+/// call the device hung, and each is waited for in turn.
 const PATHS_PER_DISPATCH: u64 = 1 << 20;
 /// Where the surfaces start in the tables: after the 255 gamma thresholds.
 const SURFACES_AT: u32 = 256;
@@ -153,6 +155,9 @@ fn tile_in_dispatches(
         camera,
         ..Params::default()
     };
+    // Each path tests every primitive at each bounce: fewer paths a
+    // dispatch in a large scene.
+    let paths_per_dispatch = paths_per_dispatch.saturating_mul(16) / (task.primitives.len() as u64).max(16);
     let per_dispatch = (paths_per_dispatch / n_pixels).clamp(1, u64::from(task.samples_per_pixel)) as u32;
     let mut sample0 = 0;
     while sample0 < task.samples_per_pixel {
@@ -172,21 +177,30 @@ fn tile_in_dispatches(
         }
         gpu.queue.submit([encoder.finish()]);
         sample0 = params.sample1;
+        if sample0 < task.samples_per_pixel {
+            // Each dispatch gets the whole batch timeout, not the tile.
+            gpu.wait()?;
+        }
     }
     let words = gpu.read(&readback)?;
     Ok(Some(words.iter().flat_map(|word| [*word as u8, (word >> 8) as u8, (word >> 16) as u8]).collect()))
 }
 
+/// Most of the self-test tile's 64 pixels that may be more than
+/// `PIXEL_LEVELS_MAX` from the CPU's (a path a rounding sent another way).
+const SELF_TEST_PIXELS_OFF_MAX: usize = 2;
+
 /// A tile of the demo scene (planes, a triangle light, glass, metal and
-/// diffuse balls), one sample a dispatch, against the CPU at open.
+/// diffuse balls), one sample a dispatch, against the CPU at open. A
+/// failure leaves render tiles to the CPU; the other kernels stay.
 pub(crate) fn self_test(gpu: &Gpu) -> Result<(), GpuError> {
     let (task, cpu) = demo_tile();
     let got = tile_in_dispatches(gpu, &task, 1)?
         .ok_or_else(|| GpuError::Device(format!("{}: the render kernel does not take an 8x8 tile", gpu.name)))?;
-    let db = iog_workloads::render::kernel::psnr(&got, &cpu);
-    if db < PSNR_MIN_DB {
+    let off = iog_workloads::render::kernel::pixels_off(&got, &cpu);
+    if off > SELF_TEST_PIXELS_OFF_MAX {
         return Err(GpuError::Device(format!(
-            "{}: the render kernel's test tile is {db:.1} dB from the CPU's, below {PSNR_MIN_DB} dB",
+            "{}: {off} of the render kernel's 64 test pixels are off the CPU's (at most {SELF_TEST_PIXELS_OFF_MAX} may be)",
             gpu.name
         )));
     }

@@ -23,6 +23,7 @@ fn compare(job: &str) -> (f64, usize, usize) {
     for input in &inputs {
         let cpu = iog_workloads::run_task(input).unwrap().output;
         let task = iog_workloads::render_kernel_task(input).unwrap().expect("a render task");
+        assert_eq!(gpu.render_error(), None, "the render kernel passed its self-test");
         let got = gpu.render_tile(&task).unwrap().expect("the kernel takes the tile");
         assert_eq!(got.len(), cpu.len());
         let db = psnr(&got, &cpu);

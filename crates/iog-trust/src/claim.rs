@@ -18,6 +18,9 @@ use crate::puzzle::{self, HashChallenge};
 pub const INT8_OPS_PER_S_MAX: f64 = 1e17;
 /// Fastest hash rate a claim may state (blake3 compressions per second).
 pub const HASHES_PER_S_MAX: f64 = 1e14;
+/// What each challenge of a coordinator's round should take the claimed
+/// device; a worker checks its GPUs against it at start.
+pub const CHALLENGE_TARGET_MS: u64 = 250;
 /// Shortest target; below it the network allowance dwarfs the work.
 pub const TARGET_MS_MIN: u64 = 10;
 /// Longest target: a challenge holds a device that could be earning.

@@ -73,6 +73,38 @@ impl Drop for KernelLease {
     }
 }
 
+/// Times the compute challenge a coordinator would send this GPU (one of
+/// [`iog_trust::claim::CHALLENGE_TARGET_MS`] at its model's rate) against
+/// the challenge's deadline without the network allowance; gives up at
+/// twice the deadline.
+#[cfg(feature = "gpu")]
+fn meets_its_challenge(gpu: &iog_gpu::Gpu) -> Result<String, String> {
+    let claim = iog_trust::gpu_claim(gpu.model());
+    let plan =
+        claim.plan_compute([0x5e; 32], iog_trust::claim::CHALLENGE_TARGET_MS, 0).map_err(|err| err.to_string())?;
+    let products: Vec<_> = (0..plan.challenge.n_products).map(|idx| plan.challenge.product(idx)).collect();
+    let started = std::time::Instant::now();
+    let give_up = std::time::Duration::from_millis(2 * plan.deadline_ms);
+    let keep_going = || started.elapsed() < give_up;
+    let rows = gpu.challenge_rows(&products, &keep_going).map_err(|err| err.to_string())?;
+    let ms = started.elapsed().as_millis() as u64;
+    let (n, count) = (plan.challenge.n, plan.challenge.n_products);
+    match rows {
+        None => Err(format!("its kernel does not take a challenge of n = {n}")),
+        Some(_) if ms > plan.deadline_ms => Err(format!(
+            "its challenge ({count} product(s) of n = {n}, {:.1e} int8 op/s for {}) took {ms} ms, past the {} ms \
+             deadline",
+            claim.int8_ops_per_s,
+            gpu.model(),
+            plan.deadline_ms
+        )),
+        Some(_) => Ok(format!(
+            "computes its challenge ({count} product(s) of n = {n}) in {ms} ms of its {} ms deadline",
+            plan.deadline_ms
+        )),
+    }
+}
+
 /// The devices this worker offers: the CPU, NVIDIA GPUs through NVML, and
 /// in a worker built with the `gpu` feature every GPU wgpu can open, each
 /// counted once; with notes on what was left out. Blocks for a while (the
@@ -115,14 +147,29 @@ fn open(report: &mut iog_host::DiscoveryReport, software: bool) -> Vec<Arc<dyn A
                     adapter.model(),
                     adapter.backend()
                 ));
+                if let Some(err) = gpu.render_error() {
+                    report.notes.push(format!("wgpu: {name} leaves render tiles to the CPU: {err}"));
+                }
                 if let Some(device) = merged.iter().find(|device| device.name == name)
                     && !report.devices.iter().any(|known| known.name == name)
                 {
                     report.devices.push(device.clone());
                 }
-                // Its kernels run, the hardware challenge's among them.
-                if let Some(device) = report.devices.iter_mut().find(|device| device.name == name) {
-                    device.kernels = true;
+                // Its kernels run, the hardware challenge's among them; it
+                // is offered for challenges only if it meets what its model
+                // is held to, so an honest slow GPU is not failed (and
+                // slashed) round after round.
+                match meets_its_challenge(&gpu) {
+                    Ok(note) => {
+                        report.notes.push(format!("wgpu: {name}: {note}"));
+                        if let Some(device) = report.devices.iter_mut().find(|device| device.name == name) {
+                            device.kernels = true;
+                        }
+                    }
+                    Err(why) => report.notes.push(format!(
+                        "wgpu: {name} runs tasks but is offered without hardware challenges (its trust is the \
+                         worker's stake's): {why}"
+                    )),
                 }
                 opened.push(Arc::new(gpu));
             }

@@ -17,6 +17,26 @@ use crate::render::tiles::RenderTask;
 /// or two.
 pub const PSNR_MIN_DB: f64 = 40.0;
 
+/// How far a sampled pixel of a GPU tile may be from the CPU's in any
+/// channel and still agree: a GPU's rounding moves a pixel by a level or
+/// two.
+pub const PIXEL_LEVELS_MAX: u8 = 2;
+/// How many of a spot check's sampled pixels may be further off: a sample
+/// whose path a rounding sent another way can move its pixel far (in a
+/// dark pixel, tens of levels), but it is rare (one byte of 12 288 on
+/// llvmpipe), while another seed's or fewer samples' tile is off in many
+/// pixels of a noisy tile.
+pub const PIXELS_OFF_MAX: usize = 1;
+
+/// How many pixels of `got` (RGB8) are more than [`PIXEL_LEVELS_MAX`] from
+/// `want` in some channel.
+pub fn pixels_off(got: &[u8], want: &[u8]) -> usize {
+    got.chunks_exact(3)
+        .zip(want.chunks_exact(3))
+        .filter(|(a, b)| a.iter().zip(b.iter()).any(|(x, y)| x.abs_diff(*y) > PIXEL_LEVELS_MAX))
+        .count()
+}
+
 /// Floats per primitive: `kind, surface, sampled_light, radius`, then four
 /// vectors of four (`xyz` and an unused `w`): a sphere's centre; a plane's
 /// point and normal; a triangle's `a`, `edge1`, `edge2` and normal.
