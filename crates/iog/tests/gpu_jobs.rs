@@ -15,6 +15,11 @@ use iog_ledger::Amount;
 use iog_types::{DeviceKind, JobState, WorkerId};
 use iog_worker::Cheat;
 
+/// One test at a time: every test's workers run their kernels (and their
+/// GPU challenges) on software Vulkan, which takes every core, and run
+/// side by side they starve each other's heartbeats until leases lapse.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn write_hash_job(dir: &Path, name: &str, resources: &str) -> PathBuf {
     let text = format!(
         "[job]\nname = \"{name}\"\nworkload = \"hash\"\n\n[hash]\nalgorithm = \"sha256d\"\ndata = \"iog gpu\"\n\
@@ -27,6 +32,7 @@ fn write_hash_job(dir: &Path, name: &str, resources: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hash_job_that_asks_for_a_gpu_runs_on_the_gpu_kernel_and_matches_the_cpu() {
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::start_full(1, &[], &["--gpu-software"]).await;
     let workers = cluster.client.workers().await.unwrap();
     let gpus: Vec<_> = workers[0].devices.iter().filter(|device| device.kind == DeviceKind::Gpu).collect();
@@ -78,6 +84,7 @@ async fn a_hash_job_that_asks_for_a_gpu_runs_on_the_gpu_kernel_and_matches_the_c
 /// the CPU's to within that tolerance.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sim_job_on_the_gpu_passes_the_cpus_spot_checks_within_tolerance() {
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::start_full(1, &[], &["--gpu-software"]).await;
     let workers = cluster.client.workers().await.unwrap();
     let gpus: Vec<_> = workers[0].devices.iter().filter(|device| device.kind == DeviceKind::Gpu).collect();
@@ -131,6 +138,7 @@ async fn start_gpu_worker(cluster: &Cluster, name: &str, cheat: Cheat) -> iog_wo
 /// estimate is the honest one to within the tolerance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_results_in_other_bits_agree_within_tolerance_and_wrong_ones_are_still_caught() {
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::start_full(1, &["--faucet-max-io", "100"], &["--gpu-software"]).await;
     let workers = cluster.client.workers().await.unwrap();
     if !workers[0].devices.iter().any(|device| device.kind == DeviceKind::Gpu) {
@@ -218,6 +226,7 @@ async fn wait_worker(
 /// challenge (after passing its CPU's), and takes no task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gpu_is_challenged_at_its_model_s_rate_and_one_claiming_an_h100_is_caught() {
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::start_full(1, &["--challenge-retry-ms", "300"], &["--gpu-software"]).await;
     let workers = cluster.client.workers().await.unwrap();
     let Some(gpu) = workers[0].devices.iter().find(|device| device.kind == DeviceKind::Gpu) else {
@@ -257,6 +266,7 @@ async fn a_gpu_is_challenged_at_its_model_s_rate_and_one_claiming_an_h100_is_cau
 /// render's within it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_job_on_gpus_matches_the_cpu_render_within_the_psnr_bound() {
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::start_full(2, &[], &["--gpu-software"]).await;
     let workers = cluster.client.workers().await.unwrap();
     if !workers.iter().all(|w| w.devices.iter().any(|device| device.kind == DeviceKind::Gpu)) {
