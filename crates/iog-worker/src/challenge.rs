@@ -101,8 +101,13 @@ fn commit_on(
 /// Solves a hash puzzle: on `gpu` with its BLAKE3 search kernel when
 /// given (the puzzle's `blake3(seed ‖ nonce_le64)` is the hash workload's
 /// message), else on the CPU. The first solutions in nonce order, as the
-/// CPU finds them.
-fn solve_on(gpu: Option<&dyn Accelerator>, challenge: &HashChallenge) -> Result<HashAnswer, String> {
+/// CPU finds them. On the GPU it searches a quarter of the expected work
+/// at a time and stops once `keep_going` says no.
+fn solve_on(
+    gpu: Option<&dyn Accelerator>,
+    challenge: &HashChallenge,
+    keep_going: &dyn Fn() -> bool,
+) -> Result<HashAnswer, String> {
     let cpu = || iog_trust::puzzle::solve(challenge, PUZZLE_HASHES_MAX).map_err(|err| err.to_string());
     let Some(gpu) = gpu else { return cpu() };
     challenge.validate().map_err(|err| err.to_string())?;
@@ -112,13 +117,15 @@ fn solve_on(gpu: Option<&dyn Accelerator>, challenge: &HashChallenge) -> Result<
     }
     let device = gpu.device().to_owned();
     let want = challenge.n_solutions as usize;
-    // A search of about the expected work at a time.
-    let batch = (challenge.expected_hashes().ceil() as u64).clamp(1 << 16, 1 << 32);
+    let batch = ((challenge.expected_hashes() / 4.0).ceil() as u64).clamp(1 << 16, 1 << 32);
     let mut nonces = Vec::with_capacity(want);
     let mut start = 0u64;
     while nonces.len() < want {
         if start >= PUZZLE_HASHES_MAX {
             return Err(format!("{device}: no {want} solutions in {PUZZLE_HASHES_MAX} hashes"));
+        }
+        if !keep_going() {
+            return Err(format!("{device}: the hash puzzle was given up"));
         }
         let search = HashSearch {
             algorithm: HashAlgorithm::Blake3,
@@ -357,7 +364,10 @@ impl Challenger {
                             return;
                         }
                     };
-                    let solved = tokio::task::spawn_blocking(move || solve_on(gpu.as_deref(), &challenge)).await;
+                    let current = this.clone();
+                    let keep_going = move || current.current(generation);
+                    let solved =
+                        tokio::task::spawn_blocking(move || solve_on(gpu.as_deref(), &challenge, &keep_going)).await;
                     match solved {
                         Ok(Ok(answer)) => {
                             WorkerMessage::ChallengeAnswered { challenge_id, answer: ChallengeAnswer::Hash(answer) }
@@ -460,5 +470,45 @@ impl Challenger {
         if let Some(Cheat::Slow { delay_ms }) = self.cheat {
             tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iog_workloads::{AccelError, HashFinds};
+
+    /// A device whose search is the hash workload's CPU search: what the
+    /// GPU kernel gives, bit for bit (crates/iog-gpu/tests/kernels.rs).
+    struct CpuSearch;
+
+    impl Accelerator for CpuSearch {
+        fn device(&self) -> &str {
+            "gpu0"
+        }
+
+        fn hash_search(&self, search: &HashSearch<'_>) -> Result<Option<HashFinds>, AccelError> {
+            let finds = iog_workloads::hash::search_range(
+                search.algorithm,
+                search.data,
+                search.nonce_start,
+                search.nonce_count,
+                search.difficulty_bits,
+            );
+            Ok(Some(finds))
+        }
+    }
+
+    #[test]
+    fn a_puzzle_solved_by_the_search_kernel_is_the_cpu_s_answer_and_stops_when_given_up() {
+        for (difficulty_bits, n_solutions) in [(0, 3), (6, 9), (12, 16)] {
+            let challenge = HashChallenge { seed: [3; 32], difficulty_bits, n_solutions };
+            let answer = solve_on(Some(&CpuSearch), &challenge, &|| true).unwrap();
+            assert_eq!(answer, iog_trust::puzzle::solve(&challenge, PUZZLE_HASHES_MAX).unwrap());
+            iog_trust::puzzle::check(&challenge, &answer).unwrap();
+        }
+        let challenge = HashChallenge { seed: [3; 32], difficulty_bits: 12, n_solutions: 16 };
+        let err = solve_on(Some(&CpuSearch), &challenge, &|| false).unwrap_err();
+        assert_eq!(err, "gpu0: the hash puzzle was given up");
     }
 }
