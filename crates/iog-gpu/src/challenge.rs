@@ -123,30 +123,25 @@ fn row_hashes_in_bands(
         return Ok(None);
     }
     let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size,
-            usage: wgpu::BufferUsages::STORAGE | extra,
-            mapped_at_creation: false,
-        })
+        crate::new_buffer(device, label, size, wgpu::BufferUsages::STORAGE | extra)
     };
     let a = storage("challenge a", matrix_bytes, wgpu::BufferUsages::empty());
     let b = storage("challenge b", matrix_bytes, wgpu::BufferUsages::empty());
     let c = storage("challenge c band", c_bytes, wgpu::BufferUsages::empty());
     // The band's leaves, then every row's hash.
     let hashes = storage("challenge hashes", leaves_bytes + rows_bytes, wgpu::BufferUsages::COPY_SRC);
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("challenge rows readback"),
-        size: rows_bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("challenge params"),
-        size: size_of::<Params>() as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let readback = crate::new_buffer(
+        device,
+        "challenge rows readback",
+        rows_bytes,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
+    let params_buffer = crate::new_buffer(
+        device,
+        "challenge params",
+        size_of::<Params>() as u64,
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    );
     let bind_group = crate::bind_buffers(
         device,
         "iog compute challenge",

@@ -254,25 +254,25 @@ pub(crate) fn search_sized(gpu: &Gpu, search: &HashSearch<'_>, sizing: Sizing) -
         contents: bytemuck::cast_slice(&prepared.template),
         usage: wgpu::BufferUsages::STORAGE,
     });
-    let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("params"),
-        size: size_of::<Params>() as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let params_buffer = crate::new_buffer(
+        device,
+        "params",
+        size_of::<Params>() as u64,
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    );
     let found_bytes = u64::from(CAPACITY + 1) * 4;
-    let found_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("found"),
-        size: found_bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("found readback"),
-        size: found_bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let found_buffer = crate::new_buffer(
+        device,
+        "found",
+        found_bytes,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+    );
+    let readback = crate::new_buffer(
+        device,
+        "found readback",
+        found_bytes,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
     let bind_group =
         crate::bind_buffers(device, "iog hash search", &gpu.hash.layout, &[&params_buffer, &template, &found_buffer]);
 

@@ -72,6 +72,11 @@ fn compute_pipelines(
     (layout, pipelines)
 }
 
+/// A buffer of `size` bytes, not mapped at creation.
+fn new_buffer(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+}
+
 /// A bind group of whole buffers: binding `i` is `buffers[i]`.
 fn bind_buffers(
     device: &wgpu::Device,

@@ -108,30 +108,25 @@ fn tile_in_dispatches(
     };
     let primitives = storage("render primitives", bytemuck::cast_slice(&primitives));
     let tables = storage("render tables", bytemuck::cast_slice(&tables));
-    let state = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("render state"),
-        size: state_bytes,
-        usage: wgpu::BufferUsages::STORAGE,
-        mapped_at_creation: false,
-    });
-    let pixels = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("render pixels"),
-        size: n_pixels * 4,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("render pixels readback"),
-        size: n_pixels * 4,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("render params"),
-        size: size_of::<Params>() as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let state = crate::new_buffer(device, "render state", state_bytes, wgpu::BufferUsages::STORAGE);
+    let pixels = crate::new_buffer(
+        device,
+        "render pixels",
+        n_pixels * 4,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+    );
+    let readback = crate::new_buffer(
+        device,
+        "render pixels readback",
+        n_pixels * 4,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
+    let params_buffer = crate::new_buffer(
+        device,
+        "render params",
+        size_of::<Params>() as u64,
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    );
     let bind_group = crate::bind_buffers(
         device,
         "iog render",

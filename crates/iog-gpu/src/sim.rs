@@ -308,18 +308,13 @@ fn in_money_listed(
 ) -> Result<(f64, f64), GpuError> {
     let device = &gpu.device;
     let bytes = (in_money + 1) * 4;
-    let list = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("sim list"),
-        size: bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("sim list readback"),
-        size: bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let list = crate::new_buffer(device, "sim list", bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+    let readback = crate::new_buffer(
+        device,
+        "sim list readback",
+        bytes,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
     let runs = block * prepared.runs_per_block..(block + 1) * prepared.runs_per_block;
     let mut unlisted = 0.0f64;
     run_batches(gpu, task, prepared, runs, sizing, Some(&list), |_, sum, sum_sq, _| {
@@ -391,42 +386,37 @@ fn run_batches(
         SimModel::Option(_) => (&gpu.sim.option, false),
         SimModel::Slab(_) => (&gpu.sim.slab, true),
     };
-    let params_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("sim params"),
-        size: size_of::<Params>() as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let partials = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("sim partials"),
-        size: partial_bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("sim partials readback"),
-        size: partial_bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let params_buffer = crate::new_buffer(
+        device,
+        "sim params",
+        size_of::<Params>() as u64,
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    );
+    let partials = crate::new_buffer(
+        device,
+        "sim partials",
+        partial_bytes,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+    );
+    let readback = crate::new_buffer(
+        device,
+        "sim partials readback",
+        partial_bytes,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
     // Slab: the particles each run of the batch has left to follow.
-    let progress = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("sim progress"),
-        size: if slab { batch_runs_max * 4 } else { 4 },
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let progress = crate::new_buffer(
+        device,
+        "sim progress",
+        if slab { batch_runs_max * 4 } else { 4 },
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+    );
     let listing = list.is_some();
     let unlisted;
     let list = match list {
         Some(list) => list,
         None => {
-            unlisted = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("sim list (unused)"),
-                size: 4,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            });
+            unlisted = crate::new_buffer(device, "sim list (unused)", 4, wgpu::BufferUsages::STORAGE);
             &unlisted
         }
     };
@@ -555,24 +545,11 @@ pub(crate) fn u64_ops(gpu: &Gpu, pairs: &[(u64, u64)]) -> Result<Vec<U64Ops>, Gp
         usage: wgpu::BufferUsages::UNIFORM,
     });
     let bytes = pairs.len() as u64 * 4 * 8;
-    let results = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("u64 results"),
-        size: bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("u64 readback"),
-        size: bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let unused = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("u64 unused"),
-        size: 4,
-        usage: wgpu::BufferUsages::STORAGE,
-        mapped_at_creation: false,
-    });
+    let results =
+        crate::new_buffer(device, "u64 results", bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+    let readback =
+        crate::new_buffer(device, "u64 readback", bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+    let unused = crate::new_buffer(device, "u64 unused", 4, wgpu::BufferUsages::STORAGE);
     let bind_group = crate::bind_buffers(
         device,
         "iog u64 ops",
