@@ -267,33 +267,28 @@ impl Challenger {
         let dropped = self.pending.lock().expect("challenge lock").take();
         drop_off_thread(dropped);
         let this = self.clone();
-        let challenge_device = match &challenge {
-            Challenge::DeviceCompute { device, .. } | Challenge::DeviceHash { device, .. } => Some(device.clone()),
+        // The GPU a device challenge names; one this worker has no kernels
+        // on is refused at once.
+        let gpu: Option<Arc<dyn Accelerator>> = match &challenge {
+            Challenge::DeviceCompute { device, .. } | Challenge::DeviceHash { device, .. } => {
+                match self.gpus.iter().find(|gpu| gpu.device() == device) {
+                    Some(gpu) => Some(gpu.clone()),
+                    None => {
+                        let error = format!("{device} is not a GPU this worker runs kernels on");
+                        let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
+                        return;
+                    }
+                }
+            }
             _ => None,
         };
-        // The GPU a challenge names, or the refusal to send.
-        let gpus = self.gpus.clone();
-        let gpu_named = move |device: &Option<String>| -> Result<Option<Arc<dyn Accelerator>>, String> {
-            match device {
-                None => Ok(None),
-                Some(device) => match gpus.iter().find(|gpu| gpu.device() == device) {
-                    Some(gpu) => Ok(Some(gpu.clone())),
-                    None => Err(format!("{device} is not a GPU this worker runs kernels on")),
-                },
-            }
-        };
+        // GPU work stops between its steps once a newer challenge or
+        // session began.
+        let current = self.clone();
+        let keep_going = move || current.current(generation);
         tokio::spawn(async move {
             let reply = match challenge {
                 Challenge::Compute(challenge) | Challenge::DeviceCompute { challenge, .. } => {
-                    let gpu = match gpu_named(&challenge_device) {
-                        Ok(gpu) => gpu,
-                        Err(error) => {
-                            let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
-                            return;
-                        }
-                    };
-                    let current = this.clone();
-                    let keep_going = move || current.current(generation);
                     let work =
                         tokio::task::spawn_blocking(move || commit_on(gpu.as_deref(), &challenge, &keep_going)).await;
                     match work {
@@ -357,15 +352,6 @@ impl Challenger {
                     }
                 }
                 Challenge::Hash(challenge) | Challenge::DeviceHash { challenge, .. } => {
-                    let gpu = match gpu_named(&challenge_device) {
-                        Ok(gpu) => gpu,
-                        Err(error) => {
-                            let _ = replies.send(WorkerMessage::ChallengeRefused { challenge_id, error });
-                            return;
-                        }
-                    };
-                    let current = this.clone();
-                    let keep_going = move || current.current(generation);
                     let solved =
                         tokio::task::spawn_blocking(move || solve_on(gpu.as_deref(), &challenge, &keep_going)).await;
                     match solved {
