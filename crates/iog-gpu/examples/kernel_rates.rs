@@ -133,6 +133,58 @@ fn main() {
         }
     }
     println!();
+    println!("| nbody window | device | seconds | interactions/s | largest difference from the CPU |");
+    println!("|---|---|---|---|---|");
+    {
+        let window = |particles: u32| {
+            let spec = iog_workloads::NbodySpec {
+                particles,
+                windows: 1,
+                steps_per_window: 40,
+                dt: 1e-3,
+                softening: 0.01,
+                seed: 1,
+                initial: "plummer".to_owned(),
+            };
+            let input = iog_workloads::plan_on(&WorkloadSpec::Nbody(spec), iog_workloads::DeviceChoice::Gpu)
+                .expect("the spec plans")
+                .remove(0);
+            iog_workloads::nbody_kernel_task(&input).expect("the input decodes").expect("an nbody task")
+        };
+        let task = window(1024);
+        let interactions = task.interactions() as f64;
+        let started = Instant::now();
+        let cpu = task.cpu_states(task.stops.len()).pop().expect("a state at the end");
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "| 1024 particles, 40 steps | CPU, {cores} threads | {seconds:.3} | {:.3e} | |",
+            interactions / seconds
+        );
+        for (device, gpu) in &gpus {
+            if let Some(why) = gpu.nbody_error() {
+                println!("| 1024 particles, 40 steps | {device} | | | no kernel: {why} |");
+                continue;
+            }
+            gpu.nbody_states(&window(64)).expect("the warm-up runs");
+            let started = Instant::now();
+            let states = gpu.nbody_states(&task).expect("the kernel runs").expect("the kernel takes the system");
+            let seconds = started.elapsed().as_secs_f64();
+            let end = states.last().expect("a state at the end");
+            let off = end
+                .positions
+                .iter()
+                .chain(&end.velocities)
+                .flatten()
+                .zip(cpu.positions.iter().chain(&cpu.velocities).flatten())
+                .map(|(g, c)| (g - c).abs() / c.abs().max(1e-300))
+                .fold(0.0f64, f64::max);
+            println!(
+                "| 1024 particles, 40 steps | {device} | {seconds:.3} | {:.3e} | {off:.1e} relative |",
+                interactions / seconds
+            );
+        }
+    }
+    println!();
     println!("| compute challenge product | device | seconds | int8 op/s |");
     println!("|---|---|---|---|");
     for n in sizes {

@@ -14,6 +14,7 @@
 
 mod challenge;
 mod hash;
+mod nbody;
 mod render;
 mod sim;
 
@@ -361,9 +362,15 @@ pub struct Gpu {
     sim: sim::SimKernels,
     challenge: challenge::ChallengeKernels,
     render: render::RenderKernels,
+    /// The nbody kernel, where the device has 64-bit floats and the kernel
+    /// passed its self-test.
+    nbody: Option<nbody::NbodyKernels>,
     /// Why the render kernel failed its self-test at open, if it did: render
     /// tiles then go to the CPU.
     render_error: Option<String>,
+    /// Why nbody windows go to the CPU on this device (no 64-bit floats, or
+    /// a failed self-test), if they do.
+    nbody_error: Option<String>,
     /// The first error the device reported outside a call that returns one.
     error: Arc<Mutex<Option<String>>>,
     /// One kernel at a time: the readback buffers are per call, but a
@@ -383,7 +390,8 @@ impl Gpu {
         let open_error = |message: String| GpuError::Open { model: adapter.info.name.clone(), message };
         let (device, queue) = pollster::block_on(adapter.adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some(name),
-            required_features: wgpu::Features::empty(),
+            // 64-bit floats for the nbody kernel, where the adapter has them.
+            required_features: adapter.adapter.features() & wgpu::Features::SHADER_F64,
             required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.adapter.limits()),
             ..Default::default()
         }))
@@ -408,6 +416,17 @@ impl Gpu {
         if let Some(err) = error.lock().unwrap_or_else(PoisonError::into_inner).clone() {
             return Err(open_error(err));
         }
+        // The nbody kernel is optional: one that does not compile leaves
+        // nbody windows to the CPU and the other kernels in use.
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut nbody = nbody::NbodyKernels::new(&device);
+        let mut nbody_error = match &nbody {
+            None => Some("the adapter has no 64-bit floats (wgpu's SHADER_F64)".to_owned()),
+            Some(_) => None,
+        };
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            (nbody, nbody_error) = (None, Some(format!("the nbody kernel does not compile: {err}")));
+        }
         let gpu = Gpu {
             name: name.to_owned(),
             model: adapter.info.name.clone(),
@@ -417,7 +436,9 @@ impl Gpu {
             sim,
             challenge,
             render,
+            nbody,
             render_error: None,
+            nbody_error,
             error,
             busy: Mutex::new(()),
         };
@@ -427,6 +448,12 @@ impl Gpu {
             .map_err(|err| open_error(format!("the kernels fail their self-test: {err}")))?;
         let mut gpu = gpu;
         gpu.render_error = render::self_test(&gpu).err().map(|err| err.to_string());
+        if gpu.nbody.is_some()
+            && let Err(err) = nbody::self_test(&gpu)
+        {
+            gpu.nbody = None;
+            gpu.nbody_error = Some(err.to_string());
+        }
         Ok(gpu)
     }
 
@@ -439,6 +466,13 @@ impl Gpu {
     /// failed its self-test), or `None` when the kernel renders them.
     pub fn render_error(&self) -> Option<&str> {
         self.render_error.as_deref()
+    }
+
+    /// Why nbody windows go to the CPU on this device (it has no 64-bit
+    /// floats, or its nbody kernel failed its self-test), or `None` when
+    /// the kernel runs them.
+    pub fn nbody_error(&self) -> Option<&str> {
+        self.nbody_error.as_deref()
     }
 
     /// The adapter's model.
@@ -527,6 +561,17 @@ impl Accelerator for Gpu {
         }
         let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         render::tile(self, task).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
+    }
+
+    fn nbody_states(
+        &self,
+        task: &iog_workloads::NbodyKernelTask,
+    ) -> Result<Option<Vec<iog_workloads::NbodyState>>, AccelError> {
+        if self.nbody.is_none() {
+            return Ok(None);
+        }
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        nbody::states(self, task).map_err(|err| AccelError { device: self.name.clone(), message: err.to_string() })
     }
 
     fn challenge_rows(

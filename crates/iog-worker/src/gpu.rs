@@ -150,6 +150,9 @@ fn open(report: &mut iog_host::DiscoveryReport, software: bool) -> Vec<Arc<dyn A
                 if let Some(err) = gpu.render_error() {
                     report.notes.push(format!("wgpu: {name} leaves render tiles to the CPU: {err}"));
                 }
+                if let Some(err) = gpu.nbody_error() {
+                    report.notes.push(format!("wgpu: {name} leaves nbody windows to the CPU: {err}"));
+                }
                 if let Some(device) = merged.iter().find(|device| device.name == name)
                     && !report.devices.iter().any(|known| known.name == name)
                 {

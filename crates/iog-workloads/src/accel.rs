@@ -2,7 +2,8 @@
 //! CPU: a GPU, through the `iog-gpu` crate's wgpu compute shaders.
 //!
 //! An [`Accelerator`] gives the part of a task that is worth moving (the
-//! nonce search of a hash task, the samples of a sim task); everything around it (checking the input,
+//! nonce search of a hash task, the samples of a sim task, an nbody
+//! window's steps, a render tile's paths); everything around it (checking the input,
 //! checking the kernel's answer as far as can be done without searching
 //! again, writing the output) stays here, shared with the CPU path, so both
 //! give the same output bytes and replicas on different devices agree by
@@ -85,6 +86,18 @@ pub trait Accelerator: Send + Sync {
     /// (see [`crate::render::kernel`]). `Ok(None)` (the default) when this
     /// device has no kernel for it.
     fn render_tile(&self, task: &crate::render::kernel::RenderKernelTask) -> Result<Option<Vec<u8>>, AccelError> {
+        let _ = task;
+        Ok(None)
+    }
+
+    /// Runs an nbody window's steps: the state after each of the task's
+    /// `stops`, in order (see [`crate::nbody::NbodyKernelTask`] for the
+    /// steps it must take). `Ok(None)` (the default) when this device has
+    /// no kernel for it (no 64-bit floats, say).
+    fn nbody_states(
+        &self,
+        task: &crate::nbody::NbodyKernelTask,
+    ) -> Result<Option<Vec<crate::nbody::NbodyState>>, AccelError> {
         let _ = task;
         Ok(None)
     }

@@ -37,7 +37,7 @@ pub use bundle::{BUNDLE_STDOUT, Bundle, BundleError};
 pub use code::FileRef;
 pub use demo::{DEMO_JOB_TOML, DEMO_SCENE_TOML, demo_job};
 pub use error::{SpecError, SpecErrorKind};
-pub use nbody::NbodySpec;
+pub use nbody::{NBODY_GPU_RELATIVE_ERROR, NbodyKernelTask, NbodySpec, NbodyState};
 pub use process::{CONTAINER_SOFTWARE, PROCESS_SOFTWARE, ProcessLimits, ProcessSpec, ProcessTaskInput};
 pub use resources::ResourcesSpec;
 pub use sim::{SimBlock, SimKernelTask, SimModel, SimSpec, Tolerance};
@@ -49,7 +49,7 @@ pub use spec::{
 pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
 pub use task::{
     Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, chain_length,
-    compares_within_tolerance, decode_task, next_input, outputs_agree, plan, plan_on, render_kernel_task, run_task,
-    run_task_on, spot_check,
+    compares_within_tolerance, decode_task, nbody_kernel_task, next_input, outputs_agree, plan, plan_on,
+    render_kernel_task, run_task, run_task_on, spot_check,
 };
 pub use wasm::{WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

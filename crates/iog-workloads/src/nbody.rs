@@ -34,10 +34,20 @@
 //! A window's output holds the state at the boundaries of its
 //! [`NBODY_SEGMENTS`] segments of steps, so a spot check recomputes one
 //! segment rather than the whole window.
+//!
+//! A job that asks for a GPU (`[resources] device = "gpu"`) has its
+//! windows' steps run by a worker's GPU kernel where it has one (see
+//! [`NbodyKernelTask`]): the same `f64` leapfrog, but a GPU's division and
+//! square root need not round as the CPU's do and its compiler may fuse a
+//! multiply and an add, so such a window agrees with the CPU's within
+//! [`NBODY_GPU_RELATIVE_ERROR`] rather than bit for bit, and so do its
+//! spot checks and replicas. Energies are always computed on the CPU from
+//! the state the output holds, so they still check bit for bit.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::accel::{AccelError, Accelerator, DeviceChoice, Ran};
 use crate::spot::{Draw, Spot};
 use crate::{Artifact, AssembleError, SpecError, TaskRun, check};
 
@@ -56,6 +66,17 @@ pub const NBODY_SOFTENING_MIN: f64 = 1e-9;
 /// Segments a window's steps are split into; the output holds the state
 /// at each boundary between them, and a spot check recomputes one.
 pub const NBODY_SEGMENTS: u64 = 8;
+
+/// How far a window that asked for a GPU may be from the same window run
+/// on a CPU: each coordinate of a particle's position within this share
+/// of the larger of its size and the state's RMS radius, and each of its
+/// velocity's within this share of the larger of its size and the RMS
+/// speed: about 10¹⁰ times a `f64`'s rounding, room for rounding
+/// differences to grow over a window's steps in a chaotic system, and far
+/// below any change a cheater could make to a state. (llvmpipe's kernel
+/// gives the CPU's bits; the growth on other GPUs is measured with
+/// `iog-gpu`'s `kernel_rates` example, see `docs/BENCHMARKS.md`.)
+pub const NBODY_GPU_RELATIVE_ERROR: f64 = 1e-6;
 
 /// Scale length of the Plummer sphere whose energy is −1/4 (G = M = 1).
 const PLUMMER_SCALE: f64 = 3.0 * std::f64::consts::PI / 16.0;
@@ -210,6 +231,11 @@ pub(crate) struct NbodyTask {
     window: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     state: Option<Checkpoint>,
+    /// The job asked for a GPU: a worker with an nbody kernel runs the
+    /// window there, and its output agrees with the CPU's within
+    /// [`NBODY_GPU_RELATIVE_ERROR`] rather than bit for bit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gpu: bool,
 }
 
 /// A window's output (JSON, serde_json with `float_roundtrip`, so the
@@ -232,12 +258,21 @@ pub(crate) struct NbodyOutput {
     end: Checkpoint,
 }
 
-pub(crate) fn plan(spec: &NbodySpec) -> Result<NbodyTask, SpecError> {
+pub(crate) fn plan(spec: &NbodySpec, device: DeviceChoice) -> Result<NbodyTask, SpecError> {
     spec.validate()?;
-    Ok(NbodyTask { spec: spec.clone(), window: 0, state: None })
+    Ok(NbodyTask { spec: spec.clone(), window: 0, state: None, gpu: device == DeviceChoice::Gpu })
 }
 
 impl NbodyTask {
+    pub(crate) fn wants_gpu(&self) -> bool {
+        self.gpu
+    }
+
+    /// The window's steps as a GPU kernel takes them.
+    pub(crate) fn kernel_task(&self) -> Result<NbodyKernelTask, SpecError> {
+        Ok(NbodyKernelTask::new(&self.spec, &self.start()?))
+    }
+
     /// Checks the parameters and the state carried, and returns the state
     /// the window starts from.
     fn start(&self) -> Result<Checkpoint, SpecError> {
@@ -332,32 +367,17 @@ impl<'a> Live<'a> {
 
     /// `steps` kick-drift-kick steps.
     fn advance(&mut self, steps: u64) {
-        let dt = self.spec.dt;
-        let half = 0.5 * dt;
         let eps2 = self.spec.softening * self.spec.softening;
-        for _ in 0..steps {
-            for (v, a) in self.velocities.iter_mut().zip(&self.accelerations) {
-                for k in 0..3 {
-                    v[k] += a[k] * half;
-                }
-            }
-            for (x, v) in self.positions.iter_mut().zip(&self.velocities) {
-                for k in 0..3 {
-                    x[k] += v[k] * dt;
-                }
-            }
-            self.accelerations = accelerations(&self.masses, &self.positions, eps2);
-            for (v, a) in self.velocities.iter_mut().zip(&self.accelerations) {
-                for k in 0..3 {
-                    v[k] += a[k] * half;
-                }
-            }
-        }
+        leapfrog(
+            &self.masses,
+            &mut self.positions,
+            &mut self.velocities,
+            &mut self.accelerations,
+            self.spec.dt,
+            eps2,
+            steps,
+        );
         self.step += steps;
-    }
-
-    fn finite(&self) -> bool {
-        self.positions.iter().chain(&self.velocities).all(|v| v.iter().all(|x| x.is_finite()))
     }
 
     fn phase(&self) -> Phase {
@@ -368,14 +388,36 @@ impl<'a> Live<'a> {
             velocities: self.velocities.clone(),
         }
     }
+}
 
-    fn checkpoint(self) -> Checkpoint {
-        Checkpoint {
-            step: self.step,
-            time: self.spec.time_at(self.step),
-            masses: self.masses,
-            positions: self.positions,
-            velocities: self.velocities,
+/// `steps` kick-drift-kick steps of `dt`; `accelerations` are those at
+/// the positions, before and after.
+fn leapfrog(
+    masses: &[f64],
+    positions: &mut [[f64; 3]],
+    velocities: &mut [[f64; 3]],
+    accelerations: &mut Vec<[f64; 3]>,
+    dt: f64,
+    eps2: f64,
+    steps: u64,
+) {
+    let half = 0.5 * dt;
+    for _ in 0..steps {
+        for (v, a) in velocities.iter_mut().zip(accelerations.iter()) {
+            for k in 0..3 {
+                v[k] += a[k] * half;
+            }
+        }
+        for (x, v) in positions.iter_mut().zip(velocities.iter()) {
+            for k in 0..3 {
+                x[k] += v[k] * dt;
+            }
+        }
+        *accelerations = self::accelerations(masses, positions, eps2);
+        for (v, a) in velocities.iter_mut().zip(accelerations.iter()) {
+            for k in 0..3 {
+                v[k] += a[k] * half;
+            }
         }
     }
 }
@@ -450,46 +492,263 @@ fn digest(state: &Checkpoint) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-/// Runs the window: its steps from its start, recording the state at each
-/// segment boundary and the energy at both ends.
-pub(crate) fn run(task: &NbodyTask) -> Result<TaskRun, SpecError> {
-    let spec = &task.spec;
-    let start = task.start()?;
-    let start_digest = digest(&start);
-    let energy_start = energy(spec, &start.masses, &start.positions, &start.velocities);
-    let start_step = start.step;
-    let start_time = start.time;
-    let mut live = Live::new(spec, start.masses, start.positions, start.velocities, start_step);
-    let mut boundaries = Vec::with_capacity(NBODY_SEGMENTS as usize - 1);
-    for segment in 0..NBODY_SEGMENTS {
-        live.advance(spec.segment_start(segment + 1) - spec.segment_start(segment));
-        if !live.finite() {
-            return Err(SpecError::invalid(
-                "nbody.dt",
-                format!(
-                    "is too long for this system: a particle left the finite numbers by step {}; take a smaller \
-                     nbody.dt or a larger nbody.softening",
-                    live.step
-                ),
-            ));
-        }
-        if segment + 1 < NBODY_SEGMENTS {
-            boundaries.push(live.phase());
+/// The steps after which a kernel gives the state back: 1 (the step the
+/// worker checks on its CPU) and the end of every segment with steps in
+/// it, increasing.
+fn kernel_stops(spec: &NbodySpec) -> Vec<u64> {
+    let mut stops: Vec<u64> = std::iter::once(1)
+        .chain((1..=NBODY_SEGMENTS).map(|s| spec.segment_start(s)).filter(|step| *step > 0))
+        .collect();
+    stops.sort_unstable();
+    stops.dedup();
+    stops
+}
+
+/// A window's steps as a GPU kernel takes them: the state it starts from,
+/// the step and softening, and the steps after which it reads the state
+/// back. The kernel must take the same kick-drift-kick steps as the CPU
+/// (`v += a·(dt/2)`, `x += v·dt`, the accelerations at the new positions,
+/// `v += a·(dt/2)`), each acceleration summed over the other particles in
+/// index order as `s = m_j / (r² · √r²)` with
+/// `r² = ((dx² + dy²) + dz²) + ε²`, all in `f64`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NbodyKernelTask {
+    /// Each particle's mass.
+    pub masses: Vec<f64>,
+    /// Each particle's position at the start.
+    pub positions: Vec<[f64; 3]>,
+    /// Each particle's velocity at the start.
+    pub velocities: Vec<[f64; 3]>,
+    /// The time step.
+    pub dt: f64,
+    /// The softening length squared.
+    pub eps2: f64,
+    /// Steps from the start after which the state is wanted: increasing,
+    /// at least 1, the last the window's length.
+    pub stops: Vec<u64>,
+}
+
+/// Positions and velocities after some steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NbodyState {
+    /// Each particle's position.
+    pub positions: Vec<[f64; 3]>,
+    /// Each particle's velocity.
+    pub velocities: Vec<[f64; 3]>,
+}
+
+impl NbodyKernelTask {
+    fn new(spec: &NbodySpec, start: &Checkpoint) -> NbodyKernelTask {
+        NbodyKernelTask {
+            masses: start.masses.clone(),
+            positions: start.positions.clone(),
+            velocities: start.velocities.clone(),
+            dt: spec.dt,
+            eps2: spec.softening * spec.softening,
+            stops: kernel_stops(spec),
         }
     }
-    let end = live.checkpoint();
+
+    /// The states at the first `stops` stops, computed on the CPU: the
+    /// reference a kernel is held to.
+    pub fn cpu_states(&self, stops: usize) -> Vec<NbodyState> {
+        let mut positions = self.positions.clone();
+        let mut velocities = self.velocities.clone();
+        let mut accelerations = accelerations(&self.masses, &positions, self.eps2);
+        let mut done = 0;
+        let mut states = Vec::with_capacity(stops);
+        for &stop in self.stops.iter().take(stops) {
+            leapfrog(
+                &self.masses,
+                &mut positions,
+                &mut velocities,
+                &mut accelerations,
+                self.dt,
+                self.eps2,
+                stop - done,
+            );
+            done = stop;
+            states.push(NbodyState { positions: positions.clone(), velocities: velocities.clone() });
+        }
+        states
+    }
+
+    /// Pairwise interactions the kernel computes: particles² per step,
+    /// and once more at the start.
+    pub fn interactions(&self) -> u64 {
+        let n = self.masses.len() as u64;
+        n * n * (self.stops.last().copied().unwrap_or(0) + 1)
+    }
+}
+
+/// Where `got` is further from `want` than [`NBODY_GPU_RELATIVE_ERROR`]
+/// allows (a coordinate off by more than that share of the larger of its
+/// size and the RMS radius, a velocity's by more than that share of the
+/// larger of its size and the RMS speed): the first such particle, said in
+/// words; `None` when they agree.
+pub fn state_off(
+    got_positions: &[[f64; 3]],
+    got_velocities: &[[f64; 3]],
+    want_positions: &[[f64; 3]],
+    want_velocities: &[[f64; 3]],
+) -> Option<String> {
+    if got_positions.len() != want_positions.len() || got_velocities.len() != want_velocities.len() {
+        return Some(format!(
+            "{} positions and {} velocities, not {} and {}",
+            got_positions.len(),
+            got_velocities.len(),
+            want_positions.len(),
+            want_velocities.len()
+        ));
+    }
+    let rms = |vectors: &[[f64; 3]]| {
+        let sum: f64 = vectors.iter().map(|v| v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sum();
+        libm::sqrt(sum / vectors.len().max(1) as f64)
+    };
+    for (what, got, want) in
+        [("position", got_positions, want_positions), ("velocity", got_velocities, want_velocities)]
+    {
+        let scale = rms(want);
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            // Written so that NaN is off too.
+            let within = g.iter().zip(w).all(|(g, w)| (g - w).abs() <= NBODY_GPU_RELATIVE_ERROR * w.abs().max(scale));
+            if !within {
+                return Some(format!(
+                    "particle {i}'s {what} {g:?} is more than {NBODY_GPU_RELATIVE_ERROR:e} of the scale {scale:e} \
+                     from {w:?}"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Runs the window with `accel`'s nbody kernel where the task asked for a
+/// GPU and the device has one, else on the CPU: its steps from its start,
+/// recording the state at each segment boundary and the energy (on the
+/// CPU) at both ends. A kernel whose states do not check out (shape,
+/// finite numbers, and its first step within tolerance of the CPU's)
+/// leaves the window to the CPU, and the result says why.
+pub(crate) fn run_on(task: &NbodyTask, accel: Option<&dyn Accelerator>) -> Result<Ran, SpecError> {
+    let spec = &task.spec;
+    let start = task.start()?;
+    let mut accel_error = None;
+    if let Some(accel) = accel.filter(|_| task.gpu) {
+        let kernel = NbodyKernelTask::new(spec, &start);
+        let checked = accel.nbody_states(&kernel).and_then(|states| match states {
+            Some(states) => {
+                check_kernel_states(&kernel, &states).map(|()| Some(states)).map_err(|message| AccelError {
+                    device: accel.device().to_owned(),
+                    message: format!("its nbody kernel's states do not check out: {message}"),
+                })
+            }
+            None => Ok(None),
+        });
+        match checked {
+            Ok(Some(states)) => {
+                let state_at = |step: u64| {
+                    let at = kernel.stops.binary_search(&step).expect("every segment's end is a stop");
+                    states[at].clone()
+                };
+                let mut phases = Vec::with_capacity(NBODY_SEGMENTS as usize);
+                for segment in 1..=NBODY_SEGMENTS {
+                    let step = spec.segment_start(segment);
+                    // An empty first segment ends where the window starts.
+                    let state = match step {
+                        0 => NbodyState { positions: start.positions.clone(), velocities: start.velocities.clone() },
+                        step => state_at(step),
+                    };
+                    let step = start.step + step;
+                    phases.push(Phase {
+                        step,
+                        time: spec.time_at(step),
+                        positions: state.positions,
+                        velocities: state.velocities,
+                    });
+                }
+                let run = output_of(task, start, phases)?;
+                return Ok(Ran { run, device: Some(accel.device().to_owned()), accel_error: None });
+            }
+            Ok(None) => {}
+            Err(err) => accel_error = Some(err),
+        }
+    }
+    let masses = start.masses.clone();
+    let mut live = Live::new(spec, masses, start.positions.clone(), start.velocities.clone(), start.step);
+    let mut phases = Vec::with_capacity(NBODY_SEGMENTS as usize);
+    for segment in 0..NBODY_SEGMENTS {
+        live.advance(spec.segment_start(segment + 1) - spec.segment_start(segment));
+        phases.push(live.phase());
+    }
+    Ok(Ran { run: output_of(task, start, phases)?, device: None, accel_error })
+}
+
+/// Checks a kernel's states: one per stop, each with a finite position and
+/// velocity per particle, the first (one step in) within tolerance of the
+/// CPU's.
+fn check_kernel_states(kernel: &NbodyKernelTask, states: &[NbodyState]) -> Result<(), String> {
+    if states.len() != kernel.stops.len() {
+        return Err(format!("it gives {} states for {} stops", states.len(), kernel.stops.len()));
+    }
+    let n = kernel.masses.len();
+    let finite = |vectors: &[[f64; 3]]| vectors.len() == n && vectors.iter().flatten().all(|x| x.is_finite());
+    if let Some(at) = states.iter().position(|state| !(finite(&state.positions) && finite(&state.velocities))) {
+        return Err(format!(
+            "its state after {} steps does not hold {n} finite positions and velocities",
+            kernel.stops[at]
+        ));
+    }
+    let cpu = kernel.cpu_states(1).remove(0);
+    match state_off(&states[0].positions, &states[0].velocities, &cpu.positions, &cpu.velocities) {
+        Some(off) => Err(format!("after {} step(s), against the CPU's: {off}", kernel.stops[0])),
+        None => Ok(()),
+    }
+}
+
+/// A window's output from the state at the end of each of its segments:
+/// every one must be finite.
+fn output_of(task: &NbodyTask, start: Checkpoint, mut phases: Vec<Phase>) -> Result<TaskRun, SpecError> {
+    let spec = &task.spec;
+    let finite =
+        |phase: &Phase| phase.positions.iter().chain(&phase.velocities).all(|v| v.iter().all(|x| x.is_finite()));
+    if let Some(phase) = phases.iter().find(|phase| !finite(phase)) {
+        return Err(SpecError::invalid(
+            "nbody.dt",
+            format!(
+                "is too long for this system: a particle left the finite numbers by step {}; take a smaller nbody.dt \
+                 or a larger nbody.softening",
+                phase.step
+            ),
+        ));
+    }
+    let start_digest = digest(&start);
+    let energy_start = energy(spec, &start.masses, &start.positions, &start.velocities);
+    let last = phases.pop().expect("a window has its segments");
+    let end = Checkpoint {
+        step: last.step,
+        time: last.time,
+        masses: start.masses,
+        positions: last.positions,
+        velocities: last.velocities,
+    };
     let output = NbodyOutput {
         window: task.window,
-        start_time,
+        start_time: start.time,
         end_time: end.time,
         start_digest,
         energy_start,
         energy_end: energy(spec, &end.masses, &end.positions, &end.velocities),
-        boundaries,
+        boundaries: phases,
         end,
     };
     let output = serde_json::to_vec(&output).expect("finite numbers serialize");
     Ok(TaskRun { output, work_units: spec.interactions_per_task() })
+}
+
+/// Runs the window on the CPU.
+#[cfg(test)]
+pub(crate) fn run(task: &NbodyTask) -> Result<TaskRun, SpecError> {
+    Ok(run_on(task, None)?.run)
 }
 
 /// Whether `output` could be `task`'s, which starts from `start`: its
@@ -601,6 +860,15 @@ pub(crate) fn spot_check(task: &NbodyTask, output: &[u8], seed: u64) -> Result<S
         };
         let ends_on =
             if segment + 1 < NBODY_SEGMENTS { format!("boundary {segment}") } else { "the end state".to_owned() };
+        if task.gpu {
+            if let Some(off) = state_off(want_positions, want_velocities, &live.positions, &live.velocities) {
+                return Ok(Spot::failed(format!(
+                    "segment {segment} (steps {from}..{to} of the window) recomputed is off {ends_on}, beyond the \
+                     tolerance of a window run on a GPU: {off}"
+                )));
+            }
+            continue;
+        }
         if let Some(i) = same_bits(&live.positions, want_positions) {
             return Ok(Spot::failed(format!(
                 "segment {segment} (steps {from}..{to} of the window) recomputed puts particle {i} at {:?}; \
@@ -620,12 +888,53 @@ pub(crate) fn spot_check(task: &NbodyTask, output: &[u8], seed: u64) -> Result<S
     Ok(Spot {
         passed: true,
         detail: format!(
-            "segments {} of {NBODY_SEGMENTS} ({steps} steps, the last always) and both energies recomputed alike, \
-             bit for bit",
-            shown.join(" and ")
+            "segments {} of {NBODY_SEGMENTS} ({steps} steps, the last always) recomputed alike {}, and both \
+             energies bit for bit",
+            shown.join(" and "),
+            if task.gpu { "within the GPU tolerance" } else { "bit for bit" }
         ),
         work_units: n2 * steps + n2,
     })
+}
+
+/// Whether two outputs of a window are one result: byte for byte, or for
+/// a window that asked for a GPU, each a valid output of the window (its
+/// shape, times and start, and energies that are those of its own states
+/// bit for bit) whose states at every boundary and at the end agree within
+/// [`NBODY_GPU_RELATIVE_ERROR`].
+pub(crate) fn outputs_agree(task: &NbodyTask, a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    if !task.gpu {
+        return false;
+    }
+    let Ok(start) = task.start() else { return false };
+    let spec = &task.spec;
+    let valid = |bytes: &[u8]| {
+        let output: NbodyOutput = serde_json::from_slice(bytes).ok()?;
+        check_output(task, &start, &output).ok()?;
+        let end = &output.end;
+        let energy_end = energy(spec, &end.masses, &end.positions, &end.velocities);
+        (output.energy_end.to_bits() == energy_end.to_bits()).then_some(output)
+    };
+    let (Some(a), Some(b)) = (valid(a), valid(b)) else { return false };
+    if a.energy_start.to_bits() != b.energy_start.to_bits() {
+        return false;
+    }
+    let phases = |output: &NbodyOutput| {
+        let mut phases: Vec<NbodyState> = output
+            .boundaries
+            .iter()
+            .map(|phase| NbodyState { positions: phase.positions.clone(), velocities: phase.velocities.clone() })
+            .collect();
+        phases.push(NbodyState { positions: output.end.positions.clone(), velocities: output.end.velocities.clone() });
+        phases
+    };
+    phases(&a)
+        .iter()
+        .zip(phases(&b))
+        .all(|(a, b)| state_off(&a.positions, &a.velocities, &b.positions, &b.velocities).is_none())
 }
 
 /// The input of window `task_idx` (at least 1): the previous window's
@@ -671,7 +980,7 @@ pub(crate) fn next_input(
     })?;
     check_output(previous_input, &start, &output)
         .map_err(|reason| RunError::Invalid(SpecError::invalid("previous output", reason)))?;
-    Ok(NbodyTask { spec: spec.clone(), window: task_idx, state: Some(output.end) })
+    Ok(NbodyTask { spec: spec.clone(), window: task_idx, state: Some(output.end), gpu: previous_input.gpu })
 }
 
 /// `result.json` (the energy at the start and at each window's end, the
@@ -702,7 +1011,7 @@ pub(crate) fn assemble(spec: &NbodySpec, outputs: &[Vec<u8>]) -> Result<Vec<Arti
                 window - 1
             )));
         }
-        let task = NbodyTask { spec: spec.clone(), window, state: None };
+        let task = NbodyTask { spec: spec.clone(), window, state: None, gpu: false };
         check_output(&task, &start, &output).map_err(bad)?;
         if window == 0 {
             energy_start = output.energy_start;
@@ -1085,6 +1394,7 @@ mod tests {
             spec: serde_json::from_value(value["spec"].clone()).unwrap(),
             window: value["window"].as_u64().unwrap(),
             state: serde_json::from_value(value["state"].clone()).unwrap(),
+            gpu: value["gpu"].as_bool().unwrap_or(false),
         }
     }
 
@@ -1249,5 +1559,154 @@ mod tests {
         let other = text.replace("workload = \"nbody\"", "workload = \"sim\"");
         let err = crate::parse_job_file_with(&other, &mut |_: &str| Err("no files".into())).unwrap_err();
         assert!(err.to_string().contains("[nbody]") || err.field() == Some("sim"), "{err}");
+    }
+
+    /// A device whose nbody kernel gives the CPU's states with every
+    /// position scaled by `1 + scale` (from stop `from` on), and `stops`
+    /// of them.
+    struct Kernel {
+        scale: f64,
+        from: usize,
+        stops: usize,
+    }
+
+    impl Accelerator for Kernel {
+        fn device(&self) -> &str {
+            "gpu2"
+        }
+
+        fn hash_search(&self, _: &crate::HashSearch<'_>) -> Result<Option<crate::HashFinds>, AccelError> {
+            Ok(None)
+        }
+
+        fn nbody_states(&self, task: &NbodyKernelTask) -> Result<Option<Vec<NbodyState>>, AccelError> {
+            let mut states = task.cpu_states(task.stops.len());
+            for state in states.iter_mut().skip(self.from) {
+                for x in state.positions.iter_mut().flatten() {
+                    *x *= 1.0 + self.scale;
+                }
+            }
+            states.truncate(self.stops);
+            Ok(Some(states))
+        }
+    }
+
+    fn gpu_chain(spec: &NbodySpec, kernel: &Kernel) -> (Vec<Vec<u8>>, Vec<crate::Ran>) {
+        let workload = workload(spec);
+        let mut inputs = crate::plan_on(&workload, DeviceChoice::Gpu).unwrap();
+        let mut runs: Vec<crate::Ran> = Vec::new();
+        for window in 0..spec.windows as usize {
+            let ran = crate::run_task_on(&inputs[window], Some(kernel)).unwrap();
+            if window + 1 < spec.windows as usize {
+                inputs.push(crate::next_input(&workload, window as u64 + 1, &inputs[window], &ran.run.output).unwrap());
+            }
+            runs.push(ran);
+        }
+        (inputs, runs)
+    }
+
+    fn spec_of(windows: u64, steps_per_window: u64) -> NbodySpec {
+        spec(64, windows, steps_per_window, 1e-3)
+    }
+
+    #[test]
+    fn a_kernel_within_tolerance_runs_the_windows_and_its_outputs_pass_for_the_cpu_s() {
+        let spec = spec(64, 3, 40, 1e-3);
+        let (inputs, runs) = gpu_chain(&spec, &Kernel { scale: 1e-9, from: 0, stops: usize::MAX });
+        for (window, (input, ran)) in inputs.iter().zip(&runs).enumerate() {
+            assert!(matches!(crate::decode_task(input).unwrap(), crate::Decoded::BuiltIn { gpu: true }));
+            assert!(crate::compares_within_tolerance(input));
+            assert_eq!((ran.device.as_deref(), &ran.accel_error), (Some("gpu2"), &None), "window {window}");
+            let cpu = crate::run_task(input).unwrap().output;
+            assert_ne!(ran.run.output, cpu, "other bits");
+            assert!(crate::outputs_agree(input, &ran.run.output, &cpu).unwrap());
+            assert!(crate::outputs_agree(input, &cpu, &ran.run.output).unwrap());
+            for seed in 0..4 {
+                let spot = crate::spot_check(input, &ran.run.output, seed).unwrap();
+                assert!(spot.passed && spot.detail.contains("within the GPU tolerance"), "{}", spot.detail);
+            }
+            // Its energies are the CPU's of its own states.
+            let output = decode(&ran.run.output);
+            let end = &output.end;
+            assert_eq!(output.energy_end, energy(&spec, &end.masses, &end.positions, &end.velocities));
+        }
+        let artifacts =
+            crate::assemble(&workload(&spec), &runs.iter().map(|r| r.run.output.clone()).collect::<Vec<_>>(), &[1; 3])
+                .unwrap();
+        assert_eq!(artifacts.len(), 3);
+        // Windows shorter than their segments read back fewer states.
+        let short = NbodySpec { particles: 5, ..spec_of(2, 5) };
+        let (inputs, runs) = gpu_chain(&short, &Kernel { scale: 0.0, from: 0, stops: usize::MAX });
+        for (input, ran) in inputs.iter().zip(&runs) {
+            assert_eq!((ran.device.as_deref(), &ran.accel_error), (Some("gpu2"), &None));
+            assert_eq!(ran.run.output, crate::run_task(input).unwrap().output, "the CPU's steps, the CPU's bits");
+        }
+        // A job on the CPU never goes to the kernel and compares bit for bit.
+        let cpu_input = crate::plan(&workload(&spec)).unwrap().remove(0);
+        let ran = crate::run_task_on(&cpu_input, Some(&Kernel { scale: 0.0, from: 0, stops: usize::MAX })).unwrap();
+        assert_eq!(ran.device, None);
+        assert!(!crate::compares_within_tolerance(&cpu_input));
+    }
+
+    #[test]
+    fn a_kernel_off_in_its_first_step_or_short_of_states_leaves_the_window_to_the_cpu() {
+        let spec = spec(64, 1, 40, 1e-3);
+        let input = crate::plan_on(&workload(&spec), DeviceChoice::Gpu).unwrap().remove(0);
+        let cpu = crate::run_task(&input).unwrap();
+        for (kernel, words) in [
+            (Kernel { scale: 1e-4, from: 0, stops: usize::MAX }, "after 1 step(s), against the CPU's: particle"),
+            (Kernel { scale: 0.0, from: 0, stops: 3 }, "3 states for 9 stops"),
+            (Kernel { scale: f64::NAN, from: 4, stops: usize::MAX }, "does not hold 64 finite"),
+        ] {
+            let ran = crate::run_task_on(&input, Some(&kernel)).unwrap();
+            assert_eq!((ran.device, &ran.run), (None, &cpu));
+            let err = ran.accel_error.expect("reported").to_string();
+            assert!(
+                err.starts_with("gpu2: its nbody kernel's states do not check out") && err.contains(words),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_window_off_beyond_the_tolerance_after_its_first_step_fails_its_spot_check_and_its_replica() {
+        let spec = spec(64, 1, 40, 1e-3);
+        // Right in its first step and at every boundary, its end state 10⁻⁵
+        // off: the worker's own check passes it, the coordinator's do not
+        // (the last segment, which ends on the state the next window starts
+        // from, is always recomputed).
+        let (inputs, runs) = gpu_chain(&spec, &Kernel { scale: 1e-5, from: 8, stops: usize::MAX });
+        let (input, output) = (&inputs[0], &runs[0].run.output);
+        assert_eq!(runs[0].device.as_deref(), Some("gpu2"));
+        let cpu = crate::run_task(input).unwrap().output;
+        assert!(!crate::outputs_agree(input, output, &cpu).unwrap());
+        for seed in 0..4 {
+            let spot = crate::spot_check(input, output, seed).unwrap();
+            assert!(!spot.passed && spot.detail.contains("beyond the tolerance"), "{}", spot.detail);
+        }
+        // An output whose energy is not its states' does not agree either.
+        let mut forged = decode(&cpu);
+        forged.energy_end += 1e-12;
+        assert!(!crate::outputs_agree(input, &serde_json::to_vec(&forged).unwrap(), &cpu).unwrap());
+        assert!(!crate::outputs_agree(input, b"{}", &cpu).unwrap());
+    }
+
+    #[test]
+    fn states_agree_within_the_tolerance_and_no_further() {
+        let start = spec(64, 1, 1, 1e-3).initial_state();
+        let (x, v) = (&start.positions, &start.velocities);
+        assert_eq!(state_off(x, v, x, v), None);
+        let moved = |by: f64| {
+            let mut x = x.clone();
+            x[7][2] += by * x[7][2].abs().max(1.0);
+            x
+        };
+        assert_eq!(state_off(&moved(1e-8), v, x, v), None);
+        let off = state_off(&moved(1e-4), v, x, v).expect("off");
+        assert!(off.starts_with("particle 7's position"), "{off}");
+        let mut nan = v.clone();
+        nan[3][0] = f64::NAN;
+        assert!(state_off(x, &nan, x, v).unwrap().starts_with("particle 3's velocity"));
+        assert!(state_off(&x[1..], v, x, v).unwrap().contains("63 positions"));
     }
 }

@@ -63,6 +63,7 @@ pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
         TaskInput::Hash(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         TaskInput::Sim(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         TaskInput::Render(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
+        TaskInput::Nbody(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         _ => Ok(Decoded::BuiltIn { gpu: false }),
     }
 }
@@ -172,7 +173,7 @@ pub fn plan(spec: &WorkloadSpec) -> Result<Vec<Vec<u8>>, SpecError> {
     plan_on(spec, DeviceChoice::Cpu)
 }
 
-/// [`plan`], with tasks that ask for `device`: a hash, sim or render task
+/// [`plan`], with tasks that ask for `device`: a hash, sim, render or nbody task
 /// that asks for a GPU runs on its worker's GPU kernel where the worker
 /// has one. Workloads
 /// without GPU kernels plan the same either way.
@@ -182,7 +183,7 @@ pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>
         WorkloadSpec::Hash(spec) => hash_tasks::plan(spec, device)?.into_iter().map(TaskInput::Hash).collect(),
         WorkloadSpec::Noop(spec) => noop::plan(spec)?.into_iter().map(TaskInput::Noop).collect(),
         WorkloadSpec::Sim(spec) => sim::plan(spec, device)?.into_iter().map(TaskInput::Sim).collect(),
-        WorkloadSpec::Nbody(spec) => vec![TaskInput::Nbody(nbody::plan(spec)?)],
+        WorkloadSpec::Nbody(spec) => vec![TaskInput::Nbody(nbody::plan(spec, device)?)],
         WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
         WorkloadSpec::Process(spec) => process::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
         WorkloadSpec::Blender(spec) => blender::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
@@ -239,6 +240,18 @@ pub fn run_task(input: &[u8]) -> Result<TaskRun, RunError> {
     Ok(run_task_on(input, None)?.run)
 }
 
+/// An nbody window's steps as a GPU kernel takes them (`None` for any
+/// other task, and for a window whose start is not valid).
+pub fn nbody_kernel_task(input: &[u8]) -> Result<Option<crate::nbody::NbodyKernelTask>, RunError> {
+    if input.len() > TASK_INPUT_BYTES_MAX {
+        return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
+    }
+    match from_json(input).map_err(RunError::Decode)? {
+        TaskInput::Nbody(task) => task.kernel_task().map(Some).map_err(RunError::Invalid),
+        _ => Ok(None),
+    }
+}
+
 /// A render task's tile as a GPU kernel takes it (`None` for any other
 /// task). The kernel's tile agrees with [`run_task`]'s within a PSNR bound
 /// (see [`crate::render::kernel`]).
@@ -268,7 +281,7 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
         TaskInput::Render(task) => return tiles::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Noop(task) => Ok(noop::run(task)),
         TaskInput::Sim(task) => return sim::run_on(task, accel).map_err(RunError::Invalid),
-        TaskInput::Nbody(task) => nbody::run(task),
+        TaskInput::Nbody(task) => return nbody::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Wasm(_) => Err(SpecError::invalid(
             "workload",
             "is \"wasm\": its tasks run in a worker's WebAssembly executor (see decode_task), not here",
@@ -312,9 +325,10 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
 }
 
 /// Whether a task's outputs may differ in bytes and still be one result:
-/// only a `sim` task that asked for a GPU, whose outputs agree within its
-/// model's [`crate::sim::Tolerance`] (a GPU's `f32` sums and a CPU's
-/// `f64` ones are the same result). Every other task's outputs agree byte
+/// only a `sim`, `render` or `nbody` task that asked for a GPU, whose
+/// outputs agree within its workload's tolerance (a GPU's `f32` sums and a
+/// CPU's `f64` ones are the same result; see [`crate::sim::Tolerance`],
+/// [`crate::render::kernel`] and [`crate::nbody::NBODY_GPU_RELATIVE_ERROR`]). Every other task's outputs agree byte
 /// for byte, so replicas whose digests differ need not be read to be told
 /// apart. An input that does not decode (a sealed task's ciphertext)
 /// compares byte for byte too.
@@ -322,6 +336,7 @@ pub fn compares_within_tolerance(input: &[u8]) -> bool {
     match from_json::<TaskInput>(input) {
         Ok(TaskInput::Sim(task)) => task.tolerance().is_some(),
         Ok(TaskInput::Render(task)) => task.wants_gpu(),
+        Ok(TaskInput::Nbody(task)) => task.wants_gpu(),
         _ => false,
     }
 }
@@ -338,6 +353,7 @@ pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError>
     Ok(match &input {
         TaskInput::Sim(task) => sim::outputs_agree(task, a, b),
         TaskInput::Render(task) => tiles::outputs_agree(task, a, b),
+        TaskInput::Nbody(task) => nbody::outputs_agree(task, a, b),
         _ => a == b,
     })
 }

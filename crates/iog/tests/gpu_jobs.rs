@@ -124,6 +124,55 @@ async fn a_sim_job_on_the_gpu_passes_the_cpus_spot_checks_within_tolerance() {
     assert!((got - want).abs() <= 2e-3 * want + 8.0 * 64.0 / 800_000.0, "GPU {got}, CPU {want}");
 }
 
+/// An `nbody` job that asks for a GPU runs each window's steps on the GPU
+/// kernel in `f64`, chained window to window; the coordinator's spot
+/// checks recompute segments on its CPU and pass them within the
+/// tolerance, and the energies are the CPU run's.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_nbody_job_on_the_gpu_chains_its_windows_and_passes_the_cpus_spot_checks() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start_full(1, &[], &["--gpu-software"]).await;
+    let workers = cluster.client.workers().await.unwrap();
+    let gpus: Vec<_> = workers[0].devices.iter().filter(|device| device.kind == DeviceKind::Gpu).collect();
+    if gpus.is_empty() {
+        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "no GPU adapter\n{}", cluster.logs());
+        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
+        return;
+    }
+    let dir = cluster.dir.path();
+    let text = |resources: &str| {
+        format!(
+            "[job]\nname = \"cluster\"\nworkload = \"nbody\"\n\n[nbody]\nparticles = 96\nwindows = 3\n\
+             steps_per_window = 40\ndt = 0.001\nseed = 3\n\n[verify]\npolicy = \"spot\"\n{resources}"
+        )
+    };
+    let on_gpu_file = dir.join("nbody-gpu.toml");
+    std::fs::write(&on_gpu_file, text("\n[resources]\ndevice = \"gpu\"\n")).unwrap();
+    let cpu_file = dir.join("nbody-cpu.toml");
+    std::fs::write(&cpu_file, text("")).unwrap();
+    let job_id = submit(&cluster, &on_gpu_file);
+    let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    assert_eq!(tasks.len(), 3, "every spot check passed the first time: {tasks:?}");
+    for task in &tasks {
+        assert_eq!(task.device.as_deref(), Some(gpus[0].name.as_str()), "{task:?}\n{}", cluster.logs());
+        assert_eq!(task.verdict.as_deref(), Some("valid"), "{task:?}");
+    }
+    let out = dir.join("nbody-gpu");
+    let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let (_, cpu) = common::reference(&cpu_file);
+    let cpu: serde_json::Value = serde_json::from_slice(&cpu).unwrap();
+    assert_eq!(got["energy_start"], cpu["energy_start"], "the start is generated on the CPU either way");
+    let (got_end, cpu_end) = (&got["energy_end"], &cpu["energy_end"]);
+    for window in 0..3 {
+        let (got, want) = (got_end[window].as_f64().unwrap(), cpu_end[window].as_f64().unwrap());
+        assert!((got - want).abs() <= 1e-9 * want.abs(), "window {window}: GPU {got}, CPU {want}");
+    }
+}
+
 /// Starts a worker in this process that offers the software GPU and
 /// behaves as `cheat` says, with one slot.
 async fn start_gpu_worker(cluster: &Cluster, name: &str, cheat: Cheat) -> iog_worker::WorkerHandle {
