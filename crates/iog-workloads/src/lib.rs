@@ -18,6 +18,7 @@ pub mod bundle;
 mod check;
 pub mod code;
 mod demo;
+pub mod diloco;
 mod error;
 pub mod hash;
 pub mod nbody;
