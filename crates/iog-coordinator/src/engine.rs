@@ -618,16 +618,9 @@ impl Engine {
                     crate::spot::check_and_report(store, engine, task_id, input, output, seed).await;
                 });
             }
-            Action::ChainInput { job_id, task_idx, previous_input, previous_output } => {
+            Action::ChainInput { job_id, task_idx, previous } => {
                 let (store, engine) = (self.store.clone(), self.own_tx.clone());
-                tokio::spawn(crate::chain::make_and_report(
-                    store,
-                    engine,
-                    job_id,
-                    task_idx,
-                    previous_input,
-                    previous_output,
-                ));
+                tokio::spawn(crate::chain::make_and_report(store, engine, job_id, task_idx, previous));
             }
             Action::CompareOutputs { task_id, input, outputs } => {
                 let (store, engine, slots) = (self.store.clone(), self.own_tx.clone(), self.spot_slots.clone());

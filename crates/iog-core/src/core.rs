@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use iog_ledger::Amount;
 use iog_sched::index::{ClassId, EntryTerms};
@@ -14,6 +14,14 @@ use crate::verify::{self, Verdict};
 
 /// Times a spot check is asked for before its job fails for want of it.
 const SPOT_ASKS_MAX: u32 = 3;
+
+/// A link's tasks' inputs and accepted outputs, in task order: what the
+/// next link of a chained job is made from.
+type LinkResults = Vec<(iog_types::BlobId, iog_types::BlobId)>;
+
+/// Most tasks a link of a chained job holds (the workers of one round of
+/// training across workers).
+pub const CHAIN_WIDTH_MAX: u32 = 1024;
 
 /// Most tasks of a chained job (one after another, so far more than any
 /// real chain; it bounds what the core keeps per chained job).
@@ -106,13 +114,27 @@ struct Job {
     gang_not_before_ms: UnixMs,
     /// How long one lease of its tasks may last.
     task_timeout_ms: Option<u64>,
-    /// Its tasks run one after another, each made from the one before.
-    chained: bool,
+    /// Tasks a link of a chained job holds; 0 for a job that is not
+    /// chained. A chained job's links run one after another, each link's
+    /// tasks made from the accepted results of the link before.
+    chain_width: u32,
     /// Tasks made so far: all of them, but for a chained job.
     n_created: u32,
+    /// A chained job's accepted outputs of its last link's settled tasks,
+    /// by task index: what the next link is made from.
+    link_outputs: BTreeMap<u32, iog_types::BlobId>,
 }
 
 impl Job {
+    fn chained(&self) -> bool {
+        self.chain_width > 0
+    }
+
+    /// The tasks of the last link made of a chained job.
+    fn last_link(&self) -> std::ops::Range<u32> {
+        self.n_created.saturating_sub(self.chain_width)..self.n_created
+    }
+
     /// Replicas of task `task_idx` created so far.
     fn n_replicas(&self, task_idx: u32) -> u8 {
         self.replicas.get(task_idx as usize).copied().unwrap_or(1)
@@ -269,11 +291,11 @@ pub struct Core {
     /// Next tasks of chained jobs (by their id) waiting for the shell to
     /// make their input.
     chain: verify::Asks,
-    /// What each waiting next input is made from: the input and accepted
-    /// output of the task before.
-    chain_asked: HashMap<TaskId, (iog_types::BlobId, iog_types::BlobId)>,
-    /// Next inputs to ask for at the next event (set by a restart).
-    chain_reissue: Vec<(JobId, u32, iog_types::BlobId, iog_types::BlobId)>,
+    /// What each waiting next link's inputs are made from: the input and
+    /// accepted output of each task of the link before.
+    chain_asked: HashMap<TaskId, LinkResults>,
+    /// Next links to ask for at the next event (set by a restart).
+    chain_reissue: Vec<(JobId, u32, LinkResults)>,
     /// Workers a proven-wrong result keeps from new tasks, until when.
     suspended_until: HashMap<WorkerId, UnixMs>,
     suspensions: BTreeSet<(UnixMs, WorkerId)>,
@@ -361,9 +383,10 @@ impl Core {
                     task_timeout_ms: job.task_timeout_ms,
                     reservation: None,
                     gang_not_before_ms: 0,
-                    chained: job.chained,
+                    chain_width: job.chain_width,
                     // A chained job's tasks are counted as they are restored.
-                    n_created: if job.chained { 0 } else { job.n_tasks },
+                    n_created: if job.chain_width > 0 { 0 } else { job.n_tasks },
+                    link_outputs: BTreeMap::new(),
                 },
             );
         }
@@ -388,7 +411,7 @@ impl Core {
             if let Some(n) = job.replicas.get_mut(task_idx as usize) {
                 *n = (*n).max(replica + 1);
             }
-            if job.chained {
+            if job.chained() {
                 job.n_created = job.n_created.max(task_idx + 1);
             }
             if replica == 0 && restored.settled {
@@ -458,24 +481,32 @@ impl Core {
             }
         }
         core.spot_reissue = spot_waiting;
-        // A chained job whose last task made is settled was waiting for the
-        // shell to make the next one's input, which the restart lost.
-        for (job_id, job) in &core.jobs {
-            let last = job.n_created.wrapping_sub(1);
-            if !job.chained || job.state != JobState::Running || job.n_created == 0 || job.n_created >= job.n_tasks {
+        // A chained job's last link's accepted outputs are what its next
+        // link is made from; one whose last link is settled was waiting for
+        // the shell to make the next link's inputs, which the restart lost.
+        for (job_id, job) in core.jobs.iter_mut() {
+            if !job.chained() || job.state != JobState::Running || job.n_created == 0 {
                 continue;
             }
-            if !job.settled[last as usize] {
-                continue;
+            if job.n_created % job.chain_width != 0 {
+                return Err(RestoreError::MissingTask(TaskId::new(*job_id, job.n_created)));
             }
-            let accepted = (0..job.n_replicas(last)).find_map(|r| {
-                let task = restored_verdicts.get(&job.replica_id(*job_id, last, r))?;
-                Some(*task)
-            });
-            let Some((input, output)) = accepted else {
-                return Err(RestoreError::ChainWithoutResult(TaskId::new(*job_id, last)));
-            };
-            core.chain_reissue.push((*job_id, job.n_created, input, output));
+            let mut previous = Vec::new();
+            for task_idx in job.last_link() {
+                if !job.settled[task_idx as usize] {
+                    continue;
+                }
+                let accepted = (0..job.n_replicas(task_idx))
+                    .find_map(|r| restored_verdicts.get(&job.replica_id(*job_id, task_idx, r)).copied());
+                let Some((input, output)) = accepted else {
+                    return Err(RestoreError::ChainWithoutResult(TaskId::new(*job_id, task_idx)));
+                };
+                job.link_outputs.insert(task_idx, output);
+                previous.push((input, output));
+            }
+            if job.n_created < job.n_tasks && previous.len() == job.chain_width as usize {
+                core.chain_reissue.push((*job_id, job.n_created, previous));
+            }
         }
         // A replicated task whose runs have all committed but that is not
         // settled was waiting for the shell's comparison of their outputs,
@@ -514,8 +545,8 @@ impl Core {
         for replica_id in std::mem::take(&mut self.compare_reissue) {
             self.verify_task(replica_id, now, &mut out);
         }
-        for (job_id, task_idx, input, output) in std::mem::take(&mut self.chain_reissue) {
-            self.ask_chain_input(job_id, task_idx, input, output, now, &mut out);
+        for (job_id, task_idx, previous) in std::mem::take(&mut self.chain_reissue) {
+            self.ask_chain_input(job_id, task_idx, previous, now, &mut out);
         }
         match event {
             Event::WorkerConnected { worker_id, offer, trust, running } => {
@@ -582,8 +613,8 @@ impl Core {
             Event::OutputsCompared { task_id, outputs, classes } => {
                 self.on_outputs_compared(task_id, outputs, classes, now, &mut out)
             }
-            Event::ChainInputReady { job_id, task_idx, input } => {
-                self.on_chain_input(job_id, task_idx, Ok(input), now, &mut out)
+            Event::ChainInputReady { job_id, task_idx, inputs } => {
+                self.on_chain_input(job_id, task_idx, Ok(inputs), now, &mut out)
             }
             Event::ChainInputFailed { job_id, task_idx, reason } => {
                 self.on_chain_input(job_id, task_idx, Err(reason), now, &mut out)
@@ -1104,9 +1135,14 @@ impl Core {
             out.push(reject(format!("a chained job has at most {CHAIN_TASKS_MAX} tasks")));
             return;
         }
-        if job.chain.is_some() && job.inputs.len() != 1 {
-            let n = job.inputs.len();
-            out.push(reject(format!("a chained job gives its first task's input only, not {n}")));
+        if let Some(n) = job.chain
+            && (job.inputs.len() > CHAIN_WIDTH_MAX as usize || !(n as usize).is_multiple_of(job.inputs.len()))
+        {
+            let width = job.inputs.len();
+            out.push(reject(format!(
+                "a chained job gives the inputs of its first link (at most {CHAIN_WIDTH_MAX} tasks), and its {n} \
+                 tasks make whole links of that many; it gives {width}"
+            )));
             return;
         }
         if job.chain.is_some() && job.sealed {
@@ -1117,7 +1153,7 @@ impl Core {
             return;
         }
         if job.chain.is_some() && job.requirements.gang_latency_ms_max.is_some() {
-            out.push(reject("a chained job runs one task at a time, so it cannot be a gang".to_owned()));
+            out.push(reject("a chained job runs one link at a time, so it cannot be a gang".to_owned()));
             return;
         }
         let Ok(n_tasks) = u32::try_from(job.inputs.len()) else {
@@ -1178,8 +1214,9 @@ impl Core {
                 task_timeout_ms: job.task_timeout_ms,
                 reservation: None,
                 gang_not_before_ms: 0,
-                chained: job.chain.is_some(),
+                chain_width: if job.chain.is_some() { n_created } else { 0 },
                 n_created,
+                link_outputs: BTreeMap::new(),
             },
         );
         let inputs = job.inputs.clone();
@@ -1208,7 +1245,7 @@ impl Core {
         let task_id = job.replica_id(job_id, task_idx, replica);
         let (seq, submitter, n_tasks) = (job.seq, job.submitter.clone(), job.n_tasks);
         // Replica 0 of a task planned at submission is stored with its job.
-        let stored_with_job = replica == 0 && (task_idx == 0 || !job.chained);
+        let stored_with_job = replica == 0 && (task_idx < job.chain_width || !job.chained());
         self.tasks.insert(
             task_id,
             Task {
@@ -1438,61 +1475,72 @@ impl Core {
     }
 
     /// A task's result is accepted: the job is done when it was the last
-    /// one, and a chained job asks for its next task's input.
+    /// one, and a chained job whose last link is then settled asks for its
+    /// next link's inputs.
     fn settle(&mut self, job_id: JobId, task_idx: u32, output: iog_types::BlobId, now: UnixMs, out: &mut Vec<Action>) {
         let job = self.jobs.get_mut(&job_id).expect("the job exists");
         job.settled[task_idx as usize] = true;
         job.n_settled += 1;
         if job.n_settled == job.n_tasks {
             self.end_job(job_id, JobState::Done, None, now, out);
-        } else if job.chained && task_idx + 1 == job.n_created && job.n_created < job.n_tasks {
-            let input = self.tasks[&job.replica_id(job_id, task_idx, 0)].input;
-            self.ask_chain_input(job_id, task_idx + 1, input, output, now, out);
+            return;
+        }
+        if !job.chained() || !job.last_link().contains(&task_idx) {
+            return;
+        }
+        job.link_outputs.insert(task_idx, output);
+        let link = job.last_link();
+        if job.n_created < job.n_tasks && job.link_outputs.len() == link.len() {
+            let previous = link
+                .map(|task_idx| (self.tasks[&job.replica_id(job_id, task_idx, 0)].input, job.link_outputs[&task_idx]))
+                .collect();
+            let next = job.n_created;
+            self.ask_chain_input(job_id, next, previous, now, out);
         }
     }
 
-    /// Asks the shell to make task `task_idx`'s input from the task
-    /// before's `input` and accepted `output`, and to be asked again if no
-    /// report comes within `spot_check_timeout_ms`.
+    /// Asks the shell to make the inputs of the link starting at task
+    /// `task_idx` from the link before's inputs and accepted outputs
+    /// (`previous`), and to be asked again if no report comes within
+    /// `spot_check_timeout_ms`.
     fn ask_chain_input(
         &mut self,
         job_id: JobId,
         task_idx: u32,
-        previous_input: iog_types::BlobId,
-        previous_output: iog_types::BlobId,
+        previous: LinkResults,
         now: UnixMs,
         out: &mut Vec<Action>,
     ) {
         let next = TaskId::new(job_id, task_idx);
         self.chain.ask(next, now.saturating_add(self.config.spot_check_timeout_ms));
-        self.chain_asked.insert(next, (previous_input, previous_output));
-        out.push(Action::ChainInput { job_id, task_idx, previous_input, previous_output });
+        self.chain_asked.insert(next, previous.clone());
+        out.push(Action::ChainInput { job_id, task_idx, previous });
     }
 
     /// Asks again for the next inputs that did not come in time, and fails
     /// the job of one asked for [`SPOT_ASKS_MAX`] times.
     fn retry_chain_inputs(&mut self, now: UnixMs, out: &mut Vec<Action>) {
         for (next, asks) in self.chain.overdue(now) {
-            let Some(&(input, output)) = self.chain_asked.get(&next) else { continue };
+            let Some(previous) = self.chain_asked.get(&next).cloned() else { continue };
             if asks < SPOT_ASKS_MAX {
-                self.ask_chain_input(next.job_id, next.task_idx, input, output, now, out);
+                self.ask_chain_input(next.job_id, next.task_idx, previous, now, out);
                 continue;
             }
             let reason = format!(
-                "the input of task {next} could not be made: the coordinator did not report after {SPOT_ASKS_MAX} \
-                 tries (its log says why)"
+                "the inputs of the tasks from {next} on could not be made: the coordinator did not report after \
+                 {SPOT_ASKS_MAX} tries (its log says why)"
             );
             self.on_chain_input(next.job_id, next.task_idx, Err(reason), now, out);
         }
     }
 
-    /// The shell made (or could not make) a chained job's next input: the
-    /// task is created and queued, or the job fails.
+    /// The shell made (or could not make) a chained job's next link's
+    /// inputs: its tasks are created and queued, or the job fails.
     fn on_chain_input(
         &mut self,
         job_id: JobId,
         task_idx: u32,
-        made: Result<iog_types::BlobId, String>,
+        made: Result<Vec<iog_types::BlobId>, String>,
         now: UnixMs,
         out: &mut Vec<Action>,
     ) {
@@ -1502,20 +1550,34 @@ impl Core {
         }
         self.chain_asked.remove(&next);
         let Some(job) = self.jobs.get_mut(&job_id).filter(|job| job.state == JobState::Running) else { return };
+        let width = job.chain_width;
+        let made = made.and_then(|inputs| match inputs.len() == width as usize {
+            true => Ok(inputs),
+            false => Err(format!("{} inputs were made for a link of {width} tasks", inputs.len())),
+        });
         match made {
-            Ok(input) => {
-                job.n_created = task_idx + 1;
+            Ok(inputs) => {
+                job.n_created = task_idx + width;
+                job.link_outputs.clear();
                 let replicas = job.verify.replicas_first();
-                if let Some(n) = job.replicas.get_mut(task_idx as usize) {
+                for n in job.replicas.iter_mut().skip(task_idx as usize).take(width as usize) {
                     *n = replicas;
                 }
-                for replica in 0..replicas {
-                    self.add_task(job_id, task_idx, replica, input, now, out);
+                for (task_idx, input) in (task_idx..).zip(inputs) {
+                    for replica in 0..replicas {
+                        self.add_task(job_id, task_idx, replica, input, now, out);
+                    }
                 }
                 self.placement_due = true;
             }
             Err(reason) => {
-                let reason = format!("task {next}'s input could not be made from the task before: {reason}");
+                let reason = match width {
+                    1 => format!("task {next}'s input could not be made from the task before: {reason}"),
+                    _ => format!(
+                        "the inputs of tasks {task_idx}..{} could not be made from the link before: {reason}",
+                        task_idx + width
+                    ),
+                };
                 self.end_job(job_id, JobState::Failed, Some(reason), now, out);
             }
         }

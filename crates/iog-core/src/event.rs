@@ -16,13 +16,16 @@ pub struct NewJob {
     /// (counting an attempt), whatever its holder's heartbeats say; `None`
     /// lets a task run as long as its worker lives.
     pub task_timeout_ms: Option<u64>,
-    /// Input blob of each task, in task order; of the first task only for
-    /// a chained job.
+    /// Input blob of each task, in task order; of the first link's tasks
+    /// only for a chained job.
     pub inputs: Vec<BlobId>,
-    /// `Some(n)`: the job's n tasks run one after another, each from the
-    /// accepted result of the one before (time windows of a simulation).
-    /// `inputs` holds the first task's input; the shell makes each next
-    /// one when asked ([`Action::ChainInput`]).
+    /// `Some(n)`: the job's n tasks run in links of `inputs.len()` tasks
+    /// (its width), one link after another, each link's tasks made from
+    /// the accepted results of the link before: one task a link for the
+    /// time windows of a simulation, K for the rounds of training across K
+    /// workers. `inputs` holds the first link's inputs; the shell makes
+    /// each next link's when asked ([`Action::ChainInput`]). `n` is a
+    /// multiple of the width.
     pub chain: Option<u32>,
     /// What each task needs of a worker.
     pub requirements: Requirements,
@@ -135,10 +138,11 @@ pub enum Event {
     /// agrees with within the workload's tolerance (`r` itself when none
     /// before it does), as `iog_workloads::outputs_agree` tells.
     OutputsCompared { task_id: TaskId, outputs: Vec<BlobId>, classes: Vec<u8> },
-    /// The shell made the input [`Action::ChainInput`] asked for and
-    /// stored it as a blob.
-    ChainInputReady { job_id: JobId, task_idx: u32, input: BlobId },
-    /// The shell could not make that input: the job fails with `reason`.
+    /// The shell made the inputs [`Action::ChainInput`] asked for (of the
+    /// link whose first task is `task_idx`, one per task of the link, in
+    /// order) and stored them as blobs.
+    ChainInputReady { job_id: JobId, task_idx: u32, inputs: Vec<BlobId> },
+    /// The shell could not make those inputs: the job fails with `reason`.
     ChainInputFailed { job_id: JobId, task_idx: u32, reason: String },
     /// A worker could not run a task.
     TaskFailed { worker_id: WorkerId, task_id: TaskId, token: LeaseToken, error: String },
@@ -298,12 +302,13 @@ pub enum Action {
     /// workload's tolerance, and report [`Event::OutputsCompared`]. Asked
     /// again when no report comes in time, and after a restart.
     CompareOutputs { task_id: TaskId, input: BlobId, outputs: Vec<BlobId> },
-    /// Make the input of task `task_idx` of a chained job from the task
-    /// before it (`iog_workloads::next_input` of its input and accepted
-    /// output), store it, and report [`Event::ChainInputReady`] (or
+    /// Make the inputs of the next link of a chained job, whose first task
+    /// is `task_idx`, from the link before it (`iog_workloads::next_inputs`
+    /// of each of its tasks' input and accepted output, in task order),
+    /// store them, and report [`Event::ChainInputReady`] (or
     /// [`Event::ChainInputFailed`]). Asked again when no report comes in
     /// time, and after a restart.
-    ChainInput { job_id: JobId, task_idx: u32, previous_input: BlobId, previous_output: BlobId },
+    ChainInput { job_id: JobId, task_idx: u32, previous: Vec<(BlobId, BlobId)> },
     /// Slash `bps` basis points of the worker's active stake into the
     /// rewards pool, once per `reason_key` (the payments follow this).
     SlashStake { worker_id: WorkerId, bps: u32, reason_key: String },

@@ -15,9 +15,10 @@ pub struct RestoredJob {
     /// Tasks in its plan (replicas not counted).
     pub n_tasks: u32,
     pub verify: Verify,
-    /// Its tasks run one after another, each made from the one before:
-    /// only those made so far are stored.
-    pub chained: bool,
+    /// Tasks a link of a chained job holds (0: not chained). A chained
+    /// job's links run one after another, each link's tasks made from the
+    /// link before: only those made so far are stored.
+    pub chain_width: u32,
 }
 
 /// A task (or a replica of one) as the store remembers it.

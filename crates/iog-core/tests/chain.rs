@@ -1,6 +1,8 @@
-//! Chained jobs through the core: tasks that run one after another, each
-//! made by the shell from the accepted result of the one before (the time
-//! windows of a simulation), across verification, failures and restarts.
+//! Chained jobs through the core: links of tasks that run one after
+//! another, each link made by the shell from the accepted results of the
+//! link before (one task a link for the time windows of a simulation, K
+//! for the rounds of training across K workers), across verification,
+//! failures and restarts.
 
 use iog_core::{Action, Change, Config, Core, Event, NewJob, RestoredJob, RestoredTask, Snapshot};
 use iog_sched::{Offer, Requirements};
@@ -77,11 +79,11 @@ impl Net {
                         duration_ms: 5,
                         device: "cpu0".into(),
                     }),
-                    Action::ChainInput { job_id, task_idx, previous_output, .. } if self.make_inputs => {
+                    Action::ChainInput { job_id, task_idx, previous } if self.make_inputs => {
                         events.push(Event::ChainInputReady {
                             job_id: *job_id,
                             task_idx: *task_idx,
-                            input: next_input(*previous_output),
+                            inputs: previous.iter().map(|(_, output)| next_input(*output)).collect(),
                         })
                     }
                     Action::ChainInput { .. } => self.asked.push(action.clone()),
@@ -106,13 +108,23 @@ impl Net {
         })
     }
 
+    /// Each ask of a one-task link: the next task and the task before's
+    /// input and output.
     fn chain_asks(&self) -> Vec<(u32, BlobId, BlobId)> {
+        self.link_asks()
+            .into_iter()
+            .map(|(task_idx, previous)| {
+                assert_eq!(previous.len(), 1, "a link of one task");
+                (task_idx, previous[0].0, previous[0].1)
+            })
+            .collect()
+    }
+
+    fn link_asks(&self) -> Vec<(u32, Vec<(BlobId, BlobId)>)> {
         self.log
             .iter()
             .filter_map(|action| match action {
-                Action::ChainInput { task_idx, previous_input, previous_output, .. } => {
-                    Some((*task_idx, *previous_input, *previous_output))
-                }
+                Action::ChainInput { task_idx, previous, .. } => Some((*task_idx, previous.clone())),
                 _ => None,
             })
             .collect()
@@ -179,7 +191,7 @@ fn a_next_input_that_cannot_be_made_fails_the_job_and_late_reports_are_ignored()
         "{why}"
     );
     let before = net.log.len();
-    net.step(Event::ChainInputReady { job_id: JobId(1), task_idx: 1, input: BlobId::of(b"late") });
+    net.step(Event::ChainInputReady { job_id: JobId(1), task_idx: 1, inputs: vec![BlobId::of(b"late")] });
     assert_eq!(net.log.len(), before, "nothing follows a late report");
 }
 
@@ -202,7 +214,7 @@ fn a_next_input_lost_in_a_restart_is_asked_for_again_and_one_never_made_fails_th
             task_timeout_ms: None,
             n_tasks: 3,
             verify: Verify::None,
-            chained: true,
+            chain_width: 1,
         }],
         tasks: vec![RestoredTask {
             task_id: TaskId::new(JobId(1), 0),
@@ -248,7 +260,7 @@ fn chains_that_cannot_work_are_refused() {
     let empty = chained(3, 0, Verify::None);
     let endless = chained(4, iog_core::CHAIN_TASKS_MAX + 1, Verify::None);
     let cases = [
-        (two_inputs, "first task's input only"),
+        (two_inputs, "whole links of that many; it gives 2"),
         (sealed, "cannot be sealed"),
         (empty, "at least one"),
         (endless, "at most 1000000 tasks"),
@@ -261,4 +273,116 @@ fn chains_that_cannot_work_are_refused() {
         });
         assert!(refused.as_deref().is_some_and(|reason| reason.contains(words)), "{refused:?}");
     }
+}
+
+fn wide(id: u64, n_tasks: u32, width: u32) -> NewJob {
+    let inputs = (0..width).map(|k| BlobId::of(format!("round 0, worker {k}").as_bytes())).collect();
+    NewJob { inputs, ..chained(id, n_tasks, Verify::None) }
+}
+
+#[test]
+fn a_wide_chain_makes_each_link_from_every_result_of_the_link_before_in_order() {
+    let mut net = Net::new(&["a", "b", "c"]);
+    net.step(Event::JobSubmitted(wide(1, 9, 3)));
+    assert_eq!(net.job_state(), Some(JobState::Done));
+    assert_eq!(net.most_open, 3, "one link of three at a time, on six free slots");
+    let asks = net.link_asks();
+    assert_eq!(asks.iter().map(|(task_idx, _)| *task_idx).collect::<Vec<_>>(), [3, 6]);
+    let mut inputs: Vec<BlobId> = (0..3).map(|k| BlobId::of(format!("round 0, worker {k}").as_bytes())).collect();
+    for (_, previous) in &asks {
+        let want: Vec<(BlobId, BlobId)> = inputs.iter().map(|input| (*input, output_of(*input))).collect();
+        assert_eq!(previous, &want, "every task of the link before, in task order");
+        inputs = want.iter().map(|(_, output)| next_input(*output)).collect();
+    }
+    let added: Vec<u32> = net
+        .log
+        .iter()
+        .filter_map(|action| match action {
+            Action::Persist(Change::TaskAdded { task_id, .. }) => Some(task_id.task_idx),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added, [3, 4, 5, 6, 7, 8], "the first link is stored with the job, the others as made");
+}
+
+#[test]
+fn a_link_made_with_the_wrong_number_of_inputs_fails_the_job() {
+    let mut net = Net::new(&["a", "b"]);
+    net.make_inputs = false;
+    net.step(Event::JobSubmitted(wide(1, 4, 2)));
+    assert_eq!(net.link_asks().len(), 1);
+    net.step(Event::ChainInputReady { job_id: JobId(1), task_idx: 2, inputs: vec![BlobId::of(b"one")] });
+    assert_eq!(net.job_state(), Some(JobState::Failed));
+    let why = net
+        .log
+        .iter()
+        .find_map(|action| match action {
+            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        why.contains("tasks 2..4 could not be made") && why.contains("1 inputs were made for a link of 2"),
+        "{why}"
+    );
+}
+
+/// A restart in the middle of a link asks for nothing until the link's
+/// last task settles, then for the next link from all of it; a restart
+/// after the link settled asks at once.
+#[test]
+fn a_restart_mid_link_waits_for_the_whole_link_and_one_after_it_asks_again() {
+    let inputs: Vec<BlobId> = (0..3).map(|k| BlobId::of(format!("round 0, worker {k}").as_bytes())).collect();
+    let restored = |settled: &[u32]| Snapshot {
+        jobs: vec![RestoredJob {
+            job_id: JobId(1),
+            state: JobState::Running,
+            max_attempts: 3,
+            created_ms: 1,
+            requirements: Requirements::one(DeviceKind::Cpu),
+            submitter: "s".to_owned(),
+            task_timeout_ms: None,
+            n_tasks: 6,
+            verify: Verify::None,
+            chain_width: 3,
+        }],
+        tasks: (0..3u32)
+            .map(|k| {
+                let done = settled.contains(&k);
+                RestoredTask {
+                    task_id: TaskId::new(JobId(1), k),
+                    state: if done { TaskState::Committed } else { TaskState::Queued },
+                    input: inputs[k as usize],
+                    attempts: u32::from(done),
+                    token: done.then_some(iog_types::LeaseToken(u64::from(k) + 1)),
+                    holder: None,
+                    not_before_ms: 0,
+                    output: done.then(|| output_of(inputs[k as usize])),
+                    price_io_per_hour: iog_ledger::Amount::ZERO,
+                    committed_by: done.then(|| WorkerId("a".into())),
+                    duration_ms: 5,
+                    settled: done,
+                    verdict: done.then_some(true),
+                }
+            })
+            .collect(),
+        workers: vec![],
+    };
+    let config = Config { heartbeat_interval_ms: 1_000_000, ..Config::default() };
+    let whole: Vec<(BlobId, BlobId)> = inputs.iter().map(|input| (*input, output_of(*input))).collect();
+    // Two of three settled: the third runs, then the next link is asked for.
+    let mut net = Net::with(Core::restore(config.clone(), restored(&[0, 2]), 100).unwrap(), &[], 100);
+    assert!(net.link_asks().is_empty());
+    net.step(Event::WorkerConnected {
+        worker_id: WorkerId("b".into()),
+        offer: Offer::cpu(2),
+        trust: 0,
+        running: vec![],
+    });
+    assert_eq!(net.link_asks(), [(3, whole.clone())]);
+    assert_eq!(net.job_state(), Some(JobState::Done));
+    // All three settled: asked for at once.
+    let net = Net::with(Core::restore(config, restored(&[0, 1, 2]), 100).unwrap(), &["a"], 100);
+    assert_eq!(net.link_asks()[0], (3, whole));
+    assert_eq!(net.job_state(), Some(JobState::Done));
 }

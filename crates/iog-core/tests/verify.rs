@@ -28,7 +28,7 @@ fn job(id: u64, n_tasks: u32, verify: Verify) -> NewJob {
 /// Job 1 of one task, running, as the store would hold it.
 fn one_task_job(verify: Verify) -> RestoredJob {
     RestoredJob {
-        chained: false,
+        chain_width: 0,
         job_id: JobId(1),
         state: JobState::Running,
         max_attempts: 5,

@@ -122,11 +122,15 @@ pub(crate) fn agreement_class(input: BlobId, output: BlobId) -> BlobId {
     if is_right(input, output) { right_output(input) } else { output }
 }
 
-/// The input a chained job's next task gets from the accepted output of
-/// the one before: what the simulated coordinator makes, and what the
-/// store model expects.
-pub(crate) fn chain_next(previous_output: BlobId) -> BlobId {
-    BlobId::of(&[&previous_output.0[..], b"next window"].concat())
+/// The input the task at `position` of a chained job's next link gets from
+/// the accepted outputs of the link before (every one of them, as a
+/// round of training across workers does): what the simulated coordinator
+/// makes, and what the store model expects.
+pub(crate) fn chain_next(previous_outputs: &[BlobId], position: u32) -> BlobId {
+    let mut bytes: Vec<u8> = previous_outputs.iter().flat_map(|output| output.0).collect();
+    bytes.extend_from_slice(&position.to_le_bytes());
+    bytes.extend_from_slice(b"next link");
+    BlobId::of(&bytes)
 }
 
 /// A digest of an input and a salt: a deterministic answer for the input.

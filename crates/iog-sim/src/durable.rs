@@ -24,8 +24,9 @@ struct Job {
     submitter: String,
     task_timeout_ms: Option<u64>,
     verify: Verify,
-    /// Its tasks are made one after another, each from the one before.
-    chained: bool,
+    /// Tasks a link of a chained job holds (0: not chained); its links are
+    /// made one after another, each from the one before.
+    chain_width: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -117,7 +118,7 @@ impl DurableModel {
                         submitter: job.submitter.clone(),
                         task_timeout_ms: job.task_timeout_ms,
                         verify: job.verify,
-                        chained: job.chain.is_some(),
+                        chain_width: if job.chain.is_some() { n_made } else { 0 },
                     },
                 );
                 for (task_idx, input) in (0..n_made).zip(&job.inputs) {
@@ -129,23 +130,27 @@ impl DurableModel {
                     Violation::new("store-consistent", format!("replica {task_id} of an unknown job"))
                 })?;
                 let (task_idx, replica) = iog_types::replica_of(job.n_tasks, task_id.task_idx);
-                if job.chained && replica == 0 {
-                    // `chain-in-order`: the next task of a chain is made
-                    // only once the one before is settled, from its
-                    // accepted output.
-                    let before =
-                        task_idx.checked_sub(1).and_then(|idx| self.tasks.get(&TaskId::new(task_id.job_id, idx)));
-                    let accepted = before.and_then(|task| task.verified_output);
-                    if job.state != JobState::Running || accepted.is_none() {
+                if job.chain_width > 0 && replica == 0 {
+                    // `chain-in-order`: the next link of a chain is made
+                    // only once every task of the link before is settled,
+                    // from their accepted outputs.
+                    let width = job.chain_width;
+                    let link_start = task_idx / width * width;
+                    let before: Option<Vec<BlobId>> = link_start.checked_sub(width).and_then(|first| {
+                        (first..link_start)
+                            .map(|idx| self.tasks.get(&TaskId::new(task_id.job_id, idx))?.verified_output)
+                            .collect()
+                    });
+                    if job.state != JobState::Running || before.is_none() {
                         return Err(Violation::new(
                             "chain-in-order",
-                            format!("{task_id} made before the task before it was settled"),
+                            format!("{task_id} made before every task of the link before it was settled"),
                         ));
                     }
-                    if accepted.map(chain_next) != Some(*input) {
+                    if before.map(|outputs| chain_next(&outputs, task_idx - link_start)) != Some(*input) {
                         return Err(Violation::new(
                             "chain-in-order",
-                            format!("{task_id} made from another output than the accepted one of the task before"),
+                            format!("{task_id} made from other outputs than the accepted ones of the link before"),
                         ));
                     }
                     if self.tasks.insert(*task_id, Task::queued(*input)).is_some() {
@@ -344,7 +349,7 @@ impl DurableModel {
                 continue;
             }
             snapshot.jobs.push(RestoredJob {
-                chained: job.chained,
+                chain_width: job.chain_width,
                 job_id: *job_id,
                 state: job.state,
                 max_attempts: job.max_attempts,

@@ -262,6 +262,10 @@ pub struct Stats {
     /// Jobs that are gangs, and those of them that were done.
     pub gang_jobs: u64,
     pub gang_jobs_done: u64,
+    /// Chained jobs whose links hold several tasks, and those of them that
+    /// were done.
+    pub wide_chain_jobs: u64,
+    pub wide_chain_jobs_done: u64,
     /// Times a running gang was stopped because one of its members' lease
     /// ended without a commit, to start again together.
     pub gang_restarts: u64,
@@ -306,6 +310,8 @@ impl Stats {
         self.tasks += other.tasks;
         self.gang_jobs += other.gang_jobs;
         self.gang_jobs_done += other.gang_jobs_done;
+        self.wide_chain_jobs += other.wide_chain_jobs;
+        self.wide_chain_jobs_done += other.wide_chain_jobs_done;
         self.gang_restarts += other.gang_restarts;
         self.gang_yields += other.gang_yields;
         self.tasks_settled += other.tasks_settled;
@@ -443,7 +449,7 @@ enum Ev {
     ChainInputReady {
         job_id: JobId,
         task_idx: u32,
-        input: BlobId,
+        inputs: Vec<BlobId>,
         coordinator: u64,
     },
     /// The coordinator's comparison of a task's replicas is done (dropped
@@ -512,8 +518,8 @@ struct World {
     cheat_rng: ChaCha8Rng,
     /// The jobs that are gangs.
     gangs: BTreeSet<JobId>,
-    /// The jobs that are chained.
-    chained: BTreeSet<JobId>,
+    /// The jobs that are chained, and the tasks a link of each holds.
+    chained: BTreeMap<JobId, u32>,
     acked: BTreeSet<JobId>,
     lease_owner: BTreeMap<(TaskId, LeaseToken), WorkerId>,
     stats: Stats,
@@ -597,11 +603,19 @@ impl World {
             is_gang.iter().zip(&jobs).filter(|(gang, _)| **gang).map(|(_, job_id)| *job_id).collect();
         // Which jobs are chained, from a stream of its own.
         let mut chain_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6368_6169_6e73);
-        let chained: BTreeSet<JobId> = is_gang
+        // Half of them run links of several tasks (the smallest divisor of
+        // its tasks up to 8, where one exists), from a stream of its own.
+        let mut width_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0077_6964_7468);
+        let chained: BTreeMap<JobId, u32> = is_gang
             .iter()
             .zip(&jobs)
-            .filter(|(gang, _)| !**gang && roll(&mut chain_rng, config.chained_per_mille))
-            .map(|(_, job_id)| *job_id)
+            .zip(&job_tasks)
+            .filter(|((gang, _), _)| !**gang && roll(&mut chain_rng, config.chained_per_mille))
+            .map(|((_, job_id), &n_tasks)| {
+                let wide = roll(&mut width_rng, 500);
+                let width = (2..=8.min(n_tasks)).find(|w| n_tasks % w == 0).filter(|_| wide).unwrap_or(1);
+                (*job_id, width)
+            })
             .collect();
         // And so does each job's verification policy: every job draws one,
         // and gangs then verify nothing, as the core requires.
@@ -650,6 +664,7 @@ impl World {
         let mut stats = Stats {
             tasks: job_tasks.iter().map(|&n| u64::from(n)).sum(),
             gang_jobs: gangs.len() as u64,
+            wide_chain_jobs: chained.values().filter(|width| **width > 1).count() as u64,
             ..Stats::default()
         };
         for (&n_tasks, &verify) in job_tasks.iter().zip(&job_verify) {
@@ -796,6 +811,7 @@ impl World {
                 Some(JobState::Done) => {
                     self.stats.jobs_done += 1;
                     self.stats.gang_jobs_done += u64::from(self.gangs.contains(&job_id));
+                    self.stats.wide_chain_jobs_done += u64::from(self.chained.get(&job_id).is_some_and(|w| *w > 1));
                     // Whether an accepted output is right was checked when
                     // the core accepted it.
                     for task_idx in 0..n_tasks {
@@ -910,11 +926,11 @@ impl World {
                 let detail = if passed { String::new() } else { "a sample differs".to_owned() };
                 self.coord_step(Event::SpotChecked { task_id, passed, detail })
             }
-            Ev::ChainInputReady { job_id, task_idx, input, coordinator } => {
+            Ev::ChainInputReady { job_id, task_idx, inputs, coordinator } => {
                 if self.core.is_none() || coordinator != self.coord_incarnation {
                     return Ok(());
                 }
-                self.coord_step(Event::ChainInputReady { job_id, task_idx, input })
+                self.coord_step(Event::ChainInputReady { job_id, task_idx, inputs })
             }
             Ev::OutputsCompared { task_id, outputs, classes, coordinator } => {
                 if self.core.is_none() || coordinator != self.coord_incarnation {
@@ -1004,8 +1020,8 @@ impl World {
         }
         let gang = if self.gangs.contains(&job_id) { " (a gang)" } else { "" };
         self.record(3, || format!("submit {job_id}{gang}"));
-        let chain = self.chained.contains(&job_id).then_some(self.job_tasks[job_idx as usize]);
-        let n_planned = if chain.is_some() { 1 } else { self.job_tasks[job_idx as usize] };
+        let chain = self.chained.contains_key(&job_id).then_some(self.job_tasks[job_idx as usize]);
+        let n_planned = self.chained.get(&job_id).copied().unwrap_or(self.job_tasks[job_idx as usize]);
         let inputs = (0..n_planned).map(|idx| task_input(job_id, idx)).collect();
         let gang_latency_ms_max = self.gangs.contains(&job_id).then_some(SIM_GANG_LATENCY_MS_MAX);
         let job = NewJob {
@@ -1310,8 +1326,8 @@ impl World {
     fn input_of(&self, task_id: TaskId) -> BlobId {
         let idx = *self.job_index.get(&task_id.job_id).expect("the core knows only the simulator's jobs");
         let (task_idx, _) = replica_of(self.job_tasks[idx], task_id.task_idx);
-        if self.chained.contains(&task_id.job_id) && task_idx > 0 {
-            // Made from the task before's result, as stored.
+        if self.chained.get(&task_id.job_id).is_some_and(|width| task_idx >= *width) {
+            // Made from the link before's results, as stored.
             let made = self.durable.input(TaskId::new(task_id.job_id, task_idx));
             return made.expect("a chained task is asked about once it is made");
         }
@@ -1362,23 +1378,32 @@ impl World {
                 let delay = self.rng.random_range(1..20);
                 self.at(delay, Ev::SpotChecked { task_id, passed, coordinator: self.coord_incarnation });
             }
-            Action::ChainInput { job_id, task_idx, previous_input, previous_output } => {
-                // The coordinator makes the next input from the task
-                // before's input and accepted output, as stored.
-                let before = TaskId::new(job_id, task_idx.wrapping_sub(1));
-                let stored = (self.durable.input(before), self.durable.verified_output(before));
-                if !self.chained.contains(&job_id) || stored != (Some(previous_input), Some(previous_output)) {
+            Action::ChainInput { job_id, task_idx, previous } => {
+                // The coordinator makes the next link's inputs from the link
+                // before's inputs and accepted outputs, as stored.
+                let width = self.chained.get(&job_id).copied().unwrap_or(0);
+                let first = task_idx.wrapping_sub(width);
+                let stored: Vec<(Option<BlobId>, Option<BlobId>)> = (first..task_idx)
+                    .map(|idx| {
+                        let before = TaskId::new(job_id, idx);
+                        (self.durable.input(before), self.durable.verified_output(before))
+                    })
+                    .collect();
+                let asked: Vec<(Option<BlobId>, Option<BlobId>)> =
+                    previous.iter().map(|(input, output)| (Some(*input), Some(*output))).collect();
+                if width == 0 || stored != asked {
                     return Err(Violation::new(
                         "chain-in-order",
                         format!(
-                            "{job_id}'s task {task_idx} asked for from {previous_output}; the store has {stored:?}"
+                            "{job_id}'s tasks from {task_idx} on asked for from {previous:?}; the store has {stored:?}"
                         ),
                     ));
                 }
-                let input = chain_next(previous_output);
+                let outputs: Vec<BlobId> = previous.iter().map(|(_, output)| *output).collect();
+                let inputs = (0..width).map(|position| chain_next(&outputs, position)).collect();
                 let delay = self.rng.random_range(1..20);
                 let coordinator = self.coord_incarnation;
-                self.at(delay, Ev::ChainInputReady { job_id, task_idx, input, coordinator });
+                self.at(delay, Ev::ChainInputReady { job_id, task_idx, inputs, coordinator });
             }
             Action::CompareOutputs { task_id, input, outputs } => {
                 // Simulated outputs agree when they are the same bytes, or

@@ -133,6 +133,8 @@ fn without_faults_every_job_is_done() {
     // Gangs are part of the workload, not a fault: they ran, and nothing broke them.
     assert!(total.gang_jobs > 0 && total.gang_jobs_done == total.gang_jobs, "{total:?}");
     assert_eq!((total.gang_restarts, total.gang_yields), (0, 0));
+    // So are chains whose links hold several tasks (rounds of training).
+    assert!(total.wide_chain_jobs > 0 && total.wide_chain_jobs_done == total.wide_chain_jobs, "{total:?}");
 }
 
 /// Owners come back often: tasks are yielded again and again, none of them

@@ -282,7 +282,9 @@ impl Store {
                     .map_err(|err| StoreError::Corrupt(format!("job {job_id}'s requirements: {err}")))?
             };
             snapshot.jobs.push(RestoredJob {
-                chained: row.try_get("chained")?,
+                // The column holds a chained job's link width (1 for jobs
+                // stored when every link was one task), 0 for others.
+                chain_width: row.try_get::<i64, _>("chained")? as u32,
                 job_id,
                 state: job_state(row.try_get("state")?)?,
                 max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
@@ -709,7 +711,8 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             script.push(", ").push_bind(requirements_json).push(", ").push_bind(&job.submitter);
             script.push(", ").push_bind(job.task_timeout_ms.map(to_i64));
             script.push(", ").push_bind(job.verify.to_text()).push(", ").push_bind(job.sealed);
-            script.push(", ").push_bind(job.chain.is_some()).push(");\n");
+            let chain_width = job.chain.map_or(0, |_| job.inputs.len() as i64);
+            script.push(", ").push_bind(chain_width).push(");\n");
             let indexed: Vec<(usize, &BlobId)> = job.inputs.iter().enumerate().collect();
             for chunk in indexed.chunks(ROWS_PER_INSERT) {
                 script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) ");

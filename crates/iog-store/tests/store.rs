@@ -463,13 +463,14 @@ async fn the_device_of_a_commit_survives_a_restart_and_an_upgrade() {
     assert_eq!(store.job(JobId(5)).await.unwrap().unwrap().state, JobState::Done);
 }
 
-/// A chained job stores only the tasks made so far, and a restarted core
-/// picks the chain up where it was: the next input is asked for again.
+/// A chained job stores only the tasks made so far, with the width of its
+/// links, and a restarted core picks the chain up where it was: the next
+/// link's inputs are asked for again, from every task of the link before.
 #[tokio::test]
-async fn a_chained_job_resumes_from_the_store_at_its_next_window() {
+async fn a_chained_job_resumes_from_the_store_at_its_next_link() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    let first = store.blobs().put(b"window 0").unwrap();
+    let first = [store.blobs().put(b"round 0, worker 0").unwrap(), store.blobs().put(b"round 0, worker 1").unwrap()];
     let mut core = Core::new(Config::default());
     let worker = WorkerId("w1".into());
     let mut changes = persisted(&core.handle(
@@ -477,14 +478,14 @@ async fn a_chained_job_resumes_from_the_store_at_its_next_window() {
         10,
     ));
     let job = NewJob {
-        chain: Some(3),
+        chain: Some(4),
         job_id: JobId(7),
-        name: "windows".into(),
+        name: "rounds".into(),
         workload: "nbody".into(),
         spec_json: br#"{"job":{}}"#.to_vec(),
         max_attempts: Some(2),
         task_timeout_ms: None,
-        inputs: vec![first],
+        inputs: first.to_vec(),
         requirements: Requirements::one(DeviceKind::Cpu),
         submitter: String::new(),
         verify: iog_types::Verify::None,
@@ -493,39 +494,52 @@ async fn a_chained_job_resumes_from_the_store_at_its_next_window() {
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));
-    let Some(Action::Assign { task_id, token, .. }) =
-        actions.iter().find(|a| matches!(a, Action::Assign { .. })).cloned()
-    else {
-        panic!("window 0 is placed: {actions:?}")
-    };
-    let output = store.blobs().put(b"window 0 done").unwrap();
-    let commit =
-        Event::TaskSucceeded { worker_id: worker, task_id, token, output, duration_ms: 7, device: "cpu0".into() };
-    let actions = core.handle(commit, 30);
-    assert!(actions.iter().any(|a| matches!(a, Action::ChainInput { task_idx: 1, .. })), "{actions:?}");
-    changes.extend(persisted(&actions));
+    let assigned: Vec<(TaskId, iog_types::LeaseToken)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { task_id, token, .. } => Some((*task_id, *token)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(assigned.len(), 2, "both tasks of the first link are placed: {actions:?}");
+    let mut outputs = Vec::new();
+    for (now, (task_id, token)) in (30..).zip(assigned) {
+        let output = store.blobs().put(format!("{task_id} done").as_bytes()).unwrap();
+        outputs.push(output);
+        let commit = Event::TaskSucceeded {
+            worker_id: worker.clone(),
+            task_id,
+            token,
+            output,
+            duration_ms: 7,
+            device: "cpu0".into(),
+        };
+        let actions = core.handle(commit, now);
+        changes.extend(persisted(&actions));
+        let asks = actions.iter().any(|a| matches!(a, Action::ChainInput { task_idx: 2, .. }));
+        assert_eq!(asks, task_id.task_idx == 1, "asked once the whole link is settled: {actions:?}");
+    }
     store.apply(&changes).await.unwrap();
     store.close().await;
 
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.job(JobId(7)).await.unwrap().unwrap().n_tasks, 3);
-    assert_eq!(store.tasks(JobId(7)).await.unwrap().len(), 1, "only the window made so far has a row");
+    assert_eq!(store.job(JobId(7)).await.unwrap().unwrap().n_tasks, 4);
+    assert_eq!(store.tasks(JobId(7)).await.unwrap().len(), 2, "only the link made so far has rows");
     let snapshot = store.load_snapshot().await.unwrap();
-    assert!(snapshot.jobs[0].chained);
+    assert_eq!(snapshot.jobs[0].chain_width, 2);
     let mut restored = Core::restore(Config::default(), snapshot, 1_000).unwrap();
     restored.check_invariants().unwrap();
     let actions = restored.handle(Event::Tick, 1_001);
     let asked = actions.iter().find_map(|a| match a {
-        Action::ChainInput { task_idx, previous_input, previous_output, .. } => {
-            Some((*task_idx, *previous_input, *previous_output))
-        }
+        Action::ChainInput { task_idx, previous, .. } => Some((*task_idx, previous.clone())),
         _ => None,
     });
-    assert_eq!(asked, Some((1, first, output)));
-    // The next window is made and stored as it comes.
-    let next = store.blobs().put(b"window 1").unwrap();
-    let actions = restored.handle(Event::ChainInputReady { job_id: JobId(7), task_idx: 1, input: next }, 1_002);
+    assert_eq!(asked, Some((2, vec![(first[0], outputs[0]), (first[1], outputs[1])])));
+    // The next link is made and stored as it comes.
+    let next = vec![store.blobs().put(b"round 1, worker 0").unwrap(), store.blobs().put(b"round 1, worker 1").unwrap()];
+    let actions =
+        restored.handle(Event::ChainInputReady { job_id: JobId(7), task_idx: 2, inputs: next.clone() }, 1_002);
     store.apply(&persisted(&actions)).await.unwrap();
     let tasks = store.tasks(JobId(7)).await.unwrap();
-    assert_eq!((tasks.len(), tasks[1].input), (2, next));
+    assert_eq!((tasks.len(), tasks[2].input, tasks[3].input), (4, next[0], next[1]));
 }

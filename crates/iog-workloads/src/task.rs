@@ -191,10 +191,11 @@ pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>
     Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
 }
 
-/// How many tasks a chained workload runs one after another, each from the
-/// output of the one before: `Some(windows)` for `nbody`, whose
-/// [`plan`] gives task 0's input only and [`next_input`] each later one.
-/// `None` for every other workload, whose [`plan`] gives every input at once.
+/// How many tasks a chained workload runs, in links of as many tasks as
+/// its [`plan`] gives, one link after another, each link's made from the
+/// accepted outputs of the link before ([`next_inputs`]): `Some(windows)`
+/// for `nbody`, whose links are one window each. `None` for every other
+/// workload, whose [`plan`] gives every input at once.
 pub fn chain_length(spec: &WorkloadSpec) -> Option<u64> {
     match spec {
         WorkloadSpec::Nbody(spec) => Some(spec.windows),
@@ -232,6 +233,25 @@ pub fn next_input(
     };
     let next = nbody::next_input(nbody_spec, task_idx, &previous, previous_output)?;
     Ok(serde_json::to_vec(&TaskInput::Nbody(next)).expect("task inputs are plain data"))
+}
+
+/// The inputs of the link of a chained workload that starts at task
+/// `task_idx`, from the link before's inputs and accepted outputs, in task
+/// order (see [`chain_length`]). For `nbody`, whose links are one window,
+/// [`next_input`] of the one pair.
+pub fn next_inputs(
+    spec: &WorkloadSpec,
+    task_idx: u64,
+    previous: &[(Vec<u8>, Vec<u8>)],
+) -> Result<Vec<Vec<u8>>, RunError> {
+    match (spec, previous) {
+        (WorkloadSpec::Nbody(_), [(input, output)]) => Ok(vec![next_input(spec, task_idx, input, output)?]),
+        (WorkloadSpec::Nbody(_), _) => Err(RunError::Invalid(SpecError::invalid(
+            "previous",
+            format!("holds {} tasks' results; an nbody link is one window", previous.len()),
+        ))),
+        _ => next_input(spec, task_idx, &[], &[]).map(|input| vec![input]),
+    }
 }
 
 /// Runs one task input on this machine's CPU, using all cores through rayon.
