@@ -78,6 +78,54 @@ async fn a_hash_job_that_asks_for_a_gpu_runs_on_the_gpu_kernel_and_matches_the_c
     assert!(String::from_utf8_lossy(&table.stdout).contains(&gpus[0].name));
 }
 
+/// One coordinator and one worker process offering the software GPU, and
+/// that GPU's name; `None` (after saying why) where there is no adapter
+/// and none is required.
+async fn gpu_cluster() -> Option<(Cluster, String)> {
+    let cluster = Cluster::start_full(1, &[], &["--gpu-software"]).await;
+    let workers = cluster.client.workers().await.unwrap();
+    let Some(gpu) = workers[0].devices.iter().find(|device| device.kind == DeviceKind::Gpu) else {
+        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "no GPU adapter\n{}", cluster.logs());
+        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
+        return None;
+    };
+    let name = gpu.name.clone();
+    Some((cluster, name))
+}
+
+/// Writes `<name>-gpu.toml` (the job `text` makes, asking for a GPU) and
+/// `<name>-cpu.toml` (the same on the CPU); runs the first, which must end
+/// done with `n_tasks` tasks, each run on `gpu` and valid at the first
+/// try; returns its `result.json` and the CPU file's reference result.
+async fn gpu_job_against_cpu(
+    cluster: &Cluster,
+    gpu: &str,
+    name: &str,
+    n_tasks: usize,
+    text: impl Fn(&str) -> String,
+) -> (serde_json::Value, serde_json::Value) {
+    let dir = cluster.dir.path();
+    let on_gpu_file = dir.join(format!("{name}-gpu.toml"));
+    std::fs::write(&on_gpu_file, text("\n[resources]\ndevice = \"gpu\"\n")).unwrap();
+    let cpu_file = dir.join(format!("{name}-cpu.toml"));
+    std::fs::write(&cpu_file, text("")).unwrap();
+    let job_id = submit(cluster, &on_gpu_file);
+    let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    assert_eq!(tasks.len(), n_tasks, "every spot check passed the first time: {tasks:?}");
+    for task in &tasks {
+        assert_eq!(task.device.as_deref(), Some(gpu), "{task:?}\n{}", cluster.logs());
+        assert_eq!(task.verdict.as_deref(), Some("valid"), "{task:?}");
+    }
+    let out = dir.join(format!("{name}-gpu"));
+    let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let (_, cpu) = common::reference(&cpu_file);
+    (got, serde_json::from_slice(&cpu).unwrap())
+}
+
 /// A `sim` job that asks for a GPU runs its samples on the GPU kernel in
 /// `f32`; the coordinator's spot checks recompute blocks on its CPU in
 /// `f64` and pass them within the model's tolerance, and the estimate is
@@ -85,40 +133,14 @@ async fn a_hash_job_that_asks_for_a_gpu_runs_on_the_gpu_kernel_and_matches_the_c
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sim_job_on_the_gpu_passes_the_cpus_spot_checks_within_tolerance() {
     let _serial = SERIAL.lock().await;
-    let cluster = Cluster::start_full(1, &[], &["--gpu-software"]).await;
-    let workers = cluster.client.workers().await.unwrap();
-    let gpus: Vec<_> = workers[0].devices.iter().filter(|device| device.kind == DeviceKind::Gpu).collect();
-    if gpus.is_empty() {
-        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "no GPU adapter\n{}", cluster.logs());
-        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
-        return;
-    }
-    let dir = cluster.dir.path();
+    let Some((cluster, gpu)) = gpu_cluster().await else { return };
     let text = |resources: &str| {
         format!(
             "[job]\nname = \"slab\"\nworkload = \"sim\"\n\n[sim]\nmodel = \"slab\"\ntasks = 4\nsamples_per_task = 200000\n\
              seed = 5\n\n[verify]\npolicy = \"spot\"\n{resources}"
         )
     };
-    let on_gpu_file = dir.join("sim-gpu.toml");
-    std::fs::write(&on_gpu_file, text("\n[resources]\ndevice = \"gpu\"\n")).unwrap();
-    let cpu_file = dir.join("sim-cpu.toml");
-    std::fs::write(&cpu_file, text("")).unwrap();
-    let job_id = submit(&cluster, &on_gpu_file);
-    let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
-    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
-    let tasks = cluster.client.tasks(job_id).await.unwrap();
-    assert_eq!(tasks.len(), 4, "every spot check passed the first time: {tasks:?}");
-    for task in &tasks {
-        assert_eq!(task.device.as_deref(), Some(gpus[0].name.as_str()), "{task:?}");
-        assert_eq!(task.verdict.as_deref(), Some("valid"), "{task:?}");
-    }
-    let out = dir.join("sim-gpu");
-    let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
-    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
-    let got: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
-    let (_, cpu) = common::reference(&cpu_file);
-    let cpu: serde_json::Value = serde_json::from_slice(&cpu).unwrap();
+    let (got, cpu) = gpu_job_against_cpu(&cluster, &gpu, "sim", 4, text).await;
     let (got, want) = (got["estimate"].as_f64().unwrap(), cpu["estimate"].as_f64().unwrap());
     // The slab's tolerance: 10⁻³ of the scale, and a few particles a block.
     assert!((got - want).abs() <= 2e-3 * want + 8.0 * 64.0 / 800_000.0, "GPU {got}, CPU {want}");
@@ -131,40 +153,14 @@ async fn a_sim_job_on_the_gpu_passes_the_cpus_spot_checks_within_tolerance() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_nbody_job_on_the_gpu_chains_its_windows_and_passes_the_cpus_spot_checks() {
     let _serial = SERIAL.lock().await;
-    let cluster = Cluster::start_full(1, &[], &["--gpu-software"]).await;
-    let workers = cluster.client.workers().await.unwrap();
-    let gpus: Vec<_> = workers[0].devices.iter().filter(|device| device.kind == DeviceKind::Gpu).collect();
-    if gpus.is_empty() {
-        assert!(std::env::var_os("IOG_REQUIRE_GPU_ADAPTER").is_none(), "no GPU adapter\n{}", cluster.logs());
-        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for software Vulkan)");
-        return;
-    }
-    let dir = cluster.dir.path();
+    let Some((cluster, gpu)) = gpu_cluster().await else { return };
     let text = |resources: &str| {
         format!(
             "[job]\nname = \"cluster\"\nworkload = \"nbody\"\n\n[nbody]\nparticles = 96\nwindows = 3\n\
              steps_per_window = 40\ndt = 0.001\nseed = 3\n\n[verify]\npolicy = \"spot\"\n{resources}"
         )
     };
-    let on_gpu_file = dir.join("nbody-gpu.toml");
-    std::fs::write(&on_gpu_file, text("\n[resources]\ndevice = \"gpu\"\n")).unwrap();
-    let cpu_file = dir.join("nbody-cpu.toml");
-    std::fs::write(&cpu_file, text("")).unwrap();
-    let job_id = submit(&cluster, &on_gpu_file);
-    let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
-    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
-    let tasks = cluster.client.tasks(job_id).await.unwrap();
-    assert_eq!(tasks.len(), 3, "every spot check passed the first time: {tasks:?}");
-    for task in &tasks {
-        assert_eq!(task.device.as_deref(), Some(gpus[0].name.as_str()), "{task:?}\n{}", cluster.logs());
-        assert_eq!(task.verdict.as_deref(), Some("valid"), "{task:?}");
-    }
-    let out = dir.join("nbody-gpu");
-    let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
-    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
-    let got: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
-    let (_, cpu) = common::reference(&cpu_file);
-    let cpu: serde_json::Value = serde_json::from_slice(&cpu).unwrap();
+    let (got, cpu) = gpu_job_against_cpu(&cluster, &gpu, "nbody", 3, text).await;
     assert_eq!(got["energy_start"], cpu["energy_start"], "the start is generated on the CPU either way");
     let (got_end, cpu_end) = (&got["energy_end"], &cpu["energy_end"]);
     for window in 0..3 {
