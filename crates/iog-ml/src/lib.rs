@@ -98,8 +98,8 @@ pub use data::{CharVocab, Dataset, Task, grammar_text, shard, spirals, waves};
 pub use error::{MlError, MlErrorKind};
 pub use parse::{NpyArray, Target, npy_dataset, parse_csv, parse_npy};
 pub use spec::{
-    CONTEXT_MAX, D_MODEL_MAX, FF_MULTIPLE, LAYERS_MAX, MLP_HIDDEN_LAYERS_MAX, ModelSpec, PARAMS_MAX, ParamTensor,
-    WIDTH_MAX, init_weights, param_count, param_layout,
+    ACTIVATIONS_MAX, CONTEXT_MAX, D_MODEL_MAX, FF_MULTIPLE, LAYERS_MAX, MLP_HIDDEN_LAYERS_MAX, ModelSpec, PARAMS_MAX,
+    ParamTensor, WIDTH_MAX, init_weights, param_count, param_layout,
 };
 pub use train::{
     ADAMW_EPSILON, BATCH_SIZE_MAX, EVAL_BATCH, EVAL_LOGITS_MAX, InnerConfig, Inputs, Model, STEPS_MAX, TrainOutcome,

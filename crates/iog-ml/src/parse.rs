@@ -163,7 +163,12 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, MlError> {
         .ok_or_else(|| npy_error("the shape is too large"))?;
 
     let descr = descr.trim_matches('\'').trim_matches('"');
-    let (order, kind) = descr.split_at(descr.len().min(1));
+    // The byte order is one ASCII character; anything else (a multi-byte
+    // character included) is not a dtype this reads.
+    let (order, kind) = match descr.char_indices().nth(1) {
+        Some((at, _)) => descr.split_at(at),
+        None => (descr, ""),
+    };
     let little = match order {
         "<" | "|" => true,
         ">" => false,

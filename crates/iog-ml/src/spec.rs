@@ -18,6 +18,13 @@ pub const D_MODEL_MAX: usize = 4096;
 pub const LAYERS_MAX: usize = 64;
 /// Most parameters a model may have: 250 million `f32`s, 1 GB.
 pub const PARAMS_MAX: usize = 250_000_000;
+
+/// Most activation values (`f32`) one batch may make, as
+/// [`ModelSpec::activations_per_example`] counts them: 2²⁷, half a GiB,
+/// a few GiB with what autodiff keeps for the backward pass. A model one
+/// example of which needs more is refused; training refuses a batch that
+/// needs more, and evaluation and inference cut their batches below it.
+pub const ACTIVATIONS_MAX: u64 = 1 << 27;
 /// The width of a CharLm block's feed-forward layer, as a multiple of `d_model`.
 pub const FF_MULTIPLE: usize = 4;
 
@@ -156,7 +163,42 @@ impl ModelSpec {
                 format!("the model would have {count} parameters, more than the {PARAMS_MAX} allowed; make it smaller"),
             ));
         }
+        let activations = self.activations_per_example();
+        if activations > ACTIVATIONS_MAX {
+            let field = match self {
+                ModelSpec::Mlp { .. } => "mlp.hidden",
+                ModelSpec::CharLm { .. } => "char_lm.context",
+            };
+            return Err(MlError::at_field(
+                MlErrorKind::Spec,
+                field,
+                format!(
+                    "makes one example need about {activations} activation values, more than the {ACTIVATIONS_MAX} \
+                     allowed; take a shorter context, fewer heads or a narrower model"
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// About how many activation values (`f32`) one example makes in a
+    /// forward pass: every layer's outputs for an MLP; for a CharLm the
+    /// embeddings, each block's attention scores and weights (heads ×
+    /// context², twice) and its projections, norms and feed-forward layer
+    /// (about 10 × context × d_model), and the logits (context × vocab,
+    /// twice). What bounds memory ([`ACTIVATIONS_MAX`]).
+    pub fn activations_per_example(&self) -> u64 {
+        let n = |x: usize| x as u64;
+        match self {
+            ModelSpec::Mlp { inputs, hidden, outputs } => {
+                hidden.iter().fold(n(*inputs) + n(*outputs), |sum, width| sum.saturating_add(2 * n(*width)))
+            }
+            ModelSpec::CharLm { vocab, context, d_model, heads, layers } => {
+                let (c, d) = (n(*context), n(*d_model));
+                let block = (2 * n(*heads)).saturating_mul(c * c).saturating_add(10 * c * d);
+                (c * d).saturating_add(n(*layers).saturating_mul(block)).saturating_add(2 * c * n(*vocab))
+            }
+        }
     }
 
     /// The layout without validation; offsets may be meaningless for a

@@ -11,7 +11,7 @@ use crate::data::{Data, Dataset};
 use crate::error::{MlError, MlErrorKind};
 use crate::model::Net;
 use crate::rng;
-use crate::spec::ModelSpec;
+use crate::spec::{ACTIVATIONS_MAX, ModelSpec};
 
 /// Largest accepted mini-batch, in examples.
 pub const BATCH_SIZE_MAX: usize = 65_536;
@@ -215,6 +215,20 @@ pub fn train_inner(
     cfg.validate()?;
     check_fit(spec, data)?;
     check_range(data, &shard, "shard")?;
+    let per_example = spec.activations_per_example();
+    if (cfg.batch_size as u64).saturating_mul(per_example) > ACTIVATIONS_MAX {
+        let most = (ACTIVATIONS_MAX / per_example.max(1)).max(1);
+        return Err(MlError::at_field(
+            MlErrorKind::Train,
+            "batch_size",
+            format!(
+                "{} examples of this model need about {} activation values, more than the {ACTIVATIONS_MAX} \
+                 allowed; take at most {most} a batch",
+                cfg.batch_size,
+                (cfg.batch_size as u64).saturating_mul(per_example)
+            ),
+        ));
+    }
     let device = Device::flex().autodiff();
     let mut net = Net::load(spec, weights, &device)?;
     let mut optim = AdamWConfig::new()
@@ -281,7 +295,8 @@ pub fn evaluate(spec: &ModelSpec, weights: &[f32], data: &Dataset, range: Range<
     let batch = match spec {
         ModelSpec::Mlp { .. } => EVAL_BATCH,
         ModelSpec::CharLm { vocab, context, .. } => (EVAL_LOGITS_MAX / (vocab * context)).clamp(1, EVAL_BATCH),
-    };
+    }
+    .min(rows_within_activations(spec));
     for chunk in indices.chunks(batch) {
         let loss: f32 = batch_loss(&net, data, chunk, &device).into_scalar();
         total += f64::from(loss) * chunk.len() as f64;
@@ -346,10 +361,15 @@ impl Model {
                         format!("feature {i} is {}, not a finite number", values[i]),
                     ));
                 }
-                let rows = values.len() / width;
-                let x = Tensor::<2>::from_data(TensorData::new(values.to_vec(), [rows, *width]), &device);
-                let out = net.forward(x).into_data().try_into_vec::<f32>().expect("f32 outputs");
-                debug_assert_eq!(out.len(), rows * outputs);
+                // In passes of a number of rows that depends on the spec
+                // alone, within the activation bound.
+                let mut out = Vec::with_capacity(values.len() / width * outputs);
+                for chunk in values.chunks(rows_within_activations(&self.spec) * width) {
+                    let rows = chunk.len() / width;
+                    let x = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [rows, *width]), &device);
+                    out.extend(net.forward(x).into_data().try_into_vec::<f32>().expect("f32 outputs"));
+                }
+                debug_assert_eq!(out.len(), values.len() / width * outputs);
                 Ok(out)
             }
             (Net::CharLm(net), ModelSpec::CharLm { vocab, context, .. }, Inputs::Tokens { ids, len }) => {
@@ -368,11 +388,15 @@ impl Model {
                         format!("token {i} is {}, outside char_lm.vocab ({vocab})", ids[i]),
                     ));
                 }
-                let rows = ids.len() / len;
-                let tokens: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
-                let x = Tensor::<2, Int>::from_data(TensorData::new(tokens, [rows, len]), &device);
-                let logits = net.forward(x).slice([0..rows, len - 1..len]).reshape([rows, *vocab]);
-                Ok(logits.into_data().try_into_vec::<f32>().expect("f32 logits"))
+                let mut out = Vec::with_capacity(ids.len() / len * vocab);
+                for chunk in ids.chunks(rows_within_activations(&self.spec) * len) {
+                    let rows = chunk.len() / len;
+                    let tokens: Vec<i64> = chunk.iter().map(|&t| i64::from(t)).collect();
+                    let x = Tensor::<2, Int>::from_data(TensorData::new(tokens, [rows, len]), &device);
+                    let logits = net.forward(x).slice([0..rows, len - 1..len]).reshape([rows, *vocab]);
+                    out.extend(logits.into_data().try_into_vec::<f32>().expect("f32 logits"));
+                }
+                Ok(out)
             }
             (Net::Mlp(_), _, Inputs::Tokens { .. }) => {
                 Err(mismatch("an mlp model takes Inputs::Features, not tokens".to_owned()))
@@ -383,6 +407,12 @@ impl Model {
             _ => unreachable!("a Model's net always matches its spec"),
         }
     }
+}
+
+/// Rows one forward pass of `spec`'s model takes at most within
+/// [`ACTIVATIONS_MAX`] (at least one: a spec that validates fits one).
+fn rows_within_activations(spec: &ModelSpec) -> usize {
+    usize::try_from(ACTIVATIONS_MAX / spec.activations_per_example().max(1)).unwrap_or(usize::MAX).max(1)
 }
 
 /// Runs `spec`'s model with `weights` on a batch, on the CPU.

@@ -2,8 +2,8 @@
 //! model runs.
 
 use iog_ml::{
-    CharVocab, Dataset, InnerConfig, MlErrorKind, ModelSpec, PARAMS_MAX, Target, Task, grammar_text, npy_dataset,
-    param_count, parse_csv, parse_npy, shard, spirals, waves,
+    ACTIVATIONS_MAX, CharVocab, Dataset, InnerConfig, MlErrorKind, ModelSpec, PARAMS_MAX, Target, Task, grammar_text,
+    npy_dataset, param_count, parse_csv, parse_npy, shard, spirals, waves,
 };
 
 fn spec_error(spec: &ModelSpec) -> (Option<String>, String) {
@@ -36,6 +36,11 @@ fn bad_specs_name_the_field() {
     assert_eq!(field, None);
     assert!(message.contains(&format!("more than the {PARAMS_MAX} allowed")), "{message}");
     assert!(param_count(&mlp(2, vec![0], 1)).is_err());
+    // Within the parameter cap, but one window's attention scores alone
+    // would be 4096 heads × 4096² values: refused before any allocation.
+    let (field, message) = spec_error(&lm(2, 4096, 4096, 4096, 1));
+    assert_eq!(field.as_deref(), Some("char_lm.context"), "{message}");
+    assert!(message.contains(&format!("more than the {ACTIVATIONS_MAX} allowed")), "{message}");
 }
 
 #[test]
@@ -145,6 +150,8 @@ fn bad_npy_files_say_why() {
     assert_eq!(e(b"PK\x03\x04 not numpy"), "not a usable .npy file: it does not start with the NumPy magic string");
     assert!(e(&npy(1, "<f4", true, "(2,)", &[0; 8])).contains("Fortran order"));
     assert!(e(&npy(1, "<c8", false, "(2,)", &[0; 16])).contains(r#"dtype "<c8" is not supported"#));
+    // A byte order that is not one ASCII character is refused, not a panic.
+    assert!(e(&npy(1, "éf4", false, "(2,)", &[0; 8])).contains(r#"dtype "éf4" is not supported"#));
     assert_eq!(
         e(&npy(1, "<f4", false, "(2, 3)", &[0; 20])),
         "not a usable .npy file: shape [2, 3] of <f4 needs 24 data bytes, the file has 20"

@@ -262,6 +262,12 @@ fn bad_inputs_to_training_and_inference_are_refused_clearly() {
     assert_eq!(e.to_string(), "batch_size must be between 1 and 65536, got 0");
     let e = err(train_inner(&spec, &w, &data, 0..100, &cfg(1, 4, f64::NAN, 1)));
     assert_eq!(e.field(), Some("lr"));
+    // A batch whose activations would pass the bound: 2 000 examples of a
+    // layer 60 000 wide (120 005 values each).
+    let wide = ModelSpec::Mlp { inputs: 2, hidden: vec![60_000], outputs: 3 };
+    let e = err(train_inner(&wide, &init_weights(&wide, 1).unwrap(), &data, 0..100, &cfg(1, 2_000, 1e-3, 1)));
+    assert_eq!((e.kind(), e.field()), (MlErrorKind::Train, Some("batch_size")));
+    assert!(e.to_string().ends_with("take at most 1118 a batch"), "{e}");
     let e = err(train_inner(&spec, &w[1..], &data, 0..100, &cfg(1, 4, 1e-3, 1)));
     assert_eq!(e.kind(), MlErrorKind::Weights);
     assert!(e.to_string().contains(&format!("have {} values but the spec needs {}", w.len() - 1, w.len())), "{e}");
