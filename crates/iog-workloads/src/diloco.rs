@@ -24,6 +24,10 @@ pub const BLOCK_LEN: usize = 256;
 /// parameters), so a hostile length cannot make a decoder allocate more.
 pub const VALUES_MAX: u64 = 1 << 32;
 
+/// Largest scale a block may have: 128 times it is still a finite `f32`,
+/// so no value of a decoded vector is infinite.
+pub const SCALE_MAX: f32 = f32::MAX / 128.0;
+
 /// The first bytes of an encoded [`Int8Blocks`], with its format version.
 const MAGIC: &[u8; 8] = b"IOGQ8v1\0";
 
@@ -57,13 +61,20 @@ pub enum DecodeError {
         /// Bytes given.
         got: u64,
     },
-    /// A scale that is not a finite number at least 0.
-    #[error("block {block} has the scale {scale}, not a finite number at least 0")]
+    /// A scale that is not a number from 0 to [`SCALE_MAX`].
+    #[error("block {block} has the scale {scale}, not a number from 0 to {SCALE_MAX:e}")]
     Scale {
         /// The block's index.
         block: usize,
         /// Its scale.
         scale: f32,
+    },
+    /// A value of −128, which compression never makes (values are from
+    /// −127 to 127).
+    #[error("value {index} is -128; compressed values are from -127 to 127")]
+    Value {
+        /// The value's index.
+        index: usize,
     },
 }
 
@@ -130,8 +141,11 @@ impl Int8Blocks {
         let (scale_bytes, value_bytes) = bytes[header..].split_at(4 * n_blocks);
         let scales: Vec<f32> =
             scale_bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
-        if let Some(block) = scales.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+        if let Some(block) = scales.iter().position(|s| !(*s >= 0.0 && *s <= SCALE_MAX)) {
             return Err(DecodeError::Scale { block, scale: scales[block] });
+        }
+        if let Some(index) = value_bytes.iter().position(|b| *b == 0x80) {
+            return Err(DecodeError::Value { index });
         }
         Ok(Int8Blocks { scales, values: value_bytes.iter().map(|b| *b as i8).collect() })
     }
@@ -164,16 +178,28 @@ impl Default for OuterConfig {
     }
 }
 
-/// A pseudo-gradient that does not fit the weights.
+/// A pseudo-gradient the outer step does not take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("worker {worker}'s pseudo-gradient has {got} values; the model has {expected}")]
-pub struct LengthMismatch {
-    /// Its place among the round's pseudo-gradients.
-    pub worker: usize,
-    /// Its length.
-    pub got: usize,
-    /// The weights' length.
-    pub expected: usize,
+pub enum OuterError {
+    /// It does not fit the weights.
+    #[error("worker {worker}'s pseudo-gradient has {got} values; the model has {expected}")]
+    Length {
+        /// Its place among the round's pseudo-gradients.
+        worker: usize,
+        /// Its length.
+        got: usize,
+        /// The weights' length.
+        expected: usize,
+    },
+    /// It holds a value that is not a finite number, which would make the
+    /// global weights infinite.
+    #[error("worker {worker}'s pseudo-gradient holds a value that is not finite at {index}")]
+    NotFinite {
+        /// Its place among the round's pseudo-gradients.
+        worker: usize,
+        /// The value's index.
+        index: usize,
+    },
 }
 
 /// A worker's pseudo-gradient: where the round started minus where the
@@ -184,16 +210,23 @@ pub fn pseudo_gradient(global: &[f32], local: &[f32]) -> Vec<f32> {
 
 /// The outer step: averages `deltas` (in their order) and moves `global`
 /// and `momentum` by Nesterov SGD. With no deltas, nothing changes (a
-/// round every worker left). `momentum` starts as zeros.
+/// round every worker left). `momentum` starts as zeros. A delta of the
+/// wrong length or with a value that is not finite is refused, and nothing
+/// changes.
 pub fn outer_step(
     global: &mut [f32],
     momentum: &mut [f32],
     deltas: &[Vec<f32>],
     config: &OuterConfig,
-) -> Result<(), LengthMismatch> {
+) -> Result<(), OuterError> {
     assert_eq!(global.len(), momentum.len(), "the momentum is the weights' shape");
-    if let Some((worker, delta)) = deltas.iter().enumerate().find(|(_, delta)| delta.len() != global.len()) {
-        return Err(LengthMismatch { worker, got: delta.len(), expected: global.len() });
+    for (worker, delta) in deltas.iter().enumerate() {
+        if delta.len() != global.len() {
+            return Err(OuterError::Length { worker, got: delta.len(), expected: global.len() });
+        }
+        if let Some(index) = delta.iter().position(|x| !x.is_finite()) {
+            return Err(OuterError::NotFinite { worker, index });
+        }
     }
     if deltas.is_empty() {
         return Ok(());
@@ -258,9 +291,22 @@ mod tests {
         let mut huge = good.clone();
         huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(Int8Blocks::decode(&huge).unwrap_err(), DecodeError::Length { .. }));
-        let mut bad_scale = good;
+        let mut bad_scale = good.clone();
         bad_scale[16..20].copy_from_slice(&f32::NAN.to_le_bytes());
         assert!(Int8Blocks::decode(&bad_scale).unwrap_err().to_string().starts_with("block 0 has the scale NaN"));
+        // A scale that would make 127 of it infinite, and a value
+        // compression never makes, are refused too.
+        bad_scale[16..20].copy_from_slice(&f32::MAX.to_le_bytes());
+        assert!(matches!(Int8Blocks::decode(&bad_scale).unwrap_err(), DecodeError::Scale { block: 0, .. }));
+        let mut minus_128 = good;
+        let at = minus_128.len() - 5;
+        minus_128[at] = 0x80;
+        assert_eq!(Int8Blocks::decode(&minus_128).unwrap_err(), DecodeError::Value { index: 295 });
+        // Whatever decodes stays finite.
+        let mut largest = Int8Blocks::compress(&[1.0; 3]);
+        largest.scales[0] = SCALE_MAX;
+        let back = Int8Blocks::decode(&largest.encode()).unwrap().decompress();
+        assert!(back.iter().all(|x| x.is_finite()), "{back:?}");
     }
 
     #[test]
@@ -295,7 +341,11 @@ mod tests {
         outer_step(&mut global, &mut momentum, &deltas, &config).unwrap();
         assert!((momentum[0] - (0.9 * 0.3 + 0.3)).abs() < 1e-6);
         assert!((global[0] - (first - 0.5 * (0.3 + 0.9 * 0.57))).abs() < 1e-6);
+        let before = (global.clone(), momentum.clone());
         let err = outer_step(&mut global, &mut momentum, &[vec![0.0; 2], vec![0.0; 3]], &config).unwrap_err();
         assert_eq!(err.to_string(), "worker 1's pseudo-gradient has 3 values; the model has 2");
+        let err = outer_step(&mut global, &mut momentum, &[vec![0.0, f32::INFINITY]], &config).unwrap_err();
+        assert_eq!(err, OuterError::NotFinite { worker: 0, index: 1 });
+        assert_eq!((global, momentum), before, "a refused round changes nothing");
     }
 }
