@@ -396,11 +396,11 @@ impl Core {
         }
         let timeout_ms = core.config.worker_timeout_ms();
         let mut spot_waiting = Vec::new();
-        // Accepted runs: (input, output) by replica, for chained jobs.
-        let mut restored_verdicts = HashMap::new();
+        // Each settled task's input and accepted result, for chained jobs.
+        let mut accepted_results = HashMap::new();
         for restored in snapshot.tasks {
-            if let (Some(true), Some(output)) = (restored.verdict, restored.output) {
-                restored_verdicts.insert(restored.task_id, (restored.input, output));
+            if let Some(output) = restored.accepted {
+                accepted_results.insert(restored.task_id, (restored.input, output));
             }
             let task_id = restored.task_id;
             let job = core.jobs.get_mut(&task_id.job_id).ok_or(RestoreError::TaskOfUnknownJob(task_id))?;
@@ -414,7 +414,7 @@ impl Core {
             if job.chained() {
                 job.n_created = job.n_created.max(task_idx + 1);
             }
-            if replica == 0 && restored.settled {
+            if replica == 0 && restored.accepted.is_some() {
                 job.settled[task_idx as usize] = true;
                 job.n_settled += 1;
             }
@@ -496,8 +496,9 @@ impl Core {
                 if !job.settled[task_idx as usize] {
                     continue;
                 }
-                let accepted = (0..job.n_replicas(task_idx))
-                    .find_map(|r| restored_verdicts.get(&job.replica_id(*job_id, task_idx, r)).copied());
+                // The store keeps the accepted result on the task's row
+                // (replica 0's), whichever replica's it was.
+                let accepted = accepted_results.get(&job.replica_id(*job_id, task_idx, 0)).copied();
                 let Some((input, output)) = accepted else {
                     return Err(RestoreError::ChainWithoutResult(TaskId::new(*job_id, task_idx)));
                 };
@@ -2177,6 +2178,9 @@ impl Core {
         let next = TaskId::new(job_id, self.jobs[&job_id].n_created);
         self.chain.answered(next);
         self.chain_asked.remove(&next);
+        if let Some(job) = self.jobs.get_mut(&job_id) {
+            job.link_outputs.clear();
+        }
         let class = self.jobs[&job_id].class;
         self.index.release_class(class);
         out.push(Action::Persist(Change::JobEnded { job_id, state, reason, ended_ms: now }));

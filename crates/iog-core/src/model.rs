@@ -39,8 +39,8 @@ pub struct RestoredTask {
     /// Who committed it, and the run time its commit recorded.
     pub committed_by: Option<WorkerId>,
     pub duration_ms: u64,
-    /// For a task (replica 0): its result is accepted.
-    pub settled: bool,
+    /// For a task (replica 0): its accepted result, once it has one.
+    pub accepted: Option<BlobId>,
     /// The verdict on its commit: accepted, proven wrong, or not yet.
     pub verdict: Option<bool>,
 }

@@ -228,7 +228,7 @@ fn a_next_input_lost_in_a_restart_is_asked_for_again_and_one_never_made_fails_th
             price_io_per_hour: iog_ledger::Amount::ZERO,
             committed_by: Some(WorkerId("a".into())),
             duration_ms: 5,
-            settled: true,
+            accepted: Some(output_of(first_input)),
             verdict: Some(true),
         }],
         workers: vec![],
@@ -361,7 +361,7 @@ fn a_restart_mid_link_waits_for_the_whole_link_and_one_after_it_asks_again() {
                     price_io_per_hour: iog_ledger::Amount::ZERO,
                     committed_by: done.then(|| WorkerId("a".into())),
                     duration_ms: 5,
-                    settled: done,
+                    accepted: done.then(|| output_of(inputs[k as usize])),
                     verdict: done.then_some(true),
                 }
             })

@@ -385,7 +385,7 @@ fn verification_survives_a_restart_between_replicas() {
                 price_io_per_hour: iog_ledger::Amount::ZERO,
                 committed_by: (view.state == TaskState::Committed).then(|| worker_id.clone()),
                 duration_ms: 5,
-                settled: false,
+                accepted: None,
                 verdict: None,
             },
         );
@@ -482,7 +482,7 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
             price_io_per_hour: iog_ledger::Amount::ZERO,
             committed_by: Some(worker_id),
             duration_ms: 5,
-            settled: false,
+            accepted: None,
             verdict: None,
         }],
         workers: vec![],
@@ -600,7 +600,7 @@ fn a_comparison_lost_in_a_restart_is_asked_for_again_and_stale_reports_are_ignor
             price_io_per_hour: iog_ledger::Amount::ZERO,
             committed_by: Some(worker_id.clone()),
             duration_ms: 5,
-            settled: false,
+            accepted: None,
             verdict: None,
         })
         .collect();

@@ -375,7 +375,7 @@ impl DurableModel {
                     price_io_per_hour: task.price_io_per_hour,
                     committed_by: commit.map(|c| c.worker_id.clone()),
                     duration_ms: commit.map_or(0, |c| c.duration_ms),
-                    settled: task.verified_output.is_some(),
+                    accepted: task.verified_output,
                     verdict: commit.and_then(|c| c.verdict),
                 });
             }

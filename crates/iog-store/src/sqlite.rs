@@ -322,7 +322,7 @@ impl Store {
                 output: task.commit.as_ref().map(|commit| commit.output),
                 committed_by: task.commit.as_ref().map(|commit| commit.worker_id.clone()),
                 duration_ms: task.commit.as_ref().map_or(0, |commit| commit.duration_ms),
-                settled: task.verified_output.is_some(),
+                accepted: task.verified_output,
                 verdict: task.commit.as_ref().and_then(|commit| commit.verdict),
             });
         }
