@@ -101,6 +101,14 @@ impl Net {
         }
     }
 
+    /// Why the job ended, as stored.
+    fn end_reason(&self) -> Option<String> {
+        self.log.iter().find_map(|action| match action {
+            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
+            _ => None,
+        })
+    }
+
     fn job_state(&self) -> Option<JobState> {
         self.log.iter().find_map(|action| match action {
             Action::JobFinished { state, .. } => Some(*state),
@@ -178,14 +186,7 @@ fn a_next_input_that_cannot_be_made_fails_the_job_and_late_reports_are_ignored()
     let reason = "the output holds 63 particles, not 64".to_owned();
     net.step(Event::ChainInputFailed { job_id: JobId(1), task_idx: 1, reason });
     assert_eq!(net.job_state(), Some(JobState::Failed));
-    let why = net
-        .log
-        .iter()
-        .find_map(|action| match action {
-            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
-            _ => None,
-        })
-        .unwrap();
+    let why = net.end_reason().unwrap();
     assert!(
         why.contains("task j-0000000000000001/1's input could not be made") && why.contains("63 particles"),
         "{why}"
@@ -313,14 +314,7 @@ fn a_link_made_with_the_wrong_number_of_inputs_fails_the_job() {
     assert_eq!(net.link_asks().len(), 1);
     net.step(Event::ChainInputReady { job_id: JobId(1), task_idx: 2, inputs: vec![BlobId::of(b"one")] });
     assert_eq!(net.job_state(), Some(JobState::Failed));
-    let why = net
-        .log
-        .iter()
-        .find_map(|action| match action {
-            Action::Persist(Change::JobEnded { reason, .. }) => reason.clone(),
-            _ => None,
-        })
-        .unwrap();
+    let why = net.end_reason().unwrap();
     assert!(
         why.contains("tasks 2..4 could not be made") && why.contains("1 inputs were made for a link of 2"),
         "{why}"
