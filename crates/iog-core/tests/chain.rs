@@ -101,6 +101,17 @@ impl Net {
         }
     }
 
+    /// The tasks stored after their job, as they were made.
+    fn added_tasks(&self) -> Vec<u32> {
+        self.log
+            .iter()
+            .filter_map(|action| match action {
+                Action::Persist(Change::TaskAdded { task_id, .. }) => Some(task_id.task_idx),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Why the job ended, as stored.
     fn end_reason(&self) -> Option<String> {
         self.log.iter().find_map(|action| match action {
@@ -154,14 +165,7 @@ fn a_chained_jobs_tasks_run_one_after_another_each_from_the_last_accepted_result
         input = next_input(output_of(input));
     }
     // Tasks made after submission are stored as they are made.
-    let added: Vec<u32> = net
-        .log
-        .iter()
-        .filter_map(|action| match action {
-            Action::Persist(Change::TaskAdded { task_id, .. }) => Some(task_id.task_idx),
-            _ => None,
-        })
-        .collect();
+    let added = net.added_tasks();
     assert_eq!(added, [1, 2, 3]);
 }
 
@@ -276,8 +280,13 @@ fn chains_that_cannot_work_are_refused() {
     }
 }
 
+/// The inputs of a wide chain's first link.
+fn first_link(width: u32) -> Vec<BlobId> {
+    (0..width).map(|k| BlobId::of(format!("round 0, worker {k}").as_bytes())).collect()
+}
+
 fn wide(id: u64, n_tasks: u32, width: u32) -> NewJob {
-    let inputs = (0..width).map(|k| BlobId::of(format!("round 0, worker {k}").as_bytes())).collect();
+    let inputs = first_link(width);
     NewJob { inputs, ..chained(id, n_tasks, Verify::None) }
 }
 
@@ -289,20 +298,13 @@ fn a_wide_chain_makes_each_link_from_every_result_of_the_link_before_in_order() 
     assert_eq!(net.most_open, 3, "one link of three at a time, on six free slots");
     let asks = net.link_asks();
     assert_eq!(asks.iter().map(|(task_idx, _)| *task_idx).collect::<Vec<_>>(), [3, 6]);
-    let mut inputs: Vec<BlobId> = (0..3).map(|k| BlobId::of(format!("round 0, worker {k}").as_bytes())).collect();
+    let mut inputs = first_link(3);
     for (_, previous) in &asks {
         let want: Vec<(BlobId, BlobId)> = inputs.iter().map(|input| (*input, output_of(*input))).collect();
         assert_eq!(previous, &want, "every task of the link before, in task order");
         inputs = want.iter().map(|(_, output)| next_input(*output)).collect();
     }
-    let added: Vec<u32> = net
-        .log
-        .iter()
-        .filter_map(|action| match action {
-            Action::Persist(Change::TaskAdded { task_id, .. }) => Some(task_id.task_idx),
-            _ => None,
-        })
-        .collect();
+    let added = net.added_tasks();
     assert_eq!(added, [3, 4, 5, 6, 7, 8], "the first link is stored with the job, the others as made");
 }
 
@@ -326,7 +328,7 @@ fn a_link_made_with_the_wrong_number_of_inputs_fails_the_job() {
 /// after the link settled asks at once.
 #[test]
 fn a_restart_mid_link_waits_for_the_whole_link_and_one_after_it_asks_again() {
-    let inputs: Vec<BlobId> = (0..3).map(|k| BlobId::of(format!("round 0, worker {k}").as_bytes())).collect();
+    let inputs = first_link(3);
     let restored = |settled: &[u32]| Snapshot {
         jobs: vec![RestoredJob {
             job_id: JobId(1),
