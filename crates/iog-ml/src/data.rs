@@ -23,7 +23,8 @@ pub enum Task {
 
 /// Examples for a model: feature rows with targets (for an MLP), or a token
 /// sequence cut into overlapping windows (for a CharLm). Built only through
-/// the checked constructors, so its contents are always consistent.
+/// the checked constructors, [`slice`](Dataset::slice) and
+/// [`decode`](Dataset::decode), so its contents are always consistent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub(crate) data: Data,
@@ -83,6 +84,20 @@ impl Dataset {
     /// row-major, and `labels` one class index per example. The number of
     /// classes is taken as the largest label plus one.
     pub fn classification(inputs: usize, x: Vec<f32>, labels: Vec<u32>) -> Result<Dataset, MlError> {
+        let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
+        Dataset::classification_with_classes(inputs, x, labels, classes)
+    }
+
+    /// A classification set with `classes` classes, which may be more than
+    /// the largest label plus one (a slice of a bigger set, a decoded one):
+    /// checked as [`classification`](Self::classification) is, and every
+    /// label must be below `classes`, at most 2³² (the labels are `u32`).
+    pub(crate) fn classification_with_classes(
+        inputs: usize,
+        x: Vec<f32>,
+        labels: Vec<u32>,
+        classes: usize,
+    ) -> Result<Dataset, MlError> {
         let rows = check_rows("the inputs", x.len(), inputs)?;
         if rows != labels.len() {
             return Err(MlError::new(
@@ -94,7 +109,19 @@ impl Dataset {
             return Err(MlError::new(MlErrorKind::Data, "the data set has no examples"));
         }
         check_finite("an input", &x, inputs)?;
-        let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
+        if classes as u64 > 1 << 32 {
+            return Err(MlError::at_field(
+                MlErrorKind::Data,
+                "classes",
+                format!("must be at most 2^32 (labels are 32-bit), got {classes}"),
+            ));
+        }
+        if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
+            return Err(MlError::new(
+                MlErrorKind::Data,
+                format!("the label of example {i} is {}, outside the {classes} classes", labels[i]),
+            ));
+        }
         Ok(Dataset { data: Data::Classification { inputs, classes, x, labels } })
     }
 
@@ -142,6 +169,140 @@ impl Dataset {
             Data::Classification { .. } => Task::Classification,
             Data::Text { .. } => Task::Text,
         }
+    }
+
+    /// Features per example (the columns an MLP reads, `mlp.inputs`), for a
+    /// regression or classification set; `None` for text.
+    pub fn inputs(&self) -> Option<usize> {
+        match &self.data {
+            Data::Regression { inputs, .. } | Data::Classification { inputs, .. } => Some(*inputs),
+            Data::Text { .. } => None,
+        }
+    }
+
+    /// Targets per example of a regression set (`mlp.outputs`); `None` for
+    /// the other kinds.
+    pub fn outputs(&self) -> Option<usize> {
+        match &self.data {
+            Data::Regression { outputs, .. } => Some(*outputs),
+            _ => None,
+        }
+    }
+
+    /// Number of classes of a classification set: a classifier needs at
+    /// least this many outputs. It is the largest label plus one for a set
+    /// built by [`classification`](Self::classification), and the parent's
+    /// number for a [`slice`](Self::slice), whatever labels the slice holds.
+    /// `None` for the other kinds.
+    pub fn classes(&self) -> Option<usize> {
+        match &self.data {
+            Data::Classification { classes, .. } => Some(*classes),
+            _ => None,
+        }
+    }
+
+    /// Size of a text set's vocabulary (every token is below it); `None`
+    /// for the other kinds.
+    pub fn vocab(&self) -> Option<usize> {
+        match &self.data {
+            Data::Text { vocab, .. } => Some(*vocab),
+            _ => None,
+        }
+    }
+
+    /// Tokens per window of a text set (`char_lm.context`); `None` for the
+    /// other kinds.
+    pub fn context(&self) -> Option<usize> {
+        match &self.data {
+            Data::Text { context, .. } => Some(*context),
+            _ => None,
+        }
+    }
+
+    /// The examples `range` as a data set of their own, of the same kind and
+    /// dimensions: rows `range` of a regression or classification set
+    /// (which keeps the parent's number of [`classes`](Self::classes)), or
+    /// windows `range` of a text set, that is tokens
+    /// `range.start..range.end + context`. Example `i` of the slice is
+    /// example `range.start + i` of `self`.
+    ///
+    /// Fails (kind [`Mismatch`](MlErrorKind::Mismatch)) if `range` is empty
+    /// or reaches past [`len`](Self::len).
+    pub fn slice(&self, range: Range<usize>) -> Result<Dataset, MlError> {
+        self.check_range(&range, "range")?;
+        let (start, end) = (range.start, range.end);
+        let data = match &self.data {
+            Data::Regression { inputs, outputs, x, y } => Data::Regression {
+                inputs: *inputs,
+                outputs: *outputs,
+                x: x[start * inputs..end * inputs].to_vec(),
+                y: y[start * outputs..end * outputs].to_vec(),
+            },
+            Data::Classification { inputs, classes, x, labels } => Data::Classification {
+                inputs: *inputs,
+                classes: *classes,
+                x: x[start * inputs..end * inputs].to_vec(),
+                labels: labels[range].to_vec(),
+            },
+            Data::Text { vocab, context, tokens } => {
+                Data::Text { vocab: *vocab, context: *context, tokens: tokens[start..end + context].to_vec() }
+            }
+        };
+        Ok(Dataset { data })
+    }
+
+    /// The examples at `order`, in that order (a shuffle, or any pick with
+    /// repeats): a feature set's rows, keeping the number of classes. Text
+    /// has no examples of its own to reorder (its windows overlap), so it
+    /// is refused, as is an empty `order` or an index past the end.
+    pub fn select(&self, order: &[usize]) -> Result<Dataset, MlError> {
+        if order.is_empty() {
+            return Err(MlError::new(MlErrorKind::Mismatch, "a selection of no examples is not a data set"));
+        }
+        if let Some(&index) = order.iter().find(|&&index| index >= self.len()) {
+            return Err(MlError::new(
+                MlErrorKind::Mismatch,
+                format!("example {index} is not in the data set's {} examples", self.len()),
+            ));
+        }
+        let rows = |values: &[f32], width: usize| -> Vec<f32> {
+            order.iter().flat_map(|&i| values[i * width..(i + 1) * width].iter().copied()).collect()
+        };
+        let data = match &self.data {
+            Data::Regression { inputs, outputs, x, y } => {
+                Data::Regression { inputs: *inputs, outputs: *outputs, x: rows(x, *inputs), y: rows(y, *outputs) }
+            }
+            Data::Classification { inputs, classes, x, labels } => Data::Classification {
+                inputs: *inputs,
+                classes: *classes,
+                x: rows(x, *inputs),
+                labels: order.iter().map(|&i| labels[i]).collect(),
+            },
+            Data::Text { .. } => {
+                return Err(MlError::new(
+                    MlErrorKind::Mismatch,
+                    "text cannot be reordered by example: its windows overlap; slice it instead",
+                ));
+            }
+        };
+        Ok(Dataset { data })
+    }
+
+    /// Checks that `range` is a non-empty range of examples within the set;
+    /// the error calls it `what` (`shard`, `range`).
+    pub(crate) fn check_range(&self, range: &Range<usize>, what: &str) -> Result<(), MlError> {
+        if range.start >= range.end || range.end > self.len() {
+            return Err(MlError::new(
+                MlErrorKind::Mismatch,
+                format!(
+                    "the {what} {}..{} must be a non-empty range within the data set's {} examples",
+                    range.start,
+                    range.end,
+                    self.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -304,5 +465,93 @@ impl CharVocab {
     /// The text of `tokens`; an id outside the vocabulary becomes U+FFFD.
     pub fn decode(&self, tokens: &[u32]) -> String {
         tokens.iter().map(|&t| self.chars.get(t as usize).copied().unwrap_or('\u{FFFD}')).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_set(context: usize) -> Dataset {
+        Dataset::text((0..40).map(|i| i % 7).collect(), 7, context).unwrap()
+    }
+
+    #[test]
+    fn regression_slices_are_rows() {
+        let data = waves(10, 3).unwrap();
+        let part = data.slice(2..5).unwrap();
+        let Data::Regression { x, y, .. } = &data.data else { panic!("waves is a regression set") };
+        assert_eq!(part, Dataset::regression(2, x[4..10].to_vec(), 1, y[2..5].to_vec()).unwrap());
+        assert_eq!((part.len(), part.inputs(), part.outputs()), (3, Some(2), Some(1)));
+        assert_eq!(data.slice(0..10).unwrap(), data);
+        assert_eq!(data.slice(9..10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_selection_reorders_rows_keeps_the_classes_and_refuses_text() {
+        let data = spirals(30, 3, 1).unwrap();
+        let picked = data.select(&[4, 0, 4]).unwrap();
+        let Data::Classification { x, labels, .. } = &data.data else { panic!("a classification set") };
+        let Data::Classification { x: px, labels: pl, classes, .. } = &picked.data else { panic!("still one") };
+        assert_eq!((pl.as_slice(), *classes), (&[labels[4], labels[0], labels[4]][..], 3));
+        assert_eq!(px.as_slice(), [&x[8..10], &x[0..2], &x[8..10]].concat());
+        let waves = waves(5, 2).unwrap();
+        assert_eq!(waves.select(&[0, 1, 2, 3, 4]).unwrap(), waves);
+        assert!(data.select(&[30]).unwrap_err().to_string().contains("example 30 is not in the data set's 30"));
+        assert!(data.select(&[]).is_err());
+        assert!(text_set(4).select(&[0]).unwrap_err().to_string().contains("overlap"));
+    }
+
+    #[test]
+    fn classification_slices_keep_the_number_of_classes() {
+        let data = spirals(30, 3, 1).unwrap();
+        assert_eq!(data.classes(), Some(3));
+        // Example 0 is on arm 0: one label, 0, and still three classes.
+        let part = data.slice(0..1).unwrap();
+        let Data::Classification { labels, x, .. } = &part.data else { panic!("a classification set") };
+        assert_eq!((labels.as_slice(), part.classes(), part.inputs()), (&[0][..], Some(3), Some(2)));
+        assert_eq!(Dataset::classification(2, x.clone(), labels.clone()).unwrap().classes(), Some(1));
+        let nested = data.slice(3..9).unwrap().slice(1..2).unwrap();
+        assert_eq!(nested.classes(), Some(3));
+        assert_eq!(nested, data.slice(4..5).unwrap());
+        assert_eq!(data.slice(4..5).unwrap().slice(0..1).unwrap(), data.slice(4..5).unwrap());
+        assert_eq!(part.outputs(), None);
+    }
+
+    #[test]
+    fn text_slices_are_windows() {
+        let data = text_set(4);
+        assert_eq!(data.len(), 36);
+        let part = data.slice(2..5).unwrap();
+        let expected: Vec<u32> = (2..9).map(|i| i % 7).collect();
+        assert_eq!(part, Dataset::text(expected, 7, 4).unwrap());
+        assert_eq!((part.len(), part.vocab(), part.context()), (3, Some(7), Some(4)));
+        assert_eq!((part.inputs(), part.classes()), (None, None));
+        // The last window reads the last token.
+        assert_eq!(data.slice(35..36).unwrap(), Dataset::text((35..40).map(|i| i % 7).collect(), 7, 4).unwrap());
+        assert_eq!(data.slice(0..36).unwrap(), data);
+    }
+
+    #[test]
+    fn bad_slices_name_the_range_and_the_length() {
+        let data = waves(10, 3).unwrap();
+        let e = data.slice(5..5).unwrap_err();
+        assert_eq!(e.kind(), MlErrorKind::Mismatch);
+        assert_eq!(e.to_string(), "the range 5..5 must be a non-empty range within the data set's 10 examples");
+        let e = data.slice(Range { start: 6, end: 2 }).unwrap_err();
+        assert!(e.to_string().starts_with("the range 6..2 must be"), "{e}");
+        let e = data.slice(8..11).unwrap_err();
+        assert!(e.to_string().contains("8..11") && e.to_string().contains("10 examples"), "{e}");
+        let e = text_set(4).slice(30..37).unwrap_err();
+        assert_eq!(e.to_string(), "the range 30..37 must be a non-empty range within the data set's 36 examples");
+        assert_eq!(spirals(6, 2, 1).unwrap().slice(0..usize::MAX).unwrap_err().kind(), MlErrorKind::Mismatch);
+    }
+
+    #[test]
+    fn explicit_classes_are_checked() {
+        let e = Dataset::classification_with_classes(1, vec![0.0, 1.0], vec![0, 3], 3).unwrap_err();
+        assert_eq!(e.to_string(), "the label of example 1 is 3, outside the 3 classes");
+        let data = Dataset::classification_with_classes(1, vec![0.0, 1.0], vec![0, 1], 5).unwrap();
+        assert_eq!(data.classes(), Some(5));
     }
 }

@@ -24,6 +24,10 @@ pub enum MlErrorKind {
     Train,
     /// The loss stopped being a finite number during training.
     Diverged,
+    /// This build has no ML runtime (the crate was built without its `burn`
+    /// feature), so it cannot train, evaluate or run a model. Reported only
+    /// once the arguments have passed every check that needs no runtime.
+    NoRuntime,
 }
 
 impl MlErrorKind {
@@ -36,6 +40,7 @@ impl MlErrorKind {
             MlErrorKind::Mismatch => "ml.mismatch",
             MlErrorKind::Train => "ml.train",
             MlErrorKind::Diverged => "ml.diverged",
+            MlErrorKind::NoRuntime => "ml.no_runtime",
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Small models trained and run on the CPU with [burn], for work that is
-//! split among workers: each trains a copy of a model on its shard of the
-//! data for some steps ([`train_inner`]), and the weights they send back,
-//! one flat `f32` vector each, are averaged, compressed and checked
-//! elsewhere.
+//! Small models trained and run on the CPU with [burn](https://burn.dev),
+//! for work that is split among workers: each trains a copy of a model on
+//! its shard of the data for some steps ([`train_inner`]), and the weights
+//! they send back, one flat `f32` vector each, are averaged, compressed and
+//! checked elsewhere. The plain part (specs, weight layouts, data sets,
+//! configs) also builds without burn; see [Features](#features).
 //!
 //! # Models
 //!
@@ -56,15 +57,42 @@
 //! [`grammar_text`] with a [`CharVocab`]) or from a user's file
 //! ([`parse_csv`], [`parse_npy`] and [`npy_dataset`], errors naming the
 //! line and column). [`shard`] splits a set's examples into contiguous
-//! ranges, one per worker.
+//! ranges, one per worker, and [`Dataset::slice`] cuts such a range out as
+//! a set of its own. [`Dataset::encode`] and [`Dataset::decode`] carry a set
+//! as compact little-endian bytes (`IOGDS v1`, then the kind, dimensions
+//! and values), exact to the bit; decoding checks what the constructors
+//! check.
 //!
 //! # Training, evaluation, inference
 //!
 //! [`train_inner`] runs AdamW steps on mini-batches drawn from a shard by
 //! the seed and returns the new weights and each step's loss;
 //! [`evaluate`] gives the mean loss over a range of examples; [`infer`]
-//! (or [`Model::infer`]) runs a batch forward: an MLP's raw outputs, or a
-//! CharLm's next-token logits for each row of tokens.
+//! (or [`Model::infer`], on weights loaded once) runs a batch forward: an
+//! MLP's raw outputs, or a CharLm's next-token logits for each row of
+//! tokens.
+//!
+//! # Features
+//!
+//! - `burn` (on by default): the ML runtime, burn's CPU backend, which
+//!   [`train_inner`], [`evaluate`], [`infer`] and [`Model`] run on.
+//!
+//! Without `burn` (`default-features = false`) the crate pulls in no tensor
+//! library and holds the plain part alone: specs and their flat weight
+//! layouts ([`ModelSpec`], [`param_layout`], [`param_count`],
+//! [`init_weights`]), data sets, their generators, slices and binary form,
+//! the parsers, [`shard`], [`InnerConfig`], [`TrainOutcome`], [`Inputs`],
+//! the limits and [`MlError`], the same as with it. That suits a
+//! coordinator that hands out and checks work but runs no model.
+//! [`train_inner`], [`evaluate`] and [`infer`] keep their signatures: they
+//! check their arguments as the runtime build does, so bad input gets the
+//! same precise error, and then fail with [`MlErrorKind::NoRuntime`]
+//! (`ml.no_runtime`), whose message tells the user to build iog with its
+//! `ml` feature (which turns this one on). [`Model`] exists only with
+//! `burn`. [`RUNTIME`] says which build this is.
+//!
+//! burn 0.22 needs Rust 1.95; the plain part builds on the workspace's
+//! older minimum.
 //!
 //! # Determinism
 //!
@@ -85,23 +113,47 @@
 //! `exp` and friends come from the platform's maths library. Data
 //! generation and [`init_weights`] use integer hashing and `libm`, and are
 //! the same bits on every machine.
+//!
+#![cfg_attr(
+    feature = "burn",
+    doc = "[`Model`]: crate::Model\n[`Model::new`]: crate::Model::new\n\
+           [`Model::weights`]: crate::Model::weights\n[`Model::infer`]: crate::Model::infer"
+)]
+// Without `burn` there is no `Model` to link to: the links go to the
+// section that says so.
+#![cfg_attr(
+    not(feature = "burn"),
+    doc = "[`Model`]: #features\n[`Model::new`]: #features\n\
+           [`Model::weights`]: #features\n[`Model::infer`]: #features"
+)]
 
+mod codec;
 mod data;
 mod error;
+#[cfg(feature = "burn")]
 mod model;
 mod parse;
 mod rng;
+#[cfg(feature = "burn")]
+mod runtime;
 mod spec;
 mod train;
+
+/// Whether this build can train and run models: true with the `burn`
+/// feature. Without it, [`train_inner`], [`evaluate`] and [`infer`] check
+/// their arguments and then return an [`MlErrorKind::NoRuntime`] error.
+pub const RUNTIME: bool = cfg!(feature = "burn");
 
 pub use data::{CharVocab, Dataset, Task, grammar_text, shard, spirals, waves};
 pub use error::{MlError, MlErrorKind};
 pub use parse::{NpyArray, Target, npy_dataset, parse_csv, parse_npy};
+#[cfg(feature = "burn")]
+pub use runtime::Model;
 pub use spec::{
     ACTIVATIONS_MAX, CONTEXT_MAX, D_MODEL_MAX, FF_MULTIPLE, LAYERS_MAX, MLP_HIDDEN_LAYERS_MAX, ModelSpec, PARAMS_MAX,
     ParamTensor, WIDTH_MAX, init_weights, param_count, param_layout,
 };
 pub use train::{
-    ADAMW_EPSILON, BATCH_SIZE_MAX, EVAL_BATCH, EVAL_LOGITS_MAX, InnerConfig, Inputs, Model, STEPS_MAX, TrainOutcome,
-    evaluate, infer, train_inner,
+    ADAMW_EPSILON, BATCH_SIZE_MAX, EVAL_BATCH, EVAL_LOGITS_MAX, InnerConfig, Inputs, STEPS_MAX, TrainOutcome, evaluate,
+    infer, train_inner,
 };

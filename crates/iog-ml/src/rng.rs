@@ -5,6 +5,7 @@
 /// Streams keep the uses of one seed apart.
 pub(crate) const STREAM_INIT: u64 = 1;
 /// Mini-batch draws during training.
+#[cfg(feature = "burn")]
 pub(crate) const STREAM_BATCH: u64 = 2;
 /// Generated data sets.
 pub(crate) const STREAM_DATA: u64 = 3;

@@ -1,17 +1,18 @@
-//! Inner training, evaluation and inference.
+//! Inner training, evaluation and inference: their settings, results and
+//! inputs, the checks of their arguments, and the public entry points.
+//!
+//! This module needs no tensor library. The entry points check their
+//! arguments here, then hand over to the burn runtime (`crate::runtime`) or,
+//! in a build without the `burn` feature, return an
+//! [`MlErrorKind::NoRuntime`] error.
 
 use std::ops::Range;
 
-use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction};
-use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Data, Dataset};
 use crate::error::{MlError, MlErrorKind};
-use crate::model::Net;
-use crate::rng;
-use crate::spec::{ACTIVATIONS_MAX, ModelSpec};
+use crate::spec::{ACTIVATIONS_MAX, ModelSpec, check_weights};
 
 /// Largest accepted mini-batch, in examples.
 pub const BATCH_SIZE_MAX: usize = 65_536;
@@ -87,7 +88,23 @@ pub struct TrainOutcome {
     pub losses: Vec<f32>,
 }
 
-fn mismatch(message: String) -> MlError {
+/// A batch of inputs for [`infer`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Inputs<'a> {
+    /// For an MLP: rows of `inputs` features, row-major.
+    Features(&'a [f32]),
+    /// For a CharLm: rows of `len` token ids each, row-major; `len` is
+    /// between 1 and the model's context. Row `r` is read as positions
+    /// `0..len`.
+    Tokens {
+        /// The ids, `rows × len` of them.
+        ids: &'a [u32],
+        /// Tokens per row.
+        len: usize,
+    },
+}
+
+pub(crate) fn mismatch(message: String) -> MlError {
     MlError::new(MlErrorKind::Mismatch, message)
 }
 
@@ -146,75 +163,19 @@ fn check_fit(spec: &ModelSpec, data: &Dataset) -> Result<(), MlError> {
     Ok(())
 }
 
-fn check_range(data: &Dataset, range: &Range<usize>, what: &str) -> Result<(), MlError> {
-    if range.start >= range.end || range.end > data.len() {
-        return Err(mismatch(format!(
-            "the {what} {}..{} must be a non-empty range within the data set's {} examples",
-            range.start,
-            range.end,
-            data.len()
-        )));
-    }
-    Ok(())
-}
-
-/// The mean loss of `net` over the examples `indices` of `data`, as a
-/// one-element tensor on `device`.
-fn batch_loss(net: &Net, data: &Dataset, indices: &[usize], device: &Device) -> Tensor<1> {
-    let b = indices.len();
-    match (net, &data.data) {
-        (Net::Mlp(net), Data::Regression { inputs, outputs, x, y }) => {
-            let xs: Vec<f32> = indices.iter().flat_map(|&i| &x[i * inputs..(i + 1) * inputs]).copied().collect();
-            let ys: Vec<f32> = indices.iter().flat_map(|&i| &y[i * outputs..(i + 1) * outputs]).copied().collect();
-            let x = Tensor::<2>::from_data(TensorData::new(xs, [b, *inputs]), device);
-            let y = Tensor::<2>::from_data(TensorData::new(ys, [b, *outputs]), device);
-            MseLoss::new().forward(net.forward(x), y, Reduction::Mean)
-        }
-        (Net::Mlp(net), Data::Classification { inputs, x, labels, .. }) => {
-            let xs: Vec<f32> = indices.iter().flat_map(|&i| &x[i * inputs..(i + 1) * inputs]).copied().collect();
-            let ls: Vec<i64> = indices.iter().map(|&i| i64::from(labels[i])).collect();
-            let x = Tensor::<2>::from_data(TensorData::new(xs, [b, *inputs]), device);
-            let labels = Tensor::<1, Int>::from_data(TensorData::new(ls, [b]), device);
-            CrossEntropyLossConfig::new().init(device).forward(net.forward(x), labels)
-        }
-        (Net::CharLm(net), Data::Text { context, tokens, .. }) => {
-            let c = *context;
-            let window = |i: usize, shift: usize| tokens[i + shift..i + shift + c].iter().map(|&t| i64::from(t));
-            let xs: Vec<i64> = indices.iter().flat_map(|&i| window(i, 0)).collect();
-            let ys: Vec<i64> = indices.iter().flat_map(|&i| window(i, 1)).collect();
-            let x = Tensor::<2, Int>::from_data(TensorData::new(xs, [b, c]), device);
-            let y = Tensor::<1, Int>::from_data(TensorData::new(ys, [b * c]), device);
-            let logits = net.forward(x);
-            let [_, _, vocab] = logits.dims();
-            CrossEntropyLossConfig::new().init(device).forward(logits.reshape([b * c, vocab]), y)
-        }
-        _ => unreachable!("check_fit admits only matching model and data kinds"),
-    }
-}
-
-/// Runs `cfg.steps` AdamW steps on `spec`'s model, starting from `weights`,
-/// on mini-batches drawn from the examples `shard` of `data`.
-///
-/// Step `s`'s batch holds, for `j` in `0..batch_size`, example
-/// `shard.start + below(hash(seed, s·batch_size + j), shard.len())`: a draw
-/// with replacement that depends on the seed and the step alone. AdamW's
-/// moments start at zero on every call (nothing but the weights carries
-/// over). On the CPU backend, single-threaded, the outcome is a function of
-/// the arguments: the same bits on every run in every process on one
-/// machine (see the crate docs for across machines).
-///
-/// Fails if the spec, weights, data, shard or config are unusable, or if
-/// the loss or a weight stops being finite (lower `lr`).
-pub fn train_inner(
+/// Every check [`train_inner`] makes before it trains, in order: the
+/// config, the data against the spec, the shard, the batch's activations,
+/// the spec and the weights.
+fn check_train(
     spec: &ModelSpec,
     weights: &[f32],
     data: &Dataset,
-    shard: Range<usize>,
+    shard: &Range<usize>,
     cfg: &InnerConfig,
-) -> Result<TrainOutcome, MlError> {
+) -> Result<(), MlError> {
     cfg.validate()?;
     check_fit(spec, data)?;
-    check_range(data, &shard, "shard")?;
+    data.check_range(shard, "shard")?;
     let per_example = spec.activations_per_example();
     if (cfg.batch_size as u64).saturating_mul(per_example) > ACTIVATIONS_MAX {
         let most = (ACTIVATIONS_MAX / per_example.max(1)).max(1);
@@ -229,52 +190,95 @@ pub fn train_inner(
             ),
         ));
     }
-    let device = Device::flex().autodiff();
-    let mut net = Net::load(spec, weights, &device)?;
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(ADAMW_EPSILON)
-        .with_weight_decay(cfg.weight_decay as f32)
-        .init();
-    let n = shard.len();
-    let mut losses = Vec::with_capacity(cfg.steps as usize);
-    let mut indices = Vec::with_capacity(cfg.batch_size);
-    for step in 0..cfg.steps {
-        indices.clear();
-        for j in 0..cfg.batch_size as u64 {
-            let counter = step.wrapping_mul(cfg.batch_size as u64).wrapping_add(j);
-            indices.push(shard.start + rng::below(rng::bits(cfg.seed, rng::STREAM_BATCH, counter), n));
-        }
-        let loss = batch_loss(&net, data, &indices, &device);
-        let value: f32 = loss.clone().into_scalar();
-        if !value.is_finite() {
-            return Err(MlError::new(
-                MlErrorKind::Diverged,
-                format!("the loss at step {step} is {value}; training diverged, lower lr (now {})", cfg.lr),
-            ));
-        }
-        losses.push(value);
-        let grads = loss.backward();
-        net = match net {
-            Net::Mlp(m) => {
-                let grads = GradientsParams::from_grads(grads, &m);
-                Net::Mlp(optim.step(cfg.lr, m, grads))
+    check_weights(spec, weights)
+}
+
+/// Checks that `inputs` suit `spec`'s model, which must be valid: the kind
+/// of input, whole rows, finite features, a token length within the
+/// context and tokens within the vocabulary.
+pub(crate) fn check_inputs(spec: &ModelSpec, inputs: Inputs<'_>) -> Result<(), MlError> {
+    match (spec, inputs) {
+        (ModelSpec::Mlp { inputs: width, .. }, Inputs::Features(values)) => {
+            if values.is_empty() || values.len().checked_rem(*width) != Some(0) {
+                return Err(mismatch(format!(
+                    "the features hold {} values, not a positive whole number of rows of mlp.inputs ({width})",
+                    values.len()
+                )));
             }
-            Net::CharLm(m) => {
-                let grads = GradientsParams::from_grads(grads, &*m);
-                Net::CharLm(Box::new(optim.step(cfg.lr, *m, grads)))
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(MlError::new(
+                    MlErrorKind::Data,
+                    format!("feature {i} is {}, not a finite number", values[i]),
+                ));
             }
-        };
+        }
+        (ModelSpec::CharLm { vocab, context, .. }, Inputs::Tokens { ids, len }) => {
+            if len == 0 || len > *context {
+                return Err(mismatch(format!("len must be between 1 and char_lm.context ({context}), got {len}")));
+            }
+            if ids.is_empty() || ids.len() % len != 0 {
+                return Err(mismatch(format!(
+                    "there are {} token ids, not a positive whole number of rows of len ({len})",
+                    ids.len()
+                )));
+            }
+            if let Some(i) = ids.iter().position(|&t| t as usize >= *vocab) {
+                return Err(MlError::new(
+                    MlErrorKind::Data,
+                    format!("token {i} is {}, outside char_lm.vocab ({vocab})", ids[i]),
+                ));
+            }
+        }
+        (ModelSpec::Mlp { .. }, Inputs::Tokens { .. }) => {
+            return Err(mismatch("an mlp model takes Inputs::Features, not tokens".to_owned()));
+        }
+        (ModelSpec::CharLm { .. }, Inputs::Features(_)) => {
+            return Err(mismatch("a char_lm model takes Inputs::Tokens, not features".to_owned()));
+        }
     }
-    let weights = net.export();
-    if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
-        return Err(MlError::new(
-            MlErrorKind::Diverged,
-            format!("weight {i} became {} during training; lower lr (now {})", weights[i], cfg.lr),
-        ));
+    Ok(())
+}
+
+/// The error of a build without the ML runtime.
+#[cfg(not(feature = "burn"))]
+fn no_runtime() -> MlError {
+    MlError::new(
+        MlErrorKind::NoRuntime,
+        "this build of iog has no ML runtime; build it with the `ml` feature (cargo build --release --features ml)",
+    )
+}
+
+/// Runs `cfg.steps` AdamW steps on `spec`'s model, starting from `weights`,
+/// on mini-batches drawn from the examples `shard` of `data`.
+///
+/// Step `s`'s batch holds, for `j` in `0..batch_size`, example
+/// `shard.start + below(hash(seed, s·batch_size + j), shard.len())`: a draw
+/// with replacement that depends on the seed and the step alone. AdamW's
+/// moments start at zero on every call (nothing but the weights carries
+/// over). On the CPU backend, single-threaded, the outcome is a function of
+/// the arguments: the same bits on every run in every process on one
+/// machine (see the crate docs for across machines).
+///
+/// Fails if the spec, weights, data, shard or config are unusable, or if
+/// the loss or a weight stops being finite (lower `lr`). A build without
+/// the `burn` feature makes the same checks, then fails with
+/// [`MlErrorKind::NoRuntime`].
+pub fn train_inner(
+    spec: &ModelSpec,
+    weights: &[f32],
+    data: &Dataset,
+    shard: Range<usize>,
+    cfg: &InnerConfig,
+) -> Result<TrainOutcome, MlError> {
+    check_train(spec, weights, data, &shard, cfg)?;
+    #[cfg(feature = "burn")]
+    {
+        crate::runtime::train_inner(spec, weights, data, shard, cfg)
     }
-    Ok(TrainOutcome { weights, losses })
+    #[cfg(not(feature = "burn"))]
+    {
+        Err(no_runtime())
+    }
 }
 
 /// The mean loss of `spec`'s model with `weights` over the examples `range`
@@ -285,134 +289,21 @@ pub fn train_inner(
 /// CharLm fewer where needed to keep within [`EVAL_LOGITS_MAX`] logits, at
 /// least one), and the batch means combined in `f64`; the batch size
 /// depends on the spec alone, so the result depends on the arguments alone.
+///
+/// A build without the `burn` feature checks the arguments, then fails with
+/// [`MlErrorKind::NoRuntime`].
 pub fn evaluate(spec: &ModelSpec, weights: &[f32], data: &Dataset, range: Range<usize>) -> Result<f32, MlError> {
     check_fit(spec, data)?;
-    check_range(data, &range, "range")?;
-    let device = Device::flex();
-    let net = Net::load(spec, weights, &device)?;
-    let mut total = 0.0f64;
-    let indices: Vec<usize> = range.clone().collect();
-    let batch = match spec {
-        ModelSpec::Mlp { .. } => EVAL_BATCH,
-        ModelSpec::CharLm { vocab, context, .. } => (EVAL_LOGITS_MAX / (vocab * context)).clamp(1, EVAL_BATCH),
+    data.check_range(&range, "range")?;
+    check_weights(spec, weights)?;
+    #[cfg(feature = "burn")]
+    {
+        crate::runtime::evaluate(spec, weights, data, range)
     }
-    .min(rows_within_activations(spec));
-    for chunk in indices.chunks(batch) {
-        let loss: f32 = batch_loss(&net, data, chunk, &device).into_scalar();
-        total += f64::from(loss) * chunk.len() as f64;
+    #[cfg(not(feature = "burn"))]
+    {
+        Err(no_runtime())
     }
-    Ok((total / range.len() as f64) as f32)
-}
-
-/// A batch of inputs for [`infer`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Inputs<'a> {
-    /// For an MLP: rows of `inputs` features, row-major.
-    Features(&'a [f32]),
-    /// For a CharLm: rows of `len` token ids each, row-major; `len` is
-    /// between 1 and the model's context. Row `r` is read as positions
-    /// `0..len`.
-    Tokens {
-        /// The ids, `rows × len` of them.
-        ids: &'a [u32],
-        /// Tokens per row.
-        len: usize,
-    },
-}
-
-/// A model loaded for inference on the CPU, to run many batches without
-/// loading the weights again each time.
-#[derive(Debug)]
-pub struct Model {
-    spec: ModelSpec,
-    net: Net,
-}
-
-impl Model {
-    /// `spec`'s model holding `weights`.
-    pub fn new(spec: &ModelSpec, weights: &[f32]) -> Result<Model, MlError> {
-        Ok(Model { spec: spec.clone(), net: Net::load(spec, weights, &Device::flex())? })
-    }
-
-    /// The spec it was built from.
-    pub fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-
-    /// Its weights, flat in layout order: the same bits it was built from.
-    pub fn weights(&self) -> Vec<f32> {
-        self.net.export()
-    }
-
-    /// See [`infer`].
-    pub fn infer(&self, inputs: Inputs<'_>) -> Result<Vec<f32>, MlError> {
-        let device = Device::flex();
-        match (&self.net, &self.spec, inputs) {
-            (Net::Mlp(net), ModelSpec::Mlp { inputs: width, outputs, .. }, Inputs::Features(values)) => {
-                if values.is_empty() || values.len() % width != 0 {
-                    return Err(mismatch(format!(
-                        "the features hold {} values, not a positive whole number of rows of mlp.inputs ({width})",
-                        values.len()
-                    )));
-                }
-                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                    return Err(MlError::new(
-                        MlErrorKind::Data,
-                        format!("feature {i} is {}, not a finite number", values[i]),
-                    ));
-                }
-                // In passes of a number of rows that depends on the spec
-                // alone, within the activation bound.
-                let mut out = Vec::with_capacity(values.len() / width * outputs);
-                for chunk in values.chunks(rows_within_activations(&self.spec) * width) {
-                    let rows = chunk.len() / width;
-                    let x = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [rows, *width]), &device);
-                    out.extend(net.forward(x).into_data().try_into_vec::<f32>().expect("f32 outputs"));
-                }
-                debug_assert_eq!(out.len(), values.len() / width * outputs);
-                Ok(out)
-            }
-            (Net::CharLm(net), ModelSpec::CharLm { vocab, context, .. }, Inputs::Tokens { ids, len }) => {
-                if len == 0 || len > *context {
-                    return Err(mismatch(format!("len must be between 1 and char_lm.context ({context}), got {len}")));
-                }
-                if ids.is_empty() || ids.len() % len != 0 {
-                    return Err(mismatch(format!(
-                        "there are {} token ids, not a positive whole number of rows of len ({len})",
-                        ids.len()
-                    )));
-                }
-                if let Some(i) = ids.iter().position(|&t| t as usize >= *vocab) {
-                    return Err(MlError::new(
-                        MlErrorKind::Data,
-                        format!("token {i} is {}, outside char_lm.vocab ({vocab})", ids[i]),
-                    ));
-                }
-                let mut out = Vec::with_capacity(ids.len() / len * vocab);
-                for chunk in ids.chunks(rows_within_activations(&self.spec) * len) {
-                    let rows = chunk.len() / len;
-                    let tokens: Vec<i64> = chunk.iter().map(|&t| i64::from(t)).collect();
-                    let x = Tensor::<2, Int>::from_data(TensorData::new(tokens, [rows, len]), &device);
-                    let logits = net.forward(x).slice([0..rows, len - 1..len]).reshape([rows, *vocab]);
-                    out.extend(logits.into_data().try_into_vec::<f32>().expect("f32 logits"));
-                }
-                Ok(out)
-            }
-            (Net::Mlp(_), _, Inputs::Tokens { .. }) => {
-                Err(mismatch("an mlp model takes Inputs::Features, not tokens".to_owned()))
-            }
-            (Net::CharLm(_), _, Inputs::Features(_)) => {
-                Err(mismatch("a char_lm model takes Inputs::Tokens, not features".to_owned()))
-            }
-            _ => unreachable!("a Model's net always matches its spec"),
-        }
-    }
-}
-
-/// Rows one forward pass of `spec`'s model takes at most within
-/// [`ACTIVATIONS_MAX`] (at least one: a spec that validates fits one).
-fn rows_within_activations(spec: &ModelSpec) -> usize {
-    usize::try_from(ACTIVATIONS_MAX / spec.activations_per_example().max(1)).unwrap_or(usize::MAX).max(1)
 }
 
 /// Runs `spec`'s model with `weights` on a batch, on the CPU.
@@ -423,6 +314,119 @@ fn rows_within_activations(spec: &ModelSpec) -> usize {
 ///   for each row, the scores of the token that follows it (the model's
 ///   output at the row's last position). The argmax is the greedy next
 ///   character; a softmax gives probabilities.
+///
+/// To run many batches with one set of weights, load them once into a
+/// `Model` (with the `burn` feature). A build without the `burn` feature
+/// checks the arguments, then fails with [`MlErrorKind::NoRuntime`].
 pub fn infer(spec: &ModelSpec, weights: &[f32], inputs: Inputs<'_>) -> Result<Vec<f32>, MlError> {
-    Model::new(spec, weights)?.infer(inputs)
+    #[cfg(feature = "burn")]
+    {
+        crate::runtime::Model::new(spec, weights)?.infer(inputs)
+    }
+    #[cfg(not(feature = "burn"))]
+    {
+        check_weights(spec, weights)?;
+        check_inputs(spec, inputs)?;
+        Err(no_runtime())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::spirals;
+
+    #[test]
+    fn a_slice_needs_as_many_outputs_as_its_parent_has_classes() {
+        let data = spirals(30, 3, 1).unwrap();
+        // Examples 0 and 3 are both on arm 0, yet the slice has three classes.
+        let part = data.slice(0..1).unwrap();
+        let two = ModelSpec::Mlp { inputs: 2, hidden: vec![], outputs: 2 };
+        let e = check_fit(&two, &part).unwrap_err();
+        assert_eq!(e.kind(), MlErrorKind::Mismatch);
+        assert!(e.to_string().contains("labels up to 2 but mlp.outputs is 2"), "{e}");
+        let three = ModelSpec::Mlp { inputs: 2, hidden: vec![], outputs: 3 };
+        assert!(check_fit(&three, &part).is_ok());
+    }
+}
+
+/// A build without the runtime: the same checks, then `ml.no_runtime`.
+#[cfg(all(test, not(feature = "burn")))]
+mod no_runtime_tests {
+    use super::*;
+    use crate::data::{CharVocab, grammar_text, spirals};
+    use crate::spec::init_weights;
+
+    const MESSAGE: &str =
+        "this build of iog has no ML runtime; build it with the `ml` feature (cargo build --release --features ml)";
+
+    fn config() -> InnerConfig {
+        InnerConfig { steps: 3, batch_size: 4, lr: 1e-3, weight_decay: 0.0, seed: 1 }
+    }
+
+    fn no_runtime_error<T: std::fmt::Debug>(result: Result<T, MlError>) {
+        let e = result.unwrap_err();
+        assert_eq!(e.kind(), MlErrorKind::NoRuntime, "{e}");
+        assert_eq!(e.kind().code(), "ml.no_runtime");
+        assert_eq!((e.to_string().as_str(), e.field()), (MESSAGE, None));
+    }
+
+    #[test]
+    fn the_build_says_it_has_no_runtime() {
+        const { assert!(!crate::RUNTIME) };
+    }
+
+    #[test]
+    fn good_arguments_get_the_no_runtime_error() {
+        let spec = ModelSpec::Mlp { inputs: 2, hidden: vec![8], outputs: 3 };
+        let w = init_weights(&spec, 1).unwrap();
+        let data = spirals(20, 3, 1).unwrap();
+        no_runtime_error(train_inner(&spec, &w, &data, 0..20, &config()));
+        no_runtime_error(evaluate(&spec, &w, &data, 5..10));
+        no_runtime_error(infer(&spec, &w, Inputs::Features(&[0.5, 1.0, 0.0, 2.0])));
+
+        let text = grammar_text(200, 1);
+        let vocab = CharVocab::from_text(&text);
+        let lm = ModelSpec::CharLm { vocab: vocab.len(), context: 8, d_model: 8, heads: 2, layers: 1 };
+        let lw = init_weights(&lm, 1).unwrap();
+        let data = Dataset::text(vocab.encode(&text).unwrap(), vocab.len(), 8).unwrap();
+        no_runtime_error(train_inner(&lm, &lw, &data, 0..10, &config()));
+        no_runtime_error(infer(&lm, &lw, Inputs::Tokens { ids: &[0, 1, 2], len: 3 }));
+    }
+
+    #[test]
+    fn bad_arguments_still_get_their_precise_errors() {
+        let spec = ModelSpec::Mlp { inputs: 2, hidden: vec![8], outputs: 3 };
+        let w = init_weights(&spec, 1).unwrap();
+        let data = spirals(20, 3, 1).unwrap();
+
+        let e = train_inner(&spec, &w, &data, 0..20, &InnerConfig { batch_size: 0, ..config() }).unwrap_err();
+        assert_eq!((e.kind(), e.field()), (MlErrorKind::Train, Some("batch_size")));
+        let bad_spec = ModelSpec::Mlp { inputs: 2, hidden: vec![0], outputs: 3 };
+        let e = train_inner(&bad_spec, &w, &data, 0..20, &config()).unwrap_err();
+        assert_eq!((e.kind(), e.field()), (MlErrorKind::Spec, Some("mlp.hidden[0]")));
+        let e = train_inner(&spec, &w[1..], &data, 0..20, &config()).unwrap_err();
+        assert_eq!(e.kind(), MlErrorKind::Weights);
+        let e = train_inner(&spec, &w, &data, 10..21, &config()).unwrap_err();
+        assert_eq!(e.kind(), MlErrorKind::Mismatch);
+        assert!(e.to_string().contains("10..21"), "{e}");
+        let two = ModelSpec::Mlp { inputs: 2, hidden: vec![], outputs: 2 };
+        let e = evaluate(&two, &init_weights(&two, 1).unwrap(), &data, 0..5).unwrap_err();
+        assert!(e.to_string().contains("labels up to 2 but mlp.outputs is 2"), "{e}");
+        let e = evaluate(&bad_spec, &w, &data, 0..5).unwrap_err();
+        assert_eq!(e.kind(), MlErrorKind::Spec);
+
+        let mut bad = w.clone();
+        bad[3] = f32::INFINITY;
+        let e = infer(&spec, &bad, Inputs::Features(&[0.0, 1.0])).unwrap_err();
+        assert_eq!(e.to_string(), "weight 3 is inf, not a finite number");
+        let e = infer(&spec, &w, Inputs::Features(&[0.0, 1.0, 2.0])).unwrap_err();
+        assert!(e.to_string().contains("not a positive whole number of rows of mlp.inputs (2)"), "{e}");
+        let e = infer(&spec, &w, Inputs::Features(&[0.0, f32::NAN])).unwrap_err();
+        assert_eq!(e.to_string(), "feature 1 is NaN, not a finite number");
+        let e = infer(&spec, &w, Inputs::Tokens { ids: &[0], len: 1 }).unwrap_err();
+        assert_eq!(e.to_string(), "an mlp model takes Inputs::Features, not tokens");
+        let e = infer(&bad_spec, &w, Inputs::Features(&[0.0, 1.0])).unwrap_err();
+        assert_eq!(e.kind(), MlErrorKind::Spec);
+    }
 }

@@ -303,3 +303,33 @@ fn bad_inputs_to_training_and_inference_are_refused_clearly() {
     let e = err(train_inner(&spec, &w, &data, 0..100, &huge));
     assert_eq!(e.kind(), MlErrorKind::Diverged, "{e}");
 }
+
+#[test]
+fn this_build_has_the_runtime() {
+    const { assert!(iog_ml::RUNTIME) };
+}
+
+#[test]
+fn training_on_a_slice_equals_training_on_that_shard() {
+    // A worker sent only its shard, as a slice through the binary form,
+    // trains to the same bits as one holding the whole set.
+    let data = spirals(300, 3, 1).unwrap();
+    let spec = spirals_spec();
+    let w = init_weights(&spec, 1).unwrap();
+    let whole = train_inner(&spec, &w, &data, 100..200, &cfg(20, 16, 1e-2, 9)).unwrap();
+    let part = Dataset::decode(&data.slice(100..200).unwrap().encode()).unwrap();
+    let sliced = train_inner(&spec, &w, &part, 0..100, &cfg(20, 16, 1e-2, 9)).unwrap();
+    assert!(same_bits(&whole.weights, &sliced.weights));
+    assert!(same_bits(&whole.losses, &sliced.losses));
+
+    let (lm, text, _) = char_lm_data();
+    let lw = init_weights(&lm, 1).unwrap();
+    let whole = train_inner(&lm, &lw, &text, 500..600, &cfg(5, 8, 3e-3, 2)).unwrap();
+    let part = Dataset::decode(&text.slice(500..600).unwrap().encode()).unwrap();
+    let sliced = train_inner(&lm, &lw, &part, 0..100, &cfg(5, 8, 3e-3, 2)).unwrap();
+    assert!(same_bits(&whole.weights, &sliced.weights));
+    assert_eq!(
+        evaluate(&lm, &lw, &text, 500..600).unwrap().to_bits(),
+        evaluate(&lm, &lw, &part, 0..100).unwrap().to_bits()
+    );
+}

@@ -257,6 +257,14 @@ impl WorkerConfig {
                 version: WASM_VERSION.to_owned(),
             });
         }
+        if iog_workloads::train::ML_RUNTIME {
+            // Built-in training and inference: no opt-in, like every other
+            // built-in workload; a build without the runtime offers none.
+            software.push(iog_sched::Software {
+                name: iog_workloads::train::ML_SOFTWARE.to_owned(),
+                version: iog_workloads::train::ML_VERSION.to_owned(),
+            });
+        }
         if let Some(process) = &self.executors.process {
             software.push(iog_sched::Software {
                 name: iog_workloads::PROCESS_SOFTWARE.to_owned(),

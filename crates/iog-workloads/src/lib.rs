@@ -4,11 +4,13 @@
 //! job into self-contained task inputs, [`run_task`] runs one input on this
 //! machine's CPU, and [`assemble`] turns all task outputs into the job's
 //! artifacts. Every workload is deterministic: the same task input gives the
-//! same output bytes on any machine, so replicas can be compared by digest.
+//! same output bytes on any machine, so replicas can be compared by digest,
+//! except where a task states its tolerance instead ([`compares_within_tolerance`]:
+//! GPU kernels, and `train`, which repeats bit for bit only on one CPU).
 //!
-//! A chained workload (`nbody`, see [`chain_length`]) plans only its first
-//! task; [`next_input`] makes each later task's input from the task before
-//! it and that task's accepted output.
+//! A chained workload (`nbody`, `train`, see [`chain_length`]) plans only
+//! its first link of tasks; [`next_inputs`] makes each later link's inputs
+//! from the link before it and its accepted outputs.
 
 #![warn(missing_docs)]
 
@@ -25,11 +27,13 @@ pub mod nbody;
 pub mod noop;
 pub mod process;
 pub mod render;
+pub mod report;
 mod resources;
 pub mod sim;
 mod spec;
 pub mod spot;
 mod task;
+pub mod train;
 pub mod wasm;
 
 pub use accel::{AccelError, Accelerator, DeviceChoice, HashFinds, HashSearch, Ran};
@@ -53,4 +57,5 @@ pub use task::{
     compares_within_tolerance, decode_task, nbody_kernel_task, next_input, next_inputs, outputs_agree, plan, plan_on,
     render_kernel_task, run_task, run_task_on, spot_check,
 };
+pub use train::{DataFile, DataSpec, ML_SOFTWARE, TRAIN_RELATIVE_ERROR, TrainSpec};
 pub use wasm::{WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

@@ -16,10 +16,11 @@ use crate::process::ProcessSpec;
 use crate::render::{self, RenderSpec, Scene, SceneRef};
 use crate::resources::ResourcesSpec;
 use crate::sim::SimSpec;
+use crate::train::{ML_SOFTWARE, TrainSpec};
 use crate::wasm::{WASM_SOFTWARE, WasmSpec};
 
 /// The names `job.workload` accepts, in the order error messages list them.
-pub const WORKLOAD_KINDS: [&str; 8] = ["render", "hash", "noop", "sim", "nbody", "wasm", "process", "blender"];
+pub const WORKLOAD_KINDS: [&str; 9] = ["render", "hash", "noop", "sim", "nbody", "wasm", "process", "blender", "train"];
 
 /// Longest accepted `job.name`, in characters.
 pub const JOB_NAME_CHARS_MAX: usize = 64;
@@ -68,6 +69,9 @@ pub struct JobSpec {
     /// Parameters of the `blender` workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blender: Option<BlenderSpec>,
+    /// Parameters of the `train` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainSpec>,
     /// How the job pays its workers, in $IO; a job without it is free (for
     /// development networks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,7 +234,7 @@ pub struct JobSection {
     /// A name for people, 1 to 64 characters.
     pub name: String,
     /// Which workload runs: `render`, `hash`, `noop`, `sim`, `nbody`,
-    /// `wasm`, `process` or `blender`.
+    /// `wasm`, `process`, `blender` or `train`.
     pub workload: String,
     /// How many times a task may be tried before the job fails (1 to 100);
     /// `None` leaves the choice to the coordinator.
@@ -267,6 +271,9 @@ pub enum WorkloadSpec {
     Process(ProcessSpec),
     /// Frames of the submitter's Blender scene, one per task.
     Blender(BlenderSpec),
+    /// A model trained across workers in rounds (DiLoCo), each round's
+    /// tasks made from the round before's results.
+    Train(TrainSpec),
 }
 
 impl WorkloadSpec {
@@ -281,6 +288,7 @@ impl WorkloadSpec {
             WorkloadSpec::Wasm(_) => "wasm",
             WorkloadSpec::Process(_) => "process",
             WorkloadSpec::Blender(_) => "blender",
+            WorkloadSpec::Train(_) => "train",
         }
     }
 
@@ -295,6 +303,7 @@ impl WorkloadSpec {
             WorkloadSpec::Wasm(spec) => spec.validate(),
             WorkloadSpec::Process(spec) => spec.validate(),
             WorkloadSpec::Blender(spec) => spec.validate(),
+            WorkloadSpec::Train(spec) => spec.validate(),
         }
     }
 }
@@ -314,6 +323,7 @@ impl JobSpec {
             "wasm" => self.wasm.clone().map(WorkloadSpec::Wasm),
             "process" => self.process.clone().map(WorkloadSpec::Process),
             "blender" => self.blender.clone().map(WorkloadSpec::Blender),
+            "train" => self.train.clone().map(WorkloadSpec::Train),
             other => {
                 return Err(SpecError::invalid(
                     "job.workload",
@@ -398,6 +408,15 @@ impl JobSpec {
             }
             requirements.software.extend(blender.software());
             requirements.memory_bytes_min = requirements.memory_bytes_min.max(blender.limits().memory_bytes);
+        }
+        if self.train.is_some() && self.job.workload == "train" {
+            if requirements.kind != Some(iog_types::DeviceKind::Cpu) {
+                return Err(SpecError::invalid(
+                    "resources.device",
+                    "must be \"cpu\" (or left out) for a train job: models train on the CPU backend",
+                ));
+            }
+            requirements.software.push(ML_SOFTWARE.to_owned());
         }
         Ok(requirements)
     }
@@ -502,6 +521,20 @@ impl JobSpec {
                  choose \"replicate\" or \"adaptive\", or set job.sealed = false",
             ));
         }
+        if self.job.workload == "train" && matches!(verify, iog_types::Verify::Spot { .. }) {
+            return Err(SpecError::invalid(
+                "verify.policy",
+                "is \"spot\", but a training round cannot be checked without training it again; choose \
+                 \"replicate\" (replicas must agree within the stated tolerance) or \"adaptive\"",
+            ));
+        }
+        if self.job.sealed && self.job.workload == "train" {
+            return Err(SpecError::invalid(
+                "job.sealed",
+                "is true, but a train job cannot be sealed: the coordinator makes each round's weights from the \
+                 round before's results, which it cannot read in a sealed job; set job.sealed = false",
+            ));
+        }
         if self.job.sealed && self.job.workload == "nbody" {
             return Err(SpecError::invalid(
                 "job.sealed",
@@ -518,6 +551,7 @@ impl JobSpec {
             ("wasm", self.wasm.is_some()),
             ("process", self.process.is_some()),
             ("blender", self.blender.is_some()),
+            ("train", self.train.is_some()),
         ];
         if let Some(sealed) = &self.sealed {
             return self.validate_sealed_wire(sealed, &present);
@@ -560,6 +594,7 @@ impl JobSpec {
             wasm: None,
             process: None,
             blender: None,
+            train: None,
             sealed: Some(SealedSpec { manifest, n_tasks }),
             ..self.clone()
         }
@@ -658,12 +693,17 @@ pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFil
             *file = FileRef::Blob { name, blob };
         }
     }
+    if let (Some(train), "train") = (&mut spec.train, spec.job.workload.as_str()) {
+        for (field, file) in train.data.files_mut() {
+            file.inline(field, base_dir)?;
+        }
+    }
     spec.validate()?;
     Ok((spec, files))
 }
 
 /// Reads a whole file of at most `max_bytes`.
-fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|file| file.take(max_bytes + 1).read_to_end(&mut bytes))

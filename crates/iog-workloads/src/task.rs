@@ -13,6 +13,7 @@ use crate::render::tiles::{self, RenderTask};
 use crate::sim::{self, SimTask};
 use crate::spec::from_json;
 use crate::spot::Spot;
+use crate::train::{self, TrainTask};
 use crate::wasm::{self, WasmTaskInput};
 use crate::{SpecError, WorkloadSpec};
 
@@ -34,6 +35,7 @@ enum TaskInput {
     Nbody(NbodyTask),
     Wasm(WasmTaskInput),
     Process(ProcessTaskInput),
+    Train(Box<TrainTask>),
 }
 
 /// A task input, read: either a built-in workload's, which [`run_task`]
@@ -187,6 +189,9 @@ pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>
         WorkloadSpec::Wasm(spec) => wasm::plan(spec)?.into_iter().map(TaskInput::Wasm).collect(),
         WorkloadSpec::Process(spec) => process::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
         WorkloadSpec::Blender(spec) => blender::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
+        WorkloadSpec::Train(spec) => {
+            train::plan(spec)?.into_iter().map(|task| TaskInput::Train(Box::new(task))).collect()
+        }
     };
     Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
 }
@@ -194,11 +199,14 @@ pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>
 /// How many tasks a chained workload runs, in links of as many tasks as
 /// its [`plan`] gives, one link after another, each link's made from the
 /// accepted outputs of the link before ([`next_inputs`]): `Some(windows)`
-/// for `nbody`, whose links are one window each. `None` for every other
+/// for `nbody`, whose links are one window each; `Some((rounds + 1) ×
+/// workers)` for `train`, whose links are a round of one task per worker
+/// (and a last one that scores the final weights). `None` for every other
 /// workload, whose [`plan`] gives every input at once.
 pub fn chain_length(spec: &WorkloadSpec) -> Option<u64> {
     match spec {
         WorkloadSpec::Nbody(spec) => Some(spec.windows),
+        WorkloadSpec::Train(spec) => Some(spec.n_tasks()),
         _ => None,
     }
 }
@@ -238,12 +246,32 @@ pub fn next_input(
 /// The inputs of the link of a chained workload that starts at task
 /// `task_idx`, from the link before's inputs and accepted outputs, in task
 /// order (see [`chain_length`]). For `nbody`, whose links are one window,
-/// [`next_input`] of the one pair.
+/// [`next_input`] of the one pair; for `train`, the next round, whose
+/// weights are the outer step over the round's pseudo-gradients.
 pub fn next_inputs(
     spec: &WorkloadSpec,
     task_idx: u64,
     previous: &[(Vec<u8>, Vec<u8>)],
 ) -> Result<Vec<Vec<u8>>, RunError> {
+    if let WorkloadSpec::Train(train_spec) = spec {
+        let mut pairs = Vec::with_capacity(previous.len());
+        for (input, output) in previous {
+            for bytes in [input, output] {
+                if bytes.len() > TASK_INPUT_BYTES_MAX {
+                    return Err(RunError::TooLarge { got_bytes: bytes.len(), max_bytes: TASK_INPUT_BYTES_MAX });
+                }
+            }
+            let TaskInput::Train(task) = from_json(input).map_err(RunError::Decode)? else {
+                return Err(RunError::Invalid(SpecError::invalid("previous input", "is not a train task's input")));
+            };
+            pairs.push((*task, output.as_slice()));
+        }
+        let next = train::next_inputs(train_spec, task_idx, &pairs).map_err(RunError::Invalid)?;
+        return Ok(next
+            .into_iter()
+            .map(|task| serde_json::to_vec(&TaskInput::Train(Box::new(task))).expect("task inputs are plain data"))
+            .collect());
+    }
     match (spec, previous) {
         (WorkloadSpec::Nbody(_), [(input, output)]) => Ok(vec![next_input(spec, task_idx, input, output)?]),
         (WorkloadSpec::Nbody(_), _) => Err(RunError::Invalid(SpecError::invalid(
@@ -302,6 +330,7 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
         TaskInput::Noop(task) => Ok(noop::run(task)),
         TaskInput::Sim(task) => return sim::run_on(task, accel).map_err(RunError::Invalid),
         TaskInput::Nbody(task) => return nbody::run_on(task, accel).map_err(RunError::Invalid),
+        TaskInput::Train(task) => train::run(task),
         TaskInput::Wasm(_) => Err(SpecError::invalid(
             "workload",
             "is \"wasm\": its tasks run in a worker's WebAssembly executor (see decode_task), not here",
@@ -336,6 +365,7 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
         TaskInput::Noop(_) => Ok(Spot::failed(format!("is {} bytes; an empty task's output is empty", output.len()))),
         TaskInput::Sim(task) => Ok(sim::spot_check(task, output, seed)),
         TaskInput::Nbody(task) => nbody::spot_check(task, output, seed),
+        TaskInput::Train(_) => train::spot_check(),
         TaskInput::Wasm(_) | TaskInput::Process(_) => Err(SpecError::invalid(
             "verify.policy",
             "is \"spot\", but the output of users' code cannot be sampled; such jobs verify by \"replicate\"",
@@ -357,6 +387,7 @@ pub fn compares_within_tolerance(input: &[u8]) -> bool {
         Ok(TaskInput::Sim(task)) => task.tolerance().is_some(),
         Ok(TaskInput::Render(task)) => task.wants_gpu(),
         Ok(TaskInput::Nbody(task)) => task.wants_gpu(),
+        Ok(TaskInput::Train(_)) => true,
         _ => false,
     }
 }
@@ -374,6 +405,7 @@ pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError>
         TaskInput::Sim(task) => sim::outputs_agree(task, a, b),
         TaskInput::Render(task) => tiles::outputs_agree(task, a, b),
         TaskInput::Nbody(task) => nbody::outputs_agree(task, a, b),
+        TaskInput::Train(task) => train::outputs_agree(task, a, b),
         _ => a == b,
     })
 }
@@ -402,6 +434,7 @@ pub fn assemble(
         WorkloadSpec::Wasm(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Process(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Blender(spec) => spec.n_tasks() as usize,
+        WorkloadSpec::Train(spec) => spec.n_tasks() as usize,
     };
     if outputs.len() != expected {
         return Err(AssembleError::OutputCount { expected, got: outputs.len() });
@@ -418,5 +451,6 @@ pub fn assemble(
         WorkloadSpec::Wasm(spec) => wasm::assemble(spec, outputs),
         WorkloadSpec::Process(spec) => process::assemble(spec, outputs),
         WorkloadSpec::Blender(spec) => blender::assemble(spec, outputs),
+        WorkloadSpec::Train(spec) => train::assemble(spec, outputs),
     }
 }

@@ -333,12 +333,16 @@ pub fn reference(file: &Path) -> (Vec<iog_types::BlobId>, Vec<u8>) {
     let workload = spec.workload().unwrap();
     let mut inputs = iog_workloads::plan(&workload).unwrap();
     let mut outputs: Vec<Vec<u8>> = inputs.iter().map(|input| iog_workloads::run_task(input).unwrap().output).collect();
-    // A chained job's tasks are made one after another from the last output.
-    for task_idx in 1..iog_workloads::chain_length(&workload).unwrap_or(0) {
-        let last = task_idx as usize - 1;
-        let input = iog_workloads::next_input(&workload, task_idx, &inputs[last], &outputs[last]).unwrap();
-        outputs.push(iog_workloads::run_task(&input).unwrap().output);
-        inputs.push(input);
+    // A chained job's links of tasks are made one after another from the
+    // last link's inputs and outputs.
+    let width = inputs.len();
+    while (inputs.len() as u64) < iog_workloads::chain_length(&workload).unwrap_or(0) {
+        let start = inputs.len() - width;
+        let previous: Vec<(Vec<u8>, Vec<u8>)> =
+            inputs[start..].iter().cloned().zip(outputs[start..].iter().cloned()).collect();
+        let link = iog_workloads::next_inputs(&workload, inputs.len() as u64, &previous).unwrap();
+        outputs.extend(link.iter().map(|input| iog_workloads::run_task(input).unwrap().output));
+        inputs.extend(link);
     }
     let digests = outputs.iter().map(|output| iog_types::BlobId::of(output)).collect();
     let durations = vec![1; outputs.len()];

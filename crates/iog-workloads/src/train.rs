@@ -1,0 +1,1217 @@
+//! The `train` workload: one model trained across K workers in rounds,
+//! DiLoCo-style, over links far slower than a data centre's.
+//!
+//! A round: every worker starts from the same global weights θ, takes H
+//! AdamW steps on its own shard of the data ([`iog_ml::train_inner`]) and
+//! sends back its pseudo-gradient θ − θ_k compressed to 8 bits a value
+//! ([`crate::diloco::Int8Blocks`]), with each step's loss and the loss of
+//! θ on its shard of the held-out examples. The coordinator averages the
+//! round's pseudo-gradients in shard order and takes one Nesterov step
+//! ([`crate::diloco::outer_step`]): that is the next round's θ. A job of R
+//! rounds is a chained job of R + 1 links of K tasks each: link r < R
+//! trains, and the last link takes no steps and only scores the final
+//! weights on the held-out examples. Each link's inputs carry the round's
+//! global weights, so they are the checkpoint of every round; a worker
+//! lost in a round has its task placed again, and the round waits for it.
+//!
+//! [`crate::plan`] builds the data set (generated from a seed, or the
+//! user's CSV or `.npy` file read at submission), puts its examples in an
+//! order drawn from the seed (text stays in order), keeps the last
+//! `eval_share` of them as held-out examples, and gives shard k of each
+//! part to task k. The coordinator needs no tensor library: the outer step
+//! is plain `f32` arithmetic, the same bits everywhere. Workers need
+//! `iog-ml`'s runtime (burn on the CPU), which jobs require as the
+//! software [`ML_SOFTWARE`].
+//!
+//! Training on two machines need not give the same bits (the matrix
+//! products pick their kernels by the CPU they find), so replicas of a
+//! task agree when their losses and pseudo-gradients lie within
+//! [`TRAIN_RELATIVE_ERROR`] of each other, and a training round cannot be
+//! spot-checked without training it again: train jobs verify by
+//! `replicate` or `adaptive`.
+//!
+//! The job's artifacts: `weights.safetensors` (the final weights, one
+//! tensor per [`iog_ml::param_layout`] entry), `loss.csv` and `loss.png`
+//! (training loss per inner step, mean over the workers; held-out loss per
+//! round) and `result.json`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use base64::Engine as _;
+use iog_ml::{Dataset, InnerConfig, ModelSpec, Target};
+use serde::{Deserialize, Serialize};
+
+use crate::diloco::{self, Int8Blocks, OuterConfig};
+use crate::spot::Spot;
+use crate::task::MAX_TASKS;
+use crate::{Artifact, AssembleError, SpecError, TaskRun, check};
+
+/// The software a worker offers when it can train (`iog-ml`'s runtime is
+/// built in); every train job requires it.
+pub const ML_SOFTWARE: &str = "ml";
+
+/// Whether this build can run training tasks (`iog-ml`'s runtime, the
+/// `ml` feature, is built in).
+pub const ML_RUNTIME: bool = iog_ml::RUNTIME;
+
+/// The runtime's version as a worker offers it beside [`ML_SOFTWARE`].
+pub const ML_VERSION: &str = "burn-0.22 cpu";
+
+/// How far apart two replicas of a training task may be and still be one
+/// result: each loss within this share of the larger, and the pseudo-
+/// gradients' difference within this share of the larger's L2 norm.
+/// Training repeats on one machine bit for bit; across CPUs the matrix
+/// kernels may round differently, and H steps carry the difference on.
+pub const TRAIN_RELATIVE_ERROR: f64 = 1e-2;
+
+/// Most parameters a train job's model may have, so that a task's input
+/// (the weights and the outer momentum, in base64) stays well inside
+/// [`crate::TASK_INPUT_BYTES_MAX`].
+pub const TRAIN_PARAMS_MAX: usize = 2 << 20;
+/// Most workers (tasks per round).
+pub const TRAIN_WORKERS_MAX: u32 = 1024;
+/// Most rounds.
+pub const TRAIN_ROUNDS_MAX: u32 = 10_000;
+/// Most inner steps per round.
+pub const TRAIN_INNER_STEPS_MAX: u64 = 100_000;
+/// Largest data file a train job may name, in bytes.
+pub const TRAIN_DATA_BYTES_MAX: u64 = 16 << 20;
+/// Most examples a generated data set may have.
+pub const TRAIN_EXAMPLES_MAX: usize = 1_000_000;
+/// Most characters of generated text.
+pub const TRAIN_CHARS_MAX: usize = 10_000_000;
+
+/// The `[train]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// The model: `{ kind = "mlp", inputs = 2, hidden = [32, 32], outputs = 3 }`
+    /// or `{ kind = "char_lm", vocab = 28, context = 32, d_model = 32, heads = 4, layers = 2 }`.
+    pub model: ModelSpec,
+    /// The data: generated from a seed, or a file of the submitter's.
+    pub data: DataSpec,
+    /// K: workers per round, each on its own shard (1 to 1024).
+    pub workers: u32,
+    /// R: rounds of inner steps and one outer step (1 to 10 000).
+    pub rounds: u32,
+    /// H: AdamW steps each worker takes per round (1 to 100 000).
+    pub inner_steps: u64,
+    /// Examples per inner step.
+    pub batch_size: usize,
+    /// The inner (AdamW) learning rate.
+    pub lr: f64,
+    /// AdamW's decoupled weight decay (default 0).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// The outer learning rate η (default 0.7, DiLoCo's).
+    #[serde(default = "default_outer_lr")]
+    pub outer_lr: f32,
+    /// The outer Nesterov momentum μ (default 0.9).
+    #[serde(default = "default_outer_momentum")]
+    pub outer_momentum: f32,
+    /// Share of the examples held out to score each round's weights (0 to
+    /// 0.5, default 0.1; 0 scores nothing).
+    #[serde(default = "default_eval_share")]
+    pub eval_share: f64,
+    /// Seeds the initial weights, the order of the examples and every
+    /// worker's mini-batches.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_outer_lr() -> f32 {
+    OuterConfig::default().lr
+}
+
+fn default_outer_momentum() -> f32 {
+    OuterConfig::default().momentum
+}
+
+fn default_eval_share() -> f64 {
+    0.1
+}
+
+/// `train.data`: where the examples come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataSpec {
+    /// Interleaved spirals in the plane: a classification set of 2 inputs.
+    Spirals {
+        /// Points in all.
+        examples: usize,
+        /// Arms, one class each.
+        classes: usize,
+        /// Seeds the points.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// Noisy sums of sine waves: a regression set (see [`iog_ml::waves`]).
+    Waves {
+        /// Examples in all.
+        examples: usize,
+        /// Seeds the examples.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// Sentences of a small generated grammar, as characters: text for a
+    /// `char_lm`, whose `vocab` must be the text's distinct characters.
+    Grammar {
+        /// Characters of text.
+        chars: usize,
+        /// Seeds the text.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// Comma-separated numbers, one example a line: the inputs, then the
+    /// target columns (see [`iog_ml::parse_csv`]).
+    Csv {
+        /// The file, relative to the job file; `iog job submit` reads it.
+        file: DataFile,
+        /// `"class"`: the last column is a class index; `"values"`: the
+        /// last `target_columns` columns are regression targets.
+        target: String,
+        /// Regression target columns (default 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_columns: Option<usize>,
+    },
+    /// NumPy arrays: `x` of shape `[examples, inputs]` and `y` of labels
+    /// or of `[examples, outputs]` targets (see [`iog_ml::npy_dataset`]).
+    Npy {
+        /// The inputs' file.
+        x: DataFile,
+        /// The targets' file.
+        y: DataFile,
+        /// `"class"` or `"values"`, as for CSV.
+        target: String,
+        /// Regression target columns (default 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_columns: Option<usize>,
+    },
+}
+
+/// A data file a train job names: a path in the job file, its bytes once
+/// `iog job submit` has read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DataFile {
+    /// A path relative to the job file's folder.
+    Path(String),
+    /// The file as read: its name and its bytes in base64.
+    Inline {
+        /// The file's name (its path's last part).
+        name: String,
+        /// Its bytes, in standard base64.
+        base64: String,
+    },
+}
+
+impl DataFile {
+    /// The file's bytes, or an error naming `field` when it is still a path
+    /// or its base64 does not decode.
+    fn bytes(&self, field: &str) -> Result<Vec<u8>, SpecError> {
+        match self {
+            DataFile::Path(path) => Err(SpecError::invalid(
+                field,
+                format!(
+                    "is the path {path:?}, which only the submitter's machine can read; submit the job file with \
+                     `iog job submit`, which reads the file and sends its contents"
+                ),
+            )),
+            DataFile::Inline { base64, .. } => base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map_err(|err| SpecError::invalid(field, format!("holds bytes that are not valid base64: {err}"))),
+        }
+    }
+
+    /// Reads a path (relative to `base_dir`) into the file's bytes.
+    pub(crate) fn inline(&mut self, field: &str, base_dir: &std::path::Path) -> Result<(), SpecError> {
+        let DataFile::Path(path) = self else { return Ok(()) };
+        let full_path = base_dir.join(&*path);
+        let bytes = crate::spec::read_limited(&full_path, TRAIN_DATA_BYTES_MAX).map_err(|reason| {
+            SpecError::invalid(
+                field,
+                format!(
+                    "names {path:?}, which cannot be read: {reason}; the path is relative to the job file's folder"
+                ),
+            )
+        })?;
+        let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned();
+        *self = DataFile::Inline { name, base64: base64::engine::general_purpose::STANDARD.encode(bytes) };
+        Ok(())
+    }
+}
+
+impl DataSpec {
+    /// The data files it names, with their fields, to be read at submission.
+    pub(crate) fn files_mut(&mut self) -> Vec<(&'static str, &mut DataFile)> {
+        match self {
+            DataSpec::Csv { file, .. } => vec![("train.data.file", file)],
+            DataSpec::Npy { x, y, .. } => vec![("train.data.x", x), ("train.data.y", y)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn target(target: &str, target_columns: Option<usize>) -> Result<Target, SpecError> {
+        match (target, target_columns) {
+            ("class", None) => Ok(Target::Class),
+            ("class", Some(_)) => Err(SpecError::invalid(
+                "train.data.target_columns",
+                "applies to target = \"values\" only: a class is one column; remove it",
+            )),
+            ("values", columns) => {
+                let columns = columns.unwrap_or(1);
+                check::between("train.data.target_columns", columns, 1, iog_ml::WIDTH_MAX)?;
+                Ok(Target::Values(columns))
+            }
+            (other, _) => Err(SpecError::invalid(
+                "train.data.target",
+                format!(
+                    "must be \"class\" (the last column is a class index) or \"values\" (the last \
+                     target_columns columns are regression targets), got {other:?}"
+                ),
+            )),
+        }
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        match self {
+            DataSpec::Spirals { examples, classes, .. } => {
+                check::between("train.data.examples", *examples, 2, TRAIN_EXAMPLES_MAX)?;
+                check::between("train.data.classes", *classes, 2, 256)
+            }
+            DataSpec::Waves { examples, .. } => check::between("train.data.examples", *examples, 2, TRAIN_EXAMPLES_MAX),
+            DataSpec::Grammar { chars, .. } => check::between("train.data.chars", *chars, 2, TRAIN_CHARS_MAX),
+            DataSpec::Csv { file, target, target_columns } => {
+                Self::target(target, *target_columns)?;
+                Self::check_size("train.data.file", file)
+            }
+            DataSpec::Npy { x, y, target, target_columns } => {
+                Self::target(target, *target_columns)?;
+                Self::check_size("train.data.x", x)?;
+                Self::check_size("train.data.y", y)
+            }
+        }
+    }
+
+    fn check_size(field: &str, file: &DataFile) -> Result<(), SpecError> {
+        let bytes = file.bytes(field)?;
+        if bytes.len() as u64 > TRAIN_DATA_BYTES_MAX {
+            return Err(SpecError::invalid(
+                field,
+                format!("is {} bytes; a train job's data file may be at most {TRAIN_DATA_BYTES_MAX}", bytes.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The whole data set, for a model of `context` tokens where it is text.
+    fn build(&self, model: &ModelSpec) -> Result<Dataset, SpecError> {
+        let data_error = |err: iog_ml::MlError| SpecError::invalid("train.data", format!("cannot be used: {err}"));
+        match self {
+            DataSpec::Spirals { examples, classes, seed } => {
+                iog_ml::spirals(*examples, *classes, *seed).map_err(data_error)
+            }
+            DataSpec::Waves { examples, seed } => iog_ml::waves(*examples, *seed).map_err(data_error),
+            DataSpec::Grammar { chars, seed } => {
+                let ModelSpec::CharLm { context, .. } = model else {
+                    return Err(SpecError::invalid(
+                        "train.data.kind",
+                        "is \"grammar\", which is text: it trains a model of kind \"char_lm\", not \"mlp\"",
+                    ));
+                };
+                let text = iog_ml::grammar_text(*chars, *seed);
+                let vocab = iog_ml::CharVocab::from_text(&text);
+                let tokens = vocab.encode(&text).map_err(data_error)?;
+                Dataset::text(tokens, vocab.len(), *context).map_err(data_error)
+            }
+            DataSpec::Csv { file, target, target_columns } => {
+                let bytes = file.bytes("train.data.file")?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|err| SpecError::invalid("train.data.file", format!("is not UTF-8 text: {err}")))?;
+                iog_ml::parse_csv(&text, Self::target(target, *target_columns)?)
+                    .map_err(|err| SpecError::invalid("train.data.file", format!("cannot be read: {err}")))
+            }
+            DataSpec::Npy { x, y, target, target_columns } => {
+                let read = |field: &str, file: &DataFile| {
+                    iog_ml::parse_npy(&file.bytes(field)?)
+                        .map_err(|err| SpecError::invalid(field, format!("cannot be read: {err}")))
+                };
+                let (x, y) = (read("train.data.x", x)?, read("train.data.y", y)?);
+                iog_ml::npy_dataset(&x, &y, Self::target(target, *target_columns)?).map_err(data_error)
+            }
+        }
+    }
+}
+
+impl TrainSpec {
+    /// Checks every field's range and the model's size; the data's fit to
+    /// the model is checked by [`crate::plan`], which builds the data.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        self.model
+            .validate()
+            .map_err(|err| SpecError::invalid("train.model", format!("is not a model this network trains: {err}")))?;
+        let params = iog_ml::param_count(&self.model)
+            .map_err(|err| SpecError::invalid("train.model", format!("is not a model this network trains: {err}")))?;
+        if params > TRAIN_PARAMS_MAX {
+            return Err(SpecError::invalid(
+                "train.model",
+                format!(
+                    "has {params} parameters; a train job's model may have at most {TRAIN_PARAMS_MAX} (every \
+                     round's inputs carry the weights); make it narrower or shallower"
+                ),
+            ));
+        }
+        check::between("train.workers", self.workers, 1, TRAIN_WORKERS_MAX)?;
+        check::between("train.rounds", self.rounds, 1, TRAIN_ROUNDS_MAX)?;
+        check::between("train.inner_steps", self.inner_steps, 1, TRAIN_INNER_STEPS_MAX)?;
+        check::between("train.batch_size", self.batch_size, 1, iog_ml::BATCH_SIZE_MAX)?;
+        let activations = self.model.activations_per_example().saturating_mul(self.batch_size as u64);
+        if activations > iog_ml::ACTIVATIONS_MAX {
+            let most = (iog_ml::ACTIVATIONS_MAX / self.model.activations_per_example().max(1)).max(1);
+            return Err(SpecError::invalid(
+                "train.batch_size",
+                format!(
+                    "is {} examples, whose activations this model cannot hold; use at most {most}",
+                    self.batch_size
+                ),
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            return Err(SpecError::invalid(
+                "train.lr",
+                format!("must be a number above 0 and at most 10, got {}", self.lr),
+            ));
+        }
+        if !(self.weight_decay.is_finite() && (0.0..=1.0).contains(&self.weight_decay)) {
+            return Err(SpecError::invalid(
+                "train.weight_decay",
+                format!("must be a number from 0 to 1, got {}", self.weight_decay),
+            ));
+        }
+        if !(self.outer_lr.is_finite() && self.outer_lr > 0.0 && self.outer_lr <= 10.0) {
+            return Err(SpecError::invalid(
+                "train.outer_lr",
+                format!("must be a number above 0 and at most 10, got {}", self.outer_lr),
+            ));
+        }
+        if !(self.outer_momentum.is_finite() && (0.0..1.0).contains(&self.outer_momentum)) {
+            return Err(SpecError::invalid(
+                "train.outer_momentum",
+                format!("must be a number from 0 up to (not including) 1, got {}", self.outer_momentum),
+            ));
+        }
+        if !(self.eval_share.is_finite() && (0.0..=0.5).contains(&self.eval_share)) {
+            return Err(SpecError::invalid(
+                "train.eval_share",
+                format!("must be a number from 0 to 0.5, got {}", self.eval_share),
+            ));
+        }
+        if self.n_tasks() > MAX_TASKS {
+            return Err(SpecError::invalid(
+                "train.rounds",
+                format!(
+                    "makes (rounds + 1) × workers = {} tasks, more than the {MAX_TASKS} one job may have",
+                    self.n_tasks()
+                ),
+            ));
+        }
+        self.data.validate()
+    }
+
+    /// Tasks in the job: K per round, and K more that score the final weights.
+    pub fn n_tasks(&self) -> u64 {
+        (u64::from(self.rounds) + 1) * u64::from(self.workers)
+    }
+
+    fn outer(&self) -> OuterConfig {
+        OuterConfig { lr: self.outer_lr, momentum: self.outer_momentum }
+    }
+
+    fn inner(&self, round: u32, shard: u32) -> InnerConfig {
+        InnerConfig {
+            steps: if round < self.rounds { self.inner_steps } else { 0 },
+            batch_size: self.batch_size,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            seed: crate::sim::mix(self.seed ^ crate::sim::mix((u64::from(round) << 32) | u64::from(shard))),
+        }
+    }
+
+    /// The data set in training order, split into its training and
+    /// held-out parts, checked against the model.
+    fn split(&self) -> Result<(Dataset, Range<usize>, Range<usize>), SpecError> {
+        let data = self.data.build(&self.model)?;
+        check_fit(&self.model, &data)?;
+        let text = data.context();
+        let data = match text {
+            Some(_) => data,
+            None => {
+                let order = permutation(data.len(), self.seed);
+                data.select(&order).map_err(|err| SpecError::invalid("train.data", err.to_string()))?
+            }
+        };
+        let len = data.len();
+        let held_out = (len as f64 * self.eval_share).round() as usize;
+        // Text windows overlap their neighbours by the context: the held-out
+        // windows start one context past the last training window's start.
+        let gap = text.unwrap_or(0);
+        let train_len = len.saturating_sub(held_out + if held_out > 0 { gap } else { 0 });
+        let eval = if held_out > 0 { len - held_out..len } else { len..len };
+        let k = self.workers as usize;
+        if train_len < k {
+            return Err(SpecError::invalid(
+                "train.workers",
+                format!(
+                    "is {k}, more than the {train_len} training examples the data leaves (each worker needs a \
+                     shard of at least one); use fewer workers or more data"
+                ),
+            ));
+        }
+        if held_out > 0 && held_out < k {
+            return Err(SpecError::invalid(
+                "train.eval_share",
+                format!(
+                    "holds out {held_out} examples, fewer than the {k} workers that score them; raise it, or set \
+                     it to 0 to score nothing"
+                ),
+            ));
+        }
+        Ok((data, 0..train_len, eval))
+    }
+}
+
+/// A seeded order of `0..len` (Fisher–Yates on a counter-based hash).
+fn permutation(len: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    for i in (1..len).rev() {
+        let j = (crate::sim::mix(seed ^ 0x7261_696e_5f6f_7264 ^ crate::sim::mix(i as u64)) % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Checks that `data` suits `model`, naming the model field to change.
+fn check_fit(model: &ModelSpec, data: &Dataset) -> Result<(), SpecError> {
+    match model {
+        ModelSpec::Mlp { inputs, outputs, .. } => {
+            let Some(data_inputs) = data.inputs() else {
+                return Err(SpecError::invalid(
+                    "train.model.kind",
+                    "is \"mlp\", but the data is text; text trains a model of kind \"char_lm\"",
+                ));
+            };
+            if *inputs != data_inputs {
+                return Err(SpecError::invalid(
+                    "train.model.inputs",
+                    format!("must be {data_inputs}, the data's input columns, got {inputs}"),
+                ));
+            }
+            let (want, what) = match (data.classes(), data.outputs()) {
+                (Some(classes), _) => (classes, "classes"),
+                (None, Some(targets)) => (targets, "target columns"),
+                (None, None) => unreachable!("a feature set has classes or targets"),
+            };
+            if *outputs != want {
+                return Err(SpecError::invalid(
+                    "train.model.outputs",
+                    format!("must be {want}, the data's {what}, got {outputs}"),
+                ));
+            }
+        }
+        ModelSpec::CharLm { vocab, .. } => {
+            let Some(data_vocab) = data.vocab() else {
+                return Err(SpecError::invalid(
+                    "train.model.kind",
+                    "is \"char_lm\", but the data is rows of numbers; they train a model of kind \"mlp\"",
+                ));
+            };
+            if *vocab != data_vocab {
+                return Err(SpecError::invalid(
+                    "train.model.vocab",
+                    format!("must be {data_vocab}, the text's distinct characters, got {vocab}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Standard base64 for byte fields of task inputs and outputs.
+mod b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(D::Error::custom)
+    }
+}
+
+fn floats_to_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn bytes_to_floats(field: &str, bytes: &[u8], expected: usize) -> Result<Vec<f32>, SpecError> {
+    if bytes.len() != expected * 4 {
+        return Err(SpecError::invalid(
+            field,
+            format!("holds {} bytes; {expected} f32 values take {}", bytes.len(), expected * 4),
+        ));
+    }
+    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(SpecError::invalid(field, format!("holds {} at {i}, not a finite number", values[i])));
+    }
+    Ok(values)
+}
+
+/// One worker's part of one round: the task input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrainTask {
+    model: ModelSpec,
+    /// This task's round, 0 to `rounds` (the last only scores).
+    round: u32,
+    rounds: u32,
+    /// This task's shard, 0 to `shards − 1`.
+    shard: u32,
+    shards: u32,
+    /// H of every training round (this task's own is `inner.steps`).
+    inner_steps: u64,
+    inner: InnerConfig,
+    outer: OuterConfig,
+    /// The job's seed, from which later rounds' batch seeds are drawn.
+    seed: u64,
+    /// The round's global weights, `f32` little-endian.
+    #[serde(with = "b64")]
+    weights: Vec<u8>,
+    /// The outer momentum the round starts with (shard 0's input only; the
+    /// coordinator reads it to make the next round).
+    #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
+    momentum: Vec<u8>,
+    /// This shard's training examples ([`Dataset::encode`]).
+    #[serde(with = "b64")]
+    train: Vec<u8>,
+    /// This shard's held-out examples; empty when the job scores nothing.
+    #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
+    eval: Vec<u8>,
+}
+
+/// What a training task returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainOutput {
+    round: u32,
+    shard: u32,
+    /// Each inner step's mini-batch loss.
+    losses: Vec<f32>,
+    /// The round's global weights' mean loss on this shard's held-out examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    eval_loss: Option<f32>,
+    /// How many held-out examples that is.
+    eval_examples: u64,
+    /// The pseudo-gradient, [`Int8Blocks::encode`]d; empty in the last
+    /// round, which takes no steps.
+    #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
+    delta: Vec<u8>,
+}
+
+/// The first link's inputs: K tasks from the initial weights.
+pub(crate) fn plan(spec: &TrainSpec) -> Result<Vec<TrainTask>, SpecError> {
+    spec.validate()?;
+    let (data, train, eval) = spec.split()?;
+    let params = iog_ml::param_count(&spec.model).map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
+    let weights = iog_ml::init_weights(&spec.model, spec.seed)
+        .map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
+    let weights = floats_to_bytes(&weights);
+    let k = spec.workers as usize;
+    let part = |whole: &Range<usize>, shard: usize| -> Result<Vec<u8>, SpecError> {
+        if whole.is_empty() {
+            return Ok(Vec::new());
+        }
+        let range =
+            iog_ml::shard(whole.len(), k, shard).map_err(|err| SpecError::invalid("train.workers", err.to_string()))?;
+        let range = whole.start + range.start..whole.start + range.end;
+        Ok(data.slice(range).map_err(|err| SpecError::invalid("train.data", err.to_string()))?.encode())
+    };
+    (0..k)
+        .map(|shard| {
+            Ok(TrainTask {
+                model: spec.model.clone(),
+                round: 0,
+                rounds: spec.rounds,
+                shard: shard as u32,
+                shards: spec.workers,
+                inner_steps: spec.inner_steps,
+                inner: spec.inner(0, shard as u32),
+                outer: spec.outer(),
+                seed: spec.seed,
+                weights: weights.clone(),
+                momentum: if shard == 0 { floats_to_bytes(&vec![0.0; params]) } else { Vec::new() },
+                train: part(&train, shard)?,
+                eval: part(&eval, shard)?,
+            })
+        })
+        .collect()
+}
+
+impl TrainTask {
+    fn params(&self) -> Result<usize, SpecError> {
+        self.model.validate().map_err(|err| SpecError::invalid("model", err.to_string()))?;
+        let params = iog_ml::param_count(&self.model).map_err(|err| SpecError::invalid("model", err.to_string()))?;
+        if params > TRAIN_PARAMS_MAX {
+            return Err(SpecError::invalid("model", format!("has {params} parameters, more than {TRAIN_PARAMS_MAX}")));
+        }
+        Ok(params)
+    }
+
+    /// Reads an output of this task and checks that it belongs to it:
+    /// its round and shard, a loss per step, a pseudo-gradient of the
+    /// model's size (none in the last round), finite numbers throughout.
+    fn read_output(&self, output: &[u8]) -> Result<(TrainOutput, Vec<f32>), String> {
+        let decoded: TrainOutput = crate::spec::from_json(output).map_err(|err| format!("does not decode: {err}"))?;
+        if (decoded.round, decoded.shard) != (self.round, self.shard) {
+            return Err(format!(
+                "is round {} shard {}'s; the task is round {} shard {}",
+                decoded.round, decoded.shard, self.round, self.shard
+            ));
+        }
+        if decoded.losses.len() as u64 != self.inner.steps {
+            return Err(format!("holds {} losses; the task takes {} steps", decoded.losses.len(), self.inner.steps));
+        }
+        if decoded.losses.iter().chain(&decoded.eval_loss).any(|loss| !loss.is_finite() || *loss < 0.0) {
+            return Err("holds a loss that is not a finite number of at least 0".to_owned());
+        }
+        if decoded.eval_loss.is_some() == self.eval.is_empty() {
+            return Err(if self.eval.is_empty() {
+                "scores held-out examples the task does not have".to_owned()
+            } else {
+                "does not score the task's held-out examples".to_owned()
+            });
+        }
+        let delta = if self.inner.steps == 0 {
+            if !decoded.delta.is_empty() {
+                return Err("holds a pseudo-gradient, but the last round takes no steps".to_owned());
+            }
+            Vec::new()
+        } else {
+            let delta =
+                Int8Blocks::decode(&decoded.delta).map_err(|err| format!("pseudo-gradient: {err}"))?.decompress();
+            let params = self.params().map_err(|err| err.to_string())?;
+            if delta.len() != params {
+                return Err(format!("holds a pseudo-gradient of {} values; the model has {params}", delta.len()));
+            }
+            delta
+        };
+        Ok((decoded, delta))
+    }
+}
+
+/// Runs one task on this machine's CPU: scores the round's weights on the
+/// shard's held-out examples, takes the round's inner steps and
+/// compresses the pseudo-gradient. A build without `iog-ml`'s runtime
+/// says so.
+pub(crate) fn run(task: &TrainTask) -> Result<TaskRun, SpecError> {
+    let params = task.params()?;
+    task.inner
+        .validate()
+        .map_err(|err| SpecError::invalid(format!("inner.{}", err.field().unwrap_or("")), err.message()))?;
+    let weights = bytes_to_floats("weights", &task.weights, params)?;
+    let decode = |field: &str, bytes: &[u8]| {
+        Dataset::decode(bytes).map_err(|err| SpecError::invalid(field, format!("does not decode: {err}")))
+    };
+    let ml = |err: iog_ml::MlError| SpecError::invalid("train", err.to_string());
+    let (eval_loss, eval_examples) = if task.eval.is_empty() {
+        (None, 0)
+    } else {
+        let eval = decode("eval", &task.eval)?;
+        (Some(iog_ml::evaluate(&task.model, &weights, &eval, 0..eval.len()).map_err(ml)?), eval.len() as u64)
+    };
+    let (losses, delta) = if task.inner.steps == 0 {
+        (Vec::new(), Vec::new())
+    } else {
+        let data = decode("train", &task.train)?;
+        let outcome = iog_ml::train_inner(&task.model, &weights, &data, 0..data.len(), &task.inner).map_err(ml)?;
+        let delta = diloco::pseudo_gradient(&weights, &outcome.weights);
+        (outcome.losses, Int8Blocks::compress(&delta).encode())
+    };
+    let output = TrainOutput { round: task.round, shard: task.shard, losses, eval_loss, eval_examples, delta };
+    Ok(TaskRun {
+        output: serde_json::to_vec(&output).expect("outputs are plain data"),
+        work_units: task.inner.steps * task.inner.batch_size as u64,
+    })
+}
+
+/// Whether two outputs of one task are one result: both its own (see
+/// [`TrainTask::read_output`]), every loss within [`TRAIN_RELATIVE_ERROR`]
+/// of the other's, and the pseudo-gradients within it in L2 norm.
+pub(crate) fn outputs_agree(task: &TrainTask, a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return task.read_output(a).is_ok();
+    }
+    let (Ok((a, delta_a)), Ok((b, delta_b))) = (task.read_output(a), task.read_output(b)) else {
+        return false;
+    };
+    let close =
+        |x: f32, y: f32| f64::from((x - y).abs()) <= TRAIN_RELATIVE_ERROR * f64::from(x.abs().max(y.abs())).max(1e-6);
+    let losses_agree = a.losses.iter().zip(&b.losses).all(|(x, y)| close(*x, *y))
+        && match (a.eval_loss, b.eval_loss) {
+            (Some(x), Some(y)) => close(x, y),
+            (None, None) => true,
+            _ => false,
+        }
+        && a.eval_examples == b.eval_examples;
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let gap = delta_a.iter().zip(&delta_b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
+    losses_agree && gap <= TRAIN_RELATIVE_ERROR * norm(&delta_a).max(norm(&delta_b))
+}
+
+/// A training round cannot be sampled: redoing part of it needs the
+/// optimizer state it reached.
+pub(crate) fn spot_check() -> Result<Spot, SpecError> {
+    Err(SpecError::invalid(
+        "verify.policy",
+        "is \"spot\", but a training round cannot be checked without training it again; verify train jobs by \
+         \"replicate\" or \"adaptive\"",
+    ))
+}
+
+/// The next link's inputs from a round's inputs and accepted outputs, in
+/// shard order: the outer step over the round's pseudo-gradients gives the
+/// next round's weights and momentum.
+pub(crate) fn next_inputs(
+    spec: &TrainSpec,
+    task_idx: u64,
+    previous: &[(TrainTask, &[u8])],
+) -> Result<Vec<TrainTask>, SpecError> {
+    let k = spec.workers as usize;
+    if previous.len() != k {
+        return Err(SpecError::invalid(
+            "previous",
+            format!("holds {} tasks' results; a round of this job is {k} tasks", previous.len()),
+        ));
+    }
+    let round = previous[0].0.round;
+    for (shard, (task, _)) in previous.iter().enumerate() {
+        if (task.round, task.shard as usize, task.shards) != (round, shard, spec.workers) {
+            return Err(SpecError::invalid(
+                "previous",
+                format!("task {shard} is round {} shard {}, not round {round} shard {shard}", task.round, task.shard),
+            ));
+        }
+    }
+    if round >= spec.rounds {
+        return Err(SpecError::invalid("previous", format!("is the last link (round {round}); nothing follows it")));
+    }
+    let expected_idx = u64::from(round + 1) * k as u64;
+    if task_idx != expected_idx {
+        return Err(SpecError::invalid(
+            "task_idx",
+            format!("is {task_idx}, but round {} starts at task {expected_idx}", round + 1),
+        ));
+    }
+    let first = &previous[0].0;
+    let params = first.params()?;
+    let mut weights = bytes_to_floats("weights", &first.weights, params)?;
+    let mut momentum = bytes_to_floats("momentum", &first.momentum, params)?;
+    let mut deltas = Vec::with_capacity(k);
+    for (shard, (task, output)) in previous.iter().enumerate() {
+        let (_, delta) = task
+            .read_output(output)
+            .map_err(|reason| SpecError::invalid(format!("output of round {round} shard {shard}"), reason))?;
+        deltas.push(delta);
+    }
+    diloco::outer_step(&mut weights, &mut momentum, &deltas, &first.outer)
+        .map_err(|err| SpecError::invalid(format!("round {round}"), err.to_string()))?;
+    let next = round + 1;
+    let weights = floats_to_bytes(&weights);
+    let momentum = floats_to_bytes(&momentum);
+    Ok(previous
+        .iter()
+        .map(|(task, _)| TrainTask {
+            round: next,
+            inner: spec.inner(next, task.shard),
+            weights: weights.clone(),
+            momentum: if task.shard == 0 { momentum.clone() } else { Vec::new() },
+            ..task.clone()
+        })
+        .collect())
+}
+
+/// One round as the outputs tell it.
+struct Round {
+    /// Mean over the shards of each step's loss.
+    losses: Vec<f64>,
+    /// Held-out loss of the round's starting weights, weighted by examples.
+    eval_loss: Option<f64>,
+    deltas: Vec<Vec<f32>>,
+    delta_bytes: u64,
+}
+
+/// The job's artifacts from every task's output, in task order: the
+/// outer steps are taken again from the initial weights, so the final
+/// weights are exactly those the last round scored.
+pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
+    let k = spec.workers as usize;
+    let params = iog_ml::param_count(&spec.model).map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
+    let mut rounds = Vec::with_capacity(spec.rounds as usize + 1);
+    for round in 0..=spec.rounds {
+        let steps = if round < spec.rounds { spec.inner_steps as usize } else { 0 };
+        let mut losses = vec![0.0f64; steps];
+        let (mut eval_sum, mut eval_examples, mut deltas, mut delta_bytes) = (0.0f64, 0u64, Vec::new(), 0u64);
+        let mut scored = None;
+        for shard in 0..k {
+            let task_idx = round as usize * k + shard;
+            let bad = |reason: String| AssembleError::BadOutput { task_idx, reason };
+            let output: TrainOutput =
+                crate::spec::from_json(&outputs[task_idx]).map_err(|err| bad(format!("does not decode: {err}")))?;
+            if (output.round, output.shard as usize) != (round, shard) || output.losses.len() != steps {
+                return Err(bad(format!(
+                    "is round {} shard {} with {} losses; task {task_idx} is round {round} shard {shard} with {steps}",
+                    output.round,
+                    output.shard,
+                    output.losses.len()
+                )));
+            }
+            if *scored.get_or_insert(output.eval_loss.is_some()) != output.eval_loss.is_some() {
+                return Err(bad("scores held-out examples where the other shards do not, or the reverse".to_owned()));
+            }
+            for (sum, loss) in losses.iter_mut().zip(&output.losses) {
+                *sum += f64::from(*loss) / k as f64;
+            }
+            if let Some(loss) = output.eval_loss {
+                eval_sum += f64::from(loss) * output.eval_examples as f64;
+                eval_examples += output.eval_examples;
+            }
+            if steps > 0 {
+                delta_bytes += output.delta.len() as u64;
+                let delta = Int8Blocks::decode(&output.delta)
+                    .map_err(|err| bad(format!("pseudo-gradient: {err}")))?
+                    .decompress();
+                if delta.len() != params {
+                    return Err(bad(format!("pseudo-gradient has {} values; the model has {params}", delta.len())));
+                }
+                deltas.push(delta);
+            }
+        }
+        let eval_loss = (eval_examples > 0).then(|| eval_sum / eval_examples as f64);
+        rounds.push(Round { losses, eval_loss, deltas, delta_bytes });
+    }
+    let mut weights = iog_ml::init_weights(&spec.model, spec.seed)
+        .map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
+    let mut momentum = vec![0.0f32; params];
+    for (round, played) in rounds.iter().enumerate().take(spec.rounds as usize) {
+        diloco::outer_step(&mut weights, &mut momentum, &played.deltas, &spec.outer())
+            .map_err(|err| AssembleError::BadOutput { task_idx: round * k, reason: format!("round {round}: {err}") })?;
+    }
+    let layout = iog_ml::param_layout(&spec.model).map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
+    let tensors: Vec<(String, Vec<usize>, &[f32])> =
+        layout.iter().map(|t| (t.name.clone(), t.shape.clone(), &weights[t.offset..t.offset + t.len()])).collect();
+    let model_json = serde_json::to_string(&spec.model).expect("specs are plain data");
+    let metadata = BTreeMap::from([
+        ("format".to_owned(), "iog train".to_owned()),
+        ("model".to_owned(), model_json),
+        ("rounds".to_owned(), spec.rounds.to_string()),
+        ("workers".to_owned(), spec.workers.to_string()),
+        ("inner_steps".to_owned(), spec.inner_steps.to_string()),
+        ("seed".to_owned(), spec.seed.to_string()),
+    ]);
+    let safetensors = crate::report::safetensors(&tensors, &metadata)
+        .map_err(|err| AssembleError::BadOutput { task_idx: 0, reason: format!("weights: {err}") })?;
+
+    let h = spec.inner_steps as usize;
+    let mut csv = String::from("step,train_loss,eval_loss\n");
+    let mut train_points = Vec::new();
+    let mut eval_points = Vec::new();
+    for (round, played) in rounds.iter().enumerate() {
+        let start = round * h;
+        if round == 0
+            && let Some(eval) = played.eval_loss
+        {
+            csv.push_str(&format!("0,,{eval}\n"));
+        }
+        if let Some(eval) = played.eval_loss {
+            eval_points.push((start as f64, eval));
+        }
+        for (i, loss) in played.losses.iter().enumerate() {
+            let step = start + i + 1;
+            train_points.push((step as f64, *loss));
+            let eval = if i + 1 == played.losses.len() {
+                rounds.get(round + 1).and_then(|next| next.eval_loss).map(|e| e.to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            csv.push_str(&format!("{step},{loss},{eval}\n"));
+        }
+    }
+    let mut series: Vec<(&str, &[(f64, f64)])> = vec![("training (mean over workers)", &train_points)];
+    if !eval_points.is_empty() {
+        series.push(("held out", &eval_points));
+    }
+    let png = crate::report::line_plot_png(
+        &format!("{} rounds × {} workers", spec.rounds, k),
+        "inner step",
+        "loss",
+        &series,
+        800,
+        500,
+    )
+    .map_err(|err| AssembleError::BadOutput { task_idx: 0, reason: format!("plot: {err}") })?;
+
+    let trained: Vec<&Round> = rounds.iter().take(spec.rounds as usize).collect();
+    let delta_bytes: u64 = trained.iter().map(|r| r.delta_bytes).sum();
+    let result = serde_json::json!({
+        "workload": "train",
+        "model": spec.model,
+        "params": params,
+        "workers": k,
+        "rounds": spec.rounds,
+        "inner_steps": spec.inner_steps,
+        "eval_loss_initial": rounds.first().and_then(|r| r.eval_loss),
+        "eval_loss_final": rounds.last().and_then(|r| r.eval_loss),
+        "train_loss_first_step": trained.first().and_then(|r| r.losses.first()),
+        "train_loss_last_step": trained.last().and_then(|r| r.losses.last()),
+        "pseudo_gradient_bytes": delta_bytes,
+        "pseudo_gradient_bytes_as_f32": 4 * params as u64 * u64::from(spec.rounds) * k as u64,
+    });
+    Ok(vec![
+        Artifact {
+            name: "result.json".to_owned(),
+            media_type: "application/json".to_owned(),
+            bytes: serde_json::to_vec_pretty(&result).expect("results are plain data"),
+        },
+        Artifact {
+            name: "weights.safetensors".to_owned(),
+            media_type: "application/octet-stream".to_owned(),
+            bytes: safetensors,
+        },
+        Artifact { name: "loss.csv".to_owned(), media_type: "text/csv".to_owned(), bytes: csv.into_bytes() },
+        Artifact { name: "loss.png".to_owned(), media_type: "image/png".to_owned(), bytes: png },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TrainSpec {
+        TrainSpec {
+            model: ModelSpec::Mlp { inputs: 2, hidden: vec![32, 32], outputs: 3 },
+            data: DataSpec::Spirals { examples: 600, classes: 3, seed: 5 },
+            workers: 3,
+            rounds: 3,
+            inner_steps: 60,
+            batch_size: 32,
+            lr: 0.02,
+            weight_decay: 0.0,
+            outer_lr: default_outer_lr(),
+            outer_momentum: default_outer_momentum(),
+            eval_share: 0.2,
+            seed: 9,
+        }
+    }
+
+    /// Every task of the job run here, link after link: the inputs and outputs.
+    fn run_job(spec: &TrainSpec) -> (Vec<TrainTask>, Vec<Vec<u8>>) {
+        let mut inputs = plan(spec).unwrap();
+        let mut outputs: Vec<Vec<u8>> = inputs.iter().map(|task| run(task).unwrap().output).collect();
+        let k = spec.workers as usize;
+        while inputs.len() < spec.n_tasks() as usize {
+            let start = inputs.len() - k;
+            let previous: Vec<(TrainTask, &[u8])> =
+                inputs[start..].iter().cloned().zip(outputs[start..].iter().map(Vec::as_slice)).collect();
+            let next = next_inputs(spec, inputs.len() as u64, &previous).unwrap();
+            outputs.extend(next.iter().map(|task| run(task).unwrap().output));
+            inputs.extend(next);
+        }
+        (inputs, outputs)
+    }
+
+    fn result(artifacts: &[Artifact]) -> serde_json::Value {
+        serde_json::from_slice(&artifacts.iter().find(|a| a.name == "result.json").unwrap().bytes).unwrap()
+    }
+
+    #[test]
+    fn rounds_across_workers_lower_the_held_out_loss_and_assemble_into_weights_a_curve_and_a_plot() {
+        let spec = spec();
+        let (inputs, outputs) = run_job(&spec);
+        assert_eq!(inputs.len(), 12);
+        // Shards cover the training examples once; all tasks of a round share its weights.
+        let train_examples: usize = inputs[..3].iter().map(|task| Dataset::decode(&task.train).unwrap().len()).sum();
+        let eval_examples: usize = inputs[..3].iter().map(|task| Dataset::decode(&task.eval).unwrap().len()).sum();
+        assert_eq!((train_examples, eval_examples), (480, 120));
+        for round in inputs.chunks(3) {
+            assert!(round.iter().all(|task| task.weights == round[0].weights && task.round == round[0].round));
+            assert!(!round[0].momentum.is_empty() && round[1..].iter().all(|task| task.momentum.is_empty()));
+        }
+        assert!(inputs[9..].iter().all(|task| task.inner.steps == 0));
+
+        let artifacts = assemble(&spec, &outputs).unwrap();
+        let names: Vec<&str> = artifacts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["result.json", "weights.safetensors", "loss.csv", "loss.png"]);
+        let result = result(&artifacts);
+        let (first, last) =
+            (result["eval_loss_initial"].as_f64().unwrap(), result["eval_loss_final"].as_f64().unwrap());
+        assert!(last < 0.8 * first, "held-out loss {first} → {last}: {result}");
+        assert_eq!(result["params"], 2 * 32 + 32 + 32 * 32 + 32 + 32 * 3 + 3);
+        // 8 bits a value plus a scale per block against 32 bits a value.
+        let ratio = result["pseudo_gradient_bytes_as_f32"].as_f64().unwrap()
+            / result["pseudo_gradient_bytes"].as_f64().unwrap();
+        assert!(ratio > 2.0, "{result}");
+
+        // The final weights are the ones the last round scored, bit for bit.
+        let weights = &artifacts[1].bytes;
+        let tensors = safetensors::SafeTensors::deserialize(weights).unwrap();
+        let layout = iog_ml::param_layout(&spec.model).unwrap();
+        let last_round = bytes_to_floats("weights", &inputs[9].weights, 1251).unwrap();
+        for tensor in &layout {
+            let view = tensors.tensor(&tensor.name).unwrap();
+            assert_eq!(view.shape(), tensor.shape.as_slice());
+            assert_eq!(view.data(), floats_to_bytes(&last_round[tensor.offset..tensor.offset + tensor.len()]));
+        }
+        let csv = String::from_utf8(artifacts[2].bytes.clone()).unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows[0], "step,train_loss,eval_loss");
+        assert_eq!(rows.len(), 1 + 1 + 3 * 60, "{csv}");
+        assert!(rows[1].starts_with("0,,") && rows[60 + 1].starts_with("60,") && !rows[61].ends_with(','), "{csv}");
+        let png = &artifacts[3].bytes;
+        assert_eq!(&png[1..4], b"PNG");
+    }
+
+    #[test]
+    fn tasks_repeat_bit_for_bit_and_replicas_agree_within_the_tolerance_only() {
+        let spec = spec();
+        let inputs = plan(&spec).unwrap();
+        let a = run(&inputs[1]).unwrap().output;
+        assert_eq!(a, run(&inputs[1]).unwrap().output);
+        assert!(outputs_agree(&inputs[1], &a, &a));
+        let mut output: TrainOutput = serde_json::from_slice(&a).unwrap();
+        let delta = Int8Blocks::decode(&output.delta).unwrap().decompress();
+        // Rounding on another CPU: each value off by a millionth of itself.
+        let nudged: Vec<f32> = delta.iter().map(|x| x * (1.0 + 1e-6)).collect();
+        let near = TrainOutput { delta: Int8Blocks::compress(&nudged).encode(), ..output.clone() };
+        assert!(outputs_agree(&inputs[1], &a, &serde_json::to_vec(&near).unwrap()));
+        // No work, another shard's work, or half the work do not agree.
+        let zeros = TrainOutput { delta: Int8Blocks::compress(&vec![0.0; delta.len()]).encode(), ..output.clone() };
+        assert!(!outputs_agree(&inputs[1], &a, &serde_json::to_vec(&zeros).unwrap()));
+        let other = run(&inputs[2]).unwrap().output;
+        assert!(!outputs_agree(&inputs[1], &a, &other));
+        let halved: Vec<f32> = delta.iter().map(|x| x * 0.5).collect();
+        let half = TrainOutput { delta: Int8Blocks::compress(&halved).encode(), ..output.clone() };
+        assert!(!outputs_agree(&inputs[1], &a, &serde_json::to_vec(&half).unwrap()));
+        output.losses[3] *= 1.5;
+        assert!(!outputs_agree(&inputs[1], &a, &serde_json::to_vec(&output).unwrap()));
+        assert!(!outputs_agree(&inputs[1], &a, b"not json"));
+    }
+
+    #[test]
+    fn a_round_is_made_only_from_a_whole_round_of_its_own_tasks_outputs() {
+        let spec = spec();
+        let inputs = plan(&spec).unwrap();
+        let outputs: Vec<Vec<u8>> = inputs.iter().map(|task| run(task).unwrap().output).collect();
+        let pairs: Vec<(TrainTask, &[u8])> = inputs.iter().cloned().zip(outputs.iter().map(Vec::as_slice)).collect();
+        let err = next_inputs(&spec, 3, &pairs[..2]).unwrap_err();
+        assert!(err.to_string().contains("a round of this job is 3 tasks"), "{err}");
+        let err = next_inputs(&spec, 4, &pairs).unwrap_err();
+        assert!(err.to_string().contains("round 1 starts at task 3"), "{err}");
+        let mut swapped = pairs.clone();
+        swapped[1].1 = &outputs[2];
+        let err = next_inputs(&spec, 3, &swapped).unwrap_err();
+        assert!(err.to_string().contains("is round 0 shard 2's"), "{err}");
+        let mut garbage = pairs.clone();
+        garbage[0].1 = b"{}";
+        assert!(next_inputs(&spec, 3, &garbage).is_err());
+        let next = next_inputs(&spec, 3, &pairs).unwrap();
+        assert_eq!(next.len(), 3);
+        assert_ne!(next[0].weights, inputs[0].weights);
+    }
+
+    #[test]
+    fn bad_specs_name_the_field_to_change() {
+        type Edit = Box<dyn Fn(&mut TrainSpec)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(|s| s.workers = 0), "train.workers must be between 1 and 1024, got 0"),
+            (Box::new(|s| s.rounds = 0), "train.rounds must be between 1"),
+            (Box::new(|s| s.lr = -1.0), "train.lr must be a number above 0"),
+            (Box::new(|s| s.outer_momentum = 1.0), "train.outer_momentum must be"),
+            (Box::new(|s| s.eval_share = 0.9), "train.eval_share must be a number from 0 to 0.5"),
+            (Box::new(|s| s.model = ModelSpec::Mlp { inputs: 2, hidden: vec![2048, 2048], outputs: 3 }), "parameters"),
+            (
+                Box::new(|s| {
+                    s.data = DataSpec::Csv {
+                        file: DataFile::Path("d.csv".into()),
+                        target: "class".into(),
+                        target_columns: None,
+                    }
+                }),
+                "iog job submit",
+            ),
+            (
+                Box::new(|s| {
+                    s.data = DataSpec::Csv {
+                        file: DataFile::Inline { name: "d.csv".into(), base64: "AAAA".into() },
+                        target: "label".into(),
+                        target_columns: None,
+                    }
+                }),
+                "train.data.target must be \"class\"",
+            ),
+        ];
+        for (edit, expected) in cases {
+            let mut spec = spec();
+            edit(&mut spec);
+            let err = spec.validate().unwrap_err().to_string();
+            assert!(err.contains(expected), "{err:?} does not contain {expected:?}");
+        }
+        let plan_err = |edit: &dyn Fn(&mut TrainSpec)| {
+            let mut spec = spec();
+            edit(&mut spec);
+            plan(&spec).unwrap_err().to_string()
+        };
+        let err = plan_err(&|s| s.model = ModelSpec::Mlp { inputs: 3, hidden: vec![8], outputs: 3 });
+        assert!(err.contains("train.model.inputs must be 2, the data's input columns, got 3"), "{err}");
+        let err = plan_err(&|s| s.model = ModelSpec::Mlp { inputs: 2, hidden: vec![8], outputs: 4 });
+        assert!(err.contains("train.model.outputs must be 3, the data's classes"), "{err}");
+        let err = plan_err(&|s| s.data = DataSpec::Grammar { chars: 1000, seed: 1 });
+        assert!(err.contains("\"char_lm\""), "{err}");
+        let err = plan_err(&|s| s.workers = 1000);
+        assert!(err.contains("more than the"), "{err}");
+    }
+
+    #[test]
+    fn a_csv_file_trains_a_regression_model() {
+        let mut csv = String::from("x,y\n");
+        for i in 0..200 {
+            let x = i as f32 / 100.0 - 1.0;
+            csv.push_str(&format!("{x},{}\n", 3.0 * x + 0.5));
+        }
+        let spec = TrainSpec {
+            model: ModelSpec::Mlp { inputs: 1, hidden: vec![], outputs: 1 },
+            data: DataSpec::Csv {
+                file: DataFile::Inline {
+                    name: "line.csv".into(),
+                    base64: base64::engine::general_purpose::STANDARD.encode(csv),
+                },
+                target: "values".into(),
+                target_columns: None,
+            },
+            workers: 2,
+            rounds: 4,
+            inner_steps: 40,
+            batch_size: 16,
+            lr: 0.05,
+            eval_share: 0.25,
+            ..spec()
+        };
+        let (_, outputs) = run_job(&spec);
+        let result = result(&assemble(&spec, &outputs).unwrap());
+        let (first, last) =
+            (result["eval_loss_initial"].as_f64().unwrap(), result["eval_loss_final"].as_f64().unwrap());
+        assert!(last < 0.1 * first, "{result}");
+    }
+}

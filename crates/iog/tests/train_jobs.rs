@@ -1,0 +1,128 @@
+//! `train` jobs end to end: a model trained DiLoCo-style by worker
+//! processes on loopback, round after round, the coordinator taking each
+//! outer step; one worker killed in the middle of a round.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Cluster, submit};
+use iog_types::JobState;
+
+/// The workers these tests start are this build's `iog` binary; without
+/// the ML runtime they offer no `ml` and a train job would wait forever.
+fn require_ml_runtime() {
+    // Constant for a build, but which constant depends on the features
+    // this test binary (and so the worker binary) was built with.
+    #[allow(clippy::assertions_on_constants)]
+    let () = assert!(
+        iog_workloads::train::ML_RUNTIME,
+        "these tests train models on worker processes, whose binary needs the ML runtime: run them with \
+         `cargo test --workspace` or `cargo test -p iog --features ml`"
+    );
+}
+
+fn write_job(dir: &Path, name: &str, workers: u32, rounds: u32, inner_steps: u32) -> std::path::PathBuf {
+    let file = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[job]\nname = \"{name}\"\nworkload = \"train\"\n\n[train]\n\
+         model = {{ kind = \"mlp\", inputs = 2, hidden = [32, 32], outputs = 3 }}\n\
+         data = {{ kind = \"spirals\", examples = 900, classes = 3, seed = 5 }}\n\
+         workers = {workers}\nrounds = {rounds}\ninner_steps = {inner_steps}\nbatch_size = 32\nlr = 0.02\nseed = 4\n"
+    );
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Fetches a done job's artifacts; returns its `result.json`.
+fn fetch(cluster: &Cluster, job_id: iog_types::JobId, out: &Path) -> serde_json::Value {
+    let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let listed = String::from_utf8_lossy(&fetched.stdout);
+    for name in ["result.json", "weights.safetensors", "loss.csv", "loss.png"] {
+        assert!(listed.contains(name), "{name} is not among the results: {listed}");
+    }
+    let png = std::fs::read(out.join("loss.png")).unwrap();
+    let (width, height, _) = common::decode_png(&png);
+    assert_eq!((width, height), (800, 500));
+    serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap()
+}
+
+/// Two workers train a spirals classifier in 4 rounds, every result
+/// replicated; the held-out loss falls, and every artifact is what one
+/// machine computes (training repeats bit for bit on one CPU).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_trained_in_rounds_over_worker_processes_lowers_its_loss_and_equals_one_machines_run() {
+    require_ml_runtime();
+    let cluster = Cluster::start(2).await;
+    let workers = cluster.client.workers().await.unwrap();
+    let offers_ml =
+        |w: &iog_proto::api::WorkerStatus| w.offer.as_ref().is_some_and(|o| o.software.iter().any(|s| s.name == "ml"));
+    assert!(workers.iter().all(offers_ml), "{workers:?}");
+    let file = write_job(cluster.dir.path(), "spirals", 2, 4, 60);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\n[verify]\npolicy = \"replicate\"\nreplicas = 2\n");
+    std::fs::write(&file, text).unwrap();
+    let (digests, expected) = common::reference(&file);
+    assert_eq!(digests.len(), 10);
+
+    let job_id = submit(&cluster, &file);
+    let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    assert_eq!(status.workers.len(), 2, "{:?}", status.workers);
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    for (task_idx, digest) in digests.iter().enumerate() {
+        let task = tasks.iter().find(|t| t.task_id.task_idx as usize == task_idx).unwrap();
+        assert_eq!(task.accepted_output, Some(*digest), "task {task_idx}: {task:?}");
+    }
+
+    let out = cluster.dir.path().join("spirals-out");
+    let result = fetch(&cluster, job_id, &out);
+    let (first, last) = (result["eval_loss_initial"].as_f64().unwrap(), result["eval_loss_final"].as_f64().unwrap());
+    assert!(last < 0.8 * first, "held-out loss {first} → {last}: {result}");
+    assert_eq!(std::fs::read(out.join("result.json")).unwrap(), expected, "the network's answer is one machine's");
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 1 + 4 * 60, "{csv}");
+}
+
+/// Three workers, rounds of two tasks: the worker that holds a task of
+/// round 1 is killed with SIGKILL. Its lease lapses, the task is placed on
+/// another worker, the round completes and training goes on to the end
+/// with the loss still falling, the same result as one machine's run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_round_is_replaced_and_training_completes() {
+    require_ml_runtime();
+    let mut cluster = Cluster::start(3).await;
+    // Rounds long enough (a few seconds each) to kill a worker inside one.
+    let file = write_job(cluster.dir.path(), "killed", 2, 3, 4000);
+    let (_, expected) = common::reference(&file);
+    let job_id = submit(&cluster, &file);
+
+    // Round 0 settled, and a worker holds a task of round 1.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let victim = loop {
+        let tasks = cluster.client.tasks(job_id).await.unwrap();
+        let held = tasks.iter().find(|t| t.task_id.task_idx >= 2 && t.holder.is_some() && t.output.is_none());
+        if let Some(task) = held {
+            break task.holder.clone().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no task of round 1 was leased: {tasks:?}\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let idx = cluster.workers.iter().position(|(id, _)| *id == victim).unwrap();
+    cluster.workers[idx].1.kill9();
+
+    let status = cluster.wait_job(job_id, Duration::from_secs(300), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    let replaced: Vec<_> = tasks.iter().filter(|t| t.attempts >= 2).collect();
+    assert!(!replaced.is_empty(), "the killed worker's task was leased again: {tasks:?}");
+    assert!(replaced.iter().all(|t| t.committed_by.as_ref() != Some(&victim)), "{replaced:?}");
+
+    let out = cluster.dir.path().join("killed-out");
+    let result = fetch(&cluster, job_id, &out);
+    let (first, last) = (result["eval_loss_initial"].as_f64().unwrap(), result["eval_loss_final"].as_f64().unwrap());
+    assert!(last < 0.8 * first, "held-out loss {first} → {last}: {result}");
+    assert_eq!(std::fs::read(out.join("result.json")).unwrap(), expected, "the network's answer is one machine's");
+}
