@@ -27,8 +27,8 @@
 //! products pick their kernels by the CPU they find), so replicas of a
 //! task agree when their losses and pseudo-gradients lie within
 //! [`TRAIN_RELATIVE_ERROR`] of each other, and a training round cannot be
-//! spot-checked without training it again: train jobs verify by
-//! `replicate` or `adaptive`.
+//! spot-checked without training it again: train jobs that verify their
+//! results do so by `replicate` or `adaptive`.
 //!
 //! The job's artifacts: `weights.safetensors` (the final weights, one
 //! tensor per [`iog_ml::param_layout`] entry), `loss.csv` and `loss.png`
@@ -66,8 +66,9 @@ pub const ML_VERSION: &str = "burn-0.22 cpu";
 pub const TRAIN_RELATIVE_ERROR: f64 = 1e-2;
 
 /// Most parameters a train job's model may have, so that a task's input
-/// (the weights and the outer momentum, in base64) stays well inside
-/// [`crate::TASK_INPUT_BYTES_MAX`].
+/// (the weights and the outer momentum, in base64, 22 MiB at most) leaves
+/// room for its data inside [`crate::TASK_INPUT_BYTES_MAX`], which
+/// [`crate::plan`] checks.
 pub const TRAIN_PARAMS_MAX: usize = 2 << 20;
 /// Most workers (tasks per round).
 pub const TRAIN_WORKERS_MAX: u32 = 1024;
@@ -75,8 +76,19 @@ pub const TRAIN_WORKERS_MAX: u32 = 1024;
 pub const TRAIN_ROUNDS_MAX: u32 = 10_000;
 /// Most inner steps per round.
 pub const TRAIN_INNER_STEPS_MAX: u64 = 100_000;
-/// Largest data file a train job may name, in bytes.
-pub const TRAIN_DATA_BYTES_MAX: u64 = 16 << 20;
+/// Largest data a train job may name, all its files together, in bytes:
+/// the files travel inside the job's spec (in base64), which the
+/// coordinator takes up to 4 MiB.
+pub const TRAIN_DATA_BYTES_MAX: u64 = 2 << 20;
+/// Most weights one round may carry in all, workers × parameters: each
+/// task's input holds the round's weights.
+pub const TRAIN_ROUND_VALUES_MAX: u64 = 1 << 26;
+/// Most inner steps one job may take in all, rounds × inner steps: the
+/// loss curve holds one point per step.
+pub const TRAIN_STEPS_MAX: u64 = 1_000_000;
+/// Most points of the training-loss line in `loss.png`: longer curves are
+/// averaged over runs of consecutive steps.
+const PLOT_POINTS_MAX: usize = 2_000;
 /// Most examples a generated data set may have.
 pub const TRAIN_EXAMPLES_MAX: usize = 1_000_000;
 /// Most characters of generated text.
@@ -284,22 +296,33 @@ impl DataSpec {
             DataSpec::Grammar { chars, .. } => check::between("train.data.chars", *chars, 2, TRAIN_CHARS_MAX),
             DataSpec::Csv { file, target, target_columns } => {
                 Self::target(target, *target_columns)?;
-                Self::check_size("train.data.file", file)
+                Self::check_size(&[("train.data.file", file)])
             }
             DataSpec::Npy { x, y, target, target_columns } => {
                 Self::target(target, *target_columns)?;
-                Self::check_size("train.data.x", x)?;
-                Self::check_size("train.data.y", y)
+                Self::check_size(&[("train.data.x", x), ("train.data.y", y)])
             }
         }
     }
 
-    fn check_size(field: &str, file: &DataFile) -> Result<(), SpecError> {
-        let bytes = file.bytes(field)?;
-        if bytes.len() as u64 > TRAIN_DATA_BYTES_MAX {
+    /// Checks the files' sizes together, from their base64's length.
+    fn check_size(files: &[(&str, &DataFile)]) -> Result<(), SpecError> {
+        let mut total = 0u64;
+        for (field, file) in files {
+            match file {
+                DataFile::Path(_) => {
+                    file.bytes(field)?;
+                }
+                DataFile::Inline { base64, .. } => total += base64.len() as u64 / 4 * 3,
+            }
+        }
+        if total > TRAIN_DATA_BYTES_MAX + 3 {
             return Err(SpecError::invalid(
-                field,
-                format!("is {} bytes; a train job's data file may be at most {TRAIN_DATA_BYTES_MAX}", bytes.len()),
+                files[0].0,
+                format!(
+                    "holds {total} bytes of data; a train job's data files may hold at most {TRAIN_DATA_BYTES_MAX} \
+                     bytes in all, as they travel inside the job's spec; use fewer examples"
+                ),
             ));
         }
         Ok(())
@@ -405,6 +428,26 @@ impl TrainSpec {
             return Err(SpecError::invalid(
                 "train.eval_share",
                 format!("must be a number from 0 to 0.5, got {}", self.eval_share),
+            ));
+        }
+        if u64::from(self.workers) * params as u64 > TRAIN_ROUND_VALUES_MAX {
+            return Err(SpecError::invalid(
+                "train.workers",
+                format!(
+                    "is {} with a model of {params} parameters; every worker's input carries the weights, and a \
+                     round may carry at most {TRAIN_ROUND_VALUES_MAX} values in all: use fewer workers or a \
+                     smaller model",
+                    self.workers
+                ),
+            ));
+        }
+        if u64::from(self.rounds) * self.inner_steps > TRAIN_STEPS_MAX {
+            return Err(SpecError::invalid(
+                "train.rounds",
+                format!(
+                    "makes rounds × inner_steps = {} steps, more than the {TRAIN_STEPS_MAX} one job may take",
+                    u64::from(self.rounds) * self.inner_steps
+                ),
             ));
         }
         if self.n_tasks() > MAX_TASKS {
@@ -594,8 +637,9 @@ pub(crate) struct TrainTask {
     /// coordinator reads it to make the next round).
     #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
     momentum: Vec<u8>,
-    /// This shard's training examples ([`Dataset::encode`]).
-    #[serde(with = "b64")]
+    /// This shard's training examples ([`Dataset::encode`]); empty in the
+    /// last round, which only scores.
+    #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
     train: Vec<u8>,
     /// This shard's held-out examples; empty when the job scores nothing.
     #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
@@ -639,7 +683,7 @@ pub(crate) fn plan(spec: &TrainSpec) -> Result<Vec<TrainTask>, SpecError> {
         let range = whole.start + range.start..whole.start + range.end;
         Ok(data.slice(range).map_err(|err| SpecError::invalid("train.data", err.to_string()))?.encode())
     };
-    (0..k)
+    let tasks = (0..k)
         .map(|shard| {
             Ok(TrainTask {
                 model: spec.model.clone(),
@@ -657,7 +701,22 @@ pub(crate) fn plan(spec: &TrainSpec) -> Result<Vec<TrainTask>, SpecError> {
                 eval: part(&eval, shard)?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<TrainTask>, SpecError>>()?;
+    for task in &tasks {
+        let bytes = serde_json::to_vec(task).expect("task inputs are plain data").len();
+        if bytes > crate::TASK_INPUT_BYTES_MAX - 4096 {
+            return Err(SpecError::invalid(
+                "train.workers",
+                format!(
+                    "leaves task {} an input of {bytes} bytes (the weights twice and its shard of the data), more \
+                     than the {} a task may have; use more workers or less data",
+                    task.shard,
+                    crate::TASK_INPUT_BYTES_MAX
+                ),
+            ));
+        }
+    }
+    Ok(tasks)
 }
 
 impl TrainTask {
@@ -686,6 +745,14 @@ impl TrainTask {
         }
         if decoded.losses.iter().chain(&decoded.eval_loss).any(|loss| !loss.is_finite() || *loss < 0.0) {
             return Err("holds a loss that is not a finite number of at least 0".to_owned());
+        }
+        let held_out = if self.eval.is_empty() {
+            0
+        } else {
+            Dataset::decode(&self.eval).map_err(|err| format!("the task's held-out examples: {err}"))?.len() as u64
+        };
+        if decoded.eval_examples != held_out {
+            return Err(format!("scores {} held-out examples; the task has {held_out}", decoded.eval_examples));
         }
         if decoded.eval_loss.is_some() == self.eval.is_empty() {
             return Err(if self.eval.is_empty() {
@@ -730,7 +797,18 @@ pub(crate) fn run(task: &TrainTask) -> Result<TaskRun, SpecError> {
         (None, 0)
     } else {
         let eval = decode("eval", &task.eval)?;
-        (Some(iog_ml::evaluate(&task.model, &weights, &eval, 0..eval.len()).map_err(ml)?), eval.len() as u64)
+        let loss = iog_ml::evaluate(&task.model, &weights, &eval, 0..eval.len()).map_err(ml)?;
+        if !loss.is_finite() {
+            return Err(SpecError::invalid(
+                "train",
+                format!(
+                    "round {}'s weights score a held-out loss of {loss}, not a finite number: training diverged; \
+                     lower train.lr or train.outer_lr",
+                    task.round
+                ),
+            ));
+        }
+        (Some(loss), eval.len() as u64)
     };
     let (losses, delta) = if task.inner.steps == 0 {
         (Vec::new(), Vec::new())
@@ -749,7 +827,8 @@ pub(crate) fn run(task: &TrainTask) -> Result<TaskRun, SpecError> {
 
 /// Whether two outputs of one task are one result: both its own (see
 /// [`TrainTask::read_output`]), every loss within [`TRAIN_RELATIVE_ERROR`]
-/// of the other's, and the pseudo-gradients within it in L2 norm.
+/// of the larger plus the first step's loss, and the pseudo-gradients
+/// within it in L2 norm, plus half an 8-bit step a value.
 pub(crate) fn outputs_agree(task: &TrainTask, a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return task.read_output(a).is_ok();
@@ -757,18 +836,35 @@ pub(crate) fn outputs_agree(task: &TrainTask, a: &[u8], b: &[u8]) -> bool {
     let (Ok((a, delta_a)), Ok((b, delta_b))) = (task.read_output(a), task.read_output(b)) else {
         return false;
     };
-    let close =
-        |x: f32, y: f32| f64::from((x - y).abs()) <= TRAIN_RELATIVE_ERROR * f64::from(x.abs().max(y.abs())).max(1e-6);
+    // Losses late in training can be near 0, where a share of themselves
+    // is no allowance: they are judged against the first step's loss too.
+    let first = |o: &TrainOutput| o.losses.first().or(o.eval_loss.as_ref()).map_or(0.0, |l| f64::from(l.abs()));
+    let floor = first(&a).max(first(&b));
+    let close = |x: f32, y: f32| {
+        f64::from((x - y).abs()) <= TRAIN_RELATIVE_ERROR * (f64::from(x.abs().max(y.abs())) + floor).max(1e-6)
+    };
     let losses_agree = a.losses.iter().zip(&b.losses).all(|(x, y)| close(*x, *y))
         && match (a.eval_loss, b.eval_loss) {
             (Some(x), Some(y)) => close(x, y),
             (None, None) => true,
             _ => false,
-        }
-        && a.eval_examples == b.eval_examples;
+        };
     let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let gap = delta_a.iter().zip(&delta_b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
-    losses_agree && gap <= TRAIN_RELATIVE_ERROR * norm(&delta_a).max(norm(&delta_b))
+    // Two pseudo-gradients a hair apart may round to neighbouring 8-bit
+    // steps: allow half a step of the coarser block per value.
+    let quantization = match (Int8Blocks::decode(&a.delta), Int8Blocks::decode(&b.delta)) {
+        (Ok(qa), Ok(qb)) => {
+            let mut sum = 0.0f64;
+            for (block, (sa, sb)) in qa.scales.iter().zip(&qb.scales).enumerate() {
+                let len = (delta_a.len() - block * diloco::BLOCK_LEN).min(diloco::BLOCK_LEN) as f64;
+                sum += len * f64::from(sa.max(*sb) / 2.0).powi(2);
+            }
+            sum.sqrt()
+        }
+        _ => 0.0,
+    };
+    losses_agree && gap <= TRAIN_RELATIVE_ERROR * norm(&delta_a).max(norm(&delta_b)) + quantization
 }
 
 /// A training round cannot be sampled: redoing part of it needs the
@@ -828,6 +924,16 @@ pub(crate) fn next_inputs(
     }
     diloco::outer_step(&mut weights, &mut momentum, &deltas, &first.outer)
         .map_err(|err| SpecError::invalid(format!("round {round}"), err.to_string()))?;
+    if let Some(index) = weights.iter().chain(&momentum).position(|x| !x.is_finite()) {
+        return Err(SpecError::invalid(
+            format!("round {round}"),
+            format!(
+                "'s outer step made weight {} not a finite number: training diverged; lower train.outer_lr or \
+                 train.lr",
+                index % params
+            ),
+        ));
+    }
     let next = round + 1;
     let weights = floats_to_bytes(&weights);
     let momentum = floats_to_bytes(&momentum);
@@ -838,6 +944,8 @@ pub(crate) fn next_inputs(
             inner: spec.inner(next, task.shard),
             weights: weights.clone(),
             momentum: if task.shard == 0 { momentum.clone() } else { Vec::new() },
+            // The last round only scores: it needs no training examples.
+            train: if next < spec.rounds { task.train.clone() } else { Vec::new() },
             ..task.clone()
         })
         .collect())
@@ -849,23 +957,34 @@ struct Round {
     losses: Vec<f64>,
     /// Held-out loss of the round's starting weights, weighted by examples.
     eval_loss: Option<f64>,
-    deltas: Vec<Vec<f32>>,
     delta_bytes: u64,
 }
 
 /// The job's artifacts from every task's output, in task order: the
-/// outer steps are taken again from the initial weights, so the final
-/// weights are exactly those the last round scored.
+/// outer steps are taken again from the initial weights, round by round,
+/// so the final weights are exactly those the last round scored. Each
+/// output is checked as the coordinator checked it (its round and shard,
+/// a loss per step, finite losses of at least 0, the held-out examples its
+/// shard has), the last round's too, which no later round read.
 pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Artifact>, AssembleError> {
     let k = spec.workers as usize;
     let params = iog_ml::param_count(&spec.model).map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
+    let (_, _, eval) = spec.split()?;
+    let held_out: Vec<u64> = (0..k)
+        .map(|shard| match eval.is_empty() {
+            true => 0,
+            false => iog_ml::shard(eval.len(), k, shard).map_or(0, |range| range.len() as u64),
+        })
+        .collect();
+    let mut weights = iog_ml::init_weights(&spec.model, spec.seed)
+        .map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
+    let mut momentum = vec![0.0f32; params];
     let mut rounds = Vec::with_capacity(spec.rounds as usize + 1);
     for round in 0..=spec.rounds {
         let steps = if round < spec.rounds { spec.inner_steps as usize } else { 0 };
         let mut losses = vec![0.0f64; steps];
         let (mut eval_sum, mut eval_examples, mut deltas, mut delta_bytes) = (0.0f64, 0u64, Vec::new(), 0u64);
-        let mut scored = None;
-        for shard in 0..k {
+        for (shard, &held_out) in held_out.iter().enumerate() {
             let task_idx = round as usize * k + shard;
             let bad = |reason: String| AssembleError::BadOutput { task_idx, reason };
             let output: TrainOutput =
@@ -878,8 +997,14 @@ pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Arti
                     output.losses.len()
                 )));
             }
-            if *scored.get_or_insert(output.eval_loss.is_some()) != output.eval_loss.is_some() {
-                return Err(bad("scores held-out examples where the other shards do not, or the reverse".to_owned()));
+            if output.losses.iter().chain(&output.eval_loss).any(|loss| !loss.is_finite() || *loss < 0.0) {
+                return Err(bad("holds a loss that is not a finite number of at least 0".to_owned()));
+            }
+            if output.eval_examples != held_out || output.eval_loss.is_some() != (held_out > 0) {
+                return Err(bad(format!(
+                    "scores {} held-out examples; shard {shard} has {held_out}",
+                    output.eval_examples
+                )));
             }
             for (sum, loss) in losses.iter_mut().zip(&output.losses) {
                 *sum += f64::from(*loss) / k as f64;
@@ -897,17 +1022,17 @@ pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Arti
                     return Err(bad(format!("pseudo-gradient has {} values; the model has {params}", delta.len())));
                 }
                 deltas.push(delta);
+            } else if !output.delta.is_empty() {
+                return Err(bad("holds a pseudo-gradient, but the last round takes no steps".to_owned()));
             }
         }
+        if round < spec.rounds {
+            diloco::outer_step(&mut weights, &mut momentum, &deltas, &spec.outer()).map_err(|err| {
+                AssembleError::BadOutput { task_idx: round as usize * k, reason: format!("round {round}: {err}") }
+            })?;
+        }
         let eval_loss = (eval_examples > 0).then(|| eval_sum / eval_examples as f64);
-        rounds.push(Round { losses, eval_loss, deltas, delta_bytes });
-    }
-    let mut weights = iog_ml::init_weights(&spec.model, spec.seed)
-        .map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
-    let mut momentum = vec![0.0f32; params];
-    for (round, played) in rounds.iter().enumerate().take(spec.rounds as usize) {
-        diloco::outer_step(&mut weights, &mut momentum, &played.deltas, &spec.outer())
-            .map_err(|err| AssembleError::BadOutput { task_idx: round * k, reason: format!("round {round}: {err}") })?;
+        rounds.push(Round { losses, eval_loss, delta_bytes });
     }
     let layout = iog_ml::param_layout(&spec.model).map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
     let tensors: Vec<(String, Vec<usize>, &[f32])> =
@@ -949,6 +1074,15 @@ pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Arti
             csv.push_str(&format!("{step},{loss},{eval}\n"));
         }
     }
+    // A long curve is drawn as the means of runs of consecutive steps.
+    let run = train_points.len().div_ceil(PLOT_POINTS_MAX).max(1);
+    let train_points: Vec<(f64, f64)> = train_points
+        .chunks(run)
+        .map(|chunk| {
+            let n = chunk.len() as f64;
+            (chunk.iter().map(|p| p.0).sum::<f64>() / n, chunk.iter().map(|p| p.1).sum::<f64>() / n)
+        })
+        .collect();
     let mut series: Vec<(&str, &[(f64, f64)])> = vec![("training (mean over workers)", &train_points)];
     if !eval_points.is_empty() {
         series.push(("held out", &eval_points));
@@ -1213,5 +1347,86 @@ mod tests {
         let (first, last) =
             (result["eval_loss_initial"].as_f64().unwrap(), result["eval_loss_final"].as_f64().unwrap());
         assert!(last < 0.1 * first, "{result}");
+    }
+
+    #[test]
+    fn text_trains_a_char_lm_and_a_job_may_score_nothing() {
+        let text = iog_ml::grammar_text(3000, 2);
+        let vocab = iog_ml::CharVocab::from_text(&text).len();
+        let spec = TrainSpec {
+            model: ModelSpec::CharLm { vocab, context: 8, d_model: 8, heads: 2, layers: 1 },
+            data: DataSpec::Grammar { chars: 3000, seed: 2 },
+            workers: 2,
+            rounds: 2,
+            inner_steps: 5,
+            batch_size: 4,
+            lr: 0.01,
+            eval_share: 0.0,
+            ..spec()
+        };
+        let (inputs, outputs) = run_job(&spec);
+        assert!(inputs.iter().all(|task| task.eval.is_empty()));
+        // The shards' windows cover the text, which stays in order.
+        let windows: usize = inputs[..2].iter().map(|task| Dataset::decode(&task.train).unwrap().len()).sum();
+        let (data, train, _) = spec.split().unwrap();
+        assert_eq!((windows, train.len()), (data.len(), data.len()));
+        assert!(inputs[4..].iter().all(|task| task.train.is_empty()), "the scoring round carries no training data");
+        let artifacts = assemble(&spec, &outputs).unwrap();
+        let result = result(&artifacts);
+        assert!(result["eval_loss_initial"].is_null() && result["eval_loss_final"].is_null(), "{result}");
+        let csv = String::from_utf8(artifacts[2].bytes.clone()).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 2 * 5, "no held-out rows: {csv}");
+        // With text held out, its windows start past the last training one's tokens.
+        let held = TrainSpec { eval_share: 0.2, ..spec.clone() };
+        let (data, train, eval) = held.split().unwrap();
+        assert!(eval.start >= train.end + 8, "{train:?} {eval:?}");
+        assert_eq!(eval.end, data.len());
+    }
+
+    #[test]
+    fn assembly_refuses_a_last_round_that_no_later_round_checked() {
+        let spec = TrainSpec { rounds: 1, inner_steps: 5, ..spec() };
+        let (_, outputs) = run_job(&spec);
+        assert!(assemble(&spec, &outputs).is_ok());
+        let last = outputs.len() - 1;
+        let edit = |change: &dyn Fn(&mut TrainOutput)| {
+            let mut output: TrainOutput = serde_json::from_slice(&outputs[last]).unwrap();
+            change(&mut output);
+            let mut outputs = outputs.clone();
+            outputs[last] = serde_json::to_vec(&output).unwrap();
+            assemble(&spec, &outputs).unwrap_err().to_string()
+        };
+        let err = edit(&|o| o.eval_examples = u64::MAX);
+        assert!(err.contains("held-out examples; shard 2 has"), "{err}");
+        let err = edit(&|o| o.eval_loss = Some(-1.0));
+        assert!(err.contains("finite number of at least 0"), "{err}");
+        let err = edit(&|o| o.delta = vec![1, 2, 3]);
+        assert!(err.contains("the last round takes no steps"), "{err}");
+    }
+
+    #[test]
+    fn the_example_jobs_plan() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/train");
+        for name in ["spirals.toml", "charlm.toml"] {
+            let spec = crate::parse_job_file(&std::fs::read_to_string(dir.join(name)).unwrap(), &dir).unwrap();
+            let workload = spec.workload().unwrap();
+            let inputs = crate::plan(&workload).unwrap_or_else(|err| panic!("{name}: {err}"));
+            let crate::WorkloadSpec::Train(train) = &workload else { panic!("{name} is a train job") };
+            assert_eq!(inputs.len() as u32, train.workers, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_round_too_large_for_the_coordinator_is_refused_at_submission() {
+        let err = TrainSpec {
+            model: ModelSpec::Mlp { inputs: 2, hidden: vec![1024, 1024], outputs: 3 },
+            workers: 1024,
+            ..spec()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().contains("a round may carry at most"), "{err}");
+        let err = TrainSpec { rounds: 1000, inner_steps: 10_000, ..spec() }.validate().unwrap_err();
+        assert!(err.to_string().contains("more than the 1000000 one job may take"), "{err}");
     }
 }
