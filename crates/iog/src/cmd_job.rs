@@ -75,8 +75,11 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
             if global.json {
                 print_json(&serde_json::json!({ "job_id": job_id, "files": written }))?;
             } else {
-                for path in written {
+                for path in &written {
                     println!("{path}");
+                }
+                if let Some(summary) = written.iter().find_map(|path| train_summary(Path::new(path))) {
+                    println!("{summary}");
                 }
             }
         }
@@ -285,4 +288,30 @@ fn write_artifact(out: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<String
     let path = out.join(file_name);
     std::fs::write(&path, bytes).with_context(|| format!("write {}", path.display()))?;
     Ok(path.display().to_string())
+}
+
+/// A line on a train job's outcome, from its `result.json`: the held-out
+/// loss before and after, and the bytes its workers sent against `f32`.
+fn train_summary(path: &Path) -> Option<String> {
+    if path.file_name()? != "result.json" {
+        return None;
+    }
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    if result["workload"] != "train" {
+        return None;
+    }
+    let (rounds, workers) = (result["rounds"].as_u64()?, result["workers"].as_u64()?);
+    let loss = match (result["eval_loss_initial"].as_f64(), result["eval_loss_final"].as_f64()) {
+        (Some(first), Some(last)) => format!("held-out loss {first:.4} → {last:.4}"),
+        _ => match (result["train_loss_first_step"].as_f64(), result["train_loss_last_step"].as_f64()) {
+            (Some(first), Some(last)) => format!("training loss {first:.4} → {last:.4}"),
+            _ => return None,
+        },
+    };
+    let sent = result["pseudo_gradient_bytes"].as_f64()?;
+    let as_f32 = result["pseudo_gradient_bytes_as_f32"].as_f64()?;
+    Some(format!(
+        "{loss} over {rounds} rounds × {workers} workers; pseudo-gradients took {sent:.0} bytes, {:.1}× fewer than f32",
+        as_f32 / sent.max(1.0)
+    ))
 }

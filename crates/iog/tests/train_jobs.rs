@@ -43,6 +43,7 @@ fn fetch(cluster: &Cluster, job_id: iog_types::JobId, out: &Path) -> serde_json:
     for name in ["result.json", "weights.safetensors", "loss.csv", "loss.png"] {
         assert!(listed.contains(name), "{name} is not among the results: {listed}");
     }
+    assert!(listed.contains("held-out loss ") && listed.contains("fewer than f32"), "no summary line: {listed}");
     let png = std::fs::read(out.join("loss.png")).unwrap();
     let (width, height, _) = common::decode_png(&png);
     assert_eq!((width, height), (800, 500));
