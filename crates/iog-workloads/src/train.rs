@@ -729,54 +729,79 @@ impl TrainTask {
         Ok(params)
     }
 
-    /// Reads an output of this task and checks that it belongs to it:
-    /// its round and shard, a loss per step, a pseudo-gradient of the
-    /// model's size (none in the last round), finite numbers throughout.
+    /// Reads an output of this task and checks that it belongs to it (see
+    /// [`check_output`]).
     fn read_output(&self, output: &[u8]) -> Result<(TrainOutput, Vec<f32>), String> {
-        let decoded: TrainOutput = crate::spec::from_json(output).map_err(|err| format!("does not decode: {err}"))?;
-        if (decoded.round, decoded.shard) != (self.round, self.shard) {
-            return Err(format!(
-                "is round {} shard {}'s; the task is round {} shard {}",
-                decoded.round, decoded.shard, self.round, self.shard
-            ));
-        }
-        if decoded.losses.len() as u64 != self.inner.steps {
-            return Err(format!("holds {} losses; the task takes {} steps", decoded.losses.len(), self.inner.steps));
-        }
-        if decoded.losses.iter().chain(&decoded.eval_loss).any(|loss| !loss.is_finite() || *loss < 0.0) {
-            return Err("holds a loss that is not a finite number of at least 0".to_owned());
-        }
         let held_out = if self.eval.is_empty() {
             0
         } else {
             Dataset::decode(&self.eval).map_err(|err| format!("the task's held-out examples: {err}"))?.len() as u64
         };
-        if decoded.eval_examples != held_out {
-            return Err(format!("scores {} held-out examples; the task has {held_out}", decoded.eval_examples));
-        }
-        if decoded.eval_loss.is_some() == self.eval.is_empty() {
-            return Err(if self.eval.is_empty() {
-                "scores held-out examples the task does not have".to_owned()
-            } else {
-                "does not score the task's held-out examples".to_owned()
-            });
-        }
-        let delta = if self.inner.steps == 0 {
-            if !decoded.delta.is_empty() {
-                return Err("holds a pseudo-gradient, but the last round takes no steps".to_owned());
-            }
-            Vec::new()
-        } else {
-            let delta =
-                Int8Blocks::decode(&decoded.delta).map_err(|err| format!("pseudo-gradient: {err}"))?.decompress();
-            let params = self.params().map_err(|err| err.to_string())?;
-            if delta.len() != params {
-                return Err(format!("holds a pseudo-gradient of {} values; the model has {params}", delta.len()));
-            }
-            delta
-        };
-        Ok((decoded, delta))
+        let params = self.params().map_err(|err| err.to_string())?;
+        check_output(
+            output,
+            &Expected { round: self.round, shard: self.shard, steps: self.inner.steps, held_out, params },
+        )
     }
+}
+
+/// What one task's output must hold.
+struct Expected {
+    round: u32,
+    shard: u32,
+    /// Inner steps the task takes (0 in the last round).
+    steps: u64,
+    /// Held-out examples its shard has.
+    held_out: u64,
+    /// The model's parameters.
+    params: usize,
+}
+
+/// Reads a task's output and checks that it is the task's: its round and
+/// shard, a loss per step, finite losses of at least 0, a held-out loss
+/// over exactly the shard's held-out examples (none without them), and a
+/// pseudo-gradient of the model's size (none in the last round). Gives the
+/// output and its pseudo-gradient, decompressed (empty in the last round).
+/// The coordinator checks each round this way before the outer step, and
+/// assembly every round again, the last included.
+fn check_output(output: &[u8], expected: &Expected) -> Result<(TrainOutput, Vec<f32>), String> {
+    let Expected { round, shard, steps, held_out, params } = *expected;
+    let decoded: TrainOutput = crate::spec::from_json(output).map_err(|err| format!("does not decode: {err}"))?;
+    if (decoded.round, decoded.shard) != (round, shard) {
+        return Err(format!(
+            "is round {} shard {}'s; the task is round {round} shard {shard}",
+            decoded.round, decoded.shard
+        ));
+    }
+    if decoded.losses.len() as u64 != steps {
+        return Err(format!("holds {} losses; the task takes {steps} steps", decoded.losses.len()));
+    }
+    if decoded.losses.iter().chain(&decoded.eval_loss).any(|loss| !loss.is_finite() || *loss < 0.0) {
+        return Err("holds a loss that is not a finite number of at least 0".to_owned());
+    }
+    if decoded.eval_examples != held_out {
+        return Err(format!("scores {} held-out examples; shard {shard} has {held_out}", decoded.eval_examples));
+    }
+    if decoded.eval_loss.is_some() != (held_out > 0) {
+        return Err(if held_out == 0 {
+            "scores held-out examples the task does not have".to_owned()
+        } else {
+            "does not score the task's held-out examples".to_owned()
+        });
+    }
+    let delta = if steps == 0 {
+        if !decoded.delta.is_empty() {
+            return Err("holds a pseudo-gradient, but the last round takes no steps".to_owned());
+        }
+        Vec::new()
+    } else {
+        let delta = Int8Blocks::decode(&decoded.delta).map_err(|err| format!("pseudo-gradient: {err}"))?.decompress();
+        if delta.len() != params {
+            return Err(format!("holds a pseudo-gradient of {} values; the model has {params}", delta.len()));
+        }
+        delta
+    };
+    Ok((decoded, delta))
 }
 
 /// Runs one task on this machine's CPU: scores the round's weights on the
@@ -986,26 +1011,9 @@ pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Arti
         let (mut eval_sum, mut eval_examples, mut deltas, mut delta_bytes) = (0.0f64, 0u64, Vec::new(), 0u64);
         for (shard, &held_out) in held_out.iter().enumerate() {
             let task_idx = round as usize * k + shard;
-            let bad = |reason: String| AssembleError::BadOutput { task_idx, reason };
-            let output: TrainOutput =
-                crate::spec::from_json(&outputs[task_idx]).map_err(|err| bad(format!("does not decode: {err}")))?;
-            if (output.round, output.shard as usize) != (round, shard) || output.losses.len() != steps {
-                return Err(bad(format!(
-                    "is round {} shard {} with {} losses; task {task_idx} is round {round} shard {shard} with {steps}",
-                    output.round,
-                    output.shard,
-                    output.losses.len()
-                )));
-            }
-            if output.losses.iter().chain(&output.eval_loss).any(|loss| !loss.is_finite() || *loss < 0.0) {
-                return Err(bad("holds a loss that is not a finite number of at least 0".to_owned()));
-            }
-            if output.eval_examples != held_out || output.eval_loss.is_some() != (held_out > 0) {
-                return Err(bad(format!(
-                    "scores {} held-out examples; shard {shard} has {held_out}",
-                    output.eval_examples
-                )));
-            }
+            let expected = Expected { round, shard: shard as u32, steps: steps as u64, held_out, params };
+            let (output, delta) = check_output(&outputs[task_idx], &expected)
+                .map_err(|reason| AssembleError::BadOutput { task_idx, reason })?;
             for (sum, loss) in losses.iter_mut().zip(&output.losses) {
                 *sum += f64::from(*loss) / k as f64;
             }
@@ -1015,15 +1023,7 @@ pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Arti
             }
             if steps > 0 {
                 delta_bytes += output.delta.len() as u64;
-                let delta = Int8Blocks::decode(&output.delta)
-                    .map_err(|err| bad(format!("pseudo-gradient: {err}")))?
-                    .decompress();
-                if delta.len() != params {
-                    return Err(bad(format!("pseudo-gradient has {} values; the model has {params}", delta.len())));
-                }
                 deltas.push(delta);
-            } else if !output.delta.is_empty() {
-                return Err(bad("holds a pseudo-gradient, but the last round takes no steps".to_owned()));
             }
         }
         if round < spec.rounds {
