@@ -201,6 +201,34 @@ impl Dataset {
         }
     }
 
+    /// The feature rows of a regression or classification set, row-major
+    /// ([`inputs`](Self::inputs) values a row); `None` for text.
+    pub fn features(&self) -> Option<&[f32]> {
+        match &self.data {
+            Data::Regression { x, .. } | Data::Classification { x, .. } => Some(x),
+            Data::Text { .. } => None,
+        }
+    }
+
+    /// Each example's class, for a classification set; `None` for the
+    /// other kinds.
+    pub fn labels(&self) -> Option<&[u32]> {
+        match &self.data {
+            Data::Classification { labels, .. } => Some(labels),
+            _ => None,
+        }
+    }
+
+    /// The targets of a regression set, row-major
+    /// ([`outputs`](Self::outputs) values a row); `None` for the other
+    /// kinds.
+    pub fn targets(&self) -> Option<&[f32]> {
+        match &self.data {
+            Data::Regression { y, .. } => Some(y),
+            _ => None,
+        }
+    }
+
     /// Size of a text set's vocabulary (every token is below it); `None`
     /// for the other kinds.
     pub fn vocab(&self) -> Option<usize> {

@@ -146,7 +146,7 @@ pub const RUNTIME: bool = cfg!(feature = "burn");
 
 pub use data::{CharVocab, Dataset, Task, grammar_text, shard, spirals, waves};
 pub use error::{MlError, MlErrorKind};
-pub use parse::{NpyArray, Target, npy_dataset, parse_csv, parse_npy};
+pub use parse::{NpyArray, Target, npy_dataset, parse_csv, parse_csv_inputs, parse_npy};
 #[cfg(feature = "burn")]
 pub use runtime::Model;
 pub use spec::{

@@ -46,11 +46,51 @@ pub fn parse_csv(text: &str, target: Target) -> Result<Dataset, MlError> {
         Target::Values(n) => n,
         Target::Class => 1,
     };
-    let mut columns: Option<(usize, usize)> = None; // (count, line it was set by)
-    let mut header_checked = false;
     let mut x = Vec::new();
     let mut y = Vec::new();
     let mut labels = Vec::new();
+    let count = read_csv(text, target_columns, |number, row| {
+        let inputs = row.len() - target_columns;
+        x.extend_from_slice(&row[..inputs]);
+        match target {
+            Target::Values(_) => y.extend_from_slice(&row[inputs..]),
+            Target::Class => labels.push(class_label(row[inputs], || format!("line {number}, column {}", row.len()))?),
+        }
+        Ok(())
+    })?;
+    let inputs = count - target_columns;
+    match target {
+        Target::Values(n) => Dataset::regression(inputs, x, n, y),
+        Target::Class => Dataset::classification(inputs, x, labels),
+    }
+}
+
+/// Reads comma-separated numbers that are all inputs (no target column),
+/// as a model's features for inference: returns the columns per line and
+/// the values, row-major. Blank, comment and header lines and the errors
+/// are as for [`parse_csv`].
+pub fn parse_csv_inputs(text: &str) -> Result<(usize, Vec<f32>), MlError> {
+    let mut x = Vec::new();
+    let count = read_csv(text, 0, |_, row| {
+        x.extend_from_slice(row);
+        Ok(())
+    })?;
+    if count > WIDTH_MAX {
+        return Err(data_error(format!("the CSV has {count} columns; a model takes at most {WIDTH_MAX} inputs")));
+    }
+    Ok((count, x))
+}
+
+/// Calls `each` with every data line's number and values, after checking
+/// that every line has the first data line's column count, more than
+/// `target_columns` of them, each a finite number; returns that count.
+fn read_csv(
+    text: &str,
+    target_columns: usize,
+    mut each: impl FnMut(usize, &[f32]) -> Result<(), MlError>,
+) -> Result<usize, MlError> {
+    let mut columns: Option<(usize, usize)> = None; // (count, line it was set by)
+    let mut header_checked = false;
     let mut row = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -87,21 +127,12 @@ pub fn parse_csv(text: &str, target: Target) -> Result<Dataset, MlError> {
             }
             row.push(value);
         }
-        let inputs = count - target_columns;
-        x.extend_from_slice(&row[..inputs]);
-        match target {
-            Target::Values(_) => y.extend_from_slice(&row[inputs..]),
-            Target::Class => labels.push(class_label(row[inputs], || format!("line {number}, column {count}"))?),
-        }
+        each(number, &row)?;
     }
     let Some((count, _)) = columns else {
         return Err(data_error("the CSV has no data lines".to_owned()));
     };
-    let inputs = count - target_columns;
-    match target {
-        Target::Values(n) => Dataset::regression(inputs, x, n, y),
-        Target::Class => Dataset::classification(inputs, x, labels),
-    }
+    Ok(count)
 }
 
 /// A NumPy array read from a `.npy` file, its values converted to `f32`.

@@ -176,6 +176,24 @@ impl Executors {
         Ok(bytes)
     }
 
+    /// Runs an infer task: its weights and data fetched (or taken from the
+    /// cache, so a worker that runs several shards of one job fetches them
+    /// once), then the model run over its shard on a blocking thread.
+    pub(crate) async fn run_infer(
+        &self,
+        client: &Client,
+        task: Box<iog_workloads::InferTask>,
+    ) -> Result<TaskRun, String> {
+        let mut blobs = std::collections::BTreeMap::new();
+        for blob in task.blobs() {
+            blobs.insert(blob, self.file(client, blob).await?);
+        }
+        tokio::task::spawn_blocking(move || iog_workloads::infer::run(&task, &blobs))
+            .await
+            .map_err(|err| format!("an infer task panicked: {err}"))?
+            .map_err(|err| err.to_string())
+    }
+
     /// Runs a wasm task: its limits checked against the owner's caps, its
     /// module and files fetched, the module run in a fresh folder. The
     /// output is the bundle of what it wrote; its work units are the

@@ -93,6 +93,7 @@ pub(crate) async fn run(
     let mut device = None;
     let run = match iog_workloads::decode_task(&bytes).map_err(|err| err.to_string())? {
         iog_workloads::Decoded::Wasm(task) => executors.run_wasm(client, task).await?,
+        iog_workloads::Decoded::Infer(task) => executors.run_infer(client, task).await?,
         iog_workloads::Decoded::Process(task) => {
             let (run, gpu) = executors.run_process(client, task).await?;
             device = gpu;

@@ -1,5 +1,6 @@
 //! The job file: its `[job]` section, one workload section, parsing and checks.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use crate::check;
 use crate::code::{CODE_FILE_BYTES_MAX, FileRef};
 use crate::error::{SpecError, path_string};
 use crate::hash::HashSpec;
+use crate::infer::InferSpec;
 use crate::nbody::NbodySpec;
 use crate::noop::NoopSpec;
 use crate::process::ProcessSpec;
@@ -20,7 +22,8 @@ use crate::train::{ML_SOFTWARE, TrainSpec};
 use crate::wasm::{WASM_SOFTWARE, WasmSpec};
 
 /// The names `job.workload` accepts, in the order error messages list them.
-pub const WORKLOAD_KINDS: [&str; 9] = ["render", "hash", "noop", "sim", "nbody", "wasm", "process", "blender", "train"];
+pub const WORKLOAD_KINDS: [&str; 10] =
+    ["render", "hash", "noop", "sim", "nbody", "wasm", "process", "blender", "train", "infer"];
 
 /// Longest accepted `job.name`, in characters.
 pub const JOB_NAME_CHARS_MAX: usize = 64;
@@ -72,6 +75,9 @@ pub struct JobSpec {
     /// Parameters of the `train` workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train: Option<TrainSpec>,
+    /// Parameters of the `infer` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infer: Option<InferSpec>,
     /// How the job pays its workers, in $IO; a job without it is free (for
     /// development networks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,7 +240,7 @@ pub struct JobSection {
     /// A name for people, 1 to 64 characters.
     pub name: String,
     /// Which workload runs: `render`, `hash`, `noop`, `sim`, `nbody`,
-    /// `wasm`, `process`, `blender` or `train`.
+    /// `wasm`, `process`, `blender`, `train` or `infer`.
     pub workload: String,
     /// How many times a task may be tried before the job fails (1 to 100);
     /// `None` leaves the choice to the coordinator.
@@ -274,6 +280,8 @@ pub enum WorkloadSpec {
     /// A model trained across workers in rounds (DiLoCo), each round's
     /// tasks made from the round before's results.
     Train(TrainSpec),
+    /// A trained model run over a data set, one shard per task.
+    Infer(InferSpec),
 }
 
 impl WorkloadSpec {
@@ -289,6 +297,7 @@ impl WorkloadSpec {
             WorkloadSpec::Process(_) => "process",
             WorkloadSpec::Blender(_) => "blender",
             WorkloadSpec::Train(_) => "train",
+            WorkloadSpec::Infer(_) => "infer",
         }
     }
 
@@ -304,6 +313,7 @@ impl WorkloadSpec {
             WorkloadSpec::Process(spec) => spec.validate(),
             WorkloadSpec::Blender(spec) => spec.validate(),
             WorkloadSpec::Train(spec) => spec.validate(),
+            WorkloadSpec::Infer(spec) => spec.validate(),
         }
     }
 }
@@ -324,6 +334,7 @@ impl JobSpec {
             "process" => self.process.clone().map(WorkloadSpec::Process),
             "blender" => self.blender.clone().map(WorkloadSpec::Blender),
             "train" => self.train.clone().map(WorkloadSpec::Train),
+            "infer" => self.infer.clone().map(WorkloadSpec::Infer),
             other => {
                 return Err(SpecError::invalid(
                     "job.workload",
@@ -409,11 +420,16 @@ impl JobSpec {
             requirements.software.extend(blender.software());
             requirements.memory_bytes_min = requirements.memory_bytes_min.max(blender.limits().memory_bytes);
         }
-        if self.train.is_some() && self.job.workload == "train" {
+        let ml = match self.job.workload.as_str() {
+            "train" if self.train.is_some() => Some("train"),
+            "infer" if self.infer.is_some() => Some("infer"),
+            _ => None,
+        };
+        if let Some(workload) = ml {
             if requirements.kind != Some(iog_types::DeviceKind::Cpu) {
                 return Err(SpecError::invalid(
                     "resources.device",
-                    "must be \"cpu\" (or left out) for a train job: models train on the CPU backend",
+                    format!("must be \"cpu\" (or left out) for a {workload} job: models run on the CPU backend"),
                 ));
             }
             requirements.software.push(ML_SOFTWARE.to_owned());
@@ -431,7 +447,10 @@ impl JobSpec {
             _ => match (&self.process, &self.blender, self.job.workload.as_str()) {
                 (Some(process), _, "process") => process.assets(),
                 (_, Some(blender), "blender") => blender.assets(),
-                _ => Ok(Vec::new()),
+                _ => match (&self.infer, self.job.workload.as_str()) {
+                    (Some(infer), "infer") => infer.assets(),
+                    _ => Ok(Vec::new()),
+                },
             },
         }
     }
@@ -528,6 +547,20 @@ impl JobSpec {
                  \"replicate\" (replicas must agree within the stated tolerance) or \"adaptive\"",
             ));
         }
+        if self.job.workload == "infer" && matches!(verify, iog_types::Verify::Spot { .. }) {
+            return Err(SpecError::invalid(
+                "verify.policy",
+                "is \"spot\", but the coordinator runs no model to recompute a sample of an infer task; choose \
+                 \"replicate\" (replicas must agree within the stated tolerance) or \"adaptive\"",
+            ));
+        }
+        if self.job.sealed && self.job.workload == "infer" {
+            return Err(SpecError::invalid(
+                "job.sealed",
+                "is true, but infer jobs cannot be sealed yet (their weights and data travel as plain blobs); set \
+                 job.sealed = false",
+            ));
+        }
         if self.job.sealed && self.job.workload == "train" {
             return Err(SpecError::invalid(
                 "job.sealed",
@@ -552,6 +585,7 @@ impl JobSpec {
             ("process", self.process.is_some()),
             ("blender", self.blender.is_some()),
             ("train", self.train.is_some()),
+            ("infer", self.infer.is_some()),
         ];
         if let Some(sealed) = &self.sealed {
             return self.validate_sealed_wire(sealed, &present);
@@ -595,6 +629,7 @@ impl JobSpec {
             process: None,
             blender: None,
             train: None,
+            infer: None,
             sealed: Some(SealedSpec { manifest, n_tasks }),
             ..self.clone()
         }
@@ -667,12 +702,15 @@ pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFil
         Ok(scene_text)
     })?;
     let mut files: Vec<JobFile> = Vec::new();
+    let spec_is_infer = spec.job.workload == "infer";
     let refs: Vec<(String, &mut FileRef)> = match spec.job.workload.as_str() {
         "wasm" => spec.wasm.iter_mut().flat_map(|wasm| wasm.file_refs_mut()).collect(),
         "process" => spec.process.iter_mut().flat_map(|process| process.file_refs_mut()).collect(),
         "blender" => spec.blender.iter_mut().flat_map(|blender| blender.file_refs_mut()).collect(),
+        "infer" => spec.infer.iter_mut().flat_map(|infer| infer.file_refs_mut()).collect(),
         _ => Vec::new(),
     };
+    let mut read_by_field: BTreeMap<String, std::sync::Arc<Vec<u8>>> = BTreeMap::new();
     {
         for (field, file) in refs {
             let FileRef::Path(path) = file else { continue };
@@ -687,11 +725,17 @@ pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFil
             })?;
             let blob = iog_types::BlobId::of(&bytes);
             let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned();
+            if spec_is_infer {
+                read_by_field.insert(field.clone(), std::sync::Arc::new(bytes.clone()));
+            }
             if !files.iter().any(|known| known.blob == blob) {
                 files.push(JobFile { path: path.clone(), blob, bytes });
             }
             *file = FileRef::Blob { name, blob };
         }
+    }
+    if let (Some(infer), "infer") = (&mut spec.infer, spec.job.workload.as_str()) {
+        crate::infer::prepare(infer, &|field| read_by_field.get(field).cloned())?;
     }
     if let (Some(train), "train") = (&mut spec.train, spec.job.workload.as_str()) {
         for (field, file) in train.data.files_mut() {

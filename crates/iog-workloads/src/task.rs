@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::accel::{Accelerator, DeviceChoice, Ran};
 use crate::blender;
 use crate::hash::tasks::{self as hash_tasks, HashTask};
+use crate::infer::{self, InferTask};
 use crate::nbody::{self, NbodyTask};
 use crate::noop::{self, NoopTask};
 use crate::process::{self, ProcessTaskInput};
@@ -36,6 +37,7 @@ enum TaskInput {
     Wasm(WasmTaskInput),
     Process(ProcessTaskInput),
     Train(Box<TrainTask>),
+    Infer(Box<InferTask>),
 }
 
 /// A task input, read: either a built-in workload's, which [`run_task`]
@@ -52,6 +54,9 @@ pub enum Decoded {
     Wasm(WasmTaskInput),
     /// A `process` (or `blender`) task: its command, files and limits.
     Process(ProcessTaskInput),
+    /// An `infer` task: fetch its [`InferTask::blobs`], then run it with
+    /// [`crate::infer::run`].
+    Infer(Box<InferTask>),
 }
 
 /// Reads a task input far enough to tell who can run it.
@@ -62,6 +67,7 @@ pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
     match from_json(input).map_err(RunError::Decode)? {
         TaskInput::Wasm(task) => Ok(Decoded::Wasm(task)),
         TaskInput::Process(task) => Ok(Decoded::Process(task)),
+        TaskInput::Infer(task) => Ok(Decoded::Infer(task)),
         TaskInput::Hash(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         TaskInput::Sim(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
         TaskInput::Render(task) => Ok(Decoded::BuiltIn { gpu: task.wants_gpu() }),
@@ -191,6 +197,9 @@ pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>
         WorkloadSpec::Blender(spec) => blender::plan(spec)?.into_iter().map(TaskInput::Process).collect(),
         WorkloadSpec::Train(spec) => {
             train::plan(spec)?.into_iter().map(|task| TaskInput::Train(Box::new(task))).collect()
+        }
+        WorkloadSpec::Infer(spec) => {
+            infer::plan(spec)?.into_iter().map(|task| TaskInput::Infer(Box::new(task))).collect()
         }
     };
     Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
@@ -339,6 +348,11 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
             "workload",
             "is \"process\": its tasks run in a worker's process sandbox (see decode_task), not here",
         )),
+        TaskInput::Infer(_) => Err(SpecError::invalid(
+            "workload",
+            "is \"infer\": its tasks run with the weights and data they name (see decode_task and infer::run), \
+             not here",
+        )),
     }
     .map(on_cpu)
     .map_err(RunError::Invalid)
@@ -366,6 +380,7 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
         TaskInput::Sim(task) => Ok(sim::spot_check(task, output, seed)),
         TaskInput::Nbody(task) => nbody::spot_check(task, output, seed),
         TaskInput::Train(_) => train::spot_check(),
+        TaskInput::Infer(_) => infer::spot_check(),
         TaskInput::Wasm(_) | TaskInput::Process(_) => Err(SpecError::invalid(
             "verify.policy",
             "is \"spot\", but the output of users' code cannot be sampled; such jobs verify by \"replicate\"",
@@ -387,7 +402,7 @@ pub fn compares_within_tolerance(input: &[u8]) -> bool {
         Ok(TaskInput::Sim(task)) => task.tolerance().is_some(),
         Ok(TaskInput::Render(task)) => task.wants_gpu(),
         Ok(TaskInput::Nbody(task)) => task.wants_gpu(),
-        Ok(TaskInput::Train(_)) => true,
+        Ok(TaskInput::Train(_) | TaskInput::Infer(_)) => true,
         _ => false,
     }
 }
@@ -406,6 +421,7 @@ pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError>
         TaskInput::Render(task) => tiles::outputs_agree(task, a, b),
         TaskInput::Nbody(task) => nbody::outputs_agree(task, a, b),
         TaskInput::Train(task) => train::outputs_agree(task, a, b),
+        TaskInput::Infer(task) => infer::outputs_agree(task, a, b),
         _ => a == b,
     })
 }
@@ -435,6 +451,7 @@ pub fn assemble(
         WorkloadSpec::Process(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Blender(spec) => spec.n_tasks() as usize,
         WorkloadSpec::Train(spec) => spec.n_tasks() as usize,
+        WorkloadSpec::Infer(spec) => spec.n_tasks() as usize,
     };
     if outputs.len() != expected {
         return Err(AssembleError::OutputCount { expected, got: outputs.len() });
@@ -452,5 +469,6 @@ pub fn assemble(
         WorkloadSpec::Process(spec) => process::assemble(spec, outputs),
         WorkloadSpec::Blender(spec) => blender::assemble(spec, outputs),
         WorkloadSpec::Train(spec) => train::assemble(spec, outputs),
+        WorkloadSpec::Infer(spec) => infer::assemble(spec, outputs),
     }
 }

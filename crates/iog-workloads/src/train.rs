@@ -581,25 +581,25 @@ fn check_fit(model: &ModelSpec, data: &Dataset) -> Result<(), SpecError> {
 }
 
 /// Standard base64 for byte fields of task inputs and outputs.
-mod b64 {
+pub(crate) mod b64 {
     use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
         base64::engine::general_purpose::STANDARD.decode(text).map_err(D::Error::custom)
     }
 }
 
-fn floats_to_bytes(values: &[f32]) -> Vec<u8> {
+pub(crate) fn floats_to_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn bytes_to_floats(field: &str, bytes: &[u8], expected: usize) -> Result<Vec<f32>, SpecError> {
+pub(crate) fn bytes_to_floats(field: &str, bytes: &[u8], expected: usize) -> Result<Vec<f32>, SpecError> {
     if bytes.len() != expected * 4 {
         return Err(SpecError::invalid(
             field,
@@ -1034,20 +1034,21 @@ pub(crate) fn assemble(spec: &TrainSpec, outputs: &[Vec<u8>]) -> Result<Vec<Arti
         let eval_loss = (eval_examples > 0).then(|| eval_sum / eval_examples as f64);
         rounds.push(Round { losses, eval_loss, delta_bytes });
     }
-    let layout = iog_ml::param_layout(&spec.model).map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
-    let tensors: Vec<(String, Vec<usize>, &[f32])> =
-        layout.iter().map(|t| (t.name.clone(), t.shape.clone(), &weights[t.offset..t.offset + t.len()])).collect();
-    let model_json = serde_json::to_string(&spec.model).expect("specs are plain data");
-    let metadata = BTreeMap::from([
+    let mut metadata = BTreeMap::from([
         ("format".to_owned(), "iog train".to_owned()),
-        ("model".to_owned(), model_json),
         ("rounds".to_owned(), spec.rounds.to_string()),
         ("workers".to_owned(), spec.workers.to_string()),
         ("inner_steps".to_owned(), spec.inner_steps.to_string()),
         ("seed".to_owned(), spec.seed.to_string()),
     ]);
-    let safetensors = crate::report::safetensors(&tensors, &metadata)
-        .map_err(|err| AssembleError::BadOutput { task_idx: 0, reason: format!("weights: {err}") })?;
+    // A char_lm's tokens mean nothing without its characters: an infer job
+    // reads them from here.
+    if let DataSpec::Grammar { chars, seed } = &spec.data {
+        let vocab = iog_ml::CharVocab::from_text(&iog_ml::grammar_text(*chars, *seed));
+        metadata.insert("vocab".to_owned(), vocab.chars().iter().collect());
+    }
+    let safetensors = crate::infer::weights_safetensors(&spec.model, &weights, metadata)
+        .map_err(|reason| AssembleError::BadOutput { task_idx: 0, reason: format!("weights: {reason}") })?;
 
     let h = spec.inner_steps as usize;
     let mut csv = String::from("step,train_loss,eval_loss\n");

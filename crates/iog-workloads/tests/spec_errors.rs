@@ -118,7 +118,7 @@ fn unknown_workload() {
     let err = error_of(&render_job("workload = \"render\"", "workload = \"fold\""));
     assert_eq!(
         err.to_string(),
-        "job.workload must be one of render, hash, noop, sim, nbody, wasm, process, blender, train; got \"fold\""
+        "job.workload must be one of render, hash, noop, sim, nbody, wasm, process, blender, train, infer; got \"fold\""
     );
     assert_eq!(err.field(), Some("job.workload"));
 }

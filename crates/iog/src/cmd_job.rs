@@ -78,7 +78,7 @@ pub async fn job(global: &Global, args: JobArgs) -> anyhow::Result<ExitCode> {
                 for path in &written {
                     println!("{path}");
                 }
-                if let Some(summary) = written.iter().find_map(|path| train_summary(Path::new(path))) {
+                if let Some(summary) = written.iter().find_map(|path| result_summary(Path::new(path))) {
                     println!("{summary}");
                 }
             }
@@ -290,13 +290,24 @@ fn write_artifact(out: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<String
     Ok(path.display().to_string())
 }
 
-/// A line on a train job's outcome, from its `result.json`: the held-out
-/// loss before and after, and the bytes its workers sent against `f32`.
-fn train_summary(path: &Path) -> Option<String> {
+/// A line on a train or infer job's outcome, from its `result.json`: for
+/// training, the held-out loss before and after, and the bytes its workers
+/// sent against `f32`; for inference, the rows and their score.
+fn result_summary(path: &Path) -> Option<String> {
     if path.file_name()? != "result.json" {
         return None;
     }
     let result: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    if result["workload"] == "infer" {
+        let (rows, tasks) = (result["rows"].as_u64()?, result["tasks"].as_u64()?);
+        let what = if result["generate"].is_u64() { "prompts continued" } else { "rows predicted" };
+        let score = match (result["accuracy"].as_f64(), result["mse"].as_f64()) {
+            (Some(accuracy), _) => format!("; accuracy {:.2} %", accuracy * 100.0),
+            (None, Some(mse)) => format!("; mean squared error {mse:.6}"),
+            (None, None) => String::new(),
+        };
+        return Some(format!("{rows} {what} in {tasks} shards{score}"));
+    }
     if result["workload"] != "train" {
         return None;
     }

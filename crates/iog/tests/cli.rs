@@ -40,7 +40,7 @@ async fn bad_job_files_are_refused_with_the_field_and_create_nothing() {
         (
             "unknown-workload",
             format!("{}{scene_line}tile_size = 8\nwidth = 10\n", RENDER_HEAD.replace("\"render\"\n[", "\"fold\"\n[")),
-            "job.workload must be one of render, hash, noop, sim, nbody, wasm, process, blender, train; got \"fold\"",
+            "job.workload must be one of render, hash, noop, sim, nbody, wasm, process, blender, train, infer; got \"fold\"",
         ),
         (
             "unknown-field",

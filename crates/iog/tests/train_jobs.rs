@@ -127,3 +127,76 @@ async fn a_worker_killed_mid_round_is_replaced_and_training_completes() {
     assert!(last < 0.8 * first, "held-out loss {first} → {last}: {result}");
     assert_eq!(std::fs::read(out.join("result.json")).unwrap(), expected, "the network's answer is one machine's");
 }
+
+/// A model trained on the network, then run by an `infer` job over a CSV
+/// of new points cut into three shards on two workers, every shard
+/// replicated: `iog job submit` reads the model from the weights'
+/// metadata and uploads the files, and the predictions put together are
+/// what one process computes from the same weights over the whole file.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_infer_job_runs_trained_weights_over_shards_and_matches_one_process() {
+    require_ml_runtime();
+    let cluster = Cluster::start(2).await;
+    let dir = cluster.dir.path();
+    let train = write_job(dir, "trained", 2, 4, 150);
+    let job_id = submit(&cluster, &train);
+    let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    fetch(&cluster, job_id, &dir.join("trained-out"));
+
+    // New points of the same spirals, labelled, as CSV.
+    let points = iog_ml::spirals(250, 3, 77).unwrap();
+    let x = points.features().unwrap();
+    let labels = points.labels().unwrap();
+    let mut csv = String::from("x,y,class\n");
+    for (row, label) in x.chunks(2).zip(labels) {
+        csv.push_str(&format!("{},{},{label}\n", row[0], row[1]));
+    }
+    std::fs::write(dir.join("points.csv"), &csv).unwrap();
+    let job = dir.join("infer.toml");
+    std::fs::write(
+        &job,
+        "[job]\nname = \"predict\"\nworkload = \"infer\"\n\n[infer]\nweights = \"trained-out/weights.safetensors\"\n\
+         data = { kind = \"csv\", file = \"points.csv\", target = \"class\" }\ntasks = 3\noutput = \"class\"\n\n\
+         [verify]\npolicy = \"replicate\"\nreplicas = 2\n",
+    )
+    .unwrap();
+    let job_id = submit(&cluster, &job);
+    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    let tasks = cluster.client.tasks(job_id).await.unwrap();
+    assert_eq!((status.n_tasks, status.n_settled), (3, 3), "{status:?}");
+    for task_idx in 0..3 {
+        let task = tasks.iter().find(|t| t.task_id.task_idx == task_idx).unwrap();
+        assert!(task.accepted_output.is_some(), "shard {task_idx}: {task:?}");
+    }
+
+    let out = dir.join("infer-out");
+    let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+
+    // One process: the same weights over the whole file at once.
+    let model = iog_ml::ModelSpec::Mlp { inputs: 2, hidden: vec![32, 32], outputs: 3 };
+    let weights = iog_workloads::infer::read_weights(
+        &std::fs::read(dir.join("trained-out/weights.safetensors")).unwrap(),
+        &model,
+    )
+    .unwrap();
+    let logits = iog_ml::infer(&model, &weights, iog_ml::Inputs::Features(x)).unwrap();
+    let mut lines = predictions.lines();
+    assert_eq!(lines.next(), Some("row,class,probability,label"));
+    let mut correct = 0;
+    for (i, line) in lines.enumerate() {
+        let row = &logits[i * 3..i * 3 + 3];
+        let best = (0..3).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields[..2], [i.to_string(), best.to_string()], "row {i}");
+        assert_eq!(fields[3], labels[i].to_string());
+        correct += usize::from(best == labels[i] as usize);
+    }
+    assert_eq!(result["rows"], 250);
+    assert_eq!(result["accuracy"].as_f64().unwrap(), correct as f64 / 250.0);
+    assert!(correct > 250 / 2, "a trained model beats a third: {correct} of 250 right");
+}
