@@ -221,7 +221,11 @@ pub(crate) async fn submit(
             (spec.job.workload.clone(), inputs, inline_inputs, None)
         }
         None => {
-            let workload = spec.workload().map_err(invalid)?;
+            let mut resolved = spec.clone();
+            crate::assemble::resolve_files(&state.store, &mut resolved)
+                .await
+                .map_err(|err| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", format!("{err:#}")))?;
+            let workload = resolved.workload().map_err(invalid)?;
             let workload_kind = workload.kind().to_owned();
             let device = spec.resources.as_ref().map(|resources| resources.device_choice()).unwrap_or_default();
             let chain = iog_workloads::chain_length(&workload);

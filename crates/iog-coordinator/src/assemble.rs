@@ -22,7 +22,8 @@ async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<Option<usize>>
     if job.sealed {
         return Ok(None);
     }
-    let spec = iog_workloads::parse_job_json(&job.spec_json).context("decode stored job spec")?;
+    let mut spec = iog_workloads::parse_job_json(&job.spec_json).context("decode stored job spec")?;
+    resolve_files(store, &mut spec).await?;
     let workload = spec.workload().context("select workload")?;
     let all = store.tasks(job_id).await?;
     // Replicas of verification follow the job's own tasks; each task's
@@ -59,4 +60,20 @@ async fn assemble(store: &Store, job_id: JobId) -> anyhow::Result<Option<usize>>
     }
     store.put_artifacts(job_id, &artifacts).await?;
     Ok(Some(artifacts.len()))
+}
+
+/// Puts the uploaded files that a job's planning and assembly read (a
+/// train job's data) in place of their names in `spec`; nothing for the
+/// jobs whose files only their workers read.
+pub(crate) async fn resolve_files(store: &Store, spec: &mut iog_workloads::JobSpec) -> anyhow::Result<()> {
+    if !spec.reads_files_to_plan() {
+        return Ok(());
+    }
+    let mut files = std::collections::HashMap::new();
+    for blob in spec.assets().context("the job's files")? {
+        let bytes = store.get_blob(blob).await?.with_context(|| format!("the job's file {blob} is missing"))?;
+        files.insert(blob, bytes);
+    }
+    spec.resolve_files(&|blob| files.get(blob).cloned()).context("read the job's files")?;
+    Ok(())
 }

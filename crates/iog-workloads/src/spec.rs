@@ -18,7 +18,7 @@ use crate::process::ProcessSpec;
 use crate::render::{self, RenderSpec, Scene, SceneRef};
 use crate::resources::ResourcesSpec;
 use crate::sim::SimSpec;
-use crate::train::{ML_SOFTWARE, TrainSpec};
+use crate::train::{DataFile, ML_SOFTWARE, TrainSpec};
 use crate::wasm::{WASM_SOFTWARE, WasmSpec};
 
 /// The names `job.workload` accepts, in the order error messages list them.
@@ -447,12 +447,31 @@ impl JobSpec {
             _ => match (&self.process, &self.blender, self.job.workload.as_str()) {
                 (Some(process), _, "process") => process.assets(),
                 (_, Some(blender), "blender") => blender.assets(),
-                _ => match (&self.infer, self.job.workload.as_str()) {
-                    (Some(infer), "infer") => infer.assets(),
+                _ => match (&self.infer, &self.train, self.job.workload.as_str()) {
+                    (Some(infer), _, "infer") => infer.assets(),
+                    (_, Some(train), "train") => Ok(train.assets()),
                     _ => Ok(Vec::new()),
                 },
             },
         }
+    }
+
+    /// Puts the bytes of the uploaded files that planning and assembly
+    /// read in place of their names: a train job's data, which the
+    /// coordinator shards into the tasks' inputs. `read` gives a file by
+    /// its blob (one of [`assets`](Self::assets)); every other workload's
+    /// files are read by its workers, and this leaves them alone. The
+    /// spec to store is the one before: it names the files, small.
+    pub fn resolve_files(&mut self, read: &dyn Fn(&iog_types::BlobId) -> Option<Vec<u8>>) -> Result<(), SpecError> {
+        match (&mut self.train, self.job.workload.as_str()) {
+            (Some(train), "train") => train.resolve_files(read),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether [`resolve_files`](Self::resolve_files) has files to read.
+    pub fn reads_files_to_plan(&self) -> bool {
+        self.job.workload == "train" && self.train.as_ref().is_some_and(|train| !train.assets().is_empty())
     }
 
     /// The most one task may pay per hour for all its devices: the price cap
@@ -679,16 +698,20 @@ pub struct JobFile {
 /// Parses the TOML text of a job file and validates it.
 ///
 /// `base_dir` is the job file's folder: a render scene given as a path is read
-/// relative to it and inlined, so the returned spec is self-contained. A
-/// wasm job's files are read too and named by content address; use
-/// [`load_job_file`] to keep their bytes for upload.
+/// relative to it and inlined, so the returned spec is self-contained. The
+/// files of a wasm, process, blender, infer or train job are read too and
+/// named by content address; use [`load_job_file`] to keep their bytes for
+/// upload.
 pub fn parse_job_file(text: &str, base_dir: &Path) -> Result<JobSpec, SpecError> {
     load_job_file(text, base_dir).map(|(spec, _)| spec)
 }
 
 /// Like [`parse_job_file`], and also returns the files the spec now names
-/// by content address (a wasm job's module and data), each once, which the
-/// submitter uploads before submitting.
+/// by content address (a wasm job's module and data, an infer job's
+/// weights, a train job's data), each once, which the submitter uploads
+/// before submitting. An infer job's model and vocabulary are read from its
+/// weights' metadata where the job file leaves them out, and its weights
+/// and data are checked against the model.
 pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFile>), SpecError> {
     let mut spec = parse_job_file_with(text, &mut |scene_path: &str| {
         let full_path = base_dir.join(scene_path);
@@ -710,26 +733,21 @@ pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFil
         "infer" => spec.infer.iter_mut().flat_map(|infer| infer.file_refs_mut()).collect(),
         _ => Vec::new(),
     };
+    if let (Some(train), "train") = (&mut spec.train, spec.job.workload.as_str()) {
+        for (field, file) in train.data.files_mut() {
+            let DataFile::Path(path) = file else { continue };
+            let (name, blob) = read_job_file(base_dir, field, path, &mut files)?;
+            *file = DataFile::Blob { name, blob };
+        }
+    }
     let mut read_by_field: BTreeMap<String, std::sync::Arc<Vec<u8>>> = BTreeMap::new();
     {
         for (field, file) in refs {
             let FileRef::Path(path) = file else { continue };
-            let full_path = base_dir.join(&*path);
-            let bytes = read_limited(&full_path, CODE_FILE_BYTES_MAX).map_err(|reason| {
-                SpecError::invalid(
-                    field.as_str(),
-                    format!(
-                        "names {path:?}, which cannot be read: {reason}; the path is relative to the job file's folder"
-                    ),
-                )
-            })?;
-            let blob = iog_types::BlobId::of(&bytes);
-            let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned();
+            let (name, blob) = read_job_file(base_dir, &field, path, &mut files)?;
             if spec_is_infer {
+                let bytes = &files.iter().find(|known| known.blob == blob).expect("just read").bytes;
                 read_by_field.insert(field.clone(), std::sync::Arc::new(bytes.clone()));
-            }
-            if !files.iter().any(|known| known.blob == blob) {
-                files.push(JobFile { path: path.clone(), blob, bytes });
             }
             *file = FileRef::Blob { name, blob };
         }
@@ -737,13 +755,30 @@ pub fn load_job_file(text: &str, base_dir: &Path) -> Result<(JobSpec, Vec<JobFil
     if let (Some(infer), "infer") = (&mut spec.infer, spec.job.workload.as_str()) {
         crate::infer::prepare(infer, &|field| read_by_field.get(field).cloned())?;
     }
-    if let (Some(train), "train") = (&mut spec.train, spec.job.workload.as_str()) {
-        for (field, file) in train.data.files_mut() {
-            file.inline(field, base_dir)?;
-        }
-    }
     spec.validate()?;
     Ok((spec, files))
+}
+
+/// Reads the file a job names at `path` (relative to `base_dir`) for
+/// upload, once per content, and gives the name a task sees and its blob.
+fn read_job_file(
+    base_dir: &Path,
+    field: &str,
+    path: &str,
+    files: &mut Vec<JobFile>,
+) -> Result<(String, iog_types::BlobId), SpecError> {
+    let bytes = read_limited(&base_dir.join(path), CODE_FILE_BYTES_MAX).map_err(|reason| {
+        SpecError::invalid(
+            field,
+            format!("names {path:?}, which cannot be read: {reason}; the path is relative to the job file's folder"),
+        )
+    })?;
+    let blob = iog_types::BlobId::of(&bytes);
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned();
+    if !files.iter().any(|known| known.blob == blob) {
+        files.push(JobFile { path: path.to_owned(), blob, bytes });
+    }
+    Ok((name, blob))
 }
 
 /// Reads a whole file of at most `max_bytes`.

@@ -15,7 +15,9 @@
 //! lost in a round has its task placed again, and the round waits for it.
 //!
 //! [`crate::plan`] builds the data set (generated from a seed, or the
-//! user's CSV or `.npy` file read at submission), puts its examples in an
+//! user's CSV or `.npy` file, which `iog job submit` uploads and the
+//! coordinator reads when it plans the job, see
+//! [`crate::JobSpec::resolve_files`]), puts its examples in an
 //! order drawn from the seed (text stays in order), keeps the last
 //! `eval_share` of them as held-out examples, and gives shard k of each
 //! part to task k. The coordinator needs no tensor library: the outer step
@@ -76,9 +78,11 @@ pub const TRAIN_WORKERS_MAX: u32 = 1024;
 pub const TRAIN_ROUNDS_MAX: u32 = 10_000;
 /// Most inner steps per round.
 pub const TRAIN_INNER_STEPS_MAX: u64 = 100_000;
-/// Largest data a train job may name, all its files together, in bytes:
-/// the files travel inside the job's spec (in base64), which the
-/// coordinator takes up to 4 MiB.
+/// Largest data a train job may carry inside its spec (files given as
+/// base64, [`DataFile::Inline`]), all together, in bytes: the coordinator
+/// takes a spec of up to 4 MiB. Uploaded files ([`DataFile::Blob`], what
+/// `iog job submit` sends) are bounded by the blob store and by the task
+/// inputs their shards travel in ([`crate::TASK_INPUT_BYTES_MAX`]).
 pub const TRAIN_DATA_BYTES_MAX: u64 = 2 << 20;
 /// Most weights one round may carry in all, workers × parameters: each
 /// task's input holds the round's weights.
@@ -202,8 +206,11 @@ pub enum DataSpec {
     },
 }
 
-/// A data file a train job names: a path in the job file, its bytes once
-/// `iog job submit` has read it.
+/// A data file a train job names: a path in the job file; once `iog job
+/// submit` has uploaded it, its content address, which the coordinator
+/// reads when it plans the job (and [`crate::JobSpec::resolve_files`]
+/// turns into the bytes); or the bytes themselves, in base64 inside the
+/// spec, for files of at most [`TRAIN_DATA_BYTES_MAX`] in all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DataFile {
@@ -215,6 +222,22 @@ pub enum DataFile {
         name: String,
         /// Its bytes, in standard base64.
         base64: String,
+    },
+    /// The uploaded file: its name and its blob.
+    Blob {
+        /// The file's name (its path's last part).
+        name: String,
+        /// Its content address.
+        blob: iog_types::BlobId,
+    },
+    /// An uploaded file's bytes, read where the job is planned
+    /// ([`crate::JobSpec::resolve_files`]); never sent or stored.
+    #[serde(skip)]
+    Read {
+        /// The file's name.
+        name: String,
+        /// Its bytes.
+        bytes: std::sync::Arc<Vec<u8>>,
     },
 }
 
@@ -233,28 +256,36 @@ impl DataFile {
             DataFile::Inline { base64, .. } => base64::engine::general_purpose::STANDARD
                 .decode(base64)
                 .map_err(|err| SpecError::invalid(field, format!("holds bytes that are not valid base64: {err}"))),
+            DataFile::Read { bytes, .. } => Ok(bytes.to_vec()),
+            DataFile::Blob { blob, .. } => Err(SpecError::invalid(
+                field,
+                format!(
+                    "names the uploaded file {blob}, which is read where the job is planned (see \
+                     JobSpec::resolve_files); it was not given here"
+                ),
+            )),
         }
     }
 
-    /// Reads a path (relative to `base_dir`) into the file's bytes.
-    pub(crate) fn inline(&mut self, field: &str, base_dir: &std::path::Path) -> Result<(), SpecError> {
-        let DataFile::Path(path) = self else { return Ok(()) };
-        let full_path = base_dir.join(&*path);
-        let bytes = crate::spec::read_limited(&full_path, TRAIN_DATA_BYTES_MAX).map_err(|reason| {
-            SpecError::invalid(
-                field,
-                format!(
-                    "names {path:?}, which cannot be read: {reason}; the path is relative to the job file's folder"
-                ),
-            )
-        })?;
-        let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned();
-        *self = DataFile::Inline { name, base64: base64::engine::general_purpose::STANDARD.encode(bytes) };
-        Ok(())
+    /// The uploaded file's blob, if it is one.
+    pub(crate) fn blob(&self) -> Option<iog_types::BlobId> {
+        match self {
+            DataFile::Blob { blob, .. } => Some(*blob),
+            _ => None,
+        }
     }
 }
 
 impl DataSpec {
+    /// The data files it names, with their fields.
+    pub(crate) fn files(&self) -> Vec<(&'static str, &DataFile)> {
+        match self {
+            DataSpec::Csv { file, .. } => vec![("train.data.file", file)],
+            DataSpec::Npy { x, y, .. } => vec![("train.data.x", x), ("train.data.y", y)],
+            _ => Vec::new(),
+        }
+    }
+
     /// The data files it names, with their fields, to be read at submission.
     pub(crate) fn files_mut(&mut self) -> Vec<(&'static str, &mut DataFile)> {
         match self {
@@ -305,23 +336,24 @@ impl DataSpec {
         }
     }
 
-    /// Checks the files' sizes together, from their base64's length.
+    /// Checks the sizes of the files carried inside the spec together,
+    /// from their base64's length. Paths pass (`iog job submit` uploads
+    /// them; planning refuses one left), and uploaded files are bounded
+    /// by the blob store and the task inputs their shards go in.
     fn check_size(files: &[(&str, &DataFile)]) -> Result<(), SpecError> {
         let mut total = 0u64;
-        for (field, file) in files {
-            match file {
-                DataFile::Path(_) => {
-                    file.bytes(field)?;
-                }
-                DataFile::Inline { base64, .. } => total += base64.len() as u64 / 4 * 3,
+        for (_, file) in files {
+            if let DataFile::Inline { base64, .. } = file {
+                total += base64.len() as u64 / 4 * 3;
             }
         }
         if total > TRAIN_DATA_BYTES_MAX + 3 {
             return Err(SpecError::invalid(
                 files[0].0,
                 format!(
-                    "holds {total} bytes of data; a train job's data files may hold at most {TRAIN_DATA_BYTES_MAX} \
-                     bytes in all, as they travel inside the job's spec; use fewer examples"
+                    "holds {total} bytes of data inside the spec, where a train job's data may hold at most \
+                     {TRAIN_DATA_BYTES_MAX} bytes in all; upload the file and name its blob instead (`iog job \
+                     submit` does)"
                 ),
             ));
         }
@@ -460,6 +492,34 @@ impl TrainSpec {
             ));
         }
         self.data.validate()
+    }
+
+    /// The uploaded data files the job names, each once.
+    pub fn assets(&self) -> Vec<iog_types::BlobId> {
+        let mut blobs = Vec::new();
+        for (_, file) in self.data.files() {
+            if let Some(blob) = file.blob().filter(|blob| !blobs.contains(blob)) {
+                blobs.push(blob);
+            }
+        }
+        blobs
+    }
+
+    /// Puts the bytes of the uploaded data files, which `read` gives by
+    /// blob, in place of their names, so that [`crate::plan`] can read
+    /// them. An error names the field of a file `read` does not have.
+    pub(crate) fn resolve_files(
+        &mut self,
+        read: &dyn Fn(&iog_types::BlobId) -> Option<Vec<u8>>,
+    ) -> Result<(), SpecError> {
+        for (field, file) in self.data.files_mut() {
+            let DataFile::Blob { name, blob } = file else { continue };
+            let bytes = read(blob).ok_or_else(|| {
+                SpecError::invalid(field, format!("names the uploaded file {blob}, which is missing"))
+            })?;
+            *file = DataFile::Read { name: name.clone(), bytes: std::sync::Arc::new(bytes) };
+        }
+        Ok(())
     }
 
     /// Tasks in the job: K per round, and K more that score the final weights.
@@ -1279,16 +1339,6 @@ mod tests {
             (
                 Box::new(|s| {
                     s.data = DataSpec::Csv {
-                        file: DataFile::Path("d.csv".into()),
-                        target: "class".into(),
-                        target_columns: None,
-                    }
-                }),
-                "iog job submit",
-            ),
-            (
-                Box::new(|s| {
-                    s.data = DataSpec::Csv {
                         file: DataFile::Inline { name: "d.csv".into(), base64: "AAAA".into() },
                         target: "label".into(),
                         target_columns: None,
@@ -1316,6 +1366,60 @@ mod tests {
         assert!(err.contains("\"char_lm\""), "{err}");
         let err = plan_err(&|s| s.workers = 1000);
         assert!(err.contains("more than the"), "{err}");
+        // A path passes validation (`iog job submit` uploads it); planning
+        // cannot read it.
+        let err = plan_err(&|s| {
+            s.data =
+                DataSpec::Csv { file: DataFile::Path("d.csv".into()), target: "class".into(), target_columns: None }
+        });
+        assert!(err.contains("train.data.file") && err.contains("iog job submit"), "{err}");
+    }
+
+    #[test]
+    fn uploaded_data_is_read_where_the_job_is_planned() {
+        let mut csv = String::from("x,y\n");
+        for i in 0..200 {
+            let x = i as f32 / 100.0 - 1.0;
+            csv.push_str(&format!("{x},{}\n", 3.0 * x + 0.5));
+        }
+        let blob = iog_types::BlobId::of(csv.as_bytes());
+        let spec = TrainSpec {
+            model: ModelSpec::Mlp { inputs: 1, hidden: vec![], outputs: 1 },
+            data: DataSpec::Csv {
+                file: DataFile::Blob { name: "line.csv".into(), blob },
+                target: "values".into(),
+                target_columns: None,
+            },
+            ..spec()
+        };
+        assert_eq!(spec.assets(), [blob]);
+        // As stored and sent: the name, not the bytes.
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.contains(&blob.to_string()) && !json.contains("0.5"), "{json}");
+        assert_eq!(serde_json::from_str::<TrainSpec>(&json).unwrap(), spec);
+        let err = plan(&spec).unwrap_err().to_string();
+        assert!(err.contains("train.data.file") && err.contains("was not given here"), "{err}");
+
+        let mut resolved = spec.clone();
+        let missing = resolved.clone().resolve_files(&|_| None).unwrap_err();
+        assert_eq!(missing.field(), Some("train.data.file"));
+        resolved.resolve_files(&|b| (*b == blob).then(|| csv.clone().into_bytes())).unwrap();
+        let tasks = plan(&resolved).unwrap();
+        assert_eq!(tasks.len(), spec.workers as usize);
+        // The same tasks as the bytes inline in the spec would give.
+        let inline = TrainSpec {
+            data: DataSpec::Csv {
+                file: DataFile::Inline {
+                    name: "line.csv".into(),
+                    base64: base64::engine::general_purpose::STANDARD.encode(&csv),
+                },
+                target: "values".into(),
+                target_columns: None,
+            },
+            ..spec
+        };
+        let to_json = |tasks: &[TrainTask]| serde_json::to_string(tasks).unwrap();
+        assert_eq!(to_json(&tasks), to_json(&plan(&inline).unwrap()));
     }
 
     #[test]

@@ -128,8 +128,9 @@ async fn a_worker_killed_mid_round_is_replaced_and_training_completes() {
     assert_eq!(std::fs::read(out.join("result.json")).unwrap(), expected, "the network's answer is one machine's");
 }
 
-/// A model trained on the network, then run by an `infer` job over a CSV
-/// of new points cut into three shards on two workers, every shard
+/// A model trained on the network from a CSV file larger than a spec
+/// may carry, then run by an `infer` job over a CSV of new points cut
+/// into three shards on two workers, every shard
 /// replicated: `iog job submit` reads the model from the weights'
 /// metadata and uploads the files, and the predictions put together are
 /// what one process computes from the same weights over the whole file.
@@ -138,7 +139,25 @@ async fn an_infer_job_runs_trained_weights_over_shards_and_matches_one_process()
     require_ml_runtime();
     let cluster = Cluster::start(2).await;
     let dir = cluster.dir.path();
-    let train = write_job(dir, "trained", 2, 4, 150);
+    // Trained on a CSV file of 100 000 labelled points, 2.5 MB: more than a
+    // spec could carry, so `iog job submit` uploads it and the coordinator
+    // reads it to cut the shards.
+    let points = iog_ml::spirals(100_000, 3, 5).unwrap();
+    let mut csv = String::from("x,y,class\n");
+    for (row, label) in points.features().unwrap().chunks(2).zip(points.labels().unwrap()) {
+        csv.push_str(&format!("{},{},{label}\n", row[0], row[1]));
+    }
+    assert!(csv.len() > 2 << 20, "{} bytes", csv.len());
+    std::fs::write(dir.join("train.csv"), &csv).unwrap();
+    let train = dir.join("trained.toml");
+    std::fs::write(
+        &train,
+        "[job]\nname = \"trained\"\nworkload = \"train\"\n\n[train]\n\
+         model = { kind = \"mlp\", inputs = 2, hidden = [32, 32], outputs = 3 }\n\
+         data = { kind = \"csv\", file = \"train.csv\", target = \"class\" }\n\
+         workers = 2\nrounds = 4\ninner_steps = 150\nbatch_size = 32\nlr = 0.02\nseed = 4\n",
+    )
+    .unwrap();
     let job_id = submit(&cluster, &train);
     let status = cluster.wait_job(job_id, Duration::from_secs(180), |s| s.is_settled()).await;
     assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
