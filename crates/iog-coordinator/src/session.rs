@@ -410,6 +410,30 @@ fn coord_moved(last: &Coord, new: &Coord) -> bool {
     moved_ms > (size_ms / 20.0).max(1.0)
 }
 
+/// Why an output reported for `task_id` is malformed, for the workloads
+/// whose outputs are checked on arrival (`iog_workloads::checks_outputs`):
+/// such an output fails its run, and the task is tried again, instead of
+/// being accepted and failing the step that reads it later. `None` when
+/// the output is well formed or not checked, and when it cannot be read
+/// yet (not uploaded, or a store error): the checks that follow judge it.
+async fn malformed_output(
+    state: &AppState,
+    task_id: iog_types::TaskId,
+    output: BlobId,
+    inline: Option<&[u8]>,
+) -> Option<String> {
+    let (input, workload) = state.store.task_input(task_id).await.ok()??;
+    if !iog_workloads::checks_outputs(&workload) {
+        return None;
+    }
+    let input = state.store.get_blob(input).await.ok()??;
+    let output = match inline {
+        Some(bytes) => bytes.to_vec(),
+        None => state.store.get_blob(output).await.ok()??,
+    };
+    tokio::task::spawn_blocking(move || iog_workloads::check_output(&input, &output).err()).await.ok()?
+}
+
 /// Turns a worker's message into a command for the engine. A result is
 /// accepted only with its output at hand: inline (checked against its id) or
 /// already uploaded. A message that ends the session is an error (code, message).
@@ -451,6 +475,12 @@ async fn to_command(
             let failed = |error: String| Event::TaskFailed { worker_id: worker_id.clone(), task_id, token, error };
             let succeeded =
                 Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output, duration_ms, device };
+            let fits = |bytes: &Vec<u8>| bytes.len() <= INLINE_BLOB_BYTES_MAX && BlobId::of(bytes) == output;
+            let inline = output_bytes.as_ref().filter(|bytes| fits(bytes)).map(Vec::as_slice);
+            if let Some(reason) = malformed_output(state, task_id, output, inline).await {
+                tracing::warn!(worker_id = %worker_id, task_id = %task_id, reason, "malformed output refused");
+                return Ok(event(failed(format!("its output is malformed ({reason}); the task is tried again"))));
+            }
             match output_bytes {
                 Some(bytes) if bytes.len() > INLINE_BLOB_BYTES_MAX => event(failed(format!(
                     "inline output of {} bytes exceeds {INLINE_BLOB_BYTES_MAX}; upload it as a blob",

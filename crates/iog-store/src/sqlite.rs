@@ -461,6 +461,21 @@ impl Store {
         Ok(worker.zip(token).map(|(worker, token)| (WorkerId(worker), LeaseToken(to_u64(token)))))
     }
 
+    /// A task's input blob and its job's workload, read together: what
+    /// checking a reported output needs first. `None` for an unknown task.
+    pub async fn task_input(&self, task_id: TaskId) -> Result<Option<(BlobId, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.input_blob, j.workload FROM tasks t JOIN jobs j ON j.job_id = t.job_id \
+             WHERE t.job_id = ? AND t.task_idx = ?",
+        )
+        .bind(to_i64(task_id.job_id.0))
+        .bind(i64::from(task_id.task_idx))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((blob_id(row.try_get("input_blob")?)?, row.try_get("workload")?)))
+    }
+
     /// Every task of a job in task order, with commits.
     pub async fn tasks(&self, job_id: JobId) -> Result<Vec<TaskRecord>, StoreError> {
         let rows = sqlx::query(

@@ -70,6 +70,11 @@ async fn a_restarted_core_resumes_from_the_store() {
     store.close().await;
 
     let store = Store::open(dir.path()).await.unwrap();
+    // What checking an arriving output reads first: the task's input and
+    // its job's workload.
+    assert_eq!(store.task_input(TaskId::new(JobId(99), 2)).await.unwrap(), Some((inputs[2], "noop".to_owned())));
+    assert_eq!(store.task_input(TaskId::new(JobId(99), 4)).await.unwrap(), None);
+    assert_eq!(store.task_input(TaskId::new(JobId(7), 0)).await.unwrap(), None);
     let snapshot = store.load_snapshot().await.unwrap();
     let restored = Core::restore(Config::default(), snapshot, 1_000).unwrap();
     restored.check_invariants().unwrap();

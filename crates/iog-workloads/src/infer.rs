@@ -829,6 +829,11 @@ struct Read {
     targets: Vec<f32>,
 }
 
+/// Whether `output` is one of `task`'s, whole (see [`InferTask::read_output`]).
+pub(crate) fn check_task_output(task: &InferTask, output: &[u8]) -> Result<(), String> {
+    task.read_output(output).map(|_| ())
+}
+
 /// Whether two outputs of one task are one result: both its own, the same
 /// rows, labels and completions, and values within [`INFER_RELATIVE_ERROR`]
 /// of each other in L2 norm.
@@ -1323,6 +1328,26 @@ mod tests {
             let out = run(&task, &blobs).unwrap();
             assert!(task.read_output(&out.output).is_ok());
         }
+    }
+
+    #[test]
+    fn outputs_are_checked_on_arrival_against_their_task() {
+        let (_, file) = trained_mlp();
+        let spec = spec(&file, InferData::Spirals { examples: 40, classes: 3, seed: 1 }, 2);
+        let (outputs, _) = run_all(&spec, &[&file]);
+        let inputs = crate::plan(&crate::WorkloadSpec::Infer(spec)).unwrap();
+        assert!(crate::checks_outputs("infer") && crate::checks_outputs("train") && !crate::checks_outputs("render"));
+        assert_eq!(crate::check_output(&inputs[0], &outputs[0]), Ok(()));
+        let e = crate::check_output(&inputs[0], &outputs[1]).unwrap_err();
+        assert!(e.contains("task 1's output, not task 0's"), "{e}");
+        let e = crate::check_output(&inputs[0], b"\x8f random").unwrap_err();
+        assert!(e.starts_with("does not decode"), "{e}");
+        let mut short: InferOutput = serde_json::from_slice(&outputs[0]).unwrap();
+        short.values.truncate(8);
+        let e = crate::check_output(&inputs[0], &serde_json::to_vec(&short).unwrap()).unwrap_err();
+        assert!(e.contains("values"), "{e}");
+        // What is not a task input of a checked workload passes unread.
+        assert_eq!(crate::check_output(b"sealed bytes", b"anything"), Ok(()));
     }
 
     #[test]

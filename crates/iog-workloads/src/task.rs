@@ -426,6 +426,30 @@ pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError>
     })
 }
 
+/// Whether the coordinator reads a `workload`'s outputs when they are
+/// reported, to refuse malformed ones ([`check_output`]) before they count:
+/// `train` and `infer`, whose outputs a later step reads (the next round's
+/// outer step, the assembly) and which no spot check covers.
+pub fn checks_outputs(workload: &str) -> bool {
+    matches!(workload, "train" | "infer")
+}
+
+/// Whether `output` is well formed for the task `input`: its own (round,
+/// shard or row range), whole, and of finite numbers, as the steps that
+/// read it later require. Says nothing of whether it is right: replication
+/// decides that. Every other task's output passes.
+pub fn check_output(input: &[u8], output: &[u8]) -> Result<(), String> {
+    if input.len() > TASK_INPUT_BYTES_MAX {
+        return Err(format!("its task's input is {} bytes, more than {TASK_INPUT_BYTES_MAX}", input.len()));
+    }
+    let Ok(input) = from_json::<TaskInput>(input) else { return Ok(()) };
+    match &input {
+        TaskInput::Train(task) => train::check_task_output(task, output),
+        TaskInput::Infer(task) => infer::check_task_output(task, output),
+        _ => Ok(()),
+    }
+}
+
 /// Builds the job's artifacts from all task outputs, in task order.
 ///
 /// `task_durations_ms[i]` is how long task `i` ran on its worker, one per

@@ -952,6 +952,11 @@ pub(crate) fn outputs_agree(task: &TrainTask, a: &[u8], b: &[u8]) -> bool {
     losses_agree && gap <= TRAIN_RELATIVE_ERROR * norm(&delta_a).max(norm(&delta_b)) + quantization
 }
 
+/// Whether `output` is one of `task`'s, whole (see [`TrainTask::read_output`]).
+pub(crate) fn check_task_output(task: &TrainTask, output: &[u8]) -> Result<(), String> {
+    task.read_output(output).map(|_| ())
+}
+
 /// A training round cannot be sampled: redoing part of it needs the
 /// optimizer state it reached.
 pub(crate) fn spot_check() -> Result<Spot, SpecError> {
@@ -1373,6 +1378,17 @@ mod tests {
                 DataSpec::Csv { file: DataFile::Path("d.csv".into()), target: "class".into(), target_columns: None }
         });
         assert!(err.contains("train.data.file") && err.contains("iog job submit"), "{err}");
+    }
+
+    #[test]
+    fn malformed_outputs_are_refused_on_arrival() {
+        let spec = TrainSpec { rounds: 1, inner_steps: 5, ..spec() };
+        let inputs = crate::plan(&crate::WorkloadSpec::Train(spec.clone())).unwrap();
+        let tasks = plan(&spec).unwrap();
+        let output = run(&tasks[0]).unwrap().output;
+        assert_eq!(crate::check_output(&inputs[0], &output), Ok(()));
+        assert!(crate::check_output(&inputs[1], &output).unwrap_err().contains("shard"));
+        assert!(crate::check_output(&inputs[0], &[7; 40]).is_err());
     }
 
     #[test]

@@ -219,3 +219,59 @@ async fn an_infer_job_runs_trained_weights_over_shards_and_matches_one_process()
     assert_eq!(result["accuracy"].as_f64().unwrap(), correct as f64 / 250.0);
     assert!(correct > 250 / 2, "a trained model beats a third: {correct} of 250 right");
 }
+
+/// An infer job that verifies nothing, and a worker that answers with
+/// random bytes: the coordinator reads each output as it arrives, refuses
+/// the malformed ones (the run fails, the task is tried again) and the
+/// job completes on the honest worker's outputs, where it used to end done
+/// with outputs nothing could assemble.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_outputs_are_refused_on_arrival_and_their_tasks_run_again() {
+    require_ml_runtime();
+    let mut cluster = Cluster::start(0).await;
+    let dir = cluster.dir.path().to_owned();
+    let cheater = common::start_in_process(&cluster, "cheater", iog_worker::Cheat::RandomResult, |_| {}).await;
+    cluster.wait_for_online(1).await;
+
+    let model = iog_ml::ModelSpec::Mlp { inputs: 2, hidden: vec![8], outputs: 3 };
+    let weights = iog_ml::init_weights(&model, 2).unwrap();
+    let file = iog_workloads::infer::weights_safetensors(&model, &weights, Default::default()).unwrap();
+    std::fs::write(dir.join("weights.safetensors"), file).unwrap();
+    let job = dir.join("garbled.toml");
+    std::fs::write(
+        &job,
+        "[job]\nname = \"garbled\"\nworkload = \"infer\"\nmax_attempts = 50\n\n[infer]\n\
+         weights = \"weights.safetensors\"\ndata = { kind = \"spirals\", examples = 300, classes = 3 }\ntasks = 3\n",
+    )
+    .unwrap();
+    let job_id = submit(&cluster, &job);
+
+    // The cheater alone: its outputs are refused, one after another.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let tasks = cluster.client.tasks(job_id).await.unwrap();
+        if tasks.iter().any(|t| t.last_error.as_deref().is_some_and(|e| e.contains("its output is malformed"))) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no output was refused: {tasks:?}\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cluster.client.job(job_id).await.unwrap().state, JobState::Running);
+
+    cluster.start_worker(0);
+    let status = cluster.wait_job(job_id, Duration::from_secs(120), |s| s.is_settled()).await;
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", cluster.logs());
+    drop(cheater);
+    let out = dir.join("garbled-out");
+    let fetched = cluster.cli(&["job", "result", &job_id.to_string(), "--out", out.to_str().unwrap()]);
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert_eq!(predictions.lines().count(), 301);
+    // Each row is what the weights give.
+    let points = iog_ml::spirals(300, 3, 0).unwrap();
+    let logits = iog_ml::infer(&model, &weights, iog_ml::Inputs::Features(points.features().unwrap())).unwrap();
+    for (i, line) in predictions.lines().skip(1).enumerate() {
+        let fields: Vec<f32> = line.split(',').skip(1).take(3).map(|f| f.parse().unwrap()).collect();
+        assert_eq!(fields, logits[i * 3..i * 3 + 3], "row {i}");
+    }
+}
