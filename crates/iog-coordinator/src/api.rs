@@ -298,12 +298,16 @@ async fn plan_inputs(
 }
 
 /// The blobs a job's tasks read besides their inputs (a wasm job's module
-/// and files), every one uploaded by the submitter: naming a blob one did
-/// not upload would make it readable to the job's workers.
+/// and files, an infer job's weights and data), every one uploaded by the
+/// submitter, as must be the files the coordinator reads to plan the job (a
+/// train job's data): naming a blob one did not upload would make it
+/// readable to the job's workers.
 async fn job_assets(state: &AppState, caller: Address, spec: &iog_workloads::JobSpec) -> Result<Vec<BlobId>, Failure> {
     let assets = spec.assets().map_err(|err| Failure::new(StatusCode::BAD_REQUEST, "invalid_spec", err.to_string()))?;
     let submitter = caller.to_string();
-    for blob in &assets {
+    // The files the coordinator reads to plan the job count too: it would
+    // otherwise put another's file, cut in shards, in the tasks' inputs.
+    for blob in assets.iter().chain(&spec.planning_files()) {
         if !state.store.uploaded_by(*blob, &submitter).await? {
             let message = format!(
                 "the job names file {blob}, which wallet {submitter} has not uploaded; upload it with \

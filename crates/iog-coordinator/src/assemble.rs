@@ -70,7 +70,7 @@ pub(crate) async fn resolve_files(store: &Store, spec: &mut iog_workloads::JobSp
         return Ok(());
     }
     let mut files = std::collections::HashMap::new();
-    for blob in spec.assets().context("the job's files")? {
+    for blob in spec.planning_files() {
         let bytes = store.get_blob(blob).await?.with_context(|| format!("the job's file {blob} is missing"))?;
         files.insert(blob, bytes);
     }

@@ -413,25 +413,44 @@ fn coord_moved(last: &Coord, new: &Coord) -> bool {
 /// Why an output reported for `task_id` is malformed, for the workloads
 /// whose outputs are checked on arrival (`iog_workloads::checks_outputs`):
 /// such an output fails its run, and the task is tried again, instead of
-/// being accepted and failing the step that reads it later. `None` when
-/// the output is well formed or not checked, and when it cannot be read
-/// yet (not uploaded, or a store error): the checks that follow judge it.
+/// being accepted and failing the step that reads it later. Read only from
+/// the holder of the task's current lease, and (when not inline) only an
+/// output it uploaded itself and no larger than a task input, so a worker
+/// cannot make the coordinator read other blobs. `None` when the output is
+/// well formed or not checked, and when it cannot be read (another's
+/// lease, not uploaded, or a store error): the checks that follow judge it.
 async fn malformed_output(
     state: &AppState,
+    worker_id: &iog_types::WorkerId,
     task_id: iog_types::TaskId,
+    token: iog_types::LeaseToken,
     output: BlobId,
     inline: Option<&[u8]>,
 ) -> Option<String> {
+    let (holder, held) = state.store.current_lease(task_id).await.ok()??;
+    if holder != *worker_id || held != token {
+        return None;
+    }
     let (input, workload) = state.store.task_input(task_id).await.ok()??;
     if !iog_workloads::checks_outputs(&workload) {
         return None;
     }
-    let input = state.store.get_blob(input).await.ok()??;
     let output = match inline {
         Some(bytes) => bytes.to_vec(),
-        None => state.store.get_blob(output).await.ok()??,
+        None => {
+            let own = state.store.uploaded_by(output, &worker_id.0).await.ok()?;
+            let len = state.store.blob_len(output).await.ok()??;
+            if !own || len > iog_workloads::TASK_INPUT_BYTES_MAX as u64 {
+                return None;
+            }
+            state.store.get_blob(output).await.ok()??
+        }
     };
-    tokio::task::spawn_blocking(move || iog_workloads::check_output(&input, &output).err()).await.ok()?
+    let input = state.store.get_blob(input).await.ok()??;
+    match tokio::task::spawn_blocking(move || iog_workloads::check_output(&input, &output).err()).await {
+        Ok(reason) => reason,
+        Err(err) => Some(format!("reading it failed: {err}")),
+    }
 }
 
 /// Turns a worker's message into a command for the engine. A result is
@@ -477,7 +496,7 @@ async fn to_command(
                 Event::TaskSucceeded { worker_id: worker_id.clone(), task_id, token, output, duration_ms, device };
             let fits = |bytes: &Vec<u8>| bytes.len() <= INLINE_BLOB_BYTES_MAX && BlobId::of(bytes) == output;
             let inline = output_bytes.as_ref().filter(|bytes| fits(bytes)).map(Vec::as_slice);
-            if let Some(reason) = malformed_output(state, task_id, output, inline).await {
+            if let Some(reason) = malformed_output(state, &worker_id, task_id, token, output, inline).await {
                 tracing::warn!(worker_id = %worker_id, task_id = %task_id, reason, "malformed output refused");
                 return Ok(event(failed(format!("its output is malformed ({reason}); the task is tried again"))));
             }

@@ -85,8 +85,11 @@ pub(crate) async fn compare_and_report(
 
 /// Largest output a comparison reads. A `sim` task's output is its 64
 /// blocks' sums, a few KiB; a render tile's RGB8 bytes are at most
-/// 1024 × 1024 × 3 (3 MiB). A larger one cannot be a right one, so it is
-/// classed by its digest unread.
+/// 1024 × 1024 × 3 (3 MiB); an `infer` task's at most 2¹⁸ values in
+/// base64 with its rows' labels or targets (under 4 MiB); a `train`
+/// task's int8 pseudo-gradient of at most 2²¹ values, in base64, with its
+/// losses. A larger one cannot be a right one, so it is classed by its
+/// digest unread.
 const COMPARED_OUTPUT_BYTES_MAX: u64 = 4 << 20;
 
 /// Each output's class (see [`classes_of`]). Only tasks whose outputs may

@@ -72,17 +72,17 @@ fn infer_jobs() -> Vec<(String, InferSpec, Vec<Vec<u8>>)> {
     for (name, spec) in train_jobs().into_iter().filter(|(name, _)| name.ends_with("h40") || name.ends_with("h50")) {
         let weights = iog_ml::init_weights(&spec.model, 5).expect("weights");
         let mut metadata = BTreeMap::new();
-        let (data, files) = match &spec.data {
+        let (data, files, examples) = match &spec.data {
             DataSpec::Grammar { chars, seed } => {
                 let text = iog_ml::grammar_text(*chars, *seed);
                 let vocab: String = iog_ml::CharVocab::from_text(&text).chars().iter().collect();
                 metadata.insert("vocab".to_owned(), vocab.clone());
-                let prompts: String = text.lines().take(20).map(|l| format!("{}\n", &l[..l.len().min(20)])).collect();
-                let bytes = prompts.into_bytes();
+                let prompts: Vec<String> = text.lines().take(20).map(|l| l[..l.len().min(20)].to_owned()).collect();
+                let bytes = (prompts.join("\n") + "\n").into_bytes();
                 let file = FileRef::Blob { name: "p.txt".into(), blob: BlobId::of(&bytes) };
-                (InferData::Prompts { file }, vec![bytes])
+                (InferData::Prompts { file }, vec![bytes], Some(prompts.len()))
             }
-            _ => (InferData::Spirals { examples: 5000, classes: 3, seed: 99 }, Vec::new()),
+            _ => (InferData::Spirals { examples: 5000, classes: 3, seed: 99 }, Vec::new(), None),
         };
         let weights_file =
             iog_workloads::infer::weights_safetensors(&spec.model, &weights, metadata.clone()).expect("weights file");
@@ -91,6 +91,7 @@ fn infer_jobs() -> Vec<(String, InferSpec, Vec<Vec<u8>>)> {
             weights: FileRef::Blob { name: "w.safetensors".into(), blob: BlobId::of(&weights_file) },
             data,
             tasks: 2,
+            examples,
             output: None,
             vocab: metadata.get("vocab").cloned(),
             generate: matches!(spec.model, ModelSpec::CharLm { .. }).then_some(40),

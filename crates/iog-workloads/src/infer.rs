@@ -57,8 +57,12 @@ pub const INFER_TASKS_MAX: u32 = 100_000;
 pub const INFER_GENERATE_MAX: usize = 4_096;
 /// Default characters added to each prompt.
 pub const INFER_GENERATE_DEFAULT: usize = 64;
-/// Most output values (rows × outputs) one task may return: 64 MiB of `f32`.
-pub const INFER_TASK_VALUES_MAX: usize = 1 << 24;
+/// Most output values (rows × outputs) one task may return: 1 MiB of
+/// `f32`, so that an output, in base64 with its rows' labels or targets,
+/// stays under the 4 MiB the coordinator reads to compare replicas within
+/// the tolerance (larger ones could only be compared by digest). More rows
+/// take more tasks.
+pub const INFER_TASK_VALUES_MAX: usize = 1 << 18;
 /// Most examples of a generated data set.
 pub const INFER_EXAMPLES_MAX: usize = 1_000_000;
 /// Most prompts a prompts file may hold.
@@ -79,6 +83,11 @@ pub struct InferSpec {
     pub data: InferData,
     /// Tasks: the data is cut into this many shards, one per task.
     pub tasks: u32,
+    /// Examples (rows, or prompts) in the data. `iog job submit` counts
+    /// them; a worker whose copy of the data holds another number refuses
+    /// the task, and each output must hold exactly its shard's rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<usize>,
     /// `"values"` (default): `predictions.csv` holds each row's raw
     /// outputs; `"class"`: its most likely class and that class's softmax
     /// probability. `mlp` only.
@@ -228,6 +237,23 @@ impl InferSpec {
         })
     }
 
+    /// The examples in the data: a generated set's own count, else
+    /// `infer.examples`, which must then agree with it.
+    fn examples_count(&self) -> Result<Option<usize>, SpecError> {
+        let generated = match &self.data {
+            InferData::Spirals { examples, .. } | InferData::Waves { examples, .. } => Some(*examples),
+            _ => None,
+        };
+        match (generated, self.examples) {
+            (Some(n), Some(given)) if n != given => Err(SpecError::invalid(
+                "infer.examples",
+                format!("is {given}, but infer.data generates {n}; remove it or make it {n}"),
+            )),
+            (Some(n), _) => Ok(Some(n)),
+            (None, given) => Ok(given),
+        }
+    }
+
     fn output_mode(&self) -> Result<OutputMode, SpecError> {
         match self.output.as_deref() {
             None | Some("values") => Ok(OutputMode::Values),
@@ -285,10 +311,18 @@ impl InferSpec {
             // `iog job submit` reads the model from the weights' metadata.
             return Ok(());
         }
+        let Some(examples) = self.examples_count()? else {
+            return Err(SpecError::invalid(
+                "infer.examples",
+                "is missing: give the number of examples (rows, or prompts) in the data; `iog job submit` counts \
+                 them",
+            ));
+        };
+        check::between("infer.examples", examples, 1, usize::MAX / 2)?;
         let model = self.model()?;
-        model.validate().map_err(|err| {
-            SpecError::invalid(format!("infer.model.{}", err.field().unwrap_or("kind")), err.message())
-        })?;
+        model
+            .validate()
+            .map_err(|err| SpecError::invalid("infer.model", format!("is not a model this network runs: {err}")))?;
         match (model, &self.data) {
             (ModelSpec::CharLm { .. }, InferData::Prompts { .. }) => {
                 self.vocab_chars()?;
@@ -370,11 +404,33 @@ pub struct InferTask {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     vocab: Vec<char>,
     generate: usize,
+    /// Examples in the whole data set.
+    examples: usize,
     task_idx: u32,
     n_tasks: u32,
 }
 
 impl InferTask {
+    /// The examples of the whole set that this task's shard holds.
+    fn shard(&self) -> Result<std::ops::Range<usize>, String> {
+        iog_ml::shard(self.examples, self.n_tasks as usize, self.task_idx as usize).map_err(|err| err.to_string())
+    }
+
+    /// Whether its data's rows carry labels, and how many target columns:
+    /// what every output must carry beside its values.
+    fn labelling(&self) -> Result<(bool, usize), String> {
+        Ok(match &self.data {
+            InferData::Spirals { .. } => (true, 0),
+            InferData::Waves { .. } => (false, iog_ml::waves(2, 0).ok().and_then(|set| set.outputs()).unwrap_or(1)),
+            InferData::Csv { .. } => match self.data.target().map_err(|err| err.to_string())? {
+                None => (false, 0),
+                Some(Target::Class) => (true, 0),
+                Some(Target::Values(n)) => (false, n),
+            },
+            InferData::Npy { .. } | InferData::Prompts { .. } => (false, 0),
+        })
+    }
+
     /// The blobs it reads, each once: the weights, then the data file.
     pub fn blobs(&self) -> Vec<BlobId> {
         let mut blobs = vec![self.weights];
@@ -430,6 +486,7 @@ pub(crate) fn plan(spec: &InferSpec) -> Result<Vec<InferTask>, SpecError> {
     }
     let vocab = spec.vocab_chars()?;
     let generate = if spec.data.is_text() { spec.generate.unwrap_or(INFER_GENERATE_DEFAULT) } else { 0 };
+    let examples = spec.examples_count()?.unwrap_or(0);
     Ok((0..spec.tasks)
         .map(|task_idx| InferTask {
             model: model.clone(),
@@ -437,6 +494,7 @@ pub(crate) fn plan(spec: &InferSpec) -> Result<Vec<InferTask>, SpecError> {
             data: spec.data.clone(),
             vocab: vocab.clone(),
             generate,
+            examples,
             task_idx,
             n_tasks: spec.tasks,
         })
@@ -535,6 +593,11 @@ pub(crate) fn prepare(spec: &mut InferSpec, read: &dyn Fn(&str) -> Option<Arc<Ve
     if spec.vocab.is_none() && matches!(spec.model, Some(ModelSpec::CharLm { .. })) {
         spec.vocab = vocab;
     }
+    // A file's examples are counted below; validation wants a count meanwhile.
+    let given = spec.examples;
+    if given.is_none() && !spec.data.files().is_empty() {
+        spec.examples = Some(1);
+    }
     spec.validate()?;
     let model = spec.model()?;
     read_weights(&weights, model).map_err(|reason| SpecError::invalid("infer.weights", reason))?;
@@ -550,7 +613,38 @@ pub(crate) fn prepare(spec: &mut InferSpec, read: &dyn Fn(&str) -> Option<Arc<Ve
             format!("is {inputs}, but the data's rows have {columns} inputs"),
         ));
     }
-    Ok(())
+    if let (Loaded::Features { targets: Some((n, _)), .. }, ModelSpec::Mlp { outputs, .. }) = (&data, model)
+        && n != outputs
+    {
+        return Err(SpecError::invalid(
+            "infer.data.target_columns",
+            format!("is {n}, but the model has {outputs} outputs to score against them"),
+        ));
+    }
+    if let ModelSpec::Mlp { outputs, .. } = model {
+        let widest = data.len().div_ceil(spec.tasks as usize).saturating_mul(*outputs);
+        if widest > INFER_TASK_VALUES_MAX {
+            return Err(SpecError::invalid(
+                "infer.tasks",
+                format!(
+                    "is too few: a task of {} rows gives {widest} output values, more than the \
+                     {INFER_TASK_VALUES_MAX} one task may return; use at least {} tasks",
+                    data.len().div_ceil(spec.tasks as usize),
+                    (data.len() * outputs).div_ceil(INFER_TASK_VALUES_MAX)
+                ),
+            ));
+        }
+    }
+    match given {
+        Some(given) if given != data.len() => Err(SpecError::invalid(
+            "infer.examples",
+            format!("is {given}, but the data holds {}; remove it, and `iog job submit` counts them", data.len()),
+        )),
+        _ => {
+            spec.examples = Some(data.len());
+            Ok(())
+        }
+    }
 }
 
 /// A data set read whole, before sharding.
@@ -626,7 +720,9 @@ fn load_data(
         }
         InferData::Prompts { .. } => {
             let text = text("infer.data.file")?;
-            let ModelSpec::CharLm { .. } = model else { unreachable!("validate pairs prompts with char_lm") };
+            let ModelSpec::CharLm { .. } = model else {
+                return Err(SpecError::invalid("infer.data.kind", "is \"prompts\", which only a char_lm continues"));
+            };
             let mut prompts = Vec::new();
             for (index, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
@@ -690,14 +786,27 @@ pub fn run(task: &InferTask, blobs: &BTreeMap<BlobId, Arc<Vec<u8>>>) -> Result<T
         })
         .collect::<Result<_, SpecError>>()?;
     let data = load_data(&task.data, &task.model, &task.vocab, &|field| files.get(field).cloned())?;
-    let range = iog_ml::shard(data.len(), task.n_tasks as usize, task.task_idx as usize)
-        .map_err(|err| SpecError::invalid("task_idx", err.to_string()))?;
+    if data.len() != task.examples {
+        return Err(SpecError::invalid(
+            "infer.examples",
+            format!("is {}, but the data holds {} examples", task.examples, data.len()),
+        ));
+    }
+    let range = task.shard().map_err(|reason| SpecError::invalid("task_idx", reason))?;
     let ml = |err: iog_ml::MlError| SpecError::invalid("infer", err.to_string());
     let (output, work_units) = match data {
         Loaded::Features { columns, x, labels, targets } => {
             let ModelSpec::Mlp { outputs, .. } = &task.model else {
                 return Err(SpecError::invalid("infer.model.kind", "must be \"mlp\" for rows of numbers"));
             };
+            if let ModelSpec::Mlp { inputs, .. } = &task.model
+                && *inputs != columns
+            {
+                return Err(SpecError::invalid(
+                    "infer.model.inputs",
+                    format!("is {inputs}, but the data's rows have {columns} inputs"),
+                ));
+            }
             let rows = range.len();
             if rows * outputs > INFER_TASK_VALUES_MAX {
                 return Err(SpecError::invalid(
@@ -715,6 +824,17 @@ pub fn run(task: &InferTask, blobs: &BTreeMap<BlobId, Arc<Vec<u8>>>) -> Result<T
                 let slice = &x[range.start * columns..range.end * columns];
                 iog_ml::infer(&task.model, &weights, iog_ml::Inputs::Features(slice)).map_err(ml)?
             };
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(SpecError::invalid(
+                    "infer",
+                    format!(
+                        "row {} gives output {} = {}, not a finite number: the weights overflow on it",
+                        range.start + i / outputs,
+                        i % outputs,
+                        values[i]
+                    ),
+                ));
+            }
             let output = InferOutput {
                 task_idx: task.task_idx,
                 first: range.start,
@@ -793,8 +913,31 @@ impl InferTask {
         if output.task_idx != self.task_idx {
             return Err(format!("is task {}'s output, not task {}'s", output.task_idx, self.task_idx));
         }
-        let values =
-            bytes_to_floats("values", &output.values, output.rows * output.columns).map_err(|e| e.to_string())?;
+        let shard = self.shard()?;
+        if (output.first, output.rows) != (shard.start, shard.len()) {
+            return Err(format!(
+                "holds rows {}..{}, but the task's shard is rows {}..{}",
+                output.first,
+                output.first.saturating_add(output.rows),
+                shard.start,
+                shard.end
+            ));
+        }
+        let labelling = self.labelling()?;
+        if (output.labels.is_some(), output.target_columns) != labelling {
+            return Err(format!(
+                "carries {} and {} target columns; the task's data gives {} and {} target columns",
+                if output.labels.is_some() { "labels" } else { "no labels" },
+                output.target_columns,
+                if labelling.0 { "labels" } else { "no labels" },
+                labelling.1
+            ));
+        }
+        let values = output
+            .rows
+            .checked_mul(output.columns)
+            .ok_or_else(|| format!("has {} columns, more than any model has", output.columns))
+            .and_then(|n| bytes_to_floats("values", &output.values, n).map_err(|e| e.to_string()))?;
         match &self.model {
             ModelSpec::Mlp { outputs, .. } => {
                 if output.columns != *outputs || !output.completions.is_empty() {
@@ -816,8 +959,11 @@ impl InferTask {
                 }
             }
         }
-        let targets = bytes_to_floats("targets", &output.targets, output.rows * output.target_columns)
-            .map_err(|e| e.to_string())?;
+        let targets = output
+            .rows
+            .checked_mul(output.target_columns)
+            .ok_or_else(|| format!("has {} target columns, more than any data has", output.target_columns))
+            .and_then(|n| bytes_to_floats("targets", &output.targets, n).map_err(|e| e.to_string()))?;
         Ok(Read { output, values, targets })
     }
 }
@@ -1021,6 +1167,7 @@ mod tests {
             weights: blob_ref("weights.safetensors", weights),
             data,
             tasks,
+            examples: None,
             output: None,
             vocab: None,
             generate: None,
@@ -1076,6 +1223,7 @@ mod tests {
         let mut spec =
             spec(&file, InferData::Csv { file: blob_ref("x.csv", csv), target: None, target_columns: None }, 2);
         spec.output = Some("class".into());
+        spec.examples = Some(3);
         let (_, artifacts) = run_all(&spec, &[&file, csv]);
         let out = String::from_utf8(artifact(&artifacts, "predictions.csv").to_vec()).unwrap();
         let rows: Vec<&str> = out.lines().collect();
@@ -1099,7 +1247,7 @@ mod tests {
         let text = b"0,1\n1,3\n2,6\n";
         let data =
             InferData::Csv { file: blob_ref("d.csv", text), target: Some("values".into()), target_columns: None };
-        let spec = InferSpec { model: Some(model), ..spec(&file, data, 2) };
+        let spec = InferSpec { model: Some(model), examples: Some(3), ..spec(&file, data, 2) };
         let (_, artifacts) = run_all(&spec, &[&file, text]);
         let result: serde_json::Value = serde_json::from_slice(artifact(&artifacts, "result.json")).unwrap();
         assert!((result["mse"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9, "{result}");
@@ -1130,8 +1278,22 @@ mod tests {
             ("infer.weights", Arc::new(file.clone())),
             ("infer.data.file", Arc::new(prompts.to_vec())),
         ]);
+        // A count that is not the file's is refused; none is counted.
+        let e = prepare(&mut InferSpec { examples: Some(40), ..spec.clone() }, &|field| bytes.get(field).cloned())
+            .unwrap_err();
+        assert_eq!(e.field(), Some("infer.examples"), "{e}");
         prepare(&mut spec, &|field| bytes.get(field).cloned()).unwrap();
         assert_eq!((spec.model.as_ref(), spec.vocab.as_deref()), (Some(&model), Some(chars.as_str())));
+        let n = prompts_text.lines().filter(|l| !l.is_empty()).count();
+        assert_eq!(spec.examples, Some(n));
+        // A worker whose copy of the data holds other examples refuses.
+        let other = b"the\n".to_vec();
+        let mut wrong = spec.clone();
+        wrong.data = InferData::Prompts { file: blob_ref("p.txt", &other) };
+        let blobs: BTreeMap<BlobId, Arc<Vec<u8>>> =
+            [file.clone(), other].into_iter().map(|b| (BlobId::of(&b), Arc::new(b))).collect();
+        let e = run(&plan(&wrong).unwrap()[0], &blobs).unwrap_err();
+        assert!(e.to_string().contains(&format!("is {n}, but the data holds 1 examples")), "{e}");
         let (_, artifacts) = run_all(&spec, &[&file, prompts]);
         let lines: Vec<serde_json::Value> = std::str::from_utf8(artifact(&artifacts, "completions.jsonl"))
             .unwrap()
@@ -1201,7 +1363,15 @@ mod tests {
             (spec(&file, spirals.clone(), 0), "infer.tasks"),
             (InferSpec { output: Some("probs".into()), ..spec(&file, spirals.clone(), 2) }, "infer.output"),
             (InferSpec { generate: Some(3), ..spec(&file, spirals.clone(), 2) }, "infer.generate"),
-            (spec(&file, InferData::Prompts { file: FileRef::Path("p.txt".into()) }, 2), "infer.data.kind"),
+            (
+                InferSpec {
+                    examples: Some(4),
+                    ..spec(&file, InferData::Prompts { file: FileRef::Path("p.txt".into()) }, 2)
+                },
+                "infer.data.kind",
+            ),
+            (InferSpec { examples: Some(9), ..spec(&file, spirals.clone(), 2) }, "infer.examples"),
+            (spec(&file, InferData::Npy { x: FileRef::Path("x.npy".into()) }, 2), "infer.examples"),
             (
                 InferSpec {
                     model: Some(ModelSpec::Mlp { inputs: 3, hidden: vec![], outputs: 3 }),
@@ -1225,6 +1395,7 @@ mod tests {
                 InferSpec {
                     model: Some(ModelSpec::CharLm { vocab: 3, context: 4, d_model: 4, heads: 1, layers: 1 }),
                     vocab: Some("abb".into()),
+                    examples: Some(2),
                     ..spec(&file, InferData::Prompts { file: FileRef::Path("p".into()) }, 1)
                 },
                 "infer.vocab",
@@ -1342,6 +1513,24 @@ mod tests {
         assert!(e.contains("task 1's output, not task 0's"), "{e}");
         let e = crate::check_output(&inputs[0], b"\x8f random").unwrap_err();
         assert!(e.starts_with("does not decode"), "{e}");
+        // Rows left out, or claimed elsewhere, are not the shard's.
+        let mut empty: InferOutput = serde_json::from_slice(&outputs[0]).unwrap();
+        (empty.rows, empty.values, empty.labels) = (0, Vec::new(), Some(Vec::new()));
+        let e = crate::check_output(&inputs[0], &serde_json::to_vec(&empty).unwrap()).unwrap_err();
+        assert!(e.contains("holds rows 0..0, but the task's shard is rows 0..20"), "{e}");
+        let mut huge: InferOutput = serde_json::from_slice(&outputs[0]).unwrap();
+        huge.columns = usize::MAX;
+        assert!(crate::check_output(&inputs[0], &serde_json::to_vec(&huge).unwrap()).is_err());
+        // Labels and targets are the data's: neither dropped nor made up,
+        // however many (assembly writes a column for each).
+        let mut unlabelled: InferOutput = serde_json::from_slice(&outputs[0]).unwrap();
+        unlabelled.labels = None;
+        let e = crate::check_output(&inputs[0], &serde_json::to_vec(&unlabelled).unwrap()).unwrap_err();
+        assert!(e.contains("carries no labels and 0 target columns; the task's data gives labels"), "{e}");
+        let mut targets: InferOutput = serde_json::from_slice(&outputs[0]).unwrap();
+        targets.target_columns = 1 << 40;
+        let e = crate::check_output(&inputs[0], &serde_json::to_vec(&targets).unwrap()).unwrap_err();
+        assert!(e.contains("1099511627776 target columns"), "{e}");
         let mut short: InferOutput = serde_json::from_slice(&outputs[0]).unwrap();
         short.values.truncate(8);
         let e = crate::check_output(&inputs[0], &serde_json::to_vec(&short).unwrap()).unwrap_err();

@@ -447,9 +447,8 @@ impl JobSpec {
             _ => match (&self.process, &self.blender, self.job.workload.as_str()) {
                 (Some(process), _, "process") => process.assets(),
                 (_, Some(blender), "blender") => blender.assets(),
-                _ => match (&self.infer, &self.train, self.job.workload.as_str()) {
-                    (Some(infer), _, "infer") => infer.assets(),
-                    (_, Some(train), "train") => Ok(train.assets()),
+                _ => match (&self.infer, self.job.workload.as_str()) {
+                    (Some(infer), "infer") => infer.assets(),
                     _ => Ok(Vec::new()),
                 },
             },
@@ -459,7 +458,7 @@ impl JobSpec {
     /// Puts the bytes of the uploaded files that planning and assembly
     /// read in place of their names: a train job's data, which the
     /// coordinator shards into the tasks' inputs. `read` gives a file by
-    /// its blob (one of [`assets`](Self::assets)); every other workload's
+    /// its blob (one of [`planning_files`](Self::planning_files)); every other workload's
     /// files are read by its workers, and this leaves them alone. The
     /// spec to store is the one before: it names the files, small.
     pub fn resolve_files(&mut self, read: &dyn Fn(&iog_types::BlobId) -> Option<Vec<u8>>) -> Result<(), SpecError> {
@@ -469,9 +468,21 @@ impl JobSpec {
         }
     }
 
+    /// The uploaded files the coordinator itself reads to plan and
+    /// assemble the job (a train job's data, which it cuts into shards), each
+    /// once. Like [`assets`](Self::assets) they must have been uploaded by
+    /// the submitter; unlike them, workers may not read them: a worker
+    /// sees only its own shard, in its task's input.
+    pub fn planning_files(&self) -> Vec<iog_types::BlobId> {
+        match (&self.train, self.job.workload.as_str()) {
+            (Some(train), "train") => train.assets(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether [`resolve_files`](Self::resolve_files) has files to read.
     pub fn reads_files_to_plan(&self) -> bool {
-        self.job.workload == "train" && self.train.as_ref().is_some_and(|train| !train.assets().is_empty())
+        !self.planning_files().is_empty()
     }
 
     /// The most one task may pay per hour for all its devices: the price cap

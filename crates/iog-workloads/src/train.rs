@@ -494,7 +494,9 @@ impl TrainSpec {
         self.data.validate()
     }
 
-    /// The uploaded data files the job names, each once.
+    /// The uploaded data files the job names, each once: files the
+    /// coordinator reads to plan the job (see
+    /// [`crate::JobSpec::planning_files`]), not its workers.
     pub fn assets(&self) -> Vec<iog_types::BlobId> {
         let mut blobs = Vec::new();
         for (_, file) in self.data.files() {
@@ -660,10 +662,10 @@ pub(crate) fn floats_to_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 pub(crate) fn bytes_to_floats(field: &str, bytes: &[u8], expected: usize) -> Result<Vec<f32>, SpecError> {
-    if bytes.len() != expected * 4 {
+    if !bytes.len().is_multiple_of(4) || bytes.len() / 4 != expected {
         return Err(SpecError::invalid(
             field,
-            format!("holds {} bytes; {expected} f32 values take {}", bytes.len(), expected * 4),
+            format!("holds {} bytes; {expected} f32 values take {}", bytes.len(), expected.saturating_mul(4)),
         ));
     }
     let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
