@@ -160,8 +160,9 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
 
 /// Submits a job.
 ///
-/// The body holds the job spec as JSON (a job file with its scene files inlined, and the files a wasm job names
-/// given by content address: upload each with `PUT /v1/blobs/{blob_id}` first). A spec with a `[payment]`
+/// The body holds the job spec as JSON (a job file with its scene files inlined, and the files a wasm, process,
+/// blender, infer or train job names given by content address: upload each with `PUT /v1/blobs/{blob_id}`
+/// first; an infer job also gives its model and `examples`, which `iog job submit` reads from the files). A spec with a `[payment]`
 /// section must carry the paying wallet's signature in `authorization`, and the payer must be the caller: a job
 /// belongs to the wallet that pays for it.
 #[utoipa::path(

@@ -63,6 +63,10 @@ pub const INFER_GENERATE_DEFAULT: usize = 64;
 /// the tolerance (larger ones could only be compared by digest). More rows
 /// take more tasks.
 pub const INFER_TASK_VALUES_MAX: usize = 1 << 18;
+/// Most output values (rows × outputs) of a whole job, or characters of
+/// all its completions: the coordinator assembles them in memory, into a
+/// CSV of about 200 MB at most.
+pub const INFER_JOB_VALUES_MAX: usize = 1 << 24;
 /// Most examples of a generated data set.
 pub const INFER_EXAMPLES_MAX: usize = 1_000_000;
 /// Most prompts a prompts file may hold.
@@ -323,6 +327,20 @@ impl InferSpec {
         model
             .validate()
             .map_err(|err| SpecError::invalid("infer.model", format!("is not a model this network runs: {err}")))?;
+        let per_example = match model {
+            ModelSpec::Mlp { outputs, .. } => *outputs,
+            ModelSpec::CharLm { .. } => self.generate.unwrap_or(INFER_GENERATE_DEFAULT),
+        };
+        if examples.saturating_mul(per_example) > INFER_JOB_VALUES_MAX {
+            return Err(SpecError::invalid(
+                "infer.examples",
+                format!(
+                    "is {examples}, whose outputs ({} values or characters) are more than the {INFER_JOB_VALUES_MAX} \
+                     one job may assemble; split the data over several jobs",
+                    examples.saturating_mul(per_example)
+                ),
+            ));
+        }
         match (model, &self.data) {
             (ModelSpec::CharLm { .. }, InferData::Prompts { .. }) => {
                 self.vocab_chars()?;
