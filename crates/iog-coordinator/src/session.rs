@@ -427,12 +427,13 @@ async fn malformed_output(
     output: BlobId,
     inline: Option<&[u8]>,
 ) -> Option<String> {
-    let (holder, held) = state.store.current_lease(task_id).await.ok()??;
-    if holder != *worker_id || held != token {
-        return None;
-    }
+    // One query for the results of every other workload.
     let (input, workload) = state.store.task_input(task_id).await.ok()??;
     if !iog_workloads::checks_outputs(&workload) {
+        return None;
+    }
+    let (holder, held) = state.store.current_lease(task_id).await.ok()??;
+    if holder != *worker_id || held != token {
         return None;
     }
     let output = match inline {
