@@ -38,6 +38,10 @@ pub(crate) struct AppState {
     pub(crate) limiter: Arc<crate::limits::Limiter>,
     /// Seal keys of workers and key requests of sealed jobs.
     pub(crate) keys: Arc<crate::keys::KeyDesk>,
+    /// Whether a job's outputs are read on arrival (its workload is one
+    /// `iog_workloads::checks_outputs` names), by job: the store is asked
+    /// once per job, not once per result.
+    pub(crate) output_checks: Arc<std::sync::Mutex<std::collections::HashMap<iog_types::JobId, bool>>>,
 }
 
 /// Rebuilds the ledger by replaying its journal from the store, checking the
@@ -152,6 +156,7 @@ impl Coordinator {
             auth: Arc::new(auth),
             limiter: crate::limits::Limiter::new(config.rate_limits),
             keys,
+            output_checks: Arc::default(),
         };
         let app = api::router(state);
         let timeouts = config.timeouts;

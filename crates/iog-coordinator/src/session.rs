@@ -410,6 +410,10 @@ fn coord_moved(last: &Coord, new: &Coord) -> bool {
     moved_ms > (size_ms / 20.0).max(1.0)
 }
 
+/// Most jobs whose output checking `AppState::output_checks` remembers;
+/// past it the map starts over (a job then costs one more store query).
+const OUTPUT_CHECKS_KNOWN_MAX: usize = 65_536;
+
 /// Why an output reported for `task_id` is malformed, for the workloads
 /// whose outputs are checked on arrival (`iog_workloads::checks_outputs`):
 /// such an output fails its run, and the task is tried again, instead of
@@ -427,9 +431,20 @@ async fn malformed_output(
     output: BlobId,
     inline: Option<&[u8]>,
 ) -> Option<String> {
-    // One query for the results of every other workload.
+    let job_id = task_id.job_id;
+    if state.output_checks.lock().expect("output checks lock").get(&job_id) == Some(&false) {
+        return None;
+    }
     let (input, workload) = state.store.task_input(task_id).await.ok()??;
-    if !iog_workloads::checks_outputs(&workload) {
+    let checks = iog_workloads::checks_outputs(&workload);
+    {
+        let mut known = state.output_checks.lock().expect("output checks lock");
+        if known.len() >= OUTPUT_CHECKS_KNOWN_MAX {
+            known.clear();
+        }
+        known.insert(job_id, checks);
+    }
+    if !checks {
         return None;
     }
     let (holder, held) = state.store.current_lease(task_id).await.ok()??;
