@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::FileRef;
 use crate::task::MAX_TASKS;
-use crate::train::{b64, bytes_to_floats, floats_to_bytes};
+use crate::train::{b64, bytes_to_floats, floats_to_bytes, l2_distance, l2_norm};
 use crate::{Artifact, AssembleError, SpecError, TaskRun, check};
 
 /// How far apart two replicas' outputs may be and still be one result:
@@ -622,14 +622,8 @@ pub(crate) fn prepare(spec: &mut InferSpec, read: &dyn Fn(&str) -> Option<Arc<Ve
     let files: BTreeMap<&str, Arc<Vec<u8>>> =
         spec.data.files().into_iter().filter_map(|(field, _)| Some((field, read(field)?))).collect();
     let data = load_data(&spec.data, model, &spec.vocab_chars()?, &|field| files.get(field).cloned())?;
-    if let Loaded::Features { columns, .. } = &data
-        && let ModelSpec::Mlp { inputs, .. } = model
-        && columns != inputs
-    {
-        return Err(SpecError::invalid(
-            "infer.model.inputs",
-            format!("is {inputs}, but the data's rows have {columns} inputs"),
-        ));
+    if let (Loaded::Features { columns, .. }, ModelSpec::Mlp { inputs, outputs, .. }) = (&data, model) {
+        fits(*inputs, *outputs, *columns, None)?;
     }
     if let (Loaded::Features { targets: Some((n, _)), .. }, ModelSpec::Mlp { outputs, .. }) = (&data, model)
         && n != outputs
@@ -814,17 +808,10 @@ pub fn run(task: &InferTask, blobs: &BTreeMap<BlobId, Arc<Vec<u8>>>) -> Result<T
     let ml = |err: iog_ml::MlError| SpecError::invalid("infer", err.to_string());
     let (output, work_units) = match data {
         Loaded::Features { columns, x, labels, targets } => {
-            let ModelSpec::Mlp { outputs, .. } = &task.model else {
+            let ModelSpec::Mlp { inputs, outputs, .. } = &task.model else {
                 return Err(SpecError::invalid("infer.model.kind", "must be \"mlp\" for rows of numbers"));
             };
-            if let ModelSpec::Mlp { inputs, .. } = &task.model
-                && *inputs != columns
-            {
-                return Err(SpecError::invalid(
-                    "infer.model.inputs",
-                    format!("is {inputs}, but the data's rows have {columns} inputs"),
-                ));
-            }
+            fits(*inputs, *outputs, columns, None)?;
             let rows = range.len();
             if rows * outputs > INFER_TASK_VALUES_MAX {
                 return Err(SpecError::invalid(
@@ -904,14 +891,7 @@ fn complete(task: &InferTask, weights: &[f32], prompts: &[String]) -> Result<Vec
                 members.iter().flat_map(|&i| tokens[i][tokens[i].len() - len..].iter().copied()).collect();
             let logits = iog_ml::infer(&task.model, weights, iog_ml::Inputs::Tokens { ids: &ids, len })?;
             for (row, &i) in members.iter().enumerate() {
-                let scores = &logits[row * vocab..(row + 1) * vocab];
-                let mut best = 0;
-                for (t, s) in scores.iter().enumerate() {
-                    if *s > scores[best] {
-                        best = t;
-                    }
-                }
-                tokens[i].push(best as u32);
+                tokens[i].push(argmax(&logits[row * vocab..(row + 1) * vocab]) as u32);
             }
         }
     }
@@ -1016,9 +996,7 @@ pub(crate) fn outputs_agree(task: &InferTask, a: &[u8], b: &[u8]) -> bool {
     if same(&a) != same(&b) {
         return false;
     }
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let gap = va.iter().zip(&vb).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
-    gap <= INFER_RELATIVE_ERROR * norm(&va).max(norm(&vb))
+    l2_distance(&va, &vb) <= INFER_RELATIVE_ERROR * l2_norm(&va).max(l2_norm(&vb))
 }
 
 /// The coordinator runs no model, so it cannot recompute a sample.

@@ -657,6 +657,17 @@ pub(crate) mod b64 {
     }
 }
 
+/// The Euclidean norm of `v`, summed in `f64`.
+pub(crate) fn l2_norm(v: &[f32]) -> f64 {
+    v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt()
+}
+
+/// The Euclidean distance between `a` and `b` (over their common length),
+/// summed in `f64`: how replicas' outputs are compared.
+pub(crate) fn l2_distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt()
+}
+
 pub(crate) fn floats_to_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -936,8 +947,7 @@ pub(crate) fn outputs_agree(task: &TrainTask, a: &[u8], b: &[u8]) -> bool {
             (None, None) => true,
             _ => false,
         };
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let gap = delta_a.iter().zip(&delta_b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>().sqrt();
+    let (norm, gap) = (l2_norm, l2_distance(&delta_a, &delta_b));
     // Two pseudo-gradients a hair apart may round to neighbouring 8-bit
     // steps: allow half a step of the coarser block per value.
     let quantization = match (Int8Blocks::decode(&a.delta), Int8Blocks::decode(&b.delta)) {
