@@ -186,6 +186,23 @@ struct Task {
     /// Who committed it, and the run time its commit recorded.
     committed_by: Option<WorkerId>,
     duration_ms: u64,
+    /// The model of the devices its last lease ran on, kept only for a
+    /// job whose replicas must run on one model (not stored: after a
+    /// restart the model is read from the worker's offer).
+    model: Option<Box<str>>,
+}
+
+/// What the other replicas of a task allow for one of them: not their
+/// workers, and where the job asks for it, only their devices' model.
+struct Siblings<'a> {
+    workers: Vec<&'a WorkerId>,
+    model: Option<&'a str>,
+}
+
+impl Siblings<'_> {
+    fn allow(&self, worker_id: &WorkerId, group: &iog_sched::DeviceGroup) -> bool {
+        !self.workers.contains(&worker_id) && self.model.is_none_or(|model| group.model == model)
+    }
 }
 
 #[derive(Debug)]
@@ -466,6 +483,7 @@ impl Core {
                     price_io_per_hour: restored.price_io_per_hour,
                     committed_by: restored.committed_by,
                     duration_ms: restored.duration_ms,
+                    model: None,
                 },
             );
         }
@@ -1263,6 +1281,7 @@ impl Core {
                 price_io_per_hour: Amount::ZERO,
                 committed_by: None,
                 duration_ms: 0,
+                model: None,
             },
         );
         if !stored_with_job {
@@ -1850,36 +1869,66 @@ impl Core {
     }
 
     /// Which ready task of a job goes to the free entry `entry`, and where:
-    /// its first ready task, on `entry`, unless that task is a replica whose
-    /// siblings ran on `entry`'s worker. Then another ready task that may
-    /// run there, or failing that the first one on the best entry of a
-    /// worker none of its siblings used; `None` when neither exists.
+    /// its first ready task, on `entry`, unless that task is a replica its
+    /// siblings keep off `entry` (they ran on its worker, or on another
+    /// model where the job keeps replicas on one). Then another ready task
+    /// that may run there, or failing that the first one on the best entry
+    /// its siblings allow; `None` when neither exists.
     fn pick_task(&self, seq: u64, job_id: JobId, entry: EntryId) -> Option<(TaskId, EntryId)> {
         let job = &self.jobs[&job_id];
         let first = self.queue.ready_of(seq).next()?;
         if job.verify == Verify::None {
             return Some((first, entry));
         }
-        let owner = &self.index.get(entry).expect("found entries exist").owner;
+        let view = self.index.get(entry).expect("found entries exist");
         if let Some(task_id) =
-            self.queue.ready_of(seq).take(REPLICA_SCAN_MAX).find(|id| !self.sibling_workers(*id).contains(owner))
+            self.queue.ready_of(seq).take(REPLICA_SCAN_MAX).find(|id| self.siblings(*id).allow(view.owner, view.group))
         {
             return Some((task_id, entry));
         }
-        let avoid = self.sibling_workers(first);
-        let placement = self.index.find_where(job.class, |worker_id| !avoid.contains(&worker_id))?;
+        let siblings = self.siblings(first);
+        let placement = self.index.find_where(job.class, |worker_id, group| siblings.allow(worker_id, group))?;
         Some((first, placement.entry))
     }
 
-    /// Workers that run or ran the other replicas of a replica's task.
-    fn sibling_workers(&self, replica_id: TaskId) -> Vec<&WorkerId> {
+    /// What the other replicas of a replica's task allow it: not the
+    /// workers that run or ran them; and for a job whose replicas keep to
+    /// one model, the model of the first of them whose model is known,
+    /// while a worker that is not theirs has a device of that model.
+    fn siblings(&self, replica_id: TaskId) -> Siblings<'_> {
         let job = &self.jobs[&replica_id.job_id];
         let (task_idx, replica) = replica_of(job.n_tasks, replica_id.task_idx);
-        (0..job.n_replicas(task_idx))
+        let others: Vec<&Task> = (0..job.n_replicas(task_idx))
             .filter(|r| *r != replica)
             .filter_map(|r| self.tasks.get(&job.replica_id(replica_id.job_id, task_idx, r)))
-            .filter_map(|task| task.holder.as_ref().or(task.committed_by.as_ref()))
-            .collect()
+            .collect();
+        let workers: Vec<&WorkerId> =
+            others.iter().filter_map(|task| task.holder.as_ref().or(task.committed_by.as_ref())).collect();
+        let requirements = self.index.requirements(job.class);
+        let model = match requirements {
+            Some(requirements) if requirements.replicas_same_model => others.iter().find_map(|task| {
+                task.model.as_deref().or_else(|| {
+                    // After a restart: the model its worker offers now.
+                    let worker = self.workers.get(task.holder.as_ref().or(task.committed_by.as_ref())?)?;
+                    worker.offer.groups.iter().find(|group| requirements.fits_device(group)).map(|g| g.model.as_str())
+                })
+            }),
+            _ => None,
+        };
+        // Entries of that model on the siblings' own workers cannot take it.
+        let model = model.filter(|model| {
+            let mut distinct = workers.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let theirs: u32 = distinct
+                .iter()
+                .filter_map(|worker_id| self.workers.get(*worker_id))
+                .flat_map(|worker| &worker.entries)
+                .filter(|entry| self.index.get(**entry).is_some_and(|view| view.group.model == *model))
+                .count() as u32;
+            self.index.n_of_model(model) > theirs
+        });
+        Siblings { workers, model }
     }
 
     /// Leases a queued task on an entry's devices (taking them unless a
@@ -1890,6 +1939,11 @@ impl Core {
         let (count, submitter) = (job.devices_per_task, job.submitter.clone());
         let view = self.index.get(entry).expect("placed entries exist");
         let worker_id = view.owner.clone();
+        let model = self
+            .index
+            .requirements(job.class)
+            .is_some_and(|requirements| requirements.replicas_same_model && job.verify != Verify::None)
+            .then(|| view.group.model.as_str().into());
         let price_io_per_hour =
             view.terms.price_io_per_device_hour.checked_mul_div(u64::from(count), 1).unwrap_or(Amount::MAX);
         if take {
@@ -1910,6 +1964,7 @@ impl Core {
         task.unconfirmed_heartbeats = 0;
         task.leased_ms = now;
         task.placed = Some(entry);
+        task.model = model;
         task.price_io_per_hour = price_io_per_hour;
         let worker = self.workers.get_mut(&worker_id).expect("indexed workers are known");
         worker.leases.insert(task_id);
@@ -2378,9 +2433,14 @@ impl Core {
                 .collect();
             fitting.sort_unstable();
             fitting.dedup();
+            let first = self.queue.ready_of(job.seq).next().expect("checked ready");
+            let model = match self.siblings(first).model {
+                Some(model) => format!(" on devices of the model {model:?} its first replica ran on"),
+                None => String::new(),
+            };
             return Some(format!(
-                "the replicas of a task run on distinct workers (verify: {}), and no free worker that fits has not \
-                 run its task already; {} connected workers fit",
+                "the replicas of a task run on distinct workers{model} (verify: {}), and no free worker that fits has \
+                 not run its task already; {} connected workers fit",
                 job.verify,
                 fitting.len()
             ));

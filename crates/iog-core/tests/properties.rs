@@ -63,6 +63,7 @@ fn requirements((kind, memory_gib, count, regions, cap, gang): &Wants) -> Requir
         trust_min: 0,
         gang_latency_ms_max: gang.then_some(1_000),
         software: Vec::new(),
+        replicas_same_model: false,
     }
 }
 

@@ -641,3 +641,150 @@ fn a_comparison_that_never_reports_is_asked_again_then_fails_its_job() {
     assert!(net.end_reason().contains("could not be compared"), "{}", net.end_reason());
     assert!(net.slashed().is_empty(), "the coordinator's trouble is not the workers'");
 }
+
+/// A CPU worker of this model with one slot.
+fn cpu_of_model(model: &str) -> Offer {
+    let mut offer = Offer::cpu(1);
+    offer.groups[0].model = model.to_owned();
+    offer
+}
+
+fn connect_model(net: &mut Net, name: &str, model: &str) {
+    net.step(Event::WorkerConnected {
+        worker_id: WorkerId(name.into()),
+        offer: cpu_of_model(model),
+        trust: 0,
+        running: vec![],
+    });
+}
+
+fn same_model_job(id: u64, n_tasks: u32) -> NewJob {
+    let mut job = job(id, n_tasks, Verify::Replicate { replicas: 2, replicas_max: 5 });
+    job.requirements.replicas_same_model = true;
+    job
+}
+
+#[test]
+fn replicas_of_a_job_that_asks_for_it_run_on_devices_of_one_model() {
+    let mut net = Net::new(&[], 1);
+    for (name, model) in [("a", "EPYC 7B13"), ("b", "Xeon 8480"), ("c", "EPYC 7B13"), ("d", "Xeon 8480")] {
+        connect_model(&mut net, name, model);
+    }
+    net.step(Event::JobSubmitted(same_model_job(1, 6)));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    let verified = net.verified();
+    assert_eq!(verified.len(), 6);
+    for (_, mut valid, _) in verified {
+        valid.sort();
+        assert!(valid == ["a", "c"] || valid == ["b", "d"], "replicas on one model: {valid:?}");
+    }
+    // One task on a, b (the same model, far away) and c (another model,
+    // near): the second replica would go to c, but for the requirement.
+    for (same_model, expected) in [(false, ["a", "c"]), (true, ["a", "b"])] {
+        let mut net = Net::new(&[], 1);
+        for (name, model, rtt_ms) in [("a", "EPYC 7B13", 1), ("b", "EPYC 7B13", 900), ("c", "Xeon 8480", 2)] {
+            connect_model(&mut net, name, model);
+            net.step(Event::WorkerRtt { worker_id: WorkerId(name.into()), rtt_ms });
+        }
+        let mut job = same_model_job(1, 1);
+        job.requirements.replicas_same_model = same_model;
+        net.step(Event::JobSubmitted(job));
+        net.run();
+        let mut valid = net.verified()[0].1.clone();
+        valid.sort();
+        assert_eq!(valid, expected, "replicas_same_model = {same_model}");
+    }
+}
+
+#[test]
+fn a_replica_waits_for_a_busy_device_of_its_model_and_goes_elsewhere_when_there_is_none() {
+    let mut net = Net::new(&[], 1);
+    connect_model(&mut net, "a", "EPYC 7B13");
+    net.step(Event::JobSubmitted(same_model_job(1, 1)));
+    let (worker_id, task_id, token, input) = net.take_assign();
+    assert_eq!(worker_id.0, "a");
+    // "c" has the model but its owner is using the machine.
+    connect_model(&mut net, "c", "EPYC 7B13");
+    net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: true, reason: "owner".into() });
+    net.step(Event::TaskSucceeded {
+        worker_id,
+        task_id,
+        token,
+        output: right(input),
+        duration_ms: 5,
+        device: "cpu0".into(),
+    });
+    connect_model(&mut net, "b", "Xeon 8480");
+    assert!(
+        !net.pending.iter().any(|a| matches!(a, Action::Assign { worker_id, .. } if worker_id.0 == "b")),
+        "a free worker of another model does not take the replica while one of its model exists"
+    );
+    let reason = net.core.waiting_reason(JobId(1)).unwrap();
+    assert!(reason.contains("of the model \"EPYC 7B13\""), "{reason}");
+    net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: false, reason: String::new() });
+    let (worker_id, ..) = net.take_assign();
+    assert_eq!(worker_id.0, "c");
+
+    // No other worker of the model: the replica goes to any that fits.
+    let mut net = Net::new(&[], 1);
+    connect_model(&mut net, "a", "EPYC 7B13");
+    connect_model(&mut net, "b", "Xeon 8480");
+    net.step(Event::JobSubmitted(same_model_job(1, 1)));
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    let mut valid = net.verified()[0].1.clone();
+    valid.sort();
+    assert_eq!(valid, ["a", "b"]);
+}
+
+#[test]
+fn after_a_restart_the_model_of_a_committed_replica_is_read_from_its_workers_offer() {
+    let mut net = Net::new(&[], 1);
+    connect_model(&mut net, "a", "EPYC 7B13");
+    net.step(Event::JobSubmitted(same_model_job(1, 1)));
+    let (worker_id, task_id, token, input) = net.take_assign();
+    net.step(Event::TaskSucceeded {
+        worker_id: worker_id.clone(),
+        task_id,
+        token,
+        output: right(input),
+        duration_ms: 5,
+        device: "cpu0".into(),
+    });
+    let tasks: Vec<RestoredTask> = (0..2)
+        .filter_map(|idx| net.core.task(TaskId::new(JobId(1), idx)))
+        .map(|view| RestoredTask {
+            task_id: view.task_id,
+            state: if view.state == TaskState::Committed { TaskState::Committed } else { TaskState::Queued },
+            input,
+            attempts: view.attempts,
+            token: view.token,
+            holder: None,
+            not_before_ms: 0,
+            output: view.output,
+            price_io_per_hour: iog_ledger::Amount::ZERO,
+            committed_by: (view.state == TaskState::Committed).then(|| worker_id.clone()),
+            duration_ms: 5,
+            accepted: None,
+            verdict: None,
+        })
+        .collect();
+    assert_eq!(tasks.len(), 2);
+    let mut job = one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 });
+    job.requirements.replicas_same_model = true;
+    let mut net = Net::restored(Snapshot { jobs: vec![job], tasks, workers: vec![] }, 100);
+    connect_model(&mut net, "a", "EPYC 7B13");
+    connect_model(&mut net, "c", "EPYC 7B13");
+    net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: true, reason: "owner".into() });
+    net.pending.retain(|a| !matches!(a, Action::Assign { .. }));
+    // Whatever "c" was given went back when it paused; "b" is free and of another model.
+    connect_model(&mut net, "b", "Xeon 8480");
+    assert!(!net.pending.iter().any(|a| matches!(a, Action::Assign { worker_id, .. } if worker_id.0 == "b")));
+    net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: false, reason: String::new() });
+    net.run();
+    assert_eq!(net.job_state(1), Some(JobState::Done));
+    let mut valid = net.verified()[0].1.clone();
+    valid.sort();
+    assert_eq!(valid, ["a", "c"]);
+}

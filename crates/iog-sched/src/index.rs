@@ -288,6 +288,9 @@ impl Class {
     }
 }
 
+/// Whether a search may take an entry, by its owner and device group.
+type Allow<'a, W> = dyn Fn(&W, &DeviceGroup) -> bool + 'a;
+
 /// The fleet's free capacity. See the module documentation.
 #[derive(Debug)]
 pub struct Index<W> {
@@ -306,6 +309,8 @@ pub struct Index<W> {
     n_live: usize,
     /// Free devices of available entries.
     n_free: u64,
+    /// Entries (available or not) by their group's model.
+    models: HashMap<String, u32>,
 }
 
 impl<W> Default for Index<W> {
@@ -330,12 +335,19 @@ impl<W> Index<W> {
             counter: 0,
             n_live: 0,
             n_free: 0,
+            models: HashMap::new(),
         }
     }
 
     /// Adds a device group with `used` of its devices already busy.
     pub fn insert(&mut self, owner: W, group: DeviceGroup, terms: EntryTerms, used: u32, available: bool) -> EntryId {
         let pool = self.pool_id(pool_key(&group, &terms));
+        match self.models.get_mut(&group.model) {
+            Some(n) => *n += 1,
+            None => {
+                self.models.insert(group.model.clone(), 1);
+            }
+        }
         let entry = Entry { owner, group, terms, used, available, seq: 0, pool, placed: None };
         let idx = match self.free_slots.pop() {
             Some(idx) => {
@@ -359,6 +371,12 @@ impl<W> Index<W> {
         let removed = self.entries.get_mut(idx as usize)?.take()?;
         self.free_slots.push(idx);
         self.n_live -= 1;
+        if let Some(n) = self.models.get_mut(&removed.group.model) {
+            *n -= 1;
+            if *n == 0 {
+                self.models.remove(&removed.group.model);
+            }
+        }
         Some(removed.owner)
     }
 
@@ -429,6 +447,12 @@ impl<W> Index<W> {
     /// Free devices on available entries, all pools together.
     pub fn n_free_devices(&self) -> u64 {
         self.n_free
+    }
+
+    /// Entries whose group is of this model (exactly), whether or not
+    /// they are available or have free devices.
+    pub fn n_of_model(&self, model: &str) -> u32 {
+        self.models.get(model).copied().unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -517,11 +541,17 @@ impl<W> Index<W> {
     /// `allow`, looked for in a bounded walk: rank order first, then the
     /// cheapest (or, for a multi-device task, the most free) entries.
     /// Without `allow` it reads nothing but the pool's orders.
-    fn walk(&self, p: u32, req: &Requirements, allow: Option<&dyn Fn(&W) -> bool>) -> Option<RankKey> {
+    fn walk(&self, p: u32, req: &Requirements, allow: Option<&Allow<'_, W>>) -> Option<RankKey> {
         let price_max = req.price_io_per_device_hour_max.map_or(u64::MAX, Amount::base_units);
         let count = req.count;
-        let fits =
-            |key: &RankKey| key.2 <= price_max && key.4 >= count && allow.is_none_or(|allow| allow(self.owner(key.3)));
+        let fits = |key: &RankKey| {
+            key.2 <= price_max
+                && key.4 >= count
+                && allow.is_none_or(|allow| {
+                    let entry = self.entries[key.3 as usize].as_ref().expect("pooled entries exist");
+                    allow(&entry.owner, &entry.group)
+                })
+        };
         let pool = &self.pools[p as usize];
         pool.by_rank.iter().take(WALK_MAX).find(|key| fits(key)).copied().or_else(|| {
             if count == 1 {
@@ -542,9 +572,10 @@ impl<W> Index<W> {
         })
     }
 
-    /// As [`Index::find`], among entries whose owner passes `allow` (used
-    /// to keep a gang's members on distinct workers).
-    pub fn find_where(&self, class: ClassId, allow: impl Fn(&W) -> bool) -> Option<Placement> {
+    /// As [`Index::find`], among entries whose owner and device group pass
+    /// `allow` (used to keep a task's replicas on distinct workers, and on
+    /// devices of one model where the job asks for that).
+    pub fn find_where(&self, class: ClassId, allow: impl Fn(&W, &DeviceGroup) -> bool) -> Option<Placement> {
         let class = self.classes.get(class.0 as usize)?.as_ref()?;
         let req = &class.requirements;
         let mut best: Option<RankKey> = None;
@@ -595,10 +626,6 @@ impl<W> Index<W> {
             .take(n)
             .map(|key| EntryId(key.3))
             .collect()
-    }
-
-    fn owner(&self, idx: u32) -> &W {
-        &self.entries[idx as usize].as_ref().expect("pooled entries exist").owner
     }
 
     fn rank_key_of(&self, idx: u32) -> RankKey {
@@ -767,6 +794,13 @@ impl<W> Index<W> {
             .sum();
         if free != self.n_free {
             return Err(format!("the index counts {} free devices, its entries have {free}", self.n_free));
+        }
+        let mut models: HashMap<&str, u32> = HashMap::new();
+        for e in self.entries.iter().flatten() {
+            *models.entry(e.group.model.as_str()).or_default() += 1;
+        }
+        if models.len() != self.models.len() || models.iter().any(|(model, n)| self.n_of_model(model) != *n) {
+            return Err(format!("the index counts entries by model as {:?}; they are {models:?}", self.models));
         }
         let in_pools: usize = self.pools.iter().map(|pool| pool.by_rank.len()).sum();
         let by_price: usize = self.pools.iter().map(|pool| pool.by_price.len()).sum();

@@ -920,6 +920,7 @@ mod tests {
                 trust_min: 4,
                 gang_latency_ms_max: None,
                 software: Vec::new(),
+                replicas_same_model: false,
             }
         );
         requirements.validate().unwrap();

@@ -51,6 +51,14 @@ pub struct Requirements {
     /// Software the worker must offer, by name (`wasm`); empty needs none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub software: Vec<String>,
+    /// Replicas of a task (verification by replication) run on devices of
+    /// the model an earlier replica ran on: for work whose results agree
+    /// closely only between devices that compute alike, such as training
+    /// rounds, whose sums round differently on another CPU. While no other
+    /// worker known to the coordinator has that model, a replica goes to
+    /// any device that fits rather than wait for one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replicas_same_model: bool,
 }
 
 fn one() -> u32 {
@@ -69,6 +77,7 @@ impl Default for Requirements {
             trust_min: 0,
             gang_latency_ms_max: None,
             software: Vec::new(),
+            replicas_same_model: false,
         }
     }
 }

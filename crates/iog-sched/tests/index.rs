@@ -52,6 +52,7 @@ fn requirements() -> impl Strategy<Value = Requirements> {
             trust_min,
             gang_latency_ms_max: None,
             software: if wasm { vec!["wasm".to_owned()] } else { Vec::new() },
+            replicas_same_model: false,
         })
 }
 

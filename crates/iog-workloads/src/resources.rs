@@ -49,6 +49,11 @@ pub struct ResourcesSpec {
     /// milliseconds, or none starts (at most 256 tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gang_latency_ms_max: Option<u32>,
+    /// Replicas of a task (`verify` by replication) run on devices of the
+    /// model an earlier replica ran on, for results that agree only
+    /// between devices that compute alike. A `train` job always does this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas_same_model: Option<bool>,
 }
 
 impl ResourcesSpec {
@@ -105,6 +110,7 @@ impl ResourcesSpec {
             trust_min: self.trust_min.unwrap_or(0),
             gang_latency_ms_max: self.gang_latency_ms_max,
             software: Vec::new(),
+            replicas_same_model: self.replicas_same_model.unwrap_or(false),
         };
         requirements.validate().map_err(|err| {
             let field = match err {

@@ -433,6 +433,12 @@ impl JobSpec {
                 ));
             }
             requirements.software.push(ML_SOFTWARE.to_owned());
+            // A round's sums round differently on another CPU: over long
+            // rounds, replicas on two models would not agree
+            // (`TRAIN_RELATIVE_ERROR`).
+            if workload == "train" {
+                requirements.replicas_same_model = true;
+            }
         }
         Ok(requirements)
     }
