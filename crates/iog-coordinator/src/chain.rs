@@ -1,6 +1,8 @@
 //! Chained jobs: the inputs of a job's next link of tasks, made on a
 //! blocking thread from the link before's inputs and accepted outputs
-//! (`iog_workloads::next_inputs`), stored as blobs, and reported to the
+//! and the state blob its first input names (`iog_workloads::chain_state`,
+//! a training round's outer momentum, which no worker is sent), stored as
+//! blobs (the new state first), and reported to the
 //! engine as `Event::ChainInputReady` (or `Event::ChainInputFailed` when
 //! the workload cannot make it).
 
@@ -70,17 +72,26 @@ async fn make(
             .with_context(|| format!("output blob {previous_output} is missing"))?;
         pairs.push((input, output));
     }
+    let state = match pairs.first().and_then(|(input, _)| iog_workloads::chain_state(input)) {
+        Some(blob) => Some(store.get_blob(blob).await?.with_context(|| format!("state blob {blob} is missing"))?),
+        None => None,
+    };
     let made = tokio::task::spawn_blocking(move || {
         let spec = iog_workloads::parse_job_json(&job.spec_json).map_err(|err| format!("its stored spec: {err}"))?;
         let workload = spec.workload().map_err(|err| format!("its stored spec: {err}"))?;
-        iog_workloads::next_inputs(&workload, u64::from(task_idx), &pairs).map_err(|err| err.to_string())
+        iog_workloads::next_inputs(&workload, u64::from(task_idx), &pairs, state.as_deref())
+            .map_err(|err| err.to_string())
     })
     .await
     .context("join the chain step")?;
     match made {
-        Ok(inputs) => {
-            let mut blobs = Vec::with_capacity(inputs.len());
-            for bytes in inputs {
+        Ok(link) => {
+            // The state is stored before any input that names it.
+            if let Some(state) = link.state {
+                store.put_blob(state).await?;
+            }
+            let mut blobs = Vec::with_capacity(link.inputs.len());
+            for bytes in link.inputs {
                 blobs.push(store.put_blob(bytes).await?);
             }
             Ok(Ok(blobs))

@@ -177,11 +177,11 @@ fn data_parallel(setup: &Setup, steps: u64) -> (Row, Row) {
 
 /// A task input's or output's string field, as it stands in the JSON.
 fn json_text(json: &[u8], field: &str) -> String {
-    let value: serde_json::Value = serde_json::from_slice(json).expect("JSON");
+    let value = iog_workloads::json_view(json).expect("a task input or output");
     value[field].as_str().unwrap_or_else(|| panic!("the JSON has a string {field}")).to_owned()
 }
 
-/// A task input's or output's base64 field, decoded.
+/// A task input's or output's byte field.
 fn json_bytes(json: &[u8], field: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(json_text(json, field)).expect("base64")
 }
@@ -209,6 +209,7 @@ fn diloco(setup: &Setup, inner_steps: u64, rounds: u32) -> Row {
     assert_eq!(first, initial.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>(), "same initial weights");
     let p = setup.params as u64;
     let (mut sent, mut compute_s, mut link_s) = (0u64, 0.0f64, 0.0f64);
+    let mut momentum: Option<Vec<u8>> = None;
     for round in 0..rounds {
         let mut pairs = Vec::with_capacity(K);
         let mut slowest_s = 0.0f64;
@@ -221,14 +222,12 @@ fn diloco(setup: &Setup, inner_steps: u64, rounds: u32) -> Row {
             if round == 0 && shard == 1 {
                 println!(
                     "  H = {inner_steps}, as sent in a round to and from worker 1: input {} bytes (weights {} and \
-                     data shard {} in base64), output {} bytes (pseudo-gradient {} in base64, {inner_steps} \
-                     losses); worker 0's input also carries the outer momentum ({} more)",
+                     data shard {}), output {} bytes (pseudo-gradient {}, {inner_steps} losses)",
                     input.len(),
-                    json_text(&input, "weights").len(),
-                    json_text(&input, "train").len(),
+                    json_bytes(&input, "weights").len(),
+                    json_bytes(&input, "train").len(),
                     output.len(),
-                    json_text(&output, "delta").len(),
-                    json_text(&first_input, "momentum").len(),
+                    json_bytes(&output, "delta").len(),
                 );
             }
             sent += (input.len() + output.len()) as u64;
@@ -237,7 +236,10 @@ fn diloco(setup: &Setup, inner_steps: u64, rounds: u32) -> Row {
         }
         compute_s += slowest_s;
         link_s += round_link_s;
-        inputs = next_inputs(&workload, u64::from(round + 1) * K as u64, &pairs).expect("the outer step");
+        let link = next_inputs(&workload, u64::from(round + 1) * K as u64, &pairs, momentum.as_deref())
+            .expect("the outer step");
+        // The momentum stays with the coordinator: no worker is sent it.
+        (inputs, momentum) = (link.inputs, link.state);
     }
     let weights: Vec<f32> = json_bytes(&inputs[0], "weights")
         .chunks_exact(4)

@@ -156,7 +156,7 @@ fn compare(a_dir: &Path, b_dir: &Path) {
         let a = std::fs::read(&out_a).expect("output");
         let b = std::fs::read(b_dir.join(format!("{stem}.out"))).expect("the other build's output");
         let (ja, jb): (serde_json::Value, serde_json::Value) =
-            (serde_json::from_slice(&a).expect("json"), serde_json::from_slice(&b).expect("json"));
+            (iog_workloads::json_view(&a).expect("an output"), iog_workloads::json_view(&b).expect("an output"));
         let (loss_gap, l2_gap, tolerance) = if stem.starts_with("infer") {
             let same_text = ja["completions"] == jb["completions"];
             let gap = relative_l2(&floats(&ja, "values"), &floats(&jb, "values"));

@@ -55,9 +55,9 @@ pub use spec::{
 };
 pub use spot::{SPOT_HASH_SHARE, SPOT_PIXELS, Spot};
 pub use task::{
-    Artifact, AssembleError, Decoded, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, chain_length,
-    check_output, checks_outputs, compares_within_tolerance, decode_task, nbody_kernel_task, next_input, next_inputs,
-    outputs_agree, plan, plan_on, render_kernel_task, run_task, run_task_on, spot_check,
+    Artifact, AssembleError, Decoded, Link, MAX_TASKS, RunError, TASK_INPUT_BYTES_MAX, TaskRun, assemble, chain_length,
+    chain_state, check_output, checks_outputs, compares_within_tolerance, decode_task, json_view, nbody_kernel_task,
+    next_input, next_inputs, outputs_agree, plan, plan_on, render_kernel_task, run_task, run_task_on, spot_check,
 };
 pub use train::{DataFile, DataSpec, ML_SOFTWARE, TRAIN_RELATIVE_ERROR, TrainSpec};
 pub use wasm::{WASM_SOFTWARE, WasmLimits, WasmSpec, WasmTaskInput};

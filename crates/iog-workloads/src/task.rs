@@ -40,6 +40,103 @@ enum TaskInput {
     Infer(Box<InferTask>),
 }
 
+/// Task inputs that travel in binary form ([`to_binary`]): a `train`
+/// round's weights, momentum and data as raw bytes rather than base64.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BinaryInput {
+    Train(Box<TrainTask>),
+}
+
+/// The first bytes of a task input or output in binary form: CBOR's
+/// self-described tag (RFC 8949, section 3.4.6), with which no JSON text starts.
+const BINARY_MAGIC: [u8; 3] = [0xd9, 0xd9, 0xf7];
+
+/// `value` in binary form: [`BINARY_MAGIC`], then CBOR, where byte fields
+/// are raw bytes (JSON carries them in base64, a third larger). The same
+/// value always gives the same bytes.
+pub(crate) fn to_binary<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = BINARY_MAGIC.to_vec();
+    ciborium::into_writer(value, &mut bytes).expect("plain data encodes");
+    bytes
+}
+
+/// Reads a value from its binary form ([`to_binary`]) or from JSON.
+pub(crate) fn from_binary_or_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SpecError> {
+    match bytes.strip_prefix(&BINARY_MAGIC) {
+        Some(cbor) => ciborium::from_reader(cbor).map_err(|err| SpecError::syntax("CBOR", None, &err.to_string())),
+        None => from_json(bytes),
+    }
+}
+
+/// A task input or output as JSON, whichever form it is in: a binary one
+/// ([`to_binary`]) is converted, its byte fields to base64 strings as JSON
+/// carries them. For tools that look inside tasks.
+pub fn json_view(bytes: &[u8]) -> Result<serde_json::Value, SpecError> {
+    fn convert(value: ciborium::Value) -> Result<serde_json::Value, SpecError> {
+        use base64::Engine as _;
+        use ciborium::Value as C;
+        use serde_json::Value as J;
+        Ok(match value {
+            C::Null => J::Null,
+            C::Bool(b) => J::Bool(b),
+            C::Integer(n) => {
+                let n = i128::from(n);
+                match (u64::try_from(n), i64::try_from(n)) {
+                    (Ok(n), _) => J::from(n),
+                    (_, Ok(n)) => J::from(n),
+                    _ => return Err(SpecError::syntax("CBOR", None, &format!("integer {n} is out of range"))),
+                }
+            }
+            C::Float(x) => J::from(x),
+            C::Text(text) => J::String(text),
+            C::Bytes(bytes) => J::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            C::Tag(_, inner) => convert(*inner)?,
+            C::Array(items) => J::Array(items.into_iter().map(convert).collect::<Result<_, _>>()?),
+            C::Map(pairs) => {
+                let mut map = serde_json::Map::new();
+                for (key, value) in pairs {
+                    let C::Text(key) = key else {
+                        return Err(SpecError::syntax("CBOR", None, "a map key is not text"));
+                    };
+                    map.insert(key, convert(value)?);
+                }
+                J::Object(map)
+            }
+            _ => return Err(SpecError::syntax("CBOR", None, "holds a value JSON has no form for")),
+        })
+    }
+    if !bytes.starts_with(&BINARY_MAGIC) {
+        return from_json(bytes);
+    }
+    // A task input reads as its JSON form would.
+    if let Ok(input) = from_binary_or_json::<BinaryInput>(bytes) {
+        let input = match input {
+            BinaryInput::Train(task) => TaskInput::Train(task),
+        };
+        return Ok(serde_json::to_value(input).expect("task inputs are plain data"));
+    }
+    convert(from_binary_or_json(bytes)?)
+}
+
+/// A task input's bytes: binary for `train` ([`BinaryInput`]), JSON for the rest.
+fn encode_input(input: TaskInput) -> Vec<u8> {
+    match input {
+        TaskInput::Train(task) => to_binary(&BinaryInput::Train(task)),
+        input => serde_json::to_vec(&input).expect("task inputs are plain data"),
+    }
+}
+
+/// Reads a task input in either form.
+fn decode_input(bytes: &[u8]) -> Result<TaskInput, SpecError> {
+    if bytes.starts_with(&BINARY_MAGIC) {
+        return Ok(match from_binary_or_json::<BinaryInput>(bytes)? {
+            BinaryInput::Train(task) => TaskInput::Train(task),
+        });
+    }
+    from_json(bytes)
+}
+
 /// A task input, read: either a built-in workload's, which [`run_task`]
 /// runs, or users' code, which only a worker with that executor can run.
 #[derive(Debug, Clone)]
@@ -64,7 +161,7 @@ pub fn decode_task(input: &[u8]) -> Result<Decoded, RunError> {
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
-    match from_json(input).map_err(RunError::Decode)? {
+    match decode_input(input).map_err(RunError::Decode)? {
         TaskInput::Wasm(task) => Ok(Decoded::Wasm(task)),
         TaskInput::Process(task) => Ok(Decoded::Process(task)),
         TaskInput::Infer(task) => Ok(Decoded::Infer(task)),
@@ -202,7 +299,7 @@ pub fn plan_on(spec: &WorkloadSpec, device: DeviceChoice) -> Result<Vec<Vec<u8>>
             infer::plan(spec)?.into_iter().map(|task| TaskInput::Infer(Box::new(task))).collect()
         }
     };
-    Ok(inputs.iter().map(|input| serde_json::to_vec(input).expect("task inputs are plain data")).collect())
+    Ok(inputs.into_iter().map(encode_input).collect())
 }
 
 /// How many tasks a chained workload runs, in links of as many tasks as
@@ -244,7 +341,7 @@ pub fn next_input(
             return Err(RunError::TooLarge { got_bytes: bytes.len(), max_bytes: TASK_INPUT_BYTES_MAX });
         }
     }
-    let previous: TaskInput = from_json(previous_input).map_err(RunError::Decode)?;
+    let previous: TaskInput = decode_input(previous_input).map_err(RunError::Decode)?;
     let TaskInput::Nbody(previous) = previous else {
         return Err(RunError::Invalid(SpecError::invalid("previous input", "is not an nbody task's input")));
     };
@@ -252,16 +349,42 @@ pub fn next_input(
     Ok(serde_json::to_vec(&TaskInput::Nbody(next)).expect("task inputs are plain data"))
 }
 
+/// The next link of a chained job: its tasks' inputs, and the state the
+/// coordinator keeps for the link after it (a `train` round's outer
+/// momentum), which the first input names ([`chain_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The link's task inputs, in task order.
+    pub inputs: Vec<Vec<u8>>,
+    /// Bytes to store as a blob before the inputs are used: the link after
+    /// this one is made with them.
+    pub state: Option<Vec<u8>>,
+}
+
+/// The blob a chained job's next link is made with besides the link
+/// before's inputs and outputs, as its first input names it: a `train`
+/// round's outer momentum (none in round 0, which starts from zeros). Not a
+/// task's concern: only the coordinator reads it.
+pub fn chain_state(first_input: &[u8]) -> Option<iog_types::BlobId> {
+    match decode_input(first_input) {
+        Ok(TaskInput::Train(task)) => task.momentum_blob(),
+        _ => None,
+    }
+}
+
 /// The inputs of the link of a chained workload that starts at task
 /// `task_idx`, from the link before's inputs and accepted outputs, in task
-/// order (see [`chain_length`]). For `nbody`, whose links are one window,
-/// [`next_input`] of the one pair; for `train`, the next round, whose
-/// weights are the outer step over the round's pseudo-gradients.
+/// order (see [`chain_length`]), and the blob [`chain_state`] names in its
+/// first input (`None` when it names none). For `nbody`, whose links are
+/// one window, [`next_input`] of the one pair; for `train`, the next
+/// round, whose weights are the outer step over the round's
+/// pseudo-gradients, and whose momentum comes back as [`Link::state`].
 pub fn next_inputs(
     spec: &WorkloadSpec,
     task_idx: u64,
     previous: &[(Vec<u8>, Vec<u8>)],
-) -> Result<Vec<Vec<u8>>, RunError> {
+    state: Option<&[u8]>,
+) -> Result<Link, RunError> {
     if let WorkloadSpec::Train(train_spec) = spec {
         let mut pairs = Vec::with_capacity(previous.len());
         for (input, output) in previous {
@@ -270,25 +393,28 @@ pub fn next_inputs(
                     return Err(RunError::TooLarge { got_bytes: bytes.len(), max_bytes: TASK_INPUT_BYTES_MAX });
                 }
             }
-            let TaskInput::Train(task) = from_json(input).map_err(RunError::Decode)? else {
+            let TaskInput::Train(task) = decode_input(input).map_err(RunError::Decode)? else {
                 return Err(RunError::Invalid(SpecError::invalid("previous input", "is not a train task's input")));
             };
             pairs.push((*task, output.as_slice()));
         }
-        let next = train::next_inputs(train_spec, task_idx, &pairs).map_err(RunError::Invalid)?;
-        return Ok(next
-            .into_iter()
-            .map(|task| serde_json::to_vec(&TaskInput::Train(Box::new(task))).expect("task inputs are plain data"))
-            .collect());
+        let (next, momentum) = train::next_inputs(train_spec, task_idx, &pairs, state).map_err(RunError::Invalid)?;
+        return Ok(Link {
+            inputs: next.into_iter().map(|task| encode_input(TaskInput::Train(Box::new(task)))).collect(),
+            state: Some(momentum),
+        });
     }
-    match (spec, previous) {
-        (WorkloadSpec::Nbody(_), [(input, output)]) => Ok(vec![next_input(spec, task_idx, input, output)?]),
-        (WorkloadSpec::Nbody(_), _) => Err(RunError::Invalid(SpecError::invalid(
-            "previous",
-            format!("holds {} tasks' results; an nbody link is one window", previous.len()),
-        ))),
-        _ => next_input(spec, task_idx, &[], &[]).map(|input| vec![input]),
-    }
+    let inputs = match (spec, previous) {
+        (WorkloadSpec::Nbody(_), [(input, output)]) => vec![next_input(spec, task_idx, input, output)?],
+        (WorkloadSpec::Nbody(_), _) => {
+            return Err(RunError::Invalid(SpecError::invalid(
+                "previous",
+                format!("holds {} tasks' results; an nbody link is one window", previous.len()),
+            )));
+        }
+        _ => vec![next_input(spec, task_idx, &[], &[])?],
+    };
+    Ok(Link { inputs, state: None })
 }
 
 /// Runs one task input on this machine's CPU, using all cores through rayon.
@@ -303,7 +429,7 @@ pub fn nbody_kernel_task(input: &[u8]) -> Result<Option<crate::nbody::NbodyKerne
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
-    match from_json(input).map_err(RunError::Decode)? {
+    match decode_input(input).map_err(RunError::Decode)? {
         TaskInput::Nbody(task) => task.kernel_task().map(Some).map_err(RunError::Invalid),
         _ => Ok(None),
     }
@@ -316,7 +442,7 @@ pub fn render_kernel_task(input: &[u8]) -> Result<Option<crate::render::kernel::
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
-    match from_json(input).map_err(RunError::Decode)? {
+    match decode_input(input).map_err(RunError::Decode)? {
         TaskInput::Render(task) => {
             crate::render::kernel::RenderKernelTask::new(&task).map(Some).map_err(RunError::Invalid)
         }
@@ -331,7 +457,7 @@ pub fn run_task_on(input: &[u8], accel: Option<&dyn Accelerator>) -> Result<Ran,
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
-    let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
+    let input: TaskInput = decode_input(input).map_err(RunError::Decode)?;
     let on_cpu = |run: TaskRun| Ran { run, device: None, accel_error: None };
     match &input {
         TaskInput::Hash(task) => return hash_tasks::run_on(task, accel).map_err(RunError::Invalid),
@@ -369,7 +495,7 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
-    let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
+    let input: TaskInput = decode_input(input).map_err(RunError::Decode)?;
     match &input {
         TaskInput::Render(task) => tiles::spot_check(task, output, seed, crate::spot::SPOT_PIXELS),
         TaskInput::Hash(task) => Ok(hash_tasks::spot_check(task, output, seed, crate::spot::SPOT_HASH_SHARE)),
@@ -398,7 +524,7 @@ pub fn spot_check(input: &[u8], output: &[u8], seed: u64) -> Result<Spot, RunErr
 /// apart. An input that does not decode (a sealed task's ciphertext)
 /// compares byte for byte too.
 pub fn compares_within_tolerance(input: &[u8]) -> bool {
-    match from_json::<TaskInput>(input) {
+    match decode_input(input) {
         Ok(TaskInput::Sim(task)) => task.tolerance().is_some(),
         Ok(TaskInput::Render(task)) => task.wants_gpu(),
         Ok(TaskInput::Nbody(task)) => task.wants_gpu(),
@@ -415,7 +541,7 @@ pub fn outputs_agree(input: &[u8], a: &[u8], b: &[u8]) -> Result<bool, RunError>
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(RunError::TooLarge { got_bytes: input.len(), max_bytes: TASK_INPUT_BYTES_MAX });
     }
-    let input: TaskInput = from_json(input).map_err(RunError::Decode)?;
+    let input: TaskInput = decode_input(input).map_err(RunError::Decode)?;
     Ok(match &input {
         TaskInput::Sim(task) => sim::outputs_agree(task, a, b),
         TaskInput::Render(task) => tiles::outputs_agree(task, a, b),
@@ -442,7 +568,7 @@ pub fn check_output(input: &[u8], output: &[u8]) -> Result<(), String> {
     if input.len() > TASK_INPUT_BYTES_MAX {
         return Err(format!("its task's input is {} bytes, more than {TASK_INPUT_BYTES_MAX}", input.len()));
     }
-    let Ok(input) = from_json::<TaskInput>(input) else { return Ok(()) };
+    let Ok(input) = decode_input(input) else { return Ok(()) };
     match &input {
         TaskInput::Train(task) => train::check_task_output(task, output),
         TaskInput::Infer(task) => infer::check_task_output(task, output),

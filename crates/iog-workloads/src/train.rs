@@ -13,6 +13,10 @@
 //! weights on the held-out examples. Each link's inputs carry the round's
 //! global weights, so they are the checkpoint of every round; a worker
 //! lost in a round has its task placed again, and the round waits for it.
+//! The outer momentum, which only the coordinator reads, is a blob of its
+//! own that shard 0's input names ([`crate::chain_state`]). Inputs and
+//! outputs travel in binary form ([`crate::task`]'s CBOR, weights and
+//! pseudo-gradients as raw bytes), not base64 JSON.
 //!
 //! [`crate::plan`] builds the data set (generated from a seed, or the
 //! user's CSV or `.npy` file, which `iog job submit` uploads and the
@@ -28,7 +32,8 @@
 //! Training on two machines need not give the same bits (the matrix
 //! products pick their kernels by the CPU they find), so replicas of a
 //! task agree when their losses and pseudo-gradients lie within
-//! [`TRAIN_RELATIVE_ERROR`] of each other, and a training round cannot be
+//! [`TRAIN_RELATIVE_ERROR`] of each other (and run on CPUs of one model:
+//! long rounds drift further apart across models), and a training round cannot be
 //! spot-checked without training it again: train jobs that verify their
 //! results do so by `replicate` or `adaptive`.
 //!
@@ -68,7 +73,7 @@ pub const ML_VERSION: &str = "burn-0.22 cpu";
 pub const TRAIN_RELATIVE_ERROR: f64 = 1e-2;
 
 /// Most parameters a train job's model may have, so that a task's input
-/// (the weights and the outer momentum, in base64, 22 MiB at most) leaves
+/// (the weights as raw `f32`, 8 MiB at most) leaves
 /// room for its data inside [`crate::TASK_INPUT_BYTES_MAX`], which
 /// [`crate::plan`] checks.
 pub const TRAIN_PARAMS_MAX: usize = 2 << 20;
@@ -642,18 +647,51 @@ fn check_fit(model: &ModelSpec, data: &Dataset) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// Standard base64 for byte fields of task inputs and outputs.
+/// Byte fields of task inputs and outputs: standard base64 in JSON, raw
+/// bytes in a binary form ([`crate::task::to_binary`]). Either reads back.
 pub(crate) mod b64 {
+    use std::fmt;
+
     use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+    use serde::de::Visitor;
+    use serde::{Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+        } else {
+            serializer.serialize_bytes(bytes)
+        }
+    }
+
+    struct BytesOrBase64;
+
+    impl Visitor<'_> for BytesOrBase64 {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes, or a base64 string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+            base64::engine::general_purpose::STANDARD.decode(text).map_err(E::custom)
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(D::Error::custom)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(BytesOrBase64)
+        } else {
+            deserializer.deserialize_byte_buf(BytesOrBase64)
+        }
     }
 }
 
@@ -706,10 +744,12 @@ pub(crate) struct TrainTask {
     /// The round's global weights, `f32` little-endian.
     #[serde(with = "b64")]
     weights: Vec<u8>,
-    /// The outer momentum the round starts with (shard 0's input only; the
-    /// coordinator reads it to make the next round).
-    #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
-    momentum: Vec<u8>,
+    /// The outer momentum the round starts with, which only the coordinator
+    /// reads (to make the next round): kept as a blob of its own, named here
+    /// in shard 0's input (see [`crate::chain_state`]), not sent to workers.
+    /// None: all zeros, as in round 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    momentum: Option<iog_types::BlobId>,
     /// This shard's training examples ([`Dataset::encode`]); empty in the
     /// last round, which only scores.
     #[serde(with = "b64", default, skip_serializing_if = "Vec::is_empty")]
@@ -742,7 +782,6 @@ struct TrainOutput {
 pub(crate) fn plan(spec: &TrainSpec) -> Result<Vec<TrainTask>, SpecError> {
     spec.validate()?;
     let (data, train, eval) = spec.split()?;
-    let params = iog_ml::param_count(&spec.model).map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
     let weights = iog_ml::init_weights(&spec.model, spec.seed)
         .map_err(|err| SpecError::invalid("train.model", err.to_string()))?;
     let weights = floats_to_bytes(&weights);
@@ -769,19 +808,19 @@ pub(crate) fn plan(spec: &TrainSpec) -> Result<Vec<TrainTask>, SpecError> {
                 outer: spec.outer(),
                 seed: spec.seed,
                 weights: weights.clone(),
-                momentum: if shard == 0 { floats_to_bytes(&vec![0.0; params]) } else { Vec::new() },
+                momentum: None,
                 train: part(&train, shard)?,
                 eval: part(&eval, shard)?,
             })
         })
         .collect::<Result<Vec<TrainTask>, SpecError>>()?;
     for task in &tasks {
-        let bytes = serde_json::to_vec(task).expect("task inputs are plain data").len();
+        let bytes = crate::task::to_binary(task).len();
         if bytes > crate::TASK_INPUT_BYTES_MAX - 4096 {
             return Err(SpecError::invalid(
                 "train.workers",
                 format!(
-                    "leaves task {} an input of {bytes} bytes (the weights twice and its shard of the data), more \
+                    "leaves task {} an input of {bytes} bytes (the weights and its shard of the data), more \
                      than the {} a task may have; use more workers or less data",
                     task.shard,
                     crate::TASK_INPUT_BYTES_MAX
@@ -793,6 +832,12 @@ pub(crate) fn plan(spec: &TrainSpec) -> Result<Vec<TrainTask>, SpecError> {
 }
 
 impl TrainTask {
+    /// The blob of the outer momentum the round starts with, named in
+    /// shard 0's input from round 1 on.
+    pub(crate) fn momentum_blob(&self) -> Option<iog_types::BlobId> {
+        self.momentum
+    }
+
     fn params(&self) -> Result<usize, SpecError> {
         self.model.validate().map_err(|err| SpecError::invalid("model", err.to_string()))?;
         let params = iog_ml::param_count(&self.model).map_err(|err| SpecError::invalid("model", err.to_string()))?;
@@ -839,7 +884,8 @@ struct Expected {
 /// assembly every round again, the last included.
 fn check_output(output: &[u8], expected: &Expected) -> Result<(TrainOutput, Vec<f32>), String> {
     let Expected { round, shard, steps, held_out, params } = *expected;
-    let decoded: TrainOutput = crate::spec::from_json(output).map_err(|err| format!("does not decode: {err}"))?;
+    let decoded: TrainOutput =
+        crate::task::from_binary_or_json(output).map_err(|err| format!("does not decode: {err}"))?;
     if (decoded.round, decoded.shard) != (round, shard) {
         return Err(format!(
             "is round {} shard {}'s; the task is round {round} shard {shard}",
@@ -917,10 +963,7 @@ pub(crate) fn run(task: &TrainTask) -> Result<TaskRun, SpecError> {
         (outcome.losses, Int8Blocks::compress(&delta).encode())
     };
     let output = TrainOutput { round: task.round, shard: task.shard, losses, eval_loss, eval_examples, delta };
-    Ok(TaskRun {
-        output: serde_json::to_vec(&output).expect("outputs are plain data"),
-        work_units: task.inner.steps * task.inner.batch_size as u64,
-    })
+    Ok(TaskRun { output: crate::task::to_binary(&output), work_units: task.inner.steps * task.inner.batch_size as u64 })
 }
 
 /// Whether two outputs of one task are one result: both its own (see
@@ -980,13 +1023,16 @@ pub(crate) fn spot_check() -> Result<Spot, SpecError> {
 }
 
 /// The next link's inputs from a round's inputs and accepted outputs, in
-/// shard order: the outer step over the round's pseudo-gradients gives the
-/// next round's weights and momentum.
+/// shard order, and the outer momentum the round starts with (the blob its
+/// shard 0's input names; `None` for round 0's zeros): the outer step over
+/// the round's pseudo-gradients gives the next round's weights and
+/// momentum, returned beside the inputs, which name it.
 pub(crate) fn next_inputs(
     spec: &TrainSpec,
     task_idx: u64,
     previous: &[(TrainTask, &[u8])],
-) -> Result<Vec<TrainTask>, SpecError> {
+    momentum: Option<&[u8]>,
+) -> Result<(Vec<TrainTask>, Vec<u8>), SpecError> {
     let k = spec.workers as usize;
     if previous.len() != k {
         return Err(SpecError::invalid(
@@ -1016,7 +1062,16 @@ pub(crate) fn next_inputs(
     let first = &previous[0].0;
     let params = first.params()?;
     let mut weights = bytes_to_floats("weights", &first.weights, params)?;
-    let mut momentum = bytes_to_floats("momentum", &first.momentum, params)?;
+    let mut momentum = match (first.momentum, momentum) {
+        (None, _) => vec![0.0; params],
+        (Some(id), Some(bytes)) if iog_types::BlobId::of(bytes) == id => bytes_to_floats("momentum", bytes, params)?,
+        (Some(id), _) => {
+            return Err(SpecError::invalid(
+                "momentum",
+                format!("is not the blob {id} that round {round}'s first input names as its outer momentum"),
+            ));
+        }
+    };
     let mut deltas = Vec::with_capacity(k);
     for (shard, (task, output)) in previous.iter().enumerate() {
         let (_, delta) = task
@@ -1039,18 +1094,20 @@ pub(crate) fn next_inputs(
     let next = round + 1;
     let weights = floats_to_bytes(&weights);
     let momentum = floats_to_bytes(&momentum);
-    Ok(previous
+    let momentum_id = iog_types::BlobId::of(&momentum);
+    let tasks = previous
         .iter()
         .map(|(task, _)| TrainTask {
             round: next,
             inner: spec.inner(next, task.shard),
             weights: weights.clone(),
-            momentum: if task.shard == 0 { momentum.clone() } else { Vec::new() },
+            momentum: (task.shard == 0).then_some(momentum_id),
             // The last round only scores: it needs no training examples.
             train: if next < spec.rounds { task.train.clone() } else { Vec::new() },
             ..task.clone()
         })
-        .collect())
+        .collect();
+    Ok((tasks, momentum))
 }
 
 /// One round as the outputs tell it.
@@ -1228,16 +1285,55 @@ mod tests {
         }
     }
 
+    #[test]
+    fn rounds_travel_in_binary_read_back_from_json_too_and_keep_the_momentum_off_the_workers() {
+        let workload = crate::WorkloadSpec::Train(spec());
+        let inputs = crate::plan(&workload).unwrap();
+        let input = &inputs[1];
+        assert!(input.starts_with(&[0xd9, 0xd9, 0xf7]), "a train input is CBOR");
+        // Its JSON form (base64 bytes) is a third larger and runs the same.
+        let view = crate::json_view(input).unwrap();
+        assert_eq!(view["workload"], "train");
+        let json = serde_json::to_vec(&view).unwrap();
+        assert!(input.len() * 5 < json.len() * 4, "binary {} bytes, JSON {}", input.len(), json.len());
+        let output = crate::run_task(input).unwrap().output;
+        assert_eq!(crate::run_task(&json).unwrap().output, output);
+        assert!(output.starts_with(&[0xd9, 0xd9, 0xf7]), "a train output is CBOR");
+        let losses = crate::json_view(&output).unwrap()["losses"].as_array().unwrap().len();
+        assert_eq!(losses, 60);
+        // Broken binary says so.
+        let mut broken = input.clone();
+        broken.truncate(input.len() / 2);
+        let err = crate::run_task(&broken).unwrap_err().to_string();
+        assert!(err.contains("CBOR"), "{err}");
+
+        // Round 0 names no momentum; round 1's first input names the state
+        // the coordinator keeps, and no worker's input holds it.
+        assert_eq!(crate::chain_state(&inputs[0]), None);
+        let outputs: Vec<Vec<u8>> = inputs.iter().map(|input| crate::run_task(input).unwrap().output).collect();
+        let previous: Vec<(Vec<u8>, Vec<u8>)> = inputs.iter().cloned().zip(outputs).collect();
+        let link = crate::next_inputs(&workload, 3, &previous, None).unwrap();
+        let state = link.state.expect("a round's momentum");
+        assert_eq!(crate::chain_state(&link.inputs[0]), Some(iog_types::BlobId::of(&state)));
+        assert!(link.inputs[1..].iter().all(|input| crate::chain_state(input).is_none()));
+        let params = iog_ml::param_count(&spec().model).unwrap();
+        assert_eq!(state.len(), 4 * params);
+        // Inputs grow by the momentum's name at most, not by its bytes.
+        assert!(state.len() > 1024 && link.inputs.iter().all(|input| input.len() < inputs[1].len() + 128));
+    }
+
     /// Every task of the job run here, link after link: the inputs and outputs.
     fn run_job(spec: &TrainSpec) -> (Vec<TrainTask>, Vec<Vec<u8>>) {
         let mut inputs = plan(spec).unwrap();
         let mut outputs: Vec<Vec<u8>> = inputs.iter().map(|task| run(task).unwrap().output).collect();
         let k = spec.workers as usize;
+        let mut momentum: Option<Vec<u8>> = None;
         while inputs.len() < spec.n_tasks() as usize {
             let start = inputs.len() - k;
             let previous: Vec<(TrainTask, &[u8])> =
                 inputs[start..].iter().cloned().zip(outputs[start..].iter().map(Vec::as_slice)).collect();
-            let next = next_inputs(spec, inputs.len() as u64, &previous).unwrap();
+            let (next, next_momentum) = next_inputs(spec, inputs.len() as u64, &previous, momentum.as_deref()).unwrap();
+            momentum = Some(next_momentum);
             outputs.extend(next.iter().map(|task| run(task).unwrap().output));
             inputs.extend(next);
         }
@@ -1259,7 +1355,9 @@ mod tests {
         assert_eq!((train_examples, eval_examples), (480, 120));
         for round in inputs.chunks(3) {
             assert!(round.iter().all(|task| task.weights == round[0].weights && task.round == round[0].round));
-            assert!(!round[0].momentum.is_empty() && round[1..].iter().all(|task| task.momentum.is_empty()));
+            // Only shard 0's input names the momentum, and round 0 starts from zeros.
+            assert_eq!(round[0].momentum.is_some(), round[0].round > 0);
+            assert!(round[1..].iter().all(|task| task.momentum.is_none()));
         }
         assert!(inputs[9..].iter().all(|task| task.inner.steps == 0));
 
@@ -1302,22 +1400,22 @@ mod tests {
         let a = run(&inputs[1]).unwrap().output;
         assert_eq!(a, run(&inputs[1]).unwrap().output);
         assert!(outputs_agree(&inputs[1], &a, &a));
-        let mut output: TrainOutput = serde_json::from_slice(&a).unwrap();
+        let mut output: TrainOutput = crate::task::from_binary_or_json(&a).unwrap();
         let delta = Int8Blocks::decode(&output.delta).unwrap().decompress();
         // Rounding on another CPU: each value off by a millionth of itself.
         let nudged: Vec<f32> = delta.iter().map(|x| x * (1.0 + 1e-6)).collect();
         let near = TrainOutput { delta: Int8Blocks::compress(&nudged).encode(), ..output.clone() };
-        assert!(outputs_agree(&inputs[1], &a, &serde_json::to_vec(&near).unwrap()));
+        assert!(outputs_agree(&inputs[1], &a, &crate::task::to_binary(&near)));
         // No work, another shard's work, or half the work do not agree.
         let zeros = TrainOutput { delta: Int8Blocks::compress(&vec![0.0; delta.len()]).encode(), ..output.clone() };
-        assert!(!outputs_agree(&inputs[1], &a, &serde_json::to_vec(&zeros).unwrap()));
+        assert!(!outputs_agree(&inputs[1], &a, &crate::task::to_binary(&zeros)));
         let other = run(&inputs[2]).unwrap().output;
         assert!(!outputs_agree(&inputs[1], &a, &other));
         let halved: Vec<f32> = delta.iter().map(|x| x * 0.5).collect();
         let half = TrainOutput { delta: Int8Blocks::compress(&halved).encode(), ..output.clone() };
-        assert!(!outputs_agree(&inputs[1], &a, &serde_json::to_vec(&half).unwrap()));
+        assert!(!outputs_agree(&inputs[1], &a, &crate::task::to_binary(&half)));
         output.losses[3] *= 1.5;
-        assert!(!outputs_agree(&inputs[1], &a, &serde_json::to_vec(&output).unwrap()));
+        assert!(!outputs_agree(&inputs[1], &a, &crate::task::to_binary(&output)));
         assert!(!outputs_agree(&inputs[1], &a, b"not json"));
     }
 
@@ -1327,20 +1425,29 @@ mod tests {
         let inputs = plan(&spec).unwrap();
         let outputs: Vec<Vec<u8>> = inputs.iter().map(|task| run(task).unwrap().output).collect();
         let pairs: Vec<(TrainTask, &[u8])> = inputs.iter().cloned().zip(outputs.iter().map(Vec::as_slice)).collect();
-        let err = next_inputs(&spec, 3, &pairs[..2]).unwrap_err();
+        let err = next_inputs(&spec, 3, &pairs[..2], None).unwrap_err();
         assert!(err.to_string().contains("a round of this job is 3 tasks"), "{err}");
-        let err = next_inputs(&spec, 4, &pairs).unwrap_err();
+        let err = next_inputs(&spec, 4, &pairs, None).unwrap_err();
         assert!(err.to_string().contains("round 1 starts at task 3"), "{err}");
         let mut swapped = pairs.clone();
         swapped[1].1 = &outputs[2];
-        let err = next_inputs(&spec, 3, &swapped).unwrap_err();
+        let err = next_inputs(&spec, 3, &swapped, None).unwrap_err();
         assert!(err.to_string().contains("is round 0 shard 2's"), "{err}");
         let mut garbage = pairs.clone();
         garbage[0].1 = b"{}";
-        assert!(next_inputs(&spec, 3, &garbage).is_err());
-        let next = next_inputs(&spec, 3, &pairs).unwrap();
+        assert!(next_inputs(&spec, 3, &garbage, None).is_err());
+        let (next, momentum) = next_inputs(&spec, 3, &pairs, None).unwrap();
         assert_eq!(next.len(), 3);
         assert_ne!(next[0].weights, inputs[0].weights);
+        assert_eq!(next[0].momentum, Some(iog_types::BlobId::of(&momentum)));
+        // The round after needs that momentum, and no other.
+        let outputs: Vec<Vec<u8>> = next.iter().map(|task| run(task).unwrap().output).collect();
+        let pairs: Vec<(TrainTask, &[u8])> = next.iter().cloned().zip(outputs.iter().map(Vec::as_slice)).collect();
+        for wrong in [None, Some(&momentum[4..])] {
+            let err = next_inputs(&spec, 6, &pairs, wrong).unwrap_err();
+            assert!(err.to_string().contains("names as its outer momentum"), "{err}");
+        }
+        assert!(next_inputs(&spec, 6, &pairs, Some(&momentum)).is_ok());
     }
 
     #[test]
@@ -1523,10 +1630,10 @@ mod tests {
         assert!(assemble(&spec, &outputs).is_ok());
         let last = outputs.len() - 1;
         let edit = |change: &dyn Fn(&mut TrainOutput)| {
-            let mut output: TrainOutput = serde_json::from_slice(&outputs[last]).unwrap();
+            let mut output: TrainOutput = crate::task::from_binary_or_json(&outputs[last]).unwrap();
             change(&mut output);
             let mut outputs = outputs.clone();
-            outputs[last] = serde_json::to_vec(&output).unwrap();
+            outputs[last] = crate::task::to_binary(&output);
             assemble(&spec, &outputs).unwrap_err().to_string()
         };
         let err = edit(&|o| o.eval_examples = u64::MAX);

@@ -336,13 +336,15 @@ pub fn reference(file: &Path) -> (Vec<iog_types::BlobId>, Vec<u8>) {
     // A chained job's links of tasks are made one after another from the
     // last link's inputs and outputs.
     let width = inputs.len();
+    let mut state: Option<Vec<u8>> = None;
     while (inputs.len() as u64) < iog_workloads::chain_length(&workload).unwrap_or(0) {
         let start = inputs.len() - width;
         let previous: Vec<(Vec<u8>, Vec<u8>)> =
             inputs[start..].iter().cloned().zip(outputs[start..].iter().cloned()).collect();
-        let link = iog_workloads::next_inputs(&workload, inputs.len() as u64, &previous).unwrap();
-        outputs.extend(link.iter().map(|input| iog_workloads::run_task(input).unwrap().output));
-        inputs.extend(link);
+        let link = iog_workloads::next_inputs(&workload, inputs.len() as u64, &previous, state.as_deref()).unwrap();
+        state = link.state;
+        outputs.extend(link.inputs.iter().map(|input| iog_workloads::run_task(input).unwrap().output));
+        inputs.extend(link.inputs);
     }
     let digests = outputs.iter().map(|output| iog_types::BlobId::of(output)).collect();
     let durations = vec![1; outputs.len()];
