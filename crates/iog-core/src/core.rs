@@ -1887,14 +1887,15 @@ impl Core {
             return Some((task_id, entry));
         }
         let siblings = self.siblings(first);
-        let placement = self.index.find_where(job.class, |worker_id, group| siblings.allow(worker_id, group))?;
-        Some((first, placement.entry))
+        let placement = self.index.find_where(job.class, |worker_id, group| siblings.allow(worker_id, group));
+        Some((first, placement?.entry))
     }
 
     /// What the other replicas of a replica's task allow it: not the
     /// workers that run or ran them; and for a job whose replicas keep to
     /// one model, the model of the first of them whose model is known,
-    /// while a worker that is not theirs has a device of that model.
+    /// while another worker that could run the job has a device of it
+    /// (busy, paused or out of hours included: the replica waits for it).
     fn siblings(&self, replica_id: TaskId) -> Siblings<'_> {
         let job = &self.jobs[&replica_id.job_id];
         let (task_idx, replica) = replica_of(job.n_tasks, replica_id.task_idx);
@@ -1904,29 +1905,32 @@ impl Core {
             .collect();
         let workers: Vec<&WorkerId> =
             others.iter().filter_map(|task| task.holder.as_ref().or(task.committed_by.as_ref())).collect();
-        let requirements = self.index.requirements(job.class);
-        let model = match requirements {
-            Some(requirements) if requirements.replicas_same_model => others.iter().find_map(|task| {
-                task.model.as_deref().or_else(|| {
-                    // After a restart: the model its worker offers now.
-                    let worker = self.workers.get(task.holder.as_ref().or(task.committed_by.as_ref())?)?;
-                    worker.offer.groups.iter().find(|group| requirements.fits_device(group)).map(|g| g.model.as_str())
-                })
-            }),
-            _ => None,
+        let Some(requirements) = self.index.requirements(job.class).filter(|r| r.replicas_same_model) else {
+            return Siblings { workers, model: None };
         };
-        // Entries of that model on the siblings' own workers cannot take it.
+        let model = others.iter().find_map(|task| {
+            task.model.as_deref().or_else(|| {
+                // After a restart: the model its worker offers now.
+                let worker = self.workers.get(task.holder.as_ref().or(task.committed_by.as_ref())?)?;
+                worker.offer.groups.iter().find(|group| requirements.fits_device(group)).map(|g| g.model.as_str())
+            })
+        });
+        // Only a device the job could run on is worth waiting for: one of
+        // a worker that is not the siblings', and that fits every
+        // constraint but its free devices and availability. Found among
+        // the model's entries, the first that fits ends the search.
         let model = model.filter(|model| {
-            let mut distinct = workers.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let theirs: u32 = distinct
-                .iter()
-                .filter_map(|worker_id| self.workers.get(*worker_id))
-                .flat_map(|worker| &worker.entries)
-                .filter(|entry| self.index.get(**entry).is_some_and(|view| view.group.model == *model))
-                .count() as u32;
-            self.index.n_of_model(model) > theirs
+            self.index.of_model(model).any(|view| {
+                !workers.contains(&view.owner)
+                    && requirements.fits(
+                        view.group,
+                        view.group.count,
+                        &view.terms.region,
+                        view.terms.trust,
+                        view.terms.price_io_per_device_hour,
+                        &view.terms.software,
+                    )
+            })
         });
         Siblings { workers, model }
     }

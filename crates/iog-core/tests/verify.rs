@@ -1,7 +1,7 @@
 //! Result verification through the core: replicas on distinct workers,
 //! quorums, wrong results slashed and unpaid, adaptive checks, restarts.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use iog_core::{Action, Change, Config, Core, Event, NewJob, RestoredJob, RestoredTask, Snapshot};
 use iog_sched::{Offer, Requirements};
@@ -351,6 +351,31 @@ fn adaptive_catches_a_cheat_and_keeps_checking_it() {
     assert!(net.slashed().iter().all(|name| name == "cheat"));
 }
 
+/// Job 1's two replicas as the store would hold them after a restart:
+/// those `worker_id` committed, and the rest queued again.
+fn restored_replicas(net: &Net, input: BlobId, worker_id: &WorkerId) -> Vec<RestoredTask> {
+    let tasks: Vec<RestoredTask> = (0..2)
+        .filter_map(|idx| net.core.task(TaskId::new(JobId(1), idx)))
+        .map(|view| RestoredTask {
+            task_id: view.task_id,
+            state: if view.state == TaskState::Committed { TaskState::Committed } else { TaskState::Queued },
+            input,
+            attempts: view.attempts,
+            token: view.token,
+            holder: None,
+            not_before_ms: 0,
+            output: view.output,
+            price_io_per_hour: iog_ledger::Amount::ZERO,
+            committed_by: (view.state == TaskState::Committed).then(|| worker_id.clone()),
+            duration_ms: 5,
+            accepted: None,
+            verdict: None,
+        })
+        .collect();
+    assert_eq!(tasks.len(), 2);
+    tasks
+}
+
 #[test]
 fn verification_survives_a_restart_between_replicas() {
     let mut net = Net::new(&["a", "b"], 1);
@@ -367,32 +392,10 @@ fn verification_survives_a_restart_between_replicas() {
         duration_ms: 5,
         device: "cpu0".into(),
     });
-    let views: Vec<_> = (0..2).filter_map(|idx| net.core.task(iog_types::TaskId::new(JobId(1), idx))).collect();
-    assert_eq!(views.len(), 2);
-    let mut tasks = BTreeMap::new();
-    for view in views {
-        tasks.insert(
-            view.task_id.task_idx,
-            RestoredTask {
-                task_id: view.task_id,
-                state: if view.state == TaskState::Committed { TaskState::Committed } else { TaskState::Queued },
-                input,
-                attempts: view.attempts,
-                token: view.token,
-                holder: None,
-                not_before_ms: 0,
-                output: view.output,
-                price_io_per_hour: iog_ledger::Amount::ZERO,
-                committed_by: (view.state == TaskState::Committed).then(|| worker_id.clone()),
-                duration_ms: 5,
-                accepted: None,
-                verdict: None,
-            },
-        );
-    }
+    let tasks = restored_replicas(&net, input, &worker_id);
     let snapshot = Snapshot {
         jobs: vec![one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 })],
-        tasks: tasks.into_values().collect(),
+        tasks,
         workers: vec![],
     };
     let mut net2 = Net::restored(snapshot, 100);
@@ -726,16 +729,26 @@ fn a_replica_waits_for_a_busy_device_of_its_model_and_goes_elsewhere_when_there_
     let (worker_id, ..) = net.take_assign();
     assert_eq!(worker_id.0, "c");
 
-    // No other worker of the model: the replica goes to any that fits.
-    let mut net = Net::new(&[], 1);
-    connect_model(&mut net, "a", "EPYC 7B13");
-    connect_model(&mut net, "b", "Xeon 8480");
-    net.step(Event::JobSubmitted(same_model_job(1, 1)));
-    net.run();
-    assert_eq!(net.job_state(1), Some(JobState::Done));
-    let mut valid = net.verified()[0].1.clone();
-    valid.sort();
-    assert_eq!(valid, ["a", "b"]);
+    // No other worker of the model, or only one the job cannot use (in
+    // another region): the replica goes to any that fits.
+    for far_twin in [false, true] {
+        let mut net = Net::new(&[], 1);
+        connect_model(&mut net, "a", "EPYC 7B13");
+        connect_model(&mut net, "b", "Xeon 8480");
+        if far_twin {
+            let mut offer = cpu_of_model("EPYC 7B13");
+            offer.region = "us".into();
+            net.step(Event::WorkerConnected { worker_id: WorkerId("c".into()), offer, trust: 0, running: vec![] });
+        }
+        let mut job = same_model_job(1, 1);
+        job.requirements.regions = vec!["any".into()];
+        net.step(Event::JobSubmitted(job));
+        net.run();
+        assert_eq!(net.job_state(1), Some(JobState::Done), "far twin: {far_twin}");
+        let mut valid = net.verified()[0].1.clone();
+        valid.sort();
+        assert_eq!(valid, ["a", "b"]);
+    }
 }
 
 #[test]
@@ -752,25 +765,7 @@ fn after_a_restart_the_model_of_a_committed_replica_is_read_from_its_workers_off
         duration_ms: 5,
         device: "cpu0".into(),
     });
-    let tasks: Vec<RestoredTask> = (0..2)
-        .filter_map(|idx| net.core.task(TaskId::new(JobId(1), idx)))
-        .map(|view| RestoredTask {
-            task_id: view.task_id,
-            state: if view.state == TaskState::Committed { TaskState::Committed } else { TaskState::Queued },
-            input,
-            attempts: view.attempts,
-            token: view.token,
-            holder: None,
-            not_before_ms: 0,
-            output: view.output,
-            price_io_per_hour: iog_ledger::Amount::ZERO,
-            committed_by: (view.state == TaskState::Committed).then(|| worker_id.clone()),
-            duration_ms: 5,
-            accepted: None,
-            verdict: None,
-        })
-        .collect();
-    assert_eq!(tasks.len(), 2);
+    let tasks = restored_replicas(&net, input, &worker_id);
     let mut job = one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 });
     job.requirements.replicas_same_model = true;
     let mut net = Net::restored(Snapshot { jobs: vec![job], tasks, workers: vec![] }, 100);

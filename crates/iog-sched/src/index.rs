@@ -310,7 +310,7 @@ pub struct Index<W> {
     /// Free devices of available entries.
     n_free: u64,
     /// Entries (available or not) by their group's model.
-    models: HashMap<String, u32>,
+    models: HashMap<String, BTreeSet<u32>>,
 }
 
 impl<W> Default for Index<W> {
@@ -342,12 +342,7 @@ impl<W> Index<W> {
     /// Adds a device group with `used` of its devices already busy.
     pub fn insert(&mut self, owner: W, group: DeviceGroup, terms: EntryTerms, used: u32, available: bool) -> EntryId {
         let pool = self.pool_id(pool_key(&group, &terms));
-        match self.models.get_mut(&group.model) {
-            Some(n) => *n += 1,
-            None => {
-                self.models.insert(group.model.clone(), 1);
-            }
-        }
+        let model = group.model.clone();
         let entry = Entry { owner, group, terms, used, available, seq: 0, pool, placed: None };
         let idx = match self.free_slots.pop() {
             Some(idx) => {
@@ -360,6 +355,7 @@ impl<W> Index<W> {
             }
         };
         self.n_live += 1;
+        self.models.entry(model).or_default().insert(idx);
         self.reindex(idx);
         EntryId(idx)
     }
@@ -371,9 +367,9 @@ impl<W> Index<W> {
         let removed = self.entries.get_mut(idx as usize)?.take()?;
         self.free_slots.push(idx);
         self.n_live -= 1;
-        if let Some(n) = self.models.get_mut(&removed.group.model) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(entries) = self.models.get_mut(&removed.group.model) {
+            entries.remove(&idx);
+            if entries.is_empty() {
                 self.models.remove(&removed.group.model);
             }
         }
@@ -449,10 +445,10 @@ impl<W> Index<W> {
         self.n_free
     }
 
-    /// Entries whose group is of this model (exactly), whether or not
-    /// they are available or have free devices.
-    pub fn n_of_model(&self, model: &str) -> u32 {
-        self.models.get(model).copied().unwrap_or(0)
+    /// The entries whose group is of this model (exactly), whether or not
+    /// they are available or have free devices, in no useful order.
+    pub fn of_model(&self, model: &str) -> impl Iterator<Item = EntryView<'_, W>> + '_ {
+        self.models.get(model).into_iter().flatten().filter_map(|&idx| self.get(EntryId(idx)))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -795,12 +791,16 @@ impl<W> Index<W> {
         if free != self.n_free {
             return Err(format!("the index counts {} free devices, its entries have {free}", self.n_free));
         }
-        let mut models: HashMap<&str, u32> = HashMap::new();
-        for e in self.entries.iter().flatten() {
-            *models.entry(e.group.model.as_str()).or_default() += 1;
+        let mut models: HashMap<&str, BTreeSet<u32>> = HashMap::new();
+        for (idx, e) in self.entries.iter().enumerate() {
+            if let Some(e) = e {
+                models.entry(e.group.model.as_str()).or_default().insert(idx as u32);
+            }
         }
-        if models.len() != self.models.len() || models.iter().any(|(model, n)| self.n_of_model(model) != *n) {
-            return Err(format!("the index counts entries by model as {:?}; they are {models:?}", self.models));
+        if models.len() != self.models.len()
+            || models.iter().any(|(model, entries)| self.models.get(*model) != Some(entries))
+        {
+            return Err(format!("the index lists entries by model as {:?}; they are {models:?}", self.models));
         }
         let in_pools: usize = self.pools.iter().map(|pool| pool.by_rank.len()).sum();
         let by_price: usize = self.pools.iter().map(|pool| pool.by_price.len()).sum();
