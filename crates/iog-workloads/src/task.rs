@@ -63,10 +63,14 @@ pub(crate) fn to_binary<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Reads a value from its binary form ([`to_binary`]) or from JSON.
 pub(crate) fn from_binary_or_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SpecError> {
-    match bytes.strip_prefix(&BINARY_MAGIC) {
-        Some(cbor) => ciborium::from_reader(cbor).map_err(|err| SpecError::syntax("CBOR", None, &err.to_string())),
-        None => from_json(bytes),
+    let Some(mut cbor) = bytes.strip_prefix(&BINARY_MAGIC) else { return from_json(bytes) };
+    let value = ciborium::from_reader(&mut cbor).map_err(|err| SpecError::syntax("CBOR", None, &err.to_string()))?;
+    // One value and nothing after it, as for JSON: bytes appended to an
+    // output would change its digest and not its reading.
+    if !cbor.is_empty() {
+        return Err(SpecError::syntax("CBOR", None, &format!("{} bytes follow the value", cbor.len())));
     }
+    Ok(value)
 }
 
 /// A task input or output as JSON, whichever form it is in: a binary one

@@ -1306,6 +1306,12 @@ mod tests {
         broken.truncate(input.len() / 2);
         let err = crate::run_task(&broken).unwrap_err().to_string();
         assert!(err.contains("CBOR"), "{err}");
+        // Bytes after the value are refused, in inputs and outputs alike.
+        let err = crate::run_task(&[input.as_slice(), b"x"].concat()).unwrap_err().to_string();
+        assert!(err.contains("1 bytes follow the value"), "{err}");
+        let padded = [output.as_slice(), &[0u8; 8]].concat();
+        let err = crate::check_output(input, &padded).unwrap_err();
+        assert!(err.contains("8 bytes follow the value"), "{err}");
 
         // Round 0 names no momentum; round 1's first input names the state
         // the coordinator keeps, and no worker's input holds it.
