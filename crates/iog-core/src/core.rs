@@ -187,8 +187,8 @@ struct Task {
     committed_by: Option<WorkerId>,
     duration_ms: u64,
     /// The model of the devices its last lease ran on, kept only for a
-    /// job whose replicas must run on one model (not stored: after a
-    /// restart the model is read from the worker's offer).
+    /// job whose replicas must run on one model; stored with its commit
+    /// (`Change::TaskCommitted`), so a restart keeps a committed one's.
     model: Option<Box<str>>,
 }
 
@@ -483,7 +483,7 @@ impl Core {
                     price_io_per_hour: restored.price_io_per_hour,
                     committed_by: restored.committed_by,
                     duration_ms: restored.duration_ms,
-                    model: None,
+                    model: restored.model.map(Into::into),
                 },
             );
         }
@@ -1333,6 +1333,7 @@ impl Core {
                 committed_ms: now,
                 price_io_per_hour: task.price_io_per_hour,
                 device,
+                model: task.model.as_deref().map(str::to_owned),
             }));
             out.push(Action::ResultReply { worker_id, task_id, token, outcome });
             self.verify_task(task_id, now, out);
@@ -1910,7 +1911,8 @@ impl Core {
         };
         let model = others.iter().find_map(|task| {
             task.model.as_deref().or_else(|| {
-                // After a restart: the model its worker offers now.
+                // A commit stored before models were: the model its worker
+                // offers now.
                 let worker = self.workers.get(task.holder.as_ref().or(task.committed_by.as_ref())?)?;
                 worker.offer.groups.iter().find(|group| requirements.fits_device(group)).map(|g| g.model.as_str())
             })

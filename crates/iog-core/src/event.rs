@@ -217,6 +217,10 @@ pub enum Change {
         /// [`Event::TaskSucceeded`] gave it; for people to read, never a
         /// basis for a decision.
         device: String,
+        /// The model of the devices it ran on, for a job whose replicas
+        /// keep to one model (`Requirements::replicas_same_model`); `None`
+        /// for any other job.
+        model: Option<String>,
     },
     /// Verification asked for another replica of a task: a task of its own
     /// with the same input (its index is given by [`iog_types::replica_index`]).

@@ -43,6 +43,9 @@ pub struct RestoredTask {
     pub accepted: Option<BlobId>,
     /// The verdict on its commit: accepted, proven wrong, or not yet.
     pub verdict: Option<bool>,
+    /// The model its commit ran on, where the job keeps its replicas on
+    /// one model.
+    pub model: Option<String>,
 }
 
 /// Everything the core needs to pick up after a restart.

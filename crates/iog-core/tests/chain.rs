@@ -235,6 +235,7 @@ fn a_next_input_lost_in_a_restart_is_asked_for_again_and_one_never_made_fails_th
             duration_ms: 5,
             accepted: Some(output_of(first_input)),
             verdict: Some(true),
+            model: None,
         }],
         workers: vec![],
     };
@@ -359,6 +360,7 @@ fn a_restart_mid_link_waits_for_the_whole_link_and_one_after_it_asks_again() {
                     duration_ms: 5,
                     accepted: done.then(|| output_of(inputs[k as usize])),
                     verdict: done.then_some(true),
+                    model: None,
                 }
             })
             .collect(),

@@ -352,8 +352,9 @@ fn adaptive_catches_a_cheat_and_keeps_checking_it() {
 }
 
 /// Job 1's two replicas as the store would hold them after a restart:
-/// those `worker_id` committed, and the rest queued again.
-fn restored_replicas(net: &Net, input: BlobId, worker_id: &WorkerId) -> Vec<RestoredTask> {
+/// those `worker_id` committed (on `model`, where it was recorded), and
+/// the rest queued again.
+fn restored_replicas(net: &Net, input: BlobId, worker_id: &WorkerId, model: Option<&str>) -> Vec<RestoredTask> {
     let tasks: Vec<RestoredTask> = (0..2)
         .filter_map(|idx| net.core.task(TaskId::new(JobId(1), idx)))
         .map(|view| RestoredTask {
@@ -370,6 +371,7 @@ fn restored_replicas(net: &Net, input: BlobId, worker_id: &WorkerId) -> Vec<Rest
             duration_ms: 5,
             accepted: None,
             verdict: None,
+            model: model.filter(|_| view.state == TaskState::Committed).map(str::to_owned),
         })
         .collect();
     assert_eq!(tasks.len(), 2);
@@ -392,7 +394,7 @@ fn verification_survives_a_restart_between_replicas() {
         duration_ms: 5,
         device: "cpu0".into(),
     });
-    let tasks = restored_replicas(&net, input, &worker_id);
+    let tasks = restored_replicas(&net, input, &worker_id, None);
     let snapshot = Snapshot {
         jobs: vec![one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 })],
         tasks,
@@ -487,6 +489,7 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
             duration_ms: 5,
             accepted: None,
             verdict: None,
+            model: None,
         }],
         workers: vec![],
     };
@@ -605,6 +608,7 @@ fn a_comparison_lost_in_a_restart_is_asked_for_again_and_stale_reports_are_ignor
             duration_ms: 5,
             accepted: None,
             verdict: None,
+            model: None,
         })
         .collect();
     let snapshot = Snapshot {
@@ -752,7 +756,7 @@ fn a_replica_waits_for_a_busy_device_of_its_model_and_goes_elsewhere_when_there_
 }
 
 #[test]
-fn after_a_restart_the_model_of_a_committed_replica_is_read_from_its_workers_offer() {
+fn after_a_restart_the_model_of_a_committed_replica_is_read_from_the_store_or_its_workers_offer() {
     let mut net = Net::new(&[], 1);
     connect_model(&mut net, "a", "EPYC 7B13");
     net.step(Event::JobSubmitted(same_model_job(1, 1)));
@@ -765,21 +769,30 @@ fn after_a_restart_the_model_of_a_committed_replica_is_read_from_its_workers_off
         duration_ms: 5,
         device: "cpu0".into(),
     });
-    let tasks = restored_replicas(&net, input, &worker_id);
-    let mut job = one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 });
-    job.requirements.replicas_same_model = true;
-    let mut net = Net::restored(Snapshot { jobs: vec![job], tasks, workers: vec![] }, 100);
-    connect_model(&mut net, "a", "EPYC 7B13");
-    connect_model(&mut net, "c", "EPYC 7B13");
-    net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: true, reason: "owner".into() });
-    net.pending.retain(|a| !matches!(a, Action::Assign { .. }));
-    // Whatever "c" was given went back when it paused; "b" is free and of another model.
-    connect_model(&mut net, "b", "Xeon 8480");
-    assert!(!net.pending.iter().any(|a| matches!(a, Action::Assign { worker_id, .. } if worker_id.0 == "b")));
-    net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: false, reason: String::new() });
-    net.run();
-    assert_eq!(net.job_state(1), Some(JobState::Done));
-    let mut valid = net.verified()[0].1.clone();
-    valid.sort();
-    assert_eq!(valid, ["a", "c"]);
+    // The model comes from the store's record of the commit, or, where
+    // none was recorded, from the offer of its worker once it is back.
+    for recorded in [false, true] {
+        let tasks = restored_replicas(&net, input, &worker_id, recorded.then_some("EPYC 7B13"));
+        let mut job = one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 });
+        job.requirements.replicas_same_model = true;
+        let mut net = Net::restored(Snapshot { jobs: vec![job], tasks, workers: vec![] }, 100);
+        if !recorded {
+            connect_model(&mut net, "a", "EPYC 7B13");
+        }
+        connect_model(&mut net, "c", "EPYC 7B13");
+        net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: true, reason: "owner".into() });
+        net.pending.retain(|a| !matches!(a, Action::Assign { .. }));
+        // Whatever "c" was given went back when it paused; "b" is free and of another model.
+        connect_model(&mut net, "b", "Xeon 8480");
+        assert!(
+            !net.pending.iter().any(|a| matches!(a, Action::Assign { worker_id, .. } if worker_id.0 == "b")),
+            "recorded: {recorded}"
+        );
+        net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: false, reason: String::new() });
+        net.run();
+        assert_eq!(net.job_state(1), Some(JobState::Done));
+        let mut valid = net.verified()[0].1.clone();
+        valid.sort();
+        assert_eq!(valid, ["a", "c"]);
+    }
 }

@@ -55,6 +55,8 @@ pub struct Commit {
     /// Verification's verdict: accepted (paid) or proven wrong; `None`
     /// until its task is settled.
     pub verdict: Option<bool>,
+    /// The model it ran on, for jobs whose replicas keep to one model.
+    pub model: Option<String>,
 }
 
 impl Task {
@@ -228,7 +230,9 @@ impl DurableModel {
                 task.attempts = *attempts;
                 task.price_io_per_hour = *price_io_per_hour;
             }
-            Change::TaskCommitted { task_id, worker_id, token, output, duration_ms, price_io_per_hour, .. } => {
+            Change::TaskCommitted {
+                task_id, worker_id, token, output, duration_ms, price_io_per_hour, model, ..
+            } => {
                 if let Some(commit) = self.commits.get(task_id) {
                     let rule = if commit.output == *output { "commit-once" } else { "result-stable" };
                     return Err(Violation::new(
@@ -267,6 +271,7 @@ impl DurableModel {
                     duration_ms: *duration_ms,
                     price_io_per_hour: *price_io_per_hour,
                     verdict: None,
+                    model: model.clone(),
                 };
                 self.commits.insert(*task_id, commit);
             }
@@ -377,6 +382,7 @@ impl DurableModel {
                     duration_ms: commit.map_or(0, |c| c.duration_ms),
                     accepted: task.verified_output,
                     verdict: commit.and_then(|c| c.verdict),
+                    model: commit.and_then(|c| c.model.clone()),
                 });
             }
         }
@@ -531,6 +537,7 @@ mod tests {
             committed_ms: 10,
             price_io_per_hour: Amount::from_base_units(price),
             device: "cpu0".into(),
+            model: None,
         };
         assert_eq!(model.clone().apply(&[commit(8)]).unwrap_err().rule, "price");
         model.apply(&[commit(7)]).unwrap();

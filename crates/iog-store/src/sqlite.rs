@@ -300,7 +300,7 @@ impl Store {
             "SELECT t.job_id, t.task_idx, t.state, t.input_blob, t.attempts, t.lease_token, t.lease_worker, \
                     t.not_before_ms, t.last_error, t.lease_price, t.verified_output, c.worker_id, \
                     c.lease_token AS c_token, c.output_blob, c.duration_ms, c.committed_ms, c.price, c.verdict, \
-                    c.device \
+                    c.device, c.model \
              FROM tasks t JOIN jobs j ON j.job_id = t.job_id \
              LEFT JOIN commits c ON c.job_id = t.job_id AND c.task_idx = t.task_idx \
              WHERE j.state = 'running'",
@@ -324,6 +324,7 @@ impl Store {
                 duration_ms: task.commit.as_ref().map_or(0, |commit| commit.duration_ms),
                 accepted: task.verified_output,
                 verdict: task.commit.as_ref().and_then(|commit| commit.verdict),
+                model: row.try_get("model")?,
             });
         }
         let worker_rows = sqlx::query(
@@ -760,12 +761,13 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             committed_ms,
             price_io_per_hour,
             device,
+            model,
         } => {
             script.push("UPDATE tasks SET state = 'committed', lease_worker = NULL");
             push_task_key(script, task_id);
             script.push(
                 "INSERT INTO commits (job_id, task_idx, worker_id, lease_token, output_blob, duration_ms, committed_ms, \
-                 price, device) VALUES (",
+                 price, device, model) VALUES (",
             );
             script.push_bind(to_i64(task_id.job_id.0)).push(", ").push_bind(i64::from(task_id.task_idx));
             script.push(", ").push_bind(&worker_id.0).push(", ").push_bind(to_i64(token.0));
@@ -775,7 +777,7 @@ fn push_change<'a>(script: &mut QueryBuilder<'a, Sqlite>, change: &'a Change) {
             // No device named is stored as unknown, like commits from before
             // devices were recorded.
             let device = (!device.is_empty()).then_some(device.as_str());
-            script.push(", ").push_bind(device).push(");\n");
+            script.push(", ").push_bind(device).push(", ").push_bind(model.as_deref()).push(");\n");
         }
         Change::TaskAdded { task_id, input } => {
             script.push("INSERT INTO tasks (job_id, task_idx, state, input_blob) VALUES (");

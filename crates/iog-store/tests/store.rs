@@ -128,6 +128,7 @@ async fn a_restarted_core_resumes_from_the_store() {
         committed_ms: 40,
         price_io_per_hour: half_io,
         device: "cpu0".into(),
+        model: None,
     };
     assert!(store.apply(&[again]).await.is_err());
     assert_eq!(store.n_commits(JobId(99)).await.unwrap(), 1);
@@ -547,4 +548,60 @@ async fn a_chained_job_resumes_from_the_store_at_its_next_link() {
     store.apply(&persisted(&actions)).await.unwrap();
     let tasks = store.tasks(JobId(7)).await.unwrap();
     assert_eq!((tasks.len(), tasks[2].input, tasks[3].input), (4, next[0], next[1]));
+}
+
+#[tokio::test]
+async fn the_model_a_replica_ran_on_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let input = store.blobs().put(b"in").unwrap();
+    let mut core = Core::new(Config::default());
+    let worker = WorkerId("w1".into());
+    let mut offer = Offer::cpu(1);
+    offer.groups[0].model = "EPYC 7B13".into();
+    let mut changes = persisted(
+        &core.handle(Event::WorkerConnected { worker_id: worker.clone(), offer, trust: 0, running: vec![] }, 10),
+    );
+    let requirements = Requirements { replicas_same_model: true, ..Requirements::one(DeviceKind::Cpu) };
+    let job = NewJob {
+        chain: None,
+        job_id: JobId(5),
+        name: "alike".into(),
+        workload: "noop".into(),
+        spec_json: br#"{"job":{}}"#.to_vec(),
+        max_attempts: None,
+        task_timeout_ms: None,
+        inputs: vec![input],
+        requirements: requirements.clone(),
+        submitter: "s".into(),
+        verify: iog_types::Verify::Replicate { replicas: 2, replicas_max: 5 },
+        sealed: false,
+        assets: Vec::new(),
+    };
+    let actions = core.handle(Event::JobSubmitted(job), 20);
+    changes.extend(persisted(&actions));
+    let (task_id, token) = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Assign { task_id, token, .. } => Some((*task_id, *token)),
+            _ => None,
+        })
+        .unwrap();
+    let commit = Event::TaskSucceeded {
+        worker_id: worker,
+        task_id,
+        token,
+        output: BlobId::of(b"out"),
+        duration_ms: 7,
+        device: "cpu0".into(),
+    };
+    changes.extend(persisted(&core.handle(commit, 30)));
+    store.apply(&changes).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    let snapshot = store.load_snapshot().await.unwrap();
+    assert_eq!(snapshot.jobs[0].requirements, requirements);
+    let models: Vec<Option<&str>> = snapshot.tasks.iter().map(|t| t.model.as_deref()).collect();
+    assert_eq!(models, [Some("EPYC 7B13"), None], "the committed replica's model, the waiting one's none");
 }
