@@ -180,6 +180,18 @@ impl Net {
         (worker_id, task_id, token, input)
     }
 
+    /// Reports a task run by `worker_id` with `output`.
+    fn succeed(&mut self, worker_id: &WorkerId, task_id: TaskId, token: LeaseToken, output: BlobId) {
+        self.step(Event::TaskSucceeded {
+            worker_id: worker_id.clone(),
+            task_id,
+            token,
+            output,
+            duration_ms: 5,
+            device: "cpu0".into(),
+        });
+    }
+
     /// The first `n` tasks assigned and not yet run, leaving nothing else
     /// pending.
     fn take_assigns(&mut self, n: usize) -> Vec<(WorkerId, TaskId, LeaseToken, BlobId)> {
@@ -386,14 +398,7 @@ fn verification_survives_a_restart_between_replicas() {
     let first = net.pending.iter().position(|a| matches!(a, Action::Assign { .. })).unwrap();
     let Action::Assign { worker_id, task_id, token, input } = net.pending[first].clone() else { unreachable!() };
     net.pending.clear();
-    net.step(Event::TaskSucceeded {
-        worker_id: worker_id.clone(),
-        task_id,
-        token,
-        output: right(input),
-        duration_ms: 5,
-        device: "cpu0".into(),
-    });
+    net.succeed(&worker_id, task_id, token, right(input));
     let tasks = restored_replicas(&net, input, &worker_id, None);
     let snapshot = Snapshot {
         jobs: vec![one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 })],
@@ -463,14 +468,7 @@ fn a_spot_check_lost_in_a_restart_is_asked_for_again() {
     let mut net = Net::new(&["a"], 1);
     net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 3 })));
     let (worker_id, task_id, token, input) = net.take_assign();
-    net.step(Event::TaskSucceeded {
-        worker_id: worker_id.clone(),
-        task_id,
-        token,
-        output: right(input),
-        duration_ms: 5,
-        device: "cpu0".into(),
-    });
+    net.succeed(&worker_id, task_id, token, right(input));
     assert!(net.pending.iter().any(|a| matches!(a, Action::SpotCheck { .. })));
     // The coordinator stops before the check reports.
     let snapshot = Snapshot {
@@ -505,14 +503,7 @@ fn a_spot_check_that_never_reports_is_asked_again_then_fails_its_job() {
     let mut net = Net::new(&["a"], 1);
     net.step(Event::JobSubmitted(job(1, 1, Verify::Spot { replicas_max: 3 })));
     let (worker_id, task_id, token, input) = net.take_assign();
-    net.step(Event::TaskSucceeded {
-        worker_id,
-        task_id,
-        token,
-        output: right(input),
-        duration_ms: 5,
-        device: "cpu0".into(),
-    });
+    net.succeed(&worker_id, task_id, token, right(input));
     let asks = |net: &Net| net.pending.iter().filter(|a| matches!(a, Action::SpotCheck { .. })).count();
     assert_eq!(asks(&net), 1);
     let timeout_ms = Config::default().spot_check_timeout_ms;
@@ -714,14 +705,7 @@ fn a_replica_waits_for_a_busy_device_of_its_model_and_goes_elsewhere_when_there_
     // "c" has the model but its owner is using the machine.
     connect_model(&mut net, "c", "EPYC 7B13");
     net.step(Event::WorkerPaused { worker_id: WorkerId("c".into()), paused: true, reason: "owner".into() });
-    net.step(Event::TaskSucceeded {
-        worker_id,
-        task_id,
-        token,
-        output: right(input),
-        duration_ms: 5,
-        device: "cpu0".into(),
-    });
+    net.succeed(&worker_id, task_id, token, right(input));
     connect_model(&mut net, "b", "Xeon 8480");
     assert!(
         !net.pending.iter().any(|a| matches!(a, Action::Assign { worker_id, .. } if worker_id.0 == "b")),
@@ -761,14 +745,7 @@ fn after_a_restart_the_model_of_a_committed_replica_is_read_from_the_store_or_it
     connect_model(&mut net, "a", "EPYC 7B13");
     net.step(Event::JobSubmitted(same_model_job(1, 1)));
     let (worker_id, task_id, token, input) = net.take_assign();
-    net.step(Event::TaskSucceeded {
-        worker_id: worker_id.clone(),
-        task_id,
-        token,
-        output: right(input),
-        duration_ms: 5,
-        device: "cpu0".into(),
-    });
+    net.succeed(&worker_id, task_id, token, right(input));
     // The model comes from the store's record of the commit, or, where
     // none was recorded, from the offer of its worker once it is back.
     for recorded in [false, true] {
