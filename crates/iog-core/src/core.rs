@@ -917,8 +917,15 @@ impl Core {
                 requirements.fits_device(view.group) && view.group.count.saturating_sub(view.used) >= count
             });
             if let Some(entry) = fitting {
+                // A lease restored after a restart has no model noted yet.
+                let model: Option<Box<str>> = (requirements.replicas_same_model && job.verify != Verify::None)
+                    .then(|| self.index.get(entry).expect("just inserted").group.model.as_str().into());
                 self.index.take(entry, count);
-                self.tasks.get_mut(&task_id).expect("a lease's task exists").placed = Some(entry);
+                let task = self.tasks.get_mut(&task_id).expect("a lease's task exists");
+                task.placed = Some(entry);
+                if task.model.is_none() {
+                    task.model = model;
+                }
             }
         }
         let worker = self.workers.get_mut(worker_id).expect("the caller checked the worker");

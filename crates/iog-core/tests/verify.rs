@@ -773,3 +773,44 @@ fn after_a_restart_the_model_of_a_committed_replica_is_read_from_the_store_or_it
         assert_eq!(valid, ["a", "c"]);
     }
 }
+
+#[test]
+fn a_lease_carried_over_a_restart_commits_with_its_model() {
+    let mut net = Net::new(&[], 1);
+    connect_model(&mut net, "a", "EPYC 7B13");
+    net.step(Event::JobSubmitted(same_model_job(1, 1)));
+    let (worker_id, task_id, token, input) = net.take_assign();
+    let view = net.core.task(task_id).unwrap();
+    let task = RestoredTask {
+        task_id,
+        state: TaskState::Leased,
+        input,
+        attempts: view.attempts,
+        token: Some(token),
+        holder: Some(worker_id.clone()),
+        not_before_ms: 0,
+        output: None,
+        price_io_per_hour: iog_ledger::Amount::ZERO,
+        committed_by: None,
+        duration_ms: 0,
+        accepted: None,
+        verdict: None,
+        model: None,
+    };
+    let mut job = one_task_job(Verify::Replicate { replicas: 2, replicas_max: 5 });
+    job.requirements.replicas_same_model = true;
+    let mut net = Net::restored(Snapshot { jobs: vec![job], tasks: vec![task], workers: vec![] }, 100);
+    let mut offer = cpu_of_model("EPYC 7B13");
+    offer.groups[0].count = 2;
+    let running = vec![iog_core::RunningTask { task_id, token }];
+    net.step(Event::WorkerConnected { worker_id: worker_id.clone(), offer, trust: 0, running });
+    net.pending.clear();
+    net.log.clear();
+    net.succeed(&worker_id, task_id, token, right(input));
+    net.run();
+    let model = net.log.iter().find_map(|action| match action {
+        Action::Persist(Change::TaskCommitted { model, .. }) => Some(model.clone()),
+        _ => None,
+    });
+    assert_eq!(model, Some(Some("EPYC 7B13".to_owned())), "the commit stores the model the lease ran on");
+}
