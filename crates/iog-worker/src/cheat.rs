@@ -83,8 +83,14 @@ fn other_precision(output: Vec<u8>) -> Vec<u8> {
     serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
-/// Changes the first `seed` or `nonce_start` number found in `value`.
+/// Changes the first `seed` or `nonce_start` number found in `value`; in
+/// a train task, the seed its inner steps draw batches with.
 fn bump_seed(value: &mut serde_json::Value) -> bool {
+    if value.get("workload").and_then(serde_json::Value::as_str) == Some("train")
+        && let Some(inner) = value.get_mut("inner")
+    {
+        return bump_seed(inner);
+    }
     match value {
         serde_json::Value::Object(map) => {
             for key in ["seed", "nonce_start"] {
@@ -99,5 +105,23 @@ fn bump_seed(value: &mut serde_json::Value) -> bool {
         }
         serde_json::Value::Array(items) => items.iter_mut().any(bump_seed),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_other_seed_cheat_changes_the_seed_a_train_round_draws_batches_with() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/train");
+        let text = std::fs::read_to_string(dir.join("spirals.toml")).unwrap();
+        let workload = iog_workloads::parse_job_file(&text, &dir).unwrap().workload().unwrap();
+        let input = iog_workloads::plan(&workload).unwrap().remove(0);
+        let tamper = Tamper::for_cheat(Some(Cheat::OtherSeed)).unwrap();
+        let bumped = tamper.input(input.clone());
+        let (honest, bumped) = (iog_workloads::json_view(&input).unwrap(), iog_workloads::json_view(&bumped).unwrap());
+        assert_ne!(honest["inner"]["seed"], bumped["inner"]["seed"]);
+        assert_eq!(honest["seed"], bumped["seed"], "the job's seed, which a round does not read, stays");
     }
 }
