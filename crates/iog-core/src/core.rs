@@ -186,8 +186,9 @@ struct Task {
     /// Who committed it, and the run time its commit recorded.
     committed_by: Option<WorkerId>,
     duration_ms: u64,
-    /// The model of the devices its last lease ran on, kept only for a
-    /// job whose replicas must run on one model; stored with its commit
+    /// The model of the devices its lease runs on, or its committed run
+    /// ran on, kept only for a job whose replicas must run on one model
+    /// (a lease that ends without a result forgets it); stored with its commit
     /// (`Change::TaskCommitted`), so a restart keeps a committed one's.
     model: Option<Box<str>>,
 }
@@ -1322,8 +1323,11 @@ impl Core {
         };
         if outcome == CommitOutcome::Committed {
             self.record_outcome(&worker_id, |r| r.tasks_committed += 1, out);
+            // The model the committed run ran on stays noted.
+            let model = self.tasks.get(&task_id).and_then(|task| task.model.clone());
             self.release_lease(task_id);
             let task = self.tasks.get_mut(&task_id).expect("checked above");
+            task.model = model;
             // What the worker reports is taken, but never longer than the
             // lease has lasted: run time is what a paid job is charged for.
             let duration_ms = duration_ms.min(now.saturating_sub(task.leased_ms));
@@ -2273,6 +2277,8 @@ impl Core {
         let task = self.tasks.get_mut(&task_id).expect("the task exists");
         let holder = task.holder.take();
         let placed = task.placed.take();
+        // A run that ends without a result pins no model for its siblings.
+        task.model = None;
         let was_leased = task.state == TaskState::Leased;
         task.state = TaskState::Queued;
         let job = &self.jobs[&task_id.job_id];

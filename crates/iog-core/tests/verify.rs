@@ -814,3 +814,21 @@ fn a_lease_carried_over_a_restart_commits_with_its_model() {
     });
     assert_eq!(model, Some(Some("EPYC 7B13".to_owned())), "the commit stores the model the lease ran on");
 }
+
+#[test]
+fn a_run_that_ends_without_a_result_pins_no_model() {
+    let mut net = Net::new(&[], 1);
+    connect_model(&mut net, "c", "EPYC 7B13");
+    net.step(Event::JobSubmitted(same_model_job(1, 1)));
+    let (worker_id, ..) = net.take_assign();
+    assert_eq!(worker_id.0, "c");
+    // Its owner takes the machine back before the run reports: the
+    // replica goes back to the queue, and neither replica has run.
+    net.step(Event::WorkerPaused { worker_id, paused: true, reason: "owner".into() });
+    net.pending.clear();
+    connect_model(&mut net, "b", "Xeon 8480");
+    connect_model(&mut net, "e", "Xeon 8480");
+    let mut placed: Vec<String> = net.take_assigns(2).into_iter().map(|(worker_id, ..)| worker_id.0).collect();
+    placed.sort();
+    assert_eq!(placed, ["b", "e"], "both replicas start afresh on the model at hand");
+}
