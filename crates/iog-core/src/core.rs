@@ -919,8 +919,7 @@ impl Core {
             });
             if let Some(entry) = fitting {
                 // A lease restored after a restart has no model noted yet.
-                let model: Option<Box<str>> = (requirements.replicas_same_model && job.verify != Verify::None)
-                    .then(|| self.index.get(entry).expect("just inserted").group.model.as_str().into());
+                let model = self.lease_model(task_id.job_id, entry);
                 self.index.take(entry, count);
                 let task = self.tasks.get_mut(&task_id).expect("a lease's task exists");
                 task.placed = Some(entry);
@@ -1948,6 +1947,15 @@ impl Core {
         Siblings { workers, model }
     }
 
+    /// The model a lease of a job's task on `entry` notes: its devices'
+    /// model, for a job whose replicas keep to one model; else none.
+    fn lease_model(&self, job_id: JobId, entry: EntryId) -> Option<Box<str>> {
+        let job = &self.jobs[&job_id];
+        let keeps_model = job.verify != Verify::None
+            && self.index.requirements(job.class).is_some_and(|requirements| requirements.replicas_same_model);
+        keeps_model.then(|| self.index.get(entry).expect("entries placed on exist").group.model.as_str().into())
+    }
+
     /// Leases a queued task on an entry's devices (taking them unless a
     /// gang reservation already holds them).
     fn lease_task(&mut self, task_id: TaskId, entry: EntryId, take: bool, now: UnixMs, out: &mut Vec<Action>) {
@@ -1956,11 +1964,7 @@ impl Core {
         let (count, submitter) = (job.devices_per_task, job.submitter.clone());
         let view = self.index.get(entry).expect("placed entries exist");
         let worker_id = view.owner.clone();
-        let model = self
-            .index
-            .requirements(job.class)
-            .is_some_and(|requirements| requirements.replicas_same_model && job.verify != Verify::None)
-            .then(|| view.group.model.as_str().into());
+        let model = self.lease_model(task_id.job_id, entry);
         let price_io_per_hour =
             view.terms.price_io_per_device_hour.checked_mul_div(u64::from(count), 1).unwrap_or(Amount::MAX);
         if take {

@@ -16,6 +16,29 @@ fn persisted(actions: &[Action]) -> Vec<Change> {
         .collect()
 }
 
+/// The (task, token) of every assignment in `actions`.
+fn assigned(actions: &[Action]) -> Vec<(TaskId, iog_types::LeaseToken)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Assign { task_id, token, .. } => Some((*task_id, *token)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `worker_id` reports a run of the task under `token`.
+fn succeeded(worker_id: &WorkerId, (task_id, token): (TaskId, iog_types::LeaseToken)) -> Event {
+    Event::TaskSucceeded {
+        worker_id: worker_id.clone(),
+        task_id,
+        token,
+        output: BlobId::of(b"out"),
+        duration_ms: 7,
+        device: "cpu0".into(),
+    }
+}
+
 #[tokio::test]
 async fn a_restarted_core_resumes_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,23 +72,9 @@ async fn a_restarted_core_resumes_from_the_store() {
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));
-    let leases: Vec<_> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Assign { task_id, token, .. } => Some((*task_id, *token)),
-            _ => None,
-        })
-        .collect();
+    let leases = assigned(&actions);
     assert_eq!(leases.len(), 2);
-    let commit = Event::TaskSucceeded {
-        worker_id: worker.clone(),
-        task_id: leases[0].0,
-        token: leases[0].1,
-        output: BlobId::of(b"out"),
-        duration_ms: 7,
-        device: "cpu0".into(),
-    };
-    changes.extend(persisted(&core.handle(commit, 30)));
+    changes.extend(persisted(&core.handle(succeeded(&worker, leases[0]), 30)));
     store.apply(&changes).await.unwrap();
     store.close().await;
 
@@ -580,22 +589,8 @@ async fn the_model_a_replica_ran_on_survives_a_restart() {
     };
     let actions = core.handle(Event::JobSubmitted(job), 20);
     changes.extend(persisted(&actions));
-    let (task_id, token) = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Assign { task_id, token, .. } => Some((*task_id, *token)),
-            _ => None,
-        })
-        .unwrap();
-    let commit = Event::TaskSucceeded {
-        worker_id: worker,
-        task_id,
-        token,
-        output: BlobId::of(b"out"),
-        duration_ms: 7,
-        device: "cpu0".into(),
-    };
-    changes.extend(persisted(&core.handle(commit, 30)));
+    let lease = assigned(&actions)[0];
+    changes.extend(persisted(&core.handle(succeeded(&worker, lease), 30)));
     store.apply(&changes).await.unwrap();
     store.close().await;
 
